@@ -1,0 +1,158 @@
+//! How every operation is run: [`Op`] is a request bound to a store; `.await` it in async code
+//! or call [`Op::wait`] to block. Nothing runs until then. In-process operations complete
+//! immediately; those that wait (a blocking lock acquire) return a future that any executor,
+//! or `wait`, can drive: Clustron's futures need no particular async runtime.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use super::Store;
+use crate::Result;
+
+mod sealed {
+    pub trait Sealed {}
+}
+pub(crate) use sealed::Sealed;
+
+/// A request that can be run against a store. Implemented by Clustron's operation types.
+pub trait Request: Sealed {
+    /// What the operation returns on success.
+    type Output;
+
+    #[doc(hidden)]
+    fn run(self, store: &Store) -> Call<'_, Self::Output>;
+}
+
+/// An operation on a store, with its options set by chained methods. Run it with `.await`
+/// or [`wait`](Op::wait).
+#[must_use = "an operation does nothing until it is awaited or waited on"]
+#[derive(Debug)]
+pub struct Op<'a, R> {
+    pub(crate) store: &'a Store,
+    pub(crate) request: R,
+}
+
+impl<'a, R: Request> Op<'a, R> {
+    pub(crate) fn new(store: &'a Store, request: R) -> Op<'a, R> {
+        Op { store, request }
+    }
+
+    /// Runs the operation, blocking the current thread until it completes. Do not call this
+    /// from async code; `.await` the operation there.
+    pub fn wait(self) -> Result<R::Output> {
+        self.into_future().wait()
+    }
+}
+
+impl<'a, R: Request> IntoFuture for Op<'a, R> {
+    type Output = Result<R::Output>;
+    type IntoFuture = Call<'a, R::Output>;
+
+    fn into_future(self) -> Call<'a, R::Output> {
+        match self.store.check_open() {
+            Ok(()) => self.request.run(self.store),
+            Err(error) => Call::ready(Err(error)),
+        }
+    }
+}
+
+type BoxedFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The future of a running operation: already complete, or waiting.
+#[must_use = "futures do nothing unless polled"]
+pub struct Call<'a, T> {
+    inner: Inner<'a, T>,
+}
+
+enum Inner<'a, T> {
+    Ready(Option<Result<T>>),
+    Pending(BoxedFuture<'a, T>),
+}
+
+impl<T> std::fmt::Debug for Call<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.inner {
+            Inner::Ready(_) => "Call(ready)",
+            Inner::Pending(_) => "Call(pending)",
+        })
+    }
+}
+
+// The result is only ever moved out, never pinned in place.
+impl<T> Unpin for Call<'_, T> {}
+
+impl<'a, T> Call<'a, T> {
+    pub(crate) fn ready(result: Result<T>) -> Call<'a, T> {
+        Call {
+            inner: Inner::Ready(Some(result)),
+        }
+    }
+
+    pub(crate) fn pending(future: impl Future<Output = Result<T>> + Send + 'a) -> Call<'a, T> {
+        Call {
+            inner: Inner::Pending(Box::pin(future)),
+        }
+    }
+
+    /// Blocks until the operation completes.
+    pub fn wait(self) -> Result<T> {
+        match self.inner {
+            Inner::Ready(result) => result.expect("a call completes once"),
+            Inner::Pending(future) => block_on(future),
+        }
+    }
+}
+
+impl<T> Future for Call<'_, T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        match &mut self.get_mut().inner {
+            Inner::Ready(result) => Poll::Ready(
+                result
+                    .take()
+                    .expect("a call is not polled after it completed"),
+            ),
+            Inner::Pending(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Wakes a parked thread.
+struct ThreadWaker {
+    thread: std::thread::Thread,
+    woken: AtomicBool,
+}
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// Drives a future to completion on the current thread.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let parker = Arc::new(ThreadWaker {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+    });
+    let waker = Waker::from(Arc::clone(&parker));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        while !parker.woken.swap(false, Ordering::AcqRel) {
+            std::thread::park();
+        }
+    }
+}

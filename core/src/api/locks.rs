@@ -1,0 +1,297 @@
+//! Locks: acquire (try, or wait with a timeout, first come first served), renew, release,
+//! fencing tokens.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::call::{Call, Op, Request, Sealed};
+use super::kv::query_request;
+use super::Store;
+use crate::engine::inproc::{AcquireOutcome, WaitOutcome};
+use crate::engine::mailbox::{Mailbox, Recv};
+use crate::limits::duration_to_ms;
+use crate::state::command::{Command, Query};
+use crate::state::lock::{Hold, LockGrant};
+use crate::{Error, Key, LeaseId, LockGuard, LockInfo, Result, Timestamp};
+
+/// The TTL of a lock acquired with neither a TTL nor a lease.
+pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(60);
+
+/// Lock operations: `store.locks()`.
+#[derive(Clone, Copy, Debug)]
+pub struct Locks<'a> {
+    store: &'a Store,
+}
+
+impl Store {
+    /// Lock operations.
+    pub fn locks(&self) -> Locks<'_> {
+        Locks { store: self }
+    }
+}
+
+impl<'a> Locks<'a> {
+    /// Acquires the lock `name`: `Some(lock)` when granted, `None` when it is held by
+    /// someone else (immediately, or when the [`timeout`](Op::timeout) ran out). Options:
+    /// [`ttl`](Op::ttl) (default [`DEFAULT_LOCK_TTL`]) or [`lease`](Op::lease), and
+    /// [`timeout`](Op::timeout) to wait in line.
+    pub fn acquire(&self, name: impl Into<Key>) -> Op<'a, Acquire> {
+        Op::new(
+            self.store,
+            Acquire {
+                name: name.into(),
+                ttl_ms: None,
+                lease: None,
+                wait_ms: None,
+            },
+        )
+    }
+
+    /// Who holds the lock `name`, if anyone.
+    pub fn info(&self, name: impl Into<Key>) -> Op<'a, LockInfoRequest> {
+        Op::new(self.store, LockInfoRequest { name: name.into() })
+    }
+}
+
+/// See [`Locks::acquire`].
+#[derive(Debug)]
+pub struct Acquire {
+    name: Key,
+    ttl_ms: Option<u64>,
+    lease: Option<LeaseId>,
+    wait_ms: Option<u64>,
+}
+
+impl Op<'_, Acquire> {
+    /// Hold the lock for `ttl` (extend with [`Lock::renew`]).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.request.ttl_ms = Some(duration_to_ms(ttl));
+        self
+    }
+
+    /// Hold the lock as long as `lease` lives.
+    pub fn lease(mut self, lease: LeaseId) -> Self {
+        self.request.lease = Some(lease);
+        self
+    }
+
+    /// Wait in line up to `timeout` if the lock is held (without it, try once).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.request.wait_ms = Some(duration_to_ms(timeout));
+        self
+    }
+}
+
+impl Sealed for Acquire {}
+
+impl Request for Acquire {
+    type Output = Option<Lock>;
+
+    fn run(self, store: &Store) -> Call<'_, Option<Lock>> {
+        let hold = match (self.ttl_ms, self.lease) {
+            (Some(_), Some(_)) => {
+                return Call::ready(Err(Error::invalid(
+                    "a lock is bound to a ttl or to a lease, not both",
+                )))
+            }
+            (_, Some(lease)) => Hold::Lease(lease),
+            (ttl_ms, None) => Hold::Ttl(ttl_ms.unwrap_or(DEFAULT_LOCK_TTL.as_millis() as u64)),
+        };
+        match store
+            .engine()
+            .acquire(self.name.clone(), hold, self.wait_ms)
+        {
+            Err(error) => Call::ready(Err(error)),
+            Ok(AcquireOutcome::Granted(grant)) => Call::ready(Ok(Some(Lock::new(store, grant)))),
+            Ok(AcquireOutcome::Busy) => Call::ready(Ok(None)),
+            Ok(AcquireOutcome::Waiting { waiter, outcome }) => Call::pending(WaitForLock {
+                store,
+                name: self.name,
+                waiter,
+                outcome,
+                done: false,
+            }),
+        }
+    }
+}
+
+/// A queued acquire. Dropping it before it completes leaves the queue (and gives back a
+/// grant that raced with the drop).
+struct WaitForLock<'a> {
+    store: &'a Store,
+    name: Key,
+    waiter: u64,
+    outcome: Arc<Mailbox<WaitOutcome>>,
+    done: bool,
+}
+
+impl Future for WaitForLock<'_> {
+    type Output = Result<Option<Lock>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<Lock>>> {
+        let received = match self.outcome.poll_recv(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(received) => received,
+        };
+        self.done = true;
+        Poll::Ready(match received {
+            Recv::Item(WaitOutcome::Granted(grant)) => Ok(Some(Lock::new(self.store, grant))),
+            Recv::Item(WaitOutcome::Dropped(None)) => Ok(None),
+            Recv::Item(WaitOutcome::Dropped(Some(error))) | Recv::Closed(error) => Err(error),
+            Recv::Empty | Recv::Lagging(_) => {
+                Err(Error::internal("a lock wait was woken without an outcome"))
+            }
+        })
+    }
+}
+
+impl Drop for WaitForLock<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store
+                .engine()
+                .cancel_wait(self.name.clone(), self.waiter);
+        }
+    }
+}
+
+/// A held lock. Dropping it releases it (as does closing the store handle); pass
+/// [`guard`](Lock::guard) to writes that must only land while it is held.
+#[derive(Debug)]
+pub struct Lock {
+    store: Store,
+    name: Key,
+    fence: u64,
+    lease: Option<LeaseId>,
+    expires_at: Option<u64>,
+    released: AtomicBool,
+}
+
+impl Lock {
+    fn new(store: &Store, grant: LockGrant) -> Lock {
+        store.own_lock(&grant.name, grant.fence);
+        Lock {
+            store: store.clone(),
+            name: grant.name,
+            fence: grant.fence,
+            lease: grant.lease,
+            expires_at: grant.expires_at,
+            released: AtomicBool::new(false),
+        }
+    }
+
+    /// The lock name.
+    pub fn name(&self) -> &Key {
+        &self.name
+    }
+
+    /// The fencing token of this grant: larger than every earlier grant's.
+    pub fn fence(&self) -> u64 {
+        self.fence
+    }
+
+    /// The lease the lock is bound to, if any.
+    pub fn lease(&self) -> Option<LeaseId> {
+        self.lease
+    }
+
+    /// When the lock's TTL runs out, as granted (TTL-bound locks).
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at.map(Timestamp::from_unix_millis)
+    }
+
+    /// The guard that proves this grant.
+    pub fn guard(&self) -> LockGuard {
+        LockGuard::new(self.name.clone(), self.fence)
+    }
+
+    /// Extends the lock's TTL from now (or keeps its lease alive). Fails with `Locked` if the
+    /// lock was lost; returns the new expiry of a TTL-bound lock.
+    pub fn renew(&self) -> Op<'_, LockRenew> {
+        Op::new(
+            &self.store,
+            LockRenew {
+                name: self.name.clone(),
+                fence: self.fence,
+            },
+        )
+    }
+
+    /// Releases the lock; false if it had already been lost (expired, or its lease ended).
+    pub fn release(&self) -> Op<'_, LockRelease<'_>> {
+        Op::new(&self.store, LockRelease { lock: self })
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if !self.released.swap(true, Ordering::AcqRel) && !self.store.is_closed() {
+            self.store.disown_lock(&self.name, self.fence);
+            // Best effort: the store may be closing.
+            let _ = self.store.engine().execute(Command::LockRelease {
+                name: self.name.clone(),
+                fence: self.fence,
+            });
+        }
+    }
+}
+
+/// See [`Lock::renew`].
+#[derive(Debug)]
+pub struct LockRenew {
+    name: Key,
+    fence: u64,
+}
+
+impl Sealed for LockRenew {}
+
+impl Request for LockRenew {
+    type Output = Option<Timestamp>;
+
+    fn run(self, store: &Store) -> Call<'_, Option<Timestamp>> {
+        let renewed = store.engine().execute(Command::LockRenew {
+            name: self.name,
+            fence: self.fence,
+        });
+        Call::ready(
+            renewed
+                .and_then(LockGrant::try_from)
+                .map(|grant| grant.expires_at.map(Timestamp::from_unix_millis)),
+        )
+    }
+}
+
+/// See [`Lock::release`].
+#[derive(Debug)]
+pub struct LockRelease<'l> {
+    lock: &'l Lock,
+}
+
+impl Sealed for LockRelease<'_> {}
+
+impl Request for LockRelease<'_> {
+    type Output = bool;
+
+    fn run(self, store: &Store) -> Call<'_, bool> {
+        let lock = self.lock;
+        if lock.released.swap(true, Ordering::AcqRel) {
+            return Call::ready(Ok(false));
+        }
+        store.disown_lock(&lock.name, lock.fence);
+        store.execute(Command::LockRelease {
+            name: lock.name.clone(),
+            fence: lock.fence,
+        })
+    }
+}
+
+/// See [`Locks::info`].
+#[derive(Debug)]
+pub struct LockInfoRequest {
+    name: Key,
+}
+query_request!(LockInfoRequest => Option<LockInfo>, |request| Query::Lock { name: request.name });

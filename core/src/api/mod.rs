@@ -1,0 +1,276 @@
+//! The Rust API: [`open`] a [`Store`], then run operations on it. Every operation returns an
+//! [`Op`] that is run by `.await` (async code, any runtime) or [`Op::wait`] (blocking code).
+
+mod call;
+mod counters;
+mod kv;
+mod leases;
+mod locks;
+mod status;
+mod txn;
+mod watch;
+
+use std::collections::HashSet;
+use std::future::IntoFuture;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+pub use self::call::{Call, Op, Request};
+pub use self::leases::{Session, SessionLost};
+pub use self::locks::{Lock, DEFAULT_LOCK_TTL};
+pub use self::status::Status;
+pub use self::txn::Transaction;
+pub use self::watch::{Watch, WatchNext};
+
+/// The operation types behind [`Op`]: one per operation, each with its option methods.
+pub mod ops {
+    pub use super::counters::{
+        CounterAddOp, CounterCasOp, CounterDelete, CounterGet, CounterSetOp, Counters,
+    };
+    pub use super::kv::{
+        Batch, Clear, Count, Delete, DeleteMany, Expire, Get, GetMany, Persist, Put, PutMany, Scan,
+        Ttl,
+    };
+    pub use super::leases::{
+        CloseSession, LeaseGrant, LeaseKeepAlive, LeaseList, LeaseRevoke, LeaseTimeToLive, Leases,
+        OpenSession,
+    };
+    pub use super::locks::{Acquire, LockInfoRequest, LockRelease, LockRenew, Locks};
+    pub use super::status::StatusRequest;
+    pub use super::txn::{Txn, TxnCommit, TxnGet};
+    pub use super::watch::{OpenWatch, Watches};
+    pub use super::AdvanceClock;
+}
+use crate::config::{normalize_store_name, Config, Mode};
+use crate::engine::inproc::InProcEngine;
+use crate::engine::registry;
+use crate::state::command::{Command, Query, Reply};
+use crate::{Error, ErrorCode, Key, LeaseId, Result};
+
+/// Opens a store. `target` is a store name (an in-process store, the default), a connection
+/// string (`clustron://inproc/orders`, `clustron://h1:7861,h2:7861/orders`) or the JSON
+/// form with a `"Store"` field.
+///
+/// ```
+/// # fn main() -> clustron::Result<()> {
+/// let store = clustron::open("docs-open").wait()?;
+/// store.put("greeting", "hello").wait()?;
+/// assert_eq!(store.get("greeting").wait()?.unwrap().value(), &"hello");
+/// # Ok(()) }
+/// ```
+pub fn open(target: &str) -> Open {
+    let trimmed = target.trim();
+    let config = if trimmed.starts_with('{')
+        || trimmed
+            .get(..11)
+            .is_some_and(|s| s.eq_ignore_ascii_case("clustron://"))
+    {
+        Config::parse(trimmed)
+    } else {
+        normalize_store_name(trimmed).map(|name| Config::in_proc().with_store(name))
+    };
+    Open { config }
+}
+
+/// Opens the store `name` with a configuration (for example one parsed from JSON).
+pub fn open_with(name: &str, config: Config) -> Open {
+    let config = normalize_store_name(name).and_then(|name| match &config.store {
+        Some(named) if *named != name => Err(Error::invalid(format!(
+            "the configuration names store {named:?} but {name:?} was asked for"
+        ))),
+        _ => Ok(config.with_store(name)),
+    });
+    Open { config }
+}
+
+/// An open in progress: `.await` it or [`wait`](Open::wait) on it.
+#[must_use = "opening does nothing until it is awaited or waited on"]
+#[derive(Debug)]
+pub struct Open {
+    config: Result<Config>,
+}
+
+impl Open {
+    /// Opens, blocking.
+    pub fn wait(self) -> Result<Store> {
+        self.into_future().wait()
+    }
+
+    fn run(self) -> Result<Store> {
+        let config = self.config?;
+        let name = config.store.clone().ok_or_else(|| {
+            Error::invalid("the configuration does not name a store; add \"Store\" or use open_with(name, config)")
+        })?;
+        match config.mode {
+            Mode::InProc => {
+                let engine = registry::open(&name, &config)?;
+                Ok(Store {
+                    handle: Arc::new(Handle { engine, closed: AtomicBool::new(false), owned: Mutex::default() }),
+                })
+            }
+            Mode::Remote => Err(Error::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "distributed mode is not available yet in this build (seeds {} for store {name:?} were parsed, but only InProc stores can be opened)",
+                    config.seeds.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                ),
+            )),
+        }
+    }
+}
+
+impl IntoFuture for Open {
+    type Output = Result<Store>;
+    type IntoFuture = Call<'static, Store>;
+
+    fn into_future(self) -> Call<'static, Store> {
+        Call::ready(self.run())
+    }
+}
+
+/// An open store. Cheap to clone: clones share one handle. Closing the handle (explicitly
+/// with [`close`](Store::close), or by dropping its last clone) ends the watches and
+/// sessions opened through it and releases its locks; when the last handle on a store
+/// closes, the store's data is freed.
+#[derive(Clone, Debug)]
+pub struct Store {
+    handle: Arc<Handle>,
+}
+
+/// What a handle opened and must end when it closes.
+#[derive(Debug, Default)]
+struct Owned {
+    watches: HashSet<u64>,
+    sessions: HashSet<LeaseId>,
+    locks: HashSet<(Key, u64)>,
+}
+
+#[derive(Debug)]
+struct Handle {
+    engine: Arc<InProcEngine>,
+    closed: AtomicBool,
+    owned: Mutex<Owned>,
+}
+
+impl Handle {
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let owned = std::mem::take(&mut *self.owned.lock());
+        for watch in owned.watches {
+            self.engine.unwatch(watch);
+        }
+        // Best effort: the store may already be shutting down.
+        for lease in owned.sessions {
+            let _ = self.engine.close_session(lease);
+        }
+        for (name, fence) in owned.locks {
+            let _ = self.engine.execute(Command::LockRelease { name, fence });
+        }
+        registry::release(&self.engine);
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Store {
+    /// The store's name (lowercase).
+    pub fn name(&self) -> &str {
+        self.handle.engine.name()
+    }
+
+    /// Closes this handle (and every clone of it). Later operations through it fail with
+    /// [`ErrorCode::Closed`]. Closing twice is harmless.
+    pub fn close(&self) {
+        self.handle.close();
+    }
+
+    /// Whether this handle is closed.
+    pub fn is_closed(&self) -> bool {
+        self.handle.closed.load(Ordering::Acquire)
+    }
+
+    /// Moves a manual clock forward, running every expiry, timeout and session keep-alive
+    /// that falls due on the way, at its own time. Only for stores opened with a manual clock
+    /// (`clustron://inproc/name?clock=manual`); others fail with `InvalidInput`.
+    pub fn advance_clock(&self, by: Duration) -> Op<'_, AdvanceClock> {
+        Op::new(self, AdvanceClock { by })
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &Arc<InProcEngine> {
+        &self.handle.engine
+    }
+
+    pub(crate) fn execute<T: TryFrom<Reply, Error = Error>>(
+        &self,
+        command: Command,
+    ) -> Call<'_, T> {
+        Call::ready(self.engine().execute(command).and_then(T::try_from))
+    }
+
+    pub(crate) fn query<T: TryFrom<Reply, Error = Error>>(&self, query: Query) -> Call<'_, T> {
+        Call::ready(self.engine().query(query).and_then(T::try_from))
+    }
+
+    fn owned(&self) -> parking_lot::MutexGuard<'_, Owned> {
+        self.handle.owned.lock()
+    }
+
+    pub(crate) fn own_lock(&self, name: &Key, fence: u64) {
+        self.owned().locks.insert((name.clone(), fence));
+    }
+
+    pub(crate) fn disown_lock(&self, name: &Key, fence: u64) {
+        self.owned().locks.remove(&(name.clone(), fence));
+    }
+
+    pub(crate) fn own_session(&self, lease: LeaseId) {
+        self.owned().sessions.insert(lease);
+    }
+
+    pub(crate) fn disown_session(&self, lease: LeaseId) -> bool {
+        self.owned().sessions.remove(&lease)
+    }
+
+    pub(crate) fn own_watch(&self, id: u64) {
+        self.owned().watches.insert(id);
+    }
+
+    pub(crate) fn disown_watch(&self, id: u64) {
+        self.owned().watches.remove(&id);
+    }
+}
+
+/// See [`Store::advance_clock`].
+#[derive(Debug)]
+pub struct AdvanceClock {
+    by: Duration,
+}
+
+impl Sealed for AdvanceClock {}
+
+impl Request for AdvanceClock {
+    type Output = ();
+
+    fn run(self, store: &Store) -> Call<'_, ()> {
+        Call::ready(store.engine().advance(self.by))
+    }
+}
+
+use self::call::Sealed;

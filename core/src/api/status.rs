@@ -1,0 +1,82 @@
+//! Store status.
+
+use super::call::{Call, Op, Request, Sealed};
+use super::Store;
+use crate::clock::ClockKind;
+use crate::config::Mode;
+use crate::state::command::{Query, StoreStats};
+
+/// What a store reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// The store name.
+    pub store: String,
+    /// In-process or remote.
+    pub mode: Mode,
+    /// The current revision.
+    pub revision: u64,
+    /// Watches can resume from revisions after this one.
+    pub compacted_revision: u64,
+    /// Keys held (including expired ones not yet swept).
+    pub keys: u64,
+    /// Live leases.
+    pub leases: u64,
+    /// Locks held or waited for.
+    pub locks: u64,
+    /// Counters.
+    pub counters: u64,
+    /// Open watches.
+    pub watchers: u64,
+    /// Sessions kept alive by this process.
+    pub sessions: u64,
+    /// The members serving the store (`["inproc"]` in-process).
+    pub members: Vec<String>,
+    /// The member that orders writes.
+    pub leader: Option<String>,
+    /// The consensus term (0 in-process).
+    pub term: u64,
+    /// The clock the store runs on.
+    pub clock: ClockKind,
+}
+
+impl Store {
+    /// The store's status.
+    pub fn status(&self) -> Op<'_, StatusRequest> {
+        Op::new(self, StatusRequest)
+    }
+}
+
+/// See [`Store::status`].
+#[derive(Debug)]
+pub struct StatusRequest;
+
+impl Sealed for StatusRequest {}
+
+impl Request for StatusRequest {
+    type Output = Status;
+
+    fn run(self, store: &Store) -> Call<'_, Status> {
+        let engine = store.engine();
+        let stats = engine.query(Query::Stats).and_then(StoreStats::try_from);
+        Call::ready(stats.map(|stats| {
+            let (watchers, sessions) = engine.local_counts();
+            Status {
+                store: engine.name().to_owned(),
+                mode: Mode::InProc,
+                revision: stats.revision,
+                compacted_revision: stats.compacted_revision,
+                keys: stats.keys,
+                leases: stats.leases,
+                locks: stats.locks,
+                counters: stats.counters,
+                watchers: watchers as u64,
+                sessions: sessions as u64,
+                members: vec!["inproc".to_owned()],
+                leader: Some("inproc".to_owned()),
+                term: 0,
+                clock: engine.clock_kind(),
+            }
+        }))
+    }
+}

@@ -1,0 +1,284 @@
+//! Transactions: optimistic ([`Store::transaction`]: reads are recorded, writes buffered,
+//! commit fails with `Conflict` if anything read has changed) and compare-then-else
+//! ([`Store::txn`]). Both commit as one revision, all or nothing.
+
+use std::collections::BTreeMap;
+
+use super::call::{Call, Op, Request, Sealed};
+use super::kv::command_request;
+use super::Store;
+use crate::state::command::Command;
+use crate::state::txn::TxnRequest;
+use crate::{
+    BatchOp, Compare, CompareOp, DeleteItem, Entry, Error, ErrorCode, Key, OpResult, PutItem,
+    PutOptions, TxnResult, Value,
+};
+
+impl Store {
+    /// Starts an optimistic transaction.
+    pub fn transaction(&self) -> Transaction {
+        Transaction {
+            store: self.clone(),
+            reads: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            finished: false,
+        }
+    }
+
+    /// Builds a compare-then-else transaction: [`when`](Op::when) guards,
+    /// [`then`](Op::then) operations if they all hold, [`otherwise`](Op::otherwise)
+    /// operations if not.
+    pub fn txn(&self) -> Op<'_, Txn> {
+        Op::new(
+            self,
+            Txn {
+                request: TxnRequest::default(),
+            },
+        )
+    }
+}
+
+/// See [`Store::txn`].
+#[derive(Debug)]
+pub struct Txn {
+    request: TxnRequest,
+}
+
+impl Op<'_, Txn> {
+    /// Adds a guard.
+    pub fn when(mut self, compare: Compare) -> Self {
+        self.request.request.compares.push(compare);
+        self
+    }
+
+    /// Adds an operation to run if every guard holds.
+    pub fn then(mut self, op: BatchOp) -> Self {
+        self.request.request.success.push(op);
+        self
+    }
+
+    /// Adds an operation to run if some guard does not hold.
+    pub fn otherwise(mut self, op: BatchOp) -> Self {
+        self.request.request.failure.push(op);
+        self
+    }
+}
+
+command_request!(Txn => TxnResult, |txn| Command::Txn(txn.request));
+
+#[derive(Clone, Debug)]
+enum Write {
+    Put(PutItem),
+    Delete,
+}
+
+/// An optimistic transaction. Reads see the store as of their first read of each key (and
+/// this transaction's own writes); writes are buffered until [`commit`](Transaction::commit).
+/// Dropping an uncommitted transaction discards it.
+#[derive(Debug)]
+pub struct Transaction {
+    store: Store,
+    reads: BTreeMap<Key, Option<Entry>>,
+    writes: BTreeMap<Key, Write>,
+    finished: bool,
+}
+
+impl Transaction {
+    /// Reads a key within the transaction. A key written in this transaction reads back
+    /// its pending value (version and revisions 0 until commit).
+    pub fn get(&mut self, key: impl Into<Key>) -> Op<'_, TxnGet<'_>> {
+        let Transaction {
+            store,
+            reads,
+            writes,
+            finished,
+        } = self;
+        Op::new(
+            store,
+            TxnGet {
+                key: key.into(),
+                reads,
+                writes,
+                finished: *finished,
+            },
+        )
+    }
+
+    /// Buffers a write.
+    pub fn put(&mut self, key: impl Into<Key>, value: impl Into<Value>) -> &mut Self {
+        self.put_with(key, value, PutOptions::default())
+    }
+
+    /// Buffers a write with options (TTL, lease, guard, content type, labels; conditions
+    /// are expressed by what the transaction reads).
+    pub fn put_with(
+        &mut self,
+        key: impl Into<Key>,
+        value: impl Into<Value>,
+        options: PutOptions,
+    ) -> &mut Self {
+        let key = key.into();
+        self.writes.insert(
+            key.clone(),
+            Write::Put(PutItem::with_options(key, value, options)),
+        );
+        self
+    }
+
+    /// Buffers a delete.
+    pub fn delete(&mut self, key: impl Into<Key>) -> &mut Self {
+        self.writes.insert(key.into(), Write::Delete);
+        self
+    }
+
+    /// Commits: every key read must be unchanged (else `Conflict`, and nothing is written);
+    /// then every buffered write lands in one revision, which is returned.
+    pub fn commit(&mut self) -> Op<'_, TxnCommit<'_>> {
+        let Transaction {
+            store,
+            reads,
+            writes,
+            finished,
+        } = self;
+        Op::new(
+            store,
+            TxnCommit {
+                reads,
+                writes,
+                finished,
+            },
+        )
+    }
+
+    /// Discards the buffered writes.
+    pub fn rollback(&mut self) {
+        self.writes.clear();
+        self.reads.clear();
+        self.finished = true;
+    }
+
+    /// Whether the transaction was committed or rolled back.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
+/// See [`Transaction::get`].
+#[derive(Debug)]
+pub struct TxnGet<'t> {
+    key: Key,
+    reads: &'t mut BTreeMap<Key, Option<Entry>>,
+    writes: &'t BTreeMap<Key, Write>,
+    finished: bool,
+}
+
+impl Sealed for TxnGet<'_> {}
+
+impl Request for TxnGet<'_> {
+    type Output = Option<Entry>;
+
+    fn run(self, store: &Store) -> Call<'_, Option<Entry>> {
+        if self.finished {
+            return Call::ready(Err(Error::invalid(
+                "the transaction was already committed or rolled back",
+            )));
+        }
+        if let Some(write) = self.writes.get(&self.key) {
+            return Call::ready(Ok(match write {
+                Write::Put(item) => Some(Entry {
+                    key: item.key.clone(),
+                    value: item.value.clone(),
+                    version: 0,
+                    create_revision: 0,
+                    mod_revision: 0,
+                    attrs: None,
+                }),
+                Write::Delete => None,
+            }));
+        }
+        if let Some(seen) = self.reads.get(&self.key) {
+            return Call::ready(Ok(seen.clone()));
+        }
+        let read = store.engine().get(&self.key);
+        if let Ok(seen) = &read {
+            self.reads.insert(self.key, seen.clone());
+        }
+        Call::ready(read)
+    }
+}
+
+/// See [`Transaction::commit`].
+#[derive(Debug)]
+pub struct TxnCommit<'t> {
+    reads: &'t mut BTreeMap<Key, Option<Entry>>,
+    writes: &'t mut BTreeMap<Key, Write>,
+    finished: &'t mut bool,
+}
+
+impl Sealed for TxnCommit<'_> {}
+
+impl Request for TxnCommit<'_> {
+    type Output = u64;
+
+    fn run(self, store: &Store) -> Call<'_, u64> {
+        if *self.finished {
+            return Call::ready(Err(Error::invalid(
+                "the transaction was already committed or rolled back",
+            )));
+        }
+        *self.finished = true;
+        let reads = std::mem::take(self.reads);
+        let writes = std::mem::take(self.writes);
+        let compares = reads
+            .iter()
+            .map(|(key, seen)| match seen {
+                Some(entry) => {
+                    Compare::mod_revision(key.clone(), CompareOp::Equal, entry.mod_revision)
+                }
+                None => Compare::absent(key.clone()),
+            })
+            .collect();
+        let success = writes
+            .into_iter()
+            .map(|(key, write)| match write {
+                Write::Put(item) => BatchOp::Put(item),
+                Write::Delete => BatchOp::Delete(DeleteItem::new(key)),
+            })
+            .collect();
+        // On conflict, read the keys again to say which changed.
+        let failure = reads.keys().map(|key| BatchOp::Get(key.clone())).collect();
+        let request = TxnRequest {
+            compares,
+            success,
+            failure,
+        };
+        let result = store
+            .engine()
+            .execute(Command::Txn(request))
+            .and_then(TxnResult::try_from);
+        Call::ready(result.and_then(|result| {
+            if result.succeeded {
+                return Ok(result.revision);
+            }
+            let changed: Vec<String> = reads
+                .iter()
+                .zip(&result.responses)
+                .filter(|((_, seen), now)| match now {
+                    OpResult::Get(now) => {
+                        now.as_ref().map(|e| e.mod_revision)
+                            != seen.as_ref().map(|e| e.mod_revision)
+                    }
+                    _ => true,
+                })
+                .map(|((key, _), _)| format!("{key:?}"))
+                .collect();
+            Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "transaction conflict: {} changed since it was read",
+                    changed.join(", ")
+                ),
+            ))
+        }))
+    }
+}

@@ -1,0 +1,543 @@
+//! Configuration: how to reach a store. Two textual forms, both parsed here into [`Config`]:
+//!
+//! - connection strings: `clustron://inproc/orders`, `clustron://h1:7861,h2:7861/orders`,
+//!   with optional parameters (`?clock=manual&history_events=1000`);
+//! - the JSON form of the original product: `{"Mode": "InProc"}` or
+//!   `{"Mode": "Remote", "Seeds": [{"Host": "localhost", "Port": 7861}]}` (field names are
+//!   matched without regard to case; unknown fields are errors, so typos do not pass silently).
+
+use std::fmt;
+
+use serde_json::Value as Json;
+
+use crate::clock::ClockKind;
+use crate::limits::MAX_STORE_NAME_BYTES;
+use crate::{Error, Result};
+
+/// The default client port of a node.
+pub const DEFAULT_PORT: u16 = 7861;
+
+/// In-process or distributed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The store lives inside this process.
+    #[default]
+    InProc,
+    /// The store is served by a cluster of nodes reached through seeds.
+    Remote,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::InProc => "inproc",
+            Mode::Remote => "remote",
+        })
+    }
+}
+
+/// A node address to start from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Seed {
+    /// Host name or IP address (IPv6 without brackets).
+    pub host: String,
+    /// Port; [`DEFAULT_PORT`] when not given.
+    pub port: u16,
+}
+
+impl Seed {
+    /// A seed from a host and port.
+    pub fn new(host: impl Into<String>, port: u16) -> Seed {
+        Seed {
+            host: host.into(),
+            port,
+        }
+    }
+
+    /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`.
+    pub fn parse(text: &str) -> Result<Seed> {
+        let bad = |why: &str| Error::invalid(format!("bad seed {text:?}: {why}"));
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+            match after {
+                "" => (host, None),
+                _ => (
+                    host,
+                    Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or_else(|| bad("expected ':' after ']'"))?,
+                    ),
+                ),
+            }
+        } else {
+            match text.rsplit_once(':') {
+                Some((host, _)) if host.contains(':') => {
+                    return Err(bad("write IPv6 addresses in brackets, like [::1]:7861"))
+                }
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("host is empty"));
+        }
+        if host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == ',')
+        {
+            return Err(bad("host contains a space, '/' or ','"));
+        }
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(port) => {
+                parse_port(port).ok_or_else(|| bad("port must be a number from 1 to 65535"))?
+            }
+        };
+        Ok(Seed {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+fn parse_port(text: &str) -> Option<u16> {
+    text.parse::<u16>().ok().filter(|port| *port != 0)
+}
+
+impl fmt::Display for Seed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// How much change history a store keeps for watches that resume from a past revision.
+/// Resuming from a revision older than what is kept is an explicit
+/// [`ErrorCode::Compacted`](crate::ErrorCode::Compacted) error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryLimits {
+    /// Most events kept.
+    pub max_events: usize,
+    /// Most bytes of events (values included) kept.
+    pub max_bytes: usize,
+}
+
+impl Default for HistoryLimits {
+    fn default() -> Self {
+        HistoryLimits {
+            max_events: 100_000,
+            max_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Where a store lives and how to open it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Config {
+    /// The store name, when the configuration names one (a connection string always does).
+    pub store: Option<String>,
+    /// In-process or remote.
+    pub mode: Mode,
+    /// Nodes to start from (remote mode).
+    pub seeds: Vec<Seed>,
+    /// The clock an in-process store runs on.
+    pub clock: ClockKind,
+    /// The retained change history.
+    pub history: HistoryLimits,
+}
+
+impl Config {
+    /// An in-process store (the default).
+    pub fn in_proc() -> Config {
+        Config::default()
+    }
+
+    /// A remote store reached through `seeds`.
+    pub fn remote(seeds: impl IntoIterator<Item = Seed>) -> Config {
+        Config {
+            mode: Mode::Remote,
+            seeds: seeds.into_iter().collect(),
+            ..Config::default()
+        }
+    }
+
+    /// The same configuration naming a store.
+    pub fn with_store(mut self, name: impl Into<String>) -> Config {
+        self.store = Some(name.into());
+        self
+    }
+
+    /// The same configuration on a manual clock (see [`ClockKind::Manual`]).
+    pub fn with_manual_clock(mut self) -> Config {
+        self.clock = ClockKind::Manual;
+        self
+    }
+
+    /// The same configuration with other history limits.
+    pub fn with_history(mut self, history: HistoryLimits) -> Config {
+        self.history = history;
+        self
+    }
+
+    /// Parses a connection string (`clustron://...`) or the JSON form (`{...}`).
+    pub fn parse(text: &str) -> Result<Config> {
+        let trimmed = text.trim();
+        if trimmed.starts_with(['{', '[']) {
+            Config::from_json(trimmed)
+        } else if has_scheme(trimmed) {
+            Config::from_connection_string(trimmed)
+        } else if trimmed.is_empty() {
+            Err(Error::invalid("configuration is empty"))
+        } else {
+            Err(Error::invalid(format!(
+                "configuration {text:?} is neither a connection string (clustron://...) nor JSON ({{\"Mode\": ...}})"
+            )))
+        }
+    }
+
+    /// Parses `clustron://inproc/<store>` or `clustron://host[:port][,host[:port]...]/<store>`,
+    /// with optional `?clock=manual|system&history_events=N&history_bytes=N`.
+    pub fn from_connection_string(text: &str) -> Result<Config> {
+        let bad = |why: String| Error::invalid(format!("bad connection string {text:?}: {why}"));
+        if !has_scheme(text) {
+            return Err(bad("it must start with clustron://".into()));
+        }
+        let rest = &text["clustron://".len()..];
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let (authority, store) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("the store name is missing (clustron://inproc/<store>)".into()))?;
+        let store = normalize_store_name(store).map_err(|e| bad(e.message().to_owned()))?;
+        let mut config = if authority.eq_ignore_ascii_case("inproc") {
+            Config::in_proc()
+        } else if authority.is_empty() {
+            return Err(bad(
+                "no hosts given (use clustron://inproc/<store> for an in-process store)".into(),
+            ));
+        } else {
+            let seeds = authority
+                .split(',')
+                .map(Seed::parse)
+                .collect::<Result<Vec<_>>>()?;
+            Config::remote(seeds)
+        };
+        config.store = Some(store);
+        for pair in query
+            .into_iter()
+            .flat_map(|query| query.split('&'))
+            .filter(|pair| !pair.is_empty())
+        {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(format!("parameter {pair:?} has no value")))?;
+            match name.to_ascii_lowercase().as_str() {
+                "clock" => config.clock = parse_clock(value)?,
+                "history_events" => config.history.max_events = parse_count(name, value)?,
+                "history_bytes" => config.history.max_bytes = parse_count(name, value)?,
+                _ => {
+                    return Err(bad(format!(
+                        "unknown parameter {name:?} (known: clock, history_events, history_bytes)"
+                    )))
+                }
+            }
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses the JSON form: `{"Mode": "InProc" | "Remote", "Seeds": [...], "Store": "...",
+    /// "Clock": "System" | "Manual", "History": {"MaxEvents": N, "MaxBytes": N}}`. Seeds are
+    /// `{"Host": "...", "Port": N}` objects or `"host:port"` strings.
+    pub fn from_json(text: &str) -> Result<Config> {
+        let json: Json = serde_json::from_str(text)
+            .map_err(|error| Error::invalid(format!("configuration is not valid JSON: {error}")))?;
+        let fields = json.as_object().ok_or_else(|| {
+            Error::invalid("configuration JSON must be an object like {\"Mode\": \"InProc\"}")
+        })?;
+        let mut config = Config::default();
+        let mut saw_seeds = false;
+        for (name, value) in fields {
+            match name.to_ascii_lowercase().as_str() {
+                "mode" => {
+                    let mode = value.as_str().ok_or_else(|| Error::invalid("\"Mode\" must be a string"))?;
+                    config.mode = match mode.to_ascii_lowercase().as_str() {
+                        "inproc" | "in_proc" | "in-proc" => Mode::InProc,
+                        "remote" => Mode::Remote,
+                        _ => {
+                            return Err(Error::invalid(format!(
+                                "unknown Mode {mode:?} (expected \"InProc\" or \"Remote\")"
+                            )))
+                        }
+                    };
+                }
+                "seeds" => {
+                    saw_seeds = true;
+                    let seeds = value.as_array().ok_or_else(|| Error::invalid("\"Seeds\" must be an array"))?;
+                    config.seeds = seeds.iter().map(seed_from_json).collect::<Result<_>>()?;
+                }
+                "store" => {
+                    let store = value.as_str().ok_or_else(|| Error::invalid("\"Store\" must be a string"))?;
+                    config.store = Some(normalize_store_name(store)?);
+                }
+                "clock" => {
+                    let clock = value.as_str().ok_or_else(|| Error::invalid("\"Clock\" must be a string"))?;
+                    config.clock = parse_clock(clock)?;
+                }
+                "history" => config.history = history_from_json(value)?,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History)"
+                    )))
+                }
+            }
+        }
+        if saw_seeds && config.mode == Mode::InProc && !config.seeds.is_empty() {
+            return Err(Error::invalid(
+                "\"Seeds\" only apply to \"Mode\": \"Remote\"",
+            ));
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.mode == Mode::Remote && self.seeds.is_empty() {
+            return Err(Error::invalid("remote mode needs at least one seed"));
+        }
+        if self.mode == Mode::Remote && self.clock == ClockKind::Manual {
+            return Err(Error::invalid(
+                "a manual clock is only available in InProc mode",
+            ));
+        }
+        if self.history.max_events == 0 || self.history.max_bytes == 0 {
+            return Err(Error::invalid("history limits must be positive"));
+        }
+        Ok(())
+    }
+}
+
+fn has_scheme(text: &str) -> bool {
+    text.get(..11)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("clustron://"))
+}
+
+fn parse_clock(text: &str) -> Result<ClockKind> {
+    match text.to_ascii_lowercase().as_str() {
+        "system" => Ok(ClockKind::System),
+        "manual" => Ok(ClockKind::Manual),
+        _ => Err(Error::invalid(format!(
+            "unknown clock {text:?} (expected \"system\" or \"manual\")"
+        ))),
+    }
+}
+
+fn parse_count(name: &str, text: &str) -> Result<usize> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|count| *count > 0)
+        .ok_or_else(|| Error::invalid(format!("{name} must be a positive integer, got {text:?}")))
+}
+
+fn seed_from_json(value: &Json) -> Result<Seed> {
+    if let Some(text) = value.as_str() {
+        return Seed::parse(text);
+    }
+    let fields = value.as_object().ok_or_else(|| {
+        Error::invalid("each seed must be {\"Host\": ..., \"Port\": ...} or \"host:port\"")
+    })?;
+    let mut host = None;
+    let mut port = DEFAULT_PORT;
+    for (name, value) in fields {
+        match name.to_ascii_lowercase().as_str() {
+            "host" => {
+                let text = value
+                    .as_str()
+                    .ok_or_else(|| Error::invalid("seed \"Host\" must be a string"))?;
+                host = Some(text.to_owned());
+            }
+            "port" => {
+                port = value
+                    .as_u64()
+                    .and_then(|port| u16::try_from(port).ok())
+                    .filter(|port| *port != 0)
+                    .ok_or_else(|| {
+                        Error::invalid(format!("seed \"Port\" must be 1..=65535, got {value}"))
+                    })?;
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown seed field {name:?} (known: Host, Port)"
+                )))
+            }
+        }
+    }
+    let host = host.ok_or_else(|| Error::invalid("seed is missing \"Host\""))?;
+    // Reuse the textual checks for the host.
+    let seed = Seed::parse(&Seed::new(host, port).to_string())?;
+    Ok(seed)
+}
+
+fn history_from_json(value: &Json) -> Result<HistoryLimits> {
+    let fields = value
+        .as_object()
+        .ok_or_else(|| Error::invalid("\"History\" must be an object"))?;
+    let mut history = HistoryLimits::default();
+    for (name, value) in fields {
+        let count = value.as_u64().filter(|count| *count > 0).ok_or_else(|| {
+            Error::invalid(format!("History {name:?} must be a positive integer"))
+        })?;
+        match name.to_ascii_lowercase().as_str() {
+            "maxevents" | "max_events" => history.max_events = count as usize,
+            "maxbytes" | "max_bytes" => history.max_bytes = count as usize,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown History field {name:?} (known: MaxEvents, MaxBytes)"
+                )))
+            }
+        }
+    }
+    Ok(history)
+}
+
+/// Checks a store name and returns its canonical (lowercase) form. Names are 1 to 128 ASCII
+/// letters, digits, `-`, `_` or `.`, starting with a letter or digit; they are
+/// case-insensitive.
+pub fn normalize_store_name(name: &str) -> Result<String> {
+    if name.is_empty() {
+        return Err(Error::invalid("store name must not be empty"));
+    }
+    if name.len() > MAX_STORE_NAME_BYTES {
+        return Err(Error::invalid(format!(
+            "store name is {} bytes; the limit is {MAX_STORE_NAME_BYTES}",
+            name.len()
+        )));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(Error::invalid(format!(
+            "store name {name:?} must start with a letter or digit"
+        )));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(Error::invalid(format!(
+            "store name {name:?} contains {bad:?}; use letters, digits, '-', '_' and '.'"
+        )));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    #[test]
+    fn inproc_connection_string() {
+        let config = Config::parse("clustron://inproc/Orders").unwrap();
+        assert_eq!(config.mode, Mode::InProc);
+        assert_eq!(config.store.as_deref(), Some("orders"));
+        assert!(config.seeds.is_empty());
+    }
+
+    #[test]
+    fn remote_connection_string_with_defaults_and_ipv6() {
+        let config = Config::parse("clustron://h1:7862,h2,[::1]:9000/orders").unwrap();
+        assert_eq!(config.mode, Mode::Remote);
+        assert_eq!(
+            config.seeds,
+            vec![
+                Seed::new("h1", 7862),
+                Seed::new("h2", DEFAULT_PORT),
+                Seed::new("::1", 9000)
+            ]
+        );
+        assert_eq!(config.seeds[2].to_string(), "[::1]:9000");
+    }
+
+    #[test]
+    fn connection_string_parameters() {
+        let config = Config::parse("clustron://inproc/t?clock=manual&history_events=10").unwrap();
+        assert_eq!(config.clock, ClockKind::Manual);
+        assert_eq!(config.history.max_events, 10);
+        let error = Config::parse("clustron://inproc/t?colour=blue").unwrap_err();
+        assert!(error.message().contains("unknown parameter"), "{error}");
+    }
+
+    #[test]
+    fn json_forms() {
+        let config = Config::parse(r#"{"Mode": "InProc"}"#).unwrap();
+        assert_eq!(config.mode, Mode::InProc);
+        let config = Config::parse(
+            r#"{"mode": "remote", "Seeds": [{"Host": "localhost", "Port": 7861}, "10.0.0.2:7999"], "Store": "Jobs"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.seeds,
+            vec![Seed::new("localhost", 7861), Seed::new("10.0.0.2", 7999)]
+        );
+        assert_eq!(config.store.as_deref(), Some("jobs"));
+    }
+
+    #[test]
+    fn malformed_input_is_invalid_input_with_a_reason() {
+        let cases = [
+            ("", "empty"),
+            ("orders", "neither"),
+            ("http://x/orders", "neither"),
+            ("clustron://inproc", "store name is missing"),
+            ("clustron://inproc/", "must not be empty"),
+            ("clustron://inproc/has space", "contains ' '"),
+            ("clustron:///orders", "no hosts"),
+            ("clustron://h1:0/orders", "port"),
+            ("clustron://h1:99999/orders", "port"),
+            ("clustron://::1/orders", "brackets"),
+            ("{", "not valid JSON"),
+            ("[1]", "must be an object"),
+            (r#"{"Mode": "Cluster"}"#, "unknown Mode"),
+            (r#"{"Mode": "Remote"}"#, "at least one seed"),
+            (
+                r#"{"Mode": "Remote", "Seeds": [{"Port": 1}]}"#,
+                "missing \"Host\"",
+            ),
+            (
+                r#"{"Mode": "Remote", "Seeds": [{"Host": "a", "Port": 70000}]}"#,
+                "Port",
+            ),
+            (r#"{"Mode": "InProc", "Seeds": ["a:1"]}"#, "only apply"),
+            (
+                r#"{"Mode": "InProc", "Sedds": []}"#,
+                "unknown configuration field \"Sedds\"",
+            ),
+            (
+                r#"{"Mode": "Remote", "Seeds": ["a"], "Clock": "Manual"}"#,
+                "only available in InProc",
+            ),
+        ];
+        for (input, reason) in cases {
+            let error = Config::parse(input).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidInput, "{input}");
+            assert!(error.message().contains(reason), "{input}: {error}");
+        }
+    }
+
+    #[test]
+    fn store_names_are_case_insensitive_and_restricted() {
+        assert_eq!(
+            normalize_store_name("My.Store-1_x").unwrap(),
+            "my.store-1_x"
+        );
+        assert!(normalize_store_name("-x").is_err());
+        assert!(normalize_store_name("é").is_err());
+        assert!(normalize_store_name(&"a".repeat(129)).is_err());
+    }
+}

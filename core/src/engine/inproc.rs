@@ -1,0 +1,456 @@
+//! The in-process engine: the state machine applied directly, in memory, from many threads.
+//!
+//! Writes take the writer lock, apply one command with the clock's time, then, still under
+//! the lock, hand the new events to watchers and the lock grants to their waiters (so both see
+//! changes in revision order). Reads go straight to the shared `State` and never wait for the
+//! writer lock. Time-based work (TTL expiry, lease expiry, lock and wait timeouts, session
+//! keep-alives) runs when the timer thread (system clock) or `advance` (manual clock) says.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::mailbox::Mailbox;
+use super::timer::Timer;
+use super::watchers::{Filter, Watcher, Watchers, WATCH_QUEUE_CAPACITY};
+use crate::clock::{Clock, ClockKind};
+use crate::config::Config;
+use crate::limits::{self, duration_to_ms};
+use crate::state::command::{Applied, Command, Notice, Query, Reply};
+use crate::state::lease::LeaseInfo;
+use crate::state::lock::{AcquireReply, Hold, LockGrant};
+use crate::state::{State, StateMachine};
+use crate::{Entry, Error, Event, EventKind, Key, LeaseId, Result};
+
+/// How a lock wait ended.
+#[derive(Debug)]
+pub(crate) enum WaitOutcome {
+    Granted(LockGrant),
+    /// Left the queue without the lock: `None` when the wait timed out.
+    Dropped(Option<Error>),
+}
+
+/// The result of an acquire.
+#[derive(Debug)]
+pub(crate) enum AcquireOutcome {
+    Granted(LockGrant),
+    Busy,
+    Waiting {
+        waiter: u64,
+        outcome: Arc<Mailbox<WaitOutcome>>,
+    },
+}
+
+/// Where a new watch starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WatchStart {
+    /// With the next change.
+    Now,
+    /// With the current entries (as snapshot events), then the next change.
+    Snapshot,
+    /// With the changes from this revision on.
+    From(u64),
+}
+
+#[derive(Debug)]
+struct SessionEntry {
+    interval_ms: u64,
+    next_renew: u64,
+    lost: Arc<Mailbox<()>>,
+}
+
+/// Everything only the writer touches.
+#[derive(Debug)]
+struct Writer {
+    sm: StateMachine,
+    watchers: Watchers,
+    waiters: HashMap<u64, Arc<Mailbox<WaitOutcome>>>,
+    sessions: BTreeMap<LeaseId, SessionEntry>,
+}
+
+impl Writer {
+    fn next_wakeup(&self) -> u64 {
+        let sessions = self
+            .sessions
+            .values()
+            .map(|session| session.next_renew)
+            .min();
+        self.sm
+            .next_deadline()
+            .into_iter()
+            .chain(sessions)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct InProcEngine {
+    name: String,
+    clock: Clock,
+    state: Arc<State>,
+    writer: Mutex<Writer>,
+    timer: Option<Arc<Timer>>,
+    /// Open handles; changed only under the registry lock.
+    pub(crate) handles: AtomicUsize,
+    shut_down: AtomicBool,
+}
+
+impl InProcEngine {
+    pub(crate) fn new(name: &str, config: &Config) -> Arc<InProcEngine> {
+        Arc::new_cyclic(|weak: &Weak<InProcEngine>| {
+            let clock = Clock::new(config.clock);
+            let timer = match clock.kind() {
+                ClockKind::System => Some(Timer::start(weak.clone(), name)),
+                ClockKind::Manual => None,
+            };
+            let sm = StateMachine::new(config.history);
+            InProcEngine {
+                name: name.to_owned(),
+                clock,
+                state: Arc::clone(sm.state()),
+                writer: Mutex::new(Writer {
+                    sm,
+                    watchers: Watchers::default(),
+                    waiters: HashMap::new(),
+                    sessions: BTreeMap::new(),
+                }),
+                timer,
+                handles: AtomicUsize::new(0),
+                shut_down: AtomicBool::new(false),
+            }
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn clock_kind(&self) -> ClockKind {
+        self.clock.kind()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shut_down.load(Ordering::Acquire) {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn execute(&self, command: Command) -> Result<Reply> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        self.apply(&mut writer, command)
+    }
+
+    fn apply(&self, writer: &mut Writer, command: Command) -> Result<Reply> {
+        let applied = writer.sm.apply(command, self.clock.now());
+        self.settle(writer, &applied);
+        applied.reply
+    }
+
+    /// Delivers what a command produced: events to watchers, grants to lock waiters, lost
+    /// sessions to their owners; then re-arms the timer.
+    fn settle(&self, writer: &mut Writer, applied: &Applied) {
+        if applied.after > applied.before && !writer.watchers.is_empty() {
+            writer
+                .watchers
+                .dispatch(writer.sm.history().after(applied.before));
+        }
+        for notice in &applied.notices {
+            match notice {
+                Notice::Granted { waiter, grant } => {
+                    if let Some(outcome) = writer.waiters.remove(waiter) {
+                        outcome.push(WaitOutcome::Granted(grant.clone()));
+                    }
+                }
+                Notice::WaiterDropped { waiter, error } => {
+                    if let Some(outcome) = writer.waiters.remove(waiter) {
+                        outcome.push(WaitOutcome::Dropped(error.clone()));
+                    }
+                }
+                Notice::LeaseEnded(lease) => {
+                    if let Some(session) = writer.sessions.remove(lease) {
+                        session.lost.close(Error::lease_not_found(*lease));
+                    }
+                }
+            }
+        }
+        self.publish_next(writer);
+    }
+
+    fn publish_next(&self, writer: &Writer) {
+        if let Some(timer) = &self.timer {
+            timer.set_next(writer.next_wakeup());
+        }
+    }
+
+    pub(crate) fn query(&self, query: Query) -> Result<Reply> {
+        self.check_open()?;
+        self.state.query(query, || self.clock.now())
+    }
+
+    /// The read fast path: no command, no reply enum.
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Entry>> {
+        self.check_open()?;
+        self.state.get(key, || self.clock.now())
+    }
+
+    pub(crate) fn acquire(
+        &self,
+        name: Key,
+        hold: Hold,
+        wait_ms: Option<u64>,
+    ) -> Result<AcquireOutcome> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        let reply = self.apply(
+            &mut writer,
+            Command::LockAcquire {
+                name,
+                hold,
+                wait_ms,
+            },
+        )?;
+        Ok(match AcquireReply::try_from(reply)? {
+            AcquireReply::Granted(grant) => AcquireOutcome::Granted(grant),
+            AcquireReply::Busy => AcquireOutcome::Busy,
+            AcquireReply::Queued { waiter } => {
+                // Registered under the same writer lock as the enqueue, so no grant can be
+                // missed.
+                let outcome = Arc::new(Mailbox::default());
+                writer.waiters.insert(waiter, Arc::clone(&outcome));
+                AcquireOutcome::Waiting { waiter, outcome }
+            }
+        })
+    }
+
+    /// Gives up a wait. If the lock was granted to it in the meantime, the grant is released.
+    pub(crate) fn cancel_wait(&self, name: Key, waiter: u64) {
+        if self.check_open().is_err() {
+            return;
+        }
+        let mut writer = self.writer.lock();
+        writer.waiters.remove(&waiter);
+        // Nothing to report: a cancelled wait that finds nothing to cancel is fine.
+        let _ = self.apply(&mut writer, Command::LockCancel { name, waiter });
+    }
+
+    pub(crate) fn watch(
+        &self,
+        filter: Filter,
+        prev_value: bool,
+        start: WatchStart,
+    ) -> Result<Arc<Watcher>> {
+        self.check_open()?;
+        match &filter {
+            Filter::Key(key) => limits::check_key(key)?,
+            Filter::Range(range) => range.check()?,
+        }
+        let mut writer = self.writer.lock();
+        let revision = self.state.revision();
+        match start {
+            WatchStart::Now => Ok(writer.watchers.register(filter, prev_value, revision)),
+            WatchStart::Snapshot => {
+                let now = self.clock.now().max(writer.sm.last_now());
+                let entries = match &filter {
+                    Filter::Key(key) => self.state.get(key, || now)?.into_iter().collect(),
+                    Filter::Range(range) => self.state.entries_in(range, now),
+                };
+                let watcher = writer.watchers.register(filter, prev_value, revision);
+                let snapshot = entries.into_iter().map(|entry| Event {
+                    kind: EventKind::Put,
+                    revision,
+                    entry,
+                    prev: None,
+                    cause: None,
+                    snapshot: true,
+                });
+                watcher.mailbox.push_all(snapshot, None);
+                Ok(watcher)
+            }
+            WatchStart::From(from) => {
+                if from == 0 {
+                    return Err(Error::invalid("from_revision must be at least 1"));
+                }
+                // Fails now, not on first read, when that history is already gone.
+                writer.sm.history().since(from).map(drop)?;
+                let watcher = writer.watchers.register(filter, prev_value, from - 1);
+                watcher.mailbox.mark_lagging(from);
+                Ok(watcher)
+            }
+        }
+    }
+
+    /// Catches a lagging watcher up from the history, from revision `from`, queueing whole
+    /// revisions up to the queue capacity; live delivery resumes once it has caught up.
+    pub(crate) fn resume_watch(&self, watcher: &Watcher, from: u64) {
+        let writer = self.writer.lock();
+        if watcher.mailbox.is_closed() {
+            return;
+        }
+        let history = writer.sm.history();
+        let events = match history.since(from) {
+            Ok(events) => events,
+            Err(compacted) => {
+                watcher.mailbox.close(compacted);
+                return;
+            }
+        };
+        let mut queued = Vec::new();
+        let mut room = WATCH_QUEUE_CAPACITY.saturating_sub(watcher.mailbox.len());
+        let mut stopped_at = None;
+        let mut last_revision = None;
+        for event in events.filter(|event| watcher.filter.matches(event.key())) {
+            let new_revision = last_revision != Some(event.revision);
+            if new_revision && room == 0 && last_revision.is_some() {
+                stopped_at = Some(event.revision);
+                break;
+            }
+            last_revision = Some(event.revision);
+            room = room.saturating_sub(1);
+            queued.push(watcher.shape(event));
+        }
+        if stopped_at.is_none() {
+            watcher.set_delivered(self.state.revision());
+        } else if let Some(last) = last_revision {
+            watcher.set_delivered(last);
+        }
+        watcher.mailbox.catch_up(queued, stopped_at);
+    }
+
+    pub(crate) fn unwatch(&self, id: u64) {
+        self.writer.lock().watchers.remove(
+            id,
+            Error::new(crate::ErrorCode::Closed, "the watch was cancelled"),
+        );
+    }
+
+    pub(crate) fn open_session(&self, ttl_ms: u64) -> Result<(LeaseInfo, Arc<Mailbox<()>>)> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        let info = LeaseInfo::try_from(self.apply(&mut writer, Command::LeaseGrant { ttl_ms })?)?;
+        let interval_ms = (ttl_ms / 3).max(1);
+        let lost = Arc::new(Mailbox::default());
+        let next_renew = writer.sm.last_now() + interval_ms;
+        writer.sessions.insert(
+            info.id,
+            SessionEntry {
+                interval_ms,
+                next_renew,
+                lost: Arc::clone(&lost),
+            },
+        );
+        self.publish_next(&writer);
+        Ok((info, lost))
+    }
+
+    /// Stops keeping a session alive and revokes its lease.
+    pub(crate) fn close_session(&self, lease: LeaseId) -> Result<bool> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        if let Some(session) = writer.sessions.remove(&lease) {
+            session.lost.close(Error::new(
+                crate::ErrorCode::Closed,
+                "the session was closed",
+            ));
+        }
+        bool::try_from(self.apply(&mut writer, Command::LeaseRevoke { lease })?)
+    }
+
+    /// Runs everything due at the clock's current time: expiry, then session keep-alives.
+    pub(crate) fn run_due(&self) {
+        if self.check_open().is_err() {
+            return;
+        }
+        let mut writer = self.writer.lock();
+        let now = self.clock.now();
+        if writer
+            .sm
+            .next_deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            let applied = writer.sm.apply(Command::Tick, now);
+            self.settle(&mut writer, &applied);
+        }
+        let due: Vec<LeaseId> = writer
+            .sessions
+            .iter()
+            .filter(|(_, session)| session.next_renew <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for lease in due {
+            let renewed = self.apply(&mut writer, Command::LeaseKeepAlive { lease });
+            match (renewed, writer.sessions.get_mut(&lease)) {
+                (Ok(_), Some(session)) => session.next_renew = now + session.interval_ms,
+                (Err(error), Some(_)) => {
+                    if let Some(session) = writer.sessions.remove(&lease) {
+                        session.lost.close(error);
+                    }
+                }
+                (_, None) => {}
+            }
+        }
+        self.publish_next(&writer);
+    }
+
+    /// Moves a manual clock forward by `by`, running everything that falls due on the way at
+    /// its own time (so a session renews before its lease would expire, a TTL fires at its
+    /// deadline), exactly as the timer would have.
+    pub(crate) fn advance(&self, by: Duration) -> Result<()> {
+        self.check_open()?;
+        if self.clock.kind() != ClockKind::Manual {
+            return Err(Error::invalid(format!(
+                "store {:?} runs on the system clock; open it with a manual clock (clock=manual) to advance time",
+                self.name
+            )));
+        }
+        let target = self.clock.now().saturating_add(duration_to_ms(by));
+        loop {
+            let next = self.writer.lock().next_wakeup();
+            if next > target {
+                break;
+            }
+            self.clock.set_manual(next);
+            self.run_due();
+        }
+        self.clock.set_manual(target);
+        self.run_due();
+        Ok(())
+    }
+
+    /// Watches and sessions of this engine, for status.
+    pub(crate) fn local_counts(&self) -> (usize, usize) {
+        let writer = self.writer.lock();
+        (writer.watchers.len(), writer.sessions.len())
+    }
+
+    /// Frees everything: closes watches, waits and sessions, drops the data, stops the timer.
+    pub(crate) fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::Release);
+        let mut writer = self.writer.lock();
+        writer.watchers.close_all(Error::closed());
+        for (_, outcome) in writer.waiters.drain() {
+            outcome.close(Error::closed());
+        }
+        for (_, session) in std::mem::take(&mut writer.sessions) {
+            session.lost.close(Error::closed());
+        }
+        writer.sm.clear();
+        if let Some(timer) = &self.timer {
+            timer.stop();
+        }
+    }
+}
+
+impl Drop for InProcEngine {
+    fn drop(&mut self) {
+        if let Some(timer) = &self.timer {
+            timer.stop();
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The live watches of an engine and the dispatch of each revision's events to them.
+//!
+//! Dispatch runs under the engine's writer lock, right after a command is applied, so every
+//! watcher receives revisions in order, each revision's matching events together. A watcher
+//! whose queue is full is marked lagging at the revision it missed; its consumer then
+//! catches up from the history (`InProcEngine::resume_watch`), which is the same path a
+//! resume-from-revision takes, so a slow consumer loses nothing and sees nothing twice.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::mailbox::Mailbox;
+use crate::state::range::KeyRange;
+use crate::{Error, Event, Key};
+
+/// The most events a watch queues before it falls back to catching up from history.
+pub(crate) const WATCH_QUEUE_CAPACITY: usize = 65_536;
+
+/// Which keys a watch covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Filter {
+    Key(Key),
+    Range(KeyRange),
+}
+
+impl Filter {
+    pub(crate) fn matches(&self, key: &str) -> bool {
+        match self {
+            Filter::Key(wanted) => wanted.as_str() == key,
+            Filter::Range(range) => range.contains(key),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Watcher {
+    pub(crate) id: u64,
+    pub(crate) filter: Filter,
+    pub(crate) prev_value: bool,
+    pub(crate) mailbox: Mailbox<Event>,
+    /// The last revision whose events were queued (or skipped as not matching).
+    delivered: AtomicU64,
+}
+
+impl Watcher {
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_delivered(&self, revision: u64) {
+        self.delivered.store(revision, Ordering::Release);
+    }
+
+    /// The event as this watcher delivers it.
+    pub(crate) fn shape(&self, event: &Event) -> Event {
+        let mut event = event.clone();
+        if !self.prev_value {
+            event.prev = None;
+        }
+        event
+    }
+
+    /// Queues one revision's events (already filtered), unless the queue is full, in which
+    /// case the watcher is marked lagging at this revision.
+    pub(crate) fn deliver(&self, revision: u64, events: Vec<Event>) {
+        self.mailbox
+            .push_all(events, Some((WATCH_QUEUE_CAPACITY, revision)));
+        if !self.mailbox.is_lagging() {
+            self.delivered.store(revision, Ordering::Release);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Watchers {
+    all: HashMap<u64, Arc<Watcher>>,
+    by_key: HashMap<Key, Vec<u64>>,
+    ranged: Vec<u64>,
+    last_id: u64,
+}
+
+impl Watchers {
+    pub(crate) fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// Registers a watcher whose history up to `delivered` is already queued.
+    pub(crate) fn register(
+        &mut self,
+        filter: Filter,
+        prev_value: bool,
+        delivered: u64,
+    ) -> Arc<Watcher> {
+        self.last_id += 1;
+        let id = self.last_id;
+        match &filter {
+            Filter::Key(key) => self.by_key.entry(key.clone()).or_default().push(id),
+            Filter::Range(_) => self.ranged.push(id),
+        }
+        let watcher = Arc::new(Watcher {
+            id,
+            filter,
+            prev_value,
+            mailbox: Mailbox::default(),
+            delivered: AtomicU64::new(delivered),
+        });
+        self.all.insert(id, Arc::clone(&watcher));
+        watcher
+    }
+
+    pub(crate) fn remove(&mut self, id: u64, reason: Error) {
+        let Some(watcher) = self.all.remove(&id) else {
+            return;
+        };
+        match &watcher.filter {
+            Filter::Key(key) => {
+                if let Some(ids) = self.by_key.get_mut(key) {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        self.by_key.remove(key);
+                    }
+                }
+            }
+            Filter::Range(_) => self.ranged.retain(|other| *other != id),
+        }
+        watcher.mailbox.close(reason);
+    }
+
+    pub(crate) fn close_all(&mut self, reason: Error) {
+        for watcher in self.all.values() {
+            watcher.mailbox.close(reason.clone());
+        }
+        self.all.clear();
+        self.by_key.clear();
+        self.ranged.clear();
+    }
+
+    /// Sends `events` (in revision order, possibly several revisions) to the watchers they
+    /// match.
+    pub(crate) fn dispatch<'e>(&self, events: impl Iterator<Item = &'e Event>) {
+        let mut events = events.peekable();
+        while let Some(first) = events.next() {
+            let revision = first.revision;
+            let mut matched: Vec<(u64, Vec<Event>)> = Vec::new();
+            let mut current = Some(first);
+            while let Some(event) = current {
+                self.route(event, &mut matched);
+                current = events.next_if(|next| next.revision == revision);
+            }
+            for (id, batch) in matched {
+                let watcher = &self.all[&id];
+                if watcher.delivered() < revision {
+                    watcher.deliver(revision, batch);
+                }
+            }
+        }
+    }
+
+    fn route(&self, event: &Event, matched: &mut Vec<(u64, Vec<Event>)>) {
+        let exact = self.by_key.get(event.key().as_str()).into_iter().flatten();
+        let ranged = self
+            .ranged
+            .iter()
+            .filter(|id| self.all[*id].filter.matches(event.key()));
+        for id in exact.chain(ranged) {
+            let watcher = &self.all[id];
+            match matched.iter_mut().find(|(other, _)| other == id) {
+                Some((_, batch)) => batch.push(watcher.shape(event)),
+                None => matched.push((*id, vec![watcher.shape(event)])),
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! [`Event`]: what a watch delivers.
+
+use crate::{Entry, Key, Value};
+
+/// Whether an event wrote or removed a key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+pub enum EventKind {
+    /// The key was created or updated (or, in a watch snapshot, exists).
+    Put,
+    /// The key was removed.
+    Delete,
+}
+
+/// Why a key was removed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+pub enum DeleteCause {
+    /// An explicit delete (including a transaction's and a batch's).
+    Deleted,
+    /// Its TTL ran out.
+    Expired,
+    /// The lease it was attached to expired or was revoked.
+    LeaseEnded,
+    /// A `clear` removed it.
+    Cleared,
+}
+
+/// A change to a key, as seen by a watch.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Event {
+    pub(crate) kind: EventKind,
+    pub(crate) revision: u64,
+    pub(crate) entry: Entry,
+    pub(crate) prev: Option<Entry>,
+    pub(crate) cause: Option<DeleteCause>,
+    pub(crate) snapshot: bool,
+}
+
+impl Event {
+    /// Put or delete.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// The store revision of the change. Events of one watch never go backwards; the events of
+    /// one transaction share a revision. Snapshot events carry the revision the snapshot was
+    /// taken at.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The key.
+    pub fn key(&self) -> &Key {
+        &self.entry.key
+    }
+
+    /// The new value (empty for a delete).
+    pub fn value(&self) -> &Value {
+        &self.entry.value
+    }
+
+    /// The key's version after the change (0 for a delete).
+    pub fn version(&self) -> u64 {
+        self.entry.version
+    }
+
+    /// The entry after the change (for a delete: the key, an empty value, version 0).
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The entry before the change, when the watch asked for previous values and the key
+    /// existed.
+    pub fn prev(&self) -> Option<&Entry> {
+        self.prev.as_ref()
+    }
+
+    /// Why the key was removed, for deletes.
+    pub fn cause(&self) -> Option<DeleteCause> {
+        self.cause
+    }
+
+    /// Whether this event belongs to the initial snapshot of a watch rather than a live change.
+    pub fn is_snapshot(&self) -> bool {
+        self.snapshot
+    }
+
+    /// Rough size in memory, for bounding the history by bytes.
+    pub(crate) fn weight(&self) -> usize {
+        std::mem::size_of::<Event>()
+            + self.entry.value.len()
+            + self.prev.as_ref().map_or(0, |prev| prev.value.len())
+    }
+}

@@ -1,0 +1,231 @@
+//! The inputs and outputs of the state machine. A [`Command`] changes state and is what a
+//! replicated log carries; a [`Query`] only reads. Both are plain serializable data: time
+//! never appears in them except as the `now` the engine passes alongside a command.
+
+use super::counter::{CounterAdd, CounterCas, CounterSet};
+use super::kv::{
+    BatchOp, ClearResult, DeleteItem, DeleteResult, KeyTtl, OpResult, Page, PutItem, PutResult,
+};
+use super::lease::LeaseInfo;
+use super::lock::{AcquireReply, Hold, LockGrant, LockInfo};
+use super::range::KeyRange;
+use super::txn::{TxnRequest, TxnResult};
+use crate::{Entry, Error, Key, LeaseId, Result};
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Command {
+    Put(PutItem),
+    Delete(DeleteItem),
+    PutMany(Vec<PutItem>),
+    DeleteMany(Vec<DeleteItem>),
+    Batch(Vec<BatchOp>),
+    Clear(KeyRange),
+    Expire {
+        key: Key,
+        ttl_ms: u64,
+    },
+    Persist {
+        key: Key,
+    },
+    LeaseGrant {
+        ttl_ms: u64,
+    },
+    LeaseKeepAlive {
+        lease: LeaseId,
+    },
+    LeaseRevoke {
+        lease: LeaseId,
+    },
+    LockAcquire {
+        name: Key,
+        hold: Hold,
+        wait_ms: Option<u64>,
+    },
+    LockCancel {
+        name: Key,
+        waiter: u64,
+    },
+    LockRenew {
+        name: Key,
+        fence: u64,
+    },
+    LockRelease {
+        name: Key,
+        fence: u64,
+    },
+    CounterAdd {
+        name: Key,
+        delta: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+        ttl_ms: Option<u64>,
+    },
+    CounterSet {
+        name: Key,
+        value: i64,
+        ttl_ms: Option<u64>,
+    },
+    CounterCas {
+        name: Key,
+        expected: i64,
+        value: i64,
+    },
+    CounterDelete {
+        name: Key,
+    },
+    Txn(TxnRequest),
+    /// Processes due deadlines and nothing else (the timer's command).
+    Tick,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Query {
+    Get {
+        key: Key,
+    },
+    GetMany {
+        keys: Vec<Key>,
+    },
+    Scan {
+        range: KeyRange,
+        after: Option<Key>,
+        limit: Option<usize>,
+    },
+    Count {
+        range: KeyRange,
+    },
+    Ttl {
+        key: Key,
+    },
+    Lease {
+        lease: LeaseId,
+    },
+    Leases,
+    Lock {
+        name: Key,
+    },
+    Counter {
+        name: Key,
+    },
+    Stats,
+}
+
+/// Counts describing a store, for status.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoreStats {
+    pub(crate) revision: u64,
+    pub(crate) compacted_revision: u64,
+    pub(crate) keys: u64,
+    pub(crate) leases: u64,
+    pub(crate) locks: u64,
+    pub(crate) counters: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Reply {
+    Put(PutResult),
+    Delete(DeleteResult),
+    Entry(Option<Entry>),
+    Entries(Vec<Option<Entry>>),
+    Puts(Vec<Result<PutResult>>),
+    Deletes(Vec<Result<DeleteResult>>),
+    Batch(Vec<Result<OpResult>>),
+    Page(Page),
+    Count(u64),
+    Cleared(ClearResult),
+    Flag(bool),
+    Ttl(KeyTtl),
+    Lease(LeaseInfo),
+    MaybeLease(Option<LeaseInfo>),
+    Leases(Vec<LeaseInfo>),
+    Acquire(AcquireReply),
+    Lock(LockGrant),
+    LockInfo(Option<LockInfo>),
+    CounterAdd(CounterAdd),
+    Counter(i64),
+    CounterSet(CounterSet),
+    CounterCas(CounterCas),
+    Txn(TxnResult),
+    Stats(StoreStats),
+    Done,
+}
+
+/// Typed extraction of a [`Reply`]: a reply of the wrong kind is an internal error (a bug),
+/// never a panic.
+macro_rules! reply_into {
+    ($($variant:ident => $ty:ty),* $(,)?) => {$(
+        impl TryFrom<Reply> for $ty {
+            type Error = Error;
+            fn try_from(reply: Reply) -> Result<$ty> {
+                match reply {
+                    Reply::$variant(value) => Ok(value),
+                    other => Err(Error::internal(format!(
+                        concat!("expected a ", stringify!($variant), " reply, got {:?}"),
+                        other
+                    ))),
+                }
+            }
+        }
+    )*};
+}
+
+reply_into! {
+    Put => PutResult,
+    Delete => DeleteResult,
+    Entry => Option<Entry>,
+    Entries => Vec<Option<Entry>>,
+    Puts => Vec<Result<PutResult>>,
+    Deletes => Vec<Result<DeleteResult>>,
+    Batch => Vec<Result<OpResult>>,
+    Page => Page,
+    Count => u64,
+    Cleared => ClearResult,
+    Flag => bool,
+    Ttl => KeyTtl,
+    Lease => LeaseInfo,
+    MaybeLease => Option<LeaseInfo>,
+    Leases => Vec<LeaseInfo>,
+    Acquire => AcquireReply,
+    Lock => LockGrant,
+    LockInfo => Option<LockInfo>,
+    CounterAdd => CounterAdd,
+    Counter => i64,
+    CounterSet => CounterSet,
+    CounterCas => CounterCas,
+    Txn => TxnResult,
+    Stats => StoreStats,
+}
+
+impl TryFrom<Reply> for () {
+    type Error = Error;
+    fn try_from(reply: Reply) -> Result<()> {
+        match reply {
+            Reply::Done => Ok(()),
+            other => Err(Error::internal(format!(
+                "expected a Done reply, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Something a command did that a waiting party outside the state machine must hear about.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Notice {
+    /// A queued lock waiter was granted the lock.
+    Granted { waiter: u64, grant: LockGrant },
+    /// A queued lock waiter left the queue without the lock (timed out, lease ended).
+    WaiterDropped { waiter: u64, error: Option<Error> },
+    /// A lease expired or was revoked.
+    LeaseEnded(LeaseId),
+}
+
+/// The outcome of applying one command.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    pub(crate) reply: Result<Reply>,
+    /// The store revision before the command (and before any expiry it triggered).
+    pub(crate) before: u64,
+    /// The store revision after.
+    pub(crate) after: u64,
+    pub(crate) notices: Vec<Notice>,
+}

@@ -1,0 +1,392 @@
+//! The key space: entries in 16 shards, each behind its own reader-writer lock.
+//!
+//! Why shards: a read takes one shard's read lock, so reads on different shards never touch
+//! the same lock word and scale across cores, and a write holds only the shard it changes, so
+//! a reader never waits for a whole write request, only (rarely) for one shard's in-place
+//! update. Multi-key reads (scans, counts, bulk gets) read-lock every shard in ascending order
+//! and so see a consistent state; writers lock the shards a request needs, also ascending,
+//! before changing anything (see `ShardMask`), so a multi-key write is all-or-nothing to
+//! readers. Locks are always taken shards-first (ascending), then the coordination lock.
+//!
+//! Within a shard: a slab of entries, a hash index of slots (`HashTable<u32>`: about 10
+//! bytes per key) and an ordered index of slots (about 6 bytes per key). Keys live once, in
+//! the entry.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use super::order::{Order, Position};
+use super::range::KeyRange;
+use super::slab::Slab;
+use crate::{Entry, Key};
+
+pub(crate) const SHARD_COUNT: usize = 16;
+
+/// Keeps each shard's lock word on its own cache line.
+#[repr(align(128))]
+#[derive(Debug)]
+struct Padded<T>(T);
+
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
+    index: HashTable<u32>,
+    slab: Slab<Entry>,
+    order: Order,
+}
+
+impl Shard {
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    fn find(&self, hash: u64, key: &str) -> Option<u32> {
+        self.index
+            .find(hash, |&slot| self.slab.get(slot).key.as_str() == key)
+            .copied()
+    }
+
+    pub(crate) fn lookup(&self, hash: u64, key: &str) -> Option<&Entry> {
+        self.find(hash, key).map(|slot| self.slab.get(slot))
+    }
+
+    fn seek(&self, key: &str, after: bool) -> Position {
+        let slab = &self.slab;
+        self.order
+            .seek(key, after, |slot| slab.get(slot).key.as_str())
+    }
+
+    fn start_at(&self, start: Start<'_>) -> Position {
+        match start {
+            Start::First => self.order.start(),
+            Start::At(key) => self.seek(key, false),
+            Start::After(key) => self.seek(key, true),
+        }
+    }
+
+    /// How many keys of this shard lie in `range` (expired ones included).
+    pub(crate) fn count_in(&self, range: &KeyRange) -> usize {
+        let from = match range.start() {
+            Some(start) => self.seek(start, false),
+            None => self.order.start(),
+        };
+        let to = match range {
+            KeyRange::All => self.order.end(),
+            KeyRange::Prefix(prefix) => match prefix_successor(prefix) {
+                Some(end) => self.seek(&end, false),
+                None => self.order.end(),
+            },
+            KeyRange::Between { end: Some(end), .. } => self.seek(end, false),
+            KeyRange::Between { end: None, .. } => self.order.end(),
+        };
+        self.order.count_between(from, to)
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`, if there is one.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..0xE000).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(next) = char::from_u32(next) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Where an ordered walk starts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Start<'a> {
+    First,
+    At(&'a str),
+    After(&'a str),
+}
+
+impl<'a> Start<'a> {
+    /// The start of a walk over `range`, resuming after `after` when paging.
+    pub(crate) fn of(range: &'a KeyRange, after: Option<&'a str>) -> Start<'a> {
+        match (range.start(), after) {
+            (Some(start), Some(after)) if after < start => Start::At(start),
+            (_, Some(after)) => Start::After(after),
+            (Some(start), None) => Start::At(start),
+            (None, None) => Start::First,
+        }
+    }
+}
+
+/// Which shards a write request locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShardMask(u32);
+
+impl ShardMask {
+    pub(crate) const NONE: ShardMask = ShardMask(0);
+    pub(crate) const ALL: ShardMask = ShardMask((1 << SHARD_COUNT) - 1);
+
+    pub(crate) fn with(self, index: usize) -> ShardMask {
+        ShardMask(self.0 | (1 << index))
+    }
+
+    fn contains(self, index: usize) -> bool {
+        self.0 & (1 << index) != 0
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct KeySpace {
+    shards: Box<[Padded<RwLock<Shard>>]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for KeySpace {
+    fn default() -> Self {
+        KeySpace {
+            shards: (0..SHARD_COUNT)
+                .map(|_| Padded(RwLock::new(Shard::default())))
+                .collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+impl KeySpace {
+    pub(crate) fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a hash. Uses bits 40..44, which the hash table uses for neither its
+    /// bucket index (low bits) nor its tag (top 7 bits), so sharding does not weaken either.
+    pub(crate) fn shard_of(hash: u64) -> usize {
+        ((hash >> 40) as usize) & (SHARD_COUNT - 1)
+    }
+
+    pub(crate) fn mask_of(&self, key: &str) -> ShardMask {
+        ShardMask::NONE.with(KeySpace::shard_of(self.hash(key)))
+    }
+
+    pub(crate) fn read(&self, hash: u64) -> RwLockReadGuard<'_, Shard> {
+        self.shards[KeySpace::shard_of(hash)].0.read()
+    }
+
+    /// Read-locks every shard, in ascending order: a consistent view of all keys.
+    pub(crate) fn read_all(&self) -> Vec<RwLockReadGuard<'_, Shard>> {
+        self.shards.iter().map(|shard| shard.0.read()).collect()
+    }
+
+    /// Write-locks the shards in `mask`, in ascending order.
+    pub(crate) fn lock(&self, mask: ShardMask) -> ShardsMut<'_> {
+        let guards =
+            std::array::from_fn(|index| mask.contains(index).then(|| self.shards[index].0.write()));
+        ShardsMut {
+            space: self,
+            guards,
+        }
+    }
+
+    /// Number of keys (expired but not yet swept included); a racy sum, for status.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.iter().map(|shard| shard.0.read().len()).sum()
+    }
+}
+
+/// Write access to the shards a request locked.
+pub(crate) struct ShardsMut<'a> {
+    space: &'a KeySpace,
+    guards: [Option<RwLockWriteGuard<'a, Shard>>; SHARD_COUNT],
+}
+
+impl ShardsMut<'_> {
+    fn shard(&self, hash: u64) -> &Shard {
+        self.guards[KeySpace::shard_of(hash)]
+            .as_deref()
+            .expect("the request locked this key's shard")
+    }
+
+    fn shard_mut(&mut self, hash: u64) -> &mut Shard {
+        self.guards[KeySpace::shard_of(hash)]
+            .as_deref_mut()
+            .expect("the request locked this key's shard")
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&Entry> {
+        let hash = self.space.hash(key);
+        self.shard(hash).lookup(hash, key)
+    }
+
+    /// Inserts or replaces the entry for its key; returns the one it replaced.
+    pub(crate) fn set(&mut self, entry: Entry) -> Option<Entry> {
+        let hash = self.space.hash(&entry.key);
+        let hasher = &self.space.hasher;
+        let shard = self.shard_mut(hash);
+        if let Some(slot) = shard.find(hash, &entry.key) {
+            return Some(std::mem::replace(shard.slab.get_mut(slot), entry));
+        }
+        let Shard { index, slab, order } = shard;
+        let slot = slab.insert(entry);
+        index.insert_unique(hash, slot, |&other| {
+            hasher.hash_one(slab.get(other).key.as_str())
+        });
+        order.insert(slot, slab.get(slot).key.as_str(), |other| {
+            slab.get(other).key.as_str()
+        });
+        None
+    }
+
+    /// Changes an entry in place without changing its key.
+    pub(crate) fn update<T>(
+        &mut self,
+        key: &str,
+        change: impl FnOnce(&mut Entry) -> T,
+    ) -> Option<T> {
+        let hash = self.space.hash(key);
+        let shard = self.shard_mut(hash);
+        let slot = shard.find(hash, key)?;
+        Some(change(shard.slab.get_mut(slot)))
+    }
+
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
+        let hash = self.space.hash(key);
+        let shard = self.shard_mut(hash);
+        let Shard { index, slab, order } = shard;
+        let found = index
+            .find_entry(hash, |&slot| slab.get(slot).key.as_str() == key)
+            .ok()?;
+        let (slot, _) = found.remove();
+        order.remove(slot, key, |other| slab.get(other).key.as_str());
+        Some(slab.remove(slot))
+    }
+
+    /// The keys in `range`, in order. Needs every shard locked.
+    pub(crate) fn keys_in(&self, range: &KeyRange) -> Vec<Key> {
+        let shards: Vec<&Shard> = self
+            .guards
+            .iter()
+            .map(|guard| guard.as_deref().expect("all shards locked"))
+            .collect();
+        Merge::new(&shards, Start::of(range, None))
+            .take_while(|entry| !range.is_past(&entry.key))
+            .filter(|entry| range.contains(&entry.key))
+            .map(|entry| entry.key.clone())
+            .collect()
+    }
+
+    /// Drops every entry (used when a store shuts down or is restored). Needs every shard.
+    pub(crate) fn clear_all(&mut self) {
+        for guard in self.guards.iter_mut() {
+            let shard = guard.as_deref_mut().expect("all shards locked");
+            shard.index.clear();
+            shard.slab.clear();
+            shard.order.clear();
+        }
+    }
+}
+
+/// Entries of several shards in key order (a k-way merge of their ordered indexes).
+pub(crate) struct Merge<'a> {
+    shards: Vec<(&'a Shard, Position)>,
+    heap: BinaryHeap<Reverse<(&'a str, usize)>>,
+}
+
+impl<'a> Merge<'a> {
+    pub(crate) fn new(shards: &[&'a Shard], start: Start<'_>) -> Merge<'a> {
+        let mut merge = Merge {
+            shards: Vec::with_capacity(shards.len()),
+            heap: BinaryHeap::with_capacity(shards.len()),
+        };
+        for (index, shard) in shards.iter().enumerate() {
+            let position = shard.start_at(start);
+            merge.shards.push((shard, position));
+            merge.push(index);
+        }
+        merge
+    }
+
+    fn push(&mut self, index: usize) {
+        let (shard, position) = self.shards[index];
+        if let Some(slot) = shard.order.at(position) {
+            self.heap
+                .push(Reverse((shard.slab.get(slot).key.as_str(), index)));
+        }
+    }
+}
+
+impl<'a> Iterator for Merge<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        let Reverse((_, index)) = self.heap.pop()?;
+        let (shard, position) = self.shards[index];
+        let slot = shard
+            .order
+            .at(position)
+            .expect("the heap only holds live positions");
+        self.shards[index].1 = shard.order.next(position);
+        self.push(index);
+        Some(shard.slab.get(slot))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+
+    fn entry(key: &str) -> Entry {
+        Entry {
+            key: Key::from(key),
+            value: Value::from(key),
+            version: 1,
+            create_revision: 1,
+            mod_revision: 1,
+            attrs: None,
+        }
+    }
+
+    #[test]
+    fn set_get_remove_and_ordered_walks_across_shards() {
+        let space = KeySpace::default();
+        let mut keys = space.lock(ShardMask::ALL);
+        for i in (0..2000).rev() {
+            assert!(keys.set(entry(&format!("k{i:04}"))).is_none());
+        }
+        assert!(keys.set(entry("k0005")).is_some());
+        assert_eq!(keys.remove("k0007").unwrap().key, "k0007");
+        assert!(keys.remove("k0007").is_none());
+        assert_eq!(keys.get("k1999").unwrap().value, "k1999");
+        let range = KeyRange::between("k0005", "k0010");
+        let found: Vec<String> = keys
+            .keys_in(&range)
+            .iter()
+            .map(|key| key.to_string())
+            .collect();
+        assert_eq!(found, ["k0005", "k0006", "k0008", "k0009"]);
+        drop(keys);
+        assert_eq!(space.len(), 1999);
+        let guards = space.read_all();
+        let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
+        let counted: usize = shards
+            .iter()
+            .map(|shard| shard.count_in(&KeyRange::prefix("k01")))
+            .sum();
+        assert_eq!(counted, 100);
+        let after: Vec<&str> = Merge::new(&shards, Start::After("k1997"))
+            .map(|entry| entry.key.as_str())
+            .collect();
+        assert_eq!(after, ["k1998", "k1999"]);
+    }
+
+    #[test]
+    fn prefix_successor_handles_the_top_of_the_alphabet() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_successor(""), None);
+    }
+}

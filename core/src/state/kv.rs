@@ -1,0 +1,521 @@
+//! Keys: put (with TTL, lease, conditions, lock guard, content type, entity and labels),
+//! delete, bulk and batch, clear, expire and persist, and the bookkeeping that keeps
+//! deadlines and lease key sets in step with the entries.
+
+use std::time::Duration;
+
+use super::deadline::Due;
+use super::lock::{self, LockGuard};
+use super::range::KeyRange;
+use super::Change;
+use crate::entry::Attrs;
+use crate::limits::{self, duration_to_ms, MAX_LABELS};
+use crate::{
+    DeleteCause, Entry, Error, Event, EventKind, Key, Label, LeaseId, Result, Timestamp, Value,
+};
+
+/// The options of a put. Build with the chained methods; every limit is checked when the
+/// put is applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PutOptions {
+    pub(crate) ttl_ms: Option<u64>,
+    pub(crate) lease: Option<LeaseId>,
+    pub(crate) if_absent: bool,
+    pub(crate) if_version: Option<u64>,
+    pub(crate) guard: Option<LockGuard>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) entity: Option<String>,
+    pub(crate) labels: Vec<Label>,
+}
+
+impl PutOptions {
+    /// No options: an unconditional put with no TTL.
+    pub fn new() -> PutOptions {
+        PutOptions::default()
+    }
+
+    /// The key expires `ttl` after this write (rounded up to whole milliseconds).
+    pub fn ttl(mut self, ttl: Duration) -> PutOptions {
+        self.ttl_ms = Some(duration_to_ms(ttl));
+        self
+    }
+
+    /// The key is deleted when `lease` expires or is revoked.
+    pub fn lease(mut self, lease: LeaseId) -> PutOptions {
+        self.lease = Some(lease);
+        self
+    }
+
+    /// Write only if the key does not exist.
+    pub fn if_absent(mut self) -> PutOptions {
+        self.if_absent = true;
+        self
+    }
+
+    /// Write only if the key's current version is `version` (0: the key does not exist).
+    pub fn if_version(mut self, version: u64) -> PutOptions {
+        self.if_version = Some(version);
+        self
+    }
+
+    /// Reject the write as `Locked` unless `guard` names the current holder of its lock.
+    pub fn guard(mut self, guard: LockGuard) -> PutOptions {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Record a content type with the value.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> PutOptions {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Tag the entry with an entity name.
+    pub fn entity(mut self, entity: impl Into<String>) -> PutOptions {
+        self.entity = Some(entity.into());
+        self
+    }
+
+    /// Add a label.
+    pub fn label(mut self, label: Label) -> PutOptions {
+        self.labels.push(label);
+        self
+    }
+
+    fn check(&self) -> Result<()> {
+        if let Some(ttl_ms) = self.ttl_ms {
+            limits::check_ttl_ms("ttl", ttl_ms)?;
+        }
+        if self.if_absent && self.if_version.is_some_and(|version| version != 0) {
+            return Err(Error::invalid(
+                "if_absent and if_version (other than 0) cannot both hold",
+            ));
+        }
+        if let Some(content_type) = &self.content_type {
+            limits::check_tag("content type", content_type)?;
+        }
+        if let Some(entity) = &self.entity {
+            limits::check_tag("entity name", entity)?;
+        }
+        if self.labels.len() > MAX_LABELS {
+            return Err(Error::invalid(format!(
+                "{} labels; the limit is {MAX_LABELS}",
+                self.labels.len()
+            )));
+        }
+        for label in &self.labels {
+            if label.name().is_empty() {
+                return Err(Error::invalid("label name must not be empty"));
+            }
+            limits::check_tag("label name", label.name())?;
+            limits::check_tag("label value", label.value())?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_conditional(&self) -> bool {
+        self.if_absent || self.if_version.is_some()
+    }
+}
+
+/// One put of a bulk call, batch or transaction.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PutItem {
+    pub(crate) key: Key,
+    pub(crate) value: Value,
+    pub(crate) options: PutOptions,
+}
+
+impl PutItem {
+    /// An unconditional put.
+    pub fn new(key: impl Into<Key>, value: impl Into<Value>) -> PutItem {
+        PutItem {
+            key: key.into(),
+            value: value.into(),
+            options: PutOptions::default(),
+        }
+    }
+
+    /// A put with options.
+    pub fn with_options(
+        key: impl Into<Key>,
+        value: impl Into<Value>,
+        options: PutOptions,
+    ) -> PutItem {
+        PutItem {
+            key: key.into(),
+            value: value.into(),
+            options,
+        }
+    }
+}
+
+/// The options of a delete.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeleteOptions {
+    pub(crate) if_version: Option<u64>,
+    pub(crate) guard: Option<LockGuard>,
+}
+
+impl DeleteOptions {
+    /// An unconditional delete.
+    pub fn new() -> DeleteOptions {
+        DeleteOptions::default()
+    }
+
+    /// Delete only if the key's current version is `version`.
+    pub fn if_version(mut self, version: u64) -> DeleteOptions {
+        self.if_version = Some(version);
+        self
+    }
+
+    /// Reject the delete as `Locked` unless `guard` names the current holder of its lock.
+    pub fn guard(mut self, guard: LockGuard) -> DeleteOptions {
+        self.guard = Some(guard);
+        self
+    }
+}
+
+/// One delete of a bulk call, batch or transaction.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeleteItem {
+    pub(crate) key: Key,
+    pub(crate) options: DeleteOptions,
+}
+
+impl DeleteItem {
+    /// An unconditional delete.
+    pub fn new(key: impl Into<Key>) -> DeleteItem {
+        DeleteItem {
+            key: key.into(),
+            options: DeleteOptions::default(),
+        }
+    }
+
+    /// A delete with options.
+    pub fn with_options(key: impl Into<Key>, options: DeleteOptions) -> DeleteItem {
+        DeleteItem {
+            key: key.into(),
+            options,
+        }
+    }
+}
+
+/// One operation of a batch or of a transaction branch.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BatchOp {
+    /// Read a key.
+    Get(Key),
+    /// Write a key.
+    Put(PutItem),
+    /// Delete a key.
+    Delete(DeleteItem),
+}
+
+impl BatchOp {
+    /// A read.
+    pub fn get(key: impl Into<Key>) -> BatchOp {
+        BatchOp::Get(key.into())
+    }
+
+    /// An unconditional write.
+    pub fn put(key: impl Into<Key>, value: impl Into<Value>) -> BatchOp {
+        BatchOp::Put(PutItem::new(key, value))
+    }
+
+    /// An unconditional delete.
+    pub fn delete(key: impl Into<Key>) -> BatchOp {
+        BatchOp::Delete(DeleteItem::new(key))
+    }
+
+    pub(crate) fn key(&self) -> &Key {
+        match self {
+            BatchOp::Get(key) => key,
+            BatchOp::Put(item) => &item.key,
+            BatchOp::Delete(item) => &item.key,
+        }
+    }
+}
+
+/// The result of one batch or transaction operation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum OpResult {
+    /// What a read found.
+    Get(Option<Entry>),
+    /// What a write did.
+    Put(PutResult),
+    /// What a delete did.
+    Delete(DeleteResult),
+}
+
+/// What a put did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PutResult {
+    /// The store revision after the put (unchanged if nothing was written).
+    pub revision: u64,
+    /// The key's version after the put (its current version if nothing was written; 0 if
+    /// it does not exist).
+    pub version: u64,
+    /// The put created the key.
+    pub created: bool,
+    /// The put wrote (false when an `if_absent` or `if_version` condition failed).
+    pub changed: bool,
+}
+
+/// What a delete did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct DeleteResult {
+    /// A key was deleted.
+    pub deleted: bool,
+    /// The store revision after the delete.
+    pub revision: u64,
+}
+
+/// One page of a scan.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Page {
+    /// The entries, in key order.
+    pub entries: Vec<Entry>,
+    /// When more entries follow: the cursor to pass as `after` for the next page.
+    pub next: Option<Key>,
+    /// The store revision the page was read at.
+    pub revision: u64,
+}
+
+/// What a clear did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct ClearResult {
+    /// How many keys were removed.
+    pub deleted: u64,
+    /// The store revision after the clear.
+    pub revision: u64,
+}
+
+/// A key's time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum KeyTtl {
+    /// The key does not exist.
+    Missing,
+    /// The key exists and has no TTL (it may still be attached to a lease).
+    Persistent,
+    /// The key expires.
+    Expires {
+        /// When.
+        at: Timestamp,
+        /// How long from now.
+        remaining: Duration,
+    },
+}
+
+/// Checks everything about a put that can fail, without changing anything.
+pub(crate) fn check_put(c: &mut Change<'_>, item: &PutItem) -> Result<()> {
+    limits::check_key(&item.key)?;
+    limits::check_value(&item.value)?;
+    item.options.check()?;
+    if let Some(guard) = &item.options.guard {
+        lock::check_guard(c, guard)?;
+    }
+    if let Some(lease) = item.options.lease {
+        let now = c.now;
+        if !c.coord().lease_alive(lease, now) {
+            return Err(Error::lease_not_found(lease));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn put(c: &mut Change<'_>, item: PutItem) -> Result<PutResult> {
+    check_put(c, &item)?;
+    Ok(put_checked(c, item))
+}
+
+/// Applies a checked put. Conditions that fail are a result, not an error.
+pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
+    let PutItem {
+        key,
+        value,
+        options,
+    } = item;
+    let current = c
+        .keys
+        .get(&key)
+        .map(|entry| (entry.version, entry.create_revision));
+    let (current_version, create_revision) = current.unwrap_or((0, 0));
+    let condition_failed = (options.if_absent && current.is_some())
+        || options
+            .if_version
+            .is_some_and(|version| version != current_version);
+    if condition_failed {
+        return PutResult {
+            revision: c.result_revision(),
+            version: current_version,
+            created: false,
+            changed: false,
+        };
+    }
+    let attrs = Attrs {
+        expires_at: options.ttl_ms.map(|ttl| c.now + ttl),
+        lease: options.lease,
+        content_type: options.content_type.map(String::into_boxed_str),
+        entity: options.entity.map(String::into_boxed_str),
+        labels: options.labels.into_boxed_slice(),
+    }
+    .into_shared();
+    let created = current.is_none();
+    let entry = Entry {
+        key,
+        value,
+        version: current_version + 1,
+        create_revision: if created { c.revision } else { create_revision },
+        mod_revision: c.revision,
+        attrs,
+    };
+    let version = entry.version;
+    let prev = c.keys.set(entry.clone());
+    track(c, &entry.key, prev.as_ref(), Some(&entry));
+    c.event(Event {
+        kind: EventKind::Put,
+        revision: c.revision,
+        entry,
+        prev,
+        cause: None,
+        snapshot: false,
+    });
+    PutResult {
+        revision: c.revision,
+        version,
+        created,
+        changed: true,
+    }
+}
+
+pub(crate) fn check_delete(c: &mut Change<'_>, item: &DeleteItem) -> Result<()> {
+    limits::check_key(&item.key)?;
+    if let Some(guard) = &item.options.guard {
+        lock::check_guard(c, guard)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn delete(c: &mut Change<'_>, item: DeleteItem) -> Result<DeleteResult> {
+    check_delete(c, &item)?;
+    Ok(delete_checked(c, item))
+}
+
+pub(crate) fn delete_checked(c: &mut Change<'_>, item: DeleteItem) -> DeleteResult {
+    let version = c.keys.get(&item.key).map(|entry| entry.version);
+    let deleted = match (version, item.options.if_version) {
+        (None, _) => false,
+        (Some(current), Some(wanted)) if current != wanted => false,
+        (Some(_), _) => remove_key(c, &item.key, DeleteCause::Deleted).is_some(),
+    };
+    DeleteResult {
+        deleted,
+        revision: c.result_revision(),
+    }
+}
+
+pub(crate) fn batch_op(c: &mut Change<'_>, op: BatchOp) -> Result<OpResult> {
+    match op {
+        BatchOp::Get(key) => {
+            limits::check_key(&key)?;
+            Ok(OpResult::Get(c.keys.get(&key).cloned()))
+        }
+        BatchOp::Put(item) => put(c, item).map(OpResult::Put),
+        BatchOp::Delete(item) => delete(c, item).map(OpResult::Delete),
+    }
+}
+
+/// Removes a key with a delete event; the one way keys leave the store.
+pub(crate) fn remove_key(c: &mut Change<'_>, key: &str, cause: DeleteCause) -> Option<Entry> {
+    let old = c.keys.remove(key)?;
+    track(c, &old.key, Some(&old), None);
+    let tombstone = Entry {
+        key: old.key.clone(),
+        value: Value::empty(),
+        version: 0,
+        create_revision: 0,
+        mod_revision: c.revision,
+        attrs: None,
+    };
+    let event = Event {
+        kind: EventKind::Delete,
+        revision: c.revision,
+        entry: tombstone,
+        prev: Some(old.clone()),
+        cause: Some(cause),
+        snapshot: false,
+    };
+    c.event(event);
+    Some(old)
+}
+
+pub(crate) fn clear(c: &mut Change<'_>, range: &KeyRange) -> Result<ClearResult> {
+    range.check()?;
+    let keys = c.keys.keys_in(range);
+    for key in &keys {
+        remove_key(c, key, DeleteCause::Cleared);
+    }
+    Ok(ClearResult {
+        deleted: keys.len() as u64,
+        revision: c.result_revision(),
+    })
+}
+
+/// Sets (`Some`) or removes (`None`) a key's TTL. Changes no version and emits no event: the
+/// value did not change. Returns whether anything changed.
+pub(crate) fn expire(c: &mut Change<'_>, key: &Key, ttl_ms: Option<u64>) -> Result<bool> {
+    limits::check_key(key)?;
+    if let Some(ttl_ms) = ttl_ms {
+        limits::check_ttl_ms("ttl", ttl_ms)?;
+    }
+    let Some(old) = c.keys.get(key).map(|entry| entry.attrs.clone()) else {
+        return Ok(false);
+    };
+    let mut attrs = old.as_deref().cloned().unwrap_or_default();
+    let old_expiry = attrs.expires_at;
+    attrs.expires_at = ttl_ms.map(|ttl| c.now + ttl);
+    if attrs.expires_at == old_expiry && ttl_ms.is_none() {
+        return Ok(false);
+    }
+    let new_expiry = attrs.expires_at;
+    let attrs = attrs.into_shared();
+    c.keys.update(key, |entry| entry.attrs = attrs);
+    c.deadlines
+        .replace(old_expiry, new_expiry, Due::Key(key.clone()));
+    c.mark_changed();
+    Ok(true)
+}
+
+/// A key's TTL deadline came: remove it if it really has expired.
+pub(crate) fn expire_due(c: &mut Change<'_>, key: &Key) {
+    let now = c.now;
+    if c.keys.get(key).is_some_and(|entry| !entry.ttl_alive(now)) {
+        remove_key(c, key, DeleteCause::Expired);
+    }
+}
+
+/// Keeps the deadline schedule and lease key sets in step when an entry is replaced
+/// (`old` → `new`, either absent).
+fn track(c: &mut Change<'_>, key: &Key, old: Option<&Entry>, new: Option<&Entry>) {
+    let old_expiry = old.and_then(Entry::expires_at_millis);
+    let new_expiry = new.and_then(Entry::expires_at_millis);
+    if old_expiry != new_expiry {
+        c.deadlines
+            .replace(old_expiry, new_expiry, Due::Key(key.clone()));
+    }
+    let old_lease = old.and_then(Entry::lease);
+    let new_lease = new.and_then(Entry::lease);
+    if old_lease != new_lease {
+        if let Some(lease) = old_lease.and_then(|id| c.coord().leases.get_mut(&id)) {
+            lease.keys.remove(key);
+        }
+        if let Some(lease) = new_lease.and_then(|id| c.coord().leases.get_mut(&id)) {
+            lease.keys.insert(key.clone());
+        }
+    }
+}

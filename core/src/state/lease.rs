@@ -1,0 +1,141 @@
+//! Leases: a TTL that clients keep alive, with the keys, locks and lock waits bound to it.
+//! When a lease expires or is revoked, its keys are deleted (delete events with cause
+//! `LeaseEnded`), the locks it holds are released to their next waiters, and its queued
+//! waits are dropped, all in one revision.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::command::Notice;
+use super::deadline::Due;
+use super::{kv, lock, Change, Coordination};
+use crate::limits;
+use crate::{DeleteCause, Error, Key, LeaseId, Result, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub(crate) ttl_ms: u64,
+    pub(crate) expires_at: u64,
+    pub(crate) keys: BTreeSet<Key>,
+    /// Locks this lease holds.
+    pub(crate) locks: BTreeSet<Key>,
+    /// Queued lock waits bound to this lease: (lock name, waiter id).
+    pub(crate) waiters: BTreeSet<(Key, u64)>,
+}
+
+/// A lease as reported to clients.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct LeaseInfo {
+    /// The lease.
+    pub id: LeaseId,
+    /// The TTL it was granted with; each keep-alive extends it to this from then.
+    pub ttl: Duration,
+    /// When it expires unless kept alive.
+    pub expires_at: Timestamp,
+    /// Time left.
+    pub remaining: Duration,
+    /// The keys attached to it, in order.
+    pub keys: Vec<Key>,
+}
+
+impl LeaseInfo {
+    pub(crate) fn of(id: LeaseId, lease: &Lease, now: u64) -> LeaseInfo {
+        LeaseInfo {
+            id,
+            ttl: Duration::from_millis(lease.ttl_ms),
+            expires_at: Timestamp::from_unix_millis(lease.expires_at),
+            remaining: Duration::from_millis(lease.expires_at.saturating_sub(now)),
+            keys: lease.keys.iter().cloned().collect(),
+        }
+    }
+}
+
+pub(crate) fn grant(c: &mut Change<'_>, ttl_ms: u64) -> Result<LeaseInfo> {
+    limits::check_ttl_ms("lease ttl", ttl_ms)?;
+    let now = c.now;
+    let coord = c.coord();
+    coord.last_lease += 1;
+    let id = LeaseId::new(coord.last_lease);
+    let lease = Lease {
+        ttl_ms,
+        expires_at: now + ttl_ms,
+        keys: BTreeSet::new(),
+        locks: BTreeSet::new(),
+        waiters: BTreeSet::new(),
+    };
+    let info = LeaseInfo::of(id, &lease, now);
+    coord.leases.insert(id, lease);
+    c.deadlines.add(now + ttl_ms, Due::Lease(id));
+    c.mark_changed();
+    Ok(info)
+}
+
+pub(crate) fn keep_alive(c: &mut Change<'_>, id: LeaseId) -> Result<LeaseInfo> {
+    let now = c.now;
+    let lease = c
+        .coord()
+        .leases
+        .get_mut(&id)
+        .ok_or_else(|| Error::lease_not_found(id))?;
+    let old = lease.expires_at;
+    lease.expires_at = now + lease.ttl_ms;
+    let info = LeaseInfo::of(id, lease, now);
+    c.deadlines.replace(
+        Some(old),
+        Some(info.expires_at.unix_millis()),
+        Due::Lease(id),
+    );
+    c.mark_changed();
+    Ok(info)
+}
+
+/// Revokes a lease; false if it does not exist (already expired or revoked).
+pub(crate) fn revoke(c: &mut Change<'_>, id: LeaseId) -> bool {
+    if !c.coord().leases.contains_key(&id) {
+        return false;
+    }
+    end(c, id);
+    true
+}
+
+/// Ends a lease (expiry or revocation). Needs every shard locked.
+pub(crate) fn end(c: &mut Change<'_>, id: LeaseId) {
+    let Some(lease) = c.coord().leases.remove(&id) else {
+        return;
+    };
+    c.deadlines.remove(lease.expires_at, Due::Lease(id));
+    for key in &lease.keys {
+        if c.keys
+            .get(key)
+            .is_some_and(|entry| entry.lease() == Some(id))
+        {
+            kv::remove_key(c, key, DeleteCause::LeaseEnded);
+        }
+    }
+    for name in &lease.locks {
+        lock::lease_holder_ended(c, name, id);
+    }
+    for (name, waiter) in &lease.waiters {
+        lock::drop_waiter(c, name, *waiter, Some(Error::lease_not_found(id)));
+    }
+    c.notices.push(Notice::LeaseEnded(id));
+    c.mark_changed();
+}
+
+pub(crate) fn info(coord: &Coordination, id: LeaseId, now: u64) -> Option<LeaseInfo> {
+    coord
+        .leases
+        .get(&id)
+        .filter(|lease| lease.expires_at > now)
+        .map(|lease| LeaseInfo::of(id, lease, now))
+}
+
+pub(crate) fn list(coord: &Coordination, now: u64) -> Vec<LeaseInfo> {
+    coord
+        .leases
+        .iter()
+        .filter(|(_, lease)| lease.expires_at > now)
+        .map(|(id, lease)| LeaseInfo::of(*id, lease, now))
+        .collect()
+}

@@ -1,0 +1,394 @@
+//! The deterministic state machine: every semantic of a store lives here.
+//!
+//! Keys, versions and revisions, TTL expiry, leases, locks with their wait queues and fencing
+//! tokens, counters, transactions and the event history are pure functions of
+//! (state, command, time carried with the command). Nothing here reads a clock, a random
+//! source or the network, and nothing iterates a hash map where order would be visible, so
+//! every replica that applies the same commands reaches the same state and emits the same
+//! events.
+//!
+//! The state is split for concurrency:
+//! - [`State`] is what readers see: the sharded key space and the coordination tables,
+//!   each behind its own lock, plus the current revision. Reads never take the writer lock.
+//! - [`StateMachine`] is the single writer: it owns the `State` (shared through an `Arc`) and
+//!   the writer-only parts, the deadline schedule and the event history.
+//!
+//! A command runs inside a [`Change`]: the shards it needs are write-locked up front (in
+//! ascending order), everything is validated before anything is changed, and when it changed
+//! something it commits as exactly one new revision.
+
+pub(crate) mod command;
+pub(crate) mod counter;
+mod deadline;
+mod history;
+mod keyspace;
+pub(crate) mod kv;
+pub(crate) mod lease;
+pub(crate) mod lock;
+mod order;
+pub(crate) mod range;
+mod read;
+mod slab;
+pub(crate) mod txn;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{RwLock, RwLockWriteGuard};
+
+use self::command::{Applied, Command, Notice, Reply};
+use self::counter::Counter;
+use self::deadline::{Deadlines, Due};
+use self::history::History;
+use self::keyspace::{KeySpace, ShardMask, ShardsMut};
+use self::lease::Lease;
+use self::lock::LockState;
+use crate::config::HistoryLimits;
+use crate::{Event, Key, LeaseId, Result};
+
+/// Leases, locks and counters, and the sequences that number them.
+#[derive(Debug, Default)]
+pub(crate) struct Coordination {
+    pub(crate) leases: BTreeMap<LeaseId, Lease>,
+    pub(crate) locks: HashMap<Key, LockState>,
+    pub(crate) counters: HashMap<Key, Counter>,
+    pub(crate) last_lease: u64,
+    pub(crate) last_fence: u64,
+    pub(crate) last_waiter: u64,
+}
+
+impl Coordination {
+    pub(crate) fn lease_alive(&self, lease: LeaseId, now: u64) -> bool {
+        self.leases
+            .get(&lease)
+            .is_some_and(|lease| lease.expires_at > now)
+    }
+}
+
+/// The part of a store that readers see.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub(crate) keys: KeySpace,
+    pub(crate) coord: RwLock<Coordination>,
+    revision: AtomicU64,
+    compacted: AtomicU64,
+    /// The earliest pending deadline (`u64::MAX` when none). Before it, no entry can be
+    /// expired, so counts can trust the index without checking each key.
+    next_deadline: AtomicU64,
+}
+
+impl State {
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn compacted(&self) -> u64 {
+        self.compacted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn next_deadline(&self) -> u64 {
+        self.next_deadline.load(Ordering::Acquire)
+    }
+}
+
+/// The single writer of a store.
+#[derive(Debug)]
+pub(crate) struct StateMachine {
+    state: Arc<State>,
+    history: History,
+    deadlines: Deadlines,
+    last_now: u64,
+}
+
+/// One revision's worth of changes in progress.
+pub(crate) struct Change<'s> {
+    pub(crate) now: u64,
+    /// The revision these changes commit as.
+    pub(crate) revision: u64,
+    pub(crate) keys: ShardsMut<'s>,
+    state: &'s State,
+    coord: Option<RwLockWriteGuard<'s, Coordination>>,
+    pub(crate) deadlines: &'s mut Deadlines,
+    events: Vec<Event>,
+    pub(crate) notices: &'s mut Vec<Notice>,
+    changed: bool,
+}
+
+impl Change<'_> {
+    /// The coordination tables, write-locked on first use (after the shards, keeping the
+    /// lock order).
+    pub(crate) fn coord(&mut self) -> &mut Coordination {
+        let state = self.state;
+        self.coord.get_or_insert_with(|| state.coord.write())
+    }
+
+    /// The revision a result should report: the new one if this change wrote anything.
+    pub(crate) fn result_revision(&self) -> u64 {
+        if self.changed {
+            self.revision
+        } else {
+            self.revision - 1
+        }
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.events.push(event);
+        self.changed = true;
+    }
+
+    /// Records a change that emits no event (a lease, lock or counter change, a TTL change).
+    pub(crate) fn mark_changed(&mut self) {
+        self.changed = true;
+    }
+}
+
+impl StateMachine {
+    pub(crate) fn new(history: HistoryLimits) -> StateMachine {
+        let state = State {
+            next_deadline: AtomicU64::new(u64::MAX),
+            ..State::default()
+        };
+        StateMachine {
+            state: Arc::new(state),
+            history: History::new(history),
+            deadlines: Deadlines::default(),
+            last_now: 0,
+        }
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    pub(crate) fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// When the next deadline falls, if any.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.next()
+    }
+
+    /// The latest time any command was applied at.
+    pub(crate) fn last_now(&self) -> u64 {
+        self.last_now
+    }
+
+    /// Drops all data (the store is shutting down); the revision stays.
+    pub(crate) fn clear(&mut self) {
+        self.state.keys.lock(ShardMask::ALL).clear_all();
+        *self.state.coord.write() = Coordination::default();
+        self.deadlines.clear();
+        self.history.reset(self.state.revision());
+        self.state.next_deadline.store(u64::MAX, Ordering::Release);
+    }
+
+    /// Applies one command at `now` (milliseconds; a `now` earlier than a previous one is
+    /// treated as the previous one, so store time never runs backwards). Due deadlines are
+    /// processed first, as their own revision.
+    pub(crate) fn apply(&mut self, command: Command, now: u64) -> Applied {
+        let now = now.max(self.last_now);
+        self.last_now = now;
+        let before = self.state.revision();
+        let mut notices = Vec::new();
+        if self.deadlines.next().is_some_and(|next| next <= now) {
+            self.change(ShardMask::ALL, now, &mut notices, |change| {
+                sweep(change);
+                Ok(())
+            })
+            .expect("expiry cannot fail");
+        }
+        let reply = self.dispatch(command, now, &mut notices);
+        Applied {
+            reply,
+            before,
+            after: self.state.revision(),
+            notices,
+        }
+    }
+
+    fn dispatch(&mut self, command: Command, now: u64, notices: &mut Vec<Notice>) -> Result<Reply> {
+        let none = ShardMask::NONE;
+        match command {
+            Command::Put(item) => {
+                let mask = self.state.keys.mask_of(&item.key);
+                self.change(mask, now, notices, |c| kv::put(c, item))
+                    .map(Reply::Put)
+            }
+            Command::Delete(item) => {
+                let mask = self.state.keys.mask_of(&item.key);
+                self.change(mask, now, notices, |c| kv::delete(c, item))
+                    .map(Reply::Delete)
+            }
+            Command::PutMany(items) => {
+                crate::limits::check_batch("put_many", items.len())?;
+                let results = items
+                    .into_iter()
+                    .map(|item| {
+                        let mask = self.state.keys.mask_of(&item.key);
+                        self.change(mask, now, notices, |c| kv::put(c, item))
+                    })
+                    .collect();
+                Ok(Reply::Puts(results))
+            }
+            Command::DeleteMany(items) => {
+                crate::limits::check_batch("delete_many", items.len())?;
+                let results = items
+                    .into_iter()
+                    .map(|item| {
+                        let mask = self.state.keys.mask_of(&item.key);
+                        self.change(mask, now, notices, |c| kv::delete(c, item))
+                    })
+                    .collect();
+                Ok(Reply::Deletes(results))
+            }
+            Command::Batch(ops) => {
+                crate::limits::check_batch("batch", ops.len())?;
+                let results = ops
+                    .into_iter()
+                    .map(|op| {
+                        let mask = self.state.keys.mask_of(op.key());
+                        self.change(mask, now, notices, |c| kv::batch_op(c, op))
+                    })
+                    .collect();
+                Ok(Reply::Batch(results))
+            }
+            Command::Clear(range) => self
+                .change(ShardMask::ALL, now, notices, |c| kv::clear(c, &range))
+                .map(Reply::Cleared),
+            Command::Expire { key, ttl_ms } => {
+                let mask = self.state.keys.mask_of(&key);
+                self.change(mask, now, notices, |c| kv::expire(c, &key, Some(ttl_ms)))
+                    .map(Reply::Flag)
+            }
+            Command::Persist { key } => {
+                let mask = self.state.keys.mask_of(&key);
+                self.change(mask, now, notices, |c| kv::expire(c, &key, None))
+                    .map(Reply::Flag)
+            }
+            Command::LeaseGrant { ttl_ms } => self
+                .change(none, now, notices, |c| lease::grant(c, ttl_ms))
+                .map(Reply::Lease),
+            Command::LeaseKeepAlive { lease } => self
+                .change(none, now, notices, |c| lease::keep_alive(c, lease))
+                .map(Reply::Lease),
+            Command::LeaseRevoke { lease } => self
+                .change(ShardMask::ALL, now, notices, |c| {
+                    Ok(lease::revoke(c, lease))
+                })
+                .map(Reply::Flag),
+            Command::LockAcquire {
+                name,
+                hold,
+                wait_ms,
+            } => self
+                .change(none, now, notices, |c| {
+                    lock::acquire(c, name, hold, wait_ms)
+                })
+                .map(Reply::Acquire),
+            Command::LockCancel { name, waiter } => self
+                .change(none, now, notices, |c| lock::cancel(c, &name, waiter))
+                .map(Reply::Flag),
+            Command::LockRenew { name, fence } => self
+                .change(none, now, notices, |c| lock::renew(c, &name, fence))
+                .map(Reply::Lock),
+            Command::LockRelease { name, fence } => self
+                .change(none, now, notices, |c| lock::release(c, &name, fence))
+                .map(Reply::Flag),
+            Command::CounterAdd {
+                name,
+                delta,
+                min,
+                max,
+                ttl_ms,
+            } => self
+                .change(none, now, notices, |c| {
+                    counter::add(c, name, delta, min, max, ttl_ms)
+                })
+                .map(Reply::CounterAdd),
+            Command::CounterSet {
+                name,
+                value,
+                ttl_ms,
+            } => self
+                .change(none, now, notices, |c| counter::set(c, name, value, ttl_ms))
+                .map(Reply::CounterSet),
+            Command::CounterCas {
+                name,
+                expected,
+                value,
+            } => self
+                .change(none, now, notices, |c| {
+                    counter::compare_and_set(c, name, expected, value)
+                })
+                .map(Reply::CounterCas),
+            Command::CounterDelete { name } => self
+                .change(none, now, notices, |c| counter::delete(c, &name))
+                .map(Reply::Flag),
+            Command::Txn(request) => {
+                let mask = request.keys().fold(ShardMask::NONE, |mask, key| {
+                    mask.with(keyspace::KeySpace::shard_of(self.state.keys.hash(key)))
+                });
+                self.change(mask, now, notices, |c| txn::apply(c, request))
+                    .map(Reply::Txn)
+            }
+            Command::Tick => Ok(Reply::Done),
+        }
+    }
+
+    /// Runs `body` as one revision: locks `mask`, and commits (revision, history) if it
+    /// changed anything. A body that fails must not have changed anything.
+    fn change<T>(
+        &mut self,
+        mask: ShardMask,
+        now: u64,
+        notices: &mut Vec<Notice>,
+        body: impl FnOnce(&mut Change<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let state = &*self.state;
+        let mut change = Change {
+            now,
+            revision: state.revision() + 1,
+            keys: state.keys.lock(mask),
+            state,
+            coord: None,
+            deadlines: &mut self.deadlines,
+            events: Vec::new(),
+            notices,
+            changed: false,
+        };
+        let result = body(&mut change);
+        debug_assert!(
+            result.is_ok() || !change.changed,
+            "a failed command changed state"
+        );
+        if change.changed {
+            // Published while the shards are still locked, so a scan sees the revision and the
+            // data together.
+            state.revision.store(change.revision, Ordering::Release);
+            self.history.append(change.events.drain(..));
+            state
+                .compacted
+                .store(self.history.compacted(), Ordering::Release);
+        }
+        state.next_deadline.store(
+            change.deadlines.next().unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
+        result
+    }
+}
+
+/// Processes every deadline due at `change.now`, earliest first.
+fn sweep(change: &mut Change<'_>) {
+    while let Some((_, due)) = change.deadlines.pop_due(change.now) {
+        match due {
+            Due::Key(key) => kv::expire_due(change, &key),
+            Due::Lease(id) => lease::end(change, id),
+            Due::LockHolder(name) => lock::holder_expired(change, &name),
+            Due::Waiter(name, waiter) => lock::waiter_timed_out(change, &name, waiter),
+            Due::Counter(name) => counter::expired(change, &name),
+        }
+    }
+}
