@@ -130,12 +130,14 @@ impl<T> Mailbox<T> {
     }
 
     fn take(inner: &mut Inner<T>) -> Recv<T> {
+        // A closed mailbox reports its reason once drained, even if it was lagging: nothing
+        // will ever catch it up.
         if let Some(item) = inner.queue.pop_front() {
             Recv::Item(item)
-        } else if let Some(revision) = inner.lagging {
-            Recv::Lagging(revision)
         } else if let Some(reason) = &inner.closed {
             Recv::Closed(reason.clone())
+        } else if let Some(revision) = inner.lagging {
+            Recv::Lagging(revision)
         } else {
             Recv::Empty
         }
@@ -199,6 +201,15 @@ mod tests {
         assert!(
             matches!(mailbox.try_recv(), Recv::Closed(error) if error.code() == ErrorCode::Closed)
         );
+    }
+
+    #[test]
+    fn a_closed_lagging_mailbox_reports_closed_not_lagging() {
+        let mailbox: Mailbox<u8> = Mailbox::default();
+        mailbox.mark_lagging(5);
+        mailbox.close(Error::closed());
+        assert!(matches!(mailbox.try_recv(), Recv::Closed(_)));
+        assert!(matches!(mailbox.try_recv(), Recv::Closed(_)));
     }
 
     #[test]
