@@ -73,9 +73,7 @@ fn system_now() -> u64 {
     static ANCHOR: OnceLock<Anchor> = OnceLock::new();
     let anchor = ANCHOR.get_or_init(|| Anchor {
         instant: Instant::now(),
-        unix_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| since.as_millis() as u64),
+        unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64),
     });
     anchor.unix_ms + anchor.instant.elapsed().as_millis() as u64
 }
@@ -97,10 +95,7 @@ mod tests {
     fn system_clock_is_monotonic_and_near_wall_time() {
         let clock = Clock::new(ClockKind::System);
         let first = clock.now();
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         assert!(first.abs_diff(wall) < 60_000);
         assert!(clock.now() >= first);
         assert!(!clock.set_manual(0));

@@ -48,10 +48,7 @@ pub struct Seed {
 impl Seed {
     /// A seed from a host and port.
     pub fn new(host: impl Into<String>, port: u16) -> Seed {
-        Seed {
-            host: host.into(),
-            port,
-        }
+        Seed { host: host.into(), port }
     }
 
     /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`.
@@ -61,14 +58,7 @@ impl Seed {
             let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
             match after {
                 "" => (host, None),
-                _ => (
-                    host,
-                    Some(
-                        after
-                            .strip_prefix(':')
-                            .ok_or_else(|| bad("expected ':' after ']'"))?,
-                    ),
-                ),
+                _ => (host, Some(after.strip_prefix(':').ok_or_else(|| bad("expected ':' after ']'"))?)),
             }
         } else {
             match text.rsplit_once(':') {
@@ -82,22 +72,14 @@ impl Seed {
         if host.is_empty() {
             return Err(bad("host is empty"));
         }
-        if host
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == ',')
-        {
+        if host.chars().any(|c| c.is_whitespace() || c == '/' || c == ',') {
             return Err(bad("host contains a space, '/' or ','"));
         }
         let port = match port {
             None => DEFAULT_PORT,
-            Some(port) => {
-                parse_port(port).ok_or_else(|| bad("port must be a number from 1 to 65535"))?
-            }
+            Some(port) => parse_port(port).ok_or_else(|| bad("port must be a number from 1 to 65535"))?,
         };
-        Ok(Seed {
-            host: host.to_owned(),
-            port,
-        })
+        Ok(Seed { host: host.to_owned(), port })
     }
 }
 
@@ -128,10 +110,7 @@ pub struct HistoryLimits {
 
 impl Default for HistoryLimits {
     fn default() -> Self {
-        HistoryLimits {
-            max_events: 100_000,
-            max_bytes: 64 * 1024 * 1024,
-        }
+        HistoryLimits { max_events: 100_000, max_bytes: 64 * 1024 * 1024 }
     }
 }
 
@@ -159,11 +138,7 @@ impl Config {
 
     /// A remote store reached through `seeds`.
     pub fn remote(seeds: impl IntoIterator<Item = Seed>) -> Config {
-        Config {
-            mode: Mode::Remote,
-            seeds: seeds.into_iter().collect(),
-            ..Config::default()
-        }
+        Config { mode: Mode::Remote, seeds: seeds.into_iter().collect(), ..Config::default() }
     }
 
     /// The same configuration naming a store.
@@ -212,32 +187,20 @@ impl Config {
             Some((rest, query)) => (rest, Some(query)),
             None => (rest, None),
         };
-        let (authority, store) = rest
-            .split_once('/')
-            .ok_or_else(|| bad("the store name is missing (clustron://inproc/<store>)".into()))?;
+        let (authority, store) =
+            rest.split_once('/').ok_or_else(|| bad("the store name is missing (clustron://inproc/<store>)".into()))?;
         let store = normalize_store_name(store).map_err(|e| bad(e.message().to_owned()))?;
         let mut config = if authority.eq_ignore_ascii_case("inproc") {
             Config::in_proc()
         } else if authority.is_empty() {
-            return Err(bad(
-                "no hosts given (use clustron://inproc/<store> for an in-process store)".into(),
-            ));
+            return Err(bad("no hosts given (use clustron://inproc/<store> for an in-process store)".into()));
         } else {
-            let seeds = authority
-                .split(',')
-                .map(Seed::parse)
-                .collect::<Result<Vec<_>>>()?;
+            let seeds = authority.split(',').map(Seed::parse).collect::<Result<Vec<_>>>()?;
             Config::remote(seeds)
         };
         config.store = Some(store);
-        for pair in query
-            .into_iter()
-            .flat_map(|query| query.split('&'))
-            .filter(|pair| !pair.is_empty())
-        {
-            let (name, value) = pair
-                .split_once('=')
-                .ok_or_else(|| bad(format!("parameter {pair:?} has no value")))?;
+        for pair in query.into_iter().flat_map(|query| query.split('&')).filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').ok_or_else(|| bad(format!("parameter {pair:?} has no value")))?;
             match name.to_ascii_lowercase().as_str() {
                 "clock" => config.clock = parse_clock(value)?,
                 "history_events" => config.history.max_events = parse_count(name, value)?,
@@ -259,9 +222,9 @@ impl Config {
     pub fn from_json(text: &str) -> Result<Config> {
         let json: Json = serde_json::from_str(text)
             .map_err(|error| Error::invalid(format!("configuration is not valid JSON: {error}")))?;
-        let fields = json.as_object().ok_or_else(|| {
-            Error::invalid("configuration JSON must be an object like {\"Mode\": \"InProc\"}")
-        })?;
+        let fields = json
+            .as_object()
+            .ok_or_else(|| Error::invalid("configuration JSON must be an object like {\"Mode\": \"InProc\"}"))?;
         let mut config = Config::default();
         let mut saw_seeds = false;
         for (name, value) in fields {
@@ -300,9 +263,7 @@ impl Config {
             }
         }
         if saw_seeds && config.mode == Mode::InProc && !config.seeds.is_empty() {
-            return Err(Error::invalid(
-                "\"Seeds\" only apply to \"Mode\": \"Remote\"",
-            ));
+            return Err(Error::invalid("\"Seeds\" only apply to \"Mode\": \"Remote\""));
         }
         config.check()?;
         Ok(config)
@@ -313,9 +274,7 @@ impl Config {
             return Err(Error::invalid("remote mode needs at least one seed"));
         }
         if self.mode == Mode::Remote && self.clock == ClockKind::Manual {
-            return Err(Error::invalid(
-                "a manual clock is only available in InProc mode",
-            ));
+            return Err(Error::invalid("a manual clock is only available in InProc mode"));
         }
         if self.history.max_events == 0 || self.history.max_bytes == 0 {
             return Err(Error::invalid("history limits must be positive"));
@@ -325,17 +284,14 @@ impl Config {
 }
 
 fn has_scheme(text: &str) -> bool {
-    text.get(..11)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("clustron://"))
+    text.get(..11).is_some_and(|scheme| scheme.eq_ignore_ascii_case("clustron://"))
 }
 
 fn parse_clock(text: &str) -> Result<ClockKind> {
     match text.to_ascii_lowercase().as_str() {
         "system" => Ok(ClockKind::System),
         "manual" => Ok(ClockKind::Manual),
-        _ => Err(Error::invalid(format!(
-            "unknown clock {text:?} (expected \"system\" or \"manual\")"
-        ))),
+        _ => Err(Error::invalid(format!("unknown clock {text:?} (expected \"system\" or \"manual\")"))),
     }
 }
 
@@ -350,17 +306,15 @@ fn seed_from_json(value: &Json) -> Result<Seed> {
     if let Some(text) = value.as_str() {
         return Seed::parse(text);
     }
-    let fields = value.as_object().ok_or_else(|| {
-        Error::invalid("each seed must be {\"Host\": ..., \"Port\": ...} or \"host:port\"")
-    })?;
+    let fields = value
+        .as_object()
+        .ok_or_else(|| Error::invalid("each seed must be {\"Host\": ..., \"Port\": ...} or \"host:port\""))?;
     let mut host = None;
     let mut port = DEFAULT_PORT;
     for (name, value) in fields {
         match name.to_ascii_lowercase().as_str() {
             "host" => {
-                let text = value
-                    .as_str()
-                    .ok_or_else(|| Error::invalid("seed \"Host\" must be a string"))?;
+                let text = value.as_str().ok_or_else(|| Error::invalid("seed \"Host\" must be a string"))?;
                 host = Some(text.to_owned());
             }
             "port" => {
@@ -368,15 +322,9 @@ fn seed_from_json(value: &Json) -> Result<Seed> {
                     .as_u64()
                     .and_then(|port| u16::try_from(port).ok())
                     .filter(|port| *port != 0)
-                    .ok_or_else(|| {
-                        Error::invalid(format!("seed \"Port\" must be 1..=65535, got {value}"))
-                    })?;
+                    .ok_or_else(|| Error::invalid(format!("seed \"Port\" must be 1..=65535, got {value}")))?;
             }
-            _ => {
-                return Err(Error::invalid(format!(
-                    "unknown seed field {name:?} (known: Host, Port)"
-                )))
-            }
+            _ => return Err(Error::invalid(format!("unknown seed field {name:?} (known: Host, Port)"))),
         }
     }
     let host = host.ok_or_else(|| Error::invalid("seed is missing \"Host\""))?;
@@ -386,22 +334,17 @@ fn seed_from_json(value: &Json) -> Result<Seed> {
 }
 
 fn history_from_json(value: &Json) -> Result<HistoryLimits> {
-    let fields = value
-        .as_object()
-        .ok_or_else(|| Error::invalid("\"History\" must be an object"))?;
+    let fields = value.as_object().ok_or_else(|| Error::invalid("\"History\" must be an object"))?;
     let mut history = HistoryLimits::default();
     for (name, value) in fields {
-        let count = value.as_u64().filter(|count| *count > 0).ok_or_else(|| {
-            Error::invalid(format!("History {name:?} must be a positive integer"))
-        })?;
+        let count = value
+            .as_u64()
+            .filter(|count| *count > 0)
+            .ok_or_else(|| Error::invalid(format!("History {name:?} must be a positive integer")))?;
         match name.to_ascii_lowercase().as_str() {
             "maxevents" | "max_events" => history.max_events = count as usize,
             "maxbytes" | "max_bytes" => history.max_bytes = count as usize,
-            _ => {
-                return Err(Error::invalid(format!(
-                    "unknown History field {name:?} (known: MaxEvents, MaxBytes)"
-                )))
-            }
+            _ => return Err(Error::invalid(format!("unknown History field {name:?} (known: MaxEvents, MaxBytes)"))),
         }
     }
     Ok(history)
@@ -415,20 +358,12 @@ pub fn normalize_store_name(name: &str) -> Result<String> {
         return Err(Error::invalid("store name must not be empty"));
     }
     if name.len() > MAX_STORE_NAME_BYTES {
-        return Err(Error::invalid(format!(
-            "store name is {} bytes; the limit is {MAX_STORE_NAME_BYTES}",
-            name.len()
-        )));
+        return Err(Error::invalid(format!("store name is {} bytes; the limit is {MAX_STORE_NAME_BYTES}", name.len())));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(Error::invalid(format!(
-            "store name {name:?} must start with a letter or digit"
-        )));
+        return Err(Error::invalid(format!("store name {name:?} must start with a letter or digit")));
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
         return Err(Error::invalid(format!(
             "store name {name:?} contains {bad:?}; use letters, digits, '-', '_' and '.'"
         )));
@@ -453,14 +388,7 @@ mod tests {
     fn remote_connection_string_with_defaults_and_ipv6() {
         let config = Config::parse("clustron://h1:7862,h2,[::1]:9000/orders").unwrap();
         assert_eq!(config.mode, Mode::Remote);
-        assert_eq!(
-            config.seeds,
-            vec![
-                Seed::new("h1", 7862),
-                Seed::new("h2", DEFAULT_PORT),
-                Seed::new("::1", 9000)
-            ]
-        );
+        assert_eq!(config.seeds, vec![Seed::new("h1", 7862), Seed::new("h2", DEFAULT_PORT), Seed::new("::1", 9000)]);
         assert_eq!(config.seeds[2].to_string(), "[::1]:9000");
     }
 
@@ -481,10 +409,7 @@ mod tests {
             r#"{"mode": "remote", "Seeds": [{"Host": "localhost", "Port": 7861}, "10.0.0.2:7999"], "Store": "Jobs"}"#,
         )
         .unwrap();
-        assert_eq!(
-            config.seeds,
-            vec![Seed::new("localhost", 7861), Seed::new("10.0.0.2", 7999)]
-        );
+        assert_eq!(config.seeds, vec![Seed::new("localhost", 7861), Seed::new("10.0.0.2", 7999)]);
         assert_eq!(config.store.as_deref(), Some("jobs"));
     }
 
@@ -505,23 +430,11 @@ mod tests {
             ("[1]", "must be an object"),
             (r#"{"Mode": "Cluster"}"#, "unknown Mode"),
             (r#"{"Mode": "Remote"}"#, "at least one seed"),
-            (
-                r#"{"Mode": "Remote", "Seeds": [{"Port": 1}]}"#,
-                "missing \"Host\"",
-            ),
-            (
-                r#"{"Mode": "Remote", "Seeds": [{"Host": "a", "Port": 70000}]}"#,
-                "Port",
-            ),
+            (r#"{"Mode": "Remote", "Seeds": [{"Port": 1}]}"#, "missing \"Host\""),
+            (r#"{"Mode": "Remote", "Seeds": [{"Host": "a", "Port": 70000}]}"#, "Port"),
             (r#"{"Mode": "InProc", "Seeds": ["a:1"]}"#, "only apply"),
-            (
-                r#"{"Mode": "InProc", "Sedds": []}"#,
-                "unknown configuration field \"Sedds\"",
-            ),
-            (
-                r#"{"Mode": "Remote", "Seeds": ["a"], "Clock": "Manual"}"#,
-                "only available in InProc",
-            ),
+            (r#"{"Mode": "InProc", "Sedds": []}"#, "unknown configuration field \"Sedds\""),
+            (r#"{"Mode": "Remote", "Seeds": ["a"], "Clock": "Manual"}"#, "only available in InProc"),
         ];
         for (input, reason) in cases {
             let error = Config::parse(input).unwrap_err();
@@ -532,10 +445,7 @@ mod tests {
 
     #[test]
     fn store_names_are_case_insensitive_and_restricted() {
-        assert_eq!(
-            normalize_store_name("My.Store-1_x").unwrap(),
-            "my.store-1_x"
-        );
+        assert_eq!(normalize_store_name("My.Store-1_x").unwrap(), "my.store-1_x");
         assert!(normalize_store_name("-x").is_err());
         assert!(normalize_store_name("é").is_err());
         assert!(normalize_store_name(&"a".repeat(129)).is_err());

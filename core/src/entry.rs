@@ -8,9 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::{Key, Value};
 
 /// A lease identifier, unique within its store.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct LeaseId(u64);
 
@@ -40,9 +38,7 @@ impl fmt::Debug for LeaseId {
 
 /// A point in store time: milliseconds since the Unix epoch, as read from the store's clock
 /// (the system clock, or a manual clock in tests).
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(u64);
 
@@ -81,20 +77,12 @@ pub struct Label {
 impl Label {
     /// A label that search can use.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Label {
-        Label {
-            name: name.into().into(),
-            value: value.into().into(),
-            indexed: true,
-        }
+        Label { name: name.into().into(), value: value.into().into(), indexed: true }
     }
 
     /// A label stored with the entry but not indexed for search.
     pub fn unindexed(name: impl Into<String>, value: impl Into<String>) -> Label {
-        Label {
-            name: name.into().into(),
-            value: value.into().into(),
-            indexed: false,
-        }
+        Label { name: name.into().into(), value: value.into().into(), indexed: false }
     }
 
     /// The name.
@@ -115,13 +103,7 @@ impl Label {
 
 impl fmt::Debug for Label {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}={:?}{}",
-            self.name,
-            self.value,
-            if self.indexed { "" } else { " (unindexed)" }
-        )
+        write!(f, "{}={:?}{}", self.name, self.value, if self.indexed { "" } else { " (unindexed)" })
     }
 }
 

@@ -61,9 +61,7 @@ impl ErrorCode {
 
     /// The code for a stable number, if it is one.
     pub fn from_number(number: u16) -> Option<ErrorCode> {
-        ErrorCode::ALL
-            .into_iter()
-            .find(|code| code.number() == number)
+        ErrorCode::ALL.into_iter().find(|code| code.number() == number)
     }
 
     /// The stable snake_case name (`"invalid_input"`), used by Python and Node and in the
@@ -105,8 +103,7 @@ impl serde::Serialize for ErrorCode {
 impl<'de> serde::Deserialize<'de> for ErrorCode {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let number = <u16 as serde::Deserialize>::deserialize(deserializer)?;
-        ErrorCode::from_number(number)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown error code {number}")))
+        ErrorCode::from_number(number).ok_or_else(|| serde::de::Error::custom(format!("unknown error code {number}")))
     }
 }
 
@@ -123,10 +120,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with a code and a message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Error {
-        Error {
-            code,
-            message: message.into().into_boxed_str(),
-        }
+        Error { code, message: message.into().into_boxed_str() }
     }
 
     /// The stable code.
@@ -152,10 +146,7 @@ impl Error {
     }
 
     pub(crate) fn lease_not_found(lease: crate::LeaseId) -> Error {
-        Error::new(
-            ErrorCode::LeaseNotFound,
-            format!("lease {lease} does not exist or has expired"),
-        )
+        Error::new(ErrorCode::LeaseNotFound, format!("lease {lease} does not exist or has expired"))
     }
 }
 

@@ -83,11 +83,4 @@ impl Event {
     pub fn is_snapshot(&self) -> bool {
         self.snapshot
     }
-
-    /// Rough size in memory, for bounding the history by bytes.
-    pub(crate) fn weight(&self) -> usize {
-        std::mem::size_of::<Event>()
-            + self.entry.value.len()
-            + self.prev.as_ref().map_or(0, |prev| prev.value.len())
-    }
 }

@@ -9,9 +9,7 @@ use compact_str::CompactString;
 
 /// A key: a non-empty UTF-8 string of at most [`limits::MAX_KEY_BYTES`](crate::limits::MAX_KEY_BYTES)
 /// bytes. Also used for lock and counter names.
-#[derive(
-    Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Key(CompactString);
 

@@ -14,8 +14,8 @@ pub(crate) mod state;
 mod value;
 
 pub use api::{
-    open, open_with, ops, Call, Lock, Op, Open, Request, Session, SessionLost, Status, Store,
-    Transaction, Watch, WatchNext, DEFAULT_LOCK_TTL,
+    open, open_with, ops, Call, Lock, Op, Open, Request, Session, SessionLost, Status, Store, Transaction, Watch,
+    WatchNext, DEFAULT_LOCK_TTL,
 };
 pub use clock::{ClockKind, MANUAL_CLOCK_START_MS};
 pub use config::{Config, HistoryLimits, Mode, Seed};
@@ -25,8 +25,8 @@ pub use event::{DeleteCause, Event, EventKind};
 pub use key::Key;
 pub use state::counter::{CounterAdd, CounterCas, CounterSet};
 pub use state::kv::{
-    BatchOp, ClearResult, DeleteItem, DeleteOptions, DeleteResult, KeyTtl, OpResult, Page, PutItem,
-    PutOptions, PutResult,
+    BatchOp, ClearResult, DeleteItem, DeleteOptions, DeleteResult, KeyTtl, OpResult, Page, PutItem, PutOptions,
+    PutResult,
 };
 pub use state::lease::LeaseInfo;
 pub use state::lock::{LockGuard, LockInfo};

@@ -38,10 +38,7 @@ pub(crate) fn check_name_like(what: &str, name: &str) -> Result<()> {
         return Err(Error::invalid(format!("{what} must not be empty")));
     }
     if name.len() > MAX_KEY_BYTES {
-        return Err(Error::invalid(format!(
-            "{what} is {} bytes; the limit is {MAX_KEY_BYTES}",
-            name.len()
-        )));
+        return Err(Error::invalid(format!("{what} is {} bytes; the limit is {MAX_KEY_BYTES}", name.len())));
     }
     Ok(())
 }
@@ -49,10 +46,7 @@ pub(crate) fn check_name_like(what: &str, name: &str) -> Result<()> {
 /// Checks a value: at most [`MAX_VALUE_BYTES`].
 pub fn check_value(value: &[u8]) -> Result<()> {
     if value.len() > MAX_VALUE_BYTES {
-        return Err(Error::invalid(format!(
-            "value is {} bytes; the limit is {MAX_VALUE_BYTES}",
-            value.len()
-        )));
+        return Err(Error::invalid(format!("value is {} bytes; the limit is {MAX_VALUE_BYTES}", value.len())));
     }
     Ok(())
 }
@@ -72,19 +66,14 @@ pub(crate) fn check_ttl_ms(what: &str, ttl_ms: u64) -> Result<()> {
 
 pub(crate) fn check_tag(what: &str, text: &str) -> Result<()> {
     if text.len() > MAX_TAG_BYTES {
-        return Err(Error::invalid(format!(
-            "{what} is {} bytes; the limit is {MAX_TAG_BYTES}",
-            text.len()
-        )));
+        return Err(Error::invalid(format!("{what} is {} bytes; the limit is {MAX_TAG_BYTES}", text.len())));
     }
     Ok(())
 }
 
 pub(crate) fn check_batch(what: &str, len: usize) -> Result<()> {
     if len > MAX_BATCH {
-        return Err(Error::invalid(format!(
-            "{what} has {len} items; the limit is {MAX_BATCH}"
-        )));
+        return Err(Error::invalid(format!("{what} has {len} items; the limit is {MAX_BATCH}")));
     }
     Ok(())
 }
@@ -93,11 +82,7 @@ pub(crate) fn check_batch(what: &str, len: usize) -> Result<()> {
 /// positive duration never becomes zero.
 pub(crate) fn duration_to_ms(duration: Duration) -> u64 {
     let millis = duration.as_millis();
-    let rounded = if duration.subsec_nanos() % 1_000_000 != 0 {
-        millis + 1
-    } else {
-        millis
-    };
+    let rounded = if duration.subsec_nanos() % 1_000_000 != 0 { millis + 1 } else { millis };
     u64::try_from(rounded).unwrap_or(u64::MAX)
 }
 
@@ -105,9 +90,7 @@ pub(crate) fn duration_to_ms(duration: Duration) -> u64 {
 /// TTLs are [`ErrorCode::InvalidInput`](crate::ErrorCode::InvalidInput).
 pub fn ttl_from_millis(millis: i64) -> Result<Duration> {
     if millis <= 0 {
-        return Err(Error::invalid(format!(
-            "ttl must be positive, got {millis} ms"
-        )));
+        return Err(Error::invalid(format!("ttl must be positive, got {millis} ms")));
     }
     let ttl = Duration::from_millis(millis as u64);
     check_ttl_ms("ttl", millis as u64)?;
@@ -118,12 +101,10 @@ pub fn ttl_from_millis(millis: i64) -> Result<Duration> {
 /// too-long TTLs are [`ErrorCode::InvalidInput`](crate::ErrorCode::InvalidInput).
 pub fn ttl_from_secs_f64(secs: f64) -> Result<Duration> {
     if !secs.is_finite() || secs <= 0.0 {
-        return Err(Error::invalid(format!(
-            "ttl must be a positive number of seconds, got {secs}"
-        )));
+        return Err(Error::invalid(format!("ttl must be a positive number of seconds, got {secs}")));
     }
-    let ttl = Duration::try_from_secs_f64(secs)
-        .map_err(|_| Error::invalid(format!("ttl of {secs} s is out of range")))?;
+    let ttl =
+        Duration::try_from_secs_f64(secs).map_err(|_| Error::invalid(format!("ttl of {secs} s is out of range")))?;
     check_ttl_ms("ttl", duration_to_ms(ttl))?;
     Ok(ttl)
 }
@@ -132,10 +113,7 @@ pub fn ttl_from_secs_f64(secs: f64) -> Result<Duration> {
 /// [`ErrorCode::InvalidInput`](crate::ErrorCode::InvalidInput).
 pub fn key_from_utf8(bytes: &[u8]) -> Result<&str> {
     std::str::from_utf8(bytes).map_err(|error| {
-        Error::invalid(format!(
-            "key is not valid UTF-8 (invalid byte at offset {})",
-            error.valid_up_to()
-        ))
+        Error::invalid(format!("key is not valid UTF-8 (invalid byte at offset {})", error.valid_up_to()))
     })
 }
 
@@ -161,11 +139,7 @@ mod tests {
         assert!(ttl_from_millis(i64::MAX).is_err());
         assert_eq!(ttl_from_secs_f64(0.25).unwrap(), Duration::from_millis(250));
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
-            assert_eq!(
-                ttl_from_secs_f64(bad).unwrap_err().code(),
-                ErrorCode::InvalidInput,
-                "{bad}"
-            );
+            assert_eq!(ttl_from_secs_f64(bad).unwrap_err().code(), ErrorCode::InvalidInput, "{bad}");
         }
     }
 

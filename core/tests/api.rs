@@ -10,11 +10,7 @@ use clustron::{ClockKind, Config, ErrorCode, EventKind, KeyRange, Mode};
 #[tokio::test]
 async fn async_api_round_trip() {
     let store = clustron::open("api-async").await.unwrap();
-    let put = store
-        .put("k", "v")
-        .ttl(Duration::from_secs(60))
-        .await
-        .unwrap();
+    let put = store.put("k", "v").ttl(Duration::from_secs(60)).await.unwrap();
     assert!(put.created);
     let entry = store.get("k").await.unwrap().unwrap();
     assert_eq!(entry.value(), &"v");
@@ -38,33 +34,17 @@ async fn watch_is_a_stream() {
         Poll::Ready(Some(Ok(event))) => assert_eq!(event.key(), "s/1"),
         other => panic!("expected an event, got {other:?}"),
     }
-    assert!(std::pin::Pin::new(&mut watch)
-        .poll_next(&mut cx)
-        .is_pending());
+    assert!(std::pin::Pin::new(&mut watch).poll_next(&mut cx).is_pending());
 }
 
 #[test]
 fn the_system_clock_timer_expires_keys_and_reports_deletes() {
     let store = clustron::open("api-timer").wait().unwrap();
     let mut watch = store.watch().key("short").wait().unwrap();
-    store
-        .put("short", "v")
-        .ttl(Duration::from_millis(30))
-        .wait()
-        .unwrap();
-    assert_eq!(
-        watch
-            .next_timeout(Some(Duration::from_secs(5)))
-            .unwrap()
-            .unwrap()
-            .kind(),
-        EventKind::Put
-    );
+    store.put("short", "v").ttl(Duration::from_millis(30)).wait().unwrap();
+    assert_eq!(watch.next_timeout(Some(Duration::from_secs(5))).unwrap().unwrap().kind(), EventKind::Put);
     // The timer thread removes the key at its deadline; bounded wait, no sleep.
-    let event = watch
-        .next_timeout(Some(Duration::from_secs(5)))
-        .unwrap()
-        .expect("expiry arrives");
+    let event = watch.next_timeout(Some(Duration::from_secs(5))).unwrap().expect("expiry arrives");
     assert_eq!(event.kind(), EventKind::Delete);
     assert_eq!(event.cause(), Some(clustron::DeleteCause::Expired));
     assert!(store.get("short").wait().unwrap().is_none());
@@ -74,39 +54,21 @@ fn the_system_clock_timer_expires_keys_and_reports_deletes() {
 fn a_blocking_acquire_on_the_system_clock_times_out() {
     let store = clustron::open("api-lock-timeout").wait().unwrap();
     let _held = store.locks().acquire("job").wait().unwrap().unwrap();
-    let waited = store
-        .locks()
-        .acquire("job")
-        .timeout(Duration::from_millis(50))
-        .wait()
-        .unwrap();
+    let waited = store.locks().acquire("job").timeout(Duration::from_millis(50)).wait().unwrap();
     assert!(waited.is_none());
-    assert_eq!(
-        store.locks().info("job").wait().unwrap().unwrap().waiters,
-        0
-    );
+    assert_eq!(store.locks().info("job").wait().unwrap().unwrap().waiters, 0);
 }
 
 #[test]
 fn dropping_a_waiting_acquire_leaves_the_queue() {
     let store = clustron::open("api-lock-cancel").wait().unwrap();
     let held = store.locks().acquire("job").wait().unwrap().unwrap();
-    let mut waiting = store
-        .locks()
-        .acquire("job")
-        .timeout(Duration::from_secs(600))
-        .into_future();
+    let mut waiting = store.locks().acquire("job").timeout(Duration::from_secs(600)).into_future();
     let mut cx = Context::from_waker(Waker::noop());
     assert!(std::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
-    assert_eq!(
-        store.locks().info("job").wait().unwrap().unwrap().waiters,
-        1
-    );
+    assert_eq!(store.locks().info("job").wait().unwrap().unwrap().waiters, 1);
     drop(waiting);
-    assert_eq!(
-        store.locks().info("job").wait().unwrap().unwrap().waiters,
-        0
-    );
+    assert_eq!(store.locks().info("job").wait().unwrap().unwrap().waiters, 0);
     drop(held);
     assert!(store.locks().info("job").wait().unwrap().is_none());
 }
@@ -115,19 +77,12 @@ fn dropping_a_waiting_acquire_leaves_the_queue() {
 fn a_grant_that_races_a_dropped_wait_is_given_back() {
     let store = clustron::open("api-lock-race").wait().unwrap();
     let held = store.locks().acquire("job").wait().unwrap().unwrap();
-    let waiting = store
-        .locks()
-        .acquire("job")
-        .timeout(Duration::from_secs(600))
-        .into_future();
+    let waiting = store.locks().acquire("job").timeout(Duration::from_secs(600)).into_future();
     // The grant lands in the waiter's mailbox, but nobody polls it before it is dropped.
     held.release().wait().unwrap();
     assert!(store.locks().info("job").wait().unwrap().is_some());
     drop(waiting);
-    assert!(
-        store.locks().info("job").wait().unwrap().is_none(),
-        "the raced grant was released"
-    );
+    assert!(store.locks().info("job").wait().unwrap().is_none(), "the raced grant was released");
 }
 
 #[test]
@@ -137,16 +92,10 @@ fn closing_the_last_handle_frees_the_store() {
     first.put("k", "v").wait().unwrap();
     first.close();
     assert_eq!(first.get("k").wait().unwrap_err().code(), ErrorCode::Closed);
-    assert!(
-        second.get("k").wait().unwrap().is_some(),
-        "the other handle keeps the store"
-    );
+    assert!(second.get("k").wait().unwrap().is_some(), "the other handle keeps the store");
     drop(second);
     let reopened = clustron::open("api-lifecycle").wait().unwrap();
-    assert!(
-        reopened.get("k").wait().unwrap().is_none(),
-        "a store reopened after its last handle closed is new"
-    );
+    assert!(reopened.get("k").wait().unwrap().is_none(), "a store reopened after its last handle closed is new");
 }
 
 #[test]
@@ -155,15 +104,10 @@ fn closing_a_store_ends_its_watches_and_sessions() {
     let mut watch = store.watch().key("k").wait().unwrap();
     let session = store.session(Duration::from_secs(10)).wait().unwrap();
     store.close();
-    let error = watch
-        .next_timeout(Some(Duration::from_secs(5)))
-        .unwrap_err();
+    let error = watch.next_timeout(Some(Duration::from_secs(5))).unwrap_err();
     assert_eq!(error.code(), ErrorCode::Closed);
     assert!(session.is_lost());
-    assert_eq!(
-        session.wait_lost(Some(Duration::ZERO)).unwrap().code(),
-        ErrorCode::Closed
-    );
+    assert_eq!(session.wait_lost(Some(Duration::ZERO)).unwrap().code(), ErrorCode::Closed);
 }
 
 #[test]
@@ -187,47 +131,20 @@ fn rust_only_misuse_is_invalid_input() {
     let zero = store.put("k", "v").ttl(Duration::ZERO).wait().unwrap_err();
     assert_eq!(zero.code(), ErrorCode::InvalidInput);
     let lease = store.leases().grant(Duration::from_secs(5)).wait().unwrap();
-    let both = store
-        .locks()
-        .acquire("l")
-        .ttl(Duration::from_secs(1))
-        .lease(lease.id)
-        .wait()
-        .unwrap_err();
+    let both = store.locks().acquire("l").ttl(Duration::from_secs(1)).lease(lease.id).wait().unwrap_err();
     assert_eq!(both.code(), ErrorCode::InvalidInput);
-    let advance = store
-        .advance_clock(Duration::from_secs(1))
-        .wait()
-        .unwrap_err();
-    assert_eq!(
-        advance.code(),
-        ErrorCode::InvalidInput,
-        "the system clock cannot be advanced"
-    );
-    let mismatch = clustron::open_with("api-misuse", Config::in_proc().with_manual_clock())
-        .wait()
-        .unwrap_err();
+    let advance = store.advance_clock(Duration::from_secs(1)).wait().unwrap_err();
+    assert_eq!(advance.code(), ErrorCode::InvalidInput, "the system clock cannot be advanced");
+    let mismatch = clustron::open_with("api-misuse", Config::in_proc().with_manual_clock()).wait().unwrap_err();
     assert!(mismatch.message().contains("already open"), "{mismatch}");
-    let named = clustron::open_with("one", Config::in_proc().with_store("two"))
-        .wait()
-        .unwrap_err();
+    let named = clustron::open_with("one", Config::in_proc().with_store("two")).wait().unwrap_err();
     assert_eq!(named.code(), ErrorCode::InvalidInput);
-    assert_eq!(
-        store
-            .scan(KeyRange::prefix(""))
-            .limit(0)
-            .wait()
-            .unwrap_err()
-            .code(),
-        ErrorCode::InvalidInput
-    );
+    assert_eq!(store.scan(KeyRange::prefix("")).limit(0).wait().unwrap_err().code(), ErrorCode::InvalidInput);
 }
 
 #[test]
 fn status_describes_an_in_process_store() {
-    let store = clustron::open_with("api-status", Config::in_proc().with_manual_clock())
-        .wait()
-        .unwrap();
+    let store = clustron::open_with("api-status", Config::in_proc().with_manual_clock()).wait().unwrap();
     let status = store.status().wait().unwrap();
     assert_eq!(status.store, "api-status");
     assert_eq!(status.mode, Mode::InProc);

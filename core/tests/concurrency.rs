@@ -41,10 +41,7 @@ fn counter_adds_from_many_threads_add_up_exactly() {
             assert!(store.counters().add("total", 1).wait().unwrap().applied);
         }
     });
-    assert_eq!(
-        store.counters().get("total").wait().unwrap(),
-        (THREADS * 5000) as i64
-    );
+    assert_eq!(store.counters().get("total").wait().unwrap(), (THREADS * 5000) as i64);
 }
 
 #[test]
@@ -54,14 +51,7 @@ fn bounded_counters_never_cross_their_bound_under_contention() {
     let counted = Arc::clone(&granted);
     on_threads(&store, move |_, store| {
         for _ in 0..1000 {
-            if store
-                .counters()
-                .add("slots", 1)
-                .max(777)
-                .wait()
-                .unwrap()
-                .applied
-            {
+            if store.counters().add("slots", 1).max(777).wait().unwrap().applied {
                 counted.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -86,32 +76,18 @@ fn a_lock_is_never_held_twice_and_fences_increase() {
                 .wait()
                 .unwrap()
                 .expect("granted within the timeout");
-            assert_eq!(
-                holders_in.fetch_add(1, Ordering::SeqCst),
-                0,
-                "two holders at once"
-            );
+            assert_eq!(holders_in.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
             fences_in.lock().unwrap().push(lock.fence());
             // A fenced write proves the store agrees this is the holder.
-            store
-                .put("owner", format!("{index}/{round}"))
-                .guard(lock.guard())
-                .wait()
-                .unwrap();
+            store.put("owner", format!("{index}/{round}")).guard(lock.guard()).wait().unwrap();
             holders_in.fetch_sub(1, Ordering::SeqCst);
             assert!(lock.release().wait().unwrap());
         }
     });
     let fences = fences.lock().unwrap();
     assert_eq!(fences.len(), THREADS * 200);
-    assert!(
-        fences.windows(2).all(|pair| pair[0] < pair[1]),
-        "fences in grant order only grow"
-    );
-    assert_eq!(
-        store.get("owner").wait().unwrap().unwrap().version(),
-        (THREADS * 200) as u64
-    );
+    assert!(fences.windows(2).all(|pair| pair[0] < pair[1]), "fences in grant order only grow");
+    assert_eq!(store.get("owner").wait().unwrap().unwrap().version(), (THREADS * 200) as u64);
 }
 
 #[test]
@@ -120,10 +96,7 @@ fn a_watch_sees_every_revision_once_in_order_under_concurrent_writers() {
     let mut watch = store.watch().prefix("w/").wait().unwrap();
     on_threads(&store, |index, store| {
         for i in 0..2000 {
-            store
-                .put(format!("w/{index}"), format!("{i}"))
-                .wait()
-                .unwrap();
+            store.put(format!("w/{index}"), format!("{i}")).wait().unwrap();
             if i % 10 == 0 {
                 store.delete(format!("w/{index}")).wait().unwrap();
             }
@@ -131,31 +104,19 @@ fn a_watch_sees_every_revision_once_in_order_under_concurrent_writers() {
     });
     let expected = THREADS * (2000 + 200);
     let mut revisions = Vec::with_capacity(expected);
-    let mut last_value = vec![None::<u32>; THREADS];
+    let mut last_value = [None::<u32>; THREADS];
     while revisions.len() < expected {
-        let event = watch
-            .next_timeout(Some(Duration::from_secs(10)))
-            .unwrap()
-            .expect("every event arrives");
+        let event = watch.next_timeout(Some(Duration::from_secs(10))).unwrap().expect("every event arrives");
         revisions.push(event.revision());
         if event.kind() == EventKind::Put {
             let writer: usize = event.key()[2..].parse().unwrap();
             let value: u32 = event.value().as_str().unwrap().parse().unwrap();
-            assert!(
-                last_value[writer].is_none_or(|last| value > last),
-                "one writer's puts arrive in order"
-            );
+            assert!(last_value[writer].is_none_or(|last| value > last), "one writer's puts arrive in order");
             last_value[writer] = Some(value);
         }
     }
-    assert!(
-        revisions.windows(2).all(|pair| pair[0] < pair[1]),
-        "strictly increasing: no duplicate, in order"
-    );
-    assert_eq!(
-        *revisions.last().unwrap(),
-        store.status().wait().unwrap().revision
-    );
+    assert!(revisions.windows(2).all(|pair| pair[0] < pair[1]), "strictly increasing: no duplicate, in order");
+    assert_eq!(*revisions.last().unwrap(), store.status().wait().unwrap().revision);
     assert!(watch.try_next().unwrap().is_none());
 }
 
@@ -169,16 +130,8 @@ fn optimistic_transactions_serialize_read_modify_write() {
         for _ in 0..300 {
             loop {
                 let mut tx = store.transaction();
-                let current: u64 = tx
-                    .get("balance")
-                    .wait()
-                    .unwrap()
-                    .unwrap()
-                    .value()
-                    .as_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+                let current: u64 =
+                    tx.get("balance").wait().unwrap().unwrap().value().as_str().unwrap().parse().unwrap();
                 tx.put("balance", (current + 1).to_string());
                 match tx.commit().wait() {
                     Ok(_) => break,
@@ -191,10 +144,7 @@ fn optimistic_transactions_serialize_read_modify_write() {
         }
     });
     let balance = store.get("balance").wait().unwrap().unwrap();
-    assert_eq!(
-        balance.value().as_str(),
-        Some(&*(THREADS * 300).to_string())
-    );
+    assert_eq!(balance.value().as_str(), Some(&*(THREADS * 300).to_string()));
     println!("{} conflicts retried", conflicts.load(Ordering::Relaxed));
 }
 
@@ -205,50 +155,25 @@ fn a_watch_that_falls_behind_catches_up_from_history_without_loss() {
     // More events than a watch queues (65 536), fewer than the history keeps (100 000).
     let total = 80_000u64;
     for i in 0..total {
-        store
-            .put(format!("lag/{}", i % 100), i.to_string())
-            .wait()
-            .unwrap();
+        store.put(format!("lag/{}", i % 100), i.to_string()).wait().unwrap();
     }
     let mut next_value = 0u64;
     while next_value < total {
-        let event = watch
-            .next_timeout(Some(Duration::from_secs(10)))
-            .unwrap()
-            .expect("event");
-        assert_eq!(
-            event.value().as_str().unwrap(),
-            next_value.to_string(),
-            "every event, once, in order"
-        );
+        let event = watch.next_timeout(Some(Duration::from_secs(10))).unwrap().expect("event");
+        assert_eq!(event.value().as_str().unwrap(), next_value.to_string(), "every event, once, in order");
         if next_value >= 100 {
-            assert_eq!(
-                event.prev().unwrap().value().as_str().unwrap(),
-                (next_value - 100).to_string()
-            );
+            assert_eq!(event.prev().unwrap().value().as_str().unwrap(), (next_value - 100).to_string());
         }
         next_value += 1;
     }
     store.put("lag/live", "after").wait().unwrap();
-    assert_eq!(
-        watch
-            .next_timeout(Some(Duration::from_secs(10)))
-            .unwrap()
-            .unwrap()
-            .key(),
-        "lag/live"
-    );
+    assert_eq!(watch.next_timeout(Some(Duration::from_secs(10))).unwrap().unwrap().key(), "lag/live");
 }
 
 #[test]
 fn a_watch_that_falls_behind_the_history_gets_compacted() {
-    let config = Config::in_proc().with_history(HistoryLimits {
-        max_events: 1_000,
-        max_bytes: usize::MAX,
-    });
-    let store = clustron::open_with("concurrency-compacted-watch", config)
-        .wait()
-        .unwrap();
+    let config = Config::in_proc().with_history(HistoryLimits { max_events: 1_000, max_bytes: usize::MAX });
+    let store = clustron::open_with("concurrency-compacted-watch", config).wait().unwrap();
     let mut watch = store.watch().key("k").wait().unwrap();
     for i in 0..70_000u64 {
         store.put("k", i.to_string()).wait().unwrap();
@@ -262,19 +187,13 @@ fn a_watch_that_falls_behind_the_history_gets_compacted() {
         }
     };
     assert_eq!(error.code(), ErrorCode::Compacted);
-    assert_eq!(
-        delivered, 65_536,
-        "everything queued before the lag is delivered first"
-    );
+    assert_eq!(delivered, 65_536, "everything queued before the lag is delivered first");
     assert!(error.message().contains("resume from"), "{error}");
 }
 
 #[test]
 fn many_async_tasks_share_one_store() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
     runtime.block_on(async {
         let store = clustron::open("concurrency-async").await.unwrap();
         let tasks: Vec<_> = (0..64)
@@ -298,9 +217,7 @@ fn many_async_tasks_share_one_store() {
 
 #[test]
 fn async_lock_waiters_are_served_in_order() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(async {
         let store = clustron::open("concurrency-async-lock").await.unwrap();
         let first = store.locks().acquire("job").await.unwrap().unwrap();
@@ -309,13 +226,7 @@ fn async_lock_waiters_are_served_in_order() {
         for index in 0..5 {
             let (store, order) = (store.clone(), Arc::clone(&order));
             waiters.push(tokio::spawn(async move {
-                let lock = store
-                    .locks()
-                    .acquire("job")
-                    .timeout(Duration::from_secs(60))
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let lock = store.locks().acquire("job").timeout(Duration::from_secs(60)).await.unwrap().unwrap();
                 order.lock().unwrap().push((index, lock.fence()));
                 lock.release().await.unwrap();
             }));
@@ -328,10 +239,7 @@ fn async_lock_waiters_are_served_in_order() {
             waiter.await.unwrap();
         }
         let order = order.lock().unwrap();
-        assert_eq!(
-            order.iter().map(|(index, _)| *index).collect::<Vec<_>>(),
-            [0, 1, 2, 3, 4]
-        );
+        assert_eq!(order.iter().map(|(index, _)| *index).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
         let fences: HashSet<u64> = order.iter().map(|(_, fence)| *fence).collect();
         assert_eq!(fences.len(), 5);
     });

@@ -20,54 +20,23 @@ enum Condition {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Put {
-        key: usize,
-        value: u8,
-        ttl: Option<u64>,
-        condition: Condition,
-    },
-    Delete {
-        key: usize,
-        if_version: Option<u64>,
-    },
-    Get {
-        key: usize,
-    },
-    Expire {
-        key: usize,
-        ttl: u64,
-    },
-    Persist {
-        key: usize,
-    },
-    Advance {
-        ms: u64,
-    },
-    Scan {
-        prefix: usize,
-        limit: usize,
-    },
-    Count {
-        prefix: usize,
-    },
-    Clear {
-        prefix: usize,
-    },
-    CounterAdd {
-        name: usize,
-        delta: i64,
-        max: Option<i64>,
-    },
+    Put { key: usize, value: u8, ttl: Option<u64>, condition: Condition },
+    Delete { key: usize, if_version: Option<u64> },
+    Get { key: usize },
+    Expire { key: usize, ttl: u64 },
+    Persist { key: usize },
+    Advance { ms: u64 },
+    Scan { prefix: usize, limit: usize },
+    Count { prefix: usize },
+    Clear { prefix: usize },
+    CounterAdd { name: usize, delta: i64, max: Option<i64> },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let key = 0..KEYS.len();
     let prefix = 0..PREFIXES.len();
-    let condition = prop_oneof![
-        Just(Condition::None),
-        Just(Condition::IfAbsent),
-        (0u64..4).prop_map(Condition::IfVersion)
-    ];
+    let condition =
+        prop_oneof![Just(Condition::None), Just(Condition::IfAbsent), (0u64..4).prop_map(Condition::IfVersion)];
     prop_oneof![
         4 => (key.clone(), any::<u8>(), proptest::option::of(1u64..50), condition)
             .prop_map(|(key, value, ttl, condition)| Op::Put { key, value, ttl, condition }),
@@ -107,12 +76,7 @@ impl Model {
     fn advance(&mut self, ms: u64) {
         let target = self.now + ms;
         loop {
-            let next = self
-                .keys
-                .values()
-                .filter_map(|entry| entry.expires_at)
-                .filter(|at| *at <= target)
-                .min();
+            let next = self.keys.values().filter_map(|entry| entry.expires_at).filter(|at| *at <= target).min();
             let Some(at) = next else { break };
             self.now = at;
             self.keys.retain(|_, entry| entry.expires_at != Some(at));
@@ -122,10 +86,7 @@ impl Model {
     }
 
     fn matching(&self, prefix: &str) -> Vec<(&String, &ModelEntry)> {
-        self.keys
-            .iter()
-            .filter(|(key, _)| key.starts_with(prefix))
-            .collect()
+        self.keys.iter().filter(|(key, _)| key.starts_with(prefix)).collect()
     }
 }
 
@@ -134,12 +95,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
     for (index, op) in ops.iter().enumerate() {
         let context = format!("op {index}: {op:?}");
         match op {
-            Op::Put {
-                key,
-                value,
-                ttl,
-                condition,
-            } => {
+            Op::Put { key, value, ttl, condition } => {
                 let key = KEYS[*key];
                 let mut options = PutOptions::new();
                 if let Some(ttl) = ttl {
@@ -150,11 +106,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                     Condition::IfAbsent => options = options.if_absent(),
                     Condition::IfVersion(version) => options = options.if_version(*version),
                 }
-                let result = store
-                    .put(key, vec![*value])
-                    .options(options)
-                    .wait()
-                    .expect("put");
+                let result = store.put(key, vec![*value]).options(options).wait().expect("put");
                 let current = model.keys.get(key).cloned();
                 let version = current.as_ref().map_or(0, |entry| entry.version);
                 let allowed = match condition {
@@ -167,9 +119,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                     let entry = ModelEntry {
                         value: *value,
                         version: version + 1,
-                        create_revision: current
-                            .as_ref()
-                            .map_or(model.revision, |entry| entry.create_revision),
+                        create_revision: current.as_ref().map_or(model.revision, |entry| entry.create_revision),
                         mod_revision: model.revision,
                         expires_at: ttl.map(|ttl| model.now + ttl),
                     };
@@ -178,12 +128,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                 prop_assert_eq!(result.changed, allowed, "{}", context);
                 prop_assert_eq!(result.created, allowed && current.is_none(), "{}", context);
                 prop_assert_eq!(result.revision, model.revision, "{}", context);
-                prop_assert_eq!(
-                    result.version,
-                    model.keys.get(key).map_or(0, |entry| entry.version),
-                    "{}",
-                    context
-                );
+                prop_assert_eq!(result.version, model.keys.get(key).map_or(0, |entry| entry.version), "{}", context);
             }
             Op::Delete { key, if_version } => {
                 let key = KEYS[*key];
@@ -193,8 +138,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                 }
                 let result = delete.wait().expect("delete");
                 let version = model.keys.get(key).map(|entry| entry.version);
-                let deleted =
-                    version.is_some() && if_version.is_none_or(|wanted| Some(wanted) == version);
+                let deleted = version.is_some() && if_version.is_none_or(|wanted| Some(wanted) == version);
                 if deleted {
                     model.keys.remove(key);
                     model.revision += 1;
@@ -207,24 +151,12 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                 let expected = model.keys.get(KEYS[*key]);
                 prop_assert_eq!(found.is_some(), expected.is_some(), "{}", context);
                 if let (Some(found), Some(expected)) = (found, expected) {
-                    prop_assert_eq!(
-                        found.value().as_bytes(),
-                        &[expected.value][..],
-                        "{}",
-                        context
-                    );
+                    prop_assert_eq!(found.value().as_bytes(), &[expected.value][..], "{}", context);
                     prop_assert_eq!(found.version(), expected.version, "{}", context);
-                    prop_assert_eq!(
-                        found.create_revision(),
-                        expected.create_revision,
-                        "{}",
-                        context
-                    );
+                    prop_assert_eq!(found.create_revision(), expected.create_revision, "{}", context);
                     prop_assert_eq!(found.mod_revision(), expected.mod_revision, "{}", context);
                     prop_assert_eq!(
-                        found
-                            .expires_at()
-                            .map(|at| at.unix_millis() - clustron::MANUAL_CLOCK_START_MS),
+                        found.expires_at().map(|at| at.unix_millis() - clustron::MANUAL_CLOCK_START_MS),
                         expected.expires_at,
                         "{}",
                         context
@@ -232,10 +164,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                 }
             }
             Op::Expire { key, ttl } => {
-                let changed = store
-                    .expire(KEYS[*key], Duration::from_millis(*ttl))
-                    .wait()
-                    .expect("expire");
+                let changed = store.expire(KEYS[*key], Duration::from_millis(*ttl)).wait().expect("expire");
                 let now = model.now;
                 let exists = match model.keys.get_mut(KEYS[*key]) {
                     Some(entry) => {
@@ -260,10 +189,7 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                 prop_assert_eq!(changed, had_ttl, "{}", context);
             }
             Op::Advance { ms } => {
-                store
-                    .advance_clock(Duration::from_millis(*ms))
-                    .wait()
-                    .expect("advance");
+                store.advance_clock(Duration::from_millis(*ms)).wait().expect("advance");
                 model.advance(*ms);
             }
             Op::Scan { prefix, limit } => {
@@ -278,45 +204,24 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                     let page = scan.wait().expect("scan");
                     prop_assert!(page.entries.len() <= *limit, "{}", context);
                     prop_assert_eq!(page.revision, model.revision, "{}", context);
-                    seen.extend(
-                        page.entries
-                            .iter()
-                            .map(|entry| (entry.key().to_string(), entry.value()[0])),
-                    );
+                    seen.extend(page.entries.iter().map(|entry| (entry.key().to_string(), entry.value()[0])));
                     match page.next {
                         Some(next) => after = Some(next),
                         None => break,
                     }
                 }
-                let expected: Vec<(String, u8)> = model
-                    .matching(prefix)
-                    .into_iter()
-                    .map(|(key, entry)| (key.clone(), entry.value))
-                    .collect();
+                let expected: Vec<(String, u8)> =
+                    model.matching(prefix).into_iter().map(|(key, entry)| (key.clone(), entry.value)).collect();
                 prop_assert_eq!(seen, expected, "{}", context);
             }
             Op::Count { prefix } => {
-                let count = store
-                    .count(KeyRange::prefix(PREFIXES[*prefix]))
-                    .wait()
-                    .expect("count");
-                prop_assert_eq!(
-                    count,
-                    model.matching(PREFIXES[*prefix]).len() as u64,
-                    "{}",
-                    context
-                );
+                let count = store.count(KeyRange::prefix(PREFIXES[*prefix])).wait().expect("count");
+                prop_assert_eq!(count, model.matching(PREFIXES[*prefix]).len() as u64, "{}", context);
             }
             Op::Clear { prefix } => {
-                let result = store
-                    .clear(KeyRange::prefix(PREFIXES[*prefix]))
-                    .wait()
-                    .expect("clear");
-                let doomed: Vec<String> = model
-                    .matching(PREFIXES[*prefix])
-                    .into_iter()
-                    .map(|(key, _)| key.clone())
-                    .collect();
+                let result = store.clear(KeyRange::prefix(PREFIXES[*prefix])).wait().expect("clear");
+                let doomed: Vec<String> =
+                    model.matching(PREFIXES[*prefix]).into_iter().map(|(key, _)| key.clone()).collect();
                 for key in &doomed {
                     model.keys.remove(key);
                 }
@@ -339,18 +244,8 @@ fn run(ops: &[Op], store: &Store) -> Result<(), TestCaseError> {
                     model.counters.insert(*name, next);
                     model.revision += 1;
                 }
-                prop_assert_eq!(
-                    (result.applied, result.previous),
-                    (applied, previous),
-                    "{}",
-                    context
-                );
-                prop_assert_eq!(
-                    result.current,
-                    if applied { next } else { previous },
-                    "{}",
-                    context
-                );
+                prop_assert_eq!((result.applied, result.previous), (applied, previous), "{}", context);
+                prop_assert_eq!(result.current, if applied { next } else { previous }, "{}", context);
             }
         }
     }

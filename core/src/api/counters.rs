@@ -28,16 +28,7 @@ impl<'a> Counters<'a> {
     /// not applied), [`ttl`](Op::ttl) (starts when the add creates the counter: a fixed
     /// window).
     pub fn add(&self, name: impl Into<Key>, delta: i64) -> Op<'a, CounterAddOp> {
-        Op::new(
-            self.store,
-            CounterAddOp {
-                name: name.into(),
-                delta,
-                min: None,
-                max: None,
-                ttl_ms: None,
-            },
-        )
+        Op::new(self.store, CounterAddOp { name: name.into(), delta, min: None, max: None, ttl_ms: None })
     }
 
     /// The value (0 when the counter does not exist).
@@ -47,31 +38,12 @@ impl<'a> Counters<'a> {
 
     /// Sets the value; option [`ttl`](Op::ttl) (without it, the counter does not expire).
     pub fn set(&self, name: impl Into<Key>, value: i64) -> Op<'a, CounterSetOp> {
-        Op::new(
-            self.store,
-            CounterSetOp {
-                name: name.into(),
-                value,
-                ttl_ms: None,
-            },
-        )
+        Op::new(self.store, CounterSetOp { name: name.into(), value, ttl_ms: None })
     }
 
     /// Sets the value to `value` if it is `expected` (a missing counter is 0).
-    pub fn compare_and_set(
-        &self,
-        name: impl Into<Key>,
-        expected: i64,
-        value: i64,
-    ) -> Op<'a, CounterCasOp> {
-        Op::new(
-            self.store,
-            CounterCasOp {
-                name: name.into(),
-                expected,
-                value,
-            },
-        )
+    pub fn compare_and_set(&self, name: impl Into<Key>, expected: i64, value: i64) -> Op<'a, CounterCasOp> {
+        Op::new(self.store, CounterCasOp { name: name.into(), expected, value })
     }
 
     /// Removes the counter; false if it did not exist.

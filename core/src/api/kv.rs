@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use super::call::{Call, Op, Request, Sealed};
+use super::call::{Op, Request, Sealed};
 use super::Store;
 use crate::limits::duration_to_ms;
 use crate::state::command::{Command, Query};
 use crate::{
-    BatchOp, ClearResult, DeleteItem, DeleteOptions, DeleteResult, Entry, Key, KeyRange, KeyTtl,
-    Label, LeaseId, LockGuard, OpResult, Page, PutItem, PutOptions, PutResult, Result, Value,
+    BatchOp, ClearResult, DeleteItem, DeleteOptions, DeleteResult, Entry, Key, KeyRange, KeyTtl, Label, LeaseId,
+    LockGuard, OpResult, Page, PutItem, PutOptions, PutResult, Result, Value,
 };
 
 /// Implements [`Request`] for a type that becomes one command.
@@ -17,7 +17,8 @@ macro_rules! command_request {
         impl $crate::api::call::Sealed for $ty {}
         impl $crate::api::call::Request for $ty {
             type Output = $output;
-            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+            #[inline]
+            fn run_blocking(self, store: &$crate::api::Store) -> $crate::Result<$output> {
                 let $request = self;
                 store.execute($command)
             }
@@ -31,7 +32,8 @@ macro_rules! query_request {
         impl $crate::api::call::Sealed for $ty {}
         impl $crate::api::call::Request for $ty {
             type Output = $output;
-            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+            #[inline]
+            fn run_blocking(self, store: &$crate::api::Store) -> $crate::Result<$output> {
                 let $request = self;
                 store.query($query)
             }
@@ -70,90 +72,48 @@ impl Store {
     /// [`guard`](Op::guard), [`content_type`](Op::content_type), [`entity`](Op::entity),
     /// [`label`](Op::label).
     pub fn put(&self, key: impl Into<Key>, value: impl Into<Value>) -> Op<'_, Put> {
-        Op::new(
-            self,
-            Put {
-                item: PutItem::new(key, value),
-            },
-        )
+        Op::new(self, Put { item: PutItem::new(key, value) })
     }
 
     /// Reads `key`: `None` when it does not exist or has expired.
+    #[inline]
     pub fn get<'k>(&self, key: &'k str) -> Op<'_, Get<'k>> {
         Op::new(self, Get { key })
     }
 
     /// Deletes `key`. Options: [`if_version`](Op::if_version), [`guard`](Op::guard).
     pub fn delete(&self, key: impl Into<Key>) -> Op<'_, Delete> {
-        Op::new(
-            self,
-            Delete {
-                item: DeleteItem::new(key),
-            },
-        )
+        Op::new(self, Delete { item: DeleteItem::new(key) })
     }
 
     /// Reads several keys; results in the same order.
     pub fn get_many<K: Into<Key>>(&self, keys: impl IntoIterator<Item = K>) -> Op<'_, GetMany> {
-        Op::new(
-            self,
-            GetMany {
-                keys: keys.into_iter().map(Into::into).collect(),
-            },
-        )
+        Op::new(self, GetMany { keys: keys.into_iter().map(Into::into).collect() })
     }
 
     /// Writes several keys, each on its own (not atomic: one may fail while others land);
     /// results in the same order. Items are `(key, value)` pairs or [`PutItem`]s.
-    pub fn put_many<I: Into<PutItem>>(
-        &self,
-        items: impl IntoIterator<Item = I>,
-    ) -> Op<'_, PutMany> {
-        Op::new(
-            self,
-            PutMany {
-                items: items.into_iter().map(Into::into).collect(),
-            },
-        )
+    pub fn put_many<I: Into<PutItem>>(&self, items: impl IntoIterator<Item = I>) -> Op<'_, PutMany> {
+        Op::new(self, PutMany { items: items.into_iter().map(Into::into).collect() })
     }
 
     /// Deletes several keys, each on its own; results in the same order. Items are keys or
     /// [`DeleteItem`]s.
-    pub fn delete_many<I: Into<DeleteItem>>(
-        &self,
-        items: impl IntoIterator<Item = I>,
-    ) -> Op<'_, DeleteMany> {
-        Op::new(
-            self,
-            DeleteMany {
-                items: items.into_iter().map(Into::into).collect(),
-            },
-        )
+    pub fn delete_many<I: Into<DeleteItem>>(&self, items: impl IntoIterator<Item = I>) -> Op<'_, DeleteMany> {
+        Op::new(self, DeleteMany { items: items.into_iter().map(Into::into).collect() })
     }
 
     /// Runs mixed operations in order, each on its own (not atomic); a read sees the writes
     /// before it.
     pub fn batch(&self, ops: impl IntoIterator<Item = BatchOp>) -> Op<'_, Batch> {
-        Op::new(
-            self,
-            Batch {
-                ops: ops.into_iter().collect(),
-            },
-        )
+        Op::new(self, Batch { ops: ops.into_iter().collect() })
     }
 
     /// Reads a page of the keys in `range`, in key order. Options: [`limit`](Op::limit)
     /// (default [`DEFAULT_SCAN_LIMIT`](crate::limits::DEFAULT_SCAN_LIMIT)),
     /// [`after`](Op::after) (the previous page's `next`).
     pub fn scan(&self, range: KeyRange) -> Op<'_, Scan> {
-        Op::new(
-            self,
-            Scan {
-                range,
-                after: None,
-                limit: None,
-            },
-        )
+        Op::new(self, Scan { range, after: None, limit: None })
     }
 
     /// Counts the live keys in `range`.
@@ -168,13 +128,7 @@ impl Store {
 
     /// Sets or replaces the TTL of an existing key; false if the key does not exist.
     pub fn expire(&self, key: impl Into<Key>, ttl: Duration) -> Op<'_, Expire> {
-        Op::new(
-            self,
-            Expire {
-                key: key.into(),
-                ttl_ms: duration_to_ms(ttl),
-            },
-        )
+        Op::new(self, Expire { key: key.into(), ttl_ms: duration_to_ms(ttl) })
     }
 
     /// Removes the TTL of a key; false if the key does not exist or had none.
@@ -259,8 +213,9 @@ impl Sealed for Get<'_> {}
 impl Request for Get<'_> {
     type Output = Option<Entry>;
 
-    fn run(self, store: &Store) -> Call<'_, Option<Entry>> {
-        Call::ready(store.engine().get(self.key))
+    #[inline]
+    fn run_blocking(self, store: &Store) -> Result<Option<Entry>> {
+        store.engine().get(self.key)
     }
 }
 

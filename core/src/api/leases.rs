@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::call::{Call, Op, Request, Sealed};
+use super::call::{Op, Request, Sealed};
 use super::kv::{command_request, query_request};
 use super::Store;
 use crate::engine::mailbox::{Mailbox, Recv};
 use crate::limits::duration_to_ms;
 use crate::state::command::{Command, Query};
-use crate::{Error, LeaseId, LeaseInfo};
+use crate::{Error, LeaseId, LeaseInfo, Result};
 
 /// Lease operations: `store.leases()`.
 #[derive(Clone, Copy, Debug)]
@@ -30,24 +30,14 @@ impl Store {
     /// (every `ttl / 3`) until the session is closed or dropped. Attach keys and locks to
     /// [`Session::lease`]; [`Session::lost`] says when the lease ended anyway.
     pub fn session(&self, ttl: Duration) -> Op<'_, OpenSession> {
-        Op::new(
-            self,
-            OpenSession {
-                ttl_ms: duration_to_ms(ttl),
-            },
-        )
+        Op::new(self, OpenSession { ttl_ms: duration_to_ms(ttl) })
     }
 }
 
 impl<'a> Leases<'a> {
     /// Grants a lease that expires `ttl` from now unless kept alive.
     pub fn grant(&self, ttl: Duration) -> Op<'a, LeaseGrant> {
-        Op::new(
-            self.store,
-            LeaseGrant {
-                ttl_ms: duration_to_ms(ttl),
-            },
-        )
+        Op::new(self.store, LeaseGrant { ttl_ms: duration_to_ms(ttl) })
     }
 
     /// Extends the lease to its TTL from now. Fails with `LeaseNotFound` if it already ended.
@@ -116,20 +106,11 @@ impl Sealed for OpenSession {}
 impl Request for OpenSession {
     type Output = Session;
 
-    fn run(self, store: &Store) -> Call<'_, Session> {
-        Call::ready(
-            store
-                .engine()
-                .open_session(self.ttl_ms)
-                .map(|(info, lost)| {
-                    store.own_session(info.id);
-                    Session {
-                        store: store.clone(),
-                        info,
-                        lost,
-                    }
-                }),
-        )
+    fn run_blocking(self, store: &Store) -> Result<Session> {
+        store.engine().open_session(self.ttl_ms).map(|(info, lost)| {
+            store.own_session(info.id);
+            Session { store: store.clone(), info, lost }
+        })
     }
 }
 
@@ -176,12 +157,7 @@ impl Session {
     /// Stops the keep-alive and revokes the lease (its keys are deleted, its locks
     /// released). Returns whether the lease was still alive.
     pub fn close(&self) -> Op<'_, CloseSession> {
-        Op::new(
-            &self.store,
-            CloseSession {
-                lease: self.info.id,
-            },
-        )
+        Op::new(&self.store, CloseSession { lease: self.info.id })
     }
 }
 
@@ -205,9 +181,9 @@ impl Sealed for CloseSession {}
 impl Request for CloseSession {
     type Output = bool;
 
-    fn run(self, store: &Store) -> Call<'_, bool> {
+    fn run_blocking(self, store: &Store) -> Result<bool> {
         store.disown_session(self.lease);
-        Call::ready(store.engine().close_session(self.lease))
+        store.engine().close_session(self.lease)
     }
 }
 

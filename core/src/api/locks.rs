@@ -40,15 +40,7 @@ impl<'a> Locks<'a> {
     /// [`ttl`](Op::ttl) (default [`DEFAULT_LOCK_TTL`]) or [`lease`](Op::lease), and
     /// [`timeout`](Op::timeout) to wait in line.
     pub fn acquire(&self, name: impl Into<Key>) -> Op<'a, Acquire> {
-        Op::new(
-            self.store,
-            Acquire {
-                name: name.into(),
-                ttl_ms: None,
-                lease: None,
-                wait_ms: None,
-            },
-        )
+        Op::new(self.store, Acquire { name: name.into(), ttl_ms: None, lease: None, wait_ms: None })
     }
 
     /// Who holds the lock `name`, if anyone.
@@ -91,30 +83,25 @@ impl Sealed for Acquire {}
 impl Request for Acquire {
     type Output = Option<Lock>;
 
+    fn run_blocking(self, store: &Store) -> Result<Option<Lock>> {
+        self.run(store).wait()
+    }
+
     fn run(self, store: &Store) -> Call<'_, Option<Lock>> {
         let hold = match (self.ttl_ms, self.lease) {
             (Some(_), Some(_)) => {
-                return Call::ready(Err(Error::invalid(
-                    "a lock is bound to a ttl or to a lease, not both",
-                )))
+                return Call::ready(Err(Error::invalid("a lock is bound to a ttl or to a lease, not both")))
             }
             (_, Some(lease)) => Hold::Lease(lease),
             (ttl_ms, None) => Hold::Ttl(ttl_ms.unwrap_or(DEFAULT_LOCK_TTL.as_millis() as u64)),
         };
-        match store
-            .engine()
-            .acquire(self.name.clone(), hold, self.wait_ms)
-        {
+        match store.engine().acquire(self.name.clone(), hold, self.wait_ms) {
             Err(error) => Call::ready(Err(error)),
             Ok(AcquireOutcome::Granted(grant)) => Call::ready(Ok(Some(Lock::new(store, grant)))),
             Ok(AcquireOutcome::Busy) => Call::ready(Ok(None)),
-            Ok(AcquireOutcome::Waiting { waiter, outcome }) => Call::pending(WaitForLock {
-                store,
-                name: self.name,
-                waiter,
-                outcome,
-                done: false,
-            }),
+            Ok(AcquireOutcome::Waiting { waiter, outcome }) => {
+                Call::pending(WaitForLock { store, name: self.name, waiter, outcome, done: false })
+            }
         }
     }
 }
@@ -142,9 +129,7 @@ impl Future for WaitForLock<'_> {
             Recv::Item(WaitOutcome::Granted(grant)) => Ok(Some(Lock::new(self.store, grant))),
             Recv::Item(WaitOutcome::Dropped(None)) => Ok(None),
             Recv::Item(WaitOutcome::Dropped(Some(error))) | Recv::Closed(error) => Err(error),
-            Recv::Empty | Recv::Lagging(_) => {
-                Err(Error::internal("a lock wait was woken without an outcome"))
-            }
+            Recv::Empty | Recv::Lagging(_) => Err(Error::internal("a lock wait was woken without an outcome")),
         })
     }
 }
@@ -152,9 +137,7 @@ impl Future for WaitForLock<'_> {
 impl Drop for WaitForLock<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.store
-                .engine()
-                .cancel_wait(self.name.clone(), self.waiter);
+            self.store.engine().cancel_wait(self.name.clone(), self.waiter);
         }
     }
 }
@@ -212,13 +195,7 @@ impl Lock {
     /// Extends the lock's TTL from now (or keeps its lease alive). Fails with `Locked` if the
     /// lock was lost; returns the new expiry of a TTL-bound lock.
     pub fn renew(&self) -> Op<'_, LockRenew> {
-        Op::new(
-            &self.store,
-            LockRenew {
-                name: self.name.clone(),
-                fence: self.fence,
-            },
-        )
+        Op::new(&self.store, LockRenew { name: self.name.clone(), fence: self.fence })
     }
 
     /// Releases the lock; false if it had already been lost (expired, or its lease ended).
@@ -232,10 +209,7 @@ impl Drop for Lock {
         if !self.released.swap(true, Ordering::AcqRel) && !self.store.is_closed() {
             self.store.disown_lock(&self.name, self.fence);
             // Best effort: the store may be closing.
-            let _ = self.store.engine().execute(Command::LockRelease {
-                name: self.name.clone(),
-                fence: self.fence,
-            });
+            let _ = self.store.engine().execute(Command::LockRelease { name: self.name.clone(), fence: self.fence });
         }
     }
 }
@@ -252,16 +226,9 @@ impl Sealed for LockRenew {}
 impl Request for LockRenew {
     type Output = Option<Timestamp>;
 
-    fn run(self, store: &Store) -> Call<'_, Option<Timestamp>> {
-        let renewed = store.engine().execute(Command::LockRenew {
-            name: self.name,
-            fence: self.fence,
-        });
-        Call::ready(
-            renewed
-                .and_then(LockGrant::try_from)
-                .map(|grant| grant.expires_at.map(Timestamp::from_unix_millis)),
-        )
+    fn run_blocking(self, store: &Store) -> Result<Option<Timestamp>> {
+        let renewed = store.engine().execute(Command::LockRenew { name: self.name, fence: self.fence });
+        renewed.and_then(LockGrant::try_from).map(|grant| grant.expires_at.map(Timestamp::from_unix_millis))
     }
 }
 
@@ -276,16 +243,13 @@ impl Sealed for LockRelease<'_> {}
 impl Request for LockRelease<'_> {
     type Output = bool;
 
-    fn run(self, store: &Store) -> Call<'_, bool> {
+    fn run_blocking(self, store: &Store) -> Result<bool> {
         let lock = self.lock;
         if lock.released.swap(true, Ordering::AcqRel) {
-            return Call::ready(Ok(false));
+            return Ok(false);
         }
         store.disown_lock(&lock.name, lock.fence);
-        store.execute(Command::LockRelease {
-            name: lock.name.clone(),
-            fence: lock.fence,
-        })
+        store.execute(Command::LockRelease { name: lock.name.clone(), fence: lock.fence })
     }
 }
 

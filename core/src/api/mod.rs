@@ -27,16 +27,12 @@ pub use self::watch::{Watch, WatchNext};
 
 /// The operation types behind [`Op`]: one per operation, each with its option methods.
 pub mod ops {
-    pub use super::counters::{
-        CounterAddOp, CounterCasOp, CounterDelete, CounterGet, CounterSetOp, Counters,
-    };
+    pub use super::counters::{CounterAddOp, CounterCasOp, CounterDelete, CounterGet, CounterSetOp, Counters};
     pub use super::kv::{
-        Batch, Clear, Count, Delete, DeleteMany, Expire, Get, GetMany, Persist, Put, PutMany, Scan,
-        Ttl,
+        Batch, Clear, Count, Delete, DeleteMany, Expire, Get, GetMany, Persist, Put, PutMany, Scan, Ttl,
     };
     pub use super::leases::{
-        CloseSession, LeaseGrant, LeaseKeepAlive, LeaseList, LeaseRevoke, LeaseTimeToLive, Leases,
-        OpenSession,
+        CloseSession, LeaseGrant, LeaseKeepAlive, LeaseList, LeaseRevoke, LeaseTimeToLive, Leases, OpenSession,
     };
     pub use super::locks::{Acquire, LockInfoRequest, LockRelease, LockRenew, Locks};
     pub use super::status::StatusRequest;
@@ -63,10 +59,7 @@ use crate::{Error, ErrorCode, Key, LeaseId, Result};
 /// ```
 pub fn open(target: &str) -> Open {
     let trimmed = target.trim();
-    let config = if trimmed.starts_with('{')
-        || trimmed
-            .get(..11)
-            .is_some_and(|s| s.eq_ignore_ascii_case("clustron://"))
+    let config = if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://"))
     {
         Config::parse(trimmed)
     } else {
@@ -78,9 +71,9 @@ pub fn open(target: &str) -> Open {
 /// Opens the store `name` with a configuration (for example one parsed from JSON).
 pub fn open_with(name: &str, config: Config) -> Open {
     let config = normalize_store_name(name).and_then(|name| match &config.store {
-        Some(named) if *named != name => Err(Error::invalid(format!(
-            "the configuration names store {named:?} but {name:?} was asked for"
-        ))),
+        Some(named) if *named != name => {
+            Err(Error::invalid(format!("the configuration names store {named:?} but {name:?} was asked for")))
+        }
         _ => Ok(config.with_store(name)),
     });
     Open { config }
@@ -205,6 +198,7 @@ impl Store {
         Op::new(self, AdvanceClock { by })
     }
 
+    #[inline]
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.is_closed() {
             Err(Error::closed())
@@ -213,19 +207,19 @@ impl Store {
         }
     }
 
+    #[inline]
     pub(crate) fn engine(&self) -> &Arc<InProcEngine> {
         &self.handle.engine
     }
 
-    pub(crate) fn execute<T: TryFrom<Reply, Error = Error>>(
-        &self,
-        command: Command,
-    ) -> Call<'_, T> {
-        Call::ready(self.engine().execute(command).and_then(T::try_from))
+    #[inline]
+    pub(crate) fn execute<T: TryFrom<Reply, Error = Error>>(&self, command: Command) -> Result<T> {
+        self.engine().execute(command).and_then(T::try_from)
     }
 
-    pub(crate) fn query<T: TryFrom<Reply, Error = Error>>(&self, query: Query) -> Call<'_, T> {
-        Call::ready(self.engine().query(query).and_then(T::try_from))
+    #[inline]
+    pub(crate) fn query<T: TryFrom<Reply, Error = Error>>(&self, query: Query) -> Result<T> {
+        self.engine().query(query).and_then(T::try_from)
     }
 
     fn owned(&self) -> parking_lot::MutexGuard<'_, Owned> {
@@ -268,8 +262,8 @@ impl Sealed for AdvanceClock {}
 impl Request for AdvanceClock {
     type Output = ();
 
-    fn run(self, store: &Store) -> Call<'_, ()> {
-        Call::ready(store.engine().advance(self.by))
+    fn run_blocking(self, store: &Store) -> Result<()> {
+        store.engine().advance(self.by)
     }
 }
 

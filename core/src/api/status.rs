@@ -1,10 +1,11 @@
 //! Store status.
 
-use super::call::{Call, Op, Request, Sealed};
+use super::call::{Op, Request, Sealed};
 use super::Store;
 use crate::clock::ClockKind;
 use crate::config::Mode;
 use crate::state::command::{Query, StoreStats};
+use crate::Result;
 
 /// What a store reports about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,10 +57,10 @@ impl Sealed for StatusRequest {}
 impl Request for StatusRequest {
     type Output = Status;
 
-    fn run(self, store: &Store) -> Call<'_, Status> {
+    fn run_blocking(self, store: &Store) -> Result<Status> {
         let engine = store.engine();
         let stats = engine.query(Query::Stats).and_then(StoreStats::try_from);
-        Call::ready(stats.map(|stats| {
+        stats.map(|stats| {
             let (watchers, sessions) = engine.local_counts();
             Status {
                 store: engine.name().to_owned(),
@@ -77,6 +78,6 @@ impl Request for StatusRequest {
                 term: 0,
                 clock: engine.clock_kind(),
             }
-        }))
+        })
     }
 }

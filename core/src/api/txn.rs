@@ -4,37 +4,27 @@
 
 use std::collections::BTreeMap;
 
-use super::call::{Call, Op, Request, Sealed};
+use super::call::{Op, Request, Sealed};
 use super::kv::command_request;
 use super::Store;
 use crate::state::command::Command;
 use crate::state::txn::TxnRequest;
 use crate::{
-    BatchOp, Compare, CompareOp, DeleteItem, Entry, Error, ErrorCode, Key, OpResult, PutItem,
-    PutOptions, TxnResult, Value,
+    BatchOp, Compare, CompareOp, DeleteItem, Entry, Error, ErrorCode, Key, OpResult, PutItem, PutOptions, Result,
+    TxnResult, Value,
 };
 
 impl Store {
     /// Starts an optimistic transaction.
     pub fn transaction(&self) -> Transaction {
-        Transaction {
-            store: self.clone(),
-            reads: BTreeMap::new(),
-            writes: BTreeMap::new(),
-            finished: false,
-        }
+        Transaction { store: self.clone(), reads: BTreeMap::new(), writes: BTreeMap::new(), finished: false }
     }
 
     /// Builds a compare-then-else transaction: [`when`](Op::when) guards,
     /// [`then`](Op::then) operations if they all hold, [`otherwise`](Op::otherwise)
     /// operations if not.
     pub fn txn(&self) -> Op<'_, Txn> {
-        Op::new(
-            self,
-            Txn {
-                request: TxnRequest::default(),
-            },
-        )
+        Op::new(self, Txn { request: TxnRequest::default() })
     }
 }
 
@@ -87,21 +77,8 @@ impl Transaction {
     /// Reads a key within the transaction. A key written in this transaction reads back
     /// its pending value (version and revisions 0 until commit).
     pub fn get(&mut self, key: impl Into<Key>) -> Op<'_, TxnGet<'_>> {
-        let Transaction {
-            store,
-            reads,
-            writes,
-            finished,
-        } = self;
-        Op::new(
-            store,
-            TxnGet {
-                key: key.into(),
-                reads,
-                writes,
-                finished: *finished,
-            },
-        )
+        let Transaction { store, reads, writes, finished } = self;
+        Op::new(store, TxnGet { key: key.into(), reads, writes, finished: *finished })
     }
 
     /// Buffers a write.
@@ -111,17 +88,9 @@ impl Transaction {
 
     /// Buffers a write with options (TTL, lease, guard, content type, labels; conditions
     /// are expressed by what the transaction reads).
-    pub fn put_with(
-        &mut self,
-        key: impl Into<Key>,
-        value: impl Into<Value>,
-        options: PutOptions,
-    ) -> &mut Self {
+    pub fn put_with(&mut self, key: impl Into<Key>, value: impl Into<Value>, options: PutOptions) -> &mut Self {
         let key = key.into();
-        self.writes.insert(
-            key.clone(),
-            Write::Put(PutItem::with_options(key, value, options)),
-        );
+        self.writes.insert(key.clone(), Write::Put(PutItem::with_options(key, value, options)));
         self
     }
 
@@ -134,20 +103,8 @@ impl Transaction {
     /// Commits: every key read must be unchanged (else `Conflict`, and nothing is written);
     /// then every buffered write lands in one revision, which is returned.
     pub fn commit(&mut self) -> Op<'_, TxnCommit<'_>> {
-        let Transaction {
-            store,
-            reads,
-            writes,
-            finished,
-        } = self;
-        Op::new(
-            store,
-            TxnCommit {
-                reads,
-                writes,
-                finished,
-            },
-        )
+        let Transaction { store, reads, writes, finished } = self;
+        Op::new(store, TxnCommit { reads, writes, finished })
     }
 
     /// Discards the buffered writes.
@@ -177,14 +134,12 @@ impl Sealed for TxnGet<'_> {}
 impl Request for TxnGet<'_> {
     type Output = Option<Entry>;
 
-    fn run(self, store: &Store) -> Call<'_, Option<Entry>> {
+    fn run_blocking(self, store: &Store) -> Result<Option<Entry>> {
         if self.finished {
-            return Call::ready(Err(Error::invalid(
-                "the transaction was already committed or rolled back",
-            )));
+            return Err(Error::invalid("the transaction was already committed or rolled back"));
         }
         if let Some(write) = self.writes.get(&self.key) {
-            return Call::ready(Ok(match write {
+            return Ok(match write {
                 Write::Put(item) => Some(Entry {
                     key: item.key.clone(),
                     value: item.value.clone(),
@@ -194,16 +149,16 @@ impl Request for TxnGet<'_> {
                     attrs: None,
                 }),
                 Write::Delete => None,
-            }));
+            });
         }
         if let Some(seen) = self.reads.get(&self.key) {
-            return Call::ready(Ok(seen.clone()));
+            return Ok(seen.clone());
         }
         let read = store.engine().get(&self.key);
         if let Ok(seen) = &read {
             self.reads.insert(self.key, seen.clone());
         }
-        Call::ready(read)
+        read
     }
 }
 
@@ -220,11 +175,9 @@ impl Sealed for TxnCommit<'_> {}
 impl Request for TxnCommit<'_> {
     type Output = u64;
 
-    fn run(self, store: &Store) -> Call<'_, u64> {
+    fn run_blocking(self, store: &Store) -> Result<u64> {
         if *self.finished {
-            return Call::ready(Err(Error::invalid(
-                "the transaction was already committed or rolled back",
-            )));
+            return Err(Error::invalid("the transaction was already committed or rolled back"));
         }
         *self.finished = true;
         let reads = std::mem::take(self.reads);
@@ -232,9 +185,7 @@ impl Request for TxnCommit<'_> {
         let compares = reads
             .iter()
             .map(|(key, seen)| match seen {
-                Some(entry) => {
-                    Compare::mod_revision(key.clone(), CompareOp::Equal, entry.mod_revision)
-                }
+                Some(entry) => Compare::mod_revision(key.clone(), CompareOp::Equal, entry.mod_revision),
                 None => Compare::absent(key.clone()),
             })
             .collect();
@@ -247,16 +198,9 @@ impl Request for TxnCommit<'_> {
             .collect();
         // On conflict, read the keys again to say which changed.
         let failure = reads.keys().map(|key| BatchOp::Get(key.clone())).collect();
-        let request = TxnRequest {
-            compares,
-            success,
-            failure,
-        };
-        let result = store
-            .engine()
-            .execute(Command::Txn(request))
-            .and_then(TxnResult::try_from);
-        Call::ready(result.and_then(|result| {
+        let request = TxnRequest { compares, success, failure };
+        let result = store.engine().execute(Command::Txn(request)).and_then(TxnResult::try_from);
+        result.and_then(|result| {
             if result.succeeded {
                 return Ok(result.revision);
             }
@@ -264,21 +208,15 @@ impl Request for TxnCommit<'_> {
                 .iter()
                 .zip(&result.responses)
                 .filter(|((_, seen), now)| match now {
-                    OpResult::Get(now) => {
-                        now.as_ref().map(|e| e.mod_revision)
-                            != seen.as_ref().map(|e| e.mod_revision)
-                    }
+                    OpResult::Get(now) => now.as_ref().map(|e| e.mod_revision) != seen.as_ref().map(|e| e.mod_revision),
                     _ => true,
                 })
                 .map(|((key, _), _)| format!("{key:?}"))
                 .collect();
             Err(Error::new(
                 ErrorCode::Conflict,
-                format!(
-                    "transaction conflict: {} changed since it was read",
-                    changed.join(", ")
-                ),
+                format!("transaction conflict: {} changed since it was read", changed.join(", ")),
             ))
-        }))
+        })
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::call::{Call, Op, Request, Sealed};
+use super::call::{Op, Request, Sealed};
 use super::Store;
 use crate::engine::inproc::WatchStart;
 use crate::engine::mailbox::Recv;
@@ -45,15 +45,7 @@ impl<'a> Watches<'a> {
     }
 
     fn open(&self, filter: Filter) -> Op<'a, OpenWatch> {
-        Op::new(
-            self.store,
-            OpenWatch {
-                filter,
-                snapshot: false,
-                from_revision: None,
-                prev_value: false,
-            },
-        )
+        Op::new(self.store, OpenWatch { filter, snapshot: false, from_revision: None, prev_value: false })
     }
 }
 
@@ -94,31 +86,19 @@ impl Sealed for OpenWatch {}
 impl Request for OpenWatch {
     type Output = Watch;
 
-    fn run(self, store: &Store) -> Call<'_, Watch> {
+    fn run_blocking(self, store: &Store) -> Result<Watch> {
         let start = match (self.snapshot, self.from_revision) {
             (true, Some(_)) => {
-                return Call::ready(Err(Error::invalid(
-                    "a watch starts from a snapshot or from a revision, not both",
-                )))
+                return Err(Error::invalid("a watch starts from a snapshot or from a revision, not both"))
             }
             (true, None) => WatchStart::Snapshot,
             (false, Some(revision)) => WatchStart::From(revision),
             (false, None) => WatchStart::Now,
         };
-        Call::ready(
-            store
-                .engine()
-                .watch(self.filter, self.prev_value, start)
-                .map(|watcher| {
-                    store.own_watch(watcher.id);
-                    Watch {
-                        store: store.clone(),
-                        watcher,
-                        state: WatchState::Open,
-                        last_revision: 0,
-                    }
-                }),
-        )
+        store.engine().watch(self.filter, self.prev_value, start).map(|watcher| {
+            store.own_watch(watcher.id);
+            Watch { store: store.clone(), watcher, state: WatchState::Open, last_revision: 0 }
+        })
     }
 }
 
@@ -188,6 +168,7 @@ impl Watch {
     /// The next event; `None` once the watch is over (after [`cancel`](Watch::cancel), or
     /// after the error that ended it: `Closed` when the store closed, `Compacted` when it
     /// could not catch up).
+    #[allow(clippy::should_implement_trait, reason = "the async counterpart of Iterator::next, as StreamExt::next")]
     pub fn next(&mut self) -> WatchNext<'_> {
         WatchNext { watch: self }
     }
@@ -197,8 +178,7 @@ impl Watch {
     pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         loop {
-            let remaining =
-                deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let remaining = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             let received = self.watcher.mailbox.recv_timeout(remaining);
             let timed_out = matches!(received, Recv::Empty);
             match self.step(received) {

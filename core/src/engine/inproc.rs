@@ -38,10 +38,7 @@ pub(crate) enum WaitOutcome {
 pub(crate) enum AcquireOutcome {
     Granted(LockGrant),
     Busy,
-    Waiting {
-        waiter: u64,
-        outcome: Arc<Mailbox<WaitOutcome>>,
-    },
+    Waiting { waiter: u64, outcome: Arc<Mailbox<WaitOutcome>> },
 }
 
 /// Where a new watch starts.
@@ -73,17 +70,8 @@ struct Writer {
 
 impl Writer {
     fn next_wakeup(&self) -> u64 {
-        let sessions = self
-            .sessions
-            .values()
-            .map(|session| session.next_renew)
-            .min();
-        self.sm
-            .next_deadline()
-            .into_iter()
-            .chain(sessions)
-            .min()
-            .unwrap_or(u64::MAX)
+        let sessions = self.sessions.values().map(|session| session.next_renew).min();
+        self.sm.next_deadline().into_iter().chain(sessions).min().unwrap_or(u64::MAX)
     }
 }
 
@@ -133,6 +121,7 @@ impl InProcEngine {
         self.clock.kind()
     }
 
+    #[inline]
     fn check_open(&self) -> Result<()> {
         if self.shut_down.load(Ordering::Acquire) {
             Err(Error::closed())
@@ -157,9 +146,7 @@ impl InProcEngine {
     /// sessions to their owners; then re-arms the timer.
     fn settle(&self, writer: &mut Writer, applied: &Applied) {
         if applied.after > applied.before && !writer.watchers.is_empty() {
-            writer
-                .watchers
-                .dispatch(writer.sm.history().after(applied.before));
+            writer.watchers.dispatch(writer.sm.recent_events().iter());
         }
         for notice in &applied.notices {
             match notice {
@@ -195,27 +182,16 @@ impl InProcEngine {
     }
 
     /// The read fast path: no command, no reply enum.
+    #[inline]
     pub(crate) fn get(&self, key: &str) -> Result<Option<Entry>> {
         self.check_open()?;
         self.state.get(key, || self.clock.now())
     }
 
-    pub(crate) fn acquire(
-        &self,
-        name: Key,
-        hold: Hold,
-        wait_ms: Option<u64>,
-    ) -> Result<AcquireOutcome> {
+    pub(crate) fn acquire(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
         self.check_open()?;
         let mut writer = self.writer.lock();
-        let reply = self.apply(
-            &mut writer,
-            Command::LockAcquire {
-                name,
-                hold,
-                wait_ms,
-            },
-        )?;
+        let reply = self.apply(&mut writer, Command::LockAcquire { name, hold, wait_ms })?;
         Ok(match AcquireReply::try_from(reply)? {
             AcquireReply::Granted(grant) => AcquireOutcome::Granted(grant),
             AcquireReply::Busy => AcquireOutcome::Busy,
@@ -240,12 +216,7 @@ impl InProcEngine {
         let _ = self.apply(&mut writer, Command::LockCancel { name, waiter });
     }
 
-    pub(crate) fn watch(
-        &self,
-        filter: Filter,
-        prev_value: bool,
-        start: WatchStart,
-    ) -> Result<Arc<Watcher>> {
+    pub(crate) fn watch(&self, filter: Filter, prev_value: bool, start: WatchStart) -> Result<Arc<Watcher>> {
         self.check_open()?;
         match &filter {
             Filter::Key(key) => limits::check_key(key)?,
@@ -278,7 +249,7 @@ impl InProcEngine {
                     return Err(Error::invalid("from_revision must be at least 1"));
                 }
                 // Fails now, not on first read, when that history is already gone.
-                writer.sm.history().since(from).map(drop)?;
+                writer.sm.history().check_available(from)?;
                 let watcher = writer.watchers.register(filter, prev_value, from - 1);
                 watcher.mailbox.mark_lagging(from);
                 Ok(watcher)
@@ -294,40 +265,21 @@ impl InProcEngine {
             return;
         }
         let history = writer.sm.history();
-        let events = match history.since(from) {
-            Ok(events) => events,
-            Err(compacted) => {
-                watcher.mailbox.close(compacted);
-                return;
-            }
-        };
-        let mut queued = Vec::new();
-        let mut room = WATCH_QUEUE_CAPACITY.saturating_sub(watcher.mailbox.len());
-        let mut stopped_at = None;
-        let mut last_revision = None;
-        for event in events.filter(|event| watcher.filter.matches(event.key())) {
-            let new_revision = last_revision != Some(event.revision);
-            if new_revision && room == 0 && last_revision.is_some() {
-                stopped_at = Some(event.revision);
-                break;
-            }
-            last_revision = Some(event.revision);
-            room = room.saturating_sub(1);
-            queued.push(watcher.shape(event));
+        if let Err(compacted) = history.check_available(from) {
+            watcher.mailbox.close(compacted);
+            return;
         }
-        if stopped_at.is_none() {
-            watcher.set_delivered(self.state.revision());
-        } else if let Some(last) = last_revision {
-            watcher.set_delivered(last);
-        }
-        watcher.mailbox.catch_up(queued, stopped_at);
+        let room = WATCH_QUEUE_CAPACITY.saturating_sub(watcher.mailbox.len());
+        let replay = watcher.replay(history, from, room);
+        watcher.set_delivered(match replay.resume_at {
+            None => self.state.revision(),
+            Some(_) => replay.last_revision.unwrap_or(from - 1),
+        });
+        watcher.mailbox.catch_up(replay.events, replay.resume_at);
     }
 
     pub(crate) fn unwatch(&self, id: u64) {
-        self.writer.lock().watchers.remove(
-            id,
-            Error::new(crate::ErrorCode::Closed, "the watch was cancelled"),
-        );
+        self.writer.lock().watchers.remove(id, Error::new(crate::ErrorCode::Closed, "the watch was cancelled"));
     }
 
     pub(crate) fn open_session(&self, ttl_ms: u64) -> Result<(LeaseInfo, Arc<Mailbox<()>>)> {
@@ -337,14 +289,7 @@ impl InProcEngine {
         let interval_ms = (ttl_ms / 3).max(1);
         let lost = Arc::new(Mailbox::default());
         let next_renew = writer.sm.last_now() + interval_ms;
-        writer.sessions.insert(
-            info.id,
-            SessionEntry {
-                interval_ms,
-                next_renew,
-                lost: Arc::clone(&lost),
-            },
-        );
+        writer.sessions.insert(info.id, SessionEntry { interval_ms, next_renew, lost: Arc::clone(&lost) });
         self.publish_next(&writer);
         Ok((info, lost))
     }
@@ -354,10 +299,7 @@ impl InProcEngine {
         self.check_open()?;
         let mut writer = self.writer.lock();
         if let Some(session) = writer.sessions.remove(&lease) {
-            session.lost.close(Error::new(
-                crate::ErrorCode::Closed,
-                "the session was closed",
-            ));
+            session.lost.close(Error::new(crate::ErrorCode::Closed, "the session was closed"));
         }
         bool::try_from(self.apply(&mut writer, Command::LeaseRevoke { lease })?)
     }
@@ -369,20 +311,12 @@ impl InProcEngine {
         }
         let mut writer = self.writer.lock();
         let now = self.clock.now();
-        if writer
-            .sm
-            .next_deadline()
-            .is_some_and(|deadline| deadline <= now)
-        {
+        if writer.sm.next_deadline().is_some_and(|deadline| deadline <= now) {
             let applied = writer.sm.apply(Command::Tick, now);
             self.settle(&mut writer, &applied);
         }
-        let due: Vec<LeaseId> = writer
-            .sessions
-            .iter()
-            .filter(|(_, session)| session.next_renew <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let due: Vec<LeaseId> =
+            writer.sessions.iter().filter(|(_, session)| session.next_renew <= now).map(|(id, _)| *id).collect();
         for lease in due {
             let renewed = self.apply(&mut writer, Command::LeaseKeepAlive { lease });
             match (renewed, writer.sessions.get_mut(&lease)) {

@@ -42,12 +42,7 @@ pub(crate) struct Mailbox<T> {
 impl<T> Default for Mailbox<T> {
     fn default() -> Self {
         Mailbox {
-            inner: Mutex::new(Inner {
-                queue: VecDeque::new(),
-                lagging: None,
-                closed: None,
-                waker: None,
-            }),
+            inner: Mutex::new(Inner { queue: VecDeque::new(), lagging: None, closed: None, waker: None }),
             ready: Condvar::new(),
         }
     }
@@ -63,11 +58,7 @@ impl<T> Mailbox<T> {
 
     /// Queues items unless closed or lagging. With a `capacity`, a non-empty queue that would
     /// grow past it is marked lagging at `revision` instead, and nothing is queued.
-    pub(crate) fn push_all(
-        &self,
-        items: impl IntoIterator<Item = T>,
-        capacity: Option<(usize, u64)>,
-    ) {
+    pub(crate) fn push_all(&self, items: impl IntoIterator<Item = T>, capacity: Option<(usize, u64)>) {
         let mut inner = self.inner.lock();
         if inner.closed.is_some() || inner.lagging.is_some() {
             return;
@@ -198,9 +189,7 @@ mod tests {
         mailbox.push(5);
         mailbox.close(Error::closed());
         assert!(matches!(mailbox.try_recv(), Recv::Item(5)));
-        assert!(
-            matches!(mailbox.try_recv(), Recv::Closed(error) if error.code() == ErrorCode::Closed)
-        );
+        assert!(matches!(mailbox.try_recv(), Recv::Closed(error) if error.code() == ErrorCode::Closed));
     }
 
     #[test]
@@ -217,14 +206,8 @@ mod tests {
         let mailbox = Arc::new(Mailbox::default());
         let producer = Arc::clone(&mailbox);
         let thread = std::thread::spawn(move || producer.push(7));
-        assert!(matches!(
-            mailbox.recv_timeout(Some(Duration::from_secs(10))),
-            Recv::Item(7)
-        ));
+        assert!(matches!(mailbox.recv_timeout(Some(Duration::from_secs(10))), Recv::Item(7)));
         thread.join().unwrap();
-        assert!(matches!(
-            mailbox.recv_timeout(Some(Duration::from_millis(1))),
-            Recv::Empty
-        ));
+        assert!(matches!(mailbox.recv_timeout(Some(Duration::from_millis(1))), Recv::Empty));
     }
 }

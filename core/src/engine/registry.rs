@@ -12,8 +12,7 @@ use super::inproc::InProcEngine;
 use crate::config::Config;
 use crate::{Error, Result};
 
-static STORES: LazyLock<Mutex<HashMap<String, Arc<InProcEngine>>>> =
-    LazyLock::new(Default::default);
+static STORES: LazyLock<Mutex<HashMap<String, Arc<InProcEngine>>>> = LazyLock::new(Default::default);
 
 /// Opens a handle on the store `name` (already normalized).
 pub(crate) fn open(name: &str, config: &Config) -> Result<Arc<InProcEngine>> {
@@ -41,10 +40,7 @@ pub(crate) fn release(engine: &Arc<InProcEngine>) {
     if engine.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
         return;
     }
-    if stores
-        .get(engine.name())
-        .is_some_and(|current| Arc::ptr_eq(current, engine))
-    {
+    if stores.get(engine.name()).is_some_and(|current| Arc::ptr_eq(current, engine)) {
         stores.remove(engine.name());
     }
     drop(stores);

@@ -21,11 +21,8 @@ pub(crate) struct Timer {
 
 impl Timer {
     pub(crate) fn start(engine: Weak<InProcEngine>, name: &str) -> Arc<Timer> {
-        let timer = Arc::new(Timer {
-            next: AtomicU64::new(u64::MAX),
-            stopped: Mutex::new(false),
-            wake: Condvar::new(),
-        });
+        let timer =
+            Arc::new(Timer { next: AtomicU64::new(u64::MAX), stopped: Mutex::new(false), wake: Condvar::new() });
         let thread_timer = Arc::clone(&timer);
         std::thread::Builder::new()
             .name(format!("clustron-timer-{name}"))
@@ -70,8 +67,7 @@ impl Timer {
             if next == u64::MAX {
                 self.wake.wait(&mut stopped);
             } else {
-                self.wake
-                    .wait_for(&mut stopped, Duration::from_millis(next - now));
+                self.wake.wait_for(&mut stopped, Duration::from_millis(next - now));
             }
         }
     }

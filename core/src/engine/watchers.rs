@@ -6,13 +6,25 @@
 //! catches up from the history (`InProcEngine::resume_watch`), which is the same path a
 //! resume-from-revision takes, so a slow consumer loses nothing and sees nothing twice.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::mailbox::Mailbox;
+use crate::state::history::History;
 use crate::state::range::KeyRange;
-use crate::{Error, Event, Key};
+use crate::{Entry, Error, Event, EventKind, Key};
+
+/// What a replay from the history produced.
+#[derive(Debug)]
+pub(crate) struct Replay {
+    pub(crate) events: Vec<Event>,
+    /// The revision of the last event queued.
+    pub(crate) last_revision: Option<u64>,
+    /// Where to continue when the queue had no room for everything.
+    pub(crate) resume_at: Option<u64>,
+}
 
 /// The most events a watch queues before it falls back to catching up from history.
 pub(crate) const WATCH_QUEUE_CAPACITY: usize = 65_536;
@@ -61,11 +73,47 @@ impl Watcher {
         event
     }
 
+    /// The events this watcher wants from `retained` (the history, oldest first) from
+    /// revision `from` on, as whole revisions up to `room` events (always at least one
+    /// revision). The history keeps no previous entries; when asked for them, they are
+    /// rebuilt from the history's earlier events of the same key (so an event whose key last
+    /// changed before the history's start has none).
+    pub(crate) fn replay(&self, history: &History, from: u64, room: usize) -> Replay {
+        let mut last_seen: HashMap<Key, Entry> = HashMap::new();
+        let mut replay = Replay { events: Vec::new(), last_revision: None, resume_at: None };
+        for event in history.retained().filter(|event| self.filter.matches(event.key())) {
+            if event.revision >= from {
+                let starts_revision = replay.last_revision != Some(event.revision);
+                if starts_revision && replay.events.len() >= room && replay.last_revision.is_some() {
+                    replay.resume_at = Some(event.revision);
+                    break;
+                }
+                let prev = if self.prev_value { last_seen.get(event.key()).cloned() } else { None };
+                replay.last_revision = Some(event.revision);
+                replay.events.push(history.event(event, prev));
+            } else if !self.prev_value {
+                continue;
+            }
+            if self.prev_value {
+                match (event.kind(), last_seen.entry(event.key().clone())) {
+                    (EventKind::Put, Slot::Occupied(mut seen)) => *seen.get_mut() = history.entry(event),
+                    (EventKind::Put, Slot::Vacant(slot)) => {
+                        slot.insert(history.entry(event));
+                    }
+                    (EventKind::Delete, Slot::Occupied(seen)) => {
+                        seen.remove();
+                    }
+                    (EventKind::Delete, Slot::Vacant(_)) => {}
+                }
+            }
+        }
+        replay
+    }
+
     /// Queues one revision's events (already filtered), unless the queue is full, in which
     /// case the watcher is marked lagging at this revision.
     pub(crate) fn deliver(&self, revision: u64, events: Vec<Event>) {
-        self.mailbox
-            .push_all(events, Some((WATCH_QUEUE_CAPACITY, revision)));
+        self.mailbox.push_all(events, Some((WATCH_QUEUE_CAPACITY, revision)));
         if !self.mailbox.is_lagging() {
             self.delivered.store(revision, Ordering::Release);
         }
@@ -90,12 +138,7 @@ impl Watchers {
     }
 
     /// Registers a watcher whose history up to `delivered` is already queued.
-    pub(crate) fn register(
-        &mut self,
-        filter: Filter,
-        prev_value: bool,
-        delivered: u64,
-    ) -> Arc<Watcher> {
+    pub(crate) fn register(&mut self, filter: Filter, prev_value: bool, delivered: u64) -> Arc<Watcher> {
         self.last_id += 1;
         let id = self.last_id;
         match &filter {
@@ -163,10 +206,7 @@ impl Watchers {
 
     fn route(&self, event: &Event, matched: &mut Vec<(u64, Vec<Event>)>) {
         let exact = self.by_key.get(event.key().as_str()).into_iter().flatten();
-        let ranged = self
-            .ranged
-            .iter()
-            .filter(|id| self.all[*id].filter.matches(event.key()));
+        let ranged = self.ranged.iter().filter(|id| self.all[*id].filter.matches(event.key()));
         for id in exact.chain(ranged) {
             let watcher = &self.all[id];
             match matched.iter_mut().find(|(other, _)| other == id) {

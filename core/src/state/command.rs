@@ -3,9 +3,7 @@
 //! never appears in them except as the `now` the engine passes alongside a command.
 
 use super::counter::{CounterAdd, CounterCas, CounterSet};
-use super::kv::{
-    BatchOp, ClearResult, DeleteItem, DeleteResult, KeyTtl, OpResult, Page, PutItem, PutResult,
-};
+use super::kv::{BatchOp, ClearResult, DeleteItem, DeleteResult, KeyTtl, OpResult, Page, PutItem, PutResult};
 use super::lease::LeaseInfo;
 use super::lock::{AcquireReply, Hold, LockGrant, LockInfo};
 use super::range::KeyRange;
@@ -80,33 +78,15 @@ pub(crate) enum Command {
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Query {
-    Get {
-        key: Key,
-    },
-    GetMany {
-        keys: Vec<Key>,
-    },
-    Scan {
-        range: KeyRange,
-        after: Option<Key>,
-        limit: Option<usize>,
-    },
-    Count {
-        range: KeyRange,
-    },
-    Ttl {
-        key: Key,
-    },
-    Lease {
-        lease: LeaseId,
-    },
+    Get { key: Key },
+    GetMany { keys: Vec<Key> },
+    Scan { range: KeyRange, after: Option<Key>, limit: Option<usize> },
+    Count { range: KeyRange },
+    Ttl { key: Key },
+    Lease { lease: LeaseId },
     Leases,
-    Lock {
-        name: Key,
-    },
-    Counter {
-        name: Key,
-    },
+    Lock { name: Key },
+    Counter { name: Key },
     Stats,
 }
 
@@ -201,9 +181,7 @@ impl TryFrom<Reply> for () {
     fn try_from(reply: Reply) -> Result<()> {
         match reply {
             Reply::Done => Ok(()),
-            other => Err(Error::internal(format!(
-                "expected a Done reply, got {other:?}"
-            ))),
+            other => Err(Error::internal(format!("expected a Done reply, got {other:?}"))),
         }
     }
 }

@@ -56,11 +56,7 @@ fn current(coord: &Coordination, name: &Key) -> (i64, Option<Counter>) {
 }
 
 fn store(c: &mut Change<'_>, name: Key, old: Option<Counter>, new: Counter) {
-    c.deadlines.replace(
-        old.and_then(|old| old.expires_at),
-        new.expires_at,
-        Due::Counter(name.clone()),
-    );
+    c.deadlines.replace(old.and_then(|old| old.expires_at), new.expires_at, Due::Counter(name.clone()));
     c.coord().counters.insert(name, new);
     c.mark_changed();
 }
@@ -79,52 +75,26 @@ pub(crate) fn add(
     }
     if let (Some(min), Some(max)) = (min, max) {
         if min > max {
-            return Err(Error::invalid(format!(
-                "counter bounds are empty: min {min} > max {max}"
-            )));
+            return Err(Error::invalid(format!("counter bounds are empty: min {min} > max {max}")));
         }
     }
     let (previous, old) = current(c.coord(), &name);
     let next = previous.checked_add(delta);
-    let within = next
-        .is_some_and(|next| min.is_none_or(|min| next >= min) && max.is_none_or(|max| next <= max));
+    let within = next.is_some_and(|next| min.is_none_or(|min| next >= min) && max.is_none_or(|max| next <= max));
     let Some(next) = next.filter(|_| within) else {
-        return Ok(CounterAdd {
-            applied: false,
-            previous,
-            current: previous,
-            revision: c.result_revision(),
-        });
+        return Ok(CounterAdd { applied: false, previous, current: previous, revision: c.result_revision() });
     };
     // The TTL only starts a window when the add creates the counter.
     let expires_at = match old {
         Some(old) => old.expires_at,
         None => ttl_ms.map(|ttl| c.now + ttl),
     };
-    store(
-        c,
-        name,
-        old,
-        Counter {
-            value: next,
-            expires_at,
-        },
-    );
-    Ok(CounterAdd {
-        applied: true,
-        previous,
-        current: next,
-        revision: c.revision,
-    })
+    store(c, name, old, Counter { value: next, expires_at });
+    Ok(CounterAdd { applied: true, previous, current: next, revision: c.revision })
 }
 
 /// Sets the value; the TTL is replaced by `ttl_ms` (none: no expiry).
-pub(crate) fn set(
-    c: &mut Change<'_>,
-    name: Key,
-    value: i64,
-    ttl_ms: Option<u64>,
-) -> Result<CounterSet> {
+pub(crate) fn set(c: &mut Change<'_>, name: Key, value: i64, ttl_ms: Option<u64>) -> Result<CounterSet> {
     limits::check_name_like("counter name", &name)?;
     if let Some(ttl_ms) = ttl_ms {
         limits::check_ttl_ms("counter ttl", ttl_ms)?;
@@ -132,35 +102,19 @@ pub(crate) fn set(
     let (previous, old) = current(c.coord(), &name);
     let expires_at = ttl_ms.map(|ttl| c.now + ttl);
     store(c, name, old, Counter { value, expires_at });
-    Ok(CounterSet {
-        previous,
-        revision: c.revision,
-    })
+    Ok(CounterSet { previous, revision: c.revision })
 }
 
 /// Sets the value if it equals `expected` (a missing counter equals 0); keeps the TTL.
-pub(crate) fn compare_and_set(
-    c: &mut Change<'_>,
-    name: Key,
-    expected: i64,
-    value: i64,
-) -> Result<CounterCas> {
+pub(crate) fn compare_and_set(c: &mut Change<'_>, name: Key, expected: i64, value: i64) -> Result<CounterCas> {
     limits::check_name_like("counter name", &name)?;
     let (current, old) = current(c.coord(), &name);
     if current != expected {
-        return Ok(CounterCas {
-            applied: false,
-            current,
-            revision: c.result_revision(),
-        });
+        return Ok(CounterCas { applied: false, current, revision: c.result_revision() });
     }
     let expires_at = old.and_then(|old| old.expires_at);
     store(c, name, old, Counter { value, expires_at });
-    Ok(CounterCas {
-        applied: true,
-        current: value,
-        revision: c.revision,
-    })
+    Ok(CounterCas { applied: true, current: value, revision: c.revision })
 }
 
 pub(crate) fn delete(c: &mut Change<'_>, name: &Key) -> Result<bool> {
@@ -178,11 +132,7 @@ pub(crate) fn delete(c: &mut Change<'_>, name: &Key) -> Result<bool> {
 pub(crate) fn expired(c: &mut Change<'_>, name: &Key) {
     let now = c.now;
     let coord = c.coord();
-    if coord
-        .counters
-        .get(name)
-        .is_some_and(|counter| counter.expires_at.is_some_and(|at| at <= now))
-    {
+    if coord.counters.get(name).is_some_and(|counter| counter.expires_at.is_some_and(|at| at <= now)) {
         coord.counters.remove(name);
         c.mark_changed();
     }

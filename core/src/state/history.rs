@@ -2,15 +2,116 @@
 //! order, bounded by count and bytes. Eviction removes whole revisions (a transaction's
 //! events are kept or dropped together) and records the highest evicted revision: resuming
 //! at or below it is an explicit `Compacted` error, never a silent gap.
+//!
+//! Layout, for the write path's sake. A record keeps its own copy of a small value in an
+//! append-only arena of 64 KiB chunks rather than a reference to the stored value: dropping a
+//! reference to a value written a hundred thousand writes ago touches memory that left the
+//! cache long since, on every write, while the arena is written and freed in order. Values
+//! over 4 KiB stay shared references (copying them would cost more than the miss). Records
+//! keep no previous entry; live watchers get previous entries from the apply itself, and
+//! replays rebuild them from earlier records.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::config::HistoryLimits;
-use crate::{Error, ErrorCode, Event, Result};
+use crate::entry::Attrs;
+use crate::{DeleteCause, Entry, Error, ErrorCode, Event, EventKind, Key, Result, Value};
+
+const CHUNK_BYTES: usize = 64 * 1024;
+const MAX_COPIED_VALUE: usize = 4 * 1024;
+
+/// Where a record's value is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Bytes {
+    /// In the arena: chunk number (counting from the first chunk ever), offset, length.
+    Copied {
+        chunk: u64,
+        offset: u32,
+        len: u32,
+    },
+    Shared(Value),
+}
+
+/// An event as the history keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    key: Key,
+    value: Bytes,
+    version: u64,
+    create_revision: u64,
+    attrs: Option<Arc<Attrs>>,
+    pub(crate) revision: u64,
+    kind: EventKind,
+    cause: Option<DeleteCause>,
+}
+
+impl Recorded {
+    pub(crate) fn key(&self) -> &Key {
+        &self.key
+    }
+
+    pub(crate) fn kind(&self) -> EventKind {
+        self.kind
+    }
+}
+
+/// The arena of copied values.
+#[derive(Debug, Default)]
+struct Arena {
+    chunks: VecDeque<Chunk>,
+    /// The number of the front chunk.
+    first: u64,
+}
+
+#[derive(Debug)]
+struct Chunk {
+    bytes: Vec<u8>,
+    /// Records that still point into this chunk.
+    records: usize,
+}
+
+impl Arena {
+    fn copy(&mut self, value: &[u8]) -> Bytes {
+        let fits = self.chunks.back().is_some_and(|chunk| chunk.bytes.len() + value.len() <= CHUNK_BYTES);
+        if !fits {
+            self.chunks.push_back(Chunk { bytes: Vec::with_capacity(CHUNK_BYTES), records: 0 });
+        }
+        let chunk = self.first + self.chunks.len() as u64 - 1;
+        let back = self.chunks.back_mut().expect("a chunk exists");
+        let offset = back.bytes.len() as u32;
+        back.bytes.extend_from_slice(value);
+        back.records += 1;
+        Bytes::Copied { chunk, offset, len: value.len() as u32 }
+    }
+
+    fn read(&self, bytes: &Bytes) -> Value {
+        match bytes {
+            Bytes::Shared(value) => value.clone(),
+            Bytes::Copied { chunk, offset, len } => {
+                let chunk = &self.chunks[(chunk - self.first) as usize];
+                Value::from(&chunk.bytes[*offset as usize..(*offset + *len) as usize])
+            }
+        }
+    }
+
+    /// A record that pointed into the arena was evicted; frees chunks nothing points into.
+    fn release(&mut self, bytes: &Bytes) {
+        let Bytes::Copied { chunk, .. } = bytes else { return };
+        let index = (chunk - self.first) as usize;
+        self.chunks[index].records -= 1;
+        // Keep the newest chunk: it is still being filled.
+        while self.chunks.len() > 1 && self.chunks.front().is_some_and(|chunk| chunk.records == 0) {
+            self.chunks.pop_front();
+            self.first += 1;
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct History {
-    events: VecDeque<Event>,
+    records: VecDeque<Recorded>,
+    arena: Arena,
     bytes: usize,
     limits: HistoryLimits,
     /// Every event with a revision at or below this one may be gone.
@@ -19,12 +120,7 @@ pub(crate) struct History {
 
 impl History {
     pub(crate) fn new(limits: HistoryLimits) -> History {
-        History {
-            events: VecDeque::new(),
-            bytes: 0,
-            limits,
-            compacted: 0,
-        }
+        History { records: VecDeque::new(), arena: Arena::default(), bytes: 0, limits, compacted: 0 }
     }
 
     pub(crate) fn compacted(&self) -> u64 {
@@ -33,69 +129,105 @@ impl History {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.events.len()
+        self.records.len()
+    }
+
+    fn weight(value_len: usize) -> usize {
+        std::mem::size_of::<Recorded>() + value_len
     }
 
     /// Appends the events of one revision and evicts old revisions over the limits. The
     /// newest revision is always kept whole, even when it alone is over the limits.
-    pub(crate) fn append(&mut self, events: impl IntoIterator<Item = Event>) {
+    pub(crate) fn append<'e>(&mut self, events: impl IntoIterator<Item = &'e Event>) {
         let mut newest = None;
         for event in events {
-            debug_assert!(self
-                .events
-                .back()
-                .is_none_or(|last| last.revision <= event.revision));
+            debug_assert!(self.records.back().is_none_or(|last| last.revision <= event.revision));
+            let entry = &event.entry;
+            let value = if entry.value.len() <= MAX_COPIED_VALUE {
+                self.arena.copy(&entry.value)
+            } else {
+                Bytes::Shared(entry.value.clone())
+            };
             newest = Some(event.revision);
-            self.bytes += event.weight();
-            self.events.push_back(event);
+            self.bytes += History::weight(entry.value.len());
+            self.records.push_back(Recorded {
+                key: entry.key.clone(),
+                value,
+                version: entry.version,
+                create_revision: entry.create_revision,
+                attrs: entry.attrs.clone(),
+                revision: event.revision,
+                kind: event.kind,
+                cause: event.cause,
+            });
         }
         let Some(newest) = newest else { return };
-        while self.events.len() > self.limits.max_events || self.bytes > self.limits.max_bytes {
-            let Some(oldest) = self.events.front().map(|event| event.revision) else {
-                break;
-            };
+        while self.records.len() > self.limits.max_events || self.bytes > self.limits.max_bytes {
+            let Some(oldest) = self.records.front().map(|record| record.revision) else { break };
             if oldest == newest {
                 break;
             }
-            while self
-                .events
-                .front()
-                .is_some_and(|event| event.revision == oldest)
-            {
-                let event = self.events.pop_front().expect("front exists");
-                self.bytes -= event.weight();
+            while self.records.front().is_some_and(|record| record.revision == oldest) {
+                let record = self.records.pop_front().expect("front exists");
+                self.bytes -= History::weight(match &record.value {
+                    Bytes::Copied { len, .. } => *len as usize,
+                    Bytes::Shared(value) => value.len(),
+                });
+                self.arena.release(&record.value);
             }
             self.compacted = oldest;
         }
     }
 
-    /// Events with a revision of at least `from`, or `Compacted` if some may be gone.
-    pub(crate) fn since(&self, from: u64) -> Result<impl Iterator<Item = &Event>> {
-        if from <= self.compacted {
-            return Err(Error::new(
-                ErrorCode::Compacted,
-                format!(
-                    "revision {from} is no longer in the history (compacted through {}); resume from {} or later, or take a new snapshot",
-                    self.compacted,
-                    self.compacted + 1
-                ),
-            ));
+    /// The event a record describes, with `prev` as its previous entry.
+    pub(crate) fn event(&self, record: &Recorded, prev: Option<Entry>) -> Event {
+        Event {
+            kind: record.kind,
+            revision: record.revision,
+            entry: self.entry(record),
+            prev,
+            cause: record.cause,
+            snapshot: false,
         }
-        let start = self.events.partition_point(|event| event.revision < from);
-        Ok(self.events.range(start..))
     }
 
-    /// Events with a revision above `revision` (what the last apply added).
-    pub(crate) fn after(&self, revision: u64) -> impl Iterator<Item = &Event> {
-        let start = self
-            .events
-            .partition_point(|event| event.revision <= revision);
-        self.events.range(start..)
+    /// The entry a record describes (for a delete: the key, an empty value, version 0).
+    pub(crate) fn entry(&self, record: &Recorded) -> Entry {
+        Entry {
+            key: record.key.clone(),
+            value: self.arena.read(&record.value),
+            version: record.version,
+            create_revision: record.create_revision,
+            mod_revision: record.revision,
+            attrs: record.attrs.clone(),
+        }
+    }
+
+    /// Whether the events from revision `from` on are all still here; `Compacted` if some
+    /// may be gone.
+    pub(crate) fn check_available(&self, from: u64) -> Result<()> {
+        if from > self.compacted {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::Compacted,
+            format!(
+                "revision {from} is no longer in the history (compacted through {}); resume from {} or later, or take a new snapshot",
+                self.compacted,
+                self.compacted + 1
+            ),
+        ))
+    }
+
+    /// Every retained record, oldest first.
+    pub(crate) fn retained(&self) -> impl Iterator<Item = &Recorded> {
+        self.records.iter()
     }
 
     /// Forgets everything up to `revision` (after a snapshot restore).
     pub(crate) fn reset(&mut self, revision: u64) {
-        self.events.clear();
+        self.records.clear();
+        self.arena = Arena::default();
         self.bytes = 0;
         self.compacted = revision;
     }
@@ -104,15 +236,14 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Entry, EventKind, Key, Value};
 
-    fn event(revision: u64, key: &str) -> Event {
+    fn event(revision: u64, key: &str, value: &[u8]) -> Event {
         Event {
             kind: EventKind::Put,
             revision,
             entry: Entry {
                 key: Key::from(key),
-                value: Value::empty(),
+                value: Value::from(value),
                 version: 1,
                 create_revision: revision,
                 mod_revision: revision,
@@ -126,26 +257,46 @@ mod tests {
 
     #[test]
     fn evicts_whole_revisions_and_reports_compaction() {
-        let mut history = History::new(HistoryLimits {
-            max_events: 3,
-            max_bytes: usize::MAX,
-        });
-        history.append([event(1, "a")]);
-        history.append([event(2, "a"), event(2, "b")]);
-        history.append([event(3, "c")]);
+        let mut history = History::new(HistoryLimits { max_events: 3, max_bytes: usize::MAX });
+        history.append(&[event(1, "a", b"1")]);
+        history.append(&[event(2, "a", b"2"), event(2, "b", b"3")]);
+        history.append(&[event(3, "c", b"4")]);
         assert_eq!(history.compacted(), 1);
         assert_eq!(history.len(), 3);
-        assert_eq!(history.since(1).err().unwrap().code(), ErrorCode::Compacted);
-        let revisions: Vec<u64> = history
-            .since(2)
-            .unwrap()
-            .map(|event| event.revision)
-            .collect();
+        assert_eq!(history.check_available(1).unwrap_err().code(), ErrorCode::Compacted);
+        assert!(history.check_available(2).is_ok());
+        let revisions: Vec<u64> = history.retained().map(|record| record.revision).collect();
         assert_eq!(revisions, [2, 2, 3]);
-        history.append([event(4, "a"), event(4, "b"), event(4, "c"), event(4, "d")]);
+        history.append(&[event(4, "a", b"5"), event(4, "b", b"6"), event(4, "c", b"7"), event(4, "d", b"8")]);
         assert_eq!(history.compacted(), 3, "the newest revision is kept whole");
         assert_eq!(history.len(), 4);
-        assert_eq!(history.after(3).count(), 4);
-        assert_eq!(history.since(5).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn values_survive_in_the_arena_and_big_ones_are_shared() {
+        let mut history = History::new(HistoryLimits { max_events: 1000, max_bytes: usize::MAX });
+        let big = vec![9u8; MAX_COPIED_VALUE + 1];
+        for revision in 1..=600u64 {
+            let value = if revision == 300 { big.clone() } else { revision.to_string().repeat(40).into_bytes() };
+            history.append(&[event(revision, "k", &value)]);
+        }
+        let values: Vec<Value> =
+            history.retained().map(|record| history.event(record, None).entry.value.clone()).collect();
+        assert_eq!(values.len(), 600);
+        assert_eq!(values[0].as_bytes(), "1".repeat(40).as_bytes());
+        assert_eq!(values[299].as_bytes(), &big[..]);
+        assert_eq!(values[599].as_bytes(), "600".repeat(40).as_bytes());
+    }
+
+    #[test]
+    fn arena_chunks_are_freed_as_their_records_leave() {
+        let mut history = History::new(HistoryLimits { max_events: 100, max_bytes: usize::MAX });
+        for revision in 1..=10_000u64 {
+            history.append(&[event(revision, "k", &[7u8; 1000])]);
+        }
+        // 100 records of 1000 bytes live in at most three 64 KiB chunks.
+        assert!(history.arena.chunks.len() <= 3, "{} chunks", history.arena.chunks.len());
+        let last = history.retained().last().unwrap();
+        assert_eq!(history.entry(last).value.len(), 1000);
     }
 }

@@ -8,17 +8,17 @@
 //! before changing anything (see `ShardMask`), so a multi-key write is all-or-nothing to
 //! readers. Locks are always taken shards-first (ascending), then the coordination lock.
 //!
-//! Within a shard: a slab of entries, a hash index of slots (`HashTable<u32>`: about 10
-//! bytes per key) and an ordered index of slots (about 6 bytes per key). Keys live once, in
-//! the entry.
+//! Within a shard: a slab of entries (one cache line each), a hash index of slots (one
+//! 8-byte cell per bucket, see `index.rs`) and an ordered index of slots (about 6 bytes per
+//! key). Keys live once, in the entry.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::index::Index;
 use super::order::{Order, Position};
 use super::range::KeyRange;
 use super::slab::Slab;
@@ -33,7 +33,7 @@ struct Padded<T>(T);
 
 #[derive(Debug, Default)]
 pub(crate) struct Shard {
-    index: HashTable<u32>,
+    index: Index,
     slab: Slab<Entry>,
     order: Order,
 }
@@ -44,9 +44,7 @@ impl Shard {
     }
 
     fn find(&self, hash: u64, key: &str) -> Option<u32> {
-        self.index
-            .find(hash, |&slot| self.slab.get(slot).key.as_str() == key)
-            .copied()
+        self.index.find(hash, |slot| self.slab.get(slot).key.as_str() == key)
     }
 
     pub(crate) fn lookup(&self, hash: u64, key: &str) -> Option<&Entry> {
@@ -55,8 +53,7 @@ impl Shard {
 
     fn seek(&self, key: &str, after: bool) -> Position {
         let slab = &self.slab;
-        self.order
-            .seek(key, after, |slot| slab.get(slot).key.as_str())
+        self.order.seek(key, after, |slot| slab.get(slot).key.as_str())
     }
 
     fn start_at(&self, start: Start<'_>) -> Position {
@@ -148,9 +145,7 @@ pub(crate) struct KeySpace {
 impl Default for KeySpace {
     fn default() -> Self {
         KeySpace {
-            shards: (0..SHARD_COUNT)
-                .map(|_| Padded(RwLock::new(Shard::default())))
-                .collect(),
+            shards: (0..SHARD_COUNT).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
             hasher: foldhash::fast::RandomState::default(),
         }
     }
@@ -161,8 +156,8 @@ impl KeySpace {
         self.hasher.hash_one(key)
     }
 
-    /// The shard of a hash. Uses bits 40..44, which the hash table uses for neither its
-    /// bucket index (low bits) nor its tag (top 7 bits), so sharding does not weaken either.
+    /// The shard of a hash. Uses bits 40..44; the index uses the low 32 bits, so sharding
+    /// does not weaken it.
     pub(crate) fn shard_of(hash: u64) -> usize {
         ((hash >> 40) as usize) & (SHARD_COUNT - 1)
     }
@@ -182,12 +177,18 @@ impl KeySpace {
 
     /// Write-locks the shards in `mask`, in ascending order.
     pub(crate) fn lock(&self, mask: ShardMask) -> ShardsMut<'_> {
-        let guards =
-            std::array::from_fn(|index| mask.contains(index).then(|| self.shards[index].0.write()));
-        ShardsMut {
-            space: self,
-            guards,
-        }
+        let locked = match mask.0.count_ones() {
+            0 => Locked::Nothing,
+            // Most writes touch one key: lock its shard without building the whole array.
+            1 => {
+                let index = mask.0.trailing_zeros() as usize;
+                Locked::One(index, self.shards[index].0.write())
+            }
+            _ => Locked::Many(Box::new(std::array::from_fn(|index| {
+                mask.contains(index).then(|| self.shards[index].0.write())
+            }))),
+        };
+        ShardsMut { space: self, locked }
     }
 
     /// Number of keys (expired but not yet swept included); a racy sum, for status.
@@ -199,20 +200,41 @@ impl KeySpace {
 /// Write access to the shards a request locked.
 pub(crate) struct ShardsMut<'a> {
     space: &'a KeySpace,
-    guards: [Option<RwLockWriteGuard<'a, Shard>>; SHARD_COUNT],
+    locked: Locked<'a>,
 }
+
+type Guards<'a> = [Option<RwLockWriteGuard<'a, Shard>>; SHARD_COUNT];
+
+enum Locked<'a> {
+    Nothing,
+    One(usize, RwLockWriteGuard<'a, Shard>),
+    Many(Box<Guards<'a>>),
+}
+
+const NOT_LOCKED: &str = "the request locked this key's shard";
 
 impl ShardsMut<'_> {
     fn shard(&self, hash: u64) -> &Shard {
-        self.guards[KeySpace::shard_of(hash)]
-            .as_deref()
-            .expect("the request locked this key's shard")
+        let index = KeySpace::shard_of(hash);
+        match &self.locked {
+            Locked::One(locked, guard) if *locked == index => guard,
+            Locked::Many(guards) => guards[index].as_deref().expect(NOT_LOCKED),
+            _ => panic!("{NOT_LOCKED}"),
+        }
     }
 
     fn shard_mut(&mut self, hash: u64) -> &mut Shard {
-        self.guards[KeySpace::shard_of(hash)]
-            .as_deref_mut()
-            .expect("the request locked this key's shard")
+        let index = KeySpace::shard_of(hash);
+        match &mut self.locked {
+            Locked::One(locked, guard) if *locked == index => guard,
+            Locked::Many(guards) => guards[index].as_deref_mut().expect(NOT_LOCKED),
+            _ => panic!("{NOT_LOCKED}"),
+        }
+    }
+
+    fn every_shard(&self) -> impl Iterator<Item = &Shard> {
+        let Locked::Many(guards) = &self.locked else { panic!("the request locked every shard") };
+        guards.iter().map(|guard| guard.as_deref().expect("the request locked every shard"))
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&Entry> {
@@ -223,28 +245,19 @@ impl ShardsMut<'_> {
     /// Inserts or replaces the entry for its key; returns the one it replaced.
     pub(crate) fn set(&mut self, entry: Entry) -> Option<Entry> {
         let hash = self.space.hash(&entry.key);
-        let hasher = &self.space.hasher;
         let shard = self.shard_mut(hash);
         if let Some(slot) = shard.find(hash, &entry.key) {
             return Some(std::mem::replace(shard.slab.get_mut(slot), entry));
         }
         let Shard { index, slab, order } = shard;
         let slot = slab.insert(entry);
-        index.insert_unique(hash, slot, |&other| {
-            hasher.hash_one(slab.get(other).key.as_str())
-        });
-        order.insert(slot, slab.get(slot).key.as_str(), |other| {
-            slab.get(other).key.as_str()
-        });
+        index.insert(hash, slot);
+        order.insert(slot, slab.get(slot).key.as_str(), |other| slab.get(other).key.as_str());
         None
     }
 
     /// Changes an entry in place without changing its key.
-    pub(crate) fn update<T>(
-        &mut self,
-        key: &str,
-        change: impl FnOnce(&mut Entry) -> T,
-    ) -> Option<T> {
+    pub(crate) fn update<T>(&mut self, key: &str, change: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         let hash = self.space.hash(key);
         let shard = self.shard_mut(hash);
         let slot = shard.find(hash, key)?;
@@ -255,21 +268,14 @@ impl ShardsMut<'_> {
         let hash = self.space.hash(key);
         let shard = self.shard_mut(hash);
         let Shard { index, slab, order } = shard;
-        let found = index
-            .find_entry(hash, |&slot| slab.get(slot).key.as_str() == key)
-            .ok()?;
-        let (slot, _) = found.remove();
+        let slot = index.remove(hash, |slot| slab.get(slot).key.as_str() == key)?;
         order.remove(slot, key, |other| slab.get(other).key.as_str());
         Some(slab.remove(slot))
     }
 
     /// The keys in `range`, in order. Needs every shard locked.
     pub(crate) fn keys_in(&self, range: &KeyRange) -> Vec<Key> {
-        let shards: Vec<&Shard> = self
-            .guards
-            .iter()
-            .map(|guard| guard.as_deref().expect("all shards locked"))
-            .collect();
+        let shards: Vec<&Shard> = self.every_shard().collect();
         Merge::new(&shards, Start::of(range, None))
             .take_while(|entry| !range.is_past(&entry.key))
             .filter(|entry| range.contains(&entry.key))
@@ -279,8 +285,9 @@ impl ShardsMut<'_> {
 
     /// Drops every entry (used when a store shuts down or is restored). Needs every shard.
     pub(crate) fn clear_all(&mut self) {
-        for guard in self.guards.iter_mut() {
-            let shard = guard.as_deref_mut().expect("all shards locked");
+        let Locked::Many(guards) = &mut self.locked else { panic!("the request locked every shard") };
+        for guard in guards.iter_mut() {
+            let shard = guard.as_deref_mut().expect("the request locked every shard");
             shard.index.clear();
             shard.slab.clear();
             shard.order.clear();
@@ -296,10 +303,8 @@ pub(crate) struct Merge<'a> {
 
 impl<'a> Merge<'a> {
     pub(crate) fn new(shards: &[&'a Shard], start: Start<'_>) -> Merge<'a> {
-        let mut merge = Merge {
-            shards: Vec::with_capacity(shards.len()),
-            heap: BinaryHeap::with_capacity(shards.len()),
-        };
+        let mut merge =
+            Merge { shards: Vec::with_capacity(shards.len()), heap: BinaryHeap::with_capacity(shards.len()) };
         for (index, shard) in shards.iter().enumerate() {
             let position = shard.start_at(start);
             merge.shards.push((shard, position));
@@ -311,8 +316,7 @@ impl<'a> Merge<'a> {
     fn push(&mut self, index: usize) {
         let (shard, position) = self.shards[index];
         if let Some(slot) = shard.order.at(position) {
-            self.heap
-                .push(Reverse((shard.slab.get(slot).key.as_str(), index)));
+            self.heap.push(Reverse((shard.slab.get(slot).key.as_str(), index)));
         }
     }
 }
@@ -323,10 +327,7 @@ impl<'a> Iterator for Merge<'a> {
     fn next(&mut self) -> Option<&'a Entry> {
         let Reverse((_, index)) = self.heap.pop()?;
         let (shard, position) = self.shards[index];
-        let slot = shard
-            .order
-            .at(position)
-            .expect("the heap only holds live positions");
+        let slot = shard.order.at(position).expect("the heap only holds live positions");
         self.shards[index].1 = shard.order.next(position);
         self.push(index);
         Some(shard.slab.get(slot))
@@ -361,24 +362,15 @@ mod tests {
         assert!(keys.remove("k0007").is_none());
         assert_eq!(keys.get("k1999").unwrap().value, "k1999");
         let range = KeyRange::between("k0005", "k0010");
-        let found: Vec<String> = keys
-            .keys_in(&range)
-            .iter()
-            .map(|key| key.to_string())
-            .collect();
+        let found: Vec<String> = keys.keys_in(&range).iter().map(|key| key.to_string()).collect();
         assert_eq!(found, ["k0005", "k0006", "k0008", "k0009"]);
         drop(keys);
         assert_eq!(space.len(), 1999);
         let guards = space.read_all();
         let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
-        let counted: usize = shards
-            .iter()
-            .map(|shard| shard.count_in(&KeyRange::prefix("k01")))
-            .sum();
+        let counted: usize = shards.iter().map(|shard| shard.count_in(&KeyRange::prefix("k01"))).sum();
         assert_eq!(counted, 100);
-        let after: Vec<&str> = Merge::new(&shards, Start::After("k1997"))
-            .map(|entry| entry.key.as_str())
-            .collect();
+        let after: Vec<&str> = Merge::new(&shards, Start::After("k1997")).map(|entry| entry.key.as_str()).collect();
         assert_eq!(after, ["k1998", "k1999"]);
     }
 

@@ -10,9 +10,7 @@ use super::range::KeyRange;
 use super::Change;
 use crate::entry::Attrs;
 use crate::limits::{self, duration_to_ms, MAX_LABELS};
-use crate::{
-    DeleteCause, Entry, Error, Event, EventKind, Key, Label, LeaseId, Result, Timestamp, Value,
-};
+use crate::{DeleteCause, Entry, Error, Event, EventKind, Key, Label, LeaseId, Result, Timestamp, Value};
 
 /// The options of a put. Build with the chained methods; every limit is checked when the
 /// put is applied.
@@ -22,6 +20,12 @@ pub struct PutOptions {
     pub(crate) lease: Option<LeaseId>,
     pub(crate) if_absent: bool,
     pub(crate) if_version: Option<u64>,
+    /// The rarely set options, out of line so that a plain put is a small command.
+    pub(crate) extra: Option<Box<PutExtra>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PutExtra {
     pub(crate) guard: Option<LockGuard>,
     pub(crate) content_type: Option<String>,
     pub(crate) entity: Option<String>,
@@ -60,26 +64,34 @@ impl PutOptions {
 
     /// Reject the write as `Locked` unless `guard` names the current holder of its lock.
     pub fn guard(mut self, guard: LockGuard) -> PutOptions {
-        self.guard = Some(guard);
+        self.extra_mut().guard = Some(guard);
         self
     }
 
     /// Record a content type with the value.
     pub fn content_type(mut self, content_type: impl Into<String>) -> PutOptions {
-        self.content_type = Some(content_type.into());
+        self.extra_mut().content_type = Some(content_type.into());
         self
     }
 
     /// Tag the entry with an entity name.
     pub fn entity(mut self, entity: impl Into<String>) -> PutOptions {
-        self.entity = Some(entity.into());
+        self.extra_mut().entity = Some(entity.into());
         self
     }
 
     /// Add a label.
     pub fn label(mut self, label: Label) -> PutOptions {
-        self.labels.push(label);
+        self.extra_mut().labels.push(label);
         self
+    }
+
+    fn extra_mut(&mut self) -> &mut PutExtra {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    pub(crate) fn guard_ref(&self) -> Option<&LockGuard> {
+        self.extra.as_ref()?.guard.as_ref()
     }
 
     fn check(&self) -> Result<()> {
@@ -87,23 +99,19 @@ impl PutOptions {
             limits::check_ttl_ms("ttl", ttl_ms)?;
         }
         if self.if_absent && self.if_version.is_some_and(|version| version != 0) {
-            return Err(Error::invalid(
-                "if_absent and if_version (other than 0) cannot both hold",
-            ));
+            return Err(Error::invalid("if_absent and if_version (other than 0) cannot both hold"));
         }
-        if let Some(content_type) = &self.content_type {
+        let Some(extra) = &self.extra else { return Ok(()) };
+        if let Some(content_type) = &extra.content_type {
             limits::check_tag("content type", content_type)?;
         }
-        if let Some(entity) = &self.entity {
+        if let Some(entity) = &extra.entity {
             limits::check_tag("entity name", entity)?;
         }
-        if self.labels.len() > MAX_LABELS {
-            return Err(Error::invalid(format!(
-                "{} labels; the limit is {MAX_LABELS}",
-                self.labels.len()
-            )));
+        if extra.labels.len() > MAX_LABELS {
+            return Err(Error::invalid(format!("{} labels; the limit is {MAX_LABELS}", extra.labels.len())));
         }
-        for label in &self.labels {
+        for label in &extra.labels {
             if label.name().is_empty() {
                 return Err(Error::invalid("label name must not be empty"));
             }
@@ -129,24 +137,12 @@ pub struct PutItem {
 impl PutItem {
     /// An unconditional put.
     pub fn new(key: impl Into<Key>, value: impl Into<Value>) -> PutItem {
-        PutItem {
-            key: key.into(),
-            value: value.into(),
-            options: PutOptions::default(),
-        }
+        PutItem { key: key.into(), value: value.into(), options: PutOptions::default() }
     }
 
     /// A put with options.
-    pub fn with_options(
-        key: impl Into<Key>,
-        value: impl Into<Value>,
-        options: PutOptions,
-    ) -> PutItem {
-        PutItem {
-            key: key.into(),
-            value: value.into(),
-            options,
-        }
+    pub fn with_options(key: impl Into<Key>, value: impl Into<Value>, options: PutOptions) -> PutItem {
+        PutItem { key: key.into(), value: value.into(), options }
     }
 }
 
@@ -186,18 +182,12 @@ pub struct DeleteItem {
 impl DeleteItem {
     /// An unconditional delete.
     pub fn new(key: impl Into<Key>) -> DeleteItem {
-        DeleteItem {
-            key: key.into(),
-            options: DeleteOptions::default(),
-        }
+        DeleteItem { key: key.into(), options: DeleteOptions::default() }
     }
 
     /// A delete with options.
     pub fn with_options(key: impl Into<Key>, options: DeleteOptions) -> DeleteItem {
-        DeleteItem {
-            key: key.into(),
-            options,
-        }
+        DeleteItem { key: key.into(), options }
     }
 }
 
@@ -316,7 +306,7 @@ pub(crate) fn check_put(c: &mut Change<'_>, item: &PutItem) -> Result<()> {
     limits::check_key(&item.key)?;
     limits::check_value(&item.value)?;
     item.options.check()?;
-    if let Some(guard) = &item.options.guard {
+    if let Some(guard) = item.options.guard_ref() {
         lock::check_guard(c, guard)?;
     }
     if let Some(lease) = item.options.lease {
@@ -335,34 +325,21 @@ pub(crate) fn put(c: &mut Change<'_>, item: PutItem) -> Result<PutResult> {
 
 /// Applies a checked put. Conditions that fail are a result, not an error.
 pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
-    let PutItem {
-        key,
-        value,
-        options,
-    } = item;
-    let current = c
-        .keys
-        .get(&key)
-        .map(|entry| (entry.version, entry.create_revision));
+    let PutItem { key, value, options } = item;
+    let current = c.keys.get(&key).map(|entry| (entry.version, entry.create_revision));
     let (current_version, create_revision) = current.unwrap_or((0, 0));
     let condition_failed = (options.if_absent && current.is_some())
-        || options
-            .if_version
-            .is_some_and(|version| version != current_version);
+        || options.if_version.is_some_and(|version| version != current_version);
     if condition_failed {
-        return PutResult {
-            revision: c.result_revision(),
-            version: current_version,
-            created: false,
-            changed: false,
-        };
+        return PutResult { revision: c.result_revision(), version: current_version, created: false, changed: false };
     }
+    let extra = options.extra.map(|extra| *extra).unwrap_or_default();
     let attrs = Attrs {
         expires_at: options.ttl_ms.map(|ttl| c.now + ttl),
         lease: options.lease,
-        content_type: options.content_type.map(String::into_boxed_str),
-        entity: options.entity.map(String::into_boxed_str),
-        labels: options.labels.into_boxed_slice(),
+        content_type: extra.content_type.map(String::into_boxed_str),
+        entity: extra.entity.map(String::into_boxed_str),
+        labels: extra.labels.into_boxed_slice(),
     }
     .into_shared();
     let created = current.is_none();
@@ -377,20 +354,8 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
     let version = entry.version;
     let prev = c.keys.set(entry.clone());
     track(c, &entry.key, prev.as_ref(), Some(&entry));
-    c.event(Event {
-        kind: EventKind::Put,
-        revision: c.revision,
-        entry,
-        prev,
-        cause: None,
-        snapshot: false,
-    });
-    PutResult {
-        revision: c.revision,
-        version,
-        created,
-        changed: true,
-    }
+    c.event(Event { kind: EventKind::Put, revision: c.revision, entry, prev, cause: None, snapshot: false });
+    PutResult { revision: c.revision, version, created, changed: true }
 }
 
 pub(crate) fn check_delete(c: &mut Change<'_>, item: &DeleteItem) -> Result<()> {
@@ -413,10 +378,7 @@ pub(crate) fn delete_checked(c: &mut Change<'_>, item: DeleteItem) -> DeleteResu
         (Some(current), Some(wanted)) if current != wanted => false,
         (Some(_), _) => remove_key(c, &item.key, DeleteCause::Deleted).is_some(),
     };
-    DeleteResult {
-        deleted,
-        revision: c.result_revision(),
-    }
+    DeleteResult { deleted, revision: c.result_revision() }
 }
 
 pub(crate) fn batch_op(c: &mut Change<'_>, op: BatchOp) -> Result<OpResult> {
@@ -460,10 +422,7 @@ pub(crate) fn clear(c: &mut Change<'_>, range: &KeyRange) -> Result<ClearResult>
     for key in &keys {
         remove_key(c, key, DeleteCause::Cleared);
     }
-    Ok(ClearResult {
-        deleted: keys.len() as u64,
-        revision: c.result_revision(),
-    })
+    Ok(ClearResult { deleted: keys.len() as u64, revision: c.result_revision() })
 }
 
 /// Sets (`Some`) or removes (`None`) a key's TTL. Changes no version and emits no event: the
@@ -485,8 +444,7 @@ pub(crate) fn expire(c: &mut Change<'_>, key: &Key, ttl_ms: Option<u64>) -> Resu
     let new_expiry = attrs.expires_at;
     let attrs = attrs.into_shared();
     c.keys.update(key, |entry| entry.attrs = attrs);
-    c.deadlines
-        .replace(old_expiry, new_expiry, Due::Key(key.clone()));
+    c.deadlines.replace(old_expiry, new_expiry, Due::Key(key.clone()));
     c.mark_changed();
     Ok(true)
 }
@@ -505,8 +463,7 @@ fn track(c: &mut Change<'_>, key: &Key, old: Option<&Entry>, new: Option<&Entry>
     let old_expiry = old.and_then(Entry::expires_at_millis);
     let new_expiry = new.and_then(Entry::expires_at_millis);
     if old_expiry != new_expiry {
-        c.deadlines
-            .replace(old_expiry, new_expiry, Due::Key(key.clone()));
+        c.deadlines.replace(old_expiry, new_expiry, Due::Key(key.clone()));
     }
     let old_lease = old.and_then(Entry::lease);
     let new_lease = new.and_then(Entry::lease);

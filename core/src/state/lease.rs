@@ -73,19 +73,11 @@ pub(crate) fn grant(c: &mut Change<'_>, ttl_ms: u64) -> Result<LeaseInfo> {
 
 pub(crate) fn keep_alive(c: &mut Change<'_>, id: LeaseId) -> Result<LeaseInfo> {
     let now = c.now;
-    let lease = c
-        .coord()
-        .leases
-        .get_mut(&id)
-        .ok_or_else(|| Error::lease_not_found(id))?;
+    let lease = c.coord().leases.get_mut(&id).ok_or_else(|| Error::lease_not_found(id))?;
     let old = lease.expires_at;
     lease.expires_at = now + lease.ttl_ms;
     let info = LeaseInfo::of(id, lease, now);
-    c.deadlines.replace(
-        Some(old),
-        Some(info.expires_at.unix_millis()),
-        Due::Lease(id),
-    );
+    c.deadlines.replace(Some(old), Some(info.expires_at.unix_millis()), Due::Lease(id));
     c.mark_changed();
     Ok(info)
 }
@@ -106,10 +98,7 @@ pub(crate) fn end(c: &mut Change<'_>, id: LeaseId) {
     };
     c.deadlines.remove(lease.expires_at, Due::Lease(id));
     for key in &lease.keys {
-        if c.keys
-            .get(key)
-            .is_some_and(|entry| entry.lease() == Some(id))
-        {
+        if c.keys.get(key).is_some_and(|entry| entry.lease() == Some(id)) {
             kv::remove_key(c, key, DeleteCause::LeaseEnded);
         }
     }
@@ -124,11 +113,7 @@ pub(crate) fn end(c: &mut Change<'_>, id: LeaseId) {
 }
 
 pub(crate) fn info(coord: &Coordination, id: LeaseId, now: u64) -> Option<LeaseInfo> {
-    coord
-        .leases
-        .get(&id)
-        .filter(|lease| lease.expires_at > now)
-        .map(|lease| LeaseInfo::of(id, lease, now))
+    coord.leases.get(&id).filter(|lease| lease.expires_at > now).map(|lease| LeaseInfo::of(id, lease, now))
 }
 
 pub(crate) fn list(coord: &Coordination, now: u64) -> Vec<LeaseInfo> {

@@ -92,10 +92,7 @@ pub struct LockGuard {
 impl LockGuard {
     /// A guard from a lock name and the fencing token of its grant.
     pub fn new(name: impl Into<Key>, fence: u64) -> LockGuard {
-        LockGuard {
-            name: name.into(),
-            fence,
-        }
+        LockGuard { name: name.into(), fence }
     }
 
     /// The lock name.
@@ -127,19 +124,10 @@ fn check_hold(c: &mut Change<'_>, hold: Hold) -> Result<()> {
     }
 }
 
-pub(crate) fn acquire(
-    c: &mut Change<'_>,
-    name: Key,
-    hold: Hold,
-    wait_ms: Option<u64>,
-) -> Result<AcquireReply> {
+pub(crate) fn acquire(c: &mut Change<'_>, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireReply> {
     limits::check_name_like("lock name", &name)?;
     check_hold(c, hold)?;
-    let held = c
-        .coord()
-        .locks
-        .get(&name)
-        .is_some_and(|lock| lock.holder.is_some());
+    let held = c.coord().locks.get(&name).is_some_and(|lock| lock.holder.is_some());
     if !held {
         return Ok(AcquireReply::Granted(grant(c, name, hold, None)));
     }
@@ -150,19 +138,9 @@ pub(crate) fn acquire(
     let coord = c.coord();
     coord.last_waiter += 1;
     let id = coord.last_waiter;
-    coord
-        .locks
-        .get_mut(&name)
-        .expect("held locks exist")
-        .queue
-        .push_back(Waiter { id, hold, deadline });
+    coord.locks.get_mut(&name).expect("held locks exist").queue.push_back(Waiter { id, hold, deadline });
     if let Hold::Lease(lease) = hold {
-        coord
-            .leases
-            .get_mut(&lease)
-            .expect("checked alive")
-            .waiters
-            .insert((name.clone(), id));
+        coord.leases.get_mut(&lease).expect("checked alive").waiters.insert((name.clone(), id));
     }
     c.deadlines.add(deadline, Due::Waiter(name, id));
     c.mark_changed();
@@ -178,40 +156,21 @@ fn grant(c: &mut Change<'_>, name: Key, hold: Hold, waiter: Option<u64>) -> Lock
         Hold::Ttl(ttl_ms) => (Some(now + ttl_ms), None),
         Hold::Lease(lease) => (None, Some(lease)),
     };
-    coord.locks.entry(name.clone()).or_default().holder = Some(Holder {
-        fence,
-        hold,
-        expires_at,
-        waiter,
-    });
+    coord.locks.entry(name.clone()).or_default().holder = Some(Holder { fence, hold, expires_at, waiter });
     if let Some(lease) = lease {
-        coord
-            .leases
-            .get_mut(&lease)
-            .expect("checked alive")
-            .locks
-            .insert(name.clone());
+        coord.leases.get_mut(&lease).expect("checked alive").locks.insert(name.clone());
     }
     if let Some(at) = expires_at {
         c.deadlines.add(at, Due::LockHolder(name.clone()));
     }
     c.mark_changed();
-    LockGrant {
-        name,
-        fence,
-        lease,
-        expires_at,
-    }
+    LockGrant { name, fence, lease, expires_at }
 }
 
 /// Removes the holder (deadline and lease link included); the caller hands off.
 fn clear_holder(c: &mut Change<'_>, name: &Key) {
     let coord = c.coord();
-    let Some(holder) = coord
-        .locks
-        .get_mut(name)
-        .and_then(|lock| lock.holder.take())
-    else {
+    let Some(holder) = coord.locks.get_mut(name).and_then(|lock| lock.holder.take()) else {
         return;
     };
     if let Hold::Lease(lease) = holder.hold {
@@ -246,24 +205,17 @@ fn hand_off(c: &mut Change<'_>, name: &Key) {
                 lease.waiters.remove(&(name.clone(), waiter.id));
             }
         }
-        c.deadlines
-            .remove(waiter.deadline, Due::Waiter(name.clone(), waiter.id));
+        c.deadlines.remove(waiter.deadline, Due::Waiter(name.clone(), waiter.id));
         if !alive {
             let error = match waiter.hold {
                 Hold::Lease(id) => Some(Error::lease_not_found(id)),
                 Hold::Ttl(_) => None,
             };
-            c.notices.push(Notice::WaiterDropped {
-                waiter: waiter.id,
-                error,
-            });
+            c.notices.push(Notice::WaiterDropped { waiter: waiter.id, error });
             continue;
         }
         let grant = grant(c, name.clone(), waiter.hold, Some(waiter.id));
-        c.notices.push(Notice::Granted {
-            waiter: waiter.id,
-            grant,
-        });
+        c.notices.push(Notice::Granted { waiter: waiter.id, grant });
         return;
     }
 }
@@ -281,12 +233,7 @@ pub(crate) fn release(c: &mut Change<'_>, name: &Key, fence: u64) -> Result<bool
 pub(crate) fn renew(c: &mut Change<'_>, name: &Key, fence: u64) -> Result<LockGrant> {
     limits::check_name_like("lock name", name)?;
     let now = c.now;
-    let (hold, old_expiry) = match c
-        .coord()
-        .locks
-        .get_mut(name)
-        .and_then(|lock| lock.holder.as_mut())
-    {
+    let (hold, old_expiry) = match c.coord().locks.get_mut(name).and_then(|lock| lock.holder.as_mut()) {
         Some(holder) if holder.fence == fence => {
             let old = holder.expires_at;
             if let Hold::Ttl(ttl_ms) = holder.hold {
@@ -300,35 +247,17 @@ pub(crate) fn renew(c: &mut Change<'_>, name: &Key, fence: u64) -> Result<LockGr
                 holder.fence
             )))
         }
-        None => {
-            return Err(locked(format!(
-                "lock {name:?} is no longer held by fence {fence} (it is free)"
-            )))
-        }
+        None => return Err(locked(format!("lock {name:?} is no longer held by fence {fence} (it is free)"))),
     };
     match hold {
         Hold::Ttl(ttl_ms) => {
-            c.deadlines.replace(
-                old_expiry,
-                Some(now + ttl_ms),
-                Due::LockHolder(name.clone()),
-            );
+            c.deadlines.replace(old_expiry, Some(now + ttl_ms), Due::LockHolder(name.clone()));
             c.mark_changed();
-            Ok(LockGrant {
-                name: name.clone(),
-                fence,
-                lease: None,
-                expires_at: Some(now + ttl_ms),
-            })
+            Ok(LockGrant { name: name.clone(), fence, lease: None, expires_at: Some(now + ttl_ms) })
         }
         Hold::Lease(id) => {
             lease::keep_alive(c, id)?;
-            Ok(LockGrant {
-                name: name.clone(),
-                fence,
-                lease: Some(id),
-                expires_at: None,
-            })
+            Ok(LockGrant { name: name.clone(), fence, lease: Some(id), expires_at: None })
         }
     }
 }
@@ -344,11 +273,7 @@ pub(crate) fn cancel(c: &mut Change<'_>, name: &Key, waiter: u64) -> Result<bool
         drop_waiter(c, name, waiter, None);
         return Ok(true);
     }
-    if lock
-        .holder
-        .as_ref()
-        .is_some_and(|holder| holder.waiter == Some(waiter))
-    {
+    if lock.holder.as_ref().is_some_and(|holder| holder.waiter == Some(waiter)) {
         clear_holder(c, name);
         hand_off(c, name);
         return Ok(true);
@@ -371,8 +296,7 @@ pub(crate) fn drop_waiter(c: &mut Change<'_>, name: &Key, waiter: u64, error: Op
             lease.waiters.remove(&(name.clone(), waiter));
         }
     }
-    c.deadlines
-        .remove(removed.deadline, Due::Waiter(name.clone(), waiter));
+    c.deadlines.remove(removed.deadline, Due::Waiter(name.clone(), waiter));
     c.notices.push(Notice::WaiterDropped { waiter, error });
     c.mark_changed();
 }
@@ -411,12 +335,7 @@ pub(crate) fn lease_holder_ended(c: &mut Change<'_>, name: &Key, lease: LeaseId)
 }
 
 fn holder_fence(coord: &Coordination, name: &Key) -> Option<u64> {
-    coord
-        .locks
-        .get(name)?
-        .holder
-        .as_ref()
-        .map(|holder| holder.fence)
+    coord.locks.get(name)?.holder.as_ref().map(|holder| holder.fence)
 }
 
 /// A guarded write may only land while its guard's fence is the current holder's.

@@ -20,7 +20,8 @@
 pub(crate) mod command;
 pub(crate) mod counter;
 mod deadline;
-mod history;
+pub(crate) mod history;
+mod index;
 mod keyspace;
 pub(crate) mod kv;
 pub(crate) mod lease;
@@ -60,9 +61,7 @@ pub(crate) struct Coordination {
 
 impl Coordination {
     pub(crate) fn lease_alive(&self, lease: LeaseId, now: u64) -> bool {
-        self.leases
-            .get(&lease)
-            .is_some_and(|lease| lease.expires_at > now)
+        self.leases.get(&lease).is_some_and(|lease| lease.expires_at > now)
     }
 }
 
@@ -99,6 +98,10 @@ pub(crate) struct StateMachine {
     history: History,
     deadlines: Deadlines,
     last_now: u64,
+    /// The events of the last `apply`, with their previous entries, for live watchers. The
+    /// history keeps them without: retaining every previous value for the whole history
+    /// would double what it holds and make each eviction free two cold values.
+    recent: Vec<Event>,
 }
 
 /// One revision's worth of changes in progress.
@@ -110,7 +113,9 @@ pub(crate) struct Change<'s> {
     state: &'s State,
     coord: Option<RwLockWriteGuard<'s, Coordination>>,
     pub(crate) deadlines: &'s mut Deadlines,
-    events: Vec<Event>,
+    /// The apply's events so far; this change's start at `first_event`.
+    events: &'s mut Vec<Event>,
+    first_event: usize,
     pub(crate) notices: &'s mut Vec<Notice>,
     changed: bool,
 }
@@ -145,16 +150,19 @@ impl Change<'_> {
 
 impl StateMachine {
     pub(crate) fn new(history: HistoryLimits) -> StateMachine {
-        let state = State {
-            next_deadline: AtomicU64::new(u64::MAX),
-            ..State::default()
-        };
+        let state = State { next_deadline: AtomicU64::new(u64::MAX), ..State::default() };
         StateMachine {
             state: Arc::new(state),
             history: History::new(history),
             deadlines: Deadlines::default(),
             last_now: 0,
+            recent: Vec::new(),
         }
+    }
+
+    /// The events of the last `apply`, in order, with their previous entries.
+    pub(crate) fn recent_events(&self) -> &[Event] {
+        &self.recent
     }
 
     pub(crate) fn state(&self) -> &Arc<State> {
@@ -181,6 +189,7 @@ impl StateMachine {
         *self.state.coord.write() = Coordination::default();
         self.deadlines.clear();
         self.history.reset(self.state.revision());
+        self.recent.clear();
         self.state.next_deadline.store(u64::MAX, Ordering::Release);
     }
 
@@ -191,6 +200,7 @@ impl StateMachine {
         let now = now.max(self.last_now);
         self.last_now = now;
         let before = self.state.revision();
+        self.recent.clear();
         let mut notices = Vec::new();
         if self.deadlines.next().is_some_and(|next| next <= now) {
             self.change(ShardMask::ALL, now, &mut notices, |change| {
@@ -200,12 +210,7 @@ impl StateMachine {
             .expect("expiry cannot fail");
         }
         let reply = self.dispatch(command, now, &mut notices);
-        Applied {
-            reply,
-            before,
-            after: self.state.revision(),
-            notices,
-        }
+        Applied { reply, before, after: self.state.revision(), notices }
     }
 
     fn dispatch(&mut self, command: Command, now: u64, notices: &mut Vec<Notice>) -> Result<Reply> {
@@ -213,13 +218,11 @@ impl StateMachine {
         match command {
             Command::Put(item) => {
                 let mask = self.state.keys.mask_of(&item.key);
-                self.change(mask, now, notices, |c| kv::put(c, item))
-                    .map(Reply::Put)
+                self.change(mask, now, notices, |c| kv::put(c, item)).map(Reply::Put)
             }
             Command::Delete(item) => {
                 let mask = self.state.keys.mask_of(&item.key);
-                self.change(mask, now, notices, |c| kv::delete(c, item))
-                    .map(Reply::Delete)
+                self.change(mask, now, notices, |c| kv::delete(c, item)).map(Reply::Delete)
             }
             Command::PutMany(items) => {
                 crate::limits::check_batch("put_many", items.len())?;
@@ -254,84 +257,55 @@ impl StateMachine {
                     .collect();
                 Ok(Reply::Batch(results))
             }
-            Command::Clear(range) => self
-                .change(ShardMask::ALL, now, notices, |c| kv::clear(c, &range))
-                .map(Reply::Cleared),
+            Command::Clear(range) => {
+                self.change(ShardMask::ALL, now, notices, |c| kv::clear(c, &range)).map(Reply::Cleared)
+            }
             Command::Expire { key, ttl_ms } => {
                 let mask = self.state.keys.mask_of(&key);
-                self.change(mask, now, notices, |c| kv::expire(c, &key, Some(ttl_ms)))
-                    .map(Reply::Flag)
+                self.change(mask, now, notices, |c| kv::expire(c, &key, Some(ttl_ms))).map(Reply::Flag)
             }
             Command::Persist { key } => {
                 let mask = self.state.keys.mask_of(&key);
-                self.change(mask, now, notices, |c| kv::expire(c, &key, None))
-                    .map(Reply::Flag)
+                self.change(mask, now, notices, |c| kv::expire(c, &key, None)).map(Reply::Flag)
             }
-            Command::LeaseGrant { ttl_ms } => self
-                .change(none, now, notices, |c| lease::grant(c, ttl_ms))
-                .map(Reply::Lease),
-            Command::LeaseKeepAlive { lease } => self
-                .change(none, now, notices, |c| lease::keep_alive(c, lease))
-                .map(Reply::Lease),
-            Command::LeaseRevoke { lease } => self
-                .change(ShardMask::ALL, now, notices, |c| {
-                    Ok(lease::revoke(c, lease))
-                })
-                .map(Reply::Flag),
-            Command::LockAcquire {
-                name,
-                hold,
-                wait_ms,
-            } => self
-                .change(none, now, notices, |c| {
-                    lock::acquire(c, name, hold, wait_ms)
-                })
-                .map(Reply::Acquire),
-            Command::LockCancel { name, waiter } => self
-                .change(none, now, notices, |c| lock::cancel(c, &name, waiter))
-                .map(Reply::Flag),
-            Command::LockRenew { name, fence } => self
-                .change(none, now, notices, |c| lock::renew(c, &name, fence))
-                .map(Reply::Lock),
-            Command::LockRelease { name, fence } => self
-                .change(none, now, notices, |c| lock::release(c, &name, fence))
-                .map(Reply::Flag),
-            Command::CounterAdd {
-                name,
-                delta,
-                min,
-                max,
-                ttl_ms,
-            } => self
-                .change(none, now, notices, |c| {
-                    counter::add(c, name, delta, min, max, ttl_ms)
-                })
+            Command::LeaseGrant { ttl_ms } => {
+                self.change(none, now, notices, |c| lease::grant(c, ttl_ms)).map(Reply::Lease)
+            }
+            Command::LeaseKeepAlive { lease } => {
+                self.change(none, now, notices, |c| lease::keep_alive(c, lease)).map(Reply::Lease)
+            }
+            Command::LeaseRevoke { lease } => {
+                self.change(ShardMask::ALL, now, notices, |c| Ok(lease::revoke(c, lease))).map(Reply::Flag)
+            }
+            Command::LockAcquire { name, hold, wait_ms } => {
+                self.change(none, now, notices, |c| lock::acquire(c, name, hold, wait_ms)).map(Reply::Acquire)
+            }
+            Command::LockCancel { name, waiter } => {
+                self.change(none, now, notices, |c| lock::cancel(c, &name, waiter)).map(Reply::Flag)
+            }
+            Command::LockRenew { name, fence } => {
+                self.change(none, now, notices, |c| lock::renew(c, &name, fence)).map(Reply::Lock)
+            }
+            Command::LockRelease { name, fence } => {
+                self.change(none, now, notices, |c| lock::release(c, &name, fence)).map(Reply::Flag)
+            }
+            Command::CounterAdd { name, delta, min, max, ttl_ms } => self
+                .change(none, now, notices, |c| counter::add(c, name, delta, min, max, ttl_ms))
                 .map(Reply::CounterAdd),
-            Command::CounterSet {
-                name,
-                value,
-                ttl_ms,
-            } => self
-                .change(none, now, notices, |c| counter::set(c, name, value, ttl_ms))
-                .map(Reply::CounterSet),
-            Command::CounterCas {
-                name,
-                expected,
-                value,
-            } => self
-                .change(none, now, notices, |c| {
-                    counter::compare_and_set(c, name, expected, value)
-                })
+            Command::CounterSet { name, value, ttl_ms } => {
+                self.change(none, now, notices, |c| counter::set(c, name, value, ttl_ms)).map(Reply::CounterSet)
+            }
+            Command::CounterCas { name, expected, value } => self
+                .change(none, now, notices, |c| counter::compare_and_set(c, name, expected, value))
                 .map(Reply::CounterCas),
-            Command::CounterDelete { name } => self
-                .change(none, now, notices, |c| counter::delete(c, &name))
-                .map(Reply::Flag),
+            Command::CounterDelete { name } => {
+                self.change(none, now, notices, |c| counter::delete(c, &name)).map(Reply::Flag)
+            }
             Command::Txn(request) => {
                 let mask = request.keys().fold(ShardMask::NONE, |mask, key| {
                     mask.with(keyspace::KeySpace::shard_of(self.state.keys.hash(key)))
                 });
-                self.change(mask, now, notices, |c| txn::apply(c, request))
-                    .map(Reply::Txn)
+                self.change(mask, now, notices, |c| txn::apply(c, request)).map(Reply::Txn)
             }
             Command::Tick => Ok(Reply::Done),
         }
@@ -354,28 +328,25 @@ impl StateMachine {
             state,
             coord: None,
             deadlines: &mut self.deadlines,
-            events: Vec::new(),
+            first_event: self.recent.len(),
+            events: &mut self.recent,
             notices,
             changed: false,
         };
         let result = body(&mut change);
-        debug_assert!(
-            result.is_ok() || !change.changed,
-            "a failed command changed state"
-        );
+        if !change.changed {
+            change.events.truncate(change.first_event);
+        }
+        debug_assert!(result.is_ok() || !change.changed, "a failed command changed state");
         if change.changed {
             // Published while the shards are still locked, so a scan sees the revision and the
             // data together.
             state.revision.store(change.revision, Ordering::Release);
-            self.history.append(change.events.drain(..));
-            state
-                .compacted
-                .store(self.history.compacted(), Ordering::Release);
+            let events = &change.events[change.first_event..];
+            self.history.append(events);
+            state.compacted.store(self.history.compacted(), Ordering::Release);
         }
-        state.next_deadline.store(
-            change.deadlines.next().unwrap_or(u64::MAX),
-            Ordering::Release,
-        );
+        state.next_deadline.store(change.deadlines.next().unwrap_or(u64::MAX), Ordering::Release);
         result
     }
 }

@@ -21,20 +21,13 @@ pub(crate) struct Position {
 
 impl Order {
     /// The first position whose key is not less than `key` (or, with `after`, greater).
-    pub(crate) fn seek<'a>(
-        &self,
-        key: &str,
-        after: bool,
-        key_of: impl Fn(u32) -> &'a str,
-    ) -> Position {
+    pub(crate) fn seek<'a>(&self, key: &str, after: bool, key_of: impl Fn(u32) -> &'a str) -> Position {
         let before = |slot: u32| match key_of(slot).cmp(key) {
             Ordering::Less => true,
             Ordering::Equal => after,
             Ordering::Greater => false,
         };
-        let chunk = self
-            .chunks
-            .partition_point(|chunk| before(*chunk.last().expect("chunks are never empty")));
+        let chunk = self.chunks.partition_point(|chunk| before(*chunk.last().expect("chunks are never empty")));
         if chunk == self.chunks.len() {
             return self.end();
         }
@@ -43,37 +36,23 @@ impl Order {
     }
 
     pub(crate) fn start(&self) -> Position {
-        Position {
-            chunk: 0,
-            offset: 0,
-        }
+        Position { chunk: 0, offset: 0 }
     }
 
     pub(crate) fn end(&self) -> Position {
-        Position {
-            chunk: self.chunks.len(),
-            offset: 0,
-        }
+        Position { chunk: self.chunks.len(), offset: 0 }
     }
 
     /// The slot at `position`, if it is not the end.
     pub(crate) fn at(&self, position: Position) -> Option<u32> {
-        self.chunks
-            .get(position.chunk)
-            .map(|chunk| chunk[position.offset])
+        self.chunks.get(position.chunk).map(|chunk| chunk[position.offset])
     }
 
     pub(crate) fn next(&self, position: Position) -> Position {
         if position.offset + 1 < self.chunks[position.chunk].len() {
-            Position {
-                chunk: position.chunk,
-                offset: position.offset + 1,
-            }
+            Position { chunk: position.chunk, offset: position.offset + 1 }
         } else {
-            Position {
-                chunk: position.chunk + 1,
-                offset: 0,
-            }
+            Position { chunk: position.chunk + 1, offset: 0 }
         }
     }
 
@@ -82,10 +61,7 @@ impl Order {
         if from.chunk >= to.chunk {
             return to.offset.saturating_sub(from.offset);
         }
-        let middle: usize = self.chunks[from.chunk + 1..to.chunk]
-            .iter()
-            .map(Vec::len)
-            .sum();
+        let middle: usize = self.chunks[from.chunk + 1..to.chunk].iter().map(Vec::len).sum();
         let tail = self.chunks.get(to.chunk).map_or(0, |_| to.offset);
         self.chunks[from.chunk].len() - from.offset + middle + tail
     }
@@ -97,9 +73,7 @@ impl Order {
             self.chunks.push(chunk);
             return;
         }
-        let mut chunk = self
-            .chunks
-            .partition_point(|chunk| key_of(*chunk.last().expect("non-empty")) < key);
+        let mut chunk = self.chunks.partition_point(|chunk| key_of(*chunk.last().expect("non-empty")) < key);
         if chunk == self.chunks.len() {
             chunk -= 1;
         }
@@ -116,10 +90,7 @@ impl Order {
     pub(crate) fn remove<'a>(&mut self, slot: u32, key: &str, key_of: impl Fn(u32) -> &'a str) {
         let position = self.seek(key, false, key_of);
         let chunk = &mut self.chunks[position.chunk];
-        debug_assert_eq!(
-            chunk[position.offset], slot,
-            "the ordered index is out of step with the slab"
-        );
+        debug_assert_eq!(chunk[position.offset], slot, "the ordered index is out of step with the slab");
         chunk.remove(position.offset);
         if chunk.is_empty() {
             self.chunks.remove(position.chunk);
@@ -151,9 +122,7 @@ mod tests {
 
     #[test]
     fn keeps_slots_sorted_by_key_through_splits_and_removals() {
-        let keys: Vec<String> = (0..5000u32)
-            .map(|i| format!("k{:05}", (i * 7919) % 5000))
-            .collect();
+        let keys: Vec<String> = (0..5000u32).map(|i| format!("k{:05}", (i * 7919) % 5000)).collect();
         let key_of = |slot: u32| keys[slot as usize].as_str();
         let mut order = Order::default();
         for slot in 0..keys.len() as u32 {
@@ -170,10 +139,7 @@ mod tests {
         assert!(left.iter().all(|slot| slot % 3 != 0));
         let from = order.seek("k01000", false, key_of);
         let to = order.seek("k02000", false, key_of);
-        let expected = left
-            .iter()
-            .filter(|slot| ("k01000".."k02000").contains(&key_of(**slot)))
-            .count();
+        let expected = left.iter().filter(|slot| ("k01000".."k02000").contains(&key_of(**slot))).count();
         assert_eq!(order.count_between(from, to), expected);
         assert_eq!(order.count_between(order.start(), order.end()), left.len());
         let after = order.seek(key_of(left[0]), true, key_of);

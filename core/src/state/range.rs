@@ -25,30 +25,20 @@ impl KeyRange {
 
     /// Keys in `[start, end)`.
     pub fn between(start: impl Into<String>, end: impl Into<String>) -> KeyRange {
-        KeyRange::Between {
-            start: start.into(),
-            end: Some(end.into()),
-        }
+        KeyRange::Between { start: start.into(), end: Some(end.into()) }
     }
 
     /// Keys from `start` on.
     pub fn from(start: impl Into<String>) -> KeyRange {
-        KeyRange::Between {
-            start: start.into(),
-            end: None,
-        }
+        KeyRange::Between { start: start.into(), end: None }
     }
 
     /// The first key the range can contain, if it is bounded below.
     pub(crate) fn start(&self) -> Option<&str> {
         match self {
             KeyRange::All => None,
-            KeyRange::Prefix(prefix) => Some(prefix)
-                .filter(|prefix| !prefix.is_empty())
-                .map(String::as_str),
-            KeyRange::Between { start, .. } => Some(start)
-                .filter(|start| !start.is_empty())
-                .map(String::as_str),
+            KeyRange::Prefix(prefix) => Some(prefix).filter(|prefix| !prefix.is_empty()).map(String::as_str),
+            KeyRange::Between { start, .. } => Some(start).filter(|start| !start.is_empty()).map(String::as_str),
         }
     }
 
@@ -57,9 +47,7 @@ impl KeyRange {
         match self {
             KeyRange::All => true,
             KeyRange::Prefix(prefix) => key.starts_with(prefix.as_str()),
-            KeyRange::Between { start, end } => {
-                key >= start.as_str() && end.as_deref().is_none_or(|end| key < end)
-            }
+            KeyRange::Between { start, end } => key >= start.as_str() && end.as_deref().is_none_or(|end| key < end),
         }
     }
 
@@ -74,15 +62,9 @@ impl KeyRange {
     }
 
     pub(crate) fn check(&self) -> crate::Result<()> {
-        if let KeyRange::Between {
-            start,
-            end: Some(end),
-        } = self
-        {
+        if let KeyRange::Between { start, end: Some(end) } = self {
             if end < start {
-                return Err(crate::Error::invalid(format!(
-                    "range end {end:?} is before its start {start:?}"
-                )));
+                return Err(crate::Error::invalid(format!("range end {end:?} is before its start {start:?}")));
             }
         }
         Ok(())

@@ -37,9 +37,7 @@ impl<'a> CoordRead<'a> {
         if attrs.expires_at.is_some_and(|at| at <= now) {
             return false;
         }
-        attrs
-            .lease
-            .is_none_or(|lease| self.get().lease_alive(lease, now))
+        attrs.lease.is_none_or(|lease| self.get().lease_alive(lease, now))
     }
 }
 
@@ -49,22 +47,13 @@ impl State {
             Query::Get { key } => Reply::Entry(self.get(&key, now)?),
             Query::GetMany { keys } => {
                 limits::check_batch("get_many", keys.len())?;
-                let entries = keys
-                    .iter()
-                    .map(|key| self.get(key, &now))
-                    .collect::<Result<_>>()?;
+                let entries = keys.iter().map(|key| self.get(key, &now)).collect::<Result<_>>()?;
                 Reply::Entries(entries)
             }
-            Query::Scan {
-                range,
-                after,
-                limit,
-            } => Reply::Page(self.scan(&range, after.as_deref(), limit, now())?),
+            Query::Scan { range, after, limit } => Reply::Page(self.scan(&range, after.as_deref(), limit, now())?),
             Query::Count { range } => Reply::Count(self.count(&range, now())?),
             Query::Ttl { key } => Reply::Ttl(self.ttl(&key, now())?),
-            Query::Lease { lease: id } => {
-                Reply::MaybeLease(lease::info(&self.coord.read(), id, now()))
-            }
+            Query::Lease { lease: id } => Reply::MaybeLease(lease::info(&self.coord.read(), id, now())),
             Query::Leases => Reply::Leases(lease::list(&self.coord.read(), now())),
             Query::Lock { name } => {
                 limits::check_name_like("lock name", &name)?;
@@ -93,19 +82,11 @@ impl State {
         Ok(Some(entry.clone()))
     }
 
-    pub(crate) fn scan(
-        &self,
-        range: &KeyRange,
-        after: Option<&str>,
-        limit: Option<usize>,
-        now: u64,
-    ) -> Result<Page> {
+    pub(crate) fn scan(&self, range: &KeyRange, after: Option<&str>, limit: Option<usize>, now: u64) -> Result<Page> {
         range.check()?;
         let limit = limit.unwrap_or(DEFAULT_SCAN_LIMIT);
         if limit == 0 || limit > MAX_SCAN_LIMIT {
-            return Err(Error::invalid(format!(
-                "scan limit must be 1 to {MAX_SCAN_LIMIT}, got {limit}"
-            )));
+            return Err(Error::invalid(format!("scan limit must be 1 to {MAX_SCAN_LIMIT}, got {limit}")));
         }
         let guards = self.keys.read_all();
         let revision = self.revision();
@@ -126,11 +107,7 @@ impl State {
             }
             entries.push(entry.clone());
         }
-        Ok(Page {
-            entries,
-            next,
-            revision,
-        })
+        Ok(Page { entries, next, revision })
     }
 
     /// Every visible entry in `range`, in order (watch snapshots).
@@ -151,10 +128,7 @@ impl State {
         let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
         if now < self.next_deadline() {
             // Nothing is due yet, so nothing in the index has expired: count by position.
-            return Ok(shards
-                .iter()
-                .map(|shard| shard.count_in(range) as u64)
-                .sum());
+            return Ok(shards.iter().map(|shard| shard.count_in(range) as u64).sum());
         }
         let mut coord = CoordRead::new(self);
         let visible = Merge::new(&shards, Start::of(range, None))

@@ -61,47 +61,27 @@ pub struct Compare {
 impl Compare {
     /// Compares the key's version.
     pub fn version(key: impl Into<Key>, op: CompareOp, version: u64) -> Compare {
-        Compare {
-            key: key.into(),
-            op,
-            target: CompareTarget::Version(version),
-        }
+        Compare { key: key.into(), op, target: CompareTarget::Version(version) }
     }
 
     /// Compares the key's create revision.
     pub fn create_revision(key: impl Into<Key>, op: CompareOp, revision: u64) -> Compare {
-        Compare {
-            key: key.into(),
-            op,
-            target: CompareTarget::CreateRevision(revision),
-        }
+        Compare { key: key.into(), op, target: CompareTarget::CreateRevision(revision) }
     }
 
     /// Compares the key's mod revision.
     pub fn mod_revision(key: impl Into<Key>, op: CompareOp, revision: u64) -> Compare {
-        Compare {
-            key: key.into(),
-            op,
-            target: CompareTarget::ModRevision(revision),
-        }
+        Compare { key: key.into(), op, target: CompareTarget::ModRevision(revision) }
     }
 
     /// Compares the key's value.
     pub fn value(key: impl Into<Key>, op: CompareOp, value: impl Into<Value>) -> Compare {
-        Compare {
-            key: key.into(),
-            op,
-            target: CompareTarget::Value(value.into()),
-        }
+        Compare { key: key.into(), op, target: CompareTarget::Value(value.into()) }
     }
 
     /// Compares the key's lease.
     pub fn lease(key: impl Into<Key>, op: CompareOp, lease: Option<LeaseId>) -> Compare {
-        Compare {
-            key: key.into(),
-            op,
-            target: CompareTarget::Lease(lease),
-        }
+        Compare { key: key.into(), op, target: CompareTarget::Lease(lease) }
     }
 
     /// The key exists.
@@ -117,12 +97,8 @@ impl Compare {
     fn check(&self) -> Result<()> {
         limits::check_key(&self.key)?;
         match &self.target {
-            CompareTarget::Lease(_)
-                if !matches!(self.op, CompareOp::Equal | CompareOp::NotEqual) =>
-            {
-                Err(Error::invalid(
-                    "a lease compare can only be Equal or NotEqual",
-                ))
+            CompareTarget::Lease(_) if !matches!(self.op, CompareOp::Equal | CompareOp::NotEqual) => {
+                Err(Error::invalid("a lease compare can only be Equal or NotEqual"))
             }
             CompareTarget::Value(value) => limits::check_value(value),
             _ => Ok(()),
@@ -131,19 +107,14 @@ impl Compare {
 
     fn holds(&self, c: &Change<'_>) -> bool {
         let entry = c.keys.get(&self.key);
-        let number = |field: fn(&crate::Entry) -> u64, operand: u64| {
-            self.op.holds(entry.map_or(0, field).cmp(&operand))
-        };
+        let number =
+            |field: fn(&crate::Entry) -> u64, operand: u64| self.op.holds(entry.map_or(0, field).cmp(&operand));
         match &self.target {
             CompareTarget::Version(operand) => number(|entry| entry.version, *operand),
-            CompareTarget::CreateRevision(operand) => {
-                number(|entry| entry.create_revision, *operand)
-            }
+            CompareTarget::CreateRevision(operand) => number(|entry| entry.create_revision, *operand),
             CompareTarget::ModRevision(operand) => number(|entry| entry.mod_revision, *operand),
             CompareTarget::Value(operand) => match entry {
-                Some(entry) => self
-                    .op
-                    .holds(entry.value.as_bytes().cmp(operand.as_bytes())),
+                Some(entry) => self.op.holds(entry.value.as_bytes().cmp(operand.as_bytes())),
                 None => self.op == CompareOp::NotEqual,
             },
             CompareTarget::Lease(operand) => {
@@ -213,11 +184,7 @@ pub struct TxnResult {
 pub(crate) fn apply(c: &mut Change<'_>, request: TxnRequest) -> Result<TxnResult> {
     request.check()?;
     let succeeded = request.compares.iter().all(|compare| compare.holds(c));
-    let ops = if succeeded {
-        request.success
-    } else {
-        request.failure
-    };
+    let ops = if succeeded { request.success } else { request.failure };
     // Everything that can fail is checked before anything is written: all or nothing.
     for op in &ops {
         match op {
@@ -234,9 +201,5 @@ pub(crate) fn apply(c: &mut Change<'_>, request: TxnRequest) -> Result<TxnResult
             BatchOp::Delete(item) => OpResult::Delete(kv::delete_checked(c, item)),
         })
         .collect();
-    Ok(TxnResult {
-        succeeded,
-        responses,
-        revision: c.result_revision(),
-    })
+    Ok(TxnResult { succeeded, responses, revision: c.result_revision() })
 }

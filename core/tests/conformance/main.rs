@@ -40,11 +40,10 @@ fn config_for(vector: &Json, store: &str) -> Config {
 fn run_vector(vector: &Json, store: &str) -> Result<(), String> {
     let mut runner = runner::Runner::new(config_for(vector, store))?;
     let steps = vector["steps"].as_array().ok_or("vector has no steps")?;
-    let result = steps.iter().enumerate().try_for_each(|(index, step)| {
-        runner
-            .step(step)
-            .map_err(|why| format!("step {index} {}: {why}", step))
-    });
+    let result = steps
+        .iter()
+        .enumerate()
+        .try_for_each(|(index, step)| runner.step(step).map_err(|why| format!("step {index} {}: {why}", step)));
     runner.finish();
     result
 }
@@ -56,19 +55,10 @@ fn conformance_vectors_in_proc() {
     let mut ran = 0;
     for file in vector_files() {
         let text = std::fs::read_to_string(&file).expect("readable vector file");
-        let suite: Json = serde_json::from_str(&text)
-            .unwrap_or_else(|error| panic!("{}: {error}", file.display()));
+        let suite: Json = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
         let area = suite["area"].as_str().expect("suite has an area");
-        for (index, vector) in suite["vectors"]
-            .as_array()
-            .expect("suite has vectors")
-            .iter()
-            .enumerate()
-        {
-            let name = format!(
-                "{area}/{}",
-                vector["name"].as_str().expect("vector has a name")
-            );
+        for (index, vector) in suite["vectors"].as_array().expect("suite has vectors").iter().enumerate() {
+            let name = format!("{area}/{}", vector["name"].as_str().expect("vector has a name"));
             if !name.contains(&filter) {
                 continue;
             }
@@ -84,27 +74,15 @@ fn conformance_vectors_in_proc() {
         }
     }
     assert!(ran > 0, "no conformance vectors matched {filter:?}");
-    assert!(
-        failures.is_empty(),
-        "{} of {ran} vectors failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {ran} vectors failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
 fn error_code_table_is_stable() {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/error_codes.json");
-    let table: Json =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("error_codes.json"))
-            .expect("json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/conformance/error_codes.json");
+    let table: Json = serde_json::from_str(&std::fs::read_to_string(path).expect("error_codes.json")).expect("json");
     let rows = table["codes"].as_array().expect("codes");
-    assert_eq!(
-        rows.len(),
-        clustron::ErrorCode::ALL.len(),
-        "every code is in the table and nothing more"
-    );
+    assert_eq!(rows.len(), clustron::ErrorCode::ALL.len(), "every code is in the table and nothing more");
     for (row, code) in rows.iter().zip(clustron::ErrorCode::ALL) {
         assert_eq!(row["number"].as_u64(), Some(code.number() as u64), "{row}");
         assert_eq!(row["name"].as_str(), Some(code.name()), "{row}");

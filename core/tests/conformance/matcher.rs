@@ -22,14 +22,10 @@ impl Vars {
 
     /// Resolves `$name`, `$name.field`, `$name+N`, `$name-N`; `None` if unbound.
     pub fn lookup(&self, reference: &str) -> Result<Option<Json>, String> {
-        let body = reference
-            .strip_prefix('$')
-            .ok_or_else(|| format!("{reference:?} is not a variable"))?;
+        let body = reference.strip_prefix('$').ok_or_else(|| format!("{reference:?} is not a variable"))?;
         let (path, offset) = match body.find(['+', '-']) {
             Some(at) => {
-                let offset: i64 = body[at..]
-                    .parse()
-                    .map_err(|_| format!("bad offset in {reference:?}"))?;
+                let offset: i64 = body[at..].parse().map_err(|_| format!("bad offset in {reference:?}"))?;
                 (&body[..at], offset)
             }
             None => (body, 0),
@@ -40,15 +36,10 @@ impl Vars {
             return Ok(None);
         };
         for field in parts {
-            value = value
-                .get(field)
-                .cloned()
-                .ok_or_else(|| format!("{reference:?}: no field {field:?} in {value}"))?;
+            value = value.get(field).cloned().ok_or_else(|| format!("{reference:?}: no field {field:?} in {value}"))?;
         }
         if offset != 0 {
-            let number = value
-                .as_i64()
-                .ok_or_else(|| format!("{reference:?}: {value} is not a number"))?;
+            let number = value.as_i64().ok_or_else(|| format!("{reference:?}: {value} is not a number"))?;
             value = Json::from(number + offset);
         }
         Ok(Some(value))
@@ -57,15 +48,10 @@ impl Vars {
     /// Replaces every variable reference in an argument with its value.
     pub fn resolve(&self, argument: &Json) -> Result<Json, String> {
         Ok(match argument {
-            Json::String(text) if text.starts_with('$') => self
-                .lookup(text)?
-                .ok_or_else(|| format!("variable {text:?} is not bound"))?,
-            Json::Array(items) => Json::Array(
-                items
-                    .iter()
-                    .map(|item| self.resolve(item))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Json::String(text) if text.starts_with('$') => {
+                self.lookup(text)?.ok_or_else(|| format!("variable {text:?} is not bound"))?
+            }
+            Json::Array(items) => Json::Array(items.iter().map(|item| self.resolve(item)).collect::<Result<_, _>>()?),
             Json::Object(fields) => Json::Object(
                 fields
                     .iter()
@@ -100,9 +86,7 @@ impl Vars {
                         "$ne" => !numbers_equal(&operand, actual),
                         "$gt" | "$ge" | "$lt" | "$le" => {
                             let (Some(a), Some(b)) = (actual.as_f64(), operand.as_f64()) else {
-                                return fail(format!(
-                                    "{operator} needs numbers, got {actual} and {operand}"
-                                ));
+                                return fail(format!("{operator} needs numbers, got {actual} and {operand}"));
                             };
                             match operator.as_str() {
                                 "$gt" => a > b,

@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use clustron::limits::ttl_from_millis;
 use clustron::{
-    BatchOp, Call, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, Key, KeyRange,
-    Label, LeaseId, Lock, LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value,
-    Watch,
+    BatchOp, Call, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, Key, KeyRange, Label, LeaseId, Lock,
+    LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value, Watch,
 };
 use serde_json::{json, Value as Json};
 
@@ -50,21 +49,14 @@ impl Runner {
             pending: HashMap::new(),
             vars: Vars::default(),
         };
-        runner
-            .open_handle("main")
-            .map_err(|error| format!("cannot open the store: {error}"))?;
+        runner.open_handle("main").map_err(|error| format!("cannot open the store: {error}"))?;
         Ok(runner)
     }
 
     fn open_handle(&mut self, name: &str) -> Result<(), Error> {
-        let store = clustron::open_with(
-            self.config.store.as_deref().unwrap_or("x"),
-            self.config.clone(),
-        )
-        .wait()?;
+        let store = clustron::open_with(self.config.store.as_deref().unwrap_or("x"), self.config.clone()).wait()?;
         // Leaked so that pending lock waits can borrow it; closed explicitly in `finish`.
-        self.stores
-            .insert(name.to_owned(), Box::leak(Box::new(store)));
+        self.stores.insert(name.to_owned(), Box::leak(Box::new(store)));
         Ok(())
     }
 
@@ -89,9 +81,7 @@ impl Runner {
             fields.remove("expect");
         }
         let step = self.vars.resolve(&arguments)?;
-        let op = step["op"]
-            .as_str()
-            .ok_or_else(|| bad("step has no \"op\""))?;
+        let op = step["op"].as_str().ok_or_else(|| bad("step has no \"op\""))?;
         let outcome = self.run(op, &step)?;
         match (outcome, step.get("error").and_then(Json::as_str)) {
             (Ok(actual), None) => {
@@ -107,10 +97,7 @@ impl Runner {
             (Err(error), Some(code)) if error.code().name() == code => {
                 if let Some(part) = step.get("message_contains").and_then(Json::as_str) {
                     if !error.message().contains(part) {
-                        return Err(format!(
-                            "error message {:?} does not contain {part:?}",
-                            error.message()
-                        ));
+                        return Err(format!("error message {:?} does not contain {part:?}", error.message()));
                     }
                 }
                 Ok(())
@@ -121,10 +108,7 @@ impl Runner {
 
     fn store(&self, step: &Json) -> Result<&'static Store, String> {
         let name = step.get("store").and_then(Json::as_str).unwrap_or("main");
-        self.stores
-            .get(name)
-            .copied()
-            .ok_or_else(|| bad(format!("no store handle {name:?}")))
+        self.stores.get(name).copied().ok_or_else(|| bad(format!("no store handle {name:?}")))
     }
 
     fn run(&mut self, op: &str, step: &Json) -> Result<Outcome, String> {
@@ -138,7 +122,9 @@ impl Runner {
                 store.close();
                 Ok(Json::Null)
             }
-            "advance" => store.advance_clock(Duration::from_millis(number(step, "ms")? as u64)).wait().map(|()| Json::Null),
+            "advance" => {
+                store.advance_clock(Duration::from_millis(number(step, "ms")? as u64)).wait().map(|()| Json::Null)
+            }
             "put" => {
                 let options = match put_options(step)? {
                     Ok(options) => options,
@@ -200,9 +186,11 @@ impl Runner {
             },
             "lease_keep_alive" => store.leases().keep_alive(lease(step)?).wait().map(|info| shapes::lease(&info)),
             "lease_revoke" => store.leases().revoke(lease(step)?).wait().map(Json::from),
-            "lease_ttl" => {
-                store.leases().time_to_live(lease(step)?).wait().map(|info| info.as_ref().map_or(Json::Null, shapes::lease))
-            }
+            "lease_ttl" => store
+                .leases()
+                .time_to_live(lease(step)?)
+                .wait()
+                .map(|info| info.as_ref().map_or(Json::Null, shapes::lease)),
             "lease_list" => {
                 store.leases().list().wait().map(|leases| Json::Array(leases.iter().map(shapes::lease).collect()))
             }
@@ -239,7 +227,11 @@ impl Runner {
                 self.locks.remove(&text(step, "lock")?).ok_or_else(|| bad("no such lock"))?;
                 Ok(Json::Null)
             }
-            "lock_info" => store.locks().info(text(step, "name")?).wait().map(|info| info.as_ref().map_or(Json::Null, shapes::lock_info)),
+            "lock_info" => store
+                .locks()
+                .info(text(step, "name")?)
+                .wait()
+                .map(|info| info.as_ref().map_or(Json::Null, shapes::lock_info)),
             "counter_add" => {
                 let mut add = store.counters().add(text(step, "name")?, number(step, "delta")?);
                 if let Some(min) = step.get("min").and_then(Json::as_i64) {
@@ -277,7 +269,9 @@ impl Runner {
             "watch_next" => {
                 let watch = self.watches.get_mut(&text(step, "watch")?).ok_or_else(|| bad("no such watch"))?;
                 watch.next_timeout(Some(STEP_TIMEOUT)).and_then(|event| {
-                    event.map(|event| shapes::event(&event)).ok_or_else(|| Error::new(clustron::ErrorCode::Timeout, "no event"))
+                    event
+                        .map(|event| shapes::event(&event))
+                        .ok_or_else(|| Error::new(clustron::ErrorCode::Timeout, "no event"))
                 })
             }
             "watch_none" => {
@@ -327,16 +321,12 @@ impl Runner {
 
     fn lock(&self, step: &Json) -> Result<&Lock, String> {
         let name = text(step, "lock")?;
-        self.locks
-            .get(&name)
-            .ok_or_else(|| bad(format!("no lock {name:?}")))
+        self.locks.get(&name).ok_or_else(|| bad(format!("no lock {name:?}")))
     }
 
     fn txn(&mut self, step: &Json) -> Result<&mut Transaction, String> {
         let name = text(step, "txn")?;
-        self.txns
-            .get_mut(&name)
-            .ok_or_else(|| bad(format!("no transaction {name:?}")))
+        self.txns.get_mut(&name).ok_or_else(|| bad(format!("no transaction {name:?}")))
     }
 
     fn lock_acquire(&mut self, store: &'static Store, step: &Json) -> Result<Outcome, String> {
@@ -353,11 +343,7 @@ impl Runner {
         if let Some(wait) = step.get("wait_ms").and_then(Json::as_u64) {
             acquire = acquire.timeout(Duration::from_millis(wait));
         }
-        let name = step
-            .get("as")
-            .and_then(Json::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        let name = step.get("as").and_then(Json::as_str).unwrap_or_default().to_owned();
         // Enqueue now, on this thread, so the next step sees the waiter in line.
         let call = std::future::IntoFuture::into_future(acquire);
         if step.get("background").and_then(Json::as_bool) == Some(true) {
@@ -380,22 +366,15 @@ impl Runner {
 
     fn await_acquire(&mut self, step: &Json) -> Result<Outcome, String> {
         let id = text(step, "id")?;
-        let call = self
-            .pending
-            .remove(&id)
-            .ok_or_else(|| bad(format!("no pending acquire {id:?}")))?;
-        let result = block_on_timeout(call, STEP_TIMEOUT)
-            .ok_or_else(|| format!("acquire {id:?} did not complete"))?;
+        let call = self.pending.remove(&id).ok_or_else(|| bad(format!("no pending acquire {id:?}")))?;
+        let result = block_on_timeout(call, STEP_TIMEOUT).ok_or_else(|| format!("acquire {id:?} did not complete"))?;
         Ok(self.keep_lock(&id, result))
     }
 
     fn watch(&mut self, store: &Store, step: &Json) -> Result<Outcome, String> {
         let watches = store.watch();
         let mut open = if let Some(key) = step.get("key") {
-            watches.key(
-                key.as_str()
-                    .ok_or_else(|| bad("watch key must be a string"))?,
-            )
+            watches.key(key.as_str().ok_or_else(|| bad("watch key must be a string"))?)
         } else {
             watches.range(range(step)?)
         };
@@ -409,44 +388,23 @@ impl Runner {
             open = open.prev_value();
         }
         Ok(open.wait().map(|watch| {
-            self.watches.insert(
-                step.get("as")
-                    .and_then(Json::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-                watch,
-            );
+            self.watches.insert(step.get("as").and_then(Json::as_str).unwrap_or_default().to_owned(), watch);
             Json::Null
         }))
     }
 
     fn compare_then_else(&mut self, store: &Store, step: &Json) -> Result<Outcome, String> {
         let mut txn = store.txn();
-        for compare in step
-            .get("compares")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for compare in step.get("compares").and_then(Json::as_array).into_iter().flatten() {
             txn = txn.when(compare_of(compare)?);
         }
-        for op in step
-            .get("then")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for op in step.get("then").and_then(Json::as_array).into_iter().flatten() {
             match batch_op(op)? {
                 Ok(op) => txn = txn.then(op),
                 Err(error) => return Ok(Err(error)),
             }
         }
-        for op in step
-            .get("else")
-            .and_then(Json::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for op in step.get("else").and_then(Json::as_array).into_iter().flatten() {
             match batch_op(op)? {
                 Ok(op) => txn = txn.otherwise(op),
                 Err(error) => return Ok(Err(error)),
@@ -472,30 +430,21 @@ fn block_on_timeout<F: Future + Unpin>(mut future: F, timeout: Duration) -> Opti
 }
 
 fn text(step: &Json, field: &str) -> Result<String, String> {
-    item_text(
-        step.get(field)
-            .ok_or_else(|| bad(format!("step needs a string {field:?}")))?,
-    )
+    item_text(step.get(field).ok_or_else(|| bad(format!("step needs a string {field:?}")))?)
 }
 
 fn number(step: &Json, field: &str) -> Result<i64, String> {
-    step.get(field)
-        .and_then(Json::as_i64)
-        .ok_or_else(|| bad(format!("step needs an integer {field:?}")))
+    step.get(field).and_then(Json::as_i64).ok_or_else(|| bad(format!("step needs an integer {field:?}")))
 }
 
 fn strings(step: &Json, field: &str) -> Result<Vec<String>, String> {
-    let items = step
-        .get(field)
-        .and_then(Json::as_array)
-        .ok_or_else(|| bad(format!("step needs an array {field:?}")))?;
-    items.iter().map(|item| item_text(item)).collect()
+    let items =
+        step.get(field).and_then(Json::as_array).ok_or_else(|| bad(format!("step needs an array {field:?}")))?;
+    items.iter().map(item_text).collect()
 }
 
 fn items(step: &Json) -> Result<&Vec<Json>, String> {
-    step.get("items")
-        .and_then(Json::as_array)
-        .ok_or_else(|| bad("step needs an array \"items\""))
+    step.get("items").and_then(Json::as_array).ok_or_else(|| bad("step needs an array \"items\""))
 }
 
 /// A string argument: plain, or `{"repeat": "x", "count": N}`.
@@ -503,13 +452,8 @@ fn item_text(value: &Json) -> Result<String, String> {
     match value {
         Json::String(text) => Ok(text.clone()),
         Json::Object(fields) if fields.contains_key("repeat") => {
-            let unit = fields["repeat"]
-                .as_str()
-                .ok_or_else(|| bad("repeat needs a string"))?;
-            let count = fields
-                .get("count")
-                .and_then(Json::as_u64)
-                .ok_or_else(|| bad("repeat needs a count"))?;
+            let unit = fields["repeat"].as_str().ok_or_else(|| bad("repeat needs a string"))?;
+            let count = fields.get("count").and_then(Json::as_u64).ok_or_else(|| bad("repeat needs a count"))?;
             Ok(unit.repeat(count as usize))
         }
         other => Err(bad(format!("expected a string, got {other}"))),
@@ -517,19 +461,14 @@ fn item_text(value: &Json) -> Result<String, String> {
 }
 
 fn key(step: &Json, field: &str) -> Result<String, String> {
-    item_text(
-        step.get(field)
-            .ok_or_else(|| bad(format!("step needs {field:?}")))?,
-    )
+    item_text(step.get(field).ok_or_else(|| bad(format!("step needs {field:?}")))?)
 }
 
 /// A value: text, `{"hex": ...}`, or `{"repeat": ..., "count": N}`.
 fn value_of(value: &Json) -> Result<Value, String> {
     match value {
         Json::Object(fields) if fields.contains_key("hex") => {
-            let hex = fields["hex"]
-                .as_str()
-                .ok_or_else(|| bad("hex needs a string"))?;
+            let hex = fields["hex"].as_str().ok_or_else(|| bad("hex needs a string"))?;
             let bytes = (0..hex.len())
                 .step_by(2)
                 .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).map_err(|e| bad(e.to_string())))
@@ -541,40 +480,26 @@ fn value_of(value: &Json) -> Result<Value, String> {
 }
 
 fn value(step: &Json, field: &str) -> Result<Value, String> {
-    value_of(
-        step.get(field)
-            .ok_or_else(|| bad(format!("step needs {field:?}")))?,
-    )
+    value_of(step.get(field).ok_or_else(|| bad(format!("step needs {field:?}")))?)
 }
 
 /// A TTL through the helper every binding uses, so bad TTLs fail the same way everywhere.
 fn ttl(step: &Json, field: &str) -> Result<Result<Duration, Error>, String> {
-    let millis = step
-        .get(field)
-        .and_then(Json::as_i64)
-        .ok_or_else(|| bad(format!("step needs an integer {field:?}")))?;
+    let millis =
+        step.get(field).and_then(Json::as_i64).ok_or_else(|| bad(format!("step needs an integer {field:?}")))?;
     Ok(ttl_from_millis(millis))
 }
 
 fn lease(step: &Json) -> Result<LeaseId, String> {
-    step.get("lease")
-        .and_then(Json::as_u64)
-        .map(LeaseId::new)
-        .ok_or_else(|| bad("step needs a numeric \"lease\""))
+    step.get("lease").and_then(Json::as_u64).map(LeaseId::new).ok_or_else(|| bad("step needs a numeric \"lease\""))
 }
 
 fn guard(step: &Json) -> Result<Option<LockGuard>, String> {
     let Some(guard) = step.get("guard") else {
         return Ok(None);
     };
-    let name = guard
-        .get("lock")
-        .and_then(Json::as_str)
-        .ok_or_else(|| bad("guard needs \"lock\""))?;
-    let fence = guard
-        .get("fence")
-        .and_then(Json::as_u64)
-        .ok_or_else(|| bad("guard needs \"fence\""))?;
+    let name = guard.get("lock").and_then(Json::as_str).ok_or_else(|| bad("guard needs \"lock\""))?;
+    let fence = guard.get("fence").and_then(Json::as_u64).ok_or_else(|| bad("guard needs \"fence\""))?;
     Ok(Some(LockGuard::new(name, fence)))
 }
 
@@ -583,10 +508,7 @@ fn range(step: &Json) -> Result<KeyRange, String> {
         return Ok(KeyRange::prefix(item_text(prefix)?));
     }
     if let Some(range) = step.get("range") {
-        let start = range
-            .get("start")
-            .and_then(Json::as_str)
-            .unwrap_or_default();
+        let start = range.get("start").and_then(Json::as_str).unwrap_or_default();
         return Ok(match range.get("end").and_then(Json::as_str) {
             Some(end) => KeyRange::between(start, end),
             None => KeyRange::from(start),
@@ -621,12 +543,7 @@ fn put_options(step: &Json) -> Result<Result<PutOptions, Error>, String> {
     if let Some(entity) = step.get("entity") {
         options = options.entity(item_text(entity)?);
     }
-    for label in step
-        .get("labels")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for label in step.get("labels").and_then(Json::as_array).into_iter().flatten() {
         let name = item_text(&label["name"])?;
         let value = item_text(&label["value"])?;
         options = options.label(match label.get("indexed").and_then(Json::as_bool) {
@@ -642,11 +559,7 @@ fn put_item(item: &Json) -> Result<Result<PutItem, Error>, String> {
         Ok(options) => options,
         Err(error) => return Ok(Err(error)),
     };
-    Ok(Ok(PutItem::with_options(
-        key(item, "key")?,
-        value(item, "value")?,
-        options,
-    )))
+    Ok(Ok(PutItem::with_options(key(item, "key")?, value(item, "value")?, options)))
 }
 
 fn delete_item(item: &Json) -> Result<DeleteItem, String> {
@@ -682,11 +595,7 @@ fn compare_of(compare: &Json) -> Result<Compare, String> {
         other => return Err(bad(format!("unknown compare op {other:?}"))),
     };
     let operand = compare.get("operand").unwrap_or(&Json::Null);
-    let number = || {
-        operand
-            .as_u64()
-            .ok_or_else(|| bad("compare operand must be a number"))
-    };
+    let number = || operand.as_u64().ok_or_else(|| bad("compare operand must be a number"));
     Ok(match compare.get("target").and_then(Json::as_str) {
         Some("version") => Compare::version(key, op, number()?),
         Some("create_revision") => Compare::create_revision(key, op, number()?),

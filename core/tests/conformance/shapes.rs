@@ -1,8 +1,8 @@
 //! The JSON shape of every result, as the vectors spell them (the same in every language).
 
 use clustron::{
-    ClearResult, CounterAdd, CounterCas, CounterSet, DeleteResult, Entry, Error, Event, EventKind,
-    KeyTtl, LeaseInfo, LockInfo, OpResult, Page, PutResult, Result, Status, TxnResult, Value,
+    ClearResult, CounterAdd, CounterCas, CounterSet, DeleteResult, Entry, Error, Event, EventKind, KeyTtl, LeaseInfo,
+    LockInfo, OpResult, Page, PutResult, Result, Status, TxnResult, Value,
 };
 use serde_json::{json, Value as Json};
 
@@ -49,12 +49,7 @@ pub fn error(error: &Error) -> Json {
 }
 
 pub fn each<T>(results: &[Result<T>], shape: impl Fn(&T) -> Json) -> Json {
-    Json::Array(
-        results
-            .iter()
-            .map(|result| result.as_ref().map_or_else(error, &shape))
-            .collect(),
-    )
+    Json::Array(results.iter().map(|result| result.as_ref().map_or_else(error, &shape)).collect())
 }
 
 pub fn op_result(result: &OpResult) -> Json {
