@@ -1,5 +1,21 @@
-//! Clustron: a key-value store with coordination primitives.
-#![doc = "See the README for an overview."]
+//! Clustron: a key-value store with coordination primitives (TTL, leases, locks with fencing
+//! tokens, counters, watches, transactions) that an application opens in-process or, with the
+//! same API, distributed across nodes.
+//!
+//! ```
+//! # fn main() -> clustron::Result<()> {
+//! let store = clustron::open("docs-crate").wait()?;
+//! store.put("greeting", "hello").wait()?;
+//! let entry = store.get("greeting").wait()?.expect("just written");
+//! assert_eq!(entry.value(), &"hello");
+//! # Ok(()) }
+//! ```
+//!
+//! Open a [`Store`] with [`open`] (a store name, a connection string, or the JSON form) or
+//! [`open_with`] (a [`Config`]). Every operation returns an [`Op`]: `.await` it (it needs no
+//! particular async runtime) or call [`Op::wait`] to block. Outcomes a caller expects (a
+//! missing key, a failed condition, a taken lock, a refused counter add) are values; an
+//! [`Error`] carries a stable [`ErrorCode`].
 
 mod api;
 mod clock;
@@ -33,3 +49,8 @@ pub use state::lock::{LockGuard, LockInfo};
 pub use state::range::KeyRange;
 pub use state::txn::{Compare, CompareOp, CompareTarget, TxnResult};
 pub use value::Value;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
