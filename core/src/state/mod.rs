@@ -43,6 +43,7 @@ use self::counter::Counter;
 use self::deadline::{Deadlines, Due};
 use self::history::History;
 use self::keyspace::{KeySpace, ShardMask, ShardsMut};
+use self::kv::BatchOp;
 use self::lease::Lease;
 use self::lock::LockState;
 use crate::config::HistoryLimits;
@@ -225,38 +226,12 @@ impl StateMachine {
                 self.change(mask, now, notices, |c| kv::delete(c, item)).map(Reply::Delete)
             }
             Command::PutMany(items) => {
-                crate::limits::check_batch("put_many", items.len())?;
-                let results = items
-                    .into_iter()
-                    .map(|item| {
-                        let mask = self.state.keys.mask_of(&item.key);
-                        self.change(mask, now, notices, |c| kv::put(c, item))
-                    })
-                    .collect();
-                Ok(Reply::Puts(results))
+                self.each("put_many", items, now, notices, |item| &item.key, kv::put).map(Reply::Puts)
             }
             Command::DeleteMany(items) => {
-                crate::limits::check_batch("delete_many", items.len())?;
-                let results = items
-                    .into_iter()
-                    .map(|item| {
-                        let mask = self.state.keys.mask_of(&item.key);
-                        self.change(mask, now, notices, |c| kv::delete(c, item))
-                    })
-                    .collect();
-                Ok(Reply::Deletes(results))
+                self.each("delete_many", items, now, notices, |item| &item.key, kv::delete).map(Reply::Deletes)
             }
-            Command::Batch(ops) => {
-                crate::limits::check_batch("batch", ops.len())?;
-                let results = ops
-                    .into_iter()
-                    .map(|op| {
-                        let mask = self.state.keys.mask_of(op.key());
-                        self.change(mask, now, notices, |c| kv::batch_op(c, op))
-                    })
-                    .collect();
-                Ok(Reply::Batch(results))
-            }
+            Command::Batch(ops) => self.each("batch", ops, now, notices, BatchOp::key, kv::batch_op).map(Reply::Batch),
             Command::Clear(range) => {
                 self.change(ShardMask::ALL, now, notices, |c| kv::clear(c, &range)).map(Reply::Cleared)
             }
@@ -309,6 +284,27 @@ impl StateMachine {
             }
             Command::Tick => Ok(Reply::Done),
         }
+    }
+
+    /// Runs `body` for each item, each as its own revision: bulk calls and batches are not
+    /// atomic, and one item failing does not stop the others.
+    fn each<I, T>(
+        &mut self,
+        what: &str,
+        items: Vec<I>,
+        now: u64,
+        notices: &mut Vec<Notice>,
+        key: impl Fn(&I) -> &Key,
+        body: impl Fn(&mut Change<'_>, I) -> Result<T>,
+    ) -> Result<Vec<Result<T>>> {
+        crate::limits::check_batch(what, items.len())?;
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                let mask = self.state.keys.mask_of(key(&item));
+                self.change(mask, now, notices, |c| body(c, item))
+            })
+            .collect())
     }
 
     /// Runs `body` as one revision: locks `mask`, and commits (revision, history) if it
