@@ -30,6 +30,8 @@ mod order;
 pub(crate) mod range;
 mod read;
 mod slab;
+#[cfg(test)]
+mod tests;
 pub(crate) mod txn;
 
 use std::collections::{BTreeMap, HashMap};
