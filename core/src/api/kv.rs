@@ -240,6 +240,11 @@ impl Op<'_, Delete> {
     pub fn guard(self, guard: LockGuard) -> Self {
         self.with(|options| options.guard(guard))
     }
+
+    /// Replace all options.
+    pub fn options(self, options: DeleteOptions) -> Self {
+        self.with(|_| options)
+    }
 }
 
 command_request!(Delete => DeleteResult, |delete| Command::Delete(delete.item));
