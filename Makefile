@@ -48,7 +48,9 @@ bench-c:
 bench: bench-core bench-c
 
 # ---- C ---------------------------------------------------------------------------------
-C_BUILD := target/c
+# Cargo's output directory (honours CARGO_TARGET_DIR, as CI may set it).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+C_BUILD := $(TARGET_DIR)/c
 C_FLAGS := -std=c11 -Wall -Wextra -Werror -pedantic -g -Iinclude
 CXX_CHECK := g++ -x c++ -std=c++17 -fsyntax-only -Wall -Wextra -Werror -Iinclude
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
@@ -75,7 +77,7 @@ test-c: ensure-c-tools c-lib
 	@mkdir -p $(C_BUILD)
 	@for t in tests/c/*.c; do \
 	  name=$$(basename $$t .c); \
-	  gcc $(C_FLAGS) -Itests/c $$t target/debug/libclustron.a $(C_LIBS) -o $(C_BUILD)/$$name; \
+	  gcc $(C_FLAGS) -Itests/c $$t $(TARGET_DIR)/debug/libclustron.a $(C_LIBS) -o $(C_BUILD)/$$name; \
 	  $(CXX_CHECK) -Itests/c $$t; \
 	  $(VALGRIND) $(C_BUILD)/$$name; \
 	done
@@ -85,7 +87,7 @@ examples-c: ensure-c-tools c-lib
 	@mkdir -p $(C_BUILD)
 	@for e in examples/c/*.c; do \
 	  name=$$(basename $$e .c); \
-	  gcc $(C_FLAGS) $$e target/debug/libclustron.a $(C_LIBS) -o $(C_BUILD)/$$name; \
+	  gcc $(C_FLAGS) $$e $(TARGET_DIR)/debug/libclustron.a $(C_LIBS) -o $(C_BUILD)/$$name; \
 	  $(CXX_CHECK) $$e; \
 	done
 	$(VALGRIND) $(C_BUILD)/quickstart
@@ -96,17 +98,17 @@ examples-c: ensure-c-tools c-lib
 install-c:
 	$(CARGO) build -p clustron-ffi $(if $(filter release,$(PROFILE)),--release,)
 	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
-	install -m 644 target/$(PROFILE)/libclustron.a $(PREFIX)/lib/
-	install -m 755 target/$(PROFILE)/libclustron.so $(PREFIX)/lib/
+	install -m 644 $(TARGET_DIR)/$(PROFILE)/libclustron.a $(PREFIX)/lib/
+	install -m 755 $(TARGET_DIR)/$(PROFILE)/libclustron.so $(PREFIX)/lib/
 	install -m 644 include/clustron.h $(PREFIX)/include/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ffi/clustron.pc.in > $(PREFIX)/lib/pkgconfig/clustron.pc
 
 ## test-install-c: install into a scratch prefix and build the quickstart with pkg-config, as a user would
 test-install-c: ensure-c-tools
-	rm -rf target/c-prefix
-	$(MAKE) --no-print-directory install-c PREFIX=$(CURDIR)/target/c-prefix PROFILE=debug
-	cc examples/c/quickstart.c $$(PKG_CONFIG_PATH=$(CURDIR)/target/c-prefix/lib/pkgconfig pkg-config --cflags --libs clustron) \
-	  -Wl,-rpath,$(CURDIR)/target/c-prefix/lib -o $(C_BUILD)/quickstart-installed
+	rm -rf $(TARGET_DIR)/c-prefix
+	$(MAKE) --no-print-directory install-c PREFIX=$(TARGET_DIR)/c-prefix PROFILE=debug
+	cc examples/c/quickstart.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-prefix/lib/pkgconfig pkg-config --cflags --libs clustron) \
+	  -Wl,-rpath,$(TARGET_DIR)/c-prefix/lib -o $(C_BUILD)/quickstart-installed
 	$(C_BUILD)/quickstart-installed > /dev/null
 
 build:
