@@ -21,6 +21,16 @@ pub enum ClockKind {
     Manual,
 }
 
+impl ClockKind {
+    /// The stable name: `"system"` or `"manual"` (as in `?clock=manual`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockKind::System => "system",
+            ClockKind::Manual => "manual",
+        }
+    }
+}
+
 /// The store time a manual clock starts at: 2001-09-09T01:46:40Z.
 pub const MANUAL_CLOCK_START_MS: u64 = 1_000_000_000_000;
 

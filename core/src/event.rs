@@ -24,6 +24,29 @@ pub enum DeleteCause {
     Cleared,
 }
 
+impl EventKind {
+    /// The stable name: `"put"` or `"delete"` (the same in every language).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Put => "put",
+            EventKind::Delete => "delete",
+        }
+    }
+}
+
+impl DeleteCause {
+    /// The stable name: `"deleted"`, `"expired"`, `"lease_ended"` or `"cleared"` (the same in
+    /// every language).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeleteCause::Deleted => "deleted",
+            DeleteCause::Expired => "expired",
+            DeleteCause::LeaseEnded => "lease_ended",
+            DeleteCause::Cleared => "cleared",
+        }
+    }
+}
+
 /// A change to a key, as seen by a watch.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Event {

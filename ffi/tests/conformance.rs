@@ -485,7 +485,7 @@ impl CDriver {
                         "cause": match clustron_event_cause(event) {
                             CLUSTRON_CAUSE_DELETED => Json::from("deleted"),
                             CLUSTRON_CAUSE_EXPIRED => Json::from("expired"),
-                            CLUSTRON_CAUSE_LEASE_ENDED => Json::from("leaseended"),
+                            CLUSTRON_CAUSE_LEASE_ENDED => Json::from("lease_ended"),
                             CLUSTRON_CAUSE_CLEARED => Json::from("cleared"),
                             _ => Json::Null,
                         },

@@ -80,64 +80,133 @@ impl Op<'_, Acquire> {
 
 impl Sealed for Acquire {}
 
-impl Request for Acquire {
-    type Output = Option<Lock>;
-
-    fn run_blocking(self, store: &Store) -> Result<Option<Lock>> {
-        self.run(store).wait()
+impl Op<'_, Acquire> {
+    /// Starts the acquire and returns it as an owned handle: complete at once (granted or
+    /// not), or queued. A binding can then wait in slices
+    /// ([`Acquiring::wait_timeout`]) to stay interruptible, or `.await` it; dropping it
+    /// before it completes leaves the queue.
+    pub fn start(self) -> Acquiring {
+        match self.store.check_open() {
+            Ok(()) => self.request.start(self.store),
+            Err(error) => Acquiring { state: AcquiringState::Done(Some(Err(error))) },
+        }
     }
+}
 
-    fn run(self, store: &Store) -> Call<'_, Option<Lock>> {
+impl Acquire {
+    fn start(self, store: &Store) -> Acquiring {
+        let done = |result| Acquiring { state: AcquiringState::Done(Some(result)) };
         let hold = match (self.ttl_ms, self.lease) {
-            (Some(_), Some(_)) => {
-                return Call::ready(Err(Error::invalid("a lock is bound to a ttl or to a lease, not both")))
-            }
+            (Some(_), Some(_)) => return done(Err(Error::invalid("a lock is bound to a ttl or to a lease, not both"))),
             (_, Some(lease)) => Hold::Lease(lease),
             (ttl_ms, None) => Hold::Ttl(ttl_ms.unwrap_or(DEFAULT_LOCK_TTL.as_millis() as u64)),
         };
         match store.engine().acquire(self.name.clone(), hold, self.wait_ms) {
-            Err(error) => Call::ready(Err(error)),
-            Ok(AcquireOutcome::Granted(grant)) => Call::ready(Ok(Some(Lock::new(store, grant)))),
-            Ok(AcquireOutcome::Busy) => Call::ready(Ok(None)),
+            Err(error) => done(Err(error)),
+            Ok(AcquireOutcome::Granted(grant)) => done(Ok(Some(Lock::new(store, grant)))),
+            Ok(AcquireOutcome::Busy) => done(Ok(None)),
             Ok(AcquireOutcome::Waiting { waiter, outcome }) => {
-                Call::pending(WaitForLock { store, name: self.name, waiter, outcome, done: false })
+                Acquiring { state: AcquiringState::Waiting { store: store.clone(), name: self.name, waiter, outcome } }
             }
         }
     }
 }
 
-/// A queued acquire. Dropping it before it completes leaves the queue (and gives back a
-/// grant that raced with the drop).
-struct WaitForLock<'a> {
-    store: &'a Store,
-    name: Key,
-    waiter: u64,
-    outcome: Arc<Mailbox<WaitOutcome>>,
-    done: bool,
-}
+impl Request for Acquire {
+    type Output = Option<Lock>;
 
-impl Future for WaitForLock<'_> {
-    type Output = Result<Option<Lock>>;
+    fn run_blocking(self, store: &Store) -> Result<Option<Lock>> {
+        let mut acquiring = self.start(store);
+        loop {
+            if let Some(result) = acquiring.wait_timeout(None) {
+                return result;
+            }
+        }
+    }
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<Lock>>> {
-        let received = match self.outcome.poll_recv(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(received) => received,
-        };
-        self.done = true;
-        Poll::Ready(match received {
-            Recv::Item(WaitOutcome::Granted(grant)) => Ok(Some(Lock::new(self.store, grant))),
-            Recv::Item(WaitOutcome::Dropped(None)) => Ok(None),
-            Recv::Item(WaitOutcome::Dropped(Some(error))) | Recv::Closed(error) => Err(error),
-            Recv::Empty | Recv::Lagging(_) => Err(Error::internal("a lock wait was woken without an outcome")),
-        })
+    fn run(self, store: &Store) -> Call<'_, Option<Lock>> {
+        let mut acquiring = self.start(store);
+        match &mut acquiring.state {
+            AcquiringState::Done(result) => Call::ready(result.take().expect("a fresh acquire has its result")),
+            AcquiringState::Waiting { .. } => Call::pending(acquiring),
+        }
     }
 }
 
-impl Drop for WaitForLock<'_> {
+/// An acquire in progress (see [`Op::start`]): a future of `Some(lock)`, `None` (not granted,
+/// or the wait ran out) or an error. Dropping it before it completes leaves the queue, and
+/// gives back a grant that raced with the drop.
+#[derive(Debug)]
+pub struct Acquiring {
+    state: AcquiringState,
+}
+
+#[derive(Debug)]
+enum AcquiringState {
+    /// Completed (`None` once the result was taken).
+    Done(Option<Result<Option<Lock>>>),
+    Waiting {
+        store: Store,
+        name: Key,
+        waiter: u64,
+        outcome: Arc<Mailbox<WaitOutcome>>,
+    },
+}
+
+impl Acquiring {
+    /// Whether the acquire is still queued.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.state, AcquiringState::Waiting { .. })
+    }
+
+    /// Blocks up to `timeout` (`None`: until done) for the outcome; `None` while still
+    /// queued. The outcome is returned once.
+    pub fn wait_timeout(&mut self, timeout: Option<Duration>) -> Option<Result<Option<Lock>>> {
+        let received = match &mut self.state {
+            AcquiringState::Done(result) => return result.take(),
+            AcquiringState::Waiting { outcome, .. } => outcome.recv_timeout(timeout),
+        };
+        self.finish(received)
+    }
+
+    fn finish(&mut self, received: Recv<WaitOutcome>) -> Option<Result<Option<Lock>>> {
+        let AcquiringState::Waiting { store, .. } = &self.state else { return None };
+        let result = match received {
+            Recv::Empty => return None,
+            Recv::Item(WaitOutcome::Granted(grant)) => Ok(Some(Lock::new(store, grant))),
+            Recv::Item(WaitOutcome::Dropped(None)) => Ok(None),
+            Recv::Item(WaitOutcome::Dropped(Some(error))) | Recv::Closed(error) => Err(error),
+            Recv::Lagging(_) => Err(Error::internal("a lock wait was woken without an outcome")),
+        };
+        self.state = AcquiringState::Done(None);
+        Some(result)
+    }
+}
+
+impl Future for Acquiring {
+    type Output = Result<Option<Lock>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Option<Lock>>> {
+        let received = match &mut self.state {
+            AcquiringState::Done(result) => {
+                return Poll::Ready(result.take().unwrap_or_else(|| Err(Error::internal("polled after completion"))))
+            }
+            AcquiringState::Waiting { outcome, .. } => match outcome.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(received) => received,
+            },
+        };
+        match self.finish(received) {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Acquiring {
     fn drop(&mut self) {
-        if !self.done {
-            self.store.engine().cancel_wait(self.name.clone(), self.waiter);
+        if let AcquiringState::Waiting { store, name, waiter, .. } = &self.state {
+            store.engine().cancel_wait(name.clone(), *waiter);
         }
     }
 }

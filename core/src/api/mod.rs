@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 
 pub use self::call::{Call, Op, Request};
 pub use self::leases::{Session, SessionLost};
-pub use self::locks::{Lock, DEFAULT_LOCK_TTL};
+pub use self::locks::{Acquiring, Lock, DEFAULT_LOCK_TTL};
 pub use self::status::Status;
 pub use self::txn::Transaction;
 pub use self::watch::{Watch, WatchNext};

@@ -218,7 +218,8 @@ impl BatchOp {
         BatchOp::Delete(DeleteItem::new(key))
     }
 
-    pub(crate) fn key(&self) -> &Key {
+    /// The key the operation touches.
+    pub fn key(&self) -> &Key {
         match self {
             BatchOp::Get(key) => key,
             BatchOp::Put(item) => &item.key,

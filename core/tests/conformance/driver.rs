@@ -454,7 +454,7 @@ impl Driver for RustDriver {
                     &config.mode.to_string(),
                     config.store.as_deref(),
                     config.seeds.iter().map(ToString::to_string).collect(),
-                    &format!("{:?}", config.clock).to_lowercase(),
+                    config.clock.name(),
                     config.history.max_events as u64,
                 )
             }),

@@ -1,7 +1,7 @@
 //! The JSON shape of every result, as the vectors spell them (the same in every language).
 
 use clustron::{
-    ClearResult, CounterAdd, CounterCas, CounterSet, DeleteResult, Entry, Error, Event, EventKind, KeyTtl, LeaseInfo,
+    ClearResult, CounterAdd, CounterCas, CounterSet, DeleteCause, DeleteResult, Entry, Error, Event, KeyTtl, LeaseInfo,
     LockInfo, OpResult, Page, PutResult, Result, Status, TxnResult, Value,
 };
 use serde_json::{json, Value as Json};
@@ -110,13 +110,13 @@ pub fn counter_cas(cas: &CounterCas) -> Json {
 
 pub fn event(event: &Event) -> Json {
     json!({
-        "kind": match event.kind() { EventKind::Put => "put", EventKind::Delete => "delete" },
+        "kind": event.kind().name(),
         "key": event.key().as_str(),
         "value": value(event.value()),
         "revision": event.revision(),
         "version": event.version(),
         "snapshot": event.is_snapshot(),
-        "cause": event.cause().map(|cause| format!("{cause:?}").to_lowercase()),
+        "cause": event.cause().map(DeleteCause::name),
         "prev": event.prev().map_or(Json::Null, entry),
         "lease": event.entry().lease().map(|lease| lease.get()),
     })
