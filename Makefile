@@ -4,11 +4,13 @@ SHELL := bash
 CARGO ?= cargo
 
 .PHONY: test check-toolchain fmt fmt-check lint test-rust examples demo bench bench-core bench-c build clean \
-	c-lib header test-c examples-c install-c test-install-c ensure-c-tools
+	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
+	python-venv python-install python-dev test-python examples-python bench-python
 
 ## test: everything CI checks: formatting, lints, Rust tests (unit, conformance, model, concurrency,
-## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install
-test: check-toolchain fmt-check lint test-rust examples test-c examples-c test-install-c
+## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
+## the Python package (pip install, pytest, stub check, mypy, examples)
+test: check-toolchain fmt-check lint test-rust examples test-c examples-c test-install-c test-python
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -45,7 +47,7 @@ bench-core:
 bench-c:
 	$(CARGO) bench -p clustron-ffi --bench get
 
-bench: bench-core bench-c
+bench: bench-core bench-c bench-python
 
 # ---- C ---------------------------------------------------------------------------------
 # Cargo's output directory (honours CARGO_TARGET_DIR, as CI may set it).
@@ -110,6 +112,48 @@ test-install-c: ensure-c-tools
 	cc examples/c/quickstart.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-prefix/lib/pkgconfig pkg-config --cflags --libs clustron) \
 	  -Wl,-rpath,$(TARGET_DIR)/c-prefix/lib -o $(C_BUILD)/quickstart-installed
 	$(C_BUILD)/quickstart-installed > /dev/null
+
+# ---- Python ----------------------------------------------------------------------------
+PYTHON ?= python3
+PY_DIR := bindings/python
+VENV := $(PY_DIR)/.venv
+VPY := $(VENV)/bin/python
+PY_ENV := CARGO_TARGET_DIR=$(TARGET_DIR)
+
+## python-venv: bindings/python/.venv with the build and test tools (created once)
+python-venv: $(VENV)/.tools
+
+$(VENV)/.tools: $(PY_DIR)/requirements-dev.txt
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+	  { echo "installing python3-venv"; apt-get update -qq && apt-get install -y -qq python3-venv python3-pip >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r $(PY_DIR)/requirements-dev.txt
+	touch $@
+
+## python-install: `pip install ./bindings/python` into the venv, as a user would (release build)
+python-install: python-venv
+	$(PY_ENV) $(VPY) -m pip install -q --force-reinstall --no-deps ./$(PY_DIR)
+
+## python-dev: an editable debug build of the package for quick iteration (maturin develop)
+python-dev: python-venv
+	cd $(PY_DIR) && $(PY_ENV) VIRTUAL_ENV=$(CURDIR)/$(VENV) .venv/bin/maturin develop -q
+
+## test-python: pytest (conformance vectors, API, asyncio, threads, bad input, Ctrl+C), the stubs
+## against the native module, mypy --strict, and every Python example, on the pip-installed package
+test-python: python-install
+	cd $(PY_DIR) && .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=120 tests
+	cd $(PY_DIR) && .venv/bin/python -m mypy.stubtest clustron._native
+	$(VPY) -m mypy --strict --no-incremental $(PY_DIR)/python/clustron examples/python $(PY_DIR)/bench
+	$(MAKE) --no-print-directory examples-python
+
+## examples-python: every Python example runs and must succeed
+examples-python:
+	@for e in examples/python/*.py; do echo "== $$e"; timeout 120 $(VPY) $$e >/dev/null; done
+
+## bench-python: get and put from one Python thread, next to cachetools.TTLCache and a dict
+bench-python: python-install
+	$(VPY) $(PY_DIR)/bench/bench_ops.py
 
 build:
 	$(CARGO) build --workspace --release

@@ -1,0 +1,625 @@
+"""Clustron for asyncio: the API of :mod:`clustron` with ``await``, ``async for`` and
+``async with``.
+
+    import clustron.aio
+
+    store = await clustron.aio.open("orders")
+    await store.put("order/1", "pending", ttl=30)
+    async with store.locks.acquire("job", ttl=10, wait=5) as lock:
+        await store.put("job/owner", "me", guard=lock)
+    async for event in store.watch.prefix("cfg/"):
+        ...
+
+Operations on an in-process store complete at once, so they run inline without blocking the
+event loop. Waits (a queued lock acquire, the next watch event, a session's end) are awaited
+without a thread: the store wakes the loop through a pipe (``loop.add_reader``). Cancelling a
+wait is safe: a queued acquire leaves the queue, and a watch loses no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
+from typing import Any, Optional, TypeVar
+
+import clustron
+from clustron import _native
+from clustron._errors import ClustronError, LockedError
+from clustron._errors import TimeoutError as _Timeout
+
+from . import (
+    ClearResult,
+    Compare,
+    ConfigLike,
+    CounterAdd,
+    CounterCas,
+    CounterSet,
+    DeleteResult,
+    Entry,
+    Event,
+    Lease,
+    LockInfo,
+    Op,
+    Page,
+    PutResult,
+    Seconds,
+    Status,
+    TxnResult,
+)
+
+T = TypeVar("T")
+
+__all__ = ["Counters", "Leases", "Lock", "Locks", "Session", "Store", "Transaction", "Watch", "Watches", "open"]
+
+
+class _Reactor:
+    """Polls the native waits of one event loop when the store wakes them."""
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Reactor] = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._loop = loop
+        self._read = read
+        self._native = _native.Reactor(write)  # owns and closes the write end
+        self._tasks: dict[int, tuple[_native.Pending, asyncio.Future[Any]]] = {}
+        self._ids = itertools.count(1)
+        loop.add_reader(read, self._on_readable)
+        weakref.finalize(self, _close_quietly, read)
+
+    @classmethod
+    def current(cls) -> _Reactor:
+        loop = asyncio.get_running_loop()
+        reactor = cls._by_loop.get(loop)
+        if reactor is None:
+            reactor = cls._by_loop[loop] = _Reactor(loop)
+        return reactor
+
+    def run(self, pending: _native.Pending) -> asyncio.Future[Any]:
+        task_id = next(self._ids)
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._tasks[task_id] = (pending, future)
+        future.add_done_callback(lambda done: self._forget(task_id, done))
+        self._poll(task_id)
+        return future
+
+    def _poll(self, task_id: int) -> None:
+        entry = self._tasks.get(task_id)
+        if entry is None:
+            return
+        pending, future = entry
+        if future.done():
+            return
+        try:
+            finished, value = pending.poll(self._native, task_id)
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
+            future.set_exception(error)
+            return
+        if finished:
+            future.set_result(value)
+
+    def _forget(self, task_id: int, future: asyncio.Future[Any]) -> None:
+        entry = self._tasks.pop(task_id, None)
+        if entry is not None and future.cancelled():
+            entry[0].cancel()
+
+    def _on_readable(self) -> None:
+        # Drain the pipe first, then take the ids: a wake in between writes a new byte.
+        try:
+            while os.read(self._read, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        for task_id in self._native.take_ready():
+            self._poll(task_id)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+async def _wait(pending: _native.Pending) -> Any:
+    return await _Reactor.current().run(pending)
+
+
+class _Opening(Coroutine[Any, Any, T]):
+    """What opens a lock or a session: await it (``x = await f()``, or hand it to
+    ``asyncio.create_task``) or use it as an async context manager (``async with f() as x``)."""
+
+    def __init__(self, open_: Callable[[], Coroutine[Any, Any, T]]) -> None:
+        self._open = open_
+        self._coro: Optional[Coroutine[Any, Any, T]] = None
+        self._value: Optional[T] = None
+
+    def _inner(self) -> Coroutine[Any, Any, T]:
+        if self._coro is None:
+            self._coro = self._open()
+        return self._coro
+
+    def send(self, value: Any) -> Any:
+        return self._inner().send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._inner().throw(*args)
+
+    def close(self) -> None:
+        if self._coro is not None:
+            self._coro.close()
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._inner().__await__()
+
+    async def __aenter__(self) -> T:
+        self._value = await self._open()
+        return self._value
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        value = self._value
+        if value is not None:
+            await value.__aexit__(*exc_info)  # type: ignore[attr-defined]
+
+
+class Store:
+    """An open store for asyncio (see :func:`open`). ``async with`` closes it."""
+
+    def __init__(self, target: str, config: Optional[ConfigLike] = None) -> None:
+        self._store = clustron.Store(target, config)
+
+    @classmethod
+    def wrap(cls, store: clustron.Store) -> Store:
+        """An asyncio face on an open synchronous store (both share one handle)."""
+        wrapped = cls.__new__(cls)
+        wrapped._store = store
+        return wrapped
+
+    @property
+    def sync(self) -> clustron.Store:
+        """The synchronous store behind this one."""
+        return self._store
+
+    @property
+    def name(self) -> str:
+        return self._store.name
+
+    @property
+    def closed(self) -> bool:
+        return self._store.closed
+
+    def close(self) -> None:
+        self._store.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def get(self, key: str) -> Optional[Entry]:
+        return self._store.get(key)
+
+    async def put(
+        self,
+        key: str,
+        value: bytes | bytearray | str,
+        *,
+        ttl: Optional[Seconds] = None,
+        lease: Optional[int] = None,
+        if_absent: bool = False,
+        if_version: Optional[int] = None,
+        guard: Any = None,
+        content_type: Optional[str] = None,
+        entity: Optional[str] = None,
+        labels: Any = None,
+    ) -> PutResult:
+        return self._store.put(
+            key,
+            value,
+            ttl=ttl,
+            lease=lease,
+            if_absent=if_absent,
+            if_version=if_version,
+            guard=guard,
+            content_type=content_type,
+            entity=entity,
+            labels=labels,
+        )
+
+    async def put_json(self, key: str, value: Any, **options: Any) -> PutResult:
+        return self._store.put_json(key, value, **options)
+
+    async def get_json(self, key: str, default: Any = None) -> Any:
+        return self._store.get_json(key, default)
+
+    async def delete(self, key: str, *, if_version: Optional[int] = None, guard: Any = None) -> DeleteResult:
+        return self._store.delete(key, if_version=if_version, guard=guard)
+
+    async def get_many(self, keys: Iterable[str]) -> list[Optional[Entry]]:
+        return self._store.get_many(keys)
+
+    async def put_many(self, items: Iterable[Any]) -> list[PutResult | ClustronError]:
+        return self._store.put_many(items)
+
+    async def delete_many(self, items: Iterable[Any]) -> list[DeleteResult | ClustronError]:
+        return self._store.delete_many(items)
+
+    async def batch(self, ops: Iterable[Op]) -> list[Any]:
+        return self._store.batch(ops)
+
+    async def scan_page(
+        self,
+        *,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
+    ) -> Page:
+        return self._store.scan_page(prefix=prefix, start=start, end=end, limit=limit, after=after)
+
+    async def scan(
+        self,
+        *,
+        prefix: Optional[str] = None,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        after: Optional[str] = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[Entry]:
+        """Every entry of a range, in key order, a page at a time (see ``Store.scan``)."""
+        for entry in self._store.scan(prefix=prefix, start=start, end=end, after=after, page_size=page_size):
+            yield entry
+
+    async def count(self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None) -> int:
+        return self._store.count(prefix=prefix, start=start, end=end)
+
+    async def clear(
+        self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None
+    ) -> ClearResult:
+        return self._store.clear(prefix=prefix, start=start, end=end)
+
+    async def expire(self, key: str, ttl: Seconds) -> bool:
+        return self._store.expire(key, ttl)
+
+    async def persist(self, key: str) -> bool:
+        return self._store.persist(key)
+
+    async def ttl(self, key: str) -> Optional[float]:
+        return self._store.ttl(key)
+
+    async def status(self) -> Status:
+        return self._store.status()
+
+    async def advance_clock(self, by: Seconds) -> None:
+        self._store.advance_clock(by)
+
+    @property
+    def leases(self) -> Leases:
+        return Leases(self._store)
+
+    @property
+    def locks(self) -> Locks:
+        return Locks(self._store)
+
+    @property
+    def counters(self) -> Counters:
+        return Counters(self._store)
+
+    @property
+    def watch(self) -> Watches:
+        return Watches(self._store)
+
+    def session(self, ttl: Seconds) -> _Opening[Session]:
+        """Opens a session: ``s = await store.session(10)`` or ``async with store.session(10) as s``."""
+
+        async def open_() -> Session:
+            return Session(self._store.session(ttl))
+
+        return _Opening(open_)
+
+    def transaction(self) -> Transaction:
+        """An optimistic transaction; ``async with`` commits on success, rolls back on error."""
+        return Transaction(self._store.transaction())
+
+    async def txn(
+        self,
+        compares: Optional[Iterable[Compare]] = None,
+        then: Optional[Iterable[Op]] = None,
+        otherwise: Optional[Iterable[Op]] = None,
+    ) -> TxnResult:
+        return self._store.txn(compares, then, otherwise)
+
+    def __repr__(self) -> str:
+        return f"<clustron.aio.Store {self.name!r}{' closed' if self.closed else ''}>"
+
+
+async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
+    """Opens a store (see :func:`clustron.open`)."""
+    return Store(target, config)
+
+
+class Leases:
+    def __init__(self, store: clustron.Store) -> None:
+        self._leases = store.leases
+
+    async def grant(self, ttl: Seconds) -> Lease:
+        return self._leases.grant(ttl)
+
+    async def keep_alive(self, lease: int) -> Lease:
+        return self._leases.keep_alive(lease)
+
+    async def revoke(self, lease: int) -> bool:
+        return self._leases.revoke(lease)
+
+    async def time_to_live(self, lease: int) -> Optional[Lease]:
+        return self._leases.time_to_live(lease)
+
+    async def list(self) -> list[Lease]:
+        return self._leases.list()
+
+
+class Session:
+    """A lease kept alive in the background; ``async with`` closes it."""
+
+    def __init__(self, session: _native.Session) -> None:
+        self._session = session
+
+    @property
+    def lease(self) -> int:
+        return self._session.lease
+
+    @property
+    def ttl(self) -> float:
+        return self._session.ttl
+
+    @property
+    def lost(self) -> bool:
+        return self._session.lost
+
+    async def wait_lost(self, timeout: Optional[float] = None) -> Optional[ClustronError]:
+        """Waits until the session ends; returns why, or None when ``timeout`` passed."""
+        try:
+            return await asyncio.wait_for(_wait(self._session._lost_task()), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    async def close(self) -> bool:
+        return self._session.close()
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._session.close()
+
+
+class Locks:
+    def __init__(self, store: clustron.Store) -> None:
+        self._locks = store.locks
+
+    def acquire(
+        self, name: str, *, ttl: Optional[Seconds] = None, lease: Optional[int] = None, wait: Optional[Seconds] = None
+    ) -> _Opening[Lock]:
+        """Acquires a lock: ``lock = await locks.acquire(...)`` or ``async with
+        locks.acquire(...) as lock``. ``LockedError`` when held (no ``wait``),
+        ``TimeoutError`` when ``wait`` ran out. Cancelling the wait leaves the queue."""
+
+        async def open_() -> Lock:
+            lock = await self._acquire(name, ttl, lease, wait)
+            if lock is None:
+                if wait is None:
+                    raise LockedError(f"lock {name!r} is held by someone else")
+                raise _Timeout(f"lock {name!r} was not granted in time")
+            return lock
+
+        return _Opening(open_)
+
+    async def try_acquire(
+        self, name: str, *, ttl: Optional[Seconds] = None, lease: Optional[int] = None, wait: Optional[Seconds] = None
+    ) -> Optional[Lock]:
+        """Like ``acquire``, but None instead of an error when the lock is not granted."""
+        return await self._acquire(name, ttl, lease, wait)
+
+    async def _acquire(
+        self, name: str, ttl: Optional[Seconds], lease: Optional[int], wait: Optional[Seconds]
+    ) -> Optional[Lock]:
+        native = await _wait(self._locks._acquire_task(name, ttl=ttl, lease=lease, wait=wait))
+        return None if native is None else Lock(native)
+
+    async def info(self, name: str) -> Optional[LockInfo]:
+        return self._locks.info(name)
+
+
+class Lock:
+    """A held lock; ``async with`` releases it. Pass it as ``guard=`` to guarded writes."""
+
+    def __init__(self, lock: _native.Lock) -> None:
+        self._lock = lock
+
+    @property
+    def name(self) -> str:
+        return self._lock.name
+
+    @property
+    def fence(self) -> int:
+        return self._lock.fence
+
+    @property
+    def lease(self) -> Optional[int]:
+        return self._lock.lease
+
+    @property
+    def expires_at(self) -> Optional[float]:
+        return self._lock.expires_at
+
+    @property
+    def guard(self) -> tuple[str, int]:
+        return self._lock.guard
+
+    async def renew(self) -> Optional[float]:
+        return self._lock.renew()
+
+    async def release(self) -> bool:
+        return self._lock.release()
+
+    async def __aenter__(self) -> Lock:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+    def __repr__(self) -> str:
+        return f"<clustron.aio.Lock {self.name!r} fence={self.fence}>"
+
+
+class Counters:
+    def __init__(self, store: clustron.Store) -> None:
+        self._counters = store.counters
+
+    async def add(
+        self,
+        name: str,
+        delta: int = 1,
+        *,
+        min: Optional[int] = None,  # noqa: A002 - mirrors the sync API
+        max: Optional[int] = None,  # noqa: A002
+        ttl: Optional[Seconds] = None,
+    ) -> CounterAdd:
+        return self._counters.add(name, delta, min=min, max=max, ttl=ttl)
+
+    async def get(self, name: str) -> int:
+        return self._counters.get(name)
+
+    async def set(self, name: str, value: int, *, ttl: Optional[Seconds] = None) -> CounterSet:
+        return self._counters.set(name, value, ttl=ttl)
+
+    async def compare_and_set(self, name: str, expected: int, value: int) -> CounterCas:
+        return self._counters.compare_and_set(name, expected, value)
+
+    async def delete(self, name: str) -> bool:
+        return self._counters.delete(name)
+
+
+class Watches:
+    def __init__(self, store: clustron.Store) -> None:
+        self._watches = store.watch
+
+    def key(
+        self, key: str, *, snapshot: bool = False, from_revision: Optional[int] = None, prev_value: bool = False
+    ) -> Watch:
+        return Watch(self._watches.key(key, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value))
+
+    def prefix(
+        self, prefix: str, *, snapshot: bool = False, from_revision: Optional[int] = None, prev_value: bool = False
+    ) -> Watch:
+        return Watch(
+            self._watches.prefix(prefix, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
+        )
+
+    def range(
+        self,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        *,
+        snapshot: bool = False,
+        from_revision: Optional[int] = None,
+        prev_value: bool = False,
+    ) -> Watch:
+        return Watch(
+            self._watches.range(start, end, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
+        )
+
+
+class Watch:
+    """A running watch: ``async for event in watch``. Ends after ``close()``; a watch the
+    store ended raises that error once, then ends."""
+
+    def __init__(self, watch: _native.Watch) -> None:
+        self._watch = watch
+
+    def __aiter__(self) -> Watch:
+        return self
+
+    async def __anext__(self) -> Event:
+        event = await self._next()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def next(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next event, or None when ``timeout`` seconds passed (or the watch ended)."""
+        try:
+            return await asyncio.wait_for(self._next(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+    async def _next(self) -> Optional[Event]:
+        if self._watch._quiet:
+            return None
+        try:
+            event: Optional[Event] = await _wait(self._watch._next_task())
+        except ClustronError:
+            if self._watch._quiet:
+                return None
+            self._watch._mark_ended()
+            raise
+        return event
+
+    @property
+    def revision(self) -> int:
+        return self._watch.revision
+
+    @property
+    def closed(self) -> bool:
+        return self._watch.closed
+
+    def close(self) -> None:
+        self._watch.close()
+
+    async def __aenter__(self) -> Watch:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Transaction:
+    """An optimistic transaction; ``async with`` commits on success (``ConflictError`` if
+    something it read changed) and rolls back when the block raises."""
+
+    def __init__(self, txn: _native.Transaction) -> None:
+        self._txn = txn
+
+    async def get(self, key: str) -> Optional[Entry]:
+        return self._txn.get(key)
+
+    def put(self, key: str, value: bytes | bytearray | str, **options: Any) -> None:
+        """Buffers a write (the options of ``Store.put``); nothing to await."""
+        self._txn.put(key, value, **options)
+
+    def delete(self, key: str) -> None:
+        """Buffers a delete; nothing to await."""
+        self._txn.delete(key)
+
+    async def commit(self) -> int:
+        return self._txn.commit()
+
+    def rollback(self) -> None:
+        self._txn.rollback()
+
+    @property
+    def finished(self) -> bool:
+        return self._txn.finished
+
+    async def __aenter__(self) -> Transaction:
+        return self
+
+    async def __aexit__(self, kind: Optional[type[BaseException]], *rest: object) -> None:
+        self._txn.__exit__(kind, None, None)

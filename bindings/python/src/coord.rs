@@ -1,0 +1,393 @@
+//! Coordination: leases and sessions, locks with fencing tokens, counters.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clustron::{Acquiring, LeaseId};
+use pyo3::prelude::*;
+
+use crate::convert;
+use crate::errors::{check, exception, to_py};
+use crate::reactor::{Pending, Produce};
+use crate::results::{CounterAdd, CounterCas, CounterSet, Lease, LockInfo};
+use crate::SLICE;
+
+/// Lease operations: `store.leases`.
+#[pyclass(module = "clustron._native", frozen)]
+pub struct Leases {
+    pub(crate) store: clustron::Store,
+}
+
+#[pymethods]
+impl Leases {
+    /// Grants a lease of `ttl` (seconds or a timedelta). Keys and locks attached to it go
+    /// when it expires or is revoked.
+    fn grant(&self, ttl: &Bound<'_, PyAny>) -> PyResult<Lease> {
+        Ok(Lease::from(&check(self.store.leases().grant(convert::ttl(ttl)?).wait())?))
+    }
+
+    /// Renews the lease for its full TTL from now (`LeaseNotFoundError` once it is gone).
+    fn keep_alive(&self, lease: u64) -> PyResult<Lease> {
+        Ok(Lease::from(&check(self.store.leases().keep_alive(LeaseId::new(lease)).wait())?))
+    }
+
+    /// Revokes the lease now; False if it was already gone.
+    fn revoke(&self, lease: u64) -> PyResult<bool> {
+        check(self.store.leases().revoke(LeaseId::new(lease)).wait())
+    }
+
+    /// The lease, or None once it is gone.
+    fn time_to_live(&self, lease: u64) -> PyResult<Option<Lease>> {
+        Ok(check(self.store.leases().time_to_live(LeaseId::new(lease)).wait())?.as_ref().map(Lease::from))
+    }
+
+    /// Every live lease.
+    fn list(&self) -> PyResult<Vec<Lease>> {
+        Ok(check(self.store.leases().list().wait())?.iter().map(Lease::from).collect())
+    }
+}
+
+/// A lease kept alive in the background. Closing the session (or leaving its `with` block)
+/// revokes the lease: its keys are deleted and its locks released.
+#[pyclass(module = "clustron._native", frozen)]
+pub struct Session {
+    session: Arc<clustron::Session>,
+}
+
+impl Session {
+    pub(crate) fn open(store: &clustron::Store, ttl: Duration) -> PyResult<Session> {
+        Ok(Session { session: Arc::new(check(store.session(ttl).wait())?) })
+    }
+}
+
+#[pymethods]
+impl Session {
+    /// The session's lease id: pass it as `lease=` to puts and lock acquires.
+    #[getter]
+    fn lease(&self) -> u64 {
+        self.session.lease().get()
+    }
+
+    /// The lease TTL in seconds.
+    #[getter]
+    fn ttl(&self) -> f64 {
+        self.session.ttl().as_secs_f64()
+    }
+
+    /// Whether the session has ended (lease expired or revoked, session or store closed).
+    #[getter]
+    fn lost(&self) -> bool {
+        self.session.is_lost()
+    }
+
+    /// Blocks until the session ends or `timeout` (seconds) passes; returns why it ended
+    /// (a `LeaseNotFoundError` or `ClosedError` instance), or None on timeout. Ctrl+C
+    /// interrupts it.
+    #[pyo3(signature = (timeout=None))]
+    fn wait_lost(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
+        let deadline = deadline(timeout)?;
+        loop {
+            let slice = next_slice(deadline);
+            let reason = py.detach(|| self.session.wait_lost(Some(slice)));
+            if let Some(reason) = reason {
+                return Ok(Some(exception(py, &reason)?.unbind()));
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(None);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// `wait_lost` for `clustron.aio`: a reactor task giving the reason.
+    fn _lost_task(&self) -> Pending {
+        let session = Arc::clone(&self.session);
+        Pending::new(async move {
+            let reason = std::future::poll_fn(|cx| std::pin::Pin::new(&mut session.lost()).poll(cx)).await;
+            Box::new(move |py: Python<'_>| Ok(exception(py, &reason)?.unbind())) as Produce
+        })
+    }
+
+    /// Ends the session and revokes its lease; False if the lease was already gone.
+    fn close(&self) -> PyResult<bool> {
+        check(self.session.close().wait())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _kind: Option<&Bound<'_, PyAny>>,
+        _value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<clustron.Session lease={} lost={}>", self.lease(), self.lost())
+    }
+}
+
+pub(crate) fn deadline(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Instant>> {
+    Ok(match timeout {
+        None => None,
+        Some(timeout) => Some(Instant::now() + convert::wait("timeout", timeout)?),
+    })
+}
+
+/// The next wait: one slice, or less when the deadline is nearer.
+pub(crate) fn next_slice(deadline: Option<Instant>) -> Duration {
+    match deadline {
+        None => SLICE,
+        Some(deadline) => deadline.saturating_duration_since(Instant::now()).min(SLICE),
+    }
+}
+
+/// Lock operations: `store.locks`.
+#[pyclass(module = "clustron._native", frozen)]
+pub struct Locks {
+    pub(crate) store: clustron::Store,
+}
+
+impl Locks {
+    fn start(
+        &self,
+        name: &str,
+        ttl: Option<&Bound<'_, PyAny>>,
+        lease: Option<u64>,
+        wait: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Acquiring> {
+        let mut acquire = self.store.locks().acquire(name);
+        if let Some(ttl) = ttl {
+            acquire = acquire.ttl(convert::ttl(ttl)?);
+        }
+        if let Some(lease) = lease {
+            acquire = acquire.lease(LeaseId::new(lease));
+        }
+        if let Some(wait) = wait {
+            acquire = acquire.timeout(convert::wait("wait", wait)?);
+        }
+        Ok(acquire.start())
+    }
+}
+
+/// Waits for a started acquire in slices, releasing the GIL, checking signals in between.
+/// An interrupted wait leaves the queue (the `Acquiring` is dropped).
+fn finish(py: Python<'_>, mut acquiring: Acquiring) -> PyResult<Option<Lock>> {
+    loop {
+        if let Some(result) = acquiring.wait_timeout(Some(Duration::ZERO)) {
+            return Ok(check(result)?.map(|lock| Lock { lock }));
+        }
+        if let Some(result) = py.detach(|| acquiring.wait_timeout(Some(SLICE))) {
+            return Ok(check(result)?.map(|lock| Lock { lock }));
+        }
+        py.check_signals()?;
+    }
+}
+
+#[pymethods]
+impl Locks {
+    /// Acquires the lock `name` and returns it (a context manager that releases it). Held
+    /// for `ttl` seconds (default 60; extend with `renew`) or as long as `lease` lives.
+    /// With `wait`, waits in line up to that many seconds (`TimeoutError` when it runs
+    /// out); without, tries once (`LockedError` when the lock is held). The wait releases
+    /// the GIL and Ctrl+C interrupts it.
+    #[pyo3(signature = (name, *, ttl=None, lease=None, wait=None))]
+    fn acquire(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        ttl: Option<&Bound<'_, PyAny>>,
+        lease: Option<u64>,
+        wait: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Lock> {
+        let waited = wait.is_some();
+        match finish(py, self.start(name, ttl, lease, wait)?)? {
+            Some(lock) => Ok(lock),
+            None => Err(not_granted(name, waited)),
+        }
+    }
+
+    /// Like `acquire`, but returns None instead of raising when the lock is not granted.
+    #[pyo3(signature = (name, *, ttl=None, lease=None, wait=None))]
+    fn try_acquire(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        ttl: Option<&Bound<'_, PyAny>>,
+        lease: Option<u64>,
+        wait: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<Lock>> {
+        finish(py, self.start(name, ttl, lease, wait)?)
+    }
+
+    /// `acquire` / `try_acquire` for `clustron.aio`: a reactor task giving a Lock or None.
+    /// Cancelling it leaves the queue.
+    #[pyo3(signature = (name, *, ttl=None, lease=None, wait=None))]
+    fn _acquire_task(
+        &self,
+        name: &str,
+        ttl: Option<&Bound<'_, PyAny>>,
+        lease: Option<u64>,
+        wait: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Pending> {
+        let acquiring = self.start(name, ttl, lease, wait)?;
+        Ok(Pending::new(async move {
+            let result = acquiring.await;
+            Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
+                Ok(match check(result)? {
+                    Some(lock) => Py::new(py, Lock { lock })?.into_any(),
+                    None => py.None(),
+                })
+            }) as Produce
+        }))
+    }
+
+    /// Who holds the lock `name`, or None.
+    fn info(&self, name: &str) -> PyResult<Option<LockInfo>> {
+        Ok(check(self.store.locks().info(name).wait())?.as_ref().map(LockInfo::from))
+    }
+}
+
+/// The error of an acquire that was not granted.
+pub(crate) fn not_granted(name: &str, waited: bool) -> PyErr {
+    if waited {
+        to_py(clustron::Error::new(clustron::ErrorCode::Timeout, format!("lock {name:?} was not granted in time")))
+    } else {
+        to_py(clustron::Error::new(clustron::ErrorCode::Locked, format!("lock {name:?} is held by someone else")))
+    }
+}
+
+/// A held lock. Use it as a context manager (released on exit), pass it (or `lock.guard`)
+/// as `guard=` to writes that must only land while it is held, and hand `lock.fence` to
+/// other systems as a fencing token.
+#[pyclass(module = "clustron._native", frozen)]
+pub struct Lock {
+    pub(crate) lock: clustron::Lock,
+}
+
+#[pymethods]
+impl Lock {
+    /// The lock name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.lock.name()
+    }
+
+    /// The fencing token of this grant: larger than every earlier grant's.
+    #[getter]
+    fn fence(&self) -> u64 {
+        self.lock.fence()
+    }
+
+    /// The lease the lock is bound to, if any.
+    #[getter]
+    fn lease(&self) -> Option<u64> {
+        self.lock.lease().map(|lease| lease.get())
+    }
+
+    /// When the lock's TTL runs out (seconds since the Unix epoch), for TTL-bound locks.
+    #[getter]
+    fn expires_at(&self) -> Option<f64> {
+        self.lock.expires_at().map(|at| at.unix_millis() as f64 / 1000.0)
+    }
+
+    /// `(name, fence)`: what `guard=` checks.
+    #[getter]
+    fn guard(&self) -> (String, u64) {
+        (self.lock.name().to_string(), self.lock.fence())
+    }
+
+    /// Extends the lock's TTL from now (or keeps its lease alive); `LockedError` if the lock
+    /// was lost. Returns the new expiry (seconds since the epoch) of a TTL-bound lock.
+    fn renew(&self) -> PyResult<Option<f64>> {
+        Ok(check(self.lock.renew().wait())?.map(|at| at.unix_millis() as f64 / 1000.0))
+    }
+
+    /// Releases the lock; False if it had already been lost or released.
+    fn release(&self) -> PyResult<bool> {
+        check(self.lock.release().wait())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        _kind: Option<&Bound<'_, PyAny>>,
+        _value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.release()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<clustron.Lock {:?} fence={}>", self.lock.name().as_str(), self.lock.fence())
+    }
+}
+
+/// Counter operations: `store.counters`.
+#[pyclass(module = "clustron._native", frozen)]
+pub struct Counters {
+    pub(crate) store: clustron::Store,
+}
+
+#[pymethods]
+impl Counters {
+    /// Adds `delta` (default 1). With `min` / `max`, an add that would leave the bounds is
+    /// refused (`applied` is False) and changes nothing. `ttl` (seconds) applies when the
+    /// add creates the counter.
+    #[pyo3(signature = (name, delta=1, *, min=None, max=None, ttl=None))]
+    fn add(
+        &self,
+        name: &str,
+        delta: i64,
+        min: Option<i64>,
+        max: Option<i64>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<CounterAdd> {
+        let mut add = self.store.counters().add(name, delta);
+        if let Some(min) = min {
+            add = add.min(min);
+        }
+        if let Some(max) = max {
+            add = add.max(max);
+        }
+        if let Some(ttl) = ttl {
+            add = add.ttl(convert::ttl(ttl)?);
+        }
+        Ok(check(add.wait())?.into())
+    }
+
+    /// The counter's value (0 when it does not exist).
+    fn get(&self, name: &str) -> PyResult<i64> {
+        check(self.store.counters().get(name).wait())
+    }
+
+    /// Sets the counter to `value`, optionally with a TTL.
+    #[pyo3(signature = (name, value, *, ttl=None))]
+    fn set(&self, name: &str, value: i64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<CounterSet> {
+        let mut set = self.store.counters().set(name, value);
+        if let Some(ttl) = ttl {
+            set = set.ttl(convert::ttl(ttl)?);
+        }
+        Ok(check(set.wait())?.into())
+    }
+
+    /// Sets the counter to `value` only if it is `expected`.
+    fn compare_and_set(&self, name: &str, expected: i64, value: i64) -> PyResult<CounterCas> {
+        Ok(check(self.store.counters().compare_and_set(name, expected, value).wait())?.into())
+    }
+
+    /// Deletes the counter; False if it did not exist.
+    fn delete(&self, name: &str) -> PyResult<bool> {
+        check(self.store.counters().delete(name).wait())
+    }
+}

@@ -1,0 +1,306 @@
+//! `Store`: opening, key-value operations, TTLs, status, and the entry points to leases,
+//! locks, counters, watches and transactions.
+
+use std::time::Duration;
+
+use clustron::{Config, KeyTtl};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use crate::convert::{self, type_name};
+use crate::coord::{Counters, Leases, Locks, Session};
+use crate::errors::check;
+use crate::ops;
+use crate::results::{item_result, ClearResult, DeleteResult, Entry, Page, PutResult, Status, TxnResult};
+use crate::txn::Transaction;
+use crate::watch::Watches;
+
+/// An open store. `Store("orders")` opens the in-process store `orders` (created on first
+/// open, shared by every handle in the process); `Store("clustron://inproc/orders")` and
+/// the JSON form work too, and `config=` (a connection string, a JSON string or a dict)
+/// configures the store named by the first argument. Safe to share between threads.
+#[pyclass(module = "clustron._native", subclass, frozen)]
+pub struct Store {
+    pub(crate) store: clustron::Store,
+}
+
+/// A configuration given as a connection string, a JSON string or a dict.
+fn config(config: &Bound<'_, PyAny>) -> PyResult<Config> {
+    if let Ok(text) = config.cast::<PyString>() {
+        return check(Config::parse(&text.to_cow()?));
+    }
+    if config.cast::<PyDict>().is_ok() {
+        let text: String = config.py().import("json")?.call_method1("dumps", (config,))?.extract()?;
+        return check(Config::from_json(&text));
+    }
+    Err(PyTypeError::new_err(format!("config must be a str or a dict, not {}", type_name(config))))
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (target, config=None))]
+    fn new(target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<Store> {
+        let open = match config {
+            None => clustron::open(target),
+            Some(given) => clustron::open_with(target, self::config(given)?),
+        };
+        Ok(Store { store: check(open.wait())? })
+    }
+
+    /// The store name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.store.name()
+    }
+
+    /// Whether this handle was closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.store.is_closed()
+    }
+
+    /// Closes this handle: its watches end, its sessions and locks are released. Idempotent.
+    fn close(&self) {
+        self.store.close();
+    }
+
+    /// The entry at `key`, or None.
+    fn get(&self, key: &str) -> PyResult<Option<Entry>> {
+        Ok(check(self.store.get(key).wait())?.map(|entry| Entry { entry }))
+    }
+
+    /// Writes `value` (bytes, bytearray or str) at `key`.
+    #[pyo3(signature = (key, value, *, ttl=None, lease=None, if_absent=false, if_version=None, guard=None, content_type=None, entity=None, labels=None))]
+    #[allow(clippy::too_many_arguments, reason = "the keyword options of a put")]
+    fn put(
+        &self,
+        key: &str,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+        lease: Option<u64>,
+        if_absent: bool,
+        if_version: Option<u64>,
+        guard: Option<&Bound<'_, PyAny>>,
+        content_type: Option<String>,
+        entity: Option<String>,
+        labels: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PutResult> {
+        let (value, text) = convert::value(value)?;
+        let put = self.store.put(key, value);
+        let simple = ttl.is_none()
+            && lease.is_none()
+            && !if_absent
+            && if_version.is_none()
+            && guard.is_none()
+            && content_type.is_none()
+            && text.is_none()
+            && entity.is_none()
+            && labels.is_none();
+        let put = if simple {
+            put
+        } else {
+            put.options(convert::put_options(
+                text,
+                ttl,
+                lease,
+                if_absent,
+                if_version,
+                guard,
+                content_type,
+                entity,
+                labels,
+            )?)
+        };
+        Ok(check(put.wait())?.into())
+    }
+
+    /// Deletes `key`, optionally only at `if_version` or while `guard` holds.
+    #[pyo3(signature = (key, *, if_version=None, guard=None))]
+    fn delete(&self, key: &str, if_version: Option<u64>, guard: Option<&Bound<'_, PyAny>>) -> PyResult<DeleteResult> {
+        let delete = self.store.delete(key);
+        let delete = if if_version.is_none() && guard.is_none() {
+            delete
+        } else {
+            delete.options(ops::delete_options(if_version, guard)?)
+        };
+        Ok(check(delete.wait())?.into())
+    }
+
+    /// The entries at `keys` (None where a key is missing), read at one revision.
+    fn get_many(&self, keys: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Entry>>> {
+        let found = check(self.store.get_many(ops::keys(keys)?).wait())?;
+        Ok(found.into_iter().map(|entry| entry.map(|entry| Entry { entry })).collect())
+    }
+
+    /// Writes each item (`(key, value)` or `Op.put(...)`) on its own: one result per item,
+    /// a `PutResult` or the exception instance of its error.
+    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+        let results = check(self.store.put_many(ops::put_items(items)?).wait())?;
+        results.into_iter().map(|result| item_result(py, result.map(clustron::OpResult::Put))).collect()
+    }
+
+    /// Deletes each item (a key or `Op.delete(...)`) on its own: one `DeleteResult` or
+    /// exception instance per item.
+    fn delete_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+        let results = check(self.store.delete_many(ops::delete_items(items)?).wait())?;
+        results.into_iter().map(|result| item_result(py, result.map(clustron::OpResult::Delete))).collect()
+    }
+
+    /// Runs `Op` objects in order, each on its own (not atomically; see `txn`): one result
+    /// per op (Entry or None, PutResult, DeleteResult, or the exception instance).
+    fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
+        let results = check(self.store.batch(ops::ops(ops, "batch")?).wait())?;
+        results.into_iter().map(|result| item_result(py, result)).collect()
+    }
+
+    /// One page of the keys in a range (`prefix=`, or `start=`/`end=`; none: every key), in
+    /// key order, after the key `after`. `Store.scan` iterates over every page.
+    #[pyo3(signature = (*, prefix=None, start=None, end=None, limit=None, after=None))]
+    fn scan_page(
+        &self,
+        py: Python<'_>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+        limit: Option<usize>,
+        after: Option<String>,
+    ) -> PyResult<Page> {
+        let mut scan = self.store.scan(convert::range(prefix, start, end)?);
+        if let Some(limit) = limit {
+            scan = scan.limit(limit);
+        }
+        if let Some(after) = after {
+            scan = scan.after(after);
+        }
+        Page::of(py, check(scan.wait())?)
+    }
+
+    /// How many keys a range holds (`prefix=`, or `start=`/`end=`; none: every key).
+    #[pyo3(signature = (*, prefix=None, start=None, end=None))]
+    fn count(&self, prefix: Option<String>, start: Option<String>, end: Option<String>) -> PyResult<u64> {
+        check(self.store.count(convert::range(prefix, start, end)?).wait())
+    }
+
+    /// Deletes every key of a range (`prefix=`, or `start=`/`end=`; none: every key).
+    #[pyo3(signature = (*, prefix=None, start=None, end=None))]
+    fn clear(&self, prefix: Option<String>, start: Option<String>, end: Option<String>) -> PyResult<ClearResult> {
+        let cleared = check(self.store.clear(convert::range(prefix, start, end)?).wait())?;
+        Ok(ClearResult { deleted: cleared.deleted, revision: cleared.revision })
+    }
+
+    /// Gives `key` a TTL (seconds or a timedelta) from now; False if the key is missing.
+    fn expire(&self, key: &str, ttl: &Bound<'_, PyAny>) -> PyResult<bool> {
+        check(self.store.expire(key, convert::ttl(ttl)?).wait())
+    }
+
+    /// Removes `key`'s TTL; False if the key is missing.
+    fn persist(&self, key: &str) -> PyResult<bool> {
+        check(self.store.persist(key).wait())
+    }
+
+    /// Seconds until `key` expires: None if the key is missing, `math.inf` if it has no TTL.
+    fn ttl(&self, key: &str) -> PyResult<Option<f64>> {
+        Ok(match check(self.store.ttl(key).wait())? {
+            KeyTtl::Missing => None,
+            KeyTtl::Persistent => Some(f64::INFINITY),
+            KeyTtl::Expires { remaining, .. } => Some(remaining.as_secs_f64()),
+        })
+    }
+
+    /// What the store reports about itself.
+    fn status(&self) -> PyResult<Status> {
+        Ok(check(self.store.status().wait())?.into())
+    }
+
+    /// Moves a manual clock forward (seconds or a timedelta), running everything that falls
+    /// due on the way. Only for stores opened with `?clock=manual`.
+    fn advance_clock(&self, by: &Bound<'_, PyAny>) -> PyResult<()> {
+        let by: Duration = convert::wait("advance_clock", by)?;
+        check(self.store.advance_clock(by).wait())
+    }
+
+    /// Lease operations.
+    #[getter]
+    fn leases(&self) -> Leases {
+        Leases { store: self.store.clone() }
+    }
+
+    /// Lock operations.
+    #[getter]
+    fn locks(&self) -> Locks {
+        Locks { store: self.store.clone() }
+    }
+
+    /// Counter operations.
+    #[getter]
+    fn counters(&self) -> Counters {
+        Counters { store: self.store.clone() }
+    }
+
+    /// Watches: `store.watch.key(...)`, `.prefix(...)`, `.range(...)`.
+    #[getter]
+    fn watch(&self) -> Watches {
+        Watches { store: self.store.clone() }
+    }
+
+    /// Opens a session: a lease kept alive in the background until the session is closed.
+    fn session(&self, ttl: &Bound<'_, PyAny>) -> PyResult<Session> {
+        Session::open(&self.store, convert::ttl(ttl)?)
+    }
+
+    /// Starts an optimistic transaction: reads record what they saw, writes are buffered,
+    /// and commit applies them only if nothing read has changed (else `ConflictError`).
+    fn transaction(&self) -> Transaction {
+        Transaction::new(self.store.transaction())
+    }
+
+    /// A compare-then-else transaction: if every compare holds, run `then`, else
+    /// `otherwise`, atomically.
+    #[pyo3(signature = (compares=None, then=None, otherwise=None))]
+    fn txn(
+        &self,
+        py: Python<'_>,
+        compares: Option<&Bound<'_, PyAny>>,
+        then: Option<&Bound<'_, PyAny>>,
+        otherwise: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<TxnResult> {
+        let mut txn = self.store.txn();
+        if let Some(compares) = compares {
+            for compare in ops::compares(compares)? {
+                txn = txn.when(compare);
+            }
+        }
+        if let Some(then) = then {
+            for op in ops::ops(then, "txn(then=...)")? {
+                txn = txn.then(op);
+            }
+        }
+        if let Some(otherwise) = otherwise {
+            for op in ops::ops(otherwise, "txn(otherwise=...)")? {
+                txn = txn.otherwise(op);
+            }
+        }
+        TxnResult::of(py, check(txn.wait())?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<clustron.Store {:?}{}>", self.store.name(), if self.store.is_closed() { " closed" } else { "" })
+    }
+}
+
+/// Parses a configuration (a connection string, a JSON string or a dict) without opening
+/// anything: a dict of mode, store, seeds, clock, history_events and history_bytes.
+#[pyfunction]
+pub(crate) fn parse_config<'py>(py: Python<'py>, input: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+    let config = config(input)?;
+    let dict = PyDict::new(py);
+    dict.set_item("mode", config.mode.to_string())?;
+    dict.set_item("store", config.store.as_deref())?;
+    dict.set_item("seeds", config.seeds.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    dict.set_item("clock", config.clock.name())?;
+    dict.set_item("history_events", config.history.max_events)?;
+    dict.set_item("history_bytes", config.history.max_bytes)?;
+    Ok(dict)
+}
