@@ -5,12 +5,14 @@ CARGO ?= cargo
 
 .PHONY: test check-toolchain fmt fmt-check lint test-rust examples demo bench bench-core bench-c build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
-	python-venv python-install python-dev test-python examples-python bench-python
+	python-venv python-install python-dev test-python examples-python bench-python \
+	node-deps node-build test-node examples-node test-pack-node bench-node
 
 ## test: everything CI checks: formatting, lints, Rust tests (unit, conformance, model, concurrency,
 ## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
-## the Python package (pip install, pytest, stub check, mypy, examples)
-test: check-toolchain fmt-check lint test-rust examples test-c examples-c test-install-c test-python
+## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
+## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project)
+test: check-toolchain fmt-check lint test-rust examples test-c examples-c test-install-c test-python test-node
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -47,7 +49,7 @@ bench-core:
 bench-c:
 	$(CARGO) bench -p clustron-ffi --bench get
 
-bench: bench-core bench-c bench-python
+bench: bench-core bench-c bench-python bench-node
 
 # ---- C ---------------------------------------------------------------------------------
 # Cargo's output directory (honours CARGO_TARGET_DIR, as CI may set it).
@@ -154,6 +156,51 @@ examples-python:
 ## bench-python: get and put from one Python thread, next to cachetools.TTLCache and a dict
 bench-python: python-install
 	$(VPY) $(PY_DIR)/bench/bench_ops.py
+
+# ---- Node ------------------------------------------------------------------------------
+NODE_DIR := bindings/node
+NODE_GEN := $(TARGET_DIR)/node-generated
+NODE_ENV := CARGO_TARGET_DIR=$(TARGET_DIR)
+
+## node-deps: the build and test tools of bindings/node (npm ci, from package-lock.json)
+node-deps: $(NODE_DIR)/node_modules/.package-lock.json
+
+$(NODE_DIR)/node_modules/.package-lock.json: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are required (Node 18+)"; exit 1; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+## node-build: `npm run build` (release addon, regenerated index.js / index.d.ts, dist/ from ts/);
+## fails if the committed generated files are out of date
+node-build: node-deps
+	@mkdir -p $(NODE_GEN)
+	cp $(NODE_DIR)/index.js $(NODE_DIR)/index.d.ts $(NODE_GEN)/
+	cd $(NODE_DIR) && $(NODE_ENV) npm run --silent build
+	@cmp -s $(NODE_DIR)/index.js $(NODE_GEN)/index.js && cmp -s $(NODE_DIR)/index.d.ts $(NODE_GEN)/index.d.ts || \
+	  { echo "bindings/node/index.js or index.d.ts changed when rebuilt: commit the regenerated files"; exit 1; }
+
+## test-node: node --test (conformance vectors, API, concurrency, bad input), tsc on typed usage, examples, npm pack
+test-node: node-build
+	cd $(NODE_DIR) && node --test --test-concurrency=1 --test-timeout=120000 test/
+	cd $(NODE_DIR) && npx tsc -p test/tsconfig.json --noEmit
+	$(MAKE) --no-print-directory examples-node test-pack-node
+
+## examples-node: every Node example runs and must succeed
+examples-node: node-build
+	cd examples/node && npm install --no-audit --no-fund --loglevel=error
+	@for e in examples/node/*.mjs; do echo "== $$e"; timeout 120 node $$e >/dev/null; done
+
+## test-pack-node: `npm pack`, install the tarball into an empty project, use it from there
+test-pack-node: node-build
+	rm -rf $(TARGET_DIR)/node-pack && mkdir -p $(TARGET_DIR)/node-pack/app
+	cd $(NODE_DIR) && npm pack --silent --pack-destination $(TARGET_DIR)/node-pack >/dev/null
+	cd $(TARGET_DIR)/node-pack/app && npm init -y >/dev/null && \
+	  npm install --no-audit --no-fund --loglevel=error ../clustron-*.tgz && \
+	  node -e "require('clustron').open('packed').then(async (s) => { await s.put('k', 'v'); \
+	    if ((await s.getText('k')) !== 'v') process.exit(1); s.close(); console.log('packed clustron works') })"
+
+## bench-node: get and put from Node (sequential and 64 in flight), next to node-cache and lru-cache
+bench-node: node-build
+	cd $(NODE_DIR) && node bench/bench-ops.js
 
 build:
 	$(CARGO) build --workspace --release

@@ -1,0 +1,61 @@
+/** The stable error codes, the same names in every language (tests/conformance/error_codes.json). */
+export type ErrorCode =
+  | 'invalid_input'
+  | 'not_found'
+  | 'conflict'
+  | 'locked'
+  | 'lease_not_found'
+  | 'compacted'
+  | 'timeout'
+  | 'unavailable'
+  | 'closed'
+  | 'internal'
+
+const NUMBERS: Record<ErrorCode, number> = {
+  invalid_input: 1,
+  not_found: 2,
+  conflict: 3,
+  locked: 4,
+  lease_not_found: 5,
+  compacted: 6,
+  timeout: 7,
+  unavailable: 8,
+  closed: 9,
+  internal: 10,
+}
+
+/** Every error Clustron raises: `code` is the stable name, `number` the stable number. */
+export class ClustronError extends Error {
+  readonly code: ErrorCode
+  readonly number: number
+
+  constructor(code: ErrorCode, message: string) {
+    super(message)
+    this.name = 'ClustronError'
+    this.code = code
+    this.number = NUMBERS[code]
+  }
+}
+
+/** The error code table as `[number, code]`, in numeric order. */
+export const ERROR_CODES: ReadonlyArray<readonly [number, ErrorCode]> = (Object.keys(NUMBERS) as ErrorCode[]).map(
+  (code) => [NUMBERS[code], code] as const,
+)
+
+function isCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(NUMBERS, code)
+}
+
+/** A native error (an `Error` whose `code` is a stable name) as a ClustronError; others as they are. */
+export function wrap(error: unknown): unknown {
+  if (error instanceof ClustronError) return error
+  if (error instanceof Error && isCode((error as { code?: unknown }).code)) {
+    return new ClustronError((error as unknown as { code: ErrorCode }).code, error.message)
+  }
+  return error
+}
+
+/** `{ code, message }` from the addon as a ClustronError. */
+export function fromInfo(info: { code: string; message: string }): ClustronError {
+  return new ClustronError(isCode(info.code) ? info.code : 'internal', info.message)
+}

@@ -1,0 +1,73 @@
+// Optimistic transactions.
+
+import * as args from './args'
+import { putOptions } from './convert'
+import { wrap } from './errors'
+import type native = require('./native')
+import type { Entry, PutOptions } from './types'
+
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+
+/**
+ * An optimistic transaction (`store.begin()`): reads record what they saw (and see this
+ * transaction's own writes), writes are buffered, and `commit()` applies them atomically
+ * only if nothing read has changed (else a `conflict` error and nothing is applied).
+ * `store.transaction(fn)` runs one with retries.
+ */
+export class Transaction {
+  readonly #txn: native.NativeTransaction
+
+  /** @internal */
+  constructor(txn: native.NativeTransaction) {
+    this.#txn = txn
+  }
+
+  async get(key: string): Promise<Entry | null> {
+    args.key('key', key)
+    try {
+      return this.#txn.get(key) as Entry | null
+    } catch (error) {
+      throw wrap(error)
+    }
+  }
+
+  /** Buffers a write (the options of `store.put`). */
+  put(key: string, value: Buffer | Uint8Array | string, options?: PutOptions): void {
+    args.key('key', key)
+    const data = args.value('value', value)
+    try {
+      this.#txn.put(key, data, putOptions('options', options))
+    } catch (error) {
+      throw wrap(error)
+    }
+  }
+
+  /** Buffers a delete. */
+  delete(key: string): void {
+    args.key('key', key)
+    this.#txn.delete(key)
+  }
+
+  /** Applies the writes; resolves with the new revision or rejects with `conflict`. */
+  async commit(): Promise<number> {
+    try {
+      return this.#txn.commit()
+    } catch (error) {
+      throw wrap(error)
+    }
+  }
+
+  /** Drops the buffered writes. */
+  rollback(): void {
+    this.#txn.rollback()
+  }
+
+  get finished(): boolean {
+    return this.#txn.finished
+  }
+
+  /** `await using tx = store.begin()`: rolls back unless committed. */
+  async [asyncDispose](): Promise<void> {
+    if (!this.finished) this.rollback()
+  }
+}

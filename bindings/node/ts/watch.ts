@@ -1,0 +1,155 @@
+// Watches: async iterators of events, with an event-emitter form.
+
+import { EventEmitter } from 'node:events'
+
+import * as args from './args'
+import { fromInfo, wrap } from './errors'
+import type native = require('./native')
+import type { Event, WatchOptions } from './types'
+
+const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose')
+const WATCH_OPTIONS = ['snapshot', 'fromRevision', 'prevValue'] as const
+
+/**
+ * A running watch. Read it with `for await (const event of watch)` (a `break` stops it) or
+ * `await watch.next()`, or listen: `watch.on('event', fn)` starts delivering to listeners
+ * (also `'error'` and `'end'`). Use one form per watch. `close()` stops it. A watch the
+ * store ended (the store closed, or the history it needed was compacted) rejects once
+ * with that error, then ends.
+ */
+export class Watch extends EventEmitter implements AsyncIterableIterator<Event> {
+  readonly #watch: native.NativeWatch
+  #pumping = false
+  /** Reads run one at a time: the store wakes one reader per watch. */
+  #reading: Promise<unknown> = Promise.resolve()
+
+  /** @internal */
+  constructor(watch: native.NativeWatch) {
+    super()
+    this.#watch = watch
+    this.on('newListener', (name: string | symbol) => {
+      if (name === 'event' && !this.#pumping) {
+        this.#pumping = true
+        queueMicrotask(() => void this.#pump())
+      }
+    })
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const result = await this.next()
+        if (result.done) break
+        this.emit('event', result.value)
+      }
+      this.emit('end')
+    } catch (error) {
+      this.emit('error', error)
+    }
+  }
+
+  /** The next event (`done` once the watch was closed or ended). */
+  next(): Promise<IteratorResult<Event, undefined>> {
+    const read = this.#reading.then(
+      () => this.#read(),
+      () => this.#read(),
+    )
+    this.#reading = read.catch(() => undefined)
+    return read
+  }
+
+  async #read(): Promise<IteratorResult<Event, undefined>> {
+    const event = (await this.#watch.next()) as Event | null
+    if (event !== null) return { done: false, value: event }
+    const failure = this.#watch.takeFailure()
+    if (failure) throw fromInfo(failure)
+    return { done: true, value: undefined }
+  }
+
+  /** The next event if one is already waiting, else null (never waits). */
+  tryNext(): Event | null {
+    try {
+      return this.#watch.tryNext() as Event | null
+    } catch (error) {
+      throw wrap(error)
+    }
+  }
+
+  /** Stops the watch (what `break` in `for await` does). */
+  async return(): Promise<IteratorResult<Event, undefined>> {
+    this.close()
+    return { done: true, value: undefined }
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this
+  }
+
+  /** The revision of the last event delivered (0 before the first); resume with `fromRevision: revision + 1`. */
+  get revision(): number {
+    return this.#watch.revision
+  }
+
+  get closed(): boolean {
+    return this.#watch.closed
+  }
+
+  /** Stops the watch: a pending `next()` settles with `done`. Idempotent. */
+  close(): void {
+    this.#watch.close()
+  }
+
+  async [asyncDispose](): Promise<void> {
+    this.close()
+  }
+}
+
+/** Watch operations: `store.watch`. */
+export class Watches {
+  readonly #store: native.NativeStore
+
+  /** @internal */
+  constructor(store: native.NativeStore) {
+    this.#store = store
+  }
+
+  #open(spec: native.WatchSpec, options: unknown): Watch {
+    const o = args.options('options', options, WATCH_OPTIONS)
+    try {
+      return new Watch(
+        this.#store.watch({
+          ...spec,
+          snapshot: args.boolean('snapshot', o?.snapshot),
+          fromRevision: args.optionalNumber('fromRevision', o?.fromRevision),
+          prevValue: args.boolean('prevValue', o?.prevValue),
+        }),
+      )
+    } catch (error) {
+      throw wrap(error)
+    }
+  }
+
+  /** Watches one key. */
+  key(key: string, options?: WatchOptions): Watch {
+    return this.#open({ key: args.key('key', key) }, options)
+  }
+
+  /** Watches every key starting with `prefix`. */
+  prefix(prefix: string, options?: WatchOptions): Watch {
+    return this.#open({ prefix: args.key('prefix', prefix) }, options)
+  }
+
+  /** Watches the keys from `start` up to (not including) `end` (no end: to the last key). */
+  range(range: { start?: string; end?: string }, options?: WatchOptions): Watch {
+    const r = args.options('range', range, ['start', 'end'])
+    return this.#open(
+      { start: args.optionalString('start', r?.start), end: args.optionalString('end', r?.end) },
+      options,
+    )
+  }
+
+  /** Watches every key. */
+  all(options?: WatchOptions): Watch {
+    return this.#open({}, options)
+  }
+}
