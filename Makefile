@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust examples demo bench bench-core bench-c build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster examples demo bench bench-core bench-c build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -12,7 +12,7 @@ CARGO ?= cargo
 ## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
 ## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
 ## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project)
-test: check-toolchain fmt-check lint test-rust examples test-c examples-c test-install-c test-python test-node
+test: check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c test-python test-node
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -29,7 +29,12 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test-rust:
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --exclude clustron-cli
+
+## test-cluster: real node processes on 127.0.0.1 (release build): the conformance vectors on a
+## 3-node cluster, failover, durability, partitions, membership, bad input on the wire
+test-cluster:
+	$(CARGO) test --release -p clustron-cli
 
 ## examples: every example runs and must succeed
 examples:

@@ -100,7 +100,7 @@ impl fmt::Display for Seed {
 /// How much change history a store keeps for watches that resume from a past revision.
 /// Resuming from a revision older than what is kept is an explicit
 /// [`ErrorCode::Compacted`](crate::ErrorCode::Compacted) error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryLimits {
     /// Most events kept.
     pub max_events: usize,
@@ -128,6 +128,9 @@ pub struct Config {
     pub clock: ClockKind,
     /// The retained change history.
     pub history: HistoryLimits,
+    /// The file holding the cluster key (remote mode; nodes started with `--cluster-key`
+    /// refuse connections without it).
+    pub cluster_key: Option<String>,
 }
 
 impl Config {
@@ -205,9 +208,10 @@ impl Config {
                 "clock" => config.clock = parse_clock(value)?,
                 "history_events" => config.history.max_events = parse_count(name, value)?,
                 "history_bytes" => config.history.max_bytes = parse_count(name, value)?,
+                "cluster_key" => config.cluster_key = Some(percent_decode(value)),
                 _ => {
                     return Err(bad(format!(
-                        "unknown parameter {name:?} (known: clock, history_events, history_bytes)"
+                        "unknown parameter {name:?} (known: clock, history_events, history_bytes, cluster_key)"
                     )))
                 }
             }
@@ -255,9 +259,13 @@ impl Config {
                     config.clock = parse_clock(clock)?;
                 }
                 "history" => config.history = history_from_json(value)?,
+                "clusterkey" | "cluster_key" => {
+                    let path = value.as_str().ok_or_else(|| Error::invalid("\"ClusterKey\" must be a file path"))?;
+                    config.cluster_key = Some(path.to_owned());
+                }
                 _ => {
                     return Err(Error::invalid(format!(
-                        "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History)"
+                        "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History, ClusterKey)"
                     )))
                 }
             }
@@ -273,14 +281,33 @@ impl Config {
         if self.mode == Mode::Remote && self.seeds.is_empty() {
             return Err(Error::invalid("remote mode needs at least one seed"));
         }
-        if self.mode == Mode::Remote && self.clock == ClockKind::Manual {
-            return Err(Error::invalid("a manual clock is only available in InProc mode"));
+        if self.mode == Mode::InProc && self.cluster_key.is_some() {
+            return Err(Error::invalid("a cluster key only applies to remote mode"));
         }
         if self.history.max_events == 0 || self.history.max_bytes == 0 {
             return Err(Error::invalid("history limits must be positive"));
         }
         Ok(())
     }
+}
+
+/// `%xx` escapes of a connection string parameter (a key file path may hold `&` or `?`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        if bytes[at] == b'%' {
+            if let Some(byte) = text.get(at + 1..at + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+                out.push(byte);
+                at += 3;
+                continue;
+            }
+        }
+        out.push(bytes[at]);
+        at += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn has_scheme(text: &str) -> bool {
@@ -434,7 +461,8 @@ mod tests {
             (r#"{"Mode": "Remote", "Seeds": [{"Host": "a", "Port": 70000}]}"#, "Port"),
             (r#"{"Mode": "InProc", "Seeds": ["a:1"]}"#, "only apply"),
             (r#"{"Mode": "InProc", "Sedds": []}"#, "unknown configuration field \"Sedds\""),
-            (r#"{"Mode": "Remote", "Seeds": ["a"], "Clock": "Manual"}"#, "only available in InProc"),
+            (r#"{"Mode": "InProc", "ClusterKey": "/k"}"#, "only applies to remote"),
+            ("clustron://inproc/x?cluster_key=/k", "only applies to remote"),
         ];
         for (input, reason) in cases {
             let error = Config::parse(input).unwrap_err();

@@ -17,8 +17,11 @@
 //! missing key, a failed condition, a taken lock, a refused counter add) are values; an
 //! [`Error`] carries a stable [`ErrorCode`].
 
+pub mod admin;
 mod api;
 mod clock;
+#[cfg(feature = "node")]
+pub mod cluster;
 pub mod config;
 mod engine;
 mod entry;
@@ -26,6 +29,7 @@ mod error;
 mod event;
 mod key;
 pub mod limits;
+pub(crate) mod net;
 pub(crate) mod state;
 mod value;
 

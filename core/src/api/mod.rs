@@ -41,10 +41,11 @@ pub mod ops {
     pub use super::AdvanceClock;
 }
 use crate::config::{normalize_store_name, Config, Mode};
-use crate::engine::inproc::InProcEngine;
 use crate::engine::registry;
+use crate::engine::remote::RemoteEngine;
+use crate::engine::Engine;
 use crate::state::command::{Command, Query, Reply};
-use crate::{Error, ErrorCode, Key, LeaseId, Result};
+use crate::{Error, Key, LeaseId, Result};
 
 /// Opens a store. `target` is a store name (an in-process store, the default), a connection
 /// string (`clustron://inproc/orders`, `clustron://h1:7861,h2:7861/orders`) or the JSON
@@ -98,20 +99,12 @@ impl Open {
             Error::invalid("the configuration does not name a store; add \"Store\" or use open_with(name, config)")
         })?;
         match config.mode {
-            Mode::InProc => {
-                let engine = registry::open(&name, &config)?;
-                Ok(Store {
-                    handle: Arc::new(Handle { engine, closed: AtomicBool::new(false), owned: Mutex::default() }),
-                })
-            }
-            Mode::Remote => Err(Error::new(
-                ErrorCode::Unavailable,
-                format!(
-                    "distributed mode is not available yet in this build (seeds {} for store {name:?} were parsed, but only InProc stores can be opened)",
-                    config.seeds.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
-                ),
-            )),
+            Mode::InProc => Ok(Engine::InProc(registry::open(&name, &config)?)),
+            Mode::Remote => Ok(Engine::Remote(RemoteEngine::open(&name, &config)?)),
         }
+        .map(|engine| Store {
+            handle: Arc::new(Handle { engine, closed: AtomicBool::new(false), owned: Mutex::default() }),
+        })
     }
 }
 
@@ -143,7 +136,7 @@ struct Owned {
 
 #[derive(Debug)]
 struct Handle {
-    engine: Arc<InProcEngine>,
+    engine: Engine,
     closed: AtomicBool,
     owned: Mutex<Owned>,
 }
@@ -152,6 +145,9 @@ impl Handle {
     fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if let Engine::Remote(engine) = &self.engine {
+            engine.drain_watches();
         }
         let owned = std::mem::take(&mut *self.owned.lock());
         for watch in owned.watches {
@@ -164,7 +160,10 @@ impl Handle {
         for (name, fence) in owned.locks {
             let _ = self.engine.execute(Command::LockRelease { name, fence });
         }
-        registry::release(&self.engine);
+        match &self.engine {
+            Engine::InProc(engine) => registry::release(engine),
+            Engine::Remote(engine) => engine.shutdown(),
+        }
     }
 }
 
@@ -208,7 +207,7 @@ impl Store {
     }
 
     #[inline]
-    pub(crate) fn engine(&self) -> &Arc<InProcEngine> {
+    pub(crate) fn engine(&self) -> &Engine {
         &self.handle.engine
     }
 

@@ -59,25 +59,33 @@ impl Request for StatusRequest {
 
     fn run_blocking(self, store: &Store) -> Result<Status> {
         let engine = store.engine();
-        let stats = engine.query(Query::Stats).and_then(StoreStats::try_from);
-        stats.map(|stats| {
-            let (watchers, sessions) = engine.local_counts();
-            Status {
-                store: engine.name().to_owned(),
-                mode: Mode::InProc,
-                revision: stats.revision,
-                compacted_revision: stats.compacted_revision,
-                keys: stats.keys,
-                leases: stats.leases,
-                locks: stats.locks,
-                counters: stats.counters,
-                watchers: watchers as u64,
-                sessions: sessions as u64,
-                members: vec!["inproc".to_owned()],
-                leader: Some("inproc".to_owned()),
-                term: 0,
-                clock: engine.clock_kind(),
-            }
+        let stats = StoreStats::try_from(engine.query(Query::Stats)?)?;
+        let (watchers, sessions) = engine.local_counts();
+        let (members, leader, term) = match engine.cluster_view()? {
+            None => (vec!["inproc".to_owned()], Some("inproc".to_owned()), 0),
+            Some(view) => (view.members.iter().map(describe).collect(), view.leader.as_ref().map(describe), view.term),
+        };
+        Ok(Status {
+            store: engine.name().to_owned(),
+            mode: engine.mode(),
+            revision: stats.revision,
+            compacted_revision: stats.compacted_revision,
+            keys: stats.keys,
+            leases: stats.leases,
+            locks: stats.locks,
+            counters: stats.counters,
+            watchers: watchers as u64,
+            sessions: sessions as u64,
+            members,
+            leader,
+            term,
+            clock: engine.clock_kind(),
         })
     }
+}
+
+/// A member as status reports it: `id@address`.
+fn describe(node: &crate::net::wire::NodeInfo) -> String {
+    let address = node.addrs.first().map(String::as_str).unwrap_or("?");
+    format!("{:x}@{address}", node.id)
 }

@@ -26,7 +26,7 @@ use crate::state::{State, StateMachine};
 use crate::{Entry, Error, Event, EventKind, Key, LeaseId, Result};
 
 /// How a lock wait ended.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum WaitOutcome {
     Granted(LockGrant),
     /// Left the queue without the lock: `None` when the wait timed out.
@@ -42,7 +42,7 @@ pub(crate) enum AcquireOutcome {
 }
 
 /// Where a new watch starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum WatchStart {
     /// With the next change.
     Now,
@@ -59,16 +59,37 @@ struct SessionEntry {
     lost: Arc<Mailbox<()>>,
 }
 
+/// How many outcomes of lock waits nobody is waiting for yet a replica remembers (a client
+/// asks for its outcome after its acquire was applied, possibly on another node).
+const UNCLAIMED_OUTCOMES: usize = 8192;
+
 /// Everything only the writer touches.
 #[derive(Debug)]
 struct Writer {
     sm: StateMachine,
     watchers: Watchers,
     waiters: HashMap<u64, Arc<Mailbox<WaitOutcome>>>,
+    /// Outcomes of waits whose waiter has not registered (yet), newest kept.
+    unclaimed: BTreeMap<u64, WaitOutcome>,
+    /// Parties waiting for a lease to end (a replica's session heartbeats).
+    lease_ends: HashMap<LeaseId, Vec<Arc<Mailbox<()>>>>,
     sessions: BTreeMap<LeaseId, SessionEntry>,
 }
 
 impl Writer {
+    /// Hands a wait's outcome to its waiter, or keeps it until the waiter asks.
+    fn deliver(&mut self, waiter: u64, outcome: WaitOutcome) {
+        match self.waiters.remove(&waiter) {
+            Some(mailbox) => mailbox.push(outcome),
+            None => {
+                self.unclaimed.insert(waiter, outcome);
+                while self.unclaimed.len() > UNCLAIMED_OUTCOMES {
+                    self.unclaimed.pop_first();
+                }
+            }
+        }
+    }
+
     fn next_wakeup(&self) -> u64 {
         let sessions = self.sessions.values().map(|session| session.next_renew).min();
         self.sm.next_deadline().into_iter().chain(sessions).min().unwrap_or(u64::MAX)
@@ -89,11 +110,23 @@ pub(crate) struct InProcEngine {
 
 impl InProcEngine {
     pub(crate) fn new(name: &str, config: &Config) -> Arc<InProcEngine> {
+        InProcEngine::create(name, config, true)
+    }
+
+    /// The state of one replica of a replicated store: commands arrive from the log with the
+    /// leader's time ([`apply_at`](InProcEngine::apply_at)); no timer of its own (the leader
+    /// proposes expiry), no sessions (clients keep theirs alive through the leader).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn replica(name: &str, config: &Config) -> Arc<InProcEngine> {
+        InProcEngine::create(name, config, false)
+    }
+
+    fn create(name: &str, config: &Config, with_timer: bool) -> Arc<InProcEngine> {
         Arc::new_cyclic(|weak: &Weak<InProcEngine>| {
             let clock = Clock::new(config.clock);
             let timer = match clock.kind() {
-                ClockKind::System => Some(Timer::start(weak.clone(), name)),
-                ClockKind::Manual => None,
+                ClockKind::System if with_timer => Some(Timer::start(weak.clone(), name)),
+                _ => None,
             };
             let sm = StateMachine::new(config.history);
             InProcEngine {
@@ -104,6 +137,8 @@ impl InProcEngine {
                     sm,
                     watchers: Watchers::default(),
                     waiters: HashMap::new(),
+                    unclaimed: BTreeMap::new(),
+                    lease_ends: HashMap::new(),
                     sessions: BTreeMap::new(),
                 }),
                 timer,
@@ -151,18 +186,17 @@ impl InProcEngine {
         for notice in &applied.notices {
             match notice {
                 Notice::Granted { waiter, grant } => {
-                    if let Some(outcome) = writer.waiters.remove(waiter) {
-                        outcome.push(WaitOutcome::Granted(grant.clone()));
-                    }
+                    writer.deliver(*waiter, WaitOutcome::Granted(grant.clone()));
                 }
                 Notice::WaiterDropped { waiter, error } => {
-                    if let Some(outcome) = writer.waiters.remove(waiter) {
-                        outcome.push(WaitOutcome::Dropped(error.clone()));
-                    }
+                    writer.deliver(*waiter, WaitOutcome::Dropped(error.clone()));
                 }
                 Notice::LeaseEnded(lease) => {
                     if let Some(session) = writer.sessions.remove(lease) {
                         session.lost.close(Error::lease_not_found(*lease));
+                    }
+                    for waiting in writer.lease_ends.remove(lease).into_iter().flatten() {
+                        waiting.close(Error::lease_not_found(*lease));
                     }
                 }
             }
@@ -174,6 +208,97 @@ impl InProcEngine {
         if let Some(timer) = &self.timer {
             timer.set_next(writer.next_wakeup());
         }
+    }
+
+    /// Applies a command at the time the leader stamped on it (a replica applying its log).
+    /// On a manual clock, the store's time follows the applied times.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn apply_at(&self, command: Command, now: u64) -> Result<Reply> {
+        self.check_open()?;
+        let mut writer = self.writer.lock();
+        if self.clock.kind() == ClockKind::Manual && now > self.clock.now() {
+            self.clock.set_manual(now);
+        }
+        let applied = writer.sm.apply(command, now);
+        self.settle(&mut writer, &applied);
+        applied.reply
+    }
+
+    /// The mailbox where the outcome of lock wait `waiter` arrives (at once, when it is
+    /// already known).
+    pub(crate) fn wait_for(&self, waiter: u64) -> Arc<Mailbox<WaitOutcome>> {
+        let mut writer = self.writer.lock();
+        let mailbox = Arc::new(Mailbox::default());
+        match writer.unclaimed.remove(&waiter) {
+            Some(outcome) => mailbox.push(outcome),
+            None => {
+                writer.waiters.insert(waiter, Arc::clone(&mailbox));
+            }
+        }
+        mailbox
+    }
+
+    /// A mailbox closed when `lease` ends (at once if it is already gone).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn lease_end(&self, lease: LeaseId) -> Arc<Mailbox<()>> {
+        let mailbox = Arc::new(Mailbox::default());
+        let mut writer = self.writer.lock();
+        let alive = self.state.coord.read().leases.contains_key(&lease);
+        if alive {
+            let waiting = writer.lease_ends.entry(lease).or_default();
+            waiting.retain(|other| Arc::strong_count(other) > 1);
+            waiting.push(Arc::clone(&mailbox));
+        } else {
+            mailbox.close(Error::lease_not_found(lease));
+        }
+        mailbox
+    }
+
+    /// Stops waiting for `waiter`'s outcome (the client went away or gave up).
+    pub(crate) fn forget_wait(&self, waiter: u64) {
+        self.writer.lock().waiters.remove(&waiter);
+    }
+
+    /// When the next deadline falls (store time), if any.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        let next = self.state.next_deadline();
+        (next != u64::MAX).then_some(next)
+    }
+
+    /// The latest time a command was applied at.
+    pub(crate) fn last_now(&self) -> u64 {
+        self.writer.lock().sm.last_now()
+    }
+
+    /// The store's current time.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The current revision.
+    pub(crate) fn revision(&self) -> u64 {
+        self.state.revision()
+    }
+
+    /// The whole state as plain data (a replica's snapshot).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn image(&self) -> crate::state::image::Image {
+        self.writer.lock().sm.image()
+    }
+
+    /// Replaces the state with a snapshot's. Watches opened here cannot continue across the
+    /// jump: they end with `Compacted` and resume elsewhere (or here) from their revision.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn restore(&self, image: crate::state::image::Image) {
+        let mut writer = self.writer.lock();
+        writer.sm.restore(image);
+        if self.clock.kind() == ClockKind::Manual && writer.sm.last_now() > self.clock.now() {
+            self.clock.set_manual(writer.sm.last_now());
+        }
+        writer.watchers.close_all(Error::new(
+            crate::ErrorCode::Compacted,
+            "this replica was restored from a snapshot; resume the watch from its last revision",
+        ));
     }
 
     pub(crate) fn query(&self, query: Query) -> Result<Reply> {
@@ -272,7 +397,9 @@ impl InProcEngine {
         let room = WATCH_QUEUE_CAPACITY.saturating_sub(watcher.mailbox.len());
         let replay = watcher.replay(history, from, room);
         watcher.set_delivered(match replay.resume_at {
-            None => self.state.revision(),
+            // Caught up. A watch resuming past this replica's revision (its client saw
+            // those revisions on a node further ahead) must not get them again.
+            None => self.state.revision().max(from - 1),
             Some(_) => replay.last_revision.unwrap_or(from - 1),
         });
         watcher.mailbox.catch_up(replay.events, replay.resume_at);

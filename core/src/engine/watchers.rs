@@ -30,7 +30,7 @@ pub(crate) struct Replay {
 pub(crate) const WATCH_QUEUE_CAPACITY: usize = 65_536;
 
 /// Which keys a watch covers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Filter {
     Key(Key),
     Range(KeyRange),
@@ -56,6 +56,11 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
+    /// A watcher fed from elsewhere (a remote watch's local end).
+    pub(crate) fn detached(id: u64, filter: Filter, prev_value: bool) -> Watcher {
+        Watcher { id, filter, prev_value, mailbox: Mailbox::default(), delivered: AtomicU64::new(0) }
+    }
+
     pub(crate) fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Acquire)
     }

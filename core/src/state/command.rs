@@ -74,6 +74,44 @@ pub(crate) enum Command {
     Txn(TxnRequest),
     /// Processes due deadlines and nothing else (the timer's command).
     Tick,
+    /// Sets how much history the store keeps (a replicated store's settings travel through
+    /// its log, so every replica keeps the same).
+    SetHistory(crate::config::HistoryLimits),
+    /// A new leader's first command: leases alive when the previous leader last acted are
+    /// extended to at least `until` (see `lease::grace`), before anything expires.
+    LeaseGrace {
+        until: u64,
+    },
+}
+
+impl Command {
+    /// What can be checked without the state, with the errors applying would give: a
+    /// replicated store refuses such a command before it enters the log.
+    pub(crate) fn precheck(&self) -> Result<()> {
+        match self {
+            Command::Put(item) => super::kv::check_put_input(item),
+            Command::Delete(item) => crate::limits::check_key(&item.key),
+            _ => Ok(()),
+        }
+    }
+
+    /// Roughly how many bytes the command carries (keys and values), to size batches.
+    pub(crate) fn weight(&self) -> usize {
+        fn op(op: &BatchOp) -> usize {
+            match op {
+                BatchOp::Put(item) => item.key.len() + item.value.len(),
+                BatchOp::Get(key) => key.len(),
+                BatchOp::Delete(item) => item.key.len(),
+            }
+        }
+        64 + match self {
+            Command::Put(item) => item.key.len() + item.value.len(),
+            Command::PutMany(items) => items.iter().map(|item| item.key.len() + item.value.len()).sum(),
+            Command::Batch(ops) => ops.iter().map(op).sum(),
+            Command::Txn(request) => request.success.iter().chain(&request.failure).map(op).sum(),
+            _ => 0,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -8,7 +8,7 @@ use super::{Change, Coordination};
 use crate::limits;
 use crate::{Error, Key, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Counter {
     value: i64,
     expires_at: Option<u64>,

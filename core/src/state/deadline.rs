@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use crate::{Key, LeaseId};
 
 /// What is due.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Due {
     Key(Key),
     Lease(LeaseId),
@@ -45,6 +45,11 @@ impl Deadlines {
         if let Some(new) = new {
             self.add(new, due);
         }
+    }
+
+    /// Every pending deadline, earliest first (for a snapshot).
+    pub(crate) fn all(&self) -> impl Iterator<Item = &(u64, Due)> {
+        self.set.iter()
     }
 
     pub(crate) fn next(&self) -> Option<u64> {

@@ -127,6 +127,15 @@ impl History {
         self.compacted
     }
 
+    pub(crate) fn limits(&self) -> HistoryLimits {
+        self.limits
+    }
+
+    /// New limits; old revisions over them go with the next append.
+    pub(crate) fn set_limits(&mut self, limits: HistoryLimits) {
+        self.limits = limits;
+    }
+
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.records.len()

@@ -302,11 +302,17 @@ pub enum KeyTtl {
     },
 }
 
-/// Checks everything about a put that can fail, without changing anything.
-pub(crate) fn check_put(c: &mut Change<'_>, item: &PutItem) -> Result<()> {
+/// The checks of a put that need no state (also run by a leader before it replicates a put
+/// that could only fail).
+pub(crate) fn check_put_input(item: &PutItem) -> Result<()> {
     limits::check_key(&item.key)?;
     limits::check_value(&item.value)?;
-    item.options.check()?;
+    item.options.check()
+}
+
+/// Checks everything about a put that can fail, without changing anything.
+pub(crate) fn check_put(c: &mut Change<'_>, item: &PutItem) -> Result<()> {
+    check_put_input(item)?;
     if let Some(guard) = item.options.guard_ref() {
         lock::check_guard(c, guard)?;
     }

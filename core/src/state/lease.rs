@@ -12,7 +12,7 @@ use super::{kv, lock, Change, Coordination};
 use crate::limits;
 use crate::{DeleteCause, Error, Key, LeaseId, Result, Timestamp};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Lease {
     pub(crate) ttl_ms: u64,
     pub(crate) expires_at: u64,
@@ -80,6 +80,26 @@ pub(crate) fn keep_alive(c: &mut Change<'_>, id: LeaseId) -> Result<LeaseInfo> {
     c.deadlines.replace(Some(old), Some(info.expires_at.unix_millis()), Due::Lease(id));
     c.mark_changed();
     Ok(info)
+}
+
+/// A new leader's grace: every lease still alive at `alive_at` (the last time the previous
+/// leader acted) that would expire before `until` now expires at `until`. Leases are only
+/// ever extended by this, so a leader change never shortens one, and clients that could not
+/// reach any leader during the election do not lose their sessions for it.
+pub(crate) fn grace(c: &mut Change<'_>, until: u64, alive_at: u64) {
+    let extended: Vec<(LeaseId, u64)> = c
+        .coord()
+        .leases
+        .iter_mut()
+        .filter(|(_, lease)| lease.expires_at > alive_at && lease.expires_at < until)
+        .map(|(id, lease)| (*id, std::mem::replace(&mut lease.expires_at, until)))
+        .collect();
+    for (id, old) in &extended {
+        c.deadlines.replace(Some(*old), Some(until), Due::Lease(*id));
+    }
+    if !extended.is_empty() {
+        c.mark_changed();
+    }
 }
 
 /// Revokes a lease; false if it does not exist (already expired or revoked).

@@ -22,13 +22,13 @@ pub(crate) enum Hold {
     Lease(LeaseId),
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LockState {
     holder: Option<Holder>,
     queue: VecDeque<Waiter>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Holder {
     fence: u64,
     hold: Hold,
@@ -38,7 +38,7 @@ struct Holder {
     waiter: Option<u64>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Waiter {
     id: u64,
     hold: Hold,

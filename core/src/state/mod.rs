@@ -21,6 +21,7 @@ pub(crate) mod command;
 pub(crate) mod counter;
 mod deadline;
 pub(crate) mod history;
+pub(crate) mod image;
 mod index;
 mod keyspace;
 pub(crate) mod kv;
@@ -200,11 +201,21 @@ impl StateMachine {
     /// treated as the previous one, so store time never runs backwards). Due deadlines are
     /// processed first, as their own revision.
     pub(crate) fn apply(&mut self, command: Command, now: u64) -> Applied {
-        let now = now.max(self.last_now);
+        let previous = self.last_now;
+        let now = now.max(previous);
         self.last_now = now;
         let before = self.state.revision();
         self.recent.clear();
         let mut notices = Vec::new();
+        if let Command::LeaseGrace { until } = command {
+            // Before the sweep: a lease the election made overdue is extended, not expired.
+            let alive_at = previous;
+            self.change(ShardMask::NONE, now, &mut notices, |c| {
+                lease::grace(c, until, alive_at);
+                Ok(())
+            })
+            .expect("a grace cannot fail");
+        }
         if self.deadlines.next().is_some_and(|next| next <= now) {
             self.change(ShardMask::ALL, now, &mut notices, |change| {
                 sweep(change);
@@ -284,7 +295,14 @@ impl StateMachine {
                 });
                 self.change(mask, now, notices, |c| txn::apply(c, request)).map(Reply::Txn)
             }
-            Command::Tick => Ok(Reply::Done),
+            Command::Tick | Command::LeaseGrace { .. } => Ok(Reply::Done),
+            Command::SetHistory(limits) => {
+                if limits.max_events == 0 || limits.max_bytes == 0 {
+                    return Err(crate::Error::invalid("history limits must be positive"));
+                }
+                self.history.set_limits(limits);
+                Ok(Reply::Done)
+            }
         }
     }
 

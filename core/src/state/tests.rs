@@ -104,3 +104,54 @@ fn replicas_applying_the_same_commands_reach_the_same_state_and_events() {
     assert_eq!(left.state().stats(), right.state().stats());
     assert!(left.state().revision() > 1000, "the sequence exercised the machine");
 }
+
+#[test]
+fn a_replica_restored_from_an_image_continues_exactly_like_the_original() {
+    let mut original = StateMachine::new(HistoryLimits::default());
+    let mut sequence = Sequence(0xC0FF_EE11);
+    let mut now = 1_000;
+    for _ in 0..2_000 {
+        now += sequence.next(5);
+        original.apply(random_command(&mut sequence), now);
+    }
+    // Through the wire format a snapshot uses, into a machine that already holds other data.
+    let bytes = postcard::to_allocvec(&original.image()).expect("an image serializes");
+    let mut restored = StateMachine::new(HistoryLimits::default());
+    restored.apply(put("stale", "gone after restore", Some(5)), 10);
+    restored.restore(postcard::from_bytes(&bytes).expect("an image deserializes"));
+    assert_eq!(restored.state().revision(), original.state().revision());
+    assert_eq!(restored.last_now(), original.last_now());
+    assert_eq!(restored.next_deadline(), original.next_deadline());
+    for _ in 0..3_000 {
+        now += sequence.next(5);
+        let command = random_command(&mut sequence);
+        let (a, b) = (original.apply(command.clone(), now), restored.apply(command, now));
+        assert_eq!(a.reply, b.reply);
+        assert_eq!(a.notices, b.notices);
+        assert_eq!(original.recent_events(), restored.recent_events());
+    }
+    let everything = |sm: &StateMachine| sm.state().scan(&KeyRange::All, None, Some(100_000), now).unwrap();
+    assert_eq!(everything(&original), everything(&restored));
+    assert_eq!(original.state().stats(), restored.state().stats());
+    assert_eq!(original.history().compacted(), restored.history().compacted());
+}
+
+#[test]
+fn a_lease_grace_extends_leases_alive_before_the_election_and_never_shortens() {
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    let grant = |sm: &mut StateMachine, ttl_ms, now| match sm.apply(Command::LeaseGrant { ttl_ms }, now).reply {
+        Ok(Reply::Lease(info)) => info.id,
+        other => panic!("{other:?}"),
+    };
+    let short = grant(&mut sm, 1_000, 10_000); // expires at 11_000
+    let long = grant(&mut sm, 60_000, 10_000); // expires at 70_000
+    sm.apply(put("held", "v", None), 10_500);
+    // The old leader last acted at 10_500; the new one takes over at 12_000, after `short`
+    // would have expired, with a grace until 13_000.
+    sm.apply(Command::LeaseGrace { until: 13_000 }, 12_000);
+    let expiry = |sm: &StateMachine, id| sm.state().coord.read().leases.get(&id).map(|lease| lease.expires_at);
+    assert_eq!(expiry(&sm, short), Some(13_000), "extended instead of expired");
+    assert_eq!(expiry(&sm, long), Some(70_000), "never shortened");
+    sm.apply(Command::Tick, 13_000);
+    assert_eq!(expiry(&sm, short), None, "it expires at the end of the grace");
+}

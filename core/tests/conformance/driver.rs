@@ -38,9 +38,23 @@ fn outcome<T>(result: Result<T, Error>, shape: impl FnOnce(T) -> Json) -> Outcom
     result.map(shape).map_err(failure)
 }
 
+/// Where the driver's stores live.
+#[derive(Clone, Debug)]
+#[allow(dead_code, reason = "each test binary uses one of them")]
+pub enum Target {
+    /// In this process.
+    InProc,
+    /// On a cluster (nodes on a manual clock that let clients create stores): its seeds.
+    Cluster(Vec<clustron::Seed>),
+}
+
 impl RustDriver {
-    pub fn new(vector: &VectorConfig) -> Result<RustDriver, String> {
-        let mut config = Config::in_proc().with_manual_clock().with_store(vector.store.clone());
+    pub fn new(vector: &VectorConfig, target: &Target) -> Result<RustDriver, String> {
+        let base = match target {
+            Target::InProc => Config::in_proc(),
+            Target::Cluster(seeds) => Config::remote(seeds.iter().cloned()),
+        };
+        let mut config = base.with_manual_clock().with_store(vector.store.clone());
         if let Some(events) = vector.history_events {
             config = config.with_history(HistoryLimits { max_events: events as usize, ..HistoryLimits::default() });
         }

@@ -9,7 +9,7 @@ use clustron_conformance::Driver;
 #[test]
 fn conformance_vectors_in_proc() {
     clustron_conformance::run_all("rust", |vector| {
-        driver::RustDriver::new(vector).map(|driver| Box::new(driver) as Box<dyn Driver>)
+        driver::RustDriver::new(vector, &driver::Target::InProc).map(|driver| Box::new(driver) as Box<dyn Driver>)
     });
 }
 

@@ -1,0 +1,105 @@
+//! Operating a cluster from outside it: members, status, and (for tests) fault injection.
+//! What `clustron members` and `clustron status` run.
+
+use crate::config::{Config, Seed};
+use crate::engine::remote::ClusterClient;
+use crate::net::wire::{ClientBody, ClientReply, MembersOp};
+use crate::state::command::{Reply, StoreStats};
+use crate::{Error, Result};
+
+pub use crate::net::wire::NodeInfo;
+
+/// How to reach a cluster: seeds (`host:port`) and the cluster key file, if it has one.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    config: Config,
+}
+
+/// One store as a node reports it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreReport {
+    pub store: String,
+    pub members: Vec<NodeInfo>,
+    pub leader: Option<NodeInfo>,
+    pub term: u64,
+    pub revision: u64,
+    pub keys: u64,
+}
+
+impl Cluster {
+    /// A cluster reached through `seeds`, with the key in `cluster_key` (a file) if any.
+    pub fn new(seeds: &[String], cluster_key: Option<String>) -> Result<Cluster> {
+        let seeds = seeds.iter().map(|seed| Seed::parse(seed)).collect::<Result<Vec<_>>>()?;
+        let mut config = Config::remote(seeds);
+        config.cluster_key = cluster_key;
+        Ok(Cluster { config })
+    }
+
+    fn client(&self) -> Result<std::sync::Arc<ClusterClient>> {
+        ClusterClient::for_config(&self.config)
+    }
+
+    /// The stores of the cluster.
+    pub fn stores(&self) -> Result<Vec<String>> {
+        self.client()?.stores()
+    }
+
+    /// Every node of the cluster.
+    pub fn members(&self) -> Result<Vec<NodeInfo>> {
+        match self.client()?.request("", ClientBody::Members(MembersOp::List))? {
+            ClientReply::Members(members) => Ok(members),
+            other => Err(Error::internal(format!("expected members, got {other:?}"))),
+        }
+    }
+
+    /// Status of every store.
+    pub fn status(&self) -> Result<Vec<StoreReport>> {
+        let client = self.client()?;
+        let mut reports = Vec::new();
+        for store in client.stores()? {
+            match client.request(&store, ClientBody::Status)? {
+                ClientReply::Status { stats: Reply::Stats(stats), view } => {
+                    let StoreStats { revision, keys, .. } = stats;
+                    reports.push(StoreReport {
+                        store,
+                        members: view.members,
+                        leader: view.leader,
+                        term: view.term,
+                        revision,
+                        keys,
+                    });
+                }
+                other => return Err(Error::internal(format!("expected a status, got {other:?}"))),
+            }
+        }
+        Ok(reports)
+    }
+
+    /// Adds the node listening at `address` (`host:port`) to every store's group: a learner
+    /// first, a voter once it caught up.
+    pub fn add_member(&self, address: &str) -> Result<NodeInfo> {
+        let client = self.client()?;
+        let node = client.node_at(address)?;
+        for store in client.stores()? {
+            client.request(&store, ClientBody::Members(MembersOp::Join(node.clone())))?;
+        }
+        Ok(node)
+    }
+
+    /// Removes node `id` from every store's group.
+    pub fn remove_member(&self, id: u64) -> Result<()> {
+        let client = self.client()?;
+        for store in client.stores()? {
+            client.request(&store, ClientBody::Members(MembersOp::Remove(id)))?;
+        }
+        Ok(())
+    }
+
+    /// Fault injection (nodes started with it allowed): the node at `address` stops talking
+    /// to the nodes `cut_off` (an empty list heals it).
+    pub fn partition(&self, address: &str, cut_off: &[u64]) -> Result<()> {
+        let client = self.client()?;
+        client.request_at(address, ClientBody::Partition { cut_off: cut_off.to_vec() }).map(|_| ())
+    }
+}

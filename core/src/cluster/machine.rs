@@ -1,0 +1,240 @@
+//! A replica's state machine as openraft drives it: log entries are applied to the store's
+//! engine at the time the leader stamped on them, once per request id (a retried write
+//! answers its first result), and snapshots carry the whole state with the request table.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::types::{storage_error, Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::engine::inproc::InProcEngine;
+use crate::net::wire::RequestId;
+use crate::state::command::Reply;
+use crate::state::image::Image;
+use crate::{Error, Result};
+
+/// A client that wrote nothing for this long (store time) is forgotten by the request table.
+const CLIENT_IDLE_MS: u64 = 3_600_000;
+
+/// The answers a client may still ask again for.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ClientWindow {
+    /// Every request below this was answered (and its answer received).
+    acked: u64,
+    replies: BTreeMap<u64, Result<Reply>>,
+    last_now: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Requests {
+    clients: BTreeMap<u64, ClientWindow>,
+}
+
+impl Requests {
+    /// The earlier answer of a retried request, if this one was applied before.
+    fn replay(&mut self, id: &RequestId, now: u64) -> Option<Result<Reply>> {
+        let window = self.clients.entry(id.client).or_default();
+        window.last_now = window.last_now.max(now);
+        if id.acked > window.acked {
+            window.acked = id.acked;
+            window.replies = window.replies.split_off(&id.acked);
+        }
+        if let Some(reply) = window.replies.get(&id.seq) {
+            return Some(reply.clone());
+        }
+        if id.seq < window.acked {
+            return Some(Err(Error::internal(format!(
+                "request {} of client {:x} was already answered",
+                id.seq, id.client
+            ))));
+        }
+        None
+    }
+
+    fn record(&mut self, id: &RequestId, reply: &Result<Reply>, now: u64) {
+        let window = self.clients.entry(id.client).or_default();
+        window.replies.insert(id.seq, reply.clone());
+        if self.clients.len() > 64 {
+            self.clients.retain(|_, window| window.last_now + CLIENT_IDLE_MS > now);
+        }
+    }
+}
+
+/// What a snapshot holds.
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    image: Image,
+    requests: Requests,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredSnapshot {
+    meta: SnapshotMeta,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Inner {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+    requests: Requests,
+    snapshot: Option<StoredSnapshot>,
+    snapshot_count: u64,
+}
+
+/// The state machine of one replica. Clones share it.
+#[derive(Clone)]
+pub(crate) struct Machine {
+    engine: Arc<InProcEngine>,
+    inner: Arc<Mutex<Inner>>,
+    /// Where snapshots are kept (with a data directory).
+    dir: Option<PathBuf>,
+}
+
+impl Machine {
+    /// A machine over `engine`, restored from the snapshot in `dir` if there is one.
+    pub(crate) fn open(engine: Arc<InProcEngine>, dir: Option<PathBuf>) -> std::io::Result<Machine> {
+        let machine = Machine { engine, inner: Arc::default(), dir };
+        if let Some(dir) = &machine.dir {
+            match std::fs::read(dir.join("snapshot")) {
+                Ok(bytes) => {
+                    let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(std::io::Error::other)?;
+                    machine.restore(&stored).map_err(std::io::Error::other)?;
+                    machine.inner.lock().snapshot = Some(stored);
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(machine)
+    }
+
+    fn restore(&self, stored: &StoredSnapshot) -> std::result::Result<(), postcard::Error> {
+        let body: SnapshotBody = postcard::from_bytes(&stored.data)?;
+        self.engine.restore(body.image);
+        let mut inner = self.inner.lock();
+        inner.requests = body.requests;
+        inner.last_applied = stored.meta.last_log_id;
+        inner.membership = stored.meta.last_membership.clone();
+        Ok(())
+    }
+
+    #[allow(clippy::result_large_err, reason = "openraft's storage error, as its traits return it")]
+    fn save(&self, stored: &StoredSnapshot) -> std::result::Result<(), StorageError> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let bytes = postcard::to_allocvec(stored).map_err(|error| storage_error("encoding a snapshot", error))?;
+        let dir = dir.clone();
+        tokio::task::block_in_place(move || -> std::io::Result<()> {
+            use std::io::Write;
+            let temporary = dir.join("snapshot.tmp");
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, dir.join("snapshot"))?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .map_err(|error| storage_error("saving a snapshot", error))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for Machine {
+    async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, StorageError> {
+        // The engine and the request table are read under the machine's lock, so they
+        // describe the same applied index.
+        let (meta, data) = {
+            let mut inner = self.inner.lock();
+            let body = SnapshotBody { image: self.engine.image(), requests: std::mem::take(&mut inner.requests) };
+            let data = postcard::to_allocvec(&body);
+            inner.requests = body.requests;
+            let data = data.map_err(|error| storage_error("encoding a snapshot", error))?;
+            inner.snapshot_count += 1;
+            let last = inner.last_applied;
+            let meta = SnapshotMeta {
+                last_log_id: last,
+                last_membership: inner.membership.clone(),
+                snapshot_id: format!("{}-{}", last.map_or(0, |id| id.index), inner.snapshot_count),
+            };
+            (meta, data)
+        };
+        let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
+        self.save(&stored)?;
+        self.inner.lock().snapshot = Some(stored);
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for Machine {
+    type SnapshotBuilder = Machine;
+
+    async fn applied_state(&mut self) -> std::result::Result<(Option<LogId>, StoredMembership), StorageError> {
+        let inner = self.inner.lock();
+        Ok((inner.last_applied, inner.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> std::result::Result<Vec<Outcome>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut outcomes = Vec::new();
+        let mut inner = self.inner.lock();
+        for entry in entries {
+            inner.last_applied = Some(entry.log_id);
+            let reply = match entry.payload {
+                EntryPayload::Blank => Ok(Reply::Done),
+                EntryPayload::Membership(membership) => {
+                    inner.membership = StoredMembership::new(Some(entry.log_id), membership);
+                    Ok(Reply::Done)
+                }
+                EntryPayload::Normal(proposal) => match &proposal.id {
+                    Some(id) => match inner.requests.replay(id, proposal.now) {
+                        Some(earlier) => earlier,
+                        None => {
+                            let reply = self.engine.apply_at(proposal.command, proposal.now);
+                            inner.requests.record(id, &reply, proposal.now);
+                            reply
+                        }
+                    },
+                    None => self.engine.apply_at(proposal.command, proposal.now),
+                },
+            };
+            outcomes.push(Outcome { reply });
+        }
+        Ok(outcomes)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Machine {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> std::result::Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> std::result::Result<(), StorageError> {
+        let stored = StoredSnapshot { meta: meta.clone(), data: snapshot.into_inner() };
+        self.restore(&stored).map_err(|error| storage_error("installing a snapshot", error))?;
+        self.save(&stored)?;
+        self.inner.lock().snapshot = Some(stored);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> std::result::Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        Ok(self
+            .inner
+            .lock()
+            .snapshot
+            .clone()
+            .map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+    }
+}

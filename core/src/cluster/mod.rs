@@ -1,0 +1,12 @@
+//! The node side of distributed mode (feature `node`): each store replicated by an openraft
+//! group whose state machine is the same engine the in-process mode runs, a durable log,
+//! and the node that hosts the stores and answers clients and peers. See ARCHITECTURE.md.
+
+mod log;
+mod machine;
+mod network;
+mod node;
+mod replica;
+mod types;
+
+pub use node::{Node, NodeConfig};

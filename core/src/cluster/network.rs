@@ -1,0 +1,181 @@
+//! openraft's RPCs over the node's swarm: each RPC is postcard inside a `RaftRequest` for
+//! its store. A peer that cannot be reached is `Unreachable` (openraft backs off); an error
+//! from the peer's Raft comes back as a remote error. The node's fault switch can cut peers
+//! off (tests of partitions).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use libp2p::{Multiaddr, PeerId};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::types::TypeConfig;
+use crate::net::transport::Net;
+use crate::net::wire::{NodeInfo, RaftRequest};
+
+/// The most bytes of commands sent in one append of several entries.
+const BATCH_BYTES: usize = 2 << 20;
+
+#[derive(Serialize, Deserialize)]
+pub(crate) enum RaftRpc {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<u64>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) enum RaftRpcReply {
+    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
+    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
+    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+}
+
+/// Peers this node pretends it cannot reach (fault injection; empty in production).
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    blocked: RwLock<HashSet<u64>>,
+}
+
+impl Faults {
+    pub(crate) fn is_blocked(&self, node: u64) -> bool {
+        let blocked = self.blocked.read();
+        !blocked.is_empty() && blocked.contains(&node)
+    }
+
+    pub(crate) fn set(&self, nodes: impl IntoIterator<Item = u64>) {
+        *self.blocked.write() = nodes.into_iter().collect();
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Network {
+    pub(crate) net: Net,
+    pub(crate) store: String,
+    pub(crate) faults: Arc<Faults>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Peer;
+
+    async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Peer {
+        Peer {
+            net: self.net.clone(),
+            store: self.store.clone(),
+            faults: Arc::clone(&self.faults),
+            target,
+            peer: node.peer.parse().ok(),
+            addrs: node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect(),
+        }
+    }
+}
+
+pub(crate) struct Peer {
+    net: Net,
+    store: String,
+    faults: Arc<Faults>,
+    target: u64,
+    peer: Option<PeerId>,
+    addrs: Vec<Multiaddr>,
+}
+
+#[derive(Debug)]
+struct Failure(String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl Peer {
+    async fn call<E: std::error::Error>(&self, rpc: RaftRpc) -> Result<RaftRpcReply, RPCError<u64, NodeInfo, E>> {
+        let unreachable = |why: String| RPCError::Unreachable(Unreachable::new(&Failure(why)));
+        if self.faults.is_blocked(self.target) {
+            return Err(unreachable(format!("node {} is cut off (fault injection)", self.target)));
+        }
+        let Some(peer) = self.peer else {
+            return Err(unreachable(format!("node {} has no valid peer id", self.target)));
+        };
+        let bytes = postcard::to_allocvec(&rpc)
+            .map_err(|error| RPCError::Network(NetworkError::new(&Failure(error.to_string()))))?;
+        let request = RaftRequest { store: self.store.clone(), rpc: bytes };
+        match self.net.raft(peer, self.addrs.clone(), request).await {
+            Err(error) => Err(unreachable(error.to_string())),
+            Ok(Err(error)) => Err(unreachable(error.to_string())),
+            Ok(Ok(bytes)) => postcard::from_bytes(&bytes)
+                .map_err(|error| RPCError::Network(NetworkError::new(&Failure(error.to_string())))),
+        }
+    }
+
+    fn unexpected<E: std::error::Error>() -> RPCError<u64, NodeInfo, E> {
+        RPCError::Network(NetworkError::new(&Failure("a reply of the wrong kind".into())))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        // openraft gives an append one heartbeat interval: a batch of large entries is split
+        // (openraft retries with fewer entries) rather than sent whole.
+        let entries = rpc.entries.len() as u64;
+        if entries > 1 {
+            let bytes: usize = rpc
+                .entries
+                .iter()
+                .map(|entry| match &entry.payload {
+                    openraft::EntryPayload::Normal(proposal) => proposal.command.weight(),
+                    _ => 64,
+                })
+                .sum();
+            if bytes > BATCH_BYTES {
+                return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((entries / 2).max(1))));
+            }
+        }
+        match self.call(RaftRpc::Append(rpc)).await? {
+            RaftRpcReply::Append(reply) => {
+                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            _ => Err(Peer::unexpected()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>> {
+        match self.call(RaftRpc::Snapshot(rpc)).await? {
+            RaftRpcReply::Snapshot(reply) => {
+                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            _ => Err(Peer::unexpected()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<u64>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
+        match self.call(RaftRpc::Vote(rpc)).await? {
+            RaftRpcReply::Vote(reply) => {
+                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            _ => Err(Peer::unexpected()),
+        }
+    }
+}

@@ -1,0 +1,721 @@
+//! A node: one swarm, the stores it replicates, and the answers to clients and peers.
+//!
+//! The first node of a cluster (no seeds) bootstraps each store's group with itself; a node
+//! started with seeds asks a seed for the stores and joins each group (the leader adds it as
+//! a learner, then as a voter). Client requests for a store go to that store's replica:
+//! writes and linearizable reads answer `NotLeader` (with the leader) on a follower; watches,
+//! lock waits and local reads are served by any node.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::poll_fn;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use openraft::ChangeMembers;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Mutex as AsyncMutex;
+
+use super::network::{Faults, Network, RaftRpc, RaftRpcReply};
+use super::replica::{Replica, Timing};
+use crate::clock::ClockKind;
+use crate::config::{normalize_store_name, Config, HistoryLimits};
+use crate::engine::mailbox::Recv;
+use crate::engine::watchers::Watcher;
+use crate::net::transport::{parse_cluster_key, seed_addrs, socket_multiaddr, Inbound, Net, NetConfig};
+use crate::net::wire::{
+    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp, NodeInfo, RaftRequest,
+    RaftResponse, PROTOCOL_VERSION,
+};
+use crate::state::command::Query;
+use crate::{Error, ErrorCode, Result};
+
+/// A watch nobody polled for this long is dropped.
+const WATCH_IDLE: Duration = Duration::from_secs(60);
+/// The longest a poll (watch or lock wait) is held open.
+const MAX_POLL: Duration = Duration::from_secs(10);
+
+/// How to run a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where to listen: `host:port` or multiaddrs (default `127.0.0.1:7861`).
+    pub listen: Vec<String>,
+    /// Nodes of an existing cluster to join (`host:port` or multiaddrs); none: bootstrap.
+    pub seeds: Vec<String>,
+    /// Stores this node serves (created with the cluster when bootstrapping).
+    pub stores: Vec<String>,
+    /// Keeps the log, votes, snapshots and the node identity here (else all in memory).
+    pub data_dir: Option<PathBuf>,
+    /// The cluster key (64 hex digits or a swarm.key text): peers without it cannot connect.
+    pub cluster_key: Option<String>,
+    /// Stores run on a manual clock (time moves only with `advance_clock`; for tests).
+    pub manual_clock: bool,
+    /// Clients may create stores by naming them (for tests; off: unknown stores are refused).
+    pub allow_create_stores: bool,
+    /// Accept fault-injection requests (for tests).
+    pub allow_fault_injection: bool,
+    /// Raft heartbeat interval in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range in milliseconds.
+    pub election_ms: (u64, u64),
+    /// A snapshot every this many log entries.
+    pub snapshot_every: u64,
+    /// The watch history each store keeps.
+    pub history: HistoryLimits,
+}
+
+impl Default for NodeConfig {
+    fn default() -> NodeConfig {
+        let timing = Timing::default();
+        NodeConfig {
+            listen: vec!["127.0.0.1:7861".into()],
+            seeds: Vec::new(),
+            stores: Vec::new(),
+            data_dir: None,
+            cluster_key: None,
+            manual_clock: false,
+            allow_create_stores: false,
+            allow_fault_injection: false,
+            heartbeat_ms: timing.heartbeat_ms,
+            election_ms: (timing.election_min_ms, timing.election_max_ms),
+            snapshot_every: timing.snapshot_every,
+            history: HistoryLimits::default(),
+        }
+    }
+}
+
+/// A watch this node serves: its events wait in `buffer` until the client acknowledges them
+/// (by polling after their number), so an answer lost on the way loses nothing.
+struct WatchSlot {
+    watcher: Arc<Watcher>,
+    replica: Arc<Replica>,
+    state: Arc<AsyncMutex<Buffered>>,
+    last_poll: Instant,
+}
+
+#[derive(Default)]
+struct Buffered {
+    buffer: std::collections::VecDeque<crate::Event>,
+    /// The number of `buffer[0]` (numbers start at 1).
+    first: u64,
+    end: Option<Error>,
+}
+
+struct Inner {
+    id: u64,
+    info: NodeInfo,
+    net: Net,
+    config: NodeConfig,
+    replicas: RwLock<BTreeMap<String, Arc<Replica>>>,
+    creating: AsyncMutex<()>,
+    watches: Mutex<HashMap<u64, WatchSlot>>,
+    next_watch: AtomicU64,
+    faults: Arc<Faults>,
+}
+
+/// A running node. Dropping it does not stop it; call [`shutdown`](Node::shutdown).
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("info", &self.inner.info).finish()
+    }
+}
+
+fn random_u64() -> u64 {
+    loop {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_ok() {
+            let value = u64::from_le_bytes(bytes) >> 1;
+            if value != 0 {
+                return value;
+            }
+        }
+    }
+}
+
+fn io_error(what: &str, error: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Unavailable, format!("{what}: {error}"))
+}
+
+/// The node identity: its key pair and id, kept in the data directory when there is one.
+fn identity(data_dir: Option<&PathBuf>) -> Result<(Keypair, u64)> {
+    let Some(dir) = data_dir else { return Ok((Keypair::generate_ed25519(), random_u64())) };
+    std::fs::create_dir_all(dir).map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
+    let key_path = dir.join("identity");
+    let keypair = match std::fs::read(&key_path) {
+        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| Error::invalid(format!("{} is not a node identity: {e}", key_path.display())))?,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = Keypair::generate_ed25519();
+            let bytes = keypair.to_protobuf_encoding().map_err(|e| Error::internal(e.to_string()))?;
+            std::fs::write(&key_path, bytes).map_err(|e| io_error("saving the node identity", e))?;
+            keypair
+        }
+        Err(error) => return Err(io_error("reading the node identity", error)),
+    };
+    let id_path = dir.join("node-id");
+    let id = match std::fs::read_to_string(&id_path) {
+        Ok(text) => {
+            text.trim().parse().map_err(|_| Error::invalid(format!("{} is not a node id", id_path.display())))?
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let id = random_u64();
+            std::fs::write(&id_path, id.to_string()).map_err(|e| io_error("saving the node id", e))?;
+            id
+        }
+        Err(error) => return Err(io_error("reading the node id", error)),
+    };
+    Ok((keypair, id))
+}
+
+async fn listen_addr(text: &str) -> Result<Multiaddr> {
+    if text.starts_with('/') {
+        return text.parse().map_err(|e| Error::invalid(format!("bad listen address {text:?}: {e}")));
+    }
+    let seed = crate::config::Seed::parse(text)?;
+    let socket = tokio::net::lookup_host((seed.host.as_str(), seed.port))
+        .await
+        .map_err(|e| io_error(&format!("resolving {text}"), e))?
+        .next()
+        .ok_or_else(|| Error::invalid(format!("{text} resolves to nothing")))?;
+    Ok(socket_multiaddr(&socket))
+}
+
+impl Node {
+    /// Starts a node inside the current Tokio (multi-thread) runtime: listens, opens or
+    /// creates its stores, and bootstraps a cluster or joins one through the seeds.
+    pub async fn start(config: NodeConfig) -> Result<Node> {
+        let (keypair, id) = identity(config.data_dir.as_ref())?;
+        let psk = config.cluster_key.as_deref().map(parse_cluster_key).transpose()?;
+        let mut listen = Vec::new();
+        for address in &config.listen {
+            listen.push(listen_addr(address).await?);
+        }
+        if listen.is_empty() {
+            return Err(Error::invalid("a node needs an address to listen on"));
+        }
+        let (net, incoming) = Net::start(NetConfig { keypair, psk, listen })?;
+        let addrs = net.listen_addrs().await.iter().map(ToString::to_string).collect();
+        let info = NodeInfo { id, peer: net.local_peer().to_base58(), addrs };
+        let node = Node {
+            inner: Arc::new(Inner {
+                id,
+                info,
+                net,
+                config,
+                replicas: RwLock::new(BTreeMap::new()),
+                creating: AsyncMutex::new(()),
+                watches: Mutex::new(HashMap::new()),
+                next_watch: AtomicU64::new(1),
+                faults: Arc::default(),
+            }),
+        };
+        node.serve(incoming);
+        let stores: Vec<String> =
+            node.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
+        if node.inner.config.seeds.is_empty() {
+            for store in &stores {
+                let replica = node.replica_or_create(store).await?;
+                node.bootstrap(&replica, std::slice::from_ref(&node.inner.info)).await?;
+            }
+        } else {
+            node.join(&stores).await?;
+        }
+        Ok(node)
+    }
+
+    /// Who this node is.
+    pub fn info(&self) -> NodeInfo {
+        self.inner.info.clone()
+    }
+
+    /// The stores this node replicates.
+    pub fn stores(&self) -> Vec<String> {
+        self.inner.replicas.read().keys().cloned().collect()
+    }
+
+    /// Stops every store and the network.
+    pub async fn shutdown(&self) {
+        let replicas: Vec<Arc<Replica>> = self.inner.replicas.write().values().cloned().collect();
+        for replica in replicas {
+            replica.shutdown().await;
+        }
+        self.inner.net.shutdown();
+    }
+
+    fn timing(&self) -> Timing {
+        let config = &self.inner.config;
+        Timing {
+            heartbeat_ms: config.heartbeat_ms,
+            election_min_ms: config.election_ms.0,
+            election_max_ms: config.election_ms.1,
+            snapshot_every: config.snapshot_every,
+        }
+    }
+
+    fn replica(&self, store: &str) -> Option<Arc<Replica>> {
+        self.inner.replicas.read().get(store).cloned()
+    }
+
+    /// This node's replica of `store`, created (not yet a member of anything) if missing.
+    async fn replica_or_create(&self, store: &str) -> Result<Arc<Replica>> {
+        if let Some(replica) = self.replica(store) {
+            return Ok(replica);
+        }
+        let _creating = self.inner.creating.lock().await;
+        if let Some(replica) = self.replica(store) {
+            return Ok(replica);
+        }
+        let config = &self.inner.config;
+        let mut store_config = Config::in_proc().with_store(store).with_history(config.history);
+        if config.manual_clock {
+            store_config = store_config.with_manual_clock();
+        }
+        let network =
+            Network { net: self.inner.net.clone(), store: store.to_owned(), faults: Arc::clone(&self.inner.faults) };
+        let dir = config.data_dir.as_ref().map(|dir| dir.join("stores").join(store));
+        let replica = Replica::start(store, self.inner.id, network, &store_config, dir, self.timing()).await?;
+        self.inner.replicas.write().insert(store.to_owned(), Arc::clone(&replica));
+        Ok(replica)
+    }
+
+    /// Starts a store's group with `members` (a no-op when it already has a membership).
+    async fn bootstrap(&self, replica: &Replica, members: &[NodeInfo]) -> Result<()> {
+        if replica.raft.is_initialized().await.map_err(|e| Error::internal(e.to_string()))? {
+            return Ok(());
+        }
+        let nodes: BTreeMap<u64, NodeInfo> = members.iter().map(|node| (node.id, node.clone())).collect();
+        match replica.raft.initialize(nodes).await {
+            Ok(()) => Ok(()),
+            // Another member initialized it with the same membership first.
+            Err(openraft::error::RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
+            Err(error) => Err(Error::internal(format!("bootstrapping store {:?}: {error}", replica.name))),
+        }
+    }
+
+    /// Every node of the cluster as this node knows it (the members of its stores).
+    fn members(&self) -> Vec<NodeInfo> {
+        let mut members: BTreeMap<u64, NodeInfo> = BTreeMap::new();
+        for replica in self.inner.replicas.read().values() {
+            for node in replica.view().0 {
+                members.entry(node.id).or_insert(node);
+            }
+        }
+        members.entry(self.inner.id).or_insert_with(|| self.inner.info.clone());
+        members.into_values().collect()
+    }
+
+    /// A new store (a client named it and creating stores is allowed): its group is every
+    /// voter of the cluster.
+    async fn create_store(&self, store: &str) -> Result<Arc<Replica>> {
+        let voters: HashSet<u64> = self.inner.replicas.read().values().flat_map(|r| r.voter_ids()).collect();
+        let members: Vec<NodeInfo> = self
+            .members()
+            .into_iter()
+            .filter(|node| voters.is_empty() || voters.contains(&node.id) || node.id == self.inner.id)
+            .collect();
+        let replica = self.replica_or_create(store).await?;
+        self.bootstrap(&replica, &members).await?;
+        // Answer once the group has a leader (its election reached the other members).
+        let elected = Instant::now() + Duration::from_secs(10);
+        while replica.leader().is_none() && Instant::now() < elected {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(replica)
+    }
+
+    /// Joins the cluster of the seeds: learns its stores and joins each store's group.
+    async fn join(&self, stores: &[String]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (seed_peer, seed_addrs, welcome_stores) = loop {
+            match self.hello_any_seed().await {
+                Ok(found) => break found,
+                Err(error) if Instant::now() < deadline => {
+                    tracing::warn!("no seed answered yet: {error}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let mut all: Vec<String> = welcome_stores;
+        for store in stores {
+            if !all.contains(store) {
+                all.push(store.clone());
+            }
+        }
+        for store in &all {
+            self.replica_or_create(store).await?;
+            let mut target = (seed_peer, seed_addrs.clone());
+            loop {
+                let request = ClientRequest {
+                    store: store.clone(),
+                    body: ClientBody::Members(MembersOp::Join(self.inner.info.clone())),
+                };
+                match self.inner.net.client(target.0, target.1.clone(), request).await {
+                    Ok(Ok(_)) => break,
+                    Ok(Err(ClientFault::NotLeader(Some(leader)))) => {
+                        if let Ok(peer) = leader.peer.parse::<PeerId>() {
+                            target = (peer, leader.addrs.iter().filter_map(|a| a.parse().ok()).collect());
+                        }
+                    }
+                    Ok(Err(ClientFault::Error(error))) if error.code() != ErrorCode::Unavailable => {
+                        return Err(Error::new(error.code(), format!("joining store {store:?}: {}", error.message())));
+                    }
+                    Ok(Err(fault)) if Instant::now() < deadline => {
+                        tracing::warn!("joining store {store:?}: {fault:?}; retrying");
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                    Err(error) if Instant::now() < deadline => {
+                        tracing::warn!("joining store {store:?}: {error}; retrying");
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        target = (seed_peer, seed_addrs.clone());
+                    }
+                    Ok(Err(fault)) => {
+                        return Err(Error::new(ErrorCode::Unavailable, format!("joining {store:?}: {fault:?}")))
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            tracing::info!(store = store.as_str(), "joined");
+        }
+        Ok(())
+    }
+
+    async fn hello_any_seed(&self) -> Result<(PeerId, Vec<Multiaddr>, Vec<String>)> {
+        let mut last = Error::new(ErrorCode::Unavailable, "no seeds");
+        for seed in &self.inner.config.seeds {
+            let addrs = match seed_addrs(seed).await {
+                Ok(addrs) => addrs,
+                Err(error) => {
+                    last = error;
+                    continue;
+                }
+            };
+            for address in addrs {
+                let peer = match self.inner.net.connect(address.clone()).await {
+                    Ok(peer) => peer,
+                    Err(error) => {
+                        last = error;
+                        continue;
+                    }
+                };
+                let hello =
+                    ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION } };
+                match self.inner.net.client(peer, vec![address.clone()], hello).await {
+                    Ok(Ok(ClientReply::Welcome { stores, .. })) => return Ok((peer, vec![address], stores)),
+                    Ok(Ok(other)) => last = Error::internal(format!("unexpected welcome {other:?}")),
+                    Ok(Err(fault)) => last = Error::new(ErrorCode::Unavailable, format!("{fault:?}")),
+                    Err(error) => last = error,
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn serve(&self, incoming: crate::net::transport::Incoming) {
+        let crate::net::transport::Incoming { mut raft, mut client } = incoming;
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Some(inbound) = raft.recv().await {
+                let node = node.clone();
+                tokio::spawn(async move { node.answer_raft(inbound).await });
+            }
+        });
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Some(inbound) = client.recv().await {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let Inbound { request, channel, .. } = inbound;
+                    let response = node.answer(request).await;
+                    node.inner.net.respond_client(channel, response);
+                });
+            }
+        });
+        let node = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let idle: Vec<WatchSlot> = {
+                    let mut watches = node.inner.watches.lock();
+                    let ids: Vec<u64> = watches
+                        .iter()
+                        .filter(|(_, slot)| slot.last_poll.elapsed() > WATCH_IDLE)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    ids.into_iter().filter_map(|id| watches.remove(&id)).collect()
+                };
+                for slot in idle {
+                    slot.replica.engine.unwatch(slot.watcher.id);
+                }
+            }
+        });
+    }
+
+    fn node_of_peer(&self, peer: &PeerId) -> Option<u64> {
+        let peer = peer.to_base58();
+        self.members().into_iter().find(|node| node.peer == peer).map(|node| node.id)
+    }
+
+    async fn answer_raft(&self, inbound: Inbound<RaftRequest, RaftResponse>) {
+        let Inbound { peer, request, channel } = inbound;
+        let response = self.raft_rpc(&peer, request).await;
+        self.inner.net.respond_raft(channel, response);
+    }
+
+    async fn raft_rpc(&self, peer: &PeerId, request: RaftRequest) -> RaftResponse {
+        if self.node_of_peer(peer).is_some_and(|node| self.inner.faults.is_blocked(node)) {
+            return Err(Error::new(ErrorCode::Unavailable, "cut off (fault injection)"));
+        }
+        let replica = match self.replica(&request.store) {
+            Some(replica) => replica,
+            // A peer replicates a store this node does not have yet: it joined the group (or
+            // the store was just created) and this node's replica starts empty.
+            None => self.replica_or_create(&request.store).await?,
+        };
+        let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
+            .map_err(|error| Error::invalid(format!("undecodable raft message: {error}")))?;
+        let reply = match rpc {
+            RaftRpc::Append(rpc) => RaftRpcReply::Append(replica.raft.append_entries(rpc).await),
+            RaftRpc::Vote(rpc) => RaftRpcReply::Vote(replica.raft.vote(rpc).await),
+            RaftRpc::Snapshot(rpc) => RaftRpcReply::Snapshot(replica.raft.install_snapshot(rpc).await),
+        };
+        postcard::to_allocvec(&reply).map_err(|error| Error::internal(format!("encoding a raft reply: {error}")))
+    }
+
+    /// Answers one client request.
+    async fn answer(&self, request: ClientRequest) -> ClientResponse {
+        let ClientRequest { store, body } = request;
+        match body {
+            ClientBody::Hello { version } => {
+                if version != PROTOCOL_VERSION {
+                    return Err(ClientFault::Error(Error::invalid(format!(
+                        "protocol version {version} is not supported (this node speaks {PROTOCOL_VERSION})"
+                    ))));
+                }
+                Ok(ClientReply::Welcome {
+                    node: self.inner.info.clone(),
+                    members: self.members(),
+                    stores: self.stores(),
+                    version: PROTOCOL_VERSION,
+                })
+            }
+            ClientBody::Partition { cut_off } => {
+                if !self.inner.config.allow_fault_injection {
+                    return Err(ClientFault::Error(Error::invalid("this node does not accept fault injection")));
+                }
+                self.inner.faults.set(cut_off);
+                Ok(ClientReply::Done)
+            }
+            ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
+            ClientBody::Open => match self.replica(&store) {
+                Some(_) => Ok(ClientReply::Flag(false)),
+                None if self.inner.config.allow_create_stores => match normalize_store_name(&store) {
+                    Ok(name) if name == store => {
+                        self.create_store(&store).await.map_err(ClientFault::Error)?;
+                        Ok(ClientReply::Flag(true))
+                    }
+                    Ok(_) | Err(_) => Err(ClientFault::Error(Error::invalid(format!("bad store name {store:?}")))),
+                },
+                None => Err(self.unknown_store(&store)),
+            },
+            body => match self.replica(&store) {
+                Some(replica) => self.answer_store(&replica, body).await,
+                None => Err(self.unknown_store(&store)),
+            },
+        }
+    }
+
+    fn unknown_store(&self, store: &str) -> ClientFault {
+        ClientFault::Error(Error::new(
+            ErrorCode::NotFound,
+            format!("this cluster has no store {store:?} (its stores: {})", self.stores().join(", ")),
+        ))
+    }
+
+    async fn answer_store(&self, replica: &Arc<Replica>, body: ClientBody) -> ClientResponse {
+        match body {
+            ClientBody::Write { id, command } => replica.propose(Some(id), command).await.map(ClientReply::Reply),
+            ClientBody::Read { query, local } => replica.read(query, local).await.map(ClientReply::Reply),
+            ClientBody::SessionOpen { id, ttl_ms } => replica.open_session(id, ttl_ms).await.map(ClientReply::Reply),
+            ClientBody::SessionHeartbeat { lease, ttl_ms, wait_ms } => replica
+                .heartbeat(lease, ttl_ms, Duration::from_millis(wait_ms).min(MAX_POLL))
+                .await
+                .map(ClientReply::Flag),
+            ClientBody::AdvanceClock { by_ms } => replica.advance(by_ms).await.map(|()| ClientReply::Done),
+            ClientBody::Status => {
+                let stats = replica.read(Query::Stats, true).await?;
+                let (members, leader, term) = replica.view();
+                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term } })
+            }
+            ClientBody::WaitLock { waiter, max_wait_ms } => {
+                let mailbox = replica.engine.wait_for(waiter);
+                let wait = Duration::from_millis(max_wait_ms).min(MAX_POLL);
+                match tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))).await {
+                    Ok(Recv::Item(outcome)) => Ok(ClientReply::Lock(Some(outcome))),
+                    Ok(Recv::Closed(error)) => Err(ClientFault::Error(error)),
+                    Ok(_) | Err(_) => {
+                        replica.engine.forget_wait(waiter);
+                        Ok(ClientReply::Lock(None))
+                    }
+                }
+            }
+            ClientBody::WatchOpen { filter, prev_value, start, min_revision } => {
+                let caught_up = Instant::now() + Duration::from_secs(5);
+                while replica.engine.revision() < min_revision {
+                    if Instant::now() >= caught_up {
+                        return Err(ClientFault::Error(Error::new(
+                            ErrorCode::Unavailable,
+                            "this node is too far behind to open the watch",
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let revision = replica.engine.revision();
+                let watcher = replica.engine.watch(filter, prev_value, start).map_err(ClientFault::Error)?;
+                let id = self.inner.next_watch.fetch_add(1, Ordering::Relaxed);
+                let state = Arc::new(AsyncMutex::new(Buffered { first: 1, ..Buffered::default() }));
+                self.inner
+                    .watches
+                    .lock()
+                    .insert(id, WatchSlot { watcher, replica: Arc::clone(replica), state, last_poll: Instant::now() });
+                Ok(ClientReply::WatchOpened { watch: id, revision })
+            }
+            ClientBody::WatchPoll { watch, after, max_wait_ms, max_events, min_revision } => {
+                self.poll_watch(watch, after, max_wait_ms, max_events, min_revision).await
+            }
+            ClientBody::WatchClose { watch } => {
+                if let Some(slot) = self.inner.watches.lock().remove(&watch) {
+                    slot.replica.engine.unwatch(slot.watcher.id);
+                }
+                Ok(ClientReply::Done)
+            }
+            ClientBody::Members(MembersOp::Join(node)) => self.add_member(replica, node).await,
+            ClientBody::Members(MembersOp::Remove(id)) => self.remove_member(replica, id).await,
+            ClientBody::Hello { .. }
+            | ClientBody::Open
+            | ClientBody::Members(MembersOp::List)
+            | ClientBody::Partition { .. } => {
+                Err(ClientFault::Error(Error::internal("a node-level request reached a store")))
+            }
+        }
+    }
+
+    async fn poll_watch(
+        &self,
+        watch: u64,
+        after: u64,
+        max_wait_ms: u64,
+        max_events: u32,
+        min_revision: u64,
+    ) -> ClientResponse {
+        let Some((watcher, replica, state)) = self.inner.watches.lock().get_mut(&watch).map(|slot| {
+            slot.last_poll = Instant::now();
+            (Arc::clone(&slot.watcher), Arc::clone(&slot.replica), Arc::clone(&slot.state))
+        }) else {
+            return Err(ClientFault::Error(Error::new(ErrorCode::NotFound, format!("no watch {watch} on this node"))));
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms).min(MAX_POLL);
+        while replica.engine.revision() < min_revision && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut state = state.lock().await;
+        // Acknowledged: the client has them.
+        while state.first <= after && state.buffer.pop_front().is_some() {
+            state.first += 1;
+        }
+        loop {
+            // Everything already queued joins the buffer.
+            while state.end.is_none() {
+                match watcher.mailbox.try_recv() {
+                    Recv::Item(event) => state.buffer.push_back(event),
+                    Recv::Lagging(from) => replica.engine.resume_watch(&watcher, from),
+                    Recv::Closed(reason) => state.end = Some(reason),
+                    Recv::Empty => break,
+                }
+            }
+            if !state.buffer.is_empty() || state.end.is_some() {
+                break;
+            }
+            let ready = poll_fn(|cx| watcher.mailbox.poll_recv(cx));
+            match tokio::time::timeout_at(deadline, ready).await {
+                Err(_) => break,
+                Ok(Recv::Item(event)) => state.buffer.push_back(event),
+                Ok(Recv::Lagging(from)) => replica.engine.resume_watch(&watcher, from),
+                Ok(Recv::Closed(reason)) => state.end = Some(reason),
+                Ok(Recv::Empty) => {}
+            }
+        }
+        // Whole revisions only: a client resuming elsewhere from the next revision must not
+        // miss the rest of one.
+        let mut count = state.buffer.len().min(max_events.max(1) as usize);
+        if let Some(last) = count.checked_sub(1).map(|index| state.buffer[index].revision()) {
+            while count < state.buffer.len() && state.buffer[count].revision() == last {
+                count += 1;
+            }
+        }
+        let events: Vec<crate::Event> = state.buffer.iter().take(count).cloned().collect();
+        let end = if count == state.buffer.len() { state.end.clone() } else { None };
+        let first = state.first;
+        drop(state);
+        if end.is_some() {
+            self.inner.watches.lock().remove(&watch);
+        }
+        Ok(ClientReply::Events { first, events, end })
+    }
+
+    /// Adds a node to a store's group: as a learner (it catches up), then as a voter.
+    async fn add_member(&self, replica: &Replica, node: NodeInfo) -> ClientResponse {
+        if !replica.is_leader() {
+            return Err(ClientFault::NotLeader(replica.leader()));
+        }
+        if replica.voter_ids().contains(&node.id) {
+            return Ok(ClientReply::Done);
+        }
+        let fault = |error: &dyn std::fmt::Display| {
+            ClientFault::Error(Error::new(ErrorCode::Unavailable, format!("adding {node}: {error}")))
+        };
+        replica.raft.add_learner(node.id, node.clone(), true).await.map_err(|e| fault(&e))?;
+        replica
+            .raft
+            .change_membership(ChangeMembers::AddVoterIds([node.id].into_iter().collect()), false)
+            .await
+            .map_err(|e| fault(&e))?;
+        Ok(ClientReply::Done)
+    }
+
+    async fn remove_member(&self, replica: &Replica, id: u64) -> ClientResponse {
+        if !replica.is_leader() {
+            return Err(ClientFault::NotLeader(replica.leader()));
+        }
+        let ids: std::collections::BTreeSet<u64> = [id].into_iter().collect();
+        if replica.voter_ids().contains(&id) {
+            replica.raft.change_membership(ChangeMembers::RemoveVoters(ids.clone()), false).await.map_err(|e| {
+                ClientFault::Error(Error::new(ErrorCode::Unavailable, format!("removing node {id}: {e}")))
+            })?;
+        }
+        let _ = replica.raft.change_membership(ChangeMembers::RemoveNodes(ids), false).await;
+        Ok(ClientReply::Done)
+    }
+
+    /// The stores' clocks (for status).
+    pub fn manual_clock(&self) -> bool {
+        self.inner.config.manual_clock
+    }
+
+    #[allow(dead_code)]
+    fn clock_kind(&self) -> ClockKind {
+        if self.inner.config.manual_clock {
+            ClockKind::Manual
+        } else {
+            ClockKind::System
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! One store on one node: its Raft group member, its engine (the replicated state), and,
+//! while this node leads the group, the leader's duties: stamping time on commands,
+//! proposing expiry when deadlines fall due, keeping sessions alive while their clients
+//! heartbeat, and granting a lease grace when it takes over.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::ServerState;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+use super::log::LogStore;
+use super::machine::Machine;
+use super::network::Network;
+use super::types::{Outcome, Proposal, Raft};
+use crate::clock::ClockKind;
+use crate::config::Config;
+use crate::engine::inproc::InProcEngine;
+use crate::net::wire::{ClientFault, NodeInfo, RequestId};
+use crate::state::command::{Command, Query, Reply};
+use crate::{Error, ErrorCode, LeaseId};
+
+/// How long a proposal or a linearizable read may wait for the group before it is
+/// `Unavailable` (no quorum, an election that does not end).
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an idle leader checks for due work (a system-clock store).
+const DUTY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Raft timing (milliseconds).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timing {
+    pub(crate) heartbeat_ms: u64,
+    pub(crate) election_min_ms: u64,
+    pub(crate) election_max_ms: u64,
+    /// A snapshot every this many applied entries.
+    pub(crate) snapshot_every: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Timing {
+        // openraft gives each append one heartbeat interval: room for a 16 MiB value.
+        Timing { heartbeat_ms: 300, election_min_ms: 1_000, election_max_ms: 2_000, snapshot_every: 20_000 }
+    }
+}
+
+/// A session the leader keeps alive while its client heartbeats.
+#[derive(Debug)]
+struct Tracked {
+    interval_ms: u64,
+    /// Store time of the next keep-alive.
+    next_renew: u64,
+    /// Real time of the last heartbeat.
+    heard: Instant,
+    ttl: Duration,
+}
+
+pub(crate) struct Replica {
+    pub(crate) name: String,
+    pub(crate) raft: Raft,
+    pub(crate) engine: Arc<InProcEngine>,
+    node_id: u64,
+    timing: Timing,
+    sessions: Mutex<HashMap<LeaseId, Tracked>>,
+    /// Wakes the duty loop (new deadlines, new sessions, leadership changes).
+    wake: Notify,
+}
+
+pub(crate) type Fault = ClientFault;
+
+fn unavailable(message: impl Into<String>) -> Fault {
+    ClientFault::Error(Error::new(ErrorCode::Unavailable, message))
+}
+
+impl Replica {
+    /// Starts this node's member of the group of store `name`.
+    pub(crate) async fn start(
+        name: &str,
+        node_id: u64,
+        network: Network,
+        config: &Config,
+        data_dir: Option<PathBuf>,
+        timing: Timing,
+    ) -> crate::Result<Arc<Replica>> {
+        let engine = InProcEngine::replica(name, config);
+        let (log, machine) = match &data_dir {
+            Some(dir) => {
+                let log =
+                    LogStore::open(dir).map_err(|e| Error::internal(format!("opening the log of {name}: {e}")))?;
+                let machine = Machine::open(Arc::clone(&engine), Some(dir.clone()))
+                    .map_err(|e| Error::internal(format!("opening the snapshot of {name}: {e}")))?;
+                (log, machine)
+            }
+            None => (LogStore::memory(), Machine::open(Arc::clone(&engine), None).expect("nothing to read")),
+        };
+        let raft_config = openraft::Config {
+            cluster_name: name.to_owned(),
+            heartbeat_interval: timing.heartbeat_ms,
+            election_timeout_min: timing.election_min_ms,
+            election_timeout_max: timing.election_max_ms,
+            max_payload_entries: 256,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
+            max_in_snapshot_log_to_keep: 1_000,
+            ..openraft::Config::default()
+        };
+        let raft_config =
+            Arc::new(raft_config.validate().map_err(|e| Error::invalid(format!("raft configuration: {e}")))?);
+        let raft = Raft::new(node_id, raft_config, network, log, machine)
+            .await
+            .map_err(|e| Error::internal(format!("starting raft for {name}: {e}")))?;
+        let replica = Arc::new(Replica {
+            name: name.to_owned(),
+            raft,
+            engine,
+            node_id,
+            timing,
+            sessions: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        });
+        tokio::spawn(Arc::clone(&replica).duties());
+        Ok(replica)
+    }
+
+    pub(crate) fn is_leader(&self) -> bool {
+        self.raft.server_metrics().borrow().state == ServerState::Leader
+    }
+
+    /// The leader as this node knows it.
+    pub(crate) fn leader(&self) -> Option<NodeInfo> {
+        let metrics = self.raft.server_metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        metrics.membership_config.membership().get_node(&leader).cloned()
+    }
+
+    /// Members (voters and learners) with their addresses, and the term.
+    pub(crate) fn view(&self) -> (Vec<NodeInfo>, Option<NodeInfo>, u64) {
+        let metrics = self.raft.server_metrics().borrow().clone();
+        let members = metrics.membership_config.membership().nodes().map(|(_, node)| node.clone()).collect();
+        (members, self.leader(), metrics.vote.leader_id().get_term())
+    }
+
+    pub(crate) fn voter_ids(&self) -> Vec<u64> {
+        self.raft.server_metrics().borrow().membership_config.membership().voter_ids().collect()
+    }
+
+    fn not_leader(&self) -> Fault {
+        ClientFault::NotLeader(self.leader().filter(|leader| leader.id != self.node_id))
+    }
+
+    /// The time a proposal made now carries.
+    fn stamp(&self) -> u64 {
+        self.engine.now().max(self.engine.last_now())
+    }
+
+    /// Proposes a command through the log (this node must lead) and answers its reply.
+    pub(crate) async fn propose(&self, id: Option<RequestId>, command: Command) -> Result<Reply, Fault> {
+        command.precheck().map_err(ClientFault::Error)?;
+        self.propose_at(id, command, self.stamp()).await
+    }
+
+    async fn propose_at(&self, id: Option<RequestId>, command: Command, now: u64) -> Result<Reply, Fault> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let write = self.raft.client_write(Proposal { id, now, command });
+        let written = match tokio::time::timeout(PROPOSE_TIMEOUT, write).await {
+            Err(_) => return Err(unavailable(format!("store {:?}: the write found no quorum in time", self.name))),
+            Ok(written) => written,
+        };
+        self.wake.notify_one();
+        match written {
+            Ok(response) => {
+                let Outcome { reply } = response.data;
+                reply.map_err(ClientFault::Error)
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ClientFault::NotLeader(forward.leader_node.filter(|leader| leader.id != self.node_id)))
+            }
+            Err(error) => Err(unavailable(format!("store {:?}: {error}", self.name))),
+        }
+    }
+
+    /// Answers a query: after confirming leadership (linearizable) unless `local`.
+    pub(crate) async fn read(&self, query: Query, local: bool) -> Result<Reply, Fault> {
+        if !local {
+            match tokio::time::timeout(PROPOSE_TIMEOUT, self.raft.ensure_linearizable()).await {
+                Err(_) => return Err(unavailable(format!("store {:?}: no quorum confirmed the read", self.name))),
+                Ok(Err(error)) => {
+                    return match error.forward_to_leader() {
+                        Some(_) => Err(self.not_leader()),
+                        None => Err(unavailable(format!("store {:?}: {error}", self.name))),
+                    }
+                }
+                Ok(Ok(_)) => {}
+            }
+        }
+        self.engine.query(query).map_err(ClientFault::Error)
+    }
+
+    /// Opens a session: grants its lease and keeps it alive while heartbeats arrive.
+    pub(crate) async fn open_session(&self, id: RequestId, ttl_ms: u64) -> Result<Reply, Fault> {
+        let reply = self.propose(Some(id), Command::LeaseGrant { ttl_ms }).await?;
+        if let Reply::Lease(info) = &reply {
+            self.track(info.id, ttl_ms);
+        }
+        Ok(reply)
+    }
+
+    fn track(&self, lease: LeaseId, ttl_ms: u64) {
+        let interval_ms = (ttl_ms / 3).max(1);
+        let next_renew = self.stamp() + interval_ms;
+        let ttl = Duration::from_millis(ttl_ms).max(Duration::from_secs(2));
+        let mut sessions = self.sessions.lock();
+        let tracked = sessions.entry(lease).or_insert(Tracked { interval_ms, next_renew, heard: Instant::now(), ttl });
+        tracked.heard = Instant::now();
+        drop(sessions);
+        self.wake.notify_one();
+    }
+
+    /// A client's heartbeat for its session: keeps it tracked, then waits up to `wait` for
+    /// the lease to end; answers whether it is still alive.
+    pub(crate) async fn heartbeat(&self, lease: LeaseId, ttl_ms: u64, wait: Duration) -> Result<bool, Fault> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let ended = self.engine.lease_end(lease);
+        if ended.is_closed() {
+            self.sessions.lock().remove(&lease);
+            return Ok(false);
+        }
+        self.track(lease, ttl_ms);
+        let closed = tokio::time::timeout(wait, std::future::poll_fn(|cx| ended.poll_recv(cx))).await.is_ok();
+        if closed {
+            self.sessions.lock().remove(&lease);
+        }
+        Ok(!closed)
+    }
+
+    /// The next store time the leader has work at: a deadline or a session keep-alive.
+    fn next_duty(&self) -> u64 {
+        let sessions = self.sessions.lock().values().map(|tracked| tracked.next_renew).min();
+        self.engine.next_deadline().into_iter().chain(sessions).min().unwrap_or(u64::MAX)
+    }
+
+    /// Does what is due at store time `now`: expiry, then the keep-alives of sessions whose
+    /// clients are still heard from.
+    async fn run_due(&self, now: u64) -> Result<(), Fault> {
+        if self.engine.next_deadline().is_some_and(|deadline| deadline <= now) {
+            self.propose_at(None, Command::Tick, now).await?;
+        }
+        let due: Vec<LeaseId> = {
+            let mut sessions = self.sessions.lock();
+            sessions.retain(|_, tracked| tracked.heard.elapsed() <= tracked.ttl);
+            sessions.iter().filter(|(_, tracked)| tracked.next_renew <= now).map(|(lease, _)| *lease).collect()
+        };
+        for lease in due {
+            let renewed = self.propose_at(None, Command::LeaseKeepAlive { lease }, now).await;
+            let mut sessions = self.sessions.lock();
+            match renewed {
+                Ok(_) => {
+                    if let Some(tracked) = sessions.get_mut(&lease) {
+                        tracked.next_renew = now + tracked.interval_ms;
+                    }
+                }
+                Err(ClientFault::Error(_)) => {
+                    sessions.remove(&lease);
+                }
+                Err(fault) => return Err(fault),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a manual clock forward by `by_ms`, doing everything that falls due on the way
+    /// at its own time (the leader's part of `advance_clock`).
+    pub(crate) async fn advance(&self, by_ms: u64) -> Result<(), Fault> {
+        if self.engine.clock_kind() != ClockKind::Manual {
+            return Err(ClientFault::Error(Error::invalid(format!(
+                "store {:?} runs on the system clock; start the nodes with --clock manual to advance time",
+                self.name
+            ))));
+        }
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let target = self.stamp().saturating_add(by_ms);
+        loop {
+            let next = self.next_duty();
+            if next > target {
+                break;
+            }
+            self.run_due(next.max(self.stamp())).await?;
+        }
+        self.propose_at(None, Command::Tick, target).await?;
+        Ok(())
+    }
+
+    /// The leader's background work on a system clock: a grace on taking over, then expiry
+    /// and session keep-alives as they fall due.
+    async fn duties(self: Arc<Self>) {
+        // Server metrics change with the role, the leader and the membership only.
+        let mut metrics = self.raft.server_metrics();
+        let mut leading = false;
+        loop {
+            let state = metrics.borrow().state;
+            if state == ServerState::Shutdown {
+                return;
+            }
+            let now_leading = state == ServerState::Leader;
+            if now_leading && !leading {
+                // Leases must not expire because no leader could renew them during the
+                // election: extend every live one past the longest election.
+                let now = self.stamp();
+                let until = now + self.timing.election_max_ms * 2;
+                if self.propose_at(None, Command::LeaseGrace { until }, now).await.is_err() {
+                    tokio::time::sleep(DUTY_INTERVAL).await;
+                    continue;
+                }
+            }
+            if !now_leading {
+                self.sessions.lock().clear();
+            }
+            leading = now_leading;
+            if leading && self.engine.clock_kind() == ClockKind::System {
+                let now = self.stamp();
+                if self.next_duty() <= now {
+                    let _ = self.run_due(now).await;
+                }
+            }
+            let wait = if leading && self.engine.clock_kind() == ClockKind::System {
+                let next = self.next_duty();
+                Duration::from_millis(next.saturating_sub(self.stamp()).min(DUTY_INTERVAL.as_millis() as u64))
+            } else {
+                Duration::from_secs(3600)
+            };
+            tokio::select! {
+                changed = metrics.changed() => if changed.is_err() { return },
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    pub(crate) async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+        self.engine.shutdown();
+    }
+}

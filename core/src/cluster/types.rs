@@ -1,0 +1,50 @@
+//! The openraft types of a replicated store.
+
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::wire::{NodeInfo, RequestId};
+use crate::state::command::{Command, Reply};
+use crate::Result;
+
+/// What the leader puts in the log: a command, the time it stamps on it, and the request id
+/// that makes a retried write apply once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Proposal {
+    pub(crate) id: Option<RequestId>,
+    pub(crate) now: u64,
+    pub(crate) command: Command,
+}
+
+/// What applying a log entry answered.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Outcome {
+    pub(crate) reply: Result<Reply>,
+}
+
+openraft::declare_raft_types!(
+    /// A store's Raft group.
+    pub(crate) TypeConfig:
+        D = Proposal,
+        R = Outcome,
+        NodeId = u64,
+        Node = NodeInfo,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub(crate) type Raft = openraft::Raft<TypeConfig>;
+pub(crate) type LogId = openraft::LogId<u64>;
+pub(crate) type Entry = openraft::Entry<TypeConfig>;
+pub(crate) type Vote = openraft::Vote<u64>;
+pub(crate) type StorageError = openraft::StorageError<u64>;
+pub(crate) type StoredMembership = openraft::StoredMembership<u64, NodeInfo>;
+pub(crate) type SnapshotMeta = openraft::SnapshotMeta<u64, NodeInfo>;
+
+/// A storage failure as openraft wants it.
+pub(crate) fn storage_error(what: &str, error: impl std::fmt::Display) -> StorageError {
+    let io = std::io::Error::other(format!("{what}: {error}"));
+    openraft::StorageIOError::write(&io).into()
+}

@@ -1,0 +1,286 @@
+//! The messages of distributed mode. Two request/response protocols on one swarm:
+//! `/clustron/raft/1` between nodes (openraft's RPCs, opaque bytes here) and
+//! `/clustron/client/1` from clients (and from nodes administering each other). Watches are
+//! long polls on the client protocol. Every message is postcard behind a 4-byte length; a
+//! frame over the protocol's limit, or bytes that do not decode, fail that request and
+//! nothing else.
+
+use std::io;
+use std::marker::PhantomData;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::request_response;
+use libp2p::StreamProtocol;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::inproc::{WaitOutcome, WatchStart};
+use crate::engine::watchers::Filter;
+use crate::state::command::{Command, Query, Reply};
+use crate::{Error, Event, LeaseId};
+
+/// Bumped when a message changes incompatibly; a node refuses other versions.
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
+
+pub(crate) const RAFT_PROTOCOL: StreamProtocol = StreamProtocol::new("/clustron/raft/1");
+pub(crate) const CLIENT_PROTOCOL: StreamProtocol = StreamProtocol::new("/clustron/client/1");
+
+/// Largest client frame: a 16 MiB value, its key and metadata, with room to spare.
+pub(crate) const MAX_CLIENT_FRAME: usize = 64 << 20;
+/// Largest node-to-node frame (a batch of log entries or a snapshot chunk).
+pub(crate) const MAX_RAFT_FRAME: usize = 512 << 20;
+
+/// A node as the others and the clients know it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct NodeInfo {
+    /// The node id (stable across restarts with a data directory).
+    pub id: u64,
+    /// The libp2p peer id (base58).
+    pub peer: String,
+    /// Where it listens (multiaddrs).
+    pub addrs: Vec<String>,
+}
+
+impl std::fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "node {} at {}", self.id, self.addrs.first().map_or("?", String::as_str))
+    }
+}
+
+/// Names one write of one client, so a retried write applies once: `seq` numbers the
+/// client's writes; every write below `acked` has had its answer received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RequestId {
+    pub(crate) client: u64,
+    pub(crate) seq: u64,
+    pub(crate) acked: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct ClientRequest {
+    /// The store the request is for (empty for node-level requests).
+    pub(crate) store: String,
+    pub(crate) body: ClientBody,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum ClientBody {
+    /// The first request on a connection: versions, who the node is, who the members are.
+    Hello {
+        version: u32,
+    },
+    /// Opens the store (creating it where that is allowed): answers whether it was created.
+    Open,
+    /// A command, through the store's leader.
+    Write {
+        id: RequestId,
+        command: Command,
+    },
+    /// A query: linearizable (through the leader) unless `local`.
+    Read {
+        query: Query,
+        local: bool,
+    },
+    /// The outcome of a queued lock wait, waiting up to `max_wait_ms` for it.
+    WaitLock {
+        waiter: u64,
+        max_wait_ms: u64,
+    },
+    /// Opens a watch on this node, once it has applied `min_revision` (the revision the
+    /// client has seen, so a watch on a follower starts no earlier than its writes).
+    WatchOpen {
+        filter: Filter,
+        prev_value: bool,
+        start: WatchStart,
+        min_revision: u64,
+    },
+    /// The events of a watch after number `after` (earlier ones were received and are
+    /// dropped), waiting up to `max_wait_ms` for one, once the node applied `min_revision`.
+    /// A lost answer loses nothing: the next poll asks again from the same number.
+    WatchPoll {
+        watch: u64,
+        after: u64,
+        max_wait_ms: u64,
+        max_events: u32,
+        min_revision: u64,
+    },
+    WatchClose {
+        watch: u64,
+    },
+    /// Grants a session's lease; the leader keeps it alive while heartbeats arrive.
+    SessionOpen {
+        id: RequestId,
+        ttl_ms: u64,
+    },
+    /// "Still here": answers whether the lease is alive, after waiting up to `wait_ms` for it
+    /// to end (so a lost session is known at once).
+    SessionHeartbeat {
+        lease: LeaseId,
+        ttl_ms: u64,
+        wait_ms: u64,
+    },
+    /// Moves a manual-clock store's time (tests).
+    AdvanceClock {
+        by_ms: u64,
+    },
+    /// The store's status with the cluster's view.
+    Status,
+    /// Node administration: list, add (join) or remove members.
+    Members(MembersOp),
+    /// Fault injection (nodes started with it allowed): cut this node off from these nodes.
+    Partition {
+        cut_off: Vec<u64>,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum MembersOp {
+    List,
+    Join(NodeInfo),
+    Remove(u64),
+}
+
+/// A store's status as a node reports it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ClusterView {
+    pub(crate) members: Vec<NodeInfo>,
+    pub(crate) leader: Option<NodeInfo>,
+    pub(crate) term: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ClientReply {
+    Welcome {
+        node: NodeInfo,
+        members: Vec<NodeInfo>,
+        stores: Vec<String>,
+        version: u32,
+    },
+    Reply(Reply),
+    Lock(Option<WaitOutcome>),
+    /// A watch opened at `revision` (its events start after it, unless it replays).
+    WatchOpened {
+        watch: u64,
+        revision: u64,
+    },
+    /// Events in revision order, numbered from `first` on; `end` when the watch is over
+    /// (after the events).
+    Events {
+        first: u64,
+        events: Vec<Event>,
+        end: Option<Error>,
+    },
+    Flag(bool),
+    Status {
+        stats: Reply,
+        view: ClusterView,
+    },
+    Members(Vec<NodeInfo>),
+    Done,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ClientFault {
+    /// The request failed with a stable error.
+    Error(Error),
+    /// This node is not the store's leader; try the one named, if known.
+    NotLeader(Option<NodeInfo>),
+}
+
+pub(crate) type ClientResponse = std::result::Result<ClientReply, ClientFault>;
+
+/// An openraft RPC for one store, serialized by the node side.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct RaftRequest {
+    pub(crate) store: String,
+    pub(crate) rpc: Vec<u8>,
+}
+
+pub(crate) type RaftResponse = std::result::Result<Vec<u8>, Error>;
+
+/// Length-prefixed postcard frames of at most `MAX` bytes.
+#[derive(Debug)]
+pub(crate) struct Codec<Req, Resp, const MAX: usize> {
+    types: PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<Req, Resp, const MAX: usize> Default for Codec<Req, Resp, MAX> {
+    fn default() -> Self {
+        Codec { types: PhantomData }
+    }
+}
+
+impl<Req, Resp, const MAX: usize> Clone for Codec<Req, Resp, MAX> {
+    fn clone(&self) -> Self {
+        Codec::default()
+    }
+}
+
+pub(crate) type ClientCodec = Codec<ClientRequest, ClientResponse, MAX_CLIENT_FRAME>;
+pub(crate) type RaftCodec = Codec<RaftRequest, RaftResponse, MAX_RAFT_FRAME>;
+
+async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin + Send>(io: &mut R, max: usize) -> io::Result<T> {
+    let mut length = [0u8; 4];
+    io.read_exact(&mut length).await?;
+    let length = u32::from_be_bytes(length) as usize;
+    if length > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {length} bytes is over the limit of {max}"),
+        ));
+    }
+    let mut bytes = vec![0u8; length];
+    io.read_exact(&mut bytes).await?;
+    postcard::from_bytes(&bytes)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("undecodable frame: {error}")))
+}
+
+async fn write_frame<T: Serialize, W: AsyncWrite + Unpin + Send>(io: &mut W, value: &T, max: usize) -> io::Result<()> {
+    let bytes = postcard::to_allocvec(value)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, format!("unencodable frame: {error}")))?;
+    if bytes.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("a frame of {} bytes is over the limit of {max}", bytes.len()),
+        ));
+    }
+    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
+    io.write_all(&bytes).await?;
+    io.flush().await
+}
+
+impl<Req, Resp, const MAX: usize> request_response::Codec for Codec<Req, Resp, MAX>
+where
+    Req: Serialize + DeserializeOwned + Send + Sync + 'static,
+    Resp: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    type Protocol = StreamProtocol;
+    type Request = Req;
+    type Response = Resp;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req> {
+        read_frame(io, MAX).await
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp> {
+        read_frame(io, MAX).await
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        request: Req,
+    ) -> io::Result<()> {
+        write_frame(io, &request, MAX).await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        response: Resp,
+    ) -> io::Result<()> {
+        write_frame(io, &response, MAX).await
+    }
+}
