@@ -126,7 +126,7 @@ fn parse_range(text: &str) -> Result<(u64, u64), String> {
 fn run_node(args: NodeArgs) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},openraft=error", args.log_level))
         .map_err(|e| format!("bad --log-level: {e}"))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
     let manual_clock = match args.clock.as_str() {
         "system" => false,
         "manual" => true,

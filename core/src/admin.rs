@@ -96,6 +96,12 @@ impl Cluster {
         Ok(())
     }
 
+    /// Greets the node at `address` speaking protocol `version` (tests of version checks).
+    #[doc(hidden)]
+    pub fn hello(&self, address: &str, version: u32) -> Result<()> {
+        self.client()?.request_at(address, ClientBody::Hello { version }).map(|_| ())
+    }
+
     /// Fault injection (nodes started with it allowed): the node at `address` stops talking
     /// to the nodes `cut_off` (an empty list heals it).
     pub fn partition(&self, address: &str, cut_off: &[u64]) -> Result<()> {

@@ -131,6 +131,9 @@ pub struct Config {
     /// The file holding the cluster key (remote mode; nodes started with `--cluster-key`
     /// refuse connections without it).
     pub cluster_key: Option<String>,
+    /// Remote mode: talk only to the seeds given instead of learning the cluster's other
+    /// nodes from them (`discover=false`; for tests and diagnosis).
+    pub only_seeds: bool,
 }
 
 impl Config {
@@ -209,11 +212,16 @@ impl Config {
                 "history_events" => config.history.max_events = parse_count(name, value)?,
                 "history_bytes" => config.history.max_bytes = parse_count(name, value)?,
                 "cluster_key" => config.cluster_key = Some(percent_decode(value)),
-                _ => {
-                    return Err(bad(format!(
-                        "unknown parameter {name:?} (known: clock, history_events, history_bytes, cluster_key)"
-                    )))
+                "discover" => {
+                    config.only_seeds = match value {
+                        "true" => false,
+                        "false" => true,
+                        _ => return Err(bad(format!("discover must be true or false, got {value:?}"))),
+                    }
                 }
+                _ => return Err(bad(format!(
+                    "unknown parameter {name:?} (known: clock, history_events, history_bytes, cluster_key, discover)"
+                ))),
             }
         }
         config.check()?;

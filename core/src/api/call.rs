@@ -40,6 +40,24 @@ pub trait Request: Sealed {
     }
 }
 
+/// A read that may be answered locally: see [`Op::local`].
+pub trait Read: Request {
+    #[doc(hidden)]
+    fn set_local(&mut self);
+}
+
+impl<R: Read> Op<'_, R> {
+    /// Makes this read serializable instead of linearizable. In distributed mode the node
+    /// the client reaches answers from its own replica without asking the leader: faster,
+    /// and still served by a node cut off from the majority, but possibly behind the latest
+    /// writes (never ahead of them, never a value that was not written). In-process every
+    /// read is both, so this changes nothing.
+    pub fn local(mut self) -> Self {
+        self.request.set_local();
+        self
+    }
+}
+
 /// An operation on a store, with its options set by chained methods. Run it with `.await`
 /// or [`wait`](Op::wait).
 #[must_use = "an operation does nothing until it is awaited or waited on"]

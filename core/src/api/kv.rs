@@ -26,8 +26,30 @@ macro_rules! command_request {
     };
 }
 
-/// Implements [`Request`] for a type that becomes one query.
+/// Implements [`Request`] for a type that becomes one query. With `local`, the type has a
+/// `local: bool` field (the read is serializable instead of linearizable when it is set).
 macro_rules! query_request {
+    ($ty:ty => $output:ty, local |$request:ident| $query:expr) => {
+        impl $crate::api::call::Read for $ty {
+            fn set_local(&mut self) {
+                self.local = true;
+            }
+        }
+        impl $crate::api::call::Sealed for $ty {}
+        impl $crate::api::call::Request for $ty {
+            type Output = $output;
+            #[inline]
+            fn run_blocking(self, store: &$crate::api::Store) -> $crate::Result<$output> {
+                let local = self.local;
+                let $request = self;
+                if local {
+                    store.query_local($query)
+                } else {
+                    store.query($query)
+                }
+            }
+        }
+    };
     ($ty:ty => $output:ty, |$request:ident| $query:expr) => {
         impl $crate::api::call::Sealed for $ty {}
         impl $crate::api::call::Request for $ty {
@@ -78,7 +100,7 @@ impl Store {
     /// Reads `key`: `None` when it does not exist or has expired.
     #[inline]
     pub fn get<'k>(&self, key: &'k str) -> Op<'_, Get<'k>> {
-        Op::new(self, Get { key })
+        Op::new(self, Get { key, local: false })
     }
 
     /// Deletes `key`. Options: [`if_version`](Op::if_version), [`guard`](Op::guard).
@@ -88,7 +110,7 @@ impl Store {
 
     /// Reads several keys; results in the same order.
     pub fn get_many<K: Into<Key>>(&self, keys: impl IntoIterator<Item = K>) -> Op<'_, GetMany> {
-        Op::new(self, GetMany { keys: keys.into_iter().map(Into::into).collect() })
+        Op::new(self, GetMany { keys: keys.into_iter().map(Into::into).collect(), local: false })
     }
 
     /// Writes several keys, each on its own (not atomic: one may fail while others land);
@@ -113,12 +135,12 @@ impl Store {
     /// (default [`DEFAULT_SCAN_LIMIT`](crate::limits::DEFAULT_SCAN_LIMIT)),
     /// [`after`](Op::after) (the previous page's `next`).
     pub fn scan(&self, range: KeyRange) -> Op<'_, Scan> {
-        Op::new(self, Scan { range, after: None, limit: None })
+        Op::new(self, Scan { range, after: None, limit: None, local: false })
     }
 
     /// Counts the live keys in `range`.
     pub fn count(&self, range: KeyRange) -> Op<'_, Count> {
-        Op::new(self, Count { range })
+        Op::new(self, Count { range, local: false })
     }
 
     /// Deletes every key in `range` in one revision (a delete event per key).
@@ -206,16 +228,28 @@ command_request!(Put => PutResult, |put| Command::Put(put.item));
 #[derive(Debug)]
 pub struct Get<'k> {
     key: &'k str,
+    local: bool,
 }
 
 impl Sealed for Get<'_> {}
+
+impl super::call::Read for Get<'_> {
+    fn set_local(&mut self) {
+        self.local = true;
+    }
+}
 
 impl Request for Get<'_> {
     type Output = Option<Entry>;
 
     #[inline]
     fn run_blocking(self, store: &Store) -> Result<Option<Entry>> {
-        store.engine().get(self.key)
+        if self.local {
+            crate::limits::check_key(self.key)?;
+            store.query_local(Query::Get { key: Key::from(self.key) })
+        } else {
+            store.engine().get(self.key)
+        }
     }
 }
 
@@ -253,9 +287,10 @@ command_request!(Delete => DeleteResult, |delete| Command::Delete(delete.item));
 #[derive(Debug)]
 pub struct GetMany {
     keys: Vec<Key>,
+    local: bool,
 }
 
-query_request!(GetMany => Vec<Option<Entry>>, |request| Query::GetMany { keys: request.keys });
+query_request!(GetMany => Vec<Option<Entry>>, local |request| Query::GetMany { keys: request.keys });
 
 /// See [`Store::put_many`].
 #[derive(Debug)]
@@ -287,6 +322,7 @@ pub struct Scan {
     range: KeyRange,
     after: Option<Key>,
     limit: Option<usize>,
+    local: bool,
 }
 
 impl Op<'_, Scan> {
@@ -303,15 +339,16 @@ impl Op<'_, Scan> {
     }
 }
 
-query_request!(Scan => Page, |scan| Query::Scan { range: scan.range, after: scan.after, limit: scan.limit });
+query_request!(Scan => Page, local |scan| Query::Scan { range: scan.range, after: scan.after, limit: scan.limit });
 
 /// See [`Store::count`].
 #[derive(Debug)]
 pub struct Count {
     range: KeyRange,
+    local: bool,
 }
 
-query_request!(Count => u64, |count| Query::Count { range: count.range });
+query_request!(Count => u64, local |count| Query::Count { range: count.range });
 
 /// See [`Store::clear`].
 #[derive(Debug)]

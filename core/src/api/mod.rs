@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use self::call::{Call, Op, Request};
+pub use self::call::{Call, Op, Read, Request};
 pub use self::leases::{Session, SessionLost};
 pub use self::locks::{Acquiring, Lock, DEFAULT_LOCK_TTL};
 pub use self::status::Status;
@@ -219,6 +219,11 @@ impl Store {
     #[inline]
     pub(crate) fn query<T: TryFrom<Reply, Error = Error>>(&self, query: Query) -> Result<T> {
         self.engine().query(query).and_then(T::try_from)
+    }
+
+    /// A serializable query (see [`Op::local`]).
+    pub(crate) fn query_local<T: TryFrom<Reply, Error = Error>>(&self, query: Query) -> Result<T> {
+        self.engine().query_local(query).and_then(T::try_from)
     }
 
     fn owned(&self) -> parking_lot::MutexGuard<'_, Owned> {

@@ -226,6 +226,7 @@ impl InProcEngine {
 
     /// The mailbox where the outcome of lock wait `waiter` arrives (at once, when it is
     /// already known).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn wait_for(&self, waiter: u64) -> Arc<Mailbox<WaitOutcome>> {
         let mut writer = self.writer.lock();
         let mailbox = Arc::new(Mailbox::default());
@@ -255,27 +256,32 @@ impl InProcEngine {
     }
 
     /// Stops waiting for `waiter`'s outcome (the client went away or gave up).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn forget_wait(&self, waiter: u64) {
         self.writer.lock().waiters.remove(&waiter);
     }
 
     /// When the next deadline falls (store time), if any.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         let next = self.state.next_deadline();
         (next != u64::MAX).then_some(next)
     }
 
     /// The latest time a command was applied at.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn last_now(&self) -> u64 {
         self.writer.lock().sm.last_now()
     }
 
     /// The store's current time.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn now(&self) -> u64 {
         self.clock.now()
     }
 
     /// The current revision.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn revision(&self) -> u64 {
         self.state.revision()
     }

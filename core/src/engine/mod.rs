@@ -66,6 +66,15 @@ impl Engine {
         delegate!(self, engine => engine.query(query))
     }
 
+    /// A serializable query: a remote store answers from the node reached, without the
+    /// leader; in-process, every query already is.
+    pub(crate) fn query_local(&self, query: Query) -> Result<Reply> {
+        match self {
+            Engine::InProc(engine) => engine.query(query),
+            Engine::Remote(engine) => engine.query_local(query),
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Result<Option<Entry>> {
         delegate!(self, engine => engine.get(key))

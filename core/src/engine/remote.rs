@@ -26,7 +26,7 @@ use super::watchers::{Filter, Watcher, WATCH_QUEUE_CAPACITY};
 use crate::clock::ClockKind;
 use crate::config::Config;
 use crate::limits;
-use crate::net::transport::{parse_cluster_key, seed_addrs, Net, NetConfig};
+use crate::net::transport::{parse_cluster_key, seed_addrs, Net, NetConfig, HANDSHAKE_TIMEOUT};
 use crate::net::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, NodeInfo, RequestId, PROTOCOL_VERSION,
 };
@@ -96,6 +96,8 @@ pub(crate) struct ClusterClient {
     /// Known nodes (from the seeds and every welcome).
     nodes: RwLock<Vec<Target>>,
     seeds: Vec<String>,
+    /// Talk to the seeds only (never to members learned from them).
+    only_seeds: bool,
     leaders: Mutex<HashMap<String, Target>>,
     rotate: AtomicUsize,
 }
@@ -119,8 +121,12 @@ impl ClusterClient {
         let psk = key_text.as_deref().map(parse_cluster_key).transpose()?;
         let mut seeds: Vec<String> = config.seeds.iter().map(ToString::to_string).collect();
         seeds.sort();
-        let registry_key =
-            format!("{}|{}", seeds.join(","), psk.map(|psk| psk.fingerprint().to_string()).unwrap_or_default());
+        let only_seeds = config.only_seeds;
+        let registry_key = format!(
+            "{}|{}|{only_seeds}",
+            seeds.join(","),
+            psk.map(|psk| psk.fingerprint().to_string()).unwrap_or_default()
+        );
         let mut clients = CLIENTS.lock();
         if let Some(client) = clients.get(&registry_key).and_then(Weak::upgrade) {
             return Ok(client);
@@ -135,6 +141,7 @@ impl ClusterClient {
                 in_flight: Mutex::new(BTreeSet::new()),
                 nodes: RwLock::new(Vec::new()),
                 seeds,
+                only_seeds,
                 leaders: Mutex::new(HashMap::new()),
                 rotate: AtomicUsize::new(0),
             });
@@ -149,6 +156,7 @@ impl ClusterClient {
     /// Greets a node (a seed when none is known): learns the members.
     async fn discover(&self) -> Result<()> {
         let mut last = unavailable("no seeds given");
+        let mut greeted = false;
         for seed in &self.seeds {
             let addrs = match seed_addrs(seed).await {
                 Ok(addrs) => addrs,
@@ -159,10 +167,14 @@ impl ClusterClient {
             };
             for address in addrs {
                 match self.greet(address.clone()).await {
-                    Ok(()) => return Ok(()),
+                    Ok(()) if !self.only_seeds => return Ok(()),
+                    Ok(()) => greeted = true,
                     Err(error) => last = error,
                 }
             }
+        }
+        if greeted {
+            return Ok(());
         }
         Err(Error::new(
             last.code(),
@@ -171,12 +183,19 @@ impl ClusterClient {
     }
 
     async fn greet(&self, address: Multiaddr) -> Result<()> {
-        let peer = tokio::time::timeout(Duration::from_secs(5), self.net.connect(address.clone()))
+        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.net.connect(address.clone()))
             .await
             .map_err(|_| unavailable(format!("{address} did not answer")))??;
         let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION } };
-        match self.net.client(peer, vec![address], hello).await? {
-            Ok(ClientReply::Welcome { members, .. }) => {
+        match self.net.client(peer, vec![address.clone()], hello).await? {
+            Ok(ClientReply::Welcome { node, members, .. }) => {
+                if self.only_seeds {
+                    let mut nodes = self.nodes.write();
+                    if !nodes.iter().any(|known| known.peer == peer) {
+                        nodes.push(Target { node: Some(node), peer, addrs: vec![address] });
+                    }
+                    return Ok(());
+                }
                 let targets: Vec<Target> = members.iter().filter_map(Target::of).collect();
                 if !targets.is_empty() {
                     *self.nodes.write() = targets;
@@ -190,6 +209,9 @@ impl ClusterClient {
     }
 
     fn learn(&self, node: &NodeInfo) -> Option<Target> {
+        if self.only_seeds {
+            return None;
+        }
         let target = Target::of(node)?;
         let mut nodes = self.nodes.write();
         if !nodes.iter().any(|known| known.node.as_ref().is_some_and(|n| n.id == node.id)) {
@@ -470,6 +492,10 @@ impl RemoteEngine {
 
     pub(crate) fn query(&self, query: Query) -> Result<Reply> {
         reply_of(self.call(ClientBody::Read { query, local: false })?)
+    }
+
+    pub(crate) fn query_local(&self, query: Query) -> Result<Reply> {
+        reply_of(self.call(ClientBody::Read { query, local: true })?)
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<Option<Entry>> {

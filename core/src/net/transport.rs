@@ -45,6 +45,7 @@ struct Behaviour {
 
 /// An inbound request and how to answer it.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 pub(crate) struct Inbound<Req, Resp> {
     pub(crate) peer: PeerId,
     pub(crate) request: Req,
@@ -52,11 +53,13 @@ pub(crate) struct Inbound<Req, Resp> {
 }
 
 /// Inbound requests, for a node.
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 pub(crate) struct Incoming {
     pub(crate) raft: mpsc::UnboundedReceiver<Inbound<RaftRequest, RaftResponse>>,
     pub(crate) client: mpsc::UnboundedReceiver<Inbound<ClientRequest, ClientResponse>>,
 }
 
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 enum Command {
     Connect(Multiaddr, oneshot::Sender<Result<PeerId>>),
     Client(PeerId, Vec<Multiaddr>, ClientRequest, oneshot::Sender<Result<ClientResponse>>),
@@ -68,6 +71,7 @@ enum Command {
 
 /// A handle on a running swarm. Cheap to clone.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 pub(crate) struct Net {
     commands: mpsc::UnboundedSender<Command>,
     peer: PeerId,
@@ -79,6 +83,11 @@ impl std::fmt::Debug for Net {
         f.debug_struct("Net").field("peer", &self.peer).finish()
     }
 }
+
+/// How long a connection may take to be set up (TCP, the cluster key, Noise, Yamux): a peer
+/// that does not complete the handshake by then (a wrong cluster key, not a Clustron node)
+/// is given up on.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn unavailable(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::Unavailable, message)
@@ -93,13 +102,13 @@ fn build_transport(keypair: &Keypair, psk: Option<PreSharedKey>) -> Result<Boxed
             .upgrade(Version::V1Lazy)
             .authenticate(noise)
             .multiplex(yamux::Config::default())
-            .timeout(Duration::from_secs(20))
+            .timeout(HANDSHAKE_TIMEOUT)
             .boxed(),
         None => tcp
             .upgrade(Version::V1Lazy)
             .authenticate(noise)
             .multiplex(yamux::Config::default())
-            .timeout(Duration::from_secs(20))
+            .timeout(HANDSHAKE_TIMEOUT)
             .boxed(),
     };
     Ok(transport)
@@ -150,11 +159,13 @@ impl Net {
         Ok((Net { commands, peer, listening }, Incoming { raft, client }))
     }
 
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn local_peer(&self) -> PeerId {
         self.peer
     }
 
     /// The addresses the swarm listens on, once it listens on at least one.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) async fn listen_addrs(&self) -> Vec<Multiaddr> {
         let mut listening = self.listening.clone();
         let addrs = match listening.wait_for(|addrs| !addrs.is_empty()).await {
@@ -186,20 +197,24 @@ impl Net {
         answer.await.map_err(|_| unavailable("the network has shut down"))?
     }
 
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) async fn raft(&self, peer: PeerId, addrs: Vec<Multiaddr>, request: RaftRequest) -> Result<RaftResponse> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Raft(peer, addrs, request, reply))?;
         answer.await.map_err(|_| unavailable("the network has shut down"))?
     }
 
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn respond_client(&self, channel: ResponseChannel<ClientResponse>, response: ClientResponse) {
         let _ = self.send(Command::RespondClient(channel, response));
     }
 
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn respond_raft(&self, channel: ResponseChannel<RaftResponse>, response: RaftResponse) {
         let _ = self.send(Command::RespondRaft(channel, response));
     }
 
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn shutdown(&self) {
         let _ = self.send(Command::Shutdown);
     }
