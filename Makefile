@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster examples demo bench bench-core bench-c build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -12,7 +12,8 @@ CARGO ?= cargo
 ## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
 ## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
 ## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project)
-test: check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c test-python test-node
+test: check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c test-python test-node \
+	test-bindings-cluster examples-cluster
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -35,6 +36,34 @@ test-rust:
 ## 3-node cluster, failover, durability, partitions, membership, bad input on the wire
 test-cluster:
 	$(CARGO) test --release -p clustron-cli
+
+## cli: the release `clustron` binary (node daemon, operator commands, bench)
+cli:
+	$(CARGO) build --release -p clustron-cli
+
+# A local cluster around one command: 3 in-memory nodes on free 127.0.0.1 ports, killed after it.
+CLUSTRON_BIN = $(TARGET_DIR)/release/clustron
+WITH_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 3
+TEST_CLUSTER = $(WITH_CLUSTER) base --clock manual --allow-create-stores --
+
+## test-bindings-cluster: the conformance vectors through the C ABI, Python and Node against a
+## 3-node cluster (CLUSTRON_NODES points each runner at it)
+test-bindings-cluster: cli python-install node-build
+	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance
+	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py
+	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js'
+
+## examples-cluster: the quickstarts (Rust, C, Python, Node) and the Rust leader election on a
+## 3-node cluster, exactly as README "Running a cluster" shows
+examples-cluster: cli c-lib python-install node-build
+	$(CARGO) build -q -p clustron-examples
+	$(WITH_CLUSTER) quickstart --allow-create-stores -- sh -c '\
+	  $(TARGET_DIR)/debug/quickstart clustron://$$CLUSTRON_NODES/quickstart >/dev/null && \
+	  $(TARGET_DIR)/debug/leader-election clustron://$$CLUSTRON_NODES/leader-election >/dev/null && \
+	  $(C_BUILD)/quickstart clustron://$$CLUSTRON_NODES/c-quickstart >/dev/null && \
+	  $(VPY) examples/python/quickstart.py clustron://$$CLUSTRON_NODES/py-quickstart >/dev/null && \
+	  node examples/node/quickstart.mjs clustron://$$CLUSTRON_NODES/node-quickstart >/dev/null && \
+	  echo "the quickstarts and the leader election ran on the cluster"'
 
 ## examples: every example runs and must succeed
 examples:

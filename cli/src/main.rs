@@ -4,7 +4,10 @@
 //! clustron node --store orders --listen 127.0.0.1:7861 [--seed HOST:PORT]... [--data-dir DIR]
 //! clustron members list|add ADDRESS|remove ID --seed HOST:PORT
 //! clustron status --seed HOST:PORT
+//! clustron bench put|get|get-local|mixed|counter|lock|watch-latency [--target URL] [--clients N] ...
 //! ```
+
+mod bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +39,8 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Runs a load against a store and reports ops/s and latency percentiles.
+    Bench(bench::BenchArgs),
     /// Fault injection for tests: makes a node stop talking to some others.
     #[command(hide = true)]
     Partition {
@@ -190,6 +195,7 @@ fn run() -> Result<(), String> {
     };
     match cli.command {
         Command::Node(args) => run_node(args),
+        Command::Bench(args) => bench::run(args),
         Command::Members { target, action } => {
             let cluster = cluster(&target)?;
             match action {

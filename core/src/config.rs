@@ -219,9 +219,11 @@ impl Config {
                         _ => return Err(bad(format!("discover must be true or false, got {value:?}"))),
                     }
                 }
-                _ => return Err(bad(format!(
+                _ => {
+                    return Err(bad(format!(
                     "unknown parameter {name:?} (known: clock, history_events, history_bytes, cluster_key, discover)"
-                ))),
+                )))
+                }
             }
         }
         config.check()?;

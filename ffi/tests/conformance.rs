@@ -304,7 +304,9 @@ struct CDriver {
 
 impl CDriver {
     fn new(vector: &VectorConfig) -> Result<CDriver, String> {
-        let mut config = format!("clustron://inproc/{}?clock=manual", vector.store);
+        // CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
+        let host = std::env::var("CLUSTRON_NODES").unwrap_or_else(|_| "inproc".to_owned());
+        let mut config = format!("clustron://{host}/{}?clock=manual", vector.store);
         if let Some(events) = vector.history_events {
             config.push_str(&format!("&history_events={events}"));
         }

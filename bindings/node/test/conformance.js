@@ -263,7 +263,9 @@ class Failure extends Error {
 
 class NodeDriver {
   constructor(store, historyEvents) {
-    this.target = `clustron://inproc/${store}?clock=manual` + (historyEvents == null ? '' : `&history_events=${historyEvents}`)
+    // CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
+    const host = process.env.CLUSTRON_NODES || 'inproc'
+    this.target = `clustron://${host}/${store}?clock=manual` + (historyEvents == null ? '' : `&history_events=${historyEvents}`)
     this.stores = new Map([['main', new clustron.Store(this.target)]])
     this.locks = new Map()
     this.sessions = new Map()

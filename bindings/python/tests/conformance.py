@@ -327,7 +327,9 @@ class PyDriver:
     the native reactor tasks that clustron.aio uses."""
 
     def __init__(self, store: str, history_events: Optional[int]) -> None:
-        self.target = f"clustron://inproc/{store}?clock=manual"
+        # CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
+        host = os.environ.get("CLUSTRON_NODES") or "inproc"
+        self.target = f"clustron://{host}/{store}?clock=manual"
         if history_events is not None:
             self.target += f"&history_events={history_events}"
         self.stores = {"main": clustron.Store(self.target)}
