@@ -55,7 +55,7 @@ test-bindings-cluster: cli python-install node-build
 
 ## examples-cluster: the quickstarts (Rust, C, Python, Node) and the Rust leader election on a
 ## 3-node cluster, exactly as README "Running a cluster" shows
-examples-cluster: cli c-lib python-install node-build
+examples-cluster: cli examples-c python-install node-build
 	$(CARGO) build -q -p clustron-examples
 	$(WITH_CLUSTER) quickstart --allow-create-stores -- sh -c '\
 	  $(TARGET_DIR)/debug/quickstart clustron://$$CLUSTRON_NODES/quickstart >/dev/null && \

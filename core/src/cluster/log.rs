@@ -1,7 +1,8 @@
 //! A store's Raft log, vote and last purged id: in memory, and with a data directory also on
-//! disk. Every append is written and fsynced before openraft hears it is durable; openraft
-//! batches the entries proposed while the previous append was flushing, which is the group
-//! commit. Entries are records `[length u32][crc32 u32][postcard entry]` in one file; a torn
+//! disk. An append is written to the file at once and fsynced by the store's flusher thread,
+//! which tells openraft the entries are durable only then; everything appended while one
+//! fsync runs is covered by the next (group commit), and the leader replicates entries to
+//! the followers while its own fsync runs, so its disk and theirs work in parallel. Entries are records `[length u32][crc32 u32][postcard entry]` in one file; a torn
 //! or corrupt tail (a crash mid-write) is cut off on open. Purging (after a snapshot) drops
 //! entries from memory and, once enough are dropped, rewrites the file without them.
 
@@ -11,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogId, RaftLogReader};
@@ -28,10 +29,38 @@ struct Meta {
     last_purged: Option<LogId>,
 }
 
+/// A request to the flusher: make everything written to `file` so far durable, then call
+/// back.
+struct Flush {
+    file: Arc<File>,
+    callback: LogFlushed<TypeConfig>,
+}
+
+/// The flusher thread's loop: one fsync for every request waiting when it starts.
+fn flush_loop(requests: mpsc::Receiver<Flush>) {
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        batch.extend(requests.try_iter());
+        // Every earlier request wrote to this file or to one a rewrite replaced it with (and
+        // the rewrite synced): one sync of the latest file covers them all.
+        let file = Arc::clone(&batch.last().expect("one request at least").file);
+        let synced = file.sync_data();
+        for request in batch {
+            let outcome = match &synced {
+                Ok(()) => Ok(()),
+                Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
+            };
+            request.callback.log_io_completed(outcome);
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Disk {
     dir: PathBuf,
-    file: File,
+    file: Arc<File>,
+    /// The flusher thread's queue (the thread ends when the log is dropped).
+    flusher: mpsc::Sender<Flush>,
     /// Byte offset of each entry in the file.
     offsets: BTreeMap<u64, u64>,
     /// Entries purged from memory but still in the file.
@@ -130,7 +159,10 @@ impl LogStore {
                 entries.insert(index, entry);
             }
         }
-        let disk = Disk { dir: dir.to_owned(), file, offsets, purged_in_file };
+        let (flusher, requests) = mpsc::channel();
+        let name = format!("clustron-flush-{}", dir.file_name().map(|name| name.to_string_lossy()).unwrap_or_default());
+        std::thread::Builder::new().name(name).spawn(move || flush_loop(requests))?;
+        let disk = Disk { dir: dir.to_owned(), file: Arc::new(file), flusher, offsets, purged_in_file };
         Ok(LogStore {
             inner: Arc::new(Mutex::new(Inner { entries, last_purged: meta.last_purged, vote, disk: Some(disk) })),
         })
@@ -138,8 +170,9 @@ impl LogStore {
 }
 
 impl Disk {
+    /// Writes the entries at the end of the file (not yet durable: see [`Flush`]).
     fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
-        let mut at = self.file.seek(SeekFrom::End(0))?;
+        let mut at = (&*self.file).seek(SeekFrom::End(0))?;
         let mut buffer = Vec::new();
         for entry in entries {
             let record = record(entry)?;
@@ -147,15 +180,14 @@ impl Disk {
             at += record.len() as u64;
             buffer.extend_from_slice(&record);
         }
-        self.file.write_all(&buffer)?;
-        self.file.sync_data()
+        (&*self.file).write_all(&buffer)
     }
 
     fn truncate(&mut self, from_index: u64) -> std::io::Result<()> {
         let Some((_, &offset)) = self.offsets.range(from_index..).next() else { return Ok(()) };
         self.offsets.split_off(&from_index);
         self.file.set_len(offset)?;
-        self.file.seek(SeekFrom::End(0))?;
+        (&*self.file).seek(SeekFrom::End(0))?;
         self.file.sync_all()
     }
 
@@ -178,8 +210,9 @@ impl Disk {
         file.sync_all()?;
         fs::rename(&temporary, self.dir.join("log"))?;
         File::open(&self.dir)?.sync_all()?;
-        self.file = OpenOptions::new().read(true).write(true).open(self.dir.join("log"))?;
-        self.file.seek(SeekFrom::End(0))?;
+        let mut file = OpenOptions::new().read(true).write(true).open(self.dir.join("log"))?;
+        file.seek(SeekFrom::End(0))?;
+        self.file = Arc::new(file);
         self.offsets = offsets;
         self.purged_in_file = 0;
         Ok(())
@@ -230,19 +263,31 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let mut inner = self.inner.lock();
-        let written = match &mut inner.disk {
-            Some(disk) => tokio::task::block_in_place(|| disk.append(&entries)),
-            None => Ok(()),
+        let flush = match &mut inner.disk {
+            None => None,
+            Some(disk) => match disk.append(&entries) {
+                Ok(()) => Some((disk.flusher.clone(), Arc::clone(&disk.file))),
+                Err(error) => {
+                    let message = error.to_string();
+                    callback.log_io_completed(Err(error));
+                    return Err(storage_error("appending to the log", message));
+                }
+            },
         };
-        if let Err(error) = written {
-            let message = error.to_string();
-            callback.log_io_completed(Err(error));
-            return Err(storage_error("appending to the log", message));
-        }
+        // In memory at once: the leader replicates them while its own fsync runs.
         for entry in entries {
             inner.entries.insert(entry.get_log_id().index, entry);
         }
-        callback.log_io_completed(Ok(()));
+        drop(inner);
+        match flush {
+            None => callback.log_io_completed(Ok(())),
+            Some((flusher, file)) => {
+                if let Err(mpsc::SendError(request)) = flusher.send(Flush { file, callback }) {
+                    request.callback.log_io_completed(Err(std::io::Error::other("the log flusher has stopped")));
+                    return Err(storage_error("appending to the log", "the log flusher has stopped"));
+                }
+            }
+        }
         Ok(())
     }
 

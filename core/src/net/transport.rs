@@ -1,10 +1,12 @@
 //! The libp2p swarm of a node or a client: TCP, an optional private-network pre-shared key
 //! (the cluster key: without it a connection fails before anything else is said), Noise,
-//! Yamux; the raft and client request/response protocols and identify. The swarm runs in a
-//! task; [`Net`] talks to it through a channel, and a node reads inbound requests from
+//! Yamux, identify, and the raft and client protocols as multiplexed streams
+//! ([`channel`](super::channel)). The swarm runs in a task; [`Net`] dials through it and
+//! keeps one open stream per peer and protocol; a node reads inbound requests from
 //! [`Incoming`].
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,14 +15,19 @@ use libp2p::core::transport::Boxed;
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
-use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, Swarm, Transport};
-use tokio::sync::{mpsc, oneshot, watch};
+use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm, Transport};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
 
+pub(crate) use super::channel::Inbound;
+use super::channel::{self, Requests};
 use super::wire::{
-    ClientCodec, ClientRequest, ClientResponse, RaftCodec, RaftRequest, RaftResponse, CLIENT_PROTOCOL, RAFT_PROTOCOL,
+    ClientFault, ClientRequest, ClientResponse, RaftRequest, RaftResponse, CLIENT_PROTOCOL, MAX_CLIENT_FRAME,
+    MAX_RAFT_FRAME, RAFT_PROTOCOL,
 };
 use crate::{Error, ErrorCode, Result};
 
@@ -28,6 +35,10 @@ use crate::{Error, ErrorCode, Result};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an unused connection stays open.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a connection may take to be set up (TCP, the cluster key, Noise, Yamux): a peer
+/// that does not complete the handshake by then (a wrong cluster key, not a Clustron node)
+/// is given up on.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct NetConfig {
     pub(crate) keypair: Keypair,
@@ -38,18 +49,8 @@ pub(crate) struct NetConfig {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
-    raft: request_response::Behaviour<RaftCodec>,
-    client: request_response::Behaviour<ClientCodec>,
+    streams: libp2p_stream::Behaviour,
     identify: identify::Behaviour,
-}
-
-/// An inbound request and how to answer it.
-#[derive(Debug)]
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
-pub(crate) struct Inbound<Req, Resp> {
-    pub(crate) peer: PeerId,
-    pub(crate) request: Req,
-    pub(crate) channel: ResponseChannel<Resp>,
 }
 
 /// Inbound requests, for a node.
@@ -59,23 +60,43 @@ pub(crate) struct Incoming {
     pub(crate) client: mpsc::UnboundedReceiver<Inbound<ClientRequest, ClientResponse>>,
 }
 
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
 enum Command {
+    /// Dial an address; answer the peer there.
     Connect(Multiaddr, oneshot::Sender<Result<PeerId>>),
-    Client(PeerId, Vec<Multiaddr>, ClientRequest, oneshot::Sender<Result<ClientResponse>>),
-    Raft(PeerId, Vec<Multiaddr>, RaftRequest, oneshot::Sender<Result<RaftResponse>>),
-    RespondClient(ResponseChannel<ClientResponse>, ClientResponse),
-    RespondRaft(ResponseChannel<RaftResponse>, RaftResponse),
+    /// Make sure there is a connection to the peer (dialing these addresses if not).
+    Reach(PeerId, Vec<Multiaddr>, oneshot::Sender<Result<()>>),
     Shutdown,
+}
+
+/// One protocol's side of the open streams: its name and frame limit.
+#[derive(Clone, Copy)]
+struct Protocol {
+    name: &'static str,
+    max: usize,
+}
+
+const CLIENT: Protocol = Protocol { name: CLIENT_PROTOCOL, max: MAX_CLIENT_FRAME };
+const RAFT: Protocol = Protocol { name: RAFT_PROTOCOL, max: MAX_RAFT_FRAME };
+
+type ChannelKey = (PeerId, &'static str);
+
+/// The open streams, by peer and protocol, and a lock per key so concurrent first requests
+/// open one stream.
+#[derive(Default)]
+struct Channels {
+    open: Mutex<HashMap<ChannelKey, Requests>>,
+    opening: Mutex<HashMap<ChannelKey, Arc<AsyncMutex<()>>>>,
 }
 
 /// A handle on a running swarm. Cheap to clone.
 #[derive(Clone)]
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
 pub(crate) struct Net {
     commands: mpsc::UnboundedSender<Command>,
     peer: PeerId,
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     listening: watch::Receiver<Vec<Multiaddr>>,
+    control: libp2p_stream::Control,
+    channels: Arc<Channels>,
 }
 
 impl std::fmt::Debug for Net {
@@ -83,11 +104,6 @@ impl std::fmt::Debug for Net {
         f.debug_struct("Net").field("peer", &self.peer).finish()
     }
 }
-
-/// How long a connection may take to be set up (TCP, the cluster key, Noise, Yamux): a peer
-/// that does not complete the handshake by then (a wrong cluster key, not a Clustron node)
-/// is given up on.
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn unavailable(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::Unavailable, message)
@@ -118,22 +134,24 @@ impl Net {
     /// Starts a swarm; must run inside a Tokio runtime.
     pub(crate) fn start(config: NetConfig) -> Result<(Net, Incoming)> {
         let serving = !config.listen.is_empty();
-        let support = || if serving { ProtocolSupport::Full } else { ProtocolSupport::Outbound };
         let transport = build_transport(&config.keypair, config.psk)?;
-        let protocol_config =
-            request_response::Config::default().with_request_timeout(REQUEST_TIMEOUT).with_max_concurrent_streams(4096);
         let public = config.keypair.public();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
             .with_tokio()
             .with_other_transport(|_| transport)
             .map_err(|error| Error::internal(format!("transport: {error}")))?
             .with_behaviour(|_| Behaviour {
-                raft: request_response::Behaviour::new([(RAFT_PROTOCOL, support())], protocol_config.clone()),
-                client: request_response::Behaviour::new([(CLIENT_PROTOCOL, support())], protocol_config),
+                streams: libp2p_stream::Behaviour::new(),
                 identify: identify::Behaviour::new(identify::Config::new("/clustron/1".into(), public)),
             })
             .map_err(|error| Error::internal(format!("behaviour: {error}")))?
-            .with_swarm_config(|swarm| swarm.with_idle_connection_timeout(IDLE_TIMEOUT))
+            .with_swarm_config(|swarm| {
+                // Both sides know the protocols: a new stream sends its first frame with the
+                // protocol name instead of waiting a round trip for the other side to confirm.
+                swarm
+                    .with_idle_connection_timeout(IDLE_TIMEOUT)
+                    .with_substream_upgrade_protocol_override(Version::V1Lazy)
+            })
             .build();
         for address in config.listen {
             swarm
@@ -141,22 +159,26 @@ impl Net {
                 .map_err(|error| unavailable(format!("cannot listen on {address}: {error}")))?;
         }
         let peer = *swarm.local_peer_id();
-        let (commands, receiver) = mpsc::unbounded_channel();
+        let mut control = swarm.behaviour().streams.new_control();
         let (raft_in, raft) = mpsc::unbounded_channel();
         let (client_in, client) = mpsc::unbounded_channel();
+        if serving {
+            let fault = |error: Error| -> ClientResponse { Err(ClientFault::Error(error)) };
+            accept(&mut control, CLIENT, fault, client_in)?;
+            accept(&mut control, RAFT, Err, raft_in)?;
+        }
+        let (commands, receiver) = mpsc::unbounded_channel();
         let (listening_tx, listening) = watch::channel(Vec::new());
         let task = SwarmTask {
             swarm,
             commands: receiver,
-            raft_in,
-            client_in,
             listening: listening_tx,
             dials: HashMap::new(),
-            client_requests: HashMap::new(),
-            raft_requests: HashMap::new(),
+            reaching: HashMap::new(),
         };
         tokio::spawn(task.run());
-        Ok((Net { commands, peer, listening }, Incoming { raft, client }))
+        let net = Net { commands, peer, listening, control, channels: Arc::default() };
+        Ok((net, Incoming { raft, client }))
     }
 
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
@@ -192,43 +214,118 @@ impl Net {
         addrs: Vec<Multiaddr>,
         request: ClientRequest,
     ) -> Result<ClientResponse> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Client(peer, addrs, request, reply))?;
-        answer.await.map_err(|_| unavailable("the network has shut down"))?
+        self.request(CLIENT, peer, addrs, &request).await
     }
 
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) async fn raft(&self, peer: PeerId, addrs: Vec<Multiaddr>, request: RaftRequest) -> Result<RaftResponse> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Raft(peer, addrs, request, reply))?;
-        answer.await.map_err(|_| unavailable("the network has shut down"))?
+        self.request(RAFT, peer, addrs, &request).await
     }
 
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
-    pub(crate) fn respond_client(&self, channel: ResponseChannel<ClientResponse>, response: ClientResponse) {
-        let _ = self.send(Command::RespondClient(channel, response));
+    pub(crate) fn respond_client(&self, channel: channel::Responder<ClientResponse>, response: ClientResponse) {
+        channel.respond(response);
     }
 
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
-    pub(crate) fn respond_raft(&self, channel: ResponseChannel<RaftResponse>, response: RaftResponse) {
-        let _ = self.send(Command::RespondRaft(channel, response));
+    pub(crate) fn respond_raft(&self, channel: channel::Responder<RaftResponse>, response: RaftResponse) {
+        channel.respond(response);
     }
 
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn shutdown(&self) {
         let _ = self.send(Command::Shutdown);
     }
+
+    /// One request on the peer's open stream for the protocol (opened first if needed).
+    async fn request<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        protocol: Protocol,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        request: &Req,
+    ) -> Result<Resp> {
+        let body = channel::encode(request, protocol.max)?;
+        let requests = self.channel(protocol, peer, addrs).await?;
+        let (reply, answer) = oneshot::channel();
+        requests.send((body, reply)).map_err(|_| unavailable(format!("the stream to {peer} has closed")))?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+            Err(_) => Err(unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}"))),
+            Ok(Err(_)) => Err(unavailable(format!("the stream to {peer} has closed"))),
+            Ok(Ok(body)) => channel::decode(&body?),
+        }
+    }
+
+    /// The queue of the open stream to `peer` for `protocol`, opening one (and connecting)
+    /// when there is none.
+    async fn channel(&self, protocol: Protocol, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Requests> {
+        let key = (peer, protocol.name);
+        if let Some(requests) = self.channels.open.lock().get(&key).filter(|requests| !requests.is_closed()) {
+            return Ok(requests.clone());
+        }
+        let opening = Arc::clone(self.channels.opening.lock().entry(key).or_default());
+        let _one_at_a_time = opening.lock().await;
+        if let Some(requests) = self.channels.open.lock().get(&key).filter(|requests| !requests.is_closed()) {
+            return Ok(requests.clone());
+        }
+        let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            let (reply, answer) = oneshot::channel();
+            self.send(Command::Reach(peer, addrs, reply))?;
+            answer.await.map_err(|_| unavailable("the network has shut down"))??;
+            self.control
+                .clone()
+                .open_stream(peer, StreamProtocol::new(protocol.name))
+                .await
+                .map_err(|error| unavailable(format!("cannot open a stream to {peer}: {error}")))
+        })
+        .await
+        .map_err(|_| unavailable(format!("{peer} did not answer within {HANDSHAKE_TIMEOUT:?}")))??;
+        let channels = Arc::downgrade(&self.channels);
+        let requests = channel::spawn_requester(stream, protocol.max, move || {
+            if let Some(channels) = channels.upgrade() {
+                let mut open = channels.open.lock();
+                if open.get(&key).is_some_and(|requests| requests.is_closed()) {
+                    open.remove(&key);
+                }
+            }
+        });
+        self.channels.open.lock().insert(key, requests.clone());
+        Ok(requests)
+    }
+}
+
+/// Accepts the protocol's inbound streams and serves each.
+fn accept<Req, Resp>(
+    control: &mut libp2p_stream::Control,
+    protocol: Protocol,
+    failure: fn(Error) -> Resp,
+    deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
+) -> Result<()>
+where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
+    let mut incoming = control
+        .accept(StreamProtocol::new(protocol.name))
+        .map_err(|error| Error::internal(format!("accepting {}: {error}", protocol.name)))?;
+    tokio::spawn(async move {
+        while let Some((peer, stream)) = incoming.next().await {
+            if deliver.is_closed() {
+                break;
+            }
+            channel::spawn_responder(peer, stream, protocol.max, failure, deliver.clone());
+        }
+    });
+    Ok(())
 }
 
 struct SwarmTask {
     swarm: Swarm<Behaviour>,
     commands: mpsc::UnboundedReceiver<Command>,
-    raft_in: mpsc::UnboundedSender<Inbound<RaftRequest, RaftResponse>>,
-    client_in: mpsc::UnboundedSender<Inbound<ClientRequest, ClientResponse>>,
     listening: watch::Sender<Vec<Multiaddr>>,
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId>>)>,
-    client_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<ClientResponse>>>,
-    raft_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<RaftResponse>>>,
+    /// Waiting for a connection to these peers.
+    reaching: HashMap<PeerId, Vec<oneshot::Sender<Result<()>>>>,
 }
 
 impl SwarmTask {
@@ -244,6 +341,11 @@ impl SwarmTask {
         }
         for (_, (_, reply)) in self.dials.drain() {
             let _ = reply.send(Err(unavailable("the network has shut down")));
+        }
+        for (_, waiting) in self.reaching.drain() {
+            for reply in waiting {
+                let _ = reply.send(Err(unavailable("the network has shut down")));
+            }
         }
     }
 
@@ -261,19 +363,27 @@ impl SwarmTask {
                     }
                 }
             }
-            Command::Client(peer, addrs, request, reply) => {
-                let id = self.swarm.behaviour_mut().client.send_request_with_addresses(&peer, request, addrs);
-                self.client_requests.insert(id, reply);
-            }
-            Command::Raft(peer, addrs, request, reply) => {
-                let id = self.swarm.behaviour_mut().raft.send_request_with_addresses(&peer, request, addrs);
-                self.raft_requests.insert(id, reply);
-            }
-            Command::RespondClient(channel, response) => {
-                let _ = self.swarm.behaviour_mut().client.send_response(channel, response);
-            }
-            Command::RespondRaft(channel, response) => {
-                let _ = self.swarm.behaviour_mut().raft.send_response(channel, response);
+            Command::Reach(peer, addrs, reply) => {
+                if self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                for address in &addrs {
+                    self.swarm.add_peer_address(peer, address.clone());
+                }
+                let options = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                match self.swarm.dial(options) {
+                    // Already dialing: the dial under way answers.
+                    Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
+                        self.reaching.entry(peer).or_default().push(reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(unavailable(format!("cannot dial {peer}: {error}"))));
+                    }
+                }
             }
             Command::Shutdown => {}
         }
@@ -291,48 +401,20 @@ impl SwarmTask {
                 } else if endpoint.is_dialer() {
                     self.swarm.add_peer_address(peer_id, endpoint.get_remote_address().clone());
                 }
+                for reply in self.reaching.remove(&peer_id).unwrap_or_default() {
+                    let _ = reply.send(Ok(()));
+                }
             }
-            SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 if let Some((address, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Err(unavailable(format!("cannot connect to {address}: {error}"))));
                 }
+                if let Some(peer) = peer_id.filter(|peer| !self.swarm.is_connected(peer)) {
+                    for reply in self.reaching.remove(&peer).unwrap_or_default() {
+                        let _ = reply.send(Err(unavailable(format!("cannot connect to {peer}: {error}"))));
+                    }
+                }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Client(event)) => match event {
-                request_response::Event::Message { peer, message, .. } => match message {
-                    request_response::Message::Request { request, channel, .. } => {
-                        let _ = self.client_in.send(Inbound { peer, request, channel });
-                    }
-                    request_response::Message::Response { request_id, response } => {
-                        if let Some(reply) = self.client_requests.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                    }
-                },
-                request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
-                    if let Some(reply) = self.client_requests.remove(&request_id) {
-                        let _ = reply.send(Err(unavailable(format!("request to {peer} failed: {error}"))));
-                    }
-                }
-                request_response::Event::InboundFailure { .. } | request_response::Event::ResponseSent { .. } => {}
-            },
-            SwarmEvent::Behaviour(BehaviourEvent::Raft(event)) => match event {
-                request_response::Event::Message { peer, message, .. } => match message {
-                    request_response::Message::Request { request, channel, .. } => {
-                        let _ = self.raft_in.send(Inbound { peer, request, channel });
-                    }
-                    request_response::Message::Response { request_id, response } => {
-                        if let Some(reply) = self.raft_requests.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                    }
-                },
-                request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
-                    if let Some(reply) = self.raft_requests.remove(&request_id) {
-                        let _ = reply.send(Err(unavailable(format!("request to {peer} failed: {error}"))));
-                    }
-                }
-                request_response::Event::InboundFailure { .. } | request_response::Event::ResponseSent { .. } => {}
-            },
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
                 for address in info.listen_addrs {
                     if !is_unspecified(&address) {

@@ -1,17 +1,9 @@
 //! The messages of distributed mode. Two request/response protocols on one swarm:
 //! `/clustron/raft/1` between nodes (openraft's RPCs, opaque bytes here) and
 //! `/clustron/client/1` from clients (and from nodes administering each other). Watches are
-//! long polls on the client protocol. Every message is postcard behind a 4-byte length; a
-//! frame over the protocol's limit, or bytes that do not decode, fail that request and
-//! nothing else.
+//! long polls on the client protocol. Every message is postcard in a frame of its protocol's
+//! stream (see [`channel`](super::channel)).
 
-use std::io;
-use std::marker::PhantomData;
-
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use libp2p::request_response;
-use libp2p::StreamProtocol;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::inproc::{WaitOutcome, WatchStart};
@@ -22,8 +14,8 @@ use crate::{Error, Event, LeaseId};
 /// Bumped when a message changes incompatibly; a node refuses other versions.
 pub(crate) const PROTOCOL_VERSION: u32 = 1;
 
-pub(crate) const RAFT_PROTOCOL: StreamProtocol = StreamProtocol::new("/clustron/raft/1");
-pub(crate) const CLIENT_PROTOCOL: StreamProtocol = StreamProtocol::new("/clustron/client/1");
+pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/1";
+pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/1";
 
 /// Largest client frame: a 16 MiB value, its key and metadata, with room to spare.
 pub(crate) const MAX_CLIENT_FRAME: usize = 64 << 20;
@@ -197,90 +189,3 @@ pub(crate) struct RaftRequest {
 }
 
 pub(crate) type RaftResponse = std::result::Result<Vec<u8>, Error>;
-
-/// Length-prefixed postcard frames of at most `MAX` bytes.
-#[derive(Debug)]
-pub(crate) struct Codec<Req, Resp, const MAX: usize> {
-    types: PhantomData<fn() -> (Req, Resp)>,
-}
-
-impl<Req, Resp, const MAX: usize> Default for Codec<Req, Resp, MAX> {
-    fn default() -> Self {
-        Codec { types: PhantomData }
-    }
-}
-
-impl<Req, Resp, const MAX: usize> Clone for Codec<Req, Resp, MAX> {
-    fn clone(&self) -> Self {
-        Codec::default()
-    }
-}
-
-pub(crate) type ClientCodec = Codec<ClientRequest, ClientResponse, MAX_CLIENT_FRAME>;
-pub(crate) type RaftCodec = Codec<RaftRequest, RaftResponse, MAX_RAFT_FRAME>;
-
-async fn read_frame<T: DeserializeOwned, R: AsyncRead + Unpin + Send>(io: &mut R, max: usize) -> io::Result<T> {
-    let mut length = [0u8; 4];
-    io.read_exact(&mut length).await?;
-    let length = u32::from_be_bytes(length) as usize;
-    if length > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("a frame of {length} bytes is over the limit of {max}"),
-        ));
-    }
-    let mut bytes = vec![0u8; length];
-    io.read_exact(&mut bytes).await?;
-    postcard::from_bytes(&bytes)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, format!("undecodable frame: {error}")))
-}
-
-async fn write_frame<T: Serialize, W: AsyncWrite + Unpin + Send>(io: &mut W, value: &T, max: usize) -> io::Result<()> {
-    let bytes = postcard::to_allocvec(value)
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, format!("unencodable frame: {error}")))?;
-    if bytes.len() > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("a frame of {} bytes is over the limit of {max}", bytes.len()),
-        ));
-    }
-    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
-    io.write_all(&bytes).await?;
-    io.flush().await
-}
-
-impl<Req, Resp, const MAX: usize> request_response::Codec for Codec<Req, Resp, MAX>
-where
-    Req: Serialize + DeserializeOwned + Send + Sync + 'static,
-    Resp: Serialize + DeserializeOwned + Send + Sync + 'static,
-{
-    type Protocol = StreamProtocol;
-    type Request = Req;
-    type Response = Resp;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Req> {
-        read_frame(io, MAX).await
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Resp> {
-        read_frame(io, MAX).await
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        request: Req,
-    ) -> io::Result<()> {
-        write_frame(io, &request, MAX).await
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        response: Resp,
-    ) -> io::Result<()> {
-        write_frame(io, &response, MAX).await
-    }
-}

@@ -1,0 +1,248 @@
+//! Requests and responses multiplexed on one libp2p stream per peer and protocol.
+//!
+//! The requesting side opens the stream once and keeps it: every request is a frame with an
+//! id, every response a frame with the id it answers, in any order, so one slow request (a
+//! long poll, a large value) never holds up another and no request pays for a new stream.
+//! A frame is `[length u32 BE][id u64 BE][postcard body]`, `length` counting the id and the
+//! body. A frame over the protocol's limit ends the stream (its requests fail and the next
+//! request opens a new one); a body that does not decode is answered with an error and
+//! nothing else is affected.
+
+use std::collections::HashMap;
+use std::io;
+
+use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::{PeerId, Stream};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Error, ErrorCode, Result};
+
+/// The bytes of the id in a frame.
+const ID_BYTES: usize = 8;
+
+struct Frame {
+    id: u64,
+    body: Vec<u8>,
+}
+
+async fn read_frame<R: AsyncRead + Unpin>(io: &mut R, max: usize) -> io::Result<Frame> {
+    let mut header = [0u8; 4 + ID_BYTES];
+    io.read_exact(&mut header).await?;
+    let length = u32::from_be_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    let id = u64::from_be_bytes(header[4..].try_into().expect("8 bytes"));
+    if length < ID_BYTES || length - ID_BYTES > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a frame of {length} bytes is outside the limit of {max}"),
+        ));
+    }
+    let mut body = vec![0u8; length - ID_BYTES];
+    io.read_exact(&mut body).await?;
+    Ok(Frame { id, body })
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(io: &mut W, id: u64, body: &[u8]) -> io::Result<()> {
+    let mut frame = Vec::with_capacity(4 + ID_BYTES + body.len());
+    frame.extend_from_slice(&((ID_BYTES + body.len()) as u32).to_be_bytes());
+    frame.extend_from_slice(&id.to_be_bytes());
+    frame.extend_from_slice(body);
+    io.write_all(&frame).await?;
+    io.flush().await
+}
+
+/// The answer to one request: its encoded response, or why there is none.
+pub(crate) type Reply = oneshot::Sender<Result<Vec<u8>>>;
+
+/// Where requests for one open stream are queued (encoded body, where the answer goes).
+pub(crate) type Requests = mpsc::UnboundedSender<(Vec<u8>, Reply)>;
+
+fn lost(message: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Unavailable, format!("connection lost: {message}"))
+}
+
+/// Runs the requesting side of `stream`: sends what arrives on the returned queue, matches
+/// responses to requests. When the stream fails, every request in flight or queued fails
+/// with `Unavailable` and `closed` runs (so the next request opens a new stream). When the
+/// queue's senders are all gone, it ends once the requests in flight are answered.
+pub(crate) fn spawn_requester(stream: Stream, max: usize, closed: impl FnOnce() + Send + 'static) -> Requests {
+    let (requests_in, mut requests) = mpsc::unbounded_channel::<(Vec<u8>, Reply)>();
+    tokio::spawn(async move {
+        let (mut reader, mut writer) = stream.split();
+        let (frames_in, mut frames) = mpsc::unbounded_channel();
+        let reading = tokio::spawn(async move {
+            loop {
+                let frame = read_frame(&mut reader, max).await;
+                let failed = frame.is_err();
+                if frames_in.send(frame).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut pending: HashMap<u64, Reply> = HashMap::new();
+        let mut next_id = 0u64;
+        let mut open = true;
+        let failure: Option<Error> = loop {
+            tokio::select! {
+                request = requests.recv(), if open => match request {
+                    Some((body, reply)) => {
+                        next_id += 1;
+                        if let Err(error) = write_frame(&mut writer, next_id, &body).await {
+                            let _ = reply.send(Err(lost(&error)));
+                            break Some(lost(error));
+                        }
+                        pending.insert(next_id, reply);
+                    }
+                    None if pending.is_empty() => break None,
+                    None => open = false,
+                },
+                frame = frames.recv() => match frame {
+                    Some(Ok(Frame { id, body })) => {
+                        if let Some(reply) = pending.remove(&id) {
+                            let _ = reply.send(Ok(body));
+                        }
+                        if !open && pending.is_empty() {
+                            break None;
+                        }
+                    }
+                    Some(Err(error)) => break Some(lost(error)),
+                    None => break Some(lost("the stream ended")),
+                },
+            }
+        };
+        closed();
+        reading.abort();
+        let _ = writer.close().await;
+        let failure = failure.unwrap_or_else(|| lost("the stream was closed"));
+        for (_, reply) in pending {
+            let _ = reply.send(Err(failure.clone()));
+        }
+        requests.close();
+        while let Ok((_, reply)) = requests.try_recv() {
+            let _ = reply.send(Err(failure.clone()));
+        }
+    });
+    requests_in
+}
+
+/// An inbound request and how to answer it.
+#[derive(Debug)]
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
+pub(crate) struct Inbound<Req, Resp> {
+    pub(crate) peer: PeerId,
+    pub(crate) request: Req,
+    pub(crate) channel: Responder<Resp>,
+}
+
+/// Answers one inbound request (dropping it unanswered leaves the requester to time out).
+#[derive(Debug)]
+pub(crate) struct Responder<Resp> {
+    id: u64,
+    out: mpsc::UnboundedSender<(u64, Vec<u8>)>,
+    max: usize,
+    failure: fn(Error) -> Resp,
+}
+
+impl<Resp: Serialize> Responder<Resp> {
+    pub(crate) fn respond(self, response: Resp) {
+        let body = match postcard::to_allocvec(&response) {
+            Ok(body) if body.len() <= self.max => body,
+            Ok(body) => self.failure_body(Error::new(
+                ErrorCode::InvalidInput,
+                format!("the response of {} bytes is over the limit of {}", body.len(), self.max),
+            )),
+            Err(error) => self.failure_body(Error::internal(format!("encoding a response: {error}"))),
+        };
+        let _ = self.out.send((self.id, body));
+    }
+
+    fn failure_body(&self, error: Error) -> Vec<u8> {
+        postcard::to_allocvec(&(self.failure)(error)).expect("an error response encodes")
+    }
+}
+
+/// Serves the answering side of an inbound `stream` from `peer`: each decoded request goes
+/// to `deliver` with its [`Responder`]; a body that does not decode is answered with
+/// `failure`; a frame over `max`, or the stream's end, ends it.
+pub(crate) fn spawn_responder<Req, Resp>(
+    peer: PeerId,
+    stream: Stream,
+    max: usize,
+    failure: fn(Error) -> Resp,
+    deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
+) where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
+    let (mut reader, mut writer) = stream.split();
+    let (out, mut responses) = mpsc::unbounded_channel::<(u64, Vec<u8>)>();
+    tokio::spawn(async move {
+        while let Some((id, body)) = responses.recv().await {
+            if write_frame(&mut writer, id, &body).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.close().await;
+    });
+    tokio::spawn(async move {
+        while let Ok(Frame { id, body }) = read_frame(&mut reader, max).await {
+            let channel = Responder { id, out: out.clone(), max, failure };
+            match postcard::from_bytes::<Req>(&body) {
+                Ok(request) => {
+                    if deliver.send(Inbound { peer, request, channel }).is_err() {
+                        break;
+                    }
+                }
+                Err(error) => channel.respond(failure(Error::invalid(format!("undecodable request: {error}")))),
+            }
+        }
+    });
+}
+
+/// Encodes a request body, refusing one over `max`.
+pub(crate) fn encode<T: Serialize>(value: &T, max: usize) -> Result<Vec<u8>> {
+    let body = postcard::to_allocvec(value).map_err(|error| Error::internal(format!("encoding a request: {error}")))?;
+    if body.len() > max {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("the request of {} bytes is over the limit of {max}", body.len()),
+        ));
+    }
+    Ok(body)
+}
+
+/// Decodes a response body.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    postcard::from_bytes(body).map_err(|error| lost(format!("undecodable response: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_oversized_ones_are_refused() {
+        let mut buffer = Vec::new();
+        write_frame(&mut buffer, 7, b"hello").await.unwrap();
+        write_frame(&mut buffer, 8, b"").await.unwrap();
+        let mut reading = futures::io::Cursor::new(buffer.clone());
+        let first = read_frame(&mut reading, 16).await.unwrap();
+        assert_eq!((first.id, first.body.as_slice()), (7, &b"hello"[..]));
+        let second = read_frame(&mut reading, 16).await.unwrap();
+        assert_eq!((second.id, second.body.len()), (8, 0));
+        assert_eq!(read_frame(&mut reading, 16).await.err().unwrap().kind(), io::ErrorKind::UnexpectedEof);
+        // The same frame against a smaller limit, and a length shorter than an id.
+        let error = read_frame(&mut futures::io::Cursor::new(buffer), 4).await.err().unwrap();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        let short = [0u8, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert!(read_frame(&mut futures::io::Cursor::new(short.to_vec()), 16).await.is_err());
+    }
+
+    #[test]
+    fn requests_over_the_limit_are_refused_before_sending() {
+        let error = encode(&vec![0u8; 100], 10).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::InvalidInput);
+        assert!(encode(&vec![0u8; 5], 10).is_ok());
+    }
+}
