@@ -31,6 +31,7 @@ lint:
 
 test-rust:
 	$(CARGO) test --workspace --exclude clustron-cli
+	$(CARGO) test -p clustron --features node --lib
 
 ## test-cluster: real node processes on 127.0.0.1 (release build): the conformance vectors on a
 ## 3-node cluster, failover, durability, partitions, membership, bad input on the wire

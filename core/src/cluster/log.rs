@@ -1,9 +1,11 @@
 //! A store's Raft log, vote and last purged id: in memory, and with a data directory also on
-//! disk. An append is written to the file at once and fsynced by the store's flusher thread,
-//! which tells openraft the entries are durable only then; everything appended while one
-//! fsync runs is covered by the next (group commit), and the leader replicates entries to
-//! the followers while its own fsync runs, so its disk and theirs work in parallel. Entries are records `[length u32][crc32 u32][postcard entry]` in one file; a torn
-//! or corrupt tail (a crash mid-write) is cut off on open. Purging (after a snapshot) drops
+//! disk. The file belongs to the store's writer thread: an append is in memory at once (so
+//! the leader replicates it while its own disk works) and queued for the writer, which
+//! writes everything queued in one `write`, makes it durable with one `fdatasync` and only
+//! then tells openraft (group commit). Truncations and rewrites go through the same queue,
+//! so the file sees every change in log order. Entries are records
+//! `[length u32][crc32 u32][postcard entry]` in one file; a torn or corrupt tail (a crash
+//! mid-write) is cut off on open. Purging (after a snapshot) drops
 //! entries from memory and, once enough are dropped, rewrites the file without them.
 
 use std::collections::BTreeMap;
@@ -29,42 +31,110 @@ struct Meta {
     last_purged: Option<LogId>,
 }
 
-/// A request to the flusher: make everything written to `file` so far durable, then call
-/// back.
-struct Flush {
-    file: Arc<File>,
-    callback: LogFlushed<TypeConfig>,
+/// Called once an append is durable (or failed): openraft's `LogFlushed` in production.
+type Flushed = Box<dyn FnOnce(std::io::Result<()>) + Send>;
+
+/// What the writer thread does to the file, in the order queued.
+enum Job {
+    /// Append these records; tell openraft once they are durable.
+    Append { records: Vec<u8>, flushed: Flushed },
+    /// Cut the file at this length (durably), then answer.
+    Truncate { length: u64, done: mpsc::Sender<std::io::Result<()>> },
+    /// Replace the file with these records (durably), then answer.
+    Rewrite { records: Vec<u8>, done: mpsc::Sender<std::io::Result<()>> },
 }
 
-/// The flusher thread's loop: one fsync for every request waiting when it starts.
-fn flush_loop(requests: mpsc::Receiver<Flush>) {
-    while let Ok(first) = requests.recv() {
-        let mut batch = vec![first];
-        batch.extend(requests.try_iter());
-        // Every earlier request wrote to this file or to one a rewrite replaced it with (and
-        // the rewrite synced): one sync of the latest file covers them all.
-        let file = Arc::clone(&batch.last().expect("one request at least").file);
-        let synced = file.sync_data();
-        for request in batch {
-            let outcome = match &synced {
+struct Writer {
+    dir: PathBuf,
+    file: File,
+}
+
+impl Writer {
+    /// The writer thread's loop: the appends queued together are written and synced once.
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        let mut appends: Vec<(Vec<u8>, Flushed)> = Vec::new();
+        while let Ok(first) = jobs.recv() {
+            for job in std::iter::once(first).chain(jobs.try_iter()) {
+                match job {
+                    Job::Append { records, flushed } => appends.push((records, flushed)),
+                    Job::Truncate { length, done } => {
+                        self.append(&mut appends);
+                        let _ = done.send(self.truncate(length));
+                    }
+                    Job::Rewrite { records, done } => {
+                        self.append(&mut appends);
+                        let _ = done.send(self.rewrite(&records));
+                    }
+                }
+            }
+            self.append(&mut appends);
+        }
+    }
+
+    fn append(&mut self, appends: &mut Vec<(Vec<u8>, Flushed)>) {
+        if appends.is_empty() {
+            return;
+        }
+        let outcome = if let [(records, _)] = appends.as_slice() {
+            self.file.write_all(records).and_then(|()| self.file.sync_data())
+        } else {
+            let all: Vec<u8> = appends.iter().flat_map(|(records, _)| records.iter().copied()).collect();
+            self.file.write_all(&all).and_then(|()| self.file.sync_data())
+        };
+        for (_, flushed) in appends.drain(..) {
+            let outcome = match &outcome {
                 Ok(()) => Ok(()),
                 Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
             };
-            request.callback.log_io_completed(outcome);
+            flushed(outcome);
         }
+    }
+
+    fn truncate(&mut self, length: u64) -> std::io::Result<()> {
+        self.file.set_len(length)?;
+        self.file.seek(SeekFrom::End(0))?;
+        self.file.sync_all()
+    }
+
+    fn rewrite(&mut self, records: &[u8]) -> std::io::Result<()> {
+        let temporary = self.dir.join("log.tmp");
+        let mut file = File::create(&temporary)?;
+        file.write_all(records)?;
+        file.sync_all()?;
+        fs::rename(&temporary, self.dir.join("log"))?;
+        File::open(&self.dir)?.sync_all()?;
+        let mut file = OpenOptions::new().read(true).write(true).open(self.dir.join("log"))?;
+        file.seek(SeekFrom::End(0))?;
+        self.file = file;
+        Ok(())
     }
 }
 
 #[derive(Debug)]
 struct Disk {
     dir: PathBuf,
-    file: Arc<File>,
-    /// The flusher thread's queue (the thread ends when the log is dropped).
-    flusher: mpsc::Sender<Flush>,
+    /// The writer thread's queue (the thread ends when the log is dropped).
+    jobs: mpsc::Sender<Job>,
+    /// The file's length once the writer has done everything queued.
+    length: u64,
     /// Byte offset of each entry in the file.
     offsets: BTreeMap<u64, u64>,
     /// Entries purged from memory but still in the file.
     purged_in_file: u64,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Append { .. } => "Append",
+            Job::Truncate { .. } => "Truncate",
+            Job::Rewrite { .. } => "Rewrite",
+        })
+    }
+}
+
+fn writer_gone() -> std::io::Error {
+    std::io::Error::other("the log writer has stopped")
 }
 
 #[derive(Debug, Default)]
@@ -159,10 +229,11 @@ impl LogStore {
                 entries.insert(index, entry);
             }
         }
-        let (flusher, requests) = mpsc::channel();
-        let name = format!("clustron-flush-{}", dir.file_name().map(|name| name.to_string_lossy()).unwrap_or_default());
-        std::thread::Builder::new().name(name).spawn(move || flush_loop(requests))?;
-        let disk = Disk { dir: dir.to_owned(), file: Arc::new(file), flusher, offsets, purged_in_file };
+        let (jobs, queue) = mpsc::channel();
+        let name = format!("clustron-log-{}", dir.file_name().map(|name| name.to_string_lossy()).unwrap_or_default());
+        let writer = Writer { dir: dir.to_owned(), file };
+        std::thread::Builder::new().name(name).spawn(move || writer.run(queue))?;
+        let disk = Disk { dir: dir.to_owned(), jobs, length: valid, offsets, purged_in_file };
         Ok(LogStore {
             inner: Arc::new(Mutex::new(Inner { entries, last_purged: meta.last_purged, vote, disk: Some(disk) })),
         })
@@ -170,52 +241,55 @@ impl LogStore {
 }
 
 impl Disk {
-    /// Writes the entries at the end of the file (not yet durable: see [`Flush`]).
-    fn append(&mut self, entries: &[Entry]) -> std::io::Result<()> {
-        let mut at = (&*self.file).seek(SeekFrom::End(0))?;
-        let mut buffer = Vec::new();
+    /// Queues the entries' records at the end of the file; `flushed` hears when they are
+    /// durable.
+    fn append(&mut self, entries: &[Entry], flushed: Flushed) -> std::io::Result<()> {
+        let mut records = Vec::new();
         for entry in entries {
             let record = record(entry)?;
-            self.offsets.insert(entry.get_log_id().index, at);
-            at += record.len() as u64;
-            buffer.extend_from_slice(&record);
+            self.offsets.insert(entry.get_log_id().index, self.length + records.len() as u64);
+            records.extend_from_slice(&record);
         }
-        (&*self.file).write_all(&buffer)
+        self.length += records.len() as u64;
+        self.jobs.send(Job::Append { records, flushed }).map_err(|mpsc::SendError(job)| {
+            if let Job::Append { flushed, .. } = job {
+                flushed(Err(writer_gone()));
+            }
+            writer_gone()
+        })
+    }
+
+    /// Runs a job that answers, and waits for its answer.
+    fn wait(&self, job: impl FnOnce(mpsc::Sender<std::io::Result<()>>) -> Job) -> std::io::Result<()> {
+        let (done, answer) = mpsc::channel();
+        self.jobs.send(job(done)).map_err(|_| writer_gone())?;
+        answer.recv().map_err(|_| writer_gone())?
     }
 
     fn truncate(&mut self, from_index: u64) -> std::io::Result<()> {
-        let Some((_, &offset)) = self.offsets.range(from_index..).next() else { return Ok(()) };
+        let Some((_, &length)) = self.offsets.range(from_index..).next() else { return Ok(()) };
         self.offsets.split_off(&from_index);
-        self.file.set_len(offset)?;
-        (&*self.file).seek(SeekFrom::End(0))?;
-        self.file.sync_all()
+        self.length = length;
+        self.wait(|done| Job::Truncate { length, done })
     }
 
     fn save_meta(&self, meta: &Meta) -> std::io::Result<()> {
         write_atomically(&self.dir, "meta", &postcard::to_allocvec(meta).map_err(std::io::Error::other)?)
     }
 
-    /// Rewrites the file with only `entries`.
+    /// Rewrites the file with only `entries` (every entry not purged, so also those whose
+    /// appends are still queued: the rewrite replaces whatever they wrote).
     fn rewrite(&mut self, entries: &BTreeMap<u64, Entry>) -> std::io::Result<()> {
-        let temporary = self.dir.join("log.tmp");
-        let mut file = File::create(&temporary)?;
+        let mut records = Vec::new();
         let mut offsets = BTreeMap::new();
-        let mut at = 0u64;
         for (index, entry) in entries {
-            let record = record(entry)?;
-            file.write_all(&record)?;
-            offsets.insert(*index, at);
-            at += record.len() as u64;
+            offsets.insert(*index, records.len() as u64);
+            records.extend_from_slice(&record(entry)?);
         }
-        file.sync_all()?;
-        fs::rename(&temporary, self.dir.join("log"))?;
-        File::open(&self.dir)?.sync_all()?;
-        let mut file = OpenOptions::new().read(true).write(true).open(self.dir.join("log"))?;
-        file.seek(SeekFrom::End(0))?;
-        self.file = Arc::new(file);
+        self.length = records.len() as u64;
         self.offsets = offsets;
         self.purged_in_file = 0;
-        Ok(())
+        self.wait(|done| Job::Rewrite { records, done })
     }
 }
 
@@ -263,30 +337,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
         let mut inner = self.inner.lock();
-        let flush = match &mut inner.disk {
-            None => None,
-            Some(disk) => match disk.append(&entries) {
-                Ok(()) => Some((disk.flusher.clone(), Arc::clone(&disk.file))),
-                Err(error) => {
-                    let message = error.to_string();
-                    callback.log_io_completed(Err(error));
-                    return Err(storage_error("appending to the log", message));
-                }
-            },
-        };
-        // In memory at once: the leader replicates them while its own fsync runs.
+        match &mut inner.disk {
+            None => callback.log_io_completed(Ok(())),
+            Some(disk) => disk
+                .append(&entries, Box::new(move |outcome| callback.log_io_completed(outcome)))
+                .map_err(|error| storage_error("appending to the log", error))?,
+        }
+        // In memory at once: the leader replicates the entries while its own disk works.
         for entry in entries {
             inner.entries.insert(entry.get_log_id().index, entry);
-        }
-        drop(inner);
-        match flush {
-            None => callback.log_io_completed(Ok(())),
-            Some((flusher, file)) => {
-                if let Err(mpsc::SendError(request)) = flusher.send(Flush { file, callback }) {
-                    request.callback.log_io_completed(Err(std::io::Error::other("the log flusher has stopped")));
-                    return Err(storage_error("appending to the log", "the log flusher has stopped"));
-                }
-            }
         }
         Ok(())
     }
@@ -321,5 +380,111 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|error| storage_error("purging the log", error))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    fn temporary_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("clustron-log-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// Queues appends of these indexes, one batch each, and waits until all are durable.
+    fn append(log: &LogStore, batches: &[std::ops::RangeInclusive<u64>]) {
+        let (durable, flushed) = mpsc::channel();
+        for batch in batches {
+            let entries: Vec<Entry> = batch.clone().map(entry).collect();
+            let mut inner = log.inner.lock();
+            let durable = durable.clone();
+            inner
+                .disk
+                .as_mut()
+                .unwrap()
+                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
+                .unwrap();
+            for entry in entries {
+                inner.entries.insert(entry.log_id.index, entry);
+            }
+        }
+        for _ in batches {
+            flushed.recv().unwrap().unwrap();
+        }
+    }
+
+    fn indexes(log: &LogStore) -> Vec<u64> {
+        log.inner.lock().entries.keys().copied().collect()
+    }
+
+    #[test]
+    fn appends_queued_together_are_all_durable_and_survive_a_reopen() {
+        let dir = temporary_dir("reopen");
+        let log = LogStore::open(&dir).unwrap();
+        append(&log, &[1..=3, 4..=4, 5..=9]);
+        drop(log);
+        assert_eq!(indexes(&LogStore::open(&dir).unwrap()), (1..=9).collect::<Vec<_>>());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncation_and_rewrite_keep_the_file_in_log_order() {
+        let dir = temporary_dir("truncate");
+        let log = LogStore::open(&dir).unwrap();
+        append(&log, &[1..=10]);
+        {
+            let mut inner = log.inner.lock();
+            inner.entries.split_off(&7);
+            inner.disk.as_mut().unwrap().truncate(7).unwrap();
+        }
+        append(&log, &[7..=8]);
+        {
+            // What a purge up to 4 does once enough is purged: the file keeps 5 and later.
+            let mut inner = log.inner.lock();
+            let kept = inner.entries.split_off(&5);
+            inner.entries = kept;
+            let Inner { entries, disk, .. } = &mut *inner;
+            disk.as_mut().unwrap().rewrite(entries).unwrap();
+        }
+        append(&log, &[9..=9]);
+        {
+            let mut inner = log.inner.lock();
+            inner.entries.split_off(&9);
+            inner.disk.as_mut().unwrap().truncate(9).unwrap();
+        }
+        append(&log, &[9..=11]);
+        drop(log);
+        assert_eq!(indexes(&LogStore::open(&dir).unwrap()), (5..=11).collect::<Vec<_>>());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_on_open() {
+        let dir = temporary_dir("torn");
+        let log = LogStore::open(&dir).unwrap();
+        append(&log, &[1..=5]);
+        drop(log);
+        let whole = fs::metadata(dir.join("log")).unwrap().len();
+        // Half a record (a crash mid-write), then garbage.
+        let mut file = OpenOptions::new().append(true).open(dir.join("log")).unwrap();
+        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
+        drop(file);
+        let log = LogStore::open(&dir).unwrap();
+        assert_eq!(indexes(&log), (1..=5).collect::<Vec<_>>());
+        assert_eq!(fs::metadata(dir.join("log")).unwrap().len(), whole);
+        // And it appends after the cut.
+        append(&log, &[6..=6]);
+        drop(log);
+        assert_eq!(indexes(&LogStore::open(&dir).unwrap()), (1..=6).collect::<Vec<_>>());
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,7 +12,9 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::types::{storage_error, Entry, LogId, Outcome, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::types::{
+    storage_error, Entry, LogId, Outcome, Proposal, Proposed, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 use crate::engine::inproc::InProcEngine;
 use crate::net::wire::RequestId;
 use crate::state::command::Reply;
@@ -186,25 +188,28 @@ impl RaftStateMachine<TypeConfig> for Machine {
         let mut inner = self.inner.lock();
         for entry in entries {
             inner.last_applied = Some(entry.log_id);
-            let reply = match entry.payload {
-                EntryPayload::Blank => Ok(Reply::Done),
+            let replies = match entry.payload {
+                EntryPayload::Blank => Vec::new(),
                 EntryPayload::Membership(membership) => {
                     inner.membership = StoredMembership::new(Some(entry.log_id), membership);
-                    Ok(Reply::Done)
+                    Vec::new()
                 }
-                EntryPayload::Normal(proposal) => match &proposal.id {
-                    Some(id) => match inner.requests.replay(id, proposal.now) {
-                        Some(earlier) => earlier,
-                        None => {
-                            let reply = self.engine.apply_at(proposal.command, proposal.now);
-                            inner.requests.record(id, &reply, proposal.now);
-                            reply
-                        }
-                    },
-                    None => self.engine.apply_at(proposal.command, proposal.now),
-                },
+                EntryPayload::Normal(Proposal { now, commands }) => commands
+                    .into_iter()
+                    .map(|Proposed { id, command }| match &id {
+                        Some(id) => match inner.requests.replay(id, now) {
+                            Some(earlier) => earlier,
+                            None => {
+                                let reply = self.engine.apply_at(command, now);
+                                inner.requests.record(id, &reply, now);
+                                reply
+                            }
+                        },
+                        None => self.engine.apply_at(command, now),
+                    })
+                    .collect(),
             };
-            outcomes.push(Outcome { reply });
+            outcomes.push(Outcome { replies });
         }
         Ok(outcomes)
     }

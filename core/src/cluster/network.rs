@@ -137,7 +137,9 @@ impl RaftNetwork<TypeConfig> for Peer {
                 .entries
                 .iter()
                 .map(|entry| match &entry.payload {
-                    openraft::EntryPayload::Normal(proposal) => proposal.command.weight(),
+                    openraft::EntryPayload::Normal(proposal) => {
+                        proposal.commands.iter().map(|proposed| proposed.command.weight()).sum()
+                    }
                     _ => 64,
                 })
                 .sum();

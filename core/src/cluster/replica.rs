@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::ServerState;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use super::log::LogStore;
 use super::machine::Machine;
 use super::network::Network;
-use super::types::{Outcome, Proposal, Raft};
+use super::types::{Outcome, Proposal, Proposed, Raft};
 use crate::clock::ClockKind;
 use crate::config::Config;
 use crate::engine::inproc::InProcEngine;
@@ -27,6 +27,11 @@ use crate::{Error, ErrorCode, LeaseId};
 /// How long a proposal or a linearizable read may wait for the group before it is
 /// `Unavailable` (no quorum, an election that does not end).
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most commands, and about the most bytes, in one log entry.
+const BATCH_COMMANDS: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
+/// Log entries being written at once: while one is flushed the next one fills.
+const ENTRIES_IN_FLIGHT: usize = 2;
 /// How often an idle leader checks for due work (a system-clock store).
 const DUTY_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -67,6 +72,15 @@ pub(crate) struct Replica {
     sessions: Mutex<HashMap<LeaseId, Tracked>>,
     /// Wakes the duty loop (new deadlines, new sessions, leadership changes).
     wake: Notify,
+    /// Commands waiting to be proposed (see [`Replica::batcher`]).
+    proposals: mpsc::UnboundedSender<Waiting>,
+}
+
+/// A command waiting for the next log entry, and where its reply goes.
+struct Waiting {
+    proposed: Proposed,
+    now: u64,
+    reply: oneshot::Sender<Result<Reply, Fault>>,
 }
 
 pub(crate) type Fault = ClientFault;
@@ -111,6 +125,7 @@ impl Replica {
         let raft = Raft::new(node_id, raft_config, network, log, machine)
             .await
             .map_err(|e| Error::internal(format!("starting raft for {name}: {e}")))?;
+        let (proposals, waiting) = mpsc::unbounded_channel();
         let replica = Arc::new(Replica {
             name: name.to_owned(),
             raft,
@@ -119,8 +134,10 @@ impl Replica {
             timing,
             sessions: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            proposals,
         });
         tokio::spawn(Arc::clone(&replica).duties());
+        tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));
         Ok(replica)
     }
 
@@ -165,21 +182,77 @@ impl Replica {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
-        let write = self.raft.client_write(Proposal { id, now, command });
+        let (reply, answer) = oneshot::channel();
+        let waiting = Waiting { proposed: Proposed { id, command }, now, reply };
+        self.proposals.send(waiting).map_err(|_| unavailable(format!("store {:?} is shutting down", self.name)))?;
+        answer.await.unwrap_or_else(|_| Err(unavailable(format!("store {:?} is shutting down", self.name))))
+    }
+
+    /// Group commit: the commands proposed while earlier entries are being written go
+    /// into the next entry together (up to [`BATCH_COMMANDS`] / [`BATCH_BYTES`]), so many
+    /// concurrent writes share one append, one fsync and one replication round. openraft
+    /// writes a leader's entries one after another, so without this every write would wait
+    /// for the fsync of the one before.
+    async fn batcher(replica: std::sync::Weak<Replica>, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
+        let slots = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT));
+        while let Some(first) = waiting.recv().await {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+            let mut bytes = first.proposed.command.weight();
+            let mut batch = vec![first];
+            while batch.len() < BATCH_COMMANDS && bytes < BATCH_BYTES {
+                match waiting.try_recv() {
+                    Ok(next) => {
+                        bytes += next.proposed.command.weight();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let Some(replica) = replica.upgrade() else { return };
+            tokio::spawn(async move {
+                replica.write_entry(batch).await;
+                drop(slot);
+            });
+        }
+    }
+
+    /// Proposes one entry of commands and hands each its reply.
+    async fn write_entry(&self, batch: Vec<Waiting>) {
+        let now = batch.iter().map(|waiting| waiting.now).max().unwrap_or_else(|| self.stamp());
+        let (commands, replies): (Vec<Proposed>, Vec<_>) =
+            batch.into_iter().map(|waiting| (waiting.proposed, waiting.reply)).unzip();
+        let count = commands.len();
+        let write = self.raft.client_write(Proposal { now, commands });
         let written = match tokio::time::timeout(PROPOSE_TIMEOUT, write).await {
-            Err(_) => return Err(unavailable(format!("store {:?}: the write found no quorum in time", self.name))),
-            Ok(written) => written,
+            Err(_) => Err(unavailable(format!("store {:?}: the write found no quorum in time", self.name))),
+            Ok(Ok(response)) => {
+                let Outcome { replies: outcomes } = response.data;
+                if outcomes.len() == count {
+                    Ok(outcomes)
+                } else {
+                    Err(ClientFault::Error(Error::internal(format!(
+                        "an entry of {count} commands applied {} of them",
+                        outcomes.len()
+                    ))))
+                }
+            }
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(ClientFault::NotLeader(forward.leader_node.filter(|leader| leader.id != self.node_id)))
+            }
+            Ok(Err(error)) => Err(unavailable(format!("store {:?}: {error}", self.name))),
         };
         self.wake.notify_one();
         match written {
-            Ok(response) => {
-                let Outcome { reply } = response.data;
-                reply.map_err(ClientFault::Error)
+            Ok(outcomes) => {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome.map_err(ClientFault::Error));
+                }
             }
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                Err(ClientFault::NotLeader(forward.leader_node.filter(|leader| leader.id != self.node_id)))
+            Err(fault) => {
+                for reply in replies {
+                    let _ = reply.send(Err(fault.clone()));
+                }
             }
-            Err(error) => Err(unavailable(format!("store {:?}: {error}", self.name))),
         }
     }
 

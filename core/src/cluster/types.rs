@@ -8,19 +8,26 @@ use crate::net::wire::{NodeInfo, RequestId};
 use crate::state::command::{Command, Reply};
 use crate::Result;
 
-/// What the leader puts in the log: a command, the time it stamps on it, and the request id
-/// that makes a retried write apply once.
+/// What the leader puts in one log entry: the commands proposed while the previous entry
+/// was being written (one append and one fsync for all of them), applied in order at the
+/// time the leader stamps on the entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Proposal {
-    pub(crate) id: Option<RequestId>,
     pub(crate) now: u64,
+    pub(crate) commands: Vec<Proposed>,
+}
+
+/// One command, with the request id that makes a retried write apply once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Proposed {
+    pub(crate) id: Option<RequestId>,
     pub(crate) command: Command,
 }
 
-/// What applying a log entry answered.
+/// What applying a log entry answered: one reply per command.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Outcome {
-    pub(crate) reply: Result<Reply>,
+    pub(crate) replies: Vec<Result<Reply>>,
 }
 
 openraft::declare_raft_types!(

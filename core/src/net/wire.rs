@@ -171,7 +171,7 @@ pub(crate) enum ClientReply {
     Done,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum ClientFault {
     /// The request failed with a stable error.
     Error(Error),
