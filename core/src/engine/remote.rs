@@ -70,6 +70,29 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
+/// Numbers a client's writes and knows which are still unanswered: the node forgets the
+/// answers below a request's `acked`, so `acked` must never pass a number still in flight.
+/// Both live under one lock so that a number is in flight from the moment it exists.
+#[derive(Debug, Default)]
+struct RequestIds {
+    next: u64,
+    in_flight: BTreeSet<u64>,
+}
+
+impl RequestIds {
+    /// A new number, and the lowest number still unanswered (itself at most).
+    fn start(&mut self) -> (u64, u64) {
+        self.next += 1;
+        let seq = self.next;
+        self.in_flight.insert(seq);
+        (seq, self.in_flight.first().copied().unwrap_or(seq))
+    }
+
+    fn finish(&mut self, seq: u64) {
+        self.in_flight.remove(&seq);
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Target {
     node: Option<NodeInfo>,
@@ -91,8 +114,7 @@ impl Target {
 pub(crate) struct ClusterClient {
     net: Net,
     client_id: u64,
-    next_seq: AtomicU64,
-    in_flight: Mutex<BTreeSet<u64>>,
+    requests: Mutex<RequestIds>,
     /// Known nodes (from the seeds and every welcome).
     nodes: RwLock<Vec<Target>>,
     seeds: Vec<String>,
@@ -137,8 +159,7 @@ impl ClusterClient {
             let client = Arc::new(ClusterClient {
                 net,
                 client_id: random_u64(),
-                next_seq: AtomicU64::new(1),
-                in_flight: Mutex::new(BTreeSet::new()),
+                requests: Mutex::new(RequestIds::default()),
                 nodes: RwLock::new(Vec::new()),
                 seeds,
                 only_seeds,
@@ -318,15 +339,12 @@ impl ClusterClient {
 
     /// A new request id (and its slot among the unanswered).
     fn request_id(&self) -> RequestId {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let mut in_flight = self.in_flight.lock();
-        in_flight.insert(seq);
-        let acked = in_flight.first().copied().unwrap_or(seq);
+        let (seq, acked) = self.requests.lock().start();
         RequestId { client: self.client_id, seq, acked }
     }
 
     fn answered(&self, id: &RequestId) {
-        self.in_flight.lock().remove(&id.seq);
+        self.requests.lock().finish(id.seq);
     }
 
     async fn write(&self, store: &str, command: Command) -> Result<Reply> {
@@ -832,5 +850,49 @@ async fn watch_feed(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acked_never_passes_a_request_still_in_flight() {
+        let ids = Arc::new(Mutex::new(RequestIds::default()));
+        let answered = Arc::new(Mutex::new(BTreeSet::new()));
+        let threads: Vec<_> = (0..8)
+            .map(|thread| {
+                let (ids, answered) = (Arc::clone(&ids), Arc::clone(&answered));
+                std::thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    for round in 0..300u64 {
+                        let (seq, acked) = ids.lock().start();
+                        assert!(acked <= seq);
+                        // Everything below `acked` was answered before this id existed.
+                        let answered_now = answered.lock();
+                        let missing = (1..acked).find(|n| !answered_now.contains(n));
+                        assert_eq!(missing, None, "acked {acked} passes {missing:?}, still in flight");
+                        drop(answered_now);
+                        mine.push(seq);
+                        // Answer out of order, some late.
+                        if (round + thread) % 3 == 0 {
+                            for seq in mine.drain(..) {
+                                answered.lock().insert(seq);
+                                ids.lock().finish(seq);
+                            }
+                        }
+                    }
+                    for seq in mine {
+                        answered.lock().insert(seq);
+                        ids.lock().finish(seq);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert!(ids.lock().in_flight.is_empty());
     }
 }
