@@ -1,6 +1,6 @@
 //! The messages of distributed mode. Two request/response protocols on one swarm:
-//! `/clustron/raft/1` between nodes (openraft's RPCs, opaque bytes here) and
-//! `/clustron/client/1` from clients (and from nodes administering each other). Watches are
+//! `/clustron/raft/2` between nodes (openraft's RPCs, opaque bytes here) and
+//! `/clustron/client/2` from clients (and from nodes administering each other). Watches are
 //! long polls on the client protocol. Every message is postcard in a frame of its protocol's
 //! stream (see [`channel`](super::channel)).
 
@@ -11,11 +11,13 @@ use crate::engine::watchers::Filter;
 use crate::state::command::{Command, Query, Reply};
 use crate::{Error, Event, LeaseId};
 
-/// Bumped when a message changes incompatibly; a node refuses other versions.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+/// Bumped when a message changes incompatibly; a node refuses other versions. The protocol
+/// names carry the framing's version (2: one multiplexed stream per peer), so a peer that
+/// frames differently fails to open a stream instead of misreading one.
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
-pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/1";
-pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/1";
+pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";
+pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/2";
 
 /// Largest client frame: a 16 MiB value, its key and metadata, with room to spare.
 pub(crate) const MAX_CLIENT_FRAME: usize = 64 << 20;
