@@ -116,6 +116,10 @@ struct NodeArgs {
     /// error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     log_level: String,
+    /// Announce this node and learn the other nodes' addresses by mDNS on the local network
+    /// (multicast: off unless given). Joining a cluster still needs a --seed.
+    #[arg(long)]
+    mdns: bool,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -156,6 +160,7 @@ fn run_node(args: NodeArgs) -> Result<(), String> {
         heartbeat_ms: args.heartbeat_ms,
         election_ms: parse_range(&args.election_ms).map_err(|e| format!("bad --election-ms: {e}"))?,
         snapshot_every: args.snapshot_every,
+        mdns: args.mdns,
         ..NodeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// The watch history each store keeps.
     pub history: HistoryLimits,
+    /// Announce this node and learn peers' addresses by mDNS on the local network (off by
+    /// default: multicast leaves the machine; joining still needs a seed).
+    pub mdns: bool,
 }
 
 impl Default for NodeConfig {
@@ -83,6 +86,7 @@ impl Default for NodeConfig {
             election_ms: (timing.election_min_ms, timing.election_max_ms),
             snapshot_every: timing.snapshot_every,
             history: HistoryLimits::default(),
+            mdns: false,
         }
     }
 }
@@ -201,7 +205,7 @@ impl Node {
         if listen.is_empty() {
             return Err(Error::invalid("a node needs an address to listen on"));
         }
-        let (net, incoming) = Net::start(NetConfig { keypair, psk, listen })?;
+        let (net, incoming) = Net::start(NetConfig { keypair, psk, listen, mdns: config.mdns })?;
         let addrs = net.listen_addrs().await.iter().map(ToString::to_string).collect();
         let info = NodeInfo { id, peer: net.local_peer().to_base58(), addrs };
         let node = Node {
@@ -717,5 +721,15 @@ impl Node {
         } else {
             ClockKind::System
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multicast_discovery_is_off_unless_asked_for() {
+        assert!(!NodeConfig::default().mdns, "mDNS must stay opt-in: multicast leaves the machine");
     }
 }

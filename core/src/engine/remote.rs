@@ -155,7 +155,7 @@ impl ClusterClient {
         }
         let client = block(async move {
             let (net, _incoming) =
-                Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk, listen: Vec::new() })?;
+                Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk, listen: Vec::new(), mdns: false })?;
             let client = Arc::new(ClusterClient {
                 net,
                 client_id: random_u64(),

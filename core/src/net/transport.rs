@@ -15,9 +15,10 @@ use libp2p::core::transport::Boxed;
 use libp2p::core::upgrade::Version;
 use libp2p::identity::Keypair;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm, Transport};
+use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm, Transport};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -45,12 +46,16 @@ pub(crate) struct NetConfig {
     pub(crate) psk: Option<PreSharedKey>,
     /// Addresses to listen on (a node); none for a client.
     pub(crate) listen: Vec<Multiaddr>,
+    /// Announce this node and learn peers' addresses by mDNS on the local network. Off unless
+    /// asked for (`clustron node --mdns`): multicast leaves the machine.
+    pub(crate) mdns: bool,
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     streams: libp2p_stream::Behaviour,
     identify: identify::Behaviour,
+    mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
 /// Inbound requests, for a node.
@@ -134,15 +139,25 @@ impl Net {
     /// Starts a swarm; must run inside a Tokio runtime.
     pub(crate) fn start(config: NetConfig) -> Result<(Net, Incoming)> {
         let serving = !config.listen.is_empty();
+        let mdns = config.mdns;
         let transport = build_transport(&config.keypair, config.psk)?;
         let public = config.keypair.public();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
             .with_tokio()
             .with_other_transport(|_| transport)
             .map_err(|error| Error::internal(format!("transport: {error}")))?
-            .with_behaviour(|_| Behaviour {
-                streams: libp2p_stream::Behaviour::new(),
-                identify: identify::Behaviour::new(identify::Config::new("/clustron/1".into(), public)),
+            .with_behaviour(|key| {
+                let mdns = if mdns {
+                    let config = mdns::Config::default();
+                    Some(mdns::tokio::Behaviour::new(config, key.public().to_peer_id())?)
+                } else {
+                    None
+                };
+                Ok(Behaviour {
+                    streams: libp2p_stream::Behaviour::new(),
+                    identify: identify::Behaviour::new(identify::Config::new("/clustron/1".into(), public)),
+                    mdns: Toggle::from(mdns),
+                })
             })
             .map_err(|error| Error::internal(format!("behaviour: {error}")))?
             .with_swarm_config(|swarm| {
@@ -371,8 +386,10 @@ impl SwarmTask {
                 for address in &addrs {
                     self.swarm.add_peer_address(peer, address.clone());
                 }
+                // Also the addresses behaviours know (identify; mDNS when it is on).
                 let options = DialOpts::peer_id(peer)
                     .addresses(addrs)
+                    .extend_addresses_through_behaviour()
                     .condition(PeerCondition::DisconnectedAndNotDialing)
                     .build();
                 match self.swarm.dial(options) {
@@ -413,6 +430,13 @@ impl SwarmTask {
                     for reply in self.reaching.remove(&peer).unwrap_or_default() {
                         let _ = reply.send(Err(unavailable(format!("cannot connect to {peer}: {error}"))));
                     }
+                }
+            }
+            // Only with --mdns: peers announced on the local network become dialable there
+            // (a member that came back at another address is found again).
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+                for (peer, address) in found {
+                    self.swarm.add_peer_address(peer, address);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })) => {
