@@ -1,5 +1,6 @@
 //! Coordination: leases and sessions, locks with fencing tokens, counters.
 
+use crate::blocking::Run;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,28 +24,28 @@ pub struct Leases {
 impl Leases {
     /// Grants a lease of `ttl` (seconds or a timedelta). Keys and locks attached to it go
     /// when it expires or is revoked.
-    fn grant(&self, ttl: &Bound<'_, PyAny>) -> PyResult<Lease> {
-        Ok(Lease::from(&check(self.store.leases().grant(convert::ttl(ttl)?).wait())?))
+    fn grant(&self, py: Python<'_>, ttl: &Bound<'_, PyAny>) -> PyResult<Lease> {
+        Ok(Lease::from(&check(self.store.leases().grant(convert::ttl(ttl)?).run(py))?))
     }
 
     /// Renews the lease for its full TTL from now (`LeaseNotFoundError` once it is gone).
-    fn keep_alive(&self, lease: u64) -> PyResult<Lease> {
-        Ok(Lease::from(&check(self.store.leases().keep_alive(LeaseId::new(lease)).wait())?))
+    fn keep_alive(&self, py: Python<'_>, lease: u64) -> PyResult<Lease> {
+        Ok(Lease::from(&check(self.store.leases().keep_alive(LeaseId::new(lease)).run(py))?))
     }
 
     /// Revokes the lease now; False if it was already gone.
-    fn revoke(&self, lease: u64) -> PyResult<bool> {
-        check(self.store.leases().revoke(LeaseId::new(lease)).wait())
+    fn revoke(&self, py: Python<'_>, lease: u64) -> PyResult<bool> {
+        check(self.store.leases().revoke(LeaseId::new(lease)).run(py))
     }
 
     /// The lease, or None once it is gone.
-    fn time_to_live(&self, lease: u64) -> PyResult<Option<Lease>> {
-        Ok(check(self.store.leases().time_to_live(LeaseId::new(lease)).wait())?.as_ref().map(Lease::from))
+    fn time_to_live(&self, py: Python<'_>, lease: u64) -> PyResult<Option<Lease>> {
+        Ok(check(self.store.leases().time_to_live(LeaseId::new(lease)).run(py))?.as_ref().map(Lease::from))
     }
 
     /// Every live lease.
-    fn list(&self) -> PyResult<Vec<Lease>> {
-        Ok(check(self.store.leases().list().wait())?.iter().map(Lease::from).collect())
+    fn list(&self, py: Python<'_>) -> PyResult<Vec<Lease>> {
+        Ok(check(self.store.leases().list().run(py))?.iter().map(Lease::from).collect())
     }
 }
 
@@ -56,8 +57,8 @@ pub struct Session {
 }
 
 impl Session {
-    pub(crate) fn open(store: &clustron::Store, ttl: Duration) -> PyResult<Session> {
-        Ok(Session { session: Arc::new(check(store.session(ttl).wait())?) })
+    pub(crate) fn open(py: Python<'_>, store: &clustron::Store, ttl: Duration) -> PyResult<Session> {
+        Ok(Session { session: Arc::new(check(store.session(ttl).run(py))?) })
     }
 }
 
@@ -110,8 +111,8 @@ impl Session {
     }
 
     /// Ends the session and revokes its lease; False if the lease was already gone.
-    fn close(&self) -> PyResult<bool> {
-        check(self.session.close().wait())
+    fn close(&self, py: Python<'_>) -> PyResult<bool> {
+        check(self.session.close().run(py))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -120,11 +121,12 @@ impl Session {
 
     fn __exit__(
         &self,
+        py: Python<'_>,
         _kind: Option<&Bound<'_, PyAny>>,
         _value: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        self.close()?;
+        self.close(py)?;
         Ok(false)
     }
 
@@ -249,8 +251,8 @@ impl Locks {
     }
 
     /// Who holds the lock `name`, or None.
-    fn info(&self, name: &str) -> PyResult<Option<LockInfo>> {
-        Ok(check(self.store.locks().info(name).wait())?.as_ref().map(LockInfo::from))
+    fn info(&self, py: Python<'_>, name: &str) -> PyResult<Option<LockInfo>> {
+        Ok(check(self.store.locks().info(name).run(py))?.as_ref().map(LockInfo::from))
     }
 }
 
@@ -305,13 +307,13 @@ impl Lock {
 
     /// Extends the lock's TTL from now (or keeps its lease alive); `LockedError` if the lock
     /// was lost. Returns the new expiry (seconds since the epoch) of a TTL-bound lock.
-    fn renew(&self) -> PyResult<Option<f64>> {
-        Ok(check(self.lock.renew().wait())?.map(|at| at.unix_millis() as f64 / 1000.0))
+    fn renew(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        Ok(check(self.lock.renew().run(py))?.map(|at| at.unix_millis() as f64 / 1000.0))
     }
 
     /// Releases the lock; False if it had already been lost or released.
-    fn release(&self) -> PyResult<bool> {
-        check(self.lock.release().wait())
+    fn release(&self, py: Python<'_>) -> PyResult<bool> {
+        check(self.lock.release().run(py))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -320,11 +322,12 @@ impl Lock {
 
     fn __exit__(
         &self,
+        py: Python<'_>,
         _kind: Option<&Bound<'_, PyAny>>,
         _value: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        self.release()?;
+        self.release(py)?;
         Ok(false)
     }
 
@@ -347,6 +350,7 @@ impl Counters {
     #[pyo3(signature = (name, delta=1, *, min=None, max=None, ttl=None))]
     fn add(
         &self,
+        py: Python<'_>,
         name: &str,
         delta: i64,
         min: Option<i64>,
@@ -363,31 +367,31 @@ impl Counters {
         if let Some(ttl) = ttl {
             add = add.ttl(convert::ttl(ttl)?);
         }
-        Ok(check(add.wait())?.into())
+        Ok(check(add.run(py))?.into())
     }
 
     /// The counter's value (0 when it does not exist).
-    fn get(&self, name: &str) -> PyResult<i64> {
-        check(self.store.counters().get(name).wait())
+    fn get(&self, py: Python<'_>, name: &str) -> PyResult<i64> {
+        check(self.store.counters().get(name).run(py))
     }
 
     /// Sets the counter to `value`, optionally with a TTL.
     #[pyo3(signature = (name, value, *, ttl=None))]
-    fn set(&self, name: &str, value: i64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<CounterSet> {
+    fn set(&self, py: Python<'_>, name: &str, value: i64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<CounterSet> {
         let mut set = self.store.counters().set(name, value);
         if let Some(ttl) = ttl {
             set = set.ttl(convert::ttl(ttl)?);
         }
-        Ok(check(set.wait())?.into())
+        Ok(check(set.run(py))?.into())
     }
 
     /// Sets the counter to `value` only if it is `expected`.
-    fn compare_and_set(&self, name: &str, expected: i64, value: i64) -> PyResult<CounterCas> {
-        Ok(check(self.store.counters().compare_and_set(name, expected, value).wait())?.into())
+    fn compare_and_set(&self, py: Python<'_>, name: &str, expected: i64, value: i64) -> PyResult<CounterCas> {
+        Ok(check(self.store.counters().compare_and_set(name, expected, value).run(py))?.into())
     }
 
     /// Deletes the counter; False if it did not exist.
-    fn delete(&self, name: &str) -> PyResult<bool> {
-        check(self.store.counters().delete(name).wait())
+    fn delete(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
+        check(self.store.counters().delete(name).run(py))
     }
 }

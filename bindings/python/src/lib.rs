@@ -9,6 +9,7 @@
 
 #![allow(missing_debug_implementations, reason = "Python classes show themselves through __repr__")]
 
+mod blocking;
 mod convert;
 mod coord;
 mod errors;

@@ -1,6 +1,7 @@
 //! `Store`: opening, key-value operations, TTLs, status, and the entry points to leases,
 //! locks, counters, watches and transactions.
 
+use crate::blocking::Run;
 use std::time::Duration;
 
 use clustron::{Config, KeyTtl};
@@ -41,12 +42,13 @@ fn config(config: &Bound<'_, PyAny>) -> PyResult<Config> {
 impl Store {
     #[new]
     #[pyo3(signature = (target, config=None))]
-    fn new(target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<Store> {
+    fn new(py: Python<'_>, target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<Store> {
         let open = match config {
             None => clustron::open(target),
             Some(given) => clustron::open_with(target, self::config(given)?),
         };
-        Ok(Store { store: check(open.wait())? })
+        // Opening a remote store connects to the cluster: without the GIL.
+        Ok(Store { store: check(py.detach(move || open.wait()))? })
     }
 
     /// The store name.
@@ -67,8 +69,8 @@ impl Store {
     }
 
     /// The entry at `key`, or None.
-    fn get(&self, key: &str) -> PyResult<Option<Entry>> {
-        Ok(check(self.store.get(key).wait())?.map(|entry| Entry { entry }))
+    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Option<Entry>> {
+        Ok(check(self.store.get(key).run(py))?.map(|entry| Entry { entry }))
     }
 
     /// Writes `value` (bytes, bytearray or str) at `key`.
@@ -76,6 +78,7 @@ impl Store {
     #[allow(clippy::too_many_arguments, reason = "the keyword options of a put")]
     fn put(
         &self,
+        py: Python<'_>,
         key: &str,
         value: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
@@ -113,45 +116,51 @@ impl Store {
                 labels,
             )?)
         };
-        Ok(check(put.wait())?.into())
+        Ok(check(put.run(py))?.into())
     }
 
     /// Deletes `key`, optionally only at `if_version` or while `guard` holds.
     #[pyo3(signature = (key, *, if_version=None, guard=None))]
-    fn delete(&self, key: &str, if_version: Option<u64>, guard: Option<&Bound<'_, PyAny>>) -> PyResult<DeleteResult> {
+    fn delete(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        if_version: Option<u64>,
+        guard: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<DeleteResult> {
         let delete = self.store.delete(key);
         let delete = if if_version.is_none() && guard.is_none() {
             delete
         } else {
             delete.options(ops::delete_options(if_version, guard)?)
         };
-        Ok(check(delete.wait())?.into())
+        Ok(check(delete.run(py))?.into())
     }
 
     /// The entries at `keys` (None where a key is missing), read at one revision.
-    fn get_many(&self, keys: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Entry>>> {
-        let found = check(self.store.get_many(ops::keys(keys)?).wait())?;
+    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Entry>>> {
+        let found = check(self.store.get_many(ops::keys(keys)?).run(py))?;
         Ok(found.into_iter().map(|entry| entry.map(|entry| Entry { entry })).collect())
     }
 
     /// Writes each item (`(key, value)` or `Op.put(...)`) on its own: one result per item,
     /// a `PutResult` or the exception instance of its error.
     fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-        let results = check(self.store.put_many(ops::put_items(items)?).wait())?;
+        let results = check(self.store.put_many(ops::put_items(items)?).run(py))?;
         results.into_iter().map(|result| item_result(py, result.map(clustron::OpResult::Put))).collect()
     }
 
     /// Deletes each item (a key or `Op.delete(...)`) on its own: one `DeleteResult` or
     /// exception instance per item.
     fn delete_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-        let results = check(self.store.delete_many(ops::delete_items(items)?).wait())?;
+        let results = check(self.store.delete_many(ops::delete_items(items)?).run(py))?;
         results.into_iter().map(|result| item_result(py, result.map(clustron::OpResult::Delete))).collect()
     }
 
     /// Runs `Op` objects in order, each on its own (not atomically; see `txn`): one result
     /// per op (Entry or None, PutResult, DeleteResult, or the exception instance).
     fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-        let results = check(self.store.batch(ops::ops(ops, "batch")?).wait())?;
+        let results = check(self.store.batch(ops::ops(ops, "batch")?).run(py))?;
         results.into_iter().map(|result| item_result(py, result)).collect()
     }
 
@@ -174,35 +183,47 @@ impl Store {
         if let Some(after) = after {
             scan = scan.after(after);
         }
-        Page::of(py, check(scan.wait())?)
+        Page::of(py, check(scan.run(py))?)
     }
 
     /// How many keys a range holds (`prefix=`, or `start=`/`end=`; none: every key).
     #[pyo3(signature = (*, prefix=None, start=None, end=None))]
-    fn count(&self, prefix: Option<String>, start: Option<String>, end: Option<String>) -> PyResult<u64> {
-        check(self.store.count(convert::range(prefix, start, end)?).wait())
+    fn count(
+        &self,
+        py: Python<'_>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+    ) -> PyResult<u64> {
+        check(self.store.count(convert::range(prefix, start, end)?).run(py))
     }
 
     /// Deletes every key of a range (`prefix=`, or `start=`/`end=`; none: every key).
     #[pyo3(signature = (*, prefix=None, start=None, end=None))]
-    fn clear(&self, prefix: Option<String>, start: Option<String>, end: Option<String>) -> PyResult<ClearResult> {
-        let cleared = check(self.store.clear(convert::range(prefix, start, end)?).wait())?;
+    fn clear(
+        &self,
+        py: Python<'_>,
+        prefix: Option<String>,
+        start: Option<String>,
+        end: Option<String>,
+    ) -> PyResult<ClearResult> {
+        let cleared = check(self.store.clear(convert::range(prefix, start, end)?).run(py))?;
         Ok(ClearResult { deleted: cleared.deleted, revision: cleared.revision })
     }
 
     /// Gives `key` a TTL (seconds or a timedelta) from now; False if the key is missing.
-    fn expire(&self, key: &str, ttl: &Bound<'_, PyAny>) -> PyResult<bool> {
-        check(self.store.expire(key, convert::ttl(ttl)?).wait())
+    fn expire(&self, py: Python<'_>, key: &str, ttl: &Bound<'_, PyAny>) -> PyResult<bool> {
+        check(self.store.expire(key, convert::ttl(ttl)?).run(py))
     }
 
     /// Removes `key`'s TTL; False if the key is missing.
-    fn persist(&self, key: &str) -> PyResult<bool> {
-        check(self.store.persist(key).wait())
+    fn persist(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
+        check(self.store.persist(key).run(py))
     }
 
     /// Seconds until `key` expires: None if the key is missing, `math.inf` if it has no TTL.
-    fn ttl(&self, key: &str) -> PyResult<Option<f64>> {
-        Ok(match check(self.store.ttl(key).wait())? {
+    fn ttl(&self, py: Python<'_>, key: &str) -> PyResult<Option<f64>> {
+        Ok(match check(self.store.ttl(key).run(py))? {
             KeyTtl::Missing => None,
             KeyTtl::Persistent => Some(f64::INFINITY),
             KeyTtl::Expires { remaining, .. } => Some(remaining.as_secs_f64()),
@@ -210,15 +231,15 @@ impl Store {
     }
 
     /// What the store reports about itself.
-    fn status(&self) -> PyResult<Status> {
-        Ok(check(self.store.status().wait())?.into())
+    fn status(&self, py: Python<'_>) -> PyResult<Status> {
+        Ok(check(self.store.status().run(py))?.into())
     }
 
     /// Moves a manual clock forward (seconds or a timedelta), running everything that falls
     /// due on the way. Only for stores opened with `?clock=manual`.
-    fn advance_clock(&self, by: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn advance_clock(&self, py: Python<'_>, by: &Bound<'_, PyAny>) -> PyResult<()> {
         let by: Duration = convert::wait("advance_clock", by)?;
-        check(self.store.advance_clock(by).wait())
+        check(self.store.advance_clock(by).run(py))
     }
 
     /// Lease operations.
@@ -246,8 +267,8 @@ impl Store {
     }
 
     /// Opens a session: a lease kept alive in the background until the session is closed.
-    fn session(&self, ttl: &Bound<'_, PyAny>) -> PyResult<Session> {
-        Session::open(&self.store, convert::ttl(ttl)?)
+    fn session(&self, py: Python<'_>, ttl: &Bound<'_, PyAny>) -> PyResult<Session> {
+        Session::open(py, &self.store, convert::ttl(ttl)?)
     }
 
     /// Starts an optimistic transaction: reads record what they saw, writes are buffered,
@@ -282,7 +303,7 @@ impl Store {
                 txn = txn.otherwise(op);
             }
         }
-        TxnResult::of(py, check(txn.wait())?)
+        TxnResult::of(py, check(txn.run(py))?)
     }
 
     fn __repr__(&self) -> String {

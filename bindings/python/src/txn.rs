@@ -1,5 +1,6 @@
 //! Optimistic transactions.
 
+use crate::blocking::Run;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
@@ -30,8 +31,8 @@ impl Transaction {
 #[pymethods]
 impl Transaction {
     /// Reads `key` (seeing this transaction's own writes) and records the read.
-    fn get(&self, key: &str) -> PyResult<Option<Entry>> {
-        Ok(check(self.txn().get(key).wait())?.map(|entry| Entry { entry }))
+    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Option<Entry>> {
+        Ok(check(self.txn().get(key).run(py))?.map(|entry| Entry { entry }))
     }
 
     /// Buffers a write (the options of `Store.put`).
@@ -64,8 +65,8 @@ impl Transaction {
 
     /// Applies the writes if nothing read changed; returns the new revision. Raises
     /// `ConflictError` (and applies nothing) otherwise.
-    fn commit(&self) -> PyResult<u64> {
-        check(self.txn().commit().wait())
+    fn commit(&self, py: Python<'_>) -> PyResult<u64> {
+        check(self.txn().commit().run(py))
     }
 
     /// Drops the buffered writes.
@@ -85,6 +86,7 @@ impl Transaction {
 
     fn __exit__(
         &self,
+        py: Python<'_>,
         kind: Option<&Bound<'_, PyAny>>,
         _value: Option<&Bound<'_, PyAny>>,
         _traceback: Option<&Bound<'_, PyAny>>,
@@ -95,7 +97,7 @@ impl Transaction {
         if kind.is_some() {
             self.rollback();
         } else {
-            self.commit()?;
+            self.commit(py)?;
         }
         Ok(false)
     }

@@ -1,5 +1,6 @@
 //! Watches: iterators of change events.
 
+use crate::blocking::Run;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -19,6 +20,7 @@ pub struct Watches {
 }
 
 fn open(
+    py: Python<'_>,
     open: Op<'_, clustron::ops::OpenWatch>,
     snapshot: bool,
     from_revision: Option<u64>,
@@ -34,7 +36,7 @@ fn open(
     if prev_value {
         open = open.prev_value();
     }
-    let watch = check(open.wait())?;
+    let watch = check(open.run(py))?;
     Ok(Watch { inner: Arc::new(Mutex::new(watch)), closed: AtomicBool::new(false), ended: AtomicBool::new(false) })
 }
 
@@ -44,14 +46,28 @@ impl Watches {
     /// replays the changes from revision N on (`CompactedError` when no longer kept);
     /// `prev_value=True` delivers each change's previous entry as `event.prev`.
     #[pyo3(signature = (key, *, snapshot=false, from_revision=None, prev_value=false))]
-    fn key(&self, key: &str, snapshot: bool, from_revision: Option<u64>, prev_value: bool) -> PyResult<Watch> {
-        open(self.store.watch().key(key), snapshot, from_revision, prev_value)
+    fn key(
+        &self,
+        py: Python<'_>,
+        key: &str,
+        snapshot: bool,
+        from_revision: Option<u64>,
+        prev_value: bool,
+    ) -> PyResult<Watch> {
+        open(py, self.store.watch().key(key), snapshot, from_revision, prev_value)
     }
 
     /// Watches every key starting with `prefix` (options as for `key`).
     #[pyo3(signature = (prefix, *, snapshot=false, from_revision=None, prev_value=false))]
-    fn prefix(&self, prefix: &str, snapshot: bool, from_revision: Option<u64>, prev_value: bool) -> PyResult<Watch> {
-        open(self.store.watch().prefix(prefix), snapshot, from_revision, prev_value)
+    fn prefix(
+        &self,
+        py: Python<'_>,
+        prefix: &str,
+        snapshot: bool,
+        from_revision: Option<u64>,
+        prev_value: bool,
+    ) -> PyResult<Watch> {
+        open(py, self.store.watch().prefix(prefix), snapshot, from_revision, prev_value)
     }
 
     /// Watches the keys from `start` up to (not including) `end` (None: no end; both None:
@@ -59,6 +75,7 @@ impl Watches {
     #[pyo3(signature = (start=None, end=None, *, snapshot=false, from_revision=None, prev_value=false))]
     fn range(
         &self,
+        py: Python<'_>,
         start: Option<String>,
         end: Option<String>,
         snapshot: bool,
@@ -70,7 +87,7 @@ impl Watches {
             (start, Some(end)) => KeyRange::between(start.unwrap_or_default(), end),
             (Some(start), None) => KeyRange::from(start),
         };
-        open(self.store.watch().range(range), snapshot, from_revision, prev_value)
+        open(py, self.store.watch().range(range), snapshot, from_revision, prev_value)
     }
 }
 

@@ -73,6 +73,11 @@ impl<'a, R: Request> Op<'a, R> {
         Op { store, request }
     }
 
+    /// The store the operation runs on.
+    pub fn store(&self) -> &'a Store {
+        self.store
+    }
+
     /// Runs the operation, blocking the current thread until it completes. Do not call this
     /// from async code; `.await` the operation there.
     #[inline]

@@ -179,6 +179,12 @@ impl Store {
         self.handle.engine.name()
     }
 
+    /// Whether a cluster serves this store (its operations are network round trips that
+    /// block the calling thread; in-process ones never wait except for locks and watches).
+    pub fn is_remote(&self) -> bool {
+        self.engine().mode() == crate::Mode::Remote
+    }
+
     /// Closes this handle (and every clone of it). Later operations through it fail with
     /// [`ErrorCode::Closed`]. Closing twice is harmless.
     pub fn close(&self) {
