@@ -85,7 +85,7 @@ test('malformed configuration', async () => {
     await assert.rejects(clustron.open(target, config === undefined ? undefined : { config }), { code: 'invalid_input' })
   }
   await assert.rejects(clustron.open('x', { config: 5 }), TypeError)
-  await assert.rejects(clustron.open('clustron://127.0.0.1:7861/orders'), { code: 'unavailable' })
+  await assert.rejects(clustron.open('clustron://127.0.0.1:1/orders'), { code: 'unavailable', message: /cannot reach the cluster/ })
 })
 
 test('a closed store rejects with closed', async () => {

@@ -63,6 +63,12 @@ impl Store {
         self.store.is_closed()
     }
 
+    /// Whether a cluster serves this store (its operations are network round trips).
+    #[getter]
+    fn is_remote(&self) -> bool {
+        self.store.is_remote()
+    }
+
     /// Closes this handle: its watches end, its sessions and locks are released. Idempotent.
     fn close(&self) {
         self.store.close();

@@ -103,10 +103,11 @@ def test_config_of_the_wrong_type() -> None:
         clustron.open("x", config=5)  # type: ignore[arg-type]
 
 
-def test_remote_mode_is_unavailable_until_the_cluster_lands() -> None:
+def test_an_unreachable_cluster_is_unavailable() -> None:
     with pytest.raises(clustron.UnavailableError) as raised:
-        clustron.open("clustron://127.0.0.1:7861/orders")
+        clustron.open("clustron://127.0.0.1:1/orders")
     assert isinstance(raised.value, ConnectionError)
+    assert "cannot reach the cluster" in str(raised.value)
 
 
 def test_closed_store_raises_closed(store: clustron.Store) -> None:

@@ -11,19 +11,24 @@
         ...
 
 Operations on an in-process store complete at once, so they run inline without blocking the
-event loop. Waits (a queued lock acquire, the next watch event, a session's end) are awaited
-without a thread: the store wakes the loop through a pipe (``loop.add_reader``). Cancelling a
-wait is safe: a queued acquire leaves the queue, and a watch loses no event.
+event loop. On a remote store (a cluster) each operation is a network round trip: it runs on
+the loop's default executor (a thread, without the GIL), and the loop goes on meanwhile;
+cancelling such an await does not recall a request already sent (its outcome is unknown).
+Opening a lock or watch starts with one round trip on the loop's thread. Waits (a queued lock
+acquire, the next watch event, a session's end) are awaited without a thread: the store wakes
+the loop through a pipe (``loop.add_reader``). Cancelling a wait is safe: a queued acquire
+leaves the queue, and a watch loses no event.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, Protocol, TypeVar
 
 import clustron
 from clustron import _native
@@ -51,6 +56,27 @@ from . import (
 )
 
 T = TypeVar("T")
+
+async def _inline(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs an in-process operation: it completes at once."""
+    return call(*args, **kwargs)
+
+
+async def _offload(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a remote operation on the loop's default executor, so the loop is not held for
+    the round trip (the native call releases the GIL)."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(call, *args, **kwargs))
+
+
+class _Runner(Protocol):
+    """How an object of this module runs its store's operations: `_inline` or `_offload`."""
+
+    def __call__(self, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, T]: ...
+
+
+def _runner(store: clustron.Store) -> _Runner:
+    return _offload if store.is_remote else _inline
+
 
 __all__ = ["Counters", "Leases", "Lock", "Locks", "Session", "Store", "Transaction", "Watch", "Watches", "open"]
 
@@ -172,12 +198,14 @@ class Store:
 
     def __init__(self, target: str, config: Optional[ConfigLike] = None) -> None:
         self._store = clustron.Store(target, config)
+        self._run = _runner(self._store)
 
     @classmethod
     def wrap(cls, store: clustron.Store) -> Store:
         """An asyncio face on an open synchronous store (both share one handle)."""
         wrapped = cls.__new__(cls)
         wrapped._store = store
+        wrapped._run = _runner(store)
         return wrapped
 
     @property
@@ -203,7 +231,7 @@ class Store:
         self.close()
 
     async def get(self, key: str) -> Optional[Entry]:
-        return self._store.get(key)
+        return await self._run(self._store.get, key)
 
     async def put(
         self,
@@ -219,7 +247,7 @@ class Store:
         entity: Optional[str] = None,
         labels: Any = None,
     ) -> PutResult:
-        return self._store.put(
+        return await self._run(self._store.put, 
             key,
             value,
             ttl=ttl,
@@ -233,25 +261,25 @@ class Store:
         )
 
     async def put_json(self, key: str, value: Any, **options: Any) -> PutResult:
-        return self._store.put_json(key, value, **options)
+        return await self._run(self._store.put_json, key, value, **options)
 
     async def get_json(self, key: str, default: Any = None) -> Any:
-        return self._store.get_json(key, default)
+        return await self._run(self._store.get_json, key, default)
 
     async def delete(self, key: str, *, if_version: Optional[int] = None, guard: Any = None) -> DeleteResult:
-        return self._store.delete(key, if_version=if_version, guard=guard)
+        return await self._run(self._store.delete, key, if_version=if_version, guard=guard)
 
     async def get_many(self, keys: Iterable[str]) -> list[Optional[Entry]]:
-        return self._store.get_many(keys)
+        return await self._run(self._store.get_many, keys)
 
     async def put_many(self, items: Iterable[Any]) -> list[PutResult | ClustronError]:
-        return self._store.put_many(items)
+        return await self._run(self._store.put_many, items)
 
     async def delete_many(self, items: Iterable[Any]) -> list[DeleteResult | ClustronError]:
-        return self._store.delete_many(items)
+        return await self._run(self._store.delete_many, items)
 
     async def batch(self, ops: Iterable[Op]) -> list[Any]:
-        return self._store.batch(ops)
+        return await self._run(self._store.batch, ops)
 
     async def scan_page(
         self,
@@ -262,7 +290,7 @@ class Store:
         limit: Optional[int] = None,
         after: Optional[str] = None,
     ) -> Page:
-        return self._store.scan_page(prefix=prefix, start=start, end=end, limit=limit, after=after)
+        return await self._run(self._store.scan_page, prefix=prefix, start=start, end=end, limit=limit, after=after)
 
     async def scan(
         self,
@@ -274,59 +302,66 @@ class Store:
         page_size: int = 1000,
     ) -> AsyncIterator[Entry]:
         """Every entry of a range, in key order, a page at a time (see ``Store.scan``)."""
-        for entry in self._store.scan(prefix=prefix, start=start, end=end, after=after, page_size=page_size):
-            yield entry
+        if page_size < 1:
+            raise clustron.InvalidInputError(f"page_size must be at least 1, got {page_size}")
+        while True:
+            page = await self.scan_page(prefix=prefix, start=start, end=end, limit=page_size, after=after)
+            for entry in page.entries:
+                yield entry
+            if page.next is None:
+                return
+            after = page.next
 
     async def count(self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None) -> int:
-        return self._store.count(prefix=prefix, start=start, end=end)
+        return await self._run(self._store.count, prefix=prefix, start=start, end=end)
 
     async def clear(
         self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None
     ) -> ClearResult:
-        return self._store.clear(prefix=prefix, start=start, end=end)
+        return await self._run(self._store.clear, prefix=prefix, start=start, end=end)
 
     async def expire(self, key: str, ttl: Seconds) -> bool:
-        return self._store.expire(key, ttl)
+        return await self._run(self._store.expire, key, ttl)
 
     async def persist(self, key: str) -> bool:
-        return self._store.persist(key)
+        return await self._run(self._store.persist, key)
 
     async def ttl(self, key: str) -> Optional[float]:
-        return self._store.ttl(key)
+        return await self._run(self._store.ttl, key)
 
     async def status(self) -> Status:
-        return self._store.status()
+        return await self._run(self._store.status)
 
     async def advance_clock(self, by: Seconds) -> None:
-        self._store.advance_clock(by)
+        await self._run(self._store.advance_clock, by)
 
     @property
     def leases(self) -> Leases:
-        return Leases(self._store)
+        return Leases(self._store, self._run)
 
     @property
     def locks(self) -> Locks:
-        return Locks(self._store)
+        return Locks(self._store, self._run)
 
     @property
     def counters(self) -> Counters:
-        return Counters(self._store)
+        return Counters(self._store, self._run)
 
     @property
     def watch(self) -> Watches:
-        return Watches(self._store)
+        return Watches(self._store, self._run)
 
     def session(self, ttl: Seconds) -> _Opening[Session]:
         """Opens a session: ``s = await store.session(10)`` or ``async with store.session(10) as s``."""
 
         async def open_() -> Session:
-            return Session(self._store.session(ttl))
+            return Session(await self._run(self._store.session, ttl), self._run)
 
         return _Opening(open_)
 
     def transaction(self) -> Transaction:
         """An optimistic transaction; ``async with`` commits on success, rolls back on error."""
-        return Transaction(self._store.transaction())
+        return Transaction(self._store.transaction(), self._run)
 
     async def txn(
         self,
@@ -334,42 +369,45 @@ class Store:
         then: Optional[Iterable[Op]] = None,
         otherwise: Optional[Iterable[Op]] = None,
     ) -> TxnResult:
-        return self._store.txn(compares, then, otherwise)
+        return await self._run(self._store.txn, compares, then, otherwise)
 
     def __repr__(self) -> str:
         return f"<clustron.aio.Store {self.name!r}{' closed' if self.closed else ''}>"
 
 
 async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
-    """Opens a store (see :func:`clustron.open`)."""
-    return Store(target, config)
+    """Opens a store (see :func:`clustron.open`). Off the loop's thread: opening a remote
+    store connects to the cluster."""
+    return await asyncio.get_running_loop().run_in_executor(None, Store, target, config)
 
 
 class Leases:
-    def __init__(self, store: clustron.Store) -> None:
+    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
         self._leases = store.leases
+        self._run = run
 
     async def grant(self, ttl: Seconds) -> Lease:
-        return self._leases.grant(ttl)
+        return await self._run(self._leases.grant, ttl)
 
     async def keep_alive(self, lease: int) -> Lease:
-        return self._leases.keep_alive(lease)
+        return await self._run(self._leases.keep_alive, lease)
 
     async def revoke(self, lease: int) -> bool:
-        return self._leases.revoke(lease)
+        return await self._run(self._leases.revoke, lease)
 
     async def time_to_live(self, lease: int) -> Optional[Lease]:
-        return self._leases.time_to_live(lease)
+        return await self._run(self._leases.time_to_live, lease)
 
     async def list(self) -> list[Lease]:
-        return self._leases.list()
+        return await self._run(self._leases.list)
 
 
 class Session:
     """A lease kept alive in the background; ``async with`` closes it."""
 
-    def __init__(self, session: _native.Session) -> None:
+    def __init__(self, session: _native.Session, run: _Runner = _inline) -> None:
         self._session = session
+        self._run = run
 
     @property
     def lease(self) -> int:
@@ -391,18 +429,19 @@ class Session:
             return None
 
     async def close(self) -> bool:
-        return self._session.close()
+        return await self._run(self._session.close)
 
     async def __aenter__(self) -> Session:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._session.close()
+        await self._run(self._session.close)
 
 
 class Locks:
-    def __init__(self, store: clustron.Store) -> None:
+    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
         self._locks = store.locks
+        self._run = run
 
     def acquire(
         self, name: str, *, ttl: Optional[Seconds] = None, lease: Optional[int] = None, wait: Optional[Seconds] = None
@@ -431,17 +470,18 @@ class Locks:
         self, name: str, ttl: Optional[Seconds], lease: Optional[int], wait: Optional[Seconds]
     ) -> Optional[Lock]:
         native = await _wait(self._locks._acquire_task(name, ttl=ttl, lease=lease, wait=wait))
-        return None if native is None else Lock(native)
+        return None if native is None else Lock(native, self._run)
 
     async def info(self, name: str) -> Optional[LockInfo]:
-        return self._locks.info(name)
+        return await self._run(self._locks.info, name)
 
 
 class Lock:
     """A held lock; ``async with`` releases it. Pass it as ``guard=`` to guarded writes."""
 
-    def __init__(self, lock: _native.Lock) -> None:
+    def __init__(self, lock: _native.Lock, run: _Runner = _inline) -> None:
         self._lock = lock
+        self._run = run
 
     @property
     def name(self) -> str:
@@ -464,24 +504,25 @@ class Lock:
         return self._lock.guard
 
     async def renew(self) -> Optional[float]:
-        return self._lock.renew()
+        return await self._run(self._lock.renew)
 
     async def release(self) -> bool:
-        return self._lock.release()
+        return await self._run(self._lock.release)
 
     async def __aenter__(self) -> Lock:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        self._lock.release()
+        await self._run(self._lock.release)
 
     def __repr__(self) -> str:
         return f"<clustron.aio.Lock {self.name!r} fence={self.fence}>"
 
 
 class Counters:
-    def __init__(self, store: clustron.Store) -> None:
+    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
         self._counters = store.counters
+        self._run = run
 
     async def add(
         self,
@@ -492,24 +533,25 @@ class Counters:
         max: Optional[int] = None,  # noqa: A002
         ttl: Optional[Seconds] = None,
     ) -> CounterAdd:
-        return self._counters.add(name, delta, min=min, max=max, ttl=ttl)
+        return await self._run(self._counters.add, name, delta, min=min, max=max, ttl=ttl)
 
     async def get(self, name: str) -> int:
-        return self._counters.get(name)
+        return await self._run(self._counters.get, name)
 
     async def set(self, name: str, value: int, *, ttl: Optional[Seconds] = None) -> CounterSet:
-        return self._counters.set(name, value, ttl=ttl)
+        return await self._run(self._counters.set, name, value, ttl=ttl)
 
     async def compare_and_set(self, name: str, expected: int, value: int) -> CounterCas:
-        return self._counters.compare_and_set(name, expected, value)
+        return await self._run(self._counters.compare_and_set, name, expected, value)
 
     async def delete(self, name: str) -> bool:
-        return self._counters.delete(name)
+        return await self._run(self._counters.delete, name)
 
 
 class Watches:
-    def __init__(self, store: clustron.Store) -> None:
+    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
         self._watches = store.watch
+        self._run = run
 
     def key(
         self, key: str, *, snapshot: bool = False, from_revision: Optional[int] = None, prev_value: bool = False
@@ -594,11 +636,12 @@ class Transaction:
     """An optimistic transaction; ``async with`` commits on success (``ConflictError`` if
     something it read changed) and rolls back when the block raises."""
 
-    def __init__(self, txn: _native.Transaction) -> None:
+    def __init__(self, txn: _native.Transaction, run: _Runner = _inline) -> None:
         self._txn = txn
+        self._run = run
 
     async def get(self, key: str) -> Optional[Entry]:
-        return self._txn.get(key)
+        return await self._run(self._txn.get, key)
 
     def put(self, key: str, value: bytes | bytearray | str, **options: Any) -> None:
         """Buffers a write (the options of ``Store.put``); nothing to await."""
@@ -609,7 +652,7 @@ class Transaction:
         self._txn.delete(key)
 
     async def commit(self) -> int:
-        return self._txn.commit()
+        return await self._run(self._txn.commit)
 
     def rollback(self) -> None:
         self._txn.rollback()
@@ -622,4 +665,4 @@ class Transaction:
         return self
 
     async def __aexit__(self, kind: Optional[type[BaseException]], *rest: object) -> None:
-        self._txn.__exit__(kind, None, None)
+        await self._run(self._txn.__exit__, kind, None, None)

@@ -1,0 +1,72 @@
+"""Where an operation runs: in-process ones inline on the caller's thread, remote ones (when
+CLUSTRON_NODES names a cluster, as `make test-bindings-cluster` does) off the event loop.
+Each test pins one side; the other side's test runs in the other setting."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from typing import Optional
+
+import pytest
+
+import clustron
+import clustron.aio
+
+NODES: Optional[str] = os.environ.get("CLUSTRON_NODES") or None
+_names = itertools.count()
+
+
+def target() -> str:
+    return f"clustron://{NODES or 'inproc'}/where-{os.getpid()}-{next(_names)}?clock=manual"
+
+
+async def yields_to_the_loop(store: clustron.aio.Store) -> bool:
+    """Whether another task ran while a put was awaited (it runs only if the put yields)."""
+    ran = asyncio.Event()
+
+    async def other() -> None:
+        ran.set()
+
+    task = asyncio.ensure_future(other())
+    await store.put("k", "v")
+    seen = ran.is_set()
+    await task
+    return seen
+
+
+def test_the_store_knows_where_it_lives() -> None:
+    with clustron.open(target()) as store:
+        assert store.is_remote == (NODES is not None)
+
+
+def test_aio_operations_yield_to_the_loop_exactly_when_remote() -> None:
+    async def main() -> bool:
+        async with await clustron.aio.open(target()) as store:
+            seen = await yields_to_the_loop(store)
+            # The other calls take the same road: a round trip of each kind works.
+            assert (await store.get("k")) is not None
+            assert (await store.counters.add("c", 2)).current == 2
+            lease = await store.leases.grant(30)
+            assert (await store.leases.time_to_live(lease.id)) is not None
+            async with store.transaction() as txn:
+                await txn.get("k")
+                txn.put("k", "w")
+            assert (await store.get("k")).value == b"w"  # type: ignore[union-attr]
+            assert [entry.key async for entry in store.scan(prefix="k")] == ["k"]
+            return seen
+
+    # In-process a put completes inline; on a cluster it runs off the loop.
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == (NODES is not None)
+
+
+@pytest.mark.parametrize("page_size", [0, -1])
+def test_aio_scan_refuses_a_bad_page_size(page_size: int) -> None:
+    async def main() -> None:
+        async with await clustron.aio.open(target()) as store:
+            with pytest.raises(clustron.InvalidInputError):
+                async for _ in store.scan(page_size=page_size):
+                    pass
+
+    asyncio.run(main())
