@@ -52,7 +52,7 @@ TEST_CLUSTER = $(WITH_CLUSTER) base --clock manual --allow-create-stores --
 test-bindings-cluster: cli python-install node-build
 	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance
 	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py
-	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js'
+	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js'
 
 ## examples-cluster: the quickstarts (Rust, C, Python, Node) and the Rust leader election on a
 ## 3-node cluster, exactly as README "Running a cluster" shows

@@ -23,6 +23,15 @@ export declare class NativeLock {
   renew(): number | null
   /** Releases the lock; false if it had already been lost or released. */
   release(): boolean
+  /**
+   * Whether the lock's store is served by a cluster (the facade then calls the
+   * `remote*` twins).
+   */
+  get isRemote(): boolean
+  /** `renew` off the event loop (a lock of a remote store). */
+  remoteRenew(): Promise<number | null>
+  /** `release` off the event loop (a lock of a remote store). */
+  remoteRelease(): Promise<boolean>
 }
 
 /** An acquire waiting in line. */
@@ -54,6 +63,32 @@ export declare class NativeSession {
 
 /** An open store handle. */
 export declare class NativeStore {
+  remotePut(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): Promise<PutResult>
+  remoteGet(key: string): Promise<Entry | null>
+  remoteDelete(key: string, options?: DeleteOptionsSpec | undefined | null): Promise<DeleteResult>
+  remoteGetMany(keys: Array<string>): Promise<Array<Entry | undefined | null>>
+  remotePutMany(items: Array<OpSpec>): Promise<Array<OpOutcome>>
+  remoteDeleteMany(items: Array<OpSpec>): Promise<Array<OpOutcome>>
+  remoteBatch(ops: Array<OpSpec>): Promise<Array<OpOutcome>>
+  remoteScan(spec?: RangeSpec | undefined | null): Promise<Page>
+  remoteCount(spec?: RangeSpec | undefined | null): Promise<number>
+  remoteClear(spec?: RangeSpec | undefined | null): Promise<ClearResult>
+  remoteExpire(key: string, ttlMs: number): Promise<boolean>
+  remotePersist(key: string): Promise<boolean>
+  remoteTtl(key: string): Promise<KeyTtlInfo>
+  remoteStatus(): Promise<Status>
+  remoteLeaseGrant(ttlMs: number): Promise<Lease>
+  remoteLeaseKeepAlive(lease: number): Promise<Lease>
+  remoteLeaseRevoke(lease: number): Promise<boolean>
+  remoteLeaseTimeToLive(lease: number): Promise<Lease | null>
+  remoteLeaseList(): Promise<Array<Lease>>
+  remoteLockInfo(name: string): Promise<LockInfo | null>
+  remoteCounterAdd(name: string, delta: number, options?: CounterOptions | undefined | null): Promise<CounterAdd>
+  remoteCounterGet(name: string): Promise<number>
+  remoteCounterSet(name: string, value: number, ttlMs?: number | undefined | null): Promise<CounterSet>
+  remoteCounterCompareAndSet(name: string, expected: number, value: number): Promise<CounterCas>
+  remoteCounterDelete(name: string): Promise<boolean>
+  remoteTxn(compares: Array<CompareSpec>, then: Array<OpSpec>, otherwise: Array<OpSpec>): Promise<TxnResult>
   /** A handle number for the fast functions, valid until the store is finalized. */
   get handle(): number
   /**
@@ -63,6 +98,8 @@ export declare class NativeStore {
   constructor(target: string, config?: string | undefined | null)
   get name(): string
   get closed(): boolean
+  /** Whether a cluster serves this store: the facade then calls the `remote*` twins. */
+  get isRemote(): boolean
   close(): void
   get(key: string): Entry | null
   put(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): PutResult

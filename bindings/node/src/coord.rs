@@ -89,7 +89,7 @@ pub(crate) fn start_acquire(
         return Ok(Some(Either::B(NativePendingAcquire { shared })));
     }
     match acquiring.wait_timeout(Some(Duration::ZERO)) {
-        Some(result) => Ok(check(result)?.map(|lock| Either::A(NativeLock { lock }))),
+        Some(result) => Ok(check(result)?.map(|lock| Either::A(NativeLock { lock: Arc::new(lock) }))),
         None => Ok(None),
     }
 }
@@ -143,7 +143,7 @@ impl NativePendingAcquire {
             }
         })
         .await;
-        Ok(granted.map(|lock| NativeLock { lock }))
+        Ok(granted.map(|lock| NativeLock { lock: Arc::new(lock) }))
     }
 
     /// Why the wait failed (`closed`, `lease_not_found`...), once it settled with null.
@@ -169,7 +169,7 @@ impl NativePendingAcquire {
 /// A held lock.
 #[napi]
 pub struct NativeLock {
-    pub(crate) lock: clustron::Lock,
+    pub(crate) lock: Arc<clustron::Lock>,
 }
 
 #[napi]
@@ -206,5 +206,26 @@ impl NativeLock {
     #[napi]
     pub fn release(&self) -> Result<bool> {
         check(self.lock.release().wait())
+    }
+
+    /// Whether the lock's store is served by a cluster (the facade then calls the
+    /// `remote*` twins).
+    #[napi(getter)]
+    pub fn is_remote(&self) -> bool {
+        self.lock.store().is_remote()
+    }
+
+    /// `renew` off the event loop (a lock of a remote store).
+    #[napi]
+    pub async fn remote_renew(&self) -> napi::Result<Option<f64>> {
+        let lock = Arc::clone(&self.lock);
+        crate::calls::off_loop(move || Ok(check(lock.renew().wait())?.map(|at| at.unix_millis() as f64))).await
+    }
+
+    /// `release` off the event loop (a lock of a remote store).
+    #[napi]
+    pub async fn remote_release(&self) -> napi::Result<bool> {
+        let lock = Arc::clone(&self.lock);
+        crate::calls::off_loop(move || check(lock.release().wait())).await
     }
 }

@@ -12,6 +12,7 @@
 // Under `cfg(test)` napi-derive registers nothing, so the exported items look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod calls;
 mod convert;
 mod coord;
 mod errors;

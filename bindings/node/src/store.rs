@@ -5,6 +5,7 @@ use clustron::{Config, LeaseId};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::calls;
 use crate::convert::{self, DeleteOptionsSpec, OpSpec, PutOptionsSpec, RangeSpec};
 use crate::coord::{AcquireOptions, NativeLock, NativePendingAcquire, NativeSession};
 use crate::errors::{check, invalid, Result};
@@ -48,7 +49,7 @@ pub struct CompareSpec {
     pub operand: Option<Either3<f64, Buffer, String>>,
 }
 
-fn compare(spec: CompareSpec) -> Result<clustron::Compare> {
+pub(crate) fn compare(spec: CompareSpec) -> Result<clustron::Compare> {
     use clustron::{Compare, CompareOp};
     let op = || -> Result<CompareOp> {
         Ok(match spec.op.as_deref() {
@@ -119,6 +120,12 @@ impl NativeStore {
         self.store.is_closed()
     }
 
+    /// Whether a cluster serves this store: the facade then calls the `remote*` twins.
+    #[napi(getter)]
+    pub fn is_remote(&self) -> bool {
+        self.store.is_remote()
+    }
+
     #[napi]
     pub fn close(&self) {
         self.store.close();
@@ -126,7 +133,7 @@ impl NativeStore {
 
     #[napi]
     pub fn get(&self, key: String) -> Result<Option<Entry>> {
-        Ok(check(self.store.get(&key).wait())?.map(Entry::from))
+        calls::get(&self.store, key)
     }
 
     #[napi]
@@ -137,93 +144,67 @@ impl NativeStore {
         options: Option<PutOptionsSpec>,
     ) -> Result<PutResult> {
         let (value, text) = convert::value(value);
-        let put = self.store.put(key, value);
-        let put = if options.is_none() && text.is_none() {
-            put
-        } else {
-            put.options(convert::put_options(options.as_ref(), text)?)
-        };
-        Ok(check(put.wait())?.into())
+        calls::put(&self.store, key, value, text, options)
     }
 
     #[napi]
     pub fn delete(&self, key: String, options: Option<DeleteOptionsSpec>) -> Result<DeleteResult> {
-        let delete = self.store.delete(key);
-        let delete = match &options {
-            None => delete,
-            Some(_) => delete.options(convert::delete_options(options.as_ref())?),
-        };
-        Ok(check(delete.wait())?.into())
+        calls::delete(&self.store, key, options)
     }
 
     #[napi]
     pub fn get_many(&self, keys: Vec<String>) -> Result<Vec<Option<Entry>>> {
-        Ok(check(self.store.get_many(keys).wait())?.into_iter().map(|entry| entry.map(Entry::from)).collect())
+        calls::get_many(&self.store, keys)
     }
 
     #[napi]
     pub fn put_many(&self, items: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-        let items = items.into_iter().map(OpSpec::put_item).collect::<Result<Vec<_>>>()?;
-        let results = check(self.store.put_many(items).wait())?;
-        Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Put))).collect())
+        calls::put_many(&self.store, items)
     }
 
     #[napi]
     pub fn delete_many(&self, items: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-        let items = items.into_iter().map(OpSpec::delete_item).collect::<Result<Vec<_>>>()?;
-        let results = check(self.store.delete_many(items).wait())?;
-        Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Delete))).collect())
+        calls::delete_many(&self.store, items)
     }
 
     #[napi]
     pub fn batch(&self, ops: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-        let ops = ops.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
-        Ok(check(self.store.batch(ops).wait())?.into_iter().map(OpOutcome::from).collect())
+        calls::batch(&self.store, ops)
     }
 
     #[napi]
     pub fn scan(&self, spec: Option<RangeSpec>) -> Result<Page> {
-        let mut scan = self.store.scan(convert::range(spec.as_ref())?);
-        if let Some(spec) = &spec {
-            if let Some(limit) = spec.limit {
-                scan = scan.limit(usize::try_from(convert::whole("limit", limit)?).unwrap_or(usize::MAX));
-            }
-            if let Some(after) = &spec.after {
-                scan = scan.after(after.as_str());
-            }
-        }
-        Ok(check(scan.wait())?.into())
+        calls::scan(&self.store, spec)
     }
 
     #[napi]
     pub fn count(&self, spec: Option<RangeSpec>) -> Result<f64> {
-        Ok(check(self.store.count(convert::range(spec.as_ref())?).wait())? as f64)
+        calls::count(&self.store, spec)
     }
 
     #[napi]
     pub fn clear(&self, spec: Option<RangeSpec>) -> Result<ClearResult> {
-        let cleared = check(self.store.clear(convert::range(spec.as_ref())?).wait())?;
-        Ok(ClearResult { deleted: cleared.deleted as f64, revision: cleared.revision as f64 })
+        calls::clear(&self.store, spec)
     }
 
     #[napi]
     pub fn expire(&self, key: String, ttl_ms: f64) -> Result<bool> {
-        check(self.store.expire(key, convert::ttl(ttl_ms)?).wait())
+        calls::expire(&self.store, key, ttl_ms)
     }
 
     #[napi]
     pub fn persist(&self, key: String) -> Result<bool> {
-        check(self.store.persist(key).wait())
+        calls::persist(&self.store, key)
     }
 
     #[napi]
     pub fn ttl(&self, key: String) -> Result<KeyTtlInfo> {
-        Ok(check(self.store.ttl(key).wait())?.into())
+        calls::ttl(&self.store, key)
     }
 
     #[napi]
     pub fn status(&self) -> Result<Status> {
-        Ok(check(self.store.status().wait())?.into())
+        calls::status(&self.store)
     }
 
     #[napi]
@@ -235,29 +216,27 @@ impl NativeStore {
 
     #[napi]
     pub fn lease_grant(&self, ttl_ms: f64) -> Result<Lease> {
-        Ok(Lease::from(&check(self.store.leases().grant(convert::ttl(ttl_ms)?).wait())?))
+        calls::lease_grant(&self.store, ttl_ms)
     }
 
     #[napi]
     pub fn lease_keep_alive(&self, lease: f64) -> Result<Lease> {
-        let id = LeaseId::new(convert::whole("lease", lease)?);
-        Ok(Lease::from(&check(self.store.leases().keep_alive(id).wait())?))
+        calls::lease_keep_alive(&self.store, lease)
     }
 
     #[napi]
     pub fn lease_revoke(&self, lease: f64) -> Result<bool> {
-        check(self.store.leases().revoke(LeaseId::new(convert::whole("lease", lease)?)).wait())
+        calls::lease_revoke(&self.store, lease)
     }
 
     #[napi]
     pub fn lease_time_to_live(&self, lease: f64) -> Result<Option<Lease>> {
-        let id = LeaseId::new(convert::whole("lease", lease)?);
-        Ok(check(self.store.leases().time_to_live(id).wait())?.as_ref().map(Lease::from))
+        calls::lease_time_to_live(&self.store, lease)
     }
 
     #[napi]
     pub fn lease_list(&self) -> Result<Vec<Lease>> {
-        Ok(check(self.store.leases().list().wait())?.iter().map(Lease::from).collect())
+        calls::lease_list(&self.store)
     }
 
     #[napi]
@@ -281,70 +260,34 @@ impl NativeStore {
 
     #[napi]
     pub fn lock_info(&self, name: String) -> Result<Option<LockInfo>> {
-        Ok(check(self.store.locks().info(name).wait())?.as_ref().map(LockInfo::from))
+        calls::lock_info(&self.store, name)
     }
 
     // ---- counters
 
     #[napi]
     pub fn counter_add(&self, name: String, delta: f64, options: Option<CounterOptions>) -> Result<CounterAdd> {
-        // Bounded to what a JavaScript number holds exactly: an add past it is refused
-        // (`applied: false`) rather than leaving a counter Node could not read back.
-        let (mut min, mut max) = (-convert::MAX_SAFE, convert::MAX_SAFE);
-        let mut add = self.store.counters().add(name, convert::signed("delta", delta)?);
-        if let Some(options) = &options {
-            if let Some(bound) = options.min {
-                min = min.max(convert::signed("min", bound)?);
-            }
-            if let Some(bound) = options.max {
-                max = max.min(convert::signed("max", bound)?);
-            }
-            if let Some(ttl_ms) = options.ttl_ms {
-                add = add.ttl(convert::ttl(ttl_ms)?);
-            }
-        }
-        let r = check(add.min(min).max(max).wait())?;
-        Ok(CounterAdd {
-            applied: r.applied,
-            previous: convert::exact("the counter's value", r.previous)?,
-            current: convert::exact("the counter's value", r.current)?,
-            revision: r.revision as f64,
-        })
+        calls::counter_add(&self.store, name, delta, options)
     }
 
     #[napi]
     pub fn counter_get(&self, name: String) -> Result<f64> {
-        convert::exact("the counter's value", check(self.store.counters().get(name).wait())?)
+        calls::counter_get(&self.store, name)
     }
 
     #[napi]
     pub fn counter_set(&self, name: String, value: f64, ttl_ms: Option<f64>) -> Result<CounterSet> {
-        let mut set = self.store.counters().set(name, convert::signed("value", value)?);
-        if let Some(ttl_ms) = ttl_ms {
-            set = set.ttl(convert::ttl(ttl_ms)?);
-        }
-        let r = check(set.wait())?;
-        Ok(CounterSet { previous: convert::exact("the counter's value", r.previous)?, revision: r.revision as f64 })
+        calls::counter_set(&self.store, name, value, ttl_ms)
     }
 
     #[napi]
     pub fn counter_compare_and_set(&self, name: String, expected: f64, value: f64) -> Result<CounterCas> {
-        let cas = self.store.counters().compare_and_set(
-            name,
-            convert::signed("expected", expected)?,
-            convert::signed("value", value)?,
-        );
-        let r = check(cas.wait())?;
-        Ok(CounterCas {
-            applied: r.applied,
-            current: convert::exact("the counter's value", r.current)?,
-            revision: r.revision as f64,
-        })
+        calls::counter_compare_and_set(&self.store, name, expected, value)
     }
 
     #[napi]
     pub fn counter_delete(&self, name: String) -> Result<bool> {
-        check(self.store.counters().delete(name).wait())
+        calls::counter_delete(&self.store, name)
     }
 
     // ---- watches and transactions
@@ -361,22 +304,7 @@ impl NativeStore {
 
     #[napi]
     pub fn txn(&self, compares: Vec<CompareSpec>, then: Vec<OpSpec>, otherwise: Vec<OpSpec>) -> Result<TxnResult> {
-        let mut txn = self.store.txn();
-        for spec in compares {
-            txn = txn.when(compare(spec)?);
-        }
-        for op in then {
-            txn = txn.then(op.batch_op()?);
-        }
-        for op in otherwise {
-            txn = txn.otherwise(op.batch_op()?);
-        }
-        let result = check(txn.wait())?;
-        Ok(TxnResult {
-            succeeded: result.succeeded,
-            revision: result.revision as f64,
-            responses: result.responses.into_iter().map(|r| OpOutcome::from(Ok(r))).collect(),
-        })
+        calls::txn(&self.store, compares, then, otherwise)
     }
 }
 

@@ -21,6 +21,7 @@ import * as convert from './convert'
 import { Counters, Leases, Locks, Session } from './coord'
 import { ClustronError, wrap } from './errors'
 import native = require('./native')
+import { type Calls, callsFor } from './calls'
 import { Transaction } from './txn'
 import type {
   BatchOp,
@@ -69,6 +70,8 @@ function config(value: ConfigLike | undefined): string | undefined {
 /** An open store (see `open`). Safe to share across async tasks. */
 export class Store {
   readonly #native: native.NativeStore
+  readonly #calls: Calls
+  readonly #remote: boolean
   readonly #handle: number
   readonly #mem: Buffer
   readonly #meta: Float64Array
@@ -83,6 +86,8 @@ export class Store {
       throw wrap(error)
     }
     this.#handle = this.#native.handle
+    this.#remote = this.#native.isRemote
+    this.#calls = callsFor(this.#native)
     this.#mem = Buffer.allocUnsafeSlow(META_BYTES + DATA_BYTES)
     this.#meta = new Float64Array(this.#mem.buffer, this.#mem.byteOffset, META_BYTES / 8)
   }
@@ -108,9 +113,10 @@ export class Store {
   async get(key: string): Promise<Entry | null> {
     args.key('key', key)
     try {
+      if (this.#remote) return (await this.#calls.get(key)) as Entry | null
       const length = native.fastGet(this.#handle, key, this.#mem)
       if (length === -1) return null
-      if (length === -2) return this.#native.get(key) as Entry | null
+      if (length === -2) return (await this.#calls.get(key)) as Entry | null
       const value = Buffer.allocUnsafe(length)
       this.#mem.copy(value, 0, META_BYTES, META_BYTES + length)
       const m = this.#meta
@@ -148,13 +154,13 @@ export class Store {
     args.key('key', key)
     const data = args.value('value', value)
     try {
-      if (options === undefined || (convert.onlyTtl(options) && typeof options === 'object')) {
+      if (!this.#remote && (options === undefined || (convert.onlyTtl(options) && typeof options === 'object'))) {
         const ttlMs = options === undefined ? undefined : args.optionalNumber('ttlMs', options.ttlMs)
         const revision = native.fastPut(this.#handle, key, data, ttlMs, this.#mem)
         const m = this.#meta
         return { revision, version: m[0], created: m[1] === 1, changed: m[2] === 1 }
       }
-      return this.#native.put(key, data, convert.putOptions('options', options))
+      return (await this.#calls.put(key, data, convert.putOptions('options', options)))
     } catch (error) {
       throw wrap(error)
     }
@@ -171,11 +177,11 @@ export class Store {
   async delete(key: string, options?: DeleteOptions): Promise<DeleteResult> {
     args.key('key', key)
     try {
-      if (options === undefined) {
+      if (options === undefined && !this.#remote) {
         const revision = native.fastDelete(this.#handle, key, this.#mem)
         return { deleted: this.#meta[0] === 1, revision }
       }
-      return this.#native.delete(key, convert.deleteOptions('options', options))
+      return (await this.#calls.delete(key, convert.deleteOptions('options', options)))
     } catch (error) {
       throw wrap(error)
     }
@@ -185,7 +191,7 @@ export class Store {
   async getMany(keys: string[]): Promise<Array<Entry | null>> {
     const list = args.array('keys', keys).map((k, i) => args.key(`keys[${i}]`, k))
     try {
-      return this.#native.getMany(list).map((entry) => (entry ?? null) as Entry | null)
+      return (await this.#calls.getMany(list)).map((entry) => (entry ?? null) as Entry | null)
     } catch (error) {
       throw wrap(error)
     }
@@ -205,7 +211,7 @@ export class Store {
       return spec
     })
     try {
-      return this.#native.putMany(specs).map((o) => convert.outcome(o) as PutResult | ClustronError)
+      return (await this.#calls.putMany(specs)).map((o) => convert.outcome(o) as PutResult | ClustronError)
     } catch (error) {
       throw wrap(error)
     }
@@ -219,7 +225,7 @@ export class Store {
       return spec
     })
     try {
-      return this.#native.deleteMany(specs).map((o) => convert.outcome(o) as DeleteResult | ClustronError)
+      return (await this.#calls.deleteMany(specs)).map((o) => convert.outcome(o) as DeleteResult | ClustronError)
     } catch (error) {
       throw wrap(error)
     }
@@ -232,7 +238,7 @@ export class Store {
   async batch(ops: BatchOp[]): Promise<Array<Entry | PutResult | DeleteResult | ClustronError | null>> {
     const specs = convert.ops('ops', ops)
     try {
-      return this.#native.batch(specs).map(convert.outcome)
+      return (await this.#calls.batch(specs)).map(convert.outcome)
     } catch (error) {
       throw wrap(error)
     }
@@ -243,11 +249,11 @@ export class Store {
     const spec = convert.range('options', options, ['limit', 'after'])
     const o = options as { limit?: unknown; after?: unknown } | undefined
     try {
-      return this.#native.scan({
+      return (await this.#calls.scan({
         ...spec,
         limit: args.optionalNumber('limit', o?.limit),
         after: args.optionalString('after', o?.after),
-      }) as Page
+      })) as Page
     } catch (error) {
       throw wrap(error)
     }
@@ -267,7 +273,7 @@ export class Store {
     for (;;) {
       let page: Page
       try {
-        page = this.#native.scan({ ...spec, limit: pageSize, after }) as Page
+        page = (await this.#calls.scan({ ...spec, limit: pageSize, after })) as Page
       } catch (error) {
         throw wrap(error)
       }
@@ -281,7 +287,7 @@ export class Store {
   async count(range?: Range): Promise<number> {
     const spec = convert.range('range', range)
     try {
-      return this.#native.count(spec)
+      return (await this.#calls.count(spec))
     } catch (error) {
       throw wrap(error)
     }
@@ -291,7 +297,7 @@ export class Store {
   async clear(range?: Range): Promise<ClearResult> {
     const spec = convert.range('range', range)
     try {
-      return this.#native.clear(spec)
+      return (await this.#calls.clear(spec))
     } catch (error) {
       throw wrap(error)
     }
@@ -302,7 +308,7 @@ export class Store {
     args.key('key', key)
     args.number('ttlMs', ttlMs)
     try {
-      return this.#native.expire(key, ttlMs)
+      return (await this.#calls.expire(key, ttlMs))
     } catch (error) {
       throw wrap(error)
     }
@@ -312,7 +318,7 @@ export class Store {
   async persist(key: string): Promise<boolean> {
     args.key('key', key)
     try {
-      return this.#native.persist(key)
+      return (await this.#calls.persist(key))
     } catch (error) {
       throw wrap(error)
     }
@@ -322,7 +328,7 @@ export class Store {
   async ttl(key: string): Promise<number | null> {
     args.key('key', key)
     try {
-      const info = this.#native.ttl(key)
+      const info = (await this.#calls.ttl(key))
       if (info.state === 'missing') return null
       if (info.state === 'persistent') return Infinity
       return info.remainingMs ?? 0
@@ -333,7 +339,7 @@ export class Store {
 
   async status(): Promise<Status> {
     try {
-      return this.#native.status() as Status
+      return (await this.#calls.status()) as Status
     } catch (error) {
       throw wrap(error)
     }
@@ -350,15 +356,15 @@ export class Store {
   }
 
   get leases(): Leases {
-    return new Leases(this.#native)
+    return new Leases(this.#calls)
   }
 
   get locks(): Locks {
-    return new Locks(this.#native)
+    return new Locks(this.#native, this.#calls)
   }
 
   get counters(): Counters {
-    return new Counters(this.#native, this.#handle, this.#mem, this.#meta)
+    return new Counters(this.#calls, this.#remote ? null : this.#handle, this.#mem, this.#meta)
   }
 
   get watch(): Watches {
@@ -413,7 +419,7 @@ export class Store {
     const then = o?.then === undefined ? [] : convert.ops('then', o.then)
     const otherwise = o?.else === undefined ? [] : convert.ops('else', o.else)
     try {
-      const result = this.#native.txn(compares, then, otherwise)
+      const result = (await this.#calls.txn(compares, then, otherwise))
       return {
         succeeded: result.succeeded,
         revision: result.revision,

@@ -3,6 +3,7 @@
 import * as args from './args'
 import { ClustronError, fromInfo, wrap } from './errors'
 import native = require('./native')
+import type { Calls } from './calls'
 import type {
   AcquireOptions,
   CounterAdd,
@@ -18,17 +19,18 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 
 /** Lease operations: `store.leases`. */
 export class Leases {
-  readonly #store: native.NativeStore
+  readonly #calls: Calls
 
-  constructor(store: native.NativeStore) {
-    this.#store = store
+  /** @internal */
+  constructor(calls: Calls) {
+    this.#calls = calls
   }
 
   /** Grants a lease; keys and locks attached to it go when it expires or is revoked. */
   async grant(ttlMs: number): Promise<Lease> {
     args.number('ttlMs', ttlMs)
     try {
-      return this.#store.leaseGrant(ttlMs)
+      return (await this.#calls.leaseGrant(ttlMs))
     } catch (error) {
       throw wrap(error)
     }
@@ -38,7 +40,7 @@ export class Leases {
   async keepAlive(lease: number): Promise<Lease> {
     args.number('lease', lease)
     try {
-      return this.#store.leaseKeepAlive(lease)
+      return (await this.#calls.leaseKeepAlive(lease))
     } catch (error) {
       throw wrap(error)
     }
@@ -48,7 +50,7 @@ export class Leases {
   async revoke(lease: number): Promise<boolean> {
     args.number('lease', lease)
     try {
-      return this.#store.leaseRevoke(lease)
+      return (await this.#calls.leaseRevoke(lease))
     } catch (error) {
       throw wrap(error)
     }
@@ -58,7 +60,7 @@ export class Leases {
   async timeToLive(lease: number): Promise<Lease | null> {
     args.number('lease', lease)
     try {
-      return this.#store.leaseTimeToLive(lease)
+      return (await this.#calls.leaseTimeToLive(lease))
     } catch (error) {
       throw wrap(error)
     }
@@ -67,7 +69,7 @@ export class Leases {
   /** Every live lease. */
   async list(): Promise<Lease[]> {
     try {
-      return this.#store.leaseList()
+      return (await this.#calls.leaseList())
     } catch (error) {
       throw wrap(error)
     }
@@ -142,7 +144,7 @@ export class Lock implements Guard {
   /** Extends the TTL from now (or keeps the lease alive); `locked` if the lock was lost. */
   async renew(): Promise<number | null> {
     try {
-      return this.#lock.renew()
+      return this.#lock.isRemote ? await this.#lock.remoteRenew() : this.#lock.renew()
     } catch (error) {
       throw wrap(error)
     }
@@ -151,7 +153,7 @@ export class Lock implements Guard {
   /** Releases the lock; false if it had already been lost or released. */
   async release(): Promise<boolean> {
     try {
-      return this.#lock.release()
+      return this.#lock.isRemote ? await this.#lock.remoteRelease() : this.#lock.release()
     } catch (error) {
       throw wrap(error)
     }
@@ -171,9 +173,12 @@ const ACQUIRE_OPTIONS = ['ttlMs', 'lease', 'waitMs', 'signal'] as const
 /** Lock operations: `store.locks`. */
 export class Locks {
   readonly #store: native.NativeStore
+  readonly #calls: Calls
 
-  constructor(store: native.NativeStore) {
+  /** @internal */
+  constructor(store: native.NativeStore, calls: Calls) {
     this.#store = store
+    this.#calls = calls
   }
 
   /**
@@ -219,7 +224,7 @@ export class Locks {
   async info(name: string): Promise<LockInfo | null> {
     args.key('name', name)
     try {
-      return this.#store.lockInfo(name)
+      return (await this.#calls.lockInfo(name))
     } catch (error) {
       throw wrap(error)
     }
@@ -231,14 +236,15 @@ const COUNTER_SET_OPTIONS = ['ttlMs'] as const
 
 /** Counter operations: `store.counters`. Adds are exact under any concurrency. */
 export class Counters {
-  readonly #store: native.NativeStore
-  readonly #handle: number
+  readonly #calls: Calls
+  /** The fast path's handle; null for a remote store (every add goes through `calls`). */
+  readonly #handle: number | null
   readonly #meta: Float64Array
   readonly #mem: Buffer
 
   /** @internal */
-  constructor(store: native.NativeStore, handle: number, mem: Buffer, meta: Float64Array) {
-    this.#store = store
+  constructor(calls: Calls, handle: number | null, mem: Buffer, meta: Float64Array) {
+    this.#calls = calls
     this.#handle = handle
     this.#mem = mem
     this.#meta = meta
@@ -253,16 +259,16 @@ export class Counters {
     args.number('delta', delta)
     const o = args.options('options', options, COUNTER_ADD_OPTIONS)
     try {
-      if (o === undefined) {
+      if (o === undefined && this.#handle !== null) {
         const current = native.fastCounterAdd(this.#handle, name, delta, this.#mem)
         const m = this.#meta
         return { applied: m[2] === 1, previous: m[0], current, revision: m[1] }
       }
-      return this.#store.counterAdd(name, delta, {
-        min: args.optionalNumber('min', o.min),
-        max: args.optionalNumber('max', o.max),
-        ttlMs: args.optionalNumber('ttlMs', o.ttlMs),
-      })
+      return (await this.#calls.counterAdd(name, delta, {
+        min: args.optionalNumber('min', o?.min),
+        max: args.optionalNumber('max', o?.max),
+        ttlMs: args.optionalNumber('ttlMs', o?.ttlMs),
+      }))
     } catch (error) {
       throw wrap(error)
     }
@@ -272,7 +278,7 @@ export class Counters {
   async get(name: string): Promise<number> {
     args.key('name', name)
     try {
-      return this.#store.counterGet(name)
+      return (await this.#calls.counterGet(name))
     } catch (error) {
       throw wrap(error)
     }
@@ -284,7 +290,7 @@ export class Counters {
     args.number('value', value)
     const o = args.options('options', options, COUNTER_SET_OPTIONS)
     try {
-      return this.#store.counterSet(name, value, args.optionalNumber('ttlMs', o?.ttlMs))
+      return (await this.#calls.counterSet(name, value, args.optionalNumber('ttlMs', o?.ttlMs)))
     } catch (error) {
       throw wrap(error)
     }
@@ -296,7 +302,7 @@ export class Counters {
     args.number('expected', expected)
     args.number('value', value)
     try {
-      return this.#store.counterCompareAndSet(name, expected, value)
+      return (await this.#calls.counterCompareAndSet(name, expected, value))
     } catch (error) {
       throw wrap(error)
     }
@@ -306,7 +312,7 @@ export class Counters {
   async delete(name: string): Promise<boolean> {
     args.key('name', name)
     try {
-      return this.#store.counterDelete(name)
+      return (await this.#calls.counterDelete(name))
     } catch (error) {
       throw wrap(error)
     }

@@ -47,8 +47,16 @@ function isCode(code: unknown): code is ErrorCode {
 }
 
 /** A native error (an `Error` whose `code` is a stable name) as a ClustronError; others as they are. */
+/** How a `remote*` call of the addon rejects: `clustron-error:<code>:<message>`. */
+const REJECTED = /^clustron-error:([a-z_]+):([\s\S]*)$/
+
 export function wrap(error: unknown): unknown {
   if (error instanceof ClustronError) return error
+  const rejected = error instanceof Error ? REJECTED.exec(error.message) : null
+  if (rejected !== null) {
+    const code = rejected[1]
+    return new ClustronError(isCode(code) ? code : 'internal', rejected[2])
+  }
   if (error instanceof Error && isCode((error as { code?: unknown }).code)) {
     return new ClustronError((error as unknown as { code: ErrorCode }).code, error.message)
   }

@@ -241,6 +241,11 @@ impl Lock {
         &self.name
     }
 
+    /// The store the lock was acquired on.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The fencing token of this grant: larger than every earlier grant's.
     pub fn fence(&self) -> u64 {
         self.fence

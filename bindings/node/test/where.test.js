@@ -1,0 +1,81 @@
+'use strict'
+// Where an operation runs: an in-process store answers inline (the Promise settles before
+// the event loop turns); a remote store (CLUSTRON_NODES names a cluster, as
+// `make test-bindings-cluster` does) answers off the loop, which goes on meanwhile. Each run
+// pins the side it is on.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+
+const clustron = require('..')
+
+const nodes = process.env.CLUSTRON_NODES || null
+let next = 0
+const target = () => `clustron://${nodes ?? 'inproc'}/where-${process.pid}-${next++}?clock=manual`
+
+/**
+ * Whether the loop turned while `operation` ran three times in a row: a ticker re-arms
+ * setImmediate and counts its turns. In-process every run settles in the microtask queue, so
+ * the loop never turns. On a remote store a run settles when the addon's thread hands its
+ * answer to the loop (the poll phase); the next run is then still on the network while the
+ * loop reaches the ticker (the check phase), so it turns at least once.
+ */
+async function loopTurnedDuring(operation) {
+  let turns = 0
+  let ticking = true
+  const tick = () => {
+    if (!ticking) return
+    turns++
+    setImmediate(tick)
+  }
+  setImmediate(tick)
+  try {
+    for (let run = 0; run < 3; run++) await operation()
+  } finally {
+    ticking = false
+  }
+  return turns > 0
+}
+
+test('the event loop turns during an operation exactly when the store is remote', async () => {
+  const store = await clustron.open(target())
+  try {
+    assert.equal(await loopTurnedDuring(() => store.put('k', 'v')), nodes !== null)
+    assert.equal(await loopTurnedDuring(() => store.get('k')), nodes !== null)
+    assert.equal(await loopTurnedDuring(() => store.counters.add('c', 1)), nodes !== null)
+  } finally {
+    store.close()
+  }
+})
+
+test('every kind of call answers and fails the same way on either side', async () => {
+  const store = await clustron.open(target())
+  try {
+    assert.equal((await store.getText('k')), null)
+    assert.equal((await store.put('k', 'v', { ttlMs: 60_000 })).created, true)
+    assert.equal(await store.getText('k'), 'v')
+    assert.deepEqual((await store.getMany(['k', 'nope'])).map((e) => e?.key ?? null), ['k', null])
+    assert.equal((await store.putMany([['a', '1'], ['b', '2']])).length, 2)
+    assert.equal(await store.count({ prefix: '' }), 3)
+    assert.deepEqual((await store.scanPage({ limit: 10 })).entries.map((e) => e.key), ['a', 'b', 'k'])
+    assert.equal((await store.delete('a', { ifVersion: 1 })).deleted, true)
+    assert.equal((await store.counters.add('c', 5, { max: 10 })).current, 5)
+    assert.equal(await store.counters.get('c'), 5)
+    const lease = await store.leases.grant(30_000)
+    assert.notEqual(await store.leases.timeToLive(lease.id), null)
+    assert.equal(await store.leases.revoke(lease.id), true)
+    // A stable code comes back from either side.
+    await assert.rejects(store.leases.keepAlive(lease.id), { code: 'lease_not_found' })
+    await assert.rejects(store.put('k', 'v', { guard: { name: 'job', fence: 99 } }), { code: 'locked' })
+    const lock = await store.locks.acquire('job', { ttlMs: 30_000 })
+    assert.notEqual(lock, null)
+    assert.equal((await store.locks.info('job'))?.fence, lock.fence)
+    assert.equal(typeof (await lock.renew()), 'number')
+    assert.equal(await lock.release(), true)
+    const result = await store.txn({ if: [clustron.Compare.absent('leader')], then: [clustron.Op.put('leader', 'me')] })
+    assert.equal(result.succeeded, true)
+    assert.equal((await store.clear({ prefix: '' })).deleted, 3) // b, k, leader (counters are not keys)
+  } finally {
+    store.close()
+  }
+})
