@@ -254,10 +254,7 @@ impl NativeStore {
         value: Either<Buffer, String>,
         options: Option<PutOptionsSpec>,
     ) -> napi::Result<PutResult> {
-        let (value, text) = match value {
-            Either::A(bytes) => (clustron::Value::from(&bytes[..]), None),
-            Either::B(text) => (clustron::Value::from(text), Some(convert::TEXT)),
-        };
+        let (value, text) = convert::value(value);
         let store = self.store.clone();
         off_loop(move || put(&store, key, value, text, options)).await
     }

@@ -55,8 +55,9 @@ pub fn wait(what: &str, value: f64) -> Result<Duration> {
     Ok(Duration::from_millis(whole(what, value)?))
 }
 
-/// A value from JavaScript: bytes, or a string (stored as UTF-8, recorded as text).
-pub fn value(value: Either<BufferSlice<'_>, String>) -> (Value, Option<&'static str>) {
+/// A value from JavaScript: bytes (a `Buffer` or a borrowed slice of one), or a string
+/// (stored as UTF-8, recorded as text).
+pub fn value<B: std::ops::Deref<Target = [u8]>>(value: Either<B, String>) -> (Value, Option<&'static str>) {
     match value {
         Either::A(bytes) => (Value::from(&bytes[..]), None),
         Either::B(text) => (Value::from(text), Some(TEXT)),
@@ -176,11 +177,10 @@ pub struct OpSpec {
 
 impl OpSpec {
     pub fn put_item(self) -> Result<PutItem> {
-        let (value, text) = match self.value {
-            Some(Either::A(bytes)) => (Value::from(&bytes[..]), None),
-            Some(Either::B(text)) => (Value::from(text), Some(TEXT)),
-            None => return Err(invalid(format!("the put of {:?} has no value", self.key))),
+        let Some(given) = self.value else {
+            return Err(invalid(format!("the put of {:?} has no value", self.key)));
         };
+        let (value, text) = value(given);
         let options = PutOptionsSpec {
             ttl_ms: self.ttl_ms,
             lease: self.lease,
