@@ -55,7 +55,7 @@ pub struct BenchArgs {
     warmup: f64,
     /// Print the result as one JSON object (progress still goes to stderr).
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// No progress lines on stderr.
     #[arg(long)]
     quiet: bool,

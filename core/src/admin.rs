@@ -36,6 +36,16 @@ impl Cluster {
         Ok(Cluster { config })
     }
 
+    /// The cluster a connection string (`clustron://host:port,.../store?cluster_key=FILE`)
+    /// points at; the store part is ignored.
+    pub fn from_target(target: &str) -> Result<Cluster> {
+        let config = Config::parse(target)?;
+        if config.mode != crate::config::Mode::Remote {
+            return Err(Error::invalid(format!("{target:?} is an in-process store, not a cluster")));
+        }
+        Ok(Cluster { config })
+    }
+
     fn client(&self) -> Result<std::sync::Arc<ClusterClient>> {
         ClusterClient::for_config(&self.config)
     }

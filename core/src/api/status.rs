@@ -21,6 +21,8 @@ pub struct Status {
     pub compacted_revision: u64,
     /// Keys held (including expired ones not yet swept).
     pub keys: u64,
+    /// Bytes of those keys and their values.
+    pub bytes: u64,
     /// Live leases.
     pub leases: u64,
     /// Locks held or waited for.
@@ -71,6 +73,7 @@ impl Request for StatusRequest {
             revision: stats.revision,
             compacted_revision: stats.compacted_revision,
             keys: stats.keys,
+            bytes: stats.bytes,
             leases: stats.leases,
             locks: stats.locks,
             counters: stats.counters,

@@ -4,6 +4,7 @@
 
 mod log;
 mod machine;
+mod metrics;
 mod network;
 mod node;
 mod replica;

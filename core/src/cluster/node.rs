@@ -19,6 +19,7 @@ use openraft::ChangeMembers;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Mutex as AsyncMutex;
 
+use super::metrics::{self, StoreMetrics};
 use super::network::{Faults, Network, RaftRpc, RaftRpcReply};
 use super::replica::{Replica, Timing};
 use crate::clock::ClockKind;
@@ -30,7 +31,7 @@ use crate::net::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp, NodeInfo, RaftRequest,
     RaftResponse, PROTOCOL_VERSION,
 };
-use crate::state::command::Query;
+use crate::state::command::{Query, Reply};
 use crate::{Error, ErrorCode, Result};
 
 /// A watch nobody polled for this long is dropped.
@@ -68,6 +69,8 @@ pub struct NodeConfig {
     /// Announce this node and learn peers' addresses by mDNS on the local network (off by
     /// default: multicast leaves the machine; joining still needs a seed).
     pub mdns: bool,
+    /// Serve Prometheus metrics over HTTP here (`host:port`; port 0 picks one); none: off.
+    pub metrics: Option<String>,
 }
 
 impl Default for NodeConfig {
@@ -87,6 +90,7 @@ impl Default for NodeConfig {
             snapshot_every: timing.snapshot_every,
             history: HistoryLimits::default(),
             mdns: false,
+            metrics: None,
         }
     }
 }
@@ -118,6 +122,9 @@ struct Inner {
     watches: Mutex<HashMap<u64, WatchSlot>>,
     next_watch: AtomicU64,
     faults: Arc<Faults>,
+    started: Instant,
+    /// Where the metrics endpoint listens, if it does.
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A running node. Dropping it does not stop it; call [`shutdown`](Node::shutdown).
@@ -208,6 +215,15 @@ impl Node {
         let (net, incoming) = Net::start(NetConfig { keypair, psk, listen, mdns: config.mdns })?;
         let addrs = net.listen_addrs().await.iter().map(ToString::to_string).collect();
         let info = NodeInfo { id, peer: net.local_peer().to_base58(), addrs };
+        let metrics_listener = match &config.metrics {
+            None => None,
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address.as_str())
+                    .await
+                    .map_err(|e| io_error(&format!("listening for metrics on {address}"), e))?,
+            ),
+        };
+        let metrics_addr = metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok());
         let node = Node {
             inner: Arc::new(Inner {
                 id,
@@ -219,9 +235,23 @@ impl Node {
                 watches: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),
                 faults: Arc::default(),
+                started: Instant::now(),
+                metrics_addr,
             }),
         };
         node.serve(incoming);
+        if let Some(listener) = metrics_listener {
+            let weak = Arc::downgrade(&node.inner);
+            tokio::spawn(metrics::serve(listener, move || {
+                let node = weak.upgrade().map(|inner| Node { inner });
+                async move {
+                    match node {
+                        Some(node) => node.metrics_page().await,
+                        None => String::new(),
+                    }
+                }
+            }));
+        }
         let stores: Vec<String> =
             node.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
         if node.inner.config.seeds.is_empty() {
@@ -243,6 +273,38 @@ impl Node {
     /// The stores this node replicates.
     pub fn stores(&self) -> Vec<String> {
         self.inner.replicas.read().keys().cloned().collect()
+    }
+
+    /// Where the Prometheus endpoint listens (`NodeConfig::metrics`), if it does.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.metrics_addr
+    }
+
+    /// The Prometheus text exposition of this node's stores.
+    pub async fn metrics_page(&self) -> String {
+        let replicas: Vec<Arc<Replica>> = self.inner.replicas.read().values().cloned().collect();
+        let mut stores = Vec::with_capacity(replicas.len());
+        for replica in &replicas {
+            let Ok(Reply::Stats(stats)) = replica.engine.query(Query::Stats) else { continue };
+            let (watchers, _) = replica.engine.local_counts();
+            let gauges = metrics::StoreGauges {
+                revision: stats.revision,
+                keys: stats.keys,
+                bytes: stats.bytes,
+                leases: stats.leases,
+                locks: stats.locks,
+                counters: stats.counters,
+                watchers: watchers as u64,
+            };
+            stores.push((&**replica, gauges));
+        }
+        let facts = metrics::NodeFacts {
+            id: self.inner.id,
+            peer: self.inner.info.peer.clone(),
+            started: self.inner.started,
+            watches: self.inner.watches.lock().len(),
+        };
+        metrics::render(&facts, &stores)
     }
 
     /// Stops every store and the network.
@@ -531,7 +593,12 @@ impl Node {
                 None => Err(self.unknown_store(&store)),
             },
             body => match self.replica(&store) {
-                Some(replica) => self.answer_store(&replica, body).await,
+                Some(replica) => {
+                    let timed = StoreMetrics::start(&body);
+                    let response = self.answer_store(&replica, body).await;
+                    replica.metrics.finish(timed, &response);
+                    response
+                }
                 None => Err(self.unknown_store(&store)),
             },
         }

@@ -13,6 +13,7 @@ use openraft::ServerState;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
+use super::metrics::StoreMetrics;
 use super::log::LogStore;
 use super::machine::Machine;
 use super::network::Network;
@@ -74,6 +75,8 @@ pub(crate) struct Replica {
     wake: Notify,
     /// Commands waiting to be proposed (see [`Replica::batcher`]).
     proposals: mpsc::UnboundedSender<Waiting>,
+    /// What this node answered for the store (see [`metrics`](super::metrics)).
+    pub(crate) metrics: StoreMetrics,
 }
 
 /// A command waiting for the next log entry, and where its reply goes.
@@ -135,6 +138,7 @@ impl Replica {
             sessions: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             proposals,
+            metrics: StoreMetrics::default(),
         });
         tokio::spawn(Arc::clone(&replica).duties());
         tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));

@@ -136,6 +136,7 @@ pub(crate) struct StoreStats {
     pub(crate) revision: u64,
     pub(crate) compacted_revision: u64,
     pub(crate) keys: u64,
+    pub(crate) bytes: u64,
     pub(crate) leases: u64,
     pub(crate) locks: u64,
     pub(crate) counters: u64,

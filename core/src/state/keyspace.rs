@@ -36,6 +36,13 @@ pub(crate) struct Shard {
     index: Index,
     slab: Slab<Entry>,
     order: Order,
+    /// Key and value bytes of the entries held.
+    bytes: u64,
+}
+
+/// The bytes an entry's key and value take, for the store's size.
+fn size_of(entry: &Entry) -> u64 {
+    (entry.key.len() + entry.value.len()) as u64
 }
 
 impl Shard {
@@ -195,6 +202,11 @@ impl KeySpace {
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(|shard| shard.0.read().len()).sum()
     }
+
+    /// Key and value bytes held (expired but not yet swept included); a racy sum, for status.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.shards.iter().map(|shard| shard.0.read().bytes).sum()
+    }
 }
 
 /// Write access to the shards a request locked.
@@ -246,10 +258,13 @@ impl ShardsMut<'_> {
     pub(crate) fn set(&mut self, entry: Entry) -> Option<Entry> {
         let hash = self.space.hash(&entry.key);
         let shard = self.shard_mut(hash);
+        shard.bytes += size_of(&entry);
         if let Some(slot) = shard.find(hash, &entry.key) {
-            return Some(std::mem::replace(shard.slab.get_mut(slot), entry));
+            let old = std::mem::replace(shard.slab.get_mut(slot), entry);
+            shard.bytes -= size_of(&old);
+            return Some(old);
         }
-        let Shard { index, slab, order } = shard;
+        let Shard { index, slab, order, .. } = shard;
         let slot = slab.insert(entry);
         index.insert(hash, slot);
         order.insert(slot, slab.get(slot).key.as_str(), |other| slab.get(other).key.as_str());
@@ -267,10 +282,12 @@ impl ShardsMut<'_> {
     pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
         let hash = self.space.hash(key);
         let shard = self.shard_mut(hash);
-        let Shard { index, slab, order } = shard;
+        let Shard { index, slab, order, bytes } = shard;
         let slot = index.remove(hash, |slot| slab.get(slot).key.as_str() == key)?;
         order.remove(slot, key, |other| slab.get(other).key.as_str());
-        Some(slab.remove(slot))
+        let old = slab.remove(slot);
+        *bytes -= size_of(&old);
+        Some(old)
     }
 
     /// The keys in `range`, in order. Needs every shard locked.
@@ -291,6 +308,7 @@ impl ShardsMut<'_> {
             shard.index.clear();
             shard.slab.clear();
             shard.order.clear();
+            shard.bytes = 0;
         }
     }
 }
@@ -366,12 +384,21 @@ mod tests {
         assert_eq!(found, ["k0005", "k0006", "k0008", "k0009"]);
         drop(keys);
         assert_eq!(space.len(), 1999);
+        // Every key here is its own value: 5 + 5 bytes each.
+        assert_eq!(space.bytes(), 1999 * 10);
+        let mut keys = space.lock(ShardMask::ALL);
+        keys.set(Entry { value: Value::from("a longer value"), ..entry("k0001") });
+        drop(keys);
+        assert_eq!(space.bytes(), 1998 * 10 + 5 + 14);
         let guards = space.read_all();
         let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
         let counted: usize = shards.iter().map(|shard| shard.count_in(&KeyRange::prefix("k01"))).sum();
         assert_eq!(counted, 100);
         let after: Vec<&str> = Merge::new(&shards, Start::After("k1997")).map(|entry| entry.key.as_str()).collect();
         assert_eq!(after, ["k1998", "k1999"]);
+        drop(guards);
+        space.lock(ShardMask::ALL).clear_all();
+        assert_eq!((space.len(), space.bytes()), (0, 0));
     }
 
     #[test]

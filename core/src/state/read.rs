@@ -158,6 +158,7 @@ impl State {
             revision: self.revision(),
             compacted_revision: self.compacted(),
             keys,
+            bytes: self.keys.bytes(),
             leases: coord.leases.len() as u64,
             locks: coord.locks.len() as u64,
             counters: coord.counters.len() as u64,
