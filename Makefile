@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -85,6 +85,22 @@ bench-c:
 	$(CARGO) bench -p clustron-ffi --bench get
 
 bench: bench-core bench-c bench-python bench-node
+
+## bench-compare: Clustron (in-process, 1 node, 3 nodes) next to a 3-node etcd and Redis on this
+## machine through the same harness; installs etcd, Redis and protoc from Debian if missing;
+## writes bench/results/<date>.md, .svg and .json. BENCH_COMPARE_ARGS="--duration 10" to change.
+BENCH_COMPARE_ARGS ?=
+bench-compare: ensure-compare-tools
+	$(CARGO) build --release -p clustron-cli --features compare
+	python3 bench/compare.py --binary $(CLUSTRON_BIN) $(BENCH_COMPARE_ARGS)
+
+ensure-compare-tools:
+	@missing=""; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	command -v etcdctl >/dev/null || missing="$$missing etcd-client"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v protoc >/dev/null || missing="$$missing protobuf-compiler"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
 
 # ---- C ---------------------------------------------------------------------------------
 # Cargo's output directory (honours CARGO_TARGET_DIR, as CI may set it).

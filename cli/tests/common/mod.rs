@@ -16,6 +16,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct NodeProcess {
     pub port: u16,
     pub id: String,
+    /// Where its metrics endpoint listens (when started with `--metrics`).
+    pub metrics: Option<String>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -41,7 +43,7 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
 }
 
-fn spawn(args: &[String]) -> (Child, String) {
+fn spawn(args: &[String]) -> (Child, String, Option<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
         .args(args)
         .stdout(Stdio::piped())
@@ -51,15 +53,20 @@ fn spawn(args: &[String]) -> (Child, String) {
     let stdout = child.stdout.take().expect("stdout is piped");
     let (ready, on_ready) = mpsc::channel();
     std::thread::spawn(move || {
+        let mut metrics = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            if let Some(address) = line.strip_prefix("metrics ") {
+                metrics = Some(address.trim().to_owned());
+            }
             if let Some(rest) = line.strip_prefix("ready ") {
-                let _ = ready.send(rest.split_whitespace().next().unwrap_or_default().to_owned());
+                let id = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                let _ = ready.send((id, metrics.take()));
             }
         }
     });
     match on_ready.recv_timeout(READY_TIMEOUT) {
-        Ok(id) => (child, id),
+        Ok((id, metrics)) => (child, id, metrics),
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
@@ -100,8 +107,8 @@ impl Cluster {
         if let Some(data) = &self.data {
             args.extend(["--data-dir".to_owned(), data.join(format!("node{index}")).display().to_string()]);
         }
-        let (child, id) = spawn(&args);
-        self.nodes.push(NodeProcess { port, id, args, child: Some(child) });
+        let (child, id, metrics) = spawn(&args);
+        self.nodes.push(NodeProcess { port, id, metrics, args, child: Some(child) });
     }
 
     /// The seeds of every node, for a connection string.
@@ -124,9 +131,15 @@ impl Cluster {
     /// Starts a killed node again with the same arguments (same port, same data directory).
     pub fn restart(&mut self, index: usize) {
         assert!(self.nodes[index].child.is_none(), "node {index} is running");
-        let (child, id) = spawn(&self.nodes[index].args);
+        let (child, id, metrics) = spawn(&self.nodes[index].args);
         self.nodes[index].child = Some(child);
         self.nodes[index].id = id;
+        self.nodes[index].metrics = metrics;
+    }
+
+    /// A connection string for `store` on every node.
+    pub fn target(&self, store: &str) -> String {
+        format!("clustron://{}/{store}", self.seeds())
     }
 
     /// Runs the `clustron` command (an operator command) and answers its output.
@@ -159,5 +172,73 @@ pub fn eventually<T>(limit: Duration, mut attempt: impl FnMut() -> Option<T>) ->
             return None;
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What a `clustron` command did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Each stdout line as JSON.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
+            .collect()
+    }
+}
+
+/// How long one CLI command may take in a test before it is killed.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `clustron ARGS` with `stdin` as its input; kills it if it runs past a minute.
+pub fn clustron(args: &[&str], stdin: &[u8]) -> Run {
+    use std::io::{Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
+        .args(args)
+        .env_remove("CLUSTRON_TARGET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the clustron binary starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    let stdin = stdin.to_vec();
+    std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for clustron") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("clustron {args:?} ran past {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }

@@ -1,0 +1,313 @@
+//! The client commands of the `clustron` binary, their output and exit codes: against an
+//! in-process store (which lives as long as one command) and against a 3-node cluster;
+//! the metrics endpoint scraped and parsed; `clustron top`; the bench modes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{clustron, eventually, Cluster};
+
+#[test]
+fn in_process_commands_answer_with_stable_exit_codes() {
+    let t = ["--target", "clustron://inproc/cli"];
+    // The target right after the command name, so it also comes before a `--`.
+    let args = |extra: &[&'static str]| -> Vec<&'static str> {
+        extra[..1].iter().copied().chain(t).chain(extra[1..].iter().copied()).collect()
+    };
+
+    let put = clustron(&args(&["put", "k", "v", "--json"]), b"");
+    assert_eq!(put.code, 0, "{put:?}");
+    assert_eq!(put.json_lines()[0]["written"], true);
+    assert_eq!(put.json_lines()[0]["version"], 1);
+
+    // Each command is its own process: the in-process store starts empty every time.
+    let get = clustron(&args(&["get", "k"]), b"");
+    assert_eq!((get.code, get.stdout.as_str()), (1, ""), "{get:?}");
+    let get = clustron(&args(&["get", "k", "--json"]), b"");
+    assert_eq!(get.json_lines()[0]["found"], false);
+
+    // The store refuses: 10 + the stable code, and the error as JSON for scripts.
+    let empty = clustron(&args(&["put", "", "v", "--json"]), b"");
+    assert_eq!(empty.code, 11, "{empty:?}");
+    assert_eq!(empty.json_lines()[0]["error"]["code"], "invalid_input");
+    let huge = "k".repeat(5000);
+    let long = clustron(&["put", &huge, "v", "--target", "clustron://inproc/cli"], b"");
+    assert_eq!(long.code, 11, "{long:?}");
+    assert!(long.stderr.contains("invalid_input"), "{long:?}");
+
+    // A value from stdin, bytes as they are.
+    let put = clustron(&args(&["put", "bin", "--json"]), &[0xff, 0x00, 0x41]);
+    assert_eq!(put.code, 0, "{put:?}");
+
+    // Usage errors: 2.
+    assert_eq!(clustron(&["get", "k"], b"").code, 2, "no target");
+    assert_eq!(clustron(&args(&["put", "k", "v", "--ttl", "soon"]), b"").code, 2);
+    assert_eq!(clustron(&args(&["clear"]), b"").code, 2, "clear needs a prefix or --all");
+    assert_eq!(clustron(&["frobnicate"], b"").code, 2);
+
+    // Conditions not met: 1.
+    let add = clustron(&args(&["counter", "add", "c", "5", "--max", "3"]), b"");
+    assert_eq!(add.code, 1, "{add:?}");
+    let add = clustron(&args(&["counter", "add", "c", "-5"]), b"");
+    assert_eq!((add.code, add.stdout.trim()), (0, "-5"), "{add:?}");
+    assert_eq!(clustron(&args(&["lease", "ttl", "99"]), b"").code, 1);
+    assert_eq!(clustron(&args(&["lease", "keep-alive", "99", "--once"]), b"").code, 15, "lease_not_found");
+    let watch = clustron(&args(&["watch", "--prefix", "w/", "--timeout", "100ms"]), b"");
+    assert_eq!(watch.code, 1, "{watch:?}");
+
+    // lock -- COMMAND: the command sees its fencing token; its status is ours.
+    let lock = clustron(&args(&["lock", "job", "--", "sh", "-c", "echo \"$CLUSTRON_LOCK $CLUSTRON_FENCE\"; exit 7"]), b"");
+    assert_eq!((lock.code, lock.stdout.trim()), (7, "job 1"), "{lock:?}");
+    let missing = clustron(&args(&["lock", "job", "--", "/no/such/program"]), b"");
+    assert_eq!(missing.code, 127, "{missing:?}");
+    // Without a command: prints the token, holds until stdin closes.
+    let hold = clustron(&args(&["lock", "job", "--json"]), b"");
+    assert_eq!((hold.code, hold.json_lines()[0]["fence"].as_u64()), (0, Some(1)), "{hold:?}");
+}
+
+#[test]
+fn cluster_commands_read_and_write_through_the_cli() {
+    let cluster = Cluster::start(3, "cli", &[], false);
+    let target = cluster.target("cli");
+    let run = |args: &[&str], stdin: &[u8]| {
+        let mut all: Vec<&str> = vec![args[0], "--target", target.as_str()];
+        all.extend(&args[1..]);
+        clustron(&all, stdin)
+    };
+
+    let put = run(&["put", "config/a", "1", "--json"], b"");
+    assert_eq!(put.code, 0, "{put:?}");
+    let first_revision = put.json_lines()[0]["revision"].as_u64().expect("a revision");
+    assert_eq!(run(&["get", "config/a"], b"").stdout, "1\n");
+    assert_eq!(run(&["put", "config/a", "2", "--if-absent"], b"").code, 1);
+    assert_eq!(run(&["put", "config/a", "2", "--if-version", "7"], b"").code, 1);
+    assert_eq!(run(&["put", "config/a", "2", "--if-version", "1"], b"").code, 0);
+    let get = run(&["get", "config/a", "--json"], b"");
+    assert_eq!((get.json_lines()[0]["value"].as_str(), get.json_lines()[0]["version"].as_u64()), (Some("2"), Some(2)));
+    let local = run(&["get", "config/a", "--local"], b"");
+    assert_eq!(local.code, 0, "a serializable read answers: {local:?}");
+    assert_eq!(run(&["put", "config/b", "-"], b"from stdin").code, 0);
+    let bin = run(&["put", "config/bin", "-"], &[0xff, 0xfe]);
+    assert_eq!(bin.code, 0);
+    let get = run(&["get", "config/bin", "--json"], b"");
+    assert_eq!(get.json_lines()[0]["value_base64"], "//4=");
+
+    let scan = run(&["scan", "config/"], b"");
+    assert_eq!(scan.stdout, "config/a\t2\nconfig/b\tfrom stdin\nconfig/bin\t\u{FFFD}\u{FFFD}\n", "{scan:?}");
+    let keys = run(&["scan", "config/", "--keys-only", "--limit", "2"], b"");
+    assert_eq!(keys.stdout, "config/a\nconfig/b\n");
+    assert_eq!(run(&["count", "config/"], b"").stdout.trim(), "3");
+    assert_eq!(run(&["count", "--from", "config/b"], b"").stdout.trim(), "2");
+    assert_eq!(run(&["del", "config/bin"], b"").code, 0);
+    assert_eq!(run(&["del", "config/bin"], b"").code, 1, "already gone");
+
+    // A watch from a past revision replays what happened since, in order.
+    let watch = run(&["watch", "--prefix", "config/", "--from-revision", &first_revision.to_string(), "--count", "5", "--json"], b"");
+    assert_eq!(watch.code, 0, "{watch:?}");
+    let events = watch.json_lines();
+    let seen: Vec<(String, String)> = events
+        .iter()
+        .map(|event| (event["kind"].as_str().unwrap().to_owned(), event["entry"]["key"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [("put", "config/a"), ("put", "config/a"), ("put", "config/b"), ("put", "config/bin"), ("delete", "config/bin")];
+    assert_eq!(seen, expected.map(|(kind, key)| (kind.to_owned(), key.to_owned())));
+    let revisions: Vec<u64> = events.iter().map(|event| event["revision"].as_u64().unwrap()).collect();
+    assert!(revisions.windows(2).all(|pair| pair[0] < pair[1]), "{revisions:?}");
+    let snapshot = run(&["watch", "config/a", "--snapshot", "--count", "1"], b"");
+    assert!(snapshot.stdout.starts_with("PUT config/a = 2") && snapshot.stdout.contains("(snapshot)"), "{snapshot:?}");
+
+    // Leases: keys attached to one go with it.
+    let grant = run(&["lease", "grant", "30s", "--json"], b"");
+    let lease = grant.json_lines()[0]["id"].as_u64().expect("a lease id").to_string();
+    assert_eq!(run(&["put", "session/x", "here", "--lease", &lease], b"").code, 0);
+    let ttl = run(&["lease", "ttl", &lease, "--json"], b"");
+    assert_eq!(ttl.json_lines()[0]["keys"], serde_json::json!(["session/x"]));
+    assert_eq!(run(&["lease", "keep-alive", &lease, "--once"], b"").code, 0);
+    assert!(run(&["lease", "list"], b"").stdout.contains(&format!("lease {lease}:")));
+    assert_eq!(run(&["lease", "revoke", &lease], b"").code, 0);
+    assert_eq!(run(&["get", "session/x"], b"").code, 1, "revoking the lease deleted its key");
+    assert_eq!(run(&["lease", "revoke", &lease], b"").code, 1);
+
+    // Counters.
+    assert_eq!(run(&["counter", "add", "hits", "5"], b"").stdout.trim(), "5");
+    assert_eq!(run(&["counter", "add", "hits", "-2"], b"").stdout.trim(), "3");
+    assert_eq!(run(&["counter", "add", "hits", "10", "--max", "10"], b"").code, 1);
+    assert_eq!(run(&["counter", "set", "hits", "42"], b"").code, 0);
+    assert_eq!(run(&["counter", "get", "hits", "--json"], b"").json_lines()[0]["value"], 42);
+
+    // Locks: a holder keeps others out until it lets go; tokens increase.
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_clustron"))
+        .args(["lock", "deploy", "--ttl", "5s", "--target", &target])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("clustron lock starts");
+    let mut line = String::new();
+    BufReader::new(holder.stdout.as_mut().expect("piped")).read_line(&mut line).expect("the holder prints its token");
+    let first_fence: u64 = line.trim().rsplit(' ').next().and_then(|fence| fence.parse().ok()).expect("a fence");
+    let busy = run(&["lock", "deploy", "--wait", "300ms"], b"");
+    assert_eq!(busy.code, 1, "held by the other command: {busy:?}");
+    drop(holder.stdin.take()); // stdin closes: the holder releases and exits
+    let status = holder.wait().expect("the holder exits");
+    assert!(status.success());
+    let mut rest = String::new();
+    let _ = holder.stdout.as_mut().expect("piped").read_to_string(&mut rest);
+    let next = run(&["lock", "deploy", "--wait", "10s", "--", "sh", "-c", "echo $CLUSTRON_FENCE"], b"");
+    assert_eq!(next.code, 0, "{next:?}");
+    let second_fence: u64 = next.stdout.trim().parse().expect("a fence");
+    assert!(second_fence > first_fence, "{first_fence} then {second_fence}");
+
+    // Operator commands reach the cluster through the same target.
+    let members = run(&["members", "list", "--json"], b"");
+    assert_eq!(members.json_lines().len(), 3, "{members:?}");
+    let status = run(&["status", "--json"], b"");
+    let report = &status.json_lines()[0];
+    assert_eq!((report["store"].as_str(), report["members"].as_array().map(Vec::len)), (Some("cli"), Some(3)));
+    assert!(report["leader"].is_string(), "{status:?}");
+
+    assert_eq!(run(&["clear", "--all"], b"").code, 0);
+    assert_eq!(run(&["count"], b"").stdout.trim(), "0");
+
+    // An unknown store: not_found (12).
+    let unknown = clustron(&["get", "k", "--target", &cluster.target("nope")], b"");
+    assert_eq!(unknown.code, 12, "{unknown:?}");
+    // Nobody listening: unavailable (18), after the client's retry window.
+    let port = common::free_port();
+    let nobody = clustron(&["get", "k", "--target", &format!("clustron://127.0.0.1:{port}/cli")], b"");
+    assert_eq!(nobody.code, 18, "{nobody:?}");
+}
+
+/// One scrape of a node's metrics endpoint: the HTTP status line and the body.
+fn http_get(address: &str, path: &str) -> (String, String) {
+    let mut stream = std::net::TcpStream::connect(address).expect("the metrics endpoint accepts");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("an answer");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP answer");
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+}
+
+/// `name{labels} value` lines (a small reader: the CLI's own parser is unit-tested).
+fn samples(body: &str) -> Vec<(String, f64)> {
+    body.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("a sample line");
+            (series.to_owned(), value.parse::<f64>().unwrap_or_else(|_| panic!("a number in {line:?}")))
+        })
+        .collect()
+}
+
+fn value_of(samples: &[(String, f64)], series: &str) -> Option<f64> {
+    samples.iter().find(|(name, _)| name == series).map(|(_, value)| *value)
+}
+
+#[test]
+fn metrics_endpoint_counts_requests_errors_and_raft_state() {
+    let cluster = Cluster::start(3, "metered", &["--metrics", "127.0.0.1:0"], false);
+    let target = cluster.target("metered");
+    let store = clustron::open(&target).wait().expect("the store opens");
+    for n in 0..50 {
+        store.put(format!("m/{n}"), "0123456789").wait().expect("a put");
+    }
+    store.get("m/1").wait().expect("a get");
+    assert!(store.put("", "x").wait().is_err(), "an empty key is refused");
+    store.counters().add("c", 1).wait().expect("an add");
+
+    let leader = eventually(Duration::from_secs(30), || {
+        cluster.nodes.iter().find(|node| {
+            let (_, body) = http_get(node.metrics.as_deref().expect("a metrics address"), "/metrics");
+            value_of(&samples(&body), "clustron_raft_is_leader{store=\"metered\"}") == Some(1.0)
+        })
+    })
+    .expect("one node says it leads");
+    let address = leader.metrics.clone().expect("a metrics address");
+    let (status, body) = http_get(&address, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    let parsed = samples(&body);
+    let get = |series: &str| value_of(&parsed, series).unwrap_or_else(|| panic!("{series} missing from:\n{body}"));
+    assert_eq!(get("clustron_requests_total{store=\"metered\",op=\"put\"}"), 51.0, "50 puts and the refused one");
+    assert_eq!(get("clustron_requests_total{store=\"metered\",op=\"counter_add\"}"), 1.0);
+    assert!(get("clustron_requests_total{store=\"metered\",op=\"get\"}") >= 1.0);
+    assert_eq!(get("clustron_errors_total{store=\"metered\",code=\"invalid_input\"}"), 1.0);
+    assert_eq!(get("clustron_errors_total{store=\"metered\",code=\"unavailable\"}"), 0.0);
+    assert_eq!(get("clustron_request_duration_seconds_count{store=\"metered\",op=\"put\"}"), 50.0, "refused: not timed");
+    assert_eq!(get("clustron_request_duration_seconds_bucket{store=\"metered\",op=\"put\",le=\"+Inf\"}"), 50.0);
+    assert!(get("clustron_request_duration_seconds_sum{store=\"metered\",op=\"put\"}") > 0.0);
+    assert_eq!(get("clustron_store_keys{store=\"metered\"}"), 50.0);
+    let key_bytes: usize = (0..50).map(|n| format!("m/{n}").len() + 10).sum();
+    assert_eq!(get("clustron_store_bytes{store=\"metered\"}"), key_bytes as f64);
+    assert_eq!(get("clustron_store_counters{store=\"metered\"}"), 1.0);
+    assert_eq!(get("clustron_raft_voters{store=\"metered\"}"), 3.0);
+    assert!(get("clustron_raft_term{store=\"metered\"}") >= 1.0);
+    let applied = get("clustron_raft_applied_index{store=\"metered\"}");
+    let commit = get("clustron_raft_commit_index{store=\"metered\"}");
+    assert!(commit >= 52.0 && applied >= 52.0, "commit {commit}, applied {applied}");
+    // Histogram buckets are cumulative.
+    let buckets: Vec<f64> = parsed
+        .iter()
+        .filter(|(name, _)| name.starts_with("clustron_request_duration_seconds_bucket{store=\"metered\",op=\"put\""))
+        .map(|(_, value)| *value)
+        .collect();
+    assert!(buckets.len() >= 10 && buckets.windows(2).all(|pair| pair[0] <= pair[1]), "{buckets:?}");
+    // Followers count no writes for the store but serve their own replica's contents.
+    let follower = cluster.nodes.iter().find(|node| node.metrics.as_deref() != Some(address.as_str())).expect("a follower");
+    let follower_address = follower.metrics.clone().expect("a metrics address");
+    let caught_up = eventually(Duration::from_secs(10), || {
+        let (_, body) = http_get(&follower_address, "/metrics");
+        (value_of(&samples(&body), "clustron_store_keys{store=\"metered\"}") == Some(50.0)).then_some(())
+    });
+    assert!(caught_up.is_some(), "the follower's replica reports the 50 keys");
+
+    // Anything else: 404 / 405, and a garbage request does not harm the endpoint.
+    assert!(http_get(&address, "/nope").0.contains("404"));
+    let mut garbage = std::net::TcpStream::connect(&address).expect("connects");
+    garbage.write_all(&[0xff; 20_000]).ok();
+    drop(garbage);
+    assert!(http_get(&address, "/metrics").0.contains("200"), "still serving after garbage");
+
+    // `clustron top` reads the same endpoints and shows a frame per interval, then stops.
+    let endpoints: Vec<String> = cluster.nodes.iter().filter_map(|node| node.metrics.clone()).collect();
+    let top = clustron(&["top", "--metrics", &endpoints.join(","), "--interval", "200ms", "--iterations", "2"], b"");
+    assert_eq!(top.code, 0, "{top:?}");
+    assert_eq!(top.stdout.matches("clustron top:").count(), 2, "{}", top.stdout);
+    assert_eq!(top.stdout.matches("metered").count(), 6, "3 nodes x 2 frames: {}", top.stdout);
+    assert!(top.stdout.contains("leader") && top.stdout.contains("follower"), "{}", top.stdout);
+    let gone = clustron(&["top", "--metrics", &format!("127.0.0.1:{}", common::free_port()), "--interval", "100ms", "--iterations", "1"], b"");
+    assert!(gone.stdout.contains("unreachable"), "{gone:?}");
+}
+
+#[test]
+fn bench_modes_run_their_profiles_and_report_json() {
+    for (mode, profile, ops) in [
+        ("latency", None, vec!["get", "put"]),
+        ("throughput", Some("write-heavy"), vec!["get", "put"]),
+        ("mixed", None, vec!["counter", "delete", "get", "put"]),
+        ("mixed", Some("stress"), vec!["counter", "delete", "get", "lock", "put", "scan", "txn"]),
+    ] {
+        let mut args = vec!["bench", mode, "--duration", "0.5", "--warmup", "0.1", "--clients", "2", "--json", "--quiet"];
+        if let Some(profile) = profile {
+            args.extend(["--profile", profile]);
+        }
+        let run = clustron(&args, b"");
+        assert_eq!(run.code, 0, "{run:?}");
+        let report = &run.json_lines()[0];
+        assert_eq!(report["workload"], mode);
+        assert_eq!(report["errors"], 0, "{report}");
+        assert!(report["ops"].as_u64().unwrap() > 0, "{report}");
+        let mut seen: Vec<&str> = report["by_op"].as_object().unwrap().keys().map(String::as_str).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, ops, "{report}");
+        let latency = &report["latency_us"];
+        assert!(latency["p50"].as_f64() <= latency["p99"].as_f64() && latency["p99"].as_f64() <= latency["max"].as_f64());
+    }
+    // A profile belongs to the mixes only; etcd and Redis need the compare build.
+    assert_eq!(clustron(&["bench", "put", "--profile", "stress", "--duration", "0.1"], b"").code, 3);
+    let etcd = clustron(&["bench", "get", "--target", "etcd://127.0.0.1:1", "--duration", "0.1"], b"");
+    assert!(etcd.code != 0, "{etcd:?}");
+}
