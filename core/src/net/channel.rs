@@ -43,14 +43,28 @@ async fn read_frame<R: AsyncRead + Unpin>(io: &mut R, max: usize) -> io::Result<
     Ok(Frame { id, body })
 }
 
-async fn write_frame<W: AsyncWrite + Unpin>(io: &mut W, id: u64, body: &[u8]) -> io::Result<()> {
-    let mut frame = Vec::with_capacity(4 + ID_BYTES + body.len());
-    frame.extend_from_slice(&((ID_BYTES + body.len()) as u32).to_be_bytes());
-    frame.extend_from_slice(&id.to_be_bytes());
-    frame.extend_from_slice(body);
-    io.write_all(&frame).await?;
+/// Appends one frame to `batch`.
+fn push_frame(batch: &mut Vec<u8>, id: u64, body: &[u8]) {
+    batch.reserve(4 + ID_BYTES + body.len());
+    batch.extend_from_slice(&((ID_BYTES + body.len()) as u32).to_be_bytes());
+    batch.extend_from_slice(&id.to_be_bytes());
+    batch.extend_from_slice(body);
+}
+
+/// Writes the frames gathered in `batch` as one write, and empties it.
+async fn write_batch<W: AsyncWrite + Unpin>(io: &mut W, batch: &mut Vec<u8>) -> io::Result<()> {
+    io.write_all(batch).await?;
+    batch.clear();
     io.flush().await
 }
+
+/// Frames already queued when one is written join its write, up to this many bytes: under
+/// load, many requests (or answers) cost one write through Yamux, Noise and the socket.
+const BATCH_BYTES: usize = 256 << 10;
+
+/// How much a stream's reader buffers: frames that arrived together are read without going
+/// back to the stream for each.
+const READ_BUFFER: usize = 64 << 10;
 
 /// The answer to one request: its encoded response, or why there is none.
 pub(crate) type Reply = oneshot::Sender<Result<Vec<u8>>>;
@@ -69,7 +83,8 @@ fn lost(message: impl std::fmt::Display) -> Error {
 pub(crate) fn spawn_requester(stream: Stream, max: usize, closed: impl FnOnce() + Send + 'static) -> Requests {
     let (requests_in, mut requests) = mpsc::unbounded_channel::<(Vec<u8>, Reply)>();
     tokio::spawn(async move {
-        let (mut reader, mut writer) = stream.split();
+        let (reader, mut writer) = stream.split();
+        let mut reader = futures::io::BufReader::with_capacity(READ_BUFFER, reader);
         let (frames_in, mut frames) = mpsc::unbounded_channel();
         let reading = tokio::spawn(async move {
             loop {
@@ -83,16 +98,24 @@ pub(crate) fn spawn_requester(stream: Stream, max: usize, closed: impl FnOnce() 
         let mut pending: HashMap<u64, Reply> = HashMap::new();
         let mut next_id = 0u64;
         let mut open = true;
+        let mut batch = Vec::new();
         let failure: Option<Error> = loop {
             tokio::select! {
                 request = requests.recv(), if open => match request {
                     Some((body, reply)) => {
                         next_id += 1;
-                        if let Err(error) = write_frame(&mut writer, next_id, &body).await {
-                            let _ = reply.send(Err(lost(&error)));
+                        push_frame(&mut batch, next_id, &body);
+                        pending.insert(next_id, reply);
+                        while batch.len() < BATCH_BYTES {
+                            let Ok((body, reply)) = requests.try_recv() else { break };
+                            next_id += 1;
+                            push_frame(&mut batch, next_id, &body);
+                            pending.insert(next_id, reply);
+                        }
+                        // On failure every request of the batch is pending: all are told.
+                        if let Err(error) = write_batch(&mut writer, &mut batch).await {
                             break Some(lost(error));
                         }
-                        pending.insert(next_id, reply);
                     }
                     None if pending.is_empty() => break None,
                     None => open = false,
@@ -175,11 +198,18 @@ pub(crate) fn spawn_responder<Req, Resp>(
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    let (mut reader, mut writer) = stream.split();
+    let (reader, mut writer) = stream.split();
+    let mut reader = futures::io::BufReader::with_capacity(READ_BUFFER, reader);
     let (out, mut responses) = mpsc::unbounded_channel::<(u64, Vec<u8>)>();
     tokio::spawn(async move {
+        let mut batch = Vec::new();
         while let Some((id, body)) = responses.recv().await {
-            if write_frame(&mut writer, id, &body).await.is_err() {
+            push_frame(&mut batch, id, &body);
+            while batch.len() < BATCH_BYTES {
+                let Ok((id, body)) = responses.try_recv() else { break };
+                push_frame(&mut batch, id, &body);
+            }
+            if write_batch(&mut writer, &mut batch).await.is_err() {
                 break;
             }
         }
@@ -223,9 +253,12 @@ mod tests {
 
     #[tokio::test]
     async fn frames_round_trip_and_oversized_ones_are_refused() {
+        let mut batch = Vec::new();
+        push_frame(&mut batch, 7, b"hello");
+        push_frame(&mut batch, 8, b"");
         let mut buffer = Vec::new();
-        write_frame(&mut buffer, 7, b"hello").await.unwrap();
-        write_frame(&mut buffer, 8, b"").await.unwrap();
+        write_batch(&mut buffer, &mut batch).await.unwrap();
+        assert!(batch.is_empty(), "a written batch is emptied");
         let mut reading = futures::io::Cursor::new(buffer.clone());
         let first = read_frame(&mut reading, 16).await.unwrap();
         assert_eq!((first.id, first.body.as_slice()), (7, &b"hello"[..]));
