@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -11,9 +11,10 @@ CARGO ?= cargo
 ## test: everything CI checks: formatting, lints, Rust tests (unit, conformance, model, concurrency,
 ## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
 ## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
-## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project)
+## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project), the cluster tests
+## and the CLI (test-cluster), the bindings and examples against a cluster, the bench-compare report
 test: check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c test-python test-node \
-	test-bindings-cluster examples-cluster
+	test-bindings-cluster examples-cluster test-bench-report
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -34,7 +35,9 @@ test-rust:
 	$(CARGO) test -p clustron --features node --lib
 
 ## test-cluster: real node processes on 127.0.0.1 (release build): the conformance vectors on a
-## 3-node cluster, failover, durability, partitions, membership, bad input on the wire
+## 3-node cluster, failover, durability, partitions, membership, bad input on the wire, the command
+## line (client commands on an in-process store and a cluster, exit codes), the metrics endpoint
+## and `clustron top`, the bench modes
 test-cluster:
 	$(CARGO) test --release -p clustron-cli
 
@@ -93,6 +96,10 @@ BENCH_COMPARE_ARGS ?=
 bench-compare: ensure-compare-tools
 	$(CARGO) build --release -p clustron-cli --features compare
 	python3 bench/compare.py --binary $(CLUSTRON_BIN) $(BENCH_COMPARE_ARGS)
+
+## test-bench-report: the report side of bench-compare (tables, goal ratios, SVG) on made-up results
+test-bench-report:
+	python3 -m unittest bench/test_compare.py
 
 ensure-compare-tools:
 	@missing=""; \

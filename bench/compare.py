@@ -255,7 +255,7 @@ def goals(results, clients_list):
         line(f"1-node in-memory Clustron vs Redis, {workload}, {top} clients",
              ratio(r("c1mem", workload, top), r("redis", workload, top)), 0.7)
     networked = [
-        res for key, _ in SYSTEMS if key != "inproc"
+        res for _, key in SYSTEMS if key != "inproc"
         for res in results.get(key, {}).get("get", {}).values() if res and "error" not in res
     ]
     best = max(networked, key=lambda res: res["ops_per_sec"], default=None)
@@ -298,6 +298,14 @@ def markdown(results, clients_list, meta):
 COLORS = ["#1b5e20", "#2e7d32", "#43a047", "#81c784", "#1565c0", "#c62828", "#ef9a9a"]
 
 
+def tick(value):
+    """A short axis label: 1k, 10k, 1M; 0.01."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
 def svg(results, clients):
     """Two panels: throughput (log scale) and p99 latency (log scale) per workload, one bar
     per system, at `clients` clients."""
@@ -310,7 +318,7 @@ def svg(results, clients):
              f'Clustron, etcd and Redis on one machine, {clients} clients (log scales)</text>']
 
     def panel(x0, title, value_of, unit):
-        values = [value_of(res) for key, _ in SYSTEMS for w in WORKLOADS
+        values = [value_of(res) for _, key in SYSTEMS for w in WORKLOADS
                   for res in [results.get(key, {}).get(w, {}).get(str(clients))] if res and "error" not in res]
         values = [v for v in values if v and v > 0]
         if not values:
@@ -322,11 +330,11 @@ def svg(results, clients):
         decade = lo
         while decade <= hi:
             y = scale(decade)
-            label = f"{decade:g}"
+            label = tick(decade)
             parts.append(f'<line x1="{x0}" x2="{x0 + panel_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
             parts.append(f'<text x="{x0 - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
             decade *= 10
-        parts.append(f'<text x="{x0 - 50}" y="{top + panel_h/2}" transform="rotate(-90 {x0 - 50} {top + panel_h/2})" '
+        parts.append(f'<text x="{x0 - 45}" y="{top + panel_h/2}" transform="rotate(-90 {x0 - 45} {top + panel_h/2})" '
                      f'text-anchor="middle">{unit}</text>')
         group_w = panel_w / len(WORKLOADS)
         bar_w = (group_w - 20) / len(SYSTEMS)
@@ -364,7 +372,15 @@ def main():
     parser.add_argument("--systems", default=",".join(key for _, key in SYSTEMS))
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     parser.add_argument("--date", default=datetime.date.today().isoformat())
+    parser.add_argument("--render", metavar="JSON", help="only rewrite the .md and .svg of a saved run")
     options = parser.parse_args()
+    if options.render:
+        with open(options.render) as f:
+            saved = json.load(f)
+        base = options.render[: -len(".json")]
+        clients_list = sorted({int(c) for by in saved["results"].values() for byc in by.values() for c in byc})
+        write_reports(base, saved["results"], clients_list, saved["meta"])
+        return
     clients_list = [int(c) for c in options.clients.split(",")]
     os.makedirs(options.out, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -399,6 +415,10 @@ def main():
     }
     with open(base + ".json", "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
+    write_reports(base, results, clients_list, meta)
+
+
+def write_reports(base, results, clients_list, meta):
     with open(base + ".svg", "w") as f:
         f.write(svg(results, max(clients_list)))
     with open(base + ".md", "w") as f:

@@ -1,0 +1,323 @@
+//! Jepsen-style runs: concurrent clients against a 3-node durable cluster while a nemesis
+//! kills (-9) and restarts nodes (the leader or any), partitions the leader or a random node
+//! away from the others and heals, on a seeded schedule. Every client operation is recorded
+//! (`clustron_jepsen::history`, written to `target/jepsen/<workload>-<seed>.jsonl`) and
+//! checked afterwards: registers for linearizability, the counter for exactly the
+//! acknowledged adds.
+//!
+//! `JEPSEN_SEED` replays a schedule, `JEPSEN_SECONDS` lengthens the run (`make jepsen`).
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clustron::{BatchOp, Compare, CompareOp, ErrorCode, Store};
+use clustron_jepsen::history::{self, Event, Type};
+use common::Cluster;
+use serde_json::{json, Value};
+
+/// A small seeded generator (xorshift64*): a run's choices follow from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n.max(1)
+    }
+}
+
+fn seed() -> u64 {
+    std::env::var("JEPSEN_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |since| since.as_nanos() as u64)
+    })
+}
+
+fn seconds(default: u64) -> Duration {
+    Duration::from_secs(std::env::var("JEPSEN_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default))
+}
+
+/// Records events on one clock for the whole run.
+struct Recorder {
+    started: Instant,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder { started: Instant::now(), events: Mutex::new(Vec::new()) }
+    }
+
+    fn record(&self, process: u64, kind: Type, f: &str, key: &str, value: Value, error: Option<String>) {
+        let time = self.started.elapsed().as_nanos() as u64;
+        let event = Event { process, kind, f: f.to_owned(), key: Some(key.to_owned()), value, time, error };
+        self.events.lock().unwrap().push(event);
+    }
+
+    fn save(&self, name: &str) -> Vec<Event> {
+        let events = self.events.lock().unwrap().clone();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/jepsen");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&path, history::to_lines(&events)).expect("the history is written");
+        eprintln!("history: {}", path.display());
+        events
+    }
+}
+
+/// An error whose operation may or may not have happened.
+fn indeterminate(error: &clustron::Error) -> bool {
+    matches!(error.code(), ErrorCode::Unavailable | ErrorCode::Timeout | ErrorCode::Closed | ErrorCode::Internal)
+}
+
+/// What the nemesis did, for the report.
+#[derive(Default, Debug)]
+struct Faults {
+    kills: u32,
+    partitions: u32,
+}
+
+fn node_ids(cluster: &Cluster) -> Vec<u64> {
+    cluster.nodes.iter().map(|node| u64::from_str_radix(&node.id, 16).expect("a hex node id")).collect()
+}
+
+fn leader_index(cluster: &Cluster) -> Option<usize> {
+    let admin = clustron::admin::Cluster::new(
+        &cluster.nodes.iter().filter(|node| node.is_running()).map(|node| node.address()).collect::<Vec<_>>(),
+        None,
+    )
+    .ok()?;
+    let leader = admin.status().ok()?.into_iter().next()?.leader?.id;
+    node_ids(cluster).iter().position(|id| *id == leader)
+}
+
+/// Cuts node `index` off from the others in both directions (or heals everything).
+fn partition(cluster: &Cluster, index: Option<usize>) {
+    let ids = node_ids(cluster);
+    let addresses: Vec<String> = cluster.nodes.iter().map(|node| node.address()).collect();
+    let admin = clustron::admin::Cluster::new(&addresses, None).expect("an admin client");
+    for (node, address) in addresses.iter().enumerate() {
+        if !cluster.nodes[node].is_running() {
+            continue;
+        }
+        let cut: Vec<u64> = match index {
+            None => Vec::new(),
+            Some(isolated) if isolated == node => ids.iter().copied().filter(|id| *id != ids[node]).collect(),
+            Some(isolated) => vec![ids[isolated]],
+        };
+        let _ = admin.partition(address, &cut);
+    }
+}
+
+/// Runs the nemesis until `stop`: every 1.5–3 s one fault, held 1–2.5 s, then healed.
+fn nemesis(cluster: &mut Cluster, seed: u64, stop: &AtomicBool) -> Faults {
+    let mut rng = Rng::new(seed ^ 0xFA17);
+    let mut faults = Faults::default();
+    let pause = |ms: u64| {
+        let until = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        pause(1500 + rng.below(1500));
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let leader = leader_index(cluster);
+        let target = match (rng.below(2), leader) {
+            (0, Some(leader)) => leader,
+            _ => rng.below(cluster.nodes.len() as u64) as usize,
+        };
+        let hold = 1000 + rng.below(1500);
+        if rng.below(2) == 0 {
+            eprintln!("nemesis: kill -9 node {target} for {hold} ms");
+            cluster.kill(target);
+            faults.kills += 1;
+            pause(hold);
+            cluster.restart(target);
+        } else {
+            eprintln!("nemesis: isolate node {target} for {hold} ms");
+            partition(cluster, Some(target));
+            faults.partitions += 1;
+            pause(hold);
+            partition(cluster, None);
+        }
+    }
+    partition(cluster, None);
+    faults
+}
+
+/// One register operation by `process`, recorded.
+fn register_op(store: &Store, recorder: &Recorder, process: u64, rng: &mut Rng) -> bool {
+    let key = format!("r{}", rng.below(3));
+    let value = rng.below(5).to_string();
+    match rng.below(10) {
+        0..=3 => {
+            recorder.record(process, Type::Invoke, "read", &key, Value::Null, None);
+            match store.get(&key).wait() {
+                Ok(entry) => {
+                    let seen = entry.and_then(|entry| entry.value().as_str().map(str::to_owned));
+                    recorder.record(process, Type::Ok, "read", &key, json!(seen), None);
+                    true
+                }
+                Err(error) => {
+                    recorder.record(process, Type::Info, "read", &key, Value::Null, Some(error.to_string()));
+                    !indeterminate(&error)
+                }
+            }
+        }
+        4..=6 => {
+            recorder.record(process, Type::Invoke, "write", &key, json!(value), None);
+            match store.put(key.as_str(), value.as_str()).wait() {
+                Ok(_) => {
+                    recorder.record(process, Type::Ok, "write", &key, json!(value), None);
+                    true
+                }
+                Err(error) => {
+                    let kind = if indeterminate(&error) { Type::Info } else { Type::Fail };
+                    recorder.record(process, kind, "write", &key, json!(value), Some(error.to_string()));
+                    kind == Type::Fail
+                }
+            }
+        }
+        _ => {
+            let expected = rng.below(5).to_string();
+            let pair = json!([expected, value]);
+            recorder.record(process, Type::Invoke, "cas", &key, pair.clone(), None);
+            let swap = store
+                .txn()
+                .when(Compare::value(key.as_str(), CompareOp::Equal, expected.as_str()))
+                .then(BatchOp::put(key.as_str(), value.as_str()))
+                .wait();
+            match swap {
+                Ok(result) => {
+                    let kind = if result.succeeded { Type::Ok } else { Type::Fail };
+                    recorder.record(process, kind, "cas", &key, pair, None);
+                    true
+                }
+                Err(error) => {
+                    let kind = if indeterminate(&error) { Type::Info } else { Type::Fail };
+                    recorder.record(process, kind, "cas", &key, pair, Some(error.to_string()));
+                    kind == Type::Fail
+                }
+            }
+        }
+    }
+}
+
+const CLIENTS: u64 = 5;
+
+/// Clients run `op` until `deadline`; a client whose operation ended indeterminate continues
+/// as a new process (its old one may still be in flight, as far as the history knows).
+fn run_clients(
+    store: &Store,
+    recorder: &Arc<Recorder>,
+    seed: u64,
+    deadline: Instant,
+    op: fn(&Store, &Recorder, u64, &mut Rng) -> bool,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    (0..CLIENTS)
+        .map(|client| {
+            let store = store.clone();
+            let recorder = Arc::clone(recorder);
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(seed.wrapping_add(client + 1));
+                let mut process = client;
+                let mut done = 0;
+                while Instant::now() < deadline {
+                    if !op(&store, &recorder, process, &mut rng) {
+                        process += CLIENTS;
+                    }
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn registers_stay_linearizable_through_kills_and_partitions() {
+    let seed = seed();
+    let duration = seconds(20);
+    eprintln!("registers: seed {seed} ({} s); replay with JEPSEN_SEED={seed}", duration.as_secs());
+    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let recorder = Arc::new(Recorder::new());
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + duration;
+    let clients = run_clients(&store, &recorder, seed, deadline, register_op);
+    let faults = std::thread::scope(|scope| {
+        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        nemesis.join().expect("the nemesis thread")
+    });
+    let operations: u64 = clients.into_iter().map(|client| client.join().expect("a client thread")).sum();
+    let events = recorder.save(&format!("registers-{seed}"));
+    let report = clustron_jepsen::check::register::check(&history::operations(&events).unwrap()).unwrap();
+    let ok = events.iter().filter(|event| event.kind == Type::Ok).count();
+    eprintln!("registers: {operations} operations ({ok} ok), {faults:?}, {report:?}");
+    assert!(report.is_valid(), "seed {seed}: not linearizable: {:?}", report);
+    assert!(ok > 50, "seed {seed}: too few operations succeeded to mean anything ({ok})");
+}
+
+fn counter_op(store: &Store, recorder: &Recorder, process: u64, _: &mut Rng) -> bool {
+    recorder.record(process, Type::Invoke, "add", "c", json!(1), None);
+    match store.counters().add("c", 1).wait() {
+        Ok(_) => {
+            recorder.record(process, Type::Ok, "add", "c", json!(1), None);
+            true
+        }
+        Err(error) => {
+            let kind = if indeterminate(&error) { Type::Info } else { Type::Fail };
+            recorder.record(process, kind, "add", "c", json!(1), Some(error.to_string()));
+            kind == Type::Fail
+        }
+    }
+}
+
+#[test]
+fn a_counter_counts_every_acknowledged_add_once_through_faults() {
+    let seed = seed().wrapping_add(1);
+    let duration = seconds(15);
+    eprintln!("counter: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(1));
+    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let recorder = Arc::new(Recorder::new());
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + duration;
+    let clients = run_clients(&store, &recorder, seed, deadline, counter_op);
+    let faults = std::thread::scope(|scope| {
+        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        nemesis.join().expect("the nemesis thread")
+    });
+    for client in clients {
+        client.join().expect("a client thread");
+    }
+    let events = recorder.save(&format!("counter-{seed}"));
+    let acknowledged = events.iter().filter(|event| event.kind == Type::Ok).count() as i64;
+    let unknown = events.iter().filter(|event| event.kind == Type::Info).count() as i64;
+    let value = common::eventually(Duration::from_secs(30), || store.counters().get("c").wait().ok())
+        .expect("the counter is readable after the faults");
+    eprintln!("counter: {acknowledged} acknowledged, {unknown} indeterminate adds, final {value}, {faults:?}");
+    assert!(
+        (acknowledged..=acknowledged + unknown).contains(&value),
+        "seed {seed}: the counter is {value}, but {acknowledged} adds were acknowledged and {unknown} unknown"
+    );
+    assert!(acknowledged > 20, "seed {seed}: too few adds succeeded ({acknowledged})");
+}
