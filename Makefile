@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report jepsen build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -40,6 +40,12 @@ test-rust:
 ## and `clustron top`, the bench modes
 test-cluster:
 	$(CARGO) test --release -p clustron-cli
+
+## jepsen: the long fault-injection runs (JEPSEN_SECONDS each, default 300; JEPSEN_SEED to replay);
+## histories in target/jepsen/. `make test` runs the same workloads for 15-20 s.
+JEPSEN_SECONDS ?= 300
+jepsen:
+	JEPSEN_SECONDS=$(JEPSEN_SECONDS) $(CARGO) test --release -p clustron-cli --test jepsen -- --nocapture --test-threads 1
 
 ## cli: the release `clustron` binary (node daemon, operator commands, bench)
 cli:

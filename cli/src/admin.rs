@@ -48,7 +48,8 @@ impl Target {
 }
 
 fn parse_id(text: &str) -> Result<u64, CliError> {
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|_| CliError::usage(format!("bad node id {text:?} (hex)")))
+    u64::from_str_radix(text.trim_start_matches("0x"), 16)
+        .map_err(|_| CliError::usage(format!("bad node id {text:?} (hex)")))
 }
 
 pub fn members(target: &Target, action: MembersAction) -> Result<Outcome, CliError> {

@@ -371,7 +371,9 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
             let value: Value = match value.as_deref() {
                 None | Some("-") => {
                     let mut bytes = Vec::new();
-                    std::io::stdin().read_to_end(&mut bytes).map_err(|e| CliError::failed(format!("reading stdin: {e}")))?;
+                    std::io::stdin()
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| CliError::failed(format!("reading stdin: {e}")))?;
                     Value::from(bytes)
                 }
                 Some(text) => Value::from(text),
@@ -506,7 +508,9 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
         }
         ClientCommand::Lease { action, connect } => lease(action, &connect),
         ClientCommand::Counter { action, connect } => counter(action, &connect),
-        ClientCommand::Lock { name, ttl, wait, connect, command } => crate::lock::run(&connect, &name, ttl, wait, &command),
+        ClientCommand::Lock { name, ttl, wait, connect, command } => {
+            crate::lock::run(&connect, &name, ttl, wait, &command)
+        }
     }
 }
 

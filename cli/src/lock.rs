@@ -87,7 +87,10 @@ fn run_holding(lock: &Lock, ttl: Duration, command: &[String]) -> Result<Outcome
             if let Ok(error) = lost.try_recv() {
                 let _ = child.kill();
                 let _ = child.wait();
-                break Err(CliError { message: format!("lost the lock, killed the command: {}", error.message), ..error });
+                break Err(CliError {
+                    message: format!("lost the lock, killed the command: {}", error.message),
+                    ..error
+                });
             }
             match child.try_wait() {
                 Ok(Some(status)) => break Ok(Outcome::Status(exit_status(status))),

@@ -124,4 +124,3 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         Ok::<(), String>(())
     })
 }
-

@@ -74,7 +74,8 @@ fn views(samples: &[Sample]) -> BTreeMap<String, StoreView> {
     let mut stores: BTreeMap<String, StoreView> = BTreeMap::new();
     for sample in samples {
         let Some(store) = sample.label("store") else { continue };
-        let view = stores.entry(store.to_owned()).or_insert_with(|| StoreView { node: node.clone(), ..StoreView::default() });
+        let view =
+            stores.entry(store.to_owned()).or_insert_with(|| StoreView { node: node.clone(), ..StoreView::default() });
         match sample.name.as_str() {
             "clustron_requests_total" => {
                 *view.requests.entry(sample.label("op").unwrap_or("?").to_owned()).or_default() += sample.value;

@@ -59,7 +59,8 @@ fn in_process_commands_answer_with_stable_exit_codes() {
     assert_eq!(watch.code, 1, "{watch:?}");
 
     // lock -- COMMAND: the command sees its fencing token; its status is ours.
-    let lock = clustron(&args(&["lock", "job", "--", "sh", "-c", "echo \"$CLUSTRON_LOCK $CLUSTRON_FENCE\"; exit 7"]), b"");
+    let lock =
+        clustron(&args(&["lock", "job", "--", "sh", "-c", "echo \"$CLUSTRON_LOCK $CLUSTRON_FENCE\"; exit 7"]), b"");
     assert_eq!((lock.code, lock.stdout.trim()), (7, "job 1"), "{lock:?}");
     let missing = clustron(&args(&["lock", "job", "--", "/no/such/program"]), b"");
     assert_eq!(missing.code, 127, "{missing:?}");
@@ -105,14 +106,23 @@ fn cluster_commands_read_and_write_through_the_cli() {
     assert_eq!(run(&["del", "config/bin"], b"").code, 1, "already gone");
 
     // A watch from a past revision replays what happened since, in order.
-    let watch = run(&["watch", "--prefix", "config/", "--from-revision", &first_revision.to_string(), "--count", "5", "--json"], b"");
+    let watch = run(
+        &["watch", "--prefix", "config/", "--from-revision", &first_revision.to_string(), "--count", "5", "--json"],
+        b"",
+    );
     assert_eq!(watch.code, 0, "{watch:?}");
     let events = watch.json_lines();
     let seen: Vec<(String, String)> = events
         .iter()
         .map(|event| (event["kind"].as_str().unwrap().to_owned(), event["entry"]["key"].as_str().unwrap().to_owned()))
         .collect();
-    let expected = [("put", "config/a"), ("put", "config/a"), ("put", "config/b"), ("put", "config/bin"), ("delete", "config/bin")];
+    let expected = [
+        ("put", "config/a"),
+        ("put", "config/a"),
+        ("put", "config/b"),
+        ("put", "config/bin"),
+        ("delete", "config/bin"),
+    ];
     assert_eq!(seen, expected.map(|(kind, key)| (kind.to_owned(), key.to_owned())));
     let revisions: Vec<u64> = events.iter().map(|event| event["revision"].as_u64().unwrap()).collect();
     assert!(revisions.windows(2).all(|pair| pair[0] < pair[1]), "{revisions:?}");
@@ -236,7 +246,11 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
     assert!(get("clustron_requests_total{store=\"metered\",op=\"get\"}") >= 1.0);
     assert_eq!(get("clustron_errors_total{store=\"metered\",code=\"invalid_input\"}"), 1.0);
     assert_eq!(get("clustron_errors_total{store=\"metered\",code=\"unavailable\"}"), 0.0);
-    assert_eq!(get("clustron_request_duration_seconds_count{store=\"metered\",op=\"put\"}"), 50.0, "refused: not timed");
+    assert_eq!(
+        get("clustron_request_duration_seconds_count{store=\"metered\",op=\"put\"}"),
+        50.0,
+        "refused: not timed"
+    );
     assert_eq!(get("clustron_request_duration_seconds_bucket{store=\"metered\",op=\"put\",le=\"+Inf\"}"), 50.0);
     assert!(get("clustron_request_duration_seconds_sum{store=\"metered\",op=\"put\"}") > 0.0);
     assert_eq!(get("clustron_store_keys{store=\"metered\"}"), 50.0);
@@ -256,7 +270,8 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
         .collect();
     assert!(buckets.len() >= 10 && buckets.windows(2).all(|pair| pair[0] <= pair[1]), "{buckets:?}");
     // Followers count no writes for the store but serve their own replica's contents.
-    let follower = cluster.nodes.iter().find(|node| node.metrics.as_deref() != Some(address.as_str())).expect("a follower");
+    let follower =
+        cluster.nodes.iter().find(|node| node.metrics.as_deref() != Some(address.as_str())).expect("a follower");
     let follower_address = follower.metrics.clone().expect("a metrics address");
     let caught_up = eventually(Duration::from_secs(10), || {
         let (_, body) = http_get(&follower_address, "/metrics");
@@ -278,7 +293,18 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
     assert_eq!(top.stdout.matches("clustron top:").count(), 2, "{}", top.stdout);
     assert_eq!(top.stdout.matches("metered").count(), 6, "3 nodes x 2 frames: {}", top.stdout);
     assert!(top.stdout.contains("leader") && top.stdout.contains("follower"), "{}", top.stdout);
-    let gone = clustron(&["top", "--metrics", &format!("127.0.0.1:{}", common::free_port()), "--interval", "100ms", "--iterations", "1"], b"");
+    let gone = clustron(
+        &[
+            "top",
+            "--metrics",
+            &format!("127.0.0.1:{}", common::free_port()),
+            "--interval",
+            "100ms",
+            "--iterations",
+            "1",
+        ],
+        b"",
+    );
     assert!(gone.stdout.contains("unreachable"), "{gone:?}");
 }
 
@@ -290,7 +316,8 @@ fn bench_modes_run_their_profiles_and_report_json() {
         ("mixed", None, vec!["counter", "delete", "get", "put"]),
         ("mixed", Some("stress"), vec!["counter", "delete", "get", "lock", "put", "scan", "txn"]),
     ] {
-        let mut args = vec!["bench", mode, "--duration", "0.5", "--warmup", "0.1", "--clients", "2", "--json", "--quiet"];
+        let mut args =
+            vec!["bench", mode, "--duration", "0.5", "--warmup", "0.1", "--clients", "2", "--json", "--quiet"];
         if let Some(profile) = profile {
             args.extend(["--profile", profile]);
         }
@@ -304,7 +331,9 @@ fn bench_modes_run_their_profiles_and_report_json() {
         seen.sort_unstable();
         assert_eq!(seen, ops, "{report}");
         let latency = &report["latency_us"];
-        assert!(latency["p50"].as_f64() <= latency["p99"].as_f64() && latency["p99"].as_f64() <= latency["max"].as_f64());
+        assert!(
+            latency["p50"].as_f64() <= latency["p99"].as_f64() && latency["p99"].as_f64() <= latency["max"].as_f64()
+        );
     }
     // A profile belongs to the mixes only; etcd and Redis need the compare build.
     assert_eq!(clustron(&["bench", "put", "--profile", "stress", "--duration", "0.1"], b"").code, 3);

@@ -321,3 +321,146 @@ fn a_counter_counts_every_acknowledged_add_once_through_faults() {
     );
     assert!(acknowledged > 20, "seed {seed}: too few adds succeeded ({acknowledged})");
 }
+
+/// What one lock client saw: fences granted to it, and (revision, fence) of each of its
+/// guarded writes the store accepted.
+#[derive(Default)]
+struct LockLog {
+    grants: Vec<u64>,
+    writes: Vec<(u64, u64)>,
+    refused: u32,
+}
+
+#[test]
+fn locks_never_have_two_holders_as_fenced_writes_show() {
+    let seed = seed().wrapping_add(2);
+    let duration = seconds(15);
+    eprintln!("locks: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(2));
+    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + duration;
+    let (logs, faults) = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let mut log = LockLog::default();
+                    let mut rng = Rng::new(seed.wrapping_add(client));
+                    while Instant::now() < deadline {
+                        let acquired = store
+                            .locks()
+                            .acquire("the-lock")
+                            .ttl(Duration::from_secs(2))
+                            .timeout(Duration::from_secs(2))
+                            .wait();
+                        let Ok(Some(lock)) = acquired else { continue };
+                        log.grants.push(lock.fence());
+                        for _ in 0..=rng.below(3) {
+                            let put = store.put("guarded", lock.fence().to_string()).guard(lock.guard()).wait();
+                            match put {
+                                Ok(result) => log.writes.push((result.revision, lock.fence())),
+                                // A holder whose lock ran out (a fault held it up) is refused.
+                                Err(error) if error.code() == ErrorCode::Locked => log.refused += 1,
+                                Err(_) => {}
+                            }
+                            std::thread::sleep(Duration::from_millis(rng.below(5)));
+                        }
+                        let _ = lock.release().wait();
+                    }
+                    log
+                })
+            })
+            .collect();
+        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let faults = nemesis.join().expect("the nemesis thread");
+        (clients.into_iter().map(|client| client.join().expect("a lock client")).collect::<Vec<_>>(), faults)
+    });
+    let mut grants: Vec<u64> = logs.iter().flat_map(|log| log.grants.iter().copied()).collect();
+    let granted = grants.len();
+    grants.sort_unstable();
+    grants.dedup();
+    assert_eq!(grants.len(), granted, "seed {seed}: a fencing token was granted twice");
+    let mut writes: Vec<(u64, u64)> = logs.iter().flat_map(|log| log.writes.iter().copied()).collect();
+    writes.sort_unstable();
+    let refused: u32 = logs.iter().map(|log| log.refused).sum();
+    eprintln!("locks: {granted} grants, {} accepted fenced writes, {refused} refused, {faults:?}", writes.len());
+    // In revision order, accepted writes never go back to an older holder: a lock held by
+    // two clients at once would let the older one write after the newer one.
+    for pair in writes.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].1,
+            "seed {seed}: fence {} wrote after fence {} (revisions {:?})",
+            pair[0].1,
+            pair[1].1,
+            pair
+        );
+    }
+    assert!(granted > 20, "seed {seed}: too few grants to mean anything ({granted})");
+}
+
+#[test]
+fn watches_see_every_acknowledged_write_once_in_order_through_faults() {
+    let seed = seed().wrapping_add(3);
+    let duration = seconds(15);
+    eprintln!("watches: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(3));
+    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + duration;
+    let written = Mutex::new(Vec::<(u64, String)>::new());
+    let watchers: Vec<_> = (0..2).map(|_| store.watch().prefix("w/").wait().expect("a watch opens")).collect();
+    let faults = std::thread::scope(|scope| {
+        for writer in 0..2u64 {
+            let (store, written) = (store.clone(), &written);
+            scope.spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let (key, value) = (format!("w/{writer}"), format!("{writer}-{n}"));
+                    if let Ok(result) = store.put(key, value.as_str()).wait() {
+                        written.lock().unwrap().push((result.revision, value));
+                    }
+                }
+            });
+        }
+        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        nemesis.join().expect("the nemesis thread")
+    });
+    let written = written.into_inner().unwrap();
+    let last = written.iter().map(|(revision, _)| *revision).max().expect("some writes were acknowledged");
+    for (index, mut watch) in watchers.into_iter().enumerate() {
+        let mut seen: Vec<(u64, String)> = Vec::new();
+        let caught_up = Instant::now() + Duration::from_secs(60);
+        while seen.last().is_none_or(|(revision, _)| *revision < last) && Instant::now() < caught_up {
+            if let Ok(Some(event)) = watch.next_timeout(Some(Duration::from_secs(1))) {
+                seen.push((event.revision(), event.value().as_str().unwrap_or_default().to_owned()));
+            }
+        }
+        assert!(
+            seen.windows(2).all(|pair| pair[0].0 < pair[1].0),
+            "seed {seed}: watcher {index} saw a revision twice or out of order"
+        );
+        let by_revision: std::collections::HashMap<u64, &String> = seen.iter().map(|(r, v)| (*r, v)).collect();
+        for (revision, value) in &written {
+            assert_eq!(
+                by_revision.get(revision).copied(),
+                Some(value),
+                "seed {seed}: watcher {index} missed revision {revision}"
+            );
+        }
+        eprintln!(
+            "watches: watcher {index} saw {} events, all {} acknowledged writes, in order; {faults:?}",
+            seen.len(),
+            written.len()
+        );
+    }
+}

@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{
-    Client as EtcdClient, Compare, CompareOp, DeleteOptions, GetOptions, LockOptions, Txn, TxnOp,
-};
+use etcd_client::{Client as EtcdClient, Compare, CompareOp, DeleteOptions, GetOptions, LockOptions, Txn, TxnOp};
 
 use super::{Client, Op, System, LOCK_TTL};
 
@@ -140,7 +138,8 @@ pub fn redis(target: &str) -> Result<Box<dyn System>, String> {
 }
 
 /// Deletes the lock key only if it still holds this client's token (a safe release).
-const RELEASE: &str = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const RELEASE: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 impl System for Redis {
     fn supports(&self, op: Op) -> bool {

@@ -121,7 +121,9 @@ impl Workload {
     fn mix(self, profile: Option<Profile>) -> Result<Vec<(Op, u32)>, String> {
         let single = |op| Ok(vec![(op, 100)]);
         match (self, profile) {
-            (Workload::Latency | Workload::Throughput, profile) => Ok(profile.unwrap_or(Profile::ReadHeavy).mix().to_vec()),
+            (Workload::Latency | Workload::Throughput, profile) => {
+                Ok(profile.unwrap_or(Profile::ReadHeavy).mix().to_vec())
+            }
             (Workload::Mixed, profile) => Ok(profile.unwrap_or(Profile::Mixed).mix().to_vec()),
             (_, Some(_)) => Err("--profile goes with latency, throughput or mixed".into()),
             (Workload::Put | Workload::WatchLatency, None) => single(Op::Put),
@@ -294,7 +296,8 @@ fn run_watcher(shared: &Shared, mut watch: clustron::Watch) -> Samples {
                 let arrived = shared.epoch.elapsed().as_nanos();
                 let sent = event.value().as_str().and_then(|text| text.parse::<u128>().ok());
                 if let (Some(sent), true) = (sent, shared.measuring.load(Ordering::Relaxed)) {
-                    samples.push((Op::Put.index() as u8, arrived.saturating_sub(sent).min(u128::from(u64::MAX)) as u64));
+                    samples
+                        .push((Op::Put.index() as u8, arrived.saturating_sub(sent).min(u128::from(u64::MAX)) as u64));
                 }
             }
             Ok(None) => {}

@@ -88,7 +88,8 @@ impl Client for Clustron {
             Op::Delete => store.delete(key).wait().map(drop),
             Op::Counter => store.counters().add(key, 1).wait().map(drop),
             Op::Lock => {
-                let lock = store.locks().acquire(key).ttl(LOCK_TTL).timeout(LOCK_TTL).wait().map_err(|e| e.to_string())?;
+                let lock =
+                    store.locks().acquire(key).ttl(LOCK_TTL).timeout(LOCK_TTL).wait().map_err(|e| e.to_string())?;
                 match lock {
                     Some(lock) => lock.release().wait().map(drop),
                     None => return Err(format!("the lock stayed held for {LOCK_TTL:?}")),
@@ -112,7 +113,9 @@ mod compare {
     use super::System;
 
     fn missing(what: &str) -> Result<Box<dyn System>, String> {
-        Err(format!("this build has no {what} client: build clustron with `--features compare` (make bench-compare does)"))
+        Err(format!(
+            "this build has no {what} client: build clustron with `--features compare` (make bench-compare does)"
+        ))
     }
 
     pub fn etcd(_: &str) -> Result<Box<dyn System>, String> {

@@ -264,6 +264,9 @@ pub(crate) struct StoreGauges {
     pub(crate) watchers: u64,
 }
 
+/// A store-contents gauge: its name, its help, and how to read it.
+type ContentGauge = (&'static str, &'static str, fn(&StoreGauges) -> u64);
+
 /// The commit index a leader knows: the highest index a majority of voters has.
 fn commit_index(replica: &Replica) -> Option<u64> {
     let metrics = replica.raft.metrics().borrow().clone();
@@ -296,11 +299,7 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     let mut out = Exposition { text: String::with_capacity(16 << 10) };
     let id = format!("{:x}", facts.id);
     out.family("clustron_node_info", "gauge", "This node: its id and libp2p peer id.");
-    out.sample(
-        "clustron_node_info",
-        &[("id", &id), ("peer", &facts.peer), ("version", env!("CARGO_PKG_VERSION"))],
-        1,
-    );
+    out.sample("clustron_node_info", &[("id", &id), ("peer", &facts.peer), ("version", env!("CARGO_PKG_VERSION"))], 1);
     out.family("clustron_node_uptime_seconds", "gauge", "Seconds since the node started.");
     out.sample("clustron_node_uptime_seconds", &[], facts.started.elapsed().as_secs_f64());
     out.family("clustron_node_watches", "gauge", "Watches clients hold open on this node.");
@@ -403,7 +402,7 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
         }
     }
 
-    let contents: [(&str, &str, fn(&StoreGauges) -> u64); 7] = [
+    let contents: [ContentGauge; 7] = [
         ("clustron_store_revision", "The store's revision on this node.", |g| g.revision),
         ("clustron_store_keys", "Keys held (expired ones not yet swept included).", |g| g.keys),
         ("clustron_store_bytes", "Bytes of keys and values held.", |g| g.bytes),
@@ -454,7 +453,8 @@ where
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|window| window == b"\r\n\r\n") {
         if head.len() > MAX_HEAD {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n").await;
+            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", "request too large\n")
+                .await;
         }
         let read = match tokio::time::timeout(READ_TIMEOUT, stream.read(&mut chunk)).await {
             Ok(read) => read?,
@@ -471,7 +471,9 @@ where
     let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let path = path.split('?').next().unwrap_or_default();
     match (method, path) {
-        ("GET", "/metrics") => respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &page().await).await,
+        ("GET", "/metrics") => {
+            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &page().await).await
+        }
         ("GET", "/") => respond(&mut stream, "200 OK", "text/plain", "clustron node: metrics at /metrics\n").await,
         ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found: try /metrics\n").await,
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET\n").await,

@@ -13,9 +13,9 @@ use openraft::ServerState;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
-use super::metrics::StoreMetrics;
 use super::log::LogStore;
 use super::machine::Machine;
+use super::metrics::StoreMetrics;
 use super::network::Network;
 use super::types::{Outcome, Proposal, Proposed, Raft};
 use crate::clock::ClockKind;

@@ -43,7 +43,8 @@ fn input(operation: &Operation) -> Result<Option<Input>, String> {
         "read" => None,
         "write" => Some(Input::Write(text(&operation.input).ok_or("a write of null")?)),
         "cas" => {
-            let pair = operation.input.as_array().filter(|pair| pair.len() == 2).ok_or("a cas needs [expected, new]")?;
+            let pair =
+                operation.input.as_array().filter(|pair| pair.len() == 2).ok_or("a cas needs [expected, new]")?;
             let (expected, new) = (text(&pair[0]).ok_or("cas from null")?, text(&pair[1]).ok_or("cas to null")?);
             Some(Input::Cas { expected, new, swapped: known.then_some(true) })
         }
@@ -89,7 +90,10 @@ pub enum Verdict {
     Linearizable,
     /// No order explains what was observed; the operations of the deepest attempt's
     /// frontier are named (indices into the key's operations) to start the diagnosis.
-    Violation { stuck_at: Vec<usize>, linearized: usize },
+    Violation {
+        stuck_at: Vec<usize>,
+        linearized: usize,
+    },
     /// The search ran past its budget.
     Unknown,
 }
@@ -189,7 +193,7 @@ fn check_key(inputs: &[(Input, u64, Option<u64>)]) -> Verdict {
                 let mut walk = next[0];
                 while walk != usize::MAX && walk <= slot {
                     let (_, call, index) = slot_event(walk);
-                    if call || walk == slot {
+                    if (call || walk == slot) && !frontier.contains(&index) {
                         frontier.push(index);
                     }
                     walk = next[walk];
@@ -345,7 +349,11 @@ mod tests {
 
     #[test]
     fn compare_and_set_swaps_once() {
-        assert!(valid(&[write(1, "0", (0, Some(1))), cas(2, "0", "1", true, (2, Some(3))), read(3, Some("1"), (4, 5))]));
+        assert!(valid(&[
+            write(1, "0", (0, Some(1))),
+            cas(2, "0", "1", true, (2, Some(3))),
+            read(3, Some("1"), (4, 5))
+        ]));
         // Two sequential swaps from the same expected value cannot both succeed.
         assert!(!valid(&[
             write(1, "0", (0, Some(1))),
@@ -397,7 +405,11 @@ mod tests {
                     _ => {
                         let expected = value.clone().unwrap_or_else(|| "none".into());
                         let swapped = value.is_some() && rng(2) == 0;
-                        let (from, to) = if swapped { (expected.clone(), format!("c{i}")) } else { ("nope".into(), format!("c{i}")) };
+                        let (from, to) = if swapped {
+                            (expected.clone(), format!("c{i}"))
+                        } else {
+                            ("nope".into(), format!("c{i}"))
+                        };
                         if swapped {
                             value = Some(to.clone());
                             ops.push(cas(process, &from, &to, true, (start, Some(end))));
