@@ -82,6 +82,8 @@ fn indeterminate(error: &clustron::Error) -> bool {
 struct Faults {
     kills: u32,
     partitions: u32,
+    pauses: u32,
+    slow_links: u32,
 }
 
 fn node_ids(cluster: &Cluster) -> Vec<u64> {
@@ -116,7 +118,20 @@ fn partition(cluster: &Cluster, index: Option<usize>) {
     }
 }
 
-/// Runs the nemesis until `stop`: every 1.5–3 s one fault, held 1–2.5 s, then healed.
+/// Slows every node's links to its peers (or heals them, with zeros).
+fn slow_links(cluster: &Cluster, delay_ms: u64, drop_per_mille: u32) {
+    let addresses: Vec<String> = cluster.nodes.iter().map(|node| node.address()).collect();
+    let admin = clustron::admin::Cluster::new(&addresses, None).expect("an admin client");
+    for (node, address) in addresses.iter().enumerate() {
+        if cluster.nodes[node].is_running() {
+            let _ = admin.slow_links(address, delay_ms, drop_per_mille);
+        }
+    }
+}
+
+/// Runs the nemesis until `stop`: every 1.5–3 s one fault, held 1–2.5 s, then healed: kill
+/// -9 and restart, isolation from the other nodes, SIGSTOP and SIGCONT (of the leader or a
+/// random node), or slow and lossy links between all nodes.
 fn nemesis(cluster: &mut Cluster, seed: u64, stop: &AtomicBool) -> Faults {
     let mut rng = Rng::new(seed ^ 0xFA17);
     let mut faults = Faults::default();
@@ -137,18 +152,36 @@ fn nemesis(cluster: &mut Cluster, seed: u64, stop: &AtomicBool) -> Faults {
             _ => rng.below(cluster.nodes.len() as u64) as usize,
         };
         let hold = 1000 + rng.below(1500);
-        if rng.below(2) == 0 {
-            eprintln!("nemesis: kill -9 node {target} for {hold} ms");
-            cluster.kill(target);
-            faults.kills += 1;
-            pause(hold);
-            cluster.restart(target);
-        } else {
-            eprintln!("nemesis: isolate node {target} for {hold} ms");
-            partition(cluster, Some(target));
-            faults.partitions += 1;
-            pause(hold);
-            partition(cluster, None);
+        match rng.below(4) {
+            0 => {
+                eprintln!("nemesis: kill -9 node {target} for {hold} ms");
+                cluster.kill(target);
+                faults.kills += 1;
+                pause(hold);
+                cluster.restart(target);
+            }
+            1 => {
+                eprintln!("nemesis: isolate node {target} for {hold} ms");
+                partition(cluster, Some(target));
+                faults.partitions += 1;
+                pause(hold);
+                partition(cluster, None);
+            }
+            2 => {
+                eprintln!("nemesis: SIGSTOP node {target} for {hold} ms");
+                cluster.signal_pause(target, true);
+                faults.pauses += 1;
+                pause(hold);
+                cluster.signal_pause(target, false);
+            }
+            _ => {
+                let (delay, drop) = (5 + rng.below(30), 50 + rng.below(150) as u32);
+                eprintln!("nemesis: links delayed {delay}-{} ms, {drop}/1000 dropped, for {hold} ms", 2 * delay);
+                slow_links(cluster, delay, drop);
+                faults.slow_links += 1;
+                pause(hold);
+                slow_links(cluster, 0, 0);
+            }
         }
     }
     partition(cluster, None);

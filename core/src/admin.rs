@@ -112,6 +112,14 @@ impl Cluster {
         self.client()?.request_at(address, ClientBody::Hello { version }).map(|_| ())
     }
 
+    /// Fault injection (nodes started with it allowed): the node at `address` delays its
+    /// messages to peers by `delay_ms` (plus up to as much again) and drops `drop_per_mille`
+    /// of them; zeros heal.
+    pub fn slow_links(&self, address: &str, delay_ms: u64, drop_per_mille: u32) -> Result<()> {
+        let client = self.client()?;
+        client.request_at(address, ClientBody::SlowLinks { delay_ms, drop_per_mille }).map(|_| ())
+    }
+
     /// Fault injection (nodes started with it allowed): the node at `address` stops talking
     /// to the nodes `cut_off` (an empty list heals it).
     pub fn partition(&self, address: &str, cut_off: &[u64]) -> Result<()> {

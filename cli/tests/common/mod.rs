@@ -128,6 +128,15 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP (`stop: true`) or SIGCONT: the process freezes with its sockets open, as a
+    /// long GC pause or an overloaded VM would.
+    pub fn signal_pause(&self, index: usize, stop: bool) {
+        if let Some(child) = &self.nodes[index].child {
+            let signal = if stop { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill").args([signal, &child.id().to_string()]).status();
+        }
+    }
+
     /// Starts a killed node again with the same arguments (same port, same data directory).
     pub fn restart(&mut self, index: usize) {
         assert!(self.nodes[index].child.is_none(), "node {index} is running");

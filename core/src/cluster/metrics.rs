@@ -87,7 +87,8 @@ fn kind_of(body: &ClientBody) -> (usize, bool) {
         | ClientBody::Members(MembersOp::Join(_) | MembersOp::Remove(_) | MembersOp::List)
         | ClientBody::Hello { .. }
         | ClientBody::Open
-        | ClientBody::Partition { .. } => (index("status"), false),
+        | ClientBody::Partition { .. }
+        | ClientBody::SlowLinks { .. } => (index("status"), false),
     }
 }
 

@@ -43,6 +43,10 @@ pub(crate) enum RaftRpcReply {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     blocked: RwLock<HashSet<u64>>,
+    /// Delay (ms) and drop rate (per mille) of every message to a peer; zeros: none.
+    slow: std::sync::atomic::AtomicU64,
+    /// The state of the generator behind delays and drops.
+    dice: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -53,6 +57,34 @@ impl Faults {
 
     pub(crate) fn set(&self, nodes: impl IntoIterator<Item = u64>) {
         *self.blocked.write() = nodes.into_iter().collect();
+    }
+
+    /// Slows every link of this node: `delay_ms` plus up to as much again, and drops
+    /// `drop_per_mille` of the messages.
+    pub(crate) fn slow(&self, delay_ms: u64, drop_per_mille: u32) {
+        let packed = (delay_ms.min(u64::from(u32::MAX)) << 32) | u64::from(drop_per_mille.min(1000));
+        self.slow.store(packed, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A number below `n` (a splitmix step: fault injection needs spread, not secrecy).
+    fn roll(&self, n: u64) -> u64 {
+        let mut z = self.dice.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n.max(1)
+    }
+
+    /// Waits out the injected delay of one message; `false` when the message is dropped.
+    pub(crate) async fn pass(&self) -> bool {
+        let packed = self.slow.load(std::sync::atomic::Ordering::Relaxed);
+        if packed == 0 {
+            return true;
+        }
+        let (delay_ms, drop_per_mille) = (packed >> 32, packed & 0xFFFF_FFFF);
+        if delay_ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms + self.roll(delay_ms + 1))).await;
+        }
+        self.roll(1000) >= drop_per_mille
     }
 }
 
@@ -103,6 +135,9 @@ impl Peer {
         let unreachable = |why: String| RPCError::Unreachable(Unreachable::new(&Failure(why)));
         if self.faults.is_blocked(self.target) {
             return Err(unreachable(format!("node {} is cut off (fault injection)", self.target)));
+        }
+        if !self.faults.pass().await {
+            return Err(unreachable(format!("a message to node {} was dropped (fault injection)", self.target)));
         }
         let Some(peer) = self.peer else {
             return Err(unreachable(format!("node {} has no valid peer id", self.target)));

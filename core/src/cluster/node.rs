@@ -580,6 +580,13 @@ impl Node {
                 self.inner.faults.set(cut_off);
                 Ok(ClientReply::Done)
             }
+            ClientBody::SlowLinks { delay_ms, drop_per_mille } => {
+                if !self.inner.config.allow_fault_injection {
+                    return Err(ClientFault::Error(Error::invalid("this node does not accept fault injection")));
+                }
+                self.inner.faults.slow(delay_ms, drop_per_mille);
+                Ok(ClientReply::Done)
+            }
             ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
             ClientBody::Open => match self.replica(&store) {
                 Some(_) => Ok(ClientReply::Flag(false)),
@@ -673,7 +680,8 @@ impl Node {
             ClientBody::Hello { .. }
             | ClientBody::Open
             | ClientBody::Members(MembersOp::List)
-            | ClientBody::Partition { .. } => {
+            | ClientBody::Partition { .. }
+            | ClientBody::SlowLinks { .. } => {
                 Err(ClientFault::Error(Error::internal("a node-level request reached a store")))
             }
         }

@@ -125,6 +125,12 @@ pub(crate) enum ClientBody {
     Partition {
         cut_off: Vec<u64>,
     },
+    /// Fault injection: delay this node's messages to its peers by `delay_ms` (plus up to
+    /// as much again at random) and drop `drop_per_mille` of them; zeros heal.
+    SlowLinks {
+        delay_ms: u64,
+        drop_per_mille: u32,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
