@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report jepsen build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report jepsen ensure-cargo-fuzz fuzz-short fuzz build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -14,7 +14,7 @@ CARGO ?= cargo
 ## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project), the cluster tests
 ## and the CLI (test-cluster), the bindings and examples against a cluster, the bench-compare report
 test: check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c test-python test-node \
-	test-bindings-cluster examples-cluster test-bench-report
+	test-bindings-cluster examples-cluster test-bench-report fuzz-short
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -46,6 +46,34 @@ test-cluster:
 JEPSEN_SECONDS ?= 300
 jepsen:
 	JEPSEN_SECONDS=$(JEPSEN_SECONDS) $(CARGO) test --release -p clustron-cli --test jepsen -- --nocapture --test-threads 1
+
+# ---- Fuzzing (cargo-fuzz, libFuzzer; stable Rust, so without a sanitizer) ------------------
+FUZZ_TARGETS := wire log snapshot config c_abi
+FUZZ_SECONDS ?= 60
+FUZZ := CARGO_TARGET_DIR=$(TARGET_DIR)/fuzz $(CARGO) fuzz
+
+ensure-cargo-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+
+## fuzz-short: every fuzz target for FUZZ_SECONDS (60), after replaying the inputs that once
+## crashed it (fuzz/regressions/<target>/); part of `make test`
+fuzz-short: ensure-cargo-fuzz
+	$(FUZZ) build --fuzz-dir fuzz -s none
+	@for target in $(FUZZ_TARGETS); do \
+	  if [ -d fuzz/regressions/$$target ]; then \
+	    echo "== $$target: regressions"; $(FUZZ) run --fuzz-dir fuzz -s none $$target fuzz/regressions/$$target/* 2>&1 | grep -E '^Executed|panicked|ERROR'; \
+	  fi; \
+	  echo "== $$target: $(FUZZ_SECONDS) s"; \
+	  status=0; \
+	  $(FUZZ) run --fuzz-dir fuzz -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    -print_final_stats=1 > $(TARGET_DIR)/fuzz-$$target.log 2>&1 || status=$$?; \
+	  grep -E '^(Done|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY)|panicked' $(TARGET_DIR)/fuzz-$$target.log || true; \
+	  test $$status -eq 0 || { echo "fuzz target $$target failed: see fuzz/artifacts/$$target and $(TARGET_DIR)/fuzz-$$target.log"; exit 1; }; \
+	done
+
+## fuzz: the long version (FUZZ_SECONDS=600 per target)
+fuzz:
+	$(MAKE) fuzz-short FUZZ_SECONDS=600
 
 ## cli: the release `clustron` binary (node daemon, operator commands, bench)
 cli:

@@ -27,6 +27,9 @@ mod engine;
 mod entry;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod key;
 pub mod limits;
 pub(crate) mod net;

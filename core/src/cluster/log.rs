@@ -188,6 +188,14 @@ fn read_records(bytes: &[u8]) -> (Vec<(u64, Entry)>, u64) {
     (entries, at as u64)
 }
 
+/// Fuzzing: reads records from arbitrary bytes; what it keeps must lie within them.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_log_records(bytes: &[u8]) {
+    let (entries, end) = read_records(bytes);
+    assert!(end as usize <= bytes.len(), "the valid part ends inside the data");
+    assert!(entries.iter().all(|(offset, _)| *offset < end), "every record starts before the end");
+}
+
 impl LogStore {
     /// An in-memory log.
     pub(crate) fn memory() -> LogStore {

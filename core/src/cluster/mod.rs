@@ -11,3 +11,10 @@ mod replica;
 mod types;
 
 pub use node::{Node, NodeConfig};
+
+#[cfg(feature = "fuzzing")]
+pub(crate) use log::fuzz_log_records;
+#[cfg(feature = "fuzzing")]
+pub(crate) use machine::fuzz_restore_snapshot;
+#[cfg(feature = "fuzzing")]
+pub(crate) use network::fuzz_raft_messages;

@@ -88,6 +88,13 @@ impl Faults {
     }
 }
 
+/// Fuzzing: decodes the raft messages nodes exchange.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_raft_messages(bytes: &[u8]) {
+    let _ = postcard::from_bytes::<RaftRpc>(bytes);
+    let _ = postcard::from_bytes::<RaftRpcReply>(bytes);
+}
+
 #[derive(Clone)]
 pub(crate) struct Network {
     pub(crate) net: Net,

@@ -295,9 +295,9 @@ impl InProcEngine {
     /// Replaces the state with a snapshot's. Watches opened here cannot continue across the
     /// jump: they end with `Compacted` and resume elsewhere (or here) from their revision.
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
-    pub(crate) fn restore(&self, image: crate::state::image::Image) {
+    pub(crate) fn restore(&self, image: crate::state::image::Image) -> Result<()> {
         let mut writer = self.writer.lock();
-        writer.sm.restore(image);
+        writer.sm.restore(image).map_err(|why| Error::internal(format!("a damaged snapshot: {why}")))?;
         if self.clock.kind() == ClockKind::Manual && writer.sm.last_now() > self.clock.now() {
             self.clock.set_manual(writer.sm.last_now());
         }
@@ -305,6 +305,7 @@ impl InProcEngine {
             crate::ErrorCode::Compacted,
             "this replica was restored from a snapshot; resume the watch from its last revision",
         ));
+        Ok(())
     }
 
     pub(crate) fn query(&self, query: Query) -> Result<Reply> {

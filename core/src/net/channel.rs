@@ -43,6 +43,19 @@ async fn read_frame<R: AsyncRead + Unpin>(io: &mut R, max: usize) -> io::Result<
     Ok(Frame { id, body })
 }
 
+/// Fuzzing: the bodies of the frames a stream carrying `bytes` yields before it ends.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_read_frames(bytes: &[u8], max: usize) -> Vec<Vec<u8>> {
+    let mut reading = futures::io::Cursor::new(bytes);
+    let mut bodies = Vec::new();
+    futures::executor::block_on(async {
+        while let Ok(frame) = read_frame(&mut reading, max).await {
+            bodies.push(frame.body);
+        }
+    });
+    bodies
+}
+
 /// Appends one frame to `batch`.
 fn push_frame(batch: &mut Vec<u8>, id: u64, body: &[u8]) {
     batch.reserve(4 + ID_BYTES + body.len());

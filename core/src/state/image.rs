@@ -31,6 +31,49 @@ pub(crate) struct Image {
     history_limits: crate::config::HistoryLimits,
 }
 
+impl Image {
+    /// Whether the image is one a state machine could have produced, as far as restoring it
+    /// relies on: a snapshot damaged on disk is refused with a reason instead of restored
+    /// into a store that breaks later.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if self.compacted > self.revision {
+            return Err(format!("compacted revision {} is past the revision {}", self.compacted, self.revision));
+        }
+        let mut previous: Option<&Key> = None;
+        for entry in &self.entries {
+            crate::limits::check_key(&entry.key).map_err(|e| format!("entry {:?}: {}", entry.key, e.message()))?;
+            if previous.is_some_and(|previous| previous >= &entry.key) {
+                return Err(format!("entry {:?} is out of key order or repeated", entry.key));
+            }
+            if entry.create_revision > entry.mod_revision || entry.mod_revision > self.revision {
+                return Err(format!("entry {:?} has revisions past the store's", entry.key));
+            }
+            previous = Some(&entry.key);
+        }
+        let mut last = self.compacted;
+        for event in &self.history {
+            if event.revision < last || event.revision <= self.compacted || event.revision > self.revision {
+                return Err(format!("history revision {} is out of order or range", event.revision));
+            }
+            last = event.revision;
+        }
+        let unique = |names: Vec<&Key>| names.windows(2).all(|pair| pair[0] < pair[1]);
+        if !unique(self.locks.iter().map(|(name, _)| name).collect())
+            || !unique(self.counters.iter().map(|(name, _)| name).collect())
+        {
+            return Err("locks or counters are out of order or repeated".into());
+        }
+        let mut leases: Vec<LeaseId> = self.leases.iter().map(|(id, _)| *id).collect();
+        leases.sort_unstable();
+        if leases.windows(2).any(|pair| pair[0] == pair[1])
+            || leases.last().is_some_and(|id| id.get() > self.last_lease)
+        {
+            return Err("lease ids are repeated or past the last one granted".into());
+        }
+        Ok(())
+    }
+}
+
 impl StateMachine {
     /// The whole state as plain data. Entries come in key order; tables in a fixed order.
     pub(crate) fn image(&self) -> Image {
@@ -61,7 +104,8 @@ impl StateMachine {
 
     /// Replaces everything with what `image` describes (the shared `State` stays the same
     /// object, so readers keep their handle on it).
-    pub(crate) fn restore(&mut self, image: Image) {
+    pub(crate) fn restore(&mut self, image: Image) -> Result<(), String> {
+        image.check()?;
         self.clear();
         let state: &Arc<State> = &self.state;
         {
@@ -88,5 +132,6 @@ impl StateMachine {
         state.revision.store(image.revision, Ordering::Release);
         state.compacted.store(self.history.compacted(), Ordering::Release);
         state.next_deadline.store(self.deadlines.next().unwrap_or(u64::MAX), Ordering::Release);
+        Ok(())
     }
 }

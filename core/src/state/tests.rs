@@ -118,7 +118,7 @@ fn a_replica_restored_from_an_image_continues_exactly_like_the_original() {
     let bytes = postcard::to_allocvec(&original.image()).expect("an image serializes");
     let mut restored = StateMachine::new(HistoryLimits::default());
     restored.apply(put("stale", "gone after restore", Some(5)), 10);
-    restored.restore(postcard::from_bytes(&bytes).expect("an image deserializes"));
+    restored.restore(postcard::from_bytes(&bytes).expect("an image deserializes")).expect("a sound image restores");
     assert_eq!(restored.state().revision(), original.state().revision());
     assert_eq!(restored.last_now(), original.last_now());
     assert_eq!(restored.next_deadline(), original.next_deadline());
@@ -154,4 +154,42 @@ fn a_lease_grace_extends_leases_alive_before_the_election_and_never_shortens() {
     assert_eq!(expiry(&sm, long), Some(70_000), "never shortened");
     sm.apply(Command::Tick, 13_000);
     assert_eq!(expiry(&sm, short), None, "it expires at the end of the grace");
+}
+
+/// Found by the `snapshot` fuzz target: an image whose history is out of revision order
+/// reached an assertion deep in the history; damaged images are now refused up front and
+/// the machine is left as it was.
+#[test]
+fn a_damaged_image_is_refused_and_changes_nothing() {
+    let mut original = StateMachine::new(HistoryLimits::default());
+    for n in 0..5u64 {
+        original.apply(put(&format!("k{n}"), "v", None), 10 + n);
+    }
+    let good = original.image();
+    let mut damaged: Vec<serde_json::Value> = Vec::new();
+    // Each damage through serde_json (the image's fields are private): history reversed,
+    // compaction past the revision, a repeated key, an empty key.
+    let json = serde_json::to_value(&good).expect("an image is data");
+    let mut reversed = json.clone();
+    reversed["history"].as_array_mut().expect("a history").reverse();
+    damaged.push(reversed);
+    let mut compacted = json.clone();
+    compacted["compacted"] = serde_json::json!(1_000);
+    damaged.push(compacted);
+    let mut repeated = json.clone();
+    let first = repeated["entries"][0].clone();
+    repeated["entries"].as_array_mut().expect("entries").push(first);
+    damaged.push(repeated);
+    let mut empty_key = json.clone();
+    empty_key["entries"][0]["key"] = serde_json::json!("");
+    damaged.push(empty_key);
+    let mut target = StateMachine::new(HistoryLimits::default());
+    target.apply(put("kept", "yes", None), 5);
+    for image in damaged {
+        let image: super::image::Image = serde_json::from_value(image).expect("still an image");
+        assert!(target.restore(image).is_err());
+        assert_eq!(target.state().revision(), 1, "nothing changed");
+    }
+    assert!(target.restore(good).is_ok());
+    assert_eq!(target.state().revision(), original.state().revision());
 }
