@@ -497,3 +497,95 @@ fn watches_see_every_acknowledged_write_once_in_order_through_faults() {
         );
     }
 }
+
+/// Milliseconds on the system clock, the clock the nodes expire leases by (one machine, so
+/// one clock for clients and nodes alike).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
+}
+
+/// A lease found gone (`observed_ms`) before its TTL had run since the invocation of the
+/// last keep-alive the store acknowledged (`renewed_ms`).
+#[derive(Debug)]
+struct EarlyExpiry {
+    lease: u64,
+    renewed_ms: u64,
+    observed_ms: u64,
+}
+
+#[test]
+fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive() {
+    const TTL: Duration = Duration::from_secs(2);
+    let seed = seed().wrapping_add(4);
+    let duration = seconds(15);
+    eprintln!("leases: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(4));
+    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let stop = AtomicBool::new(false);
+    let deadline = Instant::now() + duration;
+    let ttl_ms = TTL.as_millis() as u64;
+    let (outcomes, faults) = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..3u64)
+            .map(|client| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let mut rng = Rng::new(seed.wrapping_add(client));
+                    let (mut early, mut renewals, mut expiries) = (Vec::new(), 0u64, 0u64);
+                    let key = format!("lease/{client}");
+                    while Instant::now() < deadline {
+                        // A new lease, with a key on it; `renewed` is when its last
+                        // acknowledged grant or keep-alive was invoked.
+                        let invoked = wall_ms();
+                        let Ok(lease) = store.leases().grant(TTL).wait() else { continue };
+                        if store.put(key.as_str(), "held").lease(lease.id).wait().is_err() {
+                            continue;
+                        }
+                        let mut renewed = invoked;
+                        while Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(200 + rng.below(500)));
+                            let invoked = wall_ms();
+                            let outcome = store.leases().keep_alive(lease.id).wait();
+                            let observed = wall_ms();
+                            let gone = match outcome {
+                                Ok(_) => {
+                                    renewed = invoked;
+                                    renewals += 1;
+                                    // The key must still be there while the lease lives.
+                                    let read = store.get(&key).wait();
+                                    let observed = wall_ms();
+                                    match read {
+                                        Ok(None) => Some(observed),
+                                        _ => None,
+                                    }
+                                }
+                                Err(error) if error.code() == ErrorCode::LeaseNotFound => Some(observed),
+                                Err(_) => None,
+                            };
+                            if let Some(observed) = gone {
+                                expiries += 1;
+                                if observed < renewed + ttl_ms {
+                                    early.push(EarlyExpiry { lease: lease.id.get(), renewed_ms: renewed, observed_ms: observed });
+                                }
+                                break;
+                            }
+                        }
+                    }
+                    (early, renewals, expiries)
+                })
+            })
+            .collect();
+        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let faults = nemesis.join().expect("the nemesis thread");
+        (clients.into_iter().map(|client| client.join().expect("a lease client")).collect::<Vec<_>>(), faults)
+    });
+    let renewals: u64 = outcomes.iter().map(|(_, renewals, _)| renewals).sum();
+    let expiries: u64 = outcomes.iter().map(|(_, _, expiries)| expiries).sum();
+    let early: Vec<&EarlyExpiry> = outcomes.iter().flat_map(|(early, _, _)| early).collect();
+    eprintln!("leases: {renewals} acknowledged keep-alives, {expiries} expiries (keep-alives held up by faults), {faults:?}");
+    assert!(early.is_empty(), "seed {seed}: leases ended before their TTL: {early:?}");
+    assert!(renewals > 20, "seed {seed}: too few keep-alives succeeded ({renewals})");
+}
