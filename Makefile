@@ -50,7 +50,7 @@ jepsen:
 # ---- Fuzzing (cargo-fuzz, libFuzzer; stable Rust, so without a sanitizer) ------------------
 FUZZ_TARGETS := wire log snapshot config c_abi
 FUZZ_SECONDS ?= 60
-FUZZ := CARGO_TARGET_DIR=$(TARGET_DIR)/fuzz $(CARGO) fuzz
+FUZZ = CARGO_TARGET_DIR=$(TARGET_DIR)/fuzz $(CARGO) fuzz
 
 ensure-cargo-fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
