@@ -564,7 +564,11 @@ fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive()
                             if let Some(observed) = gone {
                                 expiries += 1;
                                 if observed < renewed + ttl_ms {
-                                    early.push(EarlyExpiry { lease: lease.id.get(), renewed_ms: renewed, observed_ms: observed });
+                                    early.push(EarlyExpiry {
+                                        lease: lease.id.get(),
+                                        renewed_ms: renewed,
+                                        observed_ms: observed,
+                                    });
                                 }
                                 break;
                             }
@@ -585,7 +589,9 @@ fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive()
     let renewals: u64 = outcomes.iter().map(|(_, renewals, _)| renewals).sum();
     let expiries: u64 = outcomes.iter().map(|(_, _, expiries)| expiries).sum();
     let early: Vec<&EarlyExpiry> = outcomes.iter().flat_map(|(early, _, _)| early).collect();
-    eprintln!("leases: {renewals} acknowledged keep-alives, {expiries} expiries (keep-alives held up by faults), {faults:?}");
+    eprintln!(
+        "leases: {renewals} acknowledged keep-alives, {expiries} expiries (keep-alives held up by faults), {faults:?}"
+    );
     assert!(early.is_empty(), "seed {seed}: leases ended before their TTL: {early:?}");
     assert!(renewals > 20, "seed {seed}: too few keep-alives succeeded ({renewals})");
 }
