@@ -592,6 +592,10 @@ fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive()
     eprintln!(
         "leases: {renewals} acknowledged keep-alives, {expiries} expiries (keep-alives held up by faults), {faults:?}"
     );
-    assert!(early.is_empty(), "seed {seed}: leases ended before their TTL: {early:?}");
+    let described: Vec<String> = early
+        .iter()
+        .map(|e| format!("lease {} renewed at {} ms, found gone at {} ms", e.lease, e.renewed_ms, e.observed_ms))
+        .collect();
+    assert!(early.is_empty(), "seed {seed}: leases ended before their TTL: {described:?}");
     assert!(renewals > 20, "seed {seed}: too few keep-alives succeeded ({renewals})");
 }
