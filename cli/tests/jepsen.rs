@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -129,21 +128,21 @@ fn slow_links(cluster: &Cluster, delay_ms: u64, drop_per_mille: u32) {
     }
 }
 
-/// Runs the nemesis until `stop`: every 1.5–3 s one fault, held 1–2.5 s, then healed: kill
+/// Runs the nemesis on this thread until `deadline`, then heals everything: every 1.5–3 s one fault, held 1–2.5 s, then healed: kill
 /// -9 and restart, isolation from the other nodes, SIGSTOP and SIGCONT (of the leader or a
 /// random node), or slow and lossy links between all nodes.
-fn nemesis(cluster: &mut Cluster, seed: u64, stop: &AtomicBool) -> Faults {
+fn nemesis(cluster: &mut Cluster, seed: u64, deadline: Instant) -> Faults {
     let mut rng = Rng::new(seed ^ 0xFA17);
     let mut faults = Faults::default();
     let pause = |ms: u64| {
         let until = Instant::now() + Duration::from_millis(ms);
-        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        while Instant::now() < until.min(deadline) {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    while !stop.load(Ordering::Relaxed) {
+    while Instant::now() < deadline {
         pause(1500 + rng.below(1500));
-        if stop.load(Ordering::Relaxed) {
+        if Instant::now() >= deadline {
             break;
         }
         let leader = leader_index(cluster);
@@ -285,17 +284,9 @@ fn registers_stay_linearizable_through_kills_and_partitions() {
     let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
     let recorder = Arc::new(Recorder::new());
-    let stop = AtomicBool::new(false);
     let deadline = Instant::now() + duration;
     let clients = run_clients(&store, &recorder, seed, deadline, register_op);
-    let faults = std::thread::scope(|scope| {
-        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        nemesis.join().expect("the nemesis thread")
-    });
+    let faults = nemesis(&mut cluster, seed, deadline);
     let operations: u64 = clients.into_iter().map(|client| client.join().expect("a client thread")).sum();
     let events = recorder.save(&format!("registers-{seed}"));
     let report = clustron_jepsen::check::register::check(&history::operations(&events).unwrap()).unwrap();
@@ -328,17 +319,9 @@ fn a_counter_counts_every_acknowledged_add_once_through_faults() {
     let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
     let recorder = Arc::new(Recorder::new());
-    let stop = AtomicBool::new(false);
     let deadline = Instant::now() + duration;
     let clients = run_clients(&store, &recorder, seed, deadline, counter_op);
-    let faults = std::thread::scope(|scope| {
-        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        nemesis.join().expect("the nemesis thread")
-    });
+    let faults = nemesis(&mut cluster, seed, deadline);
     for client in clients {
         client.join().expect("a client thread");
     }
@@ -371,7 +354,6 @@ fn locks_never_have_two_holders_as_fenced_writes_show() {
     eprintln!("locks: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(2));
     let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
-    let stop = AtomicBool::new(false);
     let deadline = Instant::now() + duration;
     let (logs, faults) = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..CLIENTS)
@@ -405,12 +387,7 @@ fn locks_never_have_two_holders_as_fenced_writes_show() {
                 })
             })
             .collect();
-        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        let faults = nemesis.join().expect("the nemesis thread");
+        let faults = nemesis(&mut cluster, seed, deadline);
         (clients.into_iter().map(|client| client.join().expect("a lock client")).collect::<Vec<_>>(), faults)
     });
     let mut grants: Vec<u64> = logs.iter().flat_map(|log| log.grants.iter().copied()).collect();
@@ -443,7 +420,6 @@ fn watches_see_every_acknowledged_write_once_in_order_through_faults() {
     eprintln!("watches: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(3));
     let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
-    let stop = AtomicBool::new(false);
     let deadline = Instant::now() + duration;
     let written = Mutex::new(Vec::<(u64, String)>::new());
     let watchers: Vec<_> = (0..2).map(|_| store.watch().prefix("w/").wait().expect("a watch opens")).collect();
@@ -461,12 +437,7 @@ fn watches_see_every_acknowledged_write_once_in_order_through_faults() {
                 }
             });
         }
-        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        nemesis.join().expect("the nemesis thread")
+        nemesis(&mut cluster, seed, deadline)
     });
     let written = written.into_inner().unwrap();
     let last = written.iter().map(|(revision, _)| *revision).max().expect("some writes were acknowledged");
@@ -521,7 +492,6 @@ fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive()
     eprintln!("leases: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(4));
     let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
-    let stop = AtomicBool::new(false);
     let deadline = Instant::now() + duration;
     let ttl_ms = TTL.as_millis() as u64;
     let (outcomes, faults) = std::thread::scope(|scope| {
@@ -578,12 +548,7 @@ fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive()
                 })
             })
             .collect();
-        let nemesis = scope.spawn(|| nemesis(&mut cluster, seed, &stop));
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        let faults = nemesis.join().expect("the nemesis thread");
+        let faults = nemesis(&mut cluster, seed, deadline);
         (clients.into_iter().map(|client| client.join().expect("a lease client")).collect::<Vec<_>>(), faults)
     });
     let renewals: u64 = outcomes.iter().map(|(_, renewals, _)| renewals).sum();
