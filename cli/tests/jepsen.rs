@@ -43,6 +43,19 @@ fn seconds(default: u64) -> Duration {
     Duration::from_secs(std::env::var("JEPSEN_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default))
 }
 
+/// The start of every workload: its seed (the run's seed plus the workload's offset, so one
+/// `JEPSEN_SEED` replays them all), a fresh 3-node durable cluster, its store, and when the
+/// run ends.
+fn start(workload: &str, offset: u64, default_seconds: u64) -> (u64, Cluster, Store, Instant) {
+    let run_seed = seed();
+    let seed = run_seed.wrapping_add(offset);
+    let duration = seconds(default_seconds);
+    eprintln!("{workload}: seed {seed} ({} s); replay with JEPSEN_SEED={run_seed}", duration.as_secs());
+    let cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    (seed, cluster, store, Instant::now() + duration)
+}
+
 /// Records events on one clock for the whole run.
 struct Recorder {
     started: Instant,
@@ -58,6 +71,15 @@ impl Recorder {
         let time = self.started.elapsed().as_nanos() as u64;
         let event = Event { process, kind, f: f.to_owned(), key: Some(key.to_owned()), value, time, error };
         self.events.lock().unwrap().push(event);
+    }
+
+    /// Records how `error` ended an operation: `info` when it may still have happened, `fail`
+    /// when it certainly did not. Answers whether the process can go on (after an `info` it
+    /// cannot: its operation may still be in flight).
+    fn failed(&self, process: u64, f: &str, key: &str, value: Value, error: &clustron::Error) -> bool {
+        let kind = if indeterminate(error) { Type::Info } else { Type::Fail };
+        self.record(process, kind, f, key, value, Some(error.to_string()));
+        kind == Type::Fail
     }
 
     fn save(&self, name: &str) -> Vec<Event> {
@@ -213,11 +235,7 @@ fn register_op(store: &Store, recorder: &Recorder, process: u64, rng: &mut Rng) 
                     recorder.record(process, Type::Ok, "write", &key, json!(value), None);
                     true
                 }
-                Err(error) => {
-                    let kind = if indeterminate(&error) { Type::Info } else { Type::Fail };
-                    recorder.record(process, kind, "write", &key, json!(value), Some(error.to_string()));
-                    kind == Type::Fail
-                }
+                Err(error) => recorder.failed(process, "write", &key, json!(value), &error),
             }
         }
         _ => {
@@ -235,11 +253,7 @@ fn register_op(store: &Store, recorder: &Recorder, process: u64, rng: &mut Rng) 
                     recorder.record(process, kind, "cas", &key, pair, None);
                     true
                 }
-                Err(error) => {
-                    let kind = if indeterminate(&error) { Type::Info } else { Type::Fail };
-                    recorder.record(process, kind, "cas", &key, pair, Some(error.to_string()));
-                    kind == Type::Fail
-                }
+                Err(error) => recorder.failed(process, "cas", &key, pair, &error),
             }
         }
     }
@@ -278,13 +292,8 @@ fn run_clients(
 
 #[test]
 fn registers_stay_linearizable_through_kills_and_partitions() {
-    let seed = seed();
-    let duration = seconds(20);
-    eprintln!("registers: seed {seed} ({} s); replay with JEPSEN_SEED={seed}", duration.as_secs());
-    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
-    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let (seed, mut cluster, store, deadline) = start("registers", 0, 20);
     let recorder = Arc::new(Recorder::new());
-    let deadline = Instant::now() + duration;
     let clients = run_clients(&store, &recorder, seed, deadline, register_op);
     let faults = nemesis(&mut cluster, seed, deadline);
     let operations: u64 = clients.into_iter().map(|client| client.join().expect("a client thread")).sum();
@@ -303,23 +312,14 @@ fn counter_op(store: &Store, recorder: &Recorder, process: u64, _: &mut Rng) -> 
             recorder.record(process, Type::Ok, "add", "c", json!(1), None);
             true
         }
-        Err(error) => {
-            let kind = if indeterminate(&error) { Type::Info } else { Type::Fail };
-            recorder.record(process, kind, "add", "c", json!(1), Some(error.to_string()));
-            kind == Type::Fail
-        }
+        Err(error) => recorder.failed(process, "add", "c", json!(1), &error),
     }
 }
 
 #[test]
 fn a_counter_counts_every_acknowledged_add_once_through_faults() {
-    let seed = seed().wrapping_add(1);
-    let duration = seconds(15);
-    eprintln!("counter: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(1));
-    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
-    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
+    let (seed, mut cluster, store, deadline) = start("counter", 1, 15);
     let recorder = Arc::new(Recorder::new());
-    let deadline = Instant::now() + duration;
     let clients = run_clients(&store, &recorder, seed, deadline, counter_op);
     let faults = nemesis(&mut cluster, seed, deadline);
     for client in clients {
@@ -349,12 +349,7 @@ struct LockLog {
 
 #[test]
 fn locks_never_have_two_holders_as_fenced_writes_show() {
-    let seed = seed().wrapping_add(2);
-    let duration = seconds(15);
-    eprintln!("locks: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(2));
-    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
-    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
-    let deadline = Instant::now() + duration;
+    let (seed, mut cluster, store, deadline) = start("locks", 2, 15);
     let (logs, faults) = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|client| {
@@ -415,12 +410,7 @@ fn locks_never_have_two_holders_as_fenced_writes_show() {
 
 #[test]
 fn watches_see_every_acknowledged_write_once_in_order_through_faults() {
-    let seed = seed().wrapping_add(3);
-    let duration = seconds(15);
-    eprintln!("watches: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(3));
-    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
-    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
-    let deadline = Instant::now() + duration;
+    let (seed, mut cluster, store, deadline) = start("watches", 3, 15);
     let written = Mutex::new(Vec::<(u64, String)>::new());
     let watchers: Vec<_> = (0..2).map(|_| store.watch().prefix("w/").wait().expect("a watch opens")).collect();
     let faults = std::thread::scope(|scope| {
@@ -487,12 +477,7 @@ struct EarlyExpiry {
 #[test]
 fn leases_never_expire_before_their_ttl_since_the_last_acknowledged_keep_alive() {
     const TTL: Duration = Duration::from_secs(2);
-    let seed = seed().wrapping_add(4);
-    let duration = seconds(15);
-    eprintln!("leases: seed {seed} ({} s); replay with JEPSEN_SEED={}", duration.as_secs(), seed.wrapping_sub(4));
-    let mut cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
-    let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
-    let deadline = Instant::now() + duration;
+    let (seed, mut cluster, store, deadline) = start("leases", 4, 15);
     let ttl_ms = TTL.as_millis() as u64;
     let (outcomes, faults) = std::thread::scope(|scope| {
         let clients: Vec<_> = (0..3u64)

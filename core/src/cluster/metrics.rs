@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::replica::Replica;
 use crate::net::wire::{ClientBody, ClientFault, ClientResponse, MembersOp};
-use crate::state::command::{Command, Query};
+use crate::state::command::{Command, Query, StoreStats};
 use crate::ErrorCode;
 
 /// Upper bounds of the latency buckets, in microseconds (50 µs to 10 s).
@@ -254,14 +254,10 @@ impl Exposition {
     }
 }
 
-/// The contents of one store at scrape time (read from the local replica).
+/// The contents of one store at scrape time (read from the local replica): its stats and
+/// the watches registered on it.
 pub(crate) struct StoreGauges {
-    pub(crate) revision: u64,
-    pub(crate) keys: u64,
-    pub(crate) bytes: u64,
-    pub(crate) leases: u64,
-    pub(crate) locks: u64,
-    pub(crate) counters: u64,
+    pub(crate) stats: StoreStats,
     pub(crate) watchers: u64,
 }
 
@@ -404,12 +400,12 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     }
 
     let contents: [ContentGauge; 7] = [
-        ("clustron_store_revision", "The store's revision on this node.", |g| g.revision),
-        ("clustron_store_keys", "Keys held (expired ones not yet swept included).", |g| g.keys),
-        ("clustron_store_bytes", "Bytes of keys and values held.", |g| g.bytes),
-        ("clustron_store_leases", "Live leases.", |g| g.leases),
-        ("clustron_store_locks", "Locks held or waited for.", |g| g.locks),
-        ("clustron_store_counters", "Counters.", |g| g.counters),
+        ("clustron_store_revision", "The store's revision on this node.", |g| g.stats.revision),
+        ("clustron_store_keys", "Keys held (expired ones not yet swept included).", |g| g.stats.keys),
+        ("clustron_store_bytes", "Bytes of keys and values held.", |g| g.stats.bytes),
+        ("clustron_store_leases", "Live leases.", |g| g.stats.leases),
+        ("clustron_store_locks", "Locks held or waited for.", |g| g.stats.locks),
+        ("clustron_store_counters", "Counters.", |g| g.stats.counters),
         ("clustron_store_watchers", "Watches registered on this node's replica.", |g| g.watchers),
     ];
     for (name, help, value) in contents {

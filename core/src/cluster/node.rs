@@ -287,16 +287,7 @@ impl Node {
         for replica in &replicas {
             let Ok(Reply::Stats(stats)) = replica.engine.query(Query::Stats) else { continue };
             let (watchers, _) = replica.engine.local_counts();
-            let gauges = metrics::StoreGauges {
-                revision: stats.revision,
-                keys: stats.keys,
-                bytes: stats.bytes,
-                leases: stats.leases,
-                locks: stats.locks,
-                counters: stats.counters,
-                watchers: watchers as u64,
-            };
-            stores.push((&**replica, gauges));
+            stores.push((&**replica, metrics::StoreGauges { stats, watchers: watchers as u64 }));
         }
         let facts = metrics::NodeFacts {
             id: self.inner.id,
