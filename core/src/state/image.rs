@@ -36,6 +36,13 @@ impl Image {
     /// relies on: a snapshot damaged on disk is refused with a reason instead of restored
     /// into a store that breaks later.
     pub(crate) fn check(&self) -> Result<(), String> {
+        // Revisions, lease ids, fences and waiter ids only count up by one per command: a
+        // value near the top of u64 is damage (and the next one would overflow).
+        let ceiling = u64::MAX / 2;
+        let numbers = [self.revision, self.last_lease, self.last_fence, self.last_waiter, self.last_now];
+        if numbers.iter().any(|number| *number > ceiling) {
+            return Err(format!("a sequence number is beyond any a store reaches: {numbers:?}"));
+        }
         if self.compacted > self.revision {
             return Err(format!("compacted revision {} is past the revision {}", self.compacted, self.revision));
         }

@@ -168,7 +168,8 @@ fn a_damaged_image_is_refused_and_changes_nothing() {
     let good = original.image();
     let mut damaged: Vec<serde_json::Value> = Vec::new();
     // Each damage through serde_json (the image's fields are private): history reversed,
-    // compaction past the revision, a repeated key, an empty key.
+    // compaction past the revision, a repeated key, a revision at the top of u64, an empty
+    // key.
     let json = serde_json::to_value(&good).expect("an image is data");
     let mut reversed = json.clone();
     reversed["history"].as_array_mut().expect("a history").reverse();
@@ -180,6 +181,10 @@ fn a_damaged_image_is_refused_and_changes_nothing() {
     let first = repeated["entries"][0].clone();
     repeated["entries"].as_array_mut().expect("entries").push(first);
     damaged.push(repeated);
+    // Found by the fuzzer too: a revision at the top of u64 overflowed on the next write.
+    let mut top = json.clone();
+    top["revision"] = serde_json::json!(u64::MAX);
+    damaged.push(top);
     let mut empty_key = json.clone();
     empty_key["entries"][0]["key"] = serde_json::json!("");
     damaged.push(empty_key);
