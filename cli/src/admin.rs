@@ -94,17 +94,19 @@ pub fn status(target: &Target) -> Result<Outcome, CliError> {
                 json!({
                     "store": report.store, "leader": leader, "term": report.term,
                     "revision": report.revision, "keys": report.keys, "members": members,
+                    "disk_full": report.disk_full,
                 })
             );
         } else {
             println!(
-                "store {}: leader {}, term {}, revision {}, keys {}, members {}",
+                "store {}: leader {}, term {}, revision {}, keys {}, members {}{}",
                 report.store,
                 leader.as_deref().unwrap_or("none"),
                 report.term,
                 report.revision,
                 report.keys,
-                members.join(",")
+                members.join(","),
+                if report.disk_full { ", DISK FULL (writes refused with no_space)" } else { "" }
             );
         }
     }

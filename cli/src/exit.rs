@@ -6,7 +6,9 @@
 //! | 1 | a negative answer: the key does not exist, a condition (`--if-absent`, `--if-version`, a counter bound) was not met, the lock was not granted in time, the watch timed out |
 //! | 2 | bad usage: unknown command or option, a bad value |
 //! | 3 | failed outside the store (reading a file or stdin, starting a node) |
-//! | 10 + N | the store refused the request with stable error code N (11 invalid_input, 12 not_found, 13 conflict, 14 locked, 15 lease_not_found, 16 compacted, 17 timeout, 18 unavailable, 19 closed, 20 internal) |
+//! | 10 + N | the store refused the request with stable error code N (11 invalid_input, 12 not_found, 13 conflict, 14 locked, 15 lease_not_found, 16 compacted, 17 timeout, 18 unavailable, 19 closed, 20 internal, 21 no_space) |
+//! | 65 | `clustron node`: a file in the data directory is damaged (do not restart: an operator must act) |
+//! | 74 | `clustron node`: the disk failed under the node (EIO, a failed fdatasync; restart once it works) |
 //!
 //! `lock NAME -- COMMAND` exits with the command's own status (126: it could not be run,
 //! 127: not found).
@@ -45,6 +47,11 @@ pub struct CliError {
 impl CliError {
     pub fn usage(message: impl Into<String>) -> CliError {
         CliError { status: 2, message: message.into(), code: None }
+    }
+
+    /// A failure with its own exit status (`clustron node`: 65 damaged data, 74 disk failure).
+    pub fn status(status: u8, message: impl Into<String>) -> CliError {
+        CliError { status, message: message.into(), code: None }
     }
 
     pub fn failed(message: impl Into<String>) -> CliError {

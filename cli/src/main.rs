@@ -83,7 +83,7 @@ impl Command {
 
 fn run(command: Command) -> Result<Outcome, CliError> {
     match command {
-        Command::Node(args) => node::run(args).map(|()| Outcome::Done).map_err(CliError::failed),
+        Command::Node(args) => node::run(args).map(|()| Outcome::Done),
         Command::Client(command) => client::run(command),
         Command::Bench(args) => bench::run(args).map(|()| Outcome::Done).map_err(CliError::failed),
         Command::Top(args) => top::run(args),

@@ -3,7 +3,23 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use clustron::cluster::{Node, NodeConfig};
+use clustron::cluster::{Fatal, Node, NodeConfig, StartError};
+
+use crate::exit::CliError;
+
+/// Exit status when a file in the data directory is damaged: restarting will not help
+/// (sysexits' EX_DATAERR; a systemd unit can say `RestartPreventExitStatus=65`).
+pub const EXIT_DAMAGED: u8 = 65;
+/// Exit status when the disk failed under the node (EIO, a failed fdatasync): restart it
+/// once the disk works (sysexits' EX_IOERR).
+pub const EXIT_DISK_FAILED: u8 = 74;
+
+fn exit_status(fatal: &Fatal) -> u8 {
+    match fatal {
+        Fatal::Damaged(_) => EXIT_DAMAGED,
+        Fatal::DiskFailed(_) => EXIT_DISK_FAILED,
+    }
+}
 
 #[derive(Args)]
 pub struct NodeArgs {
@@ -65,21 +81,40 @@ fn parse_range(text: &str) -> Result<(u64, u64), String> {
     Ok((min, max))
 }
 
-pub fn run(args: NodeArgs) -> Result<(), String> {
+pub fn run(args: NodeArgs) -> Result<(), CliError> {
+    start(args).map_err(|error| match error {
+        Stopped::Usage(message) => CliError::failed(message),
+        Stopped::Start(StartError::Fatal(fatal)) => CliError::status(exit_status(&fatal), fatal.to_string()),
+        Stopped::Start(StartError::Failed(error)) => CliError::failed(error.to_string()),
+    })
+}
+
+enum Stopped {
+    Usage(String),
+    Start(StartError),
+}
+
+impl From<String> for Stopped {
+    fn from(message: String) -> Stopped {
+        Stopped::Usage(message)
+    }
+}
+
+fn start(args: NodeArgs) -> Result<(), Stopped> {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("{},openraft=error", args.log_level))
         .map_err(|e| format!("bad --log-level: {e}"))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
     let manual_clock = match args.clock.as_str() {
         "system" => false,
         "manual" => true,
-        other => return Err(format!("bad --clock {other:?} (system or manual)")),
+        other => return Err(format!("bad --clock {other:?} (system or manual)").into()),
     };
     let cluster_key = match &args.cluster_key {
         None => None,
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?),
     };
     if args.stores.is_empty() && args.seeds.is_empty() && !args.allow_create_stores {
-        return Err("a new cluster needs at least one --store".into());
+        return Err(String::from("a new cluster needs at least one --store").into());
     }
     let config = NodeConfig {
         listen: args.listen,
@@ -101,9 +136,9 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         .enable_all()
         .thread_name("clustron-node")
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Stopped::Usage(e.to_string()))?;
     runtime.block_on(async {
-        let node = Node::start(config).await.map_err(|e| e.to_string())?;
+        let node = Node::start(config).await.map_err(Stopped::Start)?;
         let info = node.info();
         tracing::info!(id = format!("{:x}", info.id), addrs = ?info.addrs, stores = ?node.stores(), "node running");
         if let Some(address) = node.metrics_addr() {
@@ -118,9 +153,16 @@ pub fn run(args: NodeArgs) -> Result<(), String> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
+            fatal = node.fatal() => {
+                // Stop at once, writing nothing more: a supervisor restarts the node on 74
+                // (the disk failed; on restart it reads back what the disk holds) and must
+                // not on 65 (damaged data needs an operator).
+                eprintln!("clustron node: stopping: {fatal}");
+                std::process::exit(i32::from(exit_status(&fatal)));
+            }
         }
         tracing::info!("shutting down");
         node.shutdown().await;
-        Ok::<(), String>(())
+        Ok::<(), Stopped>(())
     })
 }

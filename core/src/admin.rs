@@ -7,7 +7,7 @@ use crate::net::wire::{ClientBody, ClientReply, MembersOp};
 use crate::state::command::{Reply, StoreStats};
 use crate::{Error, Result};
 
-pub use crate::net::wire::NodeInfo;
+pub use crate::net::wire::{DiskFaults, NodeInfo};
 
 /// How to reach a cluster: seeds (`host:port`) and the cluster key file, if it has one.
 #[derive(Clone, Debug)]
@@ -25,6 +25,8 @@ pub struct StoreReport {
     pub term: u64,
     pub revision: u64,
     pub keys: u64,
+    /// The answering node's disk is full: the store's log there waits for room.
+    pub disk_full: bool,
 }
 
 impl Cluster {
@@ -78,6 +80,7 @@ impl Cluster {
                         term: view.term,
                         revision,
                         keys,
+                        disk_full: view.disk_full,
                     });
                 }
                 other => return Err(Error::internal(format!("expected a status, got {other:?}"))),
@@ -118,6 +121,12 @@ impl Cluster {
     pub fn slow_links(&self, address: &str, delay_ms: u64, drop_per_mille: u32) -> Result<()> {
         let client = self.client()?;
         client.request_at(address, ClientBody::SlowLinks { delay_ms, drop_per_mille }).map(|_| ())
+    }
+
+    /// Fault injection (nodes started with it allowed): the file I/O of the node at `address`
+    /// fails as `faults` says from now on (all off heals).
+    pub fn disk_faults(&self, address: &str, faults: DiskFaults) -> Result<()> {
+        self.client()?.request_at(address, ClientBody::DiskFaults(faults)).map(|_| ())
     }
 
     /// Fault injection (nodes started with it allowed): the node at `address` stops talking

@@ -37,11 +37,14 @@ pub enum ErrorCode {
     Closed = 9,
     /// A bug in Clustron. Please report it with the message.
     Internal = 10,
+    /// There is no room for the write: the node's disk is full (writes resume once space
+    /// is freed; reads go on meanwhile).
+    NoSpace = 11,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -52,6 +55,7 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Closed,
         ErrorCode::Internal,
+        ErrorCode::NoSpace,
     ];
 
     /// The stable number (also the C `clustron_status` value).
@@ -78,6 +82,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Closed => "closed",
             ErrorCode::Internal => "internal",
+            ErrorCode::NoSpace => "no_space",
         }
     }
 

@@ -32,6 +32,8 @@ pub enum clustron_status {
     CLUSTRON_CLOSED = 9,
     /// A bug in Clustron.
     CLUSTRON_INTERNAL = 10,
+    /// No room for the write: a node's disk is full (writes resume once space is freed).
+    CLUSTRON_NO_SPACE = 11,
 }
 
 impl From<ErrorCode> for clustron_status {
@@ -46,6 +48,7 @@ impl From<ErrorCode> for clustron_status {
             ErrorCode::Timeout => clustron_status::CLUSTRON_TIMEOUT,
             ErrorCode::Unavailable => clustron_status::CLUSTRON_UNAVAILABLE,
             ErrorCode::Closed => clustron_status::CLUSTRON_CLOSED,
+            ErrorCode::NoSpace => clustron_status::CLUSTRON_NO_SPACE,
             _ => clustron_status::CLUSTRON_INTERNAL,
         }
     }
@@ -108,6 +111,7 @@ pub unsafe extern "C" fn clustron_status_name(status: i32) -> *const c_char {
         8 => c"unavailable",
         9 => c"closed",
         10 => c"internal",
+        11 => c"no_space",
         _ => c"unknown",
     };
     name.as_ptr()

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'unavailable'
   | 'closed'
   | 'internal'
+  | 'no_space'
 
 const NUMBERS: Record<ErrorCode, number> = {
   invalid_input: 1,
@@ -22,6 +23,7 @@ const NUMBERS: Record<ErrorCode, number> = {
   unavailable: 8,
   closed: 9,
   internal: 10,
+  no_space: 11,
 }
 
 /** Every error Clustron raises: `code` is the stable name, `number` the stable number. */

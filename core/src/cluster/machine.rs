@@ -12,6 +12,9 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::disk::{is_no_space, Disk, Fatal};
+use super::format::{self, Kind};
+use super::log::SnapshotOnDisk;
 use super::types::{
     storage_error, Entry, LogId, Outcome, Proposal, Proposed, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
@@ -95,16 +98,25 @@ struct Inner {
 pub(crate) struct Machine {
     engine: Arc<InProcEngine>,
     inner: Arc<Mutex<Inner>>,
-    /// Where snapshots are kept (with a data directory).
+    /// Where snapshots are kept (with a data directory), through which I/O, and how far the
+    /// one on disk reaches.
     dir: Option<PathBuf>,
+    io: Arc<Disk>,
+    on_disk: Arc<SnapshotOnDisk>,
 }
 
 /// Fuzzing: decodes a snapshot file and restores it into a fresh replica.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_restore_snapshot(bytes: &[u8]) {
-    let Ok(stored) = postcard::from_bytes::<StoredSnapshot>(bytes) else { return };
+    // A snapshot file: the envelope (or none: format version 0), then the stored snapshot.
+    let body = match format::open(std::path::Path::new("fuzz"), Kind::Snapshot, bytes) {
+        Ok(format::Opened::Current(body) | format::Opened::Legacy(body)) => body,
+        Err(_) => return,
+    };
+    let Ok(stored) = postcard::from_bytes::<StoredSnapshot>(body) else { return };
     let engine = InProcEngine::replica("fuzz", &crate::config::Config::default());
-    let machine = Machine { engine: Arc::clone(&engine), inner: Arc::default(), dir: None };
+    let machine =
+        Machine { engine: Arc::clone(&engine), inner: Arc::default(), dir: None, io: Arc::default(), on_disk: Arc::default() };
     if machine.restore(&stored).is_ok() {
         // The restored store answers and moves on: stats, a read, the due deadlines.
         let _ = engine.query(crate::state::command::Query::Stats);
@@ -119,20 +131,28 @@ pub(crate) fn fuzz_restore_snapshot(bytes: &[u8]) {
 }
 
 impl Machine {
-    /// A machine over `engine`, restored from the snapshot in `dir` if there is one.
-    pub(crate) fn open(engine: Arc<InProcEngine>, dir: Option<PathBuf>) -> std::io::Result<Machine> {
-        let machine = Machine { engine, inner: Arc::default(), dir };
-        if let Some(dir) = &machine.dir {
-            match std::fs::read(dir.join("snapshot")) {
-                Ok(bytes) => {
-                    let stored: StoredSnapshot = postcard::from_bytes(&bytes).map_err(std::io::Error::other)?;
-                    machine.restore(&stored).map_err(std::io::Error::other)?;
-                    machine.inner.lock().snapshot = Some(stored);
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(error),
-            }
-        }
+    /// A machine over `engine`, restored from the snapshot in `dir` if there is one. A
+    /// snapshot that fails its checksum, or that the engine refuses, stops the node.
+    pub(crate) fn open(
+        engine: Arc<InProcEngine>,
+        dir: Option<PathBuf>,
+        io: Arc<Disk>,
+        on_disk: Arc<SnapshotOnDisk>,
+    ) -> Result<Machine, Fatal> {
+        let machine = Machine { engine, inner: Arc::default(), dir, io, on_disk };
+        let Some(dir) = &machine.dir else { return Ok(machine) };
+        let legacy = |bytes: &[u8]| postcard::from_bytes::<StoredSnapshot>(bytes).map(|_| ()).map_err(|e| e.to_string());
+        let Some(body) = format::read_body(&machine.io, dir, "snapshot", Kind::Snapshot, legacy)? else {
+            return Ok(machine);
+        };
+        let path = dir.join("snapshot");
+        let stored: StoredSnapshot = postcard::from_bytes(&body)
+            .map_err(|error| Fatal::Damaged(format!("{} does not decode: {error}", path.display())))?;
+        machine.restore(&stored).map_err(|error| {
+            Fatal::Damaged(format!("{} holds a state the store refuses: {error}", path.display()))
+        })?;
+        machine.on_disk.set(stored.meta.last_log_id.map(|id| id.index));
+        machine.inner.lock().snapshot = Some(stored);
         Ok(machine)
     }
 
@@ -146,21 +166,44 @@ impl Machine {
         Ok(())
     }
 
+    /// Saves a snapshot durably. On a full disk a snapshot built here is skipped (the log
+    /// keeps its entries: a purge never passes the snapshot on disk), while one installed
+    /// from the leader waits for room (the log it replaces is gone). Any other failure
+    /// stops the node.
     #[allow(clippy::result_large_err, reason = "openraft's storage error, as its traits return it")]
-    fn save(&self, stored: &StoredSnapshot) -> std::result::Result<(), StorageError> {
+    fn save(&self, stored: &StoredSnapshot, installed: bool) -> std::result::Result<(), StorageError> {
         let Some(dir) = &self.dir else { return Ok(()) };
-        let bytes = postcard::to_allocvec(stored).map_err(|error| storage_error("encoding a snapshot", error))?;
-        let dir = dir.clone();
-        tokio::task::block_in_place(move || -> std::io::Result<()> {
-            use std::io::Write;
-            let temporary = dir.join("snapshot.tmp");
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, dir.join("snapshot"))?;
-            std::fs::File::open(&dir)?.sync_all()
+        let body = postcard::to_allocvec(stored).map_err(|error| storage_error("encoding a snapshot", error))?;
+        let sealed = format::seal(Kind::Snapshot, &body);
+        let mut retry = std::time::Duration::from_millis(50);
+        let saved = tokio::task::block_in_place(|| loop {
+            match self.io.replace(dir, "snapshot", &sealed) {
+                Ok(()) => return Ok(true),
+                Err(error) if is_no_space(&error) && !installed => {
+                    tracing::warn!("{}: no room for a snapshot ({error}); the log keeps its entries", dir.display());
+                    return Ok(false);
+                }
+                Err(error) if is_no_space(&error) && !self.io.closing() => {
+                    tracing::warn!("{}: no room for the leader's snapshot ({error}); waiting", dir.display());
+                    std::thread::sleep(retry);
+                    retry = (retry * 2).min(std::time::Duration::from_secs(1));
+                }
+                Err(error) => {
+                    if !is_no_space(&error) {
+                        self.io.fail(Fatal::DiskFailed(format!(
+                            "saving {}: {error}",
+                            dir.join("snapshot").display()
+                        )));
+                    }
+                    return Err(error);
+                }
+            }
         })
-        .map_err(|error| storage_error("saving a snapshot", error))
+        .map_err(|error| storage_error("saving a snapshot", error))?;
+        if saved {
+            self.on_disk.set(stored.meta.last_log_id.map(|id| id.index));
+        }
+        Ok(())
     }
 }
 
@@ -184,7 +227,7 @@ impl RaftSnapshotBuilder<TypeConfig> for Machine {
             (meta, data)
         };
         let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
-        self.save(&stored)?;
+        self.save(&stored, false)?;
         self.inner.lock().snapshot = Some(stored);
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
@@ -248,7 +291,7 @@ impl RaftStateMachine<TypeConfig> for Machine {
     ) -> std::result::Result<(), StorageError> {
         let stored = StoredSnapshot { meta: meta.clone(), data: snapshot.into_inner() };
         self.restore(&stored).map_err(|error| storage_error("installing a snapshot", error))?;
-        self.save(&stored)?;
+        self.save(&stored, true)?;
         self.inner.lock().snapshot = Some(stored);
         Ok(())
     }

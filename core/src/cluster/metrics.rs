@@ -88,7 +88,8 @@ fn kind_of(body: &ClientBody) -> (usize, bool) {
         | ClientBody::Hello { .. }
         | ClientBody::Open
         | ClientBody::Partition { .. }
-        | ClientBody::SlowLinks { .. } => (index("status"), false),
+        | ClientBody::SlowLinks { .. }
+        | ClientBody::DiskFaults(_) => (index("status"), false),
     }
 }
 
@@ -217,6 +218,8 @@ pub(crate) struct NodeFacts {
     pub(crate) peer: String,
     pub(crate) started: Instant,
     pub(crate) watches: usize,
+    /// Why the node must stop, if it must (it exits right after).
+    pub(crate) failed: bool,
 }
 
 /// Writes Prometheus text-format families: `# HELP`/`# TYPE` once, then the samples.
@@ -301,6 +304,20 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     out.sample("clustron_node_uptime_seconds", &[], facts.started.elapsed().as_secs_f64());
     out.family("clustron_node_watches", "gauge", "Watches clients hold open on this node.");
     out.sample("clustron_node_watches", &[], facts.watches);
+    out.family(
+        "clustron_node_storage_failed",
+        "gauge",
+        "1 when the node's disk failed or its data is damaged (the node is stopping).",
+    );
+    out.sample("clustron_node_storage_failed", &[], u64::from(facts.failed));
+    out.family(
+        "clustron_store_disk_full",
+        "gauge",
+        "1 while the store's log waits for room on a full disk (writes are refused with no_space).",
+    );
+    for (replica, _) in stores {
+        out.sample("clustron_store_disk_full", &[("store", &replica.name)], u64::from(replica.disk_full()));
+    }
 
     out.family("clustron_requests_total", "counter", "Requests this node answered, by store and kind.");
     for (replica, _) in stores {

@@ -2,6 +2,8 @@
 //! group whose state machine is the same engine the in-process mode runs, a durable log,
 //! and the node that hosts the stores and answers clients and peers. See ARCHITECTURE.md.
 
+mod disk;
+mod format;
 mod log;
 mod machine;
 mod metrics;
@@ -10,7 +12,8 @@ mod node;
 mod replica;
 mod types;
 
-pub use node::{Node, NodeConfig};
+pub use disk::{DiskFaults, Fatal};
+pub use node::{Node, NodeConfig, StartError};
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use log::fuzz_log_records;

@@ -19,6 +19,8 @@ use openraft::ChangeMembers;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Mutex as AsyncMutex;
 
+use super::disk::{Disk, Fatal};
+use super::format::{self, Kind};
 use super::metrics::{self, StoreMetrics};
 use super::network::{Faults, Network, RaftRpc, RaftRpcReply};
 use super::replica::{Replica, Timing};
@@ -125,6 +127,40 @@ struct Inner {
     started: Instant,
     /// Where the metrics endpoint listens, if it does.
     metrics_addr: Option<std::net::SocketAddr>,
+    /// The node's file I/O (with its fault switches and its fatal signal).
+    io: Arc<Disk>,
+}
+
+/// Why a node did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Bad configuration, an address in use, a seed that never answered...
+    Failed(Error),
+    /// The data directory cannot be used: a damaged file, or a disk that fails.
+    Fatal(Fatal),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Failed(error) => error.fmt(f),
+            StartError::Fatal(fatal) => fatal.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<Error> for StartError {
+    fn from(error: Error) -> StartError {
+        StartError::Failed(error)
+    }
+}
+
+impl From<Fatal> for StartError {
+    fn from(fatal: Fatal) -> StartError {
+        StartError::Fatal(fatal)
+    }
 }
 
 /// A running node. Dropping it does not stop it; call [`shutdown`](Node::shutdown).
@@ -156,32 +192,36 @@ fn io_error(what: &str, error: impl std::fmt::Display) -> Error {
 }
 
 /// The node identity: its key pair and id, kept in the data directory when there is one.
-fn identity(data_dir: Option<&PathBuf>) -> Result<(Keypair, u64)> {
+fn identity(data_dir: Option<&PathBuf>, io: &Disk) -> std::result::Result<(Keypair, u64), StartError> {
     let Some(dir) = data_dir else { return Ok((Keypair::generate_ed25519(), random_u64())) };
-    std::fs::create_dir_all(dir).map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
-    let key_path = dir.join("identity");
-    let keypair = match std::fs::read(&key_path) {
-        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes)
-            .map_err(|e| Error::invalid(format!("{} is not a node identity: {e}", key_path.display())))?,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Fatal::DiskFailed(format!("creating {}: {e}", dir.display())))?;
+    let save = |name: &str, kind: Kind, body: &[u8]| {
+        io.replace(dir, name, &format::seal(kind, body))
+            .map_err(|e| Fatal::DiskFailed(format!("saving {}: {e}", dir.join(name).display())))
+    };
+    let keypair_of = |bytes: &[u8]| Keypair::from_protobuf_encoding(bytes).map_err(|e| e.to_string());
+    let keypair = match format::read_body(io, dir, "identity", Kind::Identity, |bytes| keypair_of(bytes).map(|_| ()))? {
+        Some(body) => keypair_of(&body).map_err(|e| {
+            Fatal::Damaged(format!("{} is not a node identity: {e}", dir.join("identity").display()))
+        })?,
+        None => {
             let keypair = Keypair::generate_ed25519();
-            let bytes = keypair.to_protobuf_encoding().map_err(|e| Error::internal(e.to_string()))?;
-            std::fs::write(&key_path, bytes).map_err(|e| io_error("saving the node identity", e))?;
+            save("identity", Kind::Identity, &keypair.to_protobuf_encoding().map_err(|e| Error::internal(e.to_string()))?)?;
             keypair
         }
-        Err(error) => return Err(io_error("reading the node identity", error)),
     };
-    let id_path = dir.join("node-id");
-    let id = match std::fs::read_to_string(&id_path) {
-        Ok(text) => {
-            text.trim().parse().map_err(|_| Error::invalid(format!("{} is not a node id", id_path.display())))?
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+    let id_of = |bytes: &[u8]| {
+        std::str::from_utf8(bytes).ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or("not a node id")
+    };
+    let id = match format::read_body(io, dir, "node-id", Kind::NodeId, |bytes| id_of(bytes).map(|_| ()).map_err(String::from))? {
+        Some(body) => id_of(&body)
+            .map_err(|e| Fatal::Damaged(format!("{} is damaged: {e}", dir.join("node-id").display())))?,
+        None => {
             let id = random_u64();
-            std::fs::write(&id_path, id.to_string()).map_err(|e| io_error("saving the node id", e))?;
+            save("node-id", Kind::NodeId, id.to_string().as_bytes())?;
             id
         }
-        Err(error) => return Err(io_error("reading the node id", error)),
     };
     Ok((keypair, id))
 }
@@ -202,15 +242,19 @@ async fn listen_addr(text: &str) -> Result<Multiaddr> {
 impl Node {
     /// Starts a node inside the current Tokio (multi-thread) runtime: listens, opens or
     /// creates its stores, and bootstraps a cluster or joins one through the seeds.
-    pub async fn start(config: NodeConfig) -> Result<Node> {
-        let (keypair, id) = identity(config.data_dir.as_ref())?;
+    ///
+    /// A damaged data directory or a failing disk is [`StartError::Fatal`]: the node does not
+    /// start (see [`Fatal`] for what each calls for).
+    pub async fn start(config: NodeConfig) -> std::result::Result<Node, StartError> {
+        let io = Arc::<Disk>::default();
+        let (keypair, id) = identity(config.data_dir.as_ref(), &io)?;
         let psk = config.cluster_key.as_deref().map(parse_cluster_key).transpose()?;
         let mut listen = Vec::new();
         for address in &config.listen {
             listen.push(listen_addr(address).await?);
         }
         if listen.is_empty() {
-            return Err(Error::invalid("a node needs an address to listen on"));
+            return Err(Error::invalid("a node needs an address to listen on").into());
         }
         let (net, incoming) = Net::start(NetConfig { keypair, psk, listen, mdns: config.mdns })?;
         let addrs = net.listen_addrs().await.iter().map(ToString::to_string).collect();
@@ -237,6 +281,7 @@ impl Node {
                 faults: Arc::default(),
                 started: Instant::now(),
                 metrics_addr,
+                io,
             }),
         };
         node.serve(incoming);
@@ -252,17 +297,34 @@ impl Node {
                 }
             }));
         }
-        let stores: Vec<String> =
-            node.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
-        if node.inner.config.seeds.is_empty() {
-            for store in &stores {
-                let replica = node.replica_or_create(store).await?;
-                node.bootstrap(&replica, std::slice::from_ref(&node.inner.info)).await?;
+        match node.open_stores().await {
+            Ok(()) => Ok(node),
+            Err(error) => {
+                node.shutdown().await;
+                Err(node.inner.io.failed().map_or(StartError::Failed(error), StartError::Fatal))
             }
-        } else {
-            node.join(&stores).await?;
         }
-        Ok(node)
+    }
+
+    /// Opens the configured stores: bootstraps their groups, or joins the cluster's.
+    async fn open_stores(&self) -> Result<()> {
+        let stores: Vec<String> =
+            self.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
+        if self.inner.config.seeds.is_empty() {
+            for store in &stores {
+                let replica = self.replica_or_create(store).await?;
+                self.bootstrap(&replica, std::slice::from_ref(&self.inner.info)).await?;
+            }
+            Ok(())
+        } else {
+            self.join(&stores).await
+        }
+    }
+
+    /// Waits until the node must stop: its disk failed or its data is damaged. The process
+    /// should then exit (`clustron node` exits with 74 or 65) without writing anything more.
+    pub async fn fatal(&self) -> Fatal {
+        self.inner.io.fatal().await
     }
 
     /// Who this node is.
@@ -294,12 +356,14 @@ impl Node {
             peer: self.inner.info.peer.clone(),
             started: self.inner.started,
             watches: self.inner.watches.lock().len(),
+            failed: self.inner.io.failed().is_some(),
         };
         metrics::render(&facts, &stores)
     }
 
     /// Stops every store and the network.
     pub async fn shutdown(&self) {
+        self.inner.io.close();
         let replicas: Vec<Arc<Replica>> = self.inner.replicas.write().values().cloned().collect();
         for replica in replicas {
             replica.shutdown().await;
@@ -338,7 +402,16 @@ impl Node {
         let network =
             Network { net: self.inner.net.clone(), store: store.to_owned(), faults: Arc::clone(&self.inner.faults) };
         let dir = config.data_dir.as_ref().map(|dir| dir.join("stores").join(store));
-        let replica = Replica::start(store, self.inner.id, network, &store_config, dir, self.timing()).await?;
+        let io = Arc::clone(&self.inner.io);
+        let replica = match Replica::start(store, self.inner.id, network, &store_config, dir, io, self.timing()).await {
+            Ok(replica) => replica,
+            Err(StartError::Failed(error)) => return Err(error),
+            Err(StartError::Fatal(fatal)) => {
+                // The node stops: a store it cannot read must not be served half.
+                self.inner.io.fail(fatal.clone());
+                return Err(Error::new(ErrorCode::Unavailable, fatal.to_string()));
+            }
+        };
         self.inner.replicas.write().insert(store.to_owned(), Arc::clone(&replica));
         Ok(replica)
     }
@@ -578,6 +651,13 @@ impl Node {
                 self.inner.faults.slow(delay_ms, drop_per_mille);
                 Ok(ClientReply::Done)
             }
+            ClientBody::DiskFaults(faults) => {
+                if !self.inner.config.allow_fault_injection {
+                    return Err(ClientFault::Error(Error::invalid("this node does not accept fault injection")));
+                }
+                self.inner.io.inject(faults);
+                Ok(ClientReply::Done)
+            }
             ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
             ClientBody::Open => match self.replica(&store) {
                 Some(_) => Ok(ClientReply::Flag(false)),
@@ -622,7 +702,8 @@ impl Node {
             ClientBody::Status => {
                 let stats = replica.read(Query::Stats, true).await?;
                 let (members, leader, term) = replica.view();
-                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term } })
+                let disk_full = replica.disk_full();
+                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term, disk_full } })
             }
             ClientBody::WaitLock { waiter, max_wait_ms } => {
                 let mailbox = replica.engine.wait_for(waiter);
@@ -672,7 +753,8 @@ impl Node {
             | ClientBody::Open
             | ClientBody::Members(MembersOp::List)
             | ClientBody::Partition { .. }
-            | ClientBody::SlowLinks { .. } => {
+            | ClientBody::SlowLinks { .. }
+            | ClientBody::DiskFaults(_) => {
                 Err(ClientFault::Error(Error::internal("a node-level request reached a store")))
             }
         }

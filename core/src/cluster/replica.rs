@@ -13,8 +13,10 @@ use openraft::ServerState;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
-use super::log::LogStore;
+use super::disk::Disk;
+use super::log::{LogStore, Room};
 use super::machine::Machine;
+use super::node::StartError;
 use super::metrics::StoreMetrics;
 use super::network::Network;
 use super::types::{Outcome, Proposal, Proposed, Raft};
@@ -79,6 +81,8 @@ pub(crate) struct Replica {
     pub(crate) metrics: StoreMetrics,
     /// Linearizable reads waiting for a leadership confirmation (see [`Replica::confirmer`]).
     reads: mpsc::UnboundedSender<oneshot::Sender<Result<(), Fault>>>,
+    /// Whether the log's disk has room (writes are refused with `no_space` while it has none).
+    room: Arc<Room>,
 }
 
 /// A command waiting for the next log entry, and where its reply goes.
@@ -102,19 +106,17 @@ impl Replica {
         network: Network,
         config: &Config,
         data_dir: Option<PathBuf>,
+        io: Arc<Disk>,
         timing: Timing,
-    ) -> crate::Result<Arc<Replica>> {
+    ) -> Result<Arc<Replica>, StartError> {
         let engine = InProcEngine::replica(name, config);
-        let (log, machine) = match &data_dir {
-            Some(dir) => {
-                let log =
-                    LogStore::open(dir).map_err(|e| Error::internal(format!("opening the log of {name}: {e}")))?;
-                let machine = Machine::open(Arc::clone(&engine), Some(dir.clone()))
-                    .map_err(|e| Error::internal(format!("opening the snapshot of {name}: {e}")))?;
-                (log, machine)
-            }
-            None => (LogStore::memory(), Machine::open(Arc::clone(&engine), None).expect("nothing to read")),
+        let room = Arc::<Room>::default();
+        let on_disk = Arc::default();
+        let log = match &data_dir {
+            Some(dir) => LogStore::open(dir, Arc::clone(&io), Arc::clone(&room), Arc::clone(&on_disk))?,
+            None => LogStore::memory(),
         };
+        let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;
         let raft_config = openraft::Config {
             cluster_name: name.to_owned(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -143,6 +145,7 @@ impl Replica {
             proposals,
             metrics: StoreMetrics::default(),
             reads,
+            room,
         });
         tokio::spawn(Arc::clone(&replica).duties());
         tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));
@@ -168,6 +171,11 @@ impl Replica {
         (members, self.leader(), metrics.vote.leader_id().get_term())
     }
 
+    /// Whether this replica's disk is full (its log waits for room).
+    pub(crate) fn disk_full(&self) -> bool {
+        self.room.is_full()
+    }
+
     pub(crate) fn voter_ids(&self) -> Vec<u64> {
         self.raft.server_metrics().borrow().membership_config.membership().voter_ids().collect()
     }
@@ -190,6 +198,15 @@ impl Replica {
     async fn propose_at(&self, id: Option<RequestId>, command: Command, now: u64) -> Result<Reply, Fault> {
         if !self.is_leader() {
             return Err(self.not_leader());
+        }
+        if self.room.is_full() {
+            return Err(ClientFault::Error(Error::new(
+                ErrorCode::NoSpace,
+                format!(
+                    "store {:?}: the leader's disk is full; writes resume once space is freed (reads go on)",
+                    self.name
+                ),
+            )));
         }
         let (reply, answer) = oneshot::channel();
         let waiting = Waiting { proposed: Proposed { id, command }, now, reply };

@@ -14,7 +14,8 @@ use crate::{Error, Event, LeaseId};
 /// Bumped when a message changes incompatibly; a node refuses other versions. The protocol
 /// names carry the framing's version (2: one multiplexed stream per peer), so a peer that
 /// frames differently fails to open a stream instead of misreading one.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+/// 3: `ClusterView::disk_full`, the `no_space` error code and the `DiskFaults` request.
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";
 pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/2";
@@ -131,6 +132,21 @@ pub(crate) enum ClientBody {
         delay_ms: u64,
         drop_per_mille: u32,
     },
+    /// Fault injection: the node's file I/O fails as asked from now on (all off heals).
+    DiskFaults(DiskFaults),
+}
+
+/// Disk faults a node injects into its own file I/O (tests; all off heals).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskFaults {
+    /// Writes fail with ENOSPC after writing half of what they were given.
+    pub write_no_space: bool,
+    /// Writes fail with EIO, writing nothing.
+    pub write_io: bool,
+    /// Reads fail with EIO.
+    pub read_io: bool,
+    /// `fdatasync` / `fsync` fail with EIO.
+    pub sync_io: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -146,6 +162,8 @@ pub(crate) struct ClusterView {
     pub(crate) members: Vec<NodeInfo>,
     pub(crate) leader: Option<NodeInfo>,
     pub(crate) term: u64,
+    /// The answering node's log of this store waits for room on a full disk.
+    pub(crate) disk_full: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

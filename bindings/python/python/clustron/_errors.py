@@ -92,6 +92,13 @@ class InternalError(ClustronError):
     number = 10
 
 
+class NoSpaceError(ClustronError, OSError):
+    """No room for the write: a node's disk is full (writes resume once space is freed)."""
+
+    code = "no_space"
+    number = 11
+
+
 #: Exception class by stable error number (the native module raises through this table).
 BY_NUMBER: dict[int, type[ClustronError]] = {
     cls.number: cls
@@ -106,5 +113,6 @@ BY_NUMBER: dict[int, type[ClustronError]] = {
         UnavailableError,
         ClosedError,
         InternalError,
+        NoSpaceError,
     )
 }

@@ -1,0 +1,224 @@
+//! The node's file I/O seam. Every byte a node writes to or reads from its data directory
+//! goes through [`Disk`], which
+//! - injects faults for tests (nodes started with `--allow-fault-injection`): ENOSPC or EIO on
+//!   write, EIO on read, a failing `fdatasync`;
+//! - tells a full disk (wait for space, refuse writes meanwhile) from a failing one (stop);
+//! - carries the node's [`Fatal`] signal: the first failure after which the node must not go
+//!   on (a damaged file, a failed `fdatasync`), for the process to exit on.
+//!
+//! Why a failed `fdatasync` is fatal (PostgreSQL's "fsyncgate"): after it fails, the kernel
+//! may already have dropped the dirty pages, so a second `fdatasync` can succeed without the
+//! data being on disk. The node does not retry; it stops, and on restart reads back what the
+//! disk really holds, with checksums.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::watch;
+
+pub use crate::net::wire::DiskFaults;
+
+/// Why a node must stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fatal {
+    /// A file in the data directory is damaged (a checksum fails where no crash can explain
+    /// it). Restarting will not help: an operator must act (`clustron node` exits with 65).
+    Damaged(String),
+    /// The disk failed under the node (EIO, a failed `fdatasync`): what it acknowledged is
+    /// safe, what it was writing is not known to be. Restart once the disk works (exit 74).
+    DiskFailed(String),
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fatal::Damaged(message) => write!(f, "damaged data: {message}"),
+            Fatal::DiskFailed(message) => write!(f, "disk failure: {message}"),
+        }
+    }
+}
+
+/// The file I/O of one node (shared by its stores).
+#[derive(Debug)]
+pub(crate) struct Disk {
+    write_no_space: AtomicBool,
+    write_io: AtomicBool,
+    read_io: AtomicBool,
+    sync_io: AtomicBool,
+    /// Set when the node shuts down: writes waiting for room give up.
+    closing: AtomicBool,
+    fatal: watch::Sender<Option<Fatal>>,
+}
+
+impl Default for Disk {
+    fn default() -> Disk {
+        Disk {
+            write_no_space: AtomicBool::new(false),
+            write_io: AtomicBool::new(false),
+            read_io: AtomicBool::new(false),
+            sync_io: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            fatal: watch::channel(None).0,
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT: the disk (or the user's quota) is full; freeing space cures it.
+pub(crate) fn is_no_space(error: &io::Error) -> bool {
+    matches!(error.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
+}
+
+fn injected(code: i32) -> io::Error {
+    io::Error::from_raw_os_error(code)
+}
+
+const ENOSPC: i32 = 28;
+const EIO: i32 = 5;
+
+impl Disk {
+    pub(crate) fn inject(&self, faults: DiskFaults) {
+        self.write_no_space.store(faults.write_no_space, Ordering::Relaxed);
+        self.write_io.store(faults.write_io, Ordering::Relaxed);
+        self.read_io.store(faults.read_io, Ordering::Relaxed);
+        self.sync_io.store(faults.sync_io, Ordering::Relaxed);
+    }
+
+    /// The node is shutting down: writes waiting for room on a full disk give up.
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    /// Records why the node must stop (the first reason wins) and logs it.
+    pub(crate) fn fail(&self, fatal: Fatal) {
+        tracing::error!("{fatal}");
+        self.fatal.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(fatal);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Whether the node was told to stop.
+    pub(crate) fn failed(&self) -> Option<Fatal> {
+        self.fatal.borrow().clone()
+    }
+
+    /// Waits until the node must stop.
+    pub(crate) async fn fatal(&self) -> Fatal {
+        let mut fatal = self.fatal.subscribe();
+        loop {
+            if let Some(reason) = fatal.borrow_and_update().clone() {
+                return reason;
+            }
+            if fatal.changed().await.is_err() {
+                return Fatal::DiskFailed("the node's disk seam was dropped".into());
+            }
+        }
+    }
+
+    /// `write_all`, with the injected write faults.
+    pub(crate) fn write_all(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        if self.write_io.load(Ordering::Relaxed) {
+            return Err(injected(EIO));
+        }
+        if self.write_no_space.load(Ordering::Relaxed) && !bytes.is_empty() {
+            // A real full disk often takes part of a write: the caller must cope with that.
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(injected(ENOSPC));
+        }
+        file.write_all(bytes)
+    }
+
+    /// `fdatasync`, with the injected sync fault.
+    pub(crate) fn sync_data(&self, file: &File) -> io::Result<()> {
+        if self.sync_io.load(Ordering::Relaxed) {
+            return Err(injected(EIO));
+        }
+        file.sync_data()
+    }
+
+    /// `fsync` (data and metadata: a new file's length, a directory's entries).
+    pub(crate) fn sync_all(&self, file: &File) -> io::Result<()> {
+        if self.sync_io.load(Ordering::Relaxed) {
+            return Err(injected(EIO));
+        }
+        file.sync_all()
+    }
+
+    /// The whole file, or `None` if it does not exist.
+    pub(crate) fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        if self.read_io.load(Ordering::Relaxed) && path.exists() {
+            return Err(injected(EIO));
+        }
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Replaces `dir/name` with `bytes` durably: a temporary file, fsynced, renamed over
+    /// the old one, the directory fsynced. A failure leaves the old file (and removes the
+    /// temporary one, so a full disk gets its space back).
+    pub(crate) fn replace(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let temporary = dir.join(format!("{name}.tmp"));
+        let written = (|| {
+            let mut file = File::create(&temporary)?;
+            self.write_all(&mut file, bytes)?;
+            self.sync_all(&file)
+        })();
+        if let Err(error) = written {
+            let _ = fs::remove_file(&temporary);
+            return Err(error);
+        }
+        fs::rename(&temporary, dir.join(name))?;
+        self.sync_all(&File::open(dir)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injected_faults_look_like_the_real_errors() {
+        let disk = Disk::default();
+        let dir = std::env::temp_dir().join(format!("clustron-disk-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        disk.inject(DiskFaults { write_no_space: true, ..DiskFaults::default() });
+        let error = disk.replace(&dir, "file", b"0123456789").unwrap_err();
+        assert!(is_no_space(&error), "{error}");
+        assert!(!dir.join("file.tmp").exists(), "a failed replace gives its space back");
+        assert!(!dir.join("file").exists());
+        disk.inject(DiskFaults { sync_io: true, ..DiskFaults::default() });
+        let error = disk.replace(&dir, "file", b"x").unwrap_err();
+        assert!(!is_no_space(&error));
+        assert_eq!(error.raw_os_error(), Some(EIO));
+        disk.inject(DiskFaults::default());
+        disk.replace(&dir, "file", b"x").unwrap();
+        disk.inject(DiskFaults { read_io: true, ..DiskFaults::default() });
+        assert_eq!(disk.read(&dir.join("file")).unwrap_err().raw_os_error(), Some(EIO));
+        assert_eq!(disk.read(&dir.join("missing")).unwrap(), None, "a missing file is not a read error");
+        disk.inject(DiskFaults::default());
+        assert_eq!(disk.read(&dir.join("file")).unwrap().as_deref(), Some(&b"x"[..]));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_first_fatal_reason_wins() {
+        let disk = Disk::default();
+        assert_eq!(disk.failed(), None);
+        disk.fail(Fatal::DiskFailed("first".into()));
+        disk.fail(Fatal::Damaged("second".into()));
+        assert_eq!(disk.failed(), Some(Fatal::DiskFailed("first".into())));
+    }
+}

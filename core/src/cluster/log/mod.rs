@@ -1,0 +1,882 @@
+//! A store's Raft log, vote and last purged id: in memory, and with a data directory also on
+//! disk. The file belongs to the store's writer thread: an append is in memory at once (so
+//! the leader replicates it while its own disk works) and queued for the writer, which
+//! writes everything queued in one `write`, makes it durable with one `fdatasync` and only
+//! then tells openraft (group commit). Truncations and rewrites go through the same queue,
+//! so the file sees every change in log order. The file is an [envelope](super::format)
+//! header followed by [records](records); on open a torn tail (a crash mid-write) is cut and
+//! damage is refused. Purging (after a snapshot) drops entries from memory and, once enough
+//! are dropped, rewrites the file without them; it never passes the snapshot on disk.
+//!
+//! Disk errors (see [`disk`](super::disk)): a full disk stalls the writer, which gives back
+//! what the failed write took and retries until there is room, while the replica refuses
+//! new writes with `no_space`; any other write error or a failed `fdatasync` stops the node.
+
+mod records;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{LogState, RaftLogId, RaftLogReader};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use self::records::{record, scan, Layout};
+use super::disk::{is_no_space, Disk, Fatal};
+use super::format::{self, Kind, Opened};
+use super::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
+
+/// Rewrite the log file once this many purged entries are still in it.
+const REWRITE_AFTER_PURGED: u64 = 20_000;
+/// How often a write waiting for room on a full disk tries again (doubling up to the
+/// second). There is nothing to wait on for free space but the attempt itself.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const LAST_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Meta {
+    last_purged: Option<LogId>,
+}
+
+/// Whether the log's disk has room: set while a write waits for space.
+#[derive(Debug, Default)]
+pub(crate) struct Room {
+    full: AtomicBool,
+}
+
+impl Room {
+    pub(crate) fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+
+    fn set_full(&self, full: bool, file: &Path, error: &dyn std::fmt::Display) {
+        if self.full.swap(full, Ordering::Relaxed) != full {
+            if full {
+                tracing::warn!("{}: the disk is full ({error}); writes wait for room", file.display());
+            } else {
+                tracing::info!("{}: the disk has room again", file.display());
+            }
+        }
+    }
+}
+
+/// The last log index the snapshot on disk covers, plus one (0: none). A purge never passes
+/// it, so the files never forget what no durable snapshot holds.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotOnDisk(AtomicU64);
+
+impl SnapshotOnDisk {
+    pub(crate) fn set(&self, index: Option<u64>) {
+        self.0.store(index.map_or(0, |index| index + 1), Ordering::Release);
+    }
+
+    fn covers(&self) -> Option<u64> {
+        self.0.load(Ordering::Acquire).checked_sub(1)
+    }
+}
+
+/// Called once an append is durable (or failed): openraft's `LogFlushed` in production.
+type Flushed = Box<dyn FnOnce(std::io::Result<()>) + Send>;
+
+/// What the writer thread does to the file, in the order queued.
+enum Job {
+    /// Append these records; tell openraft once they are durable.
+    Append { records: Vec<u8>, flushed: Flushed },
+    /// Cut the file at this length (durably), then answer.
+    Truncate { length: u64, done: mpsc::Sender<std::io::Result<()>> },
+    /// Replace the file with these records (durably), then answer.
+    Rewrite { records: Vec<u8>, done: mpsc::Sender<std::io::Result<()>> },
+}
+
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    io: Arc<Disk>,
+    room: Arc<Room>,
+    /// The file's durable length.
+    length: u64,
+    /// Set when the disk failed: nothing more is written.
+    failed: bool,
+}
+
+impl Writer {
+    /// The writer thread's loop: the appends queued together are written and synced once.
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        let mut appends: Vec<(Vec<u8>, Flushed)> = Vec::new();
+        while let Ok(first) = jobs.recv() {
+            for job in std::iter::once(first).chain(jobs.try_iter()) {
+                match job {
+                    Job::Append { records, flushed } => appends.push((records, flushed)),
+                    Job::Truncate { length, done } => {
+                        self.append(&mut appends);
+                        let _ = done.send(self.truncate(length));
+                    }
+                    Job::Rewrite { records, done } => {
+                        self.append(&mut appends);
+                        let _ = done.send(self.rewrite(&records));
+                    }
+                }
+            }
+            self.append(&mut appends);
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("log")
+    }
+
+    fn append(&mut self, appends: &mut Vec<(Vec<u8>, Flushed)>) {
+        if appends.is_empty() {
+            return;
+        }
+        let outcome = if let [(records, _)] = appends.as_slice() {
+            let records = records.clone();
+            self.write(&records)
+        } else {
+            let all: Vec<u8> = appends.iter().flat_map(|(records, _)| records.iter().copied()).collect();
+            self.write(&all)
+        };
+        for (_, flushed) in appends.drain(..) {
+            let outcome = match &outcome {
+                Ok(()) => Ok(()),
+                Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
+            };
+            flushed(outcome);
+        }
+    }
+
+    /// Writes `bytes` at the end and makes them durable; on a full disk, waits for room.
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.failed {
+            return Err(std::io::Error::other("the log's disk failed earlier"));
+        }
+        let mut retry = FIRST_RETRY;
+        loop {
+            match self.io.write_all(&mut self.file, bytes) {
+                Ok(()) => break,
+                Err(error) if is_no_space(&error) => {
+                    // Give back what the failed write took, so the file ends where its
+                    // durable records do, and try again once there may be room.
+                    if let Err(error) = self.file.set_len(self.length).and_then(|()| self.seek_end()) {
+                        return Err(self.fail("cutting a failed write from", error));
+                    }
+                    self.room.set_full(true, &self.path(), &error);
+                    if self.io.closing() {
+                        return Err(error);
+                    }
+                    std::thread::sleep(retry);
+                    retry = (retry * 2).min(LAST_RETRY);
+                }
+                Err(error) => return Err(self.fail("writing to", error)),
+            }
+        }
+        if let Err(error) = self.io.sync_data(&self.file) {
+            return Err(self.fail("fdatasync of", error));
+        }
+        self.length += bytes.len() as u64;
+        self.room.set_full(false, &self.path(), &"");
+        Ok(())
+    }
+
+    fn seek_end(&mut self) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(self.length)).map(|_| ())
+    }
+
+    /// The disk failed under the log: stop writing and stop the node.
+    fn fail(&mut self, what: &str, error: std::io::Error) -> std::io::Error {
+        self.failed = true;
+        let message = format!(
+            "{what} {}: {error}. What this node acknowledged is on disk; what it was writing may not be \
+             (a failed fdatasync is not retried: the kernel may have dropped the data). Restart the node \
+             once the disk works: it reads back what the disk holds",
+            self.path().display()
+        );
+        self.io.fail(Fatal::DiskFailed(message.clone()));
+        std::io::Error::new(error.kind(), message)
+    }
+
+    fn truncate(&mut self, length: u64) -> std::io::Result<()> {
+        let outcome = self.file.set_len(length).and_then(|()| {
+            self.length = length;
+            self.seek_end()?;
+            self.io.sync_all(&self.file)
+        });
+        outcome.map_err(|error| self.fail("truncating", error))
+    }
+
+    fn rewrite(&mut self, records: &[u8]) -> std::io::Result<()> {
+        let mut bytes = Vec::with_capacity(format::HEADER + records.len());
+        bytes.extend_from_slice(&format::log_header());
+        bytes.extend_from_slice(records);
+        match self.io.replace(&self.dir, "log", &bytes) {
+            Ok(()) => {}
+            // The old file stays; the rewrite is tried again after a later purge.
+            Err(error) if is_no_space(&error) => return Err(error),
+            Err(error) => return Err(self.fail("rewriting", error)),
+        }
+        let reopened = OpenOptions::new().read(true).write(true).open(self.path());
+        self.file = reopened.map_err(|error| self.fail("reopening", error))?;
+        self.length = bytes.len() as u64;
+        self.seek_end()
+    }
+}
+
+/// The log's file, as the log store sees it (the writer thread owns the file itself).
+#[derive(Debug)]
+struct LogFile {
+    dir: PathBuf,
+    io: Arc<Disk>,
+    /// The writer thread's queue (the thread ends when the log is dropped).
+    jobs: mpsc::Sender<Job>,
+    /// The file's length once the writer has done everything queued.
+    length: u64,
+    /// Byte offset of each entry in the file.
+    offsets: BTreeMap<u64, u64>,
+    /// Entries purged from memory but still in the file.
+    purged_in_file: u64,
+    room: Arc<Room>,
+    snapshot: Arc<SnapshotOnDisk>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Append { .. } => "Append",
+            Job::Truncate { .. } => "Truncate",
+            Job::Rewrite { .. } => "Rewrite",
+        })
+    }
+}
+
+fn writer_gone() -> std::io::Error {
+    std::io::Error::other("the log writer has stopped")
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: BTreeMap<u64, Entry>,
+    last_purged: Option<LogId>,
+    vote: Option<Vote>,
+    file: Option<LogFile>,
+}
+
+/// The log of one store's replica. Clones share it (openraft reads through a clone).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Fuzzing: reads records from arbitrary bytes; what it keeps must lie within them.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_log_records(bytes: &[u8]) {
+    for layout in [Layout::Current, Layout::Legacy] {
+        if let Ok(scanned) = scan(bytes, format::HEADER as u64, layout, None) {
+            assert!(scanned.end as usize <= bytes.len(), "the valid part ends inside the data");
+            assert!(scanned.entries.iter().all(|(offset, _)| *offset < scanned.end), "records start before the end");
+        }
+        let _ = scan(bytes, 0, layout, Some(u64::MAX / 2));
+    }
+}
+
+fn postcard_check<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(), String> {
+    postcard::from_bytes::<T>(bytes).map(|_| ()).map_err(|error| error.to_string())
+}
+
+fn decode<T: serde::de::DeserializeOwned>(dir: &Path, name: &str, body: &[u8]) -> Result<T, Fatal> {
+    postcard::from_bytes(body)
+        .map_err(|error| Fatal::Damaged(format!("{} does not decode: {error}", dir.join(name).display())))
+}
+
+fn disk_failed(what: &str, path: &Path, error: std::io::Error) -> Fatal {
+    Fatal::DiskFailed(format!("{what} {}: {error}", path.display()))
+}
+
+impl LogStore {
+    /// An in-memory log.
+    pub(crate) fn memory() -> LogStore {
+        LogStore::default()
+    }
+
+    /// A log kept in `dir` (created if needed), recovered from what is there. `snapshot` says
+    /// how far the snapshot on disk reaches (purges stop there).
+    pub(crate) fn open(
+        dir: &Path,
+        io: Arc<Disk>,
+        room: Arc<Room>,
+        snapshot: Arc<SnapshotOnDisk>,
+    ) -> Result<LogStore, Fatal> {
+        fs::create_dir_all(dir).map_err(|error| disk_failed("creating", dir, error))?;
+        let meta: Meta = match format::read_body(&io, dir, "meta", Kind::LogMeta, postcard_check::<Meta>)? {
+            Some(body) => decode(dir, "meta", &body)?,
+            None => Meta::default(),
+        };
+        let vote: Option<Vote> = match format::read_body(&io, dir, "vote", Kind::Vote, postcard_check::<Vote>)? {
+            Some(body) => Some(decode(dir, "vote", &body)?),
+            None => None,
+        };
+        let path = dir.join("log");
+        let bytes = io.read(&path).map_err(|error| disk_failed("reading", &path, error))?.unwrap_or_default();
+        let purged_index = meta.last_purged.map(|id| id.index);
+        let (layout, base, body) = match format::open(&path, Kind::Log, &bytes).map_err(Fatal::Damaged)? {
+            Opened::Current(body) => (Layout::Current, format::HEADER as u64, body),
+            Opened::Legacy(body) => (Layout::Legacy, 0, body),
+        };
+        let scanned = scan(body, base, layout, purged_index).map_err(|damage| {
+            Fatal::Damaged(format!(
+                "{} is damaged at byte {} (the record after {}): {}. This is not the torn tail of a crash, so the \
+                 node refuses to start rather than serve the store without writes it may have acknowledged. \
+                 Keep the file for inspection; if the store's other replicas are healthy, remove this node from \
+                 the cluster (clustron members remove), move {} aside and add the node back, else restore the \
+                 store from a backup",
+                path.display(),
+                base + damage.offset,
+                damage.after_index.map_or("the start of the file".into(), |index| format!("index {index}")),
+                damage.reason,
+                dir.display()
+            ))
+        })?;
+        for (offset, length) in &scanned.skipped {
+            tracing::warn!(
+                "{}: skipped {length} damaged bytes at byte {} (every entry in them is covered by the snapshot)",
+                path.display(),
+                base + offset
+            );
+        }
+        if let Some(reason) = scanned.torn {
+            tracing::warn!(
+                "{}: cut a torn tail of {} bytes at byte {} ({reason}): the end of a write a crash interrupted",
+                path.display(),
+                body.len() as u64 - scanned.end,
+                base + scanned.end
+            );
+        }
+        let mut entries = BTreeMap::new();
+        let mut offsets = BTreeMap::new();
+        let mut purged_in_file = 0;
+        for (offset, entry) in scanned.entries {
+            let index = entry.get_log_id().index;
+            offsets.insert(index, base + offset);
+            if purged_index.is_some_and(|purged| index <= purged) {
+                purged_in_file += 1;
+            } else {
+                entries.insert(index, entry);
+            }
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|error| disk_failed("opening", &path, error))?;
+        let length = if layout == Layout::Legacy || bytes.is_empty() {
+            // A new log, or one of format version 0: written afresh in the current format.
+            let mut records = Vec::new();
+            offsets.clear();
+            for (index, entry) in &entries {
+                offsets.insert(*index, (format::HEADER + records.len()) as u64);
+                records.extend_from_slice(&record(entry).map_err(|error| disk_failed("encoding", &path, error))?);
+            }
+            purged_in_file = 0;
+            let mut all = format::log_header().to_vec();
+            all.extend_from_slice(&records);
+            io.replace(dir, "log", &all).map_err(|error| disk_failed("writing", &path, error))?;
+            if layout == Layout::Legacy && !bytes.is_empty() {
+                tracing::info!("{} migrated to file format version {}", path.display(), format::VERSION);
+            }
+            file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|error| disk_failed("opening", &path, error))?;
+            all.len() as u64
+        } else {
+            let valid = base + scanned.end;
+            if valid < bytes.len() as u64 {
+                file.set_len(valid)
+                    .and_then(|()| io.sync_all(&file))
+                    .map_err(|error| disk_failed("cutting the torn tail of", &path, error))?;
+            }
+            valid
+        };
+        file.seek(SeekFrom::Start(length)).map_err(|error| disk_failed("seeking in", &path, error))?;
+        let (jobs, queue) = mpsc::channel();
+        let name = format!("clustron-log-{}", dir.file_name().map(|name| name.to_string_lossy()).unwrap_or_default());
+        let writer =
+            Writer { dir: dir.to_owned(), file, io: Arc::clone(&io), room: Arc::clone(&room), length, failed: false };
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || writer.run(queue))
+            .map_err(|error| Fatal::DiskFailed(format!("starting the log writer: {error}")))?;
+        let file = LogFile { dir: dir.to_owned(), io, jobs, length, offsets, purged_in_file, room, snapshot };
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                entries,
+                last_purged: meta.last_purged,
+                vote,
+                file: Some(file),
+            })),
+        })
+    }
+}
+
+impl LogFile {
+    /// Queues the entries' records at the end of the file; `flushed` hears when they are
+    /// durable.
+    fn append(&mut self, entries: &[Entry], flushed: Flushed) -> std::io::Result<()> {
+        let mut records = Vec::new();
+        for entry in entries {
+            let record = record(entry)?;
+            self.offsets.insert(entry.get_log_id().index, self.length + records.len() as u64);
+            records.extend_from_slice(&record);
+        }
+        self.length += records.len() as u64;
+        self.jobs.send(Job::Append { records, flushed }).map_err(|mpsc::SendError(job)| {
+            if let Job::Append { flushed, .. } = job {
+                flushed(Err(writer_gone()));
+            }
+            writer_gone()
+        })
+    }
+
+    /// Runs a job that answers, and waits for its answer.
+    fn wait(&self, job: impl FnOnce(mpsc::Sender<std::io::Result<()>>) -> Job) -> std::io::Result<()> {
+        let (done, answer) = mpsc::channel();
+        self.jobs.send(job(done)).map_err(|_| writer_gone())?;
+        answer.recv().map_err(|_| writer_gone())?
+    }
+
+    fn truncate(&mut self, from_index: u64) -> std::io::Result<()> {
+        let Some((_, &length)) = self.offsets.range(from_index..).next() else { return Ok(()) };
+        self.offsets.split_off(&from_index);
+        self.length = length;
+        self.wait(|done| Job::Truncate { length, done })
+    }
+
+    /// Saves the last purged id; `false` if the disk has no room for it now.
+    fn save_meta(&self, meta: &Meta) -> std::io::Result<bool> {
+        let body = postcard::to_allocvec(meta).map_err(std::io::Error::other)?;
+        match self.io.replace(&self.dir, "meta", &format::seal(Kind::LogMeta, &body)) {
+            Ok(()) => Ok(true),
+            Err(error) if is_no_space(&error) => Ok(false),
+            Err(error) => {
+                self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", self.dir.join("meta").display())));
+                Err(error)
+            }
+        }
+    }
+
+    /// Rewrites the file with only `entries` (every entry not purged, so also those whose
+    /// appends are still queued: the rewrite replaces whatever they wrote). On a full disk
+    /// the old file stays.
+    fn rewrite(&mut self, entries: &BTreeMap<u64, Entry>) -> std::io::Result<()> {
+        let mut records = Vec::new();
+        let mut offsets = BTreeMap::new();
+        for (index, entry) in entries {
+            offsets.insert(*index, (format::HEADER + records.len()) as u64);
+            records.extend_from_slice(&record(entry)?);
+        }
+        let length = (format::HEADER + records.len()) as u64;
+        match self.wait(|done| Job::Rewrite { records, done }) {
+            Ok(()) => {
+                self.length = length;
+                self.offsets = offsets;
+                self.purged_in_file = 0;
+                Ok(())
+            }
+            Err(error) if is_no_space(&error) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Saves the vote before it counts. A full disk holds the vote back until there is room
+    /// (a node that cannot record its vote must not cast it); any other failure stops the
+    /// node.
+    fn save_vote(&self, vote: &Vote) -> std::io::Result<()> {
+        let body = postcard::to_allocvec(vote).map_err(std::io::Error::other)?;
+        let sealed = format::seal(Kind::Vote, &body);
+        let mut retry = FIRST_RETRY;
+        loop {
+            match self.io.replace(&self.dir, "vote", &sealed) {
+                Ok(()) => return Ok(()),
+                Err(error) if is_no_space(&error) && !self.io.closing() => {
+                    self.room.set_full(true, &self.dir.join("vote"), &error);
+                    std::thread::sleep(retry);
+                    retry = (retry * 2).min(LAST_RETRY);
+                }
+                Err(error) => {
+                    if !is_no_space(&error) {
+                        self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", self.dir.join("vote").display())));
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.inner.lock().entries.range(range).map(|(_, entry)| entry.clone()).collect())
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let inner = self.inner.lock();
+        let last = inner.entries.values().next_back().map(|entry| *entry.get_log_id()).or(inner.last_purged);
+        Ok(LogState { last_purged_log_id: inner.last_purged, last_log_id: last })
+    }
+
+    async fn get_log_reader(&mut self) -> LogStore {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        if let Some(file) = &inner.file {
+            tokio::task::block_in_place(|| file.save_vote(vote))
+                .map_err(|error| storage_error("saving the vote", error))?;
+        }
+        inner.vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        Ok(self.inner.lock().vote)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let mut inner = self.inner.lock();
+        match &mut inner.file {
+            None => callback.log_io_completed(Ok(())),
+            Some(file) => file
+                .append(&entries, Box::new(move |outcome| callback.log_io_completed(outcome)))
+                .map_err(|error| storage_error("appending to the log", error))?,
+        }
+        // In memory at once: the leader replicates the entries while its own disk works.
+        for entry in entries {
+            inner.entries.insert(entry.get_log_id().index, entry);
+        }
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut inner = self.inner.lock();
+        inner.entries.split_off(&log_id.index);
+        if let Some(file) = &mut inner.file {
+            tokio::task::block_in_place(|| file.truncate(log_id.index))
+                .map_err(|error| storage_error("truncating the log", error))?;
+        }
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        let log_id = match &inner.file {
+            None => log_id,
+            Some(file) => {
+                // Never past the snapshot on disk: a snapshot that could not be saved (a full
+                // disk) leaves its entries in the log files.
+                let reach = file.snapshot.covers().map_or(0, |covers| covers.min(log_id.index));
+                if reach < log_id.index {
+                    match inner.entries.get(&reach) {
+                        Some(entry) if inner.last_purged.is_none_or(|purged| purged.index < reach) => {
+                            *entry.get_log_id()
+                        }
+                        _ => return Ok(()),
+                    }
+                } else {
+                    log_id
+                }
+            }
+        };
+        if let Some(file) = &mut inner.file {
+            let saved = tokio::task::block_in_place(|| file.save_meta(&Meta { last_purged: Some(log_id) }))
+                .map_err(|error| storage_error("purging the log", error))?;
+            if !saved {
+                // No room to record the purge: keep everything for now.
+                return Ok(());
+            }
+        }
+        let kept = inner.entries.split_off(&(log_id.index + 1));
+        let dropped = std::mem::replace(&mut inner.entries, kept).len() as u64;
+        inner.last_purged = Some(log_id);
+        if let Some(file) = &mut inner.file {
+            file.purged_in_file += dropped;
+            if file.purged_in_file >= REWRITE_AFTER_PURGED {
+                let entries = &inner.entries;
+                tokio::task::block_in_place(|| file.rewrite(entries))
+                    .map_err(|error| storage_error("rewriting the log", error))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+impl LogStore {
+    /// Whether a write waits for room on a full disk.
+    pub(crate) fn disk_full(&self) -> bool {
+        self.inner.lock().file.as_ref().is_some_and(|file| file.room.is_full())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    fn open(dir: &Path) -> Result<LogStore, Fatal> {
+        open_with(dir, &Arc::default())
+    }
+
+    fn open_with(dir: &Path, io: &Arc<Disk>) -> Result<LogStore, Fatal> {
+        LogStore::open(dir, Arc::clone(io), Arc::default(), Arc::default())
+    }
+
+    fn temporary_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("clustron-log-test-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// Queues appends of these indexes, one batch each, and waits until all are durable.
+    fn append(log: &LogStore, batches: &[std::ops::RangeInclusive<u64>]) {
+        let (durable, flushed) = mpsc::channel();
+        for batch in batches {
+            let entries: Vec<Entry> = batch.clone().map(entry).collect();
+            let mut inner = log.inner.lock();
+            let durable = durable.clone();
+            inner
+                .file
+                .as_mut()
+                .unwrap()
+                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
+                .unwrap();
+            for entry in entries {
+                inner.entries.insert(entry.log_id.index, entry);
+            }
+        }
+        for _ in batches {
+            flushed.recv().unwrap().unwrap();
+        }
+    }
+
+    fn indexes(log: &LogStore) -> Vec<u64> {
+        log.inner.lock().entries.keys().copied().collect()
+    }
+
+    #[test]
+    fn appends_queued_together_are_all_durable_and_survive_a_reopen() {
+        let dir = temporary_dir("reopen");
+        let log = open(&dir).unwrap();
+        append(&log, &[1..=3, 4..=4, 5..=9]);
+        drop(log);
+        assert_eq!(indexes(&open(&dir).unwrap()), (1..=9).collect::<Vec<_>>());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn truncation_and_rewrite_keep_the_file_in_log_order() {
+        let dir = temporary_dir("truncate");
+        let log = open(&dir).unwrap();
+        append(&log, &[1..=10]);
+        {
+            let mut inner = log.inner.lock();
+            inner.entries.split_off(&7);
+            inner.file.as_mut().unwrap().truncate(7).unwrap();
+        }
+        append(&log, &[7..=8]);
+        {
+            // What a purge up to 4 does once enough is purged: the file keeps 5 and later.
+            let mut inner = log.inner.lock();
+            let kept = inner.entries.split_off(&5);
+            inner.entries = kept;
+            let Inner { entries, file, .. } = &mut *inner;
+            file.as_mut().unwrap().rewrite(entries).unwrap();
+        }
+        append(&log, &[9..=9]);
+        {
+            let mut inner = log.inner.lock();
+            inner.entries.split_off(&9);
+            inner.file.as_mut().unwrap().truncate(9).unwrap();
+        }
+        append(&log, &[9..=11]);
+        drop(log);
+        assert_eq!(indexes(&open(&dir).unwrap()), (5..=11).collect::<Vec<_>>());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_off_on_open() {
+        let dir = temporary_dir("torn");
+        let log = open(&dir).unwrap();
+        append(&log, &[1..=5]);
+        drop(log);
+        let whole = fs::metadata(dir.join("log")).unwrap().len();
+        // Half a record (a crash mid-write), then garbage.
+        let mut file = OpenOptions::new().append(true).open(dir.join("log")).unwrap();
+        file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
+        drop(file);
+        let log = open(&dir).unwrap();
+        assert_eq!(indexes(&log), (1..=5).collect::<Vec<_>>());
+        assert_eq!(fs::metadata(dir.join("log")).unwrap().len(), whole);
+        // And it appends after the cut.
+        append(&log, &[6..=6]);
+        drop(log);
+        assert_eq!(indexes(&open(&dir).unwrap()), (1..=6).collect::<Vec<_>>());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_middle_is_refused_by_file_and_offset() {
+        let dir = temporary_dir("damage");
+        let log = open(&dir).unwrap();
+        append(&log, &[1..=30]);
+        let offset = log.inner.lock().file.as_ref().unwrap().offsets[&12];
+        drop(log);
+        let path = dir.join("log");
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[offset as usize + 14] ^= 0x10;
+        fs::write(&path, &bytes).unwrap();
+        let Err(Fatal::Damaged(message)) = open(&dir) else { panic!("damage must be refused") };
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains(&format!("at byte {offset} (the record after index 11)")), "{message}");
+        assert_eq!(fs::read(&path).unwrap(), bytes, "a damaged log is left as it is, never cut");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_version_0_directory_is_migrated_in_place() {
+        let dir = temporary_dir("legacy");
+        fs::create_dir_all(&dir).unwrap();
+        let mut legacy = Vec::new();
+        for index in 1..=5 {
+            let body = postcard::to_allocvec(&entry(index)).unwrap();
+            legacy.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            legacy.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+            legacy.extend_from_slice(&body);
+        }
+        fs::write(dir.join("log"), &legacy).unwrap();
+        let vote = Vote::new(3, 9);
+        fs::write(dir.join("vote"), postcard::to_allocvec(&vote).unwrap()).unwrap();
+        fs::write(dir.join("meta"), postcard::to_allocvec(&Meta { last_purged: Some(entry(2).log_id) }).unwrap())
+            .unwrap();
+        let log = open(&dir).unwrap();
+        assert_eq!(indexes(&log), vec![3, 4, 5]);
+        assert_eq!(log.inner.lock().vote, Some(vote));
+        append(&log, &[6..=6]);
+        drop(log);
+        for name in ["log", "vote", "meta"] {
+            assert!(fs::read(dir.join(name)).unwrap().starts_with(&format::MAGIC), "{name} has the envelope");
+        }
+        let log = open(&dir).unwrap();
+        assert_eq!(indexes(&log), vec![3, 4, 5, 6]);
+        assert_eq!(log.inner.lock().vote, Some(vote));
+        drop(log);
+        fs::write(dir.join("vote"), b"not a vote").unwrap();
+        assert!(matches!(open(&dir), Err(Fatal::Damaged(message)) if message.contains("vote")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_holds_writes_until_there_is_room_and_loses_nothing() {
+        let dir = temporary_dir("full");
+        let io: Arc<Disk> = Arc::default();
+        let log = open_with(&dir, &io).unwrap();
+        append(&log, &[1..=3]);
+        io.inject(crate::cluster::disk::DiskFaults { write_no_space: true, ..Default::default() });
+        let (durable, flushed) = mpsc::channel();
+        {
+            let mut inner = log.inner.lock();
+            let entries: Vec<Entry> = (4..=6).map(entry).collect();
+            inner.file.as_mut().unwrap().append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+        }
+        // The writer waits for room (the room flag is what the replica refuses writes on).
+        while !log.disk_full() {
+            std::thread::yield_now();
+        }
+        assert!(flushed.try_recv().is_err(), "nothing is acknowledged while the disk is full");
+        io.inject(Default::default());
+        flushed.recv().unwrap().unwrap();
+        assert!(!log.disk_full());
+        {
+            let mut inner = log.inner.lock();
+            inner.entries.extend((4..=6).map(|index| (index, entry(index))));
+        }
+        drop(log);
+        // The half-written attempts were cut: the file reads back whole, with no torn tail.
+        let log = open(&dir).unwrap();
+        assert_eq!(indexes(&log), (1..=6).collect::<Vec<_>>());
+        assert_eq!(io.failed(), None, "a full disk is not a failure");
+        drop(log);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_fdatasync_is_never_retried_and_stops_the_node() {
+        let dir = temporary_dir("fsync");
+        let io: Arc<Disk> = Arc::default();
+        let log = open_with(&dir, &io).unwrap();
+        append(&log, &[1..=2]);
+        io.inject(crate::cluster::disk::DiskFaults { sync_io: true, ..Default::default() });
+        let (durable, flushed) = mpsc::channel();
+        {
+            let mut inner = log.inner.lock();
+            let entries: Vec<Entry> = vec![entry(3)];
+            inner.file.as_mut().unwrap().append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+        }
+        assert!(flushed.recv().unwrap().is_err(), "openraft hears of the failure");
+        assert!(matches!(io.failed(), Some(Fatal::DiskFailed(message)) if message.contains("fdatasync")));
+        // Healed or not, this log writes nothing more: the data's fate is unknown.
+        io.inject(Default::default());
+        let (durable, flushed) = mpsc::channel();
+        {
+            let mut inner = log.inner.lock();
+            inner.file.as_mut().unwrap().append(&[entry(4)], Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+        }
+        assert!(flushed.recv().unwrap().is_err());
+        drop(log);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reading_a_log_that_fails_with_eio_is_a_disk_failure() {
+        let dir = temporary_dir("eio");
+        let log = open(&dir).unwrap();
+        append(&log, &[1..=2]);
+        drop(log);
+        let io: Arc<Disk> = Arc::default();
+        io.inject(crate::cluster::disk::DiskFaults { read_io: true, ..Default::default() });
+        assert!(matches!(open_with(&dir, &io), Err(Fatal::DiskFailed(message)) if message.contains("reading")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,384 @@
+//! Log records, and how a log file is read back: what a crash can leave (a torn tail, cut
+//! off) told apart from damage (refused, never cut).
+//!
+//! A record (format version 1, after the file's [envelope](crate::cluster::format)):
+//! `[body length u32][CRC-32 of the body u32][CRC-32 of the first 8 bytes u32][postcard entry]`.
+//! The header's own checksum is what lets the reader trust a length: a record whose header
+//! is intact but whose body runs past the end of the file is a write a crash interrupted.
+//! Files of version 0 (no envelope) hold `[length u32][CRC-32 u32][body]` records.
+//!
+//! The rules, applied at the first record that does not read back:
+//! - it is cut short by the end of the file (a write the crash interrupted): torn tail;
+//! - nothing valid follows it, and it looks like a power loss (zeros where the header or a
+//!   sector of the body should be): torn tail;
+//! - a valid record follows it, and every record between is already purged (covered by the
+//!   snapshot): skipped, with a warning;
+//! - anything else is damage: the log refuses to open. A torn tail is only ever the last
+//!   write, never acknowledged; anything before it may have been, and cutting it would
+//!   lose acknowledged writes without a word.
+
+use openraft::RaftLogId;
+
+use crate::cluster::types::Entry;
+
+/// The size of a version-1 record header.
+pub(crate) const RECORD_HEADER: usize = 12;
+/// The size of a version-0 record header.
+const LEGACY_HEADER: usize = 8;
+const SECTOR: u64 = 512;
+/// The most body bytes a search for the next valid version-0 record checksums (those
+/// records have no header checksum, so each candidate costs its whole length).
+const LEGACY_RESYNC_BUDGET: usize = 1 << 30;
+
+/// Which record layout a file uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Current,
+    Legacy,
+}
+
+/// One entry as a version-1 record.
+pub(crate) fn record(entry: &Entry) -> std::io::Result<Vec<u8>> {
+    let body = postcard::to_allocvec(entry).map_err(std::io::Error::other)?;
+    let length = u32::try_from(body.len()).map_err(|_| std::io::Error::other("a log entry over 4 GiB"))?;
+    let mut out = Vec::with_capacity(body.len() + RECORD_HEADER);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    let header_crc = crc32fast::hash(&out[..8]);
+    out.extend_from_slice(&header_crc.to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// What reading one record at an offset found.
+enum Read {
+    /// A good record and where the next one starts.
+    Good(Entry, usize),
+    /// Cut short by the end of the file.
+    Short(&'static str),
+    /// Present but wrong.
+    Bad(Bad),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bad {
+    Header,
+    /// The body's checksum fails; the body spans these bytes.
+    Body(usize, usize),
+    Undecodable,
+}
+
+impl Bad {
+    fn reason(self) -> &'static str {
+        match self {
+            Bad::Header => "its header's checksum does not match",
+            Bad::Body(..) => "its body's checksum does not match",
+            Bad::Undecodable => "its checksum matches but it does not decode as a log entry",
+        }
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn read_at(bytes: &[u8], at: usize, layout: Layout) -> Read {
+    let header = match layout {
+        Layout::Current => RECORD_HEADER,
+        Layout::Legacy => LEGACY_HEADER,
+    };
+    if bytes.len() - at < header {
+        return Read::Short("the file ends inside a record header");
+    }
+    if layout == Layout::Current && crc32fast::hash(&bytes[at..at + 8]) != u32_at(bytes, at + 8) {
+        return Read::Bad(Bad::Header);
+    }
+    let length = u32_at(bytes, at) as usize;
+    let start = at + header;
+    let Some(body) = bytes.get(start..start.saturating_add(length)) else {
+        return Read::Short("the file ends inside a record");
+    };
+    if crc32fast::hash(body) != u32_at(bytes, at + 4) {
+        return Read::Bad(Bad::Body(start, start + length));
+    }
+    match postcard::from_bytes::<Entry>(body) {
+        Ok(entry) => Read::Good(entry, start + length),
+        Err(_) => Read::Bad(Bad::Undecodable),
+    }
+}
+
+/// The first good record after `from`: its offset and entry (`None` when the search gave up,
+/// which callers take as "something may follow").
+fn resync(bytes: &[u8], from: usize, layout: Layout) -> Option<(usize, Option<Entry>)> {
+    let mut budget = LEGACY_RESYNC_BUDGET;
+    for at in from..bytes.len() {
+        if layout == Layout::Legacy {
+            let Some(length) = bytes.get(at..at + 4).map(|_| u32_at(bytes, at) as usize) else { return None };
+            if at + LEGACY_HEADER + length > bytes.len() {
+                continue;
+            }
+            if length > budget {
+                return Some((at, None));
+            }
+            budget -= length;
+        }
+        if let Read::Good(entry, _) = read_at(bytes, at, layout) {
+            return Some((at, Some(entry)));
+        }
+    }
+    None
+}
+
+/// Whether a bad record that nothing valid follows is what a power loss leaves: zeros where
+/// its header should be, or a zero-filled sector inside its body (the file had grown, the
+/// data had not reached the disk). A flipped bit leaves neither.
+fn looks_torn(bytes: &[u8], at: usize, bad: Bad, base: u64, layout: Layout) -> bool {
+    match (layout, bad) {
+        // Version 0 has no header checksum: a bad last record is taken as torn, as before.
+        (Layout::Legacy, _) => true,
+        (Layout::Current, Bad::Header) => bytes[at..].iter().all(|byte| *byte == 0),
+        (Layout::Current, Bad::Body(start, end)) => {
+            let first_sector = (base + start as u64).div_ceil(SECTOR) * SECTOR;
+            let mut sector = first_sector;
+            while sector < base + end as u64 {
+                let from = (sector - base) as usize;
+                let to = ((sector + SECTOR - base) as usize).min(end);
+                if bytes[from..to].iter().all(|byte| *byte == 0) {
+                    return true;
+                }
+                sector += SECTOR;
+            }
+            false
+        }
+        (Layout::Current, Bad::Undecodable) => false,
+    }
+}
+
+/// Everything a log file's records say.
+#[derive(Debug, Default)]
+pub(crate) struct Scanned {
+    /// The entries with the offset (within the scanned bytes) of their records.
+    pub(crate) entries: Vec<(u64, Entry)>,
+    /// Where the valid records end: the rest is a torn tail to cut.
+    pub(crate) end: u64,
+    /// Why the tail was cut, if it was.
+    pub(crate) torn: Option<&'static str>,
+    /// Damaged stretches (offset, length) whose entries were all purged: skipped.
+    pub(crate) skipped: Vec<(u64, u64)>,
+}
+
+/// Why a log file cannot be read back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Damage {
+    /// Where the bad record starts (within the scanned bytes).
+    pub(crate) offset: u64,
+    /// The index of the last good record before it.
+    pub(crate) after_index: Option<u64>,
+    pub(crate) reason: String,
+}
+
+/// Reads the records of `bytes`, which start at file offset `base`; `purged` is the last
+/// index the log's metadata says is covered by the snapshot.
+pub(crate) fn scan(bytes: &[u8], base: u64, layout: Layout, purged: Option<u64>) -> Result<Scanned, Damage> {
+    let mut scanned = Scanned::default();
+    let mut at = 0usize;
+    let mut last: Option<u64> = None;
+    while at < bytes.len() {
+        let bad = match read_at(bytes, at, layout) {
+            Read::Good(entry, next) => {
+                let index = entry.get_log_id().index;
+                if let Some(previous) = last {
+                    // After a purge past the end of the log (a snapshot installed from the
+                    // leader) the next index may jump; otherwise the file is the log in order.
+                    let in_order = index == previous + 1 || (index > previous && purged >= Some(previous));
+                    if !in_order {
+                        return Err(Damage {
+                            offset: at as u64,
+                            after_index: last,
+                            reason: format!("the record holds index {index} where {} was expected", previous + 1),
+                        });
+                    }
+                }
+                last = Some(index);
+                scanned.entries.push((at as u64, entry));
+                at = next;
+                continue;
+            }
+            Read::Short(reason) => {
+                // A version-1 header's checksum vouches for its length: the write was cut.
+                // A version-0 length may itself be the damage: only a tail if nothing follows.
+                if layout == Layout::Current || resync(bytes, at + 1, layout).is_none() {
+                    scanned.end = at as u64;
+                    scanned.torn = Some(reason);
+                    return Ok(scanned);
+                }
+                Bad::Header
+            }
+            Read::Bad(bad) => bad,
+        };
+        match resync(bytes, at + 1, layout) {
+            None if looks_torn(bytes, at, bad, base, layout) => {
+                scanned.end = at as u64;
+                scanned.torn = Some(bad.reason());
+                return Ok(scanned);
+            }
+            Some((next, Some(entry))) if purged.is_some_and(|purged| entry.get_log_id().index <= purged + 1) => {
+                // Every record up to the next good one was purged: nothing is lost.
+                scanned.skipped.push((at as u64, (next - at) as u64));
+                at = next;
+            }
+            found => {
+                let reason = match found {
+                    Some((next, entry)) => format!(
+                        "{}, and a valid record{} follows at byte {}",
+                        bad.reason(),
+                        entry.map(|entry| format!(" (index {})", entry.get_log_id().index)).unwrap_or_default(),
+                        base + next as u64
+                    ),
+                    None => format!("{}, and it does not look like a write cut by a crash", bad.reason()),
+                };
+                return Err(Damage { offset: at as u64, after_index: last, reason });
+            }
+        }
+    }
+    scanned.end = at as u64;
+    Ok(scanned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::types::LogId;
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: openraft::EntryPayload::Blank,
+        }
+    }
+
+    fn file(indexes: std::ops::RangeInclusive<u64>) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = Vec::new();
+        let mut offsets = Vec::new();
+        for index in indexes {
+            offsets.push(bytes.len());
+            bytes.extend_from_slice(&record(&entry(index)).unwrap());
+        }
+        (bytes, offsets)
+    }
+
+    fn indexes(scanned: &Scanned) -> Vec<u64> {
+        scanned.entries.iter().map(|(_, entry)| entry.log_id.index).collect()
+    }
+
+    /// Pinned bytes of a record: a change is a format change.
+    #[test]
+    fn a_record_is_pinned_by_a_golden_fixture() {
+        let bytes = record(&entry(7)).unwrap();
+        assert_eq!(bytes.len(), RECORD_HEADER + 4);
+        assert_eq!(&bytes[..4], &[4, 0, 0, 0], "body length");
+        assert_eq!(&bytes[RECORD_HEADER..], &[1, 1, 7, 0], "postcard: term 1, node 1, index 7, blank");
+        assert_eq!(u32_at(&bytes, 4), crc32fast::hash(&bytes[RECORD_HEADER..]));
+        assert_eq!(u32_at(&bytes, 8), crc32fast::hash(&bytes[..8]));
+    }
+
+    #[test]
+    fn a_clean_file_reads_whole() {
+        let (bytes, _) = file(1..=50);
+        let scanned = scan(&bytes, 28, Layout::Current, None).unwrap();
+        assert_eq!(indexes(&scanned), (1..=50).collect::<Vec<_>>());
+        assert_eq!(scanned.end, bytes.len() as u64);
+        assert_eq!(scanned.torn, None);
+    }
+
+    #[test]
+    fn a_write_cut_short_is_a_torn_tail_at_any_length() {
+        let (bytes, offsets) = file(1..=5);
+        for cut in offsets[4] + 1..bytes.len() {
+            let scanned = scan(&bytes[..cut], 28, Layout::Current, None).unwrap();
+            assert_eq!(indexes(&scanned), vec![1, 2, 3, 4], "cut at {cut}");
+            assert_eq!(scanned.end, offsets[4] as u64);
+            assert!(scanned.torn.is_some());
+        }
+    }
+
+    #[test]
+    fn zeros_where_the_last_write_should_be_are_a_torn_tail() {
+        let (mut bytes, offsets) = file(1..=5);
+        bytes.truncate(offsets[4]);
+        bytes.extend_from_slice(&[0; 700]);
+        let scanned = scan(&bytes, 28, Layout::Current, None).unwrap();
+        assert_eq!(indexes(&scanned), vec![1, 2, 3, 4]);
+        assert_eq!(scanned.end, offsets[4] as u64);
+    }
+
+    #[test]
+    fn a_flipped_byte_anywhere_before_the_last_record_is_damage() {
+        let (bytes, offsets) = file(1..=20);
+        for at in 0..offsets[19] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x01;
+            let damage = scan(&damaged, 28, Layout::Current, None).unwrap_err();
+            let record = offsets.iter().rposition(|offset| *offset <= at).unwrap();
+            assert_eq!(damage.offset, offsets[record] as u64, "flip at {at}");
+            assert_eq!(damage.after_index, (record > 0).then_some(record as u64));
+            assert!(damage.reason.contains("a valid record"), "{}", damage.reason);
+        }
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_last_record_is_damage_too() {
+        let (bytes, offsets) = file(1..=3);
+        for at in offsets[2]..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x40;
+            let outcome = scan(&damaged, 28, Layout::Current, None);
+            let damage = outcome.expect_err("a flipped bit is not a torn write");
+            assert_eq!(damage.offset, offsets[2] as u64);
+            assert_eq!(damage.after_index, Some(2));
+        }
+    }
+
+    #[test]
+    fn damage_in_purged_records_is_skipped() {
+        let (mut bytes, offsets) = file(1..=10);
+        bytes[offsets[3] + 5] ^= 0xff;
+        let scanned = scan(&bytes, 28, Layout::Current, Some(6)).unwrap();
+        assert_eq!(indexes(&scanned), vec![1, 2, 3, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(scanned.skipped, vec![(offsets[3] as u64, (offsets[4] - offsets[3]) as u64)]);
+        // Not purged: damage.
+        assert!(scan(&bytes, 28, Layout::Current, Some(2)).is_err());
+    }
+
+    #[test]
+    fn records_out_of_order_are_damage_except_across_a_purge() {
+        let mut bytes = file(1..=3).0;
+        bytes.extend_from_slice(&file(7..=8).0);
+        assert!(scan(&bytes, 28, Layout::Current, None).unwrap_err().reason.contains("index 7 where 4"));
+        assert_eq!(indexes(&scan(&bytes, 28, Layout::Current, Some(6)).unwrap()), vec![1, 2, 3, 7, 8]);
+    }
+
+    fn legacy(indexes: std::ops::RangeInclusive<u64>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for index in indexes {
+            let body = postcard::to_allocvec(&entry(index)).unwrap();
+            bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+            bytes.extend_from_slice(&body);
+        }
+        bytes
+    }
+
+    #[test]
+    fn version_0_files_keep_their_torn_tail_rule_and_now_see_damage() {
+        let mut bytes = legacy(1..=6);
+        let whole = bytes.len();
+        bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3]);
+        let scanned = scan(&bytes, 0, Layout::Legacy, None).unwrap();
+        assert_eq!(indexes(&scanned), (1..=6).collect::<Vec<_>>());
+        assert_eq!(scanned.end, whole as u64);
+        let mut damaged = legacy(1..=6);
+        damaged[13] ^= 0x01;
+        assert!(scan(&damaged, 0, Layout::Legacy, None).is_err(), "a bad record followed by good ones");
+    }
+}
