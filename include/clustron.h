@@ -300,6 +300,10 @@ enum clustron_status
    * A bug in Clustron.
    */
   CLUSTRON_INTERNAL = 10,
+  /**
+   * No room for the write: a node's disk is full (writes resume once space is freed).
+   */
+  CLUSTRON_NO_SPACE = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -67,10 +67,24 @@ impl Cluster {
 
     /// Status of every store.
     pub fn status(&self) -> Result<Vec<StoreReport>> {
+        self.status_from(None)
+    }
+
+    /// Status of every store as the node at `address` (`host:port`) sees it: its own
+    /// replica's contents and disk, its view of the leader.
+    pub fn node_status(&self, address: &str) -> Result<Vec<StoreReport>> {
+        self.status_from(Some(address))
+    }
+
+    fn status_from(&self, address: Option<&str>) -> Result<Vec<StoreReport>> {
         let client = self.client()?;
         let mut reports = Vec::new();
         for store in client.stores()? {
-            match client.request(&store, ClientBody::Status)? {
+            let reply = match address {
+                Some(address) => client.request_at(address, &store, ClientBody::Status)?,
+                None => client.request(&store, ClientBody::Status)?,
+            };
+            match reply {
                 ClientReply::Status { stats: Reply::Stats(stats), view } => {
                     let StoreStats { revision, keys, .. } = stats;
                     reports.push(StoreReport {
@@ -112,7 +126,7 @@ impl Cluster {
     /// Greets the node at `address` speaking protocol `version` (tests of version checks).
     #[doc(hidden)]
     pub fn hello(&self, address: &str, version: u32) -> Result<()> {
-        self.client()?.request_at(address, ClientBody::Hello { version }).map(|_| ())
+        self.client()?.request_at(address, "", ClientBody::Hello { version }).map(|_| ())
     }
 
     /// Fault injection (nodes started with it allowed): the node at `address` delays its
@@ -120,19 +134,19 @@ impl Cluster {
     /// of them; zeros heal.
     pub fn slow_links(&self, address: &str, delay_ms: u64, drop_per_mille: u32) -> Result<()> {
         let client = self.client()?;
-        client.request_at(address, ClientBody::SlowLinks { delay_ms, drop_per_mille }).map(|_| ())
+        client.request_at(address, "", ClientBody::SlowLinks { delay_ms, drop_per_mille }).map(|_| ())
     }
 
     /// Fault injection (nodes started with it allowed): the file I/O of the node at `address`
     /// fails as `faults` says from now on (all off heals).
     pub fn disk_faults(&self, address: &str, faults: DiskFaults) -> Result<()> {
-        self.client()?.request_at(address, ClientBody::DiskFaults(faults)).map(|_| ())
+        self.client()?.request_at(address, "", ClientBody::DiskFaults(faults)).map(|_| ())
     }
 
     /// Fault injection (nodes started with it allowed): the node at `address` stops talking
     /// to the nodes `cut_off` (an empty list heals it).
     pub fn partition(&self, address: &str, cut_off: &[u64]) -> Result<()> {
         let client = self.client()?;
-        client.request_at(address, ClientBody::Partition { cut_off: cut_off.to_vec() }).map(|_| ())
+        client.request_at(address, "", ClientBody::Partition { cut_off: cut_off.to_vec() }).map(|_| ())
     }
 }

@@ -85,6 +85,12 @@ impl Cluster {
             std::fs::create_dir_all(&dir).expect("a temporary directory");
             dir
         });
+        Cluster::start_with(size, store, common, data)
+    }
+
+    /// Like [`start`](Cluster::start), with the nodes' data directories under `data` (removed
+    /// when the cluster is dropped).
+    pub fn start_with(size: usize, store: &str, common: &[&str], data: Option<PathBuf>) -> Cluster {
         let mut cluster = Cluster { nodes: Vec::new(), data, common: common.iter().map(|s| s.to_string()).collect() };
         for index in 0..size {
             cluster.add_node(index, (index == 0).then_some(store));
@@ -146,6 +152,42 @@ impl Cluster {
         self.nodes[index].metrics = metrics;
     }
 
+    /// Starts a killed node again and expects it to refuse to start: answers its exit status
+    /// and what it printed on stderr (it is killed if it is still running after a minute).
+    pub fn restart_refused(&mut self, index: usize) -> (i32, String) {
+        use std::io::Read;
+        assert!(self.nodes[index].child.is_none(), "node {index} is running");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
+            .args(&self.nodes[index].args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the clustron binary starts");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let status = wait_for_exit(&mut child, READY_TIMEOUT);
+        let stderr = reader.join().unwrap_or_default();
+        let status = status.unwrap_or_else(|| panic!("node {index} started although it should refuse: {stderr}"));
+        (status.code().unwrap_or(-1), stderr)
+    }
+
+    /// Waits up to `limit` for a running node to exit by itself; answers its exit status.
+    pub fn wait_exit(&mut self, index: usize, limit: Duration) -> Option<i32> {
+        let child = self.nodes[index].child.as_mut()?;
+        let status = wait_for_exit(child, limit)?;
+        self.nodes[index].child = None;
+        Some(status.code().unwrap_or(-1))
+    }
+
+    /// A file in node `index`'s data directory.
+    pub fn data_file(&self, index: usize, path: &str) -> PathBuf {
+        self.data.as_ref().expect("a durable cluster").join(format!("node{index}")).join(path)
+    }
+
     /// A connection string for `store` on every node.
     pub fn target(&self, store: &str) -> String {
         format!("clustron://{}/{store}", self.seeds())
@@ -167,6 +209,22 @@ impl Drop for Cluster {
         if let Some(data) = &self.data {
             let _ = std::fs::remove_dir_all(data);
         }
+    }
+}
+
+/// Waits up to `limit` for `child` to exit; kills it (and answers `None`) if it does not.
+fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -125,17 +125,42 @@ impl Disk {
         }
     }
 
-    /// `write_all`, with the injected write faults.
-    pub(crate) fn write_all(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    /// `write_all`, with the injected write faults. `reserved`: the bytes land in space the
+    /// file already holds (preallocated), which a full disk does not refuse.
+    pub(crate) fn write_all(&self, file: &mut File, bytes: &[u8], reserved: bool) -> io::Result<()> {
         if self.write_io.load(Ordering::Relaxed) {
             return Err(injected(EIO));
         }
-        if self.write_no_space.load(Ordering::Relaxed) && !bytes.is_empty() {
+        if self.write_no_space.load(Ordering::Relaxed) && !reserved && !bytes.is_empty() {
             // A real full disk often takes part of a write: the caller must cope with that.
             file.write_all(&bytes[..bytes.len() / 2])?;
             return Err(injected(ENOSPC));
         }
         file.write_all(bytes)
+    }
+
+    /// Reserves `length` bytes of disk for `file` from `offset` on without changing its size
+    /// (`fallocate` with `FALLOC_FL_KEEP_SIZE`): later writes there cannot meet a full disk.
+    /// `Unsupported` where the filesystem cannot.
+    pub(crate) fn allocate(&self, file: &File, offset: u64, length: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if self.write_no_space.load(Ordering::Relaxed) {
+            return Err(injected(ENOSPC));
+        }
+        let (Ok(offset), Ok(length)) = (libc::off_t::try_from(offset), libc::off_t::try_from(length)) else {
+            return Err(io::Error::other("an allocation past the largest file offset"));
+        };
+        // SAFETY: the descriptor belongs to `file`, which is borrowed (open) for the call, and
+        // fallocate reads no memory of ours.
+        let status = unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, offset, length) };
+        if status == 0 {
+            return Ok(());
+        }
+        let error = io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Err(io::Error::new(io::ErrorKind::Unsupported, error)),
+            _ => Err(error),
+        }
     }
 
     /// `fdatasync`, with the injected sync fault.
@@ -173,7 +198,7 @@ impl Disk {
         let temporary = dir.join(format!("{name}.tmp"));
         let written = (|| {
             let mut file = File::create(&temporary)?;
-            self.write_all(&mut file, bytes)?;
+            self.write_all(&mut file, bytes, false)?;
             self.sync_all(&file)
         })();
         if let Err(error) = written {
@@ -194,7 +219,12 @@ mod tests {
         let disk = Disk::default();
         let dir = std::env::temp_dir().join(format!("clustron-disk-test-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
+        let mut file = File::create(dir.join("reserved")).unwrap();
+        disk.allocate(&file, 0, 1 << 16).unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 0, "a reservation keeps the file's size");
         disk.inject(DiskFaults { write_no_space: true, ..DiskFaults::default() });
+        assert!(is_no_space(&disk.allocate(&file, 1 << 16, 1 << 16).unwrap_err()));
+        disk.write_all(&mut file, b"into reserved space", true).unwrap();
         let error = disk.replace(&dir, "file", b"0123456789").unwrap_err();
         assert!(is_no_space(&error), "{error}");
         assert!(!dir.join("file.tmp").exists(), "a failed replace gives its space back");

@@ -115,8 +115,13 @@ pub(crate) fn fuzz_restore_snapshot(bytes: &[u8]) {
     };
     let Ok(stored) = postcard::from_bytes::<StoredSnapshot>(body) else { return };
     let engine = InProcEngine::replica("fuzz", &crate::config::Config::default());
-    let machine =
-        Machine { engine: Arc::clone(&engine), inner: Arc::default(), dir: None, io: Arc::default(), on_disk: Arc::default() };
+    let machine = Machine {
+        engine: Arc::clone(&engine),
+        inner: Arc::default(),
+        dir: None,
+        io: Arc::default(),
+        on_disk: Arc::default(),
+    };
     if machine.restore(&stored).is_ok() {
         // The restored store answers and moves on: stats, a read, the due deadlines.
         let _ = engine.query(crate::state::command::Query::Stats);
@@ -141,16 +146,17 @@ impl Machine {
     ) -> Result<Machine, Fatal> {
         let machine = Machine { engine, inner: Arc::default(), dir, io, on_disk };
         let Some(dir) = &machine.dir else { return Ok(machine) };
-        let legacy = |bytes: &[u8]| postcard::from_bytes::<StoredSnapshot>(bytes).map(|_| ()).map_err(|e| e.to_string());
+        let legacy =
+            |bytes: &[u8]| postcard::from_bytes::<StoredSnapshot>(bytes).map(|_| ()).map_err(|e| e.to_string());
         let Some(body) = format::read_body(&machine.io, dir, "snapshot", Kind::Snapshot, legacy)? else {
             return Ok(machine);
         };
         let path = dir.join("snapshot");
         let stored: StoredSnapshot = postcard::from_bytes(&body)
             .map_err(|error| Fatal::Damaged(format!("{} does not decode: {error}", path.display())))?;
-        machine.restore(&stored).map_err(|error| {
-            Fatal::Damaged(format!("{} holds a state the store refuses: {error}", path.display()))
-        })?;
+        machine
+            .restore(&stored)
+            .map_err(|error| Fatal::Damaged(format!("{} holds a state the store refuses: {error}", path.display())))?;
         machine.on_disk.set(stored.meta.last_log_id.map(|id| id.index));
         machine.inner.lock().snapshot = Some(stored);
         Ok(machine)
@@ -190,10 +196,7 @@ impl Machine {
                 }
                 Err(error) => {
                     if !is_no_space(&error) {
-                        self.io.fail(Fatal::DiskFailed(format!(
-                            "saving {}: {error}",
-                            dir.join("snapshot").display()
-                        )));
+                        self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", dir.join("snapshot").display())));
                     }
                     return Err(error);
                 }

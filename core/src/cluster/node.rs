@@ -194,29 +194,34 @@ fn io_error(what: &str, error: impl std::fmt::Display) -> Error {
 /// The node identity: its key pair and id, kept in the data directory when there is one.
 fn identity(data_dir: Option<&PathBuf>, io: &Disk) -> std::result::Result<(Keypair, u64), StartError> {
     let Some(dir) = data_dir else { return Ok((Keypair::generate_ed25519(), random_u64())) };
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Fatal::DiskFailed(format!("creating {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Fatal::DiskFailed(format!("creating {}: {e}", dir.display())))?;
     let save = |name: &str, kind: Kind, body: &[u8]| {
         io.replace(dir, name, &format::seal(kind, body))
             .map_err(|e| Fatal::DiskFailed(format!("saving {}: {e}", dir.join(name).display())))
     };
     let keypair_of = |bytes: &[u8]| Keypair::from_protobuf_encoding(bytes).map_err(|e| e.to_string());
     let keypair = match format::read_body(io, dir, "identity", Kind::Identity, |bytes| keypair_of(bytes).map(|_| ()))? {
-        Some(body) => keypair_of(&body).map_err(|e| {
-            Fatal::Damaged(format!("{} is not a node identity: {e}", dir.join("identity").display()))
-        })?,
+        Some(body) => keypair_of(&body)
+            .map_err(|e| Fatal::Damaged(format!("{} is not a node identity: {e}", dir.join("identity").display())))?,
         None => {
             let keypair = Keypair::generate_ed25519();
-            save("identity", Kind::Identity, &keypair.to_protobuf_encoding().map_err(|e| Error::internal(e.to_string()))?)?;
+            save(
+                "identity",
+                Kind::Identity,
+                &keypair.to_protobuf_encoding().map_err(|e| Error::internal(e.to_string()))?,
+            )?;
             keypair
         }
     };
     let id_of = |bytes: &[u8]| {
         std::str::from_utf8(bytes).ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or("not a node id")
     };
-    let id = match format::read_body(io, dir, "node-id", Kind::NodeId, |bytes| id_of(bytes).map(|_| ()).map_err(String::from))? {
-        Some(body) => id_of(&body)
-            .map_err(|e| Fatal::Damaged(format!("{} is damaged: {e}", dir.join("node-id").display())))?,
+    let id = match format::read_body(io, dir, "node-id", Kind::NodeId, |bytes| {
+        id_of(bytes).map(|_| ()).map_err(String::from)
+    })? {
+        Some(body) => {
+            id_of(&body).map_err(|e| Fatal::Damaged(format!("{} is damaged: {e}", dir.join("node-id").display())))?
+        }
         None => {
             let id = random_u64();
             save("node-id", Kind::NodeId, id.to_string().as_bytes())?;
@@ -306,8 +311,33 @@ impl Node {
         }
     }
 
-    /// Opens the configured stores: bootstraps their groups, or joins the cluster's.
+    /// Opens the stores in the data directory (so a restarted node checks its files and takes
+    /// part in its groups at once, even while its seeds are down), then the configured ones:
+    /// bootstraps their groups, or joins the cluster's.
     async fn open_stores(&self) -> Result<()> {
+        if let Some(dir) = &self.inner.config.data_dir {
+            let stores = dir.join("stores");
+            let listed = match std::fs::read_dir(&stores) {
+                Ok(listed) => listed.collect::<std::io::Result<Vec<_>>>(),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(error) => Err(error),
+            };
+            let listed = listed.map_err(|e| {
+                self.inner.io.fail(Fatal::DiskFailed(format!("listing {}: {e}", stores.display())));
+                io_error(&format!("listing {}", stores.display()), e)
+            })?;
+            let mut names: Vec<String> = listed
+                .iter()
+                .filter(|entry| entry.path().is_dir())
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            for name in names {
+                if normalize_store_name(&name).is_ok_and(|normal| normal == name) {
+                    self.replica_or_create(&name).await?;
+                }
+            }
+        }
         let stores: Vec<String> =
             self.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
         if self.inner.config.seeds.is_empty() {

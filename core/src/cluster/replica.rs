@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,9 +17,9 @@ use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use super::disk::Disk;
 use super::log::{LogStore, Room};
 use super::machine::Machine;
-use super::node::StartError;
 use super::metrics::StoreMetrics;
 use super::network::Network;
+use super::node::StartError;
 use super::types::{Outcome, Proposal, Proposed, Raft};
 use crate::clock::ClockKind;
 use crate::config::Config;
@@ -37,6 +38,8 @@ const BATCH_BYTES: usize = 1 << 20;
 const ENTRIES_IN_FLIGHT: usize = 2;
 /// How often an idle leader checks for due work (a system-clock store).
 const DUTY_INTERVAL: Duration = Duration::from_millis(20);
+/// How often a leader whose disk is full looks for a follower to hand the group to.
+const FULL_DISK_CHECK: Duration = Duration::from_millis(100);
 
 /// Raft timing (milliseconds).
 #[derive(Clone, Copy, Debug)]
@@ -83,11 +86,21 @@ pub(crate) struct Replica {
     reads: mpsc::UnboundedSender<oneshot::Sender<Result<(), Fault>>>,
     /// Whether the log's disk has room (writes are refused with `no_space` while it has none).
     room: Arc<Room>,
+    /// The highest request number proposed here per client: a retry of a write that may
+    /// still be in the log is never told `no_space` (that answer means "not applied").
+    proposed: Mutex<HashMap<u64, u64>>,
+    /// This leader's disk is full and it is handing the group over (heartbeats stopped).
+    handing_over: AtomicBool,
 }
+
+/// Clients remembered in [`Replica::proposed`]; past this the table starts afresh.
+const PROPOSED_CLIENTS: usize = 4096;
 
 /// A command waiting for the next log entry, and where its reply goes.
 struct Waiting {
     proposed: Proposed,
+    /// The disk room taken for it (given back once it is answered).
+    room: u64,
     now: u64,
     reply: oneshot::Sender<Result<Reply, Fault>>,
 }
@@ -146,6 +159,8 @@ impl Replica {
             metrics: StoreMetrics::default(),
             reads,
             room,
+            proposed: Mutex::new(HashMap::new()),
+            handing_over: AtomicBool::new(false),
         });
         tokio::spawn(Arc::clone(&replica).duties());
         tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));
@@ -169,6 +184,18 @@ impl Replica {
         let metrics = self.raft.server_metrics().borrow().clone();
         let members = metrics.membership_config.membership().nodes().map(|(_, node)| node.clone()).collect();
         (members, self.leader(), metrics.vote.leader_id().get_term())
+    }
+
+    /// Whether another voter has every entry this node has (its disk had room for them).
+    fn follower_caught_up(&self) -> bool {
+        let metrics = self.raft.metrics().borrow().clone();
+        let last = metrics.last_log_index.unwrap_or(0);
+        let voters = self.voter_ids();
+        metrics.replication.is_some_and(|replication| {
+            replication.iter().any(|(id, matched)| {
+                *id != self.node_id && voters.contains(id) && matched.is_some_and(|matched| matched.index >= last)
+            })
+        })
     }
 
     /// Whether this replica's disk is full (its log waits for room).
@@ -199,7 +226,40 @@ impl Replica {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
-        if self.room.is_full() {
+        // What the entry may take on disk, generously (postcard and record overhead).
+        let room = 2 * command.weight() as u64 + 256;
+        self.admit(id.as_ref(), room)?;
+        let (reply, answer) = oneshot::channel();
+        let waiting = Waiting { proposed: Proposed { id, command }, room, now, reply };
+        if self.proposals.send(waiting).is_err() {
+            self.room.release(room);
+            return Err(unavailable(format!("store {:?} is shutting down", self.name)));
+        }
+        answer.await.unwrap_or_else(|_| Err(unavailable(format!("store {:?} is shutting down", self.name))))
+    }
+
+    /// Takes disk room for a write. While the disk is full only what fits in the log's
+    /// reservation is let through; the rest is refused with `no_space` if the request was never
+    /// proposed here, with `unavailable` (outcome not known yet) if it is a retry of one that
+    /// may still be in the log. A leader handing its group over refuses every write with
+    /// `unavailable` (the client retries at the next leader). Remembers what it lets through.
+    fn admit(&self, id: Option<&RequestId>, room: u64) -> Result<(), Fault> {
+        let mut proposed = self.proposed.lock();
+        let retry = id.is_some_and(|id| proposed.get(&id.client).is_some_and(|seq| *seq >= id.seq));
+        if self.room.is_full() && self.handing_over.load(Ordering::Relaxed) {
+            return Err(unavailable(format!(
+                "store {:?}: this leader's disk is full and it is handing over to a node with room; retry",
+                self.name
+            )));
+        }
+        if !self.room.admit(room) {
+            if retry {
+                return Err(unavailable(format!(
+                    "store {:?}: the leader's disk is full and this write may still be in its log; its outcome is \
+                     known once space is freed",
+                    self.name
+                )));
+            }
             return Err(ClientFault::Error(Error::new(
                 ErrorCode::NoSpace,
                 format!(
@@ -208,10 +268,15 @@ impl Replica {
                 ),
             )));
         }
-        let (reply, answer) = oneshot::channel();
-        let waiting = Waiting { proposed: Proposed { id, command }, now, reply };
-        self.proposals.send(waiting).map_err(|_| unavailable(format!("store {:?} is shutting down", self.name)))?;
-        answer.await.unwrap_or_else(|_| Err(unavailable(format!("store {:?} is shutting down", self.name))))
+        if let Some(id) = id {
+            if !retry {
+                if proposed.len() >= PROPOSED_CLIENTS && !proposed.contains_key(&id.client) {
+                    proposed.clear();
+                }
+                proposed.insert(id.client, id.seq);
+            }
+        }
+        Ok(())
     }
 
     /// Group commit: the commands proposed while earlier entries are being written go
@@ -272,6 +337,7 @@ impl Replica {
     /// Proposes one entry of commands and hands each its reply.
     async fn write_entry(&self, batch: Vec<Waiting>) {
         let now = batch.iter().map(|waiting| waiting.now).max().unwrap_or_else(|| self.stamp());
+        let room: u64 = batch.iter().map(|waiting| waiting.room).sum();
         let (commands, replies): (Vec<Proposed>, Vec<_>) =
             batch.into_iter().map(|waiting| (waiting.proposed, waiting.reply)).unzip();
         let count = commands.len();
@@ -294,6 +360,7 @@ impl Replica {
             }
             Ok(Err(error)) => Err(unavailable(format!("store {:?}: {error}", self.name))),
         };
+        self.room.release(room);
         self.wake.notify_one();
         match written {
             Ok(outcomes) => {
@@ -435,6 +502,20 @@ impl Replica {
             if state == ServerState::Shutdown {
                 return;
             }
+            // A leader whose disk is full hands the group to a follower that has everything it
+            // has (so that follower's disk had room for it): it stops its heartbeats, and the
+            // follower takes over once their leader lease runs out. With no such follower it
+            // stays, refusing writes with `no_space` and serving reads.
+            let hand_over = state == ServerState::Leader && self.room.is_full() && self.follower_caught_up();
+            if hand_over != self.handing_over.swap(hand_over, Ordering::Relaxed) {
+                self.raft.runtime_config().heartbeat(!hand_over);
+                if hand_over {
+                    tracing::warn!(
+                        store = self.name.as_str(),
+                        "the disk is full: handing the group to a node with room"
+                    );
+                }
+            }
             let now_leading = state == ServerState::Leader;
             if now_leading && !leading {
                 // Leases must not expire because no leader could renew them during the
@@ -456,7 +537,10 @@ impl Replica {
                     let _ = self.run_due(now).await;
                 }
             }
-            let wait = if leading && self.engine.clock_kind() == ClockKind::System {
+            let wait = if leading && self.room.is_full() {
+                // Followers catching up show in the replication metrics, which do not wake us.
+                FULL_DISK_CHECK
+            } else if leading && self.engine.clock_kind() == ClockKind::System {
                 let next = self.next_duty();
                 Duration::from_millis(next.saturating_sub(self.stamp()).min(DUTY_INTERVAL.as_millis() as u64))
             } else {
@@ -465,6 +549,7 @@ impl Replica {
             tokio::select! {
                 changed = metrics.changed() => if changed.is_err() { return },
                 () = self.wake.notified() => {}
+                () = self.room.changed.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }

@@ -395,11 +395,11 @@ impl ClusterClient {
     }
 
     /// A node-level request to the node at `address`.
-    pub(crate) fn request_at(self: &Arc<Self>, address: &str, body: ClientBody) -> Result<ClientReply> {
-        let (client, address) = (Arc::clone(self), address.to_owned());
+    pub(crate) fn request_at(self: &Arc<Self>, address: &str, store: &str, body: ClientBody) -> Result<ClientReply> {
+        let (client, address, store) = (Arc::clone(self), address.to_owned(), store.to_owned());
         block(async move {
             let target = client.target_at(&address).await?;
-            client.call_at("", body, Some(target)).await.map(|(reply, _)| reply)
+            client.call_at(&store, body, Some(target)).await.map(|(reply, _)| reply)
         })
     }
 }

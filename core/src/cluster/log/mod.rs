@@ -36,6 +36,10 @@ use super::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// Rewrite the log file once this many purged entries are still in it.
 const REWRITE_AFTER_PURGED: u64 = 20_000;
+/// Disk space the log keeps reserved ahead of its writes, and the smallest step it reserves
+/// when the disk is nearly full.
+const RESERVE: u64 = 4 << 20;
+const SMALLEST_RESERVATION: u64 = 64 << 10;
 /// How often a write waiting for room on a full disk tries again (doubling up to the
 /// second). There is nothing to wait on for free space but the attempt itself.
 const FIRST_RETRY: Duration = Duration::from_millis(50);
@@ -46,10 +50,34 @@ struct Meta {
     last_purged: Option<LogId>,
 }
 
-/// Whether the log's disk has room: set while a write waits for space.
-#[derive(Debug, Default)]
+/// The log's room on the disk. The writer keeps space reserved ahead of the file's end
+/// (`fallocate`, [`RESERVE`] bytes); while it cannot reserve more the disk is full, and the
+/// leader admits only the writes that fit in what is left of the reservation. So an admitted
+/// write never meets a full disk: openraft 0.9 waits for every log flush inside its core, and a
+/// write stuck there would stop the group's reads and heartbeats too.
+#[derive(Debug)]
 pub(crate) struct Room {
+    /// The writer could not reserve more space: the disk is full.
     full: AtomicBool,
+    /// Bytes reserved beyond what the log has written (`u64::MAX`: no limit known, as in
+    /// memory or where the filesystem cannot preallocate).
+    reserved: AtomicU64,
+    /// Bytes of admitted writes not answered yet (counted until their entry is applied, so a
+    /// little more than what is queued for the disk).
+    pending: AtomicU64,
+    /// Wakes the replica's duties when the disk fills up or has room again.
+    pub(crate) changed: tokio::sync::Notify,
+}
+
+impl Default for Room {
+    fn default() -> Room {
+        Room {
+            full: AtomicBool::new(false),
+            reserved: AtomicU64::new(u64::MAX),
+            pending: AtomicU64::new(0),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
 }
 
 impl Room {
@@ -57,10 +85,27 @@ impl Room {
         self.full.load(Ordering::Relaxed)
     }
 
+    /// Takes `bytes` of room for a write: always while the disk has room (the writer reserves
+    /// more as it goes), from what is left of the reservation while it is full.
+    pub(crate) fn admit(&self, bytes: u64) -> bool {
+        let pending = self.pending.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if self.is_full() && pending > self.reserved.load(Ordering::Acquire) {
+            self.pending.fetch_sub(bytes, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back the room of answered writes.
+    pub(crate) fn release(&self, bytes: u64) {
+        self.pending.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
     fn set_full(&self, full: bool, file: &Path, error: &dyn std::fmt::Display) {
         if self.full.swap(full, Ordering::Relaxed) != full {
+            self.changed.notify_one();
             if full {
-                tracing::warn!("{}: the disk is full ({error}); writes wait for room", file.display());
+                tracing::warn!("{}: the disk is full ({error}); writes are refused with no_space", file.display());
             } else {
                 tracing::info!("{}: the disk has room again", file.display());
             }
@@ -103,6 +148,8 @@ struct Writer {
     room: Arc<Room>,
     /// The file's durable length.
     length: u64,
+    /// Where the space reserved for the file ends (`None`: the filesystem cannot reserve).
+    allocated: Option<u64>,
     /// Set when the disk failed: nothing more is written.
     failed: bool,
 }
@@ -111,7 +158,24 @@ impl Writer {
     /// The writer thread's loop: the appends queued together are written and synced once.
     fn run(mut self, jobs: mpsc::Receiver<Job>) {
         let mut appends: Vec<(Vec<u8>, Flushed)> = Vec::new();
-        while let Ok(first) = jobs.recv() {
+        self.reserve(0);
+        loop {
+            let first = if self.room.is_full() {
+                // Try to reserve again now and then: nothing signals that space was freed.
+                match jobs.recv_timeout(LAST_RETRY) {
+                    Ok(job) => job,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.reserve(0);
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match jobs.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                }
+            };
             for job in std::iter::once(first).chain(jobs.try_iter()) {
                 match job {
                     Job::Append { records, flushed } => appends.push((records, flushed)),
@@ -126,7 +190,54 @@ impl Writer {
                 }
             }
             self.append(&mut appends);
+            self.reserve(0);
         }
+    }
+
+    /// Keeps at least `wanted` (and up to [`RESERVE`] more) bytes reserved past the end of the
+    /// file, in smaller steps as the disk fills; publishes what is reserved. Answers whether
+    /// `wanted` bytes are.
+    fn reserve(&mut self, wanted: u64) -> bool {
+        let Some(allocated) = self.allocated else { return true };
+        let end = self.length + wanted;
+        if self.failed || (allocated >= end + RESERVE / 2 && !self.room.is_full()) {
+            return allocated >= end;
+        }
+        let mut step = (end + RESERVE).saturating_sub(allocated.max(self.length));
+        let from = allocated.max(self.length);
+        let mut reached = from;
+        let mut refused = None;
+        while step > 0 {
+            match self.io.allocate(&self.file, reached, step) {
+                Ok(()) => {
+                    reached += step;
+                    if reached >= end + RESERVE {
+                        break;
+                    }
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::Unsupported => {
+                    tracing::info!("{}: the filesystem cannot reserve space ({error})", self.path().display());
+                    self.allocated = None;
+                    self.room.reserved.store(u64::MAX, Ordering::Release);
+                    return true;
+                }
+                Err(error) => {
+                    if step <= SMALLEST_RESERVATION {
+                        refused = Some(error);
+                        break;
+                    }
+                    step /= 2;
+                }
+            }
+        }
+        self.allocated = Some(reached);
+        self.room.reserved.store(reached - self.length, Ordering::Release);
+        let path = self.path();
+        match refused {
+            Some(error) if reached < end + RESERVE => self.room.set_full(true, &path, &error),
+            _ => self.room.set_full(false, &path, &""),
+        }
+        reached >= end
     }
 
     fn path(&self) -> PathBuf {
@@ -160,7 +271,8 @@ impl Writer {
         }
         let mut retry = FIRST_RETRY;
         loop {
-            match self.io.write_all(&mut self.file, bytes) {
+            let reserved = self.reserve(bytes.len() as u64);
+            match self.io.write_all(&mut self.file, bytes, reserved) {
                 Ok(()) => break,
                 Err(error) if is_no_space(&error) => {
                     // Give back what the failed write took, so the file ends where its
@@ -168,6 +280,7 @@ impl Writer {
                     if let Err(error) = self.file.set_len(self.length).and_then(|()| self.seek_end()) {
                         return Err(self.fail("cutting a failed write from", error));
                     }
+                    self.allocated = self.allocated.map(|_| self.length);
                     self.room.set_full(true, &self.path(), &error);
                     if self.io.closing() {
                         return Err(error);
@@ -182,7 +295,9 @@ impl Writer {
             return Err(self.fail("fdatasync of", error));
         }
         self.length += bytes.len() as u64;
-        self.room.set_full(false, &self.path(), &"");
+        if let Some(allocated) = self.allocated {
+            self.room.reserved.store(allocated.saturating_sub(self.length), Ordering::Release);
+        }
         Ok(())
     }
 
@@ -206,6 +321,8 @@ impl Writer {
     fn truncate(&mut self, length: u64) -> std::io::Result<()> {
         let outcome = self.file.set_len(length).and_then(|()| {
             self.length = length;
+            // Cutting the file gives back the space reserved past its end.
+            self.allocated = self.allocated.map(|_| length);
             self.seek_end()?;
             self.io.sync_all(&self.file)
         });
@@ -225,6 +342,7 @@ impl Writer {
         let reopened = OpenOptions::new().read(true).write(true).open(self.path());
         self.file = reopened.map_err(|error| self.fail("reopening", error))?;
         self.length = bytes.len() as u64;
+        self.allocated = self.allocated.map(|_| self.length);
         self.seek_end()
     }
 }
@@ -410,20 +528,22 @@ impl LogStore {
         file.seek(SeekFrom::Start(length)).map_err(|error| disk_failed("seeking in", &path, error))?;
         let (jobs, queue) = mpsc::channel();
         let name = format!("clustron-log-{}", dir.file_name().map(|name| name.to_string_lossy()).unwrap_or_default());
-        let writer =
-            Writer { dir: dir.to_owned(), file, io: Arc::clone(&io), room: Arc::clone(&room), length, failed: false };
+        let writer = Writer {
+            dir: dir.to_owned(),
+            file,
+            io: Arc::clone(&io),
+            room: Arc::clone(&room),
+            length,
+            allocated: Some(length),
+            failed: false,
+        };
         std::thread::Builder::new()
             .name(name)
             .spawn(move || writer.run(queue))
             .map_err(|error| Fatal::DiskFailed(format!("starting the log writer: {error}")))?;
         let file = LogFile { dir: dir.to_owned(), io, jobs, length, offsets, purged_in_file, room, snapshot };
         Ok(LogStore {
-            inner: Arc::new(Mutex::new(Inner {
-                entries,
-                last_purged: meta.last_purged,
-                vote,
-                file: Some(file),
-            })),
+            inner: Arc::new(Mutex::new(Inner { entries, last_purged: meta.last_purged, vote, file: Some(file) })),
         })
     }
 }
@@ -818,7 +938,12 @@ mod tests {
         {
             let mut inner = log.inner.lock();
             let entries: Vec<Entry> = (4..=6).map(entry).collect();
-            inner.file.as_mut().unwrap().append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+            inner
+                .file
+                .as_mut()
+                .unwrap()
+                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
+                .unwrap();
         }
         // The writer waits for room (the room flag is what the replica refuses writes on).
         while !log.disk_full() {
@@ -852,7 +977,12 @@ mod tests {
         {
             let mut inner = log.inner.lock();
             let entries: Vec<Entry> = vec![entry(3)];
-            inner.file.as_mut().unwrap().append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+            inner
+                .file
+                .as_mut()
+                .unwrap()
+                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
+                .unwrap();
         }
         assert!(flushed.recv().unwrap().is_err(), "openraft hears of the failure");
         assert!(matches!(io.failed(), Some(Fatal::DiskFailed(message)) if message.contains("fdatasync")));
@@ -861,7 +991,12 @@ mod tests {
         let (durable, flushed) = mpsc::channel();
         {
             let mut inner = log.inner.lock();
-            inner.file.as_mut().unwrap().append(&[entry(4)], Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+            inner
+                .file
+                .as_mut()
+                .unwrap()
+                .append(&[entry(4)], Box::new(move |outcome| durable.send(outcome).unwrap()))
+                .unwrap();
         }
         assert!(flushed.recv().unwrap().is_err());
         drop(log);
