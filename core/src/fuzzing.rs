@@ -19,12 +19,14 @@ pub fn wire(data: &[u8]) {
     }
 }
 
-/// The durable log's records (torn and corrupt tails are cut, never misread).
+/// The durable log's records, in both record layouts: a torn tail is cut, damage is refused,
+/// nothing is misread.
 pub fn log(data: &[u8]) {
     fuzz_log_records(data);
 }
 
-/// A snapshot file, decoded and restored into a fresh replica.
+/// A snapshot file (its envelope checked), decoded and restored into a fresh replica; and the
+/// same bytes as the body of a valid envelope, so the decoder runs behind a good checksum.
 pub fn snapshot(data: &[u8]) {
     fuzz_restore_snapshot(data);
 }

@@ -108,31 +108,34 @@ pub(crate) struct Machine {
 /// Fuzzing: decodes a snapshot file and restores it into a fresh replica.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz_restore_snapshot(bytes: &[u8]) {
-    // A snapshot file: the envelope (or none: format version 0), then the stored snapshot.
-    let body = match format::open(std::path::Path::new("fuzz"), Kind::Snapshot, bytes) {
-        Ok(format::Opened::Current(body) | format::Opened::Legacy(body)) => body,
-        Err(_) => return,
-    };
-    let Ok(stored) = postcard::from_bytes::<StoredSnapshot>(body) else { return };
-    let engine = InProcEngine::replica("fuzz", &crate::config::Config::default());
-    let machine = Machine {
-        engine: Arc::clone(&engine),
-        inner: Arc::default(),
-        dir: None,
-        io: Arc::default(),
-        on_disk: Arc::default(),
-    };
-    if machine.restore(&stored).is_ok() {
-        // The restored store answers and moves on: stats, a read, the due deadlines.
-        let _ = engine.query(crate::state::command::Query::Stats);
-        let _ = engine.query(crate::state::command::Query::Scan {
-            range: crate::KeyRange::All,
-            after: None,
-            limit: Some(10),
-        });
-        let _ = engine.apply_at(crate::state::command::Command::Tick, u64::MAX / 2);
+    let sealed = format::seal(Kind::Snapshot, bytes);
+    for file in [bytes, &sealed[..]] {
+        // A snapshot file: the envelope (or none: format version 0), then the stored snapshot.
+        let body = match format::open(std::path::Path::new("fuzz"), Kind::Snapshot, file) {
+            Ok(format::Opened::Current(body) | format::Opened::Legacy(body)) => body,
+            Err(_) => continue,
+        };
+        let Ok(stored) = postcard::from_bytes::<StoredSnapshot>(body) else { continue };
+        let engine = InProcEngine::replica("fuzz", &crate::config::Config::default());
+        let machine = Machine {
+            engine: Arc::clone(&engine),
+            inner: Arc::default(),
+            dir: None,
+            io: Arc::default(),
+            on_disk: Arc::default(),
+        };
+        if machine.restore(&stored).is_ok() {
+            // The restored store answers and moves on: stats, a read, the due deadlines.
+            let _ = engine.query(crate::state::command::Query::Stats);
+            let _ = engine.query(crate::state::command::Query::Scan {
+                range: crate::KeyRange::All,
+                after: None,
+                limit: Some(10),
+            });
+            let _ = engine.apply_at(crate::state::command::Command::Tick, u64::MAX / 2);
+        }
+        engine.shutdown();
     }
-    engine.shutdown();
 }
 
 impl Machine {

@@ -113,7 +113,7 @@ fn resync(bytes: &[u8], from: usize, layout: Layout) -> Option<(usize, Option<En
     let mut budget = LEGACY_RESYNC_BUDGET;
     for at in from..bytes.len() {
         if layout == Layout::Legacy {
-            let Some(length) = bytes.get(at..at + 4).map(|_| u32_at(bytes, at) as usize) else { return None };
+            let length = bytes.get(at..at + 4).map(|_| u32_at(bytes, at) as usize)?;
             if at + LEGACY_HEADER + length > bytes.len() {
                 continue;
             }
