@@ -13,8 +13,23 @@ CARGO ?= cargo
 ## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
 ## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project), the cluster tests
 ## and the CLI (test-cluster), the bindings and examples against a cluster, the bench-compare report
-test: check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c test-python test-node \
-	test-bindings-cluster examples-cluster test-bench-report fuzz-short
+TEST_STEPS := check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c \
+	test-python test-node test-bindings-cluster examples-cluster test-bench-report fuzz-short
+# Each step runs in its own make, timed; what an earlier step built (the pip-installed package,
+# the Node addon) is reused by the later ones (`make -o`) instead of being rebuilt. The time of
+# every step is printed at the end, also when one fails (CI's budget is 30 minutes).
+test:
+	@mkdir -p $(TARGET_DIR); : > $(TARGET_DIR)/test-steps.txt; status=0; reuse=""; begin=$$(date +%s); \
+	for step in $(TEST_STEPS); do \
+	  start=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$step $$reuse || status=$$?; \
+	  printf '  %-22s %5d s%s\n' $$step $$(( $$(date +%s) - start )) "$$([ $$status -eq 0 ] || echo '  FAILED')" \
+	    >> $(TARGET_DIR)/test-steps.txt; \
+	  [ $$status -eq 0 ] || break; \
+	  case $$step in test-python) reuse="$$reuse -o python-install";; test-node) reuse="$$reuse -o node-build";; esac; \
+	done; \
+	echo "== make test: time per step (total $$(( $$(date +%s) - begin )) s)"; cat $(TARGET_DIR)/test-steps.txt; \
+	exit $$status
 
 check-toolchain:
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -38,8 +53,11 @@ test-rust:
 ## 3-node cluster, failover, durability, partitions, membership, bad input on the wire, the command
 ## line (client commands on an in-process store and a cluster, exit codes), the metrics endpoint
 ## and `clustron top`, the bench modes
+## The jepsen workloads in here replay one fixed fault schedule (JEPSEN_SEED, default
+## JEPSEN_CI_SEED): the same commit gets the same schedule. `make jepsen` draws new seeds.
+JEPSEN_CI_SEED ?= 20261201
 test-cluster:
-	$(CARGO) test --release -p clustron-cli
+	JEPSEN_SEED=$${JEPSEN_SEED:-$(JEPSEN_CI_SEED)} $(CARGO) test --release -p clustron-cli
 
 ## jepsen: the long fault-injection runs (JEPSEN_SECONDS each, default 300; JEPSEN_SEED to replay);
 ## histories in target/jepsen/. `make test` runs the same workloads for 15-20 s.
@@ -49,31 +67,41 @@ jepsen:
 
 # ---- Fuzzing (cargo-fuzz, libFuzzer; stable Rust, so without a sanitizer) ------------------
 FUZZ_TARGETS := wire log snapshot config c_abi
-FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 200000
+FUZZ_SEED ?= 1
+FUZZ_SECONDS ?= 600
 FUZZ = CARGO_TARGET_DIR=$(TARGET_DIR)/fuzz $(CARGO) fuzz
 
 ensure-cargo-fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 
-## fuzz-short: every fuzz target for FUZZ_SECONDS (60), after replaying the inputs that once
-## crashed it (fuzz/regressions/<target>/); part of `make test`
-fuzz-short: ensure-cargo-fuzz
+# Every target, after replaying the inputs that once crashed it (fuzz/regressions/<target>/),
+# from an empty corpus under target/ (so a run does not depend on earlier ones), with the
+# libFuzzer options $(1).
+define fuzz_targets
 	$(FUZZ) build --fuzz-dir fuzz -s none
 	@for target in $(FUZZ_TARGETS); do \
 	  if [ -d fuzz/regressions/$$target ]; then \
 	    echo "== $$target: regressions"; $(FUZZ) run --fuzz-dir fuzz -s none $$target fuzz/regressions/$$target/* 2>&1 | grep -E '^Executed|panicked|ERROR'; \
 	  fi; \
-	  echo "== $$target: $(FUZZ_SECONDS) s"; \
+	  echo "== $$target: $(1)"; \
+	  corpus=$(TARGET_DIR)/fuzz-corpus/$$target; rm -rf $$corpus; mkdir -p $$corpus; \
 	  status=0; \
-	  $(FUZZ) run --fuzz-dir fuzz -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	  $(FUZZ) run --fuzz-dir fuzz -s none $$target $$corpus -- $(1) -rss_limit_mb=2048 \
 	    -print_final_stats=1 > $(TARGET_DIR)/fuzz-$$target.log 2>&1 || status=$$?; \
 	  grep -E '^(Done|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY)|panicked' $(TARGET_DIR)/fuzz-$$target.log || true; \
 	  test $$status -eq 0 || { echo "fuzz target $$target failed: see fuzz/artifacts/$$target and $(TARGET_DIR)/fuzz-$$target.log"; exit 1; }; \
 	done
+endef
 
-## fuzz: the long version (FUZZ_SECONDS=600 per target)
-fuzz:
-	$(MAKE) fuzz-short FUZZ_SECONDS=600
+## fuzz-short (in `make test`): FUZZ_RUNS inputs per target from the fixed FUZZ_SEED, so the
+## same commit always runs the same inputs; what `make fuzz` finds goes into fuzz/regressions/
+fuzz-short: ensure-cargo-fuzz
+	$(call fuzz_targets,-runs=$(FUZZ_RUNS) -seed=$(FUZZ_SEED))
+
+## fuzz: random, time-bounded fuzzing (FUZZ_SECONDS per target, default 600, a new seed each run)
+fuzz: ensure-cargo-fuzz
+	$(call fuzz_targets,-max_total_time=$(FUZZ_SECONDS))
 
 ## cli: the release `clustron` binary (node daemon, operator commands, bench)
 cli:

@@ -537,15 +537,16 @@ impl Replica {
                     let _ = self.run_due(now).await;
                 }
             }
-            let wait = if leading && self.room.is_full() {
-                // Followers catching up show in the replication metrics, which do not wake us.
-                FULL_DISK_CHECK
-            } else if leading && self.engine.clock_kind() == ClockKind::System {
+            let mut wait = if leading && self.engine.clock_kind() == ClockKind::System {
                 let next = self.next_duty();
                 Duration::from_millis(next.saturating_sub(self.stamp()).min(DUTY_INTERVAL.as_millis() as u64))
             } else {
                 Duration::from_secs(3600)
             };
+            if leading && self.room.is_full() {
+                // Followers catching up show in the replication metrics, which do not wake us.
+                wait = wait.min(FULL_DISK_CHECK);
+            }
             tokio::select! {
                 changed = metrics.changed() => if changed.is_err() { return },
                 () = self.wake.notified() => {}

@@ -927,40 +927,38 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Queues one append of these indexes; answers where its outcome arrives.
+    fn append_later(log: &LogStore, indexes: std::ops::RangeInclusive<u64>) -> mpsc::Receiver<std::io::Result<()>> {
+        let (durable, flushed) = mpsc::channel();
+        let entries: Vec<Entry> = indexes.map(entry).collect();
+        let mut inner = log.inner.lock();
+        let file = inner.file.as_mut().unwrap();
+        file.append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+        inner.entries.extend(entries.into_iter().map(|entry| (entry.log_id.index, entry)));
+        flushed
+    }
+
     #[test]
-    fn a_full_disk_holds_writes_until_there_is_room_and_loses_nothing() {
+    fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_is_room() {
         let dir = temporary_dir("full");
         let io: Arc<Disk> = Arc::default();
         let log = open_with(&dir, &io).unwrap();
         append(&log, &[1..=3]);
         io.inject(crate::cluster::disk::DiskFaults { write_no_space: true, ..Default::default() });
-        let (durable, flushed) = mpsc::channel();
-        {
-            let mut inner = log.inner.lock();
-            let entries: Vec<Entry> = (4..=6).map(entry).collect();
-            inner
-                .file
-                .as_mut()
-                .unwrap()
-                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
-                .unwrap();
-        }
-        // The writer waits for room (the room flag is what the replica refuses writes on).
-        while !log.disk_full() {
-            std::thread::yield_now();
-        }
-        assert!(flushed.try_recv().is_err(), "nothing is acknowledged while the disk is full");
+        // About 2.4 MB of records: they fit in the 4 MiB reserved ahead, but reserving more
+        // fails, so the disk is full from then on.
+        append_later(&log, 4..=150_000).recv().unwrap().unwrap();
+        assert!(log.disk_full(), "the log could not reserve more");
+        // The next 2.4 MB do not fit in what is left: the write waits for room.
+        let flushed = append_later(&log, 150_001..=300_000);
+        assert!(flushed.recv_timeout(Duration::from_millis(300)).is_err(), "nothing acknowledged on a full disk");
         io.inject(Default::default());
         flushed.recv().unwrap().unwrap();
-        assert!(!log.disk_full());
-        {
-            let mut inner = log.inner.lock();
-            inner.entries.extend((4..=6).map(|index| (index, entry(index))));
-        }
+        assert!(!log.disk_full(), "room again once the disk has space");
         drop(log);
         // The half-written attempts were cut: the file reads back whole, with no torn tail.
         let log = open(&dir).unwrap();
-        assert_eq!(indexes(&log), (1..=6).collect::<Vec<_>>());
+        assert_eq!(indexes(&log), (1..=300_000).collect::<Vec<_>>());
         assert_eq!(io.failed(), None, "a full disk is not a failure");
         drop(log);
         fs::remove_dir_all(&dir).unwrap();
