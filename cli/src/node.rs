@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use clustron::cluster::{Fatal, Node, NodeConfig, StartError};
+use clustron::cluster::{DiskFaults, Fatal, Node, NodeConfig, StartError};
 
 use crate::exit::CliError;
 
@@ -49,6 +49,10 @@ pub struct NodeArgs {
     /// Accept fault-injection requests (for tests).
     #[arg(long, hide = true)]
     allow_fault_injection: bool,
+    /// Faults in the node's file I/O from the start, comma-separated: write-no-space,
+    /// write-io, read-io, sync-io (for tests; needs --allow-fault-injection).
+    #[arg(long, hide = true, value_delimiter = ',')]
+    inject_disk_faults: Vec<String>,
     /// Raft heartbeat interval in milliseconds (each replication request must finish within
     /// it, so it bounds the largest value a slow link can carry).
     #[arg(long, default_value_t = 300)]
@@ -116,6 +120,16 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
     if args.stores.is_empty() && args.seeds.is_empty() && !args.allow_create_stores {
         return Err(String::from("a new cluster needs at least one --store").into());
     }
+    let mut disk_faults = DiskFaults::default();
+    for fault in &args.inject_disk_faults {
+        match fault.as_str() {
+            "write-no-space" => disk_faults.write_no_space = true,
+            "write-io" => disk_faults.write_io = true,
+            "read-io" => disk_faults.read_io = true,
+            "sync-io" => disk_faults.sync_io = true,
+            other => return Err(format!("bad --inject-disk-faults {other:?}").into()),
+        }
+    }
     let config = NodeConfig {
         listen: args.listen,
         seeds: args.seeds,
@@ -125,6 +139,7 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         manual_clock,
         allow_create_stores: args.allow_create_stores,
         allow_fault_injection: args.allow_fault_injection,
+        disk_faults,
         heartbeat_ms: args.heartbeat_ms,
         election_ms: parse_range(&args.election_ms).map_err(|e| format!("bad --election-ms: {e}"))?,
         snapshot_every: args.snapshot_every,

@@ -259,6 +259,20 @@ fn a_failed_fdatasync_or_an_eio_on_write_stops_the_node_with_74_and_loses_nothin
     }
 }
 
+#[test]
+fn a_read_error_at_start_stops_the_node_with_74_and_a_healthy_disk_starts_it_again() {
+    let mut cluster = Cluster::start(1, "orders", &["--allow-fault-injection"], true);
+    let store = open(&cluster, "orders");
+    store.put("k", "v").wait().unwrap();
+    drop(store);
+    cluster.kill(0);
+    let (code, stderr) = cluster.restart_refused_with(0, &["--inject-disk-faults", "read-io"]);
+    assert_eq!(code, 74, "a disk that fails to read exits with 74: {stderr}");
+    assert!(stderr.contains("reading") && stderr.contains("Input/output error"), "{stderr}");
+    cluster.restart(0);
+    assert_eq!(text(&open(&cluster, "orders"), "k"), Some("v".into()));
+}
+
 /// Unmounts a tmpfs when dropped (after the cluster on it, declared later, is killed).
 struct Mount(PathBuf);
 

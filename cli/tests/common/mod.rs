@@ -155,10 +155,16 @@ impl Cluster {
     /// Starts a killed node again and expects it to refuse to start: answers its exit status
     /// and what it printed on stderr (it is killed if it is still running after a minute).
     pub fn restart_refused(&mut self, index: usize) -> (i32, String) {
+        self.restart_refused_with(index, &[])
+    }
+
+    /// [`restart_refused`](Cluster::restart_refused) with `extra` arguments this time.
+    pub fn restart_refused_with(&mut self, index: usize, extra: &[&str]) -> (i32, String) {
         use std::io::Read;
         assert!(self.nodes[index].child.is_none(), "node {index} is running");
         let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
             .args(&self.nodes[index].args)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -60,6 +60,8 @@ pub struct NodeConfig {
     pub allow_create_stores: bool,
     /// Accept fault-injection requests (for tests).
     pub allow_fault_injection: bool,
+    /// Faults in the node's file I/O from the start (for tests; needs `allow_fault_injection`).
+    pub disk_faults: crate::net::wire::DiskFaults,
     /// Raft heartbeat interval in milliseconds.
     pub heartbeat_ms: u64,
     /// Raft election timeout range in milliseconds.
@@ -87,6 +89,7 @@ impl Default for NodeConfig {
             manual_clock: false,
             allow_create_stores: false,
             allow_fault_injection: false,
+            disk_faults: Default::default(),
             heartbeat_ms: timing.heartbeat_ms,
             election_ms: (timing.election_min_ms, timing.election_max_ms),
             snapshot_every: timing.snapshot_every,
@@ -252,6 +255,12 @@ impl Node {
     /// start (see [`Fatal`] for what each calls for).
     pub async fn start(config: NodeConfig) -> std::result::Result<Node, StartError> {
         let io = Arc::<Disk>::default();
+        if config.disk_faults != Default::default() {
+            if !config.allow_fault_injection {
+                return Err(Error::invalid("disk faults need fault injection to be allowed").into());
+            }
+            io.inject(config.disk_faults);
+        }
         let (keypair, id) = identity(config.data_dir.as_ref(), &io)?;
         let psk = config.cluster_key.as_deref().map(parse_cluster_key).transpose()?;
         let mut listen = Vec::new();
