@@ -86,15 +86,9 @@ pub(crate) struct Replica {
     reads: mpsc::UnboundedSender<oneshot::Sender<Result<(), Fault>>>,
     /// Whether the log's disk has room (writes are refused with `no_space` while it has none).
     room: Arc<Room>,
-    /// The highest request number proposed here per client: a retry of a write that may
-    /// still be in the log is never told `no_space` (that answer means "not applied").
-    proposed: Mutex<HashMap<u64, u64>>,
     /// This leader's disk is full and it is handing the group over (heartbeats stopped).
     handing_over: AtomicBool,
 }
-
-/// Clients remembered in [`Replica::proposed`]; past this the table starts afresh.
-const PROPOSED_CLIENTS: usize = 4096;
 
 /// A command waiting for the next log entry, and where its reply goes.
 struct Waiting {
@@ -159,7 +153,6 @@ impl Replica {
             metrics: StoreMetrics::default(),
             reads,
             room,
-            proposed: Mutex::new(HashMap::new()),
             handing_over: AtomicBool::new(false),
         });
         tokio::spawn(Arc::clone(&replica).duties());
@@ -228,7 +221,7 @@ impl Replica {
         }
         // What the entry may take on disk, generously (postcard and record overhead).
         let room = 2 * command.weight() as u64 + 256;
-        self.admit(id.as_ref(), room)?;
+        self.admit(room)?;
         let (reply, answer) = oneshot::channel();
         let waiting = Waiting { proposed: Proposed { id, command }, room, now, reply };
         if self.proposals.send(waiting).is_err() {
@@ -239,13 +232,11 @@ impl Replica {
     }
 
     /// Takes disk room for a write. While the disk is full only what fits in the log's
-    /// reservation is let through; the rest is refused with `no_space` if the request was never
-    /// proposed here, with `unavailable` (outcome not known yet) if it is a retry of one that
-    /// may still be in the log. A leader handing its group over refuses every write with
-    /// `unavailable` (the client retries at the next leader). Remembers what it lets through.
-    fn admit(&self, id: Option<&RequestId>, room: u64) -> Result<(), Fault> {
-        let mut proposed = self.proposed.lock();
-        let retry = id.is_some_and(|id| proposed.get(&id.client).is_some_and(|seq| *seq >= id.seq));
+    /// reservation is let through; the rest is refused with `no_space`, which means "not
+    /// applied" (a client whose earlier attempt of the same write has an unknown outcome
+    /// reports `unavailable` instead, see `engine/remote.rs`). A leader handing its group over
+    /// refuses every write with `unavailable`: the client retries at the next leader.
+    fn admit(&self, room: u64) -> Result<(), Fault> {
         if self.room.is_full() && self.handing_over.load(Ordering::Relaxed) {
             return Err(unavailable(format!(
                 "store {:?}: this leader's disk is full and it is handing over to a node with room; retry",
@@ -253,13 +244,6 @@ impl Replica {
             )));
         }
         if !self.room.admit(room) {
-            if retry {
-                return Err(unavailable(format!(
-                    "store {:?}: the leader's disk is full and this write may still be in its log; its outcome is \
-                     known once space is freed",
-                    self.name
-                )));
-            }
             return Err(ClientFault::Error(Error::new(
                 ErrorCode::NoSpace,
                 format!(
@@ -267,14 +251,6 @@ impl Replica {
                     self.name
                 ),
             )));
-        }
-        if let Some(id) = id {
-            if !retry {
-                if proposed.len() >= PROPOSED_CLIENTS && !proposed.contains_key(&id.client) {
-                    proposed.clear();
-                }
-                proposed.insert(id.client, id.seq);
-            }
         }
         Ok(())
     }

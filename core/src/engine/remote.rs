@@ -264,6 +264,9 @@ impl ClusterClient {
         let deadline = Instant::now() + CALL_DEADLINE;
         let mut last = unavailable("no node answered");
         let mut backoff = Duration::from_millis(20);
+        // A write attempt whose outcome is unknown (no answer, or `unavailable`) may have
+        // been applied; a later `no_space` then cannot mean "not applied".
+        let mut maybe_applied = false;
         loop {
             let target = match &fixed {
                 Some(target) => Some(target.clone()),
@@ -303,7 +306,15 @@ impl ClusterClient {
                 Ok(Err(ClientFault::NotLeader(_))) => return Err(unavailable("that node no longer leads")),
                 Ok(Err(ClientFault::Error(error))) if error.code() == ErrorCode::Unavailable => {
                     self.leaders.lock().remove(store);
+                    maybe_applied = true;
                     last = error;
+                }
+                Ok(Err(ClientFault::Error(error))) if error.code() == ErrorCode::NoSpace && maybe_applied => {
+                    return Err(unavailable(format!(
+                        "the outcome of this write is not known: an earlier attempt may have been applied, and now \
+                         the leader's disk is full ({})",
+                        error.message()
+                    )));
                 }
                 // A node that has not heard of a store that exists (it was just created and
                 // this node's replica is not up yet): another node can answer.
@@ -319,6 +330,7 @@ impl ClusterClient {
                 Ok(Err(ClientFault::Error(error))) => return Err(error),
                 Err(error) => {
                     self.leaders.lock().remove(store);
+                    maybe_applied = true;
                     last = error;
                     if fixed.is_some() {
                         return Err(last);
