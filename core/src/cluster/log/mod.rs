@@ -248,13 +248,11 @@ impl Writer {
         if appends.is_empty() {
             return;
         }
-        let outcome = if let [(records, _)] = appends.as_slice() {
-            let records = records.clone();
-            self.write(&records)
-        } else {
-            let all: Vec<u8> = appends.iter().flat_map(|(records, _)| records.iter().copied()).collect();
-            self.write(&all)
+        let all: Vec<u8> = match appends.as_mut_slice() {
+            [(records, _)] => std::mem::take(records),
+            _ => appends.iter().flat_map(|(records, _)| records.iter().copied()).collect(),
         };
+        let outcome = self.write(&all);
         for (_, flushed) in appends.drain(..) {
             let outcome = match &outcome {
                 Ok(()) => Ok(()),
