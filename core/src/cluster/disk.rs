@@ -14,7 +14,8 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -49,8 +50,15 @@ pub(crate) struct Disk {
     sync_io: AtomicBool,
     /// Set when the node shuts down: writes waiting for room give up.
     closing: AtomicBool,
+    /// How many injected faults fired (tests wait on it instead of on time).
+    fired: AtomicU64,
     fatal: watch::Sender<Option<Fatal>>,
 }
+
+/// How long a write waiting for room on a full disk pauses between attempts: from the first
+/// to the last, doubling. Nothing announces freed space, so the attempt itself is the check.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+pub(crate) const LAST_PAUSE: Duration = Duration::from_secs(1);
 
 impl Default for Disk {
     fn default() -> Disk {
@@ -60,6 +68,7 @@ impl Default for Disk {
             read_io: AtomicBool::new(false),
             sync_io: AtomicBool::new(false),
             closing: AtomicBool::new(false),
+            fired: AtomicU64::new(0),
             fatal: watch::channel(None).0,
         }
     }
@@ -68,10 +77,6 @@ impl Default for Disk {
 /// ENOSPC or EDQUOT: the disk (or the user's quota) is full; freeing space cures it.
 pub(crate) fn is_no_space(error: &io::Error) -> bool {
     matches!(error.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded)
-}
-
-fn injected(code: i32) -> io::Error {
-    io::Error::from_raw_os_error(code)
 }
 
 const ENOSPC: i32 = 28;
@@ -92,6 +97,39 @@ impl Disk {
 
     pub(crate) fn closing(&self) -> bool {
         self.closing.load(Ordering::Relaxed)
+    }
+
+    /// An injected fault fires.
+    fn injected(&self, code: i32) -> io::Error {
+        self.fired.fetch_add(1, Ordering::Relaxed);
+        io::Error::from_raw_os_error(code)
+    }
+
+    /// How many injected faults have fired.
+    #[cfg(test)]
+    pub(crate) fn fired(&self) -> u64 {
+        self.fired.load(Ordering::Relaxed)
+    }
+
+    /// Runs `attempt` until it does not fail for want of space, calling `full` at each such
+    /// failure and pausing before the next attempt; gives up (answering that failure) once the
+    /// node shuts down. Any other outcome is answered as it is.
+    pub(crate) fn until_room<T>(
+        &self,
+        mut attempt: impl FnMut() -> io::Result<T>,
+        mut full: impl FnMut(&io::Error),
+    ) -> io::Result<T> {
+        let mut pause = FIRST_PAUSE;
+        loop {
+            match attempt() {
+                Err(error) if is_no_space(&error) && !self.closing() => {
+                    full(&error);
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(LAST_PAUSE);
+                }
+                outcome => return outcome,
+            }
+        }
     }
 
     /// Records why the node must stop (the first reason wins) and logs it.
@@ -129,12 +167,12 @@ impl Disk {
     /// file already holds (preallocated), which a full disk does not refuse.
     pub(crate) fn write_all(&self, file: &mut File, bytes: &[u8], reserved: bool) -> io::Result<()> {
         if self.write_io.load(Ordering::Relaxed) {
-            return Err(injected(EIO));
+            return Err(self.injected(EIO));
         }
         if self.write_no_space.load(Ordering::Relaxed) && !reserved && !bytes.is_empty() {
             // A real full disk often takes part of a write: the caller must cope with that.
             file.write_all(&bytes[..bytes.len() / 2])?;
-            return Err(injected(ENOSPC));
+            return Err(self.injected(ENOSPC));
         }
         file.write_all(bytes)
     }
@@ -145,7 +183,7 @@ impl Disk {
     pub(crate) fn allocate(&self, file: &File, offset: u64, length: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         if self.write_no_space.load(Ordering::Relaxed) {
-            return Err(injected(ENOSPC));
+            return Err(self.injected(ENOSPC));
         }
         let (Ok(offset), Ok(length)) = (libc::off_t::try_from(offset), libc::off_t::try_from(length)) else {
             return Err(io::Error::other("an allocation past the largest file offset"));
@@ -166,7 +204,7 @@ impl Disk {
     /// `fdatasync`, with the injected sync fault.
     pub(crate) fn sync_data(&self, file: &File) -> io::Result<()> {
         if self.sync_io.load(Ordering::Relaxed) {
-            return Err(injected(EIO));
+            return Err(self.injected(EIO));
         }
         file.sync_data()
     }
@@ -174,7 +212,7 @@ impl Disk {
     /// `fsync` (data and metadata: a new file's length, a directory's entries).
     pub(crate) fn sync_all(&self, file: &File) -> io::Result<()> {
         if self.sync_io.load(Ordering::Relaxed) {
-            return Err(injected(EIO));
+            return Err(self.injected(EIO));
         }
         file.sync_all()
     }
@@ -182,7 +220,7 @@ impl Disk {
     /// The whole file, or `None` if it does not exist.
     pub(crate) fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         if self.read_io.load(Ordering::Relaxed) && path.exists() {
-            return Err(injected(EIO));
+            return Err(self.injected(EIO));
         }
         match fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),

@@ -184,28 +184,34 @@ impl Machine {
         let Some(dir) = &self.dir else { return Ok(()) };
         let body = postcard::to_allocvec(stored).map_err(|error| storage_error("encoding a snapshot", error))?;
         let sealed = format::seal(Kind::Snapshot, &body);
-        let mut retry = std::time::Duration::from_millis(50);
-        let saved = tokio::task::block_in_place(|| loop {
-            match self.io.replace(dir, "snapshot", &sealed) {
-                Ok(()) => return Ok(true),
-                Err(error) if is_no_space(&error) && !installed => {
-                    tracing::warn!("{}: no room for a snapshot ({error}); the log keeps its entries", dir.display());
-                    return Ok(false);
-                }
-                Err(error) if is_no_space(&error) && !self.io.closing() => {
-                    tracing::warn!("{}: no room for the leader's snapshot ({error}); waiting", dir.display());
-                    std::thread::sleep(retry);
-                    retry = (retry * 2).min(std::time::Duration::from_secs(1));
-                }
-                Err(error) => {
-                    if !is_no_space(&error) {
-                        self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", dir.join("snapshot").display())));
+        let path = dir.join("snapshot");
+        let save = || self.io.replace(dir, "snapshot", &sealed);
+        let saved = tokio::task::block_in_place(|| {
+            if installed {
+                let waiting = |error: &std::io::Error| {
+                    tracing::warn!("{}: no room for the leader's snapshot ({error}); waiting", path.display());
+                };
+                self.io.until_room(save, waiting).map(|()| true)
+            } else {
+                match save() {
+                    Err(error) if is_no_space(&error) => {
+                        tracing::warn!(
+                            "{}: no room for a snapshot ({error}); the log keeps its entries",
+                            path.display()
+                        );
+                        Ok(false)
                     }
-                    return Err(error);
+                    outcome => outcome.map(|()| true),
                 }
             }
-        })
-        .map_err(|error| storage_error("saving a snapshot", error))?;
+        });
+        let saved = saved
+            .inspect_err(|error| {
+                if !is_no_space(error) {
+                    self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", path.display())));
+                }
+            })
+            .map_err(|error| storage_error("saving a snapshot", error))?;
         if saved {
             self.on_disk.set(stored.meta.last_log_id.map(|id| id.index));
         }

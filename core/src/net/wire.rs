@@ -215,3 +215,21 @@ pub(crate) struct RaftRequest {
 }
 
 pub(crate) type RaftResponse = std::result::Result<Vec<u8>, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What version 3 added, pinned byte for byte: a reordered variant or field fails here.
+    #[test]
+    fn the_messages_of_protocol_version_3_are_pinned() {
+        assert_eq!(PROTOCOL_VERSION, 3);
+        let faults =
+            ClientBody::DiskFaults(DiskFaults { write_no_space: true, read_io: true, ..DiskFaults::default() });
+        assert_eq!(postcard::to_allocvec(&faults).unwrap(), [15, 1, 0, 1, 0], "DiskFaults is variant 15");
+        let view = ClusterView { members: Vec::new(), leader: None, term: 7, disk_full: true };
+        assert_eq!(postcard::to_allocvec(&view).unwrap(), [0, 0, 7, 1], "disk_full follows term");
+        let refused = Error::new(crate::ErrorCode::NoSpace, "full");
+        assert_eq!(postcard::to_allocvec(&refused).unwrap(), [11, 4, b'f', b'u', b'l', b'l'], "no_space travels as 11");
+    }
+}

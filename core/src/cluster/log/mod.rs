@@ -22,7 +22,6 @@ use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogId, RaftLogReader};
@@ -30,7 +29,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use self::records::{record, scan, Layout};
-use super::disk::{is_no_space, Disk, Fatal};
+use super::disk::{is_no_space, Disk, Fatal, LAST_PAUSE};
 use super::format::{self, Kind, Opened};
 use super::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -40,10 +39,6 @@ const REWRITE_AFTER_PURGED: u64 = 20_000;
 /// when the disk is nearly full.
 const RESERVE: u64 = 4 << 20;
 const SMALLEST_RESERVATION: u64 = 64 << 10;
-/// How often a write waiting for room on a full disk tries again (doubling up to the
-/// second). There is nothing to wait on for free space but the attempt itself.
-const FIRST_RETRY: Duration = Duration::from_millis(50);
-const LAST_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Meta {
@@ -162,7 +157,7 @@ impl Writer {
         loop {
             let first = if self.room.is_full() {
                 // Try to reserve again now and then: nothing signals that space was freed.
-                match jobs.recv_timeout(LAST_RETRY) {
+                match jobs.recv_timeout(LAST_PAUSE) {
                     Ok(job) => job,
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         self.reserve(0);
@@ -267,28 +262,8 @@ impl Writer {
         if self.failed {
             return Err(std::io::Error::other("the log's disk failed earlier"));
         }
-        let mut retry = FIRST_RETRY;
-        loop {
-            let reserved = self.reserve(bytes.len() as u64);
-            match self.io.write_all(&mut self.file, bytes, reserved) {
-                Ok(()) => break,
-                Err(error) if is_no_space(&error) => {
-                    // Give back what the failed write took, so the file ends where its
-                    // durable records do, and try again once there may be room.
-                    if let Err(error) = self.file.set_len(self.length).and_then(|()| self.seek_end()) {
-                        return Err(self.fail("cutting a failed write from", error));
-                    }
-                    self.allocated = self.allocated.map(|_| self.length);
-                    self.room.set_full(true, &self.path(), &error);
-                    if self.io.closing() {
-                        return Err(error);
-                    }
-                    std::thread::sleep(retry);
-                    retry = (retry * 2).min(LAST_RETRY);
-                }
-                Err(error) => return Err(self.fail("writing to", error)),
-            }
-        }
+        let (io, room, path) = (Arc::clone(&self.io), Arc::clone(&self.room), self.path());
+        io.until_room(|| self.write_once(bytes), |error| room.set_full(true, &path, error))?;
         if let Err(error) = self.io.sync_data(&self.file) {
             return Err(self.fail("fdatasync of", error));
         }
@@ -297,6 +272,23 @@ impl Writer {
             self.room.reserved.store(allocated.saturating_sub(self.length), Ordering::Release);
         }
         Ok(())
+    }
+
+    /// One attempt at writing `bytes` at the end. On a full disk it gives back what the
+    /// failed write took, so the file ends where its durable records do.
+    fn write_once(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let reserved = self.reserve(bytes.len() as u64);
+        match self.io.write_all(&mut self.file, bytes, reserved) {
+            Ok(()) => Ok(()),
+            Err(error) if is_no_space(&error) => {
+                if let Err(error) = self.file.set_len(self.length).and_then(|()| self.seek_end()) {
+                    return Err(self.fail("cutting a failed write from", error));
+                }
+                self.allocated = self.allocated.map(|_| self.length);
+                Err(error)
+            }
+            Err(error) => Err(self.fail("writing to", error)),
+        }
     }
 
     fn seek_end(&mut self) -> std::io::Result<()> {
@@ -621,23 +613,16 @@ impl LogFile {
     fn save_vote(&self, vote: &Vote) -> std::io::Result<()> {
         let body = postcard::to_allocvec(vote).map_err(std::io::Error::other)?;
         let sealed = format::seal(Kind::Vote, &body);
-        let mut retry = FIRST_RETRY;
-        loop {
-            match self.io.replace(&self.dir, "vote", &sealed) {
-                Ok(()) => return Ok(()),
-                Err(error) if is_no_space(&error) && !self.io.closing() => {
-                    self.room.set_full(true, &self.dir.join("vote"), &error);
-                    std::thread::sleep(retry);
-                    retry = (retry * 2).min(LAST_RETRY);
-                }
-                Err(error) => {
-                    if !is_no_space(&error) {
-                        self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", self.dir.join("vote").display())));
-                    }
-                    return Err(error);
-                }
+        let path = self.dir.join("vote");
+        let saved = self
+            .io
+            .until_room(|| self.io.replace(&self.dir, "vote", &sealed), |error| self.room.set_full(true, &path, error));
+        if let Err(error) = &saved {
+            if !is_no_space(error) {
+                self.io.fail(Fatal::DiskFailed(format!("saving {}: {error}", path.display())));
             }
         }
+        saved
     }
 }
 
@@ -786,25 +771,22 @@ mod tests {
         dir
     }
 
+    /// Queues one append of these indexes; answers where its outcome arrives.
+    fn append_later(log: &LogStore, indexes: std::ops::RangeInclusive<u64>) -> mpsc::Receiver<std::io::Result<()>> {
+        let (durable, flushed) = mpsc::channel();
+        let entries: Vec<Entry> = indexes.map(entry).collect();
+        let mut inner = log.inner.lock();
+        let file = inner.file.as_mut().unwrap();
+        file.append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+        inner.entries.extend(entries.into_iter().map(|entry| (entry.log_id.index, entry)));
+        flushed
+    }
+
     /// Queues appends of these indexes, one batch each, and waits until all are durable.
     fn append(log: &LogStore, batches: &[std::ops::RangeInclusive<u64>]) {
-        let (durable, flushed) = mpsc::channel();
-        for batch in batches {
-            let entries: Vec<Entry> = batch.clone().map(entry).collect();
-            let mut inner = log.inner.lock();
-            let durable = durable.clone();
-            inner
-                .file
-                .as_mut()
-                .unwrap()
-                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
-                .unwrap();
-            for entry in entries {
-                inner.entries.insert(entry.log_id.index, entry);
-            }
-        }
-        for _ in batches {
-            flushed.recv().unwrap().unwrap();
+        let flushed: Vec<_> = batches.iter().map(|batch| append_later(log, batch.clone())).collect();
+        for outcome in flushed {
+            outcome.recv().unwrap().unwrap();
         }
     }
 
@@ -896,13 +878,7 @@ mod tests {
     fn a_version_0_directory_is_migrated_in_place() {
         let dir = temporary_dir("legacy");
         fs::create_dir_all(&dir).unwrap();
-        let mut legacy = Vec::new();
-        for index in 1..=5 {
-            let body = postcard::to_allocvec(&entry(index)).unwrap();
-            legacy.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            legacy.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            legacy.extend_from_slice(&body);
-        }
+        let legacy: Vec<u8> = (1..=5).flat_map(|index| records::legacy_record(&entry(index))).collect();
         fs::write(dir.join("log"), &legacy).unwrap();
         let vote = Vote::new(3, 9);
         fs::write(dir.join("vote"), postcard::to_allocvec(&vote).unwrap()).unwrap();
@@ -925,17 +901,6 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// Queues one append of these indexes; answers where its outcome arrives.
-    fn append_later(log: &LogStore, indexes: std::ops::RangeInclusive<u64>) -> mpsc::Receiver<std::io::Result<()>> {
-        let (durable, flushed) = mpsc::channel();
-        let entries: Vec<Entry> = indexes.map(entry).collect();
-        let mut inner = log.inner.lock();
-        let file = inner.file.as_mut().unwrap();
-        file.append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
-        inner.entries.extend(entries.into_iter().map(|entry| (entry.log_id.index, entry)));
-        flushed
-    }
-
     #[test]
     fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_is_room() {
         let dir = temporary_dir("full");
@@ -947,9 +912,13 @@ mod tests {
         // fails, so the disk is full from then on.
         append_later(&log, 4..=150_000).recv().unwrap().unwrap();
         assert!(log.disk_full(), "the log could not reserve more");
-        // The next 2.4 MB do not fit in what is left: the write waits for room.
+        // The next 2.4 MB do not fit in what is left: the write meets the full disk and waits.
+        let fired = io.fired();
         let flushed = append_later(&log, 150_001..=300_000);
-        assert!(flushed.recv_timeout(Duration::from_millis(300)).is_err(), "nothing acknowledged on a full disk");
+        while io.fired() == fired {
+            std::thread::yield_now();
+        }
+        assert!(flushed.try_recv().is_err(), "nothing acknowledged on a full disk");
         io.inject(Default::default());
         flushed.recv().unwrap().unwrap();
         assert!(!log.disk_full(), "room again once the disk has space");
@@ -969,32 +938,11 @@ mod tests {
         let log = open_with(&dir, &io).unwrap();
         append(&log, &[1..=2]);
         io.inject(crate::cluster::disk::DiskFaults { sync_io: true, ..Default::default() });
-        let (durable, flushed) = mpsc::channel();
-        {
-            let mut inner = log.inner.lock();
-            let entries: Vec<Entry> = vec![entry(3)];
-            inner
-                .file
-                .as_mut()
-                .unwrap()
-                .append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap()))
-                .unwrap();
-        }
-        assert!(flushed.recv().unwrap().is_err(), "openraft hears of the failure");
+        assert!(append_later(&log, 3..=3).recv().unwrap().is_err(), "openraft hears of the failure");
         assert!(matches!(io.failed(), Some(Fatal::DiskFailed(message)) if message.contains("fdatasync")));
         // Healed or not, this log writes nothing more: the data's fate is unknown.
         io.inject(Default::default());
-        let (durable, flushed) = mpsc::channel();
-        {
-            let mut inner = log.inner.lock();
-            inner
-                .file
-                .as_mut()
-                .unwrap()
-                .append(&[entry(4)], Box::new(move |outcome| durable.send(outcome).unwrap()))
-                .unwrap();
-        }
-        assert!(flushed.recv().unwrap().is_err());
+        assert!(append_later(&log, 4..=4).recv().unwrap().is_err());
         drop(log);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -245,6 +245,16 @@ pub(crate) fn scan(bytes: &[u8], base: u64, layout: Layout, purged: Option<u64>)
     Ok(scanned)
 }
 
+/// One entry as a version-0 record (what logs held before format version 1).
+#[cfg(test)]
+pub(crate) fn legacy_record(entry: &Entry) -> Vec<u8> {
+    let body = postcard::to_allocvec(entry).expect("an entry encodes");
+    let mut out = (body.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,14 +369,7 @@ mod tests {
     }
 
     fn legacy(indexes: std::ops::RangeInclusive<u64>) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for index in indexes {
-            let body = postcard::to_allocvec(&entry(index)).unwrap();
-            bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            bytes.extend_from_slice(&body);
-        }
-        bytes
+        indexes.flat_map(|index| legacy_record(&entry(index))).collect()
     }
 
     #[test]
