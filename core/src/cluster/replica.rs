@@ -136,9 +136,16 @@ impl Replica {
         };
         let raft_config =
             Arc::new(raft_config.validate().map_err(|e| Error::invalid(format!("raft configuration: {e}")))?);
+        let demoted = log.forget_leadership(node_id);
         let raft = Raft::new(node_id, raft_config, network, log, machine)
             .await
             .map_err(|e| Error::internal(format!("starting raft for {name}: {e}")))?;
+        let sole_voter = raft.metrics().borrow().membership_config.membership().voter_ids().eq([node_id]);
+        if demoted && sole_voter {
+            // Alone in its group nobody can have moved on: win the election at once instead
+            // of after an election timeout.
+            let _ = raft.trigger().elect().await;
+        }
         let (proposals, waiting) = mpsc::unbounded_channel();
         let (reads, confirming) = mpsc::unbounded_channel();
         let replica = Arc::new(Replica {

@@ -736,6 +736,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+impl LogStore {
+    /// Makes a node that led its group when it stopped start as a follower: answers whether
+    /// it did. openraft 0.9 resumes the leadership of a committed vote for this node at
+    /// startup, without an election; but the commit index is not stored, so such a leader
+    /// knows only what its snapshot covers as committed and answers a linearizable read from
+    /// a state machine behind what clients already saw (openraft issue 1511; a jepsen run
+    /// found it as a stale read across a leader kill). The vote is demoted in memory only
+    /// (the file keeps the committed vote: a smaller vote must never be written); the node
+    /// then takes part in a normal election, and a new leader's first entry makes every
+    /// earlier one committed before it answers a read.
+    pub(crate) fn forget_leadership(&self, node_id: u64) -> bool {
+        let mut inner = self.inner.lock();
+        match &mut inner.vote {
+            Some(vote) if vote.is_committed() && vote.leader_id().voted_for() == Some(node_id) => {
+                vote.committed = false;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 impl LogStore {
     /// Whether a write waits for room on a full disk.
@@ -898,6 +920,28 @@ mod tests {
         drop(log);
         fs::write(dir.join("vote"), b"not a vote").unwrap();
         assert!(matches!(open(&dir), Err(Fatal::Damaged(message)) if message.contains("vote")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_node_that_led_restarts_as_a_follower_and_keeps_its_committed_vote_on_disk() {
+        let dir = temporary_dir("leader-vote");
+        let mut led = Vote::new(4, 7);
+        led.commit();
+        let sealed = |vote: &Vote| format::seal(Kind::Vote, &postcard::to_allocvec(vote).unwrap());
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("vote"), sealed(&led)).unwrap();
+        let log = open(&dir).unwrap();
+        assert!(!log.forget_leadership(3), "another node's leadership is left alone");
+        assert_eq!(log.inner.lock().vote, Some(led));
+        assert!(log.forget_leadership(7));
+        assert_eq!(log.inner.lock().vote, Some(Vote::new(4, 7)), "the same vote, not committed");
+        assert!(!log.forget_leadership(7), "once");
+        drop(log);
+        assert_eq!(fs::read(dir.join("vote")).unwrap(), sealed(&led), "the file keeps the committed vote");
+        // A vote for itself that never won stays what it is.
+        fs::write(dir.join("vote"), sealed(&Vote::new(5, 7))).unwrap();
+        assert!(!open(&dir).unwrap().forget_leadership(7));
         fs::remove_dir_all(&dir).unwrap();
     }
 
