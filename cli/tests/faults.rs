@@ -161,6 +161,31 @@ fn a_restarted_leader_wins_a_new_term_before_it_answers_reads() {
     assert!(term(&cluster) > old_term, "the restarted leader resumed term {old_term} instead of winning a new one");
 }
 
+/// Members restarted while their seed is down take part at once: two of three elect a
+/// leader and serve what was written, before the seed is back.
+#[test]
+fn restarted_members_serve_without_their_seed() {
+    let mut cluster = Cluster::start(3, "orders", &[], true);
+    let store = open(&cluster, "orders");
+    for n in 0..20 {
+        store.put(format!("k/{n:02}"), n.to_string()).wait().expect("a write");
+    }
+    drop(store);
+    for index in 0..3 {
+        cluster.kill(index);
+    }
+    // Node 0 is the seed of the others; it stays down.
+    cluster.restart(2);
+    cluster.restart(1);
+    let store = open(&cluster, "orders");
+    for n in 0..20 {
+        let entry = store.get(&format!("k/{n:02}")).wait().expect("two of three serve reads");
+        assert_eq!(entry.map(|e| e.value().as_str().unwrap_or_default().to_owned()), Some(n.to_string()), "k/{n:02}");
+    }
+    assert!(store.put("while/seed/down", "ok").wait().expect("and writes").created);
+    cluster.restart(0);
+}
+
 #[test]
 fn a_partitioned_minority_refuses_and_the_cluster_keeps_one_history() {
     let cluster = Cluster::start(3, "orders", &["--allow-fault-injection"], false);

@@ -43,11 +43,36 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
 }
 
+/// Where a node's log goes: `target/test-logs/<test binary>-<pid>/<listen address>.log`,
+/// appended to across restarts, so a failing run can be read node by node afterwards.
+fn log_file(args: &[String]) -> (PathBuf, std::fs::File) {
+    let binary =
+        std::env::current_exe().ok().and_then(|exe| exe.file_stem().map(|stem| stem.to_string_lossy().into_owned()));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-logs").join(format!(
+        "{}-{}",
+        binary.unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("a log directory");
+    let listen = args.iter().skip_while(|arg| *arg != "--listen").nth(1).cloned().unwrap_or_default();
+    let path = dir.join(format!("{}.log", listen.replace([':', '/'], "_")));
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("a log file");
+    (path, file)
+}
+
+/// The last lines of a node's log, for a failure message.
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
 fn spawn(args: &[String]) -> (Child, String, Option<String>) {
+    let (log, stderr) = log_file(args);
     let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("the clustron binary starts");
     let stdout = child.stdout.take().expect("stdout is piped");
@@ -69,8 +94,12 @@ fn spawn(args: &[String]) -> (Child, String, Option<String>) {
         Ok((id, metrics)) => (child, id, metrics),
         Err(_) => {
             let _ = child.kill();
-            let _ = child.wait();
-            panic!("node {args:?} did not become ready within {READY_TIMEOUT:?}");
+            let status = child.wait();
+            panic!(
+                "node {args:?} did not become ready within {READY_TIMEOUT:?} ({status:?}); its log {}:\n{}",
+                log.display(),
+                log_tail(&log)
+            );
         }
     }
 }

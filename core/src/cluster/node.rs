@@ -178,25 +178,13 @@ impl std::fmt::Debug for Node {
     }
 }
 
-fn random_u64() -> u64 {
-    loop {
-        let mut bytes = [0u8; 8];
-        if getrandom::fill(&mut bytes).is_ok() {
-            let value = u64::from_le_bytes(bytes) >> 1;
-            if value != 0 {
-                return value;
-            }
-        }
-    }
-}
-
 fn io_error(what: &str, error: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Unavailable, format!("{what}: {error}"))
 }
 
 /// The node identity: its key pair and id, kept in the data directory when there is one.
 fn identity(data_dir: Option<&PathBuf>, io: &Disk) -> std::result::Result<(Keypair, u64), StartError> {
-    let Some(dir) = data_dir else { return Ok((Keypair::generate_ed25519(), random_u64())) };
+    let Some(dir) = data_dir else { return Ok((Keypair::generate_ed25519(), crate::net::random_id())) };
     std::fs::create_dir_all(dir).map_err(|e| Fatal::DiskFailed(format!("creating {}: {e}", dir.display())))?;
     let save = |name: &str, kind: Kind, body: &[u8]| {
         io.replace(dir, name, &format::seal(kind, body))
@@ -226,7 +214,7 @@ fn identity(data_dir: Option<&PathBuf>, io: &Disk) -> std::result::Result<(Keypa
             id_of(&body).map_err(|e| Fatal::Damaged(format!("{} is damaged: {e}", dir.join("node-id").display())))?
         }
         None => {
-            let id = random_u64();
+            let id = crate::net::random_id();
             save("node-id", Kind::NodeId, id.to_string().as_bytes())?;
             id
         }
@@ -355,9 +343,29 @@ impl Node {
                 self.bootstrap(&replica, std::slice::from_ref(&self.inner.info)).await?;
             }
             Ok(())
+        } else if self.restarted_member(&stores) {
+            // A restarted member takes part in its groups at once, even while every seed is
+            // down (a group may need it to elect a leader). Stores created while it was
+            // away are joined in the background.
+            let node = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = node.join(&stores).await {
+                    tracing::warn!("joining the cluster's other stores: {error}");
+                }
+            });
+            Ok(())
         } else {
             self.join(&stores).await
         }
+    }
+
+    /// Whether this node was already a voter of every store it opened from its data
+    /// directory (at least one) and every store it is configured with is among them.
+    fn restarted_member(&self, stores: &[String]) -> bool {
+        let replicas = self.inner.replicas.read();
+        !replicas.is_empty()
+            && replicas.values().all(|replica| replica.voter_ids().contains(&self.inner.id))
+            && stores.iter().all(|store| replicas.contains_key(store))
     }
 
     /// Waits until the node must stop: its disk failed or its data is damaged. The process
@@ -520,7 +528,12 @@ impl Node {
             }
         }
         for store in &all {
-            self.replica_or_create(store).await?;
+            let replica = self.replica_or_create(store).await?;
+            if replica.voter_ids().contains(&self.inner.id) {
+                // A restarted member (its log says so): nothing to join, and its group may
+                // need this very node to elect a leader, possibly itself.
+                continue;
+            }
             let mut target = (seed_peer, seed_addrs.clone());
             loop {
                 let request = ClientRequest {
@@ -529,6 +542,7 @@ impl Node {
                 };
                 match self.inner.net.client(target.0, target.1.clone(), request).await {
                     Ok(Ok(_)) => break,
+                    Ok(Err(ClientFault::NotLeader(Some(leader)))) if leader.id == self.inner.id => break,
                     Ok(Err(ClientFault::NotLeader(Some(leader)))) => {
                         if let Ok(peer) = leader.peer.parse::<PeerId>() {
                             target = (peer, leader.addrs.iter().filter_map(|a| a.parse().ok()).collect());

@@ -137,9 +137,16 @@ impl Replica {
         let raft_config =
             Arc::new(raft_config.validate().map_err(|e| Error::invalid(format!("raft configuration: {e}")))?);
         let demoted = log.forget_leadership(node_id);
+        let stored_vote = log.vote();
         let raft = Raft::new(node_id, raft_config, network, log, machine)
             .await
             .map_err(|e| Error::internal(format!("starting raft for {name}: {e}")))?;
+        if let Some(stored) = stored_vote {
+            // openraft reports what it loaded (vote, membership, log) once its core has
+            // started; until then the metrics are empty. Votes only grow.
+            let loaded = |metrics: &openraft::RaftMetrics<u64, NodeInfo>| metrics.vote >= stored;
+            let _ = raft.wait(Some(Duration::from_secs(1))).metrics(loaded, "the stored state is loaded").await;
+        }
         let sole_voter = raft.metrics().borrow().membership_config.membership().voter_ids().eq([node_id]);
         if demoted && sole_voter {
             // Alone in its group nobody can have moved on: win the election at once instead

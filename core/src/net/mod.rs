@@ -6,3 +6,16 @@
 pub(crate) mod channel;
 pub(crate) mod transport;
 pub(crate) mod wire;
+
+/// A random id: never 0, below 2^63 (node ids and client ids).
+pub(crate) fn random_id() -> u64 {
+    loop {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_ok() {
+            let value = u64::from_le_bytes(bytes) >> 1;
+            if value != 0 {
+                return value;
+            }
+        }
+    }
+}

@@ -737,6 +737,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 }
 
 impl LogStore {
+    /// The vote this log holds (as it will be read at startup).
+    pub(crate) fn vote(&self) -> Option<Vote> {
+        self.inner.lock().vote
+    }
+
     /// Makes a node that led its group when it stopped start as a follower: answers whether
     /// it did. openraft 0.9 resumes the leadership of a committed vote for this node at
     /// startup, without an election; but the commit index is not stored, so such a leader
