@@ -55,8 +55,7 @@ test-rust:
 ## and `clustron top`, the bench modes
 ## The jepsen workloads in here replay one fixed fault schedule (JEPSEN_SEED, default
 ## JEPSEN_CI_SEED): the same commit gets the same schedule. `make jepsen` draws new seeds.
-## (Seed 20261201 reproduces a known stale read after a leader kill in about one run in
-## three: docs/RELIABILITY.md, "Open violation".)
+## (Seed 20261201 found a stale read from a restarted leader, fixed since: docs/RELIABILITY.md.)
 JEPSEN_CI_SEED ?= 1
 test-cluster:
 	JEPSEN_SEED=$${JEPSEN_SEED:-$(JEPSEN_CI_SEED)} $(CARGO) test --release -p clustron-cli
