@@ -146,6 +146,10 @@ impl Error {
         Error::new(ErrorCode::Closed, "the store handle is closed")
     }
 
+    pub(crate) fn unavailable(message: impl Into<String>) -> Error {
+        Error::new(ErrorCode::Unavailable, message)
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> Error {
         Error::new(ErrorCode::Internal, message)
     }

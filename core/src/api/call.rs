@@ -111,13 +111,16 @@ pub struct Call<'a, T> {
 enum Inner<'a, T> {
     Ready(Option<Result<T>>),
     Pending(BoxedFuture<'a, T>),
+    /// A request to a cluster: polled inside the client runtime's context (its timers and
+    /// connections live there), by whatever executor polls the call.
+    Remote(BoxedFuture<'a, T>),
 }
 
 impl<T> std::fmt::Debug for Call<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self.inner {
             Inner::Ready(_) => "Call(ready)",
-            Inner::Pending(_) => "Call(pending)",
+            Inner::Pending(_) | Inner::Remote(_) => "Call(pending)",
         })
     }
 }
@@ -135,12 +138,30 @@ impl<'a, T> Call<'a, T> {
         Call { inner: Inner::Pending(Box::pin(future)) }
     }
 
+    /// A request to a cluster (see [`Inner::Remote`]).
+    pub(crate) fn remote(future: impl Future<Output = Result<T>> + Send + 'a) -> Call<'a, T> {
+        Call { inner: Inner::Remote(Box::pin(future)) }
+    }
+
+    /// The call, with `then` applied to its successful result.
+    pub(crate) fn and_then<U>(self, then: impl FnOnce(T) -> Result<U> + Send + 'a) -> Call<'a, U>
+    where
+        T: Send + 'a,
+    {
+        match self.inner {
+            Inner::Ready(result) => Call::ready(result.expect("a call completes once").and_then(then)),
+            Inner::Pending(future) => Call::pending(async move { future.await.and_then(then) }),
+            Inner::Remote(future) => Call::remote(async move { future.await.and_then(then) }),
+        }
+    }
+
     /// Blocks until the operation completes.
     #[inline]
     pub fn wait(self) -> Result<T> {
         match self.inner {
             Inner::Ready(result) => result.expect("a call completes once"),
             Inner::Pending(future) => block_on(future),
+            Inner::Remote(future) => crate::engine::remote::block(future),
         }
     }
 }
@@ -152,6 +173,10 @@ impl<T> Future for Call<'_, T> {
         match &mut self.get_mut().inner {
             Inner::Ready(result) => Poll::Ready(result.take().expect("a call is not polled after it completed")),
             Inner::Pending(future) => future.as_mut().poll(cx),
+            Inner::Remote(future) => {
+                let _runtime = crate::engine::remote::enter();
+                future.as_mut().poll(cx)
+            }
         }
     }
 }

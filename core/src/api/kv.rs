@@ -22,6 +22,11 @@ macro_rules! command_request {
                 let $request = self;
                 store.execute($command)
             }
+            #[inline]
+            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+                let $request = self;
+                store.execute_call($command)
+            }
         }
     };
 }
@@ -48,6 +53,12 @@ macro_rules! query_request {
                     store.query($query)
                 }
             }
+            #[inline]
+            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+                let local = self.local;
+                let $request = self;
+                store.query_call($query, local)
+            }
         }
     };
     ($ty:ty => $output:ty, |$request:ident| $query:expr) => {
@@ -58,6 +69,11 @@ macro_rules! query_request {
             fn run_blocking(self, store: &$crate::api::Store) -> $crate::Result<$output> {
                 let $request = self;
                 store.query($query)
+            }
+            #[inline]
+            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+                let $request = self;
+                store.query_call($query, false)
             }
         }
     };
@@ -249,6 +265,17 @@ impl Request for Get<'_> {
             store.query_local(Query::Get { key: Key::from(self.key) })
         } else {
             store.engine().get(self.key)
+        }
+    }
+
+    #[inline]
+    fn run(self, store: &Store) -> super::call::Call<'_, Option<Entry>> {
+        match store.engine() {
+            crate::engine::Engine::InProc(_) => super::call::Call::ready(self.run_blocking(store)),
+            crate::engine::Engine::Remote(_) => match crate::limits::check_key(self.key) {
+                Ok(()) => store.query_call(Query::Get { key: Key::from(self.key) }, self.local),
+                Err(error) => super::call::Call::ready(Err(error)),
+            },
         }
     }
 }

@@ -301,8 +301,12 @@ impl Request for LockRenew {
     type Output = Option<Timestamp>;
 
     fn run_blocking(self, store: &Store) -> Result<Option<Timestamp>> {
-        let renewed = store.engine().execute(Command::LockRenew { name: self.name, fence: self.fence });
-        renewed.and_then(LockGrant::try_from).map(|grant| grant.expires_at.map(Timestamp::from_unix_millis))
+        self.run(store).wait()
+    }
+
+    fn run(self, store: &Store) -> Call<'_, Option<Timestamp>> {
+        let renewed = store.execute_call::<LockGrant>(Command::LockRenew { name: self.name, fence: self.fence });
+        renewed.and_then(|grant| Ok(grant.expires_at.map(Timestamp::from_unix_millis)))
     }
 }
 
@@ -318,12 +322,16 @@ impl Request for LockRelease<'_> {
     type Output = bool;
 
     fn run_blocking(self, store: &Store) -> Result<bool> {
+        self.run(store).wait()
+    }
+
+    fn run(self, store: &Store) -> Call<'_, bool> {
         let lock = self.lock;
         if lock.released.swap(true, Ordering::AcqRel) {
-            return Ok(false);
+            return Call::ready(Ok(false));
         }
         store.disown_lock(&lock.name, lock.fence);
-        store.execute(Command::LockRelease { name: lock.name.clone(), fence: lock.fence })
+        store.execute_call(Command::LockRelease { name: lock.name.clone(), fence: lock.fence })
     }
 }
 

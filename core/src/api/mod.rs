@@ -1,7 +1,7 @@
 //! The Rust API: [`open`] a [`Store`], then run operations on it. Every operation returns an
 //! [`Op`] that is run by `.await` (async code, any runtime) or [`Op::wait`] (blocking code).
 
-mod call;
+pub(crate) mod call;
 mod counters;
 mod kv;
 mod leases;
@@ -179,8 +179,9 @@ impl Store {
         self.handle.engine.name()
     }
 
-    /// Whether a cluster serves this store (its operations are network round trips that
-    /// block the calling thread; in-process ones never wait except for locks and watches).
+    /// Whether a cluster serves this store (its operations are network round trips: futures
+    /// that wait for the answer without holding a thread when awaited; in-process ones
+    /// complete at once, except lock waits and watches).
     pub fn is_remote(&self) -> bool {
         self.engine().mode() == crate::Mode::Remote
     }
@@ -230,6 +231,34 @@ impl Store {
     /// A serializable query (see [`Op::local`]).
     pub(crate) fn query_local<T: TryFrom<Reply, Error = Error>>(&self, query: Query) -> Result<T> {
         self.engine().query_local(query).and_then(T::try_from)
+    }
+
+    /// Runs `command` as a call: at once in-process, as a future for a remote store.
+    #[inline]
+    pub(crate) fn execute_call<T>(&self, command: Command) -> Call<'_, T>
+    where
+        T: TryFrom<Reply, Error = Error> + Send,
+    {
+        match self.engine() {
+            Engine::InProc(engine) => Call::ready(engine.execute(command).and_then(T::try_from)),
+            Engine::Remote(engine) => {
+                Call::remote(async move { engine.execute_async(command).await.and_then(T::try_from) })
+            }
+        }
+    }
+
+    /// Runs `query` as a call (serializable with `local`, see [`Op::local`]).
+    #[inline]
+    pub(crate) fn query_call<T>(&self, query: Query, local: bool) -> Call<'_, T>
+    where
+        T: TryFrom<Reply, Error = Error> + Send,
+    {
+        match self.engine() {
+            Engine::InProc(engine) => Call::ready(engine.query(query).and_then(T::try_from)),
+            Engine::Remote(engine) => {
+                Call::remote(async move { engine.query_async(query, local).await.and_then(T::try_from) })
+            }
+        }
     }
 
     fn owned(&self) -> parking_lot::MutexGuard<'_, Owned> {

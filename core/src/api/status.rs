@@ -1,9 +1,11 @@
 //! Store status.
 
-use super::call::{Op, Request, Sealed};
+use super::call::{Call, Op, Request, Sealed};
 use super::Store;
 use crate::clock::ClockKind;
 use crate::config::Mode;
+use crate::engine::Engine;
+use crate::net::wire::ClusterView;
 use crate::state::command::{Query, StoreStats};
 use crate::Result;
 
@@ -62,28 +64,43 @@ impl Request for StatusRequest {
     fn run_blocking(self, store: &Store) -> Result<Status> {
         let engine = store.engine();
         let stats = StoreStats::try_from(engine.query(Query::Stats)?)?;
-        let (watchers, sessions) = engine.local_counts();
-        let (members, leader, term) = match engine.cluster_view()? {
-            None => (vec!["inproc".to_owned()], Some("inproc".to_owned()), 0),
-            Some(view) => (view.members.iter().map(describe).collect(), view.leader.as_ref().map(describe), view.term),
-        };
-        Ok(Status {
-            store: engine.name().to_owned(),
-            mode: engine.mode(),
-            revision: stats.revision,
-            compacted_revision: stats.compacted_revision,
-            keys: stats.keys,
-            bytes: stats.bytes,
-            leases: stats.leases,
-            locks: stats.locks,
-            counters: stats.counters,
-            watchers: watchers as u64,
-            sessions: sessions as u64,
-            members,
-            leader,
-            term,
-            clock: engine.clock_kind(),
-        })
+        Ok(status(engine, stats, engine.cluster_view()?))
+    }
+
+    fn run(self, store: &Store) -> Call<'_, Status> {
+        match store.engine() {
+            Engine::InProc(_) => Call::ready(self.run_blocking(store)),
+            Engine::Remote(remote) => Call::remote(async move {
+                let stats = StoreStats::try_from(remote.query_async(Query::Stats, false).await?)?;
+                let view = remote.cluster_view_async().await?;
+                Ok(status(store.engine(), stats, Some(view)))
+            }),
+        }
+    }
+}
+
+fn status(engine: &Engine, stats: StoreStats, view: Option<ClusterView>) -> Status {
+    let (watchers, sessions) = engine.local_counts();
+    let (members, leader, term) = match view {
+        None => (vec!["inproc".to_owned()], Some("inproc".to_owned()), 0),
+        Some(view) => (view.members.iter().map(describe).collect(), view.leader.as_ref().map(describe), view.term),
+    };
+    Status {
+        store: engine.name().to_owned(),
+        mode: engine.mode(),
+        revision: stats.revision,
+        compacted_revision: stats.compacted_revision,
+        keys: stats.keys,
+        bytes: stats.bytes,
+        leases: stats.leases,
+        locks: stats.locks,
+        counters: stats.counters,
+        watchers: watchers as u64,
+        sessions: sessions as u64,
+        members,
+        leader,
+        term,
+        clock: engine.clock_kind(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::call::{Op, Request, Sealed};
+use super::call::{Call, Op, Request, Sealed};
 use super::kv::command_request;
 use super::Store;
 use crate::state::command::Command;
@@ -176,6 +176,23 @@ impl Request for TxnCommit<'_> {
     type Output = u64;
 
     fn run_blocking(self, store: &Store) -> Result<u64> {
+        let (request, reads) = self.prepare()?;
+        store.execute(Command::Txn(request)).and_then(|result| concluded(&reads, result))
+    }
+
+    fn run(self, store: &Store) -> Call<'_, u64> {
+        match self.prepare() {
+            Ok((request, reads)) => {
+                store.execute_call(Command::Txn(request)).and_then(move |result| concluded(&reads, result))
+            }
+            Err(error) => Call::ready(Err(error)),
+        }
+    }
+}
+
+impl TxnCommit<'_> {
+    /// Ends the transaction: the request that commits it, with what it read.
+    fn prepare(self) -> Result<(TxnRequest, BTreeMap<Key, Option<Entry>>)> {
         if *self.finished {
             return Err(Error::invalid("the transaction was already committed or rolled back"));
         }
@@ -198,25 +215,26 @@ impl Request for TxnCommit<'_> {
             .collect();
         // On conflict, read the keys again to say which changed.
         let failure = reads.keys().map(|key| BatchOp::Get(key.clone())).collect();
-        let request = TxnRequest { compares, success, failure };
-        let result = store.engine().execute(Command::Txn(request)).and_then(TxnResult::try_from);
-        result.and_then(|result| {
-            if result.succeeded {
-                return Ok(result.revision);
-            }
-            let changed: Vec<String> = reads
-                .iter()
-                .zip(&result.responses)
-                .filter(|((_, seen), now)| match now {
-                    OpResult::Get(now) => now.as_ref().map(|e| e.mod_revision) != seen.as_ref().map(|e| e.mod_revision),
-                    _ => true,
-                })
-                .map(|((key, _), _)| format!("{key:?}"))
-                .collect();
-            Err(Error::new(
-                ErrorCode::Conflict,
-                format!("transaction conflict: {} changed since it was read", changed.join(", ")),
-            ))
-        })
+        Ok((TxnRequest { compares, success, failure }, reads))
     }
+}
+
+/// The commit's revision, or a conflict naming the keys that changed since they were read.
+fn concluded(reads: &BTreeMap<Key, Option<Entry>>, result: TxnResult) -> Result<u64> {
+    if result.succeeded {
+        return Ok(result.revision);
+    }
+    let changed: Vec<String> = reads
+        .iter()
+        .zip(&result.responses)
+        .filter(|((_, seen), now)| match now {
+            OpResult::Get(now) => now.as_ref().map(|e| e.mod_revision) != seen.as_ref().map(|e| e.mod_revision),
+            _ => true,
+        })
+        .map(|((key, _), _)| format!("{key:?}"))
+        .collect();
+    Err(Error::new(
+        ErrorCode::Conflict,
+        format!("transaction conflict: {} changed since it was read", changed.join(", ")),
+    ))
 }

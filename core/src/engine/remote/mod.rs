@@ -1,0 +1,440 @@
+//! The remote engine: a store served by a cluster. Requests go to the store's leader (a
+//! follower answers with the leader's address); writes carry a request id so a retry after a
+//! lost answer or a failover applies once; watches, lock waits and sessions are driven by
+//! small tasks on the client's own runtime, feeding the same mailboxes the in-process engine
+//! uses, so the API above cannot tell the two apart.
+//!
+//! Every operation is a future ([`RemoteEngine::execute_async`], [`RemoteEngine::query_async`])
+//! that whoever awaits it polls; the blocking forms drive the same future on the calling
+//! thread ([`runtime::block`]). One [`ClusterClient`] (one swarm, one client id) is shared by
+//! every handle on the same cluster in a process.
+
+mod client;
+mod feed;
+mod runtime;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::task::AbortHandle;
+
+use self::client::reply_of;
+pub(crate) use self::client::ClusterClient;
+use self::feed::{watch_feed, FeedState};
+use self::runtime::RUNTIME;
+pub(crate) use self::runtime::{block, enter};
+use super::inproc::{AcquireOutcome, WatchStart};
+use super::mailbox::Mailbox;
+use super::watchers::{Filter, Watcher};
+use crate::clock::ClockKind;
+use crate::config::Config;
+use crate::limits;
+use crate::net::wire::{ClientBody, ClientReply, ClusterView};
+use crate::state::command::{Command, Query, Reply};
+use crate::state::lease::LeaseInfo;
+use crate::state::lock::{AcquireReply, Hold};
+use crate::{Entry, Error, ErrorCode, Key, LeaseId, Result};
+
+/// How long a long poll (watch, lock wait) asks the node to hold.
+const POLL_MS: u64 = 5_000;
+
+struct Feed {
+    task: AbortHandle,
+}
+
+/// A session's heartbeat task and where its end is announced.
+type SessionSlot = (Feed, Arc<Mailbox<()>>);
+
+struct WatchSlot {
+    task: AbortHandle,
+    watcher: Arc<Watcher>,
+    feed: Arc<AsyncMutex<FeedState>>,
+}
+
+/// A store in a cluster.
+pub(crate) struct RemoteEngine {
+    name: String,
+    clock: ClockKind,
+    client: Arc<ClusterClient>,
+    watches: Mutex<HashMap<u64, WatchSlot>>,
+    next_watch: AtomicU64,
+    sessions: Mutex<HashMap<LeaseId, SessionSlot>>,
+    waits: Mutex<HashMap<u64, Feed>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for RemoteEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteEngine").field("name", &self.name).field("client", &self.client).finish()
+    }
+}
+
+impl RemoteEngine {
+    /// Connects to the cluster of `config` and checks it serves the store `name`.
+    pub(crate) fn open(name: &str, config: &Config) -> Result<Arc<RemoteEngine>> {
+        let client = ClusterClient::for_config(config)?;
+        let engine = Arc::new(RemoteEngine {
+            name: name.to_owned(),
+            clock: config.clock,
+            client,
+            watches: Mutex::new(HashMap::new()),
+            next_watch: AtomicU64::new(1),
+            sessions: Mutex::new(HashMap::new()),
+            waits: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+        });
+        // Fails now (unknown store, unreachable cluster) rather than on first use.
+        let created = match engine.call(ClientBody::Open)? {
+            ClientReply::Flag(created) => created,
+            other => return Err(Error::internal(format!("expected an open, got {other:?}"))),
+        };
+        if created && config.history != crate::config::HistoryLimits::default() {
+            engine.execute(Command::SetHistory(config.history))?;
+        }
+        Ok(engine)
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn clock_kind(&self) -> ClockKind {
+        self.clock
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::closed())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn call(&self, body: ClientBody) -> Result<ClientReply> {
+        self.check_open()?;
+        block(self.client.call(&self.name, body))
+    }
+
+    pub(crate) fn execute(&self, command: Command) -> Result<Reply> {
+        block(self.execute_async(command))
+    }
+
+    /// Runs `command` at the store's leader: a future, polled by whoever awaits it.
+    pub(crate) async fn execute_async(&self, command: Command) -> Result<Reply> {
+        self.check_open()?;
+        let revoked = match &command {
+            Command::LeaseRevoke { lease } => Some(*lease),
+            _ => None,
+        };
+        let reply = self.client.write(&self.name, command).await?;
+        // A session of this handle whose lease it just revoked is lost now, not at its next
+        // heartbeat.
+        if let Some(lease) = revoked {
+            if let Some((feed, lost)) = self.sessions.lock().remove(&lease) {
+                feed.task.abort();
+                lost.close(Error::lease_not_found(lease));
+            }
+        }
+        Ok(reply)
+    }
+
+    pub(crate) fn query(&self, query: Query) -> Result<Reply> {
+        block(self.query_async(query, false))
+    }
+
+    pub(crate) fn query_local(&self, query: Query) -> Result<Reply> {
+        block(self.query_async(query, true))
+    }
+
+    /// Answers `query`: linearizable at the leader, or with `local` from the node reached.
+    pub(crate) async fn query_async(&self, query: Query, local: bool) -> Result<Reply> {
+        self.check_open()?;
+        reply_of(self.client.call(&self.name, ClientBody::Read { query, local }).await?)
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Entry>> {
+        block(self.get_async(key))
+    }
+
+    pub(crate) async fn get_async(&self, key: &str) -> Result<Option<Entry>> {
+        limits::check_key(key)?;
+        Option::<Entry>::try_from(self.query_async(Query::Get { key: Key::from(key) }, false).await?)
+    }
+
+    pub(crate) fn cluster_view(&self) -> Result<ClusterView> {
+        block(self.cluster_view_async())
+    }
+
+    pub(crate) async fn cluster_view_async(&self) -> Result<ClusterView> {
+        self.check_open()?;
+        match self.client.call(&self.name, ClientBody::Status).await? {
+            ClientReply::Status { view, .. } => Ok(view),
+            other => Err(Error::internal(format!("expected a status, got {other:?}"))),
+        }
+    }
+
+    pub(crate) fn acquire(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
+        let reply = self.execute(Command::LockAcquire { name, hold, wait_ms })?;
+        Ok(match AcquireReply::try_from(reply)? {
+            AcquireReply::Granted(grant) => AcquireOutcome::Granted(grant),
+            AcquireReply::Busy => AcquireOutcome::Busy,
+            AcquireReply::Queued { waiter } => {
+                let outcome = Arc::new(Mailbox::default());
+                let (client, store, mailbox) = (Arc::clone(&self.client), self.name.clone(), Arc::clone(&outcome));
+                let task = RUNTIME.spawn(async move {
+                    loop {
+                        match client.call(&store, ClientBody::WaitLock { waiter, max_wait_ms: POLL_MS }).await {
+                            Ok(ClientReply::Lock(Some(result))) => {
+                                mailbox.push(result);
+                                return;
+                            }
+                            Ok(ClientReply::Lock(None)) => {}
+                            Ok(other) => {
+                                mailbox.close(Error::internal(format!("expected a lock outcome, got {other:?}")));
+                                return;
+                            }
+                            Err(error) => {
+                                mailbox.close(error);
+                                return;
+                            }
+                        }
+                    }
+                });
+                self.waits.lock().insert(waiter, Feed { task: task.abort_handle() });
+                AcquireOutcome::Waiting { waiter, outcome }
+            }
+        })
+    }
+
+    pub(crate) fn cancel_wait(&self, name: Key, waiter: u64) {
+        if let Some(feed) = self.waits.lock().remove(&waiter) {
+            feed.task.abort();
+        }
+        if self.check_open().is_ok() {
+            let _ = self.execute(Command::LockCancel { name, waiter });
+        }
+    }
+
+    pub(crate) fn watch(&self, filter: Filter, prev_value: bool, start: WatchStart) -> Result<Arc<Watcher>> {
+        match &filter {
+            Filter::Key(key) => limits::check_key(key)?,
+            Filter::Range(range) => range.check()?,
+        }
+        // Watches are spread over the nodes; the one chosen starts no earlier than what this
+        // client can have seen (the leader's revision now).
+        let min_revision = crate::state::command::StoreStats::try_from(self.query(Query::Stats)?)?.revision;
+        let open = ClientBody::WatchOpen { filter: filter.clone(), prev_value, start, min_revision };
+        let (client, store) = (Arc::clone(&self.client), self.name.clone());
+        self.check_open()?;
+        let (watch, opened_at, node) = block(async move {
+            let spread = client.next_node();
+            let opened = match spread {
+                Some(node) => match client.call_at(&store, open.clone(), Some(node)).await {
+                    Ok(opened) => Ok(opened),
+                    Err(error) if error.code() == ErrorCode::Unavailable => client.call_at(&store, open, None).await,
+                    Err(error) => Err(error),
+                },
+                None => client.call_at(&store, open, None).await,
+            };
+            match opened? {
+                (ClientReply::WatchOpened { watch, revision }, node) => Ok((watch, revision, node)),
+                (other, _) => Err(Error::internal(format!("expected a watch, got {other:?}"))),
+            }
+        })?;
+        let id = self.next_watch.fetch_add(1, Ordering::Relaxed);
+        let watcher = Arc::new(Watcher::detached(id, filter, prev_value));
+        let last_revision = match start {
+            WatchStart::From(from) => from - 1,
+            WatchStart::Now => opened_at,
+            WatchStart::Snapshot => opened_at.saturating_sub(1),
+        };
+        let feed = Arc::new(AsyncMutex::new(FeedState { node, watch, acked: 0, last_revision }));
+        let task = RUNTIME.spawn(watch_feed(
+            Arc::clone(&self.client),
+            self.name.clone(),
+            Arc::clone(&watcher),
+            Arc::clone(&feed),
+        ));
+        self.watches.lock().insert(id, WatchSlot { task: task.abort_handle(), watcher: Arc::clone(&watcher), feed });
+        Ok(watcher)
+    }
+
+    /// Remote watches never lag: their feed waits for room.
+    pub(crate) fn resume_watch(&self, _watcher: &Watcher, _from: u64) {}
+
+    pub(crate) fn unwatch(&self, id: u64) {
+        if let Some(slot) = self.watches.lock().remove(&id) {
+            slot.task.abort();
+            slot.watcher.mailbox.close(Error::new(ErrorCode::Closed, "the watch was cancelled"));
+            let (client, store) = (Arc::clone(&self.client), self.name.clone());
+            RUNTIME.spawn(async move {
+                let state = slot.feed.lock().await;
+                let close = ClientBody::WatchClose { watch: state.watch };
+                let _ = client.call_at(&store, close, Some(state.node.clone())).await;
+            });
+        }
+    }
+
+    pub(crate) fn open_session(&self, ttl_ms: u64) -> Result<(LeaseInfo, Arc<Mailbox<()>>)> {
+        self.check_open()?;
+        limits::check_ttl_ms("session ttl", ttl_ms)?;
+        let (client, store) = (Arc::clone(&self.client), self.name.clone());
+        let info = block(async move {
+            let (id, _in_flight) = client.request_id();
+            LeaseInfo::try_from(reply_of(client.call(&store, ClientBody::SessionOpen { id, ttl_ms }).await?)?)
+        })?;
+        let lost = Arc::new(Mailbox::default());
+        let (client, store, mailbox, lease) = (Arc::clone(&self.client), self.name.clone(), Arc::clone(&lost), info.id);
+        let interval = (ttl_ms / 3).clamp(20, 5_000);
+        let task = RUNTIME.spawn(async move {
+            let mut last_heard = Instant::now();
+            loop {
+                // Each heartbeat also waits (up to a third of the TTL) for the lease to end.
+                let heartbeat = ClientBody::SessionHeartbeat { lease, ttl_ms, wait_ms: interval };
+                match client.call(&store, heartbeat).await {
+                    Ok(ClientReply::Flag(true)) => last_heard = Instant::now(),
+                    Ok(ClientReply::Flag(false)) => {
+                        mailbox.close(Error::lease_not_found(lease));
+                        return;
+                    }
+                    Ok(_) | Err(_) if last_heard.elapsed() > Duration::from_millis(ttl_ms.max(1_000)) * 3 => {
+                        mailbox.close(Error::unavailable("the session lost touch with the cluster"));
+                        return;
+                    }
+                    Ok(_) | Err(_) => tokio::time::sleep(Duration::from_millis(interval.min(200))).await,
+                }
+            }
+        });
+        self.sessions.lock().insert(info.id, (Feed { task: task.abort_handle() }, Arc::clone(&lost)));
+        Ok((info, lost))
+    }
+
+    pub(crate) fn close_session(&self, lease: LeaseId) -> Result<bool> {
+        if let Some((feed, lost)) = self.sessions.lock().remove(&lease) {
+            feed.task.abort();
+            lost.close(Error::new(ErrorCode::Closed, "the session was closed"));
+        }
+        bool::try_from(self.execute(Command::LeaseRevoke { lease })?)
+    }
+
+    pub(crate) fn advance(&self, by: Duration) -> Result<()> {
+        if self.clock != ClockKind::Manual {
+            return Err(Error::invalid(format!(
+                "store {:?} is opened on the system clock; open it with clock=manual (and run the nodes with --clock manual) to advance time",
+                self.name
+            )));
+        }
+        match self.call(ClientBody::AdvanceClock { by_ms: limits::duration_to_ms(by) })? {
+            ClientReply::Done => Ok(()),
+            other => Err(Error::internal(format!("expected done, got {other:?}"))),
+        }
+    }
+
+    pub(crate) fn local_counts(&self) -> (usize, usize) {
+        (self.watches.lock().len(), self.sessions.lock().len())
+    }
+
+    /// Closes this handle's end: stops every feed and closes their mailboxes.
+    /// Before a handle closes: what was written before the close is still delivered to its
+    /// watches, as in-process (where it was queued at once). One last poll of each watch up
+    /// to the store's revision now; the watches stay open until unwatched. Skipped on the
+    /// client's own threads, which must not block on themselves.
+    pub(crate) fn drain_watches(&self) {
+        let feeds: Vec<(Arc<Watcher>, Arc<AsyncMutex<FeedState>>)> = {
+            let watches = self.watches.lock();
+            for slot in watches.values() {
+                slot.task.abort();
+            }
+            watches.values().map(|slot| (Arc::clone(&slot.watcher), Arc::clone(&slot.feed))).collect()
+        };
+        if feeds.is_empty() || runtime::on_client_thread() || self.check_open().is_err() {
+            return;
+        }
+        let Ok(stats) = self.query(Query::Stats).and_then(crate::state::command::StoreStats::try_from) else {
+            return;
+        };
+        let (client, store) = (Arc::clone(&self.client), self.name.clone());
+        block(async move {
+            for (watcher, feed) in feeds {
+                let mut state = feed.lock().await;
+                let _ = state.poll(&client, &store, &watcher, 0, stats.revision).await;
+            }
+        });
+    }
+
+    /// Closes this handle's end: stops every feed and closes their mailboxes.
+    pub(crate) fn shutdown(&self) {
+        self.closed.store(true, Ordering::Release);
+        for (_, slot) in self.watches.lock().drain() {
+            slot.task.abort();
+            slot.watcher.mailbox.close(Error::closed());
+        }
+        for (_, (feed, lost)) in self.sessions.lock().drain() {
+            feed.task.abort();
+            lost.close(Error::closed());
+        }
+        for (_, feed) in self.waits.lock().drain() {
+            feed.task.abort();
+        }
+    }
+}
+
+impl Drop for RemoteEngine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(all(test, feature = "node"))]
+mod tests {
+    use crate::cluster::{Node, NodeConfig};
+    use crate::engine::Engine;
+    use crate::Store;
+
+    /// A one-node cluster in this process (on its own runtime) serving store `s`, and a
+    /// handle on it through the remote client.
+    fn one_node() -> (tokio::runtime::Runtime, Node, Store) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config =
+            NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec!["s".into()], ..NodeConfig::default() };
+        let node = runtime.block_on(Node::start(config)).expect("the node starts");
+        let store = crate::open(&format!("clustron://127.0.0.1:{port}/s")).wait().expect("the store opens");
+        (runtime, node, store)
+    }
+
+    #[test]
+    fn a_thousand_requests_are_in_flight_at_once_from_one_thread() {
+        let (runtime, node, store) = one_node();
+        let one_thread = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        one_thread.block_on(async {
+            let mut puts = tokio::task::JoinSet::new();
+            for n in 0..1_000u32 {
+                let store = store.clone();
+                puts.spawn(async move { store.put(format!("k/{n:04}"), n.to_string()).await });
+            }
+            while let Some(put) = puts.join_next().await {
+                assert!(put.unwrap().unwrap().created);
+            }
+            let mut gets = tokio::task::JoinSet::new();
+            for n in 0..1_000u32 {
+                let store = store.clone();
+                gets.spawn(async move { (n, store.get(&format!("k/{n:04}")).await) });
+            }
+            while let Some(get) = gets.join_next().await {
+                let (n, entry) = get.unwrap();
+                assert_eq!(entry.unwrap().unwrap().value().as_str(), Some(n.to_string().as_str()));
+            }
+        });
+        // Had a request blocked the thread, each would have waited for the one before.
+        let Engine::Remote(remote) = store.engine() else { panic!("a remote store") };
+        let most = remote.client.most_in_flight();
+        assert!(most >= 500, "at most {most} writes were in flight at once");
+        drop(store);
+        runtime.block_on(node.shutdown());
+    }
+}

@@ -1,0 +1,41 @@
+//! The client's own small Tokio runtime. The swarm, the connections' reader and writer tasks,
+//! the watch and session feeds, and the timers of every request live there. A request itself
+//! is polled wherever its caller polls it (any executor, or [`block`] on the caller's thread)
+//! inside this runtime's context, so it needs no particular executor and costs no task or
+//! thread hand-off: the connection's reader completes it directly.
+
+use std::future::Future;
+use std::sync::LazyLock;
+
+use tokio::runtime::{EnterGuard, Runtime};
+
+pub(super) static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(THREAD_NAME)
+        .enable_all()
+        .build()
+        .expect("the client runtime starts")
+});
+
+const THREAD_NAME: &str = "clustron-client";
+
+/// Enters the client runtime's context: timers and spawned tasks of what is polled while the
+/// guard lives belong to it.
+pub(crate) fn enter() -> EnterGuard<'static> {
+    RUNTIME.enter()
+}
+
+/// Polls `future` to completion on this thread, inside the client runtime's context.
+pub(crate) fn block<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    crate::api::call::block_on(std::future::poll_fn(|cx| {
+        let _runtime = enter();
+        future.as_mut().poll(cx)
+    }))
+}
+
+/// Whether this thread is one of the client runtime's own (which must never block on it).
+pub(super) fn on_client_thread() -> bool {
+    std::thread::current().name() == Some(THREAD_NAME)
+}
