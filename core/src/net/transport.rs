@@ -30,7 +30,7 @@ use super::wire::{
     ClientFault, ClientRequest, ClientResponse, RaftRequest, RaftResponse, CLIENT_PROTOCOL, MAX_CLIENT_FRAME,
     MAX_RAFT_FRAME, RAFT_PROTOCOL,
 };
-use crate::{Error, ErrorCode, Result};
+use crate::{Error, Result};
 
 /// How long a request may take before it fails (long polls wait less than this).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,10 +110,6 @@ impl std::fmt::Debug for Net {
     }
 }
 
-fn unavailable(message: impl Into<String>) -> Error {
-    Error::new(ErrorCode::Unavailable, message)
-}
-
 fn build_transport(keypair: &Keypair, psk: Option<PreSharedKey>) -> Result<Boxed<(PeerId, StreamMuxerBox)>> {
     let noise = noise::Config::new(keypair).map_err(|error| Error::internal(format!("noise: {error}")))?;
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
@@ -171,7 +167,7 @@ impl Net {
         for address in config.listen {
             swarm
                 .listen_on(address.clone())
-                .map_err(|error| unavailable(format!("cannot listen on {address}: {error}")))?;
+                .map_err(|error| Error::unavailable(format!("cannot listen on {address}: {error}")))?;
         }
         let peer = *swarm.local_peer_id();
         let mut control = swarm.behaviour().streams.new_control();
@@ -213,14 +209,14 @@ impl Net {
     }
 
     fn send(&self, command: Command) -> Result<()> {
-        self.commands.send(command).map_err(|_| unavailable("the network has shut down"))
+        self.commands.send(command).map_err(|_| Error::unavailable("the network has shut down"))
     }
 
     /// Dials an address and answers the peer there.
     pub(crate) async fn connect(&self, address: Multiaddr) -> Result<PeerId> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Connect(address, reply))?;
-        answer.await.map_err(|_| unavailable("the network has shut down"))?
+        answer.await.map_err(|_| Error::unavailable("the network has shut down"))?
     }
 
     pub(crate) async fn client(
@@ -263,10 +259,10 @@ impl Net {
         let body = channel::encode(request, protocol.max)?;
         let requests = self.channel(protocol, peer, addrs).await?;
         let (reply, answer) = oneshot::channel();
-        requests.send((body, reply)).map_err(|_| unavailable(format!("the stream to {peer} has closed")))?;
+        requests.send((body, reply)).map_err(|_| Error::unavailable(format!("the stream to {peer} has closed")))?;
         match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
-            Err(_) => Err(unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}"))),
-            Ok(Err(_)) => Err(unavailable(format!("the stream to {peer} has closed"))),
+            Err(_) => Err(Error::unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}"))),
+            Ok(Err(_)) => Err(Error::unavailable(format!("the stream to {peer} has closed"))),
             Ok(Ok(body)) => channel::decode(&body?),
         }
     }
@@ -286,15 +282,15 @@ impl Net {
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             let (reply, answer) = oneshot::channel();
             self.send(Command::Reach(peer, addrs, reply))?;
-            answer.await.map_err(|_| unavailable("the network has shut down"))??;
+            answer.await.map_err(|_| Error::unavailable("the network has shut down"))??;
             self.control
                 .clone()
                 .open_stream(peer, StreamProtocol::new(protocol.name))
                 .await
-                .map_err(|error| unavailable(format!("cannot open a stream to {peer}: {error}")))
+                .map_err(|error| Error::unavailable(format!("cannot open a stream to {peer}: {error}")))
         })
         .await
-        .map_err(|_| unavailable(format!("{peer} did not answer within {HANDSHAKE_TIMEOUT:?}")))??;
+        .map_err(|_| Error::unavailable(format!("{peer} did not answer within {HANDSHAKE_TIMEOUT:?}")))??;
         let channels = Arc::downgrade(&self.channels);
         let requests = channel::spawn_requester(stream, protocol.max, move || {
             if let Some(channels) = channels.upgrade() {
@@ -355,11 +351,11 @@ impl SwarmTask {
             }
         }
         for (_, (_, reply)) in self.dials.drain() {
-            let _ = reply.send(Err(unavailable("the network has shut down")));
+            let _ = reply.send(Err(Error::unavailable("the network has shut down")));
         }
         for (_, waiting) in self.reaching.drain() {
             for reply in waiting {
-                let _ = reply.send(Err(unavailable("the network has shut down")));
+                let _ = reply.send(Err(Error::unavailable("the network has shut down")));
             }
         }
     }
@@ -374,7 +370,7 @@ impl SwarmTask {
                         self.dials.insert(id, (address, reply));
                     }
                     Err(error) => {
-                        let _ = reply.send(Err(unavailable(format!("cannot dial {address}: {error}"))));
+                        let _ = reply.send(Err(Error::unavailable(format!("cannot dial {address}: {error}"))));
                     }
                 }
             }
@@ -398,7 +394,7 @@ impl SwarmTask {
                         self.reaching.entry(peer).or_default().push(reply);
                     }
                     Err(error) => {
-                        let _ = reply.send(Err(unavailable(format!("cannot dial {peer}: {error}"))));
+                        let _ = reply.send(Err(Error::unavailable(format!("cannot dial {peer}: {error}"))));
                     }
                 }
             }
@@ -424,11 +420,11 @@ impl SwarmTask {
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 if let Some((address, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(unavailable(format!("cannot connect to {address}: {error}"))));
+                    let _ = reply.send(Err(Error::unavailable(format!("cannot connect to {address}: {error}"))));
                 }
                 if let Some(peer) = peer_id.filter(|peer| !self.swarm.is_connected(peer)) {
                     for reply in self.reaching.remove(&peer).unwrap_or_default() {
-                        let _ = reply.send(Err(unavailable(format!("cannot connect to {peer}: {error}"))));
+                        let _ = reply.send(Err(Error::unavailable(format!("cannot connect to {peer}: {error}"))));
                     }
                 }
             }
@@ -481,7 +477,7 @@ pub(crate) async fn seed_addrs(seed: &str) -> Result<Vec<Multiaddr>> {
     let parsed = crate::config::Seed::parse(seed)?;
     let resolved = tokio::net::lookup_host((parsed.host.as_str(), parsed.port))
         .await
-        .map_err(|error| unavailable(format!("cannot resolve seed {seed:?}: {error}")))?;
+        .map_err(|error| Error::unavailable(format!("cannot resolve seed {seed:?}: {error}")))?;
     Ok(resolved.map(|socket| socket_multiaddr(&socket)).collect())
 }
 
