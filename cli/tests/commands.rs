@@ -335,6 +335,15 @@ fn bench_modes_run_their_profiles_and_report_json() {
             latency["p50"].as_f64() <= latency["p99"].as_f64() && latency["p99"].as_f64() <= latency["max"].as_f64()
         );
     }
+    // Many operations in flight per client: gets and puts only.
+    let args = ["bench", "latency", "--in-flight", "16", "--duration", "0.3", "--warmup", "0.1", "--json", "--quiet"];
+    let run = clustron(&args, b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    let report = &run.json_lines()[0];
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["ops"].as_u64().unwrap() > 0, "{report}");
+    let lock = clustron(&["bench", "lock", "--in-flight", "4", "--duration", "0.1"], b"");
+    assert!(lock.code != 0 && lock.stderr.contains("--in-flight"), "{lock:?}");
     // A profile belongs to the mixes only; etcd and Redis need the compare build.
     assert_eq!(clustron(&["bench", "put", "--profile", "stress", "--duration", "0.1"], b"").code, 3);
     let etcd = clustron(&["bench", "get", "--target", "etcd://127.0.0.1:1", "--duration", "0.1"], b"");

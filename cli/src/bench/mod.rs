@@ -163,6 +163,11 @@ pub struct BenchArgs {
     /// Seconds of load before measuring starts.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Operations each client keeps in flight at once (Clustron stores; get, get-local and
+    /// put): each client is one task on its own single-threaded runtime awaiting that many
+    /// operations together, instead of a thread waiting for one at a time.
+    #[arg(long, default_value_t = 1)]
+    in_flight: usize,
     /// Print the result as one JSON object (progress still goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -287,6 +292,45 @@ fn run_client(shared: &Shared, client: usize, mut connection: Box<dyn Client>) -
     samples
 }
 
+/// A client of `--in-flight N`: one task keeping N operations of the mix in flight.
+fn run_in_flight(shared: &Shared, client: usize, store: clustron::Store) -> Samples {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let mut rng = Rng::new(client as u64 + 1);
+    let mut samples = Vec::with_capacity(1 << 16);
+    let value: Arc<str> = shared.value.as_str().into();
+    runtime.block_on(async {
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            while in_flight.len() < shared.args.in_flight && !shared.stop.load(Ordering::Relaxed) {
+                let op = shared.pick(&mut rng);
+                let key = shared.key(op, client, &mut rng, 0);
+                let (store, value) = (store.clone(), Arc::clone(&value));
+                in_flight.spawn(async move {
+                    let started = Instant::now();
+                    let outcome = match op {
+                        Op::Get => store.get(&key).await.map(drop),
+                        Op::GetLocal => store.get(&key).local().await.map(drop),
+                        _ => store.put(key, &*value).await.map(drop),
+                    };
+                    (op, started.elapsed(), outcome)
+                });
+            }
+            let Some(finished) = in_flight.join_next().await else { break };
+            match finished {
+                Ok((op, took, Ok(()))) => {
+                    if shared.measuring.load(Ordering::Relaxed) {
+                        shared.done.fetch_add(1, Ordering::Relaxed);
+                        samples.push((op.index() as u8, took.as_nanos().min(u128::from(u64::MAX)) as u64));
+                    }
+                }
+                Ok((_, _, Err(error))) => shared.failed(error.to_string()),
+                Err(error) => shared.failed(error.to_string()),
+            }
+        }
+    });
+    samples
+}
+
 /// The watch side of `watch-latency`: the time from each put's start to its event.
 fn run_watcher(shared: &Shared, mut watch: clustron::Watch) -> Samples {
     let mut samples = Vec::with_capacity(1 << 16);
@@ -392,9 +436,17 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     };
     let mut threads = Vec::with_capacity(clients);
     for client in 0..clients {
-        let connection = shared.system.client().map_err(|e| format!("connecting client {client}: {e}"))?;
-        let shared = Arc::clone(&shared);
-        threads.push(std::thread::spawn(move || run_client(&shared, client, connection)));
+        let shared_here = Arc::clone(&shared);
+        if shared.args.in_flight > 1 {
+            let store = shared.system.store().cloned().ok_or("--in-flight needs a Clustron store")?;
+            if let Some((op, _)) = weights.iter().find(|(op, _)| !matches!(op, Op::Get | Op::GetLocal | Op::Put)) {
+                return Err(format!("--in-flight runs get, get-local and put, not {}", op.name()));
+            }
+            threads.push(std::thread::spawn(move || run_in_flight(&shared_here, client, store)));
+        } else {
+            let connection = shared.system.client().map_err(|e| format!("connecting client {client}: {e}"))?;
+            threads.push(std::thread::spawn(move || run_client(&shared_here, client, connection)));
+        }
     }
 
     std::thread::sleep(warmup);
