@@ -15,7 +15,9 @@ use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{PeerId, Stream};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::{Error, ErrorCode, Result};
 
@@ -162,6 +164,12 @@ pub(crate) fn spawn_requester(stream: Stream, max: usize, closed: impl FnOnce() 
     requests_in
 }
 
+/// How many requests one inbound stream may have unanswered (or answered but not yet
+/// written back). At the limit its reader stops reading, so a peer that sends faster than
+/// it reads answers is held back by the stream itself (Yamux's window, then TCP) instead of
+/// growing this node's queues: every queue between a stream and the node is bounded by it.
+pub(crate) const MAX_IN_FLIGHT: usize = 1024;
+
 /// An inbound request and how to answer it.
 #[derive(Debug)]
 #[cfg_attr(not(feature = "node"), allow(dead_code))]
@@ -175,10 +183,16 @@ pub(crate) struct Inbound<Req, Resp> {
 #[derive(Debug)]
 pub(crate) struct Responder<Resp> {
     id: u64,
-    out: mpsc::UnboundedSender<(u64, Vec<u8>)>,
+    out: mpsc::UnboundedSender<Answer>,
     max: usize,
     failure: fn(Error) -> Resp,
+    /// The request's place among the stream's [`MAX_IN_FLIGHT`], given back once its answer
+    /// is written (or when it is dropped unanswered).
+    slot: OwnedSemaphorePermit,
 }
+
+/// An encoded answer on its way to the stream's writer, holding its request's slot.
+type Answer = (u64, Vec<u8>, OwnedSemaphorePermit);
 
 impl<Resp: Serialize> Responder<Resp> {
     pub(crate) fn respond(self, response: Resp) {
@@ -190,7 +204,7 @@ impl<Resp: Serialize> Responder<Resp> {
             )),
             Err(error) => self.failure_body(Error::internal(format!("encoding a response: {error}"))),
         };
-        let _ = self.out.send((self.id, body));
+        let _ = self.out.send((self.id, body, self.slot));
     }
 
     fn failure_body(&self, error: Error) -> Vec<u8> {
@@ -200,7 +214,8 @@ impl<Resp: Serialize> Responder<Resp> {
 
 /// Serves the answering side of an inbound `stream` from `peer`: each decoded request goes
 /// to `deliver` with its [`Responder`]; a body that does not decode is answered with
-/// `failure`; a frame over `max`, or the stream's end, ends it.
+/// `failure`; a frame over `max`, or the stream's end, ends it. At most [`MAX_IN_FLIGHT`]
+/// requests are unanswered at once.
 pub(crate) fn spawn_responder<Req, Resp>(
     peer: PeerId,
     stream: Stream,
@@ -211,26 +226,49 @@ pub(crate) fn spawn_responder<Req, Resp>(
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    let (reader, mut writer) = stream.split();
+    let (reader, writer) = stream.split();
+    serve(peer, reader, writer, max, failure, deliver, MAX_IN_FLIGHT);
+}
+
+fn serve<Req, Resp>(
+    peer: PeerId,
+    reader: impl AsyncRead + Unpin + Send + 'static,
+    mut writer: impl AsyncWrite + Unpin + Send + 'static,
+    max: usize,
+    failure: fn(Error) -> Resp,
+    deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
+    in_flight: usize,
+) where
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + Send + 'static,
+{
     let mut reader = futures::io::BufReader::with_capacity(READ_BUFFER, reader);
-    let (out, mut responses) = mpsc::unbounded_channel::<(u64, Vec<u8>)>();
+    // Unbounded in type only: every answer in it holds one of the `in_flight` slots.
+    let (out, mut responses) = mpsc::unbounded_channel::<Answer>();
     tokio::spawn(async move {
         let mut batch = Vec::new();
-        while let Some((id, body)) = responses.recv().await {
+        let mut written = Vec::new();
+        while let Some((id, body, slot)) = responses.recv().await {
             push_frame(&mut batch, id, &body);
+            written.push(slot);
             while batch.len() < BATCH_BYTES {
-                let Ok((id, body)) = responses.try_recv() else { break };
+                let Ok((id, body, slot)) = responses.try_recv() else { break };
                 push_frame(&mut batch, id, &body);
+                written.push(slot);
             }
             if write_batch(&mut writer, &mut batch).await.is_err() {
                 break;
             }
+            written.clear();
         }
         let _ = writer.close().await;
     });
+    let slots = Arc::new(Semaphore::new(in_flight));
     tokio::spawn(async move {
-        while let Ok(Frame { id, body }) = read_frame(&mut reader, max).await {
-            let channel = Responder { id, out: out.clone(), max, failure };
+        loop {
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
+            let Ok(Frame { id, body }) = read_frame(&mut reader, max).await else { break };
+            let channel = Responder { id, out: out.clone(), max, failure, slot };
             match postcard::from_bytes::<Req>(&body) {
                 Ok(request) => {
                     if deliver.send(Inbound { peer, request, channel }).is_err() {
@@ -283,6 +321,68 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         let short = [0u8, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1];
         assert!(read_frame(&mut futures::io::Cursor::new(short.to_vec()), 16).await.is_err());
+    }
+
+    /// A writer whose writes never finish: a peer that does not read its answers.
+    struct Stuck;
+
+    impl AsyncWrite for Stuck {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Pending
+        }
+
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Serves 100 requests (bodies 1..=100) with at most 10 unanswered, answering or
+    /// dropping what is delivered until nothing moves for a (paused-clock) second; answers
+    /// how many requests were delivered.
+    async fn delivered_through(writer: impl AsyncWrite + Unpin + Send + 'static, answer: bool) -> usize {
+        let mut frames = Vec::new();
+        for id in 1..=100u64 {
+            push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+        }
+        let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+        serve(PeerId::random(), futures::io::Cursor::new(frames), writer, 1024, |_| 0, deliver, 10);
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                inbound = delivered.recv() => match inbound {
+                    Some(inbound) => {
+                        seen += 1;
+                        if answer {
+                            inbound.channel.respond(inbound.request);
+                        }
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => break,
+            }
+        }
+        seen
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_does_not_read_its_answers_is_held_back_at_the_in_flight_limit() {
+        assert_eq!(delivered_through(Stuck, true).await, 10, "the reader stops while 10 answers wait to be written");
+        assert_eq!(delivered_through(futures::io::sink(), true).await, 100, "written answers free their slots");
+        assert_eq!(delivered_through(Stuck, false).await, 100, "so do requests dropped unanswered");
     }
 
     #[test]
