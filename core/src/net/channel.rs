@@ -91,71 +91,121 @@ fn lost(message: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Unavailable, format!("connection lost: {message}"))
 }
 
-/// Runs the requesting side of `stream`: sends what arrives on the returned queue, matches
-/// responses to requests. When the stream fails, every request in flight or queued fails
-/// with `Unavailable` and `closed` runs (so the next request opens a new stream). When the
-/// queue's senders are all gone, it ends once the requests in flight are answered.
+/// The requests of one stream that wait for their answers, shared by its writer (which
+/// numbers and records them) and its reader (which completes them).
+#[derive(Default)]
+struct Waiting {
+    replies: HashMap<u64, Reply>,
+    /// Why the stream failed, once it has: later requests fail at once.
+    failed: Option<Error>,
+    /// No more requests will come: the writer waits for the last answers.
+    draining: bool,
+}
+
+impl Waiting {
+    /// Fails every waiting request (the first failure is the one reported).
+    fn fail(&mut self, error: Error) {
+        let failure = self.failed.get_or_insert(error).clone();
+        for (_, reply) in self.replies.drain() {
+            let _ = reply.send(Err(failure.clone()));
+        }
+    }
+}
+
+/// Runs the requesting side of `stream`: sends what arrives on the returned queue; its
+/// reader completes each request's answer directly (no other task in between). When the
+/// stream fails, every request in flight or queued fails with `Unavailable` and `closed`
+/// runs (so the next request opens a new stream). When the queue's senders are all gone, it
+/// ends once the requests in flight are answered.
 pub(crate) fn spawn_requester(stream: Stream, max: usize, closed: impl FnOnce() + Send + 'static) -> Requests {
+    let (reader, writer) = stream.split();
+    request(reader, writer, max, closed)
+}
+
+fn request(
+    reader: impl AsyncRead + Unpin + Send + 'static,
+    mut writer: impl AsyncWrite + Unpin + Send + 'static,
+    max: usize,
+    closed: impl FnOnce() + Send + 'static,
+) -> Requests {
     let (requests_in, mut requests) = mpsc::unbounded_channel::<(Vec<u8>, Reply)>();
-    tokio::spawn(async move {
-        let (reader, mut writer) = stream.split();
+    let waiting = Arc::new(parking_lot::Mutex::new(Waiting::default()));
+    // Wakes the writer when the reader fails or answers the last request in flight.
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let reading = {
+        let (waiting, changed) = (Arc::clone(&waiting), Arc::clone(&changed));
         let mut reader = futures::io::BufReader::with_capacity(READ_BUFFER, reader);
-        let (frames_in, mut frames) = mpsc::unbounded_channel();
-        let reading = tokio::spawn(async move {
-            loop {
-                let frame = read_frame(&mut reader, max).await;
-                let failed = frame.is_err();
-                if frames_in.send(frame).is_err() || failed {
-                    break;
+        tokio::spawn(async move {
+            let failure = loop {
+                match read_frame(&mut reader, max).await {
+                    Ok(Frame { id, body }) => {
+                        let mut waiting = waiting.lock();
+                        if let Some(reply) = waiting.replies.remove(&id) {
+                            let _ = reply.send(Ok(body));
+                        }
+                        if waiting.draining && waiting.replies.is_empty() {
+                            changed.notify_one();
+                        }
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => break lost("the stream ended"),
+                    Err(error) => break lost(error),
                 }
-            }
-        });
-        let mut pending: HashMap<u64, Reply> = HashMap::new();
+            };
+            waiting.lock().fail(failure);
+            changed.notify_one();
+        })
+    };
+    tokio::spawn(async move {
         let mut next_id = 0u64;
-        let mut open = true;
         let mut batch = Vec::new();
-        let failure: Option<Error> = loop {
+        let mut open = true;
+        loop {
+            if !open && waiting.lock().replies.is_empty() {
+                break;
+            }
+            if waiting.lock().failed.is_some() {
+                break;
+            }
             tokio::select! {
-                request = requests.recv(), if open => match request {
-                    Some((body, reply)) => {
+                request = requests.recv(), if open => {
+                    let Some((body, reply)) = request else {
+                        open = false;
+                        waiting.lock().draining = true;
+                        continue;
+                    };
+                    {
+                        let mut waiting = waiting.lock();
+                        if waiting.failed.is_some() {
+                            let _ = reply.send(Err(waiting.failed.clone().expect("failed")));
+                            break;
+                        }
                         next_id += 1;
                         push_frame(&mut batch, next_id, &body);
-                        pending.insert(next_id, reply);
+                        waiting.replies.insert(next_id, reply);
                         while batch.len() < BATCH_BYTES {
                             let Ok((body, reply)) = requests.try_recv() else { break };
                             next_id += 1;
                             push_frame(&mut batch, next_id, &body);
-                            pending.insert(next_id, reply);
-                        }
-                        // On failure every request of the batch is pending: all are told.
-                        if let Err(error) = write_batch(&mut writer, &mut batch).await {
-                            break Some(lost(error));
+                            waiting.replies.insert(next_id, reply);
                         }
                     }
-                    None if pending.is_empty() => break None,
-                    None => open = false,
-                },
-                frame = frames.recv() => match frame {
-                    Some(Ok(Frame { id, body })) => {
-                        if let Some(reply) = pending.remove(&id) {
-                            let _ = reply.send(Ok(body));
-                        }
-                        if !open && pending.is_empty() {
-                            break None;
-                        }
+                    // On failure every request of the batch is waiting: all are told.
+                    if let Err(error) = write_batch(&mut writer, &mut batch).await {
+                        waiting.lock().fail(lost(error));
+                        break;
                     }
-                    Some(Err(error)) => break Some(lost(error)),
-                    None => break Some(lost("the stream ended")),
-                },
+                }
+                () = changed.notified() => {}
             }
-        };
+        }
         closed();
         reading.abort();
         let _ = writer.close().await;
-        let failure = failure.unwrap_or_else(|| lost("the stream was closed"));
-        for (_, reply) in pending {
-            let _ = reply.send(Err(failure.clone()));
-        }
+        let failure = {
+            let mut waiting = waiting.lock();
+            waiting.fail(lost("the stream was closed"));
+            waiting.failed.clone().expect("failed")
+        };
         requests.close();
         while let Ok((_, reply)) = requests.try_recv() {
             let _ = reply.send(Err(failure.clone()));
@@ -383,6 +433,62 @@ mod tests {
         assert_eq!(delivered_through(Stuck, true).await, 10, "the reader stops while 10 answers wait to be written");
         assert_eq!(delivered_through(futures::io::sink(), true).await, 100, "written answers free their slots");
         assert_eq!(delivered_through(Stuck, false).await, 100, "so do requests dropped unanswered");
+    }
+
+    #[tokio::test]
+    async fn a_requester_and_a_responder_answer_every_request_over_one_stream() {
+        use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+        let (client, server) = tokio::io::duplex(4096);
+        let (server_read, server_write) = tokio::io::split(server);
+        let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+        serve(PeerId::random(), server_read.compat(), server_write.compat_write(), 1024, |_| 0, deliver, 16);
+        // Answers in reverse order of arrival, a batch at a time.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(inbound) = delivered.recv().await {
+                held.push(inbound);
+                while let Ok(inbound) = delivered.try_recv() {
+                    held.push(inbound);
+                }
+                for inbound in held.drain(..).rev() {
+                    let doubled = inbound.request * 2;
+                    inbound.channel.respond(doubled);
+                }
+            }
+        });
+        let (client_read, client_write) = tokio::io::split(client);
+        let requests = request(client_read.compat(), client_write.compat_write(), 1024, || {});
+        let answers: Vec<_> = (1..=500u64)
+            .map(|n| {
+                let (reply, answer) = oneshot::channel();
+                requests.send((postcard::to_allocvec(&n).unwrap(), reply)).unwrap();
+                (n, answer)
+            })
+            .collect();
+        for (n, answer) in answers {
+            let body = answer.await.unwrap().unwrap();
+            assert_eq!(postcard::from_bytes::<u64>(&body).unwrap(), n * 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_ends_fails_its_requests_and_says_it_closed() {
+        let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let said = Arc::clone(&closed);
+        let requests = request(futures::io::Cursor::new(Vec::new()), futures::io::sink(), 1024, move || {
+            said.store(true, std::sync::atomic::Ordering::Release);
+        });
+        let (reply, answer) = oneshot::channel();
+        requests.send((vec![1], reply)).unwrap();
+        let error = answer.await.unwrap().unwrap_err();
+        assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            while !requests.is_closed() {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(ended.await.is_ok(), "the requester ends");
+        assert!(closed.load(std::sync::atomic::Ordering::Acquire));
     }
 
     #[test]
