@@ -11,6 +11,7 @@ use openraft::storage::RaftStateMachine;
 use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use super::disk::{is_no_space, Disk, Fatal};
 use super::format::{self, Kind};
@@ -103,6 +104,8 @@ pub(crate) struct Machine {
     dir: Option<PathBuf>,
     io: Arc<Disk>,
     on_disk: Arc<SnapshotOnDisk>,
+    /// The store's revision after each apply or restore, for those who wait for one.
+    revision: Arc<watch::Sender<u64>>,
 }
 
 /// Fuzzing: decodes a snapshot file and restores it into a fresh replica.
@@ -147,7 +150,8 @@ impl Machine {
         io: Arc<Disk>,
         on_disk: Arc<SnapshotOnDisk>,
     ) -> Result<Machine, Fatal> {
-        let machine = Machine { engine, inner: Arc::default(), dir, io, on_disk };
+        let revision = Arc::new(watch::Sender::new(engine.revision()));
+        let machine = Machine { engine, inner: Arc::default(), dir, io, on_disk, revision };
         let Some(dir) = &machine.dir else { return Ok(machine) };
         let legacy =
             |bytes: &[u8]| postcard::from_bytes::<StoredSnapshot>(bytes).map(|_| ()).map_err(|e| e.to_string());
@@ -165,9 +169,15 @@ impl Machine {
         Ok(machine)
     }
 
+    /// The store's revision as entries are applied.
+    pub(crate) fn revisions(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
     fn restore(&self, stored: &StoredSnapshot) -> std::result::Result<(), String> {
         let body: SnapshotBody = postcard::from_bytes(&stored.data).map_err(|e| e.to_string())?;
         self.engine.restore(body.image).map_err(|e| e.message().to_owned())?;
+        self.revision.send_replace(self.engine.revision());
         let mut inner = self.inner.lock();
         inner.requests = body.requests;
         inner.last_applied = stored.meta.last_log_id;
@@ -285,6 +295,8 @@ impl RaftStateMachine<TypeConfig> for Machine {
             };
             outcomes.push(Outcome { replies });
         }
+        drop(inner);
+        self.revision.send_replace(self.engine.revision());
         Ok(outcomes)
     }
 

@@ -501,10 +501,7 @@ impl Node {
         let replica = self.replica_or_create(store).await?;
         self.bootstrap(&replica, &members).await?;
         // Answer once the group has a leader (its election reached the other members).
-        let elected = Instant::now() + Duration::from_secs(10);
-        while replica.leader().is_none() && Instant::now() < elected {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        replica.elected(Duration::from_secs(10)).await;
         Ok(replica)
     }
 
@@ -771,15 +768,12 @@ impl Node {
                 }
             }
             ClientBody::WatchOpen { filter, prev_value, start, min_revision } => {
-                let caught_up = Instant::now() + Duration::from_secs(5);
-                while replica.engine.revision() < min_revision {
-                    if Instant::now() >= caught_up {
-                        return Err(ClientFault::Error(Error::new(
-                            ErrorCode::Unavailable,
-                            "this node is too far behind to open the watch",
-                        )));
-                    }
-                    tokio::time::sleep(Duration::from_millis(1)).await;
+                let caught_up = tokio::time::Instant::now() + Duration::from_secs(5);
+                if !replica.applied(min_revision, caught_up).await {
+                    return Err(ClientFault::Error(Error::new(
+                        ErrorCode::Unavailable,
+                        "this node is too far behind to open the watch",
+                    )));
                 }
                 let revision = replica.engine.revision();
                 let watcher = replica.engine.watch(filter, prev_value, start).map_err(ClientFault::Error)?;
@@ -828,9 +822,7 @@ impl Node {
             return Err(ClientFault::Error(Error::new(ErrorCode::NotFound, format!("no watch {watch} on this node"))));
         };
         let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms).min(MAX_POLL);
-        while replica.engine.revision() < min_revision && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        replica.applied(min_revision, deadline).await;
         let mut state = state.lock().await;
         // Acknowledged: the client has them.
         while state.first <= after && state.buffer.pop_front().is_some() {

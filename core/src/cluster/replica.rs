@@ -88,6 +88,8 @@ pub(crate) struct Replica {
     room: Arc<Room>,
     /// This leader's disk is full and it is handing the group over (heartbeats stopped).
     handing_over: AtomicBool,
+    /// The store's revision as this replica applies entries.
+    revisions: tokio::sync::watch::Receiver<u64>,
 }
 
 /// A command waiting for the next log entry, and where its reply goes.
@@ -124,6 +126,7 @@ impl Replica {
             None => LogStore::memory(),
         };
         let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;
+        let revisions = machine.revisions();
         let raft_config = openraft::Config {
             cluster_name: name.to_owned(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -168,11 +171,25 @@ impl Replica {
             reads,
             room,
             handing_over: AtomicBool::new(false),
+            revisions,
         });
         tokio::spawn(Arc::clone(&replica).duties());
         tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));
         tokio::spawn(Replica::confirmer(Arc::downgrade(&replica), confirming));
         Ok(replica)
+    }
+
+    /// Waits until this replica has applied `revision`, at most until `deadline`; answers
+    /// whether it has.
+    pub(crate) async fn applied(&self, revision: u64, deadline: tokio::time::Instant) -> bool {
+        let mut revisions = self.revisions.clone();
+        let reached = tokio::time::timeout_at(deadline, revisions.wait_for(|applied| *applied >= revision)).await;
+        matches!(reached, Ok(Ok(_)))
+    }
+
+    /// Waits until the group has a leader, at most `limit`; answers whether it has.
+    pub(crate) async fn elected(&self, limit: Duration) -> bool {
+        self.raft.wait(Some(limit)).metrics(|metrics| metrics.current_leader.is_some(), "a leader").await.is_ok()
     }
 
     pub(crate) fn is_leader(&self) -> bool {
