@@ -120,13 +120,7 @@ pub(crate) fn fuzz_restore_snapshot(bytes: &[u8]) {
         };
         let Ok(stored) = postcard::from_bytes::<StoredSnapshot>(body) else { continue };
         let engine = InProcEngine::replica("fuzz", &crate::config::Config::default());
-        let machine = Machine {
-            engine: Arc::clone(&engine),
-            inner: Arc::default(),
-            dir: None,
-            io: Arc::default(),
-            on_disk: Arc::default(),
-        };
+        let Ok(machine) = Machine::open(Arc::clone(&engine), None, Arc::default(), Arc::default()) else { continue };
         if machine.restore(&stored).is_ok() {
             // The restored store answers and moves on: stats, a read, the due deadlines.
             let _ = engine.query(crate::state::command::Query::Stats);
