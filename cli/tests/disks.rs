@@ -65,9 +65,7 @@ fn flip(path: &Path, fraction: f64) -> (Vec<u8>, Vec<u8>) {
 fn damage_in_the_middle_of_a_majority_of_logs_is_refused_and_nothing_is_lost() {
     let mut cluster = Cluster::start(3, "orders", &[], true);
     let store = open(&cluster, "orders");
-    for n in 0..600 {
-        store.put(format!("k/{n:04}"), n.to_string()).wait().expect("the put is acknowledged");
-    }
+    common::put_numbered(&store, 600);
     drop(store);
     for index in 0..3 {
         cluster.kill(index);
@@ -93,18 +91,14 @@ fn damage_in_the_middle_of_a_majority_of_logs_is_refused_and_nothing_is_lost() {
     cluster.restart(0);
     cluster.restart(*index);
     let store = open(&cluster, "orders");
-    for n in 0..600 {
-        assert_eq!(text(&store, &format!("k/{n:04}")), Some(n.to_string()), "k/{n:04}");
-    }
+    common::assert_numbered(&store, 600);
 }
 
 #[test]
 fn a_damaged_snapshot_is_refused() {
     let mut cluster = Cluster::start(1, "orders", &["--snapshot-every", "50"], true);
     let store = open(&cluster, "orders");
-    for n in 0..200 {
-        store.put(format!("k/{n:04}"), n.to_string()).wait().expect("the put is acknowledged");
-    }
+    common::put_numbered(&store, 200);
     let path = cluster.data_file(0, "stores/orders/snapshot");
     assert!(eventually(Duration::from_secs(30), || path.exists().then_some(())).is_some(), "a snapshot is taken");
     drop(store);
@@ -146,9 +140,7 @@ fn fill(store: &Store, prefix: &str, limit: usize) -> (Vec<String>, Option<clust
 fn a_full_disk_refuses_writes_with_no_space_serves_reads_and_recovers() {
     let mut cluster = Cluster::start(1, "orders", &["--allow-fault-injection", "--metrics", "127.0.0.1:0"], true);
     let store = open(&cluster, "orders");
-    for n in 0..50 {
-        store.put(format!("k/{n:04}"), n.to_string()).wait().unwrap();
-    }
+    common::put_numbered(&store, 50);
     inject(&cluster.nodes[0], no_space());
     // The log writes into the space it reserved ahead, finds it cannot reserve more, and the
     // leader then admits only what still fits.
@@ -179,9 +171,7 @@ fn a_full_disk_refuses_writes_with_no_space_serves_reads_and_recovers() {
     cluster.kill(0);
     cluster.restart(0);
     let store = open(&cluster, "orders");
-    for n in 0..50 {
-        assert_eq!(text(&store, &format!("k/{n:04}")), Some(n.to_string()));
-    }
+    common::assert_numbered(&store, 50);
     for key in &acked {
         assert_eq!(store.get(key).wait().unwrap().map(|entry| entry.value().len()), Some(64 << 10), "{key}");
     }

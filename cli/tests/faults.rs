@@ -143,9 +143,7 @@ fn a_restarted_leader_wins_a_new_term_before_it_answers_reads() {
     // Followers wait 4-6 s before they campaign: the leader is back well before that.
     let mut cluster = Cluster::start(3, "orders", &["--election-ms", "4000-6000"], true);
     let store = open(&cluster, "orders");
-    for n in 0..50 {
-        store.put(format!("k/{n:02}"), n.to_string()).wait().expect("a write");
-    }
+    common::put_numbered(&store, 50);
     let before = leader(&cluster, "orders");
     let term = |cluster: &Cluster| {
         let reports = admin(cluster).status().expect("a status");
@@ -154,10 +152,7 @@ fn a_restarted_leader_wins_a_new_term_before_it_answers_reads() {
     let old_term = term(&cluster);
     cluster.kill(before);
     cluster.restart(before);
-    for n in 0..50 {
-        let entry = store.get(&format!("k/{n:02}")).wait().expect("the cluster serves reads again");
-        assert_eq!(entry.map(|e| e.value().as_str().unwrap_or_default().to_owned()), Some(n.to_string()), "k/{n:02}");
-    }
+    common::assert_numbered(&store, 50);
     assert!(term(&cluster) > old_term, "the restarted leader resumed term {old_term} instead of winning a new one");
 }
 
@@ -167,9 +162,7 @@ fn a_restarted_leader_wins_a_new_term_before_it_answers_reads() {
 fn restarted_members_serve_without_their_seed() {
     let mut cluster = Cluster::start(3, "orders", &[], true);
     let store = open(&cluster, "orders");
-    for n in 0..20 {
-        store.put(format!("k/{n:02}"), n.to_string()).wait().expect("a write");
-    }
+    common::put_numbered(&store, 20);
     drop(store);
     for index in 0..3 {
         cluster.kill(index);
@@ -178,10 +171,7 @@ fn restarted_members_serve_without_their_seed() {
     cluster.restart(2);
     cluster.restart(1);
     let store = open(&cluster, "orders");
-    for n in 0..20 {
-        let entry = store.get(&format!("k/{n:02}")).wait().expect("two of three serve reads");
-        assert_eq!(entry.map(|e| e.value().as_str().unwrap_or_default().to_owned()), Some(n.to_string()), "k/{n:02}");
-    }
+    common::assert_numbered(&store, 20);
     assert!(store.put("while/seed/down", "ok").wait().expect("and writes").created);
     cluster.restart(0);
 }

@@ -344,3 +344,19 @@ pub fn clustron(args: &[&str], stdin: &[u8]) -> Run {
         stderr: err.join().unwrap_or_default(),
     }
 }
+
+/// Writes `k/0000`, `k/0001`, ... with their numbers as values; each must be acknowledged.
+pub fn put_numbered(store: &clustron::Store, count: u32) {
+    for n in 0..count {
+        store.put(format!("k/{n:04}"), n.to_string()).wait().unwrap_or_else(|e| panic!("k/{n:04}: {e}"));
+    }
+}
+
+/// Reads back every key [`put_numbered`] wrote: each is there with its number.
+pub fn assert_numbered(store: &clustron::Store, count: u32) {
+    for n in 0..count {
+        let entry = store.get(&format!("k/{n:04}")).wait().unwrap_or_else(|e| panic!("k/{n:04}: {e}"));
+        let text = entry.map(|entry| entry.value().as_str().expect("text").to_owned());
+        assert_eq!(text, Some(n.to_string()), "k/{n:04}");
+    }
+}

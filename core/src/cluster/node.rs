@@ -28,7 +28,7 @@ use crate::clock::ClockKind;
 use crate::config::{normalize_store_name, Config, HistoryLimits};
 use crate::engine::mailbox::Recv;
 use crate::engine::watchers::Watcher;
-use crate::net::transport::{parse_cluster_key, seed_addrs, socket_multiaddr, Inbound, Net, NetConfig};
+use crate::net::transport::{parse_cluster_key, seed_addresses, socket_multiaddr, Inbound, Net, NetConfig};
 use crate::net::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp, NodeInfo, RaftRequest,
     RaftResponse, PROTOCOL_VERSION,
@@ -569,31 +569,11 @@ impl Node {
     }
 
     async fn hello_any_seed(&self) -> Result<(PeerId, Vec<Multiaddr>, Vec<String>)> {
-        let mut last = Error::new(ErrorCode::Unavailable, "no seeds");
-        for seed in &self.inner.config.seeds {
-            let addrs = match seed_addrs(seed).await {
-                Ok(addrs) => addrs,
-                Err(error) => {
-                    last = error;
-                    continue;
-                }
-            };
-            for address in addrs {
-                let peer = match self.inner.net.connect(address.clone()).await {
-                    Ok(peer) => peer,
-                    Err(error) => {
-                        last = error;
-                        continue;
-                    }
-                };
-                let hello =
-                    ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION } };
-                match self.inner.net.client(peer, vec![address.clone()], hello).await {
-                    Ok(Ok(ClientReply::Welcome { stores, .. })) => return Ok((peer, vec![address], stores)),
-                    Ok(Ok(other)) => last = Error::internal(format!("unexpected welcome {other:?}")),
-                    Ok(Err(fault)) => last = Error::new(ErrorCode::Unavailable, format!("{fault:?}")),
-                    Err(error) => last = error,
-                }
+        let mut last = Error::unavailable("no seeds");
+        for address in seed_addresses(&self.inner.config.seeds, &mut last).await {
+            match self.inner.net.hello(address.clone()).await {
+                Ok((peer, welcome)) => return Ok((peer, vec![address], welcome.stores)),
+                Err(error) => last = error,
             }
         }
         Err(last)

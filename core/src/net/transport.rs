@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
 pub(crate) use super::channel::Inbound;
 use super::channel::{self, Requests};
 use super::wire::{
-    ClientFault, ClientRequest, ClientResponse, RaftRequest, RaftResponse, CLIENT_PROTOCOL, MAX_CLIENT_FRAME,
-    MAX_RAFT_FRAME, RAFT_PROTOCOL,
+    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, NodeInfo, RaftRequest, RaftResponse,
+    CLIENT_PROTOCOL, MAX_CLIENT_FRAME, MAX_RAFT_FRAME, PROTOCOL_VERSION, RAFT_PROTOCOL,
 };
 use crate::{Error, Result};
 
@@ -213,6 +213,21 @@ impl Net {
     }
 
     /// Dials an address and answers the peer there.
+    /// Connects to `address` and says hello in this protocol version: who answered, and what
+    /// it knows of the cluster.
+    pub(crate) async fn hello(&self, address: Multiaddr) -> Result<(PeerId, Welcome)> {
+        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect(address.clone()))
+            .await
+            .map_err(|_| Error::unavailable(format!("{address} did not answer")))??;
+        let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION } };
+        match self.client(peer, vec![address], hello).await? {
+            Ok(ClientReply::Welcome { node, members, stores, .. }) => Ok((peer, Welcome { node, members, stores })),
+            Ok(other) => Err(Error::internal(format!("unexpected answer to hello: {other:?}"))),
+            Err(ClientFault::Error(error)) => Err(error),
+            Err(ClientFault::NotLeader(_)) => Err(Error::internal("a hello was answered with not-leader")),
+        }
+    }
+
     pub(crate) async fn connect(&self, address: Multiaddr) -> Result<PeerId> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Connect(address, reply))?;
@@ -467,6 +482,27 @@ pub(crate) fn parse_cluster_key(text: &str) -> Result<PreSharedKey> {
 
 /// A seed (`host:port`, `[v6]:port` or a multiaddr) as multiaddrs to dial (host names are
 /// resolved now).
+/// What a node answers to a hello.
+#[derive(Debug)]
+pub(crate) struct Welcome {
+    pub(crate) node: NodeInfo,
+    pub(crate) members: Vec<NodeInfo>,
+    pub(crate) stores: Vec<String>,
+}
+
+/// Every address `seeds` resolve to, in order; a seed that does not resolve leaves its error
+/// in `last`.
+pub(crate) async fn seed_addresses(seeds: &[String], last: &mut Error) -> Vec<Multiaddr> {
+    let mut addresses = Vec::new();
+    for seed in seeds {
+        match seed_addrs(seed).await {
+            Ok(resolved) => addresses.extend(resolved),
+            Err(error) => *last = error,
+        }
+    }
+    addresses
+}
+
 pub(crate) async fn seed_addrs(seed: &str) -> Result<Vec<Multiaddr>> {
     if seed.starts_with('/') {
         return seed

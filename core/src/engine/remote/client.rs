@@ -14,7 +14,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::runtime::block;
 use crate::config::Config;
-use crate::net::transport::{parse_cluster_key, seed_addrs, Net, NetConfig, HANDSHAKE_TIMEOUT};
+use crate::net::transport::{parse_cluster_key, seed_addresses, seed_addrs, Net, NetConfig};
 use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequest, NodeInfo, RequestId, PROTOCOL_VERSION};
 use crate::state::command::{Command, Reply};
 use crate::{Error, ErrorCode, Result};
@@ -148,20 +148,23 @@ impl ClusterClient {
     async fn discover(&self) -> Result<()> {
         let mut last = Error::unavailable("no seeds given");
         let mut greeted = false;
-        for seed in &self.seeds {
-            let addrs = match seed_addrs(seed).await {
-                Ok(addrs) => addrs,
-                Err(error) => {
-                    last = error;
-                    continue;
+        for address in seed_addresses(&self.seeds, &mut last).await {
+            match self.net.hello(address.clone()).await {
+                Ok((peer, welcome)) if self.only_seeds => {
+                    let mut nodes = self.nodes.write();
+                    if !nodes.iter().any(|known| known.peer == peer) {
+                        nodes.push(Target { node: Some(welcome.node), peer, addrs: vec![address] });
+                    }
+                    greeted = true;
                 }
-            };
-            for address in addrs {
-                match self.greet(address.clone()).await {
-                    Ok(()) if !self.only_seeds => return Ok(()),
-                    Ok(()) => greeted = true,
-                    Err(error) => last = error,
+                Ok((_, welcome)) => {
+                    let targets: Vec<Target> = welcome.members.iter().filter_map(Target::of).collect();
+                    if !targets.is_empty() {
+                        *self.nodes.write() = targets;
+                    }
+                    return Ok(());
                 }
+                Err(error) => last = error,
             }
         }
         if greeted {
@@ -171,32 +174,6 @@ impl ClusterClient {
             last.code(),
             format!("cannot reach the cluster at {}: {}", self.seeds.join(","), last.message()),
         ))
-    }
-
-    async fn greet(&self, address: Multiaddr) -> Result<()> {
-        let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.net.connect(address.clone()))
-            .await
-            .map_err(|_| Error::unavailable(format!("{address} did not answer")))??;
-        let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION } };
-        match self.net.client(peer, vec![address.clone()], hello).await? {
-            Ok(ClientReply::Welcome { node, members, .. }) => {
-                if self.only_seeds {
-                    let mut nodes = self.nodes.write();
-                    if !nodes.iter().any(|known| known.peer == peer) {
-                        nodes.push(Target { node: Some(node), peer, addrs: vec![address] });
-                    }
-                    return Ok(());
-                }
-                let targets: Vec<Target> = members.iter().filter_map(Target::of).collect();
-                if !targets.is_empty() {
-                    *self.nodes.write() = targets;
-                }
-                Ok(())
-            }
-            Ok(other) => Err(Error::internal(format!("unexpected answer to hello: {other:?}"))),
-            Err(ClientFault::Error(error)) => Err(error),
-            Err(ClientFault::NotLeader(_)) => Err(Error::internal("a hello was answered with not-leader")),
-        }
     }
 
     fn learn(&self, node: &NodeInfo) -> Option<Target> {
