@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report jepsen ensure-cargo-fuzz fuzz-short fuzz build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report jepsen ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -12,9 +12,11 @@ CARGO ?= cargo
 ## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
 ## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
 ## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project), the cluster tests
-## and the CLI (test-cluster), the bindings and examples against a cluster, the bench-compare report
+## and the CLI (test-cluster), the bindings and examples against a cluster, the bench-compare report.
+## The fuzz targets' corpora (fuzz/seeds) and crash regressions are replayed by test-rust through the
+## same entry points; the coverage-guided runs themselves are `make fuzz-short` and `make fuzz`.
 TEST_STEPS := check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c \
-	test-python test-node test-bindings-cluster examples-cluster test-bench-report fuzz-short
+	test-python test-node test-bindings-cluster examples-cluster test-bench-report
 # Each step runs in its own make, timed; what an earlier step built (the pip-installed package,
 # the Node addon) is reused by the later ones (`make -o`) instead of being rebuilt. The time of
 # every step is printed at the end, also when one fails (CI's budget is 30 minutes).
@@ -44,10 +46,12 @@ fmt-check:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p clustron --features fuzzing --all-targets -- -D warnings
 
 test-rust:
 	$(CARGO) test --workspace --exclude clustron-cli
-	$(CARGO) test -p clustron --features node --lib
+	$(CARGO) test -p clustron --features node,fuzzing --lib
+	$(CARGO) test -p clustron-ffi --test fuzz_replay
 
 ## test-cluster: real node processes on 127.0.0.1 (release build): the conformance vectors on a
 ## 3-node cluster, failover, durability, partitions, membership, bad input on the wire, the command
@@ -77,8 +81,8 @@ ensure-cargo-fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 
 # Every target, after replaying the inputs that once crashed it (fuzz/regressions/<target>/),
-# from an empty corpus under target/ (so a run does not depend on earlier ones), with the
-# libFuzzer options $(1).
+# into a new corpus under target/ seeded with the committed one (fuzz/seeds/<target>, read
+# only), with the libFuzzer options $(1).
 define fuzz_targets
 	$(FUZZ) build --fuzz-dir fuzz -s none
 	@for target in $(FUZZ_TARGETS); do \
@@ -88,21 +92,31 @@ define fuzz_targets
 	  echo "== $$target: $(1)"; \
 	  corpus=$(TARGET_DIR)/fuzz-corpus/$$target; rm -rf $$corpus; mkdir -p $$corpus; \
 	  status=0; \
-	  $(FUZZ) run --fuzz-dir fuzz -s none $$target $$corpus -- $(1) -rss_limit_mb=2048 \
+	  $(FUZZ) run --fuzz-dir fuzz -s none $$target $$corpus fuzz/seeds/$$target -- $(1) -rss_limit_mb=2048 \
 	    -print_final_stats=1 > $(TARGET_DIR)/fuzz-$$target.log 2>&1 || status=$$?; \
 	  grep -E '^(Done|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY)|panicked' $(TARGET_DIR)/fuzz-$$target.log || true; \
 	  test $$status -eq 0 || { echo "fuzz target $$target failed: see fuzz/artifacts/$$target and $(TARGET_DIR)/fuzz-$$target.log"; exit 1; }; \
 	done
 endef
 
-## fuzz-short (in `make test`): FUZZ_RUNS inputs per target from the fixed FUZZ_SEED, so the
-## same commit always runs the same inputs; what `make fuzz` finds goes into fuzz/regressions/
+## fuzz-short: FUZZ_RUNS inputs per target from the fixed FUZZ_SEED (the same commit runs the same
+## inputs); what fuzzing finds that crashes goes into fuzz/regressions/<target>/
 fuzz-short: ensure-cargo-fuzz
 	$(call fuzz_targets,-runs=$(FUZZ_RUNS) -seed=$(FUZZ_SEED))
 
 ## fuzz: random, time-bounded fuzzing (FUZZ_SECONDS per target, default 600, a new seed each run)
 fuzz: ensure-cargo-fuzz
 	$(call fuzz_targets,-max_total_time=$(FUZZ_SECONDS))
+
+## fuzz-seeds: after `make fuzz` or `fuzz-short`, merge what the run found into the committed
+## corpus fuzz/seeds/<target>, minimized (libFuzzer's merge keeps the inputs that add coverage);
+## `make test` replays that corpus, so commit the result
+fuzz-seeds: ensure-cargo-fuzz
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/seeds/$$target; cp -n $(TARGET_DIR)/fuzz-corpus/$$target/* fuzz/seeds/$$target/ 2>/dev/null || true; \
+	  $(FUZZ) cmin --fuzz-dir fuzz -s none $$target fuzz/seeds/$$target 2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \
+	  echo "== $$target: $$(ls fuzz/seeds/$$target | wc -l) inputs"; \
+	done
 
 ## cli: the release `clustron` binary (node daemon, operator commands, bench)
 cli:

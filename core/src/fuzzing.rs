@@ -42,3 +42,48 @@ pub fn config(data: &[u8]) {
         let _ = format!("{config:?}");
     }
 }
+
+/// `make test` does not build the fuzz targets: it replays what fuzzing found through the same
+/// entry points, in the ordinary test build. `fuzz/seeds/<target>` is the corpus the coverage-guided
+/// runs kept (minimized; `make fuzz-seeds` refreshes it), `fuzz/regressions/<target>` the inputs
+/// that once crashed a target.
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn replay(target: &str, run: fn(&[u8])) {
+        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut seeds = 0;
+        for kind in ["seeds", "regressions"] {
+            let Ok(dir) = std::fs::read_dir(fuzz.join(kind).join(target)) else { continue };
+            let mut paths: Vec<_> = dir.map(|entry| entry.expect("a readable directory").path()).collect();
+            paths.sort();
+            for path in paths {
+                let data = std::fs::read(&path).expect("a readable input");
+                run(&data);
+                seeds += usize::from(kind == "seeds");
+            }
+        }
+        assert!(seeds > 100, "fuzz/seeds/{target} holds {seeds} inputs: the corpus is missing");
+    }
+
+    #[test]
+    fn the_wire_target_survives_its_corpus() {
+        replay("wire", super::wire);
+    }
+
+    #[test]
+    fn the_log_target_survives_its_corpus() {
+        replay("log", super::log);
+    }
+
+    #[test]
+    fn the_snapshot_target_survives_its_corpus() {
+        replay("snapshot", super::snapshot);
+    }
+
+    #[test]
+    fn the_config_target_survives_its_corpus() {
+        replay("config", super::config);
+    }
+}
