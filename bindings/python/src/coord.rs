@@ -1,6 +1,5 @@
 //! Coordination: leases and sessions, locks with fencing tokens, counters.
 
-use crate::blocking::Run;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +7,7 @@ use std::time::{Duration, Instant};
 use clustron::{Acquiring, LeaseId};
 use pyo3::prelude::*;
 
+use crate::blocking::run;
 use crate::convert;
 use crate::errors::{check, exception, to_py};
 use crate::reactor::{Pending, Produce};
@@ -18,34 +18,52 @@ use crate::SLICE;
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Leases {
     pub(crate) store: clustron::Store,
+    /// See `crate::blocking`.
+    pub(crate) deferred: bool,
+}
+
+impl Leases {
+    fn defer(&self) -> bool {
+        self.deferred && self.store.is_remote()
+    }
 }
 
 #[pymethods]
 impl Leases {
     /// Grants a lease of `ttl` (seconds or a timedelta). Keys and locks attached to it go
     /// when it expires or is revoked.
-    fn grant(&self, py: Python<'_>, ttl: &Bound<'_, PyAny>) -> PyResult<Lease> {
-        Ok(Lease::from(&check(self.store.leases().grant(convert::ttl(ttl)?).run(py))?))
+    fn grant(&self, py: Python<'_>, ttl: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let ttl = convert::ttl(ttl)?;
+        run!(py, self.defer(), [store = self.store], store.leases().grant(ttl), |_, lease| Ok(Lease::from(&lease)))
     }
 
     /// Renews the lease for its full TTL from now (`LeaseNotFoundError` once it is gone).
-    fn keep_alive(&self, py: Python<'_>, lease: u64) -> PyResult<Lease> {
-        Ok(Lease::from(&check(self.store.leases().keep_alive(LeaseId::new(lease)).run(py))?))
+    fn keep_alive(&self, py: Python<'_>, lease: u64) -> PyResult<Py<PyAny>> {
+        let lease = LeaseId::new(lease);
+        run!(py, self.defer(), [store = self.store], store.leases().keep_alive(lease), |_, lease| Ok(Lease::from(
+            &lease
+        )))
     }
 
     /// Revokes the lease now; False if it was already gone.
-    fn revoke(&self, py: Python<'_>, lease: u64) -> PyResult<bool> {
-        check(self.store.leases().revoke(LeaseId::new(lease)).run(py))
+    fn revoke(&self, py: Python<'_>, lease: u64) -> PyResult<Py<PyAny>> {
+        let lease = LeaseId::new(lease);
+        run!(py, self.defer(), [store = self.store], store.leases().revoke(lease), |_, revoked| Ok(revoked))
     }
 
     /// The lease, or None once it is gone.
-    fn time_to_live(&self, py: Python<'_>, lease: u64) -> PyResult<Option<Lease>> {
-        Ok(check(self.store.leases().time_to_live(LeaseId::new(lease)).run(py))?.as_ref().map(Lease::from))
+    fn time_to_live(&self, py: Python<'_>, lease: u64) -> PyResult<Py<PyAny>> {
+        let lease = LeaseId::new(lease);
+        run!(py, self.defer(), [store = self.store], store.leases().time_to_live(lease), |_, lease| {
+            Ok(lease.as_ref().map(Lease::from))
+        })
     }
 
     /// Every live lease.
-    fn list(&self, py: Python<'_>) -> PyResult<Vec<Lease>> {
-        Ok(check(self.store.leases().list().run(py))?.iter().map(Lease::from).collect())
+    fn list(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run!(py, self.defer(), [store = self.store], store.leases().list(), |_, leases| {
+            Ok(leases.iter().map(Lease::from).collect::<Vec<_>>())
+        })
     }
 }
 
@@ -54,11 +72,17 @@ impl Leases {
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Session {
     session: Arc<clustron::Session>,
+    /// See `crate::blocking`.
+    deferred: bool,
 }
 
 impl Session {
-    pub(crate) fn open(py: Python<'_>, store: &clustron::Store, ttl: Duration) -> PyResult<Session> {
-        Ok(Session { session: Arc::new(check(store.session(ttl).run(py))?) })
+    pub(crate) fn new(session: clustron::Session, deferred: bool) -> Session {
+        Session { session: Arc::new(session), deferred }
+    }
+
+    fn defer(&self) -> bool {
+        self.deferred && self.session.store().is_remote()
     }
 }
 
@@ -111,8 +135,8 @@ impl Session {
     }
 
     /// Ends the session and revokes its lease; False if the lease was already gone.
-    fn close(&self, py: Python<'_>) -> PyResult<bool> {
-        check(self.session.close().run(py))
+    fn close(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run!(py, self.defer(), [session = self.session], session.close(), |_, revoked| Ok(revoked))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -154,6 +178,8 @@ pub(crate) fn next_slice(deadline: Option<Instant>) -> Duration {
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Locks {
     pub(crate) store: clustron::Store,
+    /// See `crate::blocking`.
+    pub(crate) deferred: bool,
 }
 
 impl Locks {
@@ -183,10 +209,10 @@ impl Locks {
 fn finish(py: Python<'_>, mut acquiring: Acquiring) -> PyResult<Option<Lock>> {
     loop {
         if let Some(result) = acquiring.wait_timeout(Some(Duration::ZERO)) {
-            return Ok(check(result)?.map(|lock| Lock { lock }));
+            return Ok(check(result)?.map(|lock| Lock::new(lock, false)));
         }
         if let Some(result) = py.detach(|| acquiring.wait_timeout(Some(SLICE))) {
-            return Ok(check(result)?.map(|lock| Lock { lock }));
+            return Ok(check(result)?.map(|lock| Lock::new(lock, false)));
         }
         py.check_signals()?;
     }
@@ -239,11 +265,12 @@ impl Locks {
         wait: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
         let acquiring = self.start(name, ttl, lease, wait)?;
+        let deferred = self.deferred;
         Ok(Pending::new(async move {
             let result = acquiring.await;
             Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
                 Ok(match check(result)? {
-                    Some(lock) => Py::new(py, Lock { lock })?.into_any(),
+                    Some(lock) => Py::new(py, Lock::new(lock, deferred))?.into_any(),
                     None => py.None(),
                 })
             }) as Produce
@@ -251,8 +278,12 @@ impl Locks {
     }
 
     /// Who holds the lock `name`, or None.
-    fn info(&self, py: Python<'_>, name: &str) -> PyResult<Option<LockInfo>> {
-        Ok(check(self.store.locks().info(name).run(py))?.as_ref().map(LockInfo::from))
+    fn info(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        let name = clustron::Key::from(name);
+        let deferred = self.deferred && self.store.is_remote();
+        run!(py, deferred, [store = self.store], store.locks().info(name), |_, info| {
+            Ok(info.as_ref().map(LockInfo::from))
+        })
     }
 }
 
@@ -270,7 +301,19 @@ pub(crate) fn not_granted(name: &str, waited: bool) -> PyErr {
 /// other systems as a fencing token.
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Lock {
-    pub(crate) lock: clustron::Lock,
+    pub(crate) lock: Arc<clustron::Lock>,
+    /// See `crate::blocking`.
+    deferred: bool,
+}
+
+impl Lock {
+    fn new(lock: clustron::Lock, deferred: bool) -> Lock {
+        Lock { lock: Arc::new(lock), deferred }
+    }
+
+    fn defer(&self) -> bool {
+        self.deferred && self.lock.store().is_remote()
+    }
 }
 
 #[pymethods]
@@ -307,13 +350,15 @@ impl Lock {
 
     /// Extends the lock's TTL from now (or keeps its lease alive); `LockedError` if the lock
     /// was lost. Returns the new expiry (seconds since the epoch) of a TTL-bound lock.
-    fn renew(&self, py: Python<'_>) -> PyResult<Option<f64>> {
-        Ok(check(self.lock.renew().run(py))?.map(|at| at.unix_millis() as f64 / 1000.0))
+    fn renew(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run!(py, self.defer(), [lock = self.lock], lock.renew(), |_, expires| {
+            Ok(expires.map(|at| at.unix_millis() as f64 / 1000.0))
+        })
     }
 
     /// Releases the lock; False if it had already been lost or released.
-    fn release(&self, py: Python<'_>) -> PyResult<bool> {
-        check(self.lock.release().run(py))
+    fn release(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run!(py, self.defer(), [lock = self.lock], lock.release(), |_, released| Ok(released))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -340,6 +385,14 @@ impl Lock {
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Counters {
     pub(crate) store: clustron::Store,
+    /// See `crate::blocking`.
+    pub(crate) deferred: bool,
+}
+
+impl Counters {
+    fn defer(&self) -> bool {
+        self.deferred && self.store.is_remote()
+    }
 }
 
 #[pymethods]
@@ -356,42 +409,71 @@ impl Counters {
         min: Option<i64>,
         max: Option<i64>,
         ttl: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<CounterAdd> {
-        let mut add = self.store.counters().add(name, delta);
-        if let Some(min) = min {
-            add = add.min(min);
-        }
-        if let Some(max) = max {
-            add = add.max(max);
-        }
-        if let Some(ttl) = ttl {
-            add = add.ttl(convert::ttl(ttl)?);
-        }
-        Ok(check(add.run(py))?.into())
+    ) -> PyResult<Py<PyAny>> {
+        let name = clustron::Key::from(name);
+        let ttl = ttl.map(convert::ttl).transpose()?;
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            {
+                let mut add = store.counters().add(name, delta);
+                if let Some(min) = min {
+                    add = add.min(min);
+                }
+                if let Some(max) = max {
+                    add = add.max(max);
+                }
+                if let Some(ttl) = ttl {
+                    add = add.ttl(ttl);
+                }
+                add
+            },
+            |_, added| Ok(CounterAdd::from(added))
+        )
     }
 
     /// The counter's value (0 when it does not exist).
-    fn get(&self, py: Python<'_>, name: &str) -> PyResult<i64> {
-        check(self.store.counters().get(name).run(py))
+    fn get(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        let name = clustron::Key::from(name);
+        run!(py, self.defer(), [store = self.store], store.counters().get(name), |_, value| Ok(value))
     }
 
     /// Sets the counter to `value`, optionally with a TTL.
     #[pyo3(signature = (name, value, *, ttl=None))]
-    fn set(&self, py: Python<'_>, name: &str, value: i64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<CounterSet> {
-        let mut set = self.store.counters().set(name, value);
-        if let Some(ttl) = ttl {
-            set = set.ttl(convert::ttl(ttl)?);
-        }
-        Ok(check(set.run(py))?.into())
+    fn set(&self, py: Python<'_>, name: &str, value: i64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let name = clustron::Key::from(name);
+        let ttl = ttl.map(convert::ttl).transpose()?;
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            {
+                let set = store.counters().set(name, value);
+                match ttl {
+                    Some(ttl) => set.ttl(ttl),
+                    None => set,
+                }
+            },
+            |_, set| Ok(CounterSet::from(set))
+        )
     }
 
     /// Sets the counter to `value` only if it is `expected`.
-    fn compare_and_set(&self, py: Python<'_>, name: &str, expected: i64, value: i64) -> PyResult<CounterCas> {
-        Ok(check(self.store.counters().compare_and_set(name, expected, value).run(py))?.into())
+    fn compare_and_set(&self, py: Python<'_>, name: &str, expected: i64, value: i64) -> PyResult<Py<PyAny>> {
+        let name = clustron::Key::from(name);
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            store.counters().compare_and_set(name, expected, value),
+            |_, cas| { Ok(CounterCas::from(cas)) }
+        )
     }
 
     /// Deletes the counter; False if it did not exist.
-    fn delete(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
-        check(self.store.counters().delete(name).run(py))
+    fn delete(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        let name = clustron::Key::from(name);
+        run!(py, self.defer(), [store = self.store], store.counters().delete(name), |_, deleted| Ok(deleted))
     }
 }

@@ -1,7 +1,6 @@
 //! `Store`: opening, key-value operations, TTLs, status, and the entry points to leases,
 //! locks, counters, watches and transactions.
 
-use crate::blocking::Run;
 use std::time::Duration;
 
 use clustron::{Config, KeyTtl};
@@ -9,6 +8,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::blocking::run;
 use crate::convert::{self, type_name};
 use crate::coord::{Counters, Leases, Locks, Session};
 use crate::errors::check;
@@ -24,6 +24,15 @@ use crate::watch::Watches;
 #[pyclass(module = "clustron._native", subclass, frozen)]
 pub struct Store {
     pub(crate) store: clustron::Store,
+    /// Whether operations on a remote store return a `Pending` (see `crate::blocking`).
+    deferred: bool,
+}
+
+impl Store {
+    /// Whether this call returns a `Pending` (see `crate::blocking`).
+    fn defer(&self) -> bool {
+        self.deferred && self.store.is_remote()
+    }
 }
 
 /// A configuration given as a connection string, a JSON string or a dict.
@@ -48,7 +57,7 @@ impl Store {
             Some(given) => clustron::open_with(target, self::config(given)?),
         };
         // Opening a remote store connects to the cluster: without the GIL.
-        Ok(Store { store: check(py.detach(move || open.wait()))? })
+        Ok(Store { store: check(py.detach(move || open.wait()))?, deferred: false })
     }
 
     /// The store name.
@@ -74,9 +83,17 @@ impl Store {
         self.store.close();
     }
 
+    /// This store for `clustron.aio`: the same handle, whose operations on a remote store
+    /// return a `Pending` to await instead of blocking (see `crate::blocking`).
+    fn _deferred(&self) -> Store {
+        Store { store: self.store.clone(), deferred: true }
+    }
+
     /// The entry at `key`, or None.
-    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Option<Entry>> {
-        Ok(check(self.store.get(key).run(py))?.map(|entry| Entry { entry }))
+    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        run!(py, self.defer(), [store = self.store; key], store.get(key), |_, found| Ok(
+            found.map(|entry| Entry { entry })
+        ))
     }
 
     /// Writes `value` (bytes, bytearray or str) at `key`.
@@ -95,9 +112,9 @@ impl Store {
         content_type: Option<String>,
         entity: Option<String>,
         labels: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PutResult> {
+    ) -> PyResult<Py<PyAny>> {
+        let key = clustron::Key::from(key);
         let (value, text) = convert::value(value)?;
-        let put = self.store.put(key, value);
         let simple = ttl.is_none()
             && lease.is_none()
             && !if_absent
@@ -107,22 +124,21 @@ impl Store {
             && text.is_none()
             && entity.is_none()
             && labels.is_none();
-        let put = if simple {
-            put
+        let options = if simple {
+            None
         } else {
-            put.options(convert::put_options(
-                text,
-                ttl,
-                lease,
-                if_absent,
-                if_version,
-                guard,
-                content_type,
-                entity,
-                labels,
-            )?)
+            Some(convert::put_options(text, ttl, lease, if_absent, if_version, guard, content_type, entity, labels)?)
         };
-        Ok(check(put.run(py))?.into())
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            match options {
+                None => store.put(key, value),
+                Some(options) => store.put(key, value).options(options),
+            },
+            |_, put| Ok(PutResult::from(put))
+        )
     }
 
     /// Deletes `key`, optionally only at `if_version` or while `guard` holds.
@@ -133,41 +149,63 @@ impl Store {
         key: &str,
         if_version: Option<u64>,
         guard: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<DeleteResult> {
-        let delete = self.store.delete(key);
-        let delete = if if_version.is_none() && guard.is_none() {
-            delete
-        } else {
-            delete.options(ops::delete_options(if_version, guard)?)
+    ) -> PyResult<Py<PyAny>> {
+        let key = clustron::Key::from(key);
+        let options = match (if_version, guard) {
+            (None, None) => None,
+            (if_version, guard) => Some(ops::delete_options(if_version, guard)?),
         };
-        Ok(check(delete.run(py))?.into())
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            match options {
+                None => store.delete(key),
+                Some(options) => store.delete(key).options(options),
+            },
+            |_, deleted| Ok(DeleteResult::from(deleted))
+        )
     }
 
     /// The entries at `keys` (None where a key is missing), read at one revision.
-    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Vec<Option<Entry>>> {
-        let found = check(self.store.get_many(ops::keys(keys)?).run(py))?;
-        Ok(found.into_iter().map(|entry| entry.map(|entry| Entry { entry })).collect())
+    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let keys = ops::keys(keys)?;
+        run!(py, self.defer(), [store = self.store], store.get_many(keys), |_, found| {
+            Ok(found.into_iter().map(|entry| entry.map(|entry| Entry { entry })).collect::<Vec<_>>())
+        })
     }
 
     /// Writes each item (`(key, value)` or `Op.put(...)`) on its own: one result per item,
     /// a `PutResult` or the exception instance of its error.
-    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-        let results = check(self.store.put_many(ops::put_items(items)?).run(py))?;
-        results.into_iter().map(|result| item_result(py, result.map(clustron::OpResult::Put))).collect()
+    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let items = ops::put_items(items)?;
+        run!(py, self.defer(), [store = self.store], store.put_many(items), |py, results| {
+            results
+                .into_iter()
+                .map(|result| item_result(py, result.map(clustron::OpResult::Put)))
+                .collect::<PyResult<Vec<_>>>()
+        })
     }
 
     /// Deletes each item (a key or `Op.delete(...)`) on its own: one `DeleteResult` or
     /// exception instance per item.
-    fn delete_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-        let results = check(self.store.delete_many(ops::delete_items(items)?).run(py))?;
-        results.into_iter().map(|result| item_result(py, result.map(clustron::OpResult::Delete))).collect()
+    fn delete_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let items = ops::delete_items(items)?;
+        run!(py, self.defer(), [store = self.store], store.delete_many(items), |py, results| {
+            results
+                .into_iter()
+                .map(|result| item_result(py, result.map(clustron::OpResult::Delete)))
+                .collect::<PyResult<Vec<_>>>()
+        })
     }
 
     /// Runs `Op` objects in order, each on its own (not atomically; see `txn`): one result
     /// per op (Entry or None, PutResult, DeleteResult, or the exception instance).
-    fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>) -> PyResult<Vec<Py<PyAny>>> {
-        let results = check(self.store.batch(ops::ops(ops, "batch")?).run(py))?;
-        results.into_iter().map(|result| item_result(py, result)).collect()
+    fn batch(&self, py: Python<'_>, ops: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let ops = ops::ops(ops, "batch")?;
+        run!(py, self.defer(), [store = self.store], store.batch(ops), |py, results| {
+            results.into_iter().map(|result| item_result(py, result)).collect::<PyResult<Vec<_>>>()
+        })
     }
 
     /// One page of the keys in a range (`prefix=`, or `start=`/`end=`; none: every key), in
@@ -181,15 +219,24 @@ impl Store {
         end: Option<String>,
         limit: Option<usize>,
         after: Option<String>,
-    ) -> PyResult<Page> {
-        let mut scan = self.store.scan(convert::range(prefix, start, end)?);
-        if let Some(limit) = limit {
-            scan = scan.limit(limit);
-        }
-        if let Some(after) = after {
-            scan = scan.after(after);
-        }
-        Page::of(py, check(scan.run(py))?)
+    ) -> PyResult<Py<PyAny>> {
+        let range = convert::range(prefix, start, end)?;
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            {
+                let mut scan = store.scan(range);
+                if let Some(limit) = limit {
+                    scan = scan.limit(limit);
+                }
+                if let Some(after) = after {
+                    scan = scan.after(after);
+                }
+                scan
+            },
+            |py, page| Page::of(py, page)
+        )
     }
 
     /// How many keys a range holds (`prefix=`, or `start=`/`end=`; none: every key).
@@ -200,8 +247,9 @@ impl Store {
         prefix: Option<String>,
         start: Option<String>,
         end: Option<String>,
-    ) -> PyResult<u64> {
-        check(self.store.count(convert::range(prefix, start, end)?).run(py))
+    ) -> PyResult<Py<PyAny>> {
+        let range = convert::range(prefix, start, end)?;
+        run!(py, self.defer(), [store = self.store], store.count(range), |_, count| Ok(count))
     }
 
     /// Deletes every key of a range (`prefix=`, or `start=`/`end=`; none: every key).
@@ -212,58 +260,66 @@ impl Store {
         prefix: Option<String>,
         start: Option<String>,
         end: Option<String>,
-    ) -> PyResult<ClearResult> {
-        let cleared = check(self.store.clear(convert::range(prefix, start, end)?).run(py))?;
-        Ok(ClearResult { deleted: cleared.deleted, revision: cleared.revision })
+    ) -> PyResult<Py<PyAny>> {
+        let range = convert::range(prefix, start, end)?;
+        run!(py, self.defer(), [store = self.store], store.clear(range), |_, cleared| {
+            Ok(ClearResult { deleted: cleared.deleted, revision: cleared.revision })
+        })
     }
 
     /// Gives `key` a TTL (seconds or a timedelta) from now; False if the key is missing.
-    fn expire(&self, py: Python<'_>, key: &str, ttl: &Bound<'_, PyAny>) -> PyResult<bool> {
-        check(self.store.expire(key, convert::ttl(ttl)?).run(py))
+    fn expire(&self, py: Python<'_>, key: &str, ttl: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let key = clustron::Key::from(key);
+        let ttl = convert::ttl(ttl)?;
+        run!(py, self.defer(), [store = self.store], store.expire(key, ttl), |_, found| Ok(found))
     }
 
     /// Removes `key`'s TTL; False if the key is missing.
-    fn persist(&self, py: Python<'_>, key: &str) -> PyResult<bool> {
-        check(self.store.persist(key).run(py))
+    fn persist(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        let key = clustron::Key::from(key);
+        run!(py, self.defer(), [store = self.store], store.persist(key), |_, found| Ok(found))
     }
 
     /// Seconds until `key` expires: None if the key is missing, `math.inf` if it has no TTL.
-    fn ttl(&self, py: Python<'_>, key: &str) -> PyResult<Option<f64>> {
-        Ok(match check(self.store.ttl(key).run(py))? {
-            KeyTtl::Missing => None,
-            KeyTtl::Persistent => Some(f64::INFINITY),
-            KeyTtl::Expires { remaining, .. } => Some(remaining.as_secs_f64()),
+    fn ttl(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        let key = clustron::Key::from(key);
+        run!(py, self.defer(), [store = self.store], store.ttl(key), |_, ttl| {
+            Ok(match ttl {
+                KeyTtl::Missing => None,
+                KeyTtl::Persistent => Some(f64::INFINITY),
+                KeyTtl::Expires { remaining, .. } => Some(remaining.as_secs_f64()),
+            })
         })
     }
 
     /// What the store reports about itself.
-    fn status(&self, py: Python<'_>) -> PyResult<Status> {
-        Ok(check(self.store.status().run(py))?.into())
+    fn status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run!(py, self.defer(), [store = self.store], store.status(), |_, status| Ok(Status::from(status)))
     }
 
     /// Moves a manual clock forward (seconds or a timedelta), running everything that falls
     /// due on the way. Only for stores opened with `?clock=manual`.
-    fn advance_clock(&self, py: Python<'_>, by: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn advance_clock(&self, py: Python<'_>, by: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let by: Duration = convert::wait("advance_clock", by)?;
-        check(self.store.advance_clock(by).run(py))
+        run!(py, self.defer(), [store = self.store], store.advance_clock(by), |_, advanced| Ok(advanced))
     }
 
     /// Lease operations.
     #[getter]
     fn leases(&self) -> Leases {
-        Leases { store: self.store.clone() }
+        Leases { store: self.store.clone(), deferred: self.deferred }
     }
 
     /// Lock operations.
     #[getter]
     fn locks(&self) -> Locks {
-        Locks { store: self.store.clone() }
+        Locks { store: self.store.clone(), deferred: self.deferred }
     }
 
     /// Counter operations.
     #[getter]
     fn counters(&self) -> Counters {
-        Counters { store: self.store.clone() }
+        Counters { store: self.store.clone(), deferred: self.deferred }
     }
 
     /// Watches: `store.watch.key(...)`, `.prefix(...)`, `.range(...)`.
@@ -273,8 +329,12 @@ impl Store {
     }
 
     /// Opens a session: a lease kept alive in the background until the session is closed.
-    fn session(&self, py: Python<'_>, ttl: &Bound<'_, PyAny>) -> PyResult<Session> {
-        Session::open(py, &self.store, convert::ttl(ttl)?)
+    fn session(&self, py: Python<'_>, ttl: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let ttl = convert::ttl(ttl)?;
+        let deferred = self.deferred;
+        run!(py, self.defer(), [store = self.store], store.session(ttl), |_, session| Ok(Session::new(
+            session, deferred
+        )))
     }
 
     /// Starts an optimistic transaction: reads record what they saw, writes are buffered,
@@ -292,24 +352,30 @@ impl Store {
         compares: Option<&Bound<'_, PyAny>>,
         then: Option<&Bound<'_, PyAny>>,
         otherwise: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<TxnResult> {
-        let mut txn = self.store.txn();
-        if let Some(compares) = compares {
-            for compare in ops::compares(compares)? {
-                txn = txn.when(compare);
-            }
-        }
-        if let Some(then) = then {
-            for op in ops::ops(then, "txn(then=...)")? {
-                txn = txn.then(op);
-            }
-        }
-        if let Some(otherwise) = otherwise {
-            for op in ops::ops(otherwise, "txn(otherwise=...)")? {
-                txn = txn.otherwise(op);
-            }
-        }
-        TxnResult::of(py, check(txn.run(py))?)
+    ) -> PyResult<Py<PyAny>> {
+        let compares = compares.map(ops::compares).transpose()?.unwrap_or_default();
+        let then = then.map(|then| ops::ops(then, "txn(then=...)")).transpose()?.unwrap_or_default();
+        let otherwise =
+            otherwise.map(|otherwise| ops::ops(otherwise, "txn(otherwise=...)")).transpose()?.unwrap_or_default();
+        run!(
+            py,
+            self.defer(),
+            [store = self.store],
+            {
+                let mut txn = store.txn();
+                for compare in compares {
+                    txn = txn.when(compare);
+                }
+                for op in then {
+                    txn = txn.then(op);
+                }
+                for op in otherwise {
+                    txn = txn.otherwise(op);
+                }
+                txn
+            },
+            |py, result| TxnResult::of(py, result)
+        )
     }
 
     fn __repr__(&self) -> String {

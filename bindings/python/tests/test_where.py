@@ -5,6 +5,7 @@ Each test pins one side; the other side's test runs in the other setting."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import os
 from typing import Optional
@@ -34,6 +35,33 @@ async def yields_to_the_loop(store: clustron.aio.Store) -> bool:
     seen = ran.is_set()
     await task
     return seen
+
+
+class _NoThreads(concurrent.futures.ThreadPoolExecutor):
+    """A default executor that refuses work: what runs while it is installed uses no thread."""
+
+    def submit(self, *args: object, **kwargs: object) -> concurrent.futures.Future[object]:  # type: ignore[override]
+        raise AssertionError("an operation went to the loop's executor")
+
+
+def test_aio_has_a_thousand_operations_in_flight_without_a_thread() -> None:
+    async def main() -> None:
+        async with await clustron.aio.open(target()) as store:
+            asyncio.get_running_loop().set_default_executor(_NoThreads())
+            puts = await asyncio.gather(*(store.put(f"many/{i}", str(i)) for i in range(1000)))
+            assert all(put.created for put in puts)
+            entries = await asyncio.gather(*(store.get(f"many/{i}") for i in range(1000)))
+            assert [entry.text if entry else None for entry in entries] == [str(i) for i in range(1000)]
+            adds = await asyncio.gather(*(store.counters.add("hits") for _ in range(100)))
+            assert sorted(add.current for add in adds) == list(range(1, 101))
+            async with store.session(30) as session:
+                assert not session.lost
+            lock = await store.locks.acquire("job", ttl=30)
+            assert await lock.renew() is not None
+            assert await lock.release()
+            assert (await store.clear(prefix="many/")).deleted == 1000
+
+    asyncio.run(asyncio.wait_for(main(), 60))
 
 
 def test_the_store_knows_where_it_lives() -> None:

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::call::{Op, Request, Sealed};
+use super::call::{Call, Op, Request, Sealed};
 use super::kv::{command_request, query_request};
 use super::Store;
 use crate::engine::mailbox::{Mailbox, Recv};
+use crate::engine::Engine;
 use crate::limits::duration_to_ms;
 use crate::state::command::{Command, Query};
 use crate::{Error, LeaseId, LeaseInfo, Result};
@@ -107,10 +108,17 @@ impl Request for OpenSession {
     type Output = Session;
 
     fn run_blocking(self, store: &Store) -> Result<Session> {
-        store.engine().open_session(self.ttl_ms).map(|(info, lost)| {
-            store.own_session(info.id);
-            Session { store: store.clone(), info, lost }
-        })
+        store.engine().open_session(self.ttl_ms).map(|(info, lost)| Session::opened(store, info, lost))
+    }
+
+    fn run(self, store: &Store) -> Call<'_, Session> {
+        match store.engine() {
+            Engine::InProc(_) => Call::ready(self.run_blocking(store)),
+            Engine::Remote(engine) => Call::remote(async move {
+                let (info, lost) = engine.open_session_async(self.ttl_ms).await?;
+                Ok(Session::opened(store, info, lost))
+            }),
+        }
     }
 }
 
@@ -123,6 +131,16 @@ pub struct Session {
 }
 
 impl Session {
+    fn opened(store: &Store, info: LeaseInfo, lost: Arc<Mailbox<()>>) -> Session {
+        store.own_session(info.id);
+        Session { store: store.clone(), info, lost }
+    }
+
+    /// The store the session's lease belongs to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The session's lease: attach keys (`put(..).lease(..)`) and locks
     /// (`acquire(..).lease(..)`) to it.
     pub fn lease(&self) -> LeaseId {
@@ -184,6 +202,16 @@ impl Request for CloseSession {
     fn run_blocking(self, store: &Store) -> Result<bool> {
         store.disown_session(self.lease);
         store.engine().close_session(self.lease)
+    }
+
+    fn run(self, store: &Store) -> Call<'_, bool> {
+        match store.engine() {
+            Engine::InProc(_) => Call::ready(self.run_blocking(store)),
+            Engine::Remote(engine) => {
+                store.disown_session(self.lease);
+                Call::remote(engine.close_session_async(self.lease))
+            }
+        }
     }
 }
 

@@ -304,6 +304,13 @@ impl Request for AdvanceClock {
     fn run_blocking(self, store: &Store) -> Result<()> {
         store.engine().advance(self.by)
     }
+
+    fn run(self, store: &Store) -> Call<'_, ()> {
+        match store.engine() {
+            Engine::InProc(_) => Call::ready(self.run_blocking(store)),
+            Engine::Remote(engine) => Call::remote(engine.advance_async(self.by)),
+        }
+    }
 }
 
 use self::call::Sealed;

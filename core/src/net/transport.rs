@@ -480,13 +480,12 @@ pub(crate) fn parse_cluster_key(text: &str) -> Result<PreSharedKey> {
     })
 }
 
-/// A seed (`host:port`, `[v6]:port` or a multiaddr) as multiaddrs to dial (host names are
-/// resolved now).
 /// What a node answers to a hello.
 #[derive(Debug)]
 pub(crate) struct Welcome {
     pub(crate) node: NodeInfo,
     pub(crate) members: Vec<NodeInfo>,
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) stores: Vec<String>,
 }
 

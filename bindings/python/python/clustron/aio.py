@@ -11,13 +11,16 @@
         ...
 
 Operations on an in-process store complete at once, so they run inline without blocking the
-event loop. On a remote store (a cluster) each operation is a network round trip: it runs on
-the loop's default executor (a thread, without the GIL), and the loop goes on meanwhile;
-cancelling such an await does not recall a request already sent (its outcome is unknown).
-Opening a lock or watch starts with one round trip on the loop's thread. Waits (a queued lock
-acquire, the next watch event, a session's end) are awaited without a thread: the store wakes
-the loop through a pipe (``loop.add_reader``). Cancelling a wait is safe: a queued acquire
-leaves the queue, and a watch loses no event.
+event loop. On a remote store (a cluster) each operation is a network round trip, awaited
+without a thread: the native call returns the request's future, the client's connection
+reader wakes the loop through a pipe (``loop.add_reader``) when the answer arrives, and any
+number of operations can be in flight from one loop (``asyncio.gather`` of a thousand puts
+sends them all at once). Cancelling such an await does not recall a request already sent (its
+outcome is unknown). Waits (a queued lock acquire, the next watch event, a session's end) are
+awaited the same way; cancelling a wait is safe: a queued acquire leaves the queue, and a
+watch loses no event. Still on a thread or the loop: opening a store (the loop's default
+executor), a transaction's reads and commit (the executor), and the first round trip of a
+lock acquire or a watch (on the loop's thread).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import json
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
@@ -57,25 +61,35 @@ from . import (
 
 T = TypeVar("T")
 
+async def _done(result: T) -> T:
+    """The outcome of a call on a deferred native object (``Store._deferred()``): on a remote
+    store it returns a ``Pending`` round trip, awaited here on the loop; in-process it
+    returned the result itself."""
+    if isinstance(result, _native.Pending):
+        value: T = await _wait(result)
+        return value
+    return result
+
+
 async def _inline(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Runs an in-process operation: it completes at once."""
     return call(*args, **kwargs)
 
 
-async def _offload(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Runs a remote operation on the loop's default executor, so the loop is not held for
-    the round trip (the native call releases the GIL)."""
+async def _in_executor(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a blocking remote call on the loop's default executor (the native call releases
+    the GIL): what transactions' reads and commits still need."""
     return await asyncio.get_running_loop().run_in_executor(None, functools.partial(call, *args, **kwargs))
 
 
 class _Runner(Protocol):
-    """How an object of this module runs its store's operations: `_inline` or `_offload`."""
+    """How a transaction runs its store's operations: `_inline` or `_in_executor`."""
 
     def __call__(self, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, T]: ...
 
 
 def _runner(store: clustron.Store) -> _Runner:
-    return _offload if store.is_remote else _inline
+    return _in_executor if store.is_remote else _inline
 
 
 __all__ = ["Counters", "Leases", "Lock", "Locks", "Session", "Store", "Transaction", "Watch", "Watches", "open"]
@@ -198,14 +212,14 @@ class Store:
 
     def __init__(self, target: str, config: Optional[ConfigLike] = None) -> None:
         self._store = clustron.Store(target, config)
-        self._run = _runner(self._store)
+        self._calls = self._store._deferred()
 
     @classmethod
     def wrap(cls, store: clustron.Store) -> Store:
         """An asyncio face on an open synchronous store (both share one handle)."""
         wrapped = cls.__new__(cls)
         wrapped._store = store
-        wrapped._run = _runner(store)
+        wrapped._calls = store._deferred()
         return wrapped
 
     @property
@@ -231,7 +245,7 @@ class Store:
         self.close()
 
     async def get(self, key: str) -> Optional[Entry]:
-        return await self._run(self._store.get, key)
+        return await _done(self._calls.get(key))
 
     async def put(
         self,
@@ -247,39 +261,45 @@ class Store:
         entity: Optional[str] = None,
         labels: Any = None,
     ) -> PutResult:
-        return await self._run(self._store.put, 
-            key,
-            value,
-            ttl=ttl,
-            lease=lease,
-            if_absent=if_absent,
-            if_version=if_version,
-            guard=guard,
-            content_type=content_type,
-            entity=entity,
-            labels=labels,
+        return await _done(
+            self._calls.put(
+                key,
+                value,
+                ttl=ttl,
+                lease=lease,
+                if_absent=if_absent,
+                if_version=if_version,
+                guard=guard,
+                content_type=content_type,
+                entity=entity,
+                labels=labels,
+            )
         )
 
     async def put_json(self, key: str, value: Any, **options: Any) -> PutResult:
-        return await self._run(self._store.put_json, key, value, **options)
+        """Stores ``value`` as JSON (see ``clustron.Store.put_json``)."""
+        options.setdefault("content_type", clustron.JSON)
+        return await self.put(key, json.dumps(value, separators=(",", ":")), **options)
 
     async def get_json(self, key: str, default: Any = None) -> Any:
-        return await self._run(self._store.get_json, key, default)
+        """The value at ``key`` parsed as JSON, or ``default`` when the key is missing."""
+        entry = await self.get(key)
+        return default if entry is None else entry.json()
 
     async def delete(self, key: str, *, if_version: Optional[int] = None, guard: Any = None) -> DeleteResult:
-        return await self._run(self._store.delete, key, if_version=if_version, guard=guard)
+        return await _done(self._calls.delete(key, if_version=if_version, guard=guard))
 
     async def get_many(self, keys: Iterable[str]) -> list[Optional[Entry]]:
-        return await self._run(self._store.get_many, keys)
+        return await _done(self._calls.get_many(keys))
 
     async def put_many(self, items: Iterable[Any]) -> list[PutResult | ClustronError]:
-        return await self._run(self._store.put_many, items)
+        return await _done(self._calls.put_many(items))
 
     async def delete_many(self, items: Iterable[Any]) -> list[DeleteResult | ClustronError]:
-        return await self._run(self._store.delete_many, items)
+        return await _done(self._calls.delete_many(items))
 
     async def batch(self, ops: Iterable[Op]) -> list[Any]:
-        return await self._run(self._store.batch, ops)
+        return await _done(self._calls.batch(ops))
 
     async def scan_page(
         self,
@@ -290,7 +310,7 @@ class Store:
         limit: Optional[int] = None,
         after: Optional[str] = None,
     ) -> Page:
-        return await self._run(self._store.scan_page, prefix=prefix, start=start, end=end, limit=limit, after=after)
+        return await _done(self._calls.scan_page(prefix=prefix, start=start, end=end, limit=limit, after=after))
 
     async def scan(
         self,
@@ -313,55 +333,56 @@ class Store:
             after = page.next
 
     async def count(self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None) -> int:
-        return await self._run(self._store.count, prefix=prefix, start=start, end=end)
+        return await _done(self._calls.count(prefix=prefix, start=start, end=end))
 
     async def clear(
         self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None
     ) -> ClearResult:
-        return await self._run(self._store.clear, prefix=prefix, start=start, end=end)
+        return await _done(self._calls.clear(prefix=prefix, start=start, end=end))
 
     async def expire(self, key: str, ttl: Seconds) -> bool:
-        return await self._run(self._store.expire, key, ttl)
+        return await _done(self._calls.expire(key, ttl))
 
     async def persist(self, key: str) -> bool:
-        return await self._run(self._store.persist, key)
+        return await _done(self._calls.persist(key))
 
     async def ttl(self, key: str) -> Optional[float]:
-        return await self._run(self._store.ttl, key)
+        return await _done(self._calls.ttl(key))
 
     async def status(self) -> Status:
-        return await self._run(self._store.status)
+        return await _done(self._calls.status())
 
     async def advance_clock(self, by: Seconds) -> None:
-        await self._run(self._store.advance_clock, by)
+        # The deferred store returns a Pending where the stub says None.
+        await _done(self._calls.advance_clock(by))  # type: ignore[func-returns-value]
 
     @property
     def leases(self) -> Leases:
-        return Leases(self._store, self._run)
+        return Leases(self._calls)
 
     @property
     def locks(self) -> Locks:
-        return Locks(self._store, self._run)
+        return Locks(self._calls)
 
     @property
     def counters(self) -> Counters:
-        return Counters(self._store, self._run)
+        return Counters(self._calls)
 
     @property
     def watch(self) -> Watches:
-        return Watches(self._store, self._run)
+        return Watches(self._calls)
 
     def session(self, ttl: Seconds) -> _Opening[Session]:
         """Opens a session: ``s = await store.session(10)`` or ``async with store.session(10) as s``."""
 
         async def open_() -> Session:
-            return Session(await self._run(self._store.session, ttl), self._run)
+            return Session(await _done(self._calls.session(ttl)))
 
         return _Opening(open_)
 
     def transaction(self) -> Transaction:
         """An optimistic transaction; ``async with`` commits on success, rolls back on error."""
-        return Transaction(self._store.transaction(), self._run)
+        return Transaction(self._store.transaction(), _runner(self._store))
 
     async def txn(
         self,
@@ -369,7 +390,7 @@ class Store:
         then: Optional[Iterable[Op]] = None,
         otherwise: Optional[Iterable[Op]] = None,
     ) -> TxnResult:
-        return await self._run(self._store.txn, compares, then, otherwise)
+        return await _done(self._calls.txn(compares, then, otherwise))
 
     def __repr__(self) -> str:
         return f"<clustron.aio.Store {self.name!r}{' closed' if self.closed else ''}>"
@@ -382,32 +403,30 @@ async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # no
 
 
 class Leases:
-    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
+    def __init__(self, store: _native.Store) -> None:
         self._leases = store.leases
-        self._run = run
 
     async def grant(self, ttl: Seconds) -> Lease:
-        return await self._run(self._leases.grant, ttl)
+        return await _done(self._leases.grant(ttl))
 
     async def keep_alive(self, lease: int) -> Lease:
-        return await self._run(self._leases.keep_alive, lease)
+        return await _done(self._leases.keep_alive(lease))
 
     async def revoke(self, lease: int) -> bool:
-        return await self._run(self._leases.revoke, lease)
+        return await _done(self._leases.revoke(lease))
 
     async def time_to_live(self, lease: int) -> Optional[Lease]:
-        return await self._run(self._leases.time_to_live, lease)
+        return await _done(self._leases.time_to_live(lease))
 
     async def list(self) -> list[Lease]:
-        return await self._run(self._leases.list)
+        return await _done(self._leases.list())
 
 
 class Session:
     """A lease kept alive in the background; ``async with`` closes it."""
 
-    def __init__(self, session: _native.Session, run: _Runner = _inline) -> None:
+    def __init__(self, session: _native.Session) -> None:
         self._session = session
-        self._run = run
 
     @property
     def lease(self) -> int:
@@ -429,19 +448,18 @@ class Session:
             return None
 
     async def close(self) -> bool:
-        return await self._run(self._session.close)
+        return await _done(self._session.close())
 
     async def __aenter__(self) -> Session:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._run(self._session.close)
+        await _done(self._session.close())
 
 
 class Locks:
-    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
+    def __init__(self, store: _native.Store) -> None:
         self._locks = store.locks
-        self._run = run
 
     def acquire(
         self, name: str, *, ttl: Optional[Seconds] = None, lease: Optional[int] = None, wait: Optional[Seconds] = None
@@ -470,18 +488,17 @@ class Locks:
         self, name: str, ttl: Optional[Seconds], lease: Optional[int], wait: Optional[Seconds]
     ) -> Optional[Lock]:
         native = await _wait(self._locks._acquire_task(name, ttl=ttl, lease=lease, wait=wait))
-        return None if native is None else Lock(native, self._run)
+        return None if native is None else Lock(native)
 
     async def info(self, name: str) -> Optional[LockInfo]:
-        return await self._run(self._locks.info, name)
+        return await _done(self._locks.info(name))
 
 
 class Lock:
     """A held lock; ``async with`` releases it. Pass it as ``guard=`` to guarded writes."""
 
-    def __init__(self, lock: _native.Lock, run: _Runner = _inline) -> None:
+    def __init__(self, lock: _native.Lock) -> None:
         self._lock = lock
-        self._run = run
 
     @property
     def name(self) -> str:
@@ -504,25 +521,24 @@ class Lock:
         return self._lock.guard
 
     async def renew(self) -> Optional[float]:
-        return await self._run(self._lock.renew)
+        return await _done(self._lock.renew())
 
     async def release(self) -> bool:
-        return await self._run(self._lock.release)
+        return await _done(self._lock.release())
 
     async def __aenter__(self) -> Lock:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._run(self._lock.release)
+        await _done(self._lock.release())
 
     def __repr__(self) -> str:
         return f"<clustron.aio.Lock {self.name!r} fence={self.fence}>"
 
 
 class Counters:
-    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
+    def __init__(self, store: _native.Store) -> None:
         self._counters = store.counters
-        self._run = run
 
     async def add(
         self,
@@ -533,25 +549,24 @@ class Counters:
         max: Optional[int] = None,  # noqa: A002
         ttl: Optional[Seconds] = None,
     ) -> CounterAdd:
-        return await self._run(self._counters.add, name, delta, min=min, max=max, ttl=ttl)
+        return await _done(self._counters.add(name, delta, min=min, max=max, ttl=ttl))
 
     async def get(self, name: str) -> int:
-        return await self._run(self._counters.get, name)
+        return await _done(self._counters.get(name))
 
     async def set(self, name: str, value: int, *, ttl: Optional[Seconds] = None) -> CounterSet:
-        return await self._run(self._counters.set, name, value, ttl=ttl)
+        return await _done(self._counters.set(name, value, ttl=ttl))
 
     async def compare_and_set(self, name: str, expected: int, value: int) -> CounterCas:
-        return await self._run(self._counters.compare_and_set, name, expected, value)
+        return await _done(self._counters.compare_and_set(name, expected, value))
 
     async def delete(self, name: str) -> bool:
-        return await self._run(self._counters.delete, name)
+        return await _done(self._counters.delete(name))
 
 
 class Watches:
-    def __init__(self, store: clustron.Store, run: _Runner = _inline) -> None:
+    def __init__(self, store: _native.Store) -> None:
         self._watches = store.watch
-        self._run = run
 
     def key(
         self, key: str, *, snapshot: bool = False, from_revision: Optional[int] = None, prev_value: bool = False

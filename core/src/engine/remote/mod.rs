@@ -280,13 +280,16 @@ impl RemoteEngine {
     }
 
     pub(crate) fn open_session(&self, ttl_ms: u64) -> Result<(LeaseInfo, Arc<Mailbox<()>>)> {
+        block(self.open_session_async(ttl_ms))
+    }
+
+    pub(crate) async fn open_session_async(&self, ttl_ms: u64) -> Result<(LeaseInfo, Arc<Mailbox<()>>)> {
         self.check_open()?;
         limits::check_ttl_ms("session ttl", ttl_ms)?;
-        let (client, store) = (Arc::clone(&self.client), self.name.clone());
-        let info = block(async move {
-            let (id, _in_flight) = client.request_id();
-            LeaseInfo::try_from(reply_of(client.call(&store, ClientBody::SessionOpen { id, ttl_ms }).await?)?)
-        })?;
+        let info = {
+            let (id, _in_flight) = self.client.request_id();
+            LeaseInfo::try_from(reply_of(self.client.call(&self.name, ClientBody::SessionOpen { id, ttl_ms }).await?)?)?
+        };
         let lost = Arc::new(Mailbox::default());
         let (client, store, mailbox, lease) = (Arc::clone(&self.client), self.name.clone(), Arc::clone(&lost), info.id);
         let interval = (ttl_ms / 3).clamp(20, 5_000);
@@ -314,21 +317,29 @@ impl RemoteEngine {
     }
 
     pub(crate) fn close_session(&self, lease: LeaseId) -> Result<bool> {
+        block(self.close_session_async(lease))
+    }
+
+    pub(crate) async fn close_session_async(&self, lease: LeaseId) -> Result<bool> {
         if let Some((feed, lost)) = self.sessions.lock().remove(&lease) {
             feed.task.abort();
             lost.close(Error::new(ErrorCode::Closed, "the session was closed"));
         }
-        bool::try_from(self.execute(Command::LeaseRevoke { lease })?)
+        bool::try_from(self.execute_async(Command::LeaseRevoke { lease }).await?)
     }
 
     pub(crate) fn advance(&self, by: Duration) -> Result<()> {
+        block(self.advance_async(by))
+    }
+
+    pub(crate) async fn advance_async(&self, by: Duration) -> Result<()> {
         if self.clock != ClockKind::Manual {
             return Err(Error::invalid(format!(
                 "store {:?} is opened on the system clock; open it with clock=manual (and run the nodes with --clock manual) to advance time",
                 self.name
             )));
         }
-        match self.call(ClientBody::AdvanceClock { by_ms: limits::duration_to_ms(by) })? {
+        match self.client.call(&self.name, ClientBody::AdvanceClock { by_ms: limits::duration_to_ms(by) }).await? {
             ClientReply::Done => Ok(()),
             other => Err(Error::internal(format!("expected done, got {other:?}"))),
         }
