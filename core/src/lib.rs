@@ -30,6 +30,8 @@ mod event;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(all(test, feature = "node"))]
+mod golden;
 mod key;
 pub mod limits;
 pub(crate) mod net;

@@ -10,7 +10,7 @@ mod metrics;
 mod network;
 mod node;
 mod replica;
-mod types;
+pub(crate) mod types;
 
 pub use disk::{DiskFaults, Fatal};
 pub use node::{Node, NodeConfig, StartError};
