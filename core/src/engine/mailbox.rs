@@ -138,6 +138,17 @@ impl<T> Mailbox<T> {
         Mailbox::take(&mut self.inner.lock())
     }
 
+    /// Like `try_recv`, but leaves a queued item in place (answering `Empty`) unless `take`
+    /// accepts it.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn try_recv_if(&self, take: impl FnOnce(&T) -> bool) -> Recv<T> {
+        let mut inner = self.inner.lock();
+        match inner.queue.front() {
+            Some(item) if !take(item) => Recv::Empty,
+            _ => Mailbox::take(&mut inner),
+        }
+    }
+
     /// Async receive: never `Empty`; registers the waker instead.
     pub(crate) fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Recv<T>> {
         let mut inner = self.inner.lock();

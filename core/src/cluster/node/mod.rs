@@ -1,0 +1,377 @@
+//! A node: one swarm, the stores it replicates, and the answers to clients and peers.
+//!
+//! The first node of a cluster (no seeds) bootstraps each store's group with itself; a node
+//! started with seeds asks a seed for the stores and joins each group (the leader adds it as
+//! a learner, then as a voter). Client requests for a store go to that store's replica:
+//! writes and linearizable reads answer `NotLeader` (with the leader) on a follower; watches,
+//! lock waits and local reads are served by any node.
+//!
+//! This module holds the node's identity, configuration and start; `membership` opening,
+//! creating and joining stores and changing their groups; `serve` the answers to peers and
+//! clients; `watches` the watches it serves.
+
+mod membership;
+mod serve;
+mod watches;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p::identity::Keypair;
+use libp2p::Multiaddr;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Mutex as AsyncMutex;
+
+use self::watches::WatchSlot;
+use super::disk::{Disk, Fatal};
+use super::format::{self, Kind};
+use super::metrics::{self};
+use super::network::Faults;
+use super::replica::{Replica, Timing};
+use crate::clock::ClockKind;
+use crate::config::HistoryLimits;
+use crate::net::transport::{parse_cluster_key, socket_multiaddr, Net, NetConfig};
+use crate::net::wire::NodeInfo;
+use crate::state::command::{Query, Reply};
+use crate::{Error, ErrorCode, Result};
+
+/// How to run a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where to listen: `host:port` or multiaddrs (default `127.0.0.1:7861`).
+    pub listen: Vec<String>,
+    /// Nodes of an existing cluster to join (`host:port` or multiaddrs); none: bootstrap.
+    pub seeds: Vec<String>,
+    /// Stores this node serves (created with the cluster when bootstrapping).
+    pub stores: Vec<String>,
+    /// Keeps the log, votes, snapshots and the node identity here (else all in memory).
+    pub data_dir: Option<PathBuf>,
+    /// The cluster key (64 hex digits or a swarm.key text): peers without it cannot connect.
+    pub cluster_key: Option<String>,
+    /// Stores run on a manual clock (time moves only with `advance_clock`; for tests).
+    pub manual_clock: bool,
+    /// Clients may create stores by naming them (for tests; off: unknown stores are refused).
+    pub allow_create_stores: bool,
+    /// Accept fault-injection requests (for tests).
+    pub allow_fault_injection: bool,
+    /// Faults in the node's file I/O from the start (for tests; needs `allow_fault_injection`).
+    pub disk_faults: crate::net::wire::DiskFaults,
+    /// Raft heartbeat interval in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range in milliseconds.
+    pub election_ms: (u64, u64),
+    /// A snapshot every this many log entries.
+    pub snapshot_every: u64,
+    /// The watch history each store keeps.
+    pub history: HistoryLimits,
+    /// Announce this node and learn peers' addresses by mDNS on the local network (off by
+    /// default: multicast leaves the machine; joining still needs a seed).
+    pub mdns: bool,
+    /// Serve Prometheus metrics over HTTP here (`host:port`; port 0 picks one); none: off.
+    pub metrics: Option<String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> NodeConfig {
+        let timing = Timing::default();
+        NodeConfig {
+            listen: vec!["127.0.0.1:7861".into()],
+            seeds: Vec::new(),
+            stores: Vec::new(),
+            data_dir: None,
+            cluster_key: None,
+            manual_clock: false,
+            allow_create_stores: false,
+            allow_fault_injection: false,
+            disk_faults: Default::default(),
+            heartbeat_ms: timing.heartbeat_ms,
+            election_ms: (timing.election_min_ms, timing.election_max_ms),
+            snapshot_every: timing.snapshot_every,
+            history: HistoryLimits::default(),
+            mdns: false,
+            metrics: None,
+        }
+    }
+}
+
+struct Inner {
+    id: u64,
+    info: NodeInfo,
+    net: Net,
+    config: NodeConfig,
+    replicas: RwLock<BTreeMap<String, Arc<Replica>>>,
+    creating: AsyncMutex<()>,
+    watches: Mutex<HashMap<u64, WatchSlot>>,
+    next_watch: AtomicU64,
+    faults: Arc<Faults>,
+    started: Instant,
+    /// Where the metrics endpoint listens, if it does.
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// The node's file I/O (with its fault switches and its fatal signal).
+    io: Arc<Disk>,
+}
+
+/// Why a node did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Bad configuration, an address in use, a seed that never answered...
+    Failed(Error),
+    /// The data directory cannot be used: a damaged file, or a disk that fails.
+    Fatal(Fatal),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Failed(error) => error.fmt(f),
+            StartError::Fatal(fatal) => fatal.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<Error> for StartError {
+    fn from(error: Error) -> StartError {
+        StartError::Failed(error)
+    }
+}
+
+impl From<Fatal> for StartError {
+    fn from(fatal: Fatal) -> StartError {
+        StartError::Fatal(fatal)
+    }
+}
+
+/// A running node. Dropping it does not stop it; call [`shutdown`](Node::shutdown).
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("info", &self.inner.info).finish()
+    }
+}
+
+fn io_error(what: &str, error: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::Unavailable, format!("{what}: {error}"))
+}
+
+/// The node identity: its key pair and id, kept in the data directory when there is one.
+fn identity(data_dir: Option<&PathBuf>, io: &Disk) -> std::result::Result<(Keypair, u64), StartError> {
+    let Some(dir) = data_dir else { return Ok((Keypair::generate_ed25519(), crate::net::random_id())) };
+    std::fs::create_dir_all(dir).map_err(|e| Fatal::DiskFailed(format!("creating {}: {e}", dir.display())))?;
+    let save = |name: &str, kind: Kind, body: &[u8]| {
+        io.replace(dir, name, &format::seal(kind, body))
+            .map_err(|e| Fatal::DiskFailed(format!("saving {}: {e}", dir.join(name).display())))
+    };
+    let keypair_of = |bytes: &[u8]| Keypair::from_protobuf_encoding(bytes).map_err(|e| e.to_string());
+    let keypair = match format::read_body(io, dir, "identity", Kind::Identity, |bytes| keypair_of(bytes).map(|_| ()))? {
+        Some(body) => keypair_of(&body)
+            .map_err(|e| Fatal::Damaged(format!("{} is not a node identity: {e}", dir.join("identity").display())))?,
+        None => {
+            let keypair = Keypair::generate_ed25519();
+            save(
+                "identity",
+                Kind::Identity,
+                &keypair.to_protobuf_encoding().map_err(|e| Error::internal(e.to_string()))?,
+            )?;
+            keypair
+        }
+    };
+    let id_of = |bytes: &[u8]| {
+        std::str::from_utf8(bytes).ok().and_then(|text| text.trim().parse::<u64>().ok()).ok_or("not a node id")
+    };
+    let id = match format::read_body(io, dir, "node-id", Kind::NodeId, |bytes| {
+        id_of(bytes).map(|_| ()).map_err(String::from)
+    })? {
+        Some(body) => {
+            id_of(&body).map_err(|e| Fatal::Damaged(format!("{} is damaged: {e}", dir.join("node-id").display())))?
+        }
+        None => {
+            let id = crate::net::random_id();
+            save("node-id", Kind::NodeId, id.to_string().as_bytes())?;
+            id
+        }
+    };
+    Ok((keypair, id))
+}
+
+async fn listen_addr(text: &str) -> Result<Multiaddr> {
+    if text.starts_with('/') {
+        return text.parse().map_err(|e| Error::invalid(format!("bad listen address {text:?}: {e}")));
+    }
+    let seed = crate::config::Seed::parse(text)?;
+    let socket = tokio::net::lookup_host((seed.host.as_str(), seed.port))
+        .await
+        .map_err(|e| io_error(&format!("resolving {text}"), e))?
+        .next()
+        .ok_or_else(|| Error::invalid(format!("{text} resolves to nothing")))?;
+    Ok(socket_multiaddr(&socket))
+}
+impl Node {
+    /// Starts a node inside the current Tokio (multi-thread) runtime: listens, opens or
+    /// creates its stores, and bootstraps a cluster or joins one through the seeds.
+    ///
+    /// A damaged data directory or a failing disk is [`StartError::Fatal`]: the node does not
+    /// start (see [`Fatal`] for what each calls for).
+    pub async fn start(config: NodeConfig) -> std::result::Result<Node, StartError> {
+        let io = Arc::<Disk>::default();
+        if config.disk_faults != Default::default() {
+            if !config.allow_fault_injection {
+                return Err(Error::invalid("disk faults need fault injection to be allowed").into());
+            }
+            io.inject(config.disk_faults);
+        }
+        let (keypair, id) = identity(config.data_dir.as_ref(), &io)?;
+        let psk = config.cluster_key.as_deref().map(parse_cluster_key).transpose()?;
+        let mut listen = Vec::new();
+        for address in &config.listen {
+            listen.push(listen_addr(address).await?);
+        }
+        if listen.is_empty() {
+            return Err(Error::invalid("a node needs an address to listen on").into());
+        }
+        let (net, incoming) = Net::start(NetConfig { keypair, psk, listen, mdns: config.mdns })?;
+        let addrs = net.listen_addrs().await.iter().map(ToString::to_string).collect();
+        let info = NodeInfo { id, peer: net.local_peer().to_base58(), addrs };
+        let metrics_listener = match &config.metrics {
+            None => None,
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address.as_str())
+                    .await
+                    .map_err(|e| io_error(&format!("listening for metrics on {address}"), e))?,
+            ),
+        };
+        let metrics_addr = metrics_listener.as_ref().and_then(|listener| listener.local_addr().ok());
+        let node = Node {
+            inner: Arc::new(Inner {
+                id,
+                info,
+                net,
+                config,
+                replicas: RwLock::new(BTreeMap::new()),
+                creating: AsyncMutex::new(()),
+                watches: Mutex::new(HashMap::new()),
+                next_watch: AtomicU64::new(1),
+                faults: Arc::default(),
+                started: Instant::now(),
+                metrics_addr,
+                io,
+            }),
+        };
+        node.serve(incoming);
+        if let Some(listener) = metrics_listener {
+            let weak = Arc::downgrade(&node.inner);
+            tokio::spawn(metrics::serve(listener, move || {
+                let node = weak.upgrade().map(|inner| Node { inner });
+                async move {
+                    match node {
+                        Some(node) => node.metrics_page().await,
+                        None => String::new(),
+                    }
+                }
+            }));
+        }
+        match node.open_stores().await {
+            Ok(()) => Ok(node),
+            Err(error) => {
+                node.shutdown().await;
+                Err(node.inner.io.failed().map_or(StartError::Failed(error), StartError::Fatal))
+            }
+        }
+    }
+
+    /// Waits until the node must stop: its disk failed or its data is damaged. The process
+    /// should then exit (`clustron node` exits with 74 or 65) without writing anything more.
+    pub async fn fatal(&self) -> Fatal {
+        self.inner.io.fatal().await
+    }
+
+    /// Who this node is.
+    pub fn info(&self) -> NodeInfo {
+        self.inner.info.clone()
+    }
+
+    /// The stores this node replicates.
+    pub fn stores(&self) -> Vec<String> {
+        self.inner.replicas.read().keys().cloned().collect()
+    }
+
+    /// Where the Prometheus endpoint listens (`NodeConfig::metrics`), if it does.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.metrics_addr
+    }
+
+    /// The Prometheus text exposition of this node's stores.
+    pub async fn metrics_page(&self) -> String {
+        let replicas: Vec<Arc<Replica>> = self.inner.replicas.read().values().cloned().collect();
+        let mut stores = Vec::with_capacity(replicas.len());
+        for replica in &replicas {
+            let Ok(Reply::Stats(stats)) = replica.engine.query(Query::Stats) else { continue };
+            let (watchers, _) = replica.engine.local_counts();
+            stores.push((&**replica, metrics::StoreGauges { stats, watchers: watchers as u64 }));
+        }
+        let facts = metrics::NodeFacts {
+            id: self.inner.id,
+            peer: self.inner.info.peer.clone(),
+            started: self.inner.started,
+            watches: self.inner.watches.lock().len(),
+            failed: self.inner.io.failed().is_some(),
+        };
+        metrics::render(&facts, &stores)
+    }
+
+    /// Stops every store and the network.
+    pub async fn shutdown(&self) {
+        self.inner.io.close();
+        let replicas: Vec<Arc<Replica>> = self.inner.replicas.write().values().cloned().collect();
+        for replica in replicas {
+            replica.shutdown().await;
+        }
+        self.inner.net.shutdown();
+    }
+
+    fn timing(&self) -> Timing {
+        let config = &self.inner.config;
+        Timing {
+            heartbeat_ms: config.heartbeat_ms,
+            election_min_ms: config.election_ms.0,
+            election_max_ms: config.election_ms.1,
+            snapshot_every: config.snapshot_every,
+        }
+    }
+
+    fn replica(&self, store: &str) -> Option<Arc<Replica>> {
+        self.inner.replicas.read().get(store).cloned()
+    }
+
+    /// The stores' clocks (for status).
+    pub fn manual_clock(&self) -> bool {
+        self.inner.config.manual_clock
+    }
+
+    #[allow(dead_code)]
+    fn clock_kind(&self) -> ClockKind {
+        if self.inner.config.manual_clock {
+            ClockKind::Manual
+        } else {
+            ClockKind::System
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multicast_discovery_is_off_unless_asked_for() {
+        assert!(!NodeConfig::default().mdns, "mDNS must stay opt-in: multicast leaves the machine");
+    }
+}

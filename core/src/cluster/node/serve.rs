@@ -1,0 +1,198 @@
+//! The answers: openraft's RPCs from peers, and client requests (node-level ones here, store
+//! requests through the store's replica).
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+
+use super::Node;
+use crate::cluster::metrics::StoreMetrics;
+use crate::cluster::network::{RaftRpc, RaftRpcReply};
+use crate::cluster::replica::Replica;
+use crate::config::normalize_store_name;
+use crate::engine::mailbox::Recv;
+use crate::net::transport::Inbound;
+use crate::net::wire::{
+    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp, RaftRequest,
+    RaftResponse, PROTOCOL_VERSION,
+};
+use crate::state::command::Query;
+use crate::{Error, ErrorCode};
+
+/// The longest a poll (watch or lock wait) is held open.
+pub(super) const MAX_POLL: Duration = Duration::from_secs(10);
+
+impl Node {
+    pub(super) fn serve(&self, incoming: crate::net::transport::Incoming) {
+        let crate::net::transport::Incoming { mut raft, mut client } = incoming;
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Some(inbound) = raft.recv().await {
+                let node = node.clone();
+                tokio::spawn(async move { node.answer_raft(inbound).await });
+            }
+        });
+        let node = self.clone();
+        tokio::spawn(async move {
+            while let Some(inbound) = client.recv().await {
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let Inbound { request, channel, .. } = inbound;
+                    let response = node.answer(request).await;
+                    node.inner.net.respond_client(channel, response);
+                });
+            }
+        });
+        self.sweep_idle_watches();
+    }
+
+    pub(super) fn node_of_peer(&self, peer: &PeerId) -> Option<u64> {
+        let peer = peer.to_base58();
+        self.members().into_iter().find(|node| node.peer == peer).map(|node| node.id)
+    }
+
+    pub(super) async fn answer_raft(&self, inbound: Inbound<RaftRequest, RaftResponse>) {
+        let Inbound { peer, request, channel } = inbound;
+        let response = self.raft_rpc(&peer, request).await;
+        self.inner.net.respond_raft(channel, response);
+    }
+
+    pub(super) async fn raft_rpc(&self, peer: &PeerId, request: RaftRequest) -> RaftResponse {
+        if self.node_of_peer(peer).is_some_and(|node| self.inner.faults.is_blocked(node)) {
+            return Err(Error::new(ErrorCode::Unavailable, "cut off (fault injection)"));
+        }
+        let replica = match self.replica(&request.store) {
+            Some(replica) => replica,
+            // A peer replicates a store this node does not have yet: it joined the group (or
+            // the store was just created) and this node's replica starts empty.
+            None => self.replica_or_create(&request.store).await?,
+        };
+        let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
+            .map_err(|error| Error::invalid(format!("undecodable raft message: {error}")))?;
+        let reply = match rpc {
+            RaftRpc::Append(rpc) => RaftRpcReply::Append(replica.raft.append_entries(rpc).await),
+            RaftRpc::Vote(rpc) => RaftRpcReply::Vote(replica.raft.vote(rpc).await),
+            RaftRpc::Snapshot(rpc) => RaftRpcReply::Snapshot(replica.raft.install_snapshot(rpc).await),
+        };
+        postcard::to_allocvec(&reply).map_err(|error| Error::internal(format!("encoding a raft reply: {error}")))
+    }
+
+    /// Answers one client request.
+    pub(super) async fn answer(&self, request: ClientRequest) -> ClientResponse {
+        let ClientRequest { store, body } = request;
+        match body {
+            ClientBody::Hello { version } => {
+                if version != PROTOCOL_VERSION {
+                    return Err(ClientFault::Error(Error::invalid(format!(
+                        "protocol version {version} is not supported (this node speaks {PROTOCOL_VERSION})"
+                    ))));
+                }
+                Ok(ClientReply::Welcome {
+                    node: self.inner.info.clone(),
+                    members: self.members(),
+                    stores: self.stores(),
+                    version: PROTOCOL_VERSION,
+                })
+            }
+            ClientBody::Partition { cut_off } => {
+                if !self.inner.config.allow_fault_injection {
+                    return Err(ClientFault::Error(Error::invalid("this node does not accept fault injection")));
+                }
+                self.inner.faults.set(cut_off);
+                Ok(ClientReply::Done)
+            }
+            ClientBody::SlowLinks { delay_ms, drop_per_mille } => {
+                if !self.inner.config.allow_fault_injection {
+                    return Err(ClientFault::Error(Error::invalid("this node does not accept fault injection")));
+                }
+                self.inner.faults.slow(delay_ms, drop_per_mille);
+                Ok(ClientReply::Done)
+            }
+            ClientBody::DiskFaults(faults) => {
+                if !self.inner.config.allow_fault_injection {
+                    return Err(ClientFault::Error(Error::invalid("this node does not accept fault injection")));
+                }
+                self.inner.io.inject(faults);
+                Ok(ClientReply::Done)
+            }
+            ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
+            ClientBody::Open => match self.replica(&store) {
+                Some(_) => Ok(ClientReply::Flag(false)),
+                None if self.inner.config.allow_create_stores => match normalize_store_name(&store) {
+                    Ok(name) if name == store => {
+                        self.create_store(&store).await.map_err(ClientFault::Error)?;
+                        Ok(ClientReply::Flag(true))
+                    }
+                    Ok(_) | Err(_) => Err(ClientFault::Error(Error::invalid(format!("bad store name {store:?}")))),
+                },
+                None => Err(self.unknown_store(&store)),
+            },
+            body => match self.replica(&store) {
+                Some(replica) => {
+                    let timed = StoreMetrics::start(&body);
+                    let response = self.answer_store(&replica, body).await;
+                    replica.metrics.finish(timed, &response);
+                    response
+                }
+                None => Err(self.unknown_store(&store)),
+            },
+        }
+    }
+
+    pub(super) fn unknown_store(&self, store: &str) -> ClientFault {
+        ClientFault::Error(Error::new(
+            ErrorCode::NotFound,
+            format!("this cluster has no store {store:?} (its stores: {})", self.stores().join(", ")),
+        ))
+    }
+
+    pub(super) async fn answer_store(&self, replica: &Arc<Replica>, body: ClientBody) -> ClientResponse {
+        match body {
+            ClientBody::Write { id, command } => replica.propose(Some(id), command).await.map(ClientReply::Reply),
+            ClientBody::Read { query, local } => replica.read(query, local).await.map(ClientReply::Reply),
+            ClientBody::SessionOpen { id, ttl_ms } => replica.open_session(id, ttl_ms).await.map(ClientReply::Reply),
+            ClientBody::SessionHeartbeat { lease, ttl_ms, wait_ms } => replica
+                .heartbeat(lease, ttl_ms, Duration::from_millis(wait_ms).min(MAX_POLL))
+                .await
+                .map(ClientReply::Flag),
+            ClientBody::AdvanceClock { by_ms } => replica.advance(by_ms).await.map(|()| ClientReply::Done),
+            ClientBody::Status => {
+                let stats = replica.read(Query::Stats, true).await?;
+                let (members, leader, term) = replica.view();
+                let disk_full = replica.disk_full();
+                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term, disk_full } })
+            }
+            ClientBody::WaitLock { waiter, max_wait_ms } => {
+                let mailbox = replica.engine.wait_for(waiter);
+                let wait = Duration::from_millis(max_wait_ms).min(MAX_POLL);
+                match tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))).await {
+                    Ok(Recv::Item(outcome)) => Ok(ClientReply::Lock(Some(outcome))),
+                    Ok(Recv::Closed(error)) => Err(ClientFault::Error(error)),
+                    Ok(_) | Err(_) => {
+                        replica.engine.forget_wait(waiter);
+                        Ok(ClientReply::Lock(None))
+                    }
+                }
+            }
+            ClientBody::WatchOpen { filter, prev_value, start, min_revision } => {
+                self.open_watch(replica, filter, prev_value, start, min_revision).await
+            }
+            ClientBody::WatchPoll { watch, after, max_wait_ms, max_events, min_revision } => {
+                self.poll_watch(watch, after, max_wait_ms, max_events, min_revision).await
+            }
+            ClientBody::WatchClose { watch } => Ok(self.close_watch(watch)),
+            ClientBody::Members(MembersOp::Join(node)) => self.add_member(replica, node).await,
+            ClientBody::Members(MembersOp::Remove(id)) => self.remove_member(replica, id).await,
+            ClientBody::Hello { .. }
+            | ClientBody::Open
+            | ClientBody::Members(MembersOp::List)
+            | ClientBody::Partition { .. }
+            | ClientBody::SlowLinks { .. }
+            | ClientBody::DiskFaults(_) => {
+                Err(ClientFault::Error(Error::internal("a node-level request reached a store")))
+            }
+        }
+    }
+}
