@@ -56,7 +56,7 @@ pub fn run(data: &[u8]) {
     let store = store();
     let mut error: *mut clustron_error = ptr::null_mut();
     let key_ptr = key.as_ptr().cast::<c_char>();
-    // SAFETY (every call): valid store handle, pointers into `data` with their true lengths,
+    // SAFETY: every call gets a valid store handle, pointers into `data` with their true lengths,
     // out-parameters on the stack, and whatever the function returns is freed.
     unsafe {
         match selector % 6 {
