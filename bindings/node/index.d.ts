@@ -20,18 +20,9 @@ export declare class NativeLock {
    * Extends the TTL from now (or keeps the lease alive); `locked` if the lock was lost.
    * Returns the new expiry of a TTL-bound lock.
    */
-  renew(): number | null
+  renew(): number | undefined | null | Promise<number | undefined | null>
   /** Releases the lock; false if it had already been lost or released. */
-  release(): boolean
-  /**
-   * Whether the lock's store is served by a cluster (the facade then calls the
-   * `remote*` twins).
-   */
-  get isRemote(): boolean
-  /** `renew` off the event loop (a lock of a remote store). */
-  remoteRenew(): Promise<number | null>
-  /** `release` off the event loop (a lock of a remote store). */
-  remoteRelease(): Promise<boolean>
+  release(): boolean | Promise<boolean>
 }
 
 /** An acquire waiting in line. */
@@ -63,32 +54,33 @@ export declare class NativeSession {
 
 /** An open store handle. */
 export declare class NativeStore {
-  remotePut(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): Promise<PutResult>
-  remoteGet(key: string): Promise<Entry | null>
-  remoteDelete(key: string, options?: DeleteOptionsSpec | undefined | null): Promise<DeleteResult>
-  remoteGetMany(keys: Array<string>): Promise<Array<Entry | undefined | null>>
-  remotePutMany(items: Array<OpSpec>): Promise<Array<OpOutcome>>
-  remoteDeleteMany(items: Array<OpSpec>): Promise<Array<OpOutcome>>
-  remoteBatch(ops: Array<OpSpec>): Promise<Array<OpOutcome>>
-  remoteScan(spec?: RangeSpec | undefined | null): Promise<Page>
-  remoteCount(spec?: RangeSpec | undefined | null): Promise<number>
-  remoteClear(spec?: RangeSpec | undefined | null): Promise<ClearResult>
-  remoteExpire(key: string, ttlMs: number): Promise<boolean>
-  remotePersist(key: string): Promise<boolean>
-  remoteTtl(key: string): Promise<KeyTtlInfo>
-  remoteStatus(): Promise<Status>
-  remoteLeaseGrant(ttlMs: number): Promise<Lease>
-  remoteLeaseKeepAlive(lease: number): Promise<Lease>
-  remoteLeaseRevoke(lease: number): Promise<boolean>
-  remoteLeaseTimeToLive(lease: number): Promise<Lease | null>
-  remoteLeaseList(): Promise<Array<Lease>>
-  remoteLockInfo(name: string): Promise<LockInfo | null>
-  remoteCounterAdd(name: string, delta: number, options?: CounterOptions | undefined | null): Promise<CounterAdd>
-  remoteCounterGet(name: string): Promise<number>
-  remoteCounterSet(name: string, value: number, ttlMs?: number | undefined | null): Promise<CounterSet>
-  remoteCounterCompareAndSet(name: string, expected: number, value: number): Promise<CounterCas>
-  remoteCounterDelete(name: string): Promise<boolean>
-  remoteTxn(compares: Array<CompareSpec>, then: Array<OpSpec>, otherwise: Array<OpSpec>): Promise<TxnResult>
+  get(key: string): Entry | undefined | null | Promise<Entry | undefined | null>
+  put(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): PutResult | Promise<PutResult>
+  delete(key: string, options?: DeleteOptionsSpec | undefined | null): DeleteResult | Promise<DeleteResult>
+  getMany(keys: Array<string>): Array<Entry | undefined | null> | Promise<Array<Entry | undefined | null>>
+  putMany(items: Array<OpSpec>): Array<OpOutcome> | Promise<Array<OpOutcome>>
+  deleteMany(items: Array<OpSpec>): Array<OpOutcome> | Promise<Array<OpOutcome>>
+  batch(ops: Array<OpSpec>): Array<OpOutcome> | Promise<Array<OpOutcome>>
+  scan(spec?: RangeSpec | undefined | null): Page | Promise<Page>
+  count(spec?: RangeSpec | undefined | null): number | Promise<number>
+  clear(spec?: RangeSpec | undefined | null): ClearResult | Promise<ClearResult>
+  expire(key: string, ttlMs: number): boolean | Promise<boolean>
+  persist(key: string): boolean | Promise<boolean>
+  ttl(key: string): KeyTtlInfo | Promise<KeyTtlInfo>
+  status(): Status | Promise<Status>
+  advanceClock(ms: number): undefined | Promise<undefined>
+  leaseGrant(ttlMs: number): Lease | Promise<Lease>
+  leaseKeepAlive(lease: number): Lease | Promise<Lease>
+  leaseRevoke(lease: number): boolean | Promise<boolean>
+  leaseTimeToLive(lease: number): Lease | undefined | null | Promise<Lease | undefined | null>
+  leaseList(): Array<Lease> | Promise<Array<Lease>>
+  lockInfo(name: string): LockInfo | undefined | null | Promise<LockInfo | undefined | null>
+  counterAdd(name: string, delta: number, options?: CounterOptions | undefined | null): CounterAdd | Promise<CounterAdd>
+  counterGet(name: string): number | Promise<number>
+  counterSet(name: string, value: number, ttlMs?: number | undefined | null): CounterSet | Promise<CounterSet>
+  counterCompareAndSet(name: string, expected: number, value: number): CounterCas | Promise<CounterCas>
+  counterDelete(name: string): boolean | Promise<boolean>
+  txn(compares: Array<CompareSpec>, then: Array<OpSpec>, otherwise: Array<OpSpec>): TxnResult | Promise<TxnResult>
   /** A handle number for the fast functions, valid until the store is finalized. */
   get handle(): number
   /**
@@ -98,29 +90,9 @@ export declare class NativeStore {
   constructor(target: string, config?: string | undefined | null)
   get name(): string
   get closed(): boolean
-  /** Whether a cluster serves this store: the facade then calls the `remote*` twins. */
+  /** Whether a cluster serves this store (its operations return Promises). */
   get isRemote(): boolean
   close(): void
-  get(key: string): Entry | null
-  put(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): PutResult
-  delete(key: string, options?: DeleteOptionsSpec | undefined | null): DeleteResult
-  getMany(keys: Array<string>): Array<Entry | undefined | null>
-  putMany(items: Array<OpSpec>): Array<OpOutcome>
-  deleteMany(items: Array<OpSpec>): Array<OpOutcome>
-  batch(ops: Array<OpSpec>): Array<OpOutcome>
-  scan(spec?: RangeSpec | undefined | null): Page
-  count(spec?: RangeSpec | undefined | null): number
-  clear(spec?: RangeSpec | undefined | null): ClearResult
-  expire(key: string, ttlMs: number): boolean
-  persist(key: string): boolean
-  ttl(key: string): KeyTtlInfo
-  status(): Status
-  advanceClock(ms: number): void
-  leaseGrant(ttlMs: number): Lease
-  leaseKeepAlive(lease: number): Lease
-  leaseRevoke(lease: number): boolean
-  leaseTimeToLive(lease: number): Lease | null
-  leaseList(): Array<Lease>
   session(ttlMs: number): NativeSession
   /**
    * Starts an acquire: a `NativeLock` (granted), `null` (not granted, no wait) or a
@@ -128,15 +100,8 @@ export declare class NativeStore {
    * in call order.
    */
   lockAcquire(name: string, options?: AcquireOptions | undefined | null): NativeLock | NativePendingAcquire | null
-  lockInfo(name: string): LockInfo | null
-  counterAdd(name: string, delta: number, options?: CounterOptions | undefined | null): CounterAdd
-  counterGet(name: string): number
-  counterSet(name: string, value: number, ttlMs?: number | undefined | null): CounterSet
-  counterCompareAndSet(name: string, expected: number, value: number): CounterCas
-  counterDelete(name: string): boolean
   watch(spec: WatchSpec): NativeWatch
   transaction(): NativeTransaction
-  txn(compares: Array<CompareSpec>, then: Array<OpSpec>, otherwise: Array<OpSpec>): TxnResult
 }
 
 /**

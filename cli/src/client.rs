@@ -157,7 +157,7 @@ pub enum ClientCommand {
         prefix: Option<String>,
         #[arg(long, conflicts_with = "prefix")]
         from: Option<String>,
-        #[arg(long, requires = "from")]
+        #[arg(long, conflicts_with = "prefix")]
         to: Option<String>,
         /// At most this many entries.
         #[arg(long)]
@@ -173,7 +173,7 @@ pub enum ClientCommand {
         prefix: Option<String>,
         #[arg(long, conflicts_with = "prefix")]
         from: Option<String>,
-        #[arg(long, requires = "from")]
+        #[arg(long, conflicts_with = "prefix")]
         to: Option<String>,
         #[command(flatten)]
         connect: Connect,
@@ -334,15 +334,6 @@ fn seconds(duration: Duration) -> String {
     format!("{:.3}s", duration.as_secs_f64()).replace(".000s", "s")
 }
 
-fn range_of(prefix: Option<String>, from: Option<String>, to: Option<String>) -> KeyRange {
-    match (prefix, from, to) {
-        (Some(prefix), _, _) => KeyRange::prefix(prefix),
-        (None, Some(from), Some(to)) => KeyRange::between(from, to),
-        (None, Some(from), None) => KeyRange::from(from),
-        (None, None, _) => KeyRange::All,
-    }
-}
-
 pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
     match command {
         ClientCommand::Get { key, local, connect } => {
@@ -423,7 +414,7 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
         }
         ClientCommand::Scan { prefix, from, to, limit, keys_only, connect } => {
             let store = connect.open()?;
-            let range = range_of(prefix, from, to);
+            let range = KeyRange::from_bounds(prefix, from, to)?;
             let mut left = limit.unwrap_or(usize::MAX);
             let mut after = None;
             while left > 0 {
@@ -454,7 +445,7 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
             Ok(Outcome::Done)
         }
         ClientCommand::Count { prefix, from, to, connect } => {
-            let count = connect.open()?.count(range_of(prefix, from, to)).wait()?;
+            let count = connect.open()?.count(KeyRange::from_bounds(prefix, from, to)?).wait()?;
             if connect.json {
                 emit(json!({"count": count}));
             } else {

@@ -102,6 +102,9 @@ fn cluster_commands_read_and_write_through_the_cli() {
     assert_eq!(keys.stdout, "config/a\nconfig/b\n");
     assert_eq!(run(&["count", "config/"], b"").stdout.trim(), "3");
     assert_eq!(run(&["count", "--from", "config/b"], b"").stdout.trim(), "2");
+    // An end alone bounds the range from the first key (it used to be ignored: every key).
+    assert_eq!(run(&["count", "--to", "config/b"], b"").stdout.trim(), "1");
+    assert_eq!(run(&["scan", "--to", "config/b", "--keys-only"], b"").stdout, "config/a\n");
     assert_eq!(run(&["del", "config/bin"], b"").code, 0);
     assert_eq!(run(&["del", "config/bin"], b"").code, 1, "already gone");
 

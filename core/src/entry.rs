@@ -36,6 +36,13 @@ impl fmt::Debug for LeaseId {
     }
 }
 
+/// The content type recorded with a value written as text (a `str` in Python, a `string` in
+/// Node): UTF-8 plain text. `Entry::text` is the same whatever the content type.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+
+/// The content type of a value written by a JSON helper (`put_json`, `putJson`).
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
 /// A point in store time: milliseconds since the Unix epoch, as read from the store's clock
 /// (the system clock, or a manual clock in tests).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

@@ -44,7 +44,7 @@ pub use api::{
 };
 pub use clock::{ClockKind, MANUAL_CLOCK_START_MS};
 pub use config::{Config, HistoryLimits, Mode, Seed};
-pub use entry::{Entry, Label, LeaseId, Timestamp};
+pub use entry::{Entry, Label, LeaseId, Timestamp, JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use error::{Error, ErrorCode, Result};
 pub use event::{DeleteCause, Event, EventKind};
 pub use key::Key;

@@ -1,426 +1,433 @@
-//! The store's operations as functions of a store. `NativeStore`'s methods run them on the
-//! JavaScript thread, where an in-process store answers in well under a microsecond; the
-//! `remote*` twins (below) run the same functions on a blocking thread, so a round trip to a
-//! cluster never holds the event loop. The facade picks the twins when `isRemote`.
+//! The store's operations, each declared once: a `NativeStore` method that builds the
+//! operation's future and hands it to [`run`]. On an in-process store the future is ready at
+//! its first poll, so the method returns the result itself, at once, on the JavaScript
+//! thread (an in-process operation takes well under a microsecond). On a store served by a
+//! cluster it returns a Promise that the addon's runtime settles when the answer arrives: no
+//! thread waits for the round trip, the event loop goes on, and any number of operations can
+//! be in flight. The facade awaits either.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use clustron::LeaseId;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::{self, DeleteOptionsSpec, OpSpec, PutOptionsSpec, RangeSpec};
-use crate::errors::{check, Result};
+use crate::errors::{check, error, Code, Result};
 use crate::results::{
     ClearResult, CounterAdd, CounterCas, CounterSet, DeleteResult, Entry, KeyTtlInfo, Lease, LockInfo, OpOutcome, Page,
     PutResult, Status, TxnResult,
 };
 use crate::store::{compare, CompareSpec, CounterOptions, NativeStore};
 
-/// The start of a twin's rejection message: a native async function can only reject with
+/// The start of a rejection's message: a Promise the runtime settles can only reject with
 /// napi's own status, so the stable code travels in the message as
 /// `clustron-error:<code>:<message>`, and the facade (`wrap` in `errors.ts`) makes it a
 /// `ClustronError` with that code again.
 const REJECTED: &str = "clustron-error:";
 
-/// Runs `work` on a blocking thread of the addon's runtime.
-pub(crate) async fn off_loop<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> napi::Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(napi::Error::new(
-            napi::Status::GenericFailure,
-            format!("{REJECTED}{}:{}", error.status.0, error.reason),
-        )),
-        Err(error) => Err(napi::Error::new(
-            napi::Status::GenericFailure,
-            format!("{REJECTED}internal:the call did not finish: {error}"),
-        )),
+fn rejection(error: napi::Error<Code>) -> napi::Error {
+    napi::Error::new(napi::Status::GenericFailure, format!("{REJECTED}{}:{}", error.status.0, error.reason))
+}
+
+/// Runs an operation's future (see the module): polled once here when `remote` is false,
+/// spawned on the addon's runtime as a Promise when it is true. What an operation's method
+/// returns is spelled out in each signature (`Either<T, PromiseRaw<T>>`, which the generated
+/// types show as `T | Promise<T>`): napi-rs's type generation does not follow an alias.
+pub(crate) fn run<'env, T, F>(env: &'env Env, remote: bool, future: F) -> Result<Either<T, PromiseRaw<'env, T>>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    if remote {
+        return env
+            .spawn_future(async move { future.await.map_err(rejection) })
+            .map(Either::B)
+            .map_err(|failure| error(clustron::Error::new(clustron::ErrorCode::Internal, failure.reason)));
     }
-}
-
-pub(crate) fn put(
-    store: &clustron::Store,
-    key: String,
-    value: clustron::Value,
-    text: Option<&'static str>,
-    options: Option<PutOptionsSpec>,
-) -> Result<PutResult> {
-    let put = store.put(key, value);
-    let put = if options.is_none() && text.is_none() {
-        put
-    } else {
-        put.options(convert::put_options(options.as_ref(), text)?)
-    };
-    Ok(check(put.wait())?.into())
-}
-
-pub(crate) fn get(store: &clustron::Store, key: String) -> Result<Option<Entry>> {
-    Ok(check(store.get(&key).wait())?.map(Entry::from))
-}
-
-pub(crate) fn delete(store: &clustron::Store, key: String, options: Option<DeleteOptionsSpec>) -> Result<DeleteResult> {
-    let delete = store.delete(key);
-    let delete = match &options {
-        None => delete,
-        Some(_) => delete.options(convert::delete_options(options.as_ref())?),
-    };
-    Ok(check(delete.wait())?.into())
-}
-
-pub(crate) fn get_many(store: &clustron::Store, keys: Vec<String>) -> Result<Vec<Option<Entry>>> {
-    Ok(check(store.get_many(keys).wait())?.into_iter().map(|entry| entry.map(Entry::from)).collect())
-}
-
-pub(crate) fn put_many(store: &clustron::Store, items: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-    let items = items.into_iter().map(OpSpec::put_item).collect::<Result<Vec<_>>>()?;
-    let results = check(store.put_many(items).wait())?;
-    Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Put))).collect())
-}
-
-pub(crate) fn delete_many(store: &clustron::Store, items: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-    let items = items.into_iter().map(OpSpec::delete_item).collect::<Result<Vec<_>>>()?;
-    let results = check(store.delete_many(items).wait())?;
-    Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Delete))).collect())
-}
-
-pub(crate) fn batch(store: &clustron::Store, ops: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-    let ops = ops.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
-    Ok(check(store.batch(ops).wait())?.into_iter().map(OpOutcome::from).collect())
-}
-
-pub(crate) fn scan(store: &clustron::Store, spec: Option<RangeSpec>) -> Result<Page> {
-    let mut scan = store.scan(convert::range(spec.as_ref())?);
-    if let Some(spec) = &spec {
-        if let Some(limit) = spec.limit {
-            scan = scan.limit(usize::try_from(convert::whole("limit", limit)?).unwrap_or(usize::MAX));
-        }
-        if let Some(after) = &spec.after {
-            scan = scan.after(after.as_str());
-        }
+    let mut future = pin!(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(result) => result.map(Either::A),
+        Poll::Pending => Err(error(clustron::Error::new(
+            clustron::ErrorCode::Internal,
+            "an in-process operation did not complete at once",
+        ))),
     }
-    Ok(check(scan.wait())?.into())
-}
-
-pub(crate) fn count(store: &clustron::Store, spec: Option<RangeSpec>) -> Result<f64> {
-    Ok(check(store.count(convert::range(spec.as_ref())?).wait())? as f64)
-}
-
-pub(crate) fn clear(store: &clustron::Store, spec: Option<RangeSpec>) -> Result<ClearResult> {
-    let cleared = check(store.clear(convert::range(spec.as_ref())?).wait())?;
-    Ok(ClearResult { deleted: cleared.deleted as f64, revision: cleared.revision as f64 })
-}
-
-pub(crate) fn expire(store: &clustron::Store, key: String, ttl_ms: f64) -> Result<bool> {
-    check(store.expire(key, convert::ttl(ttl_ms)?).wait())
-}
-
-pub(crate) fn persist(store: &clustron::Store, key: String) -> Result<bool> {
-    check(store.persist(key).wait())
-}
-
-pub(crate) fn ttl(store: &clustron::Store, key: String) -> Result<KeyTtlInfo> {
-    Ok(check(store.ttl(key).wait())?.into())
-}
-
-pub(crate) fn status(store: &clustron::Store) -> Result<Status> {
-    Ok(check(store.status().wait())?.into())
-}
-
-pub(crate) fn lease_grant(store: &clustron::Store, ttl_ms: f64) -> Result<Lease> {
-    Ok(Lease::from(&check(store.leases().grant(convert::ttl(ttl_ms)?).wait())?))
-}
-
-pub(crate) fn lease_keep_alive(store: &clustron::Store, lease: f64) -> Result<Lease> {
-    let id = LeaseId::new(convert::whole("lease", lease)?);
-    Ok(Lease::from(&check(store.leases().keep_alive(id).wait())?))
-}
-
-pub(crate) fn lease_revoke(store: &clustron::Store, lease: f64) -> Result<bool> {
-    check(store.leases().revoke(LeaseId::new(convert::whole("lease", lease)?)).wait())
-}
-
-pub(crate) fn lease_time_to_live(store: &clustron::Store, lease: f64) -> Result<Option<Lease>> {
-    let id = LeaseId::new(convert::whole("lease", lease)?);
-    Ok(check(store.leases().time_to_live(id).wait())?.as_ref().map(Lease::from))
-}
-
-pub(crate) fn lease_list(store: &clustron::Store) -> Result<Vec<Lease>> {
-    Ok(check(store.leases().list().wait())?.iter().map(Lease::from).collect())
-}
-
-pub(crate) fn lock_info(store: &clustron::Store, name: String) -> Result<Option<LockInfo>> {
-    Ok(check(store.locks().info(name).wait())?.as_ref().map(LockInfo::from))
-}
-
-pub(crate) fn counter_add(
-    store: &clustron::Store,
-    name: String,
-    delta: f64,
-    options: Option<CounterOptions>,
-) -> Result<CounterAdd> {
-    // Bounded to what a JavaScript number holds exactly: an add past it is refused
-    // (`applied: false`) rather than leaving a counter Node could not read back.
-    let (mut min, mut max) = (-convert::MAX_SAFE, convert::MAX_SAFE);
-    let mut add = store.counters().add(name, convert::signed("delta", delta)?);
-    if let Some(options) = &options {
-        if let Some(bound) = options.min {
-            min = min.max(convert::signed("min", bound)?);
-        }
-        if let Some(bound) = options.max {
-            max = max.min(convert::signed("max", bound)?);
-        }
-        if let Some(ttl_ms) = options.ttl_ms {
-            add = add.ttl(convert::ttl(ttl_ms)?);
-        }
-    }
-    let r = check(add.min(min).max(max).wait())?;
-    Ok(CounterAdd {
-        applied: r.applied,
-        previous: convert::exact("the counter's value", r.previous)?,
-        current: convert::exact("the counter's value", r.current)?,
-        revision: r.revision as f64,
-    })
-}
-
-pub(crate) fn counter_get(store: &clustron::Store, name: String) -> Result<f64> {
-    convert::exact("the counter's value", check(store.counters().get(name).wait())?)
-}
-
-pub(crate) fn counter_set(
-    store: &clustron::Store,
-    name: String,
-    value: f64,
-    ttl_ms: Option<f64>,
-) -> Result<CounterSet> {
-    let mut set = store.counters().set(name, convert::signed("value", value)?);
-    if let Some(ttl_ms) = ttl_ms {
-        set = set.ttl(convert::ttl(ttl_ms)?);
-    }
-    let r = check(set.wait())?;
-    Ok(CounterSet { previous: convert::exact("the counter's value", r.previous)?, revision: r.revision as f64 })
-}
-
-pub(crate) fn counter_compare_and_set(
-    store: &clustron::Store,
-    name: String,
-    expected: f64,
-    value: f64,
-) -> Result<CounterCas> {
-    let cas = store.counters().compare_and_set(
-        name,
-        convert::signed("expected", expected)?,
-        convert::signed("value", value)?,
-    );
-    let r = check(cas.wait())?;
-    Ok(CounterCas {
-        applied: r.applied,
-        current: convert::exact("the counter's value", r.current)?,
-        revision: r.revision as f64,
-    })
-}
-
-pub(crate) fn counter_delete(store: &clustron::Store, name: String) -> Result<bool> {
-    check(store.counters().delete(name).wait())
-}
-
-pub(crate) fn txn(
-    store: &clustron::Store,
-    compares: Vec<CompareSpec>,
-    then: Vec<OpSpec>,
-    otherwise: Vec<OpSpec>,
-) -> Result<TxnResult> {
-    let mut txn = store.txn();
-    for spec in compares {
-        txn = txn.when(compare(spec)?);
-    }
-    for op in then {
-        txn = txn.then(op.batch_op()?);
-    }
-    for op in otherwise {
-        txn = txn.otherwise(op.batch_op()?);
-    }
-    let result = check(txn.wait())?;
-    Ok(TxnResult {
-        succeeded: result.succeeded,
-        revision: result.revision as f64,
-        responses: result.responses.into_iter().map(|r| OpOutcome::from(Ok(r))).collect(),
-    })
 }
 
 #[napi]
 impl NativeStore {
+    /// Runs `future` for this store (see [`run`]).
+    fn run<'env, T, F>(&self, env: &'env Env, future: F) -> Result<Either<T, PromiseRaw<'env, T>>>
+    where
+        T: ToNapiValue + Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        run(env, self.store.is_remote(), future)
+    }
+
     #[napi]
-    pub async fn remote_put(
+    pub fn get<'env>(
         &self,
+        env: &'env Env,
         key: String,
-        value: Either<Buffer, String>,
-        options: Option<PutOptionsSpec>,
-    ) -> napi::Result<PutResult> {
-        let (value, text) = convert::value(value);
+    ) -> Result<Either<Option<Entry>, PromiseRaw<'env, Option<Entry>>>> {
         let store = self.store.clone();
-        off_loop(move || put(&store, key, value, text, options)).await
+        self.run(env, async move { Ok(check(store.get(&key).await)?.map(Entry::from)) })
     }
 
     #[napi]
-    pub async fn remote_get(&self, key: String) -> napi::Result<Option<Entry>> {
-        let store = self.store.clone();
-        off_loop(move || get(&store, key)).await
-    }
-
-    #[napi]
-    pub async fn remote_delete(&self, key: String, options: Option<DeleteOptionsSpec>) -> napi::Result<DeleteResult> {
-        let store = self.store.clone();
-        off_loop(move || delete(&store, key, options)).await
-    }
-
-    #[napi]
-    pub async fn remote_get_many(&self, keys: Vec<String>) -> napi::Result<Vec<Option<Entry>>> {
-        let store = self.store.clone();
-        off_loop(move || get_many(&store, keys)).await
-    }
-
-    #[napi]
-    pub async fn remote_put_many(&self, items: Vec<OpSpec>) -> napi::Result<Vec<OpOutcome>> {
-        let store = self.store.clone();
-        off_loop(move || put_many(&store, items)).await
-    }
-
-    #[napi]
-    pub async fn remote_delete_many(&self, items: Vec<OpSpec>) -> napi::Result<Vec<OpOutcome>> {
-        let store = self.store.clone();
-        off_loop(move || delete_many(&store, items)).await
-    }
-
-    #[napi]
-    pub async fn remote_batch(&self, ops: Vec<OpSpec>) -> napi::Result<Vec<OpOutcome>> {
-        let store = self.store.clone();
-        off_loop(move || batch(&store, ops)).await
-    }
-
-    #[napi]
-    pub async fn remote_scan(&self, spec: Option<RangeSpec>) -> napi::Result<Page> {
-        let store = self.store.clone();
-        off_loop(move || scan(&store, spec)).await
-    }
-
-    #[napi]
-    pub async fn remote_count(&self, spec: Option<RangeSpec>) -> napi::Result<f64> {
-        let store = self.store.clone();
-        off_loop(move || count(&store, spec)).await
-    }
-
-    #[napi]
-    pub async fn remote_clear(&self, spec: Option<RangeSpec>) -> napi::Result<ClearResult> {
-        let store = self.store.clone();
-        off_loop(move || clear(&store, spec)).await
-    }
-
-    #[napi]
-    pub async fn remote_expire(&self, key: String, ttl_ms: f64) -> napi::Result<bool> {
-        let store = self.store.clone();
-        off_loop(move || expire(&store, key, ttl_ms)).await
-    }
-
-    #[napi]
-    pub async fn remote_persist(&self, key: String) -> napi::Result<bool> {
-        let store = self.store.clone();
-        off_loop(move || persist(&store, key)).await
-    }
-
-    #[napi]
-    pub async fn remote_ttl(&self, key: String) -> napi::Result<KeyTtlInfo> {
-        let store = self.store.clone();
-        off_loop(move || ttl(&store, key)).await
-    }
-
-    #[napi]
-    pub async fn remote_status(&self) -> napi::Result<Status> {
-        let store = self.store.clone();
-        off_loop(move || status(&store)).await
-    }
-
-    #[napi]
-    pub async fn remote_lease_grant(&self, ttl_ms: f64) -> napi::Result<Lease> {
-        let store = self.store.clone();
-        off_loop(move || lease_grant(&store, ttl_ms)).await
-    }
-
-    #[napi]
-    pub async fn remote_lease_keep_alive(&self, lease: f64) -> napi::Result<Lease> {
-        let store = self.store.clone();
-        off_loop(move || lease_keep_alive(&store, lease)).await
-    }
-
-    #[napi]
-    pub async fn remote_lease_revoke(&self, lease: f64) -> napi::Result<bool> {
-        let store = self.store.clone();
-        off_loop(move || lease_revoke(&store, lease)).await
-    }
-
-    #[napi]
-    pub async fn remote_lease_time_to_live(&self, lease: f64) -> napi::Result<Option<Lease>> {
-        let store = self.store.clone();
-        off_loop(move || lease_time_to_live(&store, lease)).await
-    }
-
-    #[napi]
-    pub async fn remote_lease_list(&self) -> napi::Result<Vec<Lease>> {
-        let store = self.store.clone();
-        off_loop(move || lease_list(&store)).await
-    }
-
-    #[napi]
-    pub async fn remote_lock_info(&self, name: String) -> napi::Result<Option<LockInfo>> {
-        let store = self.store.clone();
-        off_loop(move || lock_info(&store, name)).await
-    }
-
-    #[napi]
-    pub async fn remote_counter_add(
+    pub fn put<'env>(
         &self,
+        env: &'env Env,
+        key: String,
+        value: Either<BufferSlice<'_>, String>,
+        options: Option<PutOptionsSpec>,
+    ) -> Result<Either<PutResult, PromiseRaw<'env, PutResult>>> {
+        let (value, text) = convert::value(value);
+        let options = match (&options, text) {
+            (None, None) => None,
+            _ => Some(convert::put_options(options.as_ref(), text)?),
+        };
+        let store = self.store.clone();
+        self.run(env, async move {
+            let put = store.put(key, value);
+            let put = match options {
+                None => put,
+                Some(options) => put.options(options),
+            };
+            Ok(check(put.await)?.into())
+        })
+    }
+
+    #[napi]
+    pub fn delete<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        options: Option<DeleteOptionsSpec>,
+    ) -> Result<Either<DeleteResult, PromiseRaw<'env, DeleteResult>>> {
+        let options = options.as_ref().map(|spec| convert::delete_options(Some(spec))).transpose()?;
+        let store = self.store.clone();
+        self.run(env, async move {
+            let delete = store.delete(key);
+            let delete = match options {
+                None => delete,
+                Some(options) => delete.options(options),
+            };
+            Ok(check(delete.await)?.into())
+        })
+    }
+
+    #[napi]
+    #[allow(clippy::type_complexity, reason = "napi-rs's type generation needs the type spelled out")]
+    pub fn get_many<'env>(
+        &self,
+        env: &'env Env,
+        keys: Vec<String>,
+    ) -> Result<Either<Vec<Option<Entry>>, PromiseRaw<'env, Vec<Option<Entry>>>>> {
+        let store = self.store.clone();
+        self.run(env, async move {
+            Ok(check(store.get_many(keys).await)?.into_iter().map(|entry| entry.map(Entry::from)).collect())
+        })
+    }
+
+    #[napi]
+    pub fn put_many<'env>(
+        &self,
+        env: &'env Env,
+        items: Vec<OpSpec>,
+    ) -> Result<Either<Vec<OpOutcome>, PromiseRaw<'env, Vec<OpOutcome>>>> {
+        let items = items.into_iter().map(OpSpec::put_item).collect::<Result<Vec<_>>>()?;
+        let store = self.store.clone();
+        self.run(env, async move {
+            let results = check(store.put_many(items).await)?;
+            Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Put))).collect())
+        })
+    }
+
+    #[napi]
+    pub fn delete_many<'env>(
+        &self,
+        env: &'env Env,
+        items: Vec<OpSpec>,
+    ) -> Result<Either<Vec<OpOutcome>, PromiseRaw<'env, Vec<OpOutcome>>>> {
+        let items = items.into_iter().map(OpSpec::delete_item).collect::<Result<Vec<_>>>()?;
+        let store = self.store.clone();
+        self.run(env, async move {
+            let results = check(store.delete_many(items).await)?;
+            Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Delete))).collect())
+        })
+    }
+
+    #[napi]
+    pub fn batch<'env>(
+        &self,
+        env: &'env Env,
+        ops: Vec<OpSpec>,
+    ) -> Result<Either<Vec<OpOutcome>, PromiseRaw<'env, Vec<OpOutcome>>>> {
+        let ops = ops.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.batch(ops).await)?.into_iter().map(OpOutcome::from).collect()) })
+    }
+
+    #[napi]
+    pub fn scan<'env>(&self, env: &'env Env, spec: Option<RangeSpec>) -> Result<Either<Page, PromiseRaw<'env, Page>>> {
+        let range = convert::range(spec.as_ref())?;
+        let limit = match spec.as_ref().and_then(|spec| spec.limit) {
+            Some(limit) => Some(usize::try_from(convert::whole("limit", limit)?).unwrap_or(usize::MAX)),
+            None => None,
+        };
+        let after = spec.and_then(|spec| spec.after);
+        let store = self.store.clone();
+        self.run(env, async move {
+            let mut scan = store.scan(range);
+            if let Some(limit) = limit {
+                scan = scan.limit(limit);
+            }
+            if let Some(after) = after {
+                scan = scan.after(after);
+            }
+            Ok(check(scan.await)?.into())
+        })
+    }
+
+    #[napi]
+    pub fn count<'env>(&self, env: &'env Env, spec: Option<RangeSpec>) -> Result<Either<f64, PromiseRaw<'env, f64>>> {
+        let range = convert::range(spec.as_ref())?;
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.count(range).await)? as f64) })
+    }
+
+    #[napi]
+    pub fn clear<'env>(
+        &self,
+        env: &'env Env,
+        spec: Option<RangeSpec>,
+    ) -> Result<Either<ClearResult, PromiseRaw<'env, ClearResult>>> {
+        let range = convert::range(spec.as_ref())?;
+        let store = self.store.clone();
+        self.run(env, async move {
+            let cleared = check(store.clear(range).await)?;
+            Ok(ClearResult { deleted: cleared.deleted as f64, revision: cleared.revision as f64 })
+        })
+    }
+
+    #[napi]
+    pub fn expire<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+        ttl_ms: f64,
+    ) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
+        let ttl = convert::ttl(ttl_ms)?;
+        let store = self.store.clone();
+        self.run(env, async move { check(store.expire(key, ttl).await) })
+    }
+
+    #[napi]
+    pub fn persist<'env>(&self, env: &'env Env, key: String) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
+        let store = self.store.clone();
+        self.run(env, async move { check(store.persist(key).await) })
+    }
+
+    #[napi]
+    pub fn ttl<'env>(&self, env: &'env Env, key: String) -> Result<Either<KeyTtlInfo, PromiseRaw<'env, KeyTtlInfo>>> {
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.ttl(key).await)?.into()) })
+    }
+
+    #[napi]
+    pub fn status<'env>(&self, env: &'env Env) -> Result<Either<Status, PromiseRaw<'env, Status>>> {
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.status().await)?.into()) })
+    }
+
+    #[napi]
+    pub fn advance_clock<'env>(&self, env: &'env Env, ms: f64) -> Result<Either<(), PromiseRaw<'env, ()>>> {
+        let by = convert::wait("ms", ms)?;
+        let store = self.store.clone();
+        self.run(env, async move { check(store.advance_clock(by).await) })
+    }
+
+    // ---- leases
+
+    #[napi]
+    pub fn lease_grant<'env>(&self, env: &'env Env, ttl_ms: f64) -> Result<Either<Lease, PromiseRaw<'env, Lease>>> {
+        let ttl = convert::ttl(ttl_ms)?;
+        let store = self.store.clone();
+        self.run(env, async move { Ok(Lease::from(&check(store.leases().grant(ttl).await)?)) })
+    }
+
+    #[napi]
+    pub fn lease_keep_alive<'env>(&self, env: &'env Env, lease: f64) -> Result<Either<Lease, PromiseRaw<'env, Lease>>> {
+        let id = LeaseId::new(convert::whole("lease", lease)?);
+        let store = self.store.clone();
+        self.run(env, async move { Ok(Lease::from(&check(store.leases().keep_alive(id).await)?)) })
+    }
+
+    #[napi]
+    pub fn lease_revoke<'env>(&self, env: &'env Env, lease: f64) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
+        let id = LeaseId::new(convert::whole("lease", lease)?);
+        let store = self.store.clone();
+        self.run(env, async move { check(store.leases().revoke(id).await) })
+    }
+
+    #[napi]
+    pub fn lease_time_to_live<'env>(
+        &self,
+        env: &'env Env,
+        lease: f64,
+    ) -> Result<Either<Option<Lease>, PromiseRaw<'env, Option<Lease>>>> {
+        let id = LeaseId::new(convert::whole("lease", lease)?);
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.leases().time_to_live(id).await)?.as_ref().map(Lease::from)) })
+    }
+
+    #[napi]
+    pub fn lease_list<'env>(&self, env: &'env Env) -> Result<Either<Vec<Lease>, PromiseRaw<'env, Vec<Lease>>>> {
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.leases().list().await)?.iter().map(Lease::from).collect()) })
+    }
+
+    // ---- locks and counters
+
+    #[napi]
+    pub fn lock_info<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+    ) -> Result<Either<Option<LockInfo>, PromiseRaw<'env, Option<LockInfo>>>> {
+        let store = self.store.clone();
+        self.run(env, async move { Ok(check(store.locks().info(name).await)?.as_ref().map(LockInfo::from)) })
+    }
+
+    #[napi]
+    pub fn counter_add<'env>(
+        &self,
+        env: &'env Env,
         name: String,
         delta: f64,
         options: Option<CounterOptions>,
-    ) -> napi::Result<CounterAdd> {
+    ) -> Result<Either<CounterAdd, PromiseRaw<'env, CounterAdd>>> {
+        // Bounded to what a JavaScript number holds exactly: an add past it is refused
+        // (`applied: false`) rather than leaving a counter Node could not read back.
+        let (mut min, mut max) = (-convert::MAX_SAFE, convert::MAX_SAFE);
+        let delta = convert::signed("delta", delta)?;
+        let mut ttl = None;
+        if let Some(options) = &options {
+            if let Some(bound) = options.min {
+                min = min.max(convert::signed("min", bound)?);
+            }
+            if let Some(bound) = options.max {
+                max = max.min(convert::signed("max", bound)?);
+            }
+            if let Some(ttl_ms) = options.ttl_ms {
+                ttl = Some(convert::ttl(ttl_ms)?);
+            }
+        }
         let store = self.store.clone();
-        off_loop(move || counter_add(&store, name, delta, options)).await
+        self.run(env, async move {
+            let mut add = store.counters().add(name, delta).min(min).max(max);
+            if let Some(ttl) = ttl {
+                add = add.ttl(ttl);
+            }
+            let r = check(add.await)?;
+            Ok(CounterAdd {
+                applied: r.applied,
+                previous: convert::exact("the counter's value", r.previous)?,
+                current: convert::exact("the counter's value", r.current)?,
+                revision: r.revision as f64,
+            })
+        })
     }
 
     #[napi]
-    pub async fn remote_counter_get(&self, name: String) -> napi::Result<f64> {
+    pub fn counter_get<'env>(&self, env: &'env Env, name: String) -> Result<Either<f64, PromiseRaw<'env, f64>>> {
         let store = self.store.clone();
-        off_loop(move || counter_get(&store, name)).await
+        self.run(env, async move { convert::exact("the counter's value", check(store.counters().get(name).await)?) })
     }
 
     #[napi]
-    pub async fn remote_counter_set(&self, name: String, value: f64, ttl_ms: Option<f64>) -> napi::Result<CounterSet> {
-        let store = self.store.clone();
-        off_loop(move || counter_set(&store, name, value, ttl_ms)).await
-    }
-
-    #[napi]
-    pub async fn remote_counter_compare_and_set(
+    pub fn counter_set<'env>(
         &self,
+        env: &'env Env,
+        name: String,
+        value: f64,
+        ttl_ms: Option<f64>,
+    ) -> Result<Either<CounterSet, PromiseRaw<'env, CounterSet>>> {
+        let value = convert::signed("value", value)?;
+        let ttl = ttl_ms.map(convert::ttl).transpose()?;
+        let store = self.store.clone();
+        self.run(env, async move {
+            let mut set = store.counters().set(name, value);
+            if let Some(ttl) = ttl {
+                set = set.ttl(ttl);
+            }
+            let r = check(set.await)?;
+            Ok(CounterSet { previous: convert::exact("the counter's value", r.previous)?, revision: r.revision as f64 })
+        })
+    }
+
+    #[napi]
+    pub fn counter_compare_and_set<'env>(
+        &self,
+        env: &'env Env,
         name: String,
         expected: f64,
         value: f64,
-    ) -> napi::Result<CounterCas> {
+    ) -> Result<Either<CounterCas, PromiseRaw<'env, CounterCas>>> {
+        let (expected, value) = (convert::signed("expected", expected)?, convert::signed("value", value)?);
         let store = self.store.clone();
-        off_loop(move || counter_compare_and_set(&store, name, expected, value)).await
+        self.run(env, async move {
+            let r = check(store.counters().compare_and_set(name, expected, value).await)?;
+            Ok(CounterCas {
+                applied: r.applied,
+                current: convert::exact("the counter's value", r.current)?,
+                revision: r.revision as f64,
+            })
+        })
     }
 
     #[napi]
-    pub async fn remote_counter_delete(&self, name: String) -> napi::Result<bool> {
+    pub fn counter_delete<'env>(&self, env: &'env Env, name: String) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let store = self.store.clone();
-        off_loop(move || counter_delete(&store, name)).await
+        self.run(env, async move { check(store.counters().delete(name).await) })
     }
 
+    // ---- compare-then-else transactions
+
     #[napi]
-    pub async fn remote_txn(
+    pub fn txn<'env>(
         &self,
+        env: &'env Env,
         compares: Vec<CompareSpec>,
         then: Vec<OpSpec>,
         otherwise: Vec<OpSpec>,
-    ) -> napi::Result<TxnResult> {
+    ) -> Result<Either<TxnResult, PromiseRaw<'env, TxnResult>>> {
+        let compares = compares.into_iter().map(compare).collect::<Result<Vec<_>>>()?;
+        let then = then.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
+        let otherwise = otherwise.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
         let store = self.store.clone();
-        off_loop(move || txn(&store, compares, then, otherwise)).await
+        self.run(env, async move {
+            let mut txn = store.txn();
+            for compare in compares {
+                txn = txn.when(compare);
+            }
+            for op in then {
+                txn = txn.then(op);
+            }
+            for op in otherwise {
+                txn = txn.otherwise(op);
+            }
+            let result = check(txn.await)?;
+            Ok(TxnResult {
+                succeeded: result.succeeded,
+                revision: result.revision as f64,
+                responses: result.responses.into_iter().map(|r| OpOutcome::from(Ok(r))).collect(),
+            })
+        })
     }
 }

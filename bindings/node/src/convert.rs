@@ -10,7 +10,7 @@ use napi_derive::napi;
 use crate::errors::{check, invalid, Result};
 
 /// The content type recorded when a string is stored.
-pub const TEXT: &str = "text/plain; charset=utf-8";
+pub const TEXT: &str = clustron::TEXT_CONTENT_TYPE;
 
 /// A whole number of milliseconds (or an id, a version) given as a JavaScript number.
 pub fn whole(what: &str, value: f64) -> Result<u64> {
@@ -221,11 +221,5 @@ pub struct RangeSpec {
 
 pub fn range(spec: Option<&RangeSpec>) -> Result<KeyRange> {
     let Some(spec) = spec else { return Ok(KeyRange::All) };
-    match (&spec.prefix, &spec.start, &spec.end) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(invalid("give prefix, or start/end, not both")),
-        (Some(prefix), None, None) => Ok(KeyRange::prefix(prefix.as_str())),
-        (None, None, None) => Ok(KeyRange::All),
-        (None, start, Some(end)) => Ok(KeyRange::between(start.as_deref().unwrap_or_default(), end.as_str())),
-        (None, Some(start), None) => Ok(KeyRange::from(start.as_str())),
-    }
+    check(KeyRange::from_bounds(spec.prefix.clone(), spec.start.clone(), spec.end.clone()))
 }

@@ -10,6 +10,7 @@ use clustron::{Acquiring, LeaseId};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::calls::run;
 use crate::convert;
 use crate::errors::{check, ErrorInfo, Result};
 
@@ -198,34 +199,17 @@ impl NativeLock {
     /// Extends the TTL from now (or keeps the lease alive); `locked` if the lock was lost.
     /// Returns the new expiry of a TTL-bound lock.
     #[napi]
-    pub fn renew(&self) -> Result<Option<f64>> {
-        Ok(check(self.lock.renew().wait())?.map(|at| at.unix_millis() as f64))
+    pub fn renew<'env>(&self, env: &'env Env) -> Result<Either<Option<f64>, PromiseRaw<'env, Option<f64>>>> {
+        let lock = Arc::clone(&self.lock);
+        run(env, self.lock.store().is_remote(), async move {
+            Ok(check(lock.renew().await)?.map(|at| at.unix_millis() as f64))
+        })
     }
 
     /// Releases the lock; false if it had already been lost or released.
     #[napi]
-    pub fn release(&self) -> Result<bool> {
-        check(self.lock.release().wait())
-    }
-
-    /// Whether the lock's store is served by a cluster (the facade then calls the
-    /// `remote*` twins).
-    #[napi(getter)]
-    pub fn is_remote(&self) -> bool {
-        self.lock.store().is_remote()
-    }
-
-    /// `renew` off the event loop (a lock of a remote store).
-    #[napi]
-    pub async fn remote_renew(&self) -> napi::Result<Option<f64>> {
+    pub fn release<'env>(&self, env: &'env Env) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let lock = Arc::clone(&self.lock);
-        crate::calls::off_loop(move || Ok(check(lock.renew().wait())?.map(|at| at.unix_millis() as f64))).await
-    }
-
-    /// `release` off the event loop (a lock of a remote store).
-    #[napi]
-    pub async fn remote_release(&self) -> napi::Result<bool> {
-        let lock = Arc::clone(&self.lock);
-        crate::calls::off_loop(move || check(lock.release().wait())).await
+        run(env, self.lock.store().is_remote(), async move { check(lock.release().await) })
     }
 }

@@ -33,7 +33,7 @@ const MISSING: f64 = -1.0;
 const SLOW: f64 = -2.0;
 
 /// Content types the fast path encodes as a number.
-const CONTENT_TYPES: [&str; 2] = [convert::TEXT, "application/json"];
+const CONTENT_TYPES: [&str; 2] = [clustron::TEXT_CONTENT_TYPE, clustron::JSON_CONTENT_TYPE];
 
 thread_local! {
     /// Store handles of this JavaScript thread, by handle number. A `NativeStore` registers

@@ -1,18 +1,14 @@
-//! `NativeStore`: opening, keys, ranges, TTLs, status, counters, leases and the entry points
-//! to sessions, locks, watches and transactions.
+//! `NativeStore`: opening, closing, and the entry points to sessions, locks, watches and
+//! transactions. Its operations (keys, ranges, TTLs, status, counters, leases) are declared
+//! in `calls.rs`.
 
 use clustron::{Config, LeaseId};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::calls;
-use crate::convert::{self, DeleteOptionsSpec, OpSpec, PutOptionsSpec, RangeSpec};
+use crate::convert;
 use crate::coord::{AcquireOptions, NativeLock, NativePendingAcquire, NativeSession};
 use crate::errors::{check, invalid, Result};
-use crate::results::{
-    ClearResult, CounterAdd, CounterCas, CounterSet, DeleteResult, Entry, KeyTtlInfo, Lease, LockInfo, OpOutcome, Page,
-    PutResult, Status, TxnResult,
-};
 use crate::txn::NativeTransaction;
 use crate::watch::{NativeWatch, WatchSpec};
 
@@ -51,17 +47,7 @@ pub struct CompareSpec {
 
 pub(crate) fn compare(spec: CompareSpec) -> Result<clustron::Compare> {
     use clustron::{Compare, CompareOp};
-    let op = || -> Result<CompareOp> {
-        Ok(match spec.op.as_deref() {
-            Some("==" | "equal") => CompareOp::Equal,
-            Some("!=" | "not_equal") => CompareOp::NotEqual,
-            Some("<" | "less") => CompareOp::Less,
-            Some(">" | "greater") => CompareOp::Greater,
-            other => {
-                return Err(invalid(format!("unknown compare operator {other:?} (use \"==\", \"!=\", \"<\" or \">\")")))
-            }
-        })
-    };
+    let op = || -> Result<CompareOp> { check(spec.op.as_deref().unwrap_or_default().parse()) };
     let number = |what: &str| -> Result<u64> {
         match &spec.operand {
             Some(Either3::A(number)) => convert::whole(what, *number),
@@ -120,7 +106,7 @@ impl NativeStore {
         self.store.is_closed()
     }
 
-    /// Whether a cluster serves this store: the facade then calls the `remote*` twins.
+    /// Whether a cluster serves this store (its operations return Promises).
     #[napi(getter)]
     pub fn is_remote(&self) -> bool {
         self.store.is_remote()
@@ -131,113 +117,7 @@ impl NativeStore {
         self.store.close();
     }
 
-    #[napi]
-    pub fn get(&self, key: String) -> Result<Option<Entry>> {
-        calls::get(&self.store, key)
-    }
-
-    #[napi]
-    pub fn put(
-        &self,
-        key: String,
-        value: Either<BufferSlice<'_>, String>,
-        options: Option<PutOptionsSpec>,
-    ) -> Result<PutResult> {
-        let (value, text) = convert::value(value);
-        calls::put(&self.store, key, value, text, options)
-    }
-
-    #[napi]
-    pub fn delete(&self, key: String, options: Option<DeleteOptionsSpec>) -> Result<DeleteResult> {
-        calls::delete(&self.store, key, options)
-    }
-
-    #[napi]
-    pub fn get_many(&self, keys: Vec<String>) -> Result<Vec<Option<Entry>>> {
-        calls::get_many(&self.store, keys)
-    }
-
-    #[napi]
-    pub fn put_many(&self, items: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-        calls::put_many(&self.store, items)
-    }
-
-    #[napi]
-    pub fn delete_many(&self, items: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-        calls::delete_many(&self.store, items)
-    }
-
-    #[napi]
-    pub fn batch(&self, ops: Vec<OpSpec>) -> Result<Vec<OpOutcome>> {
-        calls::batch(&self.store, ops)
-    }
-
-    #[napi]
-    pub fn scan(&self, spec: Option<RangeSpec>) -> Result<Page> {
-        calls::scan(&self.store, spec)
-    }
-
-    #[napi]
-    pub fn count(&self, spec: Option<RangeSpec>) -> Result<f64> {
-        calls::count(&self.store, spec)
-    }
-
-    #[napi]
-    pub fn clear(&self, spec: Option<RangeSpec>) -> Result<ClearResult> {
-        calls::clear(&self.store, spec)
-    }
-
-    #[napi]
-    pub fn expire(&self, key: String, ttl_ms: f64) -> Result<bool> {
-        calls::expire(&self.store, key, ttl_ms)
-    }
-
-    #[napi]
-    pub fn persist(&self, key: String) -> Result<bool> {
-        calls::persist(&self.store, key)
-    }
-
-    #[napi]
-    pub fn ttl(&self, key: String) -> Result<KeyTtlInfo> {
-        calls::ttl(&self.store, key)
-    }
-
-    #[napi]
-    pub fn status(&self) -> Result<Status> {
-        calls::status(&self.store)
-    }
-
-    #[napi]
-    pub fn advance_clock(&self, ms: f64) -> Result<()> {
-        check(self.store.advance_clock(convert::wait("ms", ms)?).wait())
-    }
-
-    // ---- leases and sessions
-
-    #[napi]
-    pub fn lease_grant(&self, ttl_ms: f64) -> Result<Lease> {
-        calls::lease_grant(&self.store, ttl_ms)
-    }
-
-    #[napi]
-    pub fn lease_keep_alive(&self, lease: f64) -> Result<Lease> {
-        calls::lease_keep_alive(&self.store, lease)
-    }
-
-    #[napi]
-    pub fn lease_revoke(&self, lease: f64) -> Result<bool> {
-        calls::lease_revoke(&self.store, lease)
-    }
-
-    #[napi]
-    pub fn lease_time_to_live(&self, lease: f64) -> Result<Option<Lease>> {
-        calls::lease_time_to_live(&self.store, lease)
-    }
-
-    #[napi]
-    pub fn lease_list(&self) -> Result<Vec<Lease>> {
-        calls::lease_list(&self.store)
-    }
+    // ---- sessions
 
     #[napi]
     pub fn session(&self, ttl_ms: f64) -> Result<NativeSession> {
@@ -258,38 +138,6 @@ impl NativeStore {
         crate::coord::start_acquire(&self.store, name, options)
     }
 
-    #[napi]
-    pub fn lock_info(&self, name: String) -> Result<Option<LockInfo>> {
-        calls::lock_info(&self.store, name)
-    }
-
-    // ---- counters
-
-    #[napi]
-    pub fn counter_add(&self, name: String, delta: f64, options: Option<CounterOptions>) -> Result<CounterAdd> {
-        calls::counter_add(&self.store, name, delta, options)
-    }
-
-    #[napi]
-    pub fn counter_get(&self, name: String) -> Result<f64> {
-        calls::counter_get(&self.store, name)
-    }
-
-    #[napi]
-    pub fn counter_set(&self, name: String, value: f64, ttl_ms: Option<f64>) -> Result<CounterSet> {
-        calls::counter_set(&self.store, name, value, ttl_ms)
-    }
-
-    #[napi]
-    pub fn counter_compare_and_set(&self, name: String, expected: f64, value: f64) -> Result<CounterCas> {
-        calls::counter_compare_and_set(&self.store, name, expected, value)
-    }
-
-    #[napi]
-    pub fn counter_delete(&self, name: String) -> Result<bool> {
-        calls::counter_delete(&self.store, name)
-    }
-
     // ---- watches and transactions
 
     #[napi]
@@ -300,11 +148,6 @@ impl NativeStore {
     #[napi]
     pub fn transaction(&self) -> NativeTransaction {
         NativeTransaction::new(self.store.transaction())
-    }
-
-    #[napi]
-    pub fn txn(&self, compares: Vec<CompareSpec>, then: Vec<OpSpec>, otherwise: Vec<OpSpec>) -> Result<TxnResult> {
-        calls::txn(&self.store, compares, then, otherwise)
     }
 }
 

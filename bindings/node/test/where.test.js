@@ -79,3 +79,19 @@ test('every kind of call answers and fails the same way on either side', async (
     store.close()
   }
 })
+
+test('a thousand operations are in flight at once from one event loop', async () => {
+  const store = await clustron.open(target())
+  try {
+    const keys = Array.from({ length: 1000 }, (_, i) => `many/${String(i).padStart(4, '0')}`)
+    const puts = await Promise.all(keys.map((key, i) => store.put(key, String(i))))
+    assert.ok(puts.every((put) => put.created))
+    const texts = await Promise.all(keys.map((key) => store.getText(key)))
+    assert.deepEqual(texts, keys.map((_, i) => String(i)))
+    const adds = await Promise.all(Array.from({ length: 100 }, () => store.counters.add('hits', 1)))
+    assert.deepEqual(adds.map((add) => add.current).sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1))
+    assert.equal((await store.clear({ prefix: 'many/' })).deleted, 1000)
+  } finally {
+    store.close()
+  }
+})

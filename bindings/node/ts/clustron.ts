@@ -21,7 +21,6 @@ import * as convert from './convert'
 import { Counters, Leases, Locks, Session } from './coord'
 import { ClustronError, wrap } from './errors'
 import native = require('./native')
-import { type Calls, callsFor } from './calls'
 import { Transaction } from './txn'
 import type {
   BatchOp,
@@ -70,7 +69,6 @@ function config(value: ConfigLike | undefined): string | undefined {
 /** An open store (see `open`). Safe to share across async tasks. */
 export class Store {
   readonly #native: native.NativeStore
-  readonly #calls: Calls
   readonly #remote: boolean
   readonly #handle: number
   readonly #mem: Buffer
@@ -87,7 +85,6 @@ export class Store {
     }
     this.#handle = this.#native.handle
     this.#remote = this.#native.isRemote
-    this.#calls = callsFor(this.#native)
     this.#mem = Buffer.allocUnsafeSlow(META_BYTES + DATA_BYTES)
     this.#meta = new Float64Array(this.#mem.buffer, this.#mem.byteOffset, META_BYTES / 8)
   }
@@ -113,10 +110,10 @@ export class Store {
   async get(key: string): Promise<Entry | null> {
     args.key('key', key)
     try {
-      if (this.#remote) return (await this.#calls.get(key)) as Entry | null
+      if (this.#remote) return (await this.#native.get(key)) as Entry | null
       const length = native.fastGet(this.#handle, key, this.#mem)
       if (length === -1) return null
-      if (length === -2) return (await this.#calls.get(key)) as Entry | null
+      if (length === -2) return (await this.#native.get(key)) as Entry | null
       const value = Buffer.allocUnsafe(length)
       this.#mem.copy(value, 0, META_BYTES, META_BYTES + length)
       const m = this.#meta
@@ -160,7 +157,7 @@ export class Store {
         const m = this.#meta
         return { revision, version: m[0], created: m[1] === 1, changed: m[2] === 1 }
       }
-      return (await this.#calls.put(key, data, convert.putOptions('options', options)))
+      return (await this.#native.put(key, data, convert.putOptions('options', options)))
     } catch (error) {
       throw wrap(error)
     }
@@ -181,7 +178,7 @@ export class Store {
         const revision = native.fastDelete(this.#handle, key, this.#mem)
         return { deleted: this.#meta[0] === 1, revision }
       }
-      return (await this.#calls.delete(key, convert.deleteOptions('options', options)))
+      return (await this.#native.delete(key, convert.deleteOptions('options', options)))
     } catch (error) {
       throw wrap(error)
     }
@@ -191,7 +188,7 @@ export class Store {
   async getMany(keys: string[]): Promise<Array<Entry | null>> {
     const list = args.array('keys', keys).map((k, i) => args.key(`keys[${i}]`, k))
     try {
-      return (await this.#calls.getMany(list)).map((entry) => (entry ?? null) as Entry | null)
+      return (await this.#native.getMany(list)).map((entry) => (entry ?? null) as Entry | null)
     } catch (error) {
       throw wrap(error)
     }
@@ -211,7 +208,7 @@ export class Store {
       return spec
     })
     try {
-      return (await this.#calls.putMany(specs)).map((o) => convert.outcome(o) as PutResult | ClustronError)
+      return (await this.#native.putMany(specs)).map((o) => convert.outcome(o) as PutResult | ClustronError)
     } catch (error) {
       throw wrap(error)
     }
@@ -225,7 +222,7 @@ export class Store {
       return spec
     })
     try {
-      return (await this.#calls.deleteMany(specs)).map((o) => convert.outcome(o) as DeleteResult | ClustronError)
+      return (await this.#native.deleteMany(specs)).map((o) => convert.outcome(o) as DeleteResult | ClustronError)
     } catch (error) {
       throw wrap(error)
     }
@@ -238,7 +235,7 @@ export class Store {
   async batch(ops: BatchOp[]): Promise<Array<Entry | PutResult | DeleteResult | ClustronError | null>> {
     const specs = convert.ops('ops', ops)
     try {
-      return (await this.#calls.batch(specs)).map(convert.outcome)
+      return (await this.#native.batch(specs)).map(convert.outcome)
     } catch (error) {
       throw wrap(error)
     }
@@ -249,7 +246,7 @@ export class Store {
     const spec = convert.range('options', options, ['limit', 'after'])
     const o = options as { limit?: unknown; after?: unknown } | undefined
     try {
-      return (await this.#calls.scan({
+      return (await this.#native.scan({
         ...spec,
         limit: args.optionalNumber('limit', o?.limit),
         after: args.optionalString('after', o?.after),
@@ -273,7 +270,7 @@ export class Store {
     for (;;) {
       let page: Page
       try {
-        page = (await this.#calls.scan({ ...spec, limit: pageSize, after })) as Page
+        page = (await this.#native.scan({ ...spec, limit: pageSize, after })) as Page
       } catch (error) {
         throw wrap(error)
       }
@@ -287,7 +284,7 @@ export class Store {
   async count(range?: Range): Promise<number> {
     const spec = convert.range('range', range)
     try {
-      return (await this.#calls.count(spec))
+      return (await this.#native.count(spec))
     } catch (error) {
       throw wrap(error)
     }
@@ -297,7 +294,7 @@ export class Store {
   async clear(range?: Range): Promise<ClearResult> {
     const spec = convert.range('range', range)
     try {
-      return (await this.#calls.clear(spec))
+      return (await this.#native.clear(spec))
     } catch (error) {
       throw wrap(error)
     }
@@ -308,7 +305,7 @@ export class Store {
     args.key('key', key)
     args.number('ttlMs', ttlMs)
     try {
-      return (await this.#calls.expire(key, ttlMs))
+      return (await this.#native.expire(key, ttlMs))
     } catch (error) {
       throw wrap(error)
     }
@@ -318,7 +315,7 @@ export class Store {
   async persist(key: string): Promise<boolean> {
     args.key('key', key)
     try {
-      return (await this.#calls.persist(key))
+      return (await this.#native.persist(key))
     } catch (error) {
       throw wrap(error)
     }
@@ -328,7 +325,7 @@ export class Store {
   async ttl(key: string): Promise<number | null> {
     args.key('key', key)
     try {
-      const info = (await this.#calls.ttl(key))
+      const info = (await this.#native.ttl(key))
       if (info.state === 'missing') return null
       if (info.state === 'persistent') return Infinity
       return info.remainingMs ?? 0
@@ -339,7 +336,7 @@ export class Store {
 
   async status(): Promise<Status> {
     try {
-      return (await this.#calls.status()) as Status
+      return (await this.#native.status()) as Status
     } catch (error) {
       throw wrap(error)
     }
@@ -349,22 +346,22 @@ export class Store {
   async advanceClock(ms: number): Promise<void> {
     args.number('ms', ms)
     try {
-      this.#native.advanceClock(ms)
+      await this.#native.advanceClock(ms)
     } catch (error) {
       throw wrap(error)
     }
   }
 
   get leases(): Leases {
-    return new Leases(this.#calls)
+    return new Leases(this.#native)
   }
 
   get locks(): Locks {
-    return new Locks(this.#native, this.#calls)
+    return new Locks(this.#native)
   }
 
   get counters(): Counters {
-    return new Counters(this.#calls, this.#remote ? null : this.#handle, this.#mem, this.#meta)
+    return new Counters(this.#native, this.#remote ? null : this.#handle, this.#mem, this.#meta)
   }
 
   get watch(): Watches {
@@ -419,7 +416,7 @@ export class Store {
     const then = o?.then === undefined ? [] : convert.ops('then', o.then)
     const otherwise = o?.else === undefined ? [] : convert.ops('else', o.else)
     try {
-      const result = (await this.#calls.txn(compares, then, otherwise))
+      const result = (await this.#native.txn(compares, then, otherwise))
       return {
         succeeded: result.succeeded,
         revision: result.revision,

@@ -3,7 +3,6 @@
 import * as args from './args'
 import { ClustronError, fromInfo, wrap } from './errors'
 import native = require('./native')
-import type { Calls } from './calls'
 import type {
   AcquireOptions,
   CounterAdd,
@@ -19,18 +18,18 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 
 /** Lease operations: `store.leases`. */
 export class Leases {
-  readonly #calls: Calls
+  readonly #store: native.NativeStore
 
   /** @internal */
-  constructor(calls: Calls) {
-    this.#calls = calls
+  constructor(store: native.NativeStore) {
+    this.#store = store
   }
 
   /** Grants a lease; keys and locks attached to it go when it expires or is revoked. */
   async grant(ttlMs: number): Promise<Lease> {
     args.number('ttlMs', ttlMs)
     try {
-      return (await this.#calls.leaseGrant(ttlMs))
+      return (await this.#store.leaseGrant(ttlMs))
     } catch (error) {
       throw wrap(error)
     }
@@ -40,7 +39,7 @@ export class Leases {
   async keepAlive(lease: number): Promise<Lease> {
     args.number('lease', lease)
     try {
-      return (await this.#calls.leaseKeepAlive(lease))
+      return (await this.#store.leaseKeepAlive(lease))
     } catch (error) {
       throw wrap(error)
     }
@@ -50,7 +49,7 @@ export class Leases {
   async revoke(lease: number): Promise<boolean> {
     args.number('lease', lease)
     try {
-      return (await this.#calls.leaseRevoke(lease))
+      return (await this.#store.leaseRevoke(lease))
     } catch (error) {
       throw wrap(error)
     }
@@ -60,7 +59,7 @@ export class Leases {
   async timeToLive(lease: number): Promise<Lease | null> {
     args.number('lease', lease)
     try {
-      return (await this.#calls.leaseTimeToLive(lease))
+      return (await this.#store.leaseTimeToLive(lease)) ?? null
     } catch (error) {
       throw wrap(error)
     }
@@ -69,7 +68,7 @@ export class Leases {
   /** Every live lease. */
   async list(): Promise<Lease[]> {
     try {
-      return (await this.#calls.leaseList())
+      return (await this.#store.leaseList())
     } catch (error) {
       throw wrap(error)
     }
@@ -144,7 +143,7 @@ export class Lock implements Guard {
   /** Extends the TTL from now (or keeps the lease alive); `locked` if the lock was lost. */
   async renew(): Promise<number | null> {
     try {
-      return this.#lock.isRemote ? await this.#lock.remoteRenew() : this.#lock.renew()
+      return (await this.#lock.renew()) ?? null
     } catch (error) {
       throw wrap(error)
     }
@@ -153,7 +152,7 @@ export class Lock implements Guard {
   /** Releases the lock; false if it had already been lost or released. */
   async release(): Promise<boolean> {
     try {
-      return this.#lock.isRemote ? await this.#lock.remoteRelease() : this.#lock.release()
+      return await this.#lock.release()
     } catch (error) {
       throw wrap(error)
     }
@@ -173,12 +172,10 @@ const ACQUIRE_OPTIONS = ['ttlMs', 'lease', 'waitMs', 'signal'] as const
 /** Lock operations: `store.locks`. */
 export class Locks {
   readonly #store: native.NativeStore
-  readonly #calls: Calls
 
   /** @internal */
-  constructor(store: native.NativeStore, calls: Calls) {
+  constructor(store: native.NativeStore) {
     this.#store = store
-    this.#calls = calls
   }
 
   /**
@@ -224,7 +221,7 @@ export class Locks {
   async info(name: string): Promise<LockInfo | null> {
     args.key('name', name)
     try {
-      return (await this.#calls.lockInfo(name))
+      return (await this.#store.lockInfo(name)) ?? null
     } catch (error) {
       throw wrap(error)
     }
@@ -236,15 +233,15 @@ const COUNTER_SET_OPTIONS = ['ttlMs'] as const
 
 /** Counter operations: `store.counters`. Adds are exact under any concurrency. */
 export class Counters {
-  readonly #calls: Calls
-  /** The fast path's handle; null for a remote store (every add goes through `calls`). */
+  readonly #store: native.NativeStore
+  /** The fast path's handle; null for a remote store (every add goes through the store). */
   readonly #handle: number | null
   readonly #meta: Float64Array
   readonly #mem: Buffer
 
   /** @internal */
-  constructor(calls: Calls, handle: number | null, mem: Buffer, meta: Float64Array) {
-    this.#calls = calls
+  constructor(store: native.NativeStore, handle: number | null, mem: Buffer, meta: Float64Array) {
+    this.#store = store
     this.#handle = handle
     this.#mem = mem
     this.#meta = meta
@@ -264,7 +261,7 @@ export class Counters {
         const m = this.#meta
         return { applied: m[2] === 1, previous: m[0], current, revision: m[1] }
       }
-      return (await this.#calls.counterAdd(name, delta, {
+      return (await this.#store.counterAdd(name, delta, {
         min: args.optionalNumber('min', o?.min),
         max: args.optionalNumber('max', o?.max),
         ttlMs: args.optionalNumber('ttlMs', o?.ttlMs),
@@ -278,7 +275,7 @@ export class Counters {
   async get(name: string): Promise<number> {
     args.key('name', name)
     try {
-      return (await this.#calls.counterGet(name))
+      return (await this.#store.counterGet(name))
     } catch (error) {
       throw wrap(error)
     }
@@ -290,7 +287,7 @@ export class Counters {
     args.number('value', value)
     const o = args.options('options', options, COUNTER_SET_OPTIONS)
     try {
-      return (await this.#calls.counterSet(name, value, args.optionalNumber('ttlMs', o?.ttlMs)))
+      return (await this.#store.counterSet(name, value, args.optionalNumber('ttlMs', o?.ttlMs)))
     } catch (error) {
       throw wrap(error)
     }
@@ -302,7 +299,7 @@ export class Counters {
     args.number('expected', expected)
     args.number('value', value)
     try {
-      return (await this.#calls.counterCompareAndSet(name, expected, value))
+      return (await this.#store.counterCompareAndSet(name, expected, value))
     } catch (error) {
       throw wrap(error)
     }
@@ -312,7 +309,7 @@ export class Counters {
   async delete(name: string): Promise<boolean> {
     args.key('name', name)
     try {
-      return (await this.#calls.counterDelete(name))
+      return (await this.#store.counterDelete(name))
     } catch (error) {
       throw wrap(error)
     }

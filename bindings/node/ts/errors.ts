@@ -49,7 +49,7 @@ function isCode(code: unknown): code is ErrorCode {
 }
 
 /** A native error (an `Error` whose `code` is a stable name) as a ClustronError; others as they are. */
-/** How a `remote*` call of the addon rejects: `clustron-error:<code>:<message>`. */
+/** How a Promise of the addon rejects: `clustron-error:<code>:<message>`. */
 const REJECTED = /^clustron-error:([a-z_]+):([\s\S]*)$/
 
 export function wrap(error: unknown): unknown {

@@ -11,7 +11,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyDelta, PyDeltaAccess, PyDict, PyString
 use crate::errors::{check, invalid};
 
 /// The content type recorded when a `str` is stored.
-pub(crate) const TEXT: &str = "text/plain; charset=utf-8";
+pub(crate) const TEXT: &str = clustron::TEXT_CONTENT_TYPE;
 
 /// A value: `bytes`, `bytearray` or `str` (stored as UTF-8, recorded as text).
 pub(crate) fn value(value: &Bound<'_, PyAny>) -> PyResult<(Value, Option<&'static str>)> {
@@ -151,11 +151,5 @@ pub(crate) fn put_options(
 
 /// A key range from `prefix=` or `start=`/`end=` (none: every key).
 pub(crate) fn range(prefix: Option<String>, start: Option<String>, end: Option<String>) -> PyResult<KeyRange> {
-    match (prefix, start, end) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(invalid("give prefix, or start/end, not both")),
-        (Some(prefix), None, None) => Ok(KeyRange::prefix(prefix)),
-        (None, None, None) => Ok(KeyRange::All),
-        (None, start, Some(end)) => Ok(KeyRange::between(start.unwrap_or_default(), end)),
-        (None, Some(start), None) => Ok(KeyRange::from(start)),
-    }
+    check(KeyRange::from_bounds(prefix, start, end))
 }

@@ -30,6 +30,8 @@ pub(crate) const SLICE: Duration = Duration::from_millis(50);
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add("TEXT", clustron::TEXT_CONTENT_TYPE)?;
+    module.add("JSON", clustron::JSON_CONTENT_TYPE)?;
     module.add_class::<store::Store>()?;
     module.add_class::<ops::Op>()?;
     module.add_class::<ops::Compare>()?;

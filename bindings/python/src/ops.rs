@@ -6,7 +6,6 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use crate::convert::{self, type_name};
-use crate::errors::invalid;
 
 /// One operation of `Store.batch`, `Store.put_many` / `delete_many` or a `Store.txn` branch.
 /// Build it with `Op.get(key)`, `Op.put(key, value, **options)` or
@@ -188,15 +187,7 @@ pub struct Compare {
 }
 
 fn compare_op(op: &str) -> PyResult<CompareOp> {
-    Ok(match op {
-        "==" | "equal" => CompareOp::Equal,
-        "!=" | "not_equal" => CompareOp::NotEqual,
-        "<" | "less" => CompareOp::Less,
-        ">" | "greater" => CompareOp::Greater,
-        other => {
-            return Err(invalid(format!("unknown compare operator {other:?} (use \"==\", \"!=\", \"<\" or \">\")")))
-        }
-    })
+    crate::errors::check(op.parse())
 }
 
 #[pymethods]

@@ -33,6 +33,21 @@ impl KeyRange {
         KeyRange::Between { start: start.into(), end: None }
     }
 
+    /// The range the bounds every surface takes name: a `prefix`; or `start` and `end` (either
+    /// may be missing: from the first key, to the last); or none of them, every key. A prefix
+    /// with a bound is refused (`InvalidInput`).
+    pub fn from_bounds(prefix: Option<String>, start: Option<String>, end: Option<String>) -> crate::Result<KeyRange> {
+        match (prefix, start, end) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                Err(crate::Error::invalid("give prefix, or start/end, not both"))
+            }
+            (Some(prefix), None, None) => Ok(KeyRange::Prefix(prefix)),
+            (None, None, None) => Ok(KeyRange::All),
+            (None, start, Some(end)) => Ok(KeyRange::Between { start: start.unwrap_or_default(), end: Some(end) }),
+            (None, Some(start), None) => Ok(KeyRange::Between { start, end: None }),
+        }
+    }
+
     /// The first key the range can contain, if it is bounded below.
     pub(crate) fn start(&self) -> Option<&str> {
         match self {
@@ -86,5 +101,17 @@ mod tests {
         assert!(KeyRange::from("m").contains("zzz"));
         assert!(KeyRange::between("d", "b").check().is_err());
         assert_eq!(KeyRange::prefix("").start(), None);
+    }
+
+    #[test]
+    fn bounds_name_one_range_and_a_prefix_with_a_bound_is_refused() {
+        let some = |text: &str| Some(text.to_string());
+        assert_eq!(KeyRange::from_bounds(None, None, None).unwrap(), KeyRange::All);
+        assert_eq!(KeyRange::from_bounds(some("p/"), None, None).unwrap(), KeyRange::prefix("p/"));
+        assert_eq!(KeyRange::from_bounds(None, some("a"), some("b")).unwrap(), KeyRange::between("a", "b"));
+        assert_eq!(KeyRange::from_bounds(None, some("a"), None).unwrap(), KeyRange::from("a"));
+        assert_eq!(KeyRange::from_bounds(None, None, some("b")).unwrap(), KeyRange::between("", "b"));
+        let refused = KeyRange::from_bounds(some("p/"), None, some("b")).unwrap_err();
+        assert_eq!(refused.code(), crate::ErrorCode::InvalidInput);
     }
 }

@@ -24,6 +24,24 @@ pub enum CompareOp {
     Greater,
 }
 
+impl std::str::FromStr for CompareOp {
+    type Err = Error;
+
+    /// `"=="`, `"!="`, `"<"` or `">"`, or their names `equal`, `not_equal`, `less` and
+    /// `greater`: what every surface accepts.
+    fn from_str(text: &str) -> Result<CompareOp> {
+        match text {
+            "==" | "equal" => Ok(CompareOp::Equal),
+            "!=" | "not_equal" => Ok(CompareOp::NotEqual),
+            "<" | "less" => Ok(CompareOp::Less),
+            ">" | "greater" => Ok(CompareOp::Greater),
+            other => {
+                Err(Error::invalid(format!("unknown compare operator {other:?} (use \"==\", \"!=\", \"<\" or \">\")")))
+            }
+        }
+    }
+}
+
 impl CompareOp {
     fn holds(self, ordering: Ordering) -> bool {
         match self {
@@ -202,4 +220,26 @@ pub(crate) fn apply(c: &mut Change<'_>, request: TxnRequest) -> Result<TxnResult
         })
         .collect();
     Ok(TxnResult { succeeded, responses, revision: c.result_revision() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CompareOp;
+
+    #[test]
+    fn compare_operators_parse_by_symbol_and_by_name() {
+        for (text, op) in [
+            ("==", CompareOp::Equal),
+            ("equal", CompareOp::Equal),
+            ("!=", CompareOp::NotEqual),
+            ("not_equal", CompareOp::NotEqual),
+            ("<", CompareOp::Less),
+            ("less", CompareOp::Less),
+            (">", CompareOp::Greater),
+            ("greater", CompareOp::Greater),
+        ] {
+            assert_eq!(text.parse::<CompareOp>().unwrap(), op);
+        }
+        assert_eq!("=>".parse::<CompareOp>().unwrap_err().code(), crate::ErrorCode::InvalidInput);
+    }
 }

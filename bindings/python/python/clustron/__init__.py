@@ -69,9 +69,9 @@ from ._native import (
 __version__: str = _native.__version__
 
 #: The content type `put_json` records.
-JSON = "application/json"
+JSON = _native.JSON
 #: The content type recorded when a ``str`` value is stored.
-TEXT = "text/plain; charset=utf-8"
+TEXT = _native.TEXT
 
 #: Seconds as a number, or a timedelta.
 Seconds = Union[float, int, timedelta]

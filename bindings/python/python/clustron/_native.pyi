@@ -15,6 +15,8 @@ _Labels = Union[dict[str, str], Iterable[tuple[str, str]], Iterable[tuple[str, s
 
 __version__: str
 __all__ = [
+    "JSON",
+    "TEXT",
     "ClearResult",
     "Compare",
     "CounterAdd",
@@ -44,6 +46,9 @@ __all__ = [
     "__version__",
     "parse_config",
 ]
+
+TEXT: str
+JSON: str
 
 @disjoint_base
 class Store:
