@@ -116,7 +116,7 @@ impl InProcEngine {
     /// The state of one replica of a replicated store: commands arrive from the log with the
     /// leader's time ([`apply_at`](InProcEngine::apply_at)); no timer of its own (the leader
     /// proposes expiry), no sessions (clients keep theirs alive through the leader).
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn replica(name: &str, config: &Config) -> Arc<InProcEngine> {
         InProcEngine::create(name, config, false)
     }
@@ -212,7 +212,7 @@ impl InProcEngine {
 
     /// Applies a command at the time the leader stamped on it (a replica applying its log).
     /// On a manual clock, the store's time follows the applied times.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn apply_at(&self, command: Command, now: u64) -> Result<Reply> {
         self.check_open()?;
         let mut writer = self.writer.lock();
@@ -226,7 +226,7 @@ impl InProcEngine {
 
     /// The mailbox where the outcome of lock wait `waiter` arrives (at once, when it is
     /// already known).
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn wait_for(&self, waiter: u64) -> Arc<Mailbox<WaitOutcome>> {
         let mut writer = self.writer.lock();
         let mailbox = Arc::new(Mailbox::default());
@@ -240,7 +240,7 @@ impl InProcEngine {
     }
 
     /// A mailbox closed when `lease` ends (at once if it is already gone).
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn lease_end(&self, lease: LeaseId) -> Arc<Mailbox<()>> {
         let mailbox = Arc::new(Mailbox::default());
         let mut writer = self.writer.lock();
@@ -256,45 +256,45 @@ impl InProcEngine {
     }
 
     /// Stops waiting for `waiter`'s outcome (the client went away or gave up).
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn forget_wait(&self, waiter: u64) {
         self.writer.lock().waiters.remove(&waiter);
     }
 
     /// When the next deadline falls (store time), if any.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         let next = self.state.next_deadline();
         (next != u64::MAX).then_some(next)
     }
 
     /// The latest time a command was applied at.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn last_now(&self) -> u64 {
         self.writer.lock().sm.last_now()
     }
 
     /// The store's current time.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn now(&self) -> u64 {
         self.clock.now()
     }
 
     /// The current revision.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn revision(&self) -> u64 {
         self.state.revision()
     }
 
     /// The whole state as plain data (a replica's snapshot).
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn image(&self) -> crate::state::image::Image {
         self.writer.lock().sm.image()
     }
 
     /// Replaces the state with a snapshot's. Watches opened here cannot continue across the
     /// jump: they end with `Compacted` and resume elsewhere (or here) from their revision.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn restore(&self, image: crate::state::image::Image) -> Result<()> {
         let mut writer = self.writer.lock();
         writer.sm.restore(image).map_err(|why| Error::internal(format!("a damaged snapshot: {why}")))?;

@@ -140,7 +140,7 @@ impl<T> Mailbox<T> {
 
     /// Like `try_recv`, but leaves a queued item in place (answering `Empty`) unless `take`
     /// accepts it.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn try_recv_if(&self, take: impl FnOnce(&T) -> bool) -> Recv<T> {
         let mut inner = self.inner.lock();
         match inner.queue.front() {

@@ -222,7 +222,10 @@ pub(crate) const MAX_IN_FLIGHT: usize = 1024;
 
 /// An inbound request and how to answer it.
 #[derive(Debug)]
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
+#[cfg_attr(
+    not(feature = "node"),
+    allow(dead_code, reason = "the client side decodes inbound frames into it too, but only a node reads its fields")
+)]
 pub(crate) struct Inbound<Req, Resp> {
     pub(crate) peer: PeerId,
     pub(crate) request: Req,

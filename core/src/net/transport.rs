@@ -59,7 +59,10 @@ struct Behaviour {
 }
 
 /// Inbound requests, for a node.
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
+#[cfg_attr(
+    not(feature = "node"),
+    allow(dead_code, reason = "every swarm makes one; only a node serves what arrives in it")
+)]
 pub(crate) struct Incoming {
     pub(crate) raft: mpsc::UnboundedReceiver<Inbound<RaftRequest, RaftResponse>>,
     pub(crate) client: mpsc::UnboundedReceiver<Inbound<ClientRequest, ClientResponse>>,
@@ -70,6 +73,8 @@ enum Command {
     Connect(Multiaddr, oneshot::Sender<Result<PeerId>>),
     /// Make sure there is a connection to the peer (dialing these addresses if not).
     Reach(PeerId, Vec<Multiaddr>, oneshot::Sender<Result<()>>),
+    /// Stop the swarm (a node shutting down; a client's swarm lives as long as the process).
+    #[cfg(feature = "node")]
     Shutdown,
 }
 
@@ -98,7 +103,10 @@ struct Channels {
 pub(crate) struct Net {
     commands: mpsc::UnboundedSender<Command>,
     peer: PeerId,
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg_attr(
+        not(feature = "node"),
+        allow(dead_code, reason = "kept by every swarm; only a node asks where it listens")
+    )]
     listening: watch::Receiver<Vec<Multiaddr>>,
     control: libp2p_stream::Control,
     channels: Arc<Channels>,
@@ -192,13 +200,13 @@ impl Net {
         Ok((net, Incoming { raft, client }))
     }
 
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn local_peer(&self) -> PeerId {
         self.peer
     }
 
     /// The addresses the swarm listens on, once it listens on at least one.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) async fn listen_addrs(&self) -> Vec<Multiaddr> {
         let mut listening = self.listening.clone();
         let addrs = match listening.wait_for(|addrs| !addrs.is_empty()).await {
@@ -243,22 +251,22 @@ impl Net {
         self.request(CLIENT, peer, addrs, &request).await
     }
 
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) async fn raft(&self, peer: PeerId, addrs: Vec<Multiaddr>, request: RaftRequest) -> Result<RaftResponse> {
         self.request(RAFT, peer, addrs, &request).await
     }
 
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn respond_client(&self, channel: channel::Responder<ClientResponse>, response: ClientResponse) {
         channel.respond(response);
     }
 
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn respond_raft(&self, channel: channel::Responder<RaftResponse>, response: RaftResponse) {
         channel.respond(response);
     }
 
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn shutdown(&self) {
         let _ = self.send(Command::Shutdown);
     }
@@ -359,7 +367,9 @@ impl SwarmTask {
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    None | Some(Command::Shutdown) => break,
+                    None => break,
+                    #[cfg(feature = "node")]
+                    Some(Command::Shutdown) => break,
                     Some(command) => self.command(command),
                 },
                 event = self.swarm.select_next_some() => self.event(event),
@@ -413,6 +423,7 @@ impl SwarmTask {
                     }
                 }
             }
+            #[cfg(feature = "node")]
             Command::Shutdown => {}
         }
     }
@@ -485,7 +496,10 @@ pub(crate) fn parse_cluster_key(text: &str) -> Result<PreSharedKey> {
 pub(crate) struct Welcome {
     pub(crate) node: NodeInfo,
     pub(crate) members: Vec<NodeInfo>,
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg_attr(
+        not(feature = "node"),
+        allow(dead_code, reason = "part of every welcome; only a joining node reads the stores")
+    )]
     pub(crate) stores: Vec<String>,
 }
 

@@ -87,7 +87,7 @@ pub(crate) enum Command {
 impl Command {
     /// What can be checked without the state, with the errors applying would give: a
     /// replicated store refuses such a command before it enters the log.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn precheck(&self) -> Result<()> {
         match self {
             Command::Put(item) => super::kv::check_put_input(item),
@@ -97,7 +97,7 @@ impl Command {
     }
 
     /// Roughly how many bytes the command carries (keys and values), to size batches.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn weight(&self) -> usize {
         fn op(op: &BatchOp) -> usize {
             match op {

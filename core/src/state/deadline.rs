@@ -48,6 +48,7 @@ impl Deadlines {
     }
 
     /// Every pending deadline, earliest first (for a snapshot).
+    #[cfg(any(test, feature = "node"))]
     pub(crate) fn all(&self) -> impl Iterator<Item = &(u64, Due)> {
         self.set.iter()
     }

@@ -127,6 +127,7 @@ impl History {
         self.compacted
     }
 
+    #[cfg(any(test, feature = "node"))]
     pub(crate) fn limits(&self) -> HistoryLimits {
         self.limits
     }

@@ -21,6 +21,7 @@ pub(crate) mod command;
 pub(crate) mod counter;
 mod deadline;
 pub(crate) mod history;
+#[cfg(any(test, feature = "node"))]
 pub(crate) mod image;
 mod index;
 mod keyspace;

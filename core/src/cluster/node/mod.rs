@@ -31,7 +31,6 @@ use super::format::{self, Kind};
 use super::metrics::{self};
 use super::network::Faults;
 use super::replica::{Replica, Timing};
-use crate::clock::ClockKind;
 use crate::config::HistoryLimits;
 use crate::net::transport::{parse_cluster_key, socket_multiaddr, Net, NetConfig};
 use crate::net::wire::NodeInfo;
@@ -354,15 +353,6 @@ impl Node {
     /// The stores' clocks (for status).
     pub fn manual_clock(&self) -> bool {
         self.inner.config.manual_clock
-    }
-
-    #[allow(dead_code)]
-    fn clock_kind(&self) -> ClockKind {
-        if self.inner.config.manual_clock {
-            ClockKind::Manual
-        } else {
-            ClockKind::System
-        }
     }
 }
 
