@@ -363,9 +363,18 @@ def svg(results, clients):
     return "\n".join(parts) + "\n"
 
 
+def default_binary() -> str:
+    """Where `make bench-compare` builds the binary (the release builds of the Makefile name
+    the host's target triple), else where a plain `cargo build --release` puts it."""
+    host = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=False).stdout
+    triple = next((line.split(": ", 1)[1] for line in host.splitlines() if line.startswith("host: ")), "")
+    made = os.path.join(ROOT, "target", triple, "release", "clustron")
+    return made if triple and os.path.exists(made) else os.path.join(ROOT, "target", "release", "clustron")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "clustron"))
+    parser.add_argument("--binary", default=default_binary())
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--clients", default="1,16,64")
