@@ -103,17 +103,11 @@ pub unsafe extern "C" fn clustron_txn_run(
     err: *mut *mut clustron_error,
 ) -> clustron_status {
     call(err, || {
-        let mut txn = self::store(store)?.txn();
-        for item in array(compares, compares_len, "compares")? {
-            txn = txn.when(compare(item)?);
-        }
-        for item in array(then_ops, then_len, "then_ops")? {
-            txn = txn.then(op(item)?);
-        }
-        for item in array(else_ops, else_len, "else_ops")? {
-            txn = txn.otherwise(op(item)?);
-        }
-        let result = txn.wait()?;
+        let compares =
+            array(compares, compares_len, "compares")?.iter().map(compare).collect::<clustron::Result<Vec<_>>>()?;
+        let then = array(then_ops, then_len, "then_ops")?.iter().map(op).collect::<clustron::Result<Vec<_>>>()?;
+        let otherwise = array(else_ops, else_len, "else_ops")?.iter().map(op).collect::<clustron::Result<Vec<_>>>()?;
+        let result = self::store(store)?.txn().branches(compares, then, otherwise).wait()?;
         // SAFETY: optional out-parameters.
         unsafe {
             guard::write_optional(out, clustron_txn_outcome { succeeded: result.succeeded, revision: result.revision });

@@ -412,17 +412,7 @@ impl NativeStore {
         let otherwise = otherwise.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
         let store = self.store.clone();
         self.run(env, async move {
-            let mut txn = store.txn();
-            for compare in compares {
-                txn = txn.when(compare);
-            }
-            for op in then {
-                txn = txn.then(op);
-            }
-            for op in otherwise {
-                txn = txn.otherwise(op);
-            }
-            let result = check(txn.await)?;
+            let result = check(store.txn().branches(compares, then, otherwise).await)?;
             Ok(TxnResult {
                 succeeded: result.succeeded,
                 revision: result.revision as f64,

@@ -357,25 +357,9 @@ impl Store {
         let then = then.map(|then| ops::ops(then, "txn(then=...)")).transpose()?.unwrap_or_default();
         let otherwise =
             otherwise.map(|otherwise| ops::ops(otherwise, "txn(otherwise=...)")).transpose()?.unwrap_or_default();
-        run!(
-            py,
-            self.defer(),
-            [store = self.store],
-            {
-                let mut txn = store.txn();
-                for compare in compares {
-                    txn = txn.when(compare);
-                }
-                for op in then {
-                    txn = txn.then(op);
-                }
-                for op in otherwise {
-                    txn = txn.otherwise(op);
-                }
-                txn
-            },
-            |py, result| TxnResult::of(py, result)
-        )
+        run!(py, self.defer(), [store = self.store], store.txn().branches(compares, then, otherwise), |py, result| {
+            TxnResult::of(py, result)
+        })
     }
 
     fn __repr__(&self) -> String {

@@ -52,6 +52,21 @@ impl Op<'_, Txn> {
         self.request.request.failure.push(op);
         self
     }
+
+    /// Adds every guard, then every operation of each branch, in order: the transaction as
+    /// the bindings receive it (lists of compares and operations).
+    pub fn branches(
+        mut self,
+        compares: impl IntoIterator<Item = Compare>,
+        then: impl IntoIterator<Item = BatchOp>,
+        otherwise: impl IntoIterator<Item = BatchOp>,
+    ) -> Self {
+        let request = &mut self.request.request;
+        request.compares.extend(compares);
+        request.success.extend(then);
+        request.failure.extend(otherwise);
+        self
+    }
 }
 
 command_request!(Txn => TxnResult, |txn| Command::Txn(txn.request));
