@@ -32,9 +32,12 @@ pub trait Request: Sealed {
     /// the CPU from overlapping one lookup's memory accesses with the next one's.
     #[doc(hidden)]
     #[inline]
-    fn run(self, store: &Store) -> Call<'_, Self::Output>
+    ///
+    /// The call may borrow the request as well as the store (a transaction's read records
+    /// what it saw in the transaction it borrows).
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Self::Output>
     where
-        Self: Sized,
+        Self: Sized + 's,
     {
         Call::ready(self.run_blocking(store))
     }
@@ -87,7 +90,7 @@ impl<'a, R: Request> Op<'a, R> {
     }
 }
 
-impl<'a, R: Request> IntoFuture for Op<'a, R> {
+impl<'a, R: Request + 'a> IntoFuture for Op<'a, R> {
     type Output = Result<R::Output>;
     type IntoFuture = Call<'a, R::Output>;
 

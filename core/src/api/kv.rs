@@ -23,7 +23,10 @@ macro_rules! command_request {
                 store.execute($command)
             }
             #[inline]
-            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+            fn run<'s>(self, store: &'s $crate::api::Store) -> $crate::api::call::Call<'s, $output>
+            where
+                Self: 's,
+            {
                 let $request = self;
                 store.execute_call($command)
             }
@@ -54,7 +57,10 @@ macro_rules! query_request {
                 }
             }
             #[inline]
-            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+            fn run<'s>(self, store: &'s $crate::api::Store) -> $crate::api::call::Call<'s, $output>
+            where
+                Self: 's,
+            {
                 let local = self.local;
                 let $request = self;
                 store.query_call($query, local)
@@ -71,7 +77,10 @@ macro_rules! query_request {
                 store.query($query)
             }
             #[inline]
-            fn run(self, store: &$crate::api::Store) -> $crate::api::call::Call<'_, $output> {
+            fn run<'s>(self, store: &'s $crate::api::Store) -> $crate::api::call::Call<'s, $output>
+            where
+                Self: 's,
+            {
                 let $request = self;
                 store.query_call($query, false)
             }
@@ -269,7 +278,10 @@ impl Request for Get<'_> {
     }
 
     #[inline]
-    fn run(self, store: &Store) -> super::call::Call<'_, Option<Entry>> {
+    fn run<'s>(self, store: &'s Store) -> super::call::Call<'s, Option<Entry>>
+    where
+        Self: 's,
+    {
         match store.engine() {
             crate::engine::Engine::InProc(_) => super::call::Call::ready(self.run_blocking(store)),
             crate::engine::Engine::Remote(_) => match crate::limits::check_key(self.key) {

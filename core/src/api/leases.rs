@@ -111,7 +111,10 @@ impl Request for OpenSession {
         store.engine().open_session(self.ttl_ms).map(|(info, lost)| Session::opened(store, info, lost))
     }
 
-    fn run(self, store: &Store) -> Call<'_, Session> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Session>
+    where
+        Self: 's,
+    {
         match store.engine() {
             Engine::InProc(_) => Call::ready(self.run_blocking(store)),
             Engine::Remote(engine) => Call::remote(async move {
@@ -182,8 +185,7 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if self.store.disown_session(self.info.id) && !self.store.is_closed() {
-            // Best effort: the store may be closing.
-            let _ = self.store.engine().close_session(self.info.id);
+            self.store.engine().drop_session(self.info.id);
         }
     }
 }
@@ -204,7 +206,10 @@ impl Request for CloseSession {
         store.engine().close_session(self.lease)
     }
 
-    fn run(self, store: &Store) -> Call<'_, bool> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, bool>
+    where
+        Self: 's,
+    {
         match store.engine() {
             Engine::InProc(_) => Call::ready(self.run_blocking(store)),
             Engine::Remote(engine) => {

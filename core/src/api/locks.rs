@@ -13,6 +13,7 @@ use super::kv::query_request;
 use super::Store;
 use crate::engine::inproc::{AcquireOutcome, WaitOutcome};
 use crate::engine::mailbox::{Mailbox, Recv};
+use crate::engine::Engine;
 use crate::limits::duration_to_ms;
 use crate::state::command::{Command, Query};
 use crate::state::lock::{Hold, LockGrant};
@@ -80,7 +81,7 @@ impl Op<'_, Acquire> {
 
 impl Sealed for Acquire {}
 
-impl Op<'_, Acquire> {
+impl<'a> Op<'a, Acquire> {
     /// Starts the acquire and returns it as an owned handle: complete at once (granted or
     /// not), or queued. A binding can then wait in slices
     /// ([`Acquiring::wait_timeout`]) to stay interruptible, or `.await` it; dropping it
@@ -91,23 +92,41 @@ impl Op<'_, Acquire> {
             Err(error) => Acquiring { state: AcquiringState::Done(Some(Err(error))) },
         }
     }
+
+    /// [`start`](Op::start) without blocking: a future of the started acquire. On a remote
+    /// store the first round trip (granted, busy or queued) is a network call; a binding
+    /// awaits this and then the [`Acquiring`] itself while queued.
+    pub fn start_async(self) -> Call<'a, Acquiring> {
+        match self.store.check_open() {
+            Ok(()) => self.request.start_call(self.store),
+            Err(error) => Call::ready(Err(error)),
+        }
+    }
 }
 
 impl Acquire {
+    fn hold(&self) -> Result<Hold> {
+        match (self.ttl_ms, self.lease) {
+            (Some(_), Some(_)) => Err(Error::invalid("a lock is bound to a ttl or to a lease, not both")),
+            (_, Some(lease)) => Ok(Hold::Lease(lease)),
+            (ttl_ms, None) => Ok(Hold::Ttl(ttl_ms.unwrap_or(DEFAULT_LOCK_TTL.as_millis() as u64))),
+        }
+    }
+
+    /// Starts the acquire, blocking for the first round trip on a remote store.
     fn start(self, store: &Store) -> Acquiring {
-        let done = |result| Acquiring { state: AcquiringState::Done(Some(result)) };
-        let hold = match (self.ttl_ms, self.lease) {
-            (Some(_), Some(_)) => return done(Err(Error::invalid("a lock is bound to a ttl or to a lease, not both"))),
-            (_, Some(lease)) => Hold::Lease(lease),
-            (ttl_ms, None) => Hold::Ttl(ttl_ms.unwrap_or(DEFAULT_LOCK_TTL.as_millis() as u64)),
-        };
-        match store.engine().acquire(self.name.clone(), hold, self.wait_ms) {
-            Err(error) => done(Err(error)),
-            Ok(AcquireOutcome::Granted(grant)) => done(Ok(Some(Lock::new(store, grant)))),
-            Ok(AcquireOutcome::Busy) => done(Ok(None)),
-            Ok(AcquireOutcome::Waiting { waiter, outcome }) => {
-                Acquiring { state: AcquiringState::Waiting { store: store.clone(), name: self.name, waiter, outcome } }
-            }
+        let outcome = self.hold().and_then(|hold| store.engine().acquire(self.name.clone(), hold, self.wait_ms));
+        Acquiring::started(store, self.name, outcome)
+    }
+
+    /// Starts the acquire as a future (the first round trip on a remote store).
+    fn start_call(self, store: &Store) -> Call<'_, Acquiring> {
+        match (store.engine(), self.hold()) {
+            (Engine::Remote(engine), Ok(hold)) => Call::remote(async move {
+                let outcome = engine.acquire_async(self.name.clone(), hold, self.wait_ms).await;
+                Ok(Acquiring::started(store, self.name, outcome))
+            }),
+            _ => Call::ready(Ok(self.start(store))),
         }
     }
 }
@@ -124,11 +143,22 @@ impl Request for Acquire {
         }
     }
 
-    fn run(self, store: &Store) -> Call<'_, Option<Lock>> {
-        let mut acquiring = self.start(store);
-        match &mut acquiring.state {
-            AcquiringState::Done(result) => Call::ready(result.take().expect("a fresh acquire has its result")),
-            AcquiringState::Waiting { .. } => Call::pending(acquiring),
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Option<Lock>>
+    where
+        Self: 's,
+    {
+        match store.engine() {
+            Engine::InProc(_) => {
+                let mut acquiring = self.start(store);
+                match &mut acquiring.state {
+                    AcquiringState::Done(result) => Call::ready(result.take().expect("a fresh acquire has its result")),
+                    AcquiringState::Waiting { .. } => Call::pending(acquiring),
+                }
+            }
+            Engine::Remote(_) => {
+                let started = self.start_call(store);
+                Call::remote(async move { started.await?.await })
+            }
         }
     }
 }
@@ -154,6 +184,19 @@ enum AcquiringState {
 }
 
 impl Acquiring {
+    /// The acquire after its first answer.
+    fn started(store: &Store, name: Key, outcome: Result<AcquireOutcome>) -> Acquiring {
+        let done = |result| Acquiring { state: AcquiringState::Done(Some(result)) };
+        match outcome {
+            Err(error) => done(Err(error)),
+            Ok(AcquireOutcome::Granted(grant)) => done(Ok(Some(Lock::new(store, grant)))),
+            Ok(AcquireOutcome::Busy) => done(Ok(None)),
+            Ok(AcquireOutcome::Waiting { waiter, outcome }) => {
+                Acquiring { state: AcquiringState::Waiting { store: store.clone(), name, waiter, outcome } }
+            }
+        }
+    }
+
     /// Whether the acquire is still queued.
     pub fn is_waiting(&self) -> bool {
         matches!(self.state, AcquiringState::Waiting { .. })
@@ -282,8 +325,7 @@ impl Drop for Lock {
     fn drop(&mut self) {
         if !self.released.swap(true, Ordering::AcqRel) && !self.store.is_closed() {
             self.store.disown_lock(&self.name, self.fence);
-            // Best effort: the store may be closing.
-            let _ = self.store.engine().execute(Command::LockRelease { name: self.name.clone(), fence: self.fence });
+            self.store.engine().clean_up(Command::LockRelease { name: self.name.clone(), fence: self.fence });
         }
     }
 }
@@ -304,7 +346,10 @@ impl Request for LockRenew {
         self.run(store).wait()
     }
 
-    fn run(self, store: &Store) -> Call<'_, Option<Timestamp>> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Option<Timestamp>>
+    where
+        Self: 's,
+    {
         let renewed = store.execute_call::<LockGrant>(Command::LockRenew { name: self.name, fence: self.fence });
         renewed.and_then(|grant| Ok(grant.expires_at.map(Timestamp::from_unix_millis)))
     }
@@ -325,7 +370,10 @@ impl Request for LockRelease<'_> {
         self.run(store).wait()
     }
 
-    fn run(self, store: &Store) -> Call<'_, bool> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, bool>
+    where
+        Self: 's,
+    {
         let lock = self.lock;
         if lock.released.swap(true, Ordering::AcqRel) {
             return Call::ready(Ok(false));

@@ -92,28 +92,33 @@ impl Open {
     pub fn wait(self) -> Result<Store> {
         self.into_future().wait()
     }
-
-    fn run(self) -> Result<Store> {
-        let config = self.config?;
-        let name = config.store.clone().ok_or_else(|| {
-            Error::invalid("the configuration does not name a store; add \"Store\" or use open_with(name, config)")
-        })?;
-        match config.mode {
-            Mode::InProc => Ok(Engine::InProc(registry::open(&name, &config)?)),
-            Mode::Remote => Ok(Engine::Remote(RemoteEngine::open(&name, &config)?)),
-        }
-        .map(|engine| Store {
-            handle: Arc::new(Handle { engine, closed: AtomicBool::new(false), owned: Mutex::default() }),
-        })
-    }
 }
 
 impl IntoFuture for Open {
     type Output = Result<Store>;
     type IntoFuture = Call<'static, Store>;
 
+    /// In-process the store is open at once; a cluster's store is a round trip (connecting
+    /// to the cluster first, once per process), a future like any other remote call.
     fn into_future(self) -> Call<'static, Store> {
-        Call::ready(self.run())
+        let opened = |engine| Store {
+            handle: Arc::new(Handle { engine, closed: AtomicBool::new(false), owned: Mutex::default() }),
+        };
+        let config = match self.config {
+            Ok(config) => config,
+            Err(error) => return Call::ready(Err(error)),
+        };
+        let Some(name) = config.store.clone() else {
+            return Call::ready(Err(Error::invalid(
+                "the configuration does not name a store; add \"Store\" or use open_with(name, config)",
+            )));
+        };
+        match config.mode {
+            Mode::InProc => Call::ready(registry::open(&name, &config).map(|engine| opened(Engine::InProc(engine)))),
+            Mode::Remote => Call::remote(async move {
+                RemoteEngine::open(name, config).await.map(|engine| opened(Engine::Remote(engine)))
+            }),
+        }
     }
 }
 
@@ -155,10 +160,10 @@ impl Handle {
         }
         // Best effort: the store may already be shutting down.
         for lease in owned.sessions {
-            let _ = self.engine.close_session(lease);
+            self.engine.drop_session(lease);
         }
         for (name, fence) in owned.locks {
-            let _ = self.engine.execute(Command::LockRelease { name, fence });
+            self.engine.clean_up(Command::LockRelease { name, fence });
         }
         match &self.engine {
             Engine::InProc(engine) => registry::release(engine),
@@ -305,7 +310,10 @@ impl Request for AdvanceClock {
         store.engine().advance(self.by)
     }
 
-    fn run(self, store: &Store) -> Call<'_, ()> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, ()>
+    where
+        Self: 's,
+    {
         match store.engine() {
             Engine::InProc(_) => Call::ready(self.run_blocking(store)),
             Engine::Remote(engine) => Call::remote(engine.advance_async(self.by)),

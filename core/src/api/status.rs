@@ -67,7 +67,10 @@ impl Request for StatusRequest {
         Ok(status(engine, stats, engine.cluster_view()?))
     }
 
-    fn run(self, store: &Store) -> Call<'_, Status> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Status>
+    where
+        Self: 's,
+    {
         match store.engine() {
             Engine::InProc(_) => Call::ready(self.run_blocking(store)),
             Engine::Remote(remote) => Call::remote(async move {

@@ -150,11 +150,46 @@ impl Request for TxnGet<'_> {
     type Output = Option<Entry>;
 
     fn run_blocking(self, store: &Store) -> Result<Option<Entry>> {
+        if let Some(answer) = self.known() {
+            return answer;
+        }
+        let read = store.engine().get(&self.key);
+        if let Ok(seen) = &read {
+            self.reads.insert(self.key, seen.clone());
+        }
+        read
+    }
+
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Option<Entry>>
+    where
+        Self: 's,
+    {
+        if let Some(answer) = self.known() {
+            return Call::ready(answer);
+        }
+        let TxnGet { key, reads, .. } = self;
+        let read = match store.engine() {
+            crate::engine::Engine::InProc(engine) => Call::ready(engine.get(&key)),
+            crate::engine::Engine::Remote(_) => match crate::limits::check_key(&key) {
+                Ok(()) => store.query_call(crate::state::command::Query::Get { key: key.clone() }, false),
+                Err(error) => Call::ready(Err(error)),
+            },
+        };
+        read.and_then(move |seen| {
+            reads.insert(key, seen.clone());
+            Ok(seen)
+        })
+    }
+}
+
+impl TxnGet<'_> {
+    /// The answer without a read: the transaction's own write, or what it already read.
+    fn known(&self) -> Option<Result<Option<Entry>>> {
         if self.finished {
-            return Err(Error::invalid("the transaction was already committed or rolled back"));
+            return Some(Err(Error::invalid("the transaction was already committed or rolled back")));
         }
         if let Some(write) = self.writes.get(&self.key) {
-            return Ok(match write {
+            return Some(Ok(match write {
                 Write::Put(item) => Some(Entry {
                     key: item.key.clone(),
                     value: item.value.clone(),
@@ -164,16 +199,9 @@ impl Request for TxnGet<'_> {
                     attrs: None,
                 }),
                 Write::Delete => None,
-            });
+            }));
         }
-        if let Some(seen) = self.reads.get(&self.key) {
-            return Ok(seen.clone());
-        }
-        let read = store.engine().get(&self.key);
-        if let Ok(seen) = &read {
-            self.reads.insert(self.key, seen.clone());
-        }
-        read
+        self.reads.get(&self.key).map(|seen| Ok(seen.clone()))
     }
 }
 
@@ -195,7 +223,10 @@ impl Request for TxnCommit<'_> {
         store.execute(Command::Txn(request)).and_then(|result| concluded(&reads, result))
     }
 
-    fn run(self, store: &Store) -> Call<'_, u64> {
+    fn run<'s>(self, store: &'s Store) -> Call<'s, u64>
+    where
+        Self: 's,
+    {
         match self.prepare() {
             Ok((request, reads)) => {
                 store.execute_call(Command::Txn(request)).and_then(move |result| concluded(&reads, result))

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::call::{Op, Request, Sealed};
+use super::call::{Call, Op, Request, Sealed};
 use super::Store;
 use crate::engine::inproc::WatchStart;
 use crate::engine::mailbox::Recv;
 use crate::engine::watchers::{Filter, Watcher};
+use crate::engine::Engine;
 use crate::{Error, Event, Key, KeyRange, Result};
 
 /// Watch operations: `store.watch()`.
@@ -87,18 +88,42 @@ impl Request for OpenWatch {
     type Output = Watch;
 
     fn run_blocking(self, store: &Store) -> Result<Watch> {
-        let start = match (self.snapshot, self.from_revision) {
-            (true, Some(_)) => {
-                return Err(Error::invalid("a watch starts from a snapshot or from a revision, not both"))
-            }
-            (true, None) => WatchStart::Snapshot,
-            (false, Some(revision)) => WatchStart::From(revision),
-            (false, None) => WatchStart::Now,
-        };
-        store.engine().watch(self.filter, self.prev_value, start).map(|watcher| {
-            store.own_watch(watcher.id);
-            Watch { store: store.clone(), watcher, state: WatchState::Open, last_revision: 0 }
-        })
+        let start = self.start()?;
+        store.engine().watch(self.filter, self.prev_value, start).map(|watcher| Watch::opened(store, watcher))
+    }
+
+    fn run<'s>(self, store: &'s Store) -> Call<'s, Watch>
+    where
+        Self: 's,
+    {
+        match store.engine() {
+            Engine::InProc(_) => Call::ready(self.run_blocking(store)),
+            Engine::Remote(engine) => match self.start() {
+                Ok(start) => Call::remote(async move {
+                    let watcher = engine.watch_async(self.filter, self.prev_value, start).await?;
+                    Ok(Watch::opened(store, watcher))
+                }),
+                Err(error) => Call::ready(Err(error)),
+            },
+        }
+    }
+}
+
+impl OpenWatch {
+    fn start(&self) -> Result<WatchStart> {
+        match (self.snapshot, self.from_revision) {
+            (true, Some(_)) => Err(Error::invalid("a watch starts from a snapshot or from a revision, not both")),
+            (true, None) => Ok(WatchStart::Snapshot),
+            (false, Some(revision)) => Ok(WatchStart::From(revision)),
+            (false, None) => Ok(WatchStart::Now),
+        }
+    }
+}
+
+impl Watch {
+    fn opened(store: &Store, watcher: Arc<Watcher>) -> Watch {
+        store.own_watch(watcher.id);
+        Watch { store: store.clone(), watcher, state: WatchState::Open, last_revision: 0 }
     }
 }
 

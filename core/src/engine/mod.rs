@@ -108,6 +108,27 @@ impl Engine {
         delegate!(self, engine => engine.close_session(lease))
     }
 
+    /// A drop's or a close's clean-up (releasing a lock): best effort, and on a remote
+    /// store never blocking an async runtime's thread (see `RemoteEngine::clean_up`).
+    pub(crate) fn clean_up(&self, command: Command) {
+        match self {
+            Engine::InProc(engine) => {
+                let _ = engine.execute(command);
+            }
+            Engine::Remote(engine) => engine.clean_up(command),
+        }
+    }
+
+    /// Ends a session that a drop or a close lets go of, like [`clean_up`](Self::clean_up).
+    pub(crate) fn drop_session(&self, lease: LeaseId) {
+        match self {
+            Engine::InProc(engine) => {
+                let _ = engine.close_session(lease);
+            }
+            Engine::Remote(engine) => engine.drop_session(lease),
+        }
+    }
+
     pub(crate) fn advance(&self, by: Duration) -> Result<()> {
         delegate!(self, engine => engine.advance(by))
     }

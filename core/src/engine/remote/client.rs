@@ -103,6 +103,12 @@ impl std::fmt::Debug for ClusterClient {
 impl ClusterClient {
     /// The shared client of the cluster `config` points at, connected on first use.
     pub(crate) fn for_config(config: &Config) -> Result<Arc<ClusterClient>> {
+        block(Self::connect(config))
+    }
+
+    /// [`for_config`](Self::for_config) as a future. Two opens that race to connect the same
+    /// cluster may both connect; the first to finish is shared and the other is dropped.
+    pub(crate) async fn connect(config: &Config) -> Result<Arc<ClusterClient>> {
         let key_text = match &config.cluster_key {
             None => None,
             Some(path) => Some(
@@ -119,26 +125,26 @@ impl ClusterClient {
             seeds.join(","),
             psk.map(|psk| psk.fingerprint().to_string()).unwrap_or_default()
         );
-        let mut clients = CLIENTS.lock();
-        if let Some(client) = clients.get(&registry_key).and_then(Weak::upgrade) {
+        if let Some(client) = CLIENTS.lock().get(&registry_key).and_then(Weak::upgrade) {
             return Ok(client);
         }
-        let client = block(async move {
-            let (net, _incoming) =
-                Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk, listen: Vec::new(), mdns: false })?;
-            let client = Arc::new(ClusterClient {
-                net,
-                client_id: crate::net::random_id(),
-                requests: Mutex::new(RequestIds::default()),
-                nodes: RwLock::new(Vec::new()),
-                seeds,
-                only_seeds,
-                leaders: Mutex::new(HashMap::new()),
-                rotate: AtomicUsize::new(0),
-            });
-            client.discover().await?;
-            Ok::<_, Error>(client)
-        })?;
+        let (net, _incoming) =
+            Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk, listen: Vec::new(), mdns: false })?;
+        let client = Arc::new(ClusterClient {
+            net,
+            client_id: crate::net::random_id(),
+            requests: Mutex::new(RequestIds::default()),
+            nodes: RwLock::new(Vec::new()),
+            seeds,
+            only_seeds,
+            leaders: Mutex::new(HashMap::new()),
+            rotate: AtomicUsize::new(0),
+        });
+        client.discover().await?;
+        let mut clients = CLIENTS.lock();
+        if let Some(first) = clients.get(&registry_key).and_then(Weak::upgrade) {
+            return Ok(first);
+        }
         clients.retain(|_, weak| weak.strong_count() > 0);
         clients.insert(registry_key, Arc::downgrade(&client));
         Ok(client)

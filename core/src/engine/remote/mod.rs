@@ -75,10 +75,10 @@ impl std::fmt::Debug for RemoteEngine {
 
 impl RemoteEngine {
     /// Connects to the cluster of `config` and checks it serves the store `name`.
-    pub(crate) fn open(name: &str, config: &Config) -> Result<Arc<RemoteEngine>> {
-        let client = ClusterClient::for_config(config)?;
+    pub(crate) async fn open(name: String, config: Config) -> Result<Arc<RemoteEngine>> {
+        let client = ClusterClient::connect(&config).await?;
         let engine = Arc::new(RemoteEngine {
-            name: name.to_owned(),
+            name,
             clock: config.clock,
             client,
             watches: Mutex::new(HashMap::new()),
@@ -88,12 +88,12 @@ impl RemoteEngine {
             closed: AtomicBool::new(false),
         });
         // Fails now (unknown store, unreachable cluster) rather than on first use.
-        let created = match engine.call(ClientBody::Open)? {
+        let created = match engine.client.call(&engine.name, ClientBody::Open).await? {
             ClientReply::Flag(created) => created,
             other => return Err(Error::internal(format!("expected an open, got {other:?}"))),
         };
         if created && config.history != crate::config::HistoryLimits::default() {
-            engine.execute(Command::SetHistory(config.history))?;
+            engine.execute_async(Command::SetHistory(config.history)).await?;
         }
         Ok(engine)
     }
@@ -112,11 +112,6 @@ impl RemoteEngine {
         } else {
             Ok(())
         }
-    }
-
-    fn call(&self, body: ClientBody) -> Result<ClientReply> {
-        self.check_open()?;
-        block(self.client.call(&self.name, body))
     }
 
     pub(crate) fn execute(&self, command: Command) -> Result<Reply> {
@@ -178,7 +173,13 @@ impl RemoteEngine {
     }
 
     pub(crate) fn acquire(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
-        let reply = self.execute(Command::LockAcquire { name, hold, wait_ms })?;
+        block(self.acquire_async(name, hold, wait_ms))
+    }
+
+    /// Asks the leader for the lock; when it queues the request, a task on the client
+    /// runtime long-polls for the outcome.
+    pub(crate) async fn acquire_async(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
+        let reply = self.execute_async(Command::LockAcquire { name, hold, wait_ms }).await?;
         Ok(match AcquireReply::try_from(reply)? {
             AcquireReply::Granted(grant) => AcquireOutcome::Granted(grant),
             AcquireReply::Busy => AcquireOutcome::Busy,
@@ -215,36 +216,64 @@ impl RemoteEngine {
             feed.task.abort();
         }
         if self.check_open().is_ok() {
-            let _ = self.execute(Command::LockCancel { name, waiter });
+            self.clean_up(Command::LockCancel { name, waiter });
+        }
+    }
+
+    /// Sends a clean-up that a drop or a close makes (a lock's release, leaving a lock's
+    /// queue, a session's revocation), best effort. A thread inside an async runtime is not
+    /// blocked for its round trip: the clean-up runs on the client runtime, and the caller
+    /// goes on at once (its executor may be what the answer needs, as when a node runs in
+    /// the same process). Any other thread waits for it, so that what it does next (a
+    /// script's next acquire, or exiting) comes after it.
+    pub(crate) fn clean_up(&self, command: Command) {
+        let (client, store) = (Arc::clone(&self.client), self.name.clone());
+        let clean_up = async move {
+            let _ = client.write(&store, command).await;
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            RUNTIME.spawn(clean_up);
+        } else {
+            block(clean_up);
         }
     }
 
     pub(crate) fn watch(&self, filter: Filter, prev_value: bool, start: WatchStart) -> Result<Arc<Watcher>> {
+        block(self.watch_async(filter, prev_value, start))
+    }
+
+    pub(crate) async fn watch_async(
+        &self,
+        filter: Filter,
+        prev_value: bool,
+        start: WatchStart,
+    ) -> Result<Arc<Watcher>> {
         match &filter {
             Filter::Key(key) => limits::check_key(key)?,
             Filter::Range(range) => range.check()?,
         }
         // Watches are spread over the nodes; the one chosen starts no earlier than what this
         // client can have seen (the leader's revision now).
-        let min_revision = crate::state::command::StoreStats::try_from(self.query(Query::Stats)?)?.revision;
+        let min_revision =
+            crate::state::command::StoreStats::try_from(self.query_async(Query::Stats, false).await?)?.revision;
         let open = ClientBody::WatchOpen { filter: filter.clone(), prev_value, start, min_revision };
-        let (client, store) = (Arc::clone(&self.client), self.name.clone());
+        let (client, store) = (&self.client, &self.name);
         self.check_open()?;
-        let (watch, opened_at, node) = block(async move {
+        let (watch, opened_at, node) = {
             let spread = client.next_node();
             let opened = match spread {
-                Some(node) => match client.call_at(&store, open.clone(), Some(node)).await {
+                Some(node) => match client.call_at(store, open.clone(), Some(node)).await {
                     Ok(opened) => Ok(opened),
-                    Err(error) if error.code() == ErrorCode::Unavailable => client.call_at(&store, open, None).await,
+                    Err(error) if error.code() == ErrorCode::Unavailable => client.call_at(store, open, None).await,
                     Err(error) => Err(error),
                 },
-                None => client.call_at(&store, open, None).await,
+                None => client.call_at(store, open, None).await,
             };
             match opened? {
-                (ClientReply::WatchOpened { watch, revision }, node) => Ok((watch, revision, node)),
-                (other, _) => Err(Error::internal(format!("expected a watch, got {other:?}"))),
+                (ClientReply::WatchOpened { watch, revision }, node) => (watch, revision, node),
+                (other, _) => return Err(Error::internal(format!("expected a watch, got {other:?}"))),
             }
-        })?;
+        };
         let id = self.next_watch.fetch_add(1, Ordering::Relaxed);
         let watcher = Arc::new(Watcher::detached(id, filter, prev_value));
         let last_revision = match start {
@@ -321,11 +350,21 @@ impl RemoteEngine {
     }
 
     pub(crate) async fn close_session_async(&self, lease: LeaseId) -> Result<bool> {
+        self.forget_session(lease);
+        bool::try_from(self.execute_async(Command::LeaseRevoke { lease }).await?)
+    }
+
+    /// Ends a session a drop or a close lets go of (see [`clean_up`](Self::clean_up)).
+    pub(crate) fn drop_session(&self, lease: LeaseId) {
+        self.forget_session(lease);
+        self.clean_up(Command::LeaseRevoke { lease });
+    }
+
+    fn forget_session(&self, lease: LeaseId) {
         if let Some((feed, lost)) = self.sessions.lock().remove(&lease) {
             feed.task.abort();
             lost.close(Error::new(ErrorCode::Closed, "the session was closed"));
         }
-        bool::try_from(self.execute_async(Command::LeaseRevoke { lease }).await?)
     }
 
     pub(crate) fn advance(&self, by: Duration) -> Result<()> {
@@ -447,5 +486,54 @@ mod tests {
         assert!(most >= 500, "at most {most} writes were in flight at once");
         drop(store);
         runtime.block_on(node.shutdown());
+    }
+
+    /// The node and the client's callers share one thread: had opening, a watch, a queued
+    /// acquire or a transaction's read blocked that thread for its round trip, the node
+    /// could not have answered it (the call would fail after its 15 s deadline).
+    #[test]
+    fn every_remote_call_is_a_future_that_leaves_the_thread_to_the_node() {
+        let one_thread = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        one_thread.block_on(async {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let config = NodeConfig {
+                listen: vec![format!("127.0.0.1:{port}")],
+                stores: vec!["s".into()],
+                ..NodeConfig::default()
+            };
+            let node = Node::start(config).await.expect("the node starts");
+            let steps = async {
+                let target = format!("clustron://127.0.0.1:{port}/s");
+                let (store, other) = (crate::open(&target).await?, crate::open(&target).await?);
+                store.put("k", "v1").await?;
+
+                let mut txn = store.transaction();
+                assert_eq!(txn.get("k").await?.unwrap().value().as_str(), Some("v1"));
+                txn.put("k", "v2");
+                txn.commit().await?;
+
+                let mut watch = store.watch().key("k").await?;
+                other.put("k", "v3").await?;
+                let event = watch.next().await.expect("an event")?;
+                assert_eq!(event.entry().value().as_str(), Some("v3"));
+
+                let held = store.locks().acquire("l").await?.expect("a free lock is granted");
+                let queued =
+                    other.locks().acquire("l").timeout(std::time::Duration::from_secs(5)).start_async().await?;
+                assert!(queued.is_waiting(), "the second acquire waits in line");
+                held.release().await?;
+                let granted = queued.await?.expect("granted once released");
+                assert!(granted.fence() > held.fence());
+
+                let session = other.session(std::time::Duration::from_secs(10)).await?;
+                session.close().await?;
+                Ok::<_, crate::Error>(())
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(10), steps)
+                .await
+                .expect("no call blocked the thread its node runs on")
+                .expect("every step succeeds");
+            node.shutdown().await;
+        });
     }
 }
