@@ -49,7 +49,7 @@ export declare class NativeSession {
    */
   waitLost(): Promise<ErrorInfo>
   /** Ends the session and revokes its lease; false if it was already gone. */
-  close(): boolean
+  close(): boolean | Promise<boolean>
 }
 
 /** An open store handle. */
@@ -93,27 +93,29 @@ export declare class NativeStore {
   /** Whether a cluster serves this store (its operations return Promises). */
   get isRemote(): boolean
   close(): void
-  session(ttlMs: number): NativeSession
+  session(ttlMs: number): NativeSession | Promise<NativeSession>
   /**
    * Starts an acquire: a `NativeLock` (granted), `null` (not granted, no wait) or a
-   * `NativePendingAcquire` (queued: await its `wait()`). The queue position is taken now,
-   * in call order.
+   * `NativePendingAcquire` (queued: await its `wait()`); on a store served by a cluster, a
+   * Promise of one. The request is sent now, in call order.
    */
-  lockAcquire(name: string, options?: AcquireOptions | undefined | null): NativeLock | NativePendingAcquire | null
+  lockAcquire(name: string, options?: AcquireOptions | undefined | null): NativeLock | NativePendingAcquire | null | Promise<NativeLock | NativePendingAcquire | null>
   watch(spec: WatchSpec): NativeWatch
   transaction(): NativeTransaction
 }
 
 /**
  * An optimistic transaction: reads record what they saw, writes are buffered, `commit`
- * applies them only if nothing read changed (else `conflict`).
+ * applies them only if nothing read changed (else `conflict`). On a store served by a
+ * cluster, reads and the commit are Promises; buffering a write while one is running
+ * throws `invalid_input`.
  */
 export declare class NativeTransaction {
-  get(key: string): Entry | null
+  get(key: string): Entry | null | Promise<Entry | null>
   put(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): void
   delete(key: string): void
   /** Applies the writes; returns the new revision, or throws `conflict`. */
-  commit(): number
+  commit(): number | Promise<number>
   rollback(): void
   get finished(): boolean
 }
@@ -307,6 +309,12 @@ export interface LockInfo {
   expiresAt: number | null
   waiters: number
 }
+
+/**
+ * Opens a store like `new NativeStore(target, config)`, without blocking: a store served by
+ * a cluster settles a Promise once the cluster answers.
+ */
+export declare function openStore(target: string, config?: string | undefined | null): NativeStore | Promise<NativeStore>
 
 /**
  * The result of one operation of a batch, bulk call or transaction branch: exactly one of

@@ -846,5 +846,6 @@ module.exports.fastCounterAdd = nativeBinding.fastCounterAdd
 module.exports.fastDelete = nativeBinding.fastDelete
 module.exports.fastGet = nativeBinding.fastGet
 module.exports.fastPut = nativeBinding.fastPut
+module.exports.openStore = nativeBinding.openStore
 module.exports.parseConfig = nativeBinding.parseConfig
 module.exports.version = nativeBinding.version

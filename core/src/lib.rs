@@ -39,8 +39,8 @@ pub(crate) mod state;
 mod value;
 
 pub use api::{
-    open, open_with, ops, Acquiring, Call, Lock, Op, Open, Read, Request, Session, SessionLost, Status, Store,
-    Transaction, Watch, WatchNext, DEFAULT_LOCK_TTL,
+    open, open_with, ops, Acquiring, Call, Lock, Op, Open, Read, Request, Session, SessionLost, SharedTransaction,
+    Status, Store, Transaction, Watch, WatchNext, DEFAULT_LOCK_TTL,
 };
 pub use clock::{ClockKind, MANUAL_CLOCK_START_MS};
 pub use config::{Config, HistoryLimits, Mode, Seed};

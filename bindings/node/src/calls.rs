@@ -1,13 +1,12 @@
 //! The store's operations, each declared once: a `NativeStore` method that builds the
-//! operation's future and hands it to [`run`]. On an in-process store the future is ready at
-//! its first poll, so the method returns the result itself, at once, on the JavaScript
-//! thread (an in-process operation takes well under a microsecond). On a store served by a
-//! cluster it returns a Promise that the addon's runtime settles when the answer arrives: no
-//! thread waits for the round trip, the event loop goes on, and any number of operations can
-//! be in flight. The facade awaits either.
+//! operation's future and hands it to [`run`], which polls it once on the JavaScript thread.
+//! An in-process operation is complete then (it takes well under a microsecond), so the
+//! method returns the result itself. An operation on a store served by a cluster has sent
+//! its request by then, and the method returns a Promise that the addon's runtime settles
+//! when the answer arrives: no thread waits for the round trip, the event loop goes on, and
+//! any number of operations can be in flight. The facade awaits either.
 
 use std::future::Future;
-use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use clustron::LeaseId;
@@ -32,42 +31,27 @@ fn rejection(error: napi::Error<Code>) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, format!("{REJECTED}{}:{}", error.status.0, error.reason))
 }
 
-/// Runs an operation's future (see the module): polled once here when `remote` is false,
-/// spawned on the addon's runtime as a Promise when it is true. What an operation's method
+/// Runs an operation's future (see the module): its result when the first poll completes
+/// it, else a Promise of the rest, polled on the addon's runtime. What an operation's method
 /// returns is spelled out in each signature (`Either<T, PromiseRaw<T>>`, which the generated
 /// types show as `T | Promise<T>`): napi-rs's type generation does not follow an alias.
-pub(crate) fn run<'env, T, F>(env: &'env Env, remote: bool, future: F) -> Result<Either<T, PromiseRaw<'env, T>>>
+pub(crate) fn run<'env, T, F>(env: &'env Env, future: F) -> Result<Either<T, PromiseRaw<'env, T>>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    if remote {
-        return env
-            .spawn_future(async move { future.await.map_err(rejection) })
-            .map(Either::B)
-            .map_err(|failure| error(clustron::Error::new(clustron::ErrorCode::Internal, failure.reason)));
+    let mut future = Box::pin(future);
+    // The waker is a no-op: a future still pending is polled again at once by the runtime.
+    if let Poll::Ready(result) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        return result.map(Either::A);
     }
-    let mut future = pin!(future);
-    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(result) => result.map(Either::A),
-        Poll::Pending => Err(error(clustron::Error::new(
-            clustron::ErrorCode::Internal,
-            "an in-process operation did not complete at once",
-        ))),
-    }
+    env.spawn_future(async move { future.await.map_err(rejection) })
+        .map(Either::B)
+        .map_err(|failure| error(clustron::Error::new(clustron::ErrorCode::Internal, failure.reason)))
 }
 
 #[napi]
 impl NativeStore {
-    /// Runs `future` for this store (see [`run`]).
-    fn run<'env, T, F>(&self, env: &'env Env, future: F) -> Result<Either<T, PromiseRaw<'env, T>>>
-    where
-        T: ToNapiValue + Send + 'static,
-        F: Future<Output = Result<T>> + Send + 'static,
-    {
-        run(env, self.store.is_remote(), future)
-    }
-
     #[napi]
     pub fn get<'env>(
         &self,
@@ -75,7 +59,7 @@ impl NativeStore {
         key: String,
     ) -> Result<Either<Option<Entry>, PromiseRaw<'env, Option<Entry>>>> {
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.get(&key).await)?.map(Entry::from)) })
+        run(env, async move { Ok(check(store.get(&key).await)?.map(Entry::from)) })
     }
 
     #[napi]
@@ -92,7 +76,7 @@ impl NativeStore {
             _ => Some(convert::put_options(options.as_ref(), text)?),
         };
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let put = store.put(key, value);
             let put = match options {
                 None => put,
@@ -111,7 +95,7 @@ impl NativeStore {
     ) -> Result<Either<DeleteResult, PromiseRaw<'env, DeleteResult>>> {
         let options = options.as_ref().map(|spec| convert::delete_options(Some(spec))).transpose()?;
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let delete = store.delete(key);
             let delete = match options {
                 None => delete,
@@ -129,7 +113,7 @@ impl NativeStore {
         keys: Vec<String>,
     ) -> Result<Either<Vec<Option<Entry>>, PromiseRaw<'env, Vec<Option<Entry>>>>> {
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             Ok(check(store.get_many(keys).await)?.into_iter().map(|entry| entry.map(Entry::from)).collect())
         })
     }
@@ -142,7 +126,7 @@ impl NativeStore {
     ) -> Result<Either<Vec<OpOutcome>, PromiseRaw<'env, Vec<OpOutcome>>>> {
         let items = items.into_iter().map(OpSpec::put_item).collect::<Result<Vec<_>>>()?;
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let results = check(store.put_many(items).await)?;
             Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Put))).collect())
         })
@@ -156,7 +140,7 @@ impl NativeStore {
     ) -> Result<Either<Vec<OpOutcome>, PromiseRaw<'env, Vec<OpOutcome>>>> {
         let items = items.into_iter().map(OpSpec::delete_item).collect::<Result<Vec<_>>>()?;
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let results = check(store.delete_many(items).await)?;
             Ok(results.into_iter().map(|r| OpOutcome::from(r.map(clustron::OpResult::Delete))).collect())
         })
@@ -170,7 +154,7 @@ impl NativeStore {
     ) -> Result<Either<Vec<OpOutcome>, PromiseRaw<'env, Vec<OpOutcome>>>> {
         let ops = ops.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.batch(ops).await)?.into_iter().map(OpOutcome::from).collect()) })
+        run(env, async move { Ok(check(store.batch(ops).await)?.into_iter().map(OpOutcome::from).collect()) })
     }
 
     #[napi]
@@ -182,7 +166,7 @@ impl NativeStore {
         };
         let after = spec.and_then(|spec| spec.after);
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let mut scan = store.scan(range);
             if let Some(limit) = limit {
                 scan = scan.limit(limit);
@@ -198,7 +182,7 @@ impl NativeStore {
     pub fn count<'env>(&self, env: &'env Env, spec: Option<RangeSpec>) -> Result<Either<f64, PromiseRaw<'env, f64>>> {
         let range = convert::range(spec.as_ref())?;
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.count(range).await)? as f64) })
+        run(env, async move { Ok(check(store.count(range).await)? as f64) })
     }
 
     #[napi]
@@ -209,7 +193,7 @@ impl NativeStore {
     ) -> Result<Either<ClearResult, PromiseRaw<'env, ClearResult>>> {
         let range = convert::range(spec.as_ref())?;
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let cleared = check(store.clear(range).await)?;
             Ok(ClearResult { deleted: cleared.deleted as f64, revision: cleared.revision as f64 })
         })
@@ -224,32 +208,32 @@ impl NativeStore {
     ) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let ttl = convert::ttl(ttl_ms)?;
         let store = self.store.clone();
-        self.run(env, async move { check(store.expire(key, ttl).await) })
+        run(env, async move { check(store.expire(key, ttl).await) })
     }
 
     #[napi]
     pub fn persist<'env>(&self, env: &'env Env, key: String) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let store = self.store.clone();
-        self.run(env, async move { check(store.persist(key).await) })
+        run(env, async move { check(store.persist(key).await) })
     }
 
     #[napi]
     pub fn ttl<'env>(&self, env: &'env Env, key: String) -> Result<Either<KeyTtlInfo, PromiseRaw<'env, KeyTtlInfo>>> {
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.ttl(key).await)?.into()) })
+        run(env, async move { Ok(check(store.ttl(key).await)?.into()) })
     }
 
     #[napi]
     pub fn status<'env>(&self, env: &'env Env) -> Result<Either<Status, PromiseRaw<'env, Status>>> {
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.status().await)?.into()) })
+        run(env, async move { Ok(check(store.status().await)?.into()) })
     }
 
     #[napi]
     pub fn advance_clock<'env>(&self, env: &'env Env, ms: f64) -> Result<Either<(), PromiseRaw<'env, ()>>> {
         let by = convert::wait("ms", ms)?;
         let store = self.store.clone();
-        self.run(env, async move { check(store.advance_clock(by).await) })
+        run(env, async move { check(store.advance_clock(by).await) })
     }
 
     // ---- leases
@@ -258,21 +242,21 @@ impl NativeStore {
     pub fn lease_grant<'env>(&self, env: &'env Env, ttl_ms: f64) -> Result<Either<Lease, PromiseRaw<'env, Lease>>> {
         let ttl = convert::ttl(ttl_ms)?;
         let store = self.store.clone();
-        self.run(env, async move { Ok(Lease::from(&check(store.leases().grant(ttl).await)?)) })
+        run(env, async move { Ok(Lease::from(&check(store.leases().grant(ttl).await)?)) })
     }
 
     #[napi]
     pub fn lease_keep_alive<'env>(&self, env: &'env Env, lease: f64) -> Result<Either<Lease, PromiseRaw<'env, Lease>>> {
         let id = LeaseId::new(convert::whole("lease", lease)?);
         let store = self.store.clone();
-        self.run(env, async move { Ok(Lease::from(&check(store.leases().keep_alive(id).await)?)) })
+        run(env, async move { Ok(Lease::from(&check(store.leases().keep_alive(id).await)?)) })
     }
 
     #[napi]
     pub fn lease_revoke<'env>(&self, env: &'env Env, lease: f64) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let id = LeaseId::new(convert::whole("lease", lease)?);
         let store = self.store.clone();
-        self.run(env, async move { check(store.leases().revoke(id).await) })
+        run(env, async move { check(store.leases().revoke(id).await) })
     }
 
     #[napi]
@@ -283,13 +267,13 @@ impl NativeStore {
     ) -> Result<Either<Option<Lease>, PromiseRaw<'env, Option<Lease>>>> {
         let id = LeaseId::new(convert::whole("lease", lease)?);
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.leases().time_to_live(id).await)?.as_ref().map(Lease::from)) })
+        run(env, async move { Ok(check(store.leases().time_to_live(id).await)?.as_ref().map(Lease::from)) })
     }
 
     #[napi]
     pub fn lease_list<'env>(&self, env: &'env Env) -> Result<Either<Vec<Lease>, PromiseRaw<'env, Vec<Lease>>>> {
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.leases().list().await)?.iter().map(Lease::from).collect()) })
+        run(env, async move { Ok(check(store.leases().list().await)?.iter().map(Lease::from).collect()) })
     }
 
     // ---- locks and counters
@@ -301,7 +285,7 @@ impl NativeStore {
         name: String,
     ) -> Result<Either<Option<LockInfo>, PromiseRaw<'env, Option<LockInfo>>>> {
         let store = self.store.clone();
-        self.run(env, async move { Ok(check(store.locks().info(name).await)?.as_ref().map(LockInfo::from)) })
+        run(env, async move { Ok(check(store.locks().info(name).await)?.as_ref().map(LockInfo::from)) })
     }
 
     #[napi]
@@ -329,7 +313,7 @@ impl NativeStore {
             }
         }
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let mut add = store.counters().add(name, delta).min(min).max(max);
             if let Some(ttl) = ttl {
                 add = add.ttl(ttl);
@@ -347,7 +331,7 @@ impl NativeStore {
     #[napi]
     pub fn counter_get<'env>(&self, env: &'env Env, name: String) -> Result<Either<f64, PromiseRaw<'env, f64>>> {
         let store = self.store.clone();
-        self.run(env, async move { convert::exact("the counter's value", check(store.counters().get(name).await)?) })
+        run(env, async move { convert::exact("the counter's value", check(store.counters().get(name).await)?) })
     }
 
     #[napi]
@@ -361,7 +345,7 @@ impl NativeStore {
         let value = convert::signed("value", value)?;
         let ttl = ttl_ms.map(convert::ttl).transpose()?;
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let mut set = store.counters().set(name, value);
             if let Some(ttl) = ttl {
                 set = set.ttl(ttl);
@@ -381,7 +365,7 @@ impl NativeStore {
     ) -> Result<Either<CounterCas, PromiseRaw<'env, CounterCas>>> {
         let (expected, value) = (convert::signed("expected", expected)?, convert::signed("value", value)?);
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let r = check(store.counters().compare_and_set(name, expected, value).await)?;
             Ok(CounterCas {
                 applied: r.applied,
@@ -394,7 +378,7 @@ impl NativeStore {
     #[napi]
     pub fn counter_delete<'env>(&self, env: &'env Env, name: String) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let store = self.store.clone();
-        self.run(env, async move { check(store.counters().delete(name).await) })
+        run(env, async move { check(store.counters().delete(name).await) })
     }
 
     // ---- compare-then-else transactions
@@ -411,7 +395,7 @@ impl NativeStore {
         let then = then.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
         let otherwise = otherwise.into_iter().map(OpSpec::batch_op).collect::<Result<Vec<_>>>()?;
         let store = self.store.clone();
-        self.run(env, async move {
+        run(env, async move {
             let result = check(store.txn().branches(compares, then, otherwise).await)?;
             Ok(TxnResult {
                 succeeded: result.succeeded,

@@ -21,8 +21,13 @@ pub struct NativeSession {
 }
 
 impl NativeSession {
-    pub(crate) fn open(store: &clustron::Store, ttl: Duration) -> Result<NativeSession> {
-        Ok(NativeSession { session: Arc::new(check(store.session(ttl).wait())?) })
+    pub(crate) fn open<'env>(
+        env: &'env Env,
+        store: &clustron::Store,
+        ttl: Duration,
+    ) -> Result<Either<NativeSession, PromiseRaw<'env, NativeSession>>> {
+        let store = store.clone();
+        run(env, async move { Ok(NativeSession { session: Arc::new(check(store.session(ttl).await)?) }) })
     }
 }
 
@@ -53,9 +58,10 @@ impl NativeSession {
     }
 
     /// Ends the session and revokes its lease; false if it was already gone.
-    #[napi]
-    pub fn close(&self) -> Result<bool> {
-        check(self.session.close().wait())
+    #[napi(ts_return_type = "boolean | Promise<boolean>")]
+    pub fn close<'env>(&self, env: &'env Env) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
+        let session = Arc::clone(&self.session);
+        run(env, async move { check(session.close().await) })
     }
 }
 
@@ -67,32 +73,44 @@ pub struct AcquireOptions {
     pub wait_ms: Option<f64>,
 }
 
-pub(crate) fn start_acquire(
+/// What an acquire's first answer gives: the lock (granted), `None` (held, and no wait
+/// asked), or a place in line.
+pub type Started = Option<Either<NativeLock, NativePendingAcquire>>;
+
+pub(crate) fn start_acquire<'env>(
+    env: &'env Env,
     store: &clustron::Store,
     name: String,
     options: Option<AcquireOptions>,
-) -> Result<Option<Either<NativeLock, NativePendingAcquire>>> {
-    let mut acquire = store.locks().acquire(name);
+) -> Result<Either<Started, PromiseRaw<'env, Started>>> {
+    let (mut ttl, mut lease, mut wait) = (None, None, None);
     if let Some(options) = &options {
-        if let Some(ttl_ms) = options.ttl_ms {
-            acquire = acquire.ttl(convert::ttl(ttl_ms)?);
-        }
-        if let Some(lease) = options.lease {
-            acquire = acquire.lease(LeaseId::new(convert::whole("lease", lease)?));
-        }
-        if let Some(wait_ms) = options.wait_ms {
-            acquire = acquire.timeout(convert::wait("waitMs", wait_ms)?);
-        }
+        ttl = options.ttl_ms.map(convert::ttl).transpose()?;
+        lease = options.lease.map(|lease| convert::whole("lease", lease).map(LeaseId::new)).transpose()?;
+        wait = options.wait_ms.map(|wait_ms| convert::wait("waitMs", wait_ms)).transpose()?;
     }
-    let mut acquiring = acquire.start();
-    if acquiring.is_waiting() {
-        let shared = Arc::new(Mutex::new(Waiting { acquiring: Some(acquiring), waker: None, failure: None }));
-        return Ok(Some(Either::B(NativePendingAcquire { shared })));
-    }
-    match acquiring.wait_timeout(Some(Duration::ZERO)) {
-        Some(result) => Ok(check(result)?.map(|lock| Either::A(NativeLock { lock: Arc::new(lock) }))),
-        None => Ok(None),
-    }
+    let store = store.clone();
+    run(env, async move {
+        let mut acquire = store.locks().acquire(name);
+        if let Some(ttl) = ttl {
+            acquire = acquire.ttl(ttl);
+        }
+        if let Some(lease) = lease {
+            acquire = acquire.lease(lease);
+        }
+        if let Some(wait) = wait {
+            acquire = acquire.timeout(wait);
+        }
+        let mut acquiring = check(acquire.start_async().await)?;
+        if acquiring.is_waiting() {
+            let shared = Arc::new(Mutex::new(Waiting { acquiring: Some(acquiring), waker: None, failure: None }));
+            return Ok(Some(Either::B(NativePendingAcquire { shared })));
+        }
+        match acquiring.wait_timeout(Some(Duration::ZERO)) {
+            Some(result) => Ok(check(result)?.map(|lock| Either::A(NativeLock { lock: Arc::new(lock) }))),
+            None => Ok(None),
+        }
+    })
 }
 
 struct Waiting {
@@ -201,15 +219,13 @@ impl NativeLock {
     #[napi]
     pub fn renew<'env>(&self, env: &'env Env) -> Result<Either<Option<f64>, PromiseRaw<'env, Option<f64>>>> {
         let lock = Arc::clone(&self.lock);
-        run(env, self.lock.store().is_remote(), async move {
-            Ok(check(lock.renew().await)?.map(|at| at.unix_millis() as f64))
-        })
+        run(env, async move { Ok(check(lock.renew().await)?.map(|at| at.unix_millis() as f64)) })
     }
 
     /// Releases the lock; false if it had already been lost or released.
     #[napi]
     pub fn release<'env>(&self, env: &'env Env) -> Result<Either<bool, PromiseRaw<'env, bool>>> {
         let lock = Arc::clone(&self.lock);
-        run(env, self.lock.store().is_remote(), async move { check(lock.release().await) })
+        run(env, async move { check(lock.release().await) })
     }
 }

@@ -6,8 +6,9 @@ use clustron::{Config, LeaseId};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::calls::run;
 use crate::convert;
-use crate::coord::{AcquireOptions, NativeLock, NativePendingAcquire, NativeSession};
+use crate::coord::{AcquireOptions, NativeSession, Started};
 use crate::errors::{check, invalid, Result};
 use crate::txn::NativeTransaction;
 use crate::watch::{NativeWatch, WatchSpec};
@@ -87,13 +88,7 @@ impl NativeStore {
     /// string or JSON text), `target` is the store name.
     #[napi(constructor)]
     pub fn new(target: String, config: Option<String>) -> Result<NativeStore> {
-        let open = match config {
-            None => clustron::open(&target),
-            Some(config) => clustron::open_with(&target, check(Config::parse(&config))?),
-        };
-        let store = check(open.wait())?;
-        let handle = crate::fast::register(&store);
-        Ok(NativeStore { store, handle })
+        Ok(NativeStore::adopt(check(opening(&target, config)?.wait())?))
     }
 
     #[napi(getter)]
@@ -119,23 +114,30 @@ impl NativeStore {
 
     // ---- sessions
 
-    #[napi]
-    pub fn session(&self, ttl_ms: f64) -> Result<NativeSession> {
-        NativeSession::open(&self.store, convert::ttl(ttl_ms)?)
+    #[napi(ts_return_type = "NativeSession | Promise<NativeSession>")]
+    pub fn session<'env>(
+        &self,
+        env: &'env Env,
+        ttl_ms: f64,
+    ) -> Result<Either<NativeSession, PromiseRaw<'env, NativeSession>>> {
+        NativeSession::open(env, &self.store, convert::ttl(ttl_ms)?)
     }
 
     // ---- locks
 
     /// Starts an acquire: a `NativeLock` (granted), `null` (not granted, no wait) or a
-    /// `NativePendingAcquire` (queued: await its `wait()`). The queue position is taken now,
-    /// in call order.
-    #[napi(ts_return_type = "NativeLock | NativePendingAcquire | null")]
-    pub fn lock_acquire(
+    /// `NativePendingAcquire` (queued: await its `wait()`); on a store served by a cluster, a
+    /// Promise of one. The request is sent now, in call order.
+    #[napi(
+        ts_return_type = "NativeLock | NativePendingAcquire | null | Promise<NativeLock | NativePendingAcquire | null>"
+    )]
+    pub fn lock_acquire<'env>(
         &self,
+        env: &'env Env,
         name: String,
         options: Option<AcquireOptions>,
-    ) -> Result<Option<Either<NativeLock, NativePendingAcquire>>> {
-        crate::coord::start_acquire(&self.store, name, options)
+    ) -> Result<Either<Started, PromiseRaw<'env, Started>>> {
+        crate::coord::start_acquire(env, &self.store, name, options)
     }
 
     // ---- watches and transactions
@@ -149,6 +151,45 @@ impl NativeStore {
     pub fn transaction(&self) -> NativeTransaction {
         NativeTransaction::new(self.store.transaction())
     }
+}
+
+impl NativeStore {
+    /// The addon's handle on an open store (registered for the fast path). Made on the
+    /// JavaScript thread: the fast path's table is the thread's own.
+    fn adopt(store: clustron::Store) -> NativeStore {
+        let handle = crate::fast::register(&store);
+        NativeStore { store, handle }
+    }
+}
+
+fn opening(target: &str, config: Option<String>) -> Result<clustron::Open> {
+    Ok(match config {
+        None => clustron::open(target),
+        Some(config) => clustron::open_with(target, check(Config::parse(&config))?),
+    })
+}
+
+/// A store opened by [`open_store`], made a `NativeStore` on the JavaScript thread.
+pub struct Opened(clustron::Store);
+
+impl ToNapiValue for Opened {
+    unsafe fn to_napi_value(env: napi::sys::napi_env, opened: Opened) -> napi::Result<napi::sys::napi_value> {
+        // SAFETY: napi calls this on the JavaScript thread with a live `env`, as it does the
+        // class's own conversion this forwards to.
+        unsafe { NativeStore::to_napi_value(env, NativeStore::adopt(opened.0)) }
+    }
+}
+
+/// Opens a store like `new NativeStore(target, config)`, without blocking: a store served by
+/// a cluster settles a Promise once the cluster answers.
+#[napi(ts_return_type = "NativeStore | Promise<NativeStore>")]
+pub fn open_store<'env>(
+    env: &'env Env,
+    target: String,
+    config: Option<String>,
+) -> Result<Either<Opened, PromiseRaw<'env, Opened>>> {
+    let open = opening(&target, config)?;
+    run(env, async move { Ok(Opened(check(open.await)?)) })
 }
 
 /// Parses a configuration (a connection string or JSON text) without opening anything.

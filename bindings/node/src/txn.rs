@@ -1,36 +1,39 @@
 //! Optimistic transactions.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
+use clustron::SharedTransaction;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::calls::run;
 use crate::convert::{self, PutOptionsSpec};
 use crate::errors::{check, Result};
 use crate::results::Entry;
 
 /// An optimistic transaction: reads record what they saw, writes are buffered, `commit`
-/// applies them only if nothing read changed (else `conflict`).
+/// applies them only if nothing read changed (else `conflict`). On a store served by a
+/// cluster, reads and the commit are Promises; buffering a write while one is running
+/// throws `invalid_input`.
 #[napi]
 pub struct NativeTransaction {
-    txn: Mutex<clustron::Transaction>,
+    txn: SharedTransaction,
 }
 
 impl NativeTransaction {
     pub(crate) fn new(txn: clustron::Transaction) -> NativeTransaction {
-        NativeTransaction { txn: Mutex::new(txn) }
-    }
-
-    fn txn(&self) -> MutexGuard<'_, clustron::Transaction> {
-        self.txn.lock().unwrap_or_else(PoisonError::into_inner)
+        NativeTransaction { txn: SharedTransaction::from(txn) }
     }
 }
 
 #[napi]
 impl NativeTransaction {
-    #[napi]
-    pub fn get(&self, key: String) -> Result<Option<Entry>> {
-        Ok(check(self.txn().get(key).wait())?.map(Entry::from))
+    #[napi(ts_return_type = "Entry | null | Promise<Entry | null>")]
+    pub fn get<'env>(
+        &self,
+        env: &'env Env,
+        key: String,
+    ) -> Result<Either<Option<Entry>, PromiseRaw<'env, Option<Entry>>>> {
+        let get = self.txn.get(key);
+        run(env, async move { Ok(check(get.await)?.map(Entry::from)) })
     }
 
     #[napi]
@@ -42,28 +45,32 @@ impl NativeTransaction {
     ) -> Result<()> {
         let (value, text) = convert::value(value);
         let options = convert::put_options(options.as_ref(), text)?;
-        self.txn().put_with(key, value, options);
-        Ok(())
+        check(self.txn.with(|txn| {
+            txn.put_with(key, value, options);
+        }))
     }
 
     #[napi]
-    pub fn delete(&self, key: String) {
-        self.txn().delete(key);
+    pub fn delete(&self, key: String) -> Result<()> {
+        check(self.txn.with(|txn| {
+            txn.delete(key);
+        }))
     }
 
     /// Applies the writes; returns the new revision, or throws `conflict`.
-    #[napi]
-    pub fn commit(&self) -> Result<f64> {
-        Ok(check(self.txn().commit().wait())? as f64)
+    #[napi(ts_return_type = "number | Promise<number>")]
+    pub fn commit<'env>(&self, env: &'env Env) -> Result<Either<f64, PromiseRaw<'env, f64>>> {
+        let commit = self.txn.commit();
+        run(env, async move { Ok(check(commit.await)? as f64) })
     }
 
     #[napi]
-    pub fn rollback(&self) {
-        self.txn().rollback();
+    pub fn rollback(&self) -> Result<()> {
+        check(self.txn.with(clustron::Transaction::rollback))
     }
 
     #[napi(getter)]
     pub fn finished(&self) -> bool {
-        self.txn().is_finished()
+        self.txn.is_finished()
     }
 }

@@ -406,7 +406,8 @@ class NodeDriver {
     if ('lease' in step) options.lease = step.lease
     if ('wait_ms' in step) options.waitMs = step.wait_ms
     const name = step.as ?? ''
-    // The acquire joins the queue synchronously, at the call.
+    // The acquire takes its place in line at the call: on a cluster, the calls made after it
+    // are applied after it joined the queue.
     const acquiring = store.locks.acquire(text(step.name), options)
     if (step.background) {
       const record = { settled: false, promise: acquiring }

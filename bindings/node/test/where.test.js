@@ -43,6 +43,20 @@ test('the event loop turns during an operation exactly when the store is remote'
     assert.equal(await loopTurnedDuring(() => store.put('k', 'v')), nodes !== null)
     assert.equal(await loopTurnedDuring(() => store.get('k')), nodes !== null)
     assert.equal(await loopTurnedDuring(() => store.counters.add('c', 1)), nodes !== null)
+    // Opening, sessions, lock acquires and a transaction's reads and commit too.
+    assert.equal(await loopTurnedDuring(async () => (await clustron.open(target())).close()), nodes !== null)
+    assert.equal(await loopTurnedDuring(async () => (await store.session(10_000)).close()), nodes !== null)
+    assert.equal(
+      await loopTurnedDuring(async () => (await store.locks.acquire('turns', { ttlMs: 10_000 })).release()),
+      nodes !== null,
+    )
+    const transact = async () => {
+      const tx = store.begin()
+      assert.equal((await tx.get('k')).value.toString(), 'v')
+      tx.put('k', 'v')
+      await tx.commit()
+    }
+    assert.equal(await loopTurnedDuring(transact), nodes !== null)
   } finally {
     store.close()
   }
@@ -89,6 +103,22 @@ test('a thousand operations are in flight at once from one event loop', async ()
     const texts = await Promise.all(keys.map((key) => store.getText(key)))
     assert.deepEqual(texts, keys.map((_, i) => String(i)))
     const adds = await Promise.all(Array.from({ length: 100 }, () => store.counters.add('hits', 1)))
+    // Transactions in flight at once: each reads and commits its own key.
+    const revisions = await Promise.all(
+      keys.slice(0, 100).map(async (key) => {
+        const tx = store.begin()
+        const seen = await tx.get(key)
+        tx.put(key, `${seen.value}+`)
+        return tx.commit()
+      }),
+    )
+    assert.equal(new Set(revisions).size, 100)
+    // A transaction's reads in parallel take turns; a write buffered meanwhile is refused.
+    const tx = store.begin()
+    const reads = Promise.all([tx.get(keys[0]), tx.get(keys[1])])
+    if (nodes !== null) assert.throws(() => tx.put('x', 'y'), { code: 'invalid_input' })
+    assert.deepEqual((await reads).map((e) => e.value.toString()), ['0+', '1+'])
+    tx.rollback()
     assert.deepEqual(adds.map((add) => add.current).sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1))
     assert.equal((await store.clear({ prefix: 'many/' })).deleted, 1000)
   } finally {

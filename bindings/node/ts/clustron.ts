@@ -74,19 +74,42 @@ export class Store {
   readonly #mem: Buffer
   readonly #meta: Float64Array
 
-  /** Opens synchronously; prefer `await open(...)`. */
+  /** A store `open` opened, handed to the constructor. */
+  static #opened: native.NativeStore | undefined
+
+  /** Opens synchronously (blocking the event loop for a cluster's round trip); prefer `await open(...)`. */
   constructor(target: string, options?: { config?: ConfigLike }) {
-    args.key('target', target)
-    const o = args.options('options', options, ['config'])
-    try {
-      this.#native = new native.NativeStore(target, config(o?.config as ConfigLike | undefined))
-    } catch (error) {
-      throw wrap(error)
+    const opened = Store.#opened
+    Store.#opened = undefined
+    if (opened !== undefined) {
+      this.#native = opened
+    } else {
+      args.key('target', target)
+      const o = args.options('options', options, ['config'])
+      try {
+        this.#native = new native.NativeStore(target, config(o?.config as ConfigLike | undefined))
+      } catch (error) {
+        throw wrap(error)
+      }
     }
     this.#handle = this.#native.handle
     this.#remote = this.#native.isRemote
     this.#mem = Buffer.allocUnsafeSlow(META_BYTES + DATA_BYTES)
     this.#meta = new Float64Array(this.#mem.buffer, this.#mem.byteOffset, META_BYTES / 8)
+  }
+
+  /** @internal What `open` does: the event loop goes on while a cluster answers. */
+  static async open(target: string, options?: { config?: ConfigLike }): Promise<Store> {
+    args.key('target', target)
+    const o = args.options('options', options, ['config'])
+    let opened: native.NativeStore
+    try {
+      opened = await native.openStore(target, config(o?.config as ConfigLike | undefined))
+    } catch (error) {
+      throw wrap(error)
+    }
+    Store.#opened = opened
+    return new Store(target)
   }
 
   get name(): string {
@@ -372,7 +395,7 @@ export class Store {
   async session(ttlMs: number): Promise<Session> {
     args.number('ttlMs', ttlMs)
     try {
-      return new Session(this.#native.session(ttlMs))
+      return new Session(await this.#native.session(ttlMs))
     } catch (error) {
       throw wrap(error)
     }
@@ -447,7 +470,7 @@ function compare(name: string, value: unknown): native.CompareSpec {
 
 /** Opens a store: a name (in-process), a connection string or the JSON form; with `config`, `target` is the name. */
 export async function open(target: string, options?: { config?: ConfigLike }): Promise<Store> {
-  return new Store(target, options)
+  return Store.open(target, options)
 }
 
 /** Parses a configuration without opening anything. */

@@ -106,7 +106,7 @@ export class Session {
   /** Ends the session and revokes its lease; false if it was already gone. */
   async close(): Promise<boolean> {
     try {
-      return this.#session.close()
+      return await this.#session.close()
     } catch (error) {
       throw wrap(error)
     }
@@ -191,7 +191,7 @@ export class Locks {
     signal?.throwIfAborted()
     let started: native.NativeLock | native.NativePendingAcquire | null
     try {
-      started = this.#store.lockAcquire(name, {
+      started = await this.#store.lockAcquire(name, {
         ttlMs: args.optionalNumber('ttlMs', o?.ttlMs),
         lease: args.optionalNumber('lease', o?.lease),
         waitMs: args.optionalNumber('waitMs', o?.waitMs),

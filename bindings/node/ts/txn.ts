@@ -12,7 +12,8 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
  * An optimistic transaction (`store.begin()`): reads record what they saw (and see this
  * transaction's own writes), writes are buffered, and `commit()` applies them atomically
  * only if nothing read has changed (else a `conflict` error and nothing is applied).
- * `store.transaction(fn)` runs one with retries.
+ * `store.transaction(fn)` runs one with retries. Await each read before buffering the next
+ * write: a write buffered while a read or the commit is running throws `invalid_input`.
  */
 export class Transaction {
   readonly #txn: native.NativeTransaction
@@ -25,7 +26,7 @@ export class Transaction {
   async get(key: string): Promise<Entry | null> {
     args.key('key', key)
     try {
-      return this.#txn.get(key) as Entry | null
+      return (await this.#txn.get(key)) as Entry | null
     } catch (error) {
       throw wrap(error)
     }
@@ -45,13 +46,17 @@ export class Transaction {
   /** Buffers a delete. */
   delete(key: string): void {
     args.key('key', key)
-    this.#txn.delete(key)
+    try {
+      this.#txn.delete(key)
+    } catch (error) {
+      throw wrap(error)
+    }
   }
 
   /** Applies the writes; resolves with the new revision or rejects with `conflict`. */
   async commit(): Promise<number> {
     try {
-      return this.#txn.commit()
+      return await this.#txn.commit()
     } catch (error) {
       throw wrap(error)
     }
@@ -59,7 +64,11 @@ export class Transaction {
 
   /** Drops the buffered writes. */
   rollback(): void {
-    this.#txn.rollback()
+    try {
+      this.#txn.rollback()
+    } catch (error) {
+      throw wrap(error)
+    }
   }
 
   get finished(): boolean {

@@ -12,6 +12,8 @@
 //!   operations can be in flight from one loop.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use clustron::{Op, Request};
 use pyo3::prelude::*;
@@ -39,6 +41,20 @@ where
             py.detach(move || self.wait())
         } else {
             self.wait()
+        }
+    }
+}
+
+/// A call already started (a shared transaction's read or commit): what completes at its
+/// first poll (in-process) keeps the GIL; anything else is waited for without it.
+impl<T: Send> Run for clustron::Call<'_, T> {
+    type Output = T;
+
+    fn run(mut self, py: Python<'_>) -> clustron::Result<T> {
+        let first = Pin::new(&mut self).poll(&mut Context::from_waker(Waker::noop()));
+        match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => py.detach(move || self.wait()),
         }
     }
 }

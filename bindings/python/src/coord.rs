@@ -1,13 +1,14 @@
 //! Coordination: leases and sessions, locks with fencing tokens, counters.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clustron::{Acquiring, LeaseId};
 use pyo3::prelude::*;
 
-use crate::blocking::run;
+use crate::blocking::{run, Run};
 use crate::convert;
 use crate::errors::{check, exception, to_py};
 use crate::reactor::{Pending, Produce};
@@ -182,25 +183,57 @@ pub struct Locks {
     pub(crate) deferred: bool,
 }
 
+/// An acquire's options, checked.
+struct AcquireSpec {
+    name: clustron::Key,
+    ttl: Option<Duration>,
+    lease: Option<LeaseId>,
+    wait: Option<Duration>,
+}
+
+impl AcquireSpec {
+    fn new(
+        name: &str,
+        ttl: Option<&Bound<'_, PyAny>>,
+        lease: Option<u64>,
+        wait: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<AcquireSpec> {
+        Ok(AcquireSpec {
+            name: clustron::Key::from(name),
+            ttl: ttl.map(convert::ttl).transpose()?,
+            lease: lease.map(LeaseId::new),
+            wait: wait.map(|wait| convert::wait("wait", wait)).transpose()?,
+        })
+    }
+
+    /// Starts the acquire on `store`: the first answer (granted, held, or a place in line).
+    fn start(self, store: &clustron::Store) -> clustron::Call<'_, Acquiring> {
+        let mut acquire = store.locks().acquire(self.name);
+        if let Some(ttl) = self.ttl {
+            acquire = acquire.ttl(ttl);
+        }
+        if let Some(lease) = self.lease {
+            acquire = acquire.lease(lease);
+        }
+        if let Some(wait) = self.wait {
+            acquire = acquire.timeout(wait);
+        }
+        acquire.start_async()
+    }
+}
+
 impl Locks {
+    /// Starts an acquire, without the GIL while a cluster answers.
     fn start(
         &self,
+        py: Python<'_>,
         name: &str,
         ttl: Option<&Bound<'_, PyAny>>,
         lease: Option<u64>,
         wait: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Acquiring> {
-        let mut acquire = self.store.locks().acquire(name);
-        if let Some(ttl) = ttl {
-            acquire = acquire.ttl(convert::ttl(ttl)?);
-        }
-        if let Some(lease) = lease {
-            acquire = acquire.lease(LeaseId::new(lease));
-        }
-        if let Some(wait) = wait {
-            acquire = acquire.timeout(convert::wait("wait", wait)?);
-        }
-        Ok(acquire.start())
+        let spec = AcquireSpec::new(name, ttl, lease, wait)?;
+        check(Run::run(spec.start(&self.store), py))
     }
 }
 
@@ -235,7 +268,7 @@ impl Locks {
         wait: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Lock> {
         let waited = wait.is_some();
-        match finish(py, self.start(name, ttl, lease, wait)?)? {
+        match finish(py, self.start(py, name, ttl, lease, wait)?)? {
             Some(lock) => Ok(lock),
             None => Err(not_granted(name, waited)),
         }
@@ -251,7 +284,7 @@ impl Locks {
         lease: Option<u64>,
         wait: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<Lock>> {
-        finish(py, self.start(name, ttl, lease, wait)?)
+        finish(py, self.start(py, name, ttl, lease, wait)?)
     }
 
     /// `acquire` / `try_acquire` for `clustron.aio`: a reactor task giving a Lock or None.
@@ -259,15 +292,30 @@ impl Locks {
     #[pyo3(signature = (name, *, ttl=None, lease=None, wait=None))]
     fn _acquire_task(
         &self,
+        py: Python<'_>,
         name: &str,
         ttl: Option<&Bound<'_, PyAny>>,
         lease: Option<u64>,
         wait: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Pending> {
-        let acquiring = self.start(name, ttl, lease, wait)?;
         let deferred = self.deferred;
+        // Started now, not when the loop first polls it: the place in line (and the start
+        // of the wait) follow the order of the calls. Through a plain store the call
+        // returns once the acquire is in line (the first round trip, without the GIL);
+        // through `clustron.aio`'s it returns once the request is sent.
+        let acquired: Pin<Box<dyn Future<Output = clustron::Result<Option<clustron::Lock>>> + Send>> = if deferred {
+            let (spec, store) = (AcquireSpec::new(name, ttl, lease, wait)?, self.store.clone());
+            crate::reactor::start_now(async move {
+                match spec.start(&store).await {
+                    Ok(acquiring) => acquiring.await,
+                    Err(error) => Err(error),
+                }
+            })
+        } else {
+            Box::pin(self.start(py, name, ttl, lease, wait)?)
+        };
         Ok(Pending::new(async move {
-            let result = acquiring.await;
+            let result = acquired.await;
             Box::new(move |py: Python<'_>| -> PyResult<Py<PyAny>> {
                 Ok(match check(result)? {
                     Some(lock) => Py::new(py, Lock::new(lock, deferred))?.into_any(),

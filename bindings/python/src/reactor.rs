@@ -138,3 +138,18 @@ impl Pending {
         self.task.lock().unwrap_or_else(PoisonError::into_inner).is_none()
     }
 }
+
+/// `future`, polled once now (with a waker that does nothing: whoever awaits the result
+/// polls it again): the work it does before its first wait happens at the call, in call
+/// order, rather than when the event loop first polls it.
+pub(crate) fn start_now<F>(future: F) -> Pin<Box<dyn Future<Output = F::Output> + Send>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut future = Box::pin(future);
+    match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => Box::pin(std::future::ready(output)),
+        Poll::Pending => future,
+    }
+}

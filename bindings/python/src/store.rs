@@ -35,6 +35,13 @@ impl Store {
     }
 }
 
+fn opening(target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<clustron::Open> {
+    Ok(match config {
+        None => clustron::open(target),
+        Some(given) => clustron::open_with(target, self::config(given)?),
+    })
+}
+
 /// A configuration given as a connection string, a JSON string or a dict.
 fn config(config: &Bound<'_, PyAny>) -> PyResult<Config> {
     if let Ok(text) = config.cast::<PyString>() {
@@ -52,12 +59,19 @@ impl Store {
     #[new]
     #[pyo3(signature = (target, config=None))]
     fn new(py: Python<'_>, target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<Store> {
-        let open = match config {
-            None => clustron::open(target),
-            Some(given) => clustron::open_with(target, self::config(given)?),
-        };
+        let open = opening(target, config)?;
         // Opening a remote store connects to the cluster: without the GIL.
         Ok(Store { store: check(py.detach(move || open.wait()))?, deferred: false })
+    }
+
+    /// Opening for `clustron.aio`: a `Pending` of the store, awaited on the event loop.
+    #[staticmethod]
+    #[pyo3(signature = (target, config=None))]
+    fn _open_deferred(py: Python<'_>, target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let open = opening(target, config)?;
+        crate::blocking::deferred(py, std::future::IntoFuture::into_future(open), |_, store| {
+            Ok(Store { store, deferred: false })
+        })
     }
 
     /// The store name.
@@ -340,7 +354,7 @@ impl Store {
     /// Starts an optimistic transaction: reads record what they saw, writes are buffered,
     /// and commit applies them only if nothing read has changed (else `ConflictError`).
     fn transaction(&self) -> Transaction {
-        Transaction::new(self.store.transaction())
+        Transaction::new(self.store.transaction(), self.defer())
     }
 
     /// A compare-then-else transaction: if every compare holds, run `then`, else

@@ -1,10 +1,9 @@
 //! Optimistic transactions.
 
-use crate::blocking::Run;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
+use clustron::SharedTransaction;
 use pyo3::prelude::*;
 
+use crate::blocking::{run, Run};
 use crate::convert;
 use crate::errors::check;
 use crate::results::Entry;
@@ -12,27 +11,26 @@ use crate::results::Entry;
 /// An optimistic transaction (`store.transaction()`): reads record what they saw, writes are
 /// buffered, and `commit` applies them atomically only if nothing read changed meanwhile
 /// (else `ConflictError`). As a context manager it commits when the block succeeds and
-/// rolls back when it raises.
+/// rolls back when it raises. From `clustron.aio` on a remote store, `get` and `commit`
+/// return a `Pending`; a write buffered while one runs raises `InvalidInputError`.
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Transaction {
-    txn: Mutex<clustron::Transaction>,
+    txn: SharedTransaction,
+    /// Whether `get` and `commit` return a `Pending` (see `crate::blocking`).
+    deferred: bool,
 }
 
 impl Transaction {
-    pub(crate) fn new(txn: clustron::Transaction) -> Transaction {
-        Transaction { txn: Mutex::new(txn) }
-    }
-
-    fn txn(&self) -> MutexGuard<'_, clustron::Transaction> {
-        self.txn.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn new(txn: clustron::Transaction, deferred: bool) -> Transaction {
+        Transaction { txn: SharedTransaction::from(txn), deferred }
     }
 }
 
 #[pymethods]
 impl Transaction {
     /// Reads `key` (seeing this transaction's own writes) and records the read.
-    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Option<Entry>> {
-        Ok(check(self.txn().get(key).run(py))?.map(|entry| Entry { entry }))
+    fn get(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        run!(py, self.deferred, [txn = self.txn; key], txn.get(key), |_, found| Ok(found.map(|entry| Entry { entry })))
     }
 
     /// Buffers a write (the options of `Store.put`).
@@ -54,30 +52,33 @@ impl Transaction {
         let (value, text) = convert::value(value)?;
         let options =
             convert::put_options(text, ttl, lease, if_absent, if_version, guard, content_type, entity, labels)?;
-        self.txn().put_with(key, value, options);
-        Ok(())
+        check(self.txn.with(|txn| {
+            txn.put_with(key, value, options);
+        }))
     }
 
     /// Buffers a delete.
-    fn delete(&self, key: &str) {
-        self.txn().delete(key);
+    fn delete(&self, key: &str) -> PyResult<()> {
+        check(self.txn.with(|txn| {
+            txn.delete(key);
+        }))
     }
 
     /// Applies the writes if nothing read changed; returns the new revision. Raises
     /// `ConflictError` (and applies nothing) otherwise.
-    fn commit(&self, py: Python<'_>) -> PyResult<u64> {
-        check(self.txn().commit().run(py))
+    fn commit(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        run!(py, self.deferred, [txn = self.txn], txn.commit(), |_, revision| Ok(revision))
     }
 
     /// Drops the buffered writes.
-    fn rollback(&self) {
-        self.txn().rollback();
+    fn rollback(&self) -> PyResult<()> {
+        check(self.txn.with(clustron::Transaction::rollback))
     }
 
     /// Whether the transaction was committed or rolled back.
     #[getter]
     fn finished(&self) -> bool {
-        self.txn().is_finished()
+        self.txn.is_finished()
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -95,9 +96,10 @@ impl Transaction {
             return Ok(false);
         }
         if kind.is_some() {
-            self.rollback();
+            self.rollback()?;
         } else {
-            self.commit(py)?;
+            // Blocking even from a deferred transaction: `clustron.aio` awaits `commit` instead.
+            check(Run::run(self.txn.commit(), py))?;
         }
         Ok(false)
     }

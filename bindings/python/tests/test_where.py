@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import os
+from collections.abc import Awaitable
 from typing import Optional
 
 import pytest
@@ -23,15 +24,15 @@ def target() -> str:
     return f"clustron://{NODES or 'inproc'}/where-{os.getpid()}-{next(_names)}?clock=manual"
 
 
-async def yields_to_the_loop(store: clustron.aio.Store) -> bool:
-    """Whether another task ran while a put was awaited (it runs only if the put yields)."""
+async def yields_to_the_loop(operation: Awaitable[object]) -> bool:
+    """Whether another task ran while `operation` was awaited (it runs only if it yields)."""
     ran = asyncio.Event()
 
     async def other() -> None:
         ran.set()
 
     task = asyncio.ensure_future(other())
-    await store.put("k", "v")
+    await operation
     seen = ran.is_set()
     await task
     return seen
@@ -46,8 +47,8 @@ class _NoThreads(concurrent.futures.ThreadPoolExecutor):
 
 def test_aio_has_a_thousand_operations_in_flight_without_a_thread() -> None:
     async def main() -> None:
+        asyncio.get_running_loop().set_default_executor(_NoThreads())
         async with await clustron.aio.open(target()) as store:
-            asyncio.get_running_loop().set_default_executor(_NoThreads())
             puts = await asyncio.gather(*(store.put(f"many/{i}", str(i)) for i in range(1000)))
             assert all(put.created for put in puts)
             entries = await asyncio.gather(*(store.get(f"many/{i}") for i in range(1000)))
@@ -59,6 +60,20 @@ def test_aio_has_a_thousand_operations_in_flight_without_a_thread() -> None:
             lock = await store.locks.acquire("job", ttl=30)
             assert await lock.renew() is not None
             assert await lock.release()
+
+            async def transact(i: int) -> int:
+                txn = store.transaction()
+                seen = await txn.get(f"many/{i}")
+                txn.put(f"many/{i}", f"{seen.text}+" if seen else "?")
+                return await txn.commit()
+
+            revisions = await asyncio.gather(*(transact(i) for i in range(100)))
+            assert len(set(revisions)) == 100
+            held = await store.locks.acquire("queue", ttl=30)
+            waiting = asyncio.ensure_future(store.locks.acquire("queue", ttl=30, wait=30))
+            await asyncio.sleep(0)
+            assert await held.release()
+            assert (await waiting).fence > held.fence
             assert (await store.clear(prefix="many/")).deleted == 1000
 
     asyncio.run(asyncio.wait_for(main(), 60))
@@ -71,8 +86,15 @@ def test_the_store_knows_where_it_lives() -> None:
 
 def test_aio_operations_yield_to_the_loop_exactly_when_remote() -> None:
     async def main() -> bool:
+        opening = clustron.aio.open(target())
+        assert await yields_to_the_loop(opening) == (NODES is not None)
         async with await clustron.aio.open(target()) as store:
-            seen = await yields_to_the_loop(store)
+            seen = await yields_to_the_loop(store.put("k", "v"))
+            txn = store.transaction()
+            assert await yields_to_the_loop(txn.get("k")) == seen
+            txn.put("k", "v")
+            assert await yields_to_the_loop(txn.commit()) == seen
+            assert await yields_to_the_loop(store.locks.acquire("l", ttl=30)) == seen
             # The other calls take the same road: a round trip of each kind works.
             assert (await store.get("k")) is not None
             assert (await store.counters.add("c", 2)).current == 2

@@ -22,7 +22,7 @@ pub use self::call::{Call, Op, Read, Request};
 pub use self::leases::{Session, SessionLost};
 pub use self::locks::{Acquiring, Lock, DEFAULT_LOCK_TTL};
 pub use self::status::Status;
-pub use self::txn::Transaction;
+pub use self::txn::{SharedTransaction, Transaction};
 pub use self::watch::{Watch, WatchNext};
 
 /// The operation types behind [`Op`]: one per operation, each with its option methods.

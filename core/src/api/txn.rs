@@ -3,6 +3,7 @@
 //! ([`Store::txn`]). Both commit as one revision, all or nothing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::call::{Call, Op, Request, Sealed};
 use super::kv::command_request;
@@ -132,6 +133,50 @@ impl Transaction {
     /// Whether the transaction was committed or rolled back.
     pub fn is_finished(&self) -> bool {
         self.finished
+    }
+}
+
+/// A transaction that several callers share, such as a binding's transaction object that
+/// JavaScript or Python code holds: a clone is the same transaction. Its reads and its
+/// commit are futures that own what they need, so they can be spawned or handed to another
+/// event loop; they take turns (one read or commit at a time). Buffering a write while a
+/// read or the commit is running fails with `InvalidInput`: wait for it first.
+#[derive(Clone, Debug)]
+pub struct SharedTransaction {
+    inner: Arc<tokio::sync::Mutex<Transaction>>,
+}
+
+impl From<Transaction> for SharedTransaction {
+    fn from(transaction: Transaction) -> SharedTransaction {
+        SharedTransaction { inner: Arc::new(tokio::sync::Mutex::new(transaction)) }
+    }
+}
+
+impl SharedTransaction {
+    /// [`Transaction::get`]. In-process it completes at its first poll.
+    pub fn get(&self, key: impl Into<Key>) -> Call<'static, Option<Entry>> {
+        let (inner, key) = (Arc::clone(&self.inner), key.into());
+        Call::pending(async move { inner.lock_owned().await.get(key).await })
+    }
+
+    /// [`Transaction::commit`]. In-process it completes at its first poll.
+    pub fn commit(&self) -> Call<'static, u64> {
+        let inner = Arc::clone(&self.inner);
+        Call::pending(async move { inner.lock_owned().await.commit().await })
+    }
+
+    /// Whether it was committed or rolled back (false while a read or the commit runs).
+    pub fn is_finished(&self) -> bool {
+        self.inner.try_lock().is_ok_and(|transaction| transaction.is_finished())
+    }
+
+    /// Runs `change` on the transaction (buffering a write, rolling back, asking whether
+    /// it is finished); fails while a read or the commit is running.
+    pub fn with<T>(&self, change: impl FnOnce(&mut Transaction) -> T) -> Result<T> {
+        match self.inner.try_lock() {
+            Ok(mut transaction) => Ok(change(&mut transaction)),
+            Err(_) => Err(Error::invalid("the transaction is busy with a read or its commit: wait for it first")),
+        }
     }
 }
 

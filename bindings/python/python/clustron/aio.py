@@ -26,13 +26,12 @@ lock acquire or a watch (on the loop's thread).
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import json
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterable
-from typing import Any, Optional, Protocol, TypeVar
+from typing import Any, Optional, TypeVar
 
 import clustron
 from clustron import _native
@@ -69,27 +68,6 @@ async def _done(result: T) -> T:
         value: T = await _wait(result)
         return value
     return result
-
-
-async def _inline(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Runs an in-process operation: it completes at once."""
-    return call(*args, **kwargs)
-
-
-async def _in_executor(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Runs a blocking remote call on the loop's default executor (the native call releases
-    the GIL): what transactions' reads and commits still need."""
-    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(call, *args, **kwargs))
-
-
-class _Runner(Protocol):
-    """How a transaction runs its store's operations: `_inline` or `_in_executor`."""
-
-    def __call__(self, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, T]: ...
-
-
-def _runner(store: clustron.Store) -> _Runner:
-    return _in_executor if store.is_remote else _inline
 
 
 __all__ = ["Counters", "Leases", "Lock", "Locks", "Session", "Store", "Transaction", "Watch", "Watches", "open"]
@@ -382,7 +360,7 @@ class Store:
 
     def transaction(self) -> Transaction:
         """An optimistic transaction; ``async with`` commits on success, rolls back on error."""
-        return Transaction(self._store.transaction(), _runner(self._store))
+        return Transaction(self._calls.transaction())
 
     async def txn(
         self,
@@ -397,9 +375,8 @@ class Store:
 
 
 async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
-    """Opens a store (see :func:`clustron.open`). Off the loop's thread: opening a remote
-    store connects to the cluster."""
-    return await asyncio.get_running_loop().run_in_executor(None, Store, target, config)
+    """Opens a store (see :func:`clustron.open`). The loop goes on while a cluster answers."""
+    return Store.wrap(await _wait(_native.Store._open_deferred(target, config)))
 
 
 class Leases:
@@ -651,12 +628,14 @@ class Transaction:
     """An optimistic transaction; ``async with`` commits on success (``ConflictError`` if
     something it read changed) and rolls back when the block raises."""
 
-    def __init__(self, txn: _native.Transaction, run: _Runner = _inline) -> None:
+    def __init__(self, txn: _native.Transaction) -> None:
         self._txn = txn
-        self._run = run
 
     async def get(self, key: str) -> Optional[Entry]:
-        return await self._run(self._txn.get, key)
+        """Reads ``key`` (seeing this transaction's own writes). Await each read before the
+        next write: a write buffered while a read runs raises ``InvalidInputError``."""
+        entry: Optional[Entry] = await _done(self._txn.get(key))
+        return entry
 
     def put(self, key: str, value: bytes | bytearray | str, **options: Any) -> None:
         """Buffers a write (the options of ``Store.put``); nothing to await."""
@@ -667,7 +646,8 @@ class Transaction:
         self._txn.delete(key)
 
     async def commit(self) -> int:
-        return await self._run(self._txn.commit)
+        revision: int = await _done(self._txn.commit())
+        return revision
 
     def rollback(self) -> None:
         self._txn.rollback()
@@ -680,4 +660,9 @@ class Transaction:
         return self
 
     async def __aexit__(self, kind: Optional[type[BaseException]], *rest: object) -> None:
-        await self._run(self._txn.__exit__, kind, None, None)
+        if self.finished:
+            return
+        if kind is not None:
+            self.rollback()
+        else:
+            await self.commit()
