@@ -73,6 +73,12 @@ pub struct NodeArgs {
     /// Serve Prometheus metrics at http://ADDRESS/metrics (host:port; port 0 picks one).
     #[arg(long)]
     metrics: Option<String>,
+    /// Threads that serve requests and run Raft. A request takes microseconds of work and
+    /// several hand-offs between tasks; on one thread no hand-off wakes another thread,
+    /// which measured faster on a 2-core host than two threads (ARCHITECTURE.md §13).
+    /// Snapshots and file writes run beside them, not on them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
 }
 
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
@@ -148,6 +154,7 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         ..NodeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(usize::from(args.threads))
         .enable_all()
         .thread_name("clustron-node")
         .build()

@@ -248,6 +248,16 @@ impl Disk {
     }
 }
 
+/// Runs `work` (encoding or decoding a whole store, writing and syncing a file) so that the
+/// runtime's other tasks go on meanwhile: on a multi-threaded runtime this worker hands its
+/// tasks to another thread first (a node may run on one worker: `clustron node --threads`).
+pub(crate) fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::disk::{is_no_space, Disk, Fatal};
+use super::disk::{is_no_space, off_the_runtime, Disk, Fatal};
 use super::format::{self, Kind};
 use super::log::SnapshotOnDisk;
 use super::types::{
@@ -190,7 +190,7 @@ impl Machine {
         let sealed = format::seal(Kind::Snapshot, &body);
         let path = dir.join("snapshot");
         let save = || self.io.replace(dir, "snapshot", &sealed);
-        let saved = tokio::task::block_in_place(|| {
+        let saved = off_the_runtime(|| {
             if installed {
                 let waiting = |error: &std::io::Error| {
                     tracing::warn!("{}: no room for the leader's snapshot ({error}); waiting", path.display());
@@ -224,7 +224,15 @@ impl Machine {
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for Machine {
+    #[allow(clippy::result_large_err, reason = "openraft's storage error, as its traits return it")]
     async fn build_snapshot(&mut self) -> std::result::Result<Snapshot<TypeConfig>, StorageError> {
+        off_the_runtime(|| self.build_snapshot_now())
+    }
+}
+
+impl Machine {
+    #[allow(clippy::result_large_err, reason = "openraft's storage error, as its traits return it")]
+    fn build_snapshot_now(&mut self) -> std::result::Result<Snapshot<TypeConfig>, StorageError> {
         // The engine and the request table are read under the machine's lock, so they
         // describe the same applied index.
         let (meta, data) = {
@@ -302,14 +310,17 @@ impl RaftStateMachine<TypeConfig> for Machine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
+    #[allow(clippy::result_large_err, reason = "openraft's storage error, as its traits return it")]
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> std::result::Result<(), StorageError> {
         let stored = StoredSnapshot { meta: meta.clone(), data: snapshot.into_inner() };
-        self.restore(&stored).map_err(|error| storage_error("installing a snapshot", error))?;
-        self.save(&stored, true)?;
+        off_the_runtime(|| {
+            self.restore(&stored).map_err(|error| storage_error("installing a snapshot", error))?;
+            self.save(&stored, true)
+        })?;
         self.inner.lock().snapshot = Some(stored);
         Ok(())
     }

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use self::records::{record, scan, Layout};
 use self::writer::{writer_gone, Flushed, Job, Writer};
-use super::disk::{is_no_space, Disk, Fatal};
+use super::disk::{is_no_space, off_the_runtime, Disk, Fatal};
 use super::format::{self, Kind, Opened};
 use super::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -425,8 +425,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let mut inner = self.inner.lock();
         if let Some(file) = &inner.file {
-            tokio::task::block_in_place(|| file.save_vote(vote))
-                .map_err(|error| storage_error("saving the vote", error))?;
+            off_the_runtime(|| file.save_vote(vote)).map_err(|error| storage_error("saving the vote", error))?;
         }
         inner.vote = Some(*vote);
         Ok(())
@@ -460,7 +459,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut inner = self.inner.lock();
         inner.entries.split_off(&log_id.index);
         if let Some(file) = &mut inner.file {
-            tokio::task::block_in_place(|| file.truncate(log_id.index))
+            off_the_runtime(|| file.truncate(log_id.index))
                 .map_err(|error| storage_error("truncating the log", error))?;
         }
         Ok(())
@@ -488,7 +487,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         };
         if let Some(file) = &mut inner.file {
-            let saved = tokio::task::block_in_place(|| file.save_meta(&Meta { last_purged: Some(log_id) }))
+            let saved = off_the_runtime(|| file.save_meta(&Meta { last_purged: Some(log_id) }))
                 .map_err(|error| storage_error("purging the log", error))?;
             if !saved {
                 // No room to record the purge: keep everything for now.
@@ -502,8 +501,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             file.purged_in_file += dropped;
             if file.purged_in_file >= REWRITE_AFTER_PURGED {
                 let entries = &inner.entries;
-                tokio::task::block_in_place(|| file.rewrite(entries))
-                    .map_err(|error| storage_error("rewriting the log", error))?;
+                off_the_runtime(|| file.rewrite(entries)).map_err(|error| storage_error("rewriting the log", error))?;
             }
         }
         Ok(())
