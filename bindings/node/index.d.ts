@@ -97,7 +97,7 @@ export declare class NativeStore {
   /**
    * Starts an acquire: a `NativeLock` (granted), `null` (not granted, no wait) or a
    * `NativePendingAcquire` (queued: await its `wait()`); on a store served by a cluster, a
-   * Promise of one. The request is sent now, in call order.
+   * Promise of one.
    */
   lockAcquire(name: string, options?: AcquireOptions | undefined | null): NativeLock | NativePendingAcquire | null | Promise<NativeLock | NativePendingAcquire | null>
   watch(spec: WatchSpec): NativeWatch

@@ -127,7 +127,7 @@ impl NativeStore {
 
     /// Starts an acquire: a `NativeLock` (granted), `null` (not granted, no wait) or a
     /// `NativePendingAcquire` (queued: await its `wait()`); on a store served by a cluster, a
-    /// Promise of one. The request is sent now, in call order.
+    /// Promise of one.
     #[napi(
         ts_return_type = "NativeLock | NativePendingAcquire | null | Promise<NativeLock | NativePendingAcquire | null>"
     )]

@@ -241,6 +241,16 @@ function ttlShape(remaining) {
   return { state: 'expires', remaining_ms: remaining }
 }
 
+/** Whether the vectors run against a cluster (CLUSTRON_NODES, see the driver). */
+const REMOTE = Boolean(process.env.CLUSTRON_NODES)
+
+/** Settles once the lock `name` has more than `before` waiters, or the acquire settled. */
+async function inLine(store, name, before, record) {
+  while (!record.settled && ((await store.locks.info(name))?.waiters ?? 0) <= before) {
+    await new Promise((resolve) => setTimeout(resolve, 1))
+  }
+}
+
 function timeout(promise, what) {
   let timer
   return Promise.race([
@@ -406,9 +416,12 @@ class NodeDriver {
     if ('lease' in step) options.lease = step.lease
     if ('wait_ms' in step) options.waitMs = step.wait_ms
     const name = step.as ?? ''
-    // The acquire takes its place in line at the call: on a cluster, the calls made after it
-    // are applied after it joined the queue.
-    const acquiring = store.locks.acquire(text(step.name), options)
+    const lockName = text(step.name)
+    // In process the acquire takes its place in line at the call. On a cluster it is a
+    // request like any other, and the calls made after it may arrive first: a vector's next
+    // steps run once it is in line (or done).
+    const waitersBefore = REMOTE && step.background ? ((await store.locks.info(lockName))?.waiters ?? 0) : 0
+    const acquiring = store.locks.acquire(lockName, options)
     if (step.background) {
       const record = { settled: false, promise: acquiring }
       acquiring.then(
@@ -416,6 +429,7 @@ class NodeDriver {
         () => (record.settled = true),
       )
       this.pending.set(name, record)
+      if (REMOTE) await timeout(inLine(store, lockName, waitersBefore, record), `acquire ${name} joining the queue`)
       return null
     }
     return this.keep(name, await acquiring)

@@ -181,7 +181,9 @@ export class Locks {
   /**
    * Acquires the lock `name`: the Lock, or null when it is held (immediately, or when
    * `waitMs` ran out). Waiters are served first come, first served; aborting `signal`
-   * leaves the queue (the Promise rejects with the signal's reason).
+   * leaves the queue (the Promise rejects with the signal's reason). In process the place
+   * in line is taken at the call; on a cluster, when the request reaches the leader (calls
+   * made after this one without awaiting it may be applied first).
    */
   async acquire(name: string, options?: AcquireOptions): Promise<Lock | null> {
     args.key('name', name)

@@ -64,12 +64,6 @@ pub(crate) struct RemoteEngine {
     next_watch: AtomicU64,
     sessions: Mutex<HashMap<LeaseId, SessionSlot>>,
     waits: Mutex<HashMap<u64, Feed>>,
-    /// Keeps a lock acquire's place in line in the order of this handle's calls: an
-    /// acquire holds it exclusively until the leader has answered (granted, busy or
-    /// queued), and the other calls pass through it (FIFO) before they send. So a call made
-    /// after an acquire started is applied after the acquire joined the queue, as in
-    /// process, though neither was awaited.
-    order: tokio::sync::RwLock<()>,
     closed: AtomicBool,
 }
 
@@ -91,7 +85,6 @@ impl RemoteEngine {
             next_watch: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
             waits: Mutex::new(HashMap::new()),
-            order: tokio::sync::RwLock::new(()),
             closed: AtomicBool::new(false),
         });
         // Fails now (unknown store, unreachable cluster) rather than on first use.
@@ -128,18 +121,6 @@ impl RemoteEngine {
     /// Runs `command` at the store's leader: a future, polled by whoever awaits it.
     pub(crate) async fn execute_async(&self, command: Command) -> Result<Reply> {
         self.check_open()?;
-        self.turn().await;
-        self.execute_in_order(command).await
-    }
-
-    /// Waits for the lock acquires this handle started before this call to join their
-    /// queues (see `order`).
-    async fn turn(&self) {
-        drop(self.order.read().await);
-    }
-
-    /// [`execute_async`](Self::execute_async) once the call's turn (see `order`) came.
-    async fn execute_in_order(&self, command: Command) -> Result<Reply> {
         let revoked = match &command {
             Command::LeaseRevoke { lease } => Some(*lease),
             _ => None,
@@ -167,7 +148,6 @@ impl RemoteEngine {
     /// Answers `query`: linearizable at the leader, or with `local` from the node reached.
     pub(crate) async fn query_async(&self, query: Query, local: bool) -> Result<Reply> {
         self.check_open()?;
-        self.turn().await;
         reply_of(self.client.call(&self.name, ClientBody::Read { query, local }).await?)
     }
 
@@ -186,7 +166,6 @@ impl RemoteEngine {
 
     pub(crate) async fn cluster_view_async(&self) -> Result<ClusterView> {
         self.check_open()?;
-        self.turn().await;
         match self.client.call(&self.name, ClientBody::Status).await? {
             ClientReply::Status { view, .. } => Ok(view),
             other => Err(Error::internal(format!("expected a status, got {other:?}"))),
@@ -200,11 +179,7 @@ impl RemoteEngine {
     /// Asks the leader for the lock; when it queues the request, a task on the client
     /// runtime long-polls for the outcome.
     pub(crate) async fn acquire_async(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
-        self.check_open()?;
-        let in_line = self.order.write().await;
-        let reply = self.execute_in_order(Command::LockAcquire { name, hold, wait_ms }).await;
-        drop(in_line);
-        let reply = reply?;
+        let reply = self.execute_async(Command::LockAcquire { name, hold, wait_ms }).await?;
         Ok(match AcquireReply::try_from(reply)? {
             AcquireReply::Granted(grant) => AcquireOutcome::Granted(grant),
             AcquireReply::Busy => AcquireOutcome::Busy,
@@ -342,7 +317,6 @@ impl RemoteEngine {
         limits::check_ttl_ms("session ttl", ttl_ms)?;
         let info = {
             let (id, _in_flight) = self.client.request_id();
-            self.turn().await;
             LeaseInfo::try_from(reply_of(self.client.call(&self.name, ClientBody::SessionOpen { id, ttl_ms }).await?)?)?
         };
         let lost = Arc::new(Mailbox::default());
@@ -404,7 +378,6 @@ impl RemoteEngine {
                 self.name
             )));
         }
-        self.turn().await;
         match self.client.call(&self.name, ClientBody::AdvanceClock { by_ms: limits::duration_to_ms(by) }).await? {
             ClientReply::Done => Ok(()),
             other => Err(Error::internal(format!("expected done, got {other:?}"))),
