@@ -1,8 +1,8 @@
-//! The client's own small Tokio runtime. The swarm, the connections' reader and writer tasks,
-//! the watch and session feeds, and the timers of every request live there (one thread). A request itself
-//! is polled wherever its caller polls it (any executor, or [`block`] on the caller's thread)
-//! inside this runtime's context, so it needs no particular executor and costs no task or
-//! thread hand-off: the connection's reader completes it directly.
+//! The client's own small Tokio runtime (one thread). The swarm, the connections' reader and
+//! writer tasks, the watch and session feeds, and the timers of every request live there. A
+//! request itself is polled wherever its caller polls it (any executor, or [`block`] on the
+//! caller's thread) inside this runtime's context, so it needs no particular executor and
+//! costs no task or thread hand-off: the connection's reader completes it directly.
 
 use std::future::Future;
 use std::sync::LazyLock;
