@@ -1,15 +1,15 @@
 //! The Rust API as a conformance driver.
 
 use std::collections::HashMap;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use clustron::limits::ttl_from_millis;
 use clustron::{
-    BatchOp, Call, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, HistoryLimits, Key, KeyRange, Label,
-    LeaseId, Lock, LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value, Watch,
+    Acquiring, BatchOp, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, HistoryLimits, Key, KeyRange,
+    Label, LeaseId, Lock, LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value, Watch,
 };
 use clustron_conformance::args::{self, OpSpec, PutSpec, Range};
 use clustron_conformance::{Driver, Failure, Outcome, VectorConfig};
@@ -27,7 +27,7 @@ pub struct RustDriver {
     sessions: HashMap<String, Session>,
     watches: HashMap<String, Watch>,
     txns: HashMap<String, Transaction>,
-    pending: HashMap<String, Call<'static, Option<Lock>>>,
+    pending: HashMap<String, Acquiring>,
 }
 
 fn failure(error: Error) -> Failure {
@@ -498,13 +498,13 @@ impl RustDriver {
             acquire = acquire.timeout(Duration::from_millis(wait));
         }
         let name = step.get("as").and_then(Json::as_str).unwrap_or_default().to_owned();
-        // Enqueue now, on this thread, so the next step sees the waiter in line.
-        let call = acquire.into_future();
+        // In line now, on this thread (`start` returns once the acquire is granted, refused
+        // or queued), so the next step sees the waiter in line, on a cluster too.
         if args::flag(step, "background") {
-            self.pending.insert(name, call);
+            self.pending.insert(name, acquire.start());
             return Ok(Ok(Json::Null));
         }
-        Ok(self.keep_lock(&name, call.wait()))
+        Ok(self.keep_lock(&name, acquire.wait()))
     }
 
     fn keep_lock(&mut self, name: &str, acquired: Result<Option<Lock>, Error>) -> Outcome {
