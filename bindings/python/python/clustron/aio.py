@@ -98,33 +98,38 @@ class _Reactor:
             reactor = cls._by_loop[loop] = _Reactor(loop)
         return reactor
 
-    def run(self, pending: _native.Pending) -> asyncio.Future[Any]:
+    def run(self, pending: _native.Pending) -> tuple[int, asyncio.Future[Any]]:
+        """Starts polling `pending`: its id and the future of its outcome (already done when
+        the first poll completes it)."""
         task_id = next(self._ids)
         future: asyncio.Future[Any] = self._loop.create_future()
         self._tasks[task_id] = (pending, future)
-        future.add_done_callback(lambda done: self._forget(task_id, done))
         self._poll(task_id)
-        return future
+        return task_id, future
+
+    def cancel(self, task_id: int) -> None:
+        """Drops a task whose awaiting coroutine was cancelled: a queued acquire leaves the
+        queue, a watch read stops."""
+        entry = self._tasks.pop(task_id, None)
+        if entry is not None:
+            entry[0].cancel()
 
     def _poll(self, task_id: int) -> None:
         entry = self._tasks.get(task_id)
         if entry is None:
             return
         pending, future = entry
-        if future.done():
-            return
         try:
             finished, value = pending.poll(self._native, task_id)
         except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
-            future.set_exception(error)
+            del self._tasks[task_id]
+            if not future.done():
+                future.set_exception(error)
             return
         if finished:
-            future.set_result(value)
-
-    def _forget(self, task_id: int, future: asyncio.Future[Any]) -> None:
-        entry = self._tasks.pop(task_id, None)
-        if entry is not None and future.cancelled():
-            entry[0].cancel()
+            del self._tasks[task_id]
+            if not future.done():
+                future.set_result(value)
 
     def _on_readable(self) -> None:
         # Drain the pipe first, then take the ids: a wake in between writes a new byte.
@@ -145,7 +150,15 @@ def _close_quietly(fd: int) -> None:
 
 
 async def _wait(pending: _native.Pending) -> Any:
-    return await _Reactor.current().run(pending)
+    reactor = _Reactor.current()
+    task_id, future = reactor.run(pending)
+    if future.done():
+        return future.result()
+    try:
+        return await future
+    except asyncio.CancelledError:
+        reactor.cancel(task_id)
+        raise
 
 
 class _Opening(Coroutine[Any, Any, T]):
