@@ -3,7 +3,7 @@
 //! on the way loses nothing and a client can resume the watch on another node.
 
 use std::future::poll_fn;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,19 @@ pub(super) struct WatchSlot {
     watcher: Arc<Watcher>,
     replica: Arc<Replica>,
     state: Arc<AsyncMutex<Buffered>>,
+    /// Ends a poll that waits when a newer poll of the same watch arrives (see `Polls`).
+    polls: Arc<Polls>,
     last_poll: Instant,
+}
+
+/// A client polls a watch one poll at a time, so a poll that arrives while an older one is
+/// still waiting means the older one was abandoned (its client gave up on it, or is closing
+/// the watch and wants what is left now): the older poll returns at once with what it has,
+/// rather than hold the watch until its deadline.
+#[derive(Default)]
+struct Polls {
+    latest: AtomicU64,
+    newer: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -62,10 +74,16 @@ impl Node {
         let watcher = replica.engine.watch(filter, prev_value, start).map_err(ClientFault::Error)?;
         let id = self.inner.next_watch.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(AsyncMutex::new(Buffered { first: 1, ..Buffered::default() }));
-        self.inner
-            .watches
-            .lock()
-            .insert(id, WatchSlot { watcher, replica: Arc::clone(replica), state, last_poll: Instant::now() });
+        self.inner.watches.lock().insert(
+            id,
+            WatchSlot {
+                watcher,
+                replica: Arc::clone(replica),
+                state,
+                polls: Arc::default(),
+                last_poll: Instant::now(),
+            },
+        );
         Ok(ClientReply::WatchOpened { watch: id, revision })
     }
 
@@ -106,13 +124,15 @@ impl Node {
         max_events: u32,
         min_revision: u64,
     ) -> ClientResponse {
-        let Some((watcher, replica, state)) = self.inner.watches.lock().get_mut(&watch).map(|slot| {
+        let Some((watcher, replica, state, polls)) = self.inner.watches.lock().get_mut(&watch).map(|slot| {
             slot.last_poll = Instant::now();
-            (Arc::clone(&slot.watcher), Arc::clone(&slot.replica), Arc::clone(&slot.state))
+            (Arc::clone(&slot.watcher), Arc::clone(&slot.replica), Arc::clone(&slot.state), Arc::clone(&slot.polls))
         }) else {
             return Err(ClientFault::Error(Error::new(ErrorCode::NotFound, format!("no watch {watch} on this node"))));
         };
         let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms).min(MAX_POLL);
+        let this_poll = polls.latest.fetch_add(1, Ordering::AcqRel) + 1;
+        polls.newer.notify_waiters();
         replica.applied(min_revision, deadline).await;
         let mut state = state.lock().await;
         // Acknowledged: the client has them.
@@ -137,13 +157,23 @@ impl Node {
             if !state.buffer.is_empty() || state.end.is_some() {
                 break;
             }
+            // Registered before the check, so a newer poll arriving in between still wakes it.
+            let newer = polls.newer.notified();
+            tokio::pin!(newer);
+            newer.as_mut().enable();
+            if polls.latest.load(Ordering::Acquire) != this_poll {
+                break;
+            }
             let ready = poll_fn(|cx| watcher.mailbox.poll_recv(cx));
-            match tokio::time::timeout_at(deadline, ready).await {
-                Err(_) => break,
-                Ok(Recv::Item(event)) => state.buffer.push_back(event),
-                Ok(Recv::Lagging(from)) => replica.engine.resume_watch(&watcher, from),
-                Ok(Recv::Closed(reason)) => state.end = Some(reason),
-                Ok(Recv::Empty) => {}
+            tokio::select! {
+                received = tokio::time::timeout_at(deadline, ready) => match received {
+                    Err(_) => break,
+                    Ok(Recv::Item(event)) => state.buffer.push_back(event),
+                    Ok(Recv::Lagging(from)) => replica.engine.resume_watch(&watcher, from),
+                    Ok(Recv::Closed(reason)) => state.end = Some(reason),
+                    Ok(Recv::Empty) => {}
+                },
+                () = &mut newer => break,
             }
         }
         // Whole revisions only: a client resuming elsewhere from the next revision must not
@@ -226,6 +256,54 @@ mod tests {
             }
             let expected: Vec<String> = (0..total).map(|i| format!("k{i:05}")).collect();
             assert_eq!(keys, expected);
+        });
+        runtime.block_on(node.shutdown());
+    }
+    /// A poll that waits is abandoned when its client polls again (a closing handle's last
+    /// poll, or a retry): the older poll ends at once instead of holding the watch until its
+    /// deadline, which made closing a store with an open remote watch take up to 5 s.
+    #[test]
+    fn a_newer_poll_ends_an_older_one_that_waits() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config =
+            NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec!["s".into()], ..NodeConfig::default() };
+        let node = runtime.block_on(Node::start(config)).expect("the node starts");
+        runtime.block_on(async {
+            let replica = node.replica("s").expect("the node has the store");
+            assert!(replica.elected(Duration::from_secs(10)).await, "the store elects its node");
+            let open = ClientBody::WatchOpen {
+                filter: Filter::Range(KeyRange::All),
+                prev_value: false,
+                start: WatchStart::Now,
+                min_revision: 0,
+            };
+            let request = ClientRequest { store: "s".into(), body: open };
+            let Ok(ClientReply::WatchOpened { watch, .. }) = node.answer(request).await else {
+                panic!("the watch opens")
+            };
+            let poll = |max_wait_ms| ClientRequest {
+                store: "s".into(),
+                body: ClientBody::WatchPoll { watch, after: 0, max_wait_ms, max_events: 10, min_revision: 0 },
+            };
+            let waiting = {
+                let node = node.clone();
+                let request = poll(MAX_POLL.as_millis() as u64);
+                tokio::spawn(async move { node.answer(request).await })
+            };
+            // The long poll is waiting once it holds the watch's state.
+            let state = Arc::clone(&node.inner.watches.lock()[&watch].state);
+            while state.try_lock().is_ok() {
+                tokio::task::yield_now().await;
+            }
+            // Bounds, not measurements: without the preemption the second poll would wait for
+            // the first one's deadline (MAX_POLL), far past these.
+            let bound = MAX_POLL / 2;
+            let newer = tokio::time::timeout(bound, node.answer(poll(0))).await.expect("the newer poll is not held up");
+            assert!(matches!(newer, Ok(ClientReply::Events { .. })), "{newer:?}");
+            let older = tokio::time::timeout(bound, waiting).await.expect("the older poll ended").unwrap();
+            let Ok(ClientReply::Events { events, end, .. }) = older else { panic!("events: {older:?}") };
+            assert!(events.is_empty() && end.is_none());
         });
         runtime.block_on(node.shutdown());
     }

@@ -388,32 +388,48 @@ impl RemoteEngine {
         (self.watches.lock().len(), self.sessions.lock().len())
     }
 
-    /// Closes this handle's end: stops every feed and closes their mailboxes.
     /// Before a handle closes: what was written before the close is still delivered to its
-    /// watches, as in-process (where it was queued at once). One last poll of each watch up
-    /// to the store's revision now; the watches stay open until unwatched. Skipped on the
-    /// client's own threads, which must not block on themselves.
+    /// watches, as in process (where it was queued at once). One last poll of each watch up
+    /// to the store's revision now, then its mailbox closes. Like a drop's clean-up, this
+    /// runs in the background on a thread inside an async runtime (the watches end once
+    /// the events before the close are delivered), and before the close returns elsewhere.
     pub(crate) fn drain_watches(&self) {
-        let feeds: Vec<(Arc<Watcher>, Arc<AsyncMutex<FeedState>>)> = {
-            let watches = self.watches.lock();
-            for slot in watches.values() {
-                slot.task.abort();
-            }
-            watches.values().map(|slot| (Arc::clone(&slot.watcher), Arc::clone(&slot.feed))).collect()
-        };
-        if feeds.is_empty() || runtime::on_client_thread() || self.check_open().is_err() {
+        let slots: Vec<WatchSlot> = self.watches.lock().drain().map(|(_, slot)| slot).collect();
+        if slots.is_empty() {
             return;
         }
-        let Ok(stats) = self.query(Query::Stats).and_then(crate::state::command::StoreStats::try_from) else {
-            return;
-        };
-        let (client, store) = (Arc::clone(&self.client), self.name.clone());
-        block(async move {
-            for (watcher, feed) in feeds {
-                let mut state = feed.lock().await;
-                let _ = state.poll(&client, &store, &watcher, 0, stats.revision).await;
+        for slot in &slots {
+            slot.task.abort();
+        }
+        let (client, store, open) = (Arc::clone(&self.client), self.name.clone(), self.check_open().is_ok());
+        let drain = async move {
+            let stats = match open {
+                true => client.call(&store, ClientBody::Read { query: Query::Stats, local: false }).await,
+                false => Err(Error::closed()),
+            };
+            let revision = stats
+                .and_then(reply_of)
+                .and_then(crate::state::command::StoreStats::try_from)
+                .map(|stats| stats.revision);
+            if let Ok(revision) = revision {
+                for slot in &slots {
+                    let mut state = slot.feed.lock().await;
+                    let _ = state.poll(&client, &store, &slot.watcher, 0, revision).await;
+                }
             }
-        });
+            for slot in slots {
+                slot.watcher.mailbox.close(Error::closed());
+                let state = slot.feed.lock().await;
+                let (close, node) = (ClientBody::WatchClose { watch: state.watch }, state.node.clone());
+                let (client, store) = (Arc::clone(&client), store.clone());
+                RUNTIME.spawn(async move { client.call_at(&store, close, Some(node)).await });
+            }
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            RUNTIME.spawn(drain);
+        } else {
+            block(drain);
+        }
     }
 
     /// Closes this handle's end: stops every feed and closes their mailboxes.
@@ -527,6 +543,15 @@ mod tests {
 
                 let session = other.session(std::time::Duration::from_secs(10)).await?;
                 session.close().await?;
+
+                // Closing a handle with a watch open drains the watch (what was written
+                // before the close is delivered), then ends it; here, without blocking.
+                store.put("k", "v4").await?;
+                store.close();
+                let drained = watch.next().await.expect("the write before the close")?;
+                assert_eq!(drained.entry().value().as_str(), Some("v4"));
+                let ended = watch.next().await.expect("the end").expect_err("the watch ends");
+                assert_eq!(ended.code(), crate::ErrorCode::Closed);
                 Ok::<_, crate::Error>(())
             };
             tokio::time::timeout(std::time::Duration::from_secs(10), steps)

@@ -38,8 +38,3 @@ pub(crate) fn block<F: Future>(future: F) -> F::Output {
         future.as_mut().poll(cx)
     }))
 }
-
-/// Whether this thread is one of the client runtime's own (which must never block on it).
-pub(super) fn on_client_thread() -> bool {
-    std::thread::current().name() == Some(THREAD_NAME)
-}
