@@ -47,6 +47,8 @@ fn in_process_commands_answer_with_stable_exit_codes() {
     assert_eq!(clustron(&args(&["put", "k", "v", "--ttl", "soon"]), b"").code, 2);
     assert_eq!(clustron(&args(&["clear"]), b"").code, 2, "clear needs a prefix or --all");
     assert_eq!(clustron(&["frobnicate"], b"").code, 2);
+    assert_eq!(clustron(&["node", "--threads", "0"], b"").code, 2, "a node needs a thread");
+    assert_eq!(clustron(&["node", "--threads", "many"], b"").code, 2);
 
     // Conditions not met: 1.
     let add = clustron(&args(&["counter", "add", "c", "5", "--max", "3"]), b"");
@@ -71,7 +73,8 @@ fn in_process_commands_answer_with_stable_exit_codes() {
 
 #[test]
 fn cluster_commands_read_and_write_through_the_cli() {
-    let cluster = Cluster::start(3, "cli", &[], false);
+    // Nodes on two threads each (the default is one): the flag's other setting, exercised.
+    let cluster = Cluster::start(3, "cli", &["--threads", "2"], false);
     let target = cluster.target("cli");
     let run = |args: &[&str], stdin: &[u8]| {
         let mut all: Vec<&str> = vec![args[0], "--target", target.as_str()];

@@ -71,7 +71,7 @@ def test_aio_has_a_thousand_operations_in_flight_without_a_thread() -> None:
             assert len(set(revisions)) == 100
             held = await store.locks.acquire("queue", ttl=30)
             waiting = asyncio.ensure_future(store.locks.acquire("queue", ttl=30, wait=30))
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # one turn of the loop (no time passes): the acquire starts
             assert await held.release()
             assert (await waiting).fence > held.fence
             assert (await store.clear(prefix="many/")).deleted == 1000

@@ -204,24 +204,35 @@ mod tests {
     use crate::state::kv::PutItem;
     use crate::KeyRange;
 
-    #[test]
-    fn a_watch_whose_client_never_acknowledges_holds_a_bounded_buffer_and_loses_nothing() {
+    /// A one-node store `s` (elected) on its own runtime, and a watch of every key on it.
+    fn one_node_watching_every_key() -> (tokio::runtime::Runtime, Node, u64) {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config =
             NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec!["s".into()], ..NodeConfig::default() };
         let node = runtime.block_on(Node::start(config)).expect("the node starts");
-        runtime.block_on(async {
+        let watch = runtime.block_on(async {
             let replica = node.replica("s").expect("the node has the store");
             assert!(replica.elected(Duration::from_secs(10)).await, "the store elects its node");
-            let ask = |body| node.answer(ClientRequest { store: "s".into(), body });
             let open = ClientBody::WatchOpen {
                 filter: Filter::Range(KeyRange::All),
                 prev_value: false,
                 start: WatchStart::Now,
                 min_revision: 0,
             };
-            let Ok(ClientReply::WatchOpened { watch, .. }) = ask(open).await else { panic!("the watch opens") };
+            match node.answer(ClientRequest { store: "s".into(), body: open }).await {
+                Ok(ClientReply::WatchOpened { watch, .. }) => watch,
+                other => panic!("the watch opens: {other:?}"),
+            }
+        });
+        (runtime, node, watch)
+    }
+
+    #[test]
+    fn a_watch_whose_client_never_acknowledges_holds_a_bounded_buffer_and_loses_nothing() {
+        let (runtime, node, watch) = one_node_watching_every_key();
+        runtime.block_on(async {
+            let ask = |body| node.answer(ClientRequest { store: "s".into(), body });
             let total = 8 * WATCH_BUFFER;
             for seq in 1..=8u64 {
                 let items = (0..WATCH_BUFFER)
@@ -259,29 +270,14 @@ mod tests {
         });
         runtime.block_on(node.shutdown());
     }
+
     /// A poll that waits is abandoned when its client polls again (a closing handle's last
     /// poll, or a retry): the older poll ends at once instead of holding the watch until its
     /// deadline, which made closing a store with an open remote watch take up to 5 s.
     #[test]
     fn a_newer_poll_ends_an_older_one_that_waits() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config =
-            NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec!["s".into()], ..NodeConfig::default() };
-        let node = runtime.block_on(Node::start(config)).expect("the node starts");
+        let (runtime, node, watch) = one_node_watching_every_key();
         runtime.block_on(async {
-            let replica = node.replica("s").expect("the node has the store");
-            assert!(replica.elected(Duration::from_secs(10)).await, "the store elects its node");
-            let open = ClientBody::WatchOpen {
-                filter: Filter::Range(KeyRange::All),
-                prev_value: false,
-                start: WatchStart::Now,
-                min_revision: 0,
-            };
-            let request = ClientRequest { store: "s".into(), body: open };
-            let Ok(ClientReply::WatchOpened { watch, .. }) = node.answer(request).await else {
-                panic!("the watch opens")
-            };
             let poll = |max_wait_ms| ClientRequest {
                 store: "s".into(),
                 body: ClientBody::WatchPoll { watch, after: 0, max_wait_ms, max_events: 10, min_revision: 0 },
