@@ -1,7 +1,9 @@
-//! The operator commands: `members`, `status`, and the hidden fault injection for tests.
+//! The operator commands: `store`, `members`, `status`, and the hidden fault injection for
+//! tests.
 
 use clap::{Args, Subcommand};
-use clustron::admin::Cluster;
+use clustron::admin::{Cluster, StoreInfo, StoreSettings};
+use clustron::HistoryLimits;
 use serde_json::json;
 
 use crate::exit::{CliError, Outcome};
@@ -10,10 +12,73 @@ use crate::exit::{CliError, Outcome};
 pub enum MembersAction {
     /// Lists the nodes.
     List,
-    /// Adds the node listening at ADDRESS (host:port) to every store.
+    /// Adds the node listening at ADDRESS (host:port) to the cluster (a node started with
+    /// --seed joins by itself); replicas are placed on it.
     Add { address: String },
-    /// Removes node ID (hex, as `members list` shows it) from every store.
+    /// Moves every replica off node ID (hex, as `members list` shows it); it takes no new ones.
+    Drain { id: String },
+    /// Removes node ID from the cluster (its replicas are re-created on other nodes first).
     Remove { id: String },
+}
+
+/// What `clustron store` does.
+#[derive(Subcommand)]
+pub enum StoreAction {
+    /// Creates a store; it serves when this returns.
+    Create {
+        name: String,
+        #[command(flatten)]
+        settings: SettingArgs,
+    },
+    /// Lists the stores: replicas, leader, health, keys, bytes.
+    List,
+    /// Shows one store: its configuration, where its replicas are wanted and are.
+    Show { name: String },
+    /// Changes a store's configuration online (more or fewer replicas move at once).
+    Configure {
+        name: String,
+        #[command(flatten)]
+        settings: SettingArgs,
+    },
+    /// Drops a store: every replica's data and files are removed.
+    Drop {
+        name: String,
+        /// Yes, drop it (required).
+        #[arg(long)]
+        yes: bool,
+        /// Drop it even while it has live leases or held locks.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct SettingArgs {
+    /// How many nodes hold a replica (default 3, or every node when there are fewer).
+    #[arg(long)]
+    replicas: Option<u32>,
+    /// The most events of change history kept for watches.
+    #[arg(long)]
+    history_events: Option<usize>,
+    /// The most bytes of change history kept for watches.
+    #[arg(long)]
+    history_bytes: Option<usize>,
+}
+
+impl SettingArgs {
+    fn settings(&self, current: Option<HistoryLimits>) -> StoreSettings {
+        let history = match (self.history_events, self.history_bytes) {
+            (None, None) => None,
+            (events, bytes) => {
+                let base = current.unwrap_or_default();
+                Some(HistoryLimits {
+                    max_events: events.unwrap_or(base.max_events),
+                    max_bytes: bytes.unwrap_or(base.max_bytes),
+                })
+            }
+        };
+        StoreSettings { replicas: self.replicas, history }
+    }
 }
 
 /// How to reach the cluster: `--seed` nodes, or a `--target` connection string.
@@ -72,12 +137,99 @@ pub fn members(target: &Target, action: MembersAction) -> Result<Outcome, CliErr
                 println!("added {:x} ({})", node.id, node.addrs.join(","));
             }
         }
+        MembersAction::Drain { id } => {
+            cluster.drain_member(parse_id(&id)?)?;
+            if target.json {
+                println!("{}", json!({"draining": id}));
+            } else {
+                println!("draining {id}: `clustron store list` shows its replicas moving");
+            }
+        }
         MembersAction::Remove { id } => {
             cluster.remove_member(parse_id(&id)?)?;
             if target.json {
                 println!("{}", json!({"removed": id}));
             } else {
                 println!("removed {id}");
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn hex_ids(nodes: &[clustron::admin::NodeInfo]) -> Vec<String> {
+    nodes.iter().map(|node| format!("{:x}", node.id)).collect()
+}
+
+fn print_store(info: &StoreInfo, json: bool, detail: bool) {
+    let leader = info.leader.as_ref().map(|node| format!("{:x}", node.id));
+    if json {
+        println!(
+            "{}",
+            json!({
+                "store": info.name, "uid": format!("{:x}", info.uid), "replicas": info.config.replicas,
+                "history": {"max_events": info.config.history.max_events, "max_bytes": info.config.history.max_bytes},
+                "placement": hex_ids(&info.placement), "members": hex_ids(&info.members), "leader": leader,
+                "health": info.health.name(), "moves": info.moves, "revision": info.revision, "keys": info.keys,
+                "bytes": info.bytes, "leases": info.leases, "locks": info.locks,
+            })
+        );
+    } else if detail {
+        println!("store {}", info.name);
+        println!("  uid        {:x}", info.uid);
+        println!("  replicas   {}", info.config.replicas);
+        println!("  history    {} events, {} bytes", info.config.history.max_events, info.config.history.max_bytes);
+        println!("  wanted on  {}", hex_ids(&info.placement).join(","));
+        println!("  members    {}", hex_ids(&info.members).join(","));
+        println!("  leader     {}", leader.as_deref().unwrap_or("none"));
+        println!("  health     {}", info.health.name());
+        println!("  moves      {}", info.moves);
+        println!("  revision   {}", info.revision);
+        println!("  keys       {}", info.keys);
+        println!("  bytes      {}", info.bytes);
+        println!("  leases     {}", info.leases);
+        println!("  locks      {}", info.locks);
+    } else {
+        println!(
+            "{}\t{} replicas\tleader {}\t{}\t{} keys\t{} bytes\ton {}",
+            info.name,
+            info.config.replicas,
+            leader.as_deref().unwrap_or("none"),
+            info.health.name(),
+            info.keys,
+            info.bytes,
+            hex_ids(&info.members).join(",")
+        );
+    }
+}
+
+pub fn store(target: &Target, action: StoreAction) -> Result<Outcome, CliError> {
+    let cluster = target.cluster()?;
+    match action {
+        StoreAction::Create { name, settings } => {
+            let info = cluster.create_store(&name, settings.settings(None))?;
+            print_store(&info, target.json, true);
+        }
+        StoreAction::List => {
+            for info in cluster.list_stores()? {
+                print_store(&info, target.json, false);
+            }
+        }
+        StoreAction::Show { name } => print_store(&cluster.store(&name)?, target.json, true),
+        StoreAction::Configure { name, settings } => {
+            let current = cluster.store(&name)?.config.history;
+            let info = cluster.configure_store(&name, settings.settings(Some(current)))?;
+            print_store(&info, target.json, true);
+        }
+        StoreAction::Drop { name, yes, force } => {
+            if !yes {
+                return Err(CliError::usage(format!("dropping {name:?} removes all its data: add --yes")));
+            }
+            cluster.drop_store(&name, force)?;
+            if target.json {
+                println!("{}", json!({"dropped": name}));
+            } else {
+                println!("dropped {name}");
             }
         }
     }

@@ -3,7 +3,8 @@
 //! ```text
 //! clustron node --store orders --listen 127.0.0.1:7861 [--seed HOST:PORT]... [--data-dir DIR] [--metrics ADDR]
 //! clustron get|put|del|scan|count|clear|watch|lease|lock|counter ... --target clustron://HOST:PORT/STORE
-//! clustron members list|add ADDRESS|remove ID --seed HOST:PORT
+//! clustron store create NAME [--replicas N]|list|show NAME|configure NAME ...|drop NAME --yes --seed HOST:PORT
+//! clustron members list|add ADDRESS|drain ID|remove ID --seed HOST:PORT
 //! clustron status --seed HOST:PORT
 //! clustron top --metrics HOST:PORT[,HOST:PORT...]
 //! clustron bench latency|throughput|mixed|put|get|... [--profile P] [--target URL] [--clients N] ...
@@ -37,7 +38,14 @@ enum Command {
     Node(node::NodeArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
-    /// Lists, adds or removes the nodes of a cluster.
+    /// Creates, lists, shows, configures or drops the stores of a cluster.
+    Store {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(subcommand)]
+        action: admin::StoreAction,
+    },
+    /// Lists, adds, drains or removes the nodes of a cluster.
     Members {
         #[command(flatten)]
         target: admin::Target,
@@ -72,7 +80,7 @@ impl Command {
     fn json(&self) -> bool {
         match self {
             Command::Client(command) => command.connect().json,
-            Command::Members { target, .. } | Command::Status { target } | Command::Partition { target, .. } => {
+            Command::Members { target, .. } | Command::Store { target, .. } | Command::Status { target } | Command::Partition { target, .. } => {
                 target.json
             }
             Command::Bench(args) => args.json,
@@ -88,6 +96,7 @@ fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Bench(args) => bench::run(args).map(|()| Outcome::Done).map_err(CliError::failed),
         Command::Top(args) => top::run(args),
         Command::Members { target, action } => admin::members(&target, action),
+        Command::Store { target, action } => admin::store(&target, action),
         Command::Status { target } => admin::status(&target),
         Command::Partition { target, node, cut_off } => admin::partition(&target, &node, &cut_off),
     }

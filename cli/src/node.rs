@@ -23,9 +23,18 @@ fn exit_status(fatal: &Fatal) -> u8 {
 
 #[derive(Args)]
 pub struct NodeArgs {
-    /// A store to serve (repeat for several). A joining node also serves the cluster's stores.
+    /// A store to create with the cluster if it has none of that name (repeat for several;
+    /// `clustron store create` creates stores online). Its replicas go where the catalogue
+    /// places them, on 3 nodes (or all there are, if fewer).
     #[arg(long = "store")]
     stores: Vec<String>,
+    /// The node's zone (a rack, a data centre): a store's replicas go to different zones first.
+    #[arg(long, default_value = "")]
+    zone: String,
+    /// A node not heard from for this long (e.g. 30s, 500ms) has its replicas re-created on
+    /// other nodes.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    dead_after: std::time::Duration,
     /// Where to listen (host:port or a multiaddr).
     #[arg(long, default_value = "127.0.0.1:7861")]
     listen: Vec<String>,
@@ -81,6 +90,24 @@ pub struct NodeArgs {
     threads: u16,
 }
 
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 500ms)"))?;
+    let duration = match unit {
+        "ms" => std::time::Duration::from_millis(number),
+        "s" => std::time::Duration::from_secs(number),
+        "m" => std::time::Duration::from_secs(number * 60),
+        _ => return Err(format!("{text:?}: the unit is ms, s or m")),
+    };
+    if duration.is_zero() {
+        return Err("the duration must be above zero".into());
+    }
+    Ok(duration)
+}
+
 fn parse_range(text: &str) -> Result<(u64, u64), String> {
     let (min, max) = text.split_once('-').ok_or("expected MIN-MAX")?;
     let (min, max) =
@@ -123,9 +150,6 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         None => None,
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?),
     };
-    if args.stores.is_empty() && args.seeds.is_empty() && !args.allow_create_stores {
-        return Err(String::from("a new cluster needs at least one --store").into());
-    }
     let mut disk_faults = DiskFaults::default();
     for fault in &args.inject_disk_faults {
         match fault.as_str() {
@@ -151,6 +175,8 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         snapshot_every: args.snapshot_every,
         mdns: args.mdns,
         metrics: args.metrics,
+        zone: args.zone,
+        dead_after: args.dead_after,
         ..NodeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

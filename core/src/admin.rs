@@ -1,13 +1,65 @@
-//! Operating a cluster from outside it: members, status, and (for tests) fault injection.
-//! What `clustron members` and `clustron status` run.
+//! Operating a cluster from outside it: stores (create, configure, list, drop), members
+//! (add, drain, remove), status, and (for tests) fault injection. What `clustron store`,
+//! `clustron members` and `clustron status` run.
+
+use std::time::{Duration, Instant};
 
 use crate::config::{Config, Seed};
 use crate::engine::remote::ClusterClient;
-use crate::net::wire::{ClientBody, ClientReply, MembersOp};
+use crate::net::wire::{ClientBody, ClientReply, MembersOp, StoreEntry, StoresOp};
 use crate::state::command::{Reply, StoreStats};
-use crate::{Error, Result};
+use crate::{Error, ErrorCode, Result};
 
-pub use crate::net::wire::{DiskFaults, NodeInfo};
+pub use crate::config::{StoreConfig, DEFAULT_REPLICAS, MAX_REPLICAS};
+pub use crate::net::wire::{DiskFaults, NodeInfo, StoreSettings};
+
+/// The catalogue's name on the wire (requests about stores go to its leader).
+const CATALOGUE: &str = "_catalogue";
+
+/// How a store's replicas are doing, as `store list` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Its group is the wanted nodes and has a leader.
+    Healthy,
+    /// Its group is moving to the wanted nodes (a replica being added or removed).
+    Moving,
+    /// No leader answered.
+    Unavailable,
+}
+
+impl Health {
+    /// `healthy`, `moving` or `unavailable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Moving => "moving",
+            Health::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A store: what the catalogue says of it, and what its group reports.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StoreInfo {
+    pub name: String,
+    /// Tells this store from an earlier one of the same name.
+    pub uid: u64,
+    pub config: StoreConfig,
+    /// The nodes wanted to hold its replicas.
+    pub placement: Vec<NodeInfo>,
+    /// How many times its placement changed since it was created.
+    pub moves: u64,
+    /// The nodes of its group now (voters and learners), its leader, its contents.
+    pub members: Vec<NodeInfo>,
+    pub leader: Option<NodeInfo>,
+    pub revision: u64,
+    pub keys: u64,
+    pub bytes: u64,
+    pub leases: u64,
+    pub locks: u64,
+    pub health: Health,
+}
 
 /// How to reach a cluster: seeds (`host:port`) and the cluster key file, if it has one.
 #[derive(Clone, Debug)]
@@ -103,24 +155,130 @@ impl Cluster {
         Ok(reports)
     }
 
-    /// Adds the node listening at `address` (`host:port`) to every store's group: a learner
-    /// first, a voter once it caught up.
+    /// Adds the node listening at `address` (`host:port`) to the cluster: the catalogue
+    /// records it and places replicas on it (a node started with `--seed` joins by itself).
     pub fn add_member(&self, address: &str) -> Result<NodeInfo> {
         let client = self.client()?;
         let node = client.node_at(address)?;
-        for store in client.stores()? {
-            client.request(&store, ClientBody::Members(MembersOp::Join(node.clone())))?;
-        }
+        client.request(CATALOGUE, ClientBody::Members(MembersOp::Join { node: node.clone(), zone: String::new() }))?;
         Ok(node)
     }
 
-    /// Removes node `id` from every store's group.
+    /// Removes node `id` from the cluster: its replicas are placed on other nodes (each
+    /// added before the node leaves its group) and it leaves the catalogue.
     pub fn remove_member(&self, id: u64) -> Result<()> {
-        let client = self.client()?;
-        for store in client.stores()? {
-            client.request(&store, ClientBody::Members(MembersOp::Remove(id)))?;
+        self.client()?.request(CATALOGUE, ClientBody::Members(MembersOp::Remove(id))).map(|_| ())
+    }
+
+    /// Moves every replica off node `id`; it takes no new ones. `store list` shows the
+    /// moves; once the node holds nothing it can be removed without a gap.
+    pub fn drain_member(&self, id: u64) -> Result<()> {
+        self.client()?.request(CATALOGUE, ClientBody::Members(MembersOp::Drain(id))).map(|_| ())
+    }
+
+    fn entries(&self, op: StoresOp) -> Result<Vec<StoreEntry>> {
+        match self.client()?.request(CATALOGUE, ClientBody::Stores(op))? {
+            ClientReply::Stores(entries) => Ok(entries),
+            other => Err(Error::internal(format!("expected stores, got {other:?}"))),
         }
-        Ok(())
+    }
+
+    fn one(&self, op: StoresOp) -> Result<StoreEntry> {
+        self.entries(op)?.into_iter().next().ok_or_else(|| Error::internal("the catalogue answered no store"))
+    }
+
+    /// What `store`'s group reports, with the catalogue's entry.
+    fn info(&self, entry: StoreEntry) -> StoreInfo {
+        let status = self.client().and_then(|client| client.request(&entry.name, ClientBody::Status));
+        let mut info = StoreInfo {
+            name: entry.name,
+            uid: entry.uid,
+            config: entry.config,
+            placement: entry.placement,
+            moves: entry.moves,
+            members: Vec::new(),
+            leader: None,
+            revision: 0,
+            keys: 0,
+            bytes: 0,
+            leases: 0,
+            locks: 0,
+            health: Health::Unavailable,
+        };
+        if let Ok(ClientReply::Status { stats: Reply::Stats(stats), view }) = status {
+            let mut members: Vec<u64> = view.members.iter().map(|node| node.id).collect();
+            let mut wanted: Vec<u64> = info.placement.iter().map(|node| node.id).collect();
+            members.sort_unstable();
+            wanted.sort_unstable();
+            info.health = match &view.leader {
+                None => Health::Unavailable,
+                Some(_) if members == wanted => Health::Healthy,
+                Some(_) => Health::Moving,
+            };
+            info.members = view.members;
+            info.leader = view.leader;
+            info.revision = stats.revision;
+            info.keys = stats.keys;
+            info.bytes = stats.bytes;
+            info.leases = stats.leases;
+            info.locks = stats.locks;
+        }
+        info
+    }
+
+    /// Creates a store: its replicas are placed on `settings.replicas` nodes (default 3,
+    /// capped at the nodes there are) and it serves once this returns.
+    pub fn create_store(&self, name: &str, settings: StoreSettings) -> Result<StoreInfo> {
+        let entry = self.one(StoresOp::Create { name: name.to_owned(), settings, if_absent: false })?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let info = self.info(entry.clone());
+            if info.leader.is_some() || Instant::now() >= deadline {
+                return Ok(info);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Changes what `settings` gives of a store's configuration (more or fewer replicas are
+    /// placed at once; the store's leader moves its group).
+    pub fn configure_store(&self, name: &str, settings: StoreSettings) -> Result<StoreInfo> {
+        let entry = self.one(StoresOp::Configure { name: name.to_owned(), settings })?;
+        Ok(self.info(entry))
+    }
+
+    /// Every store, with what its group reports.
+    pub fn list_stores(&self) -> Result<Vec<StoreInfo>> {
+        Ok(self.entries(StoresOp::List { name: None })?.into_iter().map(|entry| self.info(entry)).collect())
+    }
+
+    /// One store (`not_found` when the cluster has none of that name).
+    pub fn store(&self, name: &str) -> Result<StoreInfo> {
+        Ok(self.info(self.one(StoresOp::List { name: Some(name.to_owned()) })?))
+    }
+
+    /// Drops a store: every replica's data and files are removed, and clients then get
+    /// `not_found`. A store in use (live leases or held locks) is refused unless `force`.
+    pub fn drop_store(&self, name: &str, force: bool) -> Result<()> {
+        let info = self.store(name)?;
+        if !force && (info.leases > 0 || info.locks > 0) {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "store {name:?} is in use ({} live lease(s), {} held lock(s)); drop it with force to drop it anyway",
+                    info.leases, info.locks
+                ),
+            ));
+        }
+        if !force && info.health == Health::Unavailable {
+            return Err(Error::unavailable(format!(
+                "store {name:?} did not answer whether it is in use; drop it with force to drop it anyway"
+            )));
+        }
+        match self.client()?.request(CATALOGUE, ClientBody::Stores(StoresOp::Drop { name: name.to_owned() }))? {
+            ClientReply::Done => Ok(()),
+            other => Err(Error::internal(format!("expected done, got {other:?}"))),
+        }
     }
 
     /// Greets the node at `address` speaking protocol `version` (tests of version checks).

@@ -97,6 +97,43 @@ impl fmt::Display for Seed {
     }
 }
 
+/// A store's replication factor when its creation names none.
+pub const DEFAULT_REPLICAS: u32 = 3;
+/// The most replicas a store may ask for.
+pub const MAX_REPLICAS: u32 = 7;
+
+/// A store's configuration, kept in the catalogue and applied by every replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// How many nodes hold a replica (capped at the number of nodes that can take one).
+    pub replicas: u32,
+    /// The change history each replica keeps for watches.
+    pub history: HistoryLimits,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig { replicas: DEFAULT_REPLICAS, history: HistoryLimits::default() }
+    }
+}
+
+impl StoreConfig {
+    /// Refuses what no cluster can serve (the node count is checked where it is known).
+    pub fn check(&self) -> Result<()> {
+        if self.replicas == 0 || self.replicas > MAX_REPLICAS {
+            return Err(Error::invalid(format!(
+                "replicas must be between 1 and {MAX_REPLICAS}, not {}",
+                self.replicas
+            )));
+        }
+        if self.history.max_events == 0 || self.history.max_bytes == 0 {
+            return Err(Error::invalid("the history limits must be above zero"));
+        }
+        Ok(())
+    }
+}
+
 /// How much change history a store keeps for watches that resume from a past revision.
 /// Resuming from a revision older than what is kept is an explicit
 /// [`ErrorCode::Compacted`](crate::ErrorCode::Compacted) error.

@@ -18,12 +18,12 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::types::{Entry, LogId, Proposal, Proposed, Vote};
-use crate::config::HistoryLimits;
+use crate::config::{HistoryLimits, StoreConfig};
 use crate::engine::inproc::{WaitOutcome, WatchStart};
 use crate::engine::watchers::Filter;
 use crate::net::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, DiskFaults, MembersOp, NodeInfo, RaftRequest,
-    RequestId,
+    RequestId, StoreEntry, StoreSettings, StoresOp,
 };
 use crate::state::command::{Command, Query, Reply};
 use crate::state::kv::{DeleteResult, PutItem, PutOptions, PutResult};
@@ -243,6 +243,8 @@ fn value_samples(samples: &mut Samples) {
 fn wire_samples(samples: &mut Samples) {
     let node = NodeInfo { id: 2, peer: "12D3KooW".into(), addrs: vec!["/ip4/127.0.0.1/tcp/7000".into()] };
     let id = RequestId { client: 0xC1, seq: 5, acked: 4 };
+    let settings =
+        StoreSettings { replicas: Some(3), history: Some(HistoryLimits { max_events: 10, max_bytes: 1_000 }) };
     let bodies = vec![
         ClientBody::Hello { version: crate::net::wire::PROTOCOL_VERSION },
         ClientBody::Open,
@@ -274,8 +276,15 @@ fn wire_samples(samples: &mut Samples) {
         ClientBody::AdvanceClock { by_ms: 1_000 },
         ClientBody::Status,
         ClientBody::Members(MembersOp::List),
-        ClientBody::Members(MembersOp::Join(node.clone())),
+        ClientBody::Members(MembersOp::Join { node: node.clone(), zone: "eu-1".into() }),
         ClientBody::Members(MembersOp::Remove(3)),
+        ClientBody::Members(MembersOp::Drain(3)),
+        ClientBody::Stores(StoresOp::Create { name: "orders".into(), settings, if_absent: true }),
+        ClientBody::Stores(StoresOp::Configure { name: "orders".into(), settings: StoreSettings::default() }),
+        ClientBody::Stores(StoresOp::Drop { name: "orders".into() }),
+        ClientBody::Stores(StoresOp::List { name: Some("orders".into()) }),
+        ClientBody::Stores(StoresOp::Alive { node: 2 }),
+        ClientBody::Stores(StoresOp::Adopt { name: "orders".into(), members: vec![1, 2, 3] }),
         ClientBody::Partition { cut_off: vec![2, 3] },
         ClientBody::SlowLinks { delay_ms: 10, drop_per_mille: 5 },
         ClientBody::DiskFaults(DiskFaults { write_no_space: true, write_io: false, read_io: true, sync_io: false }),
@@ -287,6 +296,9 @@ fn wire_samples(samples: &mut Samples) {
         }
         if let ClientBody::Members(op) = &body {
             samples.variant("MembersOp", op);
+        }
+        if let ClientBody::Stores(op) = &body {
+            samples.variant("StoresOp", op);
         }
         samples.variant("ClientBody", &body);
     }
@@ -310,6 +322,13 @@ fn wire_samples(samples: &mut Samples) {
         ClientReply::Status { stats: Reply::Done, view },
         ClientReply::Members(vec![node.clone()]),
         ClientReply::Done,
+        ClientReply::Stores(vec![StoreEntry {
+            name: "orders".into(),
+            uid: 0xABCD,
+            config: StoreConfig::default(),
+            placement: vec![node.clone()],
+            moves: 2,
+        }]),
     ];
     for reply in replies {
         if let ClientReply::Lock(Some(outcome)) = &reply {
@@ -389,6 +408,7 @@ fn every_variant_that_travels_has_a_sample() {
         samples.covers::<ClientReply>("ClientReply"),
         samples.covers::<ClientFault>("ClientFault"),
         samples.covers::<MembersOp>("MembersOp"),
+        samples.covers::<StoresOp>("StoresOp"),
         samples.covers::<Filter>("Filter"),
         samples.covers::<WatchStart>("WatchStart"),
         samples.covers::<WaitOutcome>("WaitOutcome"),

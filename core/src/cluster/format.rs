@@ -36,6 +36,7 @@ pub(crate) enum Kind {
     LogMeta = 4,
     Snapshot = 5,
     Log = 6,
+    StoreId = 7,
 }
 
 impl Kind {
@@ -47,6 +48,7 @@ impl Kind {
             Kind::LogMeta => "log metadata",
             Kind::Snapshot => "snapshot",
             Kind::Log => "log",
+            Kind::StoreId => "store id",
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::replica::Replica;
-use crate::net::wire::{ClientBody, ClientFault, ClientResponse, MembersOp};
+use crate::net::wire::{ClientBody, ClientFault, ClientResponse};
 use crate::state::command::{Command, Query, StoreStats};
 use crate::ErrorCode;
 
@@ -84,7 +84,8 @@ fn kind_of(body: &ClientBody) -> (usize, bool) {
         ClientBody::WatchClose { .. } => (index("watch_close"), true),
         ClientBody::Status
         | ClientBody::AdvanceClock { .. }
-        | ClientBody::Members(MembersOp::Join(_) | MembersOp::Remove(_) | MembersOp::List)
+        | ClientBody::Members(_)
+        | ClientBody::Stores(_)
         | ClientBody::Hello { .. }
         | ClientBody::Open
         | ClientBody::Partition { .. }

@@ -2,6 +2,7 @@
 //! group whose state machine is the same engine the in-process mode runs, a durable log,
 //! and the node that hosts the stores and answers clients and peers. See ARCHITECTURE.md.
 
+mod catalogue;
 mod disk;
 mod format;
 mod log;
@@ -9,6 +10,7 @@ mod machine;
 mod metrics;
 mod network;
 mod node;
+mod placement;
 mod replica;
 pub(crate) mod types;
 

@@ -187,6 +187,11 @@ impl Replica {
         matches!(reached, Ok(Ok(_)))
     }
 
+    /// The store's revision as this replica applies entries.
+    pub(crate) fn revisions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revisions.clone()
+    }
+
     /// Waits until the group has a leader, at most `limit`; answers whether it has.
     pub(crate) async fn elected(&self, limit: Duration) -> bool {
         self.raft.wait(Some(limit)).metrics(|metrics| metrics.current_leader.is_some(), "a leader").await.is_ok()

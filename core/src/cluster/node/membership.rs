@@ -1,7 +1,7 @@
-//! Stores and their groups: opening what the data directory holds, creating a store, joining
-//! the cluster through a seed, adding and removing members.
+//! Stores and their groups: opening what the data directory holds, starting or joining the
+//! cluster (its catalogue) through a seed, adding and removing members of a group.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,20 +9,27 @@ use libp2p::{Multiaddr, PeerId};
 use openraft::ChangeMembers;
 
 use super::{io_error, Node, StartError};
+use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::disk::Fatal;
 use crate::cluster::network::Network;
 use crate::cluster::replica::Replica;
-use crate::config::{normalize_store_name, Config};
+use crate::config::{normalize_store_name, Config, HistoryLimits};
 use crate::net::transport::seed_addresses;
-use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, MembersOp, NodeInfo};
+use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientResponse, MembersOp, NodeInfo};
 use crate::{Error, ErrorCode, Result};
 
+/// How long a node waits to join its cluster and take up its replicas.
+const JOIN_LIMIT: Duration = Duration::from_secs(60);
+
 impl Node {
-    /// Opens the stores in the data directory (so a restarted node checks its files and takes
-    /// part in its groups at once, even while its seeds are down), then the configured ones:
-    /// bootstraps their groups, or joins the cluster's.
+    /// Opens the catalogue and the stores in the data directory (so a restarted node checks
+    /// its files and takes part in its groups at once, even while its seeds are down), then
+    /// starts the cluster (no seeds) or joins it, and creates the stores it is started with.
     pub(super) async fn open_stores(&self) -> Result<()> {
         if let Some(dir) = &self.inner.config.data_dir {
+            if dir.join("catalogue").is_dir() {
+                self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?;
+            }
             let stores = dir.join("stores");
             let listed = match std::fs::read_dir(&stores) {
                 Ok(listed) => listed.collect::<std::io::Result<Vec<_>>>(),
@@ -41,26 +48,35 @@ impl Node {
             names.sort();
             for name in names {
                 if normalize_store_name(&name).is_ok_and(|normal| normal == name) {
-                    self.replica_or_create(&name).await?;
+                    let uid = self.saved_uid(&name)?;
+                    self.replica_or_create(&name, HistoryLimits::default()).await?;
+                    if let Some(uid) = uid {
+                        self.inner.uids.lock().insert(name, uid);
+                    }
                 }
             }
         }
         let stores: Vec<String> =
             self.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
-        if self.inner.config.seeds.is_empty() {
+        let restarted = self.restarted_member();
+        self.follow_catalogue();
+        if self.inner.config.seeds.is_empty() && !restarted {
+            let catalogue = self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?;
+            self.bootstrap(&catalogue, std::slice::from_ref(&self.inner.info)).await?;
+            catalogue.elected(Duration::from_secs(10)).await;
+            self.register().await?;
             for store in &stores {
-                let replica = self.replica_or_create(store).await?;
-                self.bootstrap(&replica, std::slice::from_ref(&self.inner.info)).await?;
+                self.ensure_store(store).await?;
             }
             Ok(())
-        } else if self.restarted_member(&stores) {
+        } else if restarted {
             // A restarted member takes part in its groups at once, even while every seed is
-            // down (a group may need it to elect a leader). Stores created while it was
-            // away are joined in the background.
+            // down (a group may need it to elect a leader). The stores it is started with
+            // are created once the catalogue has a leader.
             let node = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = node.join(&stores).await {
-                    tracing::warn!("joining the cluster's other stores: {error}");
+                if let Err(error) = node.rejoin(&stores).await {
+                    tracing::warn!("rejoining the cluster: {error}");
                 }
             });
             Ok(())
@@ -69,17 +85,16 @@ impl Node {
         }
     }
 
-    /// Whether this node was already a voter of every store it opened from its data
-    /// directory (at least one) and every store it is configured with is among them.
-    pub(super) fn restarted_member(&self, stores: &[String]) -> bool {
-        let replicas = self.inner.replicas.read();
-        !replicas.is_empty()
-            && replicas.values().all(|replica| replica.voter_ids().contains(&self.inner.id))
-            && stores.iter().all(|store| replicas.contains_key(store))
+    /// Whether this node's data directory holds a catalogue whose group counts it in.
+    pub(super) fn restarted_member(&self) -> bool {
+        self.catalogue_replica().is_some_and(|catalogue| {
+            let (members, _, _) = catalogue.view();
+            members.iter().any(|node| node.id == self.inner.id)
+        })
     }
 
     /// This node's replica of `store`, created (not yet a member of anything) if missing.
-    pub(super) async fn replica_or_create(&self, store: &str) -> Result<Arc<Replica>> {
+    pub(super) async fn replica_or_create(&self, store: &str, history: HistoryLimits) -> Result<Arc<Replica>> {
         if let Some(replica) = self.replica(store) {
             return Ok(replica);
         }
@@ -88,13 +103,16 @@ impl Node {
             return Ok(replica);
         }
         let config = &self.inner.config;
-        let mut store_config = Config::in_proc().with_store(store).with_history(config.history);
+        let mut store_config = Config::in_proc().with_store(store).with_history(history);
         if config.manual_clock {
             store_config = store_config.with_manual_clock();
         }
         let network =
             Network { net: self.inner.net.clone(), store: store.to_owned(), faults: Arc::clone(&self.inner.faults) };
-        let dir = config.data_dir.as_ref().map(|dir| dir.join("stores").join(store));
+        let dir = config.data_dir.as_ref().map(|dir| match store {
+            CATALOGUE => dir.join("catalogue"),
+            _ => dir.join("stores").join(store),
+        });
         let io = Arc::clone(&self.inner.io);
         let replica = match Replica::start(store, self.inner.id, network, &store_config, dir, io, self.timing()).await {
             Ok(replica) => replica,
@@ -123,8 +141,13 @@ impl Node {
         }
     }
 
-    /// Every node of the cluster as this node knows it (the members of its stores).
+    /// Every node of the cluster as this node knows it (its copy of the catalogue; before
+    /// it has one, the members of its groups).
     pub(super) fn members(&self) -> Vec<NodeInfo> {
+        let catalogue = self.catalogue();
+        if !catalogue.nodes.is_empty() {
+            return catalogue.nodes.into_values().map(|record| record.info).collect();
+        }
         let mut members: BTreeMap<u64, NodeInfo> = BTreeMap::new();
         for replica in self.inner.replicas.read().values() {
             for node in replica.view().0 {
@@ -135,81 +158,63 @@ impl Node {
         members.into_values().collect()
     }
 
-    /// A new store (a client named it and creating stores is allowed): its group is every
-    /// voter of the cluster.
-    pub(super) async fn create_store(&self, store: &str) -> Result<Arc<Replica>> {
-        let voters: HashSet<u64> = self.inner.replicas.read().values().flat_map(|r| r.voter_ids()).collect();
-        let members: Vec<NodeInfo> = self
-            .members()
-            .into_iter()
-            .filter(|node| voters.is_empty() || voters.contains(&node.id) || node.id == self.inner.id)
-            .collect();
-        let replica = self.replica_or_create(store).await?;
-        self.bootstrap(&replica, &members).await?;
-        // Answer once the group has a leader (its election reached the other members).
-        replica.elected(Duration::from_secs(10)).await;
-        Ok(replica)
+    /// Records this node in the catalogue (through its leader).
+    async fn register(&self) -> Result<()> {
+        let join = MembersOp::Join { node: self.inner.info.clone(), zone: self.inner.config.zone.clone() };
+        self.ask_catalogue(ClientBody::Members(join)).await.map(|_| ())
     }
 
-    /// Joins the cluster of the seeds: learns its stores and joins each store's group.
+    /// Joins the cluster of the seeds: its catalogue first, then the stores it is started
+    /// with are created if missing; answers once every replica placed here is a voter.
     pub(super) async fn join(&self, stores: &[String]) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let (seed_peer, seed_addrs, welcome_stores) = loop {
+        let deadline = Instant::now() + JOIN_LIMIT;
+        loop {
             match self.hello_any_seed().await {
-                Ok(found) => break found,
+                Ok(_) => break,
                 Err(error) if Instant::now() < deadline => {
                     tracing::warn!("no seed answered yet: {error}");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(error) => return Err(error),
             }
-        };
-        let mut all: Vec<String> = welcome_stores;
-        for store in stores {
-            if !all.contains(store) {
-                all.push(store.clone());
+        }
+        self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?;
+        loop {
+            match self.register().await {
+                Ok(()) => break,
+                Err(error) if error.code() == ErrorCode::Unavailable && Instant::now() < deadline => {
+                    tracing::warn!("joining the cluster: {error}; retrying");
+                }
+                Err(error) => return Err(error),
             }
         }
-        for store in &all {
-            let replica = self.replica_or_create(store).await?;
-            if replica.voter_ids().contains(&self.inner.id) {
-                // A restarted member (its log says so): nothing to join, and its group may
-                // need this very node to elect a leader, possibly itself.
-                continue;
+        self.rejoin(stores).await?;
+        // Ready once this node's copy of the catalogue lists it and holds what is placed here.
+        while Instant::now() < deadline {
+            let catalogue = self.catalogue();
+            let placed: Vec<&String> = catalogue
+                .stores
+                .values()
+                .filter(|record| record.placement.contains(&self.inner.id))
+                .map(|record| &record.name)
+                .collect();
+            let serving = placed
+                .iter()
+                .all(|name| self.replica(name).is_some_and(|replica| replica.voter_ids().contains(&self.inner.id)));
+            if catalogue.nodes.contains_key(&self.inner.id) && serving {
+                tracing::info!(stores = placed.len(), "joined");
+                return Ok(());
             }
-            let mut target = (seed_peer, seed_addrs.clone());
-            loop {
-                let request = ClientRequest {
-                    store: store.clone(),
-                    body: ClientBody::Members(MembersOp::Join(self.inner.info.clone())),
-                };
-                match self.inner.net.client(target.0, target.1.clone(), request).await {
-                    Ok(Ok(_)) => break,
-                    Ok(Err(ClientFault::NotLeader(Some(leader)))) if leader.id == self.inner.id => break,
-                    Ok(Err(ClientFault::NotLeader(Some(leader)))) => {
-                        if let Ok(peer) = leader.peer.parse::<PeerId>() {
-                            target = (peer, leader.addrs.iter().filter_map(|a| a.parse().ok()).collect());
-                        }
-                    }
-                    Ok(Err(ClientFault::Error(error))) if error.code() != ErrorCode::Unavailable => {
-                        return Err(Error::new(error.code(), format!("joining store {store:?}: {}", error.message())));
-                    }
-                    Ok(Err(fault)) if Instant::now() < deadline => {
-                        tracing::warn!("joining store {store:?}: {fault:?}; retrying");
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                    }
-                    Err(error) if Instant::now() < deadline => {
-                        tracing::warn!("joining store {store:?}: {error}; retrying");
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        target = (seed_peer, seed_addrs.clone());
-                    }
-                    Ok(Err(fault)) => {
-                        return Err(Error::new(ErrorCode::Unavailable, format!("joining {store:?}: {fault:?}")))
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            tracing::info!(store = store.as_str(), "joined");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!("joined; some replicas placed here are still catching up");
+        Ok(())
+    }
+
+    /// Creates the stores this node is started with, once the catalogue has a leader.
+    async fn rejoin(&self, stores: &[String]) -> Result<()> {
+        for store in stores {
+            self.ensure_store(store).await?;
         }
         Ok(())
     }
@@ -225,18 +230,22 @@ impl Node {
         Err(last)
     }
 
-    /// Adds a node to a store's group: as a learner (it catches up), then as a voter.
-    pub(super) async fn add_member(&self, replica: &Replica, node: NodeInfo) -> ClientResponse {
+    /// Adds a node to a group: as a learner (it catches up), then, with `voter`, as a voter.
+    pub(super) async fn add_member(&self, replica: &Replica, node: NodeInfo, voter: bool) -> ClientResponse {
         if !replica.is_leader() {
             return Err(ClientFault::NotLeader(replica.leader()));
         }
-        if replica.voter_ids().contains(&node.id) {
+        let (members, _, _) = replica.view();
+        if replica.voter_ids().contains(&node.id) || (!voter && members.iter().any(|m| m.id == node.id)) {
             return Ok(ClientReply::Done);
         }
         let fault = |error: &dyn std::fmt::Display| {
             ClientFault::Error(Error::new(ErrorCode::Unavailable, format!("adding {node}: {error}")))
         };
         replica.raft.add_learner(node.id, node.clone(), true).await.map_err(|e| fault(&e))?;
+        if !voter {
+            return Ok(ClientReply::Done);
+        }
         replica
             .raft
             .change_membership(ChangeMembers::AddVoterIds([node.id].into_iter().collect()), false)

@@ -12,9 +12,10 @@
 
 mod membership;
 mod serve;
+mod stores;
 mod watches;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Mutex as AsyncMutex;
 
 use self::watches::WatchSlot;
+use super::catalogue;
 use super::disk::{Disk, Fatal};
 use super::format::{self, Kind};
 use super::metrics::{self};
@@ -71,6 +73,11 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Serve Prometheus metrics over HTTP here (`host:port`; port 0 picks one); none: off.
     pub metrics: Option<String>,
+    /// The node's zone (a rack, a data centre): a store's replicas go to different zones
+    /// first.
+    pub zone: String,
+    /// A node not heard from for this long has its replicas placed elsewhere.
+    pub dead_after: std::time::Duration,
 }
 
 impl Default for NodeConfig {
@@ -92,6 +99,8 @@ impl Default for NodeConfig {
             history: HistoryLimits::default(),
             mdns: false,
             metrics: None,
+            zone: String::new(),
+            dead_after: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -111,6 +120,20 @@ struct Inner {
     metrics_addr: Option<std::net::SocketAddr>,
     /// The node's file I/O (with its fault switches and its fatal signal).
     io: Arc<Disk>,
+    /// The store id each local replica belongs to (see `StoreRecord::uid`).
+    uids: Mutex<HashMap<String, u64>>,
+    /// Stores whose group this node, leading it, is changing to the wanted nodes.
+    changing: Mutex<HashSet<String>>,
+    /// The configuration this node, leading a store, last applied to it (with its uid).
+    configured: Mutex<HashMap<String, (u64, crate::config::StoreConfig)>>,
+    /// As the catalogue's leader: when each node last said it is alive, and since when
+    /// this node leads.
+    alive: Mutex<HashMap<u64, Instant>>,
+    leading_since: Mutex<Option<Instant>>,
+    /// When the last rebalancing move was made.
+    last_move: Mutex<Option<Instant>>,
+    /// The catalogue's leader writes one record at a time.
+    catalogue_writes: AsyncMutex<()>,
 }
 
 /// Why a node did not start.
@@ -262,6 +285,13 @@ impl Node {
                 started: Instant::now(),
                 metrics_addr,
                 io,
+                uids: Mutex::default(),
+                changing: Mutex::default(),
+                configured: Mutex::default(),
+                alive: Mutex::default(),
+                leading_since: Mutex::default(),
+                last_move: Mutex::default(),
+                catalogue_writes: AsyncMutex::new(()),
             }),
         };
         node.serve(incoming);
@@ -297,9 +327,14 @@ impl Node {
         self.inner.info.clone()
     }
 
-    /// The stores this node replicates.
+    /// The stores this node holds a replica of.
     pub fn stores(&self) -> Vec<String> {
-        self.inner.replicas.read().keys().cloned().collect()
+        self.inner.replicas.read().keys().filter(|name| name.as_str() != catalogue::CATALOGUE).cloned().collect()
+    }
+
+    /// The stores of the cluster (as this node's copy of the catalogue lists them).
+    pub(crate) fn cluster_stores(&self) -> Vec<String> {
+        self.catalogue().stores.into_keys().collect()
     }
 
     /// Where the Prometheus endpoint listens (`NodeConfig::metrics`), if it does.

@@ -11,7 +11,8 @@ use super::Node;
 use crate::cluster::metrics::StoreMetrics;
 use crate::cluster::network::{RaftRpc, RaftRpcReply};
 use crate::cluster::replica::Replica;
-use crate::config::normalize_store_name;
+use crate::cluster::catalogue::CATALOGUE;
+use crate::config::{normalize_store_name, HistoryLimits};
 use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;
 use crate::net::wire::{
@@ -65,9 +66,11 @@ impl Node {
         }
         let replica = match self.replica(&request.store) {
             Some(replica) => replica,
-            // A peer replicates a store this node does not have yet: it joined the group (or
-            // the store was just created) and this node's replica starts empty.
-            None => self.replica_or_create(&request.store).await?,
+            // The catalogue's leader adds this node (joining) to the catalogue's group.
+            None if request.store == CATALOGUE => self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?,
+            // A store is created here when this node's copy of the catalogue places it here;
+            // until then the peer retries.
+            None => return Err(Error::unavailable(format!("no replica of store {:?} here yet", request.store))),
         };
         let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
             .map_err(|error| Error::invalid(format!("undecodable raft message: {error}")))?;
@@ -92,7 +95,7 @@ impl Node {
                 Ok(ClientReply::Welcome {
                     node: self.inner.info.clone(),
                     members: self.members(),
-                    stores: self.stores(),
+                    stores: self.cluster_stores(),
                     version: PROTOCOL_VERSION,
                 })
             }
@@ -118,25 +121,30 @@ impl Node {
                 Ok(ClientReply::Done)
             }
             ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
-            ClientBody::Open => match self.replica(&store) {
-                Some(_) => Ok(ClientReply::Flag(false)),
-                None if self.inner.config.allow_create_stores => match normalize_store_name(&store) {
+            ClientBody::Members(op) => self.members_op(op).await,
+            ClientBody::Stores(op) => self.stores_op(op).await,
+            ClientBody::Open => {
+                if self.replica(&store).is_some() || self.catalogue().stores.contains_key(&store) {
+                    return Ok(ClientReply::Flag(false));
+                }
+                if !self.inner.config.allow_create_stores {
+                    return Err(self.elsewhere(&store).await);
+                }
+                match normalize_store_name(&store) {
                     Ok(name) if name == store => {
-                        self.create_store(&store).await.map_err(ClientFault::Error)?;
-                        Ok(ClientReply::Flag(true))
+                        self.ensure_store(&store).await.map(ClientReply::Flag).map_err(ClientFault::Error)
                     }
                     Ok(_) | Err(_) => Err(ClientFault::Error(Error::invalid(format!("bad store name {store:?}")))),
-                },
-                None => Err(self.unknown_store(&store)),
-            },
+                }
+            }
             body => match self.replica(&store) {
-                Some(replica) => {
+                Some(replica) if store != CATALOGUE => {
                     let timed = StoreMetrics::start(&body);
                     let response = self.answer_store(&replica, body).await;
                     replica.metrics.finish(timed, &response);
                     response
                 }
-                None => Err(self.unknown_store(&store)),
+                _ => Err(self.elsewhere(&store).await),
             },
         }
     }
@@ -144,7 +152,7 @@ impl Node {
     pub(super) fn unknown_store(&self, store: &str) -> ClientFault {
         ClientFault::Error(Error::new(
             ErrorCode::NotFound,
-            format!("this cluster has no store {store:?} (its stores: {})", self.stores().join(", ")),
+            format!("this cluster has no store {store:?} (its stores: {})", self.cluster_stores().join(", ")),
         ))
     }
 
@@ -183,11 +191,10 @@ impl Node {
                 self.poll_watch(watch, after, max_wait_ms, max_events, min_revision).await
             }
             ClientBody::WatchClose { watch } => Ok(self.close_watch(watch)),
-            ClientBody::Members(MembersOp::Join(node)) => self.add_member(replica, node).await,
-            ClientBody::Members(MembersOp::Remove(id)) => self.remove_member(replica, id).await,
             ClientBody::Hello { .. }
             | ClientBody::Open
-            | ClientBody::Members(MembersOp::List)
+            | ClientBody::Members(_)
+            | ClientBody::Stores(_)
             | ClientBody::Partition { .. }
             | ClientBody::SlowLinks { .. }
             | ClientBody::DiskFaults(_) => {

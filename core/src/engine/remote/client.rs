@@ -274,17 +274,6 @@ impl ClusterClient {
                         error.message()
                     )));
                 }
-                // A node that has not heard of a store that exists (it was just created and
-                // this node's replica is not up yet): another node can answer.
-                Ok(Err(ClientFault::Error(error)))
-                    if fixed.is_none()
-                        && error.code() == ErrorCode::NotFound
-                        && !store.is_empty()
-                        && !matches!(body, ClientBody::Open) =>
-                {
-                    self.leaders.lock().remove(store);
-                    last = error;
-                }
                 Ok(Err(ClientFault::Error(error))) => return Err(error),
                 Err(error) => {
                     self.leaders.lock().remove(store);

@@ -1,0 +1,193 @@
+//! The cluster catalogue: which nodes there are, which stores, with what configuration, and
+//! where each store's replicas are wanted. It is itself a replicated store, `_catalogue`
+//! (a name no client can open: store names start with a letter or digit), whose group
+//! has up to [`MAX_VOTERS`] voters and every other node as a learner, so every node holds a
+//! copy and follows it locally (its replica's applied revision wakes the node's loop).
+//!
+//! Its records are JSON values under two prefixes, each with a format version `v`:
+//! `node/<id>` ([`NodeRecord`]) and `store/<name>` ([`StoreRecord`]). Only the catalogue's
+//! leader writes them (creation, configuration, drops, registrations and placement), one
+//! write at a time. `golden.rs` pins both records.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub(crate) use crate::config::StoreConfig;
+use crate::engine::inproc::InProcEngine;
+use crate::net::wire::NodeInfo;
+use crate::state::command::{Query, Reply};
+use crate::state::range::KeyRange;
+use crate::{Error, Result};
+
+/// The catalogue's store name.
+pub(crate) const CATALOGUE: &str = "_catalogue";
+/// At most this many nodes vote in the catalogue's group; the others follow as learners.
+pub(crate) const MAX_VOTERS: usize = 5;
+/// The format version of the records this build writes (and the newest it reads).
+pub(crate) const RECORD_VERSION: u32 = 1;
+
+const NODE_PREFIX: &str = "node/";
+const STORE_PREFIX: &str = "store/";
+/// What a node is doing in the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NodeState {
+    /// Takes replicas.
+    Active,
+    /// Its replicas are moved elsewhere and it takes no new ones (`members drain`).
+    Draining,
+}
+
+/// `node/<id>`: a node of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodeRecord {
+    pub(crate) v: u32,
+    pub(crate) info: NodeInfo,
+    /// Placement spreads a store's replicas over zones first.
+    pub(crate) zone: String,
+    pub(crate) state: NodeState,
+}
+
+/// `store/<name>`: a store, its configuration and where its replicas are wanted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoreRecord {
+    pub(crate) v: u32,
+    pub(crate) name: String,
+    /// Tells this store from an earlier one of the same name (dropped and created again),
+    /// so a node never takes an old replica for the new store's.
+    pub(crate) uid: u64,
+    pub(crate) config: StoreConfig,
+    /// The nodes wanted to hold a replica; the store's leader changes its group to match
+    /// (adding before removing).
+    pub(crate) placement: Vec<u64>,
+    /// How many times the placement changed since creation. Only while it is 0 may the
+    /// first members start the group (a node placed later is added by the leader).
+    pub(crate) epoch: u64,
+}
+
+impl NodeRecord {
+    pub(crate) fn key(id: u64) -> String {
+        format!("{NODE_PREFIX}{id:016x}")
+    }
+}
+
+impl StoreRecord {
+    pub(crate) fn key(name: &str) -> String {
+        format!("{STORE_PREFIX}{name}")
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
+    serde_json::to_vec(record).expect("catalogue records serialize")
+}
+
+fn decode<'a, T: Deserialize<'a>>(key: &str, bytes: &'a [u8], version: impl Fn(&T) -> u32) -> Result<T> {
+    let record: T = serde_json::from_slice(bytes)
+        .map_err(|error| Error::internal(format!("the catalogue's {key:?} does not decode: {error}")))?;
+    if version(&record) > RECORD_VERSION {
+        return Err(Error::unavailable(format!(
+            "the catalogue's {key:?} has format version {}; this node reads up to {RECORD_VERSION}: upgrade it",
+            version(&record)
+        )));
+    }
+    Ok(record)
+}
+
+/// The catalogue as one replica has applied it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Catalogue {
+    pub(crate) nodes: BTreeMap<u64, NodeRecord>,
+    pub(crate) stores: BTreeMap<String, StoreRecord>,
+    /// The catalogue's revision when it was read.
+    pub(crate) revision: u64,
+}
+
+impl Catalogue {
+    /// Reads the catalogue from a replica's state.
+    pub(crate) fn read(engine: &InProcEngine) -> Result<Catalogue> {
+        let mut catalogue = Catalogue::default();
+        let mut after = None;
+        loop {
+            let query = Query::Scan { range: KeyRange::All, after: after.take(), limit: Some(1024) };
+            let Reply::Page(page) = engine.query(query)? else {
+                return Err(Error::internal("a catalogue scan answered something else"));
+            };
+            catalogue.revision = page.revision;
+            for entry in &page.entries {
+                let key = entry.key().as_str();
+                let bytes = entry.value().as_bytes();
+                if key.starts_with(NODE_PREFIX) {
+                    let record: NodeRecord = decode(key, bytes, |r: &NodeRecord| r.v)?;
+                    catalogue.nodes.insert(record.info.id, record);
+                } else if key.starts_with(STORE_PREFIX) {
+                    let record: StoreRecord = decode(key, bytes, |r: &StoreRecord| r.v)?;
+                    catalogue.stores.insert(record.name.clone(), record);
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(catalogue),
+            }
+        }
+    }
+
+    /// How many replicas each node is wanted to hold (every node listed, zeros included).
+    pub(crate) fn load(&self) -> BTreeMap<u64, usize> {
+        let mut load: BTreeMap<u64, usize> = self.nodes.keys().map(|id| (*id, 0)).collect();
+        for store in self.stores.values() {
+            for id in &store.placement {
+                *load.entry(*id).or_default() += 1;
+            }
+        }
+        load
+    }
+
+    pub(crate) fn node(&self, id: u64) -> Option<&NodeInfo> {
+        self.nodes.get(&id).map(|record| &record.info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records are a format (they live in the catalogue's log and snapshots): pinned here
+    /// as text. A change to them is a new `RECORD_VERSION`.
+    #[test]
+    fn the_catalogue_records_are_pinned() {
+        let node = NodeRecord {
+            v: RECORD_VERSION,
+            info: NodeInfo { id: 7, peer: "12D3KooW".into(), addrs: vec!["/ip4/127.0.0.1/tcp/7000".into()] },
+            zone: "eu-1".into(),
+            state: NodeState::Draining,
+        };
+        assert_eq!(
+            String::from_utf8(encode(&node)).unwrap(),
+            r#"{"v":1,"info":{"id":7,"peer":"12D3KooW","addrs":["/ip4/127.0.0.1/tcp/7000"]},"zone":"eu-1","state":"draining"}"#
+        );
+        let store = StoreRecord {
+            v: RECORD_VERSION,
+            name: "orders".into(),
+            uid: 42,
+            config: StoreConfig::default(),
+            placement: vec![7, 8, 9],
+            epoch: 1,
+        };
+        assert_eq!(
+            String::from_utf8(encode(&store)).unwrap(),
+            r#"{"v":1,"name":"orders","uid":42,"config":{"replicas":3,"history":{"max_events":100000,"max_bytes":67108864}},"placement":[7,8,9],"epoch":1}"#
+        );
+        assert_eq!(NodeRecord::key(7), "node/0000000000000007");
+        assert_eq!(StoreRecord::key("orders"), "store/orders");
+    }
+
+    #[test]
+    fn a_record_of_a_newer_format_is_refused_by_name() {
+        let newer = br#"{"v":2,"name":"orders","uid":42,"config":{"replicas":3,"history":{"max_events":1,"max_bytes":1}},"placement":[],"epoch":0}"#;
+        let error = decode("store/orders", newer, |r: &StoreRecord| r.v).unwrap_err();
+        assert!(error.message().contains("format version 2"), "{error}");
+        let garbage = decode("store/orders", b"{", |r: &StoreRecord| r.v).unwrap_err();
+        assert_eq!(garbage.code(), crate::ErrorCode::Internal);
+    }
+}

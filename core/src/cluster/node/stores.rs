@@ -1,0 +1,734 @@
+//! Stores as the unit of scale, on this node: the catalogue's requests (answered by its
+//! leader), the placement its leader runs, and the loop every node runs to follow the
+//! catalogue (creating the replicas placed on it, removing those dropped or moved away, and,
+//! where it leads a store's group, changing the group to the wanted nodes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::{Multiaddr, PeerId};
+use openraft::ChangeMembers;
+
+use super::{io_error, Node};
+use crate::cluster::catalogue::{Catalogue, NodeRecord, NodeState, StoreRecord, CATALOGUE, MAX_VOTERS, RECORD_VERSION};
+use crate::cluster::format::{self, Kind};
+use crate::cluster::placement::{self, Candidate};
+use crate::cluster::replica::Replica;
+use crate::config::{normalize_store_name, StoreConfig};
+use crate::net::wire::{
+    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, MembersOp, NodeInfo, StoreEntry, StoreSettings,
+    StoresOp,
+};
+use crate::state::command::Command;
+use crate::state::kv::{DeleteItem, PutItem};
+use crate::{Error, ErrorCode, Result};
+
+/// How often a node tells the catalogue's leader it is alive, and the leader places.
+const BEAT: Duration = Duration::from_secs(1);
+/// At most one rebalancing move starts this often.
+const MOVE_EVERY: Duration = Duration::from_secs(2);
+/// How long a request to the catalogue's leader keeps retrying.
+const CATALOGUE_DEADLINE: Duration = Duration::from_secs(15);
+
+fn fault(error: Error) -> ClientFault {
+    ClientFault::Error(error)
+}
+
+impl Node {
+    pub(super) fn catalogue_replica(&self) -> Option<Arc<Replica>> {
+        self.replica(CATALOGUE)
+    }
+
+    /// The catalogue as this node's replica has applied it (empty before it has one).
+    pub(super) fn catalogue(&self) -> Catalogue {
+        let Some(replica) = self.catalogue_replica() else { return Catalogue::default() };
+        Catalogue::read(&replica.engine).unwrap_or_else(|error| {
+            tracing::error!("reading the catalogue: {error}");
+            Catalogue::default()
+        })
+    }
+
+    /// Writes (or with `None` deletes) one catalogue record; this node leads the catalogue.
+    async fn write_record(&self, key: String, value: Option<Vec<u8>>) -> std::result::Result<(), ClientFault> {
+        let replica = self.catalogue_replica().ok_or_else(|| fault(Error::unavailable("no catalogue here yet")))?;
+        let command = match value {
+            Some(value) => Command::Put(PutItem::new(key, value)),
+            None => Command::Delete(DeleteItem::new(key)),
+        };
+        replica.propose(None, command).await.map(|_| ())
+    }
+
+    /// Sends a request to the catalogue's leader (this node, or another), following
+    /// redirects and retrying through elections for up to [`CATALOGUE_DEADLINE`].
+    pub(super) async fn ask_catalogue(&self, body: ClientBody) -> Result<ClientReply> {
+        let deadline = Instant::now() + CATALOGUE_DEADLINE;
+        let mut last = Error::unavailable("the catalogue has no leader");
+        let mut target: Option<NodeInfo> = None;
+        loop {
+            let local = self.catalogue_replica();
+            let leader = target.take().or_else(|| local.as_ref().and_then(|replica| replica.leader()));
+            let outcome = match leader {
+                Some(leader) if leader.id == self.inner.id => {
+                    Box::pin(self.answer(ClientRequest { store: CATALOGUE.into(), body: body.clone() })).await
+                }
+                Some(leader) => self.send_to(&leader, CATALOGUE, body.clone()).await,
+                None => match self.seed_target().await {
+                    Some((peer, addrs)) => self
+                        .inner
+                        .net
+                        .client(peer, addrs, ClientRequest { store: CATALOGUE.into(), body: body.clone() })
+                        .await
+                        .unwrap_or_else(|error| Err(fault(error))),
+                    None => Err(fault(Error::unavailable("no catalogue leader and no seed"))),
+                },
+            };
+            match outcome {
+                Ok(reply) => return Ok(reply),
+                Err(ClientFault::NotLeader(Some(leader))) => {
+                    target = Some(leader);
+                    continue;
+                }
+                Err(ClientFault::NotLeader(None)) => {}
+                Err(ClientFault::Error(error)) if error.code() == ErrorCode::Unavailable => last = error,
+                Err(ClientFault::Error(error)) => return Err(error),
+            }
+            if Instant::now() >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn send_to(&self, node: &NodeInfo, store: &str, body: ClientBody) -> ClientResponse {
+        let Ok(peer) = node.peer.parse::<PeerId>() else {
+            return Err(fault(Error::internal(format!("{node} has a bad peer id"))));
+        };
+        let addrs: Vec<Multiaddr> = node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect();
+        let request = ClientRequest { store: store.to_owned(), body };
+        self.inner.net.client(peer, addrs, request).await.unwrap_or_else(|error| Err(fault(error)))
+    }
+
+    async fn seed_target(&self) -> Option<(PeerId, Vec<Multiaddr>)> {
+        if self.inner.config.seeds.is_empty() {
+            return None;
+        }
+        self.hello_any_seed().await.ok().map(|(peer, addrs, _)| (peer, addrs))
+    }
+
+    /// Nodes as placement sees them: usable when active and heard from within
+    /// `--dead-after` (counted from when this node took the lead, for nodes not heard yet).
+    fn candidates(&self, catalogue: &Catalogue) -> Vec<Candidate> {
+        let dead_after = self.inner.config.dead_after;
+        let since = self.inner.leading_since.lock().unwrap_or_else(Instant::now);
+        let alive = self.inner.alive.lock();
+        catalogue
+            .nodes
+            .values()
+            .map(|record| {
+                let heard = alive.get(&record.info.id).copied().unwrap_or(since).max(since);
+                let live = record.info.id == self.inner.id || heard.elapsed() < dead_after;
+                Candidate {
+                    id: record.info.id,
+                    zone: record.zone.clone(),
+                    usable: live && record.state == NodeState::Active,
+                }
+            })
+            .collect()
+    }
+
+    fn entry(catalogue: &Catalogue, record: &StoreRecord) -> StoreEntry {
+        StoreEntry {
+            name: record.name.clone(),
+            uid: record.uid,
+            config: record.config,
+            placement: record
+                .placement
+                .iter()
+                .map(|id| catalogue.node(*id).cloned().unwrap_or(NodeInfo { id: *id, ..NodeInfo::default() }))
+                .collect(),
+            moves: record.epoch,
+        }
+    }
+
+    /// Answers a catalogue request; only the catalogue's leader does.
+    pub(super) async fn stores_op(&self, op: StoresOp) -> ClientResponse {
+        let replica = self.catalogue_replica().ok_or_else(|| fault(Error::unavailable("no catalogue here yet")))?;
+        if !replica.is_leader() {
+            return Err(ClientFault::NotLeader(replica.leader().filter(|leader| leader.id != self.inner.id)));
+        }
+        if let StoresOp::Alive { node } = op {
+            self.inner.alive.lock().insert(node, Instant::now());
+            return Ok(ClientReply::Done);
+        }
+        let _writing = self.inner.catalogue_writes.lock().await;
+        let catalogue = self.catalogue();
+        match op {
+            StoresOp::Create { name, settings, if_absent } => {
+                let name = checked_name(&name)?;
+                if let Some(existing) = catalogue.stores.get(&name) {
+                    if if_absent {
+                        return Ok(ClientReply::Stores(vec![Self::entry(&catalogue, existing)]));
+                    }
+                    return Err(fault(Error::invalid(format!("store {name:?} exists already"))));
+                }
+                let candidates = self.candidates(&catalogue);
+                let config = settings.apply(StoreConfig::default(), &candidates)?;
+                let placement = placement::initial(config.replicas, &candidates, &catalogue.load());
+                if placement.is_empty() {
+                    return Err(fault(Error::unavailable("no node can take a replica now")));
+                }
+                let record = StoreRecord {
+                    v: RECORD_VERSION,
+                    name: name.clone(),
+                    uid: crate::net::random_id(),
+                    config,
+                    placement,
+                    epoch: 0,
+                };
+                self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
+                tracing::info!(store = name.as_str(), placement = ?record.placement, "store created");
+                Ok(ClientReply::Stores(vec![Self::entry(&catalogue, &record)]))
+            }
+            StoresOp::Adopt { name, members } => {
+                if let Some(existing) = catalogue.stores.get(&name) {
+                    return Ok(ClientReply::Stores(vec![Self::entry(&catalogue, existing)]));
+                }
+                // A store of the layout before the catalogue: its group is what it is, so it
+                // is recorded as placed already (nobody may start it afresh).
+                let record = StoreRecord {
+                    v: RECORD_VERSION,
+                    name: name.clone(),
+                    uid: crate::net::random_id(),
+                    config: StoreConfig { replicas: members.len().max(1) as u32, ..StoreConfig::default() },
+                    placement: members,
+                    epoch: 1,
+                };
+                self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
+                tracing::info!(store = name.as_str(), "store of the previous layout adopted by the catalogue");
+                Ok(ClientReply::Stores(vec![Self::entry(&catalogue, &record)]))
+            }
+            StoresOp::Configure { name, settings } => {
+                let name = checked_name(&name)?;
+                let mut record = catalogue.stores.get(&name).cloned().ok_or_else(|| unknown(&name))?;
+                let candidates = self.candidates(&catalogue);
+                record.config = settings.apply(record.config, &candidates)?;
+                let mut load = catalogue.load();
+                for id in &record.placement {
+                    load.entry(*id).and_modify(|n| *n = n.saturating_sub(1));
+                }
+                if let Some(placement) = placement::repair(&record, &candidates, &load) {
+                    record.placement = placement;
+                    record.epoch += 1;
+                }
+                self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
+                Ok(ClientReply::Stores(vec![Self::entry(&catalogue, &record)]))
+            }
+            StoresOp::Drop { name } => {
+                let name = checked_name(&name)?;
+                if !catalogue.stores.contains_key(&name) {
+                    return Err(unknown(&name));
+                }
+                self.write_record(StoreRecord::key(&name), None).await?;
+                tracing::info!(store = name.as_str(), "store dropped");
+                Ok(ClientReply::Done)
+            }
+            StoresOp::List { name } => {
+                let entries = match name {
+                    None => catalogue.stores.values().map(|record| Self::entry(&catalogue, record)).collect(),
+                    Some(name) => {
+                        let name = checked_name(&name)?;
+                        let record = catalogue.stores.get(&name).ok_or_else(|| unknown(&name))?;
+                        vec![Self::entry(&catalogue, record)]
+                    }
+                };
+                Ok(ClientReply::Stores(entries))
+            }
+            StoresOp::Alive { .. } => Ok(ClientReply::Done),
+        }
+    }
+
+    /// Node administration on the catalogue's leader: a node joins (its record, the
+    /// catalogue's group, then a placement pass), drains, or is removed.
+    pub(super) async fn members_op(&self, op: MembersOp) -> ClientResponse {
+        let replica = self.catalogue_replica().ok_or_else(|| fault(Error::unavailable("no catalogue here yet")))?;
+        if !replica.is_leader() {
+            return Err(ClientFault::NotLeader(replica.leader().filter(|leader| leader.id != self.inner.id)));
+        }
+        match op {
+            MembersOp::List => Ok(ClientReply::Members(self.members())),
+            MembersOp::Join { node, zone } => {
+                self.add_member(&replica, node.clone(), replica.voter_ids().len() < MAX_VOTERS).await?;
+                self.inner.alive.lock().insert(node.id, Instant::now());
+                let _writing = self.inner.catalogue_writes.lock().await;
+                let catalogue = self.catalogue();
+                let record = match catalogue.nodes.get(&node.id) {
+                    Some(known) if known.info == node && (zone.is_empty() || zone == known.zone) => None,
+                    Some(known) => Some(NodeRecord {
+                        info: node.clone(),
+                        zone: if zone.is_empty() { known.zone.clone() } else { zone },
+                        ..known.clone()
+                    }),
+                    None => Some(NodeRecord { v: RECORD_VERSION, info: node.clone(), zone, state: NodeState::Active }),
+                };
+                if let Some(record) = record {
+                    let key = NodeRecord::key(node.id);
+                    self.write_record(key, Some(crate::cluster::catalogue::encode(&record))).await?;
+                }
+                drop(_writing);
+                self.place().await;
+                Ok(ClientReply::Done)
+            }
+            MembersOp::Drain(id) | MembersOp::Remove(id) => {
+                let _writing = self.inner.catalogue_writes.lock().await;
+                let catalogue = self.catalogue();
+                let Some(known) = catalogue.nodes.get(&id) else {
+                    return Err(fault(Error::new(ErrorCode::NotFound, format!("the cluster has no node {id:x}"))));
+                };
+                if matches!(op, MembersOp::Remove(_)) {
+                    let remaining = catalogue.nodes.len() - 1;
+                    if remaining == 0 {
+                        return Err(fault(Error::invalid("the last node of a cluster cannot be removed")));
+                    }
+                    self.write_record(NodeRecord::key(id), None).await?;
+                    drop(_writing);
+                    self.place().await;
+                    self.remove_member(&replica, id).await?;
+                } else {
+                    let record = NodeRecord { state: NodeState::Draining, ..known.clone() };
+                    self.write_record(NodeRecord::key(id), Some(crate::cluster::catalogue::encode(&record))).await?;
+                    drop(_writing);
+                    self.place().await;
+                }
+                Ok(ClientReply::Done)
+            }
+        }
+    }
+
+    /// One placement pass (the catalogue's leader): repairs every store that needs it, and
+    /// when none did, starts at most one rebalancing move.
+    pub(super) async fn place(&self) {
+        let Some(replica) = self.catalogue_replica() else { return };
+        if !replica.is_leader() {
+            return;
+        }
+        let _writing = self.inner.catalogue_writes.lock().await;
+        let catalogue = self.catalogue();
+        let candidates = self.candidates(&catalogue);
+        let mut load = catalogue.load();
+        let mut changed = false;
+        for record in catalogue.stores.values() {
+            let Some(placement) = placement::repair(record, &candidates, &load) else { continue };
+            for id in &record.placement {
+                load.entry(*id).and_modify(|n| *n = n.saturating_sub(1));
+            }
+            for id in &placement {
+                *load.entry(*id).or_default() += 1;
+            }
+            let moved = StoreRecord { placement, epoch: record.epoch + 1, ..record.clone() };
+            tracing::info!(store = record.name.as_str(), from = ?record.placement, to = ?moved.placement, "placement");
+            let encoded = crate::cluster::catalogue::encode(&moved);
+            if let Err(error) = self.write_record(StoreRecord::key(&record.name), Some(encoded)).await {
+                tracing::warn!("placing {:?}: {error:?}", record.name);
+                return;
+            }
+            changed = true;
+        }
+        let due = self.inner.last_move.lock().is_none_or(|last| last.elapsed() >= MOVE_EVERY);
+        if !changed && due {
+            if let Some((name, placement)) = placement::rebalance(catalogue.stores.values(), &candidates, &load) {
+                let record = &catalogue.stores[&name];
+                let moved = StoreRecord { placement, epoch: record.epoch + 1, ..record.clone() };
+                tracing::info!(store = name.as_str(), from = ?record.placement, to = ?moved.placement, "rebalance");
+                let encoded = crate::cluster::catalogue::encode(&moved);
+                if self.write_record(StoreRecord::key(&name), Some(encoded)).await.is_ok() {
+                    *self.inner.last_move.lock() = Some(Instant::now());
+                }
+            }
+        }
+        drop(_writing);
+        self.tend_catalogue_group(&replica, &catalogue, &candidates).await;
+    }
+
+    /// Keeps the catalogue's own group: up to [`MAX_VOTERS`] live voters (a live learner
+    /// replaces a voter that is not), and no member the catalogue no longer lists.
+    async fn tend_catalogue_group(&self, replica: &Replica, catalogue: &Catalogue, candidates: &[Candidate]) {
+        let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
+        let (members, _, _) = replica.view();
+        let live = |id: &u64| candidates.iter().any(|c| c.id == *id && c.usable);
+        let gone: Vec<u64> =
+            members.iter().map(|node| node.id).filter(|id| !catalogue.nodes.contains_key(id) && !catalogue.nodes.is_empty()).collect();
+        for id in gone {
+            let _ = self.remove_member(replica, id).await;
+        }
+        let live_voters = voters.iter().filter(|id| live(id)).count();
+        let learners: Vec<u64> =
+            members.iter().map(|node| node.id).filter(|id| !voters.contains(id) && live(id)).collect();
+        if let Some(promoted) = learners.first() {
+            if live_voters < MAX_VOTERS.min(candidates.iter().filter(|c| c.usable).count()) {
+                let mut next: BTreeSet<u64> = voters.iter().copied().filter(|id| live(id)).collect();
+                next.insert(*promoted);
+                if next.len() < voters.len() {
+                    // Keep a dead voter rather than shrink below what there was.
+                    return;
+                }
+                let _ = replica.raft.change_membership(ChangeMembers::ReplaceAllVoters(next), true).await;
+            }
+        }
+    }
+
+    /// Follows the catalogue for as long as the node runs: on every change it applies and at
+    /// least every [`BEAT`].
+    pub(super) fn follow_catalogue(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut last_beat = Instant::now() - BEAT;
+            loop {
+                let Some(inner) = weak.upgrade() else { return };
+                let node = Node { inner };
+                if node.inner.io.closing() {
+                    return;
+                }
+                let Some(catalogue) = node.catalogue_replica() else {
+                    drop(node);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                let mut revisions = catalogue.revisions();
+                node.note_leadership(&catalogue);
+                node.reconcile().await;
+                if last_beat.elapsed() >= BEAT {
+                    last_beat = Instant::now();
+                    let beat = node.clone();
+                    tokio::spawn(async move { beat.beat().await });
+                    node.place().await;
+                }
+                drop((node, catalogue));
+                tokio::select! {
+                    _ = revisions.changed() => {}
+                    () = tokio::time::sleep(BEAT) => {}
+                }
+            }
+        });
+    }
+
+    fn note_leadership(&self, catalogue: &Replica) {
+        let mut since = self.inner.leading_since.lock();
+        match (catalogue.is_leader(), *since) {
+            (true, None) => *since = Some(Instant::now()),
+            (false, Some(_)) => *since = None,
+            _ => {}
+        }
+    }
+
+    /// Tells the catalogue's leader this node is alive (one attempt; the next beat retries).
+    async fn beat(&self) {
+        let Some(catalogue) = self.catalogue_replica() else { return };
+        let body = ClientBody::Stores(StoresOp::Alive { node: self.inner.id });
+        match catalogue.leader() {
+            Some(leader) if leader.id == self.inner.id => {
+                self.inner.alive.lock().insert(self.inner.id, Instant::now());
+            }
+            Some(leader) => {
+                let _ = tokio::time::timeout(BEAT, self.send_to(&leader, CATALOGUE, body)).await;
+            }
+            None => {}
+        }
+    }
+
+    /// Makes this node's replicas what the catalogue wants here.
+    async fn reconcile(&self) {
+        let catalogue = self.catalogue();
+        if !catalogue.nodes.contains_key(&self.inner.id) {
+            // Not registered yet (or removed): nothing here is decided by this copy.
+            return;
+        }
+        let me = self.inner.id;
+        for record in catalogue.stores.values() {
+            if !record.placement.contains(&me) {
+                continue;
+            }
+            let local = self.replica(&record.name);
+            let uid = self.inner.uids.lock().get(&record.name).copied();
+            if local.is_some() && uid.is_some_and(|uid| uid != record.uid) {
+                // An earlier store of the same name: its data goes.
+                self.remove_replica(&record.name).await;
+            } else if local.is_some() {
+                if uid.is_none() {
+                    self.set_uid(&record.name, record.uid);
+                }
+                continue;
+            }
+            match self.replica_or_create(&record.name, record.config.history).await {
+                Ok(replica) => {
+                    self.set_uid(&record.name, record.uid);
+                    if record.epoch == 0 {
+                        let members: Vec<NodeInfo> =
+                            record.placement.iter().filter_map(|id| catalogue.node(*id).cloned()).collect();
+                        if let Err(error) = self.bootstrap(&replica, &members).await {
+                            tracing::warn!("starting store {:?}: {error}", record.name);
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!("creating the replica of {:?}: {error}", record.name),
+            }
+        }
+        let local: Vec<(String, Arc<Replica>)> = self
+            .inner
+            .replicas
+            .read()
+            .iter()
+            .filter(|(name, _)| name.as_str() != CATALOGUE)
+            .map(|(name, replica)| (name.clone(), Arc::clone(replica)))
+            .collect();
+        for (name, replica) in local {
+            let uid = self.inner.uids.lock().get(&name).copied();
+            match (catalogue.stores.get(&name), uid) {
+                // A store of the previous layout: its leader records it in the catalogue.
+                (None, None) => {
+                    if replica.is_leader() {
+                        let members = replica.voter_ids();
+                        let adopt = ClientBody::Stores(StoresOp::Adopt { name: name.clone(), members });
+                        if let Err(error) = self.ask_catalogue(adopt).await {
+                            tracing::warn!("recording store {name:?} in the catalogue: {error}");
+                        }
+                    }
+                }
+                (None, Some(_)) => self.remove_replica(&name).await,
+                (Some(record), Some(uid)) if record.uid != uid => self.remove_replica(&name).await,
+                (Some(record), None) => self.set_uid(&name, record.uid),
+                (Some(record), Some(_)) if replica.is_leader() => self.lead_store(&replica, record, &catalogue),
+                (Some(record), Some(_)) if !record.placement.contains(&me) => {
+                    // Moved away: removed once the group's leader no longer counts this node
+                    // (removing it while it still votes would weaken the group).
+                    if !replica.voter_ids().contains(&me) || self.left_group(record, &catalogue).await {
+                        self.remove_replica(&name).await;
+                    }
+                }
+                (Some(_), Some(_)) => {}
+            }
+        }
+    }
+
+    /// As a store's leader: applies its configuration and changes its group to the wanted
+    /// nodes (in the background, one change at a time per store).
+    fn lead_store(&self, replica: &Arc<Replica>, record: &StoreRecord, catalogue: &Catalogue) {
+        let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
+        let wanted: BTreeSet<u64> = record.placement.iter().copied().collect();
+        let configured = self.inner.configured.lock().get(&record.name) == Some(&(record.uid, record.config));
+        if voters == wanted && configured {
+            return;
+        }
+        if !self.inner.changing.lock().insert(record.name.clone()) {
+            return;
+        }
+        let (node, replica, record) = (self.clone(), Arc::clone(replica), record.clone());
+        let infos: BTreeMap<u64, NodeInfo> =
+            record.placement.iter().filter_map(|id| catalogue.node(*id).map(|info| (*id, info.clone()))).collect();
+        tokio::spawn(async move {
+            if let Err(error) = node.change_group(&replica, &record, &infos, configured).await {
+                tracing::warn!("moving store {:?} to {:?}: {error}", record.name, record.placement);
+            }
+            node.inner.changing.lock().remove(&record.name);
+        });
+    }
+
+    async fn change_group(
+        &self,
+        replica: &Replica,
+        record: &StoreRecord,
+        infos: &BTreeMap<u64, NodeInfo>,
+        configured: bool,
+    ) -> Result<()> {
+        if !configured {
+            replica
+                .propose(None, Command::SetHistory(record.config.history))
+                .await
+                .map_err(|fault| Error::unavailable(format!("{fault:?}")))?;
+            self.inner.configured.lock().insert(record.name.clone(), (record.uid, record.config));
+        }
+        let failed = |error: &dyn std::fmt::Display| Error::unavailable(error.to_string());
+        let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
+        let wanted: BTreeSet<u64> = record.placement.iter().copied().collect();
+        for id in wanted.difference(&voters) {
+            let Some(info) = infos.get(id) else { continue };
+            // A learner first, caught up (by snapshot if it is far behind), then a voter.
+            replica.raft.add_learner(*id, info.clone(), true).await.map_err(|e| failed(&e))?;
+            let add = ChangeMembers::AddVoterIds([*id].into_iter().collect());
+            replica.raft.change_membership(add, false).await.map_err(|e| failed(&e))?;
+            tracing::info!(store = record.name.as_str(), node = id, "replica added");
+        }
+        let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
+        if voters.is_superset(&wanted) && voters != wanted && !wanted.is_empty() {
+            replica
+                .raft
+                .change_membership(ChangeMembers::ReplaceAllVoters(wanted.clone()), false)
+                .await
+                .map_err(|e| failed(&e))?;
+            tracing::info!(store = record.name.as_str(), voters = ?wanted, "replicas removed");
+        }
+        Ok(())
+    }
+
+    /// Whether the leader of `record`'s group, asked through the wanted nodes, no longer
+    /// counts this node as a member.
+    async fn left_group(&self, record: &StoreRecord, catalogue: &Catalogue) -> bool {
+        for id in &record.placement {
+            let Some(node) = catalogue.node(*id) else { continue };
+            let asked = tokio::time::timeout(BEAT, self.send_to(node, &record.name, ClientBody::Status)).await;
+            if let Ok(Ok(ClientReply::Status { view, .. })) = asked {
+                if view.leader.as_ref().is_some_and(|leader| leader.id == node.id) {
+                    return !view.members.iter().any(|member| member.id == self.inner.id);
+                }
+            }
+        }
+        false
+    }
+
+    fn set_uid(&self, store: &str, uid: u64) {
+        self.inner.uids.lock().insert(store.to_owned(), uid);
+        if let Some(dir) = &self.inner.config.data_dir {
+            let dir = dir.join("stores").join(store);
+            if let Err(error) = self.inner.io.replace(&dir, "store-id", &format::seal(Kind::StoreId, uid.to_string().as_bytes())) {
+                tracing::warn!("saving {}: {error}", dir.join("store-id").display());
+            }
+        }
+    }
+
+    /// The store id saved in a replica's directory, if it has one.
+    pub(super) fn saved_uid(&self, store: &str) -> Result<Option<u64>> {
+        let Some(dir) = &self.inner.config.data_dir else { return Ok(None) };
+        let dir = dir.join("stores").join(store);
+        let parse = |bytes: &[u8]| std::str::from_utf8(bytes).ok().and_then(|text| text.trim().parse::<u64>().ok());
+        let body = format::read_body(&self.inner.io, &dir, "store-id", Kind::StoreId, |bytes| {
+            parse(bytes).map(|_| ()).ok_or_else(|| "not a store id".to_owned())
+        })
+        .map_err(|fatal| {
+            self.inner.io.fail(fatal.clone());
+            Error::unavailable(fatal.to_string())
+        })?;
+        Ok(body.and_then(|body| parse(&body)))
+    }
+
+    /// Stops this node's replica of `store` and removes its files.
+    async fn remove_replica(&self, store: &str) {
+        let replica = self.inner.replicas.write().remove(store);
+        self.inner.uids.lock().remove(store);
+        self.inner.configured.lock().remove(store);
+        if let Some(replica) = replica {
+            replica.shutdown().await;
+        }
+        if let Some(dir) = &self.inner.config.data_dir {
+            let dir = dir.join("stores").join(store);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!("{}", io_error(&format!("removing {}", dir.display()), error)),
+            }
+        }
+        tracing::info!(store, "replica removed from this node");
+    }
+
+    /// Where a request for a store this node holds no replica of should go: a node that
+    /// does (the client follows), `not_found` when the catalogue's leader confirms that no
+    /// such store exists.
+    pub(super) async fn elsewhere(&self, store: &str) -> ClientFault {
+        let mut catalogue = self.catalogue();
+        if !catalogue.stores.contains_key(store) {
+            // This copy may lag (a store just created): ask the leader.
+            match self.ask_catalogue(ClientBody::Stores(StoresOp::List { name: Some(store.to_owned()) })).await {
+                Ok(ClientReply::Stores(entries)) => {
+                    return match entries.into_iter().next() {
+                        Some(entry) => match entry.placement.into_iter().find(|node| node.id != self.inner.id) {
+                            Some(node) if !node.peer.is_empty() => ClientFault::NotLeader(Some(node)),
+                            _ => fault(Error::unavailable(format!("store {store:?} is starting"))),
+                        },
+                        None => self.unknown_store(store),
+                    }
+                }
+                Ok(_) => return fault(Error::internal("the catalogue answered something else")),
+                Err(error) if error.code() == ErrorCode::NotFound || error.code() == ErrorCode::InvalidInput => {
+                    return self.unknown_store(store)
+                }
+                Err(error) => return fault(error),
+            }
+        }
+        let record = catalogue.stores.remove(store).expect("checked above");
+        let holder = record
+            .placement
+            .iter()
+            .filter(|id| **id != self.inner.id)
+            .filter_map(|id| catalogue.node(*id))
+            .next()
+            .cloned();
+        match holder {
+            Some(node) => ClientFault::NotLeader(Some(node)),
+            None => fault(Error::unavailable(format!("store {store:?} is starting on this node"))),
+        }
+    }
+
+    /// Creates a store through the catalogue (`Open` of an unknown store where that is
+    /// allowed, and the stores a node is started with), waiting until it serves here when
+    /// it is placed here.
+    pub(super) async fn ensure_store(&self, store: &str) -> Result<bool> {
+        let name = checked_name(store).map_err(|fault| match fault {
+            ClientFault::Error(error) => error,
+            other => Error::internal(format!("{other:?}")),
+        })?;
+        if self.catalogue().stores.contains_key(&name) {
+            return Ok(false);
+        }
+        let create = StoresOp::Create { name: name.clone(), settings: StoreSettings::default(), if_absent: true };
+        let reply = self.ask_catalogue(ClientBody::Stores(create)).await?;
+        let ClientReply::Stores(entries) = reply else {
+            return Err(Error::internal("the catalogue answered something else"));
+        };
+        let created = entries.first().is_some_and(|entry| entry.moves == 0);
+        if entries.iter().any(|entry| entry.placement.iter().any(|node| node.id == self.inner.id)) {
+            // Placed here: wait for this node's copy of the catalogue, then for the group.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.replica(&name).is_none() && Instant::now() < deadline {
+                self.reconcile().await;
+                if self.replica(&name).is_none() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            if let Some(replica) = self.replica(&name) {
+                replica.elected(Duration::from_secs(10)).await;
+            }
+        }
+        Ok(created)
+    }
+}
+
+fn checked_name(name: &str) -> std::result::Result<String, ClientFault> {
+    match normalize_store_name(name) {
+        Ok(normal) if normal == name => Ok(normal),
+        Ok(normal) => Err(fault(Error::invalid(format!("store names are lower case: {normal:?}, not {name:?}")))),
+        Err(error) => Err(fault(error)),
+    }
+}
+
+fn unknown(name: &str) -> ClientFault {
+    fault(Error::new(ErrorCode::NotFound, format!("this cluster has no store {name:?}")))
+}
+
+impl StoreSettings {
+    /// `config` with these settings applied, checked against the nodes that can hold replicas.
+    fn apply(&self, mut config: StoreConfig, candidates: &[Candidate]) -> std::result::Result<StoreConfig, ClientFault> {
+        if let Some(replicas) = self.replicas {
+            let usable = candidates.iter().filter(|c| c.usable).count();
+            if replicas as usize > usable {
+                return Err(fault(Error::invalid(format!(
+                    "replicas {replicas} is more than the {usable} node(s) that can hold one"
+                ))));
+            }
+            config.replicas = replicas;
+        }
+        if let Some(history) = self.history {
+            config.history = history;
+        }
+        config.check().map_err(fault)?;
+        Ok(config)
+    }
+}
