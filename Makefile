@@ -125,10 +125,12 @@ cli:
 # A local cluster around one command: 3 in-memory nodes on free 127.0.0.1 ports, killed after it.
 CLUSTRON_BIN = $(RELEASE_DIR)/clustron
 WITH_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 3
-TEST_CLUSTER = $(WITH_CLUSTER) base --clock manual --allow-create-stores --
+# Five nodes, each store on three of them (the default replication factor): a client meets
+# nodes that hold no replica of its store and is redirected.
+TEST_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 5 base --clock manual --allow-create-stores --
 
 ## test-bindings-cluster: the conformance vectors through the C ABI, Python and Node against a
-## 3-node cluster (CLUSTRON_NODES points each runner at it)
+## 5-node cluster whose stores have 3 replicas (CLUSTRON_NODES points each runner at it)
 test-bindings-cluster: cli python-install node-build
 	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance
 	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py

@@ -178,15 +178,28 @@ fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_
     let dir = temporary_dir("full");
     let io: Arc<Disk> = Arc::default();
     let log = open_with(&dir, &io).unwrap();
-    append(&log, &[1..=3]);
+    // An idle log reserves 64 KiB ahead; a busy one doubles that up to 4 MiB. Write until the
+    // log has just reserved its full 4 MiB ahead.
+    let reserved = |log: &LogStore| log.inner.lock().file.as_ref().unwrap().room.reserved.load(Ordering::Acquire);
+    while reserved(&log) == u64::MAX {
+        std::thread::yield_now(); // the writer thread has not reserved yet
+    }
+    assert!(reserved(&log) <= 64 << 10, "an idle log reserves little: {}", reserved(&log));
+    let mut next = 1;
+    while reserved(&log) < (4 << 20) - (64 << 10) {
+        append(&log, &[next..=next + 999]);
+        next += 1000;
+        assert!(next < 2_000_000, "the reservation grows to 4 MiB");
+    }
     io.inject(crate::cluster::disk::DiskFaults { write_no_space: true, ..Default::default() });
     // About 2.4 MB of records: they fit in the 4 MiB reserved ahead, but reserving more
     // fails, so the disk is full from then on.
-    append_later(&log, 4..=150_000).recv().unwrap().unwrap();
+    append_later(&log, next..=next + 149_996).recv().unwrap().unwrap();
+    let next = next + 149_997;
     assert!(log.disk_full(), "the log could not reserve more");
     // The next 2.4 MB do not fit in what is left: the write meets the full disk and waits.
     let fired = io.fired();
-    let flushed = append_later(&log, 150_001..=300_000);
+    let flushed = append_later(&log, next..=next + 149_999);
     while io.fired() == fired {
         std::thread::yield_now();
     }
@@ -197,7 +210,7 @@ fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_
     drop(log);
     // The half-written attempts were cut: the file reads back whole, with no torn tail.
     let log = open(&dir).unwrap();
-    assert_eq!(indexes(&log), (1..=300_000).collect::<Vec<_>>());
+    assert_eq!(indexes(&log), (1..next + 150_000).collect::<Vec<_>>());
     assert_eq!(io.failed(), None, "a full disk is not a failure");
     drop(log);
     fs::remove_dir_all(&dir).unwrap();

@@ -36,6 +36,9 @@ pub(super) struct Writer {
     pub(super) allocated: Option<u64>,
     /// Set when the disk failed: nothing more is written.
     pub(super) failed: bool,
+    /// How much this log keeps reserved ahead: from [`SMALLEST_RESERVATION`], doubled each
+    /// time it is used up, up to [`RESERVE`].
+    pub(super) target: u64,
 }
 
 impl Writer {
@@ -78,16 +81,21 @@ impl Writer {
         }
     }
 
-    /// Keeps at least `wanted` (and up to [`RESERVE`] more) bytes reserved past the end of the
-    /// file, in smaller steps as the disk fills; publishes what is reserved. Answers whether
-    /// `wanted` bytes are.
+    /// Keeps at least `wanted` (and up to the log's target more) bytes reserved past the end
+    /// of the file, in smaller steps as the disk fills; publishes what is reserved. Answers
+    /// whether `wanted` bytes are.
     fn reserve(&mut self, wanted: u64) -> bool {
         let Some(allocated) = self.allocated else { return true };
         let end = self.length + wanted;
-        if self.failed || (allocated >= end + RESERVE / 2 && !self.room.is_full()) {
+        if self.failed || (allocated >= end + self.target / 2 && !self.room.is_full()) {
             return allocated >= end;
         }
-        let mut step = (end + RESERVE).saturating_sub(allocated.max(self.length));
+        if allocated > self.length && !self.room.is_full() {
+            // Half of the last reservation is used: this log is busy enough for a bigger one.
+            self.target = (self.target * 2).min(RESERVE);
+        }
+        let target = self.target;
+        let mut step = (end + target).saturating_sub(allocated.max(self.length));
         let from = allocated.max(self.length);
         let mut reached = from;
         let mut refused = None;
@@ -95,7 +103,7 @@ impl Writer {
             match self.io.allocate(&self.file, reached, step) {
                 Ok(()) => {
                     reached += step;
-                    if reached >= end + RESERVE {
+                    if reached >= end + target {
                         break;
                     }
                 }
@@ -118,7 +126,7 @@ impl Writer {
         self.room.reserved.store(reached - self.length, Ordering::Release);
         let path = self.path();
         match refused {
-            Some(error) if reached < end + RESERVE => self.room.set_full(true, &path, &error),
+            Some(error) if reached < end + target => self.room.set_full(true, &path, &error),
             _ => self.room.set_full(false, &path, &""),
         }
         reached >= end

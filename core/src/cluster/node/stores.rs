@@ -395,6 +395,8 @@ impl Node {
                     continue;
                 };
                 let mut revisions = catalogue.revisions();
+                // What is applied now is what this pass reads: wake for what comes after it.
+                revisions.borrow_and_update();
                 node.note_leadership(&catalogue);
                 node.reconcile().await;
                 if last_beat.elapsed() >= BEAT {

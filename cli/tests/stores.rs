@@ -1,0 +1,238 @@
+//! Stores as the unit of scale, with real node processes: created online on a replication
+//! factor of nodes (not on every node), served through any node, configured, dropped with
+//! their files; a killed holder's replicas re-created elsewhere without losing a write;
+//! drain, remove and join. Every process is killed when a test ends; nothing asserts a
+//! duration.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clustron::admin::{Cluster as Admin, Health, StoreSettings};
+use clustron::ErrorCode;
+use common::{clustron, eventually, Cluster};
+
+fn admin(cluster: &Cluster) -> Admin {
+    let seeds: Vec<String> =
+        cluster.nodes.iter().filter(|node| node.is_running()).map(common::NodeProcess::address).collect();
+    Admin::new(&seeds, None).expect("seeds parse")
+}
+
+/// The indexes of the nodes whose data directory holds a replica of `store`.
+fn holders(cluster: &Cluster, store: &str) -> Vec<usize> {
+    (0..cluster.nodes.len()).filter(|index| cluster.data_file(*index, &format!("stores/{store}")).is_dir()).collect()
+}
+
+fn index_of(cluster: &Cluster, id: u64) -> usize {
+    cluster.nodes.iter().position(|node| u64::from_str_radix(&node.id, 16).unwrap() == id).expect("a node of ours")
+}
+
+/// Waits until `store`'s group is exactly its wanted nodes, with a leader; answers them.
+fn settled(cluster: &Cluster, store: &str) -> Vec<u64> {
+    eventually(Duration::from_secs(60), || {
+        let info = admin(cluster).store(store).ok()?;
+        (info.health == Health::Healthy).then(|| info.placement.iter().map(|node| node.id).collect())
+    })
+    .unwrap_or_else(|| panic!("store {store} settles on its wanted nodes: {:?}", admin(cluster).store(store)))
+}
+
+#[test]
+fn stores_are_created_on_three_of_five_nodes_served_through_any_node_and_dropped_with_their_files() {
+    let cluster = Cluster::start(5, "base", &[], true);
+    let seed = cluster.nodes[0].address();
+    // Created online with the command line; it serves when the command returns.
+    let run = clustron(&["store", "create", "orders", "--replicas", "3", "--seed", &seed, "--json"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let created = &run.json_lines()[0];
+    assert_eq!(created["replicas"], 3);
+    assert_eq!(created["placement"].as_array().unwrap().len(), 3);
+    let placed = settled(&cluster, "orders");
+    let mut expected: Vec<usize> = placed.iter().map(|id| index_of(&cluster, *id)).collect();
+    expected.sort_unstable();
+    assert_eq!(holders(&cluster, "orders"), expected, "only the placed nodes hold files of the store");
+    // Any node serves it: a client that only knows a node without a replica is redirected.
+    let outsider = (0..5).find(|index| !expected.contains(index)).unwrap();
+    let store = clustron::open(&format!("clustron://{}/orders", cluster.nodes[outsider].address())).wait().unwrap();
+    common::put_numbered(&store, 30);
+    common::assert_numbered(&store, 30);
+    // `store list` and `store show` report it.
+    let list = clustron(&["store", "list", "--seed", &seed, "--json"], b"");
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let orders = list.json_lines().into_iter().find(|line| line["store"] == "orders").expect("orders is listed");
+    assert_eq!(orders["keys"], 30);
+    assert_eq!(orders["health"], "healthy");
+    assert_eq!(orders["members"].as_array().unwrap().len(), 3);
+    // More replicas, online: the group grows to the new placement, nothing is lost.
+    let run = clustron(&["store", "configure", "orders", "--replicas", "5", "--seed", &seed], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(settled(&cluster, "orders").len(), 5);
+    assert_eq!(holders(&cluster, "orders"), vec![0, 1, 2, 3, 4]);
+    common::assert_numbered(&store, 30);
+    // And fewer: the nodes let go remove their files once the group no longer counts them.
+    let run = clustron(&["store", "configure", "orders", "--replicas", "2", "--seed", &seed], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(settled(&cluster, "orders").len(), 2);
+    let two = eventually(Duration::from_secs(30), || (holders(&cluster, "orders").len() == 2).then_some(()));
+    assert!(two.is_some(), "three replicas' files removed: {:?}", holders(&cluster, "orders"));
+    common::assert_numbered(&store, 30);
+    // A drop removes every replica's files; clients then get not_found.
+    let refused = clustron(&["store", "drop", "orders", "--seed", &seed], b"");
+    assert_eq!(refused.code, 2, "a drop without --yes is a usage error: {}", refused.stderr);
+    let run = clustron(&["store", "drop", "orders", "--yes", "--seed", &seed], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let gone = eventually(Duration::from_secs(30), || holders(&cluster, "orders").is_empty().then_some(()));
+    assert!(gone.is_some(), "every replica's files are removed: {:?}", holders(&cluster, "orders"));
+    let error = store.get("k/0000").wait().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
+    let error = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
+    // Created again under the same name, it starts empty (no old replica is taken for it).
+    admin(&cluster).create_store("orders", StoreSettings::default()).unwrap();
+    let again = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
+    assert_eq!(again.get("k/0000").wait().unwrap(), None);
+}
+
+#[test]
+fn bad_store_requests_are_refused_with_clear_errors() {
+    let cluster = Cluster::start(3, "base", &[], false);
+    let admin = admin(&cluster);
+    let refused = |result: clustron::Result<clustron::admin::StoreInfo>, code: ErrorCode, says: &str| {
+        let error = result.expect_err("refused");
+        assert_eq!(error.code(), code, "{error}");
+        assert!(error.message().contains(says), "{error} should say {says:?}");
+    };
+    let replicas = |n| StoreSettings { replicas: Some(n), history: None };
+    refused(admin.create_store("s", replicas(0)), ErrorCode::InvalidInput, "replicas must be between 1");
+    refused(admin.create_store("s", replicas(4)), ErrorCode::InvalidInput, "more than the 3 node(s)");
+    refused(admin.create_store("", StoreSettings::default()), ErrorCode::InvalidInput, "must not be empty");
+    refused(admin.create_store(&"x".repeat(300), StoreSettings::default()), ErrorCode::InvalidInput, "limit");
+    refused(admin.create_store("a/b", StoreSettings::default()), ErrorCode::InvalidInput, "contains '/'");
+    refused(admin.create_store("Upper", StoreSettings::default()), ErrorCode::InvalidInput, "lower case");
+    refused(admin.create_store("base", StoreSettings::default()), ErrorCode::InvalidInput, "exists already");
+    refused(admin.store("missing"), ErrorCode::NotFound, "no store \"missing\"");
+    refused(admin.configure_store("missing", replicas(1)), ErrorCode::NotFound, "no store");
+    refused(admin.configure_store("base", replicas(9)), ErrorCode::InvalidInput, "replicas");
+    let error = admin.drop_store("missing", false).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
+    // A store in use (a live session's lease) is not dropped without force.
+    let store = clustron::open(&format!("clustron://{}/base", cluster.seeds())).wait().unwrap();
+    let session = store.session(Duration::from_secs(30)).wait().unwrap();
+    let error = admin.drop_store("base", false).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidInput, "{error}");
+    assert!(error.message().contains("in use"), "{error}");
+    drop(session);
+    // The command line's exit codes: 10 + the error's code.
+    let seed = cluster.nodes[0].address();
+    let run = clustron(&["store", "create", "s", "--replicas", "0", "--seed", &seed], b"");
+    assert_eq!(run.code, 11, "invalid_input: {}", run.stderr);
+    let run = clustron(&["store", "show", "missing", "--seed", &seed], b"");
+    assert_eq!(run.code, 12, "not_found: {}", run.stderr);
+    let run = clustron(&["node", "--dead-after", "0s"], b"");
+    assert_eq!(run.code, 2, "a zero --dead-after is a usage error: {}", run.stderr);
+    // An unknown store is refused at once, not after retries.
+    let error = clustron::open(&format!("clustron://{}/missing", cluster.seeds())).wait().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
+}
+
+#[test]
+fn a_killed_holders_replicas_are_re_created_elsewhere_and_no_acknowledged_write_is_lost() {
+    let mut cluster = Cluster::start(4, "base", &["--dead-after", "2s"], true);
+    let admin_now = admin(&cluster);
+    admin_now.create_store("orders", StoreSettings { replicas: Some(3), history: None }).unwrap();
+    let placed = settled(&cluster, "orders");
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let store = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
+        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                if store.put(format!("w/{n:06}"), n.to_string()).wait().is_ok() {
+                    acked.lock().unwrap().push(n);
+                }
+                n += 1;
+            }
+        })
+    };
+    let _ = eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() > 50).then_some(()));
+    // kill -9 a holder that is not the first node (the test's seed for new clients).
+    let victim = placed.iter().map(|id| index_of(&cluster, *id)).find(|index| *index != 0).unwrap();
+    let victim_id = u64::from_str_radix(&cluster.nodes[victim].id, 16).unwrap();
+    cluster.kill(victim);
+    let killed = Instant::now();
+    let healed = eventually(Duration::from_secs(90), || {
+        let info = admin(&cluster).store("orders").ok()?;
+        let ids: Vec<u64> = info.members.iter().map(|node| node.id).collect();
+        (info.health == Health::Healthy && ids.len() == 3 && !ids.contains(&victim_id)).then_some(ids)
+    });
+    assert!(healed.is_some(), "orders is back on 3 live nodes: {:?}", admin(&cluster).store("orders"));
+    eprintln!("re-replicated {:?} after the kill (--dead-after 2s)", killed.elapsed());
+    let mark = acked.lock().unwrap().len();
+    let _ = eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() > mark + 50).then_some(()));
+    stop.store(true, Ordering::Release);
+    writer.join().unwrap();
+    let store = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() > 100, "writes went on: {}", acked.len());
+    for n in acked.iter() {
+        assert!(store.get(&format!("w/{n:06}")).wait().unwrap().is_some(), "w/{n:06} was acknowledged and is lost");
+    }
+    // The killed node comes back: it no longer holds the store, and removes its old replica.
+    cluster.restart(victim);
+    let cleaned = eventually(Duration::from_secs(30), || (!holders(&cluster, "orders").contains(&victim)).then_some(()));
+    assert!(cleaned.is_some(), "the returning node removed the replica that moved away");
+}
+
+#[test]
+fn a_joining_node_takes_a_fair_share_and_a_drained_node_is_emptied_then_removed() {
+    let mut cluster = Cluster::start(2, "base", &[], false);
+    let admin_now = admin(&cluster);
+    for n in 0..6 {
+        admin_now.create_store(&format!("s{n}"), StoreSettings { replicas: Some(1), history: None }).unwrap();
+    }
+    let load = |cluster: &Cluster| -> Vec<usize> {
+        let stores = admin(cluster).list_stores().unwrap();
+        cluster
+            .nodes
+            .iter()
+            .filter(|node| node.is_running())
+            .map(|node| {
+                let id = u64::from_str_radix(&node.id, 16).unwrap();
+                stores
+                    .iter()
+                    .filter(|info| info.health == Health::Healthy && info.members.iter().any(|m| m.id == id))
+                    .count()
+            })
+            .collect()
+    };
+    cluster.add_node(2, None);
+    // 7 single-replica stores (base has 2 replicas on 2 nodes... 3 asked, 2 there were) over 3 nodes.
+    let fair = eventually(Duration::from_secs(60), || {
+        let load = load(&cluster);
+        let (min, max) = (load.iter().min()?, load.iter().max()?);
+        (max - min <= 1 && *min > 0).then_some(load)
+    });
+    assert!(fair.is_some(), "the new node took a fair share: {:?}", load(&cluster));
+    // Drain node 1: everything it holds moves; then it is removed.
+    let drained = u64::from_str_radix(&cluster.nodes[1].id, 16).unwrap();
+    let run = clustron(&["members", "drain", &cluster.nodes[1].id, "--seed", &cluster.nodes[0].address()], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let empty = eventually(Duration::from_secs(60), || {
+        let stores = admin(&cluster).list_stores().ok()?;
+        let settled = stores.iter().all(|info| info.health == Health::Healthy);
+        let holds = stores.iter().any(|info| info.members.iter().any(|node| node.id == drained));
+        (settled && !holds).then_some(())
+    });
+    assert!(empty.is_some(), "the drained node holds nothing: {:?}", admin(&cluster).list_stores());
+    admin(&cluster).remove_member(drained).unwrap();
+    cluster.kill(1);
+    let members = admin(&cluster).members().unwrap();
+    assert!(!members.iter().any(|node| node.id == drained), "removed: {members:?}");
+    for n in 0..6 {
+        let store = clustron::open(&format!("clustron://{}/s{n}", cluster.nodes[0].address())).wait().unwrap();
+        assert!(store.put("still", "here").wait().unwrap().created, "s{n} serves after the drain");
+    }
+}
