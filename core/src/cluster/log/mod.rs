@@ -37,11 +37,13 @@ use super::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};
 
 /// Rewrite the log file once this many purged entries are still in it.
 const REWRITE_AFTER_PURGED: u64 = 20_000;
-/// Disk space a busy log keeps reserved ahead of its writes, and the smallest step it
-/// reserves (what an idle log starts with, and the step when the disk is nearly full). A log
-/// doubles its reservation each time it uses one up, so the many idle stores of a node (and
-/// its catalogue) hold 64 KiB each, not 4 MiB.
+/// Disk space a busy log keeps reserved ahead of its writes, what an idle one starts with,
+/// and the smallest step it reserves when the disk is nearly full. A log doubles its
+/// reservation each time it uses half of it, so the many idle stores of a node (and its
+/// catalogue) hold 256 KiB each, not 4 MiB. (A write larger than what is reserved reserves
+/// for itself first; on a full disk it waits, as any write past 4 MiB always did.)
 const RESERVE: u64 = 4 << 20;
+const IDLE_RESERVATION: u64 = 256 << 10;
 const SMALLEST_RESERVATION: u64 = 64 << 10;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -302,7 +304,7 @@ impl LogStore {
             length,
             allocated: Some(length),
             failed: false,
-            target: SMALLEST_RESERVATION,
+            target: IDLE_RESERVATION,
         };
         std::thread::Builder::new()
             .name(name)

@@ -178,15 +178,15 @@ fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_
     let dir = temporary_dir("full");
     let io: Arc<Disk> = Arc::default();
     let log = open_with(&dir, &io).unwrap();
-    // An idle log reserves 64 KiB ahead; a busy one doubles that up to 4 MiB. Write until the
+    // An idle log reserves 256 KiB ahead; a busy one doubles that up to 4 MiB. Write until the
     // log has just reserved its full 4 MiB ahead.
     let reserved = |log: &LogStore| log.inner.lock().file.as_ref().unwrap().room.reserved.load(Ordering::Acquire);
     while reserved(&log) == u64::MAX {
         std::thread::yield_now(); // the writer thread has not reserved yet
     }
-    assert!(reserved(&log) <= 64 << 10, "an idle log reserves little: {}", reserved(&log));
+    assert!(reserved(&log) <= 256 << 10, "an idle log reserves little: {}", reserved(&log));
     let mut next = 1;
-    while reserved(&log) < (4 << 20) - (64 << 10) {
+    while reserved(&log) < (4 << 20) - (256 << 10) {
         append(&log, &[next..=next + 999]);
         next += 1000;
         assert!(next < 2_000_000, "the reservation grows to 4 MiB");

@@ -36,8 +36,8 @@ pub(super) struct Writer {
     pub(super) allocated: Option<u64>,
     /// Set when the disk failed: nothing more is written.
     pub(super) failed: bool,
-    /// How much this log keeps reserved ahead: from [`SMALLEST_RESERVATION`], doubled each
-    /// time it is used up, up to [`RESERVE`].
+    /// How much this log keeps reserved ahead: from 256 KiB, doubled each time half of it
+    /// is used, up to [`RESERVE`].
     pub(super) target: u64,
 }
 
