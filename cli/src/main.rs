@@ -80,9 +80,10 @@ impl Command {
     fn json(&self) -> bool {
         match self {
             Command::Client(command) => command.connect().json,
-            Command::Members { target, .. } | Command::Store { target, .. } | Command::Status { target } | Command::Partition { target, .. } => {
-                target.json
-            }
+            Command::Members { target, .. }
+            | Command::Store { target, .. }
+            | Command::Status { target }
+            | Command::Partition { target, .. } => target.json,
             Command::Bench(args) => args.json,
             Command::Node(_) | Command::Top(_) => false,
         }

@@ -182,7 +182,8 @@ fn a_killed_holders_replicas_are_re_created_elsewhere_and_no_acknowledged_write_
     }
     // The killed node comes back: it no longer holds the store, and removes its old replica.
     cluster.restart(victim);
-    let cleaned = eventually(Duration::from_secs(30), || (!holders(&cluster, "orders").contains(&victim)).then_some(()));
+    let cleaned =
+        eventually(Duration::from_secs(30), || (!holders(&cluster, "orders").contains(&victim)).then_some(()));
     assert!(cleaned.is_some(), "the returning node removed the replica that moved away");
 }
 
@@ -234,5 +235,42 @@ fn a_joining_node_takes_a_fair_share_and_a_drained_node_is_emptied_then_removed(
     for n in 0..6 {
         let store = clustron::open(&format!("clustron://{}/s{n}", cluster.nodes[0].address())).wait().unwrap();
         assert!(store.put("still", "here").wait().unwrap().created, "s{n} serves after the drain");
+    }
+}
+
+/// A data directory of the layout before the catalogue (stores, no `catalogue/`, no
+/// `store-id`) is adopted on first start: each store is recorded as placed on its group's
+/// voters and keeps every write.
+#[test]
+fn a_data_directory_from_before_the_catalogue_is_adopted_with_its_data() {
+    let mut cluster = Cluster::start(3, "orders", &[], true);
+    let store = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
+    common::put_numbered(&store, 40);
+    drop(store);
+    for index in 0..3 {
+        cluster.kill(index);
+    }
+    // What the previous layout had: no catalogue, no store ids.
+    for index in 0..3 {
+        std::fs::remove_dir_all(cluster.data_file(index, "catalogue")).unwrap();
+        std::fs::remove_file(cluster.data_file(index, "stores/orders/store-id")).unwrap();
+    }
+    for index in 0..3 {
+        cluster.restart(index);
+    }
+    let info = eventually(Duration::from_secs(60), || {
+        let info = admin(&cluster).store("orders").ok()?;
+        (info.health == Health::Healthy).then_some(info)
+    })
+    .expect("the store is adopted by the new catalogue");
+    assert_eq!(info.placement.len(), 3, "placed on the group's voters: {info:?}");
+    let store = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
+    common::assert_numbered(&store, 40);
+    assert!(store.put("after", "adoption").wait().unwrap().created);
+    for index in 0..3 {
+        let saved = eventually(Duration::from_secs(30), || {
+            cluster.data_file(index, "stores/orders/store-id").is_file().then_some(())
+        });
+        assert!(saved.is_some(), "node {index} saved the store's id");
     }
 }

@@ -130,8 +130,7 @@ mod tests {
             let load = load_of(&stores, &candidates);
             let placement = initial(3, &candidates, &load);
             assert_eq!(placement.len(), 3);
-            let zones: BTreeSet<&str> =
-                placement.iter().map(|id| candidates[*id as usize - 1].zone.as_str()).collect();
+            let zones: BTreeSet<&str> = placement.iter().map(|id| candidates[*id as usize - 1].zone.as_str()).collect();
             assert_eq!(zones.len(), 3, "store {n} on {placement:?} spans every zone");
             stores.push(store(&format!("s{n}"), 3, &placement));
         }
@@ -146,9 +145,9 @@ mod tests {
         let placement = initial(3, &candidates, &BTreeMap::new());
         assert_eq!(placement, vec![1, 2]);
         let record = store("s", 3, &placement);
-        assert_eq!(repair(&record, &candidates, &load_of(&[record.clone()], &candidates)), None);
+        assert_eq!(repair(&record, &candidates, &load_of(std::slice::from_ref(&record), &candidates)), None);
         candidates.extend(nodes(&["", "", ""]).into_iter().skip(2));
-        let load = load_of(&[record.clone()], &candidates);
+        let load = load_of(std::slice::from_ref(&record), &candidates);
         assert_eq!(repair(&record, &candidates, &load), Some(vec![1, 2, 3]));
     }
 
@@ -156,7 +155,7 @@ mod tests {
     fn a_dead_or_draining_node_is_replaced_and_nothing_else_moves() {
         let mut candidates = nodes(&["", "", "", ""]);
         let record = store("s", 3, &[1, 2, 3]);
-        let load = load_of(&[record.clone()], &candidates);
+        let load = load_of(std::slice::from_ref(&record), &candidates);
         candidates[1].usable = false;
         assert_eq!(repair(&record, &candidates, &load), Some(vec![1, 3, 4]));
         // With no node to replace it, the store keeps what it has left.
@@ -175,7 +174,11 @@ mod tests {
         let other = store("other", 1, &[2]);
         let record = store("s", 1, &[1, 2, 3]);
         let load = load_of(&[record.clone(), other], &candidates);
-        assert_eq!(repair(&record, &candidates, &load), Some(vec![1]), "node 2 holds two; of 1 and 3, the higher id goes");
+        assert_eq!(
+            repair(&record, &candidates, &load),
+            Some(vec![1]),
+            "node 2 holds two; of 1 and 3, the higher id goes"
+        );
     }
 
     #[test]

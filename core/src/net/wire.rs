@@ -201,7 +201,10 @@ pub(crate) enum MembersOp {
     List,
     /// A node joins the cluster (the catalogue records it with its zone; an empty zone
     /// keeps what the catalogue has).
-    Join { node: NodeInfo, zone: String },
+    Join {
+        node: NodeInfo,
+        zone: String,
+    },
     Remove(u64),
     /// Moves every replica off the node; it takes no new ones.
     Drain(u64),

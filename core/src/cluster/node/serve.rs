@@ -8,10 +8,10 @@ use std::time::Duration;
 use libp2p::PeerId;
 
 use super::Node;
+use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
 use crate::cluster::network::{RaftRpc, RaftRpcReply};
 use crate::cluster::replica::Replica;
-use crate::cluster::catalogue::CATALOGUE;
 use crate::config::{normalize_store_name, HistoryLimits};
 use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;

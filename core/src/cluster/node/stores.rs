@@ -17,8 +17,8 @@ use crate::cluster::placement::{self, Candidate};
 use crate::cluster::replica::Replica;
 use crate::config::{normalize_store_name, StoreConfig};
 use crate::net::wire::{
-    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, MembersOp, NodeInfo, StoreEntry, StoreSettings,
-    StoresOp,
+    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, MembersOp, NodeInfo, StoreEntry,
+    StoreSettings, StoresOp,
 };
 use crate::state::command::Command;
 use crate::state::kv::{DeleteItem, PutItem};
@@ -356,8 +356,11 @@ impl Node {
         let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
         let (members, _, _) = replica.view();
         let live = |id: &u64| candidates.iter().any(|c| c.id == *id && c.usable);
-        let gone: Vec<u64> =
-            members.iter().map(|node| node.id).filter(|id| !catalogue.nodes.contains_key(id) && !catalogue.nodes.is_empty()).collect();
+        let gone: Vec<u64> = members
+            .iter()
+            .map(|node| node.id)
+            .filter(|id| !catalogue.nodes.contains_key(id) && !catalogue.nodes.is_empty())
+            .collect();
         for id in gone {
             let _ = self.remove_member(replica, id).await;
         }
@@ -591,7 +594,9 @@ impl Node {
         self.inner.uids.lock().insert(store.to_owned(), uid);
         if let Some(dir) = &self.inner.config.data_dir {
             let dir = dir.join("stores").join(store);
-            if let Err(error) = self.inner.io.replace(&dir, "store-id", &format::seal(Kind::StoreId, uid.to_string().as_bytes())) {
+            if let Err(error) =
+                self.inner.io.replace(&dir, "store-id", &format::seal(Kind::StoreId, uid.to_string().as_bytes()))
+            {
                 tracing::warn!("saving {}: {error}", dir.join("store-id").display());
             }
         }
@@ -717,7 +722,11 @@ fn unknown(name: &str) -> ClientFault {
 
 impl StoreSettings {
     /// `config` with these settings applied, checked against the nodes that can hold replicas.
-    fn apply(&self, mut config: StoreConfig, candidates: &[Candidate]) -> std::result::Result<StoreConfig, ClientFault> {
+    fn apply(
+        &self,
+        mut config: StoreConfig,
+        candidates: &[Candidate],
+    ) -> std::result::Result<StoreConfig, ClientFault> {
         if let Some(replicas) = self.replicas {
             let usable = candidates.iter().filter(|c| c.usable).count();
             if replicas as usize > usable {
