@@ -16,6 +16,7 @@ use crate::cluster::replica::Replica;
 use crate::config::{normalize_store_name, Config, HistoryLimits};
 use crate::net::transport::seed_addresses;
 use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientResponse, MembersOp, NodeInfo};
+use crate::state::command::{Query, Reply};
 use crate::{Error, ErrorCode, Result};
 
 /// How long a node waits to join its cluster and take up its replicas.
@@ -188,6 +189,13 @@ impl Node {
                 Err(error) => return Err(error),
             }
         }
+        // What the catalogue's leader has now (this node's record and its placements) is
+        // what this node's copy must have applied before it can tell what it holds.
+        let stats = ClientBody::Read { query: Query::Stats, local: false };
+        let revision = match self.ask_catalogue(stats).await? {
+            ClientReply::Reply(Reply::Stats(stats)) => stats.revision,
+            other => return Err(Error::internal(format!("expected the catalogue's stats, got {other:?}"))),
+        };
         self.rejoin(stores).await?;
         // Ready once this node's copy of the catalogue lists it and holds what is placed here.
         while Instant::now() < deadline {
@@ -201,7 +209,7 @@ impl Node {
             let serving = placed
                 .iter()
                 .all(|name| self.replica(name).is_some_and(|replica| replica.voter_ids().contains(&self.inner.id)));
-            if catalogue.nodes.contains_key(&self.inner.id) && serving {
+            if catalogue.revision >= revision && catalogue.nodes.contains_key(&self.inner.id) && serving {
                 tracing::info!(stores = placed.len(), "joined");
                 return Ok(());
             }

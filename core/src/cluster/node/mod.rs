@@ -122,6 +122,8 @@ struct Inner {
     io: Arc<Disk>,
     /// The store id each local replica belongs to (see `StoreRecord::uid`).
     uids: Mutex<HashMap<String, u64>>,
+    /// New stores placed here whose group has not started yet, since when.
+    starting: Mutex<HashMap<String, Instant>>,
     /// Stores whose group this node, leading it, is changing to the wanted nodes.
     changing: Mutex<HashSet<String>>,
     /// The configuration this node, leading a store, last applied to it (with its uid).
@@ -287,6 +289,7 @@ impl Node {
                 io,
                 uids: Mutex::default(),
                 changing: Mutex::default(),
+                starting: Mutex::default(),
                 configured: Mutex::default(),
                 alive: Mutex::default(),
                 leading_since: Mutex::default(),

@@ -138,7 +138,8 @@ impl Node {
                 }
             }
             body => match self.replica(&store) {
-                Some(replica) if store != CATALOGUE => {
+                // The catalogue answers reads and status (nodes read it linearizably).
+                Some(replica) if store != CATALOGUE || matches!(body, ClientBody::Read { .. } | ClientBody::Status) => {
                     let timed = StoreMetrics::start(&body);
                     let response = self.answer_store(&replica, body).await;
                     replica.metrics.finish(timed, &response);

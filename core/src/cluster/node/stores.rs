@@ -28,6 +28,9 @@ use crate::{Error, ErrorCode, Result};
 const BEAT: Duration = Duration::from_secs(1);
 /// At most one rebalancing move starts this often.
 const MOVE_EVERY: Duration = Duration::from_secs(2);
+/// How long the other first nodes of a new store wait for its first node to start its group
+/// before they start it themselves.
+const START_FALLBACK: Duration = Duration::from_secs(5);
 /// How long a request to the catalogue's leader keeps retrying.
 const CATALOGUE_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -458,24 +461,27 @@ impl Node {
             if local.is_some() && uid.is_some_and(|uid| uid != record.uid) {
                 // An earlier store of the same name: its data goes.
                 self.remove_replica(&record.name).await;
-            } else if local.is_some() {
-                if uid.is_none() {
-                    self.set_uid(&record.name, record.uid);
-                }
-                continue;
             }
-            match self.replica_or_create(&record.name, record.config.history).await {
-                Ok(replica) => {
-                    self.set_uid(&record.name, record.uid);
-                    if record.epoch == 0 {
-                        let members: Vec<NodeInfo> =
-                            record.placement.iter().filter_map(|id| catalogue.node(*id).cloned()).collect();
-                        if let Err(error) = self.bootstrap(&replica, &members).await {
-                            tracing::warn!("starting store {:?}: {error}", record.name);
-                        }
+            let replica = match self.replica(&record.name) {
+                Some(replica) => {
+                    if uid.is_none() {
+                        self.set_uid(&record.name, record.uid);
                     }
+                    replica
                 }
-                Err(error) => tracing::warn!("creating the replica of {:?}: {error}", record.name),
+                None => match self.replica_or_create(&record.name, record.config.history).await {
+                    Ok(replica) => {
+                        self.set_uid(&record.name, record.uid);
+                        replica
+                    }
+                    Err(error) => {
+                        tracing::warn!("creating the replica of {:?}: {error}", record.name);
+                        continue;
+                    }
+                },
+            };
+            if record.epoch == 0 {
+                self.start_group(&replica, record, &catalogue).await;
             }
         }
         let local: Vec<(String, Arc<Replica>)> = self
@@ -512,6 +518,26 @@ impl Node {
                 }
                 (Some(_), Some(_)) => {}
             }
+        }
+    }
+
+    /// Starts a new store's group. Its first wanted node does at once; the others only if the
+    /// group has not reached them after [`START_FALLBACK`] (that node may be down). Starting
+    /// on every node at once made each stand for election, and a late one's higher term
+    /// deposed the first leader (a leader change right after creation).
+    async fn start_group(&self, replica: &Replica, record: &StoreRecord, catalogue: &Catalogue) {
+        if !replica.voter_ids().is_empty() || replica.raft.is_initialized().await.unwrap_or(true) {
+            self.inner.starting.lock().remove(&record.name);
+            return;
+        }
+        let first = record.placement.first() == Some(&self.inner.id);
+        let since = *self.inner.starting.lock().entry(record.name.clone()).or_insert_with(Instant::now);
+        if !first && since.elapsed() < START_FALLBACK {
+            return;
+        }
+        let members: Vec<NodeInfo> = record.placement.iter().filter_map(|id| catalogue.node(*id).cloned()).collect();
+        if let Err(error) = self.bootstrap(replica, &members).await {
+            tracing::warn!("starting store {:?}: {error}", record.name);
         }
     }
 
@@ -622,6 +648,7 @@ impl Node {
         let replica = self.inner.replicas.write().remove(store);
         self.inner.uids.lock().remove(store);
         self.inner.configured.lock().remove(store);
+        self.inner.starting.lock().remove(store);
         if let Some(replica) = replica {
             replica.shutdown().await;
         }
