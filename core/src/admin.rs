@@ -106,7 +106,7 @@ impl Cluster {
 
     /// The stores of the cluster.
     pub fn stores(&self) -> Result<Vec<String>> {
-        self.client()?.stores()
+        Ok(self.entries(StoresOp::List { name: None })?.into_iter().map(|entry| entry.name).collect())
     }
 
     /// Every node of the cluster.
@@ -131,7 +131,9 @@ impl Cluster {
     fn status_from(&self, address: Option<&str>) -> Result<Vec<StoreReport>> {
         let client = self.client()?;
         let mut reports = Vec::new();
-        for store in client.stores()? {
+        // The catalogue's leader knows every store (a node's own copy may lag after a restart).
+        let stores: Vec<String> = self.entries(StoresOp::List { name: None })?.into_iter().map(|e| e.name).collect();
+        for store in stores {
             let reply = match address {
                 Some(address) => client.request_at(address, &store, ClientBody::Status)?,
                 None => client.request(&store, ClientBody::Status)?,
@@ -164,10 +166,36 @@ impl Cluster {
         Ok(node)
     }
 
-    /// Removes node `id` from the cluster: its replicas are placed on other nodes (each
-    /// added before the node leaves its group) and it leaves the catalogue.
+    /// Removes node `id` from the cluster: it is drained first (each of its replicas is
+    /// re-created on another node, which catches up and votes before this one leaves the
+    /// group), then it leaves the catalogue. Answers once no store's group counts it; a
+    /// store that cannot move (no quorum) makes it fail after a minute, the node drained.
     pub fn remove_member(&self, id: u64) -> Result<()> {
-        self.client()?.request(CATALOGUE, ClientBody::Members(MembersOp::Remove(id))).map(|_| ())
+        let client = self.client()?;
+        client.request(CATALOGUE, ClientBody::Members(MembersOp::Drain(id)))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let holding: Vec<String> = self
+                .list_stores()?
+                .into_iter()
+                .filter(|info| {
+                    info.placement.iter().chain(&info.members).any(|node| node.id == id)
+                        || info.health == Health::Unavailable
+                })
+                .map(|info| info.name)
+                .collect();
+            if holding.is_empty() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::unavailable(format!(
+                    "node {id:x} is drained but its replicas of {} have not moved yet; remove it again later",
+                    holding.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        client.request(CATALOGUE, ClientBody::Members(MembersOp::Remove(id))).map(|_| ())
     }
 
     /// Moves every replica off node `id`; it takes no new ones. `store list` shows the

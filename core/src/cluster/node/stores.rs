@@ -285,7 +285,14 @@ impl Node {
             MembersOp::Drain(id) | MembersOp::Remove(id) => {
                 let _writing = self.inner.catalogue_writes.lock().await;
                 let catalogue = self.catalogue();
+                let in_group = replica.view().0.iter().any(|node| node.id == id);
                 let Some(known) = catalogue.nodes.get(&id) else {
+                    if matches!(op, MembersOp::Remove(_)) && in_group {
+                        // A retried removal whose record is gone already: finish it.
+                        drop(_writing);
+                        self.remove_member(&replica, id).await?;
+                        return Ok(ClientReply::Done);
+                    }
                     return Err(fault(Error::new(ErrorCode::NotFound, format!("the cluster has no node {id:x}"))));
                 };
                 if matches!(op, MembersOp::Remove(_)) {

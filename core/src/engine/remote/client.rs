@@ -323,19 +323,6 @@ impl ClusterClient {
         block(async move { client.call(&store, body).await })
     }
 
-    /// The stores the cluster serves.
-    pub(crate) fn stores(self: &Arc<Self>) -> Result<Vec<String>> {
-        let client = Arc::clone(self);
-        block(async move {
-            let target = client.next_node().ok_or_else(|| Error::unavailable("no node known"))?;
-            let hello = ClientBody::Hello { version: PROTOCOL_VERSION };
-            match client.call_at("", hello, Some(target)).await? {
-                (ClientReply::Welcome { stores, .. }, _) => Ok(stores),
-                (other, _) => Err(Error::internal(format!("expected a welcome, got {other:?}"))),
-            }
-        })
-    }
-
     async fn target_at(&self, address: &str) -> Result<Target> {
         let addrs = seed_addrs(address).await?;
         let address = addrs.first().cloned().ok_or_else(|| Error::invalid(format!("{address} resolves to nothing")))?;
