@@ -130,10 +130,12 @@ impl Node {
         }) else {
             return Err(ClientFault::Error(Error::new(ErrorCode::NotFound, format!("no watch {watch} on this node"))));
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms).min(MAX_POLL);
         let this_poll = polls.latest.fetch_add(1, Ordering::AcqRel) + 1;
         polls.newer.notify_waiters();
-        replica.applied(min_revision, deadline).await;
+        // What the client has seen must be here before the answer, even for a poll that does
+        // not wait for events (a closing handle's last poll, on a follower a write behind).
+        replica.applied(min_revision, tokio::time::Instant::now() + MAX_POLL).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait_ms).min(MAX_POLL);
         let mut state = state.lock().await;
         // Acknowledged: the client has them.
         while state.first <= after && state.buffer.pop_front().is_some() {
