@@ -34,24 +34,6 @@ fn leader(cluster: &Cluster, store: &str) -> usize {
     .expect("the store has a leader")
 }
 
-/// Writes `prefix/N` keys one after another until `stop`, recording the acknowledged ones.
-fn writer(
-    store: Store,
-    prefix: &'static str,
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<u64>>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut n = 0u64;
-        while !stop.load(Ordering::Acquire) {
-            if store.put(format!("{prefix}/{n:06}"), n.to_string()).wait().is_ok() {
-                acked.lock().unwrap().push(n);
-            }
-            n += 1;
-        }
-    })
-}
-
 #[test]
 fn killing_the_leader_loses_no_acknowledged_write_and_clients_carry_on() {
     let mut cluster = Cluster::start(3, "orders", &[], false);
@@ -66,7 +48,7 @@ fn killing_the_leader_loses_no_acknowledged_write_and_clients_carry_on() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let load = writer(store.clone(), "w", Arc::clone(&stop), Arc::clone(&acked));
+    let load = common::writer(store.clone(), "w", Arc::clone(&stop), Arc::clone(&acked));
     assert!(eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() >= 100).then_some(())).is_some());
 
     let old = leader(&cluster, "orders");
@@ -114,7 +96,7 @@ fn durable_nodes_all_killed_during_writes_keep_every_acknowledged_write() {
     let mut cluster = Cluster::start(3, "orders", &[], true);
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let load = writer(open(&cluster, "orders"), "d", Arc::clone(&stop), Arc::clone(&acked));
+    let load = common::writer(open(&cluster, "orders"), "d", Arc::clone(&stop), Arc::clone(&acked));
     assert!(eventually(Duration::from_secs(60), || (acked.lock().unwrap().len() >= 200).then_some(())).is_some());
     for index in 0..3 {
         cluster.kill(index);
@@ -227,7 +209,7 @@ fn membership_grows_to_five_and_shrinks_back_under_load() {
     let mut cluster = Cluster::start(1, "orders", &["--snapshot-every", "200"], true);
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let load = writer(open(&cluster, "orders"), "m", Arc::clone(&stop), Arc::clone(&acked));
+    let load = common::writer(open(&cluster, "orders"), "m", Arc::clone(&stop), Arc::clone(&acked));
     for index in 1..5 {
         cluster.add_node(index, None);
         let count = admin(&cluster).members().unwrap().len();

@@ -148,19 +148,8 @@ fn a_killed_holders_replicas_are_re_created_elsewhere_and_no_acknowledged_write_
     let placed = settled(&cluster, "orders");
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let writer = {
-        let store = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
-        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::Acquire) {
-                if store.put(format!("w/{n:06}"), n.to_string()).wait().is_ok() {
-                    acked.lock().unwrap().push(n);
-                }
-                n += 1;
-            }
-        })
-    };
+    let store = clustron::open(&format!("clustron://{}/orders", cluster.seeds())).wait().unwrap();
+    let writer = common::writer(store, "w", Arc::clone(&stop), Arc::clone(&acked));
     let _ = eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() > 50).then_some(()));
     // kill -9 a holder that is not the first node (the test's seed for new clients).
     let victim = placed.iter().map(|id| index_of(&cluster, *id)).find(|index| *index != 0).unwrap();

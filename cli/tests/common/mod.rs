@@ -360,3 +360,21 @@ pub fn assert_numbered(store: &clustron::Store, count: u32) {
         assert_eq!(text, Some(n.to_string()), "k/{n:04}");
     }
 }
+
+/// Writes `prefix/N` keys one after another until `stop`, recording the acknowledged ones.
+pub fn writer(
+    store: clustron::Store,
+    prefix: &'static str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            if store.put(format!("{prefix}/{n:06}"), n.to_string()).wait().is_ok() {
+                acked.lock().unwrap().push(n);
+            }
+            n += 1;
+        }
+    })
+}
