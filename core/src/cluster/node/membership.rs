@@ -125,6 +125,7 @@ impl Node {
             }
         };
         self.inner.replicas.write().insert(store.to_owned(), Arc::clone(&replica));
+        self.inner.replica_added.notify_waiters();
         Ok(replica)
     }
 

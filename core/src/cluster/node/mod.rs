@@ -21,6 +21,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::future::BoxFuture;
 use libp2p::identity::Keypair;
 use libp2p::Multiaddr;
 use parking_lot::{Mutex, RwLock};
@@ -111,6 +112,8 @@ struct Inner {
     net: Net,
     config: NodeConfig,
     replicas: RwLock<BTreeMap<String, Arc<Replica>>>,
+    /// Wakes whoever waits for a replica to be created here (see `Node::replica_soon`).
+    replica_added: tokio::sync::Notify,
     creating: AsyncMutex<()>,
     watches: Mutex<HashMap<u64, WatchSlot>>,
     next_watch: AtomicU64,
@@ -244,7 +247,16 @@ impl Node {
     ///
     /// A damaged data directory or a failing disk is [`StartError::Fatal`]: the node does not
     /// start (see [`Fatal`] for what each calls for).
-    pub async fn start(config: NodeConfig) -> std::result::Result<Node, StartError> {
+    ///
+    /// The future is boxed on purpose: a crate that awaits an `async fn` of another compiles
+    /// that future's whole call tree again when optimizing (release builds do not share
+    /// generic code between crates), and this one holds the node; boxed, the `clustron`
+    /// binary and every test that starts a node link the code compiled here once.
+    pub fn start(config: NodeConfig) -> BoxFuture<'static, std::result::Result<Node, StartError>> {
+        Box::pin(Self::start_node(config))
+    }
+
+    async fn start_node(config: NodeConfig) -> std::result::Result<Node, StartError> {
         let io = Arc::<Disk>::default();
         if config.disk_faults != Default::default() {
             if !config.allow_fault_injection {
@@ -280,6 +292,7 @@ impl Node {
                 net,
                 config,
                 replicas: RwLock::new(BTreeMap::new()),
+                replica_added: tokio::sync::Notify::new(),
                 creating: AsyncMutex::new(()),
                 watches: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),
@@ -321,8 +334,8 @@ impl Node {
 
     /// Waits until the node must stop: its disk failed or its data is damaged. The process
     /// should then exit (`clustron node` exits with 74 or 65) without writing anything more.
-    pub async fn fatal(&self) -> Fatal {
-        self.inner.io.fatal().await
+    pub fn fatal(&self) -> BoxFuture<'_, Fatal> {
+        Box::pin(self.inner.io.fatal())
     }
 
     /// Who this node is.
@@ -365,7 +378,11 @@ impl Node {
     }
 
     /// Stops every store and the network.
-    pub async fn shutdown(&self) {
+    pub fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.stop())
+    }
+
+    async fn stop(&self) {
         self.inner.io.close();
         let replicas: Vec<Arc<Replica>> = self.inner.replicas.write().values().cloned().collect();
         for replica in replicas {

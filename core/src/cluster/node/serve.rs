@@ -24,6 +24,9 @@ use crate::{Error, ErrorCode};
 
 /// The longest a poll (watch or lock wait) is held open.
 pub(super) const MAX_POLL: Duration = Duration::from_secs(10);
+/// How long a Raft message for a store this node has no replica of yet waits for the
+/// catalogue to place one here (see `Node::replica_soon`).
+const PLACEMENT_WAIT: Duration = Duration::from_millis(500);
 
 impl Node {
     pub(super) fn serve(&self, incoming: crate::net::transport::Incoming) {
@@ -70,7 +73,10 @@ impl Node {
             None if request.store == CATALOGUE => self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?,
             // A store is created here when this node's copy of the catalogue places it here;
             // until then the peer retries.
-            None => return Err(Error::unavailable(format!("no replica of store {:?} here yet", request.store))),
+            None => self
+                .replica_soon(&request.store)
+                .await
+                .ok_or_else(|| Error::unavailable(format!("no replica of store {:?} here yet", request.store)))?,
         };
         let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
             .map_err(|error| Error::invalid(format!("undecodable raft message: {error}")))?;
@@ -80,6 +86,26 @@ impl Node {
             RaftRpc::Snapshot(rpc) => RaftRpcReply::Snapshot(replica.raft.install_snapshot(rpc).await),
         };
         postcard::to_allocvec(&reply).map_err(|error| Error::internal(format!("encoding a raft reply: {error}")))
+    }
+
+    /// `store`'s replica, waiting up to [`PLACEMENT_WAIT`] for it. A new store's first node
+    /// starts its group as soon as its own copy of the catalogue has the store, and asks the
+    /// other replicas' nodes for their votes at once; their copies are usually a few
+    /// milliseconds behind. Refused, that first election would cost the store a whole
+    /// election timeout (1–2 s) before its first leader.
+    async fn replica_soon(&self, store: &str) -> Option<Arc<Replica>> {
+        let deadline = tokio::time::Instant::now() + PLACEMENT_WAIT;
+        loop {
+            let added = self.inner.replica_added.notified();
+            tokio::pin!(added);
+            added.as_mut().enable();
+            if let Some(replica) = self.replica(store) {
+                return Some(replica);
+            }
+            if tokio::time::timeout_at(deadline, added).await.is_err() {
+                return self.replica(store);
+            }
+        }
     }
 
     /// Answers one client request.
