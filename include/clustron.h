@@ -304,6 +304,10 @@ enum clustron_status
    * No room for the write: a node's disk is full (writes resume once space is freed).
    */
   CLUSTRON_NO_SPACE = 11,
+  /**
+   * The write would take the store past its quota (max_keys, max_bytes); nothing changed.
+   */
+  CLUSTRON_QUOTA_EXCEEDED = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 use clustron::admin::{Cluster, StoreInfo, StoreSettings};
-use clustron::HistoryLimits;
+use clustron::{HistoryLimits, StoreConfig, StoreLimits};
 use serde_json::json;
 
 use crate::exit::{CliError, Outcome};
@@ -63,22 +63,82 @@ pub struct SettingArgs {
     /// The most bytes of change history kept for watches.
     #[arg(long)]
     history_bytes: Option<usize>,
+    /// Quota: the most keys the store holds (`none`: no quota). Writes past it fail with
+    /// quota_exceeded; nothing is evicted.
+    #[arg(long, value_parser = parse_quota)]
+    max_keys: Option<Quota>,
+    /// Quota: the most key and value bytes the store holds, e.g. 512M (K, M, G: powers of
+    /// 1024; `none`: no quota).
+    #[arg(long, value_parser = parse_quota)]
+    max_bytes: Option<Quota>,
+    /// The longest key a put may write, in bytes (at most 4096).
+    #[arg(long)]
+    max_key_bytes: Option<u32>,
+    /// The largest value a put may write, e.g. 64K (at most 16M).
+    #[arg(long, value_parser = parse_size)]
+    max_value_bytes: Option<u32>,
+}
+
+/// A quota given on the command line: a number, or `none` to lift it.
+#[derive(Clone, Copy)]
+struct Quota(Option<u64>);
+
+fn parse_quota(text: &str) -> Result<Quota, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(Quota(None));
+    }
+    parse_bytes(text).map(|n| Quota(Some(n)))
+}
+
+fn parse_size(text: &str) -> Result<u32, String> {
+    let n = parse_bytes(text)?;
+    u32::try_from(n).map_err(|_| format!("{text} is too large"))
+}
+
+/// `4096`, `64K`, `512M`, `2G` (powers of 1024).
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("{text:?} is not a size (e.g. 4096, 64K, 512M, 2G)"))?;
+    let scale: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (K, M, G or T)")),
+    };
+    n.checked_mul(scale).ok_or_else(|| format!("{text} is too large"))
 }
 
 impl SettingArgs {
-    fn settings(&self, current: Option<HistoryLimits>) -> StoreSettings {
+    /// The settings these flags change, on top of the store's `current` configuration.
+    fn settings(&self, current: Option<StoreConfig>) -> StoreSettings {
+        let base = current.unwrap_or_default();
         let history = match (self.history_events, self.history_bytes) {
             (None, None) => None,
-            (events, bytes) => {
-                let base = current.unwrap_or_default();
-                Some(HistoryLimits {
-                    max_events: events.unwrap_or(base.max_events),
-                    max_bytes: bytes.unwrap_or(base.max_bytes),
-                })
-            }
+            (events, bytes) => Some(HistoryLimits {
+                max_events: events.unwrap_or(base.history.max_events),
+                max_bytes: bytes.unwrap_or(base.history.max_bytes),
+            }),
         };
-        StoreSettings { replicas: self.replicas, history }
+        let limits = match (self.max_keys, self.max_bytes, self.max_key_bytes, self.max_value_bytes) {
+            (None, None, None, None) => None,
+            (keys, bytes, key_bytes, value_bytes) => Some(StoreLimits {
+                max_keys: keys.map_or(base.limits.max_keys, |quota| quota.0),
+                max_bytes: bytes.map_or(base.limits.max_bytes, |quota| quota.0),
+                max_key_bytes: key_bytes.unwrap_or(base.limits.max_key_bytes),
+                max_value_bytes: value_bytes.unwrap_or(base.limits.max_value_bytes),
+            }),
+        };
+        StoreSettings { replicas: self.replicas, history, limits }
     }
+}
+
+fn quota_text(quota: Option<u64>) -> String {
+    quota.map_or_else(|| "none".to_owned(), |n| n.to_string())
 }
 
 /// How to reach the cluster: `--seed` nodes, or a `--target` connection string.
@@ -169,6 +229,11 @@ fn print_store(info: &StoreInfo, json: bool, detail: bool) {
             json!({
                 "store": info.name, "uid": format!("{:x}", info.uid), "replicas": info.config.replicas,
                 "history": {"max_events": info.config.history.max_events, "max_bytes": info.config.history.max_bytes},
+                "limits": {
+                    "max_keys": info.config.limits.max_keys, "max_bytes": info.config.limits.max_bytes,
+                    "max_key_bytes": info.config.limits.max_key_bytes,
+                    "max_value_bytes": info.config.limits.max_value_bytes,
+                },
                 "placement": hex_ids(&info.placement), "members": hex_ids(&info.members), "leader": leader,
                 "health": info.health.name(), "moves": info.moves, "revision": info.revision, "keys": info.keys,
                 "bytes": info.bytes, "leases": info.leases, "locks": info.locks,
@@ -179,6 +244,12 @@ fn print_store(info: &StoreInfo, json: bool, detail: bool) {
         println!("  uid        {:x}", info.uid);
         println!("  replicas   {}", info.config.replicas);
         println!("  history    {} events, {} bytes", info.config.history.max_events, info.config.history.max_bytes);
+        let limits = &info.config.limits;
+        println!("  quota      {} keys, {} bytes", quota_text(limits.max_keys), quota_text(limits.max_bytes));
+        println!(
+            "  entries    keys up to {} bytes, values up to {} bytes",
+            limits.max_key_bytes, limits.max_value_bytes
+        );
         println!("  wanted on  {}", hex_ids(&info.placement).join(","));
         println!("  members    {}", hex_ids(&info.members).join(","));
         println!("  leader     {}", leader.as_deref().unwrap_or("none"));
@@ -217,7 +288,7 @@ pub fn store(target: &Target, action: StoreAction) -> Result<Outcome, CliError> 
         }
         StoreAction::Show { name } => print_store(&cluster.store(&name)?, target.json, true),
         StoreAction::Configure { name, settings } => {
-            let current = cluster.store(&name)?.config.history;
+            let current = cluster.store(&name)?.config;
             let info = cluster.configure_store(&name, settings.settings(Some(current)))?;
             print_store(&info, target.json, true);
         }

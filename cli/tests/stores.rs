@@ -107,7 +107,7 @@ fn bad_store_requests_are_refused_with_clear_errors() {
         assert_eq!(error.code(), code, "{error}");
         assert!(error.message().contains(says), "{error} should say {says:?}");
     };
-    let replicas = |n| StoreSettings { replicas: Some(n), history: None };
+    let replicas = |n| StoreSettings { replicas: Some(n), ..StoreSettings::default() };
     refused(admin.create_store("s", replicas(0)), ErrorCode::InvalidInput, "replicas must be between 1");
     refused(admin.create_store("s", replicas(4)), ErrorCode::InvalidInput, "more than the 3 node(s)");
     refused(admin.create_store("", StoreSettings::default()), ErrorCode::InvalidInput, "must not be empty");
@@ -144,7 +144,7 @@ fn bad_store_requests_are_refused_with_clear_errors() {
 fn a_killed_holders_replicas_are_re_created_elsewhere_and_no_acknowledged_write_is_lost() {
     let mut cluster = Cluster::start(4, "base", &["--dead-after", "2s"], true);
     let admin_now = admin(&cluster);
-    admin_now.create_store("orders", StoreSettings { replicas: Some(3), history: None }).unwrap();
+    admin_now.create_store("orders", StoreSettings { replicas: Some(3), ..StoreSettings::default() }).unwrap();
     let placed = settled(&cluster, "orders");
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -185,7 +185,9 @@ fn a_joining_node_takes_a_fair_share_and_a_drained_node_is_emptied_then_removed(
     let mut cluster = Cluster::start(2, "base", &[], false);
     let admin_now = admin(&cluster);
     for n in 0..6 {
-        admin_now.create_store(&format!("s{n}"), StoreSettings { replicas: Some(1), history: None }).unwrap();
+        admin_now
+            .create_store(&format!("s{n}"), StoreSettings { replicas: Some(1), ..StoreSettings::default() })
+            .unwrap();
     }
     let load = |cluster: &Cluster| -> Vec<usize> {
         let stores = admin(cluster).list_stores().unwrap();

@@ -110,11 +110,71 @@ pub struct StoreConfig {
     pub replicas: u32,
     /// The change history each replica keeps for watches.
     pub history: HistoryLimits,
+    /// Entry sizes and the quota (absent from records written before limits existed: none).
+    #[serde(default)]
+    pub limits: StoreLimits,
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
-        StoreConfig { replicas: DEFAULT_REPLICAS, history: HistoryLimits::default() }
+        StoreConfig { replicas: DEFAULT_REPLICAS, history: HistoryLimits::default(), limits: StoreLimits::default() }
+    }
+}
+
+/// What a store accepts: how large a key and a value may be, and a quota on what it holds.
+///
+/// The quota counts the store's entries (`max_keys`) and their key and value bytes
+/// (`max_bytes`), the `keys` and `bytes` of its stats; counters, leases and locks are not
+/// entries. A write that would take the store past its quota fails with
+/// [`ErrorCode::QuotaExceeded`](crate::ErrorCode::QuotaExceeded) and changes nothing:
+/// nothing is evicted, reads and deletes go on, and a write that does not grow the store
+/// (an overwrite with a value no larger) still lands. Lowering a quota below what the store
+/// holds keeps its data and refuses growth until it is back under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreLimits {
+    /// Longest key, in bytes (1 up to [`MAX_KEY_BYTES`](crate::limits::MAX_KEY_BYTES), the default).
+    pub max_key_bytes: u32,
+    /// Largest value, in bytes (up to [`MAX_VALUE_BYTES`](crate::limits::MAX_VALUE_BYTES), the default).
+    pub max_value_bytes: u32,
+    /// Most entries the store holds (none: no quota).
+    pub max_keys: Option<u64>,
+    /// Most key and value bytes the store holds (none: no quota).
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for StoreLimits {
+    fn default() -> StoreLimits {
+        StoreLimits {
+            max_key_bytes: crate::limits::MAX_KEY_BYTES as u32,
+            max_value_bytes: crate::limits::MAX_VALUE_BYTES as u32,
+            max_keys: None,
+            max_bytes: None,
+        }
+    }
+}
+
+impl StoreLimits {
+    /// Refuses limits no store can have.
+    pub fn check(&self) -> Result<()> {
+        if self.max_key_bytes == 0 || self.max_key_bytes as usize > crate::limits::MAX_KEY_BYTES {
+            return Err(Error::invalid(format!(
+                "max_key_bytes must be between 1 and {}, not {}",
+                crate::limits::MAX_KEY_BYTES,
+                self.max_key_bytes
+            )));
+        }
+        if self.max_value_bytes as usize > crate::limits::MAX_VALUE_BYTES {
+            return Err(Error::invalid(format!(
+                "max_value_bytes must be at most {}, not {}",
+                crate::limits::MAX_VALUE_BYTES,
+                self.max_value_bytes
+            )));
+        }
+        if self.max_keys == Some(0) || self.max_bytes == Some(0) {
+            return Err(Error::invalid("max_keys and max_bytes must be above zero (leave them out for no quota)"));
+        }
+        Ok(())
     }
 }
 
@@ -130,7 +190,7 @@ impl StoreConfig {
         if self.history.max_events == 0 || self.history.max_bytes == 0 {
             return Err(Error::invalid("the history limits must be above zero"));
         }
-        Ok(())
+        self.limits.check()
     }
 }
 
@@ -165,6 +225,10 @@ pub struct Config {
     pub clock: ClockKind,
     /// The retained change history.
     pub history: HistoryLimits,
+    /// Entry sizes and the quota. In remote mode they apply when the store is created by
+    /// opening it (a cluster started with `--allow-create-stores`); an existing store keeps
+    /// its own (`clustron store configure` changes them).
+    pub limits: StoreLimits,
     /// The file holding the cluster key (remote mode; nodes started with `--cluster-key`
     /// refuse connections without it).
     pub cluster_key: Option<String>,
@@ -202,6 +266,12 @@ impl Config {
         self
     }
 
+    /// The same configuration with other entry limits and quota.
+    pub fn with_limits(mut self, limits: StoreLimits) -> Config {
+        self.limits = limits;
+        self
+    }
+
     /// Parses a connection string (`clustron://...`) or the JSON form (`{...}`).
     pub fn parse(text: &str) -> Result<Config> {
         let trimmed = text.trim();
@@ -219,7 +289,8 @@ impl Config {
     }
 
     /// Parses `clustron://inproc/<store>` or `clustron://host[:port][,host[:port]...]/<store>`,
-    /// with optional `?clock=manual|system&history_events=N&history_bytes=N`.
+    /// with optional `?clock=manual|system&history_events=N&history_bytes=N&max_keys=N&max_bytes=N`
+    /// `&max_key_bytes=N&max_value_bytes=N`.
     pub fn from_connection_string(text: &str) -> Result<Config> {
         let bad = |why: String| Error::invalid(format!("bad connection string {text:?}: {why}"));
         if !has_scheme(text) {
@@ -248,6 +319,10 @@ impl Config {
                 "clock" => config.clock = parse_clock(value)?,
                 "history_events" => config.history.max_events = parse_count(name, value)?,
                 "history_bytes" => config.history.max_bytes = parse_count(name, value)?,
+                "max_keys" => config.limits.max_keys = Some(parse_count(name, value)? as u64),
+                "max_bytes" => config.limits.max_bytes = Some(parse_count(name, value)? as u64),
+                "max_key_bytes" => config.limits.max_key_bytes = parse_size(name, value)?,
+                "max_value_bytes" => config.limits.max_value_bytes = parse_size(name, value)?,
                 "cluster_key" => config.cluster_key = Some(percent_decode(value)),
                 "discover" => {
                     config.only_seeds = match value {
@@ -258,7 +333,8 @@ impl Config {
                 }
                 _ => {
                     return Err(bad(format!(
-                    "unknown parameter {name:?} (known: clock, history_events, history_bytes, cluster_key, discover)"
+                    "unknown parameter {name:?} (known: clock, history_events, history_bytes, max_keys, max_bytes, \
+                     max_key_bytes, max_value_bytes, cluster_key, discover)"
                 )))
                 }
             }
@@ -268,7 +344,8 @@ impl Config {
     }
 
     /// Parses the JSON form: `{"Mode": "InProc" | "Remote", "Seeds": [...], "Store": "...",
-    /// "Clock": "System" | "Manual", "History": {"MaxEvents": N, "MaxBytes": N}}`. Seeds are
+    /// "Clock": "System" | "Manual", "History": {"MaxEvents": N, "MaxBytes": N}, "Limits":
+    /// {"MaxKeys": N, "MaxBytes": N, "MaxKeyBytes": N, "MaxValueBytes": N}}`. Seeds are
     /// `{"Host": "...", "Port": N}` objects or `"host:port"` strings.
     pub fn from_json(text: &str) -> Result<Config> {
         let json: Json = serde_json::from_str(text)
@@ -306,13 +383,15 @@ impl Config {
                     config.clock = parse_clock(clock)?;
                 }
                 "history" => config.history = history_from_json(value)?,
+                "limits" => config.limits = limits_from_json(value)?,
                 "clusterkey" | "cluster_key" => {
                     let path = value.as_str().ok_or_else(|| Error::invalid("\"ClusterKey\" must be a file path"))?;
                     config.cluster_key = Some(path.to_owned());
                 }
                 _ => {
                     return Err(Error::invalid(format!(
-                        "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History, ClusterKey)"
+                        "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History, Limits, \
+                         ClusterKey)"
                     )))
                 }
             }
@@ -334,7 +413,7 @@ impl Config {
         if self.history.max_events == 0 || self.history.max_bytes == 0 {
             return Err(Error::invalid("history limits must be positive"));
         }
-        Ok(())
+        self.limits.check()
     }
 }
 
@@ -374,6 +453,12 @@ fn parse_count(name: &str, text: &str) -> Result<usize> {
         .ok()
         .filter(|count| *count > 0)
         .ok_or_else(|| Error::invalid(format!("{name} must be a positive integer, got {text:?}")))
+}
+
+/// A size in bytes that fits a store limit (`max_key_bytes`, `max_value_bytes`); the range
+/// itself is [`StoreLimits::check`]'s.
+fn parse_size(name: &str, text: &str) -> Result<u32> {
+    text.parse::<u32>().map_err(|_| Error::invalid(format!("{name} must be a number of bytes, got {text:?}")))
 }
 
 fn seed_from_json(value: &Json) -> Result<Seed> {
@@ -422,6 +507,28 @@ fn history_from_json(value: &Json) -> Result<HistoryLimits> {
         }
     }
     Ok(history)
+}
+
+fn limits_from_json(value: &Json) -> Result<StoreLimits> {
+    let fields = value.as_object().ok_or_else(|| Error::invalid("\"Limits\" must be an object"))?;
+    let mut limits = StoreLimits::default();
+    for (name, value) in fields {
+        let number = value.as_u64().ok_or_else(|| Error::invalid(format!("Limits {name:?} must be an integer")))?;
+        let size =
+            || u32::try_from(number).map_err(|_| Error::invalid(format!("Limits {name:?} of {number} is too large")));
+        match name.to_ascii_lowercase().as_str() {
+            "maxkeys" | "max_keys" => limits.max_keys = Some(number),
+            "maxbytes" | "max_bytes" => limits.max_bytes = Some(number),
+            "maxkeybytes" | "max_key_bytes" => limits.max_key_bytes = size()?,
+            "maxvaluebytes" | "max_value_bytes" => limits.max_value_bytes = size()?,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown Limits field {name:?} (known: MaxKeys, MaxBytes, MaxKeyBytes, MaxValueBytes)"
+                )))
+            }
+        }
+    }
+    Ok(limits)
 }
 
 /// Checks a store name and returns its canonical (lowercase) form. Names are 1 to 128 ASCII

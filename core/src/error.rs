@@ -40,11 +40,15 @@ pub enum ErrorCode {
     /// There is no room for the write: the node's disk is full (writes resume once space
     /// is freed; reads go on meanwhile).
     NoSpace = 11,
+    /// The write would take the store past its quota (`max_keys` or `max_bytes`): nothing was
+    /// written or evicted. Reads and deletes go on; writes land again once the store is back
+    /// under its quota or the quota is raised.
+    QuotaExceeded = 12,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 12] = [
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -56,6 +60,7 @@ impl ErrorCode {
         ErrorCode::Closed,
         ErrorCode::Internal,
         ErrorCode::NoSpace,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The stable number (also the C `clustron_status` value).
@@ -83,6 +88,7 @@ impl ErrorCode {
             ErrorCode::Closed => "closed",
             ErrorCode::Internal => "internal",
             ErrorCode::NoSpace => "no_space",
+            ErrorCode::QuotaExceeded => "quota_exceeded",
         }
     }
 

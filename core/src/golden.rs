@@ -18,7 +18,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::types::{Entry, LogId, Proposal, Proposed, Vote};
-use crate::config::{HistoryLimits, StoreConfig};
+use crate::config::{HistoryLimits, StoreConfig, StoreLimits};
 use crate::engine::inproc::{WaitOutcome, WatchStart};
 use crate::engine::watchers::Filter;
 use crate::net::wire::{
@@ -168,6 +168,11 @@ fn machine_samples(samples: &mut Samples) {
         }),
         Command::CounterDelete { name: Key::from("n") },
         Command::SetHistory(HistoryLimits::default()),
+        Command::Configure {
+            version: 12,
+            history: HistoryLimits::default(),
+            limits: StoreLimits { max_key_bytes: 256, max_value_bytes: 65_536, max_keys: Some(1_000), max_bytes: None },
+        },
         Command::LeaseGrace { until: 2_000 },
         Command::Clear(KeyRange::prefix("m/")),
         Command::LeaseRevoke { lease },
@@ -243,11 +248,20 @@ fn value_samples(samples: &mut Samples) {
 fn wire_samples(samples: &mut Samples) {
     let node = NodeInfo { id: 2, peer: "12D3KooW".into(), addrs: vec!["/ip4/127.0.0.1/tcp/7000".into()] };
     let id = RequestId { client: 0xC1, seq: 5, acked: 4 };
-    let settings =
-        StoreSettings { replicas: Some(3), history: Some(HistoryLimits { max_events: 10, max_bytes: 1_000 }) };
+    let settings = StoreSettings {
+        replicas: Some(3),
+        history: Some(HistoryLimits { max_events: 10, max_bytes: 1_000 }),
+        limits: Some(StoreLimits {
+            max_key_bytes: 64,
+            max_value_bytes: 4_096,
+            max_keys: None,
+            max_bytes: Some(1 << 20),
+        }),
+    };
     let bodies = vec![
         ClientBody::Hello { version: crate::net::wire::PROTOCOL_VERSION },
-        ClientBody::Open,
+        ClientBody::Open { settings: StoreSettings::default() },
+        ClientBody::Open { settings },
         ClientBody::Write { id, command: put("k", "v") },
         ClientBody::Read { query: Query::Get { key: Key::from("k") }, local: true },
         ClientBody::WaitLock { waiter: 1, max_wait_ms: 500 },

@@ -43,7 +43,7 @@ pub use api::{
     Status, Store, Transaction, Watch, WatchNext, DEFAULT_LOCK_TTL,
 };
 pub use clock::{ClockKind, MANUAL_CLOCK_START_MS};
-pub use config::{Config, HistoryLimits, Mode, Seed};
+pub use config::{Config, HistoryLimits, Mode, Seed, StoreConfig, StoreLimits};
 pub use entry::{Entry, Label, LeaseId, Timestamp, JSON_CONTENT_TYPE, TEXT_CONTENT_TYPE};
 pub use error::{Error, ErrorCode, Result};
 pub use event::{DeleteCause, Event, EventKind};

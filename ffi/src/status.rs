@@ -34,6 +34,8 @@ pub enum clustron_status {
     CLUSTRON_INTERNAL = 10,
     /// No room for the write: a node's disk is full (writes resume once space is freed).
     CLUSTRON_NO_SPACE = 11,
+    /// The write would take the store past its quota (max_keys, max_bytes); nothing changed.
+    CLUSTRON_QUOTA_EXCEEDED = 12,
 }
 
 impl From<ErrorCode> for clustron_status {
@@ -49,6 +51,7 @@ impl From<ErrorCode> for clustron_status {
             ErrorCode::Unavailable => clustron_status::CLUSTRON_UNAVAILABLE,
             ErrorCode::Closed => clustron_status::CLUSTRON_CLOSED,
             ErrorCode::NoSpace => clustron_status::CLUSTRON_NO_SPACE,
+            ErrorCode::QuotaExceeded => clustron_status::CLUSTRON_QUOTA_EXCEEDED,
             _ => clustron_status::CLUSTRON_INTERNAL,
         }
     }
@@ -112,6 +115,7 @@ pub unsafe extern "C" fn clustron_status_name(status: i32) -> *const c_char {
         9 => c"closed",
         10 => c"internal",
         11 => c"no_space",
+        12 => c"quota_exceeded",
         _ => c"unknown",
     };
     name.as_ptr()

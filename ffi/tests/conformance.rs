@@ -306,10 +306,7 @@ impl CDriver {
     fn new(vector: &VectorConfig) -> Result<CDriver, String> {
         // CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
         let host = std::env::var("CLUSTRON_NODES").unwrap_or_else(|_| "inproc".to_owned());
-        let mut config = format!("clustron://{host}/{}?clock=manual", vector.store);
-        if let Some(events) = vector.history_events {
-            config.push_str(&format!("&history_events={events}"));
-        }
+        let config = format!("clustron://{host}/{}?clock=manual{}", vector.store, vector.params);
         let mut driver = CDriver {
             config: CString::new(config).expect("no NUL"),
             name: CString::new(vector.store.clone()).expect("no NUL"),

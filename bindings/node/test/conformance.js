@@ -273,10 +273,12 @@ class Failure extends Error {
 }
 
 class NodeDriver {
-  constructor(store, historyEvents) {
+  constructor(store, config) {
     // CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
     const host = process.env.CLUSTRON_NODES || 'inproc'
-    this.target = `clustron://${host}/${store}?clock=manual` + (historyEvents == null ? '' : `&history_events=${historyEvents}`)
+    // The vector's store configuration travels as connection string parameters.
+    const params = Object.entries(config || {}).map(([name, value]) => `&${name}=${value}`).join('')
+    this.target = `clustron://${host}/${store}?clock=manual${params}`
     this.stores = new Map([['main', new clustron.Store(this.target)]])
     this.locks = new Map()
     this.sessions = new Map()
@@ -618,7 +620,7 @@ async function runStep(driver, vars, step) {
 }
 
 async function runVector({ area, index, vector }) {
-  const driver = new NodeDriver(`conformance-node-${area}-${index}`, vector.config?.history_events)
+  const driver = new NodeDriver(`conformance-node-${area}-${index}`, vector.config)
   const vars = new Vars()
   try {
     for (const [number, step] of vector.steps.entries()) {

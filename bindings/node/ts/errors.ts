@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'closed'
   | 'internal'
   | 'no_space'
+  | 'quota_exceeded'
 
 const NUMBERS: Record<ErrorCode, number> = {
   invalid_input: 1,
@@ -24,6 +25,7 @@ const NUMBERS: Record<ErrorCode, number> = {
   closed: 9,
   internal: 10,
   no_space: 11,
+  quota_exceeded: 12,
 }
 
 /** Every error Clustron raises: `code` is the stable name, `number` the stable number. */

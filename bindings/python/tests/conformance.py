@@ -326,12 +326,12 @@ class PyDriver:
     """The sync Python API as a conformance driver. Background lock acquires run through
     the native reactor tasks that clustron.aio uses."""
 
-    def __init__(self, store: str, history_events: Optional[int]) -> None:
+    def __init__(self, store: str, config: dict[str, Any]) -> None:
         # CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
         host = os.environ.get("CLUSTRON_NODES") or "inproc"
-        self.target = f"clustron://{host}/{store}?clock=manual"
-        if history_events is not None:
-            self.target += f"&history_events={history_events}"
+        # The vector's store configuration travels as connection string parameters.
+        params = "".join(f"&{name}={value}" for name, value in config.items())
+        self.target = f"clustron://{host}/{store}?clock=manual{params}"
         self.stores = {"main": clustron.Store(self.target)}
         self.locks: dict[str, clustron.Lock] = {}
         self.sessions: dict[str, clustron.Session] = {}
@@ -621,8 +621,7 @@ class PyDriver:
 
 
 def run_vector(area: str, index: int, vector: dict[str, Any]) -> None:
-    history = (vector.get("config") or {}).get("history_events")
-    driver = PyDriver(f"conformance-python-{area}-{index}", history)
+    driver = PyDriver(f"conformance-python-{area}-{index}", vector.get("config") or {})
     variables = Vars()
     try:
         for number, step in enumerate(vector["steps"]):

@@ -64,6 +64,10 @@ pub(crate) struct StoreRecord {
     /// How many times the placement changed since creation. Only while it is 0 may the
     /// first members start the group (a node placed later is added by the leader).
     pub(crate) epoch: u64,
+    /// The catalogue revision that wrote this record (not stored: the catalogue's own entry
+    /// says it). It versions the configuration the store's group applies (`Configure`).
+    #[serde(skip)]
+    pub(crate) revision: u64,
 }
 
 impl NodeRecord {
@@ -121,7 +125,8 @@ impl Catalogue {
                     let record: NodeRecord = decode(key, bytes, |r: &NodeRecord| r.v)?;
                     catalogue.nodes.insert(record.info.id, record);
                 } else if key.starts_with(STORE_PREFIX) {
-                    let record: StoreRecord = decode(key, bytes, |r: &StoreRecord| r.v)?;
+                    let mut record: StoreRecord = decode(key, bytes, |r: &StoreRecord| r.v)?;
+                    record.revision = entry.mod_revision();
                     catalogue.stores.insert(record.name.clone(), record);
                 }
             }
@@ -173,6 +178,7 @@ mod tests {
             config: StoreConfig::default(),
             placement: vec![7, 8, 9],
             epoch: 1,
+            revision: 0,
         };
         assert_eq!(
             String::from_utf8(encode(&store)).unwrap(),

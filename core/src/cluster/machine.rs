@@ -23,6 +23,7 @@ use crate::engine::inproc::InProcEngine;
 use crate::net::wire::RequestId;
 use crate::state::command::Reply;
 use crate::state::image::Image;
+use crate::state::Configured;
 use crate::{Error, Result};
 
 /// A client that wrote nothing for this long (store time) is forgotten by the request table.
@@ -72,11 +73,40 @@ impl Requests {
     }
 }
 
-/// What a snapshot holds.
+/// What a snapshot holds. The store's configuration came last, after the request table: a
+/// snapshot from before it ends where it would start, and reads as never configured
+/// (`SnapshotBody::decode`; the group's leader configures it again).
 #[derive(Serialize, Deserialize)]
 struct SnapshotBody {
     image: Image,
     requests: Requests,
+    configured: Configured,
+}
+
+/// A snapshot from before stores had limits.
+#[derive(Deserialize)]
+struct SnapshotBodyV1 {
+    image: Image,
+    requests: Requests,
+}
+
+impl SnapshotBody {
+    fn decode(bytes: &[u8]) -> std::result::Result<SnapshotBody, String> {
+        match postcard::from_bytes::<SnapshotBody>(bytes) {
+            Ok(body) => Ok(body),
+            // Only a body that ends exactly after its request table is an older one.
+            Err(postcard::Error::DeserializeUnexpectedEnd) => {
+                match postcard::take_from_bytes::<SnapshotBodyV1>(bytes) {
+                    Ok((SnapshotBodyV1 { image, requests }, [])) => {
+                        Ok(SnapshotBody { image, requests, configured: Configured::default() })
+                    }
+                    Ok(_) => Err("a snapshot with bytes after its request table".into()),
+                    Err(error) => Err(error.to_string()),
+                }
+            }
+            Err(error) => Err(error.to_string()),
+        }
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -169,8 +199,9 @@ impl Machine {
     }
 
     fn restore(&self, stored: &StoredSnapshot) -> std::result::Result<(), String> {
-        let body: SnapshotBody = postcard::from_bytes(&stored.data).map_err(|e| e.to_string())?;
+        let body = SnapshotBody::decode(&stored.data)?;
         self.engine.restore(body.image).map_err(|e| e.message().to_owned())?;
+        self.engine.set_configured(body.configured).map_err(|e| e.message().to_owned())?;
         self.revision.send_replace(self.engine.revision());
         let mut inner = self.inner.lock();
         inner.requests = body.requests;
@@ -237,7 +268,11 @@ impl Machine {
         // describe the same applied index.
         let (meta, data) = {
             let mut inner = self.inner.lock();
-            let body = SnapshotBody { image: self.engine.image(), requests: std::mem::take(&mut inner.requests) };
+            let body = SnapshotBody {
+                image: self.engine.image(),
+                requests: std::mem::take(&mut inner.requests),
+                configured: self.engine.configured(),
+            };
             let data = postcard::to_allocvec(&body);
             inner.requests = body.requests;
             let data = data.map_err(|error| storage_error("encoding a snapshot", error))?;
@@ -332,5 +367,40 @@ impl RaftStateMachine<TypeConfig> for Machine {
             .snapshot
             .clone()
             .map(|stored| Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(stored.data)) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot written before stores had limits, as that build encoded it.
+    #[derive(Serialize)]
+    struct OldBody {
+        image: Image,
+        requests: Requests,
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_configuration_and_one_from_before_reads_as_never_configured() {
+        let engine = InProcEngine::replica("s", &crate::config::Config::default());
+        let limits = crate::config::StoreLimits {
+            max_keys: Some(10),
+            max_bytes: Some(1000),
+            max_key_bytes: 64,
+            max_value_bytes: 100,
+        };
+        let configured = Configured { version: 7, limits };
+        let body = SnapshotBody { image: engine.image(), requests: Requests::default(), configured };
+        let bytes = postcard::to_allocvec(&body).unwrap();
+        assert_eq!(SnapshotBody::decode(&bytes).unwrap().configured, configured);
+
+        let old = postcard::to_allocvec(&OldBody { image: engine.image(), requests: Requests::default() }).unwrap();
+        assert_eq!(SnapshotBody::decode(&old).unwrap().configured, Configured::default());
+        // A body cut short, or one with a stray byte after the request table, is damage.
+        assert!(SnapshotBody::decode(&old[..old.len() - 1]).is_err());
+        let mut stray = old.clone();
+        stray.push(0x80);
+        assert!(SnapshotBody::decode(&stray).is_err());
     }
 }

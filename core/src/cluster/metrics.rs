@@ -28,7 +28,7 @@ const BUCKETS_US: [u64; 17] = [
 ];
 
 /// The kinds of request a store answers, as the `op` label shows them.
-const KINDS: [&str; 39] = [
+const KINDS: [&str; 40] = [
     "put",
     "delete",
     "put_many",
@@ -52,6 +52,7 @@ const KINDS: [&str; 39] = [
     "tick",
     "set_history",
     "lease_grace",
+    "configure",
     "get",
     "get_many",
     "scan",
@@ -87,7 +88,7 @@ fn kind_of(body: &ClientBody) -> (usize, bool) {
         | ClientBody::Members(_)
         | ClientBody::Stores(_)
         | ClientBody::Hello { .. }
-        | ClientBody::Open
+        | ClientBody::Open { .. }
         | ClientBody::Partition { .. }
         | ClientBody::SlowLinks { .. }
         | ClientBody::DiskFaults(_) => (index("status"), false),
@@ -119,21 +120,22 @@ fn command_kind(command: &Command) -> usize {
         Command::Tick => 20,
         Command::SetHistory(_) => 21,
         Command::LeaseGrace { .. } => 22,
+        Command::Configure { .. } => 23,
     }
 }
 
 fn query_kind(query: &Query) -> usize {
     match query {
-        Query::Get { .. } => 23,
-        Query::GetMany { .. } => 24,
-        Query::Scan { .. } => 25,
-        Query::Count { .. } => 26,
-        Query::Ttl { .. } => 27,
-        Query::Lease { .. } => 28,
-        Query::Leases => 29,
-        Query::Lock { .. } => 30,
-        Query::Counter { .. } => 31,
-        Query::Stats => 32,
+        Query::Get { .. } => 24,
+        Query::GetMany { .. } => 25,
+        Query::Scan { .. } => 26,
+        Query::Count { .. } => 27,
+        Query::Ttl { .. } => 28,
+        Query::Lease { .. } => 29,
+        Query::Leases => 30,
+        Query::Lock { .. } => 31,
+        Query::Counter { .. } => 32,
+        Query::Stats => 33,
     }
 }
 
@@ -513,6 +515,8 @@ mod tests {
     fn every_command_and_query_names_its_own_kind() {
         assert_eq!(KINDS[command_kind(&Command::Tick)], "tick");
         assert_eq!(KINDS[command_kind(&Command::LeaseGrace { until: 0 })], "lease_grace");
+        let configure = Command::Configure { version: 1, history: Default::default(), limits: Default::default() };
+        assert_eq!(KINDS[command_kind(&configure)], "configure");
         assert_eq!(KINDS[query_kind(&Query::Stats)], "status");
         assert_eq!(KINDS[query_kind(&Query::Get { key: "k".into() })], "get");
         assert_eq!(KINDS[query_kind(&Query::Counter { name: "c".into() })], "counter_get");

@@ -106,6 +106,7 @@ mod tests {
             config: StoreConfig { replicas, ..StoreConfig::default() },
             placement: placement.to_vec(),
             epoch: 0,
+            revision: 0,
         }
     }
 

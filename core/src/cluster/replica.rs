@@ -40,6 +40,18 @@ const ENTRIES_IN_FLIGHT: usize = 2;
 const DUTY_INTERVAL: Duration = Duration::from_millis(20);
 /// How often a leader whose disk is full looks for a follower to hand the group to.
 const FULL_DISK_CHECK: Duration = Duration::from_millis(100);
+/// How long a write to a new group waits for the group's configuration (`Replica::configured`).
+const CONFIGURE_WAIT: Duration = Duration::from_secs(5);
+
+/// What a node gives each replica it starts.
+pub(crate) struct Host {
+    pub(crate) node_id: u64,
+    /// The node's file I/O.
+    pub(crate) io: Arc<Disk>,
+    pub(crate) timing: Timing,
+    /// Told when the replica becomes its group's leader.
+    pub(crate) took_over: Arc<Notify>,
+}
 
 /// Raft timing (milliseconds).
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +100,11 @@ pub(crate) struct Replica {
     room: Arc<Room>,
     /// This leader's disk is full and it is handing the group over (heartbeats stopped).
     handing_over: AtomicBool,
+    /// The group applied a configuration here once (see `configured`).
+    was_configured: AtomicBool,
+    /// Told when this replica becomes its group's leader: the node's catalogue loop then
+    /// configures the group at once (new stores wait for that before their first write).
+    took_over: Arc<Notify>,
     /// The store's revision as this replica applies entries.
     revisions: tokio::sync::watch::Receiver<u64>,
 }
@@ -111,13 +128,12 @@ impl Replica {
     /// Starts this node's member of the group of store `name`.
     pub(crate) async fn start(
         name: &str,
-        node_id: u64,
         network: Network,
         config: &Config,
         data_dir: Option<PathBuf>,
-        io: Arc<Disk>,
-        timing: Timing,
+        host: Host,
     ) -> Result<Arc<Replica>, StartError> {
+        let Host { node_id, io, timing, took_over } = host;
         let engine = InProcEngine::replica(name, config);
         let room = Arc::<Room>::default();
         let on_disk = Arc::default();
@@ -171,6 +187,8 @@ impl Replica {
             reads,
             room,
             handing_over: AtomicBool::new(false),
+            was_configured: AtomicBool::new(false),
+            took_over,
             revisions,
         });
         tokio::spawn(Arc::clone(&replica).duties());
@@ -195,6 +213,28 @@ impl Replica {
     /// Waits until the group has a leader, at most `limit`; answers whether it has.
     pub(crate) async fn elected(&self, limit: Duration) -> bool {
         self.raft.wait(Some(limit)).metrics(|metrics| metrics.current_leader.is_some(), "a leader").await.is_ok()
+    }
+
+    /// Waits until the group applied its configuration from the catalogue (its leader
+    /// proposes it on taking over): a new store's first writes must meet its limits. Stores
+    /// are configured within moments of their first election; past [`CONFIGURE_WAIT`] the
+    /// request is refused as unavailable, and the client retries.
+    pub(crate) async fn configured(&self) -> Result<(), Fault> {
+        if self.was_configured.load(Ordering::Relaxed) || !self.is_leader() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + CONFIGURE_WAIT;
+        while self.engine.configured().version == 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClientFault::Error(Error::unavailable(format!(
+                    "store {:?} has not applied its configuration yet",
+                    self.name
+                ))));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.was_configured.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     pub(crate) fn is_leader(&self) -> bool {
@@ -530,6 +570,7 @@ impl Replica {
             }
             let now_leading = state == ServerState::Leader;
             if now_leading && !leading {
+                self.took_over.notify_one();
                 // Leases must not expire because no leader could renew them during the
                 // election: extend every live one past the longest election.
                 let now = self.stamp();

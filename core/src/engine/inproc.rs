@@ -128,7 +128,9 @@ impl InProcEngine {
                 ClockKind::System if with_timer => Some(Timer::start(weak.clone(), name)),
                 _ => None,
             };
-            let sm = StateMachine::new(config.history);
+            let mut sm = StateMachine::new(config.history);
+            let configured = crate::state::Configured { version: 0, limits: config.limits };
+            sm.set_configured(configured).expect("a checked configuration's limits");
             InProcEngine {
                 name: name.to_owned(),
                 clock,
@@ -290,6 +292,18 @@ impl InProcEngine {
     #[cfg(feature = "node")]
     pub(crate) fn image(&self) -> crate::state::image::Image {
         self.writer.lock().sm.image()
+    }
+
+    /// The configuration the store applied last (a replica's snapshot keeps it).
+    #[cfg(feature = "node")]
+    pub(crate) fn configured(&self) -> crate::state::Configured {
+        self.writer.lock().sm.configured()
+    }
+
+    /// Sets the configuration a snapshot kept.
+    #[cfg(feature = "node")]
+    pub(crate) fn set_configured(&self, configured: crate::state::Configured) -> Result<()> {
+        self.writer.lock().sm.set_configured(configured)
     }
 
     /// Replaces the state with a snapshot's. Watches opened here cannot continue across the

@@ -16,7 +16,8 @@ use crate::{Error, Event, LeaseId};
 /// names carry the framing's version (2: one multiplexed stream per peer), so a peer that
 /// frames differently fails to open a stream instead of misreading one.
 /// 3: `ClusterView::disk_full`, the `no_space` error code and the `DiskFaults` request.
-/// 4: the catalogue: `Stores` requests and replies, `MembersOp::Drain`.
+/// 4: the catalogue: `Stores` requests and replies, `MembersOp::Drain`, `Open` with the
+/// settings of a store it creates, store limits and the `quota_exceeded` error code.
 pub(crate) const PROTOCOL_VERSION: u32 = 4;
 
 pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";
@@ -66,8 +67,11 @@ pub(crate) enum ClientBody {
     Hello {
         version: u32,
     },
-    /// Opens the store (creating it where that is allowed): answers whether it was created.
-    Open,
+    /// Opens the store (creating it with `settings` where that is allowed): answers whether
+    /// it was created. An existing store keeps its own settings.
+    Open {
+        settings: StoreSettings,
+    },
     /// A command, through the store's leader.
     Write {
         id: RequestId,
@@ -166,6 +170,8 @@ pub struct StoreSettings {
     pub replicas: Option<u32>,
     /// The change history each replica keeps.
     pub history: Option<crate::config::HistoryLimits>,
+    /// Entry sizes and the quota (all four replace the store's).
+    pub limits: Option<crate::config::StoreLimits>,
 }
 
 /// A store as the catalogue knows it.

@@ -82,6 +82,15 @@ pub(crate) enum Command {
     LeaseGrace {
         until: u64,
     },
+    /// Sets the store's configuration as its catalogue record had it at `version` (the
+    /// record's revision in the catalogue). It travels through the log so every replica
+    /// refuses the same writes; one older than the configuration applied already changes
+    /// nothing, so any leader may propose what its own copy of the catalogue says.
+    Configure {
+        version: u64,
+        history: crate::config::HistoryLimits,
+        limits: crate::config::StoreLimits,
+    },
 }
 
 impl Command {
@@ -94,6 +103,13 @@ impl Command {
             Command::Delete(item) => crate::limits::check_key(&item.key),
             _ => Ok(()),
         }
+    }
+
+    /// Commands only a store's own leader proposes (configuration, the grace of a new
+    /// leader): a client that sends one is refused.
+    #[cfg(feature = "node")]
+    pub(crate) fn is_internal(&self) -> bool {
+        matches!(self, Command::SetHistory(_) | Command::Configure { .. } | Command::LeaseGrace { .. })
     }
 
     /// Roughly how many bytes the command carries (keys and values), to size batches.

@@ -15,6 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -40,8 +41,8 @@ pub(crate) struct Shard {
     bytes: u64,
 }
 
-/// The bytes an entry's key and value take, for the store's size.
-fn size_of(entry: &Entry) -> u64 {
+/// The bytes an entry's key and value take, for the store's size and its quota.
+pub(crate) fn size_of(entry: &Entry) -> u64 {
     (entry.key.len() + entry.value.len()) as u64
 }
 
@@ -147,6 +148,15 @@ impl ShardMask {
 pub(crate) struct KeySpace {
     shards: Box<[Padded<RwLock<Shard>>]>,
     hasher: foldhash::fast::RandomState,
+    /// Entries and their key and value bytes over every shard, kept by the one writer as it
+    /// changes them: what a quota is checked against without locking every shard.
+    totals: Totals,
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    keys: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Default for KeySpace {
@@ -154,6 +164,7 @@ impl Default for KeySpace {
         KeySpace {
             shards: (0..SHARD_COUNT).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
             hasher: foldhash::fast::RandomState::default(),
+            totals: Totals::default(),
         }
     }
 }
@@ -207,6 +218,18 @@ impl KeySpace {
     pub(crate) fn bytes(&self) -> u64 {
         self.shards.iter().map(|shard| shard.0.read().bytes).sum()
     }
+
+    /// Entries and their key and value bytes, as of the last change the writer made
+    /// (exact for the writer, which alone changes them).
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        (self.totals.keys.load(Ordering::Relaxed), self.totals.bytes.load(Ordering::Relaxed))
+    }
+
+    fn add_totals(&self, keys: i64, bytes: i64) {
+        let Totals { keys: all_keys, bytes: all_bytes } = &self.totals;
+        all_keys.store(all_keys.load(Ordering::Relaxed).wrapping_add_signed(keys), Ordering::Relaxed);
+        all_bytes.store(all_bytes.load(Ordering::Relaxed).wrapping_add_signed(bytes), Ordering::Relaxed);
+    }
 }
 
 /// Write access to the shards a request locked.
@@ -257,13 +280,17 @@ impl ShardsMut<'_> {
     /// Inserts or replaces the entry for its key; returns the one it replaced.
     pub(crate) fn set(&mut self, entry: Entry) -> Option<Entry> {
         let hash = self.space.hash(&entry.key);
+        let space = self.space;
         let shard = self.shard_mut(hash);
-        shard.bytes += size_of(&entry);
+        let size = size_of(&entry);
+        shard.bytes += size;
         if let Some(slot) = shard.find(hash, &entry.key) {
             let old = std::mem::replace(shard.slab.get_mut(slot), entry);
             shard.bytes -= size_of(&old);
+            space.add_totals(0, size as i64 - size_of(&old) as i64);
             return Some(old);
         }
+        space.add_totals(1, size as i64);
         let Shard { index, slab, order, .. } = shard;
         let slot = slab.insert(entry);
         index.insert(hash, slot);
@@ -281,12 +308,14 @@ impl ShardsMut<'_> {
 
     pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
         let hash = self.space.hash(key);
+        let space = self.space;
         let shard = self.shard_mut(hash);
         let Shard { index, slab, order, bytes } = shard;
         let slot = index.remove(hash, |slot| slab.get(slot).key.as_str() == key)?;
         order.remove(slot, key, |other| slab.get(other).key.as_str());
         let old = slab.remove(slot);
         *bytes -= size_of(&old);
+        space.add_totals(-1, -(size_of(&old) as i64));
         Some(old)
     }
 
@@ -310,6 +339,8 @@ impl ShardsMut<'_> {
             shard.order.clear();
             shard.bytes = 0;
         }
+        self.space.totals.keys.store(0, Ordering::Relaxed);
+        self.space.totals.bytes.store(0, Ordering::Relaxed);
     }
 }
 

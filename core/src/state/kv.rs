@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::deadline::Due;
 use super::lock::{self, LockGuard};
+use super::quota;
 use super::range::KeyRange;
 use super::Change;
 use crate::entry::Attrs;
@@ -313,6 +314,7 @@ pub(crate) fn check_put_input(item: &PutItem) -> Result<()> {
 /// Checks everything about a put that can fail, without changing anything.
 pub(crate) fn check_put(c: &mut Change<'_>, item: &PutItem) -> Result<()> {
     check_put_input(item)?;
+    quota::check_sizes(&c.limits, item)?;
     if let Some(guard) = item.options.guard_ref() {
         lock::check_guard(c, guard)?;
     }
@@ -327,6 +329,7 @@ pub(crate) fn check_put(c: &mut Change<'_>, item: &PutItem) -> Result<()> {
 
 pub(crate) fn put(c: &mut Change<'_>, item: PutItem) -> Result<PutResult> {
     check_put(c, &item)?;
+    quota::check_put(c, &item)?;
     Ok(put_checked(c, item))
 }
 

@@ -29,6 +29,7 @@ pub(crate) mod kv;
 pub(crate) mod lease;
 pub(crate) mod lock;
 mod order;
+mod quota;
 pub(crate) mod range;
 mod read;
 mod slab;
@@ -50,7 +51,7 @@ use self::keyspace::{KeySpace, ShardMask, ShardsMut};
 use self::kv::BatchOp;
 use self::lease::Lease;
 use self::lock::LockState;
-use crate::config::HistoryLimits;
+use crate::config::{HistoryLimits, StoreLimits};
 use crate::{Event, Key, LeaseId, Result};
 
 /// Leases, locks and counters, and the sequences that number them.
@@ -107,6 +108,17 @@ pub(crate) struct StateMachine {
     /// history keeps them without: retaining every previous value for the whole history
     /// would double what it holds and make each eviction free two cold values.
     recent: Vec<Event>,
+    /// What the store accepts and holds (see `quota`), and the version of the configuration
+    /// that set it (0: none yet).
+    configured: Configured,
+}
+
+/// The configuration a replicated store's state machine applied last (`Command::Configure`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Configured {
+    /// The catalogue record's revision it came from (0: the store was never configured).
+    pub(crate) version: u64,
+    pub(crate) limits: StoreLimits,
 }
 
 /// One revision's worth of changes in progress.
@@ -123,6 +135,7 @@ pub(crate) struct Change<'s> {
     first_event: usize,
     pub(crate) notices: &'s mut Vec<Notice>,
     changed: bool,
+    pub(crate) limits: StoreLimits,
 }
 
 impl Change<'_> {
@@ -162,7 +175,22 @@ impl StateMachine {
             deadlines: Deadlines::default(),
             last_now: 0,
             recent: Vec::new(),
+            configured: Configured::default(),
         }
+    }
+
+    /// The configuration applied last.
+    #[cfg_attr(not(feature = "node"), allow(dead_code, reason = "replicas snapshot it"))]
+    pub(crate) fn configured(&self) -> Configured {
+        self.configured
+    }
+
+    /// Sets the entry limits and quota (what the store holds already stays) and the version
+    /// of the configuration they came from.
+    pub(crate) fn set_configured(&mut self, configured: Configured) -> Result<()> {
+        configured.limits.check()?;
+        self.configured = configured;
+        Ok(())
     }
 
     /// The events of the last `apply`, in order, with their previous entries.
@@ -304,6 +332,17 @@ impl StateMachine {
                 self.history.set_limits(limits);
                 Ok(Reply::Done)
             }
+            Command::Configure { version, history, limits } => {
+                if version < self.configured.version {
+                    return Ok(Reply::Done);
+                }
+                if history.max_events == 0 || history.max_bytes == 0 {
+                    return Err(crate::Error::invalid("history limits must be positive"));
+                }
+                self.set_configured(Configured { version, limits })?;
+                self.history.set_limits(history);
+                Ok(Reply::Done)
+            }
         }
     }
 
@@ -349,6 +388,7 @@ impl StateMachine {
             events: &mut self.recent,
             notices,
             changed: false,
+            limits: self.configured.limits,
         };
         let result = body(&mut change);
         if !change.changed {

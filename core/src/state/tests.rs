@@ -198,3 +198,59 @@ fn a_damaged_image_is_refused_and_changes_nothing() {
     assert!(target.restore(good).is_ok());
     assert_eq!(target.state().revision(), original.state().revision());
 }
+
+#[test]
+fn a_configuration_older_than_the_one_applied_changes_nothing() {
+    use crate::config::StoreLimits;
+    let configure = |version, max_keys| Command::Configure {
+        version,
+        history: HistoryLimits::default(),
+        limits: StoreLimits { max_keys: Some(max_keys), ..StoreLimits::default() },
+    };
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    assert!(sm.apply(configure(5, 1), 1).reply.is_ok());
+    assert!(sm.apply(put("a", "1", None), 1).reply.is_ok());
+    let refused = sm.apply(put("b", "2", None), 1).reply.unwrap_err();
+    assert_eq!(refused.code(), crate::ErrorCode::QuotaExceeded);
+    // A leader with an older copy of the catalogue proposes version 3: ignored.
+    assert!(sm.apply(configure(3, 10), 1).reply.is_ok());
+    assert_eq!(sm.apply(put("b", "2", None), 1).reply.unwrap_err().code(), crate::ErrorCode::QuotaExceeded);
+    // The same version again (a new leader re-proposing it) and a newer one apply.
+    assert!(sm.apply(configure(5, 1), 1).reply.is_ok());
+    assert!(sm.apply(configure(6, 2), 1).reply.is_ok());
+    assert!(sm.apply(put("b", "2", None), 1).reply.is_ok());
+    assert_eq!(sm.configured().version, 6);
+    // Limits no store can have are refused and change nothing.
+    let bad = Command::Configure {
+        version: 7,
+        history: HistoryLimits::default(),
+        limits: StoreLimits { max_key_bytes: 0, ..StoreLimits::default() },
+    };
+    assert_eq!(sm.apply(bad, 1).reply.unwrap_err().code(), crate::ErrorCode::InvalidInput);
+    assert_eq!(sm.configured().version, 6);
+}
+
+#[test]
+fn the_quota_counts_what_the_store_holds_after_overwrites_deletes_clears_and_expiry() {
+    use crate::config::StoreLimits;
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    let limits = StoreLimits { max_keys: Some(3), max_bytes: Some(20), ..StoreLimits::default() };
+    sm.apply(Command::Configure { version: 1, history: HistoryLimits::default(), limits }, 1).reply.unwrap();
+    sm.apply(put("a", "12345", None), 1).reply.unwrap(); // 6 bytes
+    sm.apply(put("b", "123", Some(100)), 1).reply.unwrap(); // 4 bytes, expires at 101
+    sm.apply(put("a", "1", None), 1).reply.unwrap(); // 2 bytes
+    assert_eq!(sm.state().keys.totals(), (2, 6));
+    sm.apply(Command::Clear(KeyRange::prefix("a")), 1).reply.unwrap();
+    assert_eq!(sm.state().keys.totals(), (1, 4));
+    sm.apply(Command::Tick, 101).reply.unwrap();
+    assert_eq!(sm.state().keys.totals(), (0, 0));
+    // 19 bytes fit, 21 do not; three keys fit, a fourth does not.
+    sm.apply(put("c", &"x".repeat(18), None), 101).reply.unwrap();
+    let refused = sm.apply(put("d", "x", None), 101).reply.unwrap_err();
+    assert_eq!(refused.code(), crate::ErrorCode::QuotaExceeded);
+    sm.apply(put("c", "x", None), 101).reply.unwrap();
+    sm.apply(put("d", "x", None), 101).reply.unwrap();
+    sm.apply(put("e", "x", None), 101).reply.unwrap();
+    assert_eq!(sm.apply(put("f", "x", None), 101).reply.unwrap_err().code(), crate::ErrorCode::QuotaExceeded);
+    assert_eq!(sm.state().keys.totals(), (3, 6));
+}

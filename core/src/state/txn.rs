@@ -7,6 +7,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use super::kv::{self, BatchOp, OpResult};
+use super::quota;
 use super::Change;
 use crate::limits;
 use crate::{Error, Key, LeaseId, Result, Value};
@@ -204,13 +205,21 @@ pub(crate) fn apply(c: &mut Change<'_>, request: TxnRequest) -> Result<TxnResult
     let succeeded = request.compares.iter().all(|compare| compare.holds(c));
     let ops = if succeeded { request.success } else { request.failure };
     // Everything that can fail is checked before anything is written: all or nothing.
+    let mut growth = quota::Growth::default();
     for op in &ops {
         match op {
             BatchOp::Get(_) => {}
-            BatchOp::Put(item) => kv::check_put(c, item)?,
-            BatchOp::Delete(item) => kv::check_delete(c, item)?,
+            BatchOp::Put(item) => {
+                kv::check_put(c, item)?;
+                growth.put(c, item);
+            }
+            BatchOp::Delete(item) => {
+                kv::check_delete(c, item)?;
+                growth.delete(c, item);
+            }
         }
     }
+    growth.check(c)?;
     let responses = ops
         .into_iter()
         .map(|op| match op {

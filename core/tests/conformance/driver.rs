@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use clustron::limits::ttl_from_millis;
 use clustron::{
-    Acquiring, BatchOp, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, HistoryLimits, Key, KeyRange,
-    Label, LeaseId, Lock, LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value, Watch,
+    Acquiring, BatchOp, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, Key, KeyRange, Label, LeaseId,
+    Lock, LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value, Watch,
 };
 use clustron_conformance::args::{self, OpSpec, PutSpec, Range};
 use clustron_conformance::{Driver, Failure, Outcome, VectorConfig};
@@ -50,14 +50,12 @@ pub enum Target {
 
 impl RustDriver {
     pub fn new(vector: &VectorConfig, target: &Target) -> Result<RustDriver, String> {
-        let base = match target {
-            Target::InProc => Config::in_proc(),
-            Target::Cluster(seeds) => Config::remote(seeds.iter().cloned()),
+        let host = match target {
+            Target::InProc => "inproc".to_owned(),
+            Target::Cluster(seeds) => seeds.iter().map(|seed| seed.to_string()).collect::<Vec<_>>().join(","),
         };
-        let mut config = base.with_manual_clock().with_store(vector.store.clone());
-        if let Some(events) = vector.history_events {
-            config = config.with_history(HistoryLimits { max_events: events as usize, ..HistoryLimits::default() });
-        }
+        let config = Config::parse(&format!("clustron://{host}/{}?clock=manual{}", vector.store, vector.params))
+            .map_err(|error| format!("the vector's configuration: {error}"))?;
         let mut driver = RustDriver {
             config,
             stores: HashMap::new(),

@@ -36,6 +36,7 @@ from ._errors import (
     LockedError,
     NoSpaceError,
     NotFoundError,
+    QuotaExceededError,
     TimeoutError,
     UnavailableError,
 )
@@ -163,6 +164,7 @@ __all__ = [
     "Op",
     "Page",
     "PutResult",
+    "QuotaExceededError",
     "Seconds",
     "Session",
     "Status",

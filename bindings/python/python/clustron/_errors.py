@@ -99,6 +99,13 @@ class NoSpaceError(ClustronError, OSError):
     number = 11
 
 
+class QuotaExceededError(ClustronError):
+    """The write would take the store past its quota (max_keys, max_bytes); nothing changed."""
+
+    code = "quota_exceeded"
+    number = 12
+
+
 #: Exception class by stable error number (the native module raises through this table).
 BY_NUMBER: dict[int, type[ClustronError]] = {
     cls.number: cls
@@ -114,5 +121,6 @@ BY_NUMBER: dict[int, type[ClustronError]] = {
         ClosedError,
         InternalError,
         NoSpaceError,
+        QuotaExceededError,
     )
 }

@@ -12,10 +12,10 @@ use super::{io_error, Node, StartError};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::disk::Fatal;
 use crate::cluster::network::Network;
-use crate::cluster::replica::Replica;
+use crate::cluster::replica::{Host, Replica};
 use crate::config::{normalize_store_name, Config, HistoryLimits};
 use crate::net::transport::seed_addresses;
-use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientResponse, MembersOp, NodeInfo};
+use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientResponse, MembersOp, NodeInfo, StoreSettings};
 use crate::state::command::{Query, Reply};
 use crate::{Error, ErrorCode, Result};
 
@@ -67,7 +67,7 @@ impl Node {
             catalogue.elected(Duration::from_secs(10)).await;
             self.register().await?;
             for store in &stores {
-                self.ensure_store(store).await?;
+                self.ensure_store(store, StoreSettings::default()).await?;
             }
             Ok(())
         } else if restarted {
@@ -115,7 +115,9 @@ impl Node {
             _ => dir.join("stores").join(store),
         });
         let io = Arc::clone(&self.inner.io);
-        let replica = match Replica::start(store, self.inner.id, network, &store_config, dir, io, self.timing()).await {
+        let host =
+            Host { node_id: self.inner.id, io, timing: self.timing(), took_over: Arc::clone(&self.inner.took_over) };
+        let replica = match Replica::start(store, network, &store_config, dir, host).await {
             Ok(replica) => replica,
             Err(StartError::Failed(error)) => return Err(error),
             Err(StartError::Fatal(fatal)) => {
@@ -223,7 +225,7 @@ impl Node {
     /// Creates the stores this node is started with, once the catalogue has a leader.
     async fn rejoin(&self, stores: &[String]) -> Result<()> {
         for store in stores {
-            self.ensure_store(store).await?;
+            self.ensure_store(store, StoreSettings::default()).await?;
         }
         Ok(())
     }

@@ -114,6 +114,8 @@ struct Inner {
     replicas: RwLock<BTreeMap<String, Arc<Replica>>>,
     /// Wakes whoever waits for a replica to be created here (see `Node::replica_soon`).
     replica_added: tokio::sync::Notify,
+    /// Told when a replica here becomes its group's leader (wakes `follow_catalogue`).
+    took_over: Arc<tokio::sync::Notify>,
     creating: AsyncMutex<()>,
     watches: Mutex<HashMap<u64, WatchSlot>>,
     next_watch: AtomicU64,
@@ -293,6 +295,7 @@ impl Node {
                 config,
                 replicas: RwLock::new(BTreeMap::new()),
                 replica_added: tokio::sync::Notify::new(),
+                took_over: Arc::default(),
                 creating: AsyncMutex::new(()),
                 watches: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),

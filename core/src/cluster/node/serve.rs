@@ -149,7 +149,7 @@ impl Node {
             ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
             ClientBody::Members(op) => self.members_op(op).await,
             ClientBody::Stores(op) => self.stores_op(op).await,
-            ClientBody::Open => {
+            ClientBody::Open { settings } => {
                 if self.replica(&store).is_some() || self.catalogue().stores.contains_key(&store) {
                     return Ok(ClientReply::Flag(false));
                 }
@@ -158,7 +158,7 @@ impl Node {
                 }
                 match normalize_store_name(&store) {
                     Ok(name) if name == store => {
-                        self.ensure_store(&store).await.map(ClientReply::Flag).map_err(ClientFault::Error)
+                        self.ensure_store(&store, settings).await.map(ClientReply::Flag).map_err(ClientFault::Error)
                     }
                     Ok(_) | Err(_) => Err(ClientFault::Error(Error::invalid(format!("bad store name {store:?}")))),
                 }
@@ -185,7 +185,13 @@ impl Node {
 
     pub(super) async fn answer_store(&self, replica: &Arc<Replica>, body: ClientBody) -> ClientResponse {
         match body {
-            ClientBody::Write { id, command } => replica.propose(Some(id), command).await.map(ClientReply::Reply),
+            ClientBody::Write { id, command } => {
+                if command.is_internal() {
+                    return Err(ClientFault::Error(Error::invalid("clients cannot send this command")));
+                }
+                replica.configured().await?;
+                replica.propose(Some(id), command).await.map(ClientReply::Reply)
+            }
             ClientBody::Read { query, local } => replica.read(query, local).await.map(ClientReply::Reply),
             ClientBody::SessionOpen { id, ttl_ms } => replica.open_session(id, ttl_ms).await.map(ClientReply::Reply),
             ClientBody::SessionHeartbeat { lease, ttl_ms, wait_ms } => replica
@@ -219,7 +225,7 @@ impl Node {
             }
             ClientBody::WatchClose { watch } => Ok(self.close_watch(watch)),
             ClientBody::Hello { .. }
-            | ClientBody::Open
+            | ClientBody::Open { .. }
             | ClientBody::Members(_)
             | ClientBody::Stores(_)
             | ClientBody::Partition { .. }

@@ -188,6 +188,7 @@ impl Node {
                     config,
                     placement,
                     epoch: 0,
+                    revision: 0,
                 };
                 self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
                 tracing::info!(store = name.as_str(), placement = ?record.placement, "store created");
@@ -206,6 +207,7 @@ impl Node {
                     config: StoreConfig { replicas: members.len().max(1) as u32, ..StoreConfig::default() },
                     placement: members,
                     epoch: 1,
+                    revision: 0,
                 };
                 self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
                 tracing::info!(store = name.as_str(), "store of the previous layout adopted by the catalogue");
@@ -418,9 +420,11 @@ impl Node {
                     tokio::spawn(async move { beat.beat().await });
                     node.place().await;
                 }
+                let took_over = Arc::clone(&node.inner.took_over);
                 drop((node, catalogue));
                 tokio::select! {
                     _ = revisions.changed() => {}
+                    () = took_over.notified() => {}
                     () = tokio::time::sleep(BEAT) => {}
                 }
             }
@@ -579,8 +583,9 @@ impl Node {
         configured: bool,
     ) -> Result<()> {
         if !configured {
+            let StoreConfig { history, limits, .. } = record.config;
             replica
-                .propose(None, Command::SetHistory(record.config.history))
+                .propose(None, Command::Configure { version: record.revision, history, limits })
                 .await
                 .map_err(|fault| Error::unavailable(format!("{fault:?}")))?;
             self.inner.configured.lock().insert(record.name.clone(), (record.uid, record.config));
@@ -711,7 +716,7 @@ impl Node {
     /// Creates a store through the catalogue (`Open` of an unknown store where that is
     /// allowed, and the stores a node is started with), waiting until it serves here when
     /// it is placed here.
-    pub(super) async fn ensure_store(&self, store: &str) -> Result<bool> {
+    pub(super) async fn ensure_store(&self, store: &str, settings: StoreSettings) -> Result<bool> {
         let name = checked_name(store).map_err(|fault| match fault {
             ClientFault::Error(error) => error,
             other => Error::internal(format!("{other:?}")),
@@ -719,7 +724,7 @@ impl Node {
         if self.catalogue().stores.contains_key(&name) {
             return Ok(false);
         }
-        let create = StoresOp::Create { name: name.clone(), settings: StoreSettings::default(), if_absent: true };
+        let create = StoresOp::Create { name: name.clone(), settings, if_absent: true };
         let reply = self.ask_catalogue(ClientBody::Stores(create)).await?;
         let ClientReply::Stores(entries) = reply else {
             return Err(Error::internal("the catalogue answered something else"));
@@ -772,6 +777,9 @@ impl StoreSettings {
         }
         if let Some(history) = self.history {
             config.history = history;
+        }
+        if let Some(limits) = self.limits {
+            config.limits = limits;
         }
         config.check().map_err(fault)?;
         Ok(config)

@@ -87,15 +87,19 @@ impl RemoteEngine {
             waits: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         });
-        // Fails now (unknown store, unreachable cluster) rather than on first use.
-        let created = match engine.client.call(&engine.name, ClientBody::Open).await? {
-            ClientReply::Flag(created) => created,
-            other => return Err(Error::internal(format!("expected an open, got {other:?}"))),
+        // Fails now (unknown store, unreachable cluster) rather than on first use. A store
+        // created by this open (where the cluster allows it) gets the configuration's history
+        // and limits; an existing one keeps its own.
+        let defaults = Config::default();
+        let settings = crate::net::wire::StoreSettings {
+            replicas: None,
+            history: (config.history != defaults.history).then_some(config.history),
+            limits: (config.limits != defaults.limits).then_some(config.limits),
         };
-        if created && config.history != crate::config::HistoryLimits::default() {
-            engine.execute_async(Command::SetHistory(config.history)).await?;
+        match engine.client.call(&engine.name, ClientBody::Open { settings }).await? {
+            ClientReply::Flag(_) => Ok(engine),
+            other => Err(Error::internal(format!("expected an open, got {other:?}"))),
         }
-        Ok(engine)
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -27,8 +27,9 @@ pub type Outcome = Result<Json, Failure>;
 pub struct VectorConfig {
     /// A store name unique to this vector.
     pub store: String,
-    /// History length, when the vector bounds it.
-    pub history_events: Option<u64>,
+    /// The vector's store configuration as connection string parameters, each as
+    /// `&name=value` (empty when it has none): `history_events`, `max_keys`, ...
+    pub params: String,
 }
 
 /// One surface under test.
@@ -121,10 +122,19 @@ pub fn run_all(label: &str, mut make_driver: impl FnMut(&VectorConfig) -> Result
             ran += 1;
             let config = VectorConfig {
                 store: format!("conformance-{label}-{area}-{index}"),
-                history_events: vector
+                params: vector
                     .get("config")
-                    .and_then(|config| config.get("history_events"))
-                    .and_then(Json::as_u64),
+                    .and_then(Json::as_object)
+                    .map(|config| {
+                        config
+                            .iter()
+                            .map(|(name, value)| match value {
+                                Json::String(text) => format!("&{name}={text}"),
+                                other => format!("&{name}={other}"),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             };
             let result = make_driver(&config).and_then(|mut driver| {
                 let mut vars = Vars::default();
