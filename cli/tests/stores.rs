@@ -269,3 +269,54 @@ fn a_data_directory_from_before_the_catalogue_is_adopted_with_its_data() {
         assert!(saved.is_some(), "node {index} saved the store's id");
     }
 }
+
+#[test]
+fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_leader_kill_and_takes_a_new_one_online() {
+    let mut cluster = Cluster::start(3, "base", &["--snapshot-every", "40"], true);
+    let seed = cluster.nodes[0].address();
+    let run = clustron(
+        &["store", "create", "q", "--max-keys", "100", "--max-value-bytes", "1K", "--seed", &seed, "--json"],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json_lines()[0]["limits"]["max_keys"], 100);
+    assert_eq!(run.json_lines()[0]["limits"]["max_value_bytes"], 1024);
+    settled(&cluster, "q");
+    let store = clustron::open(&format!("clustron://{}/q", cluster.seeds())).wait().unwrap();
+    for n in 0..100 {
+        store.put(&format!("k{n:03}"), "v").wait().unwrap();
+    }
+    let refused = store.put("k100", "v").wait().unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::QuotaExceeded, "{refused}");
+    assert_eq!(store.get("k042").wait().unwrap().unwrap().value().as_bytes(), b"v", "reads go on");
+    assert!(store.put("k000", "w").wait().unwrap().changed, "an overwrite that does not grow the store lands");
+    let oversized = store.put("k001", "x".repeat(1025)).wait().unwrap_err();
+    assert_eq!(oversized.code(), ErrorCode::InvalidInput, "{oversized}");
+    // The quota went through the log (and the snapshots taken every 40 entries): a new
+    // leader refuses the same writes.
+    let leader = admin(&cluster).store("q").unwrap().leader.expect("a leader").id;
+    let victim = index_of(&cluster, leader);
+    cluster.kill(victim);
+    let refused_again = eventually(Duration::from_secs(30), || match store.put("k100", "v").wait() {
+        Err(error) if error.code() == ErrorCode::QuotaExceeded => Some(error),
+        _ => None,
+    });
+    assert!(refused_again.is_some(), "the new leader keeps the quota");
+    cluster.restart(victim);
+    settled(&cluster, "q");
+    // Lifted online (the CLI keeps the value limit it is not given): writes land again.
+    let run = clustron(&["store", "configure", "q", "--max-keys", "none", "--seed", &seed, "--json"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json_lines()[0]["limits"]["max_keys"], serde_json::Value::Null);
+    assert_eq!(run.json_lines()[0]["limits"]["max_value_bytes"], 1024);
+    let landed = eventually(Duration::from_secs(30), || store.put("k100", "v").wait().ok());
+    assert!(landed.is_some_and(|put| put.created), "writes land once the quota is lifted");
+    for n in 101..150 {
+        store.put(&format!("k{n:03}"), "v").wait().unwrap();
+    }
+    assert_eq!(store.count(clustron::KeyRange::All).wait().unwrap(), 150);
+    // Bad limits are refused by name.
+    let run = clustron(&["store", "configure", "q", "--max-key-bytes", "5000", "--seed", &seed], b"");
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("max_key_bytes"), "{}", run.stderr);
+}
