@@ -284,7 +284,7 @@ fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_lea
     settled(&cluster, "q");
     let store = clustron::open(&format!("clustron://{}/q", cluster.seeds())).wait().unwrap();
     for n in 0..100 {
-        store.put(&format!("k{n:03}"), "v").wait().unwrap();
+        store.put(format!("k{n:03}"), "v").wait().unwrap();
     }
     let refused = store.put("k100", "v").wait().unwrap_err();
     assert_eq!(refused.code(), ErrorCode::QuotaExceeded, "{refused}");
@@ -312,7 +312,7 @@ fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_lea
     let landed = eventually(Duration::from_secs(30), || store.put("k100", "v").wait().ok());
     assert!(landed.is_some_and(|put| put.created), "writes land once the quota is lifted");
     for n in 101..150 {
-        store.put(&format!("k{n:03}"), "v").wait().unwrap();
+        store.put(format!("k{n:03}"), "v").wait().unwrap();
     }
     assert_eq!(store.count(clustron::KeyRange::All).wait().unwrap(), 150);
     // Bad limits are refused by name.
