@@ -182,8 +182,11 @@ mod tests {
         };
         assert_eq!(
             String::from_utf8(encode(&store)).unwrap(),
-            r#"{"v":1,"name":"orders","uid":42,"config":{"replicas":3,"history":{"max_events":100000,"max_bytes":67108864}},"placement":[7,8,9],"epoch":1}"#
+            r#"{"v":1,"name":"orders","uid":42,"config":{"replicas":3,"history":{"max_events":100000,"max_bytes":67108864},"limits":{"max_key_bytes":4096,"max_value_bytes":16777216,"max_keys":null,"max_bytes":null}},"placement":[7,8,9],"epoch":1}"#
         );
+        // A record written before stores had limits reads with the defaults.
+        let before = br#"{"v":1,"name":"orders","uid":42,"config":{"replicas":3,"history":{"max_events":100000,"max_bytes":67108864}},"placement":[7,8,9],"epoch":1}"#;
+        assert_eq!(decode("store/orders", before, |r: &StoreRecord| r.v).unwrap(), store);
         assert_eq!(NodeRecord::key(7), "node/0000000000000007");
         assert_eq!(StoreRecord::key("orders"), "store/orders");
     }
