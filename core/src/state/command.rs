@@ -74,8 +74,8 @@ pub(crate) enum Command {
     Txn(TxnRequest),
     /// Processes due deadlines and nothing else (the timer's command).
     Tick,
-    /// Sets how much history the store keeps (a replicated store's settings travel through
-    /// its log, so every replica keeps the same).
+    /// Sets how much history the store keeps. Nothing proposes it any more (`Configure`
+    /// carries the history too); it stays so logs written before `Configure` still apply.
     SetHistory(crate::config::HistoryLimits),
     /// A new leader's first command: leases alive when the previous leader last acted are
     /// extended to at least `until` (see `lease::grace`), before anything expires.

@@ -86,26 +86,16 @@ impl Growth {
     /// Refuses the writes if they grow the store past its quota.
     pub(crate) fn check(&self, c: &Change<'_>) -> Result<()> {
         let (keys, bytes) = c.state.keys.totals();
-        let over = |held: u64, growth: i64, quota: Option<u64>| {
-            quota.filter(|quota| growth > 0 && held.saturating_add_signed(growth) > *quota)
-        };
-        if let Some(quota) = over(keys, self.keys, c.limits.max_keys) {
-            return Err(Error::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "the store holds {keys} keys and its quota is max_keys {quota}: the write would add {}",
-                    self.keys
-                ),
-            ));
-        }
-        if let Some(quota) = over(bytes, self.bytes, c.limits.max_bytes) {
-            return Err(Error::new(
-                ErrorCode::QuotaExceeded,
-                format!(
-                    "the store holds {bytes} bytes and its quota is max_bytes {quota}: the write would add {}",
-                    self.bytes
-                ),
-            ));
+        let measures = [("keys", keys, self.keys, c.limits.max_keys), ("bytes", bytes, self.bytes, c.limits.max_bytes)];
+        for (what, held, growth, quota) in measures {
+            if let Some(quota) = quota.filter(|quota| growth > 0 && held.saturating_add_signed(growth) > *quota) {
+                return Err(Error::new(
+                    ErrorCode::QuotaExceeded,
+                    format!(
+                        "the store holds {held} {what} and its quota is max_{what} {quota}: the write would add {growth}"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
