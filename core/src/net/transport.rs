@@ -18,7 +18,7 @@ use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm, Transport};
+use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm, Transport};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex as AsyncMutex};
 
 pub(crate) use super::channel::Inbound;
 use super::channel::{self, Requests};
+use super::streams;
 use super::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, NodeInfo, RaftRequest, RaftResponse,
     CLIENT_PROTOCOL, MAX_CLIENT_FRAME, MAX_RAFT_FRAME, PROTOCOL_VERSION, RAFT_PROTOCOL,
@@ -53,7 +54,7 @@ pub(crate) struct NetConfig {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
-    streams: libp2p_stream::Behaviour,
+    streams: streams::Behaviour,
     identify: identify::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
 }
@@ -108,7 +109,7 @@ pub(crate) struct Net {
         allow(dead_code, reason = "kept by every swarm; only a node asks where it listens")
     )]
     listening: watch::Receiver<Vec<Multiaddr>>,
-    control: libp2p_stream::Control,
+    control: streams::Control,
     channels: Arc<Channels>,
 }
 
@@ -158,7 +159,7 @@ impl Net {
                     None
                 };
                 Ok(Behaviour {
-                    streams: libp2p_stream::Behaviour::new(),
+                    streams: streams::Behaviour::new(),
                     identify: identify::Behaviour::new(identify::Config::new("/clustron/1".into(), public)),
                     mdns: Toggle::from(mdns),
                 })
@@ -178,13 +179,13 @@ impl Net {
                 .map_err(|error| Error::unavailable(format!("cannot listen on {address}: {error}")))?;
         }
         let peer = *swarm.local_peer_id();
-        let mut control = swarm.behaviour().streams.new_control();
+        let control = swarm.behaviour().streams.control();
         let (raft_in, raft) = mpsc::unbounded_channel();
         let (client_in, client) = mpsc::unbounded_channel();
         if serving {
             let fault = |error: Error| -> ClientResponse { Err(ClientFault::Error(error)) };
-            accept(&mut control, CLIENT, fault, client_in)?;
-            accept(&mut control, RAFT, Err, raft_in)?;
+            accept(&control, CLIENT, fault, client_in)?;
+            accept(&control, RAFT, Err, raft_in)?;
         }
         let (commands, receiver) = mpsc::unbounded_channel();
         let (listening_tx, listening) = watch::channel(Vec::new());
@@ -307,8 +308,7 @@ impl Net {
             self.send(Command::Reach(peer, addrs, reply))?;
             answer.await.map_err(|_| Error::unavailable("the network has shut down"))??;
             self.control
-                .clone()
-                .open_stream(peer, StreamProtocol::new(protocol.name))
+                .open_stream(peer, protocol.name)
                 .await
                 .map_err(|error| Error::unavailable(format!("cannot open a stream to {peer}: {error}")))
         })
@@ -330,7 +330,7 @@ impl Net {
 
 /// Accepts the protocol's inbound streams and serves each.
 fn accept<Req, Resp>(
-    control: &mut libp2p_stream::Control,
+    control: &streams::Control,
     protocol: Protocol,
     failure: fn(Error) -> Resp,
     deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
@@ -339,11 +339,9 @@ where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
 {
-    let mut incoming = control
-        .accept(StreamProtocol::new(protocol.name))
-        .map_err(|error| Error::internal(format!("accepting {}: {error}", protocol.name)))?;
+    let mut incoming = control.accept(protocol.name)?;
     tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
+        while let Some((peer, stream)) = incoming.recv().await {
             if deliver.is_closed() {
                 break;
             }
@@ -537,4 +535,39 @@ pub(crate) fn socket_multiaddr(socket: &std::net::SocketAddr) -> Multiaddr {
         std::net::IpAddr::V6(ip) => Protocol::Ip6(ip),
     };
     Multiaddr::empty().with(ip).with(Protocol::Tcp(socket.port()))
+}
+
+#[cfg(all(test, feature = "node"))]
+mod tests {
+    use super::*;
+
+    /// A burst of new clients, each opening its first stream at once: every first request is
+    /// answered (the acceptor queue of `libp2p-stream` held one stream and dropped the rest).
+    #[tokio::test]
+    async fn a_burst_of_new_clients_all_get_their_first_request_answered() {
+        let listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+        let (server, mut incoming) =
+            Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen, mdns: false }).unwrap();
+        let address = server.listen_addrs().await.remove(0);
+        let answering = server.clone();
+        tokio::spawn(async move {
+            while let Some(inbound) = incoming.client.recv().await {
+                answering.respond_client(inbound.channel, Ok(ClientReply::Done));
+            }
+        });
+        let asks = (0..48).map(|_| {
+            let address = address.clone();
+            async move {
+                let config =
+                    NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen: Vec::new(), mdns: false };
+                let (client, _) = Net::start(config)?;
+                let peer = client.connect(address.clone()).await?;
+                let request = ClientRequest { store: "s".into(), body: ClientBody::Status };
+                client.client(peer, vec![address], request).await
+            }
+        });
+        for (n, answer) in futures::future::join_all(asks).await.into_iter().enumerate() {
+            assert!(matches!(answer, Ok(Ok(ClientReply::Done))), "client {n}: {answer:?}");
+        }
+    }
 }
