@@ -148,6 +148,18 @@ impl Catalogue {
         load
     }
 
+    /// How many stores each node is first in the placement of (the node that starts a new
+    /// store's group, and so its first leader).
+    pub(crate) fn leads(&self) -> BTreeMap<u64, usize> {
+        let mut leads = BTreeMap::new();
+        for store in self.stores.values() {
+            if let Some(first) = store.placement.first() {
+                *leads.entry(*first).or_default() += 1;
+            }
+        }
+        leads
+    }
+
     pub(crate) fn node(&self, id: u64) -> Option<&NodeInfo> {
         self.nodes.get(&id).map(|record| &record.info)
     }

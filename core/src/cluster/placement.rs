@@ -2,7 +2,9 @@
 //! `node/stores.rs`), so they are tested here without a cluster.
 //!
 //! - A new store's replicas go to the usable nodes holding the fewest replicas, a zone not
-//!   used yet by the store first.
+//!   used yet by the store first. The first node of a placement starts the group and so
+//!   becomes its first leader: it is the chosen node that is first in the fewest placements,
+//!   so leaders spread over the nodes as stores are created.
 //! - [`repair`]: a store whose wanted nodes include one that is not usable (silent longer
 //!   than `--dead-after`, draining, gone) gets a replacement; a store with fewer replicas
 //!   than it asks for (nodes joined since) gets more; one with more loses the most loaded.
@@ -46,9 +48,21 @@ pub(crate) fn target(replicas: u32, candidates: &[Candidate]) -> usize {
     (replicas as usize).min(candidates.iter().filter(|c| c.usable).count())
 }
 
-/// The nodes for a new store.
-pub(crate) fn initial(replicas: u32, candidates: &[Candidate], load: &BTreeMap<u64, usize>) -> Vec<u64> {
-    pick(target(replicas, candidates), &[], candidates, load)
+/// The nodes for a new store, the one to lead it first: of the chosen nodes, the one first in
+/// the fewest placements (`leads`), then the least loaded, then the lowest id.
+pub(crate) fn initial(
+    replicas: u32,
+    candidates: &[Candidate],
+    load: &BTreeMap<u64, usize>,
+    leads: &BTreeMap<u64, usize>,
+) -> Vec<u64> {
+    let mut chosen = pick(target(replicas, candidates), &[], candidates, load);
+    let count = |map: &BTreeMap<u64, usize>, id: &u64| map.get(id).copied().unwrap_or(0);
+    if let Some(leader) = chosen.iter().copied().min_by_key(|id| (count(leads, id), count(load, id), *id)) {
+        chosen.retain(|id| *id != leader);
+        chosen.insert(0, leader);
+    }
+    chosen
 }
 
 /// The placement `store` should have now, if it differs from its current one.
@@ -124,12 +138,12 @@ mod tests {
     fn new_stores_go_to_the_least_loaded_nodes_and_spread_over_zones() {
         // A zone with one node gets a replica of every store (zones come before load).
         let lopsided = nodes(&["a", "a", "b", "b", "c"]);
-        assert!(initial(3, &lopsided, &BTreeMap::from([(5, 100)])).contains(&5));
+        assert!(initial(3, &lopsided, &BTreeMap::from([(5, 100)]), &BTreeMap::new()).contains(&5));
         let candidates = nodes(&["a", "a", "b", "b", "c", "c"]);
         let mut stores = Vec::new();
         for n in 0..10 {
             let load = load_of(&stores, &candidates);
-            let placement = initial(3, &candidates, &load);
+            let placement = initial(3, &candidates, &load, &leads_of(&stores));
             assert_eq!(placement.len(), 3);
             let zones: BTreeSet<&str> = placement.iter().map(|id| candidates[*id as usize - 1].zone.as_str()).collect();
             assert_eq!(zones.len(), 3, "store {n} on {placement:?} spans every zone");
@@ -140,10 +154,44 @@ mod tests {
         assert!(max - min <= 1, "30 replicas over 6 nodes: {load:?}");
     }
 
+    fn leads_of(stores: &[StoreRecord]) -> BTreeMap<u64, usize> {
+        let mut leads = BTreeMap::new();
+        for s in stores {
+            if let Some(first) = s.placement.first() {
+                *leads.entry(*first).or_default() += 1;
+            }
+        }
+        leads
+    }
+
+    #[test]
+    fn the_first_nodes_of_new_stores_and_so_their_first_leaders_spread_over_the_nodes() {
+        // Three nodes, every store on all three: each node comes first in a third of them.
+        let candidates = nodes(&["", "", ""]);
+        let mut stores = Vec::new();
+        for n in 0..12 {
+            let placement = initial(3, &candidates, &load_of(&stores, &candidates), &leads_of(&stores));
+            assert_eq!(placement.iter().copied().collect::<BTreeSet<u64>>().len(), 3);
+            stores.push(store(&format!("s{n}"), 3, &placement));
+        }
+        assert_eq!(leads_of(&stores), BTreeMap::from([(1, 4), (2, 4), (3, 4)]));
+        // Among the chosen nodes only: one replica on the least loaded node, which leads it.
+        let load = BTreeMap::from([(1, 5), (2, 5), (3, 4)]);
+        assert_eq!(initial(1, &candidates, &load, &BTreeMap::from([(3, 9)])), vec![3]);
+        // Six nodes, RF 3: leaders spread over all six.
+        let candidates = nodes(&["", "", "", "", "", ""]);
+        let mut stores = Vec::new();
+        for n in 0..12 {
+            let placement = initial(3, &candidates, &load_of(&stores, &candidates), &leads_of(&stores));
+            stores.push(store(&format!("s{n}"), 3, &placement));
+        }
+        assert_eq!(leads_of(&stores).values().copied().collect::<Vec<_>>(), vec![2; 6]);
+    }
+
     #[test]
     fn the_replication_factor_is_capped_at_the_usable_nodes_and_filled_as_nodes_join() {
         let mut candidates = nodes(&["", ""]);
-        let placement = initial(3, &candidates, &BTreeMap::new());
+        let placement = initial(3, &candidates, &BTreeMap::new(), &BTreeMap::new());
         assert_eq!(placement, vec![1, 2]);
         let record = store("s", 3, &placement);
         assert_eq!(repair(&record, &candidates, &load_of(std::slice::from_ref(&record), &candidates)), None);

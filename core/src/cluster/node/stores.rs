@@ -177,7 +177,7 @@ impl Node {
                 }
                 let candidates = self.candidates(&catalogue);
                 let config = settings.apply(StoreConfig::default(), &candidates)?;
-                let placement = placement::initial(config.replicas, &candidates, &catalogue.load());
+                let placement = placement::initial(config.replicas, &candidates, &catalogue.load(), &catalogue.leads());
                 if placement.is_empty() {
                     return Err(fault(Error::unavailable("no node can take a replica now")));
                 }
