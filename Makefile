@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare ensure-compare-tools test-bench-report jepsen ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -175,6 +175,14 @@ BENCH_COMPARE_ARGS ?=
 bench-compare: ensure-compare-tools
 	$(CARGO) build $(RELEASE) -p clustron-cli --features compare
 	python3 bench/compare.py --binary $(CLUSTRON_BIN) $(BENCH_COMPARE_ARGS)
+
+## bench-scale: does adding nodes add capacity? Each node in its own cgroup v1 CPU quota
+## (0.25 core), the load generator outside: RF 1 at 1 vs 4 nodes, RF 3 at 3 vs 6 nodes, and
+## 1,000 stores on 3 nodes (creation time, idle CPU, memory per replica, 100 writers). Needs
+## root. Writes bench/results/scale-<date>.md and .json. BENCH_SCALE_ARGS="--scenarios rf1".
+BENCH_SCALE_ARGS ?=
+bench-scale: cli
+	python3 bench/scale.py --binary $(CLUSTRON_BIN) $(BENCH_SCALE_ARGS)
 
 ## test-bench-report: the report side of bench-compare (tables, goal ratios, SVG) on made-up results
 test-bench-report:

@@ -147,6 +147,11 @@ pub struct BenchArgs {
     /// store name; with the `compare` feature also `etcd://HOST:PORT,...` or `redis://HOST:PORT`.
     #[arg(long, default_value = "clustron://inproc/bench")]
     target: String,
+    /// Spread the clients over this many stores: the target's store name with `-0`, `-1`, ...
+    /// appended (`.../bench` becomes `bench-0` to `bench-{N-1}`), client `i` on store
+    /// `i % N`; each store is preloaded and cleaned up. For load across a cluster's nodes.
+    #[arg(long, default_value_t = 1)]
+    stores: usize,
     /// Concurrent clients (threads, each with one request in flight). Default: 1, 64 for
     /// throughput, 16 for mixed.
     #[arg(long)]
@@ -195,7 +200,8 @@ impl Rng {
 
 /// What the clients share while running.
 struct Shared {
-    system: Box<dyn System>,
+    /// One system per store (`--stores`); client `i` uses `systems[i % len]`.
+    systems: Vec<Box<dyn System>>,
     args: BenchArgs,
     clients: usize,
     /// The mix as cumulative weights: an op is picked by a number below 100.
@@ -381,6 +387,34 @@ fn percentiles(sorted: &[u64]) -> Percentiles {
     }
 }
 
+/// The targets of `--stores N`: the target itself for one store; otherwise its store name
+/// (the last path segment, before any `?parameters`) with `-0` ... `-{N-1}` appended.
+fn store_targets(target: &str, stores: usize) -> Result<Vec<String>, String> {
+    match stores {
+        0 => Err("--stores must be at least 1".into()),
+        1 => Ok(vec![target.to_owned()]),
+        _ => {
+            let scheme = target.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+            if matches!(scheme.as_deref(), Some("etcd" | "redis")) {
+                return Err("--stores spreads load over Clustron stores only".into());
+            }
+            let (address, query) = target.split_once('?').map_or((target, None), |(a, q)| (a, Some(q)));
+            let slash = address.rfind('/').filter(|at| !address[..*at].ends_with('/'));
+            let (base, name) = match slash {
+                Some(at) if at + 1 < address.len() => (&address[..at + 1], &address[at + 1..]),
+                None if !address.is_empty() && !address.contains('/') => ("", address),
+                _ => return Err(format!("--stores needs a target that names a store: {target}")),
+            };
+            Ok((0..stores)
+                .map(|n| {
+                    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+                    format!("{base}{name}-{n}{query}")
+                })
+                .collect())
+        }
+    }
+}
+
 fn seconds(value: f64, name: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value).map_err(|_| format!("--{name} must be a non-negative number of seconds"))
 }
@@ -393,7 +427,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let duration = seconds(args.duration, "duration")?;
     let warmup = seconds(args.warmup, "warmup")?;
     let weights = args.workload.mix(args.profile)?;
-    let system = systems::open(&args.target)?;
+    let targets = store_targets(&args.target, args.stores)?;
+    if args.workload == Workload::WatchLatency && targets.len() > 1 {
+        return Err("watch-latency runs against one store (--stores 1)".into());
+    }
+    let systems = targets.iter().map(|target| systems::open(target)).collect::<Result<Vec<_>, _>>()?;
+    let system = &systems[0];
     if let Some((op, _)) = weights.iter().find(|(op, _)| !system.supports(*op)) {
         return Err(format!("{} has no equivalent of Clustron's {}", args.target, op.name()));
     }
@@ -410,7 +449,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .collect();
     let value = "x".repeat(args.value_size);
     let shared = Arc::new(Shared {
-        system,
+        systems,
         args,
         clients,
         mix,
@@ -424,9 +463,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     });
     if weights.iter().any(|(op, _)| matches!(op, Op::Get | Op::GetLocal | Op::Scan)) {
         let keys: Vec<String> = (0..shared.args.keys).map(|n| format!("bench/{n:08}")).collect();
-        shared.system.preload(&keys, &shared.value).map_err(|e| format!("preloading: {e}"))?;
+        for system in &shared.systems {
+            system.preload(&keys, &shared.value).map_err(|e| format!("preloading: {e}"))?;
+        }
     }
-    let watcher = match (shared.args.workload, shared.system.store()) {
+    let watcher = match (shared.args.workload, shared.systems[0].store()) {
         (Workload::WatchLatency, Some(store)) => {
             let watch = store.watch().prefix("bench/w").wait().map_err(|e| format!("opening the watch: {e}"))?;
             let shared = Arc::clone(&shared);
@@ -437,14 +478,15 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let mut threads = Vec::with_capacity(clients);
     for client in 0..clients {
         let shared_here = Arc::clone(&shared);
+        let system = &shared.systems[client % shared.systems.len()];
         if shared.args.in_flight > 1 {
-            let store = shared.system.store().cloned().ok_or("--in-flight needs a Clustron store")?;
+            let store = system.store().cloned().ok_or("--in-flight needs a Clustron store")?;
             if let Some((op, _)) = weights.iter().find(|(op, _)| !matches!(op, Op::Get | Op::GetLocal | Op::Put)) {
                 return Err(format!("--in-flight runs get, get-local and put, not {}", op.name()));
             }
             threads.push(std::thread::spawn(move || run_in_flight(&shared_here, client, store)));
         } else {
-            let connection = shared.system.client().map_err(|e| format!("connecting client {client}: {e}"))?;
+            let connection = system.client().map_err(|e| format!("connecting client {client}: {e}"))?;
             threads.push(std::thread::spawn(move || run_client(&shared_here, client, connection)));
         }
     }
@@ -501,7 +543,9 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         elapsed,
     };
     // Tidy up what the run wrote, so runs do not pile up in a long-lived store.
-    shared.system.cleanup();
+    for system in &shared.systems {
+        system.cleanup();
+    }
     report.print(&shared.args);
     Ok(())
 }
@@ -549,6 +593,7 @@ impl Report {
                 "workload": workload,
                 "profile": profile,
                 "target": args.target,
+                "stores": args.stores,
                 "clients": self.clients,
                 "value_size": args.value_size,
                 "keys": args.keys,
@@ -564,8 +609,9 @@ impl Report {
             return;
         }
         let profile = profile.map(|p| format!(" ({p})")).unwrap_or_default();
+        let stores = if args.stores > 1 { format!(" ({} stores)", args.stores) } else { String::new() };
         println!(
-            "{workload}{profile} on {}: {} clients, {} B values, {} keys, {:.1} s",
+            "{workload}{profile} on {}{stores}: {} clients, {} B values, {} keys, {:.1} s",
             args.target,
             self.clients,
             args.value_size,
@@ -597,6 +643,24 @@ mod tests {
         assert!((p.mean - 500.5).abs() < 1e-9);
         assert_eq!(percentiles(&[]).max, 0.0);
         assert_eq!(percentiles(&[7000]).p999, 7.0);
+    }
+
+    #[test]
+    fn stores_get_numbered_names_and_keep_their_parameters() {
+        assert_eq!(store_targets("clustron://a:1,b:2/bench", 1).unwrap(), ["clustron://a:1,b:2/bench"]);
+        assert_eq!(
+            store_targets("clustron://a:1,b:2/bench?max_keys=5", 2).unwrap(),
+            ["clustron://a:1,b:2/bench-0?max_keys=5", "clustron://a:1,b:2/bench-1?max_keys=5"]
+        );
+        assert_eq!(store_targets("bench", 2).unwrap(), ["bench-0", "bench-1"]);
+        assert_eq!(
+            store_targets("clustron://a:1/", 2).unwrap_err(),
+            "--stores needs a target that names a store: clustron://a:1/"
+        );
+        assert!(store_targets("clustron://a:1/", 2).is_err());
+        assert!(store_targets("clustron://a:1", 2).is_err());
+        assert!(store_targets("redis://a:1", 2).is_err());
+        assert!(store_targets("clustron://a:1/s", 0).is_err());
     }
 
     #[test]

@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""make bench-scale: does adding nodes add capacity?
+
+Each `clustron node` runs in its own cgroup v1 CPU quota (--quota of one core, 0.25 by
+default), so that on this small host a node count stands for machines; the load generator
+(`clustron bench --stores N`) runs outside any quota. Every scenario starts its own cluster
+with data directories (durable writes), creates its stores with `clustron store create`,
+loads them, and kills every node it started.
+
+Scenarios (--scenarios, comma-separated):
+  rf1     4 stores per node, RF 1: 1 node vs 4 nodes (goal: >= 3.2x)
+  rf3     RF 3, 6 nodes vs 3 nodes, 2 stores per node (6 replicas and 2 leaders per node)
+          (goal: >= 1.7x)
+  many    --many stores (RF 3) on 3 nodes: time to create them, idle CPU per node, memory per
+          replica, then one client per store writing at once next to one store with 64
+          clients on the same nodes
+
+Writes bench/results/scale-<date>.json and .md. Needs root (cgroup v1 at
+/sys/fs/cgroup/cpu); --no-quota runs without quotas (the numbers then say nothing about
+scale-out on one host).
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CGROUP_ROOT = pathlib.Path("/sys/fs/cgroup/cpu")
+PERIOD_US = 100_000
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def log(message):
+    print(f"[bench-scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cgroup:
+    """A cgroup v1 CPU group with a quota (a fraction of one core); None: no quota."""
+
+    def __init__(self, name, quota):
+        self.path = CGROUP_ROOT / "clustron-bench" / name
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+        (self.path / "cpu.cfs_quota_us").write_text(str(int(quota * PERIOD_US)))
+
+    def enter(self):
+        """Moves the calling process into the group (run in the child before exec)."""
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+def process_cpu_seconds(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def process_rss_bytes(pid):
+    return int(pathlib.Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+class Cluster:
+    """`nodes` node processes on 127.0.0.1, each in its own CPU quota, with data directories."""
+
+    def __init__(self, binary, nodes, quota, work, node_args=(), log_level="warn"):
+        """Starts the nodes one after another (each joins the first)."""
+        self.binary = binary
+        self.work = pathlib.Path(tempfile.mkdtemp(prefix="scale.", dir=work))
+        self.processes = []
+        self.cgroups = []
+        self.addresses = []
+        try:
+            for index in range(nodes):
+                self._start(index, quota, ["--log-level", log_level, *node_args])
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, index, quota, node_args):
+        port = free_port()
+        command = [self.binary, "node", "--listen", f"127.0.0.1:{port}",
+                   "--data-dir", str(self.work / f"node{index}"), *node_args]
+        if self.addresses:
+            command += ["--seed", self.addresses[0]]
+        cgroup = Cgroup(f"{os.getpid()}-node{index}", quota) if quota else None
+        if cgroup:
+            self.cgroups.append(cgroup)
+        out = open(self.work / f"node{index}.out", "wb")
+        err = open(self.work / f"node{index}.log", "wb")
+        process = subprocess.Popen(command, stdout=out, stderr=err, preexec_fn=cgroup.enter if cgroup else None)
+        self.processes.append(process)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if (self.work / f"node{index}.out").read_text().startswith("ready "):
+                self.addresses.append(f"127.0.0.1:{port}")
+                return
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"node {index} did not start:\n{(self.work / f'node{index}.log').read_text()[-2000:]}")
+
+    def nodes(self):
+        return ",".join(self.addresses)
+
+    def cli(self, *args, timeout=120):
+        result = subprocess.run([self.binary, *args, "--seed", self.addresses[0]], capture_output=True,
+                                text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"clustron {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+    def create_stores(self, names, replicas, parallel=4):
+        """Creates `names` (each returns once it serves); returns the seconds it took."""
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
+            list(pool.map(lambda name: self.cli("store", "create", name, "--replicas", str(replicas)), names))
+        return time.monotonic() - started
+
+    def stores(self):
+        return [json.loads(line) for line in self.cli("store", "list", "--json").splitlines() if line.strip()]
+
+    def cpu_seconds(self):
+        return [process_cpu_seconds(p.pid) for p in self.processes]
+
+    def rss_bytes(self):
+        return [process_rss_bytes(p.pid) for p in self.processes]
+
+    def stop(self):
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+        for cgroup in self.cgroups:
+            cgroup.remove()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def bench(binary, target, workload, stores, clients, duration, in_flight=1, keys=1000):
+    command = [binary, "bench", workload, "--target", target, "--stores", str(stores), "--clients", str(clients),
+               "--duration", str(duration), "--keys", str(keys), "--json", "--quiet"]
+    if in_flight > 1:
+        command += ["--in-flight", str(in_flight)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 300)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)}: {result.stderr.strip()}")
+    report = json.loads(result.stdout)
+    if report["errors"]:
+        log(f"  {report['errors']} errors; first: {report['first_error']}")
+    return report
+
+
+def bench_spread(binary, nodes, groups, workload, clients_per_store, duration, in_flight):
+    """`clustron bench` in one process per store group at once (a process's client runtime is
+    one thread); returns (ops/s summed, reports, CPU cores the load generators used)."""
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(groups)) as pool:
+        reports = list(pool.map(
+            lambda group: bench(binary, f"clustron://{nodes}/{group[0]}", workload, group[1],
+                                clients_per_store * group[1], duration, in_flight), groups))
+    took = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cores = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / took
+    return sum(r["ops_per_sec"] for r in reports), reports, cores
+
+
+def placement(stores):
+    """Replicas and leaders per node id, from `store list --json`."""
+    replicas, leaders = {}, {}
+    for store in stores:
+        for node in store["members"]:
+            replicas[node] = replicas.get(node, 0) + 1
+        if store.get("leader"):
+            leaders[store["leader"]] = leaders.get(store["leader"], 0) + 1
+    return replicas, leaders
+
+
+def throughput(args, nodes, stores_per_node, replicas):
+    """Puts and gets per second over `nodes * stores_per_node` stores."""
+    cluster = Cluster(args.binary, nodes, args.quota, args.work)
+    try:
+        count = nodes * stores_per_node // replicas
+        processes = min(args.load_processes, count)
+        # Stores in one group per load process: scale<g>-0 .. scale<g>-<n-1>.
+        groups = [(f"scale{g}", count // processes + (1 if g < count % processes else 0)) for g in range(processes)]
+        cluster.create_stores([f"{name}-{n}" for name, size in groups for n in range(size)], replicas)
+        replicas_on, leaders_on = placement(cluster.stores())
+        result = {"nodes": nodes, "stores": count, "replicas": replicas, "clients": args.clients_per_store * count,
+                  "in_flight": args.in_flight, "replicas_per_node": sorted(replicas_on.values()),
+                  "leaders_per_node": sorted(leaders_on.values())}
+        for workload in ("put", "get"):
+            cpu_before, at = cluster.cpu_seconds(), time.monotonic()
+            rate, reports, load_cores = bench_spread(args.binary, cluster.nodes(), groups, workload,
+                                                     args.clients_per_store, args.duration, args.in_flight)
+            took = time.monotonic() - at
+            node_cores = [(b - a) / took for a, b in zip(cpu_before, cluster.cpu_seconds())]
+            result[workload] = {"ops_per_sec": rate, "errors": sum(r["errors"] for r in reports),
+                                "p50_us": reports[0]["latency_us"]["p50"], "p99_us": reports[0]["latency_us"]["p99"],
+                                "load_generator_cores": load_cores, "node_cores": node_cores}
+            log(f"  {nodes} nodes, {count} stores RF {replicas}: {workload} {rate:.0f}/s, p50 "
+                f"{reports[0]['latency_us']['p50']:.0f} us; load generator {load_cores:.2f} cores, nodes "
+                f"{', '.join(f'{c:.2f}' for c in node_cores)} cores")
+        return result
+    finally:
+        cluster.stop()
+
+
+def scenario_rf1(args):
+    log("rf1: 1 node vs 4 nodes, 4 stores per node, RF 1")
+    one = throughput(args, 1, 4, 1)
+    four = throughput(args, 4, 4, 1)
+    return {"one": one, "four": four, "goal": 3.2,
+            "put_ratio": four["put"]["ops_per_sec"] / one["put"]["ops_per_sec"],
+            "get_ratio": four["get"]["ops_per_sec"] / one["get"]["ops_per_sec"]}
+
+
+def scenario_rf3(args):
+    log("rf3: 3 nodes vs 6 nodes, RF 3, 2 stores per node")
+    three = throughput(args, 3, 6, 3)
+    six = throughput(args, 6, 6, 3)
+    return {"three": three, "six": six, "goal": 1.7,
+            "put_ratio": six["put"]["ops_per_sec"] / three["put"]["ops_per_sec"],
+            "get_ratio": six["get"]["ops_per_sec"] / three["get"]["ops_per_sec"]}
+
+
+def scenario_many(args):
+    count = args.many
+    log(f"many: {count} stores, RF 3, on 3 nodes")
+    cluster = Cluster(args.binary, 3, args.quota, args.work)
+    try:
+        rss_before = cluster.rss_bytes()
+        names = [f"many-{n}" for n in range(count)]
+        created = cluster.create_stores(names, 3, parallel=8)
+        log(f"  created {count} stores in {created:.1f} s")
+        time.sleep(5)  # let the groups settle (elections, first configuration) before measuring idle
+        cpu_before, at = cluster.cpu_seconds(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        cpu_after, took = cluster.cpu_seconds(), time.monotonic() - at
+        idle = [(after - before) / took for before, after in zip(cpu_before, cpu_after)]
+        rss_after = cluster.rss_bytes()
+        per_replica = [(after - before) / count for before, after in zip(rss_before, rss_after)]
+        log(f"  idle CPU per node {', '.join(f'{100 * c:.1f}%' for c in idle)}; "
+            f"memory per replica {', '.join(f'{b / 1024:.0f} KiB' for b in per_replica)}")
+        target = f"clustron://{cluster.nodes()}/many"
+        writers = min(count, 100)
+        spread = bench(args.binary, target, "put", writers, writers, args.duration)
+        single = bench(args.binary, f"clustron://{cluster.nodes()}/many-0", "put", 1, 64, args.duration)
+        log(f"  {writers} stores x 1 client: {spread['ops_per_sec']:.0f} puts/s; "
+            f"1 store x 64 clients: {single['ops_per_sec']:.0f} puts/s")
+        return {"stores": count, "create_seconds": created, "idle_cpu_per_node": idle,
+                "rss_per_replica_bytes": per_replica, "writers": writers,
+                "spread_puts_per_sec": spread["ops_per_sec"], "single_store_64_clients_puts_per_sec":
+                single["ops_per_sec"], "spread_errors": spread["errors"]}
+    finally:
+        cluster.stop()
+
+
+def markdown(results, args):
+    lines = [f"# bench-scale {results['date']}", "",
+             f"Each node in a cgroup v1 CPU quota of {args.quota} core (`--quota`); the load generator "
+             f"without one. Durable writes (data directories), 100-byte values, {args.duration:.0f} s per run, "
+             f"{args.clients_per_store} clients per store with {args.in_flight} operations in flight each.", ""]
+    if "rf1" in results:
+        r = results["rf1"]
+        lines += ["## RF 1, 4 stores per node", "", "| nodes | stores | puts/s | gets/s | replicas per node |",
+                  "|---:|---:|---:|---:|---|"]
+        for row in (r["one"], r["four"]):
+            lines.append(f"| {row['nodes']} | {row['stores']} | {row['put']['ops_per_sec']:.0f} | "
+                         f"{row['get']['ops_per_sec']:.0f} | {row['replicas_per_node']} |")
+        lines += ["", f"4 nodes / 1 node: puts **{r['put_ratio']:.2f}x**, gets **{r['get_ratio']:.2f}x** "
+                      f"(goal >= {r['goal']}x)", ""]
+    if "rf3" in results:
+        r = results["rf3"]
+        lines += ["## RF 3", "", "| nodes | stores | puts/s | gets/s | replicas per node | leaders per node |",
+                  "|---:|---:|---:|---:|---|---|"]
+        for row in (r["three"], r["six"]):
+            lines.append(f"| {row['nodes']} | {row['stores']} | {row['put']['ops_per_sec']:.0f} | "
+                         f"{row['get']['ops_per_sec']:.0f} | {row['replicas_per_node']} | {row['leaders_per_node']} |")
+        lines += ["", f"6 nodes / 3 nodes: puts **{r['put_ratio']:.2f}x**, gets **{r['get_ratio']:.2f}x** "
+                      f"(goal >= {r['goal']}x)", ""]
+    if "many" in results:
+        r = results["many"]
+        lines += [f"## {r['stores']} stores, RF 3, 3 nodes", "",
+                  f"- created in **{r['create_seconds']:.1f} s** (goal <= 60 s)",
+                  f"- idle CPU per node: {', '.join(f'{100 * c:.1f}%' for c in r['idle_cpu_per_node'])} of one core "
+                  f"(goal <= 5%)",
+                  f"- memory per idle replica (RSS growth / stores): "
+                  f"{', '.join(f'{b / 1024:.0f} KiB' for b in r['rss_per_replica_bytes'])} (aim <= 64 KiB)",
+                  f"- {r['writers']} stores written at once, 1 client each: **{r['spread_puts_per_sec']:.0f} puts/s**; "
+                  f"one store with 64 clients on the same nodes: {r['single_store_64_clients_puts_per_sec']:.0f} puts/s",
+                  ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--scenarios", default="rf1,rf3,many")
+    parser.add_argument("--quota", type=float, default=0.15, help="CPU per node, in cores")
+    parser.add_argument("--no-quota", action="store_true")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--clients-per-store", type=int, default=4)
+    parser.add_argument("--in-flight", type=int, default=8)
+    parser.add_argument("--load-processes", type=int, default=2, help="bench processes sharing the stores")
+    parser.add_argument("--many", type=int, default=1000, help="stores in the many scenario")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--work", default=None, help="where data directories go (default: a temp dir)")
+    parser.add_argument("--out", default="bench/results")
+    args = parser.parse_args()
+    if args.no_quota:
+        args.quota = None
+    elif not os.access(CGROUP_ROOT, os.W_OK):
+        sys.exit(f"bench-scale: {CGROUP_ROOT} is not writable (cgroup v1 CPU controller, as root); "
+                 "--no-quota runs without quotas")
+    args.work = args.work or tempfile.gettempdir()
+    results = {"date": datetime.date.today().isoformat(), "quota": args.quota}
+    runners = {"rf1": scenario_rf1, "rf3": scenario_rf3, "many": scenario_many}
+    for name in args.scenarios.split(","):
+        if name not in runners:
+            sys.exit(f"bench-scale: unknown scenario {name!r} (rf1, rf3, many)")
+        results[name] = runners[name](args)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"scale-{results['date']}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    report = markdown(results, args)
+    stem.with_suffix(".md").write_text(report + "\n")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
