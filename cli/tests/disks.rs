@@ -109,18 +109,6 @@ fn a_damaged_snapshot_is_refused() {
     assert!(stderr.contains(&path.display().to_string()) && stderr.contains("checksum"), "{stderr}");
 }
 
-/// Scrapes `series` from a node's metrics endpoint.
-fn metric(node: &NodeProcess, series: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let address = node.metrics.as_ref()?;
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 /// Writes 64 KiB values under `prefix` until one is refused with `no_space` (at most
 /// `limit`); answers the acknowledged keys and the refusal.
 fn fill(store: &Store, prefix: &str, limit: usize) -> (Vec<String>, Option<clustron::Error>) {
@@ -150,7 +138,7 @@ fn a_full_disk_refuses_writes_with_no_space_serves_reads_and_recovers() {
     assert!(refused.message().contains("disk is full"), "{refused}");
     assert!(!acked.is_empty(), "the reserved space was used");
     assert_eq!(disk_full(&cluster.nodes[0], "orders"), Some(true), "status shows the full disk");
-    assert_eq!(metric(&cluster.nodes[0], "clustron_store_disk_full{store=\"orders\"}"), Some(1.0));
+    assert_eq!(common::metric(&cluster.nodes[0], "clustron_store_disk_full{store=\"orders\"}"), Some(1.0));
     // Reads go on, linearizable ones included (the group's core is never stuck on the disk).
     assert_eq!(text(&store, "k/0007"), Some("7".into()));
     assert_eq!(store.count(clustron::KeyRange::All).wait().unwrap(), 50 + acked.len() as u64);
@@ -163,7 +151,7 @@ fn a_full_disk_refuses_writes_with_no_space_serves_reads_and_recovers() {
     assert!(resumed.is_some(), "writes resume once there is room");
     let room = eventually(Duration::from_secs(30), || (!disk_full(&cluster.nodes[0], "orders")?).then_some(()));
     assert!(room.is_some(), "status shows the room");
-    assert_eq!(metric(&cluster.nodes[0], "clustron_store_disk_full{store=\"orders\"}"), Some(0.0));
+    assert_eq!(common::metric(&cluster.nodes[0], "clustron_store_disk_full{store=\"orders\"}"), Some(0.0));
     assert!(store.get("big/again").wait().unwrap().is_none(), "the refused write was not applied");
 
     // Nothing acknowledged is lost across a restart, and the log has no torn tail.

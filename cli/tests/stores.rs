@@ -320,3 +320,51 @@ fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_lea
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("max_key_bytes"), "{}", run.stderr);
 }
+
+#[test]
+fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_without_losing_a_write() {
+    let mut cluster = Cluster::start(3, "base", &["--metrics", "127.0.0.1:0"], true);
+    let admin_now = admin(&cluster);
+    let names: Vec<String> = (0..6).map(|n| format!("quiet{n}")).collect();
+    for name in &names {
+        admin_now.create_store(name, StoreSettings::default()).unwrap();
+        let store = clustron::open(&cluster.target(name)).wait().unwrap();
+        common::put_numbered(&store, 20);
+    }
+    let leader_of = |cluster: &Cluster, name: &str| {
+        let leader = admin(cluster).store(name).ok()?.leader?;
+        Some(index_of(cluster, leader.id))
+    };
+    // Leaders spread as the stores are created: every node leads some.
+    let leaders: Vec<usize> = names.iter().map(|name| leader_of(&cluster, name).expect("a leader")).collect();
+    assert!((0..3).all(|index| leaders.contains(&index)), "leaders {leaders:?}");
+    // Idle, every group goes quiet on its leader (its heartbeats replaced by the nodes' beats).
+    let quiet = |cluster: &Cluster, name: &str, index: usize| {
+        common::metric(&cluster.nodes[index], &format!("clustron_store_quiet{{store=\"{name}\"}}")) == Some(1.0)
+    };
+    let all_quiet = eventually(Duration::from_secs(30), || {
+        names.iter().zip(&leaders).all(|(name, leader)| quiet(&cluster, name, *leader)).then_some(())
+    });
+    assert!(all_quiet.is_some(), "idle stores go quiet on their leaders");
+    // A write wakes a group: it is answered at once and the group is no longer quiet.
+    let woken = clustron::open(&cluster.target(&names[0])).wait().unwrap();
+    woken.put("awake", "1").wait().unwrap();
+    let loud = eventually(Duration::from_secs(10), || (!quiet(&cluster, &names[0], leaders[0])).then_some(()));
+    assert!(loud.is_some(), "a written group's heartbeats resume");
+    drop(woken);
+    // kill -9 a node that leads quiet groups (not node 0, the seed of new clients): each of
+    // them elects a new leader among the two left, takes writes, and has every earlier one.
+    let victim = leaders.iter().copied().find(|index| *index != 0).unwrap();
+    let led: Vec<&String> = names.iter().zip(&leaders).filter(|(_, l)| **l == victim).map(|(n, _)| n).collect();
+    cluster.kill(victim);
+    let killed = Instant::now();
+    for name in led {
+        let store = clustron::open(&cluster.target(name)).wait().unwrap();
+        let written = eventually(Duration::from_secs(60), || store.put("after", "kill").wait().ok());
+        assert!(written.is_some(), "{name} takes writes after its leader was killed");
+        eprintln!("{name}: a new leader took a write {:?} after the kill", killed.elapsed());
+        common::assert_numbered(&store, 20);
+        let new_leader = leader_of(&cluster, name);
+        assert!(new_leader.is_some_and(|index| index != victim), "{name} is led by a live node: {new_leader:?}");
+    }
+}

@@ -362,6 +362,10 @@ fn wire_samples(samples: &mut Samples) {
         samples.variant("ClientFault", &fault);
     }
     samples.value("RaftRequest", &RaftRequest { store: "orders".into(), rpc: vec![1, 2, 3] });
+    let beat = crate::cluster::network::Beat { node: 5, leading: vec!["orders".into(), "users".into()] };
+    // The raft messages' other variants carry openraft's own types; the beat is ours.
+    samples.value("RaftRpc::Beat", &crate::cluster::network::RaftRpc::Beat(beat));
+    samples.value("RaftRpcReply::Beat", &crate::cluster::network::RaftRpcReply::Beat);
 }
 
 /// A replicated store's log entries and vote (the files' bodies; `cluster::format` pins

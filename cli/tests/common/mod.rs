@@ -264,6 +264,18 @@ fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::Exi
 }
 
 /// Retries `attempt` until it answers `Some` or `limit` passes.
+/// Scrapes `series` from a node's metrics endpoint.
+pub fn metric(node: &NodeProcess, series: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let address = node.metrics.as_ref()?;
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 pub fn eventually<T>(limit: Duration, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + limit;
     loop {

@@ -321,6 +321,15 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     for (replica, _) in stores {
         out.sample("clustron_store_disk_full", &[("store", &replica.name)], u64::from(replica.disk_full()));
     }
+    out.family(
+        "clustron_store_quiet",
+        "gauge",
+        "1 while this node leads the store's group and has quieted it: idle, every member up to date, \
+         its heartbeats replaced by the node's liveness beats.",
+    );
+    for (replica, _) in stores {
+        out.sample("clustron_store_quiet", &[("store", &replica.name)], u64::from(replica.is_quiet()));
+    }
 
     out.family("clustron_requests_total", "counter", "Requests this node answered, by store and kind.");
     for (replica, _) in stores {

@@ -8,7 +8,7 @@ mod format;
 mod log;
 mod machine;
 mod metrics;
-mod network;
+pub(crate) mod network;
 mod node;
 mod placement;
 mod replica;

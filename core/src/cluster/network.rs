@@ -25,11 +25,16 @@ use crate::net::wire::{NodeInfo, RaftRequest};
 /// The most bytes of commands sent in one append of several entries.
 const BATCH_BYTES: usize = 2 << 20;
 
+/// What nodes say to one another on the raft protocol (a [`RaftRequest`]'s `rpc`). New
+/// variants go last: a node of an earlier version refuses one it does not know, and the
+/// sender carries on as if unheard.
 #[derive(Serialize, Deserialize)]
 pub(crate) enum RaftRpc {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<u64>),
     Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A node's liveness beat (sent with an empty store name; see `node/liveness.rs`).
+    Beat(Beat),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +42,16 @@ pub(crate) enum RaftRpcReply {
     Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
+    Beat,
+}
+
+/// A node's liveness beat to each other node, every heartbeat interval: who it is and the
+/// stores whose groups it leads. It stands in for the heartbeats of every group between
+/// the two nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Beat {
+    pub(crate) node: u64,
+    pub(crate) leading: Vec<String>,
 }
 
 /// Peers this node pretends it cannot reach (fault injection; empty in production).

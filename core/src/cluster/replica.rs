@@ -36,8 +36,13 @@ const BATCH_COMMANDS: usize = 1024;
 const BATCH_BYTES: usize = 1 << 20;
 /// Log entries being written at once: while one is flushed the next one fills.
 const ENTRIES_IN_FLIGHT: usize = 2;
-/// How often an idle leader checks for due work (a system-clock store).
-const DUTY_INTERVAL: Duration = Duration::from_millis(20);
+/// The longest a leader with work due later (expiry, session keep-alives) sleeps before it
+/// looks at the clock again (the system clock may be stepped). With nothing due it sleeps
+/// until woken: a new deadline comes from a write this leader proposed (which wakes it) or
+/// from taking over (a leadership change wakes it). Idle stores cost no wake-ups.
+const DUTY_RECHECK: Duration = Duration::from_secs(1);
+/// How long a leader waits before it tries again to grant the lease grace of a takeover.
+const DUTY_RETRY: Duration = Duration::from_millis(20);
 /// How often a leader whose disk is full looks for a follower to hand the group to.
 const FULL_DISK_CHECK: Duration = Duration::from_millis(100);
 /// How long a write to a new group waits for the group's configuration (`Replica::configured`).
@@ -51,6 +56,10 @@ pub(crate) struct Host {
     pub(crate) timing: Timing,
     /// Told when the replica becomes its group's leader.
     pub(crate) took_over: Arc<Notify>,
+    /// The node's liveness beats stand in for this group's heartbeats (a store's group; the
+    /// catalogue's keeps its own): it starts with elections off and the node turns them on
+    /// when no live node leads the group (see `node/liveness.rs`).
+    pub(crate) beats: bool,
 }
 
 /// Raft timing (milliseconds).
@@ -100,6 +109,11 @@ pub(crate) struct Replica {
     room: Arc<Room>,
     /// This leader's disk is full and it is handing the group over (heartbeats stopped).
     handing_over: AtomicBool,
+    /// This leader's group is idle and every member has its whole log: its heartbeats stop
+    /// (the node's liveness beats say it is alive; see `node/liveness.rs`).
+    quiet: AtomicBool,
+    /// Whether this member may stand for election (see `set_elections`).
+    elections: AtomicBool,
     /// The group applied a configuration here once (see `configured`).
     was_configured: AtomicBool,
     /// Told when this replica becomes its group's leader: the node's catalogue loop then
@@ -133,7 +147,7 @@ impl Replica {
         data_dir: Option<PathBuf>,
         host: Host,
     ) -> Result<Arc<Replica>, StartError> {
-        let Host { node_id, io, timing, took_over } = host;
+        let Host { node_id, io, timing, took_over, beats } = host;
         let engine = InProcEngine::replica(name, config);
         let room = Arc::<Room>::default();
         let on_disk = Arc::default();
@@ -166,6 +180,11 @@ impl Replica {
             let loaded = |metrics: &openraft::RaftMetrics<u64, NodeInfo>| metrics.vote >= stored;
             let _ = raft.wait(Some(Duration::from_secs(1))).metrics(loaded, "the stored state is loaded").await;
         }
+        if beats {
+            // Until the node's liveness pass says no live node leads the group.
+            raft.runtime_config().elect(false);
+            raft.runtime_config().tick(false);
+        }
         let sole_voter = raft.metrics().borrow().membership_config.membership().voter_ids().eq([node_id]);
         if demoted && sole_voter {
             // Alone in its group nobody can have moved on: win the election at once instead
@@ -187,6 +206,8 @@ impl Replica {
             reads,
             room,
             handing_over: AtomicBool::new(false),
+            quiet: AtomicBool::new(false),
+            elections: AtomicBool::new(!beats),
             was_configured: AtomicBool::new(false),
             took_over,
             revisions,
@@ -267,9 +288,76 @@ impl Replica {
         })
     }
 
+    /// Whether this node leads the group and stands by it: not handing it over.
+    pub(crate) fn leads(&self) -> bool {
+        self.is_leader() && !self.handing_over.load(Ordering::Relaxed)
+    }
+
+    /// Quiets this leader's heartbeats (an idle group) or resumes them.
+    pub(crate) fn set_quiet(&self, quiet: bool) {
+        if quiet != self.quiet.swap(quiet, Ordering::Relaxed) {
+            self.heartbeats();
+        }
+        self.timers();
+    }
+
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.quiet.load(Ordering::Relaxed)
+    }
+
+    /// Heartbeats run unless the group is quiet or this leader hands it over.
+    fn heartbeats(&self) {
+        let off = self.quiet.load(Ordering::Relaxed) || self.handing_over.load(Ordering::Relaxed);
+        self.raft.runtime_config().heartbeat(!off);
+    }
+
+    /// Lets this member stand for election when its election timeout passes, or not.
+    pub(crate) fn set_elections(&self, on: bool) {
+        self.elections.store(on, Ordering::Relaxed);
+        self.raft.runtime_config().elect(on);
+        self.timers();
+    }
+
+    /// openraft's timer ticks drive a follower's elections and a leader's heartbeats (and
+    /// its stepping down once removed from the group): they stop for a follower that may
+    /// not stand for election and for a quiet leader, whose group then costs no work at all.
+    fn timers(&self) {
+        let config = self.raft.runtime_config();
+        let runtime = self.raft.server_metrics().borrow().state;
+        let tick = match runtime {
+            ServerState::Leader => !self.quiet.load(Ordering::Relaxed),
+            _ => self.elections.load(Ordering::Relaxed),
+        };
+        config.tick(tick);
+    }
+
+    /// Whether this leader's group is idle enough to quiet: its log has not grown since
+    /// `last_index` (the caller's previous look), its membership is not changing, and every
+    /// other member has every entry. Answers the last log index too.
+    pub(crate) fn settled(&self) -> (u64, bool) {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let last = metrics.last_log_index.unwrap_or(0);
+        let membership = metrics.membership_config.membership();
+        let stable = membership.get_joint_config().len() == 1;
+        let caught_up = metrics.replication.as_ref().is_some_and(|replication| {
+            membership.nodes().all(|(id, _)| {
+                *id == self.node_id
+                    || replication.get(id).is_some_and(|matched| matched.is_some_and(|m| m.index >= last))
+            })
+        });
+        let applied = metrics.last_applied.is_some_and(|applied| applied.index >= last);
+        (last, stable && caught_up && applied)
+    }
+
     /// Whether this replica's disk is full (its log waits for room).
     pub(crate) fn disk_full(&self) -> bool {
         self.room.is_full()
+    }
+
+    /// Voters and learners.
+    pub(crate) fn member_ids(&self) -> Vec<u64> {
+        self.raft.server_metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect()
     }
 
     pub(crate) fn voter_ids(&self) -> Vec<u64> {
@@ -560,7 +648,7 @@ impl Replica {
             // stays, refusing writes with `no_space` and serving reads.
             let hand_over = state == ServerState::Leader && self.room.is_full() && self.follower_caught_up();
             if hand_over != self.handing_over.swap(hand_over, Ordering::Relaxed) {
-                self.raft.runtime_config().heartbeat(!hand_over);
+                self.heartbeats();
                 if hand_over {
                     tracing::warn!(
                         store = self.name.as_str(),
@@ -576,7 +664,7 @@ impl Replica {
                 let now = self.stamp();
                 let until = now + self.timing.election_max_ms * 2;
                 if self.propose_at(None, Command::LeaseGrace { until }, now).await.is_err() {
-                    tokio::time::sleep(DUTY_INTERVAL).await;
+                    tokio::time::sleep(DUTY_RETRY).await;
                     continue;
                 }
             }
@@ -590,9 +678,10 @@ impl Replica {
                     let _ = self.run_due(now).await;
                 }
             }
-            let mut wait = if leading && self.engine.clock_kind() == ClockKind::System {
-                let next = self.next_duty();
-                Duration::from_millis(next.saturating_sub(self.stamp()).min(DUTY_INTERVAL.as_millis() as u64))
+            let next = self.next_duty();
+            let mut wait = if leading && self.engine.clock_kind() == ClockKind::System && next != u64::MAX {
+                let ms = next.saturating_sub(self.stamp()).clamp(1, DUTY_RECHECK.as_millis() as u64);
+                Duration::from_millis(ms)
             } else {
                 Duration::from_secs(3600)
             };

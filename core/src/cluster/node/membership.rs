@@ -61,6 +61,7 @@ impl Node {
             self.inner.config.stores.iter().map(|name| normalize_store_name(name)).collect::<Result<_>>()?;
         let restarted = self.restarted_member();
         self.follow_catalogue();
+        self.keep_beating();
         if self.inner.config.seeds.is_empty() && !restarted {
             let catalogue = self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?;
             self.bootstrap(&catalogue, std::slice::from_ref(&self.inner.info)).await?;
@@ -115,8 +116,13 @@ impl Node {
             _ => dir.join("stores").join(store),
         });
         let io = Arc::clone(&self.inner.io);
-        let host =
-            Host { node_id: self.inner.id, io, timing: self.timing(), took_over: Arc::clone(&self.inner.took_over) };
+        let host = Host {
+            node_id: self.inner.id,
+            io,
+            timing: self.timing(),
+            took_over: Arc::clone(&self.inner.took_over),
+            beats: store != CATALOGUE,
+        };
         let replica = match Replica::start(store, network, &store_config, dir, host).await {
             Ok(replica) => replica,
             Err(StartError::Failed(error)) => return Err(error),
@@ -150,7 +156,7 @@ impl Node {
     pub(super) fn members(&self) -> Vec<NodeInfo> {
         let catalogue = self.catalogue();
         if !catalogue.nodes.is_empty() {
-            return catalogue.nodes.into_values().map(|record| record.info).collect();
+            return catalogue.nodes.values().map(|record| record.info.clone()).collect();
         }
         let mut members: BTreeMap<u64, NodeInfo> = BTreeMap::new();
         for replica in self.inner.replicas.read().values() {

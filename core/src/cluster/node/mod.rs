@@ -8,8 +8,10 @@
 //!
 //! This module holds the node's identity, configuration and start; `membership` opening,
 //! creating and joining stores and changing their groups; `serve` the answers to peers and
-//! clients; `watches` the watches it serves.
+//! clients; `watches` the watches it serves; `stores` the catalogue and placement;
+//! `liveness` the beats between nodes that stand in for every store group's heartbeats.
 
+mod liveness;
 mod membership;
 mod serve;
 mod stores;
@@ -141,7 +143,14 @@ struct Inner {
     last_move: Mutex<Option<Instant>>,
     /// The catalogue's leader writes one record at a time.
     catalogue_writes: AsyncMutex<()>,
+    /// The last catalogue decoded, by (replica, revision) (see `Node::catalogue`).
+    catalogue_cache: Mutex<Option<CachedCatalogue>>,
+    /// What other nodes' liveness beats said (see `liveness.rs`).
+    liveness: liveness::Liveness,
 }
+
+/// A decoded catalogue and the (replica address, revision) it was read at.
+type CachedCatalogue = ((usize, u64), Arc<catalogue::Catalogue>);
 
 /// Why a node did not start.
 #[derive(Debug)]
@@ -311,6 +320,8 @@ impl Node {
                 leading_since: Mutex::default(),
                 last_move: Mutex::default(),
                 catalogue_writes: AsyncMutex::new(()),
+                catalogue_cache: Mutex::new(None),
+                liveness: liveness::Liveness::default(),
             }),
         };
         node.serve(incoming);
@@ -353,7 +364,7 @@ impl Node {
 
     /// The stores of the cluster (as this node's copy of the catalogue lists them).
     pub(crate) fn cluster_stores(&self) -> Vec<String> {
-        self.catalogue().stores.into_keys().collect()
+        self.catalogue().stores.keys().cloned().collect()
     }
 
     /// Where the Prometheus endpoint listens (`NodeConfig::metrics`), if it does.

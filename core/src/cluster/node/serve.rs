@@ -67,6 +67,13 @@ impl Node {
         if self.node_of_peer(peer).is_some_and(|node| self.inner.faults.is_blocked(node)) {
             return Err(Error::new(ErrorCode::Unavailable, "cut off (fault injection)"));
         }
+        let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
+            .map_err(|error| Error::invalid(format!("undecodable raft message: {error}")))?;
+        if let RaftRpc::Beat(beat) = rpc {
+            self.heard_beat(beat);
+            return postcard::to_allocvec(&RaftRpcReply::Beat)
+                .map_err(|error| Error::internal(format!("encoding a raft reply: {error}")));
+        }
         let replica = match self.replica(&request.store) {
             Some(replica) => replica,
             // The catalogue's leader adds this node (joining) to the catalogue's group.
@@ -78,12 +85,11 @@ impl Node {
                 .await
                 .ok_or_else(|| Error::unavailable(format!("no replica of store {:?} here yet", request.store)))?,
         };
-        let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
-            .map_err(|error| Error::invalid(format!("undecodable raft message: {error}")))?;
         let reply = match rpc {
             RaftRpc::Append(rpc) => RaftRpcReply::Append(replica.raft.append_entries(rpc).await),
             RaftRpc::Vote(rpc) => RaftRpcReply::Vote(replica.raft.vote(rpc).await),
             RaftRpc::Snapshot(rpc) => RaftRpcReply::Snapshot(replica.raft.install_snapshot(rpc).await),
+            RaftRpc::Beat(_) => RaftRpcReply::Beat,
         };
         postcard::to_allocvec(&reply).map_err(|error| Error::internal(format!("encoding a raft reply: {error}")))
     }

@@ -43,13 +43,30 @@ impl Node {
         self.replica(CATALOGUE)
     }
 
-    /// The catalogue as this node's replica has applied it (empty before it has one).
-    pub(super) fn catalogue(&self) -> Catalogue {
-        let Some(replica) = self.catalogue_replica() else { return Catalogue::default() };
-        Catalogue::read(&replica.engine).unwrap_or_else(|error| {
-            tracing::error!("reading the catalogue: {error}");
-            Catalogue::default()
-        })
+    /// The catalogue as this node's replica has applied it (empty before it has one). It is
+    /// decoded once per revision: every raft message asks it who its sender is, and decoding
+    /// a thousand store records each time was most of an idle node's work.
+    pub(super) fn catalogue(&self) -> Arc<Catalogue> {
+        let Some(replica) = self.catalogue_replica() else { return Arc::default() };
+        let key = (Arc::as_ptr(&replica) as usize, replica.engine.revision());
+        if let Some((cached_key, cached)) = self.inner.catalogue_cache.lock().as_ref() {
+            if *cached_key == key {
+                return Arc::clone(cached);
+            }
+        }
+        match Catalogue::read(&replica.engine) {
+            Ok(catalogue) => {
+                let catalogue = Arc::new(catalogue);
+                // Keyed by the revision it was read at (the scan may see a later one).
+                let key = (key.0, catalogue.revision);
+                *self.inner.catalogue_cache.lock() = Some((key, Arc::clone(&catalogue)));
+                catalogue
+            }
+            Err(error) => {
+                tracing::error!("reading the catalogue: {error}");
+                Arc::default()
+            }
+        }
     }
 
     /// Writes (or with `None` deletes) one catalogue record; this node leads the catalogue.
@@ -679,7 +696,7 @@ impl Node {
     /// does (the client follows), `not_found` when the catalogue's leader confirms that no
     /// such store exists.
     pub(super) async fn elsewhere(&self, store: &str) -> ClientFault {
-        let mut catalogue = self.catalogue();
+        let catalogue = self.catalogue();
         if !catalogue.stores.contains_key(store) {
             // This copy may lag (a store just created): ask the leader.
             match self.ask_catalogue(ClientBody::Stores(StoresOp::List { name: Some(store.to_owned()) })).await {
@@ -699,7 +716,7 @@ impl Node {
                 Err(error) => return fault(error),
             }
         }
-        let record = catalogue.stores.remove(store).expect("checked above");
+        let record = catalogue.stores.get(store).expect("checked above");
         let holder = record
             .placement
             .iter()

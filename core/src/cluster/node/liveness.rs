@@ -1,0 +1,146 @@
+//! Liveness beats: one heartbeat per pair of nodes, whatever the number of stores.
+//!
+//! Every store is its own Raft group, and a group's leader heartbeats each follower every
+//! heartbeat interval: with hundreds of stores on a node, those heartbeats were most of an
+//! idle node's CPU (150 idle stores on 3 nodes: 9% of a core each). Instead, every heartbeat
+//! interval each node sends each other node one beat naming the stores it leads, and:
+//!
+//! - A follower stands for election only when no node it heard from within the election
+//!   window (`election_min_ms`) leads the group. Store groups start with elections off
+//!   (`Host::beats`); a dead or cut-off leader's beats stop, its followers' elections come
+//!   back on, and openraft's own election timeout then runs as before.
+//! - A leader quiets its group (openraft's heartbeats off) once it has been idle for
+//!   [`QUIET_AFTER`], every member has its whole log and beats (so it runs this version),
+//!   and its membership is not changing. A write wakes it: the write's own append goes out
+//!   at once and heartbeats resume at the next pass. Linearizable reads confirm leadership
+//!   with their own round of messages, quiet or not.
+//!
+//! A leader handing its group over (its disk is full) does not name it, so its followers
+//! may elect. The catalogue's group keeps its own heartbeats and elections: it is where a
+//! node's liveness is decided.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::Node;
+use crate::cluster::catalogue::CATALOGUE;
+use crate::cluster::network::{Beat, RaftRpc};
+use crate::cluster::replica::Replica;
+use crate::net::wire::RaftRequest;
+
+/// How long a leader's group must be idle before its heartbeats stop.
+pub(super) const QUIET_AFTER: Duration = Duration::from_secs(2);
+
+/// What the beats told this node.
+#[derive(Default)]
+pub(super) struct Liveness {
+    /// Each other node's last beat: when it arrived and the stores it leads.
+    heard: Mutex<HashMap<u64, Heard>>,
+    /// Per local store replica, what the passes keep.
+    groups: Mutex<HashMap<String, Group>>,
+}
+
+struct Heard {
+    at: Instant,
+    leading: HashSet<String>,
+}
+
+struct Group {
+    /// The last log index this node saw leading the group, and since when it is that.
+    last_index: u64,
+    since: Instant,
+    /// When a live node (this one included) was last seen leading the group.
+    led_seen: Instant,
+}
+
+impl Node {
+    /// Records a beat from another node.
+    pub(super) fn heard_beat(&self, beat: Beat) {
+        let heard = Heard { at: Instant::now(), leading: beat.leading.into_iter().collect() };
+        self.inner.liveness.heard.lock().insert(beat.node, heard);
+    }
+
+    /// Beats and tends the store groups every heartbeat interval, for as long as the node runs.
+    pub(super) fn keep_beating(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let every = Duration::from_millis(self.inner.config.heartbeat_ms.max(1));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let node = Node { inner };
+                if node.inner.io.closing() {
+                    return;
+                }
+                let replicas = node.store_replicas();
+                node.beat_peers(&replicas, every);
+                node.tend_groups(&replicas, Instant::now());
+            }
+        });
+    }
+
+    fn store_replicas(&self) -> Vec<(String, Arc<Replica>)> {
+        let replicas = self.inner.replicas.read();
+        replicas
+            .iter()
+            .filter(|(name, _)| name.as_str() != CATALOGUE)
+            .map(|(name, replica)| (name.clone(), Arc::clone(replica)))
+            .collect()
+    }
+
+    /// Sends this node's beat to every other node (one attempt each; the next beat follows).
+    fn beat_peers(&self, replicas: &[(String, Arc<Replica>)], within: Duration) {
+        let leading = replicas.iter().filter(|(_, replica)| replica.leads()).map(|(name, _)| name.clone()).collect();
+        let Ok(rpc) = postcard::to_allocvec(&RaftRpc::Beat(Beat { node: self.inner.id, leading })) else { return };
+        for node in self.members() {
+            if node.id == self.inner.id || self.inner.faults.is_blocked(node.id) {
+                continue;
+            }
+            let Ok(peer) = node.peer.parse() else { continue };
+            let addrs = node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect();
+            let (net, faults) = (self.inner.net.clone(), Arc::clone(&self.inner.faults));
+            let request = RaftRequest { store: String::new(), rpc: rpc.clone() };
+            tokio::spawn(async move {
+                if faults.pass().await {
+                    let _ = tokio::time::timeout(within, net.raft(peer, addrs, request)).await;
+                }
+            });
+        }
+    }
+
+    /// Quiets idle groups this node leads, and turns elections on for the groups no live
+    /// node leads (off for the others).
+    fn tend_groups(&self, replicas: &[(String, Arc<Replica>)], now: Instant) {
+        let window = Duration::from_millis(self.inner.config.election_ms.0);
+        let heard = self.inner.liveness.heard.lock();
+        let live = |id: u64| heard.get(&id).is_some_and(|heard| now.duration_since(heard.at) < window);
+        let mut groups = self.inner.liveness.groups.lock();
+        groups.retain(|name, _| replicas.iter().any(|(local, _)| local == name));
+        for (name, replica) in replicas {
+            let group = groups.entry(name.clone()).or_insert(Group { last_index: 0, since: now, led_seen: now });
+            if replica.is_leader() {
+                group.led_seen = now;
+                let (last, settled) = replica.settled();
+                if last != group.last_index {
+                    (group.last_index, group.since) = (last, now);
+                }
+                let members_beat = replica.member_ids().into_iter().all(|id| id == self.inner.id || live(id));
+                replica.set_quiet(settled && members_beat && now.duration_since(group.since) >= QUIET_AFTER);
+            } else {
+                replica.set_quiet(false);
+                let led_elsewhere = heard
+                    .values()
+                    .any(|heard| now.duration_since(heard.at) < window && heard.leading.contains(name.as_str()));
+                if led_elsewhere {
+                    group.led_seen = now;
+                }
+                replica.set_elections(now.duration_since(group.led_seen) >= window);
+            }
+        }
+    }
+}
