@@ -320,7 +320,7 @@ def main():
     parser.add_argument("--scenarios", default="rf1,rf3,many")
     parser.add_argument("--quota", type=float, default=0.15, help="CPU per node, in cores")
     parser.add_argument("--no-quota", action="store_true")
-    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--clients-per-store", type=int, default=4)
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--load-processes", type=int, default=2, help="bench processes sharing the stores")
