@@ -368,3 +368,61 @@ fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_witho
         assert!(new_leader.is_some_and(|index| index != victim), "{name} is led by a live node: {new_leader:?}");
     }
 }
+
+/// A replica move that takes the leader's node out of a store's group (a drain): the watch
+/// open on the store sees every write once and in order, before, during and after the move;
+/// a lock waiter queued before the move gets the lock, with a larger fence, when its holder
+/// releases it after the move.
+#[test]
+fn watches_and_lock_waits_survive_a_replica_move_that_takes_the_leader_away() {
+    let mut cluster = Cluster::start(4, "base", &[], true);
+    admin(&cluster).create_store("moving", StoreSettings { replicas: Some(3), ..StoreSettings::default() }).unwrap();
+    let placed = settled(&cluster, "moving");
+    let leader = admin(&cluster).store("moving").unwrap().leader.expect("a leader").id;
+    let store = clustron::open(&cluster.target("moving")).wait().unwrap();
+    let mut watch = store.watch().prefix("w/").wait().unwrap();
+    let held = store.locks().acquire("job").ttl(Duration::from_secs(60)).wait().unwrap().expect("free");
+    let waiter_store = clustron::open(&cluster.target("moving")).wait().unwrap();
+    let waiter = std::thread::spawn(move || {
+        let lock = waiter_store.locks().acquire("job").ttl(Duration::from_secs(60)).timeout(Duration::from_secs(90));
+        lock.wait().map(|lock| lock.map(|lock| lock.fence()))
+    });
+    let write = |from: u32, to: u32| {
+        for n in from..to {
+            store.put(format!("w/{n:04}"), n.to_string()).wait().unwrap_or_else(|e| panic!("w/{n:04}: {e}"));
+        }
+    };
+    write(0, 20);
+    // Drain the leader's node: its replica moves to the fourth node, and a new leader is elected.
+    let drained = index_of(&cluster, leader);
+    let seed = cluster.nodes[(drained + 1) % 4].address();
+    let run = clustron(&["members", "drain", &cluster.nodes[drained].id, "--seed", &seed], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut n = 20;
+    let moved = eventually(Duration::from_secs(90), || {
+        write(n, n + 5);
+        n += 5;
+        let info = admin(&cluster).store("moving").ok()?;
+        let members: Vec<u64> = info.members.iter().map(|node| node.id).collect();
+        (info.health == Health::Healthy && !members.contains(&leader) && members.len() == 3).then_some(members)
+    });
+    assert!(moved.is_some(), "moving left the drained node: {:?}", admin(&cluster).store("moving"));
+    assert_ne!(moved.unwrap(), placed, "the group changed");
+    write(n, n + 20);
+    let written = n + 20;
+    // The watch saw every write exactly once, in order.
+    let mut seen = Vec::new();
+    while seen.len() < written as usize {
+        match watch.next_timeout(Some(Duration::from_secs(30))).unwrap() {
+            Some(event) => seen.push(event.key().as_str().to_owned()),
+            None => panic!("the watch stalled after {} of {written} events", seen.len()),
+        }
+    }
+    let expected: Vec<String> = (0..written).map(|n| format!("w/{n:04}")).collect();
+    assert_eq!(seen, expected, "every write once, in order");
+    // The waiter queued before the move gets the lock once the holder releases it.
+    let fence = held.fence();
+    held.release().wait().unwrap();
+    let next = waiter.join().unwrap().unwrap().expect("the waiter got the lock");
+    assert!(next > fence, "a later holder has a larger fence: {next} after {fence}");
+}

@@ -216,6 +216,11 @@ impl Node {
                 let wait = Duration::from_millis(max_wait_ms).min(MAX_POLL);
                 match tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))).await {
                     Ok(Recv::Item(outcome)) => Ok(ClientReply::Lock(Some(outcome))),
+                    // The replica shut down under the wait (its store moved away from this
+                    // node, or the node is stopping): the client waits on another node.
+                    Ok(Recv::Closed(error)) if error.code() == ErrorCode::Closed => Err(ClientFault::Error(
+                        Error::unavailable(format!("store {:?} is no longer served here", replica.name)),
+                    )),
                     Ok(Recv::Closed(error)) => Err(ClientFault::Error(error)),
                     Ok(_) | Err(_) => {
                         replica.engine.forget_wait(waiter);

@@ -187,11 +187,18 @@ impl Node {
             }
         }
         let events: Vec<crate::Event> = state.buffer.iter().take(count).cloned().collect();
-        let end = if count == state.buffer.len() { state.end.clone() } else { None };
+        let mut end = if count == state.buffer.len() { state.end.clone() } else { None };
         let first = state.first;
         drop(state);
         if end.is_some() {
             self.inner.watches.lock().remove(&watch);
+        }
+        // `closed` here means the replica shut down under the watch (its store moved away
+        // from this node or was dropped, or the node is stopping): not the end of the
+        // client's watch. Its next poll finds no watch here and reopens it on another node
+        // from the last revision it has (a dropped store then answers `not_found`).
+        if end.as_ref().is_some_and(|reason| reason.code() == ErrorCode::Closed) {
+            end = None;
         }
         Ok(ClientReply::Events { first, events, end })
     }
