@@ -426,3 +426,51 @@ fn watches_and_lock_waits_survive_a_replica_move_that_takes_the_leader_away() {
     let next = waiter.join().unwrap().unwrap().expect("the waiter got the lock");
     assert!(next > fence, "a later holder has a larger fence: {next} after {fence}");
 }
+
+/// The catalogue's leader is killed while a store is moving (a drain it just placed): a new
+/// catalogue leader finishes the move and also replaces the killed node's replica; writes go
+/// on and none acknowledged is lost.
+#[test]
+fn killing_the_catalogues_leader_during_a_move_loses_no_write_and_the_move_completes() {
+    let mut cluster = Cluster::start(5, "base", &["--dead-after", "2s"], true);
+    admin(&cluster).create_store("moving", StoreSettings { replicas: Some(3), ..StoreSettings::default() }).unwrap();
+    let placed = settled(&cluster, "moving");
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let store = clustron::open(&cluster.target("moving")).wait().unwrap();
+    let writer = common::writer(store, "w", Arc::clone(&stop), Arc::clone(&acked));
+    let _ = eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() > 50).then_some(()));
+    let catalogue_leader = admin(&cluster).catalogue_status().unwrap().leader.expect("the catalogue has a leader").id;
+    let killed = index_of(&cluster, catalogue_leader);
+    // Drain a holder of the store that is neither the catalogue's leader nor node 0 (the
+    // seed of new clients), then kill the catalogue's leader before the move can finish.
+    let drained_id = *placed.iter().find(|id| **id != catalogue_leader && index_of(&cluster, **id) != 0).unwrap();
+    let drained = index_of(&cluster, drained_id);
+    let seed = cluster.nodes[(0..5).find(|index| *index != killed && *index != drained).unwrap()].address();
+    let run = clustron(&["members", "drain", &cluster.nodes[drained].id, "--seed", &seed], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    cluster.kill(killed);
+    let settled_after = eventually(Duration::from_secs(120), || {
+        let info = admin(&cluster).store("moving").ok()?;
+        let members: Vec<u64> = info.members.iter().map(|node| node.id).collect();
+        let away = !members.contains(&drained_id) && !members.contains(&catalogue_leader);
+        (info.health == Health::Healthy && members.len() == 3 && away).then_some(members)
+    });
+    assert!(
+        settled_after.is_some(),
+        "the move finished on live nodes under a new catalogue leader: {:?}",
+        admin(&cluster).store("moving")
+    );
+    let new_leader = admin(&cluster).catalogue_status().unwrap().leader.map(|node| node.id);
+    assert!(new_leader.is_some_and(|id| id != catalogue_leader), "a new catalogue leader: {new_leader:?}");
+    let mark = acked.lock().unwrap().len();
+    let _ = eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() > mark + 50).then_some(()));
+    stop.store(true, Ordering::Release);
+    writer.join().unwrap();
+    let store = clustron::open(&cluster.target("moving")).wait().unwrap();
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() > mark + 50, "writes went on after the move: {} then {}", mark, acked.len());
+    for n in acked.iter() {
+        assert!(store.get(&format!("w/{n:06}")).wait().unwrap().is_some(), "w/{n:06} was acknowledged and is lost");
+    }
+}

@@ -129,32 +129,38 @@ impl Cluster {
     }
 
     fn status_from(&self, address: Option<&str>) -> Result<Vec<StoreReport>> {
-        let client = self.client()?;
-        let mut reports = Vec::new();
         // The catalogue's leader knows every store (a node's own copy may lag after a restart).
         let stores: Vec<String> = self.entries(StoresOp::List { name: None })?.into_iter().map(|e| e.name).collect();
-        for store in stores {
-            let reply = match address {
-                Some(address) => client.request_at(address, &store, ClientBody::Status)?,
-                None => client.request(&store, ClientBody::Status)?,
-            };
-            match reply {
-                ClientReply::Status { stats: Reply::Stats(stats), view } => {
-                    let StoreStats { revision, keys, .. } = stats;
-                    reports.push(StoreReport {
-                        store,
-                        members: view.members,
-                        leader: view.leader,
-                        term: view.term,
-                        revision,
-                        keys,
-                        disk_full: view.disk_full,
-                    });
-                }
-                other => return Err(Error::internal(format!("expected a status, got {other:?}"))),
+        stores.into_iter().map(|store| self.report(address, store)).collect()
+    }
+
+    /// The catalogue's own group (`_catalogue`): its voters and learners, and its leader, the
+    /// node that decides placement.
+    pub fn catalogue_status(&self) -> Result<StoreReport> {
+        self.report(None, CATALOGUE.to_owned())
+    }
+
+    fn report(&self, address: Option<&str>, store: String) -> Result<StoreReport> {
+        let client = self.client()?;
+        let reply = match address {
+            Some(address) => client.request_at(address, &store, ClientBody::Status)?,
+            None => client.request(&store, ClientBody::Status)?,
+        };
+        match reply {
+            ClientReply::Status { stats: Reply::Stats(stats), view } => {
+                let StoreStats { revision, keys, .. } = stats;
+                Ok(StoreReport {
+                    store,
+                    members: view.members,
+                    leader: view.leader,
+                    term: view.term,
+                    revision,
+                    keys,
+                    disk_full: view.disk_full,
+                })
             }
+            other => Err(Error::internal(format!("expected a status, got {other:?}"))),
         }
-        Ok(reports)
     }
 
     /// Adds the node listening at `address` (`host:port`) to the cluster: the catalogue
