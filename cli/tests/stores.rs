@@ -474,3 +474,46 @@ fn killing_the_catalogues_leader_during_a_move_loses_no_write_and_the_move_compl
         assert!(store.get(&format!("w/{n:06}")).wait().unwrap().is_some(), "w/{n:06} was acknowledged and is lost");
     }
 }
+
+/// Stores created, written, reconfigured (replicas, quota) and dropped one after another
+/// while another store takes writes: every lifecycle step succeeds, a dropped store is
+/// `not_found` and its files are gone everywhere, and the busy store loses nothing.
+#[test]
+fn stores_are_created_configured_and_dropped_while_another_store_is_under_load() {
+    let cluster = Cluster::start(4, "base", &[], true);
+    admin(&cluster).create_store("busy", StoreSettings::default()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let busy = clustron::open(&cluster.target("busy")).wait().unwrap();
+    let writer = common::writer(busy, "w", Arc::clone(&stop), Arc::clone(&acked));
+    let _ = eventually(Duration::from_secs(30), || (acked.lock().unwrap().len() > 20).then_some(()));
+    for n in 0..6 {
+        let name = format!("short{n}");
+        let admin_now = admin(&cluster);
+        admin_now.create_store(&name, StoreSettings { replicas: Some(1), ..StoreSettings::default() }).unwrap();
+        let store = clustron::open(&cluster.target(&name)).wait().unwrap();
+        common::put_numbered(&store, 10);
+        let three = StoreSettings { replicas: Some(3), ..StoreSettings::default() };
+        admin_now.configure_store(&name, three).unwrap();
+        let grown = eventually(Duration::from_secs(60), || {
+            let info = admin(&cluster).store(&name).ok()?;
+            (info.health == Health::Healthy && info.members.len() == 3).then_some(())
+        });
+        assert!(grown.is_some(), "{name} grew to 3 replicas: {:?}", admin(&cluster).store(&name));
+        common::assert_numbered(&store, 10);
+        drop(store);
+        admin_now.drop_store(&name, false).unwrap();
+        let gone = clustron::open(&cluster.target(&name)).wait().map(drop).unwrap_err();
+        assert_eq!(gone.code(), ErrorCode::NotFound, "{name} is gone: {gone}");
+        let no_files = eventually(Duration::from_secs(30), || holders(&cluster, &name).is_empty().then_some(()));
+        assert!(no_files.is_some(), "{name}'s files are removed: {:?}", holders(&cluster, &name));
+    }
+    let mark = acked.lock().unwrap().len();
+    stop.store(true, Ordering::Release);
+    writer.join().unwrap();
+    assert!(mark > 100, "the busy store took writes throughout: {mark}");
+    let busy = clustron::open(&cluster.target("busy")).wait().unwrap();
+    for n in acked.lock().unwrap().iter() {
+        assert!(busy.get(&format!("w/{n:06}")).wait().unwrap().is_some(), "w/{n:06} was acknowledged and is lost");
+    }
+}

@@ -27,6 +27,8 @@ pub(super) const MAX_POLL: Duration = Duration::from_secs(10);
 /// How long a Raft message for a store this node has no replica of yet waits for the
 /// catalogue to place one here (see `Node::replica_soon`).
 const PLACEMENT_WAIT: Duration = Duration::from_millis(500);
+/// How long opening a store this node knows waits for the catalogue's leader to confirm it.
+const OPEN_CHECK: Duration = Duration::from_secs(1);
 
 impl Node {
     pub(super) fn serve(&self, incoming: crate::net::transport::Incoming) {
@@ -157,7 +159,16 @@ impl Node {
             ClientBody::Stores(op) => self.stores_op(op).await,
             ClientBody::Open { settings } => {
                 if self.replica(&store).is_some() || self.catalogue().stores.contains_key(&store) {
-                    return Ok(ClientReply::Flag(false));
+                    // This node's copy may lag a drop that has returned: the catalogue's
+                    // leader has the last word (an open is once per handle). Not reached
+                    // within a second, the local copy answers.
+                    let list = crate::net::wire::StoresOp::List { name: Some(store.clone()) };
+                    let asked = tokio::time::timeout(OPEN_CHECK, self.ask_catalogue(ClientBody::Stores(list)));
+                    match asked.await {
+                        Ok(Err(error)) if error.code() == ErrorCode::NotFound => {}
+                        Ok(Ok(ClientReply::Stores(entries))) if entries.is_empty() => {}
+                        _ => return Ok(ClientReply::Flag(false)),
+                    }
                 }
                 if !self.inner.config.allow_create_stores {
                     return Err(self.elsewhere(&store).await);
