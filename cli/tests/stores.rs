@@ -375,7 +375,7 @@ fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_witho
 /// releases it after the move.
 #[test]
 fn watches_and_lock_waits_survive_a_replica_move_that_takes_the_leader_away() {
-    let mut cluster = Cluster::start(4, "base", &[], true);
+    let cluster = Cluster::start(4, "base", &[], true);
     admin(&cluster).create_store("moving", StoreSettings { replicas: Some(3), ..StoreSettings::default() }).unwrap();
     let placed = settled(&cluster, "moving");
     let leader = admin(&cluster).store("moving").unwrap().leader.expect("a leader").id;
