@@ -519,18 +519,22 @@ impl Replica {
     /// Answers a query: after confirming leadership (linearizable) unless `local`.
     pub(crate) async fn read(&self, query: Query, local: bool) -> Result<Reply, Fault> {
         if !local {
-            let (confirmed, confirmation) = oneshot::channel();
-            if self.reads.send(confirmed).is_err() {
-                return Err(unavailable(format!("store {:?} is shutting down", self.name)));
-            }
-            match tokio::time::timeout(PROPOSE_TIMEOUT, confirmation).await {
-                Err(_) | Ok(Err(_)) => {
-                    return Err(unavailable(format!("store {:?}: no quorum confirmed the read", self.name)))
-                }
-                Ok(Ok(outcome)) => outcome?,
-            }
+            self.linearizable().await?;
         }
         self.engine.query(query).map_err(ClientFault::Error)
+    }
+
+    /// Returns once this leader, confirmed by a quorum, has applied everything committed
+    /// before the call: what it reads locally next is linearizable.
+    pub(crate) async fn linearizable(&self) -> Result<(), Fault> {
+        let (confirmed, confirmation) = oneshot::channel();
+        if self.reads.send(confirmed).is_err() {
+            return Err(unavailable(format!("store {:?} is shutting down", self.name)));
+        }
+        match tokio::time::timeout(PROPOSE_TIMEOUT, confirmation).await {
+            Err(_) | Ok(Err(_)) => Err(unavailable(format!("store {:?}: no quorum confirmed the read", self.name))),
+            Ok(Ok(outcome)) => outcome,
+        }
     }
 
     /// Opens a session: grants its lease and keeps it alive while heartbeats arrive.

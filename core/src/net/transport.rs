@@ -285,7 +285,16 @@ impl Net {
         let (reply, answer) = oneshot::channel();
         requests.send((body, reply)).map_err(|_| Error::unavailable(format!("the stream to {peer} has closed")))?;
         match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
-            Err(_) => Err(Error::unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}"))),
+            Err(_) => {
+                // Long polls are shorter than this: the stream is stuck. Later requests go on
+                // a new one (this one ends once its other requests are answered or fail).
+                let key = (peer, protocol.name);
+                let mut open = self.channels.open.lock();
+                if open.get(&key).is_some_and(|current| current.same_channel(&requests)) {
+                    open.remove(&key);
+                }
+                Err(Error::unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}")))
+            }
             Ok(Err(_)) => Err(Error::unavailable(format!("the stream to {peer} has closed"))),
             Ok(Ok(body)) => channel::decode(&body?),
         }

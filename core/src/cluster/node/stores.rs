@@ -181,6 +181,9 @@ impl Node {
             self.inner.alive.lock().insert(node, Instant::now());
             return Ok(ClientReply::Done);
         }
+        // A leader just elected (a restart) may not have applied the whole catalogue yet: it
+        // would answer `not_found` for a store that exists.
+        replica.linearizable().await?;
         let _writing = self.inner.catalogue_writes.lock().await;
         let catalogue = self.catalogue();
         match op {
