@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import pathlib
+import resource
 import shutil
 import socket
 import subprocess
@@ -173,7 +174,6 @@ def bench(binary, target, workload, stores, clients, duration, in_flight=1, keys
 def bench_spread(binary, nodes, groups, workload, clients_per_store, duration, in_flight):
     """`clustron bench` in one process per store group at once (a process's client runtime is
     one thread); returns (ops/s summed, reports, CPU cores the load generators used)."""
-    import resource
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(len(groups)) as pool:
@@ -227,22 +227,22 @@ def throughput(args, nodes, stores_per_node, replicas):
         cluster.stop()
 
 
+def scale_out(args, nodes, stores_per_node, replicas, goal, keys):
+    """Throughput at two node counts; `keys` name them in the results (e.g. "one", "four")."""
+    small, large = (throughput(args, n, stores_per_node, replicas) for n in nodes)
+    return {keys[0]: small, keys[1]: large, "goal": goal,
+            "put_ratio": large["put"]["ops_per_sec"] / small["put"]["ops_per_sec"],
+            "get_ratio": large["get"]["ops_per_sec"] / small["get"]["ops_per_sec"]}
+
+
 def scenario_rf1(args):
     log("rf1: 1 node vs 4 nodes, 4 stores per node, RF 1")
-    one = throughput(args, 1, 4, 1)
-    four = throughput(args, 4, 4, 1)
-    return {"one": one, "four": four, "goal": 3.2,
-            "put_ratio": four["put"]["ops_per_sec"] / one["put"]["ops_per_sec"],
-            "get_ratio": four["get"]["ops_per_sec"] / one["get"]["ops_per_sec"]}
+    return scale_out(args, (1, 4), 4, 1, 3.2, ("one", "four"))
 
 
 def scenario_rf3(args):
     log("rf3: 3 nodes vs 6 nodes, RF 3, 2 stores per node")
-    three = throughput(args, 3, 6, 3)
-    six = throughput(args, 6, 6, 3)
-    return {"three": three, "six": six, "goal": 1.7,
-            "put_ratio": six["put"]["ops_per_sec"] / three["put"]["ops_per_sec"],
-            "get_ratio": six["get"]["ops_per_sec"] / three["get"]["ops_per_sec"]}
+    return scale_out(args, (3, 6), 6, 3, 1.7, ("three", "six"))
 
 
 def scenario_many(args):
@@ -282,24 +282,19 @@ def markdown(results, args):
              f"Each node in a cgroup v1 CPU quota of {args.quota} core (`--quota`); the load generator "
              f"without one. Durable writes (data directories), 100-byte values, {args.duration:.0f} s per run, "
              f"{args.clients_per_store} clients per store with {args.in_flight} operations in flight each.", ""]
-    if "rf1" in results:
-        r = results["rf1"]
-        lines += ["## RF 1, 4 stores per node", "", "| nodes | stores | puts/s | gets/s | replicas per node |",
-                  "|---:|---:|---:|---:|---|"]
-        for row in (r["one"], r["four"]):
-            lines.append(f"| {row['nodes']} | {row['stores']} | {row['put']['ops_per_sec']:.0f} | "
-                         f"{row['get']['ops_per_sec']:.0f} | {row['replicas_per_node']} |")
-        lines += ["", f"4 nodes / 1 node: puts **{r['put_ratio']:.2f}x**, gets **{r['get_ratio']:.2f}x** "
-                      f"(goal >= {r['goal']}x)", ""]
-    if "rf3" in results:
-        r = results["rf3"]
-        lines += ["## RF 3", "", "| nodes | stores | puts/s | gets/s | replicas per node | leaders per node |",
+    for name, title, keys in (("rf1", "RF 1, 4 stores per node", ("one", "four")),
+                              ("rf3", "RF 3, 2 leaders per node", ("three", "six"))):
+        if name not in results:
+            continue
+        r = results[name]
+        lines += [f"## {title}", "", "| nodes | stores | puts/s | gets/s | replicas per node | leaders per node |",
                   "|---:|---:|---:|---:|---|---|"]
-        for row in (r["three"], r["six"]):
+        for row in (r[keys[0]], r[keys[1]]):
             lines.append(f"| {row['nodes']} | {row['stores']} | {row['put']['ops_per_sec']:.0f} | "
                          f"{row['get']['ops_per_sec']:.0f} | {row['replicas_per_node']} | {row['leaders_per_node']} |")
-        lines += ["", f"6 nodes / 3 nodes: puts **{r['put_ratio']:.2f}x**, gets **{r['get_ratio']:.2f}x** "
-                      f"(goal >= {r['goal']}x)", ""]
+        small, large = r[keys[0]]["nodes"], r[keys[1]]["nodes"]
+        lines += ["", f"{large} nodes / {small} nodes: puts **{r['put_ratio']:.2f}x**, gets "
+                      f"**{r['get_ratio']:.2f}x** (goal >= {r['goal']}x)", ""]
     if "many" in results:
         r = results["many"]
         lines += [f"## {r['stores']} stores, RF 3, 3 nodes", "",

@@ -550,10 +550,8 @@ pub(crate) fn socket_multiaddr(socket: &std::net::SocketAddr) -> Multiaddr {
 mod tests {
     use super::*;
 
-    /// A burst of new clients, each opening its first stream at once: every first request is
-    /// answered (the acceptor queue of `libp2p-stream` held one stream and dropped the rest).
-    #[tokio::test]
-    async fn a_burst_of_new_clients_all_get_their_first_request_answered() {
+    /// A serving swarm on 127.0.0.1 that answers every client request with `Done`; its address.
+    async fn answering_server() -> (Net, Multiaddr) {
         let listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         let (server, mut incoming) =
             Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen, mdns: false }).unwrap();
@@ -564,16 +562,29 @@ mod tests {
                 answering.respond_client(inbound.channel, Ok(ClientReply::Done));
             }
         });
-        let asks = (0..48).map(|_| {
-            let address = address.clone();
-            async move {
-                let config =
-                    NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen: Vec::new(), mdns: false };
-                let (client, _) = Net::start(config)?;
-                let peer = client.connect(address.clone()).await?;
-                let request = ClientRequest { store: "s".into(), body: ClientBody::Status };
-                client.client(peer, vec![address], request).await
-            }
+        (server, address)
+    }
+
+    /// A new client swarm connected to `address`, and the peer there.
+    async fn client_of(address: &Multiaddr) -> Result<(Net, PeerId)> {
+        let config = NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen: Vec::new(), mdns: false };
+        let (client, _) = Net::start(config)?;
+        let peer = client.connect(address.clone()).await?;
+        Ok((client, peer))
+    }
+
+    fn request(store: String) -> ClientRequest {
+        ClientRequest { store, body: ClientBody::Status }
+    }
+
+    /// A burst of new clients, each opening its first stream at once: every first request is
+    /// answered (the acceptor queue of `libp2p-stream` held one stream and dropped the rest).
+    #[tokio::test]
+    async fn a_burst_of_new_clients_all_get_their_first_request_answered() {
+        let (_server, address) = answering_server().await;
+        let asks = (0..48).map(|_| async {
+            let (client, peer) = client_of(&address).await?;
+            client.client(peer, vec![address.clone()], request("s".into())).await
         });
         for (n, answer) in futures::future::join_all(asks).await.into_iter().enumerate() {
             assert!(matches!(answer, Ok(Ok(ClientReply::Done))), "client {n}: {answer:?}");
@@ -586,28 +597,14 @@ mod tests {
     /// stall, so it guards the path, not the cause: `make test-bindings-cluster` does.)
     #[tokio::test]
     async fn a_large_first_request_on_a_new_stream_is_answered() {
-        let listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-        let (server, mut incoming) =
-            Net::start(NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen, mdns: false }).unwrap();
-        let address = server.listen_addrs().await.remove(0);
-        let answering = server.clone();
-        tokio::spawn(async move {
-            while let Some(inbound) = incoming.client.recv().await {
-                answering.respond_client(inbound.channel, Ok(ClientReply::Done));
-            }
-        });
+        let (_server, address) = answering_server().await;
         for n in 0..8 {
-            let config = NetConfig { keypair: Keypair::generate_ed25519(), psk: None, listen: Vec::new(), mdns: false };
-            let (client, _) = Net::start(config).unwrap();
-            let peer = client.connect(address.clone()).await.unwrap();
-            let large = ClientRequest { store: "v".repeat(1 << 20), body: ClientBody::Status };
-            let answer =
-                tokio::time::timeout(Duration::from_secs(20), client.client(peer, vec![address.clone()], large));
-            assert!(matches!(answer.await, Ok(Ok(Ok(ClientReply::Done)))), "client {n}: the large request");
-            let small = ClientRequest { store: "s".into(), body: ClientBody::Status };
-            let answer =
-                tokio::time::timeout(Duration::from_secs(20), client.client(peer, vec![address.clone()], small));
-            assert!(matches!(answer.await, Ok(Ok(Ok(ClientReply::Done)))), "client {n}: the next request");
+            let (client, peer) = client_of(&address).await.unwrap();
+            for (what, store) in [("the large request", "v".repeat(1 << 20)), ("the next request", "s".into())] {
+                let answer = client.client(peer, vec![address.clone()], request(store));
+                let answer = tokio::time::timeout(Duration::from_secs(20), answer).await;
+                assert!(matches!(answer, Ok(Ok(Ok(ClientReply::Done)))), "client {n}: {what}");
+            }
         }
     }
 }
