@@ -72,7 +72,7 @@ fn damage_in_the_middle_of_a_majority_of_logs_is_refused_and_nothing_is_lost() {
     }
     let mut files = Vec::new();
     for index in [1, 2] {
-        let path = cluster.data_file(index, "stores/orders/log");
+        let path = cluster.data_file(index, "raft-log/00000000000000000001.log");
         let (original, damaged) = flip(&path, 1.0 / 3.0);
         files.push((index, path, original, damaged));
     }

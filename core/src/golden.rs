@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::cluster::log::Record as LogRecord;
 use crate::cluster::types::{Entry, LogId, Proposal, Proposed, Vote};
 use crate::config::{HistoryLimits, StoreConfig, StoreLimits};
 use crate::engine::inproc::{WaitOutcome, WatchStart};
@@ -390,6 +391,19 @@ fn log_samples(samples: &mut Samples) {
         samples.value(name, &Entry { log_id, payload });
     }
     samples.value("Vote", &Vote::new_committed(3, 1));
+    // The node log's records (`cluster::log::node_log`).
+    let group = || "stores/orders".to_owned();
+    let entries = vec![Entry { log_id, payload: openraft::EntryPayload::Blank }];
+    for record in [
+        LogRecord::Append { group: group(), entries: entries.clone() },
+        LogRecord::Truncate { group: group(), from: 42 },
+        LogRecord::Purge { group: group(), upto: log_id },
+        LogRecord::Vote { group: group(), vote: Vote::new_committed(3, 1) },
+        LogRecord::Moved { group: group(), entries },
+        LogRecord::Dropped { group: group() },
+    ] {
+        samples.variant("LogRecord", &record);
+    }
 }
 
 fn all_samples() -> Samples {
@@ -436,6 +450,7 @@ fn every_variant_that_travels_has_a_sample() {
         samples.covers::<OpResult>("OpResult"),
         samples.covers::<EventKind>("EventKind"),
         samples.covers::<DeleteCause>("DeleteCause"),
+        samples.covers::<LogRecord>("LogRecord"),
     ]
     .concat();
     assert!(missing.is_empty(), "variants without a sample in core/src/golden.rs: {missing:?}");

@@ -4,10 +4,11 @@
 //! ```text
 //! offset  size  field
 //!      0     8  magic "CLUSTRON"
-//!      8     1  kind (1 identity, 2 node id, 3 vote, 4 log meta, 5 snapshot, 6 log)
+//!      8     1  kind (1 identity, 2 node id, 3 vote, 4 log meta, 5 snapshot, 6 store log
+//!                   (before the node log), 7 store id, 8 node log segment)
 //!      9     1  reserved, 0
 //!     10     2  format version, little-endian (1)
-//!     12     8  body length in bytes, little-endian (0 for the log: records follow)
+//!     12     8  body length in bytes, little-endian (0 for logs: records follow)
 //!     20     4  CRC-32 of the body
 //!     24     4  CRC-32 of bytes 0..24
 //!     28        body
@@ -37,6 +38,8 @@ pub(crate) enum Kind {
     Snapshot = 5,
     Log = 6,
     StoreId = 7,
+    /// A segment of the node log (`log/node_log.rs`): records of every group.
+    LogSegment = 8,
 }
 
 impl Kind {
@@ -49,6 +52,7 @@ impl Kind {
             Kind::Snapshot => "snapshot",
             Kind::Log => "log",
             Kind::StoreId => "store id",
+            Kind::LogSegment => "log segment",
         }
     }
 }
@@ -82,9 +86,10 @@ pub(crate) fn seal(kind: Kind, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The header a log file starts with (its records follow).
-pub(crate) fn log_header() -> [u8; HEADER] {
-    header(Kind::Log, 0, 0)
+/// The header a file of records starts with (its records follow): a store's log of the
+/// layout before the node log, or a segment of the node log.
+pub(crate) fn records_header(kind: Kind) -> [u8; HEADER] {
+    header(kind, 0, 0)
 }
 
 /// Checks the envelope of `bytes` (read from `path`, named in errors) and answers the body.
@@ -112,7 +117,7 @@ pub(crate) fn open<'a>(path: &Path, kind: Kind, bytes: &'a [u8]) -> Result<Opene
         return Err(damaged(format!("it holds kind {} where a {} was expected", head[8], kind.name())));
     }
     let body = &bytes[HEADER..];
-    if kind == Kind::Log {
+    if matches!(kind, Kind::Log | Kind::LogSegment) {
         return Ok(Opened::Current(body));
     }
     let length = u64::from_le_bytes(head[12..20].try_into().expect("8 bytes"));

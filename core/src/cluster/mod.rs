@@ -5,7 +5,7 @@
 mod catalogue;
 mod disk;
 mod format;
-mod log;
+pub(crate) mod log;
 mod machine;
 mod metrics;
 pub(crate) mod network;

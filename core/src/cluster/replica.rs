@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 use super::disk::Disk;
-use super::log::{LogStore, Room};
+use super::log::{LogStore, NodeLog, Room};
 use super::machine::Machine;
 use super::metrics::StoreMetrics;
 use super::network::Network;
@@ -60,6 +60,8 @@ pub(crate) struct Host {
     /// catalogue's keeps its own): it starts with elections off and the node turns them on
     /// when no live node leads the group (see `node/liveness.rs`).
     pub(crate) beats: bool,
+    /// The node log and this group's name in it (with a data directory).
+    pub(crate) log: Option<(Arc<NodeLog>, String)>,
 }
 
 /// Raft timing (milliseconds).
@@ -147,13 +149,14 @@ impl Replica {
         data_dir: Option<PathBuf>,
         host: Host,
     ) -> Result<Arc<Replica>, StartError> {
-        let Host { node_id, io, timing, took_over, beats } = host;
+        let Host { node_id, io, timing, took_over, beats, log } = host;
         let engine = InProcEngine::replica(name, config);
-        let room = Arc::<Room>::default();
         let on_disk = Arc::default();
-        let log = match &data_dir {
-            Some(dir) => LogStore::open(dir, Arc::clone(&io), Arc::clone(&room), Arc::clone(&on_disk))?,
-            None => LogStore::memory(),
+        let (log, room) = match (&data_dir, log) {
+            (Some(dir), Some((node_log, group))) => {
+                (LogStore::open(&node_log, &group, dir, Arc::clone(&on_disk))?, node_log.room())
+            }
+            _ => (LogStore::memory(), Arc::<Room>::default()),
         };
         let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;
         let revisions = machine.revisions();

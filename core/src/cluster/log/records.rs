@@ -18,8 +18,24 @@
 //!   lose acknowledged writes without a word.
 
 use openraft::RaftLogId;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::cluster::types::Entry;
+
+/// What a log file's records hold: a store's entries (the per-store files of the layout
+/// before the node log, read to migrate them) or the node log's [records](super::node_log::Record).
+pub(crate) trait Body: DeserializeOwned {
+    /// The log index a record holds, where records are one store's entries in order (the
+    /// reader then checks the order, and may skip damage the snapshot covers).
+    fn index(&self) -> Option<u64>;
+}
+
+impl Body for Entry {
+    fn index(&self) -> Option<u64> {
+        Some(self.get_log_id().index)
+    }
+}
 
 /// The size of a version-1 record header.
 pub(crate) const RECORD_HEADER: usize = 12;
@@ -38,8 +54,14 @@ pub(crate) enum Layout {
 }
 
 /// One entry as a version-1 record.
+#[cfg(test)]
 pub(crate) fn record(entry: &Entry) -> std::io::Result<Vec<u8>> {
-    let body = postcard::to_allocvec(entry).map_err(std::io::Error::other)?;
+    frame(entry)
+}
+
+/// A value as a version-1 record.
+pub(crate) fn frame<T: Serialize + ?Sized>(value: &T) -> std::io::Result<Vec<u8>> {
+    let body = postcard::to_allocvec(value).map_err(std::io::Error::other)?;
     let length = u32::try_from(body.len()).map_err(|_| std::io::Error::other("a log entry over 4 GiB"))?;
     let mut out = Vec::with_capacity(body.len() + RECORD_HEADER);
     out.extend_from_slice(&length.to_le_bytes());
@@ -51,9 +73,9 @@ pub(crate) fn record(entry: &Entry) -> std::io::Result<Vec<u8>> {
 }
 
 /// What reading one record at an offset found.
-enum Read {
+enum Read<T> {
     /// A good record and where the next one starts.
-    Good(Entry, usize),
+    Good(T, usize),
     /// Cut short by the end of the file.
     Short(&'static str),
     /// Present but wrong.
@@ -82,7 +104,7 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
 }
 
-fn read_at(bytes: &[u8], at: usize, layout: Layout) -> Read {
+fn read_at<T: Body>(bytes: &[u8], at: usize, layout: Layout) -> Read<T> {
     let header = match layout {
         Layout::Current => RECORD_HEADER,
         Layout::Legacy => LEGACY_HEADER,
@@ -101,15 +123,23 @@ fn read_at(bytes: &[u8], at: usize, layout: Layout) -> Read {
     if crc32fast::hash(body) != u32_at(bytes, at + 4) {
         return Read::Bad(Bad::Body(start, start + length));
     }
-    match postcard::from_bytes::<Entry>(body) {
-        Ok(entry) => Read::Good(entry, start + length),
+    match postcard::from_bytes::<T>(body) {
+        Ok(value) => Read::Good(value, start + length),
         Err(_) => Read::Bad(Bad::Undecodable),
+    }
+}
+
+/// The record that `bytes` hold exactly (one whose place is known), if it reads back whole.
+pub(crate) fn decode_one<T: Body>(bytes: &[u8]) -> Option<T> {
+    match read_at::<T>(bytes, 0, Layout::Current) {
+        Read::Good(value, end) if end == bytes.len() => Some(value),
+        _ => None,
     }
 }
 
 /// The first good record after `from`: its offset and entry (`None` when the search gave up,
 /// which callers take as "something may follow").
-fn resync(bytes: &[u8], from: usize, layout: Layout) -> Option<(usize, Option<Entry>)> {
+fn resync<T: Body>(bytes: &[u8], from: usize, layout: Layout) -> Option<(usize, Option<T>)> {
     let mut budget = LEGACY_RESYNC_BUDGET;
     for at in from..bytes.len() {
         if layout == Layout::Legacy {
@@ -122,8 +152,8 @@ fn resync(bytes: &[u8], from: usize, layout: Layout) -> Option<(usize, Option<En
             }
             budget -= length;
         }
-        if let Read::Good(entry, _) = read_at(bytes, at, layout) {
-            return Some((at, Some(entry)));
+        if let Read::Good(value, _) = read_at::<T>(bytes, at, layout) {
+            return Some((at, Some(value)));
         }
     }
     None
@@ -155,10 +185,10 @@ fn looks_torn(bytes: &[u8], at: usize, bad: Bad, base: u64, layout: Layout) -> b
 }
 
 /// Everything a log file's records say.
-#[derive(Debug, Default)]
-pub(crate) struct Scanned {
-    /// The entries with the offset (within the scanned bytes) of their records.
-    pub(crate) entries: Vec<(u64, Entry)>,
+#[derive(Debug)]
+pub(crate) struct Scanned<T> {
+    /// The records with their offsets (within the scanned bytes).
+    pub(crate) entries: Vec<(u64, T)>,
     /// Where the valid records end: the rest is a torn tail to cut.
     pub(crate) end: u64,
     /// Why the tail was cut, if it was.
@@ -179,14 +209,23 @@ pub(crate) struct Damage {
 
 /// Reads the records of `bytes`, which start at file offset `base`; `purged` is the last
 /// index the log's metadata says is covered by the snapshot.
-pub(crate) fn scan(bytes: &[u8], base: u64, layout: Layout, purged: Option<u64>) -> Result<Scanned, Damage> {
-    let mut scanned = Scanned::default();
+pub(crate) fn scan<T: Body>(
+    bytes: &[u8],
+    base: u64,
+    layout: Layout,
+    purged: Option<u64>,
+) -> Result<Scanned<T>, Damage> {
+    let mut scanned = Scanned { entries: Vec::new(), end: 0, torn: None, skipped: Vec::new() };
     let mut at = 0usize;
     let mut last: Option<u64> = None;
     while at < bytes.len() {
-        let bad = match read_at(bytes, at, layout) {
-            Read::Good(entry, next) => {
-                let index = entry.get_log_id().index;
+        let bad = match read_at::<T>(bytes, at, layout) {
+            Read::Good(value, next) => {
+                let Some(index) = value.index() else {
+                    scanned.entries.push((at as u64, value));
+                    at = next;
+                    continue;
+                };
                 if let Some(previous) = last {
                     // After a purge past the end of the log (a snapshot installed from the
                     // leader) the next index may jump; otherwise the file is the log in order.
@@ -200,14 +239,14 @@ pub(crate) fn scan(bytes: &[u8], base: u64, layout: Layout, purged: Option<u64>)
                     }
                 }
                 last = Some(index);
-                scanned.entries.push((at as u64, entry));
+                scanned.entries.push((at as u64, value));
                 at = next;
                 continue;
             }
             Read::Short(reason) => {
                 // A version-1 header's checksum vouches for its length: the write was cut.
                 // A version-0 length may itself be the damage: only a tail if nothing follows.
-                if layout == Layout::Current || resync(bytes, at + 1, layout).is_none() {
+                if layout == Layout::Current || resync::<T>(bytes, at + 1, layout).is_none() {
                     scanned.end = at as u64;
                     scanned.torn = Some(reason);
                     return Ok(scanned);
@@ -216,13 +255,15 @@ pub(crate) fn scan(bytes: &[u8], base: u64, layout: Layout, purged: Option<u64>)
             }
             Read::Bad(bad) => bad,
         };
-        match resync(bytes, at + 1, layout) {
+        match resync::<T>(bytes, at + 1, layout) {
             None if looks_torn(bytes, at, bad, base, layout) => {
                 scanned.end = at as u64;
                 scanned.torn = Some(bad.reason());
                 return Ok(scanned);
             }
-            Some((next, Some(entry))) if purged.is_some_and(|purged| entry.get_log_id().index <= purged + 1) => {
+            Some((next, Some(value)))
+                if purged.is_some_and(|purged| value.index().is_some_and(|index| index <= purged + 1)) =>
+            {
                 // Every record up to the next good one was purged: nothing is lost.
                 scanned.skipped.push((at as u64, (next - at) as u64));
                 at = next;
@@ -232,7 +273,7 @@ pub(crate) fn scan(bytes: &[u8], base: u64, layout: Layout, purged: Option<u64>)
                     Some((next, entry)) => format!(
                         "{}, and a valid record{} follows at byte {}",
                         bad.reason(),
-                        entry.map(|entry| format!(" (index {})", entry.get_log_id().index)).unwrap_or_default(),
+                        entry.and_then(|entry| entry.index()).map(|index| format!(" (index {index})")).unwrap_or_default(),
                         base + next as u64
                     ),
                     None => format!("{}, and it does not look like a write cut by a crash", bad.reason()),
@@ -277,7 +318,7 @@ mod tests {
         (bytes, offsets)
     }
 
-    fn indexes(scanned: &Scanned) -> Vec<u64> {
+    fn indexes(scanned: &Scanned<Entry>) -> Vec<u64> {
         scanned.entries.iter().map(|(_, entry)| entry.log_id.index).collect()
     }
 
@@ -295,7 +336,7 @@ mod tests {
     #[test]
     fn a_clean_file_reads_whole() {
         let (bytes, _) = file(1..=50);
-        let scanned = scan(&bytes, 28, Layout::Current, None).unwrap();
+        let scanned = scan::<Entry>(&bytes, 28, Layout::Current, None).unwrap();
         assert_eq!(indexes(&scanned), (1..=50).collect::<Vec<_>>());
         assert_eq!(scanned.end, bytes.len() as u64);
         assert_eq!(scanned.torn, None);
@@ -305,7 +346,7 @@ mod tests {
     fn a_write_cut_short_is_a_torn_tail_at_any_length() {
         let (bytes, offsets) = file(1..=5);
         for cut in offsets[4] + 1..bytes.len() {
-            let scanned = scan(&bytes[..cut], 28, Layout::Current, None).unwrap();
+            let scanned = scan::<Entry>(&bytes[..cut], 28, Layout::Current, None).unwrap();
             assert_eq!(indexes(&scanned), vec![1, 2, 3, 4], "cut at {cut}");
             assert_eq!(scanned.end, offsets[4] as u64);
             assert!(scanned.torn.is_some());
@@ -317,7 +358,7 @@ mod tests {
         let (mut bytes, offsets) = file(1..=5);
         bytes.truncate(offsets[4]);
         bytes.extend_from_slice(&[0; 700]);
-        let scanned = scan(&bytes, 28, Layout::Current, None).unwrap();
+        let scanned = scan::<Entry>(&bytes, 28, Layout::Current, None).unwrap();
         assert_eq!(indexes(&scanned), vec![1, 2, 3, 4]);
         assert_eq!(scanned.end, offsets[4] as u64);
     }
@@ -328,7 +369,7 @@ mod tests {
         for at in 0..offsets[19] {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x01;
-            let damage = scan(&damaged, 28, Layout::Current, None).unwrap_err();
+            let damage = scan::<Entry>(&damaged, 28, Layout::Current, None).unwrap_err();
             let record = offsets.iter().rposition(|offset| *offset <= at).unwrap();
             assert_eq!(damage.offset, offsets[record] as u64, "flip at {at}");
             assert_eq!(damage.after_index, (record > 0).then_some(record as u64));
@@ -342,7 +383,7 @@ mod tests {
         for at in offsets[2]..bytes.len() {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x40;
-            let outcome = scan(&damaged, 28, Layout::Current, None);
+            let outcome = scan::<Entry>(&damaged, 28, Layout::Current, None);
             let damage = outcome.expect_err("a flipped bit is not a torn write");
             assert_eq!(damage.offset, offsets[2] as u64);
             assert_eq!(damage.after_index, Some(2));
@@ -353,19 +394,19 @@ mod tests {
     fn damage_in_purged_records_is_skipped() {
         let (mut bytes, offsets) = file(1..=10);
         bytes[offsets[3] + 5] ^= 0xff;
-        let scanned = scan(&bytes, 28, Layout::Current, Some(6)).unwrap();
+        let scanned = scan::<Entry>(&bytes, 28, Layout::Current, Some(6)).unwrap();
         assert_eq!(indexes(&scanned), vec![1, 2, 3, 5, 6, 7, 8, 9, 10]);
         assert_eq!(scanned.skipped, vec![(offsets[3] as u64, (offsets[4] - offsets[3]) as u64)]);
         // Not purged: damage.
-        assert!(scan(&bytes, 28, Layout::Current, Some(2)).is_err());
+        assert!(scan::<Entry>(&bytes, 28, Layout::Current, Some(2)).is_err());
     }
 
     #[test]
     fn records_out_of_order_are_damage_except_across_a_purge() {
         let mut bytes = file(1..=3).0;
         bytes.extend_from_slice(&file(7..=8).0);
-        assert!(scan(&bytes, 28, Layout::Current, None).unwrap_err().reason.contains("index 7 where 4"));
-        assert_eq!(indexes(&scan(&bytes, 28, Layout::Current, Some(6)).unwrap()), vec![1, 2, 3, 7, 8]);
+        assert!(scan::<Entry>(&bytes, 28, Layout::Current, None).unwrap_err().reason.contains("index 7 where 4"));
+        assert_eq!(indexes(&scan::<Entry>(&bytes, 28, Layout::Current, Some(6)).unwrap()), vec![1, 2, 3, 7, 8]);
     }
 
     fn legacy(indexes: std::ops::RangeInclusive<u64>) -> Vec<u8> {
@@ -377,11 +418,11 @@ mod tests {
         let mut bytes = legacy(1..=6);
         let whole = bytes.len();
         bytes.extend_from_slice(&[40, 0, 0, 0, 1, 2, 3]);
-        let scanned = scan(&bytes, 0, Layout::Legacy, None).unwrap();
+        let scanned = scan::<Entry>(&bytes, 0, Layout::Legacy, None).unwrap();
         assert_eq!(indexes(&scanned), (1..=6).collect::<Vec<_>>());
         assert_eq!(scanned.end, whole as u64);
         let mut damaged = legacy(1..=6);
         damaged[13] ^= 0x01;
-        assert!(scan(&damaged, 0, Layout::Legacy, None).is_err(), "a bad record followed by good ones");
+        assert!(scan::<Entry>(&damaged, 0, Layout::Legacy, None).is_err(), "a bad record followed by good ones");
     }
 }

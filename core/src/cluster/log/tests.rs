@@ -1,19 +1,22 @@
-//! The log store's tests: durability, torn tails, damage, purging, full disks.
+//! The log's tests: durability across groups, replay, segments and their cleanup, torn
+//! tails, damage, migration of the per-store layout, full and failing disks.
 
+use std::fs::{self, OpenOptions};
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc;
 
+use super::node_log::{segment_name, Options, KEEP_CLOSED};
 use super::*;
+use crate::cluster::disk::{Disk, DiskFaults};
+use crate::cluster::format::{self, Kind};
 
 fn entry(index: u64) -> Entry {
-    Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index), payload: openraft::EntryPayload::Blank }
+    entry_of(1, index)
 }
 
-fn open(dir: &Path) -> Result<LogStore, Fatal> {
-    open_with(dir, &Arc::default())
-}
-
-fn open_with(dir: &Path, io: &Arc<Disk>) -> Result<LogStore, Fatal> {
-    LogStore::open(dir, Arc::clone(io), Arc::default(), Arc::default())
+fn entry_of(term: u64, index: u64) -> Entry {
+    Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(term, 1), index), payload: openraft::EntryPayload::Blank }
 }
 
 fn temporary_dir(name: &str) -> PathBuf {
@@ -22,132 +25,341 @@ fn temporary_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Queues one append of these indexes; answers where its outcome arrives.
-fn append_later(log: &LogStore, indexes: std::ops::RangeInclusive<u64>) -> mpsc::Receiver<std::io::Result<()>> {
+fn node_log(dir: &Path, io: &Arc<Disk>, segment_bytes: u64) -> Result<Arc<NodeLog>, Fatal> {
+    NodeLog::open(&dir.join("raft-log"), Arc::clone(io), Options { segment_bytes })
+}
+
+fn open(dir: &Path) -> Arc<NodeLog> {
+    node_log(dir, &Arc::default(), node_log::SEGMENT_BYTES).unwrap()
+}
+
+/// The log of group `name` (its directory `dir/name`); its snapshot covers everything, so
+/// purges go as far as asked.
+fn group(log: &Arc<NodeLog>, dir: &Path, name: &str) -> LogStore {
+    let snapshot = Arc::new(SnapshotOnDisk::default());
+    snapshot.set(Some(u64::MAX - 1));
+    LogStore::open(log, name, &dir.join(name), snapshot).unwrap()
+}
+
+/// Queues one append of these entries; answers where its outcome arrives.
+fn append_later(log: &LogStore, entries: Vec<Entry>) -> mpsc::Receiver<std::io::Result<()>> {
     let (durable, flushed) = mpsc::channel();
-    let entries: Vec<Entry> = indexes.map(entry).collect();
     let mut inner = log.inner.lock();
-    let file = inner.file.as_mut().unwrap();
-    file.append(&entries, Box::new(move |outcome| durable.send(outcome).unwrap())).unwrap();
+    let done = Done::Flushed(Box::new(move |outcome| durable.send(outcome).unwrap()));
+    inner.file.as_ref().unwrap().append(&entries, done).unwrap();
+    if let Some(first) = entries.first() {
+        inner.entries.split_off(&first.log_id.index);
+    }
     inner.entries.extend(entries.into_iter().map(|entry| (entry.log_id.index, entry)));
     flushed
 }
 
-/// Queues appends of these indexes, one batch each, and waits until all are durable.
-fn append(log: &LogStore, batches: &[std::ops::RangeInclusive<u64>]) {
-    let flushed: Vec<_> = batches.iter().map(|batch| append_later(log, batch.clone())).collect();
+/// Appends these indexes as one record and waits until they are durable.
+fn append(log: &LogStore, indexes: std::ops::RangeInclusive<u64>) {
+    append_later(log, indexes.map(entry).collect()).recv().unwrap().unwrap();
+}
+
+fn truncate(log: &LogStore, from: u64) {
+    let mut inner = log.inner.lock();
+    inner.entries.split_off(&from);
+    inner.file.as_ref().unwrap().truncate(from).unwrap();
+}
+
+fn purge(log: &LogStore, upto: u64) {
+    let id = log.inner.lock().entries[&upto].log_id;
+    futures::executor::block_on(RaftLogStorage::purge(&mut log.clone(), id)).unwrap();
+}
+
+fn state(log: &LogStore) -> (Vec<LogId>, Option<LogId>, Option<Vote>) {
+    let inner = log.inner.lock();
+    (inner.entries.values().map(|entry| entry.log_id).collect(), inner.last_purged, inner.vote)
+}
+
+fn segments(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir.join("raft-log"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".log"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Drops every handle and waits until the writer thread has let go of the files (it ends
+/// once the last handle is gone; everything it was given was waited for).
+fn close(log: Arc<NodeLog>, groups: Vec<LogStore>) {
+    drop(groups);
+    log.flush();
+    drop(log);
+}
+
+#[test]
+fn appends_of_many_groups_are_durable_and_read_back_each_in_its_group() {
+    let dir = temporary_dir("groups");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    let b = group(&log, &dir, "stores/b");
+    // Queued together: one write, one fdatasync for both groups.
+    let flushed = [append_later(&a, (1..=3).map(entry).collect()), append_later(&b, (1..=2).map(entry).collect())];
     for outcome in flushed {
         outcome.recv().unwrap().unwrap();
     }
-}
-
-fn indexes(log: &LogStore) -> Vec<u64> {
-    log.inner.lock().entries.keys().copied().collect()
-}
-
-#[test]
-fn appends_queued_together_are_all_durable_and_survive_a_reopen() {
-    let dir = temporary_dir("reopen");
-    let log = open(&dir).unwrap();
-    append(&log, &[1..=3, 4..=4, 5..=9]);
+    append(&a, 4..=4);
+    let (want_a, want_b) = (state(&a), state(&b));
+    close(log, vec![a, b]);
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "stores/a")), want_a);
+    assert_eq!(state(&group(&log, &dir, "stores/b")), want_b);
+    assert_eq!(want_a.0.len(), 4);
+    assert_eq!(segments(&dir), vec![segment_name(1)]);
     drop(log);
-    assert_eq!(indexes(&open(&dir).unwrap()), (1..=9).collect::<Vec<_>>());
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn truncation_and_rewrite_keep_the_file_in_log_order() {
-    let dir = temporary_dir("truncate");
-    let log = open(&dir).unwrap();
-    append(&log, &[1..=10]);
-    {
-        let mut inner = log.inner.lock();
-        inner.entries.split_off(&7);
-        inner.file.as_mut().unwrap().truncate(7).unwrap();
-    }
-    append(&log, &[7..=8]);
-    {
-        // What a purge up to 4 does once enough is purged: the file keeps 5 and later.
-        let mut inner = log.inner.lock();
-        let kept = inner.entries.split_off(&5);
-        inner.entries = kept;
-        let Inner { entries, file, .. } = &mut *inner;
-        file.as_mut().unwrap().rewrite(entries).unwrap();
-    }
-    append(&log, &[9..=9]);
-    {
-        let mut inner = log.inner.lock();
-        inner.entries.split_off(&9);
-        inner.file.as_mut().unwrap().truncate(9).unwrap();
-    }
-    append(&log, &[9..=11]);
-    drop(log);
-    assert_eq!(indexes(&open(&dir).unwrap()), (5..=11).collect::<Vec<_>>());
+fn truncations_purges_and_votes_are_replayed_in_order() {
+    let dir = temporary_dir("replay");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=10);
+    truncate(&a, 7);
+    append_later(&a, vec![entry_of(2, 7), entry_of(2, 8)]).recv().unwrap().unwrap();
+    purge(&a, 4);
+    let vote = Vote::new(2, 1);
+    futures::executor::block_on(RaftLogStorage::save_vote(&mut a.clone(), &vote)).unwrap();
+    // An append over entries it replaces (a new leader's entries from 6 on).
+    append_later(&a, vec![entry_of(3, 6)]).recv().unwrap().unwrap();
+    let want = state(&a);
+    assert_eq!(want.0.iter().map(|id| id.index).collect::<Vec<_>>(), vec![5, 6]);
+    close(log, vec![a]);
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    assert_eq!(state(&a), want);
+    assert_eq!(a.inner.lock().entries[&6].log_id.leader_id.term, 3);
+    drop((a, log));
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_torn_tail_is_cut_off_on_open() {
+fn full_segments_are_deleted_once_nothing_needs_them_and_needed_entries_move_forward() {
+    let dir = temporary_dir("segments");
+    let log = node_log(&dir, &Arc::default(), 2048).unwrap();
+    // An idle group whose entries sit in the first segment, never purged.
+    let idle = group(&log, &dir, "stores/idle");
+    append(&idle, 1..=3);
+    futures::executor::block_on(RaftLogStorage::save_vote(&mut idle.clone(), &Vote::new(1, 1))).unwrap();
+    // A busy group that purges as it goes: 400 appends fill many 2 KiB segments.
+    let busy = group(&log, &dir, "stores/busy");
+    for index in 1..=400 {
+        append(&busy, index..=index);
+        if index % 50 == 0 {
+            purge(&busy, index - 10);
+        }
+    }
+    log.flush();
+    let names = segments(&dir);
+    assert!(names.last().unwrap() > &segment_name(4), "segments were started: {names:?}");
+    assert!(names.len() <= KEEP_CLOSED + 2, "old segments are deleted: {names:?}");
+    assert!(!names.contains(&segment_name(1)), "the idle group's entries moved out of the first segment");
+    let (want_idle, want_busy) = (state(&idle), state(&busy));
+    close(log, vec![idle, busy]);
+    let log = node_log(&dir, &Arc::default(), 2048).unwrap();
+    assert_eq!(state(&group(&log, &dir, "stores/idle")), want_idle);
+    assert_eq!(state(&group(&log, &dir, "stores/busy")), want_busy);
+    assert_eq!(want_idle.0.len(), 3);
+    assert_eq!(want_busy.0.len(), 10);
+    drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_replay_matches_memory_after_every_step_of_a_long_mixed_history() {
+    // A fixed pseudo-random history over three groups with small segments; after every 40
+    // steps the log is reopened and must hold exactly what memory holds.
+    let dir = temporary_dir("history");
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    let names = ["catalogue", "stores/a", "stores/b"];
+    let mut term = 1;
+    let mut want: Snapshot = Vec::new();
+    for round in 0..8 {
+        let log = node_log(&dir, &Arc::default(), 1024).unwrap();
+        let groups: Vec<LogStore> = names.iter().map(|name| group(&log, &dir, name)).collect();
+        let before: Vec<_> = groups.iter().map(state).collect();
+        if round > 0 {
+            assert_eq!(before, want, "round {round}: the replay matches memory");
+        }
+        for _ in 0..40 {
+            let log_of = &groups[next(3) as usize];
+            let (last, purged) = {
+                let inner = log_of.inner.lock();
+                (inner.entries.keys().next_back().copied(), inner.last_purged.map(|id| id.index))
+            };
+            let after = last.or(purged).unwrap_or(0);
+            match next(10) {
+                0..=5 => {
+                    let count = 1 + next(4);
+                    append_later(log_of, (after + 1..=after + count).map(|index| entry_of(term, index)).collect())
+                        .recv()
+                        .unwrap()
+                        .unwrap();
+                }
+                6 if last.is_some() => {
+                    // A new leader overwrites the tail.
+                    term += 1;
+                    let from = purged.map_or(1, |purged| purged + 1).max(last.unwrap().saturating_sub(next(3)));
+                    append_later(log_of, vec![entry_of(term, from)]).recv().unwrap().unwrap();
+                }
+                7 if last.is_some() => truncate(log_of, last.unwrap()),
+                8 if last.is_some() => {
+                    let first = log_of.inner.lock().entries.keys().next().copied().unwrap();
+                    purge(log_of, first + next(last.unwrap() - first + 1));
+                }
+                _ => {
+                    term += 1;
+                    futures::executor::block_on(RaftLogStorage::save_vote(&mut log_of.clone(), &Vote::new(term, 1)))
+                        .unwrap();
+                }
+            }
+        }
+        want = groups.iter().map(state).collect();
+        close(log, groups);
+    }
+    let log = node_log(&dir, &Arc::default(), 1024).unwrap();
+    let groups: Vec<LogStore> = names.iter().map(|name| group(&log, &dir, name)).collect();
+    assert_eq!(groups.iter().map(state).collect::<Vec<_>>(), want);
+    drop((groups, log));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+type Snapshot = Vec<(Vec<LogId>, Option<LogId>, Option<Vote>)>;
+
+#[test]
+fn a_dropped_group_is_forgotten_and_one_of_the_same_name_starts_empty() {
+    let dir = temporary_dir("dropped");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    let b = group(&log, &dir, "stores/b");
+    append(&a, 1..=5);
+    append(&b, 1..=2);
+    drop(a);
+    log.drop_group("stores/a");
+    let again = group(&log, &dir, "stores/a");
+    assert_eq!(state(&again).0, vec![], "a group of the same name starts empty");
+    append(&again, 1..=1);
+    close(log, vec![again, b]);
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "stores/a")).0.len(), 1);
+    // A group the node log holds whose replica is gone (its directory removed before the
+    // drop was durable) is forgotten at start.
+    log.drop_unopened();
+    close(log, vec![]);
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "stores/b")).0, vec![]);
+    drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_torn_tail_is_cut_off_and_the_log_appends_after_it() {
     let dir = temporary_dir("torn");
-    let log = open(&dir).unwrap();
-    append(&log, &[1..=5]);
-    drop(log);
-    let whole = fs::metadata(dir.join("log")).unwrap().len();
-    // Half a record (a crash mid-write), then garbage.
-    let mut file = OpenOptions::new().append(true).open(dir.join("log")).unwrap();
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=5);
+    close(log, vec![a]);
+    let path = dir.join("raft-log").join(segment_name(1));
+    let whole = fs::metadata(&path).unwrap().len();
+    // Half a record (a crash mid-write).
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     file.write_all(&[40, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
     drop(file);
-    let log = open(&dir).unwrap();
-    assert_eq!(indexes(&log), (1..=5).collect::<Vec<_>>());
-    assert_eq!(fs::metadata(dir.join("log")).unwrap().len(), whole);
-    // And it appends after the cut.
-    append(&log, &[6..=6]);
+    let log = open(&dir);
+    assert_eq!(fs::metadata(&path).unwrap().len(), whole);
+    let a = group(&log, &dir, "stores/a");
+    assert_eq!(state(&a).0.len(), 5);
+    append(&a, 6..=6);
+    close(log, vec![a]);
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "stores/a")).0.len(), 6);
     drop(log);
-    assert_eq!(indexes(&open(&dir).unwrap()), (1..=6).collect::<Vec<_>>());
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_flipped_byte_in_the_middle_is_refused_by_file_and_offset() {
+fn a_flipped_byte_in_the_middle_is_refused_by_file_and_offset_and_left_as_it_is() {
     let dir = temporary_dir("damage");
-    let log = open(&dir).unwrap();
-    append(&log, &[1..=30]);
-    let offset = log.inner.lock().file.as_ref().unwrap().offsets[&12];
-    drop(log);
-    let path = dir.join("log");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    for index in 1..=30 {
+        append(&a, index..=index);
+    }
+    close(log, vec![a]);
+    let path = dir.join("raft-log").join(segment_name(1));
     let mut bytes = fs::read(&path).unwrap();
-    bytes[offset as usize + 14] ^= 0x10;
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
     fs::write(&path, &bytes).unwrap();
-    let Err(Fatal::Damaged(message)) = open(&dir) else { panic!("damage must be refused") };
+    let Err(Fatal::Damaged(message)) = node_log(&dir, &Arc::default(), node_log::SEGMENT_BYTES) else {
+        panic!("damage must be refused")
+    };
     assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(message.contains(&format!("at byte {offset} (the record after index 11)")), "{message}");
+    assert!(message.contains("is damaged at byte") && message.contains("valid record"), "{message}");
     assert_eq!(fs::read(&path).unwrap(), bytes, "a damaged log is left as it is, never cut");
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn a_version_0_directory_is_migrated_in_place() {
-    let dir = temporary_dir("legacy");
-    fs::create_dir_all(&dir).unwrap();
-    let legacy: Vec<u8> = (1..=5).flat_map(|index| records::legacy_record(&entry(index))).collect();
-    fs::write(dir.join("log"), &legacy).unwrap();
+fn the_per_store_files_of_both_older_formats_move_into_the_node_log() {
+    let dir = temporary_dir("migrate");
+    // Format version 0 (bare bodies) in one store, version 1 (enveloped) in another.
+    let old = dir.join("stores/old");
+    fs::create_dir_all(&old).unwrap();
+    let legacy_log: Vec<u8> = (1..=5).flat_map(|index| records::legacy_record(&entry(index))).collect();
+    fs::write(old.join("log"), &legacy_log).unwrap();
     let vote = Vote::new(3, 9);
-    fs::write(dir.join("vote"), postcard::to_allocvec(&vote).unwrap()).unwrap();
-    fs::write(dir.join("meta"), postcard::to_allocvec(&Meta { last_purged: Some(entry(2).log_id) }).unwrap()).unwrap();
-    let log = open(&dir).unwrap();
-    assert_eq!(indexes(&log), vec![3, 4, 5]);
-    assert_eq!(log.inner.lock().vote, Some(vote));
-    append(&log, &[6..=6]);
-    drop(log);
-    for name in ["log", "vote", "meta"] {
-        assert!(fs::read(dir.join(name)).unwrap().starts_with(&format::MAGIC), "{name} has the envelope");
+    fs::write(old.join("vote"), postcard::to_allocvec(&vote).unwrap()).unwrap();
+    let meta = legacy::Meta { last_purged: Some(entry(2).log_id) };
+    fs::write(old.join("meta"), postcard::to_allocvec(&meta).unwrap()).unwrap();
+    let newer = dir.join("stores/newer");
+    fs::create_dir_all(&newer).unwrap();
+    let mut log_file = format::records_header(Kind::Log).to_vec();
+    for index in 1..=4 {
+        log_file.extend_from_slice(&records::record(&entry(index)).unwrap());
     }
-    let log = open(&dir).unwrap();
-    assert_eq!(indexes(&log), vec![3, 4, 5, 6]);
-    assert_eq!(log.inner.lock().vote, Some(vote));
+    fs::write(newer.join("log"), &log_file).unwrap();
+    fs::write(newer.join("vote"), format::seal(Kind::Vote, &postcard::to_allocvec(&vote).unwrap())).unwrap();
+
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/old");
+    let b = group(&log, &dir, "stores/newer");
+    let index = |log: &LogStore| state(log).0.iter().map(|id| id.index).collect::<Vec<_>>();
+    assert_eq!(index(&a), vec![3, 4, 5]);
+    assert_eq!(state(&a).1, Some(entry(2).log_id));
+    assert_eq!(index(&b), vec![1, 2, 3, 4]);
+    assert_eq!((state(&a).2, state(&b).2), (Some(vote), Some(vote)));
+    for name in legacy::FILES {
+        assert!(!old.join(name).exists() && !newer.join(name).exists(), "{name} was removed once moved");
+    }
+    append(&a, 6..=6);
+    let want = (state(&a), state(&b));
+    close(log, vec![a, b]);
+    let log = open(&dir);
+    assert_eq!((state(&group(&log, &dir, "stores/old")), state(&group(&log, &dir, "stores/newer"))), want);
     drop(log);
-    fs::write(dir.join("vote"), b"not a vote").unwrap();
-    assert!(matches!(open(&dir), Err(Fatal::Damaged(message)) if message.contains("vote")));
+
+    // Damage in an old file is still refused by name.
+    let broken = dir.join("stores/broken");
+    fs::create_dir_all(&broken).unwrap();
+    fs::write(broken.join("vote"), b"not a vote").unwrap();
+    let log = open(&dir);
+    let refused = LogStore::open(&log, "stores/broken", &broken, Arc::default());
+    assert!(matches!(refused, Err(Fatal::Damaged(message)) if message.contains("vote")));
+    drop(log);
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -156,20 +368,21 @@ fn a_node_that_led_restarts_as_a_follower_and_keeps_its_committed_vote_on_disk()
     let dir = temporary_dir("leader-vote");
     let mut led = Vote::new(4, 7);
     led.commit();
-    let sealed = |vote: &Vote| format::seal(Kind::Vote, &postcard::to_allocvec(vote).unwrap());
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("vote"), sealed(&led)).unwrap();
-    let log = open(&dir).unwrap();
-    assert!(!log.forget_leadership(3), "another node's leadership is left alone");
-    assert_eq!(log.inner.lock().vote, Some(led));
-    assert!(log.forget_leadership(7));
-    assert_eq!(log.inner.lock().vote, Some(Vote::new(4, 7)), "the same vote, not committed");
-    assert!(!log.forget_leadership(7), "once");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    futures::executor::block_on(RaftLogStorage::save_vote(&mut a.clone(), &led)).unwrap();
+    close(log, vec![a]);
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    assert!(!a.forget_leadership(3), "another node's leadership is left alone");
+    assert_eq!(a.vote(), Some(led));
+    assert!(a.forget_leadership(7));
+    assert_eq!(a.vote(), Some(Vote::new(4, 7)), "the same vote, not committed");
+    assert!(!a.forget_leadership(7), "once");
+    close(log, vec![a]);
+    let log = open(&dir);
+    assert_eq!(group(&log, &dir, "stores/a").vote(), Some(led), "the log keeps the committed vote");
     drop(log);
-    assert_eq!(fs::read(dir.join("vote")).unwrap(), sealed(&led), "the file keeps the committed vote");
-    // A vote for itself that never won stays what it is.
-    fs::write(dir.join("vote"), sealed(&Vote::new(5, 7))).unwrap();
-    assert!(!open(&dir).unwrap().forget_leadership(7));
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -177,40 +390,45 @@ fn a_node_that_led_restarts_as_a_follower_and_keeps_its_committed_vote_on_disk()
 fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_is_room() {
     let dir = temporary_dir("full");
     let io: Arc<Disk> = Arc::default();
-    let log = open_with(&dir, &io).unwrap();
+    let log = node_log(&dir, &io, node_log::SEGMENT_BYTES).unwrap();
+    let a = group(&log, &dir, "stores/a");
+    let room = log.room();
     // An idle log reserves 256 KiB ahead; a busy one doubles that up to 4 MiB. Write until the
     // log has just reserved its full 4 MiB ahead.
-    let reserved = |log: &LogStore| log.inner.lock().file.as_ref().unwrap().room.reserved.load(Ordering::Acquire);
-    while reserved(&log) == u64::MAX {
+    let reserved = || room.reserved.load(Ordering::Acquire);
+    while reserved() == u64::MAX {
         std::thread::yield_now(); // the writer thread has not reserved yet
     }
-    assert!(reserved(&log) <= 256 << 10, "an idle log reserves little: {}", reserved(&log));
+    assert!(reserved() <= 256 << 10, "an idle log reserves little: {}", reserved());
     let mut next = 1;
-    while reserved(&log) < (4 << 20) - (256 << 10) {
-        append(&log, &[next..=next + 999]);
+    while reserved() < (4 << 20) - (256 << 10) {
+        append(&a, next..=next + 999);
         next += 1000;
         assert!(next < 2_000_000, "the reservation grows to 4 MiB");
     }
-    io.inject(crate::cluster::disk::DiskFaults { write_no_space: true, ..Default::default() });
-    // About 2.4 MB of records: they fit in the 4 MiB reserved ahead, but reserving more
+    io.inject(DiskFaults { write_no_space: true, ..Default::default() });
+    // Records of about 2.4 MB: the first fits in the 4 MiB reserved ahead, but reserving more
     // fails, so the disk is full from then on.
-    append_later(&log, next..=next + 149_996).recv().unwrap().unwrap();
-    let next = next + 149_997;
-    assert!(log.disk_full(), "the log could not reserve more");
+    let sample: Vec<Entry> = (next..next + 1000).map(entry).collect();
+    let per_entry = encode(&RecordRef::Append { group: "stores/a", entries: &sample }).unwrap().len() as u64 / 1000;
+    let count = 2_400_000 / per_entry;
+    append_later(&a, (next..next + count).map(entry).collect()).recv().unwrap().unwrap();
+    let next = next + count;
+    assert!(a.disk_full(), "the log could not reserve more");
     // The next 2.4 MB do not fit in what is left: the write meets the full disk and waits.
     let fired = io.fired();
-    let flushed = append_later(&log, next..=next + 149_999);
+    let flushed = append_later(&a, (next..next + count).map(entry).collect());
     while io.fired() == fired {
         std::thread::yield_now();
     }
     assert!(flushed.try_recv().is_err(), "nothing acknowledged on a full disk");
     io.inject(Default::default());
     flushed.recv().unwrap().unwrap();
-    assert!(!log.disk_full(), "room again once the disk has space");
-    drop(log);
+    assert!(!a.disk_full(), "room again once the disk has space");
+    close(log, vec![a]);
     // The half-written attempts were cut: the file reads back whole, with no torn tail.
-    let log = open(&dir).unwrap();
-    assert_eq!(indexes(&log), (1..next + 150_000).collect::<Vec<_>>());
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "stores/a")).0.len() as u64, next + count - 1);
     assert_eq!(io.failed(), None, "a full disk is not a failure");
     drop(log);
     fs::remove_dir_all(&dir).unwrap();
@@ -220,26 +438,47 @@ fn a_full_disk_takes_writes_into_the_reserved_space_then_holds_them_until_there_
 fn a_failed_fdatasync_is_never_retried_and_stops_the_node() {
     let dir = temporary_dir("fsync");
     let io: Arc<Disk> = Arc::default();
-    let log = open_with(&dir, &io).unwrap();
-    append(&log, &[1..=2]);
-    io.inject(crate::cluster::disk::DiskFaults { sync_io: true, ..Default::default() });
-    assert!(append_later(&log, 3..=3).recv().unwrap().is_err(), "openraft hears of the failure");
+    let log = node_log(&dir, &io, node_log::SEGMENT_BYTES).unwrap();
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=2);
+    io.inject(DiskFaults { sync_io: true, ..Default::default() });
+    assert!(append_later(&a, vec![entry(3)]).recv().unwrap().is_err(), "openraft hears of the failure");
     assert!(matches!(io.failed(), Some(Fatal::DiskFailed(message)) if message.contains("fdatasync")));
     // Healed or not, this log writes nothing more: the data's fate is unknown.
     io.inject(Default::default());
-    assert!(append_later(&log, 4..=4).recv().unwrap().is_err());
-    drop(log);
+    assert!(append_later(&a, vec![entry(4)]).recv().unwrap().is_err());
+    drop((a, log));
     fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn reading_a_log_that_fails_with_eio_is_a_disk_failure() {
     let dir = temporary_dir("eio");
-    let log = open(&dir).unwrap();
-    append(&log, &[1..=2]);
-    drop(log);
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=2);
+    close(log, vec![a]);
     let io: Arc<Disk> = Arc::default();
-    io.inject(crate::cluster::disk::DiskFaults { read_io: true, ..Default::default() });
-    assert!(matches!(open_with(&dir, &io), Err(Fatal::DiskFailed(message)) if message.contains("reading")));
+    io.inject(DiskFaults { read_io: true, ..Default::default() });
+    let opened = node_log(&dir, &io, node_log::SEGMENT_BYTES);
+    assert!(matches!(opened, Err(Fatal::DiskFailed(message)) if message.contains("reading")));
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_record_encodes_to_the_same_bytes_borrowed_or_owned() {
+    let group = "stores/a";
+    let entries = vec![entry(7), entry(8)];
+    let (upto, vote) = (entry(5).log_id, Vote::new(2, 1));
+    let pairs = [
+        (RecordRef::Append { group, entries: &entries }, Record::Append { group: group.into(), entries: entries.clone() }),
+        (RecordRef::Truncate { group, from: 3 }, Record::Truncate { group: group.into(), from: 3 }),
+        (RecordRef::Purge { group, upto }, Record::Purge { group: group.into(), upto }),
+        (RecordRef::Vote { group, vote: &vote }, Record::Vote { group: group.into(), vote }),
+        (RecordRef::Moved { group, entries: &entries }, Record::Moved { group: group.into(), entries: entries.clone() }),
+        (RecordRef::Dropped { group }, Record::Dropped { group: group.into() }),
+    ];
+    for (borrowed, owned) in pairs {
+        assert_eq!(encode(&borrowed).unwrap(), records::frame(&owned).unwrap(), "{owned:?}");
+    }
 }

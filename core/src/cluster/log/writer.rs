@@ -1,88 +1,284 @@
-//! The writer thread: it owns the log file and does what the log store queues, in order,
-//! writing the appends queued together with one `write` and one `fdatasync` (group commit),
-//! and stalling, not failing, while the disk is full.
+//! The node log's writer thread: it owns the newest segment and writes what every group
+//! queued, in order, with one `write` and one `fdatasync` for all of it (group commit across
+//! stores); it starts the next segment when one is full, deletes the segments nothing needs
+//! any more and moves what is still needed out of old ones; it stalls, not fails, while the
+//! disk is full.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 
-use super::{Room, RESERVE, SMALLEST_RESERVATION};
+use super::node_log::{encode, segment_name, Effect, Job, Location, Options, Record, RecordRef, Tracker};
+use super::records::decode_one;
+use super::{Room, IDLE_RESERVATION, RESERVE, SMALLEST_RESERVATION};
 use crate::cluster::disk::{is_no_space, Disk, Fatal, LAST_PAUSE};
-use crate::cluster::format;
+use crate::cluster::format::{self, Kind};
+use crate::cluster::types::Entry;
 
 /// Called once an append is durable (or failed): openraft's `LogFlushed` in production.
 pub(super) type Flushed = Box<dyn FnOnce(std::io::Result<()>) + Send>;
 
-/// What the writer thread does to the file, in the order queued.
-pub(super) enum Job {
-    /// Append these records; tell openraft once they are durable.
-    Append { records: Vec<u8>, flushed: Flushed },
-    /// Cut the file at this length (durably), then answer.
-    Truncate { length: u64, done: mpsc::Sender<std::io::Result<()>> },
-    /// Replace the file with these records (durably), then answer.
-    Rewrite { records: Vec<u8>, done: mpsc::Sender<std::io::Result<()>> },
+/// Who hears that a record is durable.
+pub(super) enum Done {
+    Flushed(Flushed),
+    Answer(mpsc::Sender<std::io::Result<()>>),
+    Nothing,
 }
 
+impl Done {
+    pub(super) fn complete(self, outcome: &std::io::Result<()>) {
+        let outcome = || match outcome {
+            Ok(()) => Ok(()),
+            Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
+        };
+        match self {
+            Done::Flushed(flushed) => flushed(outcome()),
+            Done::Answer(answer) => {
+                let _ = answer.send(outcome());
+            }
+            Done::Nothing => {}
+        }
+    }
+}
+
+/// The most bytes of queued records written together (a larger record is written alone).
+const BATCH_BYTES: usize = 8 << 20;
+
 pub(super) struct Writer {
-    pub(super) dir: PathBuf,
-    pub(super) file: File,
-    pub(super) io: Arc<Disk>,
-    pub(super) room: Arc<Room>,
-    /// The file's durable length.
-    pub(super) length: u64,
-    /// Where the space reserved for the file ends (`None`: the filesystem cannot reserve).
-    pub(super) allocated: Option<u64>,
+    dir: PathBuf,
+    io: Arc<Disk>,
+    room: Arc<Room>,
+    /// The newest segment: its number and file.
+    segment: u64,
+    file: File,
+    /// The segment's durable length.
+    length: u64,
+    /// Where the space reserved for the segment ends (`None`: the filesystem cannot reserve).
+    allocated: Option<u64>,
     /// Set when the disk failed: nothing more is written.
-    pub(super) failed: bool,
-    /// How much this log keeps reserved ahead: from 256 KiB, doubled each time half of it
-    /// is used, up to [`RESERVE`].
-    pub(super) target: u64,
+    failed: bool,
+    /// How much is kept reserved ahead: from 256 KiB, doubled each time half of it is used,
+    /// up to [`RESERVE`].
+    target: u64,
+    /// The older segments, oldest first.
+    closed: Vec<u64>,
+    tracker: Tracker,
+    options: Options,
 }
 
 impl Writer {
-    /// The writer thread's loop: the appends queued together are written and synced once.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn open(
+        dir: &Path,
+        io: Arc<Disk>,
+        room: Arc<Room>,
+        segment: u64,
+        length: u64,
+        closed: Vec<u64>,
+        tracker: Tracker,
+        options: Options,
+    ) -> Result<Writer, Fatal> {
+        let path = dir.join(segment_name(segment));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|error| Fatal::DiskFailed(format!("opening {}: {error}", path.display())))?;
+        file.seek(SeekFrom::Start(length))
+            .map_err(|error| Fatal::DiskFailed(format!("seeking in {}: {error}", path.display())))?;
+        Ok(Writer {
+            dir: dir.to_owned(),
+            io,
+            room,
+            segment,
+            file,
+            length,
+            allocated: Some(length),
+            failed: false,
+            target: IDLE_RESERVATION,
+            closed,
+            tracker,
+            options,
+        })
+    }
+
+    /// The writer thread's loop: what was queued together is written and synced once.
     pub(super) fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        let mut appends: Vec<(Vec<u8>, Flushed)> = Vec::new();
         self.reserve(0);
+        self.compact();
+        let mut waiting: Option<Job> = None;
         loop {
-            let first = if self.room.is_full() {
-                // Try to reserve again now and then: nothing signals that space was freed.
-                match jobs.recv_timeout(LAST_PAUSE) {
-                    Ok(job) => job,
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        self.reserve(0);
-                        continue;
+            let first = match waiting.take() {
+                Some(job) => job,
+                None if self.room.is_full() => {
+                    // Try to reserve again now and then: nothing signals that space was freed.
+                    match jobs.recv_timeout(LAST_PAUSE) {
+                        Ok(job) => job,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            self.reserve(0);
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
-            } else {
-                match jobs.recv() {
+                None => match jobs.recv() {
                     Ok(job) => job,
                     Err(_) => return,
-                }
+                },
             };
+            let mut buffer = Vec::new();
+            let mut done = Vec::new();
             for job in std::iter::once(first).chain(jobs.try_iter()) {
-                match job {
-                    Job::Append { records, flushed } => appends.push((records, flushed)),
-                    Job::Truncate { length, done } => {
-                        self.append(&mut appends);
-                        let _ = done.send(self.truncate(length));
-                    }
-                    Job::Rewrite { records, done } => {
-                        self.append(&mut appends);
-                        let _ = done.send(self.rewrite(&records));
-                    }
+                if !buffer.is_empty() && buffer.len() + job.record.len() > BATCH_BYTES {
+                    waiting = Some(job);
+                    break;
                 }
+                let at = Location {
+                    segment: self.segment,
+                    offset: self.length + buffer.len() as u64,
+                    length: job.record.len() as u64,
+                };
+                self.tracker.apply(&job.group, job.effect, at);
+                buffer.extend_from_slice(&job.record);
+                done.push(job.done);
             }
-            self.append(&mut appends);
+            let outcome = self.write(&buffer);
+            for done in done {
+                done.complete(&outcome);
+            }
+            if outcome.is_ok() && self.length >= self.options.segment_bytes {
+                self.roll();
+            }
             self.reserve(0);
         }
     }
 
+    /// Closes the newest segment and starts the next with every group's vote and purge point,
+    /// then deletes or empties old segments.
+    fn roll(&mut self) {
+        let next = self.segment + 1;
+        let mut bytes = format::records_header(Kind::LogSegment).to_vec();
+        let mut groups: Vec<_> = self.tracker.groups.iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(b.0));
+        for (group, tracked) in groups {
+            let records = [
+                tracked.last_purged.map(|upto| encode(&RecordRef::Purge { group, upto })),
+                tracked.vote.as_ref().map(|vote| encode(&RecordRef::Vote { group, vote })),
+            ];
+            for record in records.into_iter().flatten() {
+                match record {
+                    Ok(record) => bytes.extend_from_slice(&record),
+                    Err(error) => {
+                        self.fail("encoding the next segment", error);
+                        return;
+                    }
+                }
+            }
+        }
+        let path = self.dir.join(segment_name(next));
+        match self.io.replace(&self.dir, &segment_name(next), &bytes) {
+            Ok(()) => {}
+            Err(error) if is_no_space(&error) => {
+                tracing::warn!("{}: no room to start ({error}); tried again after the next write", path.display());
+                return;
+            }
+            Err(error) => {
+                self.fail("starting", error);
+                return;
+            }
+        }
+        let opened = OpenOptions::new().read(true).write(true).open(&path).and_then(|mut file| {
+            file.seek(SeekFrom::End(0))?;
+            Ok(file)
+        });
+        let file = match opened {
+            Ok(file) => file,
+            Err(error) => {
+                self.fail("opening", error);
+                return;
+            }
+        };
+        // The closed segment gives back the space reserved past its end.
+        if let Err(error) = self.file.set_len(self.length) {
+            tracing::warn!("{}: giving back its reserved space: {error}", self.path().display());
+        }
+        self.closed.push(self.segment);
+        self.segment = next;
+        self.file = file;
+        self.length = bytes.len() as u64;
+        self.allocated = self.allocated.map(|_| self.length);
+        self.target = IDLE_RESERVATION;
+        self.compact();
+    }
+
+    /// Deletes the oldest segments while nothing needs them, moving what is still needed out
+    /// of the oldest while more than [`KEEP_CLOSED`](super::node_log::KEEP_CLOSED) are closed.
+    fn compact(&mut self) {
+        while let Some(&oldest) = self.closed.first() {
+            if self.tracker.needed.contains_key(&oldest) {
+                if self.closed.len() <= super::node_log::KEEP_CLOSED || self.failed {
+                    return;
+                }
+                if let Err(error) = self.move_forward(oldest) {
+                    tracing::warn!("moving what is still needed out of {}: {error}", segment_name(oldest));
+                    return;
+                }
+            }
+            let path = self.dir.join(segment_name(oldest));
+            let removed = match fs::remove_file(&path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+                _ => File::open(&self.dir).and_then(|dir| self.io.sync_all(&dir)),
+            };
+            if let Err(error) = removed {
+                // Deletions must reach the disk oldest first (see the module's documentation).
+                self.fail("deleting", error);
+                return;
+            }
+            self.closed.remove(0);
+        }
+    }
+
+    /// Writes the entries still needed from records of `segment` again, at the end.
+    fn move_forward(&mut self, segment: u64) -> std::io::Result<()> {
+        let path = self.dir.join(segment_name(segment));
+        let bytes = match self.io.read(&path) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(error) => return Err(self.fail("reading", error)),
+        };
+        let mut buffer = Vec::new();
+        for (group, span) in self.tracker.in_segment(segment) {
+            let held = bytes.get(span.at.offset as usize..(span.at.offset + span.at.length) as usize);
+            let entries: Option<Vec<Entry>> = match held.and_then(decode_one::<Record>) {
+                Some(Record::Append { entries, .. } | Record::Moved { entries, .. }) => {
+                    Some(entries.into_iter().filter(|entry| (span.first..=span.last).contains(&entry.log_id.index)).collect())
+                }
+                _ => None,
+            };
+            let Some(entries) = entries.filter(|entries| entries.len() as u64 == span.last - span.first + 1) else {
+                let message = format!(
+                    "{} is damaged at byte {}: the record holding entries {}..={} of {group} does not read back",
+                    path.display(),
+                    span.at.offset,
+                    span.first,
+                    span.last
+                );
+                self.io.fail(Fatal::Damaged(message.clone()));
+                self.failed = true;
+                return Err(std::io::Error::other(message));
+            };
+            let record = encode(&RecordRef::Moved { group: &group, entries: &entries })?;
+            let at =
+                Location { segment: self.segment, offset: self.length + buffer.len() as u64, length: record.len() as u64 };
+            self.tracker.apply(&group, Effect::Moved { first: span.first, last: span.last }, at);
+            buffer.extend_from_slice(&record);
+        }
+        self.write(&buffer)
+    }
+
     /// Keeps at least `wanted` (and up to the log's target more) bytes reserved past the end
-    /// of the file, in smaller steps as the disk fills; publishes what is reserved. Answers
+    /// of the segment, in smaller steps as the disk fills; publishes what is reserved. Answers
     /// whether `wanted` bytes are.
     fn reserve(&mut self, wanted: u64) -> bool {
         let Some(allocated) = self.allocated else { return true };
@@ -91,7 +287,7 @@ impl Writer {
             return allocated >= end;
         }
         if allocated > self.length && !self.room.is_full() {
-            // Half of the last reservation is used: this log is busy enough for a bigger one.
+            // Half of the last reservation is used: the log is busy enough for a bigger one.
             self.target = (self.target * 2).min(RESERVE);
         }
         let target = self.target;
@@ -133,31 +329,16 @@ impl Writer {
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.join("log")
-    }
-
-    fn append(&mut self, appends: &mut Vec<(Vec<u8>, Flushed)>) {
-        if appends.is_empty() {
-            return;
-        }
-        let all: Vec<u8> = match appends.as_mut_slice() {
-            [(records, _)] => std::mem::take(records),
-            _ => appends.iter().flat_map(|(records, _)| records.iter().copied()).collect(),
-        };
-        let outcome = self.write(&all);
-        for (_, flushed) in appends.drain(..) {
-            let outcome = match &outcome {
-                Ok(()) => Ok(()),
-                Err(error) => Err(std::io::Error::new(error.kind(), error.to_string())),
-            };
-            flushed(outcome);
-        }
+        self.dir.join(segment_name(self.segment))
     }
 
     /// Writes `bytes` at the end and makes them durable; on a full disk, waits for room.
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if self.failed {
             return Err(std::io::Error::other("the log's disk failed earlier"));
+        }
+        if bytes.is_empty() {
+            return Ok(());
         }
         let (io, room, path) = (Arc::clone(&self.io), Arc::clone(&self.room), self.path());
         io.until_room(|| self.write_once(bytes), |error| room.set_full(true, &path, error))?;
@@ -204,43 +385,11 @@ impl Writer {
         self.io.fail(Fatal::DiskFailed(message.clone()));
         std::io::Error::new(error.kind(), message)
     }
-
-    fn truncate(&mut self, length: u64) -> std::io::Result<()> {
-        let outcome = self.file.set_len(length).and_then(|()| {
-            self.length = length;
-            // Cutting the file gives back the space reserved past its end.
-            self.allocated = self.allocated.map(|_| length);
-            self.seek_end()?;
-            self.io.sync_all(&self.file)
-        });
-        outcome.map_err(|error| self.fail("truncating", error))
-    }
-
-    fn rewrite(&mut self, records: &[u8]) -> std::io::Result<()> {
-        let mut bytes = Vec::with_capacity(format::HEADER + records.len());
-        bytes.extend_from_slice(&format::log_header());
-        bytes.extend_from_slice(records);
-        match self.io.replace(&self.dir, "log", &bytes) {
-            Ok(()) => {}
-            // The old file stays; the rewrite is tried again after a later purge.
-            Err(error) if is_no_space(&error) => return Err(error),
-            Err(error) => return Err(self.fail("rewriting", error)),
-        }
-        let reopened = OpenOptions::new().read(true).write(true).open(self.path());
-        self.file = reopened.map_err(|error| self.fail("reopening", error))?;
-        self.length = bytes.len() as u64;
-        self.allocated = self.allocated.map(|_| self.length);
-        self.seek_end()
-    }
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Job::Append { .. } => "Append",
-            Job::Truncate { .. } => "Truncate",
-            Job::Rewrite { .. } => "Rewrite",
-        })
+        write!(f, "Job({}, {:?}, {} bytes)", self.group, self.effect, self.record.len())
     }
 }
 

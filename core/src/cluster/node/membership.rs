@@ -19,6 +19,14 @@ use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientResponse, Mem
 use crate::state::command::{Query, Reply};
 use crate::{Error, ErrorCode, Result};
 
+/// A group's directory under the data directory, which is also its name in the node log.
+fn group_name(store: &str) -> String {
+    match store {
+        CATALOGUE => "catalogue".to_owned(),
+        _ => format!("stores/{store}"),
+    }
+}
+
 /// How long a node waits to join its cluster and take up its replicas.
 const JOIN_LIMIT: Duration = Duration::from_secs(60);
 
@@ -55,6 +63,9 @@ impl Node {
                         self.inner.uids.lock().insert(name, uid);
                     }
                 }
+            }
+            if let Some(log) = &self.inner.log {
+                log.drop_unopened();
             }
         }
         let stores: Vec<String> =
@@ -111,10 +122,7 @@ impl Node {
         }
         let network =
             Network { net: self.inner.net.clone(), store: store.to_owned(), faults: Arc::clone(&self.inner.faults) };
-        let dir = config.data_dir.as_ref().map(|dir| match store {
-            CATALOGUE => dir.join("catalogue"),
-            _ => dir.join("stores").join(store),
-        });
+        let dir = config.data_dir.as_ref().map(|dir| dir.join(group_name(store)));
         let io = Arc::clone(&self.inner.io);
         let host = Host {
             node_id: self.inner.id,
@@ -122,6 +130,7 @@ impl Node {
             timing: self.timing(),
             took_over: Arc::clone(&self.inner.took_over),
             beats: store != CATALOGUE,
+            log: self.inner.log.as_ref().map(|log| (Arc::clone(log), group_name(store))),
         };
         let replica = match Replica::start(store, network, &store_config, dir, host).await {
             Ok(replica) => replica,
@@ -135,6 +144,13 @@ impl Node {
         self.inner.replicas.write().insert(store.to_owned(), Arc::clone(&replica));
         self.inner.replica_added.notify_waiters();
         Ok(replica)
+    }
+
+    /// Forgets, in the node log, the group of a replica removed from this node.
+    pub(super) fn forget_group(&self, store: &str) {
+        if let Some(log) = &self.inner.log {
+            log.drop_group(&group_name(store));
+        }
     }
 
     /// Starts a store's group with `members` (a no-op when it already has a membership).

@@ -33,6 +33,8 @@ use self::watches::WatchSlot;
 use super::catalogue;
 use super::disk::{Disk, Fatal};
 use super::format::{self, Kind};
+use super::log::node_log::Options;
+use super::log::NodeLog;
 use super::metrics::{self};
 use super::network::Faults;
 use super::replica::{Replica, Timing};
@@ -127,6 +129,8 @@ struct Inner {
     metrics_addr: Option<std::net::SocketAddr>,
     /// The node's file I/O (with its fault switches and its fatal signal).
     io: Arc<Disk>,
+    /// The log every group on this node writes (with a data directory).
+    log: Option<Arc<NodeLog>>,
     /// The store id each local replica belongs to (see `StoreRecord::uid`).
     uids: Mutex<HashMap<String, u64>>,
     /// New stores placed here whose group has not started yet, since when.
@@ -199,6 +203,9 @@ impl std::fmt::Debug for Node {
 fn io_error(what: &str, error: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::Unavailable, format!("{what}: {error}"))
 }
+
+/// The node log's directory in the data directory.
+const NODE_LOG_DIR: &str = "raft-log";
 
 /// The node identity: its key pair and id, kept in the data directory when there is one.
 fn identity(data_dir: Option<&PathBuf>, io: &Disk) -> std::result::Result<(Keypair, u64), StartError> {
@@ -276,6 +283,10 @@ impl Node {
             io.inject(config.disk_faults);
         }
         let (keypair, id) = identity(config.data_dir.as_ref(), &io)?;
+        let log = match &config.data_dir {
+            Some(dir) => Some(NodeLog::open(&dir.join(NODE_LOG_DIR), Arc::clone(&io), Options::default())?),
+            None => None,
+        };
         let psk = config.cluster_key.as_deref().map(parse_cluster_key).transpose()?;
         let mut listen = Vec::new();
         for address in &config.listen {
@@ -312,6 +323,7 @@ impl Node {
                 started: Instant::now(),
                 metrics_addr,
                 io,
+                log,
                 uids: Mutex::default(),
                 changing: Mutex::default(),
                 starting: Mutex::default(),

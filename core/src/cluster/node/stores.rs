@@ -684,6 +684,7 @@ impl Node {
         if let Some(replica) = replica {
             replica.shutdown().await;
         }
+        self.forget_group(store);
         if let Some(dir) = &self.inner.config.data_dir {
             let dir = dir.join("stores").join(store);
             match std::fs::remove_dir_all(&dir) {
