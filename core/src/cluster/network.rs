@@ -70,6 +70,11 @@ impl Faults {
         !blocked.is_empty() && blocked.contains(&node)
     }
 
+    /// Whether any node is cut off (so a message's sender needs looking up at all).
+    pub(crate) fn any_blocked(&self) -> bool {
+        !self.blocked.read().is_empty()
+    }
+
     pub(crate) fn set(&self, nodes: impl IntoIterator<Item = u64>) {
         *self.blocked.write() = nodes.into_iter().collect();
     }

@@ -66,7 +66,8 @@ impl Node {
     }
 
     pub(super) async fn raft_rpc(&self, peer: &PeerId, request: RaftRequest) -> RaftResponse {
-        if self.node_of_peer(peer).is_some_and(|node| self.inner.faults.is_blocked(node)) {
+        let blocked = || self.node_of_peer(peer).is_some_and(|node| self.inner.faults.is_blocked(node));
+        if self.inner.faults.any_blocked() && blocked() {
             return Err(Error::new(ErrorCode::Unavailable, "cut off (fault injection)"));
         }
         let rpc: RaftRpc = postcard::from_bytes(&request.rpc)
