@@ -14,6 +14,9 @@ Scenarios (--scenarios, comma-separated):
   many    --many stores (RF 3) on 3 nodes: time to create them, idle CPU per node, memory per
           replica, then one client per store writing at once next to one store with 64
           clients on the same nodes
+  rereplicate  --rereplicate-stores stores (RF 3) on 4 nodes; kill -9 of the node holding the
+          most replicas, then the time until every store has 3 live replicas again (aim:
+          <= 30 s after --dead-after)
 
 Writes bench/results/scale-<date>.json and .md. Needs root (cgroup v1 at
 /sys/fs/cgroup/cpu); --no-quota runs without quotas (the numbers then say nothing about
@@ -124,8 +127,8 @@ class Cluster:
     def nodes(self):
         return ",".join(self.addresses)
 
-    def cli(self, *args, timeout=120):
-        result = subprocess.run([self.binary, *args, "--seed", self.addresses[0]], capture_output=True,
+    def cli(self, *args, timeout=120, seed=None):
+        result = subprocess.run([self.binary, *args, "--seed", seed or self.addresses[0]], capture_output=True,
                                 text=True, timeout=timeout)
         if result.returncode != 0:
             raise RuntimeError(f"clustron {' '.join(args)}: {result.stderr.strip() or result.stdout.strip()}")
@@ -138,8 +141,15 @@ class Cluster:
             list(pool.map(lambda name: self.cli("store", "create", name, "--replicas", str(replicas)), names))
         return time.monotonic() - started
 
-    def stores(self):
-        return [json.loads(line) for line in self.cli("store", "list", "--json").splitlines() if line.strip()]
+    def stores(self, seed=None):
+        return [json.loads(line) for line in self.cli("store", "list", "--json", seed=seed).splitlines()
+                if line.strip()]
+
+    def members(self):
+        """Node id -> index of its process."""
+        ports = {address.rsplit(":", 1)[1]: index for index, address in enumerate(self.addresses)}
+        members = [json.loads(line) for line in self.cli("members", "list", "--json").splitlines() if line.strip()]
+        return {member["id"]: ports[member["addrs"][0].rsplit("/", 1)[1]] for member in members}
 
     def cpu_seconds(self):
         return [process_cpu_seconds(p.pid) for p in self.processes]
@@ -277,6 +287,44 @@ def scenario_many(args):
         cluster.stop()
 
 
+def scenario_rereplicate(args):
+    count = args.rereplicate_stores
+    dead_after = args.dead_after
+    log(f"rereplicate: {count} stores, RF 3, on 4 nodes (--dead-after {dead_after:g}s)")
+    cluster = Cluster(args.binary, 4, args.quota, args.work, node_args=["--dead-after", f"{dead_after:g}s"])
+    try:
+        cluster.create_stores([f"rr-{n}" for n in range(count)], 3, parallel=8)
+        time.sleep(5)
+        replicas, _ = placement(cluster.stores())
+        victim = max(replicas, key=replicas.get)
+        held = replicas[victim]
+        index = cluster.members()[victim]
+        seed = cluster.addresses[(index + 1) % len(cluster.addresses)]
+        log(f"  kill -9 of node {victim}, which holds {held} replicas")
+        cluster.processes[index].kill()
+        killed = time.monotonic()
+        back, deadline = None, killed + dead_after + 300
+        while time.monotonic() < deadline:
+            try:
+                stores = cluster.stores(seed=seed)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                stores = []
+            if stores and all(victim not in store["members"] and len(store["members"]) == 3
+                              and store["health"] == "healthy" for store in stores):
+                back = time.monotonic() - killed
+                break
+            time.sleep(0.5)
+        if back is None:
+            log("  not every store had 3 live replicas again within 300 s after --dead-after")
+        else:
+            log(f"  every store back to 3 live replicas {back:.1f} s after the kill "
+                f"({back - dead_after:.1f} s after --dead-after)")
+        return {"stores": count, "dead_after_seconds": dead_after, "replicas_on_killed_node": held,
+                "seconds_to_rf": back, "seconds_after_dead_after": None if back is None else back - dead_after}
+    finally:
+        cluster.stop()
+
+
 def markdown(results, args):
     lines = [f"# bench-scale {results['date']}", "",
              f"Each node in a cgroup v1 CPU quota of {args.quota} core (`--quota`); the load generator "
@@ -306,13 +354,22 @@ def markdown(results, args):
                   f"- {r['writers']} stores written at once, 1 client each: **{r['spread_puts_per_sec']:.0f} puts/s**; "
                   f"one store with 64 clients on the same nodes: {r['single_store_64_clients_puts_per_sec']:.0f} puts/s",
                   ""]
+    if "rereplicate" in results:
+        r = results["rereplicate"]
+        took = ("not reached within 300 s" if r["seconds_to_rf"] is None else
+                f"**{r['seconds_to_rf']:.1f} s** after the kill, {r['seconds_after_dead_after']:.1f} s after "
+                f"`--dead-after` (aim <= 30 s)")
+        lines += [f"## Re-replication: {r['stores']} stores, RF 3, 4 nodes", "",
+                  f"- kill -9 of the node holding the most replicas ({r['replicas_on_killed_node']}), "
+                  f"`--dead-after {r['dead_after_seconds']:g}s`",
+                  f"- every store back to 3 live, healthy replicas: {took}", ""]
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--scenarios", default="rf1,rf3,many")
+    parser.add_argument("--scenarios", default="rf1,rf3,many,rereplicate")
     parser.add_argument("--quota", type=float, default=0.15, help="CPU per node, in cores")
     parser.add_argument("--no-quota", action="store_true")
     parser.add_argument("--duration", type=float, default=15.0)
@@ -321,6 +378,9 @@ def main():
     parser.add_argument("--load-processes", type=int, default=2, help="bench processes sharing the stores")
     parser.add_argument("--many", type=int, default=1000, help="stores in the many scenario")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--rereplicate-stores", type=int, default=67,
+                        help="stores in the rereplicate scenario (67 on 4 nodes: about 50 replicas per node)")
+    parser.add_argument("--dead-after", type=float, default=30.0, help="the nodes' --dead-after, in seconds")
     parser.add_argument("--work", default=None, help="where data directories go (default: a temp dir)")
     parser.add_argument("--out", default="bench/results")
     args = parser.parse_args()
@@ -331,10 +391,10 @@ def main():
                  "--no-quota runs without quotas")
     args.work = args.work or tempfile.gettempdir()
     results = {"date": datetime.date.today().isoformat(), "quota": args.quota}
-    runners = {"rf1": scenario_rf1, "rf3": scenario_rf3, "many": scenario_many}
+    runners = {"rf1": scenario_rf1, "rf3": scenario_rf3, "many": scenario_many, "rereplicate": scenario_rereplicate}
     for name in args.scenarios.split(","):
         if name not in runners:
-            sys.exit(f"bench-scale: unknown scenario {name!r} (rf1, rf3, many)")
+            sys.exit(f"bench-scale: unknown scenario {name!r} ({', '.join(runners)})")
         results[name] = runners[name](args)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,14 @@ pub(crate) struct Catalogue {
 }
 
 impl Catalogue {
+    /// The stores whose records differ between this catalogue and `later` (created, changed
+    /// or dropped).
+    pub(crate) fn changed_stores(&self, later: &Catalogue) -> std::collections::HashSet<String> {
+        let changed = later.stores.iter().filter(|(name, record)| self.stores.get(*name) != Some(*record));
+        let dropped = self.stores.keys().filter(|name| !later.stores.contains_key(*name));
+        changed.map(|(name, _)| name.clone()).chain(dropped.cloned()).collect()
+    }
+
     /// Reads the catalogue from a replica's state.
     pub(crate) fn read(engine: &InProcEngine) -> Result<Catalogue> {
         let mut catalogue = Catalogue::default();

@@ -3,7 +3,7 @@
 //! catalogue (creating the replicas placed on it, removing those dropped or moved away, and,
 //! where it leads a store's group, changing the group to the wanted nodes).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -418,6 +418,13 @@ impl Node {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut last_beat = Instant::now() - BEAT;
+            // What the last pass read, and when the last full pass was: between full passes
+            // (one per beat, and after this node takes over a group) a pass looks only at
+            // the stores whose records changed, so creating the 1000th store does not cost
+            // a look at the 999 others on every node.
+            let mut seen: Option<Arc<Catalogue>> = None;
+            let mut last_full = Instant::now() - BEAT;
+            let mut full = true;
             loop {
                 let Some(inner) = weak.upgrade() else { return };
                 let node = Node { inner };
@@ -433,7 +440,19 @@ impl Node {
                 // What is applied now is what this pass reads: wake for what comes after it.
                 revisions.borrow_and_update();
                 node.note_leadership(&catalogue);
-                node.reconcile().await;
+                let current = node.catalogue();
+                let only = match &seen {
+                    Some(previous) if !full && last_full.elapsed() < BEAT && previous.nodes == current.nodes => {
+                        Some(previous.changed_stores(&current))
+                    }
+                    _ => None,
+                };
+                if only.is_none() {
+                    last_full = Instant::now();
+                }
+                node.reconcile(&current, only.as_ref()).await;
+                seen = Some(current);
+                full = false;
                 if last_beat.elapsed() >= BEAT {
                     last_beat = Instant::now();
                     let beat = node.clone();
@@ -444,7 +463,7 @@ impl Node {
                 drop((node, catalogue));
                 tokio::select! {
                     _ = revisions.changed() => {}
-                    () = took_over.notified() => {}
+                    () = took_over.notified() => full = true,
                     () = tokio::time::sleep(BEAT) => {}
                 }
             }
@@ -475,16 +494,17 @@ impl Node {
         }
     }
 
-    /// Makes this node's replicas what the catalogue wants here.
-    async fn reconcile(&self) {
-        let catalogue = self.catalogue();
+    /// Makes this node's replicas what the catalogue wants here (of the stores in `only`,
+    /// when given: the others are as the last pass left them).
+    async fn reconcile(&self, catalogue: &Catalogue, only: Option<&HashSet<String>>) {
+        let looked_at = |name: &str| only.is_none_or(|only| only.contains(name));
         if !catalogue.nodes.contains_key(&self.inner.id) {
             // Not registered yet (or removed): nothing here is decided by this copy.
             return;
         }
         let me = self.inner.id;
         for record in catalogue.stores.values() {
-            if !record.placement.contains(&me) {
+            if !record.placement.contains(&me) || !looked_at(&record.name) {
                 continue;
             }
             let local = self.replica(&record.name);
@@ -520,7 +540,7 @@ impl Node {
             .replicas
             .read()
             .iter()
-            .filter(|(name, _)| name.as_str() != CATALOGUE)
+            .filter(|(name, _)| name.as_str() != CATALOGUE && looked_at(name))
             .map(|(name, replica)| (name.clone(), Arc::clone(replica)))
             .collect();
         for (name, replica) in local {
@@ -754,8 +774,9 @@ impl Node {
         if entries.iter().any(|entry| entry.placement.iter().any(|node| node.id == self.inner.id)) {
             // Placed here: wait for this node's copy of the catalogue, then for the group.
             let deadline = Instant::now() + Duration::from_secs(10);
+            let only = HashSet::from([name.clone()]);
             while self.replica(&name).is_none() && Instant::now() < deadline {
-                self.reconcile().await;
+                self.reconcile(&self.catalogue(), Some(&only)).await;
                 if self.replica(&name).is_none() {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
