@@ -1,6 +1,7 @@
-//! Jepsen-style runs: concurrent clients against a 3-node durable cluster while a nemesis
-//! kills (-9) and restarts nodes (the leader or any), partitions the leader or a random node
-//! away from the others and heals, on a seeded schedule. Every client operation is recorded
+//! Jepsen-style runs: concurrent clients against a 4-node durable cluster (the store on 3 of
+//! them) while a nemesis kills (-9) and restarts nodes (the leader or any), partitions the
+//! leader or a random node away from the others and heals, pauses nodes, slows links, and
+//! moves replicas (a node drained, removed and replaced by a new one), on a seeded schedule. Every client operation is recorded
 //! (`clustron_jepsen::history`, written to `target/jepsen/<workload>-<seed>.jsonl`) and
 //! checked afterwards: registers for linearizability, the counter for exactly the
 //! acknowledged adds.
@@ -51,7 +52,7 @@ fn start(workload: &str, offset: u64, default_seconds: u64) -> (u64, Cluster, St
     let seed = run_seed.wrapping_add(offset);
     let duration = seconds(default_seconds);
     eprintln!("{workload}: seed {seed} ({} s); replay with JEPSEN_SEED={run_seed}", duration.as_secs());
-    let cluster = Cluster::start(3, "jepsen", &["--allow-fault-injection"], true);
+    let cluster = Cluster::start(4, "jepsen", &["--allow-fault-injection"], true);
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
     (seed, cluster, store, Instant::now() + duration)
 }
@@ -105,6 +106,7 @@ struct Faults {
     partitions: u32,
     pauses: u32,
     slow_links: u32,
+    moves: u32,
 }
 
 fn node_ids(cluster: &Cluster) -> Vec<u64> {
@@ -150,9 +152,12 @@ fn slow_links(cluster: &Cluster, delay_ms: u64, drop_per_mille: u32) {
     }
 }
 
-/// Runs the nemesis on this thread until `deadline`, then heals everything: every 1.5–3 s one fault, held 1–2.5 s, then healed: kill
-/// -9 and restart, isolation from the other nodes, SIGSTOP and SIGCONT (of the leader or a
-/// random node), or slow and lossy links between all nodes.
+/// Runs the nemesis on this thread until `deadline`, then heals everything: every 1.5–3 s one
+/// fault, held 1–2.5 s, then healed: kill -9 and restart, isolation from the other nodes,
+/// SIGSTOP and SIGCONT (of the leader or a random node), slow and lossy links between all
+/// nodes, or a move: the node's replicas re-created elsewhere while the clients run (a drain:
+/// learner, catch-up, promotion, removal), the node removed from the cluster, and a new empty
+/// node joining in its place (two membership changes).
 fn nemesis(cluster: &mut Cluster, seed: u64, deadline: Instant) -> Faults {
     let mut rng = Rng::new(seed ^ 0xFA17);
     let mut faults = Faults::default();
@@ -173,7 +178,7 @@ fn nemesis(cluster: &mut Cluster, seed: u64, deadline: Instant) -> Faults {
             _ => rng.below(cluster.nodes.len() as u64) as usize,
         };
         let hold = 1000 + rng.below(1500);
-        match rng.below(4) {
+        match rng.below(5) {
             0 => {
                 eprintln!("nemesis: kill -9 node {target} for {hold} ms");
                 cluster.kill(target);
@@ -194,6 +199,23 @@ fn nemesis(cluster: &mut Cluster, seed: u64, deadline: Instant) -> Faults {
                 faults.pauses += 1;
                 pause(hold);
                 cluster.signal_pause(target, false);
+            }
+            3 => {
+                let id = node_ids(cluster)[target];
+                eprintln!("nemesis: move the replicas off node {target} ({id:x}), remove it, replace it");
+                let others: Vec<String> = (0..cluster.nodes.len())
+                    .filter(|index| *index != target && cluster.nodes[*index].is_running())
+                    .map(|index| cluster.nodes[index].address())
+                    .collect();
+                let admin = clustron::admin::Cluster::new(&others, None).expect("an admin client");
+                match admin.remove_member(id) {
+                    Ok(()) => {
+                        faults.moves += 1;
+                        cluster.replace_node(target);
+                    }
+                    // Not removed (a move that did not finish in time): the node stays.
+                    Err(error) => eprintln!("nemesis: the removal did not finish: {error}"),
+                }
             }
             _ => {
                 let (delay, drop) = (5 + rng.below(30), 50 + rng.below(150) as u32);

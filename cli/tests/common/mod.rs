@@ -181,6 +181,32 @@ impl Cluster {
         self.nodes[index].metrics = metrics;
     }
 
+    /// Stops node `index` for good and starts a new, empty node in its place (same port, its
+    /// data directory wiped), which joins through another running node: for a node removed
+    /// from the cluster, coming back as a new member.
+    pub fn replace_node(&mut self, index: usize) {
+        self.kill(index);
+        let port = self.nodes[index].port;
+        let mut args: Vec<String> = vec!["node".into(), "--listen".into(), format!("127.0.0.1:{port}")];
+        args.extend(self.common.iter().cloned());
+        let seed = self
+            .nodes
+            .iter()
+            .enumerate()
+            .find(|(other, node)| *other != index && node.is_running())
+            .expect("another running node")
+            .1
+            .address();
+        args.extend(["--seed".to_owned(), seed]);
+        if let Some(data) = &self.data {
+            let dir = data.join(format!("node{index}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+        }
+        let (child, id, metrics) = spawn(&args);
+        self.nodes[index] = NodeProcess { port, id, metrics, args, child: Some(child) };
+    }
+
     /// Starts a killed node again and expects it to refuse to start: answers its exit status
     /// and what it printed on stderr (it is killed if it is still running after a minute).
     pub fn restart_refused(&mut self, index: usize) -> (i32, String) {
