@@ -2,8 +2,7 @@
 //! tests.
 
 use clap::{Args, Subcommand};
-use clustron::admin::{Cluster, StoreInfo, StoreSettings};
-use clustron::{HistoryLimits, StoreConfig, StoreLimits};
+use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges, StoreInfo};
 use serde_json::json;
 
 use crate::exit::{CliError, Outcome};
@@ -114,26 +113,17 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 }
 
 impl SettingArgs {
-    /// The settings these flags change, on top of the store's `current` configuration.
-    fn settings(&self, current: Option<StoreConfig>) -> StoreSettings {
-        let base = current.unwrap_or_default();
-        let history = match (self.history_events, self.history_bytes) {
-            (None, None) => None,
-            (events, bytes) => Some(HistoryLimits {
-                max_events: events.unwrap_or(base.history.max_events),
-                max_bytes: bytes.unwrap_or(base.history.max_bytes),
-            }),
-        };
-        let limits = match (self.max_keys, self.max_bytes, self.max_key_bytes, self.max_value_bytes) {
-            (None, None, None, None) => None,
-            (keys, bytes, key_bytes, value_bytes) => Some(StoreLimits {
-                max_keys: keys.map_or(base.limits.max_keys, |quota| quota.0),
-                max_bytes: bytes.map_or(base.limits.max_bytes, |quota| quota.0),
-                max_key_bytes: key_bytes.unwrap_or(base.limits.max_key_bytes),
-                max_value_bytes: value_bytes.unwrap_or(base.limits.max_value_bytes),
-            }),
-        };
-        StoreSettings { replicas: self.replicas, history, limits }
+    /// What these flags change.
+    fn changes(&self) -> StoreChanges {
+        let mut changes = StoreChanges::default();
+        changes.replicas = self.replicas;
+        changes.history_events = self.history_events;
+        changes.history_bytes = self.history_bytes;
+        changes.max_keys = self.max_keys.map(|quota| quota.0);
+        changes.max_bytes = self.max_bytes.map(|quota| quota.0);
+        changes.max_key_bytes = self.max_key_bytes;
+        changes.max_value_bytes = self.max_value_bytes;
+        changes
     }
 }
 
@@ -173,8 +163,7 @@ impl Target {
 }
 
 fn parse_id(text: &str) -> Result<u64, CliError> {
-    u64::from_str_radix(text.trim_start_matches("0x"), 16)
-        .map_err(|_| CliError::usage(format!("bad node id {text:?} (hex)")))
+    parse_node_id(text).map_err(|error| CliError::usage(error.message().to_owned()))
 }
 
 pub fn members(target: &Target, action: MembersAction) -> Result<Outcome, CliError> {
@@ -183,7 +172,7 @@ pub fn members(target: &Target, action: MembersAction) -> Result<Outcome, CliErr
         MembersAction::List => {
             for node in cluster.members()? {
                 if target.json {
-                    println!("{}", json!({"id": format!("{:x}", node.id), "addrs": node.addrs, "peer": node.peer}));
+                    println!("{}", node_json(&node));
                 } else {
                     println!("{:x}\t{}\t{}", node.id, node.addrs.join(","), node.peer);
                 }
@@ -224,21 +213,7 @@ fn hex_ids(nodes: &[clustron::admin::NodeInfo]) -> Vec<String> {
 fn print_store(info: &StoreInfo, json: bool, detail: bool) {
     let leader = info.leader.as_ref().map(|node| format!("{:x}", node.id));
     if json {
-        println!(
-            "{}",
-            json!({
-                "store": info.name, "uid": format!("{:x}", info.uid), "replicas": info.config.replicas,
-                "history": {"max_events": info.config.history.max_events, "max_bytes": info.config.history.max_bytes},
-                "limits": {
-                    "max_keys": info.config.limits.max_keys, "max_bytes": info.config.limits.max_bytes,
-                    "max_key_bytes": info.config.limits.max_key_bytes,
-                    "max_value_bytes": info.config.limits.max_value_bytes,
-                },
-                "placement": hex_ids(&info.placement), "members": hex_ids(&info.members), "leader": leader,
-                "health": info.health.name(), "moves": info.moves, "revision": info.revision, "keys": info.keys,
-                "bytes": info.bytes, "leases": info.leases, "locks": info.locks,
-            })
-        );
+        println!("{}", info.to_json());
     } else if detail {
         println!("store {}", info.name);
         println!("  uid        {:x}", info.uid);
@@ -278,7 +253,7 @@ pub fn store(target: &Target, action: StoreAction) -> Result<Outcome, CliError> 
     let cluster = target.cluster()?;
     match action {
         StoreAction::Create { name, settings } => {
-            let info = cluster.create_store(&name, settings.settings(None))?;
+            let info = cluster.create_store(&name, settings.changes().settings(None))?;
             print_store(&info, target.json, true);
         }
         StoreAction::List => {
@@ -288,8 +263,7 @@ pub fn store(target: &Target, action: StoreAction) -> Result<Outcome, CliError> 
         }
         StoreAction::Show { name } => print_store(&cluster.store(&name)?, target.json, true),
         StoreAction::Configure { name, settings } => {
-            let current = cluster.store(&name)?.config;
-            let info = cluster.configure_store(&name, settings.settings(Some(current)))?;
+            let info = cluster.change_store(&name, &settings.changes())?;
             print_store(&info, target.json, true);
         }
         StoreAction::Drop { name, yes, force } => {

@@ -10,7 +10,10 @@ use crate::net::wire::{ClientBody, ClientReply, MembersOp, StoreEntry, StoresOp}
 use crate::state::command::{Reply, StoreStats};
 use crate::{Error, ErrorCode, Result};
 
-pub use crate::config::{StoreConfig, DEFAULT_REPLICAS, MAX_REPLICAS};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub use crate::config::{HistoryLimits, StoreConfig, StoreLimits, DEFAULT_REPLICAS, MAX_REPLICAS};
 pub use crate::net::wire::{DiskFaults, NodeInfo, StoreSettings};
 
 /// The catalogue's name on the wire (requests about stores go to its leader).
@@ -61,6 +64,101 @@ pub struct StoreInfo {
     pub health: Health,
 }
 
+/// A node id as operators see it (`clustron members list`, `store list`): hexadecimal.
+pub fn node_id_text(id: u64) -> String {
+    format!("{id:x}")
+}
+
+/// Reads a node id as [`node_id_text`] writes it (a leading `0x` is allowed).
+pub fn parse_node_id(text: &str) -> Result<u64> {
+    u64::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+        .map_err(|_| Error::invalid(format!("bad node id {text:?} (hexadecimal, as `members list` shows it)")))
+}
+
+/// A node as JSON (`clustron members list --json` and the bindings' admin objects):
+/// `{"id": "hex", "addrs": [...], "peer": "..."}`.
+pub fn node_json(node: &NodeInfo) -> Value {
+    json!({"id": node_id_text(node.id), "addrs": node.addrs, "peer": node.peer})
+}
+
+impl StoreInfo {
+    /// The store as JSON (`clustron store list --json` and the bindings' admin objects):
+    /// node ids are hexadecimal strings, a quota left out is `null`.
+    pub fn to_json(&self) -> Value {
+        let ids = |nodes: &[NodeInfo]| nodes.iter().map(|node| node_id_text(node.id)).collect::<Vec<_>>();
+        let limits = &self.config.limits;
+        json!({
+            "store": self.name, "uid": node_id_text(self.uid), "replicas": self.config.replicas,
+            "history": {"max_events": self.config.history.max_events, "max_bytes": self.config.history.max_bytes},
+            "limits": {
+                "max_keys": limits.max_keys, "max_bytes": limits.max_bytes,
+                "max_key_bytes": limits.max_key_bytes, "max_value_bytes": limits.max_value_bytes,
+            },
+            "placement": ids(&self.placement), "members": ids(&self.members),
+            "leader": self.leader.as_ref().map(|node| node_id_text(node.id)),
+            "health": self.health.name(), "moves": self.moves, "revision": self.revision, "keys": self.keys,
+            "bytes": self.bytes, "leases": self.leases, "locks": self.locks,
+        })
+    }
+}
+
+/// Changes to a store's configuration: a field left out keeps what the store has (the
+/// default, at creation). `clustron store create|configure`'s flags and the bindings'
+/// options are this; as JSON, `{"replicas": 3, "history_events": N, "history_bytes": N,
+/// "max_keys": N | null, "max_bytes": N | null, "max_key_bytes": N, "max_value_bytes": N}`
+/// (`null` removes a quota; an unknown field is refused).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreChanges {
+    pub replicas: Option<u32>,
+    pub history_events: Option<usize>,
+    pub history_bytes: Option<usize>,
+    /// `Some(None)`: no quota.
+    #[serde(default, deserialize_with = "present")]
+    pub max_keys: Option<Option<u64>>,
+    /// `Some(None)`: no quota.
+    #[serde(default, deserialize_with = "present")]
+    pub max_bytes: Option<Option<u64>>,
+    pub max_key_bytes: Option<u32>,
+    pub max_value_bytes: Option<u32>,
+}
+
+/// A field that is present, `null` included (absent: `None` through `default`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(deserializer).map(Some)
+}
+
+impl StoreChanges {
+    /// Parses the JSON form (see the type).
+    pub fn from_json(text: &str) -> Result<StoreChanges> {
+        serde_json::from_str(text).map_err(|error| Error::invalid(format!("store options: {error}")))
+    }
+
+    /// The settings these changes make of the store's `current` configuration (`None`: a
+    /// new store, from the defaults).
+    pub fn settings(&self, current: Option<StoreConfig>) -> StoreSettings {
+        let base = current.unwrap_or_default();
+        let history = match (self.history_events, self.history_bytes) {
+            (None, None) => None,
+            (events, bytes) => Some(HistoryLimits {
+                max_events: events.unwrap_or(base.history.max_events),
+                max_bytes: bytes.unwrap_or(base.history.max_bytes),
+            }),
+        };
+        let limits = match (self.max_keys, self.max_bytes, self.max_key_bytes, self.max_value_bytes) {
+            (None, None, None, None) => None,
+            (keys, bytes, key_bytes, value_bytes) => Some(StoreLimits {
+                max_keys: keys.unwrap_or(base.limits.max_keys),
+                max_bytes: bytes.unwrap_or(base.limits.max_bytes),
+                max_key_bytes: key_bytes.unwrap_or(base.limits.max_key_bytes),
+                max_value_bytes: value_bytes.unwrap_or(base.limits.max_value_bytes),
+            }),
+        };
+        StoreSettings { replicas: self.replicas, history, limits }
+    }
+}
+
 /// How to reach a cluster: seeds (`host:port`) and the cluster key file, if it has one.
 #[derive(Clone, Debug)]
 pub struct Cluster {
@@ -90,10 +188,21 @@ impl Cluster {
         Ok(Cluster { config })
     }
 
-    /// The cluster a connection string (`clustron://host:port,.../store?cluster_key=FILE`)
-    /// points at; the store part is ignored.
+    /// The cluster a connection string (`clustron://host:port,...[/store][?cluster_key=FILE]`)
+    /// points at; the store part may be left out and is ignored.
     pub fn from_target(target: &str) -> Result<Cluster> {
-        let config = Config::parse(target)?;
+        // A store name makes it a store's connection string, which is what the parser reads.
+        let with_store = match target.strip_prefix("clustron://") {
+            Some(rest) => {
+                let (place, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+                match place.trim_end_matches('/') {
+                    hosts if !hosts.is_empty() && !hosts.contains('/') => format!("clustron://{hosts}/admin{query}"),
+                    _ => target.to_owned(),
+                }
+            }
+            None => target.to_owned(),
+        };
+        let config = Config::parse(&with_store)?;
         if config.mode != crate::config::Mode::Remote {
             return Err(Error::invalid(format!("{target:?} is an in-process store, not a cluster")));
         }
@@ -287,6 +396,12 @@ impl Cluster {
         Ok(self.info(entry))
     }
 
+    /// Applies `changes` to a store's configuration (what they leave out stays).
+    pub fn change_store(&self, name: &str, changes: &StoreChanges) -> Result<StoreInfo> {
+        let current = self.store(name)?.config;
+        self.configure_store(name, changes.settings(Some(current)))
+    }
+
     /// Every store, with what its group reports.
     pub fn list_stores(&self) -> Result<Vec<StoreInfo>> {
         Ok(self.entries(StoresOp::List { name: None })?.into_iter().map(|entry| self.info(entry)).collect())
@@ -346,5 +461,50 @@ impl Cluster {
     pub fn partition(&self, address: &str, cut_off: &[u64]) -> Result<()> {
         let client = self.client()?;
         client.request_at(address, "", ClientBody::Partition { cut_off: cut_off.to_vec() }).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_changes_keep_what_they_leave_out_and_refuse_unknown_fields() {
+        let current = StoreConfig {
+            replicas: 3,
+            history: HistoryLimits { max_events: 10, max_bytes: 1000 },
+            limits: StoreLimits { max_keys: Some(5), max_bytes: Some(500), ..StoreLimits::default() },
+        };
+        let changes = StoreChanges::from_json(r#"{"replicas": 5, "max_bytes": null, "history_events": 20}"#).unwrap();
+        let settings = changes.settings(Some(current));
+        assert_eq!(settings.replicas, Some(5));
+        assert_eq!(settings.history, Some(HistoryLimits { max_events: 20, max_bytes: 1000 }));
+        let limits = settings.limits.unwrap();
+        assert_eq!((limits.max_keys, limits.max_bytes), (Some(5), None), "null removes the quota, absent keeps it");
+        let nothing = StoreChanges::from_json("{}").unwrap().settings(Some(current));
+        assert_eq!((nothing.replicas, nothing.history, nothing.limits), (None, None, None));
+        let unknown = StoreChanges::from_json(r#"{"replica": 3}"#).unwrap_err();
+        assert_eq!(unknown.code(), ErrorCode::InvalidInput);
+        assert!(unknown.message().contains("unknown field `replica`"), "{}", unknown.message());
+        assert!(StoreChanges::from_json(r#"{"replicas": "three"}"#).is_err());
+        assert!(StoreChanges::from_json("[1]").is_err());
+    }
+
+    #[test]
+    fn a_cluster_is_named_with_or_without_a_store() {
+        for target in ["clustron://127.0.0.1:1", "clustron://127.0.0.1:1/", "clustron://127.0.0.1:1,127.0.0.1:2/orders"] {
+            assert!(Cluster::from_target(target).is_ok(), "{target}");
+        }
+        assert!(Cluster::from_target("clustron://127.0.0.1:1?cluster_key=/nonexistent").is_ok());
+        assert_eq!(Cluster::from_target("orders").unwrap_err().code(), ErrorCode::InvalidInput);
+        assert_eq!(Cluster::from_target("clustron://inproc/orders").unwrap_err().code(), ErrorCode::InvalidInput);
+        assert_eq!(Cluster::from_target("clustron://").unwrap_err().code(), ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn node_ids_read_back_as_written() {
+        assert_eq!(parse_node_id(&node_id_text(0xdead_beef)).unwrap(), 0xdead_beef);
+        assert_eq!(parse_node_id("0x1f").unwrap(), 0x1f);
+        assert_eq!(parse_node_id("zz").unwrap_err().code(), ErrorCode::InvalidInput);
     }
 }

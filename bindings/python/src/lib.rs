@@ -9,6 +9,7 @@
 
 #![allow(missing_debug_implementations, reason = "Python classes show themselves through __repr__")]
 
+mod admin;
 mod blocking;
 mod convert;
 mod coord;
@@ -33,6 +34,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("TEXT", clustron::TEXT_CONTENT_TYPE)?;
     module.add("JSON", clustron::JSON_CONTENT_TYPE)?;
     module.add_class::<store::Store>()?;
+    module.add_class::<admin::Admin>()?;
     module.add_class::<ops::Op>()?;
     module.add_class::<ops::Compare>()?;
     module.add_class::<coord::Leases>()?;

@@ -122,6 +122,115 @@ class Store(_native.Store):
         return default if entry is None else entry.json()
 
 
+_KEEP: Any = object()
+_SIZES = ("replicas", "history_events", "history_bytes", "max_key_bytes", "max_value_bytes")
+_QUOTAS = ("max_keys", "max_bytes")
+
+
+def _store_options(given: "dict[str, Any]") -> str:
+    """The JSON form of a store's options: only those given; a quota given as None is removed."""
+    options: "dict[str, Any]" = {}
+    for name, value in given.items():
+        if value is _KEEP or (value is None and name in _SIZES):
+            continue
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"{name} must be an int{' or None' if name in _QUOTAS else ''}, not {type(value).__name__}")
+        options[name] = value
+    return _json.dumps(options)
+
+
+class Admin(_native.Admin):
+    """Operates a cluster: its stores (create, configure, list, drop) and its members (add,
+    drain, remove), as ``clustron store`` and ``clustron members`` do.
+
+        admin = clustron.Admin("clustron://127.0.0.1:7861,127.0.0.1:7862")
+        admin.create_store("orders", replicas=3, max_keys=1_000_000)
+        for store in admin.stores():
+            print(store["store"], store["health"], store["members"])
+
+    Stores and nodes are dicts with the fields of ``clustron store list --json`` and
+    ``clustron members list --json`` (node ids are hexadecimal strings). Errors are
+    :class:`ClustronError` subclasses: ``NotFoundError`` for an unknown store,
+    ``InvalidInputError`` for a bad name or option or a store that exists already.
+    """
+
+    def stores(self) -> "list[dict[str, Any]]":
+        """Every store: its configuration, where it is wanted, its members, leader, health,
+        keys and bytes."""
+        return [_json.loads(line) for line in self._stores()]
+
+    def store(self, name: str) -> "dict[str, Any]":
+        """One store (``NotFoundError`` when the cluster has none of that name)."""
+        return _json.loads(self._store(name))
+
+    def create_store(
+        self,
+        name: str,
+        *,
+        replicas: Optional[int] = None,
+        max_keys: Optional[int] = None,
+        max_bytes: Optional[int] = None,
+        max_key_bytes: Optional[int] = None,
+        max_value_bytes: Optional[int] = None,
+        history_events: Optional[int] = None,
+        history_bytes: Optional[int] = None,
+    ) -> "dict[str, Any]":
+        """Creates a store on ``replicas`` nodes (default 3, capped at the nodes there are);
+        it serves once this returns. ``max_keys``/``max_bytes`` set a quota (writes past it
+        fail with ``QuotaExceededError``), ``max_key_bytes``/``max_value_bytes`` the largest
+        key and value, ``history_events``/``history_bytes`` the history kept for watches."""
+        options = _store_options(dict(
+            replicas=replicas, max_keys=max_keys if max_keys is not None else _KEEP,
+            max_bytes=max_bytes if max_bytes is not None else _KEEP, max_key_bytes=max_key_bytes,
+            max_value_bytes=max_value_bytes, history_events=history_events, history_bytes=history_bytes))
+        return _json.loads(self._create_store(name, options))
+
+    def configure_store(
+        self,
+        name: str,
+        *,
+        replicas: Optional[int] = None,
+        max_keys: Optional[int] = _KEEP,
+        max_bytes: Optional[int] = _KEEP,
+        max_key_bytes: Optional[int] = None,
+        max_value_bytes: Optional[int] = None,
+        history_events: Optional[int] = None,
+        history_bytes: Optional[int] = None,
+    ) -> "dict[str, Any]":
+        """Changes what is given of a store's configuration and keeps the rest; a quota given
+        as ``None`` is removed. More replicas are placed at once (the leader moves its group)."""
+        options = _store_options(dict(
+            replicas=replicas, max_keys=max_keys, max_bytes=max_bytes, max_key_bytes=max_key_bytes,
+            max_value_bytes=max_value_bytes, history_events=history_events, history_bytes=history_bytes))
+        return _json.loads(self._configure_store(name, options))
+
+    def drop_store(self, name: str, *, force: bool = False) -> None:
+        """Drops a store: every replica's data is removed and clients then get
+        ``NotFoundError``. A store with live leases or held locks is refused unless
+        ``force=True``."""
+        if not isinstance(force, bool):
+            raise TypeError(f"force must be a bool, not {type(force).__name__}")
+        self._drop_store(name, force)
+
+    def members(self) -> "list[dict[str, Any]]":
+        """The nodes of the cluster: ``{"id", "addrs", "peer"}``."""
+        return [_json.loads(line) for line in self._members()]
+
+    def add_member(self, address: str) -> "dict[str, Any]":
+        """Adds the node listening at ``address`` (``host:port``); a node started with
+        ``--seed`` joins by itself."""
+        return _json.loads(self._add_member(address))
+
+    def drain_member(self, node_id: str) -> None:
+        """Moves every replica off a node (its id as ``members()`` gives it); it takes no
+        new ones. ``stores()`` shows the moves."""
+        self._drain_member(node_id)
+
+    def remove_member(self, node_id: str) -> None:
+        """Drains a node, waits until no store's group counts it, and removes it."""
+        self._remove_member(node_id)
+
+
 def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
     """Opens a store.
 
@@ -136,6 +245,7 @@ def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A0
 __all__ = [
     "JSON",
     "TEXT",
+    "Admin",
     "ClearResult",
     "ClosedError",
     "ClustronError",
