@@ -127,6 +127,11 @@ _SIZES = ("replicas", "history_events", "history_bytes", "max_key_bytes", "max_v
 _QUOTAS = ("max_keys", "max_bytes")
 
 
+def _object(text: str) -> "dict[str, Any]":
+    parsed: "dict[str, Any]" = _json.loads(text)
+    return parsed
+
+
 def _store_options(given: "dict[str, Any]") -> str:
     """The JSON form of a store's options: only those given; a quota given as None is removed."""
     options: "dict[str, Any]" = {}
@@ -157,11 +162,11 @@ class Admin(_native.Admin):
     def stores(self) -> "list[dict[str, Any]]":
         """Every store: its configuration, where it is wanted, its members, leader, health,
         keys and bytes."""
-        return [_json.loads(line) for line in self._stores()]
+        return [_object(line) for line in self._stores()]
 
     def store(self, name: str) -> "dict[str, Any]":
         """One store (``NotFoundError`` when the cluster has none of that name)."""
-        return _json.loads(self._store(name))
+        return _object(self._store(name))
 
     def create_store(
         self,
@@ -183,7 +188,7 @@ class Admin(_native.Admin):
             replicas=replicas, max_keys=max_keys if max_keys is not None else _KEEP,
             max_bytes=max_bytes if max_bytes is not None else _KEEP, max_key_bytes=max_key_bytes,
             max_value_bytes=max_value_bytes, history_events=history_events, history_bytes=history_bytes))
-        return _json.loads(self._create_store(name, options))
+        return _object(self._create_store(name, options))
 
     def configure_store(
         self,
@@ -202,7 +207,7 @@ class Admin(_native.Admin):
         options = _store_options(dict(
             replicas=replicas, max_keys=max_keys, max_bytes=max_bytes, max_key_bytes=max_key_bytes,
             max_value_bytes=max_value_bytes, history_events=history_events, history_bytes=history_bytes))
-        return _json.loads(self._configure_store(name, options))
+        return _object(self._configure_store(name, options))
 
     def drop_store(self, name: str, *, force: bool = False) -> None:
         """Drops a store: every replica's data is removed and clients then get
@@ -214,12 +219,12 @@ class Admin(_native.Admin):
 
     def members(self) -> "list[dict[str, Any]]":
         """The nodes of the cluster: ``{"id", "addrs", "peer"}``."""
-        return [_json.loads(line) for line in self._members()]
+        return [_object(line) for line in self._members()]
 
     def add_member(self, address: str) -> "dict[str, Any]":
         """Adds the node listening at ``address`` (``host:port``); a node started with
         ``--seed`` joins by itself."""
-        return _json.loads(self._add_member(address))
+        return _object(self._add_member(address))
 
     def drain_member(self, node_id: str) -> None:
         """Moves every replica off a node (its id as ``members()`` gives it); it takes no

@@ -17,6 +17,7 @@ __version__: str
 __all__ = [
     "JSON",
     "TEXT",
+    "Admin",
     "ClearResult",
     "Compare",
     "CounterAdd",
@@ -479,6 +480,7 @@ class TxnResult:
 
 def parse_config(input: Union[str, dict[str, Any]]) -> dict[str, Any]: ...
 
+@disjoint_base
 class Admin:
     def __new__(cls, target: str) -> Self: ...
     def _stores(self) -> list[str]: ...
