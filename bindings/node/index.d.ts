@@ -9,6 +9,25 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * A cluster to administer, reached through a connection string
+ * (`clustron://host:port,host:port[/store][?cluster_key=FILE]`; the store part is ignored).
+ */
+export declare class NativeAdmin {
+  constructor(target: string)
+  /** Every store, as JSON text each. */
+  stores(): Promise<string[]>
+  store(name: string): Promise<string>
+  /** `options`: the JSON form of `clustron::admin::StoreChanges`. */
+  createStore(name: string, options: string): Promise<string>
+  configureStore(name: string, options: string): Promise<string>
+  dropStore(name: string, force: boolean): Promise<void>
+  members(): Promise<string[]>
+  addMember(address: string): Promise<string>
+  drainMember(nodeId: string): Promise<void>
+  removeMember(nodeId: string): Promise<void>
+}
+
 /** A held lock. */
 export declare class NativeLock {
   get name(): string

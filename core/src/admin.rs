@@ -492,7 +492,8 @@ mod tests {
 
     #[test]
     fn a_cluster_is_named_with_or_without_a_store() {
-        for target in ["clustron://127.0.0.1:1", "clustron://127.0.0.1:1/", "clustron://127.0.0.1:1,127.0.0.1:2/orders"] {
+        for target in ["clustron://127.0.0.1:1", "clustron://127.0.0.1:1/", "clustron://127.0.0.1:1,127.0.0.1:2/orders"]
+        {
             assert!(Cluster::from_target(target).is_ok(), "{target}");
         }
         assert!(Cluster::from_target("clustron://127.0.0.1:1?cluster_key=/nonexistent").is_ok());

@@ -27,7 +27,7 @@ use crate::store::{compare, CompareSpec, CounterOptions, NativeStore};
 /// `ClustronError` with that code again.
 const REJECTED: &str = "clustron-error:";
 
-fn rejection(error: napi::Error<Code>) -> napi::Error {
+pub(crate) fn rejection(error: napi::Error<Code>) -> napi::Error {
     napi::Error::new(napi::Status::GenericFailure, format!("{REJECTED}{}:{}", error.status.0, error.reason))
 }
 

@@ -12,6 +12,7 @@
 // Under `cfg(test)` napi-derive registers nothing, so the exported items look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+mod admin;
 mod calls;
 mod convert;
 mod coord;
@@ -22,6 +23,7 @@ mod store;
 mod txn;
 mod watch;
 
+pub use admin::NativeAdmin;
 pub use coord::{NativeLock, NativePendingAcquire, NativeSession};
 pub use store::NativeStore;
 pub use txn::NativeTransaction;

@@ -41,6 +41,8 @@ import type {
 } from './types'
 import { Watches } from './watch'
 
+export { Admin } from './admin'
+export type { NodeInfo, StoreInfo, StoreOptions } from './admin'
 export { ClustronError, ERROR_CODES } from './errors'
 export type { ErrorCode } from './errors'
 export { Counters, Leases, Lock, Locks, Session } from './coord'

@@ -128,7 +128,8 @@ impl GroupState {
             }
             Record::Moved { entries, .. } => {
                 let purged = self.last_purged.map(|id| id.index);
-                let needed = entries.into_iter().filter(|entry| purged.is_none_or(|purged| entry.log_id.index > purged));
+                let needed =
+                    entries.into_iter().filter(|entry| purged.is_none_or(|purged| entry.log_id.index > purged));
                 self.entries.extend(needed.map(|entry| (entry.log_id.index, entry)));
             }
             Record::Truncate { from, .. } => {
@@ -345,10 +346,8 @@ impl NodeLog {
         let listed = fs::read_dir(dir)
             .and_then(|listed| listed.collect::<std::io::Result<Vec<_>>>())
             .map_err(|error| legacy::disk_failed("listing", dir, error))?;
-        let mut sequences: Vec<u64> = listed
-            .iter()
-            .filter_map(|entry| entry.file_name().to_str().and_then(segment_sequence))
-            .collect();
+        let mut sequences: Vec<u64> =
+            listed.iter().filter_map(|entry| entry.file_name().to_str().and_then(segment_sequence)).collect();
         sequences.sort_unstable();
         let mut tracker = Tracker::default();
         let mut groups: HashMap<String, GroupState> = HashMap::new();
@@ -356,7 +355,8 @@ impl NodeLog {
         for (position, &sequence) in sequences.iter().enumerate() {
             let newest = position + 1 == sequences.len();
             let path = dir.join(segment_name(sequence));
-            let bytes = io.read(&path).map_err(|error| legacy::disk_failed("reading", &path, error))?.unwrap_or_default();
+            let bytes =
+                io.read(&path).map_err(|error| legacy::disk_failed("reading", &path, error))?.unwrap_or_default();
             let body = match format::open(&path, Kind::LogSegment, &bytes).map_err(Fatal::Damaged)? {
                 Opened::Current(body) => body,
                 Opened::Legacy(_) if bytes.is_empty() && newest => {
@@ -431,7 +431,9 @@ impl NodeLog {
         } else {
             file.set_len(length)
         };
-        outcome.and_then(|()| io.sync_all(&file)).map_err(|error| legacy::disk_failed("cutting the torn tail of", path, error))
+        outcome
+            .and_then(|()| io.sync_all(&file))
+            .map_err(|error| legacy::disk_failed("cutting the torn tail of", path, error))
     }
 
     /// The disk room every group's log shares.
@@ -504,7 +506,8 @@ impl NodeLog {
         self.recovered.lock().remove(group);
         match encode(&RecordRef::Dropped { group }) {
             Ok(record) => {
-                let _ = self.send(Job { group: group.to_owned(), record, effect: Effect::Dropped, done: Done::Nothing });
+                let _ =
+                    self.send(Job { group: group.to_owned(), record, effect: Effect::Dropped, done: Done::Nothing });
             }
             Err(error) => tracing::warn!("recording that {group} left: {error}"),
         }

@@ -273,7 +273,10 @@ pub(crate) fn scan<T: Body>(
                     Some((next, entry)) => format!(
                         "{}, and a valid record{} follows at byte {}",
                         bad.reason(),
-                        entry.and_then(|entry| entry.index()).map(|index| format!(" (index {index})")).unwrap_or_default(),
+                        entry
+                            .and_then(|entry| entry.index())
+                            .map(|index| format!(" (index {index})"))
+                            .unwrap_or_default(),
                         base + next as u64
                     ),
                     None => format!("{}, and it does not look like a write cut by a crash", bad.reason()),

@@ -16,7 +16,10 @@ fn entry(index: u64) -> Entry {
 }
 
 fn entry_of(term: u64, index: u64) -> Entry {
-    Entry { log_id: LogId::new(openraft::CommittedLeaderId::new(term, 1), index), payload: openraft::EntryPayload::Blank }
+    Entry {
+        log_id: LogId::new(openraft::CommittedLeaderId::new(term, 1), index),
+        payload: openraft::EntryPayload::Blank,
+    }
 }
 
 fn temporary_dir(name: &str) -> PathBuf {
@@ -471,11 +474,17 @@ fn a_record_encodes_to_the_same_bytes_borrowed_or_owned() {
     let entries = vec![entry(7), entry(8)];
     let (upto, vote) = (entry(5).log_id, Vote::new(2, 1));
     let pairs = [
-        (RecordRef::Append { group, entries: &entries }, Record::Append { group: group.into(), entries: entries.clone() }),
+        (
+            RecordRef::Append { group, entries: &entries },
+            Record::Append { group: group.into(), entries: entries.clone() },
+        ),
         (RecordRef::Truncate { group, from: 3 }, Record::Truncate { group: group.into(), from: 3 }),
         (RecordRef::Purge { group, upto }, Record::Purge { group: group.into(), upto }),
         (RecordRef::Vote { group, vote: &vote }, Record::Vote { group: group.into(), vote }),
-        (RecordRef::Moved { group, entries: &entries }, Record::Moved { group: group.into(), entries: entries.clone() }),
+        (
+            RecordRef::Moved { group, entries: &entries },
+            Record::Moved { group: group.into(), entries: entries.clone() },
+        ),
         (RecordRef::Dropped { group }, Record::Dropped { group: group.into() }),
     ];
     for (borrowed, owned) in pairs {

@@ -251,9 +251,12 @@ impl Writer {
         for (group, span) in self.tracker.in_segment(segment) {
             let held = bytes.get(span.at.offset as usize..(span.at.offset + span.at.length) as usize);
             let entries: Option<Vec<Entry>> = match held.and_then(decode_one::<Record>) {
-                Some(Record::Append { entries, .. } | Record::Moved { entries, .. }) => {
-                    Some(entries.into_iter().filter(|entry| (span.first..=span.last).contains(&entry.log_id.index)).collect())
-                }
+                Some(Record::Append { entries, .. } | Record::Moved { entries, .. }) => Some(
+                    entries
+                        .into_iter()
+                        .filter(|entry| (span.first..=span.last).contains(&entry.log_id.index))
+                        .collect(),
+                ),
                 _ => None,
             };
             let Some(entries) = entries.filter(|entries| entries.len() as u64 == span.last - span.first + 1) else {
@@ -269,8 +272,11 @@ impl Writer {
                 return Err(std::io::Error::other(message));
             };
             let record = encode(&RecordRef::Moved { group: &group, entries: &entries })?;
-            let at =
-                Location { segment: self.segment, offset: self.length + buffer.len() as u64, length: record.len() as u64 };
+            let at = Location {
+                segment: self.segment,
+                offset: self.length + buffer.len() as u64,
+                length: record.len() as u64,
+            };
             self.tracker.apply(&group, Effect::Moved { first: span.first, last: span.last }, at);
             buffer.extend_from_slice(&record);
         }

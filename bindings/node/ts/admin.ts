@@ -1,0 +1,163 @@
+// Operating a cluster: its stores (create, configure, list, drop) and members (add, drain,
+// remove), as `clustron store` and `clustron members` do. Every call is a Promise; the
+// native side runs it on a blocking thread, so the event loop goes on.
+
+import * as args from './args'
+import { wrap } from './errors'
+import native = require('./native')
+
+/** A store as the cluster reports it (the fields of `clustron store list --json`). */
+export interface StoreInfo {
+  store: string
+  /** Tells this store from an earlier one of the same name (hexadecimal). */
+  uid: string
+  replicas: number
+  history: { max_events: number; max_bytes: number }
+  limits: { max_keys: number | null; max_bytes: number | null; max_key_bytes: number; max_value_bytes: number }
+  /** The nodes wanted to hold a replica (hexadecimal ids). */
+  placement: string[]
+  /** The nodes of its group now. */
+  members: string[]
+  leader: string | null
+  health: 'healthy' | 'moving' | 'unavailable'
+  moves: number
+  revision: number
+  keys: number
+  bytes: number
+  leases: number
+  locks: number
+}
+
+/** A node of the cluster (the fields of `clustron members list --json`). */
+export interface NodeInfo {
+  /** Hexadecimal. */
+  id: string
+  addrs: string[]
+  peer: string
+}
+
+/**
+ * A store's options. At creation, what is left out takes the default (3 replicas, no quota).
+ * When configuring, what is left out stays, and a quota given as `null` is removed.
+ */
+export interface StoreOptions {
+  replicas?: number
+  maxKeys?: number | null
+  maxBytes?: number | null
+  maxKeyBytes?: number
+  maxValueBytes?: number
+  historyEvents?: number
+  historyBytes?: number
+}
+
+const OPTIONS = ['replicas', 'maxKeys', 'maxBytes', 'maxKeyBytes', 'maxValueBytes', 'historyEvents', 'historyBytes']
+const WIRE: Record<string, string> = {
+  replicas: 'replicas',
+  maxKeys: 'max_keys',
+  maxBytes: 'max_bytes',
+  maxKeyBytes: 'max_key_bytes',
+  maxValueBytes: 'max_value_bytes',
+  historyEvents: 'history_events',
+  historyBytes: 'history_bytes',
+}
+const QUOTAS = ['maxKeys', 'maxBytes']
+
+/** The JSON form of a store's options (only those given; a quota given as null is removed). */
+function storeOptions(given: unknown): string {
+  const o = args.options('options', given, OPTIONS) ?? {}
+  const out: Record<string, number | null> = {}
+  for (const [name, value] of Object.entries(o)) {
+    if (value === undefined) continue
+    if (value === null) {
+      if (!QUOTAS.includes(name)) throw new TypeError(`options.${name} must be a number, got null`)
+      out[WIRE[name]] = null
+      continue
+    }
+    const number = args.number(`options.${name}`, value)
+    if (!Number.isSafeInteger(number)) throw new TypeError(`options.${name} must be an integer, got ${number}`)
+    out[WIRE[name]] = number
+  }
+  return JSON.stringify(out)
+}
+
+async function call<T>(promise: () => Promise<T>): Promise<T> {
+  try {
+    return await promise()
+  } catch (error) {
+    throw wrap(error)
+  }
+}
+
+/**
+ * A cluster to administer: `new Admin('clustron://127.0.0.1:7861,127.0.0.1:7862')` (a store
+ * part and `?cluster_key=FILE` may follow; the store is ignored). Errors are ClustronErrors:
+ * `not_found` for an unknown store or node, `invalid_input` for a bad name or option or a
+ * store that exists already.
+ */
+export class Admin {
+  readonly #native: native.NativeAdmin
+
+  constructor(target: string) {
+    args.key('target', target)
+    try {
+      this.#native = new native.NativeAdmin(target)
+    } catch (error) {
+      throw wrap(error)
+    }
+  }
+
+  /** Every store: its configuration, where it is wanted, its members, leader, health, keys and bytes. */
+  async stores(): Promise<StoreInfo[]> {
+    return (await call(() => this.#native.stores())).map((text) => JSON.parse(text) as StoreInfo)
+  }
+
+  /** One store (`not_found` when the cluster has none of that name). */
+  async store(name: string): Promise<StoreInfo> {
+    args.key('name', name)
+    return JSON.parse(await call(() => this.#native.store(name))) as StoreInfo
+  }
+
+  /** Creates a store on `replicas` nodes (default 3, capped at the nodes there are); it serves once this settles. */
+  async createStore(name: string, options?: StoreOptions): Promise<StoreInfo> {
+    args.key('name', name)
+    const wire = storeOptions(options)
+    return JSON.parse(await call(() => this.#native.createStore(name, wire))) as StoreInfo
+  }
+
+  /** Changes what `options` gives of a store's configuration and keeps the rest. */
+  async configureStore(name: string, options: StoreOptions): Promise<StoreInfo> {
+    args.key('name', name)
+    const wire = storeOptions(options)
+    return JSON.parse(await call(() => this.#native.configureStore(name, wire))) as StoreInfo
+  }
+
+  /** Drops a store: every replica's data is removed; clients then get `not_found`. A store with live leases or held locks is refused unless `force`. */
+  async dropStore(name: string, options?: { force?: boolean }): Promise<void> {
+    args.key('name', name)
+    const force = args.boolean('options.force', args.options('options', options, ['force'])?.force) ?? false
+    await call(() => this.#native.dropStore(name, force))
+  }
+
+  /** The nodes of the cluster. */
+  async members(): Promise<NodeInfo[]> {
+    return (await call(() => this.#native.members())).map((text) => JSON.parse(text) as NodeInfo)
+  }
+
+  /** Adds the node listening at `address` (`host:port`); a node started with `--seed` joins by itself. */
+  async addMember(address: string): Promise<NodeInfo> {
+    args.key('address', address)
+    return JSON.parse(await call(() => this.#native.addMember(address))) as NodeInfo
+  }
+
+  /** Moves every replica off a node (its id as `members()` gives it); it takes no new ones. */
+  async drainMember(nodeId: string): Promise<void> {
+    args.key('nodeId', nodeId)
+    await call(() => this.#native.drainMember(nodeId))
+  }
+
+  /** Drains a node, waits until no store's group counts it, and removes it. */
+  async removeMember(nodeId: string): Promise<void> {
+    args.key('nodeId', nodeId)
+    await call(() => this.#native.removeMember(nodeId))
+  }
+}
