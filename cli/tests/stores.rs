@@ -375,7 +375,7 @@ fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_witho
 /// releases it after the move.
 #[test]
 fn watches_and_lock_waits_survive_a_replica_move_that_takes_the_leader_away() {
-    let cluster = Cluster::start(4, "base", &[], true);
+    let cluster = Cluster::start(4, "base", &["--metrics", "127.0.0.1:0"], true);
     admin(&cluster).create_store("moving", StoreSettings { replicas: Some(3), ..StoreSettings::default() }).unwrap();
     let placed = settled(&cluster, "moving");
     let leader = admin(&cluster).store("moving").unwrap().leader.expect("a leader").id;
@@ -407,7 +407,20 @@ fn watches_and_lock_waits_survive_a_replica_move_that_takes_the_leader_away() {
         (info.health == Health::Healthy && !members.contains(&leader) && members.len() == 3).then_some(members)
     });
     assert!(moved.is_some(), "moving left the drained node: {:?}", admin(&cluster).store("moving"));
-    assert_ne!(moved.unwrap(), placed, "the group changed");
+    let moved = moved.unwrap();
+    assert_ne!(moved, placed, "the group changed");
+    // The move shows in the metrics: the node that took the replica up, the drained one that
+    // gave it up, and the store's placement changes on a member.
+    let arrived = index_of(&cluster, *moved.iter().find(|id| !placed.contains(id)).expect("a new member"));
+    let metric = |index: usize, series: &str| common::metric(&cluster.nodes[index], series);
+    assert!(metric(arrived, "clustron_node_replicas_added_total") >= Some(1.0));
+    let gave_up = eventually(Duration::from_secs(30), || {
+        let removed = metric(drained, "clustron_node_replicas_removed_total") >= Some(1.0);
+        (removed && metric(drained, "clustron_node_replicas") == Some(0.0)).then_some(())
+    });
+    assert!(gave_up.is_some(), "the drained node gave up every replica and counts them");
+    assert!(metric(arrived, "clustron_store_placement_changes{store=\"moving\"}") >= Some(1.0));
+    assert_eq!(metric(arrived, "clustron_store_moving{store=\"moving\"}"), Some(0.0));
     write(n, n + 20);
     let written = n + 20;
     // The watch saw every write exactly once, in order.

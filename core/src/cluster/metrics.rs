@@ -223,6 +223,10 @@ pub(crate) struct NodeFacts {
     pub(crate) watches: usize,
     /// Why the node must stop, if it must (it exits right after).
     pub(crate) failed: bool,
+    /// Replicas this node took up and gave up since it started (stores created or moved
+    /// here, and dropped or moved away).
+    pub(crate) replicas_added: u64,
+    pub(crate) replicas_removed: u64,
 }
 
 /// Writes Prometheus text-format families: `# HELP`/`# TYPE` once, then the samples.
@@ -265,6 +269,10 @@ impl Exposition {
 pub(crate) struct StoreGauges {
     pub(crate) stats: StoreStats,
     pub(crate) watchers: u64,
+    /// How many times the catalogue changed where the store's replicas are wanted.
+    pub(crate) placement_changes: u64,
+    /// The group's members are not the wanted nodes yet (a move under way).
+    pub(crate) moving: bool,
 }
 
 /// A store-contents gauge: its name, its help, and how to read it.
@@ -313,6 +321,37 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
         "1 when the node's disk failed or its data is damaged (the node is stopping).",
     );
     out.sample("clustron_node_storage_failed", &[], u64::from(facts.failed));
+    out.family("clustron_node_replicas", "gauge", "Store replicas on this node (the catalogue's not counted).");
+    let replicas = stores.iter().filter(|(replica, _)| replica.name != super::catalogue::CATALOGUE).count();
+    out.sample("clustron_node_replicas", &[], replicas);
+    out.family(
+        "clustron_node_replicas_added_total",
+        "counter",
+        "Replicas this node took up since it started (stores created or moved here).",
+    );
+    out.sample("clustron_node_replicas_added_total", &[], facts.replicas_added);
+    out.family(
+        "clustron_node_replicas_removed_total",
+        "counter",
+        "Replicas this node gave up since it started (stores dropped or moved away).",
+    );
+    out.sample("clustron_node_replicas_removed_total", &[], facts.replicas_removed);
+    out.family(
+        "clustron_store_placement_changes",
+        "gauge",
+        "How many times the catalogue changed where the store's replicas are wanted (moves, as store show counts them).",
+    );
+    for (replica, gauges) in stores {
+        out.sample("clustron_store_placement_changes", &[("store", &replica.name)], gauges.placement_changes);
+    }
+    out.family(
+        "clustron_store_moving",
+        "gauge",
+        "1 while the store's group, as this node sees it, is not yet the nodes the catalogue wants (a move under way).",
+    );
+    for (replica, gauges) in stores {
+        out.sample("clustron_store_moving", &[("store", &replica.name)], u64::from(gauges.moving));
+    }
     out.family(
         "clustron_store_disk_full",
         "gauge",

@@ -28,7 +28,7 @@ use openraft::{LogState, RaftLogId, RaftLogReader};
 use parking_lot::Mutex;
 
 pub(crate) use self::node_log::NodeLog;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use self::node_log::Record;
 use self::node_log::{encode, Effect, Job, RecordRef};
 use self::writer::Done;

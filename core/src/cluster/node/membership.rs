@@ -142,6 +142,9 @@ impl Node {
             }
         };
         self.inner.replicas.write().insert(store.to_owned(), Arc::clone(&replica));
+        if store != CATALOGUE {
+            self.inner.replicas_added.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.inner.replica_added.notify_waiters();
         Ok(replica)
     }

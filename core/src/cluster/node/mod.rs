@@ -131,6 +131,9 @@ struct Inner {
     io: Arc<Disk>,
     /// The log every group on this node writes (with a data directory).
     log: Option<Arc<NodeLog>>,
+    /// Replicas taken up and given up since the node started (for the metrics).
+    replicas_added: AtomicU64,
+    replicas_removed: AtomicU64,
     /// The store id each local replica belongs to (see `StoreRecord::uid`).
     uids: Mutex<HashMap<String, u64>>,
     /// New stores placed here whose group has not started yet, since when.
@@ -324,6 +327,8 @@ impl Node {
                 metrics_addr,
                 io,
                 log,
+                replicas_added: AtomicU64::new(0),
+                replicas_removed: AtomicU64::new(0),
                 uids: Mutex::default(),
                 changing: Mutex::default(),
                 starting: Mutex::default(),
@@ -387,11 +392,21 @@ impl Node {
     /// The Prometheus text exposition of this node's stores.
     pub async fn metrics_page(&self) -> String {
         let replicas: Vec<Arc<Replica>> = self.inner.replicas.read().values().cloned().collect();
+        let catalogue = self.catalogue();
         let mut stores = Vec::with_capacity(replicas.len());
         for replica in &replicas {
             let Ok(Reply::Stats(stats)) = replica.engine.query(Query::Stats) else { continue };
             let (watchers, _) = replica.engine.local_counts();
-            stores.push((&**replica, metrics::StoreGauges { stats, watchers: watchers as u64 }));
+            let record = catalogue.stores.get(&replica.name);
+            let moving = record.is_some_and(|record| {
+                let wanted: std::collections::BTreeSet<u64> = record.placement.iter().copied().collect();
+                replica.voter_ids().into_iter().collect::<std::collections::BTreeSet<u64>>() != wanted
+            });
+            let placement_changes = record.map_or(0, |record| record.epoch);
+            stores.push((
+                &**replica,
+                metrics::StoreGauges { stats, watchers: watchers as u64, placement_changes, moving },
+            ));
         }
         let facts = metrics::NodeFacts {
             id: self.inner.id,
@@ -399,6 +414,8 @@ impl Node {
             started: self.inner.started,
             watches: self.inner.watches.lock().len(),
             failed: self.inner.io.failed().is_some(),
+            replicas_added: self.inner.replicas_added.load(std::sync::atomic::Ordering::Relaxed),
+            replicas_removed: self.inner.replicas_removed.load(std::sync::atomic::Ordering::Relaxed),
         };
         metrics::render(&facts, &stores)
     }

@@ -532,7 +532,7 @@ impl Node {
                 },
             };
             if record.epoch == 0 {
-                self.start_group(&replica, record, &catalogue).await;
+                self.start_group(&replica, record, catalogue).await;
             }
         }
         let local: Vec<(String, Arc<Replica>)> = self
@@ -559,11 +559,11 @@ impl Node {
                 (None, Some(_)) => self.remove_replica(&name).await,
                 (Some(record), Some(uid)) if record.uid != uid => self.remove_replica(&name).await,
                 (Some(record), None) => self.set_uid(&name, record.uid),
-                (Some(record), Some(_)) if replica.is_leader() => self.lead_store(&replica, record, &catalogue),
+                (Some(record), Some(_)) if replica.is_leader() => self.lead_store(&replica, record, catalogue),
                 (Some(record), Some(_)) if !record.placement.contains(&me) => {
                     // Moved away: removed once the group's leader no longer counts this node
                     // (removing it while it still votes would weaken the group).
-                    if !replica.voter_ids().contains(&me) || self.left_group(record, &catalogue).await {
+                    if !replica.voter_ids().contains(&me) || self.left_group(record, catalogue).await {
                         self.remove_replica(&name).await;
                     }
                 }
@@ -703,6 +703,7 @@ impl Node {
         self.inner.starting.lock().remove(store);
         if let Some(replica) = replica {
             replica.shutdown().await;
+            self.inner.replicas_removed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         self.forget_group(store);
         if let Some(dir) = &self.inner.config.data_dir {
