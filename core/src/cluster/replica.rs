@@ -55,13 +55,33 @@ pub(crate) struct Host {
     pub(crate) io: Arc<Disk>,
     pub(crate) timing: Timing,
     /// Told when the replica becomes its group's leader.
-    pub(crate) took_over: Arc<Notify>,
+    pub(crate) took_over: Arc<TookOver>,
     /// The node's liveness beats stand in for this group's heartbeats (a store's group; the
     /// catalogue's keeps its own): it starts with elections off and the node turns them on
     /// when no live node leads the group (see `node/liveness.rs`).
     pub(crate) beats: bool,
     /// The node log and this group's name in it (with a data directory).
     pub(crate) log: Option<(Arc<NodeLog>, String)>,
+}
+
+/// The groups of a node whose replica became leader since the node's catalogue loop last
+/// looked (it configures them at once: new stores wait for that before their first write).
+#[derive(Debug, Default)]
+pub(crate) struct TookOver {
+    names: parking_lot::Mutex<std::collections::HashSet<String>>,
+    pub(crate) notify: Notify,
+}
+
+impl TookOver {
+    fn note(&self, name: &str) {
+        self.names.lock().insert(name.to_owned());
+        self.notify.notify_one();
+    }
+
+    /// The groups noted since the last call.
+    pub(crate) fn take(&self) -> std::collections::HashSet<String> {
+        std::mem::take(&mut *self.names.lock())
+    }
 }
 
 /// Raft timing (milliseconds).
@@ -120,7 +140,7 @@ pub(crate) struct Replica {
     was_configured: AtomicBool,
     /// Told when this replica becomes its group's leader: the node's catalogue loop then
     /// configures the group at once (new stores wait for that before their first write).
-    took_over: Arc<Notify>,
+    took_over: Arc<TookOver>,
     /// The store's revision as this replica applies entries.
     revisions: tokio::sync::watch::Receiver<u64>,
 }
@@ -665,7 +685,7 @@ impl Replica {
             }
             let now_leading = state == ServerState::Leader;
             if now_leading && !leading {
-                self.took_over.notify_one();
+                self.took_over.note(&self.name);
                 // Leases must not expire because no leader could renew them during the
                 // election: extend every live one past the longest election.
                 let now = self.stamp();

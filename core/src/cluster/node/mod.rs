@@ -119,7 +119,7 @@ struct Inner {
     /// Wakes whoever waits for a replica to be created here (see `Node::replica_soon`).
     replica_added: tokio::sync::Notify,
     /// Told when a replica here becomes its group's leader (wakes `follow_catalogue`).
-    took_over: Arc<tokio::sync::Notify>,
+    took_over: Arc<super::replica::TookOver>,
     creating: AsyncMutex<()>,
     watches: Mutex<HashMap<u64, WatchSlot>>,
     next_watch: AtomicU64,

@@ -49,12 +49,16 @@ impl Node {
     pub(super) fn catalogue(&self) -> Arc<Catalogue> {
         let Some(replica) = self.catalogue_replica() else { return Arc::default() };
         let key = (Arc::as_ptr(&replica) as usize, replica.engine.revision());
+        let mut previous = None;
         if let Some((cached_key, cached)) = self.inner.catalogue_cache.lock().as_ref() {
             if *cached_key == key {
                 return Arc::clone(cached);
             }
+            if cached_key.0 == key.0 {
+                previous = Some(Arc::clone(cached));
+            }
         }
-        match Catalogue::read(&replica.engine) {
+        match Catalogue::read(&replica.engine, previous.as_deref()) {
             Ok(catalogue) => {
                 let catalogue = Arc::new(catalogue);
                 // Keyed by the revision it was read at (the scan may see a later one).
@@ -419,12 +423,11 @@ impl Node {
         tokio::spawn(async move {
             let mut last_beat = Instant::now() - BEAT;
             // What the last pass read, and when the last full pass was: between full passes
-            // (one per beat, and after this node takes over a group) a pass looks only at
-            // the stores whose records changed, so creating the 1000th store does not cost
-            // a look at the 999 others on every node.
+            // (one per beat) a pass looks only at the stores whose records changed and those
+            // whose replica here became leader, so creating the 1000th store does not cost a
+            // look at the 999 others on every node.
             let mut seen: Option<Arc<Catalogue>> = None;
             let mut last_full = Instant::now() - BEAT;
-            let mut full = true;
             loop {
                 let Some(inner) = weak.upgrade() else { return };
                 let node = Node { inner };
@@ -441,9 +444,12 @@ impl Node {
                 revisions.borrow_and_update();
                 node.note_leadership(&catalogue);
                 let current = node.catalogue();
+                let took_over = node.inner.took_over.take();
                 let only = match &seen {
-                    Some(previous) if !full && last_full.elapsed() < BEAT && previous.nodes == current.nodes => {
-                        Some(previous.changed_stores(&current))
+                    Some(previous) if last_full.elapsed() < BEAT && previous.nodes == current.nodes => {
+                        let mut only = previous.changed_stores(&current);
+                        only.extend(took_over);
+                        Some(only)
                     }
                     _ => None,
                 };
@@ -452,7 +458,6 @@ impl Node {
                 }
                 node.reconcile(&current, only.as_ref()).await;
                 seen = Some(current);
-                full = false;
                 if last_beat.elapsed() >= BEAT {
                     last_beat = Instant::now();
                     let beat = node.clone();
@@ -463,7 +468,7 @@ impl Node {
                 drop((node, catalogue));
                 tokio::select! {
                     _ = revisions.changed() => {}
-                    () = took_over.notified() => full = true,
+                    () = took_over.notify.notified() => {}
                     () = tokio::time::sleep(BEAT) => {}
                 }
             }
