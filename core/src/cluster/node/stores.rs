@@ -12,6 +12,7 @@ use openraft::ChangeMembers;
 
 use super::{io_error, Node};
 use crate::cluster::catalogue::{Catalogue, NodeRecord, NodeState, StoreRecord, CATALOGUE, MAX_VOTERS, RECORD_VERSION};
+use crate::cluster::disk::off_the_runtime;
 use crate::cluster::format::{self, Kind};
 use crate::cluster::placement::{self, Candidate};
 use crate::cluster::replica::Replica;
@@ -677,9 +678,9 @@ impl Node {
         self.inner.uids.lock().insert(store.to_owned(), uid);
         if let Some(dir) = &self.inner.config.data_dir {
             let dir = dir.join("stores").join(store);
-            if let Err(error) =
-                self.inner.io.replace(&dir, "store-id", &format::seal(Kind::StoreId, uid.to_string().as_bytes()))
-            {
+            let sealed = format::seal(Kind::StoreId, uid.to_string().as_bytes());
+            // Two syncs: off the runtime's thread (a node runs on one by default).
+            if let Err(error) = off_the_runtime(|| self.inner.io.replace(&dir, "store-id", &sealed)) {
                 tracing::warn!("saving {}: {error}", dir.join("store-id").display());
             }
         }
