@@ -318,6 +318,12 @@ typedef int32_t clustron_status;
 #endif // __cplusplus
 
 /**
+ * A cluster to administer. Safe to use from many threads at once; free it with
+ * `clustron_admin_free`.
+ */
+typedef struct clustron_admin clustron_admin;
+
+/**
  * A list of entries in order; a slot is empty where a key was missing. A scan page also
  * carries the cursor for the next page and the revision it was read at.
  */
@@ -705,6 +711,71 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Opens an administration handle for the cluster a connection string names
+ * (`clustron://host:port,host:port[/store][?cluster_key=FILE]`, NUL-terminated; the store
+ * part is ignored). Nothing is sent until a call needs it. On success `*out` receives it.
+ */
+clustron_status clustron_admin_open(const char *target, clustron_admin **out, clustron_error **err);
+
+/**
+ * Frees an administration handle (NULL is allowed).
+ */
+void clustron_admin_free(clustron_admin *admin);
+
+/**
+ * Frees text the library returned (NULL is allowed).
+ */
+void clustron_text_free(char *text);
+
+/**
+ * Every store, as a JSON array in `*out`.
+ */
+clustron_status clustron_admin_stores(const clustron_admin *admin, char **out, clustron_error **err);
+
+/**
+ * One store (`name` NUL-terminated; CLUSTRON_NOT_FOUND when the cluster has none of that
+ * name), as a JSON object in `*out`.
+ */
+clustron_status clustron_admin_store(const clustron_admin *admin, const char *name, char **out, clustron_error **err);
+
+/**
+ * Creates a store and answers once it serves. `options` (NUL-terminated JSON, or NULL for
+ * the defaults): `{"replicas": 3, "max_keys": N, "max_bytes": N, "max_key_bytes": N,
+ * "max_value_bytes": N, "history_events": N, "history_bytes": N}`, every field optional, an
+ * unknown one refused. `*out` receives the store as a JSON object.
+ */
+clustron_status clustron_admin_create_store(const clustron_admin *admin, const char *name, const char *options, char **out, clustron_error **err);
+
+/**
+ * Changes what `options` gives of a store's configuration and keeps the rest (the options
+ * of `clustron_admin_create_store`; a quota given as `null` is removed). `*out` receives the
+ * store as a JSON object.
+ */
+clustron_status clustron_admin_configure_store(const clustron_admin *admin, const char *name, const char *options, char **out, clustron_error **err);
+
+/**
+ * Drops a store: every replica's data is removed and clients then get CLUSTRON_NOT_FOUND.
+ * A store with live leases or held locks is refused unless `force`.
+ */
+clustron_status clustron_admin_drop_store(const clustron_admin *admin, const char *name, bool force, clustron_error **err);
+
+/**
+ * The nodes of the cluster, as a JSON array of `{"id", "addrs", "peer"}` in `*out`.
+ */
+clustron_status clustron_admin_members(const clustron_admin *admin, char **out, clustron_error **err);
+
+/**
+ * Moves every replica off a node (`node_id`: its hexadecimal id, NUL-terminated); it takes
+ * no new ones.
+ */
+clustron_status clustron_admin_drain_member(const clustron_admin *admin, const char *node_id, clustron_error **err);
+
+/**
+ * Drains a node, waits until no store's group counts it, and removes it from the cluster.
+ */
+clustron_status clustron_admin_remove_member(const clustron_admin *admin, const char *node_id, clustron_error **err);
 
 /**
  * Adds `delta` to the counter `name`.

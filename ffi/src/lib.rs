@@ -5,12 +5,14 @@
 //! panic from crossing into C. Semantics live in the core; this crate only converts.
 //!
 //! Areas: [`status`] (codes and errors), [`store`], [`kv`], [`objects`] (entries, lists,
-//! results), [`lease`] (leases and sessions), [`lock`], [`counter`], [`watch`], [`txn`].
+//! results), [`lease`] (leases and sessions), [`lock`], [`counter`], [`watch`], [`txn`],
+//! [`admin`] (a cluster's stores and members).
 #![allow(non_camel_case_types, reason = "the C names are the ABI")]
 #![allow(clippy::missing_safety_doc, reason = "the safety contract of every function is in clustron.h")]
 
 extern crate clustron_core as clustron;
 
+pub mod admin;
 pub mod counter;
 mod guard;
 pub mod kv;

@@ -257,8 +257,27 @@ static void sessions_and_leases(void) {
     clustron_store_free(store);
 }
 
+/* The admin handle refuses bad targets, options and ids before anything is sent. */
+static void admin_calls_refuse_bad_input(void) {
+    clustron_admin *admin = NULL;
+    char *text = NULL;
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_open("orders", &admin, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_open("clustron://inproc/orders", &admin, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_open(NULL, &admin, NULL));
+    CHECK(admin == NULL);
+    OK(clustron_admin_open("clustron://127.0.0.1:9", &admin, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_stores(NULL, &text, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_create_store(admin, "s", "{\"replica\": 3}", &text, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_create_store(admin, "s", NULL, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_admin_drain_member(admin, "not-hex", NULL));
+    CHECK(text == NULL);
+    clustron_text_free(NULL);
+    clustron_admin_free(admin);
+}
+
 int main(void) {
     errors_carry_code_and_message();
+    admin_calls_refuse_bad_input();
     null_handles_and_pointers_are_refused();
     bad_lengths_utf8_flags_and_ttls_are_invalid_input();
     values_with_nul_bytes_and_entries_round_trip();

@@ -170,7 +170,9 @@ impl Catalogue {
                 } else if let Some(name) = key.strip_prefix(STORE_PREFIX) {
                     let known = previous.and_then(|previous| previous.stores.get(name));
                     let record = match known {
-                        Some(record) if record.revision == entry.mod_revision() && record.name == name => record.clone(),
+                        Some(record) if record.revision == entry.mod_revision() && record.name == name => {
+                            record.clone()
+                        }
                         _ => {
                             let mut record: StoreRecord = decode(key, bytes, |r: &StoreRecord| r.v)?;
                             record.revision = entry.mod_revision();

@@ -1,0 +1,228 @@
+//! Administering a cluster from C: its stores (create, configure, list, drop) and members
+//! (list, drain, remove), the same calls as `clustron store` and `clustron members`. Stores
+//! and nodes come back as JSON text with the fields of `clustron store list --json` and
+//! `clustron members list --json` (lists as a JSON array), NUL-terminated and freed with
+//! `clustron_text_free`. Every call blocks for a few round trips to the cluster.
+
+use std::ffi::{c_char, CString};
+
+use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges};
+
+use crate::guard::{self, call};
+use crate::status::{clustron_error, clustron_status};
+
+/// A cluster to administer. Safe to use from many threads at once; free it with
+/// `clustron_admin_free`.
+#[derive(Debug)]
+pub struct clustron_admin {
+    cluster: Cluster,
+}
+
+fn admin<'a>(admin: *const clustron_admin) -> clustron::Result<&'a Cluster> {
+    // SAFETY: NULL or a live handle (caller contract).
+    unsafe { guard::object(admin, "admin") }.map(|handle| &handle.cluster)
+}
+
+/// Writes `text` to a checked out-parameter as a NUL-terminated string the caller frees.
+unsafe fn text_out(out: *mut *mut c_char, text: String) -> clustron::Result<()> {
+    let text = CString::new(text).map_err(|_| guard::invalid("the answer holds a NUL byte"))?;
+    // SAFETY: checked by the caller with `guard::out`.
+    unsafe { guard::write(out, text.into_raw()) };
+    Ok(())
+}
+
+/// Store options as the JSON form of `clustron::admin::StoreChanges` (NULL: none).
+unsafe fn changes(options: *const c_char) -> clustron::Result<StoreChanges> {
+    if options.is_null() {
+        return Ok(StoreChanges::default());
+    }
+    // SAFETY: caller contract (NUL-terminated).
+    StoreChanges::from_json(unsafe { guard::c_string(options, "options") }?)
+}
+
+/// Opens an administration handle for the cluster a connection string names
+/// (`clustron://host:port,host:port[/store][?cluster_key=FILE]`, NUL-terminated; the store
+/// part is ignored). Nothing is sent until a call needs it. On success `*out` receives it.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_open(
+    target: *const c_char,
+    out: *mut *mut clustron_admin,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        // SAFETY: caller contract.
+        let target = unsafe { guard::c_string(target, "target") }?;
+        guard::out(out, "admin")?;
+        let cluster = Cluster::from_target(target)?;
+        // SAFETY: checked above.
+        unsafe { guard::write(out, guard::boxed(clustron_admin { cluster })) };
+        Ok(())
+    })
+}
+
+/// Frees an administration handle (NULL is allowed).
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_free(admin: *mut clustron_admin) {
+    if !admin.is_null() {
+        // SAFETY: a handle from clustron_admin_open, freed once (caller contract).
+        drop(unsafe { Box::from_raw(admin) });
+    }
+}
+
+/// Frees text the library returned (NULL is allowed).
+#[no_mangle]
+pub unsafe extern "C" fn clustron_text_free(text: *mut c_char) {
+    if !text.is_null() {
+        // SAFETY: text from this library (CString::into_raw), freed once (caller contract).
+        drop(unsafe { CString::from_raw(text) });
+    }
+}
+
+/// Every store, as a JSON array in `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_stores(
+    admin: *const clustron_admin,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        guard::out(out, "text")?;
+        let stores: Vec<String> = cluster.list_stores()?.iter().map(|info| info.to_json().to_string()).collect();
+        // SAFETY: checked above.
+        unsafe { text_out(out, format!("[{}]", stores.join(","))) }
+    })
+}
+
+/// One store (`name` NUL-terminated; CLUSTRON_NOT_FOUND when the cluster has none of that
+/// name), as a JSON object in `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_store(
+    admin: *const clustron_admin,
+    name: *const c_char,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let name = unsafe { guard::c_string(name, "name") }?;
+        guard::out(out, "text")?;
+        let info = cluster.store(name)?;
+        // SAFETY: checked above.
+        unsafe { text_out(out, info.to_json().to_string()) }
+    })
+}
+
+/// Creates a store and answers once it serves. `options` (NUL-terminated JSON, or NULL for
+/// the defaults): `{"replicas": 3, "max_keys": N, "max_bytes": N, "max_key_bytes": N,
+/// "max_value_bytes": N, "history_events": N, "history_bytes": N}`, every field optional, an
+/// unknown one refused. `*out` receives the store as a JSON object.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_create_store(
+    admin: *const clustron_admin,
+    name: *const c_char,
+    options: *const c_char,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let name = unsafe { guard::c_string(name, "name") }?;
+        // SAFETY: caller contract.
+        let changes = unsafe { changes(options) }?;
+        guard::out(out, "text")?;
+        let info = cluster.create_store(name, changes.settings(None))?;
+        // SAFETY: checked above.
+        unsafe { text_out(out, info.to_json().to_string()) }
+    })
+}
+
+/// Changes what `options` gives of a store's configuration and keeps the rest (the options
+/// of `clustron_admin_create_store`; a quota given as `null` is removed). `*out` receives the
+/// store as a JSON object.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_configure_store(
+    admin: *const clustron_admin,
+    name: *const c_char,
+    options: *const c_char,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let name = unsafe { guard::c_string(name, "name") }?;
+        // SAFETY: caller contract.
+        let changes = unsafe { changes(options) }?;
+        guard::out(out, "text")?;
+        let info = cluster.change_store(name, &changes)?;
+        // SAFETY: checked above.
+        unsafe { text_out(out, info.to_json().to_string()) }
+    })
+}
+
+/// Drops a store: every replica's data is removed and clients then get CLUSTRON_NOT_FOUND.
+/// A store with live leases or held locks is refused unless `force`.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_drop_store(
+    admin: *const clustron_admin,
+    name: *const c_char,
+    force: bool,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let name = unsafe { guard::c_string(name, "name") }?;
+        cluster.drop_store(name, force)
+    })
+}
+
+/// The nodes of the cluster, as a JSON array of `{"id", "addrs", "peer"}` in `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_members(
+    admin: *const clustron_admin,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        guard::out(out, "text")?;
+        let members: Vec<String> = cluster.members()?.iter().map(|node| node_json(node).to_string()).collect();
+        // SAFETY: checked above.
+        unsafe { text_out(out, format!("[{}]", members.join(","))) }
+    })
+}
+
+/// Moves every replica off a node (`node_id`: its hexadecimal id, NUL-terminated); it takes
+/// no new ones.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_drain_member(
+    admin: *const clustron_admin,
+    node_id: *const c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let id = parse_node_id(unsafe { guard::c_string(node_id, "node_id") }?)?;
+        cluster.drain_member(id)
+    })
+}
+
+/// Drains a node, waits until no store's group counts it, and removes it from the cluster.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_remove_member(
+    admin: *const clustron_admin,
+    node_id: *const c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let id = parse_node_id(unsafe { guard::c_string(node_id, "node_id") }?)?;
+        cluster.remove_member(id)
+    })
+}
