@@ -174,8 +174,6 @@ fn leader(cluster: &Cluster, store: &str) -> Option<usize> {
 }
 
 #[test]
-#[ignore = "flaky, open: in about half the runs the full leader neither hands over nor refuses, and \
-            goes on acknowledging writes (docs/RELIABILITY.md, Disks); run with --ignored"]
 fn a_leader_whose_disk_is_full_hands_the_group_to_a_node_with_room() {
     let cluster = Cluster::start(3, "orders", &["--allow-fault-injection"], true);
     let store = open(&cluster, "orders");
