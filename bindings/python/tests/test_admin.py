@@ -4,12 +4,14 @@ since nothing they pass reaches the network."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Optional
 
 import pytest
 
 import clustron
+import clustron.aio
 
 NODES: Optional[str] = os.environ.get("CLUSTRON_NODES") or None
 needs_cluster = pytest.mark.skipif(NODES is None, reason="needs a cluster (CLUSTRON_NODES)")
@@ -93,3 +95,32 @@ def test_wrong_types_and_targets_are_refused_before_anything_is_sent() -> None:
         clustron.Admin("clustron://inproc/orders")
     with pytest.raises(clustron.InvalidInputError):
         clustron.Admin("clustron://")
+
+
+@needs_cluster
+def test_the_asyncio_admin_awaits_the_same_calls() -> None:
+    async def main() -> None:
+        admin = clustron.aio.Admin(f"clustron://{NODES}")
+        name = f"py-aio-admin-{os.getpid()}"
+        created, members = await asyncio.gather(admin.create_store(name, replicas=1), admin.members())
+        assert created["replicas"] == 1 and len(members) == len(NODES.split(","))  # type: ignore[union-attr]
+        assert (await admin.configure_store(name, max_keys=5))["limits"]["max_keys"] == 5
+        assert name in [store["store"] for store in await admin.stores()]
+        await admin.drop_store(name)
+        with pytest.raises(clustron.NotFoundError):
+            await admin.store(name)
+
+    asyncio.run(main())
+
+
+def test_the_asyncio_admin_refuses_wrong_types_when_awaited() -> None:
+    async def main() -> None:
+        admin = clustron.aio.Admin("clustron://127.0.0.1:9")
+        with pytest.raises(TypeError):
+            await admin.create_store("s", replicas="3")
+        with pytest.raises(TypeError):
+            await admin.create_store("s", replica=3)
+        with pytest.raises(clustron.InvalidInputError):
+            await admin.drain_member("not-hex")
+
+    asyncio.run(main())

@@ -70,7 +70,19 @@ async def _done(result: T) -> T:
     return result
 
 
-__all__ = ["Counters", "Leases", "Lock", "Locks", "Session", "Store", "Transaction", "Watch", "Watches", "open"]
+__all__ = [
+    "Admin",
+    "Counters",
+    "Leases",
+    "Lock",
+    "Locks",
+    "Session",
+    "Store",
+    "Transaction",
+    "Watch",
+    "Watches",
+    "open",
+]
 
 
 class _Reactor:
@@ -385,6 +397,44 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<clustron.aio.Store {self.name!r}{' closed' if self.closed else ''}>"
+
+
+class Admin:
+    """:class:`clustron.Admin` for asyncio: the same methods, awaited. Each call is a few
+    round trips that block in the native client, so it runs on a worker thread
+    (``asyncio.to_thread``); administration is rare, and the loop goes on meanwhile."""
+
+    def __init__(self, target: str) -> None:
+        self._admin = clustron.Admin(target)
+
+    async def stores(self) -> "list[dict[str, Any]]":
+        return await asyncio.to_thread(self._admin.stores)
+
+    async def store(self, name: str) -> "dict[str, Any]":
+        return await asyncio.to_thread(self._admin.store, name)
+
+    async def create_store(self, name: str, **options: Any) -> "dict[str, Any]":
+        """See :meth:`clustron.Admin.create_store` for the options."""
+        return await asyncio.to_thread(lambda: self._admin.create_store(name, **options))
+
+    async def configure_store(self, name: str, **options: Any) -> "dict[str, Any]":
+        """See :meth:`clustron.Admin.configure_store` for the options."""
+        return await asyncio.to_thread(lambda: self._admin.configure_store(name, **options))
+
+    async def drop_store(self, name: str, *, force: bool = False) -> None:
+        await asyncio.to_thread(lambda: self._admin.drop_store(name, force=force))
+
+    async def members(self) -> "list[dict[str, Any]]":
+        return await asyncio.to_thread(self._admin.members)
+
+    async def add_member(self, address: str) -> "dict[str, Any]":
+        return await asyncio.to_thread(self._admin.add_member, address)
+
+    async def drain_member(self, node_id: str) -> None:
+        await asyncio.to_thread(self._admin.drain_member, node_id)
+
+    async def remove_member(self, node_id: str) -> None:
+        await asyncio.to_thread(self._admin.remove_member, node_id)
 
 
 async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
