@@ -6,7 +6,7 @@
 
 use std::ffi::{c_char, CString};
 
-use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges};
+use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges, StoreInfo};
 
 use crate::guard::{self, call};
 use crate::status::{clustron_error, clustron_status};
@@ -114,6 +114,28 @@ pub unsafe extern "C" fn clustron_admin_store(
     })
 }
 
+/// What creating and configuring share: the name and options read, a store answered as JSON.
+unsafe fn store_call(
+    admin: *const clustron_admin,
+    name: *const c_char,
+    options: *const c_char,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+    run: impl FnOnce(&Cluster, &str, StoreChanges) -> clustron::Result<StoreInfo>,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let name = unsafe { guard::c_string(name, "name") }?;
+        // SAFETY: caller contract.
+        let changes = unsafe { changes(options) }?;
+        guard::out(out, "text")?;
+        let info = run(cluster, name, changes)?;
+        // SAFETY: checked above.
+        unsafe { text_out(out, info.to_json().to_string()) }
+    })
+}
+
 /// Creates a store and answers once it serves. `options` (NUL-terminated JSON, or NULL for
 /// the defaults): `{"replicas": 3, "max_keys": N, "max_bytes": N, "max_key_bytes": N,
 /// "max_value_bytes": N, "history_events": N, "history_bytes": N}`, every field optional, an
@@ -126,17 +148,12 @@ pub unsafe extern "C" fn clustron_admin_create_store(
     out: *mut *mut c_char,
     err: *mut *mut clustron_error,
 ) -> clustron_status {
-    call(err, || {
-        let cluster = self::admin(admin)?;
-        // SAFETY: caller contract.
-        let name = unsafe { guard::c_string(name, "name") }?;
-        // SAFETY: caller contract.
-        let changes = unsafe { changes(options) }?;
-        guard::out(out, "text")?;
-        let info = cluster.create_store(name, changes.settings(None))?;
-        // SAFETY: checked above.
-        unsafe { text_out(out, info.to_json().to_string()) }
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        store_call(admin, name, options, out, err, |cluster, name, changes| {
+            cluster.create_store(name, changes.settings(None))
+        })
+    }
 }
 
 /// Changes what `options` gives of a store's configuration and keeps the rest (the options
@@ -150,17 +167,8 @@ pub unsafe extern "C" fn clustron_admin_configure_store(
     out: *mut *mut c_char,
     err: *mut *mut clustron_error,
 ) -> clustron_status {
-    call(err, || {
-        let cluster = self::admin(admin)?;
-        // SAFETY: caller contract.
-        let name = unsafe { guard::c_string(name, "name") }?;
-        // SAFETY: caller contract.
-        let changes = unsafe { changes(options) }?;
-        guard::out(out, "text")?;
-        let info = cluster.change_store(name, &changes)?;
-        // SAFETY: checked above.
-        unsafe { text_out(out, info.to_json().to_string()) }
-    })
+    // SAFETY: the caller's contract, passed on.
+    unsafe { store_call(admin, name, options, out, err, |cluster, name, changes| cluster.change_store(name, &changes)) }
 }
 
 /// Drops a store: every replica's data is removed and clients then get CLUSTRON_NOT_FOUND.

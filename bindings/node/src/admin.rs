@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges};
+use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges, StoreInfo};
 use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
 use napi::Env;
 use napi_derive::napi;
@@ -38,6 +38,20 @@ where
     .map_err(|failure| error(clustron::Error::new(clustron::ErrorCode::Internal, failure.reason)))
 }
 
+impl NativeAdmin {
+    /// What creating and configuring share: the options read at once, the store as JSON.
+    fn store_call<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        options: &str,
+        run: impl FnOnce(&Cluster, &str, StoreChanges) -> clustron::Result<StoreInfo> + Send + 'static,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let changes = check(StoreChanges::from_json(options))?;
+        blocking(env, &self.cluster, move |cluster| Ok(run(cluster, &name, changes)?.to_json().to_string()))
+    }
+}
+
 #[napi]
 impl NativeAdmin {
     #[napi(constructor)]
@@ -66,9 +80,8 @@ impl NativeAdmin {
         name: String,
         options: String,
     ) -> Result<PromiseRaw<'env, String>> {
-        let changes = check(StoreChanges::from_json(&options))?;
-        blocking(env, &self.cluster, move |cluster| {
-            Ok(cluster.create_store(&name, changes.settings(None))?.to_json().to_string())
+        self.store_call(env, name, &options, |cluster, name, changes| {
+            cluster.create_store(name, changes.settings(None))
         })
     }
 
@@ -79,8 +92,7 @@ impl NativeAdmin {
         name: String,
         options: String,
     ) -> Result<PromiseRaw<'env, String>> {
-        let changes = check(StoreChanges::from_json(&options))?;
-        blocking(env, &self.cluster, move |cluster| Ok(cluster.change_store(&name, &changes)?.to_json().to_string()))
+        self.store_call(env, name, &options, |cluster, name, changes| cluster.change_store(name, &changes))
     }
 
     #[napi(ts_return_type = "Promise<void>")]
