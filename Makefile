@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -69,6 +69,16 @@ test-cluster:
 JEPSEN_SECONDS ?= 300
 jepsen:
 	JEPSEN_SECONDS=$(JEPSEN_SECONDS) $(CARGO) test $(RELEASE) -p clustron-cli --test jepsen -- --nocapture --test-threads 1
+
+## simulate: the deterministic simulation of a store's Raft group (core/src/cluster/sim): SEEDS
+## seeds from FIRST, on every core, release build; each seed is 30 simulated seconds of clients
+## and faults. A failing seed replays exactly: `make simulate SEEDS=1 FIRST=<seed>`. `make test`
+## runs seeds 1-3, the replay check and the planted bugs (in test-rust, debug build).
+SEEDS ?= 1000
+FIRST ?= 1
+simulate:
+	SIMULATE_SEEDS=$(SEEDS) SIMULATE_FIRST=$(FIRST) $(CARGO) test $(RELEASE) -p clustron --features node --lib \
+	  cluster::sim::simulated_groups -- --nocapture
 
 # ---- Fuzzing (cargo-fuzz, libFuzzer; stable Rust, so without a sanitizer) ------------------
 FUZZ_TARGETS := wire log snapshot config c_abi

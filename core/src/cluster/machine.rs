@@ -38,6 +38,12 @@ struct ClientWindow {
     last_now: u64,
 }
 
+#[cfg(all(test, tokio_unstable))]
+thread_local! {
+    /// A bug planted for the simulation to find (`cluster/sim`): retried writes apply again.
+    pub(crate) static FORGET_REQUESTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Requests {
     clients: BTreeMap<u64, ClientWindow>,
@@ -46,6 +52,10 @@ struct Requests {
 impl Requests {
     /// The earlier answer of a retried request, if this one was applied before.
     fn replay(&mut self, id: &RequestId, now: u64) -> Option<Result<Reply>> {
+        #[cfg(all(test, tokio_unstable))]
+        if FORGET_REQUESTS.with(std::cell::Cell::get) {
+            return None;
+        }
         let window = self.clients.entry(id.client).or_default();
         window.last_now = window.last_now.max(now);
         if id.acked > window.acked {

@@ -12,6 +12,9 @@ pub(crate) mod network;
 mod node;
 mod placement;
 mod replica;
+mod runtime;
+#[cfg(all(test, tokio_unstable))]
+mod sim;
 pub(crate) mod types;
 
 pub use disk::{DiskFaults, Fatal};

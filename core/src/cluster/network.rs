@@ -1,7 +1,8 @@
 //! openraft's RPCs over the node's swarm: each RPC is postcard inside a `RaftRequest` for
 //! its store. A peer that cannot be reached is `Unreachable` (openraft backs off); an error
 //! from the peer's Raft comes back as a remote error. The node's fault switch can cut peers
-//! off (tests of partitions).
+//! off (tests of partitions). The deterministic simulation (`cluster/sim`) carries the same
+//! encoded messages over its own wires instead of the swarm ([`Link`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -115,11 +116,31 @@ pub(crate) fn fuzz_raft_messages(bytes: &[u8]) {
     let _ = postcard::from_bytes::<RaftRpcReply>(bytes);
 }
 
+/// What carries a group's messages to its peers.
+#[derive(Clone)]
+pub(crate) enum Link {
+    /// The node's swarm.
+    Swarm(Net),
+    /// The simulation's wires, from node `from`.
+    #[cfg(all(test, tokio_unstable))]
+    Sim { wires: Arc<super::sim::Wires>, from: u64 },
+}
+
 #[derive(Clone)]
 pub(crate) struct Network {
-    pub(crate) net: Net,
+    pub(crate) link: Link,
     pub(crate) store: String,
     pub(crate) faults: Arc<Faults>,
+}
+
+/// Answers a peer's raft message for `raft`'s group (a beat is the node's, not a group's).
+pub(crate) async fn answer(raft: &super::types::Raft, rpc: RaftRpc) -> RaftRpcReply {
+    match rpc {
+        RaftRpc::Append(rpc) => RaftRpcReply::Append(raft.append_entries(rpc).await),
+        RaftRpc::Vote(rpc) => RaftRpcReply::Vote(raft.vote(rpc).await),
+        RaftRpc::Snapshot(rpc) => RaftRpcReply::Snapshot(raft.install_snapshot(rpc).await),
+        RaftRpc::Beat(_) => RaftRpcReply::Beat,
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -127,7 +148,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Peer {
         Peer {
-            net: self.net.clone(),
+            link: self.link.clone(),
             store: self.store.clone(),
             faults: Arc::clone(&self.faults),
             target,
@@ -138,7 +159,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 }
 
 pub(crate) struct Peer {
-    net: Net,
+    link: Link,
     store: String,
     faults: Arc<Faults>,
     target: u64,
@@ -166,13 +187,20 @@ impl Peer {
         if !self.faults.pass().await {
             return Err(unreachable(format!("a message to node {} was dropped (fault injection)", self.target)));
         }
-        let Some(peer) = self.peer else {
-            return Err(unreachable(format!("node {} has no valid peer id", self.target)));
-        };
         let bytes = postcard::to_allocvec(&rpc)
             .map_err(|error| RPCError::Network(NetworkError::new(&Failure(error.to_string()))))?;
         let request = RaftRequest { store: self.store.clone(), rpc: bytes };
-        match self.net.raft(peer, self.addrs.clone(), request).await {
+        let answer = match &self.link {
+            Link::Swarm(net) => {
+                let Some(peer) = self.peer else {
+                    return Err(unreachable(format!("node {} has no valid peer id", self.target)));
+                };
+                net.raft(peer, self.addrs.clone(), request).await
+            }
+            #[cfg(all(test, tokio_unstable))]
+            Link::Sim { wires, from } => Ok(wires.raft(*from, self.target, request).await),
+        };
+        match answer {
             Err(error) => Err(unreachable(error.to_string())),
             Ok(Err(error)) => Err(unreachable(error.to_string())),
             Ok(Ok(bytes)) => postcard::from_bytes(&bytes)

@@ -60,8 +60,19 @@ pub(crate) struct Host {
     /// catalogue's keeps its own): it starts with elections off and the node turns them on
     /// when no live node leads the group (see `node/liveness.rs`).
     pub(crate) beats: bool,
-    /// The node log and this group's name in it (with a data directory).
-    pub(crate) log: Option<(Arc<NodeLog>, String)>,
+    /// Where the group's log lives.
+    pub(crate) log: HostLog,
+}
+
+/// Where a replica's log lives.
+pub(crate) enum HostLog {
+    /// In memory (a node without a data directory).
+    Memory,
+    /// The node log, under this group's name (with a data directory).
+    Node(Arc<NodeLog>, String),
+    /// A log the simulation keeps across a replica's restarts.
+    #[cfg(all(test, tokio_unstable))]
+    Kept(LogStore),
 }
 
 /// The groups of a node whose replica became leader since the node's catalogue loop last
@@ -173,9 +184,11 @@ impl Replica {
         let engine = InProcEngine::replica(name, config);
         let on_disk = Arc::default();
         let (log, room) = match (&data_dir, log) {
-            (Some(dir), Some((node_log, group))) => {
+            (Some(dir), HostLog::Node(node_log, group)) => {
                 (LogStore::open(&node_log, &group, dir, Arc::clone(&on_disk))?, node_log.room())
             }
+            #[cfg(all(test, tokio_unstable))]
+            (_, HostLog::Kept(log)) => (log, Arc::<Room>::default()),
             _ => (LogStore::memory(), Arc::<Room>::default()),
         };
         let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;

@@ -11,10 +11,12 @@
 //! - `process`: the client that ran it; a process runs one operation at a time (after an
 //!   `info` it is never reused, as in Jepsen: its operation may still take effect later).
 //! - `type`: `invoke` when it starts; then `ok` (it happened, `value` is what it returned),
-//!   `fail` (it certainly did not happen) or `info` (unknown: a timeout, a lost connection).
+//!   `fail` (it certainly did not happen, `error` says why; for a `cas` without an `error`:
+//!   it ran and the register did not hold `expected`) or `info` (unknown: a timeout, a lost
+//!   connection).
 //! - `f`, `key`, `value`: the operation. Registers: `read` (the completion's `value` is what
 //!   was read, `null` for no key), `write` (`value` written), `cas` (`[expected, new]`; its
-//!   `ok` means it swapped, a `fail` that it did not).
+//!   `ok` means it swapped, a `fail` without `error` that it ran and did not).
 //! - `time`: nanoseconds on one monotonic clock for the whole run.
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +63,8 @@ pub struct Operation {
     /// `None` for `info` (and for an invocation that never completed): it may take effect
     /// at any time after `invoked`.
     pub completed: Option<u64>,
+    /// The completion's `error`, if it had one.
+    pub error: Option<String>,
 }
 
 /// Reads JSON lines (blank lines skipped).
@@ -100,6 +104,7 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, String> {
                     outcome: Type::Info,
                     invoked: event.time,
                     completed: None,
+                    error: None,
                 };
                 if pending.insert(event.process, operation).is_some() {
                     return Err(format!("process {} invoked twice without a completion", event.process));
@@ -113,6 +118,7 @@ pub fn operations(events: &[Event]) -> Result<Vec<Operation>, String> {
                     return Err(format!("process {} invoked {} but completed {}", event.process, operation.f, event.f));
                 }
                 operation.outcome = kind;
+                operation.error = event.error.clone();
                 if kind != Type::Info {
                     operation.output = event.value.clone();
                     operation.completed = Some(event.time);

@@ -11,8 +11,8 @@ use openraft::ChangeMembers;
 use super::{io_error, Node, StartError};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::disk::Fatal;
-use crate::cluster::network::Network;
-use crate::cluster::replica::{Host, Replica};
+use crate::cluster::network::{Link, Network};
+use crate::cluster::replica::{Host, HostLog, Replica};
 use crate::config::{normalize_store_name, Config, HistoryLimits};
 use crate::net::transport::seed_addresses;
 use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientResponse, MembersOp, NodeInfo, StoreSettings};
@@ -121,7 +121,11 @@ impl Node {
             store_config = store_config.with_manual_clock();
         }
         let network =
-            Network { net: self.inner.net.clone(), store: store.to_owned(), faults: Arc::clone(&self.inner.faults) };
+            Network {
+                link: Link::Swarm(self.inner.net.clone()),
+                store: store.to_owned(),
+                faults: Arc::clone(&self.inner.faults),
+            };
         let dir = config.data_dir.as_ref().map(|dir| dir.join(group_name(store)));
         let io = Arc::clone(&self.inner.io);
         let host = Host {
@@ -130,7 +134,10 @@ impl Node {
             timing: self.timing(),
             took_over: Arc::clone(&self.inner.took_over),
             beats: store != CATALOGUE,
-            log: self.inner.log.as_ref().map(|log| (Arc::clone(log), group_name(store))),
+            log: match &self.inner.log {
+                Some(log) => HostLog::Node(Arc::clone(log), group_name(store)),
+                None => HostLog::Memory,
+            },
         };
         let replica = match Replica::start(store, network, &store_config, dir, host).await {
             Ok(replica) => replica,

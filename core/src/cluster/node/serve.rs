@@ -10,7 +10,7 @@ use libp2p::PeerId;
 use super::Node;
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
-use crate::cluster::network::{RaftRpc, RaftRpcReply};
+use crate::cluster::network::{self, RaftRpc, RaftRpcReply};
 use crate::cluster::replica::Replica;
 use crate::config::{normalize_store_name, HistoryLimits};
 use crate::engine::mailbox::Recv;
@@ -88,12 +88,7 @@ impl Node {
                 .await
                 .ok_or_else(|| Error::unavailable(format!("no replica of store {:?} here yet", request.store)))?,
         };
-        let reply = match rpc {
-            RaftRpc::Append(rpc) => RaftRpcReply::Append(replica.raft.append_entries(rpc).await),
-            RaftRpc::Vote(rpc) => RaftRpcReply::Vote(replica.raft.vote(rpc).await),
-            RaftRpc::Snapshot(rpc) => RaftRpcReply::Snapshot(replica.raft.install_snapshot(rpc).await),
-            RaftRpc::Beat(_) => RaftRpcReply::Beat,
-        };
+        let reply = network::answer(&replica.raft, rpc).await;
         postcard::to_allocvec(&reply).map_err(|error| Error::internal(format!("encoding a raft reply: {error}")))
     }
 

@@ -4,10 +4,13 @@
 //! already explored), the algorithm Porcupine and Knossos use.
 //!
 //! Outcomes: an `ok` operation happened between its invocation and its completion; a `fail`
-//! did not happen (dropped); an `info` may have happened at any point after its invocation,
-//! or never (its completion is placed at infinity, so "never" is "last"). An `info` read
-//! observed nothing and is dropped. A `cas` that took effect swapped if and only if the
-//! register held `expected`, so every step is deterministic.
+//! did not happen (dropped) — except a `cas` that failed without an `error`: the store ran
+//! it and the register did not hold `expected`, so it happened and saw another value (a
+//! compare that fails while the register holds `expected` is a violation); an `info` may
+//! have happened at any point after its invocation, or never (its completion is placed at
+//! infinity, so "never" is "last"). An `info` read observed nothing and is dropped. A `cas`
+//! that took effect swapped if and only if the register held `expected`, so every step is
+//! deterministic.
 
 use std::collections::HashSet;
 
@@ -34,7 +37,9 @@ fn text(value: &serde_json::Value) -> Option<String> {
 /// What an operation means for the model; `None` when it is left out (failed, an
 /// unobserved read, or not a register operation).
 fn input(operation: &Operation) -> Result<Option<Input>, String> {
-    if operation.outcome == Type::Fail {
+    // A compare that did not hold ran: it saw something other than `expected`.
+    let mismatched = operation.outcome == Type::Fail && operation.f == "cas" && operation.error.is_none();
+    if operation.outcome == Type::Fail && !mismatched {
         return Ok(None);
     }
     let known = operation.outcome == Type::Ok;
@@ -46,7 +51,8 @@ fn input(operation: &Operation) -> Result<Option<Input>, String> {
             let pair =
                 operation.input.as_array().filter(|pair| pair.len() == 2).ok_or("a cas needs [expected, new]")?;
             let (expected, new) = (text(&pair[0]).ok_or("cas from null")?, text(&pair[1]).ok_or("cas to null")?);
-            Some(Input::Cas { expected, new, swapped: known.then_some(true) })
+            let swapped = if mismatched { Some(false) } else { known.then_some(true) };
+            Some(Input::Cas { expected, new, swapped })
         }
         other => return Err(format!("{other:?} is not a register operation")),
     })
@@ -281,6 +287,7 @@ mod tests {
             outcome,
             invoked: times.0,
             completed: times.1,
+            error: None,
         }
     }
     fn write(p: u64, v: &str, t: (u64, Option<u64>)) -> Operation {
@@ -360,6 +367,17 @@ mod tests {
             cas(2, "0", "1", true, (2, Some(3))),
             cas(3, "0", "2", true, (4, Some(5))),
         ]));
+        // A cas that failed ran and saw another value: not while the register held `expected`.
+        assert!(valid(&[write(1, "1", (0, Some(1))), cas(2, "0", "2", false, (2, Some(3)))]));
+        assert!(!valid(&[write(1, "0", (0, Some(1))), cas(2, "0", "2", false, (2, Some(3)))]));
+        assert!(!valid(&[
+            write(1, "0", (0, Some(1))),
+            cas(2, "0", "2", false, (2, Some(3))),
+            read(3, Some("0"), (4, 5))
+        ]));
+        // One that failed with an error did not run at all.
+        let refused = Operation { error: Some("invalid_argument".into()), ..cas(2, "0", "2", false, (2, Some(3))) };
+        assert!(valid(&[write(1, "0", (0, Some(1))), refused]));
         // An indeterminate cas either swapped or did not.
         assert!(valid(&[write(1, "0", (0, Some(1))), cas(2, "0", "1", true, (2, None)), read(3, Some("1"), (9, 10))]));
         assert!(valid(&[write(1, "0", (0, Some(1))), cas(2, "0", "1", true, (2, None)), read(3, Some("0"), (9, 10))]));
@@ -412,8 +430,8 @@ mod tests {
                         };
                         if swapped {
                             value = Some(to.clone());
-                            ops.push(cas(process, &from, &to, true, (start, Some(end))));
                         }
+                        ops.push(cas(process, &from, &to, swapped, (start, Some(end))));
                     }
                 }
             }

@@ -1,0 +1,146 @@
+//! The async runtime openraft runs on: tokio, with one difference. openraft draws its
+//! election timeouts from `AsyncRuntime::thread_rng`; here that generator can be seeded for
+//! the calling thread ([`seed_thread`]), so that the deterministic simulation
+//! (`cluster/sim`) replays one schedule exactly from one seed. A thread nobody seeded draws
+//! from the operating system's entropy, as openraft's own tokio runtime does.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::time::Duration;
+
+use openraft::{AsyncRuntime, OptionalSend, TokioRuntime};
+
+type Tokio = TokioRuntime;
+
+/// tokio, with a seedable election-timeout generator.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Runtime;
+
+thread_local! {
+    /// The state of this thread's generator once seeded; `None`: draw from the OS.
+    static SEEDED: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Seeds this thread's generator (`None`: back to the OS's entropy).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn seed_thread(seed: Option<u64>) {
+    SEEDED.with(|state| state.set(seed));
+}
+
+/// openraft's random numbers: a splitmix64 stream when the thread is seeded, else the OS's.
+#[derive(Debug, Default)]
+pub(crate) struct Dice;
+
+impl rand_core::RngCore for Dice {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        SEEDED.with(|state| match state.get() {
+            Some(current) => {
+                let next = current.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                state.set(Some(next));
+                let mut z = next;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            }
+            None => {
+                let mut bytes = [0u8; 8];
+                // Without entropy the timeouts are still spread by the clock's low bits.
+                if getrandom::fill(&mut bytes).is_err() {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|since| since.subsec_nanos())
+                        .unwrap_or(0);
+                    bytes[..4].copy_from_slice(&nanos.to_le_bytes());
+                }
+                u64::from_le_bytes(bytes)
+            }
+        })
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        rand_core::impls::fill_bytes_via_next(self, dest)
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl AsyncRuntime for Runtime {
+    type JoinError = <Tokio as AsyncRuntime>::JoinError;
+    type JoinHandle<T: OptionalSend + 'static> = <Tokio as AsyncRuntime>::JoinHandle<T>;
+    type Sleep = <Tokio as AsyncRuntime>::Sleep;
+    type Instant = <Tokio as AsyncRuntime>::Instant;
+    type TimeoutError = <Tokio as AsyncRuntime>::TimeoutError;
+    type Timeout<R, T: Future<Output = R> + OptionalSend> = <Tokio as AsyncRuntime>::Timeout<R, T>;
+    type ThreadLocalRng = Dice;
+    type OneshotSender<T: OptionalSend> = <Tokio as AsyncRuntime>::OneshotSender<T>;
+    type OneshotReceiverError = <Tokio as AsyncRuntime>::OneshotReceiverError;
+    type OneshotReceiver<T: OptionalSend> = <Tokio as AsyncRuntime>::OneshotReceiver<T>;
+
+    fn spawn<T>(future: T) -> Self::JoinHandle<T::Output>
+    where
+        T: Future + OptionalSend + 'static,
+        T::Output: OptionalSend + 'static,
+    {
+        Tokio::spawn(future)
+    }
+
+    fn sleep(duration: Duration) -> Self::Sleep {
+        Tokio::sleep(duration)
+    }
+
+    fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
+        Tokio::sleep_until(deadline)
+    }
+
+    fn timeout<R, F: Future<Output = R> + OptionalSend>(duration: Duration, future: F) -> Self::Timeout<R, F> {
+        Tokio::timeout(duration, future)
+    }
+
+    fn timeout_at<R, F: Future<Output = R> + OptionalSend>(deadline: Self::Instant, future: F) -> Self::Timeout<R, F> {
+        Tokio::timeout_at(deadline, future)
+    }
+
+    fn is_panic(join_error: &Self::JoinError) -> bool {
+        Tokio::is_panic(join_error)
+    }
+
+    fn thread_rng() -> Self::ThreadLocalRng {
+        Dice
+    }
+
+    fn oneshot<T>() -> (Self::OneshotSender<T>, Self::OneshotReceiver<T>)
+    where
+        T: OptionalSend,
+    {
+        Tokio::oneshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_core::RngCore;
+
+    use super::*;
+
+    #[test]
+    fn a_seeded_thread_draws_the_same_numbers_again_and_an_unseeded_one_does_not_repeat() {
+        let draw = |seed| {
+            seed_thread(Some(seed));
+            let numbers: Vec<u64> = (0..4).map(|_| Dice.next_u64()).collect();
+            seed_thread(None);
+            numbers
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        let unseeded: Vec<u64> = (0..4).map(|_| Dice.next_u64()).collect();
+        assert_ne!(unseeded, draw(7));
+        assert_ne!(unseeded[0], unseeded[1]);
+    }
+}

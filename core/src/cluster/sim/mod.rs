@@ -1,0 +1,676 @@
+//! Deterministic simulation of a store's Raft group: N replicas (the production `Replica`,
+//! openraft, the state machine, the log store) and M clients in one thread, on tokio's
+//! paused clock, with every random choice drawn from one seed. The raft messages go through
+//! simulated [`Wires`] (delays, drops, duplicates, one-way cuts, partitions); a nemesis
+//! kills and restarts replicas (a killed replica keeps what its log store holds) and
+//! changes the weather. A run checks what the jepsen suite checks of registers
+//! (linearizability, with `info` operations from client deadlines and failed
+//! compare-and-sets that saw another value), one leader per term, and that the replicas
+//! agree once healed. The same seed gives the same run: every message and client event is
+//! mixed into a trace hash, and a test runs a seed twice and compares.
+//!
+//! What it does not simulate yet: the node's swarm, catalogue and liveness beats (store
+//! groups run openraft's own election timers here), torn or unsynced writes (the log store
+//! is the in-memory one, so everything appended survives a kill), snapshots, membership
+//! changes. `make simulate SEEDS=N` runs N seeds in release; `make test` runs a fixed few.
+
+mod wires;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clustron_jepsen::check::register;
+use clustron_jepsen::history::{self, Event, Type};
+use openraft::ServerState;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+pub(crate) use self::wires::Wires;
+use self::wires::Weather;
+use super::disk::Disk;
+use super::log::LogStore;
+use super::network::{Link, Network};
+use super::replica::{Host, HostLog, Replica, Timing};
+use crate::config::Config;
+use crate::net::wire::{ClientFault, NodeInfo, RequestId};
+use crate::state::command::{Command, Query, Reply};
+use crate::state::kv::{BatchOp, PutItem};
+use crate::state::txn::{Compare, CompareOp, TxnRequest};
+use crate::{Error, ErrorCode};
+
+const STORE: &str = "sim";
+
+/// The run's dice: splitmix64.
+pub(super) struct Dice(u64);
+
+impl Dice {
+    pub(super) fn new(seed: u64) -> Dice {
+        Dice(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub(super) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// What one run does.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub(crate) seed: u64,
+    /// Replicas in the group (3 or 5).
+    pub(crate) nodes: u64,
+    pub(crate) clients: u64,
+    /// Simulated seconds of load and faults (healing and the final checks come after).
+    pub(crate) seconds: u64,
+    /// Registers the clients share (and one counter).
+    pub(crate) keys: u64,
+    /// A bug planted to show the simulation finds it.
+    pub(crate) bug: Option<Bug>,
+}
+
+/// Bugs the simulation must find (test-only switches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bug {
+    /// Reads answered from the replica's state without confirming it still leads.
+    StaleReads,
+    /// The state machine forgets request ids: a retried write applies again.
+    RetriesApplyTwice,
+}
+
+impl Plan {
+    /// The plan of one seed: 3 or 5 replicas, 4 clients, 30 simulated seconds.
+    pub(crate) fn of(seed: u64) -> Plan {
+        Plan { seed, nodes: if seed % 3 == 0 { 5 } else { 3 }, clients: 4, seconds: 30, keys: 3, bug: None }
+    }
+}
+
+/// What one run did and found.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Report {
+    pub(crate) seed: u64,
+    pub(crate) nodes: u64,
+    /// The hash of every message and client event, in order.
+    pub(crate) trace: u64,
+    pub(crate) operations: usize,
+    pub(crate) ok: usize,
+    pub(crate) fail: usize,
+    pub(crate) info: usize,
+    pub(crate) messages: u64,
+    pub(crate) faults: Nemesis,
+    /// Simulated milliseconds the run took (load, healing, checks).
+    pub(crate) simulated_ms: u64,
+    pub(crate) violations: Vec<String>,
+}
+
+/// What the nemesis did.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Nemesis {
+    pub(crate) kills: u32,
+    pub(crate) restarts: u32,
+    pub(crate) isolations: u32,
+    pub(crate) one_way_cuts: u32,
+    pub(crate) bridges: u32,
+    pub(crate) weather: u32,
+}
+
+/// Runs one plan on a fresh current-thread runtime seeded from the plan.
+pub(crate) fn run(plan: &Plan) -> Report {
+    super::runtime::seed_thread(Some(plan.seed));
+    super::machine::FORGET_REQUESTS.with(|forget| forget.set(plan.bug == Some(Bug::RetriesApplyTwice)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(&plan.seed.to_le_bytes()))
+        .build()
+        .expect("a current-thread runtime");
+    let report = runtime.block_on(simulate(plan.clone()));
+    drop(runtime);
+    super::runtime::seed_thread(None);
+    super::machine::FORGET_REQUESTS.with(|forget| forget.set(false));
+    report
+}
+
+struct Sim {
+    plan: Plan,
+    wires: Arc<Wires>,
+    ids: Vec<u64>,
+    /// Each node's log store, kept across its restarts (its "disk").
+    logs: BTreeMap<u64, LogStore>,
+    config: Config,
+    events: Mutex<Vec<Event>>,
+    /// Leaders seen, by term.
+    leaders: Mutex<BTreeMap<u64, BTreeSet<u64>>>,
+}
+
+fn node_info(id: u64) -> NodeInfo {
+    NodeInfo { id, peer: format!("sim-{id}"), addrs: Vec::new() }
+}
+
+impl Sim {
+    async fn start(&self, id: u64) {
+        let network = Network {
+            link: Link::Sim { wires: Arc::clone(&self.wires), from: id },
+            store: STORE.to_owned(),
+            faults: Arc::default(),
+        };
+        let host = Host {
+            node_id: id,
+            io: Arc::new(Disk::default()),
+            timing: Timing::default(),
+            took_over: Arc::default(),
+            beats: false,
+            log: HostLog::Kept(self.logs[&id].clone()),
+        };
+        let replica = Replica::start(STORE, network, &self.config, None, host)
+            .await
+            .unwrap_or_else(|_| panic!("replica {id} starts"));
+        self.wires.set_node(id, Some(replica));
+        self.wires.mix("start", &[id]);
+    }
+
+    async fn kill(&self, id: u64) {
+        if let Some(replica) = self.wires.node(id) {
+            self.wires.set_node(id, None);
+            self.wires.mix("kill", &[id]);
+            replica.shutdown().await;
+        }
+    }
+
+    fn live(&self) -> Vec<u64> {
+        self.ids.iter().copied().filter(|id| self.wires.node(*id).is_some()).collect()
+    }
+
+    fn record(&self, process: u64, kind: Type, f: &str, key: &str, value: Value, error: Option<String>) {
+        let time = self.wires.now_ms() * 1_000_000;
+        let text = format!("{process} {kind:?} {f} {key} {value} {error:?}");
+        self.wires.mix("event", &[time]);
+        self.wires.mix(&text, &[]);
+        let event = Event { process, kind, f: f.to_owned(), key: Some(key.to_owned()), value, time, error };
+        self.events.lock().push(event);
+    }
+
+    fn sleep_ms(&self, ms: u64) -> tokio::time::Sleep {
+        tokio::time::sleep(Duration::from_millis(ms))
+    }
+}
+
+async fn simulate(plan: Plan) -> Report {
+    let ids: Vec<u64> = (1..=plan.nodes).collect();
+    let wires = Arc::new(Wires::new(plan.seed, ids.iter().copied()));
+    let sim = Arc::new(Sim {
+        wires,
+        logs: ids.iter().map(|id| (*id, LogStore::memory())).collect(),
+        ids: ids.clone(),
+        config: Config::in_proc().with_store(STORE).with_manual_clock(),
+        events: Mutex::new(Vec::new()),
+        leaders: Mutex::new(BTreeMap::new()),
+        plan,
+    });
+    for id in &ids {
+        sim.start(*id).await;
+    }
+    let members: BTreeMap<u64, NodeInfo> = ids.iter().map(|id| (*id, node_info(*id))).collect();
+    sim.wires.node(ids[0]).expect("node 1 runs").raft.initialize(members).await.expect("the group initializes");
+
+    let watching = Arc::new(AtomicBool::new(true));
+    let monitor = tokio::spawn(monitor(Arc::clone(&sim), Arc::clone(&watching)));
+    let until = tokio::time::Instant::now() + Duration::from_secs(sim.plan.seconds);
+    let clients: Vec<_> =
+        (0..sim.plan.clients).map(|index| tokio::spawn(client(Arc::clone(&sim), index, until))).collect();
+    let faults = nemesis(&sim, until).await;
+    for client in clients {
+        client.await.expect("a client task");
+    }
+
+    // Heal: every link, calm weather, every node up; then read every register once more.
+    sim.wires.set_cut(BTreeSet::new());
+    sim.wires.set_weather(Weather { delay_ms: 2, ..Weather::default() });
+    for id in &ids {
+        if sim.wires.node(*id).is_none() {
+            sim.start(*id).await;
+        }
+    }
+    let mut violations = Vec::new();
+    let process = 1_000_000;
+    for key in 0..sim.plan.keys {
+        let op = Op::Read { key: format!("r{key}") };
+        let mut leader = None;
+        let id = RequestId { client: process + key, seq: 1, acked: 1 };
+        sim.record(process + key, Type::Invoke, "read", &op.key(), Value::Null, None);
+        match tokio::time::timeout(Duration::from_secs(30), attempt(&sim, &mut leader, &op, id)).await {
+            Ok(Ok(Answer::Read(value))) => sim.record(process + key, Type::Ok, "read", &op.key(), json!(value), None),
+            other => violations.push(format!("after healing, reading {} did not succeed: {other:?}", op.key())),
+        }
+    }
+    let mut leader = None;
+    let id = RequestId { client: process - 1, seq: 1, acked: 1 };
+    let counter = match tokio::time::timeout(Duration::from_secs(30), attempt(&sim, &mut leader, &Op::ReadCounter, id)).await {
+        Ok(Ok(Answer::Counter(value))) => Some(value),
+        other => {
+            violations.push(format!("after healing, reading the counter did not succeed: {other:?}"));
+            None
+        }
+    };
+    violations.extend(converged(&sim).await);
+    watching.store(false, Ordering::Relaxed);
+    let _ = monitor.await;
+    for (term, leaders) in sim.leaders.lock().iter() {
+        if leaders.len() > 1 {
+            violations.push(format!("term {term} had {} leaders: {leaders:?}", leaders.len()));
+        }
+    }
+
+    let events = sim.events.lock().clone();
+    let operations = history::operations(&events).expect("a well-formed history");
+    let registers: Vec<_> = operations.iter().filter(|operation| operation.f != "add").cloned().collect();
+    match register::check(&registers) {
+        Ok(report) => {
+            violations.extend(report.violations.iter().map(|(key, why)| format!("register {key}: {why}")));
+            violations.extend(report.unknown.iter().map(|key| format!("register {key}: the check ran out of budget")));
+        }
+        Err(error) => violations.push(format!("the history cannot be checked: {error}")),
+    }
+    let adds = |kind| operations.iter().filter(|operation| operation.f == "add" && operation.outcome == kind).count();
+    if let Some(counter) = counter {
+        // Every acknowledged add counted once; an add of unknown outcome at most once.
+        let (least, most) = (adds(Type::Ok) as i64, (adds(Type::Ok) + adds(Type::Info)) as i64);
+        if counter < least || counter > most {
+            violations.push(format!("the counter reads {counter}; the adds allow {least}..={most}"));
+        }
+    }
+    let count = |kind| operations.iter().filter(|operation| operation.outcome == kind).count();
+    for id in &ids {
+        sim.kill(*id).await;
+    }
+    Report {
+        seed: sim.plan.seed,
+        nodes: sim.plan.nodes,
+        trace: sim.wires.trace(),
+        operations: operations.len(),
+        ok: count(Type::Ok),
+        fail: count(Type::Fail),
+        info: count(Type::Info),
+        messages: sim.wires.messages(),
+        faults,
+        simulated_ms: sim.wires.now_ms(),
+        violations,
+    }
+}
+
+/// Notes the leader of every term, every 10 simulated milliseconds.
+async fn monitor(sim: Arc<Sim>, watching: Arc<AtomicBool>) {
+    while watching.load(Ordering::Relaxed) {
+        for id in &sim.ids {
+            if let Some(replica) = sim.wires.node(*id) {
+                let metrics = replica.raft.metrics();
+                let metrics = metrics.borrow();
+                if metrics.state == ServerState::Leader {
+                    sim.leaders.lock().entry(metrics.current_term).or_default().insert(*id);
+                }
+            }
+        }
+        sim.sleep_ms(10).await;
+    }
+}
+
+/// Waits (up to 30 simulated seconds) until every replica applied the same last entry,
+/// then compares their registers.
+async fn converged(sim: &Sim) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let applied: BTreeSet<Option<u64>> = sim
+            .ids
+            .iter()
+            .map(|id| {
+                let replica = sim.wires.node(*id)?;
+                let metrics = replica.raft.metrics();
+                let metrics = metrics.borrow();
+                let last = metrics.last_log_index;
+                metrics.last_applied.map(|applied| applied.index).filter(|applied| Some(*applied) == last)
+            })
+            .collect();
+        if applied.len() == 1 && applied.first().is_some_and(Option::is_some) {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return vec![format!("the replicas did not converge after healing: applied {applied:?}")];
+        }
+        sim.sleep_ms(50).await;
+    }
+    let mut violations = Vec::new();
+    for key in 0..sim.plan.keys {
+        let key = format!("r{key}");
+        let seen: BTreeSet<Option<String>> = sim
+            .ids
+            .iter()
+            .filter_map(|id| sim.wires.node(*id))
+            .map(|replica| match replica.engine.query(Query::Get { key: key.as_str().into() }) {
+                Ok(Reply::Entry(entry)) => entry.and_then(|entry| entry.value().as_str().map(str::to_owned)),
+                _ => Some("<unreadable>".to_owned()),
+            })
+            .collect();
+        if seen.len() > 1 {
+            violations.push(format!("the replicas disagree on {key}: {seen:?}"));
+        }
+    }
+    violations
+}
+
+/// The counter every client adds to.
+const COUNTER: &str = "c";
+
+#[derive(Clone, Debug)]
+enum Op {
+    Read { key: String },
+    Write { key: String, value: String },
+    Cas { key: String, expected: String, new: String },
+    Add,
+    ReadCounter,
+}
+
+impl Op {
+    fn key(&self) -> String {
+        match self {
+            Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => key.clone(),
+            Op::Add | Op::ReadCounter => COUNTER.to_owned(),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Answer {
+    Read(Option<String>),
+    Written,
+    Swapped(bool),
+    Counter(i64),
+}
+
+/// One client: operations one at a time, each with a deadline (past it, the operation is
+/// `info` and the client continues as a new process, as in Jepsen).
+async fn client(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) {
+    let clients = sim.plan.clients;
+    let mut process = index;
+    let mut seq = 0;
+    let mut leader = None;
+    while tokio::time::Instant::now() < until {
+        let key = format!("r{}", sim.wires.roll(sim.plan.keys));
+        let value = sim.wires.roll(5).to_string();
+        let op = match sim.wires.roll(12) {
+            0..=3 => Op::Read { key },
+            4..=6 => Op::Write { key, value },
+            7..=9 => Op::Cas { key, expected: sim.wires.roll(5).to_string(), new: value },
+            _ => Op::Add,
+        };
+        let (f, input) = match &op {
+            Op::Read { .. } => ("read", Value::Null),
+            Op::Write { value, .. } => ("write", json!(value)),
+            Op::Cas { expected, new, .. } => ("cas", json!([expected, new])),
+            Op::Add => ("add", json!(1)),
+            Op::ReadCounter => ("read-counter", Value::Null),
+        };
+        seq += 1;
+        let id = RequestId { client: process + 1, seq, acked: seq };
+        sim.record(process, Type::Invoke, f, &op.key(), input.clone(), None);
+        let deadline = Duration::from_millis(500 + sim.wires.roll(3_000));
+        match tokio::time::timeout(deadline, attempt(&sim, &mut leader, &op, id)).await {
+            Err(_) => {
+                sim.record(process, Type::Info, f, &op.key(), input, Some("the client's deadline passed".into()));
+                process += clients;
+                seq = 0;
+            }
+            Ok(Ok(Answer::Read(value))) => sim.record(process, Type::Ok, f, &op.key(), json!(value), None),
+            Ok(Ok(Answer::Counter(_))) | Ok(Ok(Answer::Written)) | Ok(Ok(Answer::Swapped(true))) => {
+                sim.record(process, Type::Ok, f, &op.key(), input, None)
+            }
+            // The compare did not hold: it ran and saw another value.
+            Ok(Ok(Answer::Swapped(false))) => sim.record(process, Type::Fail, f, &op.key(), input, None),
+            Ok(Err(error)) => sim.record(process, Type::Fail, f, &op.key(), input, Some(error.to_string())),
+        }
+        sim.sleep_ms(sim.wires.roll(40)).await;
+    }
+}
+
+/// Sends `op` to the leader the client believes in (or any live node), following
+/// redirects and retrying (with the same request id) until it is answered.
+async fn attempt(sim: &Sim, leader: &mut Option<u64>, op: &Op, id: RequestId) -> Result<Answer, Error> {
+    loop {
+        let node = leader.unwrap_or_else(|| sim.ids[sim.wires.roll(sim.ids.len() as u64) as usize]);
+        sim.sleep_ms(1 + sim.wires.roll(3)).await;
+        let Some(replica) = sim.wires.node(node) else {
+            *leader = None;
+            sim.sleep_ms(20 + sim.wires.roll(50)).await;
+            continue;
+        };
+        let stale = sim.plan.bug == Some(Bug::StaleReads);
+        let answer = match op {
+            Op::Read { key } => replica.read(Query::Get { key: key.as_str().into() }, stale).await.map(|reply| match reply {
+                Reply::Entry(entry) => Answer::Read(entry.and_then(|entry| entry.value().as_str().map(str::to_owned))),
+                _ => Answer::Read(Some("<not an entry>".into())),
+            }),
+            Op::Write { key, value } => replica
+                .propose(Some(id), Command::Put(PutItem::new(key.as_str(), value.as_str())))
+                .await
+                .map(|_| Answer::Written),
+            Op::Cas { key, expected, new } => {
+                let txn = TxnRequest {
+                    compares: vec![Compare::value(key.as_str(), CompareOp::Equal, expected.as_str())],
+                    success: vec![BatchOp::put(key.as_str(), new.as_str())],
+                    failure: Vec::new(),
+                };
+                replica.propose(Some(id), Command::Txn(txn)).await.map(|reply| match reply {
+                    Reply::Txn(result) => Answer::Swapped(result.succeeded),
+                    _ => Answer::Swapped(false),
+                })
+            }
+            Op::Add => {
+                let add = Command::CounterAdd { name: COUNTER.into(), delta: 1, min: None, max: None, ttl_ms: None };
+                replica.propose(Some(id), add).await.map(|_| Answer::Counter(0))
+            }
+            Op::ReadCounter => {
+                replica.read(Query::Counter { name: COUNTER.into() }, false).await.map(|reply| match reply {
+                    Reply::Counter(value) => Answer::Counter(value),
+                    _ => Answer::Counter(i64::MIN),
+                })
+            }
+        };
+        drop(replica);
+        sim.sleep_ms(1 + sim.wires.roll(3)).await;
+        if sim.wires.answer_lost() {
+            // The connection broke after the node answered: the client tries again.
+            *leader = None;
+            continue;
+        }
+        match answer {
+            Ok(answer) => return Ok(answer),
+            Err(ClientFault::NotLeader(Some(next))) if next.id != node => *leader = Some(next.id),
+            Err(ClientFault::NotLeader(_)) => {
+                *leader = None;
+                sim.sleep_ms(20 + sim.wires.roll(50)).await;
+            }
+            Err(ClientFault::Error(error)) if error.code() == ErrorCode::Unavailable => {
+                *leader = None;
+                sim.sleep_ms(20 + sim.wires.roll(50)).await;
+            }
+            Err(ClientFault::Error(error)) => return Err(error),
+        }
+    }
+}
+
+/// Every 1–3 simulated seconds until `until`: a kill, a restart, a partition (one node
+/// cut off, a one-way cut, a bridge), healing, or new weather (delays, drops, duplicates).
+async fn nemesis(sim: &Sim, until: tokio::time::Instant) -> Nemesis {
+    let mut faults = Nemesis::default();
+    let n = sim.ids.len() as u64;
+    while tokio::time::Instant::now() < until {
+        sim.sleep_ms(1_000 + sim.wires.roll(2_000)).await;
+        match sim.wires.roll(7) {
+            0 => {
+                let live = sim.live();
+                if live.len() as u64 > n / 2 {
+                    let victim = live[sim.wires.roll(live.len() as u64) as usize];
+                    sim.kill(victim).await;
+                    faults.kills += 1;
+                }
+            }
+            1 => {
+                for id in sim.ids.clone() {
+                    if sim.wires.node(id).is_none() {
+                        sim.start(id).await;
+                        faults.restarts += 1;
+                    }
+                }
+            }
+            2 => {
+                let alone = 1 + sim.wires.roll(n);
+                let cut = sim
+                    .ids
+                    .iter()
+                    .filter(|id| **id != alone)
+                    .flat_map(|other| [(alone, *other), (*other, alone)])
+                    .collect();
+                sim.wires.set_cut(cut);
+                sim.wires.mix("isolate", &[alone]);
+                faults.isolations += 1;
+            }
+            3 => {
+                let from = 1 + sim.wires.roll(n);
+                let to = 1 + (from + sim.wires.roll(n - 1)) % n;
+                sim.wires.set_cut([(from, to)].into_iter().collect());
+                sim.wires.mix("one-way", &[from, to]);
+                faults.one_way_cuts += 1;
+            }
+            4 => {
+                // Two sides that only the bridge node hears both of.
+                let bridge = 1 + sim.wires.roll(n);
+                let others: Vec<u64> = sim.ids.iter().copied().filter(|id| *id != bridge).collect();
+                let (left, right) = others.split_at(others.len() / 2);
+                let cut = left.iter().flat_map(|a| right.iter().flat_map(move |b| [(*a, *b), (*b, *a)])).collect();
+                sim.wires.set_cut(cut);
+                sim.wires.mix("bridge", &[bridge]);
+                faults.bridges += 1;
+            }
+            5 => {
+                sim.wires.set_cut(BTreeSet::new());
+                sim.wires.mix("heal", &[]);
+            }
+            _ => {
+                let weather = if sim.wires.roll(3) == 0 {
+                    Weather { delay_ms: 2, ..Weather::default() }
+                } else {
+                    Weather {
+                        delay_ms: 1 + sim.wires.roll(60),
+                        drop_per_mille: sim.wires.roll(150),
+                        duplicate_per_mille: sim.wires.roll(60),
+                    }
+                };
+                sim.wires.set_weather(weather);
+                sim.wires.mix("weather", &[weather.delay_ms, weather.drop_per_mille, weather.duplicate_per_mille]);
+                faults.weather += 1;
+            }
+        }
+    }
+    faults
+}
+
+/// The seeds `make test` replays, or `SIMULATE_SEEDS` seeds from `SIMULATE_FIRST` (default 1).
+fn seeds() -> Vec<u64> {
+    let count: Option<u64> = std::env::var("SIMULATE_SEEDS").ok().and_then(|text| text.parse().ok());
+    let first: u64 = std::env::var("SIMULATE_FIRST").ok().and_then(|text| text.parse().ok()).unwrap_or(1);
+    match count {
+        Some(count) => (first..first + count).collect(),
+        None => vec![1, 2, 3],
+    }
+}
+
+/// Runs `seeds` on every core (each seed on its own thread-bound runtime), printing each
+/// report as it completes; answers the reports in seed order.
+fn run_all(seeds: &[u64]) -> Vec<Report> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let reports = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).min(seeds.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let Some(seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
+                let report = run(&Plan::of(*seed));
+                eprintln!(
+                    "simulate seed {}: {} nodes, {} operations ({} ok, {} fail, {} info), {} messages, {:?}, \
+                     trace {:016x}{}",
+                    report.seed,
+                    report.nodes,
+                    report.operations,
+                    report.ok,
+                    report.fail,
+                    report.info,
+                    report.messages,
+                    report.faults,
+                    report.trace,
+                    if report.violations.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", VIOLATIONS {:?}", report.violations)
+                    }
+                );
+                reports.lock().push(report);
+            });
+        }
+    });
+    let mut reports = reports.into_inner();
+    reports.sort_by_key(|report| report.seed);
+    reports
+}
+
+#[test]
+fn simulated_groups_stay_linearizable_and_agree_through_faults() {
+    let started = std::time::Instant::now();
+    let seeds = seeds();
+    let reports = run_all(&seeds);
+    let simulated_ms: u64 = reports.iter().map(|report| report.simulated_ms).sum();
+    let operations: usize = reports.iter().map(|report| report.operations).sum();
+    let failed: Vec<u64> =
+        reports.iter().filter(|report| !report.violations.is_empty()).map(|report| report.seed).collect();
+    eprintln!(
+        "simulate: {} seeds, {operations} operations, {:.1} simulated minutes in {:.1} s of wall time, {} with violations",
+        seeds.len(),
+        simulated_ms as f64 / 60_000.0,
+        started.elapsed().as_secs_f64(),
+        failed.len()
+    );
+    assert!(failed.is_empty(), "seeds with violations (replay one with SIMULATE_FIRST=N SIMULATE_SEEDS=1): {failed:?}");
+}
+
+#[test]
+fn one_seed_replays_the_same_run() {
+    let plan = Plan { seconds: 10, ..Plan::of(11) };
+    let (first, second) = (run(&plan), run(&plan));
+    assert_eq!(first.trace, second.trace, "seed 11 ran differently twice");
+    assert_eq!((first.operations, first.messages), (second.operations, second.messages));
+    assert!(first.operations > 50, "too few operations to mean anything: {first:?}");
+    assert_ne!(run(&Plan { seed: 12, ..plan }).trace, first.trace, "another seed, another run");
+}
+
+/// Each planted bug is found within a few seeds (the note reports how many).
+#[test]
+fn planted_bugs_are_found() {
+    for bug in [Bug::StaleReads, Bug::RetriesApplyTwice] {
+        let found = (1..=30u64).find(|seed| {
+            let report = run(&Plan { bug: Some(bug), ..Plan::of(*seed) });
+            if !report.violations.is_empty() {
+                eprintln!("simulate: {bug:?} found by seed {seed}: {:?}", report.violations);
+            }
+            !report.violations.is_empty()
+        });
+        assert!(found.is_some(), "{bug:?} was not found in 30 seeds");
+    }
+}
