@@ -120,12 +120,11 @@ impl Node {
         if config.manual_clock {
             store_config = store_config.with_manual_clock();
         }
-        let network =
-            Network {
-                link: Link::Swarm(self.inner.net.clone()),
-                store: store.to_owned(),
-                faults: Arc::clone(&self.inner.faults),
-            };
+        let network = Network {
+            link: Link::Swarm(self.inner.net.clone()),
+            store: store.to_owned(),
+            faults: Arc::clone(&self.inner.faults),
+        };
         let dir = config.data_dir.as_ref().map(|dir| dir.join(group_name(store)));
         let io = Arc::clone(&self.inner.io);
         let host = Host {
