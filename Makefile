@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
@@ -79,6 +79,14 @@ FIRST ?= 1
 simulate:
 	SIMULATE_SEEDS=$(SEEDS) SIMULATE_FIRST=$(FIRST) $(CARGO) test $(RELEASE) -p clustron --features node --lib \
 	  cluster::sim::simulated_groups -- --nocapture
+
+## soak: 3 durable nodes for SOAK_MINUTES (default 30) under mixed load (the stress profile, a
+## watch, lease cycles) with a kill -9 every 3 minutes; RSS, open files and threads sampled every
+## 10 s, and the never-killed node's must stay flat after the warm-up (bench/soak.py; report in
+## bench/results/soak-<date>.md).
+SOAK_MINUTES ?= 30
+soak: cli
+	python3 bench/soak.py --binary $(RELEASE_DIR)/clustron --minutes $(SOAK_MINUTES)
 
 # ---- Fuzzing (cargo-fuzz, libFuzzer; stable Rust, so without a sanitizer) ------------------
 FUZZ_TARGETS := wire log snapshot config c_abi
