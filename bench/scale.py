@@ -101,12 +101,24 @@ class Cluster:
             self.stop()
             raise
 
-    def _start(self, index, quota, node_args):
-        port = free_port()
+    def _command(self, index, port, node_args):
         command = [self.binary, "node", "--listen", f"127.0.0.1:{port}",
                    "--data-dir", str(self.work / f"node{index}"), *node_args]
-        if self.addresses:
+        if self.addresses and index > 0:
             command += ["--seed", self.addresses[0]]
+        return command
+
+    def restart(self, index, node_args=("--log-level", "warn")):
+        """Starts node `index` again (after a kill) with its data directory and address,
+        outside any CPU quota."""
+        port = self.addresses[index].rsplit(":", 1)[1]
+        out = open(self.work / f"node{index}.out", "wb")
+        err = open(self.work / f"node{index}.log", "ab")
+        self.processes[index] = subprocess.Popen(self._command(index, port, node_args), stdout=out, stderr=err)
+
+    def _start(self, index, quota, node_args):
+        port = free_port()
+        command = self._command(index, port, node_args)
         cgroup = Cgroup(f"{os.getpid()}-node{index}", quota) if quota else None
         if cgroup:
             self.cgroups.append(cgroup)

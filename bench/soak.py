@@ -43,17 +43,6 @@ def sample(pid):
     return {"rss": scale.process_rss_bytes(pid), "files": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads}
 
 
-def restart(cluster, index):
-    """Starts node `index` again with its data directory and listen address."""
-    address = cluster.addresses[index]
-    port = address.rsplit(":", 1)[1]
-    command = [cluster.binary, "node", "--listen", f"127.0.0.1:{port}", "--data-dir",
-               str(cluster.work / f"node{index}"), "--log-level", "warn", "--seed", cluster.addresses[0]]
-    out = open(cluster.work / f"node{index}.out", "wb")
-    err = open(cluster.work / f"node{index}.log", "ab")
-    cluster.processes[index] = subprocess.Popen(command, stdout=out, stderr=err)
-
-
 class Load:
     """The load loops; each counts its rounds and failures."""
 
@@ -137,7 +126,7 @@ def main():
                 cluster.processes[victim].kill()
                 cluster.processes[victim].wait()
                 time.sleep(5)
-                restart(cluster, victim)
+                cluster.restart(victim)
                 kills += 1
                 victim = 3 - victim
                 next_kill = now + args.kill_every

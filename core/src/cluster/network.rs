@@ -89,10 +89,9 @@ impl Faults {
 
     /// A number below `n` (a splitmix step: fault injection needs spread, not secrecy).
     fn roll(&self, n: u64) -> u64 {
-        let mut z = self.dice.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n.max(1)
+        // Each caller takes its own step of the stream (splitmix64 advances by this constant).
+        let mut state = self.dice.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+        super::runtime::splitmix64(&mut state) % n.max(1)
     }
 
     /// Waits out the injected delay of one message; `false` when the message is dropped.

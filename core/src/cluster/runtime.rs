@@ -21,6 +21,16 @@ thread_local! {
     static SEEDED: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
+/// One step of splitmix64: advances `state` and answers the next number. The node's
+/// generators for fault injection and simulation all draw this way (spread, not secrecy).
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Seeds this thread's generator (`None`: back to the OS's entropy).
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn seed_thread(seed: Option<u64>) {
@@ -38,13 +48,10 @@ impl rand_core::RngCore for Dice {
 
     fn next_u64(&mut self) -> u64 {
         SEEDED.with(|state| match state.get() {
-            Some(current) => {
-                let next = current.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                state.set(Some(next));
-                let mut z = next;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                z ^ (z >> 31)
+            Some(mut current) => {
+                let drawn = splitmix64(&mut current);
+                state.set(Some(current));
+                drawn
             }
             None => {
                 let mut bytes = [0u8; 8];
