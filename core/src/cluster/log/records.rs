@@ -160,13 +160,21 @@ fn resync<T: Body>(bytes: &[u8], from: usize, layout: Layout) -> Option<(usize, 
 }
 
 /// Whether a bad record that nothing valid follows is what a power loss leaves: zeros where
-/// its header should be, or a zero-filled sector inside its body (the file had grown, the
-/// data had not reached the disk). A flipped bit leaves neither.
+/// its header should be or from a sector boundary inside the header on, or a zero-filled
+/// sector inside its body (the file had grown, the data had not reached the disk). A flipped
+/// bit leaves neither.
 fn looks_torn(bytes: &[u8], at: usize, bad: Bad, base: u64, layout: Layout) -> bool {
     match (layout, bad) {
         // Version 0 has no header checksum: a bad last record is taken as torn, as before.
         (Layout::Legacy, _) => true,
-        (Layout::Current, Bad::Header) => bytes[at..].iter().all(|byte| *byte == 0),
+        // Zeros where the header should be, or from a sector boundary inside it on.
+        (Layout::Current, Bad::Header) => {
+            let boundary = (base + at as u64 + 1).div_ceil(SECTOR) * SECTOR;
+            let from = (boundary - base) as usize;
+            bytes[at..].iter().all(|byte| *byte == 0)
+                || (from < at + RECORD_HEADER
+                    && bytes.get(from..).is_some_and(|rest| rest.iter().all(|byte| *byte == 0)))
+        }
         (Layout::Current, Bad::Body(start, end)) => {
             let first_sector = (base + start as u64).div_ceil(SECTOR) * SECTOR;
             let mut sector = first_sector;
@@ -364,6 +372,26 @@ mod tests {
         let scanned = scan::<Entry>(&bytes, 28, Layout::Current, None).unwrap();
         assert_eq!(indexes(&scanned), vec![1, 2, 3, 4]);
         assert_eq!(scanned.end, offsets[4] as u64);
+    }
+
+    /// A power loss after the file grew but before its last sectors were written: zeros
+    /// from any sector boundary on, wherever it falls in the last records (their headers
+    /// included), are a torn tail. Found by the simulation's disk.
+    #[test]
+    fn zeros_from_any_sector_boundary_on_are_a_torn_tail() {
+        let (bytes, offsets) = file(1..=400);
+        let base = 28;
+        for boundary in (1..=(base + bytes.len()) / SECTOR as usize).map(|sector| sector * SECTOR as usize - base) {
+            for keep in [boundary + 1, boundary + 7, boundary + 40, bytes.len()] {
+                let mut torn = bytes[..keep.min(bytes.len())].to_vec();
+                torn[boundary..].fill(0);
+                let scanned = scan::<Entry>(&torn, base as u64, Layout::Current, None)
+                    .unwrap_or_else(|damage| panic!("zeros from byte {boundary} to {keep}: {damage:?}"));
+                let whole = offsets.iter().take_while(|offset| **offset + RECORD_HEADER + 4 <= boundary).count();
+                assert_eq!(indexes(&scanned), (1..=whole as u64).collect::<Vec<_>>(), "zeros from {boundary}");
+                assert!(scanned.torn.is_some());
+            }
+        }
     }
 
     #[test]
