@@ -70,9 +70,9 @@ pub(crate) enum HostLog {
     Memory,
     /// The node log, under this group's name (with a data directory).
     Node(Arc<NodeLog>, String),
-    /// A log the simulation keeps across a replica's restarts.
+    /// The simulation's disk (kept across the replica's restarts and crashes).
     #[cfg(all(test, tokio_unstable))]
-    Kept(LogStore),
+    Simulated(Arc<super::log::simulated::SimulatedDisk>),
 }
 
 /// The groups of a node whose replica became leader since the node's catalogue loop last
@@ -188,7 +188,7 @@ impl Replica {
                 (LogStore::open(&node_log, &group, dir, Arc::clone(&on_disk))?, node_log.room())
             }
             #[cfg(all(test, tokio_unstable))]
-            (_, HostLog::Kept(log)) => (log, Arc::<Room>::default()),
+            (_, HostLog::Simulated(disk)) => (disk.open(name)?, Arc::<Room>::default()),
             _ => (LogStore::memory(), Arc::<Room>::default()),
         };
         let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;

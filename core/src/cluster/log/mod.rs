@@ -14,6 +14,8 @@
 mod legacy;
 pub(crate) mod node_log;
 mod records;
+#[cfg(all(test, tokio_unstable))]
+pub(crate) mod simulated;
 mod writer;
 
 use std::collections::BTreeMap;
@@ -124,9 +126,37 @@ impl SnapshotOnDisk {
 /// A group's place in the node log.
 #[derive(Debug)]
 struct GroupFile {
-    log: Arc<NodeLog>,
+    log: Sink,
     group: String,
     snapshot: Arc<SnapshotOnDisk>,
+}
+
+/// What takes a group's records: the node log, or the simulation's disk.
+#[derive(Debug)]
+enum Sink {
+    Node(Arc<NodeLog>),
+    #[cfg(all(test, tokio_unstable))]
+    Simulated(Arc<simulated::SimulatedDisk>),
+}
+
+impl Sink {
+    /// Queues a record; its `done` hears when it is durable.
+    fn send(&self, job: Job) -> std::io::Result<()> {
+        match self {
+            Sink::Node(log) => log.send(job),
+            #[cfg(all(test, tokio_unstable))]
+            Sink::Simulated(disk) => disk.send(job),
+        }
+    }
+
+    /// Writes a record and waits until it is durable.
+    fn write(&self, group: &str, record: Vec<u8>, effect: Effect) -> std::io::Result<()> {
+        match self {
+            Sink::Node(log) => log.write(group, record, effect),
+            #[cfg(all(test, tokio_unstable))]
+            Sink::Simulated(disk) => disk.write(record),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -177,7 +207,7 @@ impl LogStore {
     ) -> Result<LogStore, Fatal> {
         std::fs::create_dir_all(dir).map_err(|error| legacy::disk_failed("creating", dir, error))?;
         let state = log.group(group, dir)?;
-        let file = GroupFile { log: Arc::clone(log), group: group.to_owned(), snapshot };
+        let file = GroupFile { log: Sink::Node(Arc::clone(log)), group: group.to_owned(), snapshot };
         Ok(LogStore {
             inner: Arc::new(Mutex::new(Inner {
                 entries: state.entries,
@@ -349,7 +379,11 @@ impl LogStore {
 impl LogStore {
     /// Whether a write waits for room on a full disk.
     pub(crate) fn disk_full(&self) -> bool {
-        self.inner.lock().file.as_ref().is_some_and(|file| file.log.room().is_full())
+        self.inner.lock().file.as_ref().is_some_and(|file| match &file.log {
+            Sink::Node(log) => log.room().is_full(),
+            #[cfg(tokio_unstable)]
+            Sink::Simulated(_) => false,
+        })
     }
 }
 

@@ -339,6 +339,55 @@ fn damaged(path: &Path, offset: u64, reason: &str) -> Fatal {
     ))
 }
 
+/// The records of one segment file's `bytes` (read from `path`), with where each lies (its
+/// segment left 0 for the caller), and where the valid part ends: a torn tail of the newest
+/// segment (a crash mid-write) is cut, anything else that does not read back is damage.
+pub(super) fn read_segment(path: &Path, bytes: &[u8], newest: bool) -> Result<(Vec<(Location, Record)>, u64), Fatal> {
+    let base = format::HEADER as u64;
+    let body = match format::open(path, Kind::LogSegment, bytes).map_err(Fatal::Damaged)? {
+        Opened::Current(body) => body,
+        Opened::Legacy(_) if bytes.is_empty() && newest => {
+            // Created, and the crash came before its header was durable.
+            return Ok((Vec::new(), base));
+        }
+        Opened::Legacy(_) => return Err(damaged(path, 0, "it has no segment header")),
+    };
+    let scanned = scan::<Record>(body, base, Layout::Current, None)
+        .map_err(|damage| damaged(path, base + damage.offset, &damage.reason))?;
+    if let Some(reason) = scanned.torn {
+        if !newest {
+            return Err(damaged(path, base + scanned.end, &format!("{reason}, in a segment closed earlier")));
+        }
+        tracing::warn!(
+            "{}: cut a torn tail of {} bytes at byte {} ({reason}): the end of a write a crash interrupted",
+            path.display(),
+            body.len() as u64 - scanned.end,
+            base + scanned.end
+        );
+    }
+    let ends: Vec<u64> =
+        scanned.entries.iter().skip(1).map(|(offset, _)| *offset).chain(std::iter::once(scanned.end)).collect();
+    let records = scanned
+        .entries
+        .into_iter()
+        .zip(ends)
+        .map(|((offset, record), end)| (Location { segment: 0, offset: base + offset, length: end - offset }, record))
+        .collect();
+    Ok((records, base + scanned.end))
+}
+
+/// Replays records, in order, into the groups' logs.
+pub(super) fn replay(groups: &mut HashMap<String, GroupState>, records: impl IntoIterator<Item = Record>) {
+    for record in records {
+        match record {
+            Record::Dropped { group } => {
+                groups.remove(&group);
+            }
+            record => groups.entry(record.group().to_owned()).or_default().apply(record),
+        }
+    }
+}
+
 impl NodeLog {
     /// Opens (or creates) the node log in `dir` and reads back every group's log.
     pub(crate) fn open(dir: &Path, io: Arc<Disk>, options: Options) -> Result<Arc<NodeLog>, Fatal> {
@@ -357,46 +406,15 @@ impl NodeLog {
             let path = dir.join(segment_name(sequence));
             let bytes =
                 io.read(&path).map_err(|error| legacy::disk_failed("reading", &path, error))?.unwrap_or_default();
-            let body = match format::open(&path, Kind::LogSegment, &bytes).map_err(Fatal::Damaged)? {
-                Opened::Current(body) => body,
-                Opened::Legacy(_) if bytes.is_empty() && newest => {
-                    // Created, and the crash came before its header was durable.
-                    &[]
-                }
-                Opened::Legacy(_) => return Err(damaged(&path, 0, "it has no segment header")),
-            };
-            let base = format::HEADER as u64;
-            let scanned = scan::<Record>(body, base, Layout::Current, None)
-                .map_err(|damage| damaged(&path, base + damage.offset, &damage.reason))?;
-            if let Some(reason) = scanned.torn {
-                if !newest {
-                    return Err(damaged(&path, base + scanned.end, &format!("{reason}, in a segment closed earlier")));
-                }
-                tracing::warn!(
-                    "{}: cut a torn tail of {} bytes at byte {} ({reason}): the end of a write a crash interrupted",
-                    path.display(),
-                    body.len() as u64 - scanned.end,
-                    base + scanned.end
-                );
+            let (records, end) = read_segment(&path, &bytes, newest)?;
+            for (at, record) in &records {
+                tracker.apply(record.group(), record.effect(), Location { segment: sequence, ..*at });
             }
-            let records = scanned.entries;
-            for (index, (offset, record)) in records.iter().enumerate() {
-                let end = records.get(index + 1).map_or(scanned.end, |(next, _)| *next);
-                let at = Location { segment: sequence, offset: base + offset, length: end - offset };
-                tracker.apply(record.group(), record.effect(), at);
-            }
-            for (_, record) in records {
-                match record {
-                    Record::Dropped { group } => {
-                        groups.remove(&group);
-                    }
-                    record => groups.entry(record.group().to_owned()).or_default().apply(record),
-                }
-            }
+            replay(&mut groups, records.into_iter().map(|(_, record)| record));
             if newest {
-                length = base + scanned.end;
-                if body.is_empty() || length < bytes.len() as u64 {
-                    Self::cut(&io, &path, length, body.is_empty())?;
+                length = end;
+                if bytes.len() < format::HEADER || length < bytes.len() as u64 {
+                    Self::cut(&io, &path, length, bytes.len() < format::HEADER)?;
                 }
             }
         }

@@ -1,18 +1,21 @@
 //! Deterministic simulation of a store's Raft group: N replicas (the production `Replica`,
 //! openraft, the state machine, the log store) and M clients in one thread, on tokio's
 //! paused clock, with every random choice drawn from one seed. The raft messages go through
-//! simulated [`Wires`] (delays, drops, duplicates, one-way cuts, partitions); a nemesis
-//! kills and restarts replicas (a killed replica keeps what its log store holds) and
-//! changes the weather. A run checks what the jepsen suite checks of registers
-//! (linearizability, with `info` operations from client deadlines and failed
-//! compare-and-sets that saw another value), that no two replicas apply different entries
-//! at one index, and that the replicas agree once healed. The same seed gives the same run: every message and client event is
-//! mixed into a trace hash, and a test runs a seed twice and compares.
+//! simulated [`Wires`] (delays, drops, duplicates, one-way cuts, partitions); each node's
+//! log lies on a [simulated disk](super::log::simulated) (the node log's records, made
+//! durable by simulated fsyncs, unsynced bytes lost or torn by a crash and read back by the
+//! node log's recovery). A nemesis kills and restarts replicas, cuts the power of every node
+//! at once, fails a node's fsync, and changes the weather. A run checks what the jepsen
+//! suite checks of registers (linearizability, with `info` operations from client deadlines
+//! and failed compare-and-sets that saw another value) and counters, that no two replicas
+//! apply different entries at one index, that every node's log reads back after a crash,
+//! and that the replicas agree once healed. The same seed gives the same run: every message
+//! and client event is mixed into a trace hash, and a test runs a seed twice and compares.
 //!
 //! What it does not simulate yet: the node's swarm, catalogue and liveness beats (store
-//! groups run openraft's own election timers here), torn or unsynced writes (the log store
-//! is the in-memory one, so everything appended survives a kill), snapshots, membership
-//! changes. `make simulate SEEDS=N` runs N seeds in release; `make test` runs a fixed few.
+//! groups run openraft's own election timers here), snapshots, membership changes, leases,
+//! locks and watches. `make simulate SEEDS=N` runs N seeds in release; `make test` runs a
+//! fixed few.
 
 mod wires;
 
@@ -29,7 +32,7 @@ use serde_json::{json, Value};
 use self::wires::Weather;
 pub(crate) use self::wires::Wires;
 use super::disk::Disk;
-use super::log::LogStore;
+use super::log::simulated::SimulatedDisk;
 use super::network::{Link, Network};
 use super::replica::{Host, HostLog, Replica, Timing};
 use crate::config::Config;
@@ -77,6 +80,9 @@ pub(crate) enum Bug {
     StaleReads,
     /// The state machine forgets request ids: a retried write applies again.
     RetriesApplyTwice,
+    /// Log appends are acknowledged before they are durable (a follower, or the leader,
+    /// counts toward the commit before its fsync).
+    AckBeforeSync,
 }
 
 impl Plan {
@@ -102,6 +108,9 @@ pub(crate) struct Report {
     /// Simulated milliseconds the run took (load, healing, checks).
     pub(crate) simulated_ms: u64,
     pub(crate) violations: Vec<String>,
+    /// The registers' history (JSON lines, for `clustron-jepsen check registers`), kept when
+    /// the run found a violation.
+    pub(crate) history: String,
 }
 
 /// What the nemesis did.
@@ -113,6 +122,13 @@ pub(crate) struct Nemesis {
     pub(crate) one_way_cuts: u32,
     pub(crate) bridges: u32,
     pub(crate) weather: u32,
+    /// Every node lost power at once.
+    pub(crate) power_losses: u32,
+    /// A node's fdatasync failed (it stopped and was restarted).
+    pub(crate) disk_failures: u32,
+    /// Torn tails the restarted nodes' recovery cut, and unsynced bytes lost to crashes.
+    pub(crate) torn_tails: u64,
+    pub(crate) lost_bytes: u64,
 }
 
 /// Runs one plan on a fresh current-thread runtime seeded from the plan.
@@ -136,14 +152,15 @@ struct Sim {
     plan: Plan,
     wires: Arc<Wires>,
     ids: Vec<u64>,
-    /// Each node's log store, kept across its restarts (its "disk").
-    logs: BTreeMap<u64, LogStore>,
+    /// Each node's disk under its log, kept across its restarts.
+    disks: BTreeMap<u64, Arc<SimulatedDisk>>,
     config: Config,
     events: Mutex<Vec<Event>>,
     /// The entry each replica was seen to have applied at each index (by its log id).
     applied: Mutex<BTreeMap<u64, crate::cluster::types::LogId>>,
-    /// Applied entries that differed at the same index.
-    diverged: Mutex<Vec<String>>,
+    /// Violations seen while the run goes on (entries that differed at one index, a node
+    /// whose log does not read back).
+    found: Mutex<Vec<String>>,
 }
 
 fn node_info(id: u64) -> NodeInfo {
@@ -163,19 +180,27 @@ impl Sim {
             timing: Timing::default(),
             took_over: Arc::default(),
             beats: false,
-            log: HostLog::Kept(self.logs[&id].clone()),
+            log: HostLog::Simulated(Arc::clone(&self.disks[&id])),
         };
-        let replica = Replica::start(STORE, network, &self.config, None, host)
-            .await
-            .unwrap_or_else(|_| panic!("replica {id} starts"));
-        self.wires.set_node(id, Some(replica));
-        self.wires.mix("start", &[id]);
+        match Replica::start(STORE, network, &self.config, None, host).await {
+            Ok(replica) => {
+                self.wires.set_node(id, Some(replica));
+                self.wires.mix("start", &[id]);
+            }
+            Err(error) => {
+                self.wires.mix("refused", &[id]);
+                self.found.lock().push(format!("node {id} does not start: {error}"));
+            }
+        }
     }
 
+    /// Kills a node: its power fails (its disk loses what was not durable), then its
+    /// replica stops.
     async fn kill(&self, id: u64) {
         if let Some(replica) = self.wires.node(id) {
             self.wires.set_node(id, None);
             self.wires.mix("kill", &[id]);
+            self.disks[&id].crash();
             replica.shutdown().await;
         }
     }
@@ -203,12 +228,18 @@ async fn simulate(plan: Plan) -> Report {
     let wires = Arc::new(Wires::new(plan.seed, ids.iter().copied()));
     let sim = Arc::new(Sim {
         wires,
-        logs: ids.iter().map(|id| (*id, LogStore::memory())).collect(),
+        disks: ids
+            .iter()
+            .map(|id| {
+                let seed = plan.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                (*id, SimulatedDisk::new(seed, plan.bug == Some(Bug::AckBeforeSync)))
+            })
+            .collect(),
         ids: ids.clone(),
         config: Config::in_proc().with_store(STORE).with_manual_clock(),
         events: Mutex::new(Vec::new()),
         applied: Mutex::new(BTreeMap::new()),
-        diverged: Mutex::new(Vec::new()),
+        found: Mutex::new(Vec::new()),
         plan,
     });
     for id in &ids {
@@ -260,7 +291,7 @@ async fn simulate(plan: Plan) -> Report {
     violations.extend(converged(&sim).await);
     watching.store(false, Ordering::Relaxed);
     let _ = monitor.await;
-    violations.extend(sim.diverged.lock().iter().cloned());
+    violations.extend(sim.found.lock().iter().cloned());
 
     let events = sim.events.lock().clone();
     let operations = history::operations(&events).expect("a well-formed history");
@@ -284,6 +315,12 @@ async fn simulate(plan: Plan) -> Report {
     for id in &ids {
         sim.kill(*id).await;
     }
+    let mut faults = faults;
+    for disk in sim.disks.values() {
+        let (torn, lost) = disk.losses();
+        faults.torn_tails += torn;
+        faults.lost_bytes += lost;
+    }
     Report {
         seed: sim.plan.seed,
         nodes: sim.plan.nodes,
@@ -295,6 +332,11 @@ async fn simulate(plan: Plan) -> Report {
         messages: sim.wires.messages(),
         faults,
         simulated_ms: sim.wires.now_ms(),
+        history: if violations.is_empty() {
+            String::new()
+        } else {
+            history::to_lines(&events.iter().filter(|event| event.f != "add").cloned().collect::<Vec<_>>())
+        },
         violations,
     }
 }
@@ -310,10 +352,16 @@ async fn monitor(sim: Arc<Sim>, watching: Arc<AtomicBool>) {
             let Some(applied) = replica.raft.metrics().borrow().last_applied else { continue };
             let mut seen = sim.applied.lock();
             match seen.get(&applied.index) {
-                Some(earlier) if *earlier != applied => sim.diverged.lock().push(format!(
-                    "node {id} applied {applied} at index {}, where {earlier} was applied before",
-                    applied.index
-                )),
+                Some(earlier) if *earlier != applied => {
+                    let found = format!(
+                        "node {id} applied {applied} at index {}, where {earlier} was applied before",
+                        applied.index
+                    );
+                    let mut violations = sim.found.lock();
+                    if !violations.contains(&found) {
+                        violations.push(found);
+                    }
+                }
                 Some(_) => {}
                 None => {
                     seen.insert(applied.index, applied);
@@ -518,7 +566,7 @@ async fn nemesis(sim: &Sim, until: tokio::time::Instant) -> Nemesis {
     let n = sim.ids.len() as u64;
     while tokio::time::Instant::now() < until {
         sim.sleep_ms(1_000 + sim.wires.roll(2_000)).await;
-        match sim.wires.roll(7) {
+        match sim.wires.roll(9) {
             0 => {
                 let live = sim.live();
                 if live.len() as u64 > n / 2 {
@@ -567,6 +615,30 @@ async fn nemesis(sim: &Sim, until: tokio::time::Instant) -> Nemesis {
             5 => {
                 sim.wires.set_cut(BTreeSet::new());
                 sim.wires.mix("heal", &[]);
+            }
+            6 => {
+                // The power fails everywhere; it comes back 0.2–2 s later.
+                for id in sim.live() {
+                    sim.kill(id).await;
+                }
+                faults.power_losses += 1;
+                sim.sleep_ms(200 + sim.wires.roll(1_800)).await;
+                for id in sim.ids.clone() {
+                    sim.start(id).await;
+                }
+            }
+            7 => {
+                // A node's fdatasync fails: it stops (what it was writing is lost) and is
+                // restarted later, on a disk that works again.
+                let live = sim.live();
+                if !live.is_empty() {
+                    let victim = live[sim.wires.roll(live.len() as u64) as usize];
+                    sim.disks[&victim].fail_next_sync();
+                    sim.wires.mix("disk-failure", &[victim]);
+                    sim.sleep_ms(50).await;
+                    sim.kill(victim).await;
+                    faults.disk_failures += 1;
+                }
             }
             _ => {
                 let weather = if sim.wires.roll(3) == 0 {
@@ -626,6 +698,9 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
                         format!(", VIOLATIONS {:?}", report.violations)
                     }
                 );
+                if !report.violations.is_empty() {
+                    keep_history(&report);
+                }
                 reports.lock().push(report);
             });
         }
@@ -633,6 +708,22 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
     let mut reports = reports.into_inner();
     reports.sort_by_key(|report| report.seed);
     reports
+}
+
+/// Writes a run's register history where `SIMULATE_HISTORY_DIR` (default: the system's temporary
+/// directory, `clustron-simulate/`) says, and prints where.
+fn keep_history(report: &Report) {
+    let dir = std::env::var_os("SIMULATE_HISTORY_DIR")
+        .map_or_else(|| std::env::temp_dir().join("clustron-simulate"), std::path::PathBuf::from);
+    let path = dir.join(format!("seed-{}.registers.jsonl", report.seed));
+    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &report.history)) {
+        Ok(()) => eprintln!(
+            "simulate seed {}: its register history is in {} (clustron-jepsen check registers FILE)",
+            report.seed,
+            path.display()
+        ),
+        Err(error) => eprintln!("simulate seed {}: keeping its history in {}: {error}", report.seed, path.display()),
+    }
 }
 
 #[test]
@@ -667,7 +758,7 @@ fn one_seed_replays_the_same_run() {
 /// Each planted bug is found within a few seeds (the note reports how many).
 #[test]
 fn planted_bugs_are_found() {
-    for bug in [Bug::StaleReads, Bug::RetriesApplyTwice] {
+    for bug in [Bug::StaleReads, Bug::RetriesApplyTwice, Bug::AckBeforeSync] {
         let found = (1..=30u64).find(|seed| {
             let report = run(&Plan { bug: Some(bug), ..Plan::of(*seed) });
             if !report.violations.is_empty() {
