@@ -235,7 +235,15 @@ pub struct Config {
     /// Remote mode: talk only to the seeds given instead of learning the cluster's other
     /// nodes from them (`discover=false`; for tests and diagnosis).
     pub only_seeds: bool,
+    /// Remote mode: how long one call keeps trying (through a failover, a lost connection)
+    /// before it fails with `unavailable` (`call_timeout_ms=N`; default 15 s, from 1 ms to 1
+    /// hour). A write that fails this way may still have been applied. In-process calls do
+    /// not wait on a network and ignore it.
+    pub call_timeout: Option<std::time::Duration>,
 }
+
+/// The longest `call_timeout` a configuration may ask for.
+const MAX_CALL_TIMEOUT_MS: u64 = 3_600_000;
 
 impl Config {
     /// An in-process store (the default).
@@ -290,7 +298,7 @@ impl Config {
 
     /// Parses `clustron://inproc/<store>` or `clustron://host[:port][,host[:port]...]/<store>`,
     /// with optional `?clock=manual|system&history_events=N&history_bytes=N&max_keys=N&max_bytes=N`
-    /// `&max_key_bytes=N&max_value_bytes=N`.
+    /// `&max_key_bytes=N&max_value_bytes=N&cluster_key=PATH&discover=false&call_timeout_ms=N`.
     pub fn from_connection_string(text: &str) -> Result<Config> {
         let bad = |why: String| Error::invalid(format!("bad connection string {text:?}: {why}"));
         if !has_scheme(text) {
@@ -324,6 +332,7 @@ impl Config {
                 "max_key_bytes" => config.limits.max_key_bytes = parse_size(name, value)?,
                 "max_value_bytes" => config.limits.max_value_bytes = parse_size(name, value)?,
                 "cluster_key" => config.cluster_key = Some(percent_decode(value)),
+                "call_timeout_ms" => config.call_timeout = Some(parse_call_timeout(value)?),
                 "discover" => {
                     config.only_seeds = match value {
                         "true" => false,
@@ -334,7 +343,7 @@ impl Config {
                 _ => {
                     return Err(bad(format!(
                     "unknown parameter {name:?} (known: clock, history_events, history_bytes, max_keys, max_bytes, \
-                     max_key_bytes, max_value_bytes, cluster_key, discover)"
+                     max_key_bytes, max_value_bytes, cluster_key, discover, call_timeout_ms)"
                 )))
                 }
             }
@@ -345,7 +354,8 @@ impl Config {
 
     /// Parses the JSON form: `{"Mode": "InProc" | "Remote", "Seeds": [...], "Store": "...",
     /// "Clock": "System" | "Manual", "History": {"MaxEvents": N, "MaxBytes": N}, "Limits":
-    /// {"MaxKeys": N, "MaxBytes": N, "MaxKeyBytes": N, "MaxValueBytes": N}}`. Seeds are
+    /// {"MaxKeys": N, "MaxBytes": N, "MaxKeyBytes": N, "MaxValueBytes": N}, "ClusterKey": PATH,
+    /// "CallTimeoutMs": N}`. Seeds are
     /// `{"Host": "...", "Port": N}` objects or `"host:port"` strings.
     pub fn from_json(text: &str) -> Result<Config> {
         let json: Json = serde_json::from_str(text)
@@ -384,6 +394,10 @@ impl Config {
                 }
                 "history" => config.history = history_from_json(value)?,
                 "limits" => config.limits = limits_from_json(value)?,
+                "calltimeoutms" | "call_timeout_ms" => {
+                    let text = value.as_u64().map(|ms| ms.to_string()).unwrap_or_else(|| value.to_string());
+                    config.call_timeout = Some(parse_call_timeout(&text)?);
+                }
                 "clusterkey" | "cluster_key" => {
                     let path = value.as_str().ok_or_else(|| Error::invalid("\"ClusterKey\" must be a file path"))?;
                     config.cluster_key = Some(path.to_owned());
@@ -391,7 +405,7 @@ impl Config {
                 _ => {
                     return Err(Error::invalid(format!(
                         "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History, Limits, \
-                         ClusterKey)"
+                         ClusterKey, CallTimeoutMs)"
                     )))
                 }
             }
@@ -453,6 +467,19 @@ fn parse_count(name: &str, text: &str) -> Result<usize> {
         .ok()
         .filter(|count| *count > 0)
         .ok_or_else(|| Error::invalid(format!("{name} must be a positive integer, got {text:?}")))
+}
+
+/// `call_timeout_ms`: whole milliseconds from 1 to an hour.
+fn parse_call_timeout(text: &str) -> Result<std::time::Duration> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (1..=MAX_CALL_TIMEOUT_MS).contains(ms))
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "call_timeout_ms must be a number of milliseconds from 1 to {MAX_CALL_TIMEOUT_MS}, got {text}"
+            ))
+        })
 }
 
 /// A size in bytes that fits a store limit (`max_key_bytes`, `max_value_bytes`); the range
@@ -580,6 +607,22 @@ mod tests {
         assert_eq!(config.history.max_events, 10);
         let error = Config::parse("clustron://inproc/t?colour=blue").unwrap_err();
         assert!(error.message().contains("unknown parameter"), "{error}");
+    }
+
+    #[test]
+    fn call_timeouts_are_milliseconds_from_one_to_an_hour() {
+        let config = Config::parse("clustron://h1/t?call_timeout_ms=2500").unwrap();
+        assert_eq!(config.call_timeout, Some(std::time::Duration::from_millis(2500)));
+        let config = Config::parse(r#"{"Mode": "Remote", "Seeds": ["h1:1"], "CallTimeoutMs": 40}"#).unwrap();
+        assert_eq!(config.call_timeout, Some(std::time::Duration::from_millis(40)));
+        assert_eq!(Config::parse("clustron://h1/t").unwrap().call_timeout, None);
+        for bad in ["0", "-1", "1.5", "abc", "3600001", ""] {
+            let error = Config::parse(&format!("clustron://h1/t?call_timeout_ms={bad}")).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::InvalidInput, "{bad}");
+            assert!(error.message().contains("call_timeout_ms"), "{error}");
+        }
+        let error = Config::parse(r#"{"Mode": "Remote", "Seeds": ["h1:1"], "CallTimeoutMs": "soon"}"#).unwrap_err();
+        assert!(error.message().contains("call_timeout_ms"), "{error}");
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequest, Node
 use crate::state::command::{Command, Reply};
 use crate::{Error, ErrorCode, Result};
 
-/// How long a call keeps retrying (failover, no leader yet) before it is `Unavailable`.
+/// How long a call keeps retrying (failover, no leader yet) before it is `Unavailable`,
+/// unless the configuration says otherwise (`call_timeout_ms`).
 const CALL_DEADLINE: Duration = Duration::from_secs(15);
 
 /// One client per cluster (seeds, key, seed-only) in a process, shared by its handles.
@@ -90,6 +91,8 @@ pub(crate) struct ClusterClient {
     seeds: Vec<String>,
     /// Talk to the seeds only (never to members learned from them).
     only_seeds: bool,
+    /// How long one call keeps trying.
+    call_timeout: Duration,
     leaders: Mutex<HashMap<String, Target>>,
     rotate: AtomicUsize,
 }
@@ -120,10 +123,12 @@ impl ClusterClient {
         let mut seeds: Vec<String> = config.seeds.iter().map(ToString::to_string).collect();
         seeds.sort();
         let only_seeds = config.only_seeds;
+        let call_timeout = config.call_timeout.unwrap_or(CALL_DEADLINE);
         let registry_key = format!(
-            "{}|{}|{only_seeds}",
+            "{}|{}|{only_seeds}|{}",
             seeds.join(","),
-            psk.map(|psk| psk.fingerprint().to_string()).unwrap_or_default()
+            psk.map(|psk| psk.fingerprint().to_string()).unwrap_or_default(),
+            call_timeout.as_millis()
         );
         if let Some(client) = CLIENTS.lock().get(&registry_key).and_then(Weak::upgrade) {
             return Ok(client);
@@ -137,6 +142,7 @@ impl ClusterClient {
             nodes: RwLock::new(Vec::new()),
             seeds,
             only_seeds,
+            call_timeout,
             leaders: Mutex::new(HashMap::new()),
             rotate: AtomicUsize::new(0),
         });
@@ -219,7 +225,12 @@ impl ClusterClient {
         body: ClientBody,
         fixed: Option<Target>,
     ) -> Result<(ClientReply, Target)> {
-        let deadline = Instant::now() + CALL_DEADLINE;
+        // A long poll's own wait does not count against the call's time.
+        let waits = match &body {
+            ClientBody::WaitLock { max_wait_ms, .. } | ClientBody::WatchPoll { max_wait_ms, .. } => *max_wait_ms,
+            _ => 0,
+        };
+        let deadline = Instant::now() + self.call_timeout + Duration::from_millis(waits);
         let mut last = Error::unavailable("no node answered");
         let mut backoff = Duration::from_millis(20);
         // A write attempt whose outcome is unknown (no answer, or `unavailable`) may have
@@ -241,7 +252,18 @@ impl ClusterClient {
                 continue;
             };
             let request = ClientRequest { store: store.to_owned(), body: body.clone() };
-            match self.net.client(target.peer, target.addrs.clone(), request).await {
+            // One attempt gets what is left of the call's time: an unanswered request (a node
+            // paused or cut off) must not outlast it.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let answer = tokio::time::timeout(left, self.net.client(target.peer, target.addrs.clone(), request))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::unavailable(format!(
+                        "no answer within the call timeout ({} ms)",
+                        self.call_timeout.as_millis()
+                    )))
+                });
+            match answer {
                 Ok(Ok(reply)) => {
                     if fixed.is_none() {
                         self.leaders.lock().insert(store.to_owned(), target.clone());
