@@ -75,7 +75,19 @@ impl Clock {
     }
 }
 
+#[cfg(all(test, tokio_unstable))]
+thread_local! {
+    /// The simulation (`cluster/sim`) runs the system clock on tokio's paused time: from
+    /// [`MANUAL_CLOCK_START_MS`] at this instant.
+    pub(crate) static SIMULATED_FROM: std::cell::Cell<Option<tokio::time::Instant>> =
+        const { std::cell::Cell::new(None) };
+}
+
 fn system_now() -> u64 {
+    #[cfg(all(test, tokio_unstable))]
+    if let Some(from) = SIMULATED_FROM.with(std::cell::Cell::get) {
+        return MANUAL_CLOCK_START_MS + tokio::time::Instant::now().duration_since(from).as_millis() as u64;
+    }
     struct Anchor {
         instant: Instant,
         unix_ms: u64,

@@ -82,16 +82,27 @@ pub(crate) fn keep_alive(c: &mut Change<'_>, id: LeaseId) -> Result<LeaseInfo> {
     Ok(info)
 }
 
+#[cfg(all(test, tokio_unstable))]
+thread_local! {
+    /// A bug planted for the simulation to find (`cluster/sim`): a new leader's grace sets
+    /// every live lease to end at the grace's end, shortening the ones that had longer.
+    pub(crate) static GRACE_SHORTENS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// A new leader's grace: every lease still alive at `alive_at` (the last time the previous
 /// leader acted) that would expire before `until` now expires at `until`. Leases are only
 /// ever extended by this, so a leader change never shortens one, and clients that could not
 /// reach any leader during the election do not lose their sessions for it.
 pub(crate) fn grace(c: &mut Change<'_>, until: u64, alive_at: u64) {
+    #[cfg(all(test, tokio_unstable))]
+    let shortens = GRACE_SHORTENS.with(std::cell::Cell::get);
+    #[cfg(not(all(test, tokio_unstable)))]
+    let shortens = false;
     let extended: Vec<(LeaseId, u64)> = c
         .coord()
         .leases
         .iter_mut()
-        .filter(|(_, lease)| lease.expires_at > alive_at && lease.expires_at < until)
+        .filter(|(_, lease)| lease.expires_at > alive_at && (lease.expires_at < until || shortens))
         .map(|(id, lease)| (*id, std::mem::replace(&mut lease.expires_at, until)))
         .collect();
     for (id, old) in &extended {

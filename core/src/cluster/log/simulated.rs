@@ -69,8 +69,10 @@ impl State {
     }
 }
 
+/// EIO, as the real disk seam reports it, naming what failed.
 fn eio(what: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::Other, format!("simulated EIO: {what}"))
+    let error = std::io::Error::from_raw_os_error(5);
+    std::io::Error::new(error.kind(), format!("{what}: {error} (simulated)"))
 }
 
 impl SimulatedDisk {

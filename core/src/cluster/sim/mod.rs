@@ -38,9 +38,9 @@ use super::replica::{Host, HostLog, Replica, Timing};
 use crate::config::Config;
 use crate::net::wire::{ClientFault, NodeInfo, RequestId};
 use crate::state::command::{Command, Query, Reply};
-use crate::state::kv::{BatchOp, PutItem};
+use crate::state::kv::{BatchOp, PutItem, PutOptions};
 use crate::state::txn::{Compare, CompareOp, TxnRequest};
-use crate::{Error, ErrorCode};
+use crate::{Error, ErrorCode, LeaseId};
 
 const STORE: &str = "sim";
 
@@ -83,6 +83,8 @@ pub(crate) enum Bug {
     /// Log appends are acknowledged before they are durable (a follower, or the leader,
     /// counts toward the commit before its fsync).
     AckBeforeSync,
+    /// A new leader's lease grace shortens the leases that had longer to live.
+    LeaseGraceShortens,
 }
 
 impl Plan {
@@ -105,6 +107,9 @@ pub(crate) struct Report {
     pub(crate) info: usize,
     pub(crate) messages: u64,
     pub(crate) faults: Nemesis,
+    /// Acknowledged lease keep-alives, and leases found ended (after their TTL).
+    pub(crate) lease_renewals: u64,
+    pub(crate) leases_ended: u64,
     /// Simulated milliseconds the run took (load, healing, checks).
     pub(crate) simulated_ms: u64,
     pub(crate) violations: Vec<String>,
@@ -135,16 +140,40 @@ pub(crate) struct Nemesis {
 pub(crate) fn run(plan: &Plan) -> Report {
     super::runtime::seed_thread(Some(plan.seed));
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(plan.bug == Some(Bug::RetriesApplyTwice)));
+    crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(plan.bug == Some(Bug::LeaseGraceShortens)));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .rng_seed(tokio::runtime::RngSeed::from_bytes(&plan.seed.to_le_bytes()))
+        // A panic in any task (openraft's core, a replica's loops) ends the run as a violation.
+        .unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime)
         .build()
         .expect("a current-thread runtime");
-    let report = runtime.block_on(simulate(plan.clone()));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            // Store time runs on the paused clock, from the same instant in every run.
+            crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
+            simulate(plan.clone()).await
+        })
+    }));
+    let report = ran.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+            .unwrap_or_default();
+        Report {
+            seed: plan.seed,
+            nodes: plan.nodes,
+            violations: vec![format!("a task panicked (its message is printed above): {message}")],
+            ..Report::default()
+        }
+    });
     drop(runtime);
+    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
     super::runtime::seed_thread(None);
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(false));
+    crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(false));
     report
 }
 
@@ -236,7 +265,7 @@ async fn simulate(plan: Plan) -> Report {
             })
             .collect(),
         ids: ids.clone(),
-        config: Config::in_proc().with_store(STORE).with_manual_clock(),
+        config: Config::in_proc().with_store(STORE),
         events: Mutex::new(Vec::new()),
         applied: Mutex::new(BTreeMap::new()),
         found: Mutex::new(Vec::new()),
@@ -253,9 +282,18 @@ async fn simulate(plan: Plan) -> Report {
     let until = tokio::time::Instant::now() + Duration::from_secs(sim.plan.seconds);
     let clients: Vec<_> =
         (0..sim.plan.clients).map(|index| tokio::spawn(client(Arc::clone(&sim), index, until))).collect();
+    let holders: Vec<_> =
+        (0..LEASE_HOLDERS).map(|index| tokio::spawn(lease_holder(Arc::clone(&sim), index, until))).collect();
     let faults = nemesis(&sim, until).await;
     for client in clients {
         client.await.expect("a client task");
+    }
+    let mut leases = Leases::default();
+    for holder in holders {
+        let held = holder.await.expect("a lease holder task");
+        leases.renewals += held.renewals;
+        leases.ended += held.ended;
+        leases.early.extend(held.early);
     }
 
     // Heal: every link, calm weather, every node up; then read every register once more.
@@ -266,7 +304,7 @@ async fn simulate(plan: Plan) -> Report {
             sim.start(*id).await;
         }
     }
-    let mut violations = Vec::new();
+    let mut violations: Vec<String> = leases.early.clone();
     let process = 1_000_000;
     for key in 0..sim.plan.keys {
         let op = Op::Read { key: format!("r{key}") };
@@ -331,6 +369,8 @@ async fn simulate(plan: Plan) -> Report {
         info: count(Type::Info),
         messages: sim.wires.messages(),
         faults,
+        lease_renewals: leases.renewals,
+        leases_ended: leases.ended,
         simulated_ms: sim.wires.now_ms(),
         history: if violations.is_empty() {
             String::new()
@@ -425,6 +465,9 @@ enum Op {
     Cas { key: String, expected: String, new: String },
     Add,
     ReadCounter,
+    Grant { ttl_ms: u64 },
+    PutOnLease { key: String, lease: LeaseId },
+    KeepAlive { lease: LeaseId },
 }
 
 impl Op {
@@ -432,6 +475,8 @@ impl Op {
         match self {
             Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => key.clone(),
             Op::Add | Op::ReadCounter => COUNTER.to_owned(),
+            Op::PutOnLease { key, .. } => key.clone(),
+            Op::Grant { .. } | Op::KeepAlive { .. } => String::new(),
         }
     }
 }
@@ -442,6 +487,7 @@ enum Answer {
     Written,
     Swapped(bool),
     Counter(i64),
+    Lease(LeaseId),
 }
 
 /// One client: operations one at a time, each with a deadline (past it, the operation is
@@ -466,6 +512,7 @@ async fn client(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) {
             Op::Cas { expected, new, .. } => ("cas", json!([expected, new])),
             Op::Add => ("add", json!(1)),
             Op::ReadCounter => ("read-counter", Value::Null),
+            Op::Grant { .. } | Op::PutOnLease { .. } | Op::KeepAlive { .. } => unreachable!("the lease holders' ops"),
         };
         seq += 1;
         let id = RequestId { client: process + 1, seq, acked: seq };
@@ -478,7 +525,7 @@ async fn client(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) {
                 seq = 0;
             }
             Ok(Ok(Answer::Read(value))) => sim.record(process, Type::Ok, f, &op.key(), json!(value), None),
-            Ok(Ok(Answer::Counter(_))) | Ok(Ok(Answer::Written)) | Ok(Ok(Answer::Swapped(true))) => {
+            Ok(Ok(Answer::Counter(_) | Answer::Written | Answer::Swapped(true) | Answer::Lease(_))) => {
                 sim.record(process, Type::Ok, f, &op.key(), input, None)
             }
             // The compare did not hold: it ran and saw another value.
@@ -535,6 +582,20 @@ async fn attempt(sim: &Sim, leader: &mut Option<u64>, op: &Op, id: RequestId) ->
                     _ => Answer::Counter(i64::MIN),
                 })
             }
+            Op::Grant { ttl_ms } => {
+                replica.propose(Some(id), Command::LeaseGrant { ttl_ms: *ttl_ms }).await.map(|reply| match reply {
+                    Reply::Lease(info) => Answer::Lease(info.id),
+                    _ => Answer::Lease(LeaseId::new(0)),
+                })
+            }
+            Op::PutOnLease { key, lease } => {
+                let item = PutItem::with_options(key.as_str(), "held", PutOptions::new().lease(*lease));
+                replica.propose(Some(id), Command::Put(item)).await.map(|_| Answer::Written)
+            }
+            Op::KeepAlive { lease } => replica
+                .propose(Some(id), Command::LeaseKeepAlive { lease: *lease })
+                .await
+                .map(|_| Answer::Lease(*lease)),
         };
         drop(replica);
         sim.sleep_ms(1 + sim.wires.roll(3)).await;
@@ -557,6 +618,78 @@ async fn attempt(sim: &Sim, leader: &mut Option<u64>, op: &Op, id: RequestId) ->
             Err(ClientFault::Error(error)) => return Err(error),
         }
     }
+}
+
+/// Clients that hold a lease each (with a key on it) and keep it alive now and then.
+const LEASE_HOLDERS: u64 = 2;
+/// Their leases' TTL: longer than a new leader's grace (twice the longest election timeout),
+/// so a grace that shortened leases would show.
+const LEASE_TTL_MS: u64 = 10_000;
+
+/// What the lease holders saw.
+#[derive(Debug, Default)]
+struct Leases {
+    renewals: u64,
+    ended: u64,
+    /// Leases found ended before their TTL had run since the last acknowledged keep-alive.
+    early: Vec<String>,
+}
+
+/// One lease holder: grants a lease, puts a key on it, then every 3–7 s keeps it alive and
+/// reads the key back. A lease found ended (the keep-alive says it is gone, or the key is)
+/// must have gone unrenewed for its TTL since the invocation of the last acknowledged
+/// keep-alive: store time is the simulated clock, so the lease cannot end before then.
+async fn lease_holder(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) -> Leases {
+    let mut leases = Leases::default();
+    let client = 2_000_000 + index * 100_000;
+    let mut seq = 0;
+    let mut call = |op: Op| {
+        seq += 1;
+        let id = RequestId { client, seq, acked: seq };
+        let sim = Arc::clone(&sim);
+        async move {
+            let deadline = Duration::from_millis(2_500);
+            let mut leader = None;
+            tokio::time::timeout(deadline, attempt(&sim, &mut leader, &op, id)).await.ok()
+        }
+    };
+    let key = format!("lease-{index}");
+    while tokio::time::Instant::now() < until {
+        let invoked = sim.wires.now_ms();
+        let Some(Ok(Answer::Lease(lease))) = call(Op::Grant { ttl_ms: LEASE_TTL_MS }).await else { continue };
+        if !matches!(call(Op::PutOnLease { key: key.clone(), lease }).await, Some(Ok(_))) {
+            continue;
+        }
+        let mut renewed = invoked;
+        while tokio::time::Instant::now() < until {
+            sim.sleep_ms(3_000 + sim.wires.roll(4_000)).await;
+            let invoked = sim.wires.now_ms();
+            let ended = match call(Op::KeepAlive { lease }).await {
+                Some(Ok(_)) => {
+                    renewed = invoked;
+                    leases.renewals += 1;
+                    matches!(call(Op::Read { key: key.clone() }).await, Some(Ok(Answer::Read(None))))
+                }
+                Some(Err(error)) => error.code() == ErrorCode::LeaseNotFound,
+                None => false,
+            };
+            if ended {
+                let observed = sim.wires.now_ms();
+                sim.wires.mix("lease-ended", &[lease.get(), observed]);
+                leases.ended += 1;
+                if observed < renewed + LEASE_TTL_MS {
+                    leases.early.push(format!(
+                        "lease {} of holder {index} ended at {observed} ms, {} ms after the keep-alive invoked at \
+                         {renewed} ms was acknowledged (TTL {LEASE_TTL_MS} ms)",
+                        lease.get(),
+                        observed - renewed
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    leases
 }
 
 /// Every 1–3 simulated seconds until `until`: a kill, a restart, a partition (one node
@@ -681,14 +814,16 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
                 let Some(seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
                 let report = run(&Plan::of(*seed));
                 eprintln!(
-                    "simulate seed {}: {} nodes, {} operations ({} ok, {} fail, {} info), {} messages, {:?}, \
-                     trace {:016x}{}",
+                    "simulate seed {}: {} nodes, {} operations ({} ok, {} fail, {} info), {} lease keep-alives \
+                     ({} leases ended), {} messages, {:?}, trace {:016x}{}",
                     report.seed,
                     report.nodes,
                     report.operations,
                     report.ok,
                     report.fail,
                     report.info,
+                    report.lease_renewals,
+                    report.leases_ended,
                     report.messages,
                     report.faults,
                     report.trace,
@@ -758,7 +893,7 @@ fn one_seed_replays_the_same_run() {
 /// Each planted bug is found within a few seeds (the note reports how many).
 #[test]
 fn planted_bugs_are_found() {
-    for bug in [Bug::StaleReads, Bug::RetriesApplyTwice, Bug::AckBeforeSync] {
+    for bug in [Bug::StaleReads, Bug::RetriesApplyTwice, Bug::AckBeforeSync, Bug::LeaseGraceShortens] {
         let found = (1..=30u64).find(|seed| {
             let report = run(&Plan { bug: Some(bug), ..Plan::of(*seed) });
             if !report.violations.is_empty() {
