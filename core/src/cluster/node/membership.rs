@@ -301,12 +301,20 @@ impl Node {
             return Err(ClientFault::NotLeader(replica.leader()));
         }
         let ids: std::collections::BTreeSet<u64> = [id].into_iter().collect();
-        if replica.voter_ids().contains(&id) {
-            replica.raft.change_membership(ChangeMembers::RemoveVoters(ids.clone()), false).await.map_err(|e| {
-                ClientFault::Error(Error::new(ErrorCode::Unavailable, format!("removing node {id}: {e}")))
-            })?;
-        }
-        let _ = replica.raft.change_membership(ChangeMembers::RemoveNodes(ids), false).await;
+        // A voter leaves with its node in one change (`retain: false`). A second change after
+        // it would be proposed by a leader that may have just removed itself: openraft keeps
+        // such a leader replicating until its removal is committed, but it must not propose
+        // (a debug build panics there; the simulation found it). A learner leaves as a node.
+        let change = if replica.voter_ids().contains(&id) {
+            ChangeMembers::RemoveVoters(ids)
+        } else {
+            ChangeMembers::RemoveNodes(ids)
+        };
+        replica
+            .raft
+            .change_membership(change, false)
+            .await
+            .map_err(|e| ClientFault::Error(Error::new(ErrorCode::Unavailable, format!("removing node {id}: {e}"))))?;
         Ok(ClientReply::Done)
     }
 }

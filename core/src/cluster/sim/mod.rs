@@ -5,7 +5,8 @@
 //! log lies on a [simulated disk](super::log::simulated) (the node log's records, made
 //! durable by simulated fsyncs, unsynced bytes lost or torn by a crash and read back by the
 //! node log's recovery). A nemesis kills and restarts replicas, cuts the power of every node
-//! at once, fails a node's fsync, and changes the weather. A run checks what the jepsen
+//! at once, fails a node's fsync, removes a voter from the group and adds it back, and
+//! changes the weather; two clients hold leases. A run checks what the jepsen
 //! suite checks of registers (linearizability, with `info` operations from client deadlines
 //! and failed compare-and-sets that saw another value) and counters, that no two replicas
 //! apply different entries at one index, that every node's log reads back after a crash,
@@ -13,8 +14,8 @@
 //! and client event is mixed into a trace hash, and a test runs a seed twice and compares.
 //!
 //! What it does not simulate yet: the node's swarm, catalogue and liveness beats (store
-//! groups run openraft's own election timers here), snapshots, membership changes, leases,
-//! locks and watches. `make simulate SEEDS=N` runs N seeds in release; `make test` runs a
+//! groups run openraft's own election timers here), snapshots and log purging, locks and
+//! watches. `make simulate SEEDS=N` runs N seeds in release; `make test` runs a
 //! fixed few.
 
 mod wires;
@@ -41,6 +42,7 @@ use crate::state::command::{Command, Query, Reply};
 use crate::state::kv::{BatchOp, PutItem, PutOptions};
 use crate::state::txn::{Compare, CompareOp, TxnRequest};
 use crate::{Error, ErrorCode, LeaseId};
+use openraft::ChangeMembers;
 
 const STORE: &str = "sim";
 
@@ -131,6 +133,9 @@ pub(crate) struct Nemesis {
     pub(crate) power_losses: u32,
     /// A node's fdatasync failed (it stopped and was restarted).
     pub(crate) disk_failures: u32,
+    /// Voters removed from the group (and nodes added back), as the leader agreed.
+    pub(crate) members_removed: u32,
+    pub(crate) members_added: u32,
     /// Torn tails the restarted nodes' recovery cut, and unsynced bytes lost to crashes.
     pub(crate) torn_tails: u64,
     pub(crate) lost_bytes: u64,
@@ -145,36 +150,48 @@ pub(crate) fn run(plan: &Plan) -> Report {
         .enable_time()
         .start_paused(true)
         .rng_seed(tokio::runtime::RngSeed::from_bytes(&plan.seed.to_le_bytes()))
-        // A panic in any task (openraft's core, a replica's loops) ends the run as a violation.
-        .unhandled_panic(tokio::runtime::UnhandledPanic::ShutdownRuntime)
         .build()
         .expect("a current-thread runtime");
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(async {
-            // Store time runs on the paused clock, from the same instant in every run.
-            crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
-            simulate(plan.clone()).await
-        })
-    }));
-    let report = ran.unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
-            .unwrap_or_default();
-        Report {
-            seed: plan.seed,
-            nodes: plan.nodes,
-            violations: vec![format!("a task panicked (its message is printed above): {message}")],
-            ..Report::default()
-        }
+    watch_panics();
+    PANICS.with(|panics| *panics.borrow_mut() = Some(Vec::new()));
+    let mut report = runtime.block_on(async {
+        // Store time runs on the paused clock, from the same instant in every run.
+        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
+        simulate(plan.clone()).await
     });
+    let panics = PANICS.with(|panics| panics.borrow_mut().take()).unwrap_or_default();
+    report.violations.extend(panics.into_iter().map(|panic| format!("a task panicked: {panic}")));
     drop(runtime);
     crate::clock::SIMULATED_FROM.with(|from| from.set(None));
     super::runtime::seed_thread(None);
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(false));
     crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(false));
     report
+}
+
+thread_local! {
+    /// The panics of this thread's tasks while a run goes on (`None` outside a run).
+    static PANICS: std::cell::RefCell<Option<Vec<String>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes the panics of a run's tasks (openraft's core, a replica's loops: tokio catches
+/// them and the task just ends) violations of the run: the panic hook notes them on the
+/// thread that runs the simulation, then prints them as before.
+fn watch_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|panics| {
+                if let Ok(mut panics) = panics.try_borrow_mut() {
+                    if let Some(panics) = panics.as_mut() {
+                        panics.push(info.to_string());
+                    }
+                }
+            });
+            previous(info);
+        }));
+    });
 }
 
 struct Sim {
@@ -232,6 +249,31 @@ impl Sim {
             self.disks[&id].crash();
             replica.shutdown().await;
         }
+    }
+
+    /// A live replica that leads the group, if any.
+    fn leader(&self) -> Option<Arc<Replica>> {
+        self.live().into_iter().filter_map(|id| self.wires.node(id)).find(|replica| replica.is_leader())
+    }
+
+    /// Removes voter `id` from the group through `leader` (as `members remove` does: the
+    /// voter and its node in one change); answers whether the leader agreed within 5
+    /// simulated seconds.
+    async fn remove_member(&self, leader: &Replica, id: u64) -> bool {
+        let ids: BTreeSet<u64> = [id].into_iter().collect();
+        let removed = leader.raft.change_membership(ChangeMembers::RemoveVoters(ids), false);
+        matches!(tokio::time::timeout(Duration::from_secs(5), removed).await, Ok(Ok(_)))
+    }
+
+    /// Adds node `id` back as a voter through `leader` (a learner that catches up, then a
+    /// voter, as `members add` does); answers whether the leader agreed within 5 seconds.
+    async fn add_member(&self, leader: &Replica, id: u64) -> bool {
+        let added = async {
+            leader.raft.add_learner(id, node_info(id), true).await.ok()?;
+            let voter: BTreeSet<u64> = [id].into_iter().collect();
+            leader.raft.change_membership(ChangeMembers::AddVoterIds(voter), false).await.ok()
+        };
+        matches!(tokio::time::timeout(Duration::from_secs(5), added).await, Ok(Some(_)))
     }
 
     fn live(&self) -> Vec<u64> {
@@ -305,6 +347,7 @@ async fn simulate(plan: Plan) -> Report {
         }
     }
     let mut violations: Vec<String> = leases.early.clone();
+    violations.extend(restore_members(&sim).await);
     let process = 1_000_000;
     for key in 0..sim.plan.keys {
         let op = Op::Read { key: format!("r{key}") };
@@ -409,6 +452,28 @@ async fn monitor(sim: Arc<Sim>, watching: Arc<AtomicBool>) {
             }
         }
         sim.sleep_ms(10).await;
+    }
+}
+
+/// After healing: every node a membership change removed is a voter again (within 30
+/// simulated seconds).
+async fn restore_members(sim: &Sim) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(leader) = sim.leader() {
+            let voters = leader.voter_ids();
+            match sim.ids.iter().copied().find(|id| !voters.contains(id)) {
+                None => return None,
+                Some(id) => {
+                    sim.add_member(&leader, id).await;
+                }
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let voters = sim.leader().map(|leader| leader.voter_ids());
+            return Some(format!("after healing, the removed nodes could not be added back: voters {voters:?}"));
+        }
+        sim.sleep_ms(100).await;
     }
 }
 
@@ -699,7 +764,7 @@ async fn nemesis(sim: &Sim, until: tokio::time::Instant) -> Nemesis {
     let n = sim.ids.len() as u64;
     while tokio::time::Instant::now() < until {
         sim.sleep_ms(1_000 + sim.wires.roll(2_000)).await;
-        match sim.wires.roll(9) {
+        match sim.wires.roll(10) {
             0 => {
                 let live = sim.live();
                 if live.len() as u64 > n / 2 {
@@ -758,6 +823,26 @@ async fn nemesis(sim: &Sim, until: tokio::time::Instant) -> Nemesis {
                 sim.sleep_ms(200 + sim.wires.roll(1_800)).await;
                 for id in sim.ids.clone() {
                     sim.start(id).await;
+                }
+            }
+            8 => {
+                // A membership change: a voter leaves the group, or a node that left comes
+                // back (a learner that catches up, then a voter).
+                if let Some(leader) = sim.leader() {
+                    let voters = leader.voter_ids();
+                    let missing = sim.ids.iter().copied().find(|id| !voters.contains(id));
+                    if let Some(id) = missing {
+                        sim.wires.mix("add-member", &[id]);
+                        if sim.add_member(&leader, id).await {
+                            faults.members_added += 1;
+                        }
+                    } else if voters.len() >= 3 {
+                        let id = voters[sim.wires.roll(voters.len() as u64) as usize];
+                        sim.wires.mix("remove-member", &[id]);
+                        if sim.remove_member(&leader, id).await {
+                            faults.members_removed += 1;
+                        }
+                    }
                 }
             }
             7 => {
