@@ -40,6 +40,7 @@ use crate::config::Config;
 use crate::net::wire::{ClientFault, NodeInfo, RequestId};
 use crate::state::command::{Command, Query, Reply};
 use crate::state::kv::{BatchOp, PutItem, PutOptions};
+use crate::state::lock::{AcquireReply, Hold, LockGuard};
 use crate::state::txn::{Compare, CompareOp, TxnRequest};
 use crate::{Error, ErrorCode, LeaseId};
 use openraft::ChangeMembers;
@@ -87,6 +88,8 @@ pub(crate) enum Bug {
     AckBeforeSync,
     /// A new leader's lease grace shortens the leases that had longer to live.
     LeaseGraceShortens,
+    /// A write guarded by a lock lands while nobody holds the lock.
+    UnheldGuardsPass,
 }
 
 impl Plan {
@@ -112,6 +115,9 @@ pub(crate) struct Report {
     /// Acknowledged lease keep-alives, and leases found ended (after their TTL).
     pub(crate) lease_renewals: u64,
     pub(crate) leases_ended: u64,
+    /// Lock grants, and the guarded writes that landed.
+    pub(crate) lock_grants: usize,
+    pub(crate) guarded_writes: usize,
     /// Simulated milliseconds the run took (load, healing, checks).
     pub(crate) simulated_ms: u64,
     pub(crate) violations: Vec<String>,
@@ -146,6 +152,7 @@ pub(crate) fn run(plan: &Plan) -> Report {
     super::runtime::seed_thread(Some(plan.seed));
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(plan.bug == Some(Bug::RetriesApplyTwice)));
     crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(plan.bug == Some(Bug::LeaseGraceShortens)));
+    crate::state::lock::UNHELD_GUARDS_PASS.with(|pass| pass.set(plan.bug == Some(Bug::UnheldGuardsPass)));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -166,6 +173,7 @@ pub(crate) fn run(plan: &Plan) -> Report {
     super::runtime::seed_thread(None);
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(false));
     crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(false));
+    crate::state::lock::UNHELD_GUARDS_PASS.with(|pass| pass.set(false));
     report
 }
 
@@ -326,6 +334,7 @@ async fn simulate(plan: Plan) -> Report {
         (0..sim.plan.clients).map(|index| tokio::spawn(client(Arc::clone(&sim), index, until))).collect();
     let holders: Vec<_> =
         (0..LEASE_HOLDERS).map(|index| tokio::spawn(lease_holder(Arc::clone(&sim), index, until))).collect();
+    let lockers: Vec<_> = (0..LOCKERS).map(|index| tokio::spawn(locker(Arc::clone(&sim), index, until))).collect();
     let faults = nemesis(&sim, until).await;
     for client in clients {
         client.await.expect("a client task");
@@ -346,7 +355,14 @@ async fn simulate(plan: Plan) -> Report {
             sim.start(*id).await;
         }
     }
+    let mut locks = Locks::default();
+    for locker in lockers {
+        let held = locker.await.expect("a locker task");
+        locks.grants.extend(held.grants);
+        locks.landed.extend(held.landed);
+    }
     let mut violations: Vec<String> = leases.early.clone();
+    violations.extend(locks.check());
     violations.extend(restore_members(&sim).await);
     let process = 1_000_000;
     for key in 0..sim.plan.keys {
@@ -414,6 +430,8 @@ async fn simulate(plan: Plan) -> Report {
         faults,
         lease_renewals: leases.renewals,
         leases_ended: leases.ended,
+        lock_grants: locks.grants.len(),
+        guarded_writes: locks.landed.len(),
         simulated_ms: sim.wires.now_ms(),
         history: if violations.is_empty() {
             String::new()
@@ -533,6 +551,10 @@ enum Op {
     Grant { ttl_ms: u64 },
     PutOnLease { key: String, lease: LeaseId },
     KeepAlive { lease: LeaseId },
+    ReadLease { lease: LeaseId },
+    Acquire { ttl_ms: u64 },
+    GuardedPut { fence: u64, value: String },
+    Release { fence: u64 },
 }
 
 impl Op {
@@ -541,7 +563,9 @@ impl Op {
             Op::Read { key } | Op::Write { key, .. } | Op::Cas { key, .. } => key.clone(),
             Op::Add | Op::ReadCounter => COUNTER.to_owned(),
             Op::PutOnLease { key, .. } => key.clone(),
-            Op::Grant { .. } | Op::KeepAlive { .. } => String::new(),
+            Op::Grant { .. } | Op::KeepAlive { .. } | Op::ReadLease { .. } => String::new(),
+            Op::Acquire { .. } | Op::Release { .. } => LOCK.to_owned(),
+            Op::GuardedPut { .. } => GUARDED.to_owned(),
         }
     }
 }
@@ -553,6 +577,12 @@ enum Answer {
     Swapped(bool),
     Counter(i64),
     Lease(LeaseId),
+    /// When a lease is due (store time; `None`: it has ended).
+    LeaseDue(Option<u64>),
+    /// A lock grant's fence (`None`: held by another).
+    Granted(Option<u64>),
+    /// A write landed at this revision.
+    Landed(u64),
 }
 
 /// One client: operations one at a time, each with a deadline (past it, the operation is
@@ -577,7 +607,7 @@ async fn client(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) {
             Op::Cas { expected, new, .. } => ("cas", json!([expected, new])),
             Op::Add => ("add", json!(1)),
             Op::ReadCounter => ("read-counter", Value::Null),
-            Op::Grant { .. } | Op::PutOnLease { .. } | Op::KeepAlive { .. } => unreachable!("the lease holders' ops"),
+            _ => unreachable!("the lease holders' and lockers' ops"),
         };
         seq += 1;
         let id = RequestId { client: process + 1, seq, acked: seq };
@@ -590,9 +620,15 @@ async fn client(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) {
                 seq = 0;
             }
             Ok(Ok(Answer::Read(value))) => sim.record(process, Type::Ok, f, &op.key(), json!(value), None),
-            Ok(Ok(Answer::Counter(_) | Answer::Written | Answer::Swapped(true) | Answer::Lease(_))) => {
-                sim.record(process, Type::Ok, f, &op.key(), input, None)
-            }
+            Ok(Ok(
+                Answer::Counter(_)
+                | Answer::Written
+                | Answer::Swapped(true)
+                | Answer::Lease(_)
+                | Answer::LeaseDue(_)
+                | Answer::Granted(_)
+                | Answer::Landed(_),
+            )) => sim.record(process, Type::Ok, f, &op.key(), input, None),
             // The compare did not hold: it ran and saw another value.
             Ok(Ok(Answer::Swapped(false))) => sim.record(process, Type::Fail, f, &op.key(), input, None),
             Ok(Err(error)) => sim.record(process, Type::Fail, f, &op.key(), input, Some(error.to_string())),
@@ -661,6 +697,31 @@ async fn attempt(sim: &Sim, leader: &mut Option<u64>, op: &Op, id: RequestId) ->
                 .propose(Some(id), Command::LeaseKeepAlive { lease: *lease })
                 .await
                 .map(|_| Answer::Lease(*lease)),
+            Op::ReadLease { lease } => {
+                replica.read(Query::Lease { lease: *lease }, stale).await.map(|reply| match reply {
+                    Reply::MaybeLease(info) => Answer::LeaseDue(info.map(|info| info.expires_at.unix_millis())),
+                    _ => Answer::LeaseDue(Some(0)),
+                })
+            }
+            Op::Acquire { ttl_ms } => {
+                let acquire = Command::LockAcquire { name: LOCK.into(), hold: Hold::Ttl(*ttl_ms), wait_ms: None };
+                replica.propose(Some(id), acquire).await.map(|reply| match reply {
+                    Reply::Acquire(AcquireReply::Granted(grant)) => Answer::Granted(Some(grant.fence)),
+                    _ => Answer::Granted(None),
+                })
+            }
+            Op::GuardedPut { fence, value } => {
+                let options = PutOptions::new().guard(LockGuard::new(LOCK, *fence));
+                let item = PutItem::with_options(GUARDED, value.as_str(), options);
+                replica.propose(Some(id), Command::Put(item)).await.map(|reply| match reply {
+                    Reply::Put(result) => Answer::Landed(result.revision),
+                    _ => Answer::Landed(0),
+                })
+            }
+            Op::Release { fence } => replica
+                .propose(Some(id), Command::LockRelease { name: LOCK.into(), fence: *fence })
+                .await
+                .map(|_| Answer::Written),
         };
         drop(replica);
         sim.sleep_ms(1 + sim.wires.roll(3)).await;
@@ -700,10 +761,12 @@ struct Leases {
     early: Vec<String>,
 }
 
-/// One lease holder: grants a lease, puts a key on it, then every 3–7 s keeps it alive and
-/// reads the key back. A lease found ended (the keep-alive says it is gone, or the key is)
-/// must have gone unrenewed for its TTL since the invocation of the last acknowledged
-/// keep-alive: store time is the simulated clock, so the lease cannot end before then.
+/// One lease holder: grants a lease and puts a key on it, then every 1–2 s reads the lease
+/// (linearizably) and keeps it alive once 4 s have passed since the last acknowledged
+/// keep-alive. Store time is the simulated clock, so a lease must never be due before its TTL
+/// has run since the invocation of the last acknowledged keep-alive: neither found ended
+/// earlier (the keep-alive says it is gone, or the read finds no lease) nor seen with an
+/// earlier expiry.
 async fn lease_holder(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) -> Leases {
     let mut leases = Leases::default();
     let client = 2_000_000 + index * 100_000;
@@ -713,48 +776,147 @@ async fn lease_holder(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) ->
         let id = RequestId { client, seq, acked: seq };
         let sim = Arc::clone(&sim);
         async move {
-            let deadline = Duration::from_millis(2_500);
             let mut leader = None;
-            tokio::time::timeout(deadline, attempt(&sim, &mut leader, &op, id)).await.ok()
+            tokio::time::timeout(Duration::from_millis(2_500), attempt(&sim, &mut leader, &op, id)).await.ok()
         }
     };
+    // Store time: the simulated clock, read as the leader stamps its proposals.
+    let store_now = || crate::clock::Clock::new(crate::clock::ClockKind::System).now();
     let key = format!("lease-{index}");
     while tokio::time::Instant::now() < until {
-        let invoked = sim.wires.now_ms();
+        let invoked = store_now();
         let Some(Ok(Answer::Lease(lease))) = call(Op::Grant { ttl_ms: LEASE_TTL_MS }).await else { continue };
         if !matches!(call(Op::PutOnLease { key: key.clone(), lease }).await, Some(Ok(_))) {
             continue;
         }
         let mut renewed = invoked;
         while tokio::time::Instant::now() < until {
-            sim.sleep_ms(3_000 + sim.wires.roll(4_000)).await;
-            let invoked = sim.wires.now_ms();
-            let ended = match call(Op::KeepAlive { lease }).await {
-                Some(Ok(_)) => {
-                    renewed = invoked;
-                    leases.renewals += 1;
-                    matches!(call(Op::Read { key: key.clone() }).await, Some(Ok(Answer::Read(None))))
+            sim.sleep_ms(1_000 + sim.wires.roll(1_000)).await;
+            let early = |what: &str, at: u64, renewed: u64| {
+                format!(
+                    "lease {} of holder {index} {what} at store time +{} ms, {} ms after the keep-alive invoked at \
+                     +{} ms was acknowledged (TTL {LEASE_TTL_MS} ms)",
+                    lease.get(),
+                    at - crate::clock::MANUAL_CLOCK_START_MS,
+                    at.saturating_sub(renewed),
+                    renewed - crate::clock::MANUAL_CLOCK_START_MS
+                )
+            };
+            let ended = match call(Op::ReadLease { lease }).await {
+                Some(Ok(Answer::LeaseDue(Some(due)))) => {
+                    if due < renewed + LEASE_TTL_MS {
+                        leases.early.push(early("is due", due, renewed));
+                    }
+                    false
                 }
-                Some(Err(error)) => error.code() == ErrorCode::LeaseNotFound,
-                None => false,
+                Some(Ok(Answer::LeaseDue(None))) => true,
+                _ => false,
+            };
+            let ended = ended || {
+                if store_now() < renewed + 4_000 {
+                    false
+                } else {
+                    let invoked = store_now();
+                    match call(Op::KeepAlive { lease }).await {
+                        Some(Ok(_)) => {
+                            renewed = invoked;
+                            leases.renewals += 1;
+                            false
+                        }
+                        Some(Err(error)) => error.code() == ErrorCode::LeaseNotFound,
+                        None => false,
+                    }
+                }
             };
             if ended {
-                let observed = sim.wires.now_ms();
+                let observed = store_now();
                 sim.wires.mix("lease-ended", &[lease.get(), observed]);
                 leases.ended += 1;
                 if observed < renewed + LEASE_TTL_MS {
-                    leases.early.push(format!(
-                        "lease {} of holder {index} ended at {observed} ms, {} ms after the keep-alive invoked at \
-                         {renewed} ms was acknowledged (TTL {LEASE_TTL_MS} ms)",
-                        lease.get(),
-                        observed - renewed
-                    ));
+                    leases.early.push(early("was found ended", observed, renewed));
                 }
                 break;
             }
         }
     }
     leases
+}
+
+/// Clients that take turns holding one lock and write a key guarded by it.
+const LOCKERS: u64 = 3;
+/// The lock, its TTL (a holder slower than it loses the lock), and the key it guards.
+const LOCK: &str = "lock";
+const LOCK_TTL_MS: u64 = 1_500;
+const GUARDED: &str = "guarded";
+
+/// What the lockers saw.
+#[derive(Debug, Default)]
+struct Locks {
+    /// Each grant: its fence and who got it.
+    grants: Vec<(u64, u64)>,
+    /// Each guarded write that landed: its revision and its fence.
+    landed: Vec<(u64, u64)>,
+}
+
+impl Locks {
+    /// Fencing: every grant has its own fence, and the guarded writes that landed, in the
+    /// order they were applied (their revisions), carry fences that never go back: a write of
+    /// an older holder never lands after a newer holder's.
+    fn check(&self) -> Vec<String> {
+        let mut violations = Vec::new();
+        let mut holders = BTreeMap::new();
+        for (fence, locker) in &self.grants {
+            if let Some(other) = holders.insert(*fence, *locker) {
+                if other != *locker {
+                    violations.push(format!("fence {fence} was granted to lockers {other} and {locker}"));
+                }
+            }
+        }
+        let mut landed = self.landed.clone();
+        landed.sort_unstable();
+        for pair in landed.windows(2) {
+            let ((first, older), (second, newer)) = (pair[0], pair[1]);
+            if newer < older {
+                violations.push(format!(
+                    "the write guarded by fence {newer} landed at revision {second}, after fence {older}'s at \
+                     revision {first}"
+                ));
+            }
+        }
+        violations
+    }
+}
+
+/// One locker: tries the lock (no waiting), and once granted, writes the guarded key after
+/// 0–3 s (so it is often past its TTL, and a newer holder may have written), then releases.
+async fn locker(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) -> Locks {
+    let mut locks = Locks::default();
+    let client = 3_000_000 + index * 100_000;
+    let mut seq = 0;
+    let mut call = |op: Op| {
+        seq += 1;
+        let id = RequestId { client, seq, acked: seq };
+        let sim = Arc::clone(&sim);
+        async move {
+            let mut leader = None;
+            tokio::time::timeout(Duration::from_millis(2_500), attempt(&sim, &mut leader, &op, id)).await.ok()
+        }
+    };
+    while tokio::time::Instant::now() < until {
+        let Some(Ok(Answer::Granted(Some(fence)))) = call(Op::Acquire { ttl_ms: LOCK_TTL_MS }).await else {
+            sim.sleep_ms(100 + sim.wires.roll(400)).await;
+            continue;
+        };
+        locks.grants.push((fence, index));
+        sim.sleep_ms(sim.wires.roll(3_000)).await;
+        let value = format!("{index}-{fence}");
+        if let Some(Ok(Answer::Landed(revision))) = call(Op::GuardedPut { fence, value }).await {
+            sim.wires.mix("guarded", &[fence, revision]);
+            locks.landed.push((revision, fence));
+        }
+        let _ = call(Op::Release { fence }).await;
+    }
+    locks
 }
 
 /// Every 1–3 simulated seconds until `until`: a kill, a restart, a partition (one node
@@ -900,7 +1062,8 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
                 let report = run(&Plan::of(*seed));
                 eprintln!(
                     "simulate seed {}: {} nodes, {} operations ({} ok, {} fail, {} info), {} lease keep-alives \
-                     ({} leases ended), {} messages, {:?}, trace {:016x}{}",
+                     ({} leases ended), {} lock grants ({} guarded writes landed), {} messages, {:?}, trace \
+                     {:016x}{}",
                     report.seed,
                     report.nodes,
                     report.operations,
@@ -909,6 +1072,8 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
                     report.info,
                     report.lease_renewals,
                     report.leases_ended,
+                    report.lock_grants,
+                    report.guarded_writes,
                     report.messages,
                     report.faults,
                     report.trace,
@@ -978,7 +1143,9 @@ fn one_seed_replays_the_same_run() {
 /// Each planted bug is found within a few seeds (the note reports how many).
 #[test]
 fn planted_bugs_are_found() {
-    for bug in [Bug::StaleReads, Bug::RetriesApplyTwice, Bug::AckBeforeSync, Bug::LeaseGraceShortens] {
+    for bug in
+        [Bug::StaleReads, Bug::RetriesApplyTwice, Bug::AckBeforeSync, Bug::LeaseGraceShortens, Bug::UnheldGuardsPass]
+    {
         let found = (1..=30u64).find(|seed| {
             let report = run(&Plan { bug: Some(bug), ..Plan::of(*seed) });
             if !report.violations.is_empty() {
