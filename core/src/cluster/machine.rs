@@ -34,8 +34,34 @@ const CLIENT_IDLE_MS: u64 = 3_600_000;
 struct ClientWindow {
     /// Every request below this was answered (and its answer received).
     acked: u64,
-    replies: BTreeMap<u64, Result<Reply>>,
+    /// By request number, ascending. Usually one or two: a `Vec` sized to them, not a map
+    /// (a map's first node holds room for 11, about 1 KiB, and a node keeps a window for
+    /// every client of the last hour: thousands for short-lived clients such as the CLI).
+    /// Encoded as the map it was (postcard writes a map and a sequence of pairs alike).
+    replies: Vec<(u64, Result<Reply>)>,
     last_now: u64,
+}
+
+impl ClientWindow {
+    fn reply(&self, seq: u64) -> Option<&Result<Reply>> {
+        self.replies.binary_search_by_key(&seq, |(number, _)| *number).ok().map(|at| &self.replies[at].1)
+    }
+
+    /// Forgets the answers below `acked` (received), giving back their room.
+    fn forget_below(&mut self, acked: u64) {
+        self.replies.retain(|(number, _)| *number >= acked);
+        self.replies.shrink_to_fit();
+    }
+
+    fn insert(&mut self, seq: u64, reply: Result<Reply>) {
+        match self.replies.binary_search_by_key(&seq, |(number, _)| *number) {
+            Ok(at) => self.replies[at].1 = reply,
+            Err(at) => {
+                self.replies.reserve_exact(1);
+                self.replies.insert(at, (seq, reply));
+            }
+        }
+    }
 }
 
 #[cfg(all(test, tokio_unstable))]
@@ -60,9 +86,9 @@ impl Requests {
         window.last_now = window.last_now.max(now);
         if id.acked > window.acked {
             window.acked = id.acked;
-            window.replies = window.replies.split_off(&id.acked);
+            window.forget_below(id.acked);
         }
-        if let Some(reply) = window.replies.get(&id.seq) {
+        if let Some(reply) = window.reply(id.seq) {
             return Some(reply.clone());
         }
         if id.seq < window.acked {
@@ -76,7 +102,7 @@ impl Requests {
 
     fn record(&mut self, id: &RequestId, reply: &Result<Reply>, now: u64) {
         let window = self.clients.entry(id.client).or_default();
-        window.replies.insert(id.seq, reply.clone());
+        window.insert(id.seq, reply.clone());
         if self.clients.len() > 64 {
             self.clients.retain(|_, window| window.last_now + CLIENT_IDLE_MS > now);
         }
@@ -412,5 +438,33 @@ mod tests {
         let mut stray = old.clone();
         stray.push(0x80);
         assert!(SnapshotBody::decode(&stray).is_err());
+    }
+
+    /// A client window as snapshots held it when its answers were a map.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct MapWindow {
+        acked: u64,
+        replies: BTreeMap<u64, Result<Reply>>,
+        last_now: u64,
+    }
+
+    #[test]
+    fn request_windows_encode_as_the_map_they_were() {
+        let replies = [(3, Ok(Reply::Flag(true))), (5, Err(Error::invalid("no"))), (9, Ok(Reply::Done))];
+        let map = MapWindow { acked: 3, replies: replies.iter().cloned().collect(), last_now: 42 };
+        let mut window = ClientWindow { acked: 3, last_now: 42, ..ClientWindow::default() };
+        for (seq, reply) in replies.iter().rev().cloned() {
+            window.insert(seq, reply);
+        }
+        let bytes = postcard::to_allocvec(&window).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&map).unwrap(), "the same bytes as the map");
+        let read: ClientWindow = postcard::from_bytes(&postcard::to_allocvec(&map).unwrap()).unwrap();
+        assert_eq!(read.replies, replies.to_vec());
+        assert_eq!(read.reply(5).map(|reply| reply.is_err()), Some(true));
+        assert!(read.reply(4).is_none());
+        let mut read = read;
+        read.forget_below(6);
+        assert_eq!(read.replies.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(), vec![9]);
+        assert_eq!(read.replies.capacity(), 1, "forgotten answers give their room back");
     }
 }
