@@ -27,6 +27,7 @@ use crate::engine::inproc::InProcEngine;
 use crate::net::wire::{ClientFault, NodeInfo, RequestId};
 use crate::state::command::{Command, Query, Reply};
 use crate::{Error, ErrorCode, LeaseId};
+use openraft::ChangeMembers;
 
 /// How long a proposal or a linearizable read may wait for the group before it is
 /// `Unavailable` (no quorum, an election that does not end).
@@ -398,6 +399,46 @@ impl Replica {
 
     pub(crate) fn voter_ids(&self) -> Vec<u64> {
         self.raft.server_metrics().borrow().membership_config.membership().voter_ids().collect()
+    }
+
+    /// Proposes a membership change as the group's leader. Refused when this replica leads
+    /// but the change in progress removes it: it only finishes that change. openraft 0.9
+    /// would take the proposal from such a leader, which then appends a membership that makes
+    /// it a learner while it still leads (its debug build asserts against it; the simulation
+    /// found it); the next change belongs to the next leader.
+    pub(crate) async fn change_members(
+        &self,
+        change: openraft::ChangeMembers<u64, NodeInfo>,
+        retain: bool,
+    ) -> Result<(), String> {
+        self.check_voting_leader().await?;
+        self.raft.change_membership(change, retain).await.map(|_| ()).map_err(|error| error.to_string())
+    }
+
+    /// Adds a learner and waits until it has caught up, as the group's leader (the same
+    /// refusal as [`change_members`](Self::change_members)).
+    pub(crate) async fn add_learner(&self, id: u64, node: NodeInfo) -> Result<(), String> {
+        self.check_voting_leader().await?;
+        self.raft.add_learner(id, node, true).await.map(|_| ()).map_err(|error| error.to_string())
+    }
+
+    /// A leader must be a voter of the configuration its group is heading to (the last of a
+    /// joint one). One that is not (elected in the middle of a change that removes it: the
+    /// node that began the change gave up or went down) finishes that change, which is the
+    /// one proposal it may make, and refuses: the next change belongs to the next leader.
+    async fn check_voting_leader(&self) -> Result<(), String> {
+        let metrics = self.raft.server_metrics().borrow().clone();
+        let heading_to = metrics.membership_config.membership().get_joint_config().last().cloned().unwrap_or_default();
+        if metrics.state != ServerState::Leader || heading_to.contains(&self.node_id) {
+            return Ok(());
+        }
+        let finished = self.raft.change_membership(ChangeMembers::ReplaceAllVoters(heading_to), false).await;
+        Err(format!(
+            "node {} led {} only to finish a membership change that removes it ({}); ask the next leader",
+            self.node_id,
+            self.name,
+            finished.map_or_else(|error| format!("finishing it: {error}"), |_| "finished".to_owned())
+        ))
     }
 
     fn not_leader(&self) -> Fault {

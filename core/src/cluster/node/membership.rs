@@ -284,13 +284,12 @@ impl Node {
         let fault = |error: &dyn std::fmt::Display| {
             ClientFault::Error(Error::new(ErrorCode::Unavailable, format!("adding {node}: {error}")))
         };
-        replica.raft.add_learner(node.id, node.clone(), true).await.map_err(|e| fault(&e))?;
+        replica.add_learner(node.id, node.clone()).await.map_err(|e| fault(&e))?;
         if !voter {
             return Ok(ClientReply::Done);
         }
         replica
-            .raft
-            .change_membership(ChangeMembers::AddVoterIds([node.id].into_iter().collect()), false)
+            .change_members(ChangeMembers::AddVoterIds([node.id].into_iter().collect()), false)
             .await
             .map_err(|e| fault(&e))?;
         Ok(ClientReply::Done)

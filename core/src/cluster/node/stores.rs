@@ -412,7 +412,7 @@ impl Node {
                     // Keep a dead voter rather than shrink below what there was.
                     return;
                 }
-                let _ = replica.raft.change_membership(ChangeMembers::ReplaceAllVoters(next), true).await;
+                let _ = replica.change_members(ChangeMembers::ReplaceAllVoters(next), true).await;
             }
         }
     }
@@ -642,16 +642,15 @@ impl Node {
         for id in wanted.difference(&voters) {
             let Some(info) = infos.get(id) else { continue };
             // A learner first, caught up (by snapshot if it is far behind), then a voter.
-            replica.raft.add_learner(*id, info.clone(), true).await.map_err(|e| failed(&e))?;
+            replica.add_learner(*id, info.clone()).await.map_err(|e| failed(&e))?;
             let add = ChangeMembers::AddVoterIds([*id].into_iter().collect());
-            replica.raft.change_membership(add, false).await.map_err(|e| failed(&e))?;
+            replica.change_members(add, false).await.map_err(|e| failed(&e))?;
             tracing::info!(store = record.name.as_str(), node = id, "replica added");
         }
         let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
         if voters.is_superset(&wanted) && voters != wanted && !wanted.is_empty() {
             replica
-                .raft
-                .change_membership(ChangeMembers::ReplaceAllVoters(wanted.clone()), false)
+                .change_members(ChangeMembers::ReplaceAllVoters(wanted.clone()), false)
                 .await
                 .map_err(|e| failed(&e))?;
             tracing::info!(store = record.name.as_str(), voters = ?wanted, "replicas removed");
