@@ -6,17 +6,21 @@
 //! durable by simulated fsyncs, unsynced bytes lost or torn by a crash and read back by the
 //! node log's recovery). A nemesis kills and restarts replicas, cuts the power of every node
 //! at once, fails a node's fsync, removes a voter from the group and adds it back, and
-//! changes the weather; two clients hold leases. A run checks what the jepsen
-//! suite checks of registers (linearizability, with `info` operations from client deadlines
-//! and failed compare-and-sets that saw another value) and counters, that no two replicas
-//! apply different entries at one index, that every node's log reads back after a crash,
-//! and that the replicas agree once healed. The same seed gives the same run: every message
-//! and client event is mixed into a trace hash, and a test runs a seed twice and compares.
+//! changes the weather. Besides the register clients, two clients hold leases, three take
+//! turns on a lock and write a key guarded by it, and a watch follows the registers. A run
+//! checks what the jepsen suite checks of registers (linearizability, with `info`
+//! operations from client deadlines and failed compare-and-sets that saw another value),
+//! counters, leases (never due before their TTL since the last keep-alive), fences (guarded
+//! writes land in fence order) and watches (every acknowledged write once, in order); that
+//! no two replicas apply different entries at one index, that every node's log reads back
+//! after a crash, that no task panics, and that the replicas agree once healed. The same
+//! seed gives the same run: every message and client event is mixed into a trace hash, and
+//! a test runs a seed twice and compares.
 //!
 //! What it does not simulate yet: the node's swarm, catalogue and liveness beats (store
-//! groups run openraft's own election timers here), snapshots and log purging, locks and
-//! watches. `make simulate SEEDS=N` runs N seeds in release; `make test` runs a
-//! fixed few.
+//! groups run openraft's own election timers here), snapshots and log purging, sessions,
+//! and the node's watch serving (the watch here reads a replica's engine). `make simulate
+//! SEEDS=N` runs N seeds in release; `make test` runs a fixed few.
 
 mod wires;
 
