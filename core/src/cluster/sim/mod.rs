@@ -779,6 +779,27 @@ async fn attempt(sim: &Sim, leader: &mut Option<u64>, op: &Op, id: RequestId) ->
     }
 }
 
+/// A client of the lease holders and lockers: its own request ids, each call given 2.5 s
+/// (`None` past it: the outcome is unknown).
+struct Caller {
+    sim: Arc<Sim>,
+    client: u64,
+    seq: u64,
+}
+
+impl Caller {
+    fn new(sim: &Arc<Sim>, client: u64) -> Caller {
+        Caller { sim: Arc::clone(sim), client, seq: 0 }
+    }
+
+    async fn call(&mut self, op: Op) -> Option<Result<Answer, Error>> {
+        self.seq += 1;
+        let id = RequestId { client: self.client, seq: self.seq, acked: self.seq };
+        let mut leader = None;
+        tokio::time::timeout(Duration::from_millis(2_500), attempt(&self.sim, &mut leader, &op, id)).await.ok()
+    }
+}
+
 /// Clients that hold a lease each (with a key on it) and keep it alive now and then.
 const LEASE_HOLDERS: u64 = 2;
 /// Their leases' TTL: longer than a new leader's grace (twice the longest election timeout),
@@ -802,24 +823,14 @@ struct Leases {
 /// earlier expiry.
 async fn lease_holder(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) -> Leases {
     let mut leases = Leases::default();
-    let client = 2_000_000 + index * 100_000;
-    let mut seq = 0;
-    let mut call = |op: Op| {
-        seq += 1;
-        let id = RequestId { client, seq, acked: seq };
-        let sim = Arc::clone(&sim);
-        async move {
-            let mut leader = None;
-            tokio::time::timeout(Duration::from_millis(2_500), attempt(&sim, &mut leader, &op, id)).await.ok()
-        }
-    };
+    let mut caller = Caller::new(&sim, 2_000_000 + index * 100_000);
     // Store time: the simulated clock, read as the leader stamps its proposals.
     let store_now = || crate::clock::Clock::new(crate::clock::ClockKind::System).now();
     let key = format!("lease-{index}");
     while tokio::time::Instant::now() < until {
         let invoked = store_now();
-        let Some(Ok(Answer::Lease(lease))) = call(Op::Grant { ttl_ms: LEASE_TTL_MS }).await else { continue };
-        if !matches!(call(Op::PutOnLease { key: key.clone(), lease }).await, Some(Ok(_))) {
+        let Some(Ok(Answer::Lease(lease))) = caller.call(Op::Grant { ttl_ms: LEASE_TTL_MS }).await else { continue };
+        if !matches!(caller.call(Op::PutOnLease { key: key.clone(), lease }).await, Some(Ok(_))) {
             continue;
         }
         let mut renewed = invoked;
@@ -835,7 +846,7 @@ async fn lease_holder(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) ->
                     renewed - crate::clock::MANUAL_CLOCK_START_MS
                 )
             };
-            let ended = match call(Op::ReadLease { lease }).await {
+            let ended = match caller.call(Op::ReadLease { lease }).await {
                 Some(Ok(Answer::LeaseDue(Some(due)))) => {
                     if due < renewed + LEASE_TTL_MS {
                         leases.early.push(early("is due", due, renewed));
@@ -850,7 +861,7 @@ async fn lease_holder(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) ->
                     false
                 } else {
                     let invoked = store_now();
-                    match call(Op::KeepAlive { lease }).await {
+                    match caller.call(Op::KeepAlive { lease }).await {
                         Some(Ok(_)) => {
                             renewed = invoked;
                             leases.renewals += 1;
@@ -1002,30 +1013,20 @@ impl Locks {
 /// 0–3 s (so it is often past its TTL, and a newer holder may have written), then releases.
 async fn locker(sim: Arc<Sim>, index: u64, until: tokio::time::Instant) -> Locks {
     let mut locks = Locks::default();
-    let client = 3_000_000 + index * 100_000;
-    let mut seq = 0;
-    let mut call = |op: Op| {
-        seq += 1;
-        let id = RequestId { client, seq, acked: seq };
-        let sim = Arc::clone(&sim);
-        async move {
-            let mut leader = None;
-            tokio::time::timeout(Duration::from_millis(2_500), attempt(&sim, &mut leader, &op, id)).await.ok()
-        }
-    };
+    let mut caller = Caller::new(&sim, 3_000_000 + index * 100_000);
     while tokio::time::Instant::now() < until {
-        let Some(Ok(Answer::Granted(Some(fence)))) = call(Op::Acquire { ttl_ms: LOCK_TTL_MS }).await else {
+        let Some(Ok(Answer::Granted(Some(fence)))) = caller.call(Op::Acquire { ttl_ms: LOCK_TTL_MS }).await else {
             sim.sleep_ms(100 + sim.wires.roll(400)).await;
             continue;
         };
         locks.grants.push((fence, index));
         sim.sleep_ms(sim.wires.roll(3_000)).await;
         let value = format!("{index}-{fence}");
-        if let Some(Ok(Answer::Landed(revision))) = call(Op::GuardedPut { fence, value }).await {
+        if let Some(Ok(Answer::Landed(revision))) = caller.call(Op::GuardedPut { fence, value }).await {
             sim.wires.mix("guarded", &[fence, revision]);
             locks.landed.push((revision, fence));
         }
-        let _ = call(Op::Release { fence }).await;
+        let _ = caller.call(Op::Release { fence }).await;
     }
     locks
 }
