@@ -53,6 +53,9 @@ pub(crate) struct Disk {
     /// How many injected faults fired (tests wait on it instead of on time).
     fired: AtomicU64,
     fatal: watch::Sender<Option<Fatal>>,
+    /// The simulation's disk: whole files are read and replaced there instead.
+    #[cfg(all(test, tokio_unstable))]
+    simulated: Option<std::sync::Arc<super::log::simulated::SimulatedDisk>>,
 }
 
 /// How long a write waiting for room on a full disk pauses between attempts: from the first
@@ -70,6 +73,8 @@ impl Default for Disk {
             closing: AtomicBool::new(false),
             fired: AtomicU64::new(0),
             fatal: watch::channel(None).0,
+            #[cfg(all(test, tokio_unstable))]
+            simulated: None,
         }
     }
 }
@@ -83,6 +88,12 @@ const ENOSPC: i32 = 28;
 const EIO: i32 = 5;
 
 impl Disk {
+    /// A node's I/O whose whole files (snapshots) lie on the simulation's disk.
+    #[cfg(all(test, tokio_unstable))]
+    pub(crate) fn simulated(disk: std::sync::Arc<super::log::simulated::SimulatedDisk>) -> Disk {
+        Disk { simulated: Some(disk), ..Disk::default() }
+    }
+
     pub(crate) fn inject(&self, faults: DiskFaults) {
         self.write_no_space.store(faults.write_no_space, Ordering::Relaxed);
         self.write_io.store(faults.write_io, Ordering::Relaxed);
@@ -219,6 +230,10 @@ impl Disk {
 
     /// The whole file, or `None` if it does not exist.
     pub(crate) fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        #[cfg(all(test, tokio_unstable))]
+        if let Some(disk) = &self.simulated {
+            return disk.read_file(path);
+        }
         if self.read_io.load(Ordering::Relaxed) && path.exists() {
             return Err(self.injected(EIO));
         }
@@ -233,6 +248,10 @@ impl Disk {
     /// the old one, the directory fsynced. A failure leaves the old file (and removes the
     /// temporary one, so a full disk gets its space back).
     pub(crate) fn replace(&self, dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+        #[cfg(all(test, tokio_unstable))]
+        if let Some(disk) = &self.simulated {
+            return disk.replace_file(&dir.join(name), bytes);
+        }
         let temporary = dir.join(format!("{name}.tmp"));
         let written = (|| {
             let mut file = File::create(&temporary)?;

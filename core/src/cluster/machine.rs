@@ -68,6 +68,11 @@ impl ClientWindow {
 thread_local! {
     /// A bug planted for the simulation to find (`cluster/sim`): retried writes apply again.
     pub(crate) static FORGET_REQUESTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Another: a snapshot installed from the leader is not saved (its log is replaced all
+    /// the same).
+    pub(crate) static INSTALLS_UNSAVED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Snapshots installed from a leader (the simulation reports them).
+    pub(crate) static INSTALLED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -388,10 +393,20 @@ impl RaftStateMachine<TypeConfig> for Machine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> std::result::Result<(), StorageError> {
         let stored = StoredSnapshot { meta: meta.clone(), data: snapshot.into_inner() };
+        #[cfg(all(test, tokio_unstable))]
+        INSTALLED.with(|installed| installed.set(installed.get() + 1));
+        #[cfg(all(test, tokio_unstable))]
+        if INSTALLS_UNSAVED.with(std::cell::Cell::get) {
+            self.restore(&stored).map_err(|error| storage_error("installing a snapshot", error))?;
+            self.on_disk.set(stored.meta.last_log_id.map(|id| id.index));
+            self.inner.lock().snapshot = Some(stored);
+            return Ok(());
+        }
         off_the_runtime(|| {
             self.restore(&stored).map_err(|error| storage_error("installing a snapshot", error))?;
             self.save(&stored, true)
-        })?;
+        })
+        .inspect_err(|_| self.on_disk.failed())?;
         self.inner.lock().snapshot = Some(stored);
         Ok(())
     }

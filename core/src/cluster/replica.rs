@@ -104,12 +104,21 @@ pub(crate) struct Timing {
     pub(crate) election_max_ms: u64,
     /// A snapshot every this many applied entries.
     pub(crate) snapshot_every: u64,
+    /// Entries a purge leaves behind the snapshot (a follower that lags less catches up
+    /// from the log instead of receiving the snapshot).
+    pub(crate) snapshot_keep: u64,
 }
 
 impl Default for Timing {
     fn default() -> Timing {
         // openraft gives each append one heartbeat interval: room for a 16 MiB value.
-        Timing { heartbeat_ms: 300, election_min_ms: 1_000, election_max_ms: 2_000, snapshot_every: 20_000 }
+        Timing {
+            heartbeat_ms: 300,
+            election_min_ms: 1_000,
+            election_max_ms: 2_000,
+            snapshot_every: 20_000,
+            snapshot_keep: 1_000,
+        }
     }
 }
 
@@ -189,7 +198,7 @@ impl Replica {
                 (LogStore::open(&node_log, &group, dir, Arc::clone(&on_disk))?, node_log.room())
             }
             #[cfg(all(test, tokio_unstable))]
-            (_, HostLog::Simulated(disk)) => (disk.open(name)?, Arc::<Room>::default()),
+            (_, HostLog::Simulated(disk)) => (disk.open(name, Arc::clone(&on_disk))?, Arc::<Room>::default()),
             _ => (LogStore::memory(), Arc::<Room>::default()),
         };
         let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;
@@ -201,7 +210,7 @@ impl Replica {
             election_timeout_max: timing.election_max_ms,
             max_payload_entries: 256,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_every),
-            max_in_snapshot_log_to_keep: 1_000,
+            max_in_snapshot_log_to_keep: timing.snapshot_keep,
             ..openraft::Config::default()
         };
         let raft_config =

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogId, RaftLogReader};
 use parking_lot::Mutex;
+use tokio::sync::watch;
 
 pub(crate) use self::node_log::NodeLog;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -108,18 +109,38 @@ impl Room {
     }
 }
 
-/// The last log index the snapshot on disk covers, plus one (0: none). A purge never passes
-/// it, so the files never forget what no durable snapshot holds.
+/// How far the snapshot on disk reaches: a purge never passes it, so the files never forget
+/// what no durable snapshot holds.
 #[derive(Debug, Default)]
-pub(crate) struct SnapshotOnDisk(AtomicU64);
+pub(crate) struct SnapshotOnDisk(watch::Sender<Saved>);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Saved {
+    /// The last log index the snapshot on disk covers, plus one (0: none).
+    covers: u64,
+    /// A snapshot installed from the leader could not be saved (the node stops).
+    failed: bool,
+}
 
 impl SnapshotOnDisk {
     pub(crate) fn set(&self, index: Option<u64>) {
-        self.0.store(index.map_or(0, |index| index + 1), Ordering::Release);
+        self.0.send_modify(|saved| saved.covers = index.map_or(0, |index| index + 1));
+    }
+
+    /// A snapshot installed from the leader could not be saved: a purge waiting for it fails.
+    pub(crate) fn failed(&self) {
+        self.0.send_modify(|saved| saved.failed = true);
     }
 
     fn covers(&self) -> Option<u64> {
-        self.0.load(Ordering::Acquire).checked_sub(1)
+        self.0.borrow().covers.checked_sub(1)
+    }
+
+    /// Waits until the snapshot on disk covers `index`; false if it will not.
+    async fn reaches(&self, index: u64) -> bool {
+        let mut saved = self.0.subscribe();
+        let reached = saved.wait_for(|saved| saved.failed || saved.covers > index).await;
+        reached.is_ok_and(|saved| !saved.failed)
     }
 }
 
@@ -318,6 +339,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        // A snapshot installed from the leader may reach past this log's end; openraft asks
+        // for the purge while the state machine still saves that snapshot, and appends what
+        // follows it next. Those entries must not reach the disk before the snapshot does (a
+        // crash between would leave a hole no restart can fill), so the purge waits for it.
+        let installing = {
+            let inner = self.inner.lock();
+            let end = inner.entries.keys().next_back().copied().or(inner.last_purged.map(|purged| purged.index));
+            match &inner.file {
+                Some(file) if end.is_none_or(|end| end < log_id.index) => Some(Arc::clone(&file.snapshot)),
+                _ => None,
+            }
+        };
+        if let Some(snapshot) = installing {
+            if !snapshot.reaches(log_id.index).await {
+                return Err(storage_error("purging the log", "the snapshot it makes way for was not saved"));
+            }
+        }
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
         let log_id = match &inner.file {

@@ -7,18 +7,22 @@
 //! bytes back with the node log's own recovery ([`read_segment`], [`replay`]): a torn tail is
 //! cut, anything else that does not read back is damage.
 //!
+//! Whole files replaced at once (the state machine's snapshot: `Disk::replace` writes a
+//! temporary file, fsyncs it and renames it over the old one) are kept beside the segment,
+//! durable once replaced, read back by `Disk::read`; a crash leaves the old one or the new one.
+//!
 //! Not simulated: the writer thread, segment rolling and compaction (the node log's tests
 //! cover them), and sectors of one unsynced write persisting out of order (a later record
 //! surviving an earlier lost one), which recovery reads as damage and refuses to start on.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::node_log::{read_segment, replay, GroupState, Job};
+use super::node_log::{read_segment, replay, Effect, GroupState, Job};
 use super::writer::Done;
 use super::{GroupFile, Inner, LogStore, Sink, SnapshotOnDisk};
 use crate::cluster::disk::Fatal;
@@ -61,6 +65,11 @@ struct State {
     /// Torn tails the recovery cut, and bytes lost to crashes.
     torn_tails: u64,
     lost_bytes: u64,
+    /// Whole files (snapshots), as last replaced.
+    files: HashMap<PathBuf, Vec<u8>>,
+    /// Files replaced, and purge records written.
+    replaced: u64,
+    purges: u64,
 }
 
 impl State {
@@ -90,12 +99,16 @@ impl SimulatedDisk {
                 ack_before_sync,
                 torn_tails: 0,
                 lost_bytes: 0,
+                files: HashMap::new(),
+                replaced: 0,
+                purges: 0,
             }),
         })
     }
 
-    /// The log of `group` as this disk holds it, written back to this disk.
-    pub(crate) fn open(self: &Arc<Self>, group: &str) -> Result<LogStore, Fatal> {
+    /// The log of `group` as this disk holds it, written back to this disk; purges stop at
+    /// what `snapshot` says the snapshot on this disk covers.
+    pub(crate) fn open(self: &Arc<Self>, group: &str, snapshot: Arc<SnapshotOnDisk>) -> Result<LogStore, Fatal> {
         let path = Path::new("simulated/raft-log/00000000000000000001.log");
         let mut state = self.state.lock();
         state.failed = false;
@@ -108,11 +121,7 @@ impl SimulatedDisk {
         let mut groups = HashMap::new();
         replay(&mut groups, records.into_iter().map(|(_, record)| record));
         let GroupState { entries, vote, last_purged } = groups.remove(group).unwrap_or_default();
-        let file = GroupFile {
-            log: Sink::Simulated(Arc::clone(self)),
-            group: group.to_owned(),
-            snapshot: Arc::new(SnapshotOnDisk::default()),
-        };
+        let file = GroupFile { log: Sink::Simulated(Arc::clone(self)), group: group.to_owned(), snapshot };
         Ok(LogStore { inner: Arc::new(Mutex::new(Inner { entries, last_purged, vote, file: Some(file) })) })
     }
 
@@ -126,6 +135,9 @@ impl SimulatedDisk {
             return Err(eio("the disk failed earlier"));
         }
         state.bytes.extend_from_slice(&job.record);
+        if matches!(job.effect, Effect::Purge { .. }) {
+            state.purges += 1;
+        }
         if state.ack_before_sync {
             drop(state);
             job.done.complete(&Ok(()));
@@ -191,6 +203,26 @@ impl SimulatedDisk {
         }
     }
 
+    /// The whole file at `path`, or `None` if it does not exist.
+    pub(crate) fn read_file(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        let state = self.state.lock();
+        if state.failed {
+            return Err(eio("the disk failed earlier"));
+        }
+        Ok(state.files.get(path).cloned())
+    }
+
+    /// Replaces the file at `path`: durable and whole once this returns.
+    pub(crate) fn replace_file(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        let mut state = self.state.lock();
+        if state.failed {
+            return Err(eio("the disk failed earlier"));
+        }
+        state.files.insert(path.to_owned(), bytes.to_vec());
+        state.replaced += 1;
+        Ok(())
+    }
+
     /// The next sync fails with EIO; the disk then refuses everything until the node restarts.
     pub(crate) fn fail_next_sync(&self) {
         self.state.lock().fail_next_sync = true;
@@ -229,5 +261,11 @@ impl SimulatedDisk {
     pub(crate) fn losses(&self) -> (u64, u64) {
         let state = self.state.lock();
         (state.torn_tails, state.lost_bytes)
+    }
+
+    /// Files replaced (snapshots saved), and purge records written.
+    pub(crate) fn compactions(&self) -> (u64, u64) {
+        let state = self.state.lock();
+        (state.replaced, state.purges)
     }
 }

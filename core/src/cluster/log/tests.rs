@@ -491,3 +491,44 @@ fn a_record_encodes_to_the_same_bytes_borrowed_or_owned() {
         assert_eq!(encode(&borrowed).unwrap(), records::frame(&owned).unwrap(), "{owned:?}");
     }
 }
+
+/// A snapshot installed from the leader reaches past the follower's log: openraft asks for
+/// the purge while the snapshot is still being saved and appends what follows it next. The
+/// purge waits for the save (else those entries could reach the disk first and a crash
+/// would leave a hole: the simulation's seed 2 found it), and fails if the save does.
+#[test]
+fn a_purge_past_the_log_waits_for_the_snapshot_it_makes_way_for() {
+    let dir = temporary_dir("purge-past");
+    let log = open(&dir);
+    let (saved, failing) = (Arc::new(SnapshotOnDisk::default()), Arc::new(SnapshotOnDisk::default()));
+    saved.set(Some(3));
+    failing.set(Some(3));
+    let a = LogStore::open(&log, "a", &dir.join("a"), Arc::clone(&saved)).unwrap();
+    let b = LogStore::open(&log, "b", &dir.join("b"), Arc::clone(&failing)).unwrap();
+    append(&a, 1..=5);
+    append(&b, 1..=5);
+    let past = entry(20).log_id;
+    futures::executor::block_on(async {
+        let mut purging_a = a.clone();
+        let mut purging = std::pin::pin!(RaftLogStorage::purge(&mut purging_a, past));
+        assert!(futures::poll!(purging.as_mut()).is_pending(), "the purge waits for the snapshot");
+        assert_eq!(state(&a).0.len(), 5, "nothing is purged before the snapshot is saved");
+        saved.set(Some(20));
+        purging.await.unwrap();
+
+        let mut purging_b = b.clone();
+        let mut purging = std::pin::pin!(RaftLogStorage::purge(&mut purging_b, past));
+        assert!(futures::poll!(purging.as_mut()).is_pending());
+        failing.failed();
+        assert!(purging.await.is_err(), "a snapshot that was not saved fails the purge");
+    });
+    assert_eq!(state(&a).0, Vec::<LogId>::new());
+    assert_eq!(state(&a).1, Some(past));
+    assert_eq!(state(&b).0.len(), 5, "the log whose snapshot failed keeps its entries");
+    close(log, vec![a, b]);
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "a")).1, Some(past), "the purge is recorded");
+    assert_eq!(state(&group(&log, &dir, "b")).0.len(), 5);
+    drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -441,6 +441,7 @@ impl Node {
             election_min_ms: config.election_ms.0,
             election_max_ms: config.election_ms.1,
             snapshot_every: config.snapshot_every,
+            ..Timing::default()
         }
     }
 

@@ -17,9 +17,12 @@
 //! seed gives the same run: every message and client event is mixed into a trace hash, and
 //! a test runs a seed twice and compares.
 //!
+//! Each seed snapshots every 50, 200 or 1,000 entries (the snapshot on the simulated disk),
+//! so groups purge their logs and send snapshots to lagging followers within a run.
+//!
 //! What it does not simulate yet: the node's swarm, catalogue and liveness beats (store
-//! groups run openraft's own election timers here), snapshots and log purging, sessions,
-//! and the node's watch serving (the watch here reads a replica's engine). `make simulate
+//! groups run openraft's own election timers here), sessions, failing snapshot writes, and
+//! the node's watch serving (the watch here reads a replica's engine). `make simulate
 //! SEEDS=N` runs N seeds in release; `make test` runs a fixed few.
 
 mod wires;
@@ -76,6 +79,10 @@ pub(crate) struct Plan {
     pub(crate) seconds: u64,
     /// Registers the clients share (and one counter).
     pub(crate) keys: u64,
+    /// A snapshot every this many entries, and the entries a purge leaves behind it (small,
+    /// so that snapshots, purges and installs on lagging followers happen within a run).
+    pub(crate) snapshot_every: u64,
+    pub(crate) snapshot_keep: u64,
     /// A bug planted to show the simulation finds it.
     pub(crate) bug: Option<Bug>,
 }
@@ -94,12 +101,25 @@ pub(crate) enum Bug {
     LeaseGraceShortens,
     /// A write guarded by a lock lands while nobody holds the lock.
     UnheldGuardsPass,
+    /// A snapshot installed from the leader is not saved, though the log it replaces is
+    /// purged.
+    InstallsUnsaved,
 }
 
 impl Plan {
-    /// The plan of one seed: 3 or 5 replicas, 4 clients, 30 simulated seconds.
+    /// The plan of one seed: 3 or 5 replicas, 4 clients, 30 simulated seconds, a snapshot
+    /// every 50, 200 or 1,000 entries keeping 0, 20 or 200 behind it.
     pub(crate) fn of(seed: u64) -> Plan {
-        Plan { seed, nodes: if seed % 3 == 0 { 5 } else { 3 }, clients: 4, seconds: 30, keys: 3, bug: None }
+        Plan {
+            seed,
+            nodes: if seed % 3 == 0 { 5 } else { 3 },
+            clients: 4,
+            seconds: 30,
+            keys: 3,
+            snapshot_every: [50, 200, 1_000][(seed / 3 % 3) as usize],
+            snapshot_keep: [0, 20, 200][(seed / 9 % 3) as usize],
+            bug: None,
+        }
     }
 }
 
@@ -116,6 +136,7 @@ pub(crate) struct Report {
     pub(crate) info: usize,
     pub(crate) messages: u64,
     pub(crate) faults: Nemesis,
+    pub(crate) compactions: Compactions,
     /// Acknowledged lease keep-alives, and leases found ended (after their TTL).
     pub(crate) lease_renewals: u64,
     pub(crate) leases_ended: u64,
@@ -154,12 +175,23 @@ pub(crate) struct Nemesis {
     pub(crate) lost_bytes: u64,
 }
 
+/// The snapshots of a run: saved (built or installed), installed from a leader, and purges
+/// of the log behind them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Compactions {
+    pub(crate) saved: u64,
+    pub(crate) installed: u64,
+    pub(crate) purges: u64,
+}
+
 /// Runs one plan on a fresh current-thread runtime seeded from the plan.
 pub(crate) fn run(plan: &Plan) -> Report {
     super::runtime::seed_thread(Some(plan.seed));
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(plan.bug == Some(Bug::RetriesApplyTwice)));
     crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(plan.bug == Some(Bug::LeaseGraceShortens)));
     crate::state::lock::UNHELD_GUARDS_PASS.with(|pass| pass.set(plan.bug == Some(Bug::UnheldGuardsPass)));
+    super::machine::INSTALLS_UNSAVED.with(|unsaved| unsaved.set(plan.bug == Some(Bug::InstallsUnsaved)));
+    super::machine::INSTALLED.with(|installed| installed.set(0));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -181,6 +213,7 @@ pub(crate) fn run(plan: &Plan) -> Report {
     super::machine::FORGET_REQUESTS.with(|forget| forget.set(false));
     crate::state::lease::GRACE_SHORTENS.with(|shortens| shortens.set(false));
     crate::state::lock::UNHELD_GUARDS_PASS.with(|pass| pass.set(false));
+    super::machine::INSTALLS_UNSAVED.with(|unsaved| unsaved.set(false));
     report
 }
 
@@ -239,15 +272,21 @@ impl Sim {
             store: STORE.to_owned(),
             faults: Arc::default(),
         };
+        let disk = &self.disks[&id];
         let host = Host {
             node_id: id,
-            io: Arc::new(Disk::default()),
-            timing: Timing::default(),
+            io: Arc::new(Disk::simulated(Arc::clone(disk))),
+            timing: Timing {
+                snapshot_every: self.plan.snapshot_every,
+                snapshot_keep: self.plan.snapshot_keep,
+                ..Timing::default()
+            },
             took_over: Arc::default(),
             beats: false,
-            log: HostLog::Simulated(Arc::clone(&self.disks[&id])),
+            log: HostLog::Simulated(Arc::clone(disk)),
         };
-        match Replica::start(STORE, network, &self.config, None, host).await {
+        let dir = std::path::PathBuf::from(format!("simulated/node-{id}"));
+        match Replica::start(STORE, network, &self.config, Some(dir), host).await {
             Ok(replica) => {
                 self.wires.set_node(id, Some(replica));
                 self.wires.mix("start", &[id]);
@@ -436,10 +475,15 @@ async fn simulate(plan: Plan) -> Report {
         sim.kill(*id).await;
     }
     let mut faults = faults;
+    let mut compactions =
+        Compactions { installed: super::machine::INSTALLED.with(std::cell::Cell::get), ..Compactions::default() };
     for disk in sim.disks.values() {
         let (torn, lost) = disk.losses();
         faults.torn_tails += torn;
         faults.lost_bytes += lost;
+        let (saved, purges) = disk.compactions();
+        compactions.saved += saved;
+        compactions.purges += purges;
     }
     Report {
         seed: sim.plan.seed,
@@ -451,6 +495,7 @@ async fn simulate(plan: Plan) -> Report {
         info: count(Type::Info),
         messages: sim.wires.messages(),
         faults,
+        compactions,
         lease_renewals: leases.renewals,
         leases_ended: leases.ended,
         lock_grants: locks.grants.len(),
@@ -1175,7 +1220,7 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
                 eprintln!(
                     "simulate seed {}: {} nodes, {} operations ({} ok, {} fail, {} info), {} lease keep-alives \
                      ({} leases ended), {} lock grants ({} guarded writes landed), {} watched events ({} \
-                     resumes), {} messages, {:?}, trace {:016x}{}",
+                     resumes), {} messages, {:?}, {:?}, trace {:016x}{}",
                     report.seed,
                     report.nodes,
                     report.operations,
@@ -1190,6 +1235,7 @@ fn run_all(seeds: &[u64]) -> Vec<Report> {
                     report.watch_resumes,
                     report.messages,
                     report.faults,
+                    report.compactions,
                     report.trace,
                     if report.violations.is_empty() {
                         String::new()
@@ -1234,10 +1280,15 @@ fn simulated_groups_stay_linearizable_and_agree_through_faults() {
     let operations: usize = reports.iter().map(|report| report.operations).sum();
     let failed: Vec<u64> =
         reports.iter().filter(|report| !report.violations.is_empty()).map(|report| report.seed).collect();
+    let sum = |count: fn(&Compactions) -> u64| reports.iter().map(|report| count(&report.compactions)).sum::<u64>();
     eprintln!(
-        "simulate: {} seeds, {operations} operations, {:.1} simulated minutes in {:.1} s of wall time, {} with violations",
+        "simulate: {} seeds, {operations} operations, {:.1} simulated minutes, {} snapshots saved ({} installed \
+         from a leader), {} log purges, in {:.1} s of wall time, {} with violations",
         seeds.len(),
         simulated_ms as f64 / 60_000.0,
+        sum(|c| c.saved),
+        sum(|c| c.installed),
+        sum(|c| c.purges),
         started.elapsed().as_secs_f64(),
         failed.len()
     );
@@ -1259,9 +1310,14 @@ fn one_seed_replays_the_same_run() {
 #[test]
 fn planted_bugs_are_found() {
     let mut clean: BTreeMap<u64, bool> = BTreeMap::new();
-    for bug in
-        [Bug::StaleReads, Bug::RetriesApplyTwice, Bug::AckBeforeSync, Bug::LeaseGraceShortens, Bug::UnheldGuardsPass]
-    {
+    for bug in [
+        Bug::StaleReads,
+        Bug::RetriesApplyTwice,
+        Bug::AckBeforeSync,
+        Bug::LeaseGraceShortens,
+        Bug::UnheldGuardsPass,
+        Bug::InstallsUnsaved,
+    ] {
         let found = (1..=30u64).find(|seed| {
             let report = run(&Plan { bug: Some(bug), ..Plan::of(*seed) });
             if report.violations.is_empty() {
