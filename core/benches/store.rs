@@ -1,5 +1,5 @@
 //! In-process store benchmarks, next to a bare `parking_lot::RwLock<HashMap>` baseline in the
-//! same run: get, put, scan, counter add, lock acquire+release and watch fan-out, at 1 and 2
+//! same run: get, put, put with a TTL, scan, counter add, lock acquire+release and watch fan-out, at 1 and 2
 //! threads, on 1M keys of 16 bytes with 100-byte values. Each benchmark reports operations
 //! per second over all threads.
 //!
@@ -112,6 +112,18 @@ fn clustron_ops(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 on_threads(threads, iters, (store.clone(), value.clone()), &inputs, |(store, value), key| {
                     black_box(store.put(key, value.as_slice()).wait().unwrap());
+                })
+            })
+        });
+        group.finish();
+
+        // The same puts with a TTL: each moves the key's deadline (the first pass adds it).
+        let mut group = c.benchmark_group(format!("put-ttl/{threads}-thread"));
+        group.throughput(Throughput::Elements(threads as u64));
+        group.bench_function("clustron", |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, (store.clone(), value.clone()), &inputs, |(store, value), key| {
+                    black_box(store.put(key, value.as_slice()).ttl(Duration::from_secs(3600)).wait().unwrap());
                 })
             })
         });

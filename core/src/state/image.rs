@@ -103,7 +103,7 @@ impl StateMachine {
             last_lease: coord.last_lease,
             last_fence: coord.last_fence,
             last_waiter: coord.last_waiter,
-            deadlines: self.deadlines.all().cloned().collect(),
+            deadlines: self.deadlines.all(),
             history: self.history.retained().map(|record| self.history.event(record, None)).collect(),
             history_limits: self.history.limits(),
         }
