@@ -179,6 +179,7 @@ demo:
 bench-core:
 	$(CARGO) bench -p clustron --bench memory
 	$(CARGO) bench -p clustron --bench store
+	$(CARGO) bench -p clustron --bench expiry
 
 ## bench-c: a get through the C ABI next to the same get through the Rust API
 bench-c:
