@@ -11,6 +11,7 @@
 //! clients; `watches` the watches it serves; `stores` the catalogue and placement;
 //! `liveness` the beats between nodes that stand in for every store group's heartbeats.
 
+mod heap;
 mod liveness;
 mod membership;
 mod serve;
@@ -355,7 +356,11 @@ impl Node {
             }));
         }
         match node.open_stores().await {
-            Ok(()) => Ok(node),
+            Ok(()) => {
+                let _ = tokio::task::spawn_blocking(heap::trim).await;
+                heap::keep_trimming(Arc::downgrade(&node.inner));
+                Ok(node)
+            }
             Err(error) => {
                 node.shutdown().await;
                 Err(node.inner.io.failed().map_or(StartError::Failed(error), StartError::Fatal))
