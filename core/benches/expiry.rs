@@ -6,7 +6,7 @@
 //! Run: `cargo bench -p clustron --bench expiry` (part of `make bench-core`).
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,12 @@ use clustron::{Config, KeyRange};
 const KEYS: usize = 1_000_000;
 const VALUE_BYTES: usize = 100;
 const READ_KEYS: usize = 1_000;
+/// The reader's view of the sweep.
+const BEFORE: u8 = 0;
+const SWEEPING: u8 = 1;
+const AFTER: u8 = 2;
+/// Gets the reader times before the sweep starts (its usual latency).
+const USUAL_READS: usize = 100_000;
 
 fn main() {
     let store = clustron::open_with("bench-expiry", Config::in_proc().with_manual_clock()).wait().expect("open");
@@ -40,22 +46,29 @@ fn main() {
         plain.as_secs_f64() / timed.as_secs_f64()
     );
 
-    // A reader of keys that stay, on another thread, before and during the sweep.
-    let sweeping = Arc::new(AtomicBool::new(false));
+    // A reader of keys that stay, on another thread, before and during the sweep. A get
+    // counts as during the sweep when it overlaps it at all (one that began before and
+    // waited for the whole sweep included).
+    let phase = Arc::new(AtomicU8::new(BEFORE));
     let stop = Arc::new(AtomicBool::new(false));
+    let timed_before = Arc::new(AtomicUsize::new(0));
     let reader = {
-        let (store, sweeping, stop) = (store.clone(), Arc::clone(&sweeping), Arc::clone(&stop));
+        let (store, phase, stop, timed_before) =
+            (store.clone(), Arc::clone(&phase), Arc::clone(&stop), Arc::clone(&timed_before));
         std::thread::spawn(move || {
             let (mut usual, mut during, mut reads) = (Vec::new(), Duration::ZERO, 0usize);
             while !stop.load(Ordering::Acquire) {
                 let key = format!("stay-{:08}", reads % READ_KEYS);
-                let started = Instant::now();
+                let (began, started) = (phase.load(Ordering::Acquire), Instant::now());
                 black_box(store.get(&key).wait().expect("get").expect("a key that stays"));
-                let took = started.elapsed();
-                if sweeping.load(Ordering::Acquire) {
+                let (took, ended) = (started.elapsed(), phase.load(Ordering::Acquire));
+                if ended == BEFORE {
+                    if usual.len() < USUAL_READS {
+                        usual.push(took);
+                        timed_before.store(usual.len(), Ordering::Release);
+                    }
+                } else if began != AFTER {
                     during = during.max(took);
-                } else if usual.len() < 100_000 {
-                    usual.push(took);
                 }
                 reads += 1;
             }
@@ -63,12 +76,15 @@ fn main() {
             (usual.get(usual.len() / 2).copied().unwrap_or_default(), usual.last().copied().unwrap_or_default(), during)
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
-    sweeping.store(true, Ordering::Release);
+    // The sweep starts once the reader has timed its usual gets (or has stopped: a panic).
+    while timed_before.load(Ordering::Acquire) < USUAL_READS && !reader.is_finished() {
+        std::thread::yield_now();
+    }
+    phase.store(SWEEPING, Ordering::Release);
     let sweep = Instant::now();
     store.advance_clock(Duration::from_secs(2)).wait().expect("advance");
     let sweep = sweep.elapsed();
-    sweeping.store(false, Ordering::Release);
+    phase.store(AFTER, Ordering::Release);
     stop.store(true, Ordering::Release);
     let (median, usual_max, during) = reader.join().expect("reader");
     assert_eq!(store.count(KeyRange::prefix("timed-")).wait().expect("count"), 0, "the timed keys expired");
