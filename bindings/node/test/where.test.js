@@ -14,12 +14,16 @@ let next = 0
 const target = () => `clustron://${nodes ?? 'inproc'}/where-${process.pid}-${next++}?clock=manual`
 
 /**
- * Whether the loop turned while `operation` ran three times in a row: a ticker re-arms
+ * Whether the loop turned while `operation` ran RUNS times in a row: a ticker re-arms
  * setImmediate and counts its turns. In-process every run settles in the microtask queue, so
- * the loop never turns. On a remote store a run settles when the addon's thread hands its
- * answer to the loop (the poll phase); the next run is then still on the network while the
- * loop reaches the ticker (the check phase), so it turns at least once.
+ * the loop never turns, however many runs. On a remote store a run settles when the addon's
+ * thread hands its answer to the loop (the poll phase); the next run is then usually still on
+ * the network when the loop reaches the ticker (the check phase). Usually: on loopback an
+ * answer can come back while the loop is still polling, and libuv then settles it in the
+ * same poll phase. With three runs all three once did (make test, 2026-12-02), so it takes
+ * twenty: every one of them would have to come back that fast.
  */
+const RUNS = 20
 async function loopTurnedDuring(operation) {
   let turns = 0
   let ticking = true
@@ -30,7 +34,7 @@ async function loopTurnedDuring(operation) {
   }
   setImmediate(tick)
   try {
-    for (let run = 0; run < 3; run++) await operation()
+    for (let run = 0; run < RUNS; run++) await operation()
   } finally {
     ticking = false
   }
