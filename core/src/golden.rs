@@ -203,9 +203,13 @@ fn machine_samples(samples: &mut Samples) {
         Query::Counter { name: Key::from("n") },
         Query::Stats,
     ];
+    let queries = queries.into_iter().chain(search_samples(samples));
     for query in queries {
         samples.variant("Query", &query);
         let reply = machine.state().query(query, || now).expect("a sample query answers");
+        if let Reply::Search(search) = &reply {
+            samples.variant("SearchReply", search);
+        }
         samples.variant("Reply", &reply);
     }
     for event in &events {
@@ -216,6 +220,57 @@ fn machine_samples(samples: &mut Samples) {
     }
     samples.value("Event", &events.last().expect("the store recorded events"));
     samples.value("Image", &machine.image());
+}
+
+/// Searches of every output, with every clause and both directions; the clauses are also
+/// samples of their own.
+fn search_samples(samples: &mut Samples) -> Vec<Query> {
+    use crate::search::{Clause, Cursor, Direction, OrderBy, Output, SearchRequest};
+    let clauses = vec![
+        Clause::eq("state", "pending"),
+        Clause::range("prio", 3..),
+        Clause::Range {
+            label: "prio".into(),
+            low: std::ops::Bound::Excluded("1".into()),
+            high: std::ops::Bound::Included("9".into()),
+        },
+        Clause::prefix("state", "pe"),
+        Clause::one_of("state", ["pending", "done"]),
+        Clause::exists("note"),
+        Clause::eq("a", 1).or(Clause::eq("b", 2)),
+        Clause::exists("x").negate(),
+    ];
+    for clause in &clauses {
+        samples.variant("Clause", clause);
+    }
+    for direction in [Direction::Asc, Direction::Desc] {
+        samples.variant("Direction", &direction);
+    }
+    let clause = Clause::And(clauses);
+    samples.variant("Clause", &clause);
+    let mut queries = Vec::new();
+    for output in [Output::Entries, Output::Keys, Output::Count, Output::Explain] {
+        samples.variant("Output", &output);
+        let mut request = SearchRequest::new(Some("job".into()));
+        request.clause = Some(clause.clone());
+        request.output = output;
+        if output == Output::Entries {
+            request =
+                SearchRequest { clause: None, select: Some(vec!["state".into()]), limit: Some(5), output, ..request };
+            request.order = vec![OrderBy::new("state", Direction::Asc), OrderBy::new("prio", Direction::Desc)];
+            samples.value(
+                "Cursor",
+                &Cursor {
+                    query: crate::search::cursor_fingerprint(&request),
+                    position: vec![Some(crate::search::value::SortValue::of("pending")), None],
+                    key: Key::from("b"),
+                    revision: 3,
+                },
+            );
+        }
+        queries.push(Query::Search(request));
+    }
+    queries
 }
 
 /// The samples of values that are not a command's reply: ranges, results, outcomes.
@@ -451,6 +506,10 @@ fn every_variant_that_travels_has_a_sample() {
         samples.covers::<EventKind>("EventKind"),
         samples.covers::<DeleteCause>("DeleteCause"),
         samples.covers::<LogRecord>("LogRecord"),
+        samples.covers::<crate::search::Clause>("Clause"),
+        samples.covers::<crate::search::Output>("Output"),
+        samples.covers::<crate::search::Direction>("Direction"),
+        samples.covers::<crate::search::SearchReply>("SearchReply"),
     ]
     .concat();
     assert!(missing.is_empty(), "variants without a sample in core/src/golden.rs: {missing:?}");

@@ -35,6 +35,7 @@ mod golden;
 mod key;
 pub mod limits;
 pub(crate) mod net;
+pub mod search;
 pub(crate) mod state;
 mod value;
 

@@ -6,6 +6,7 @@ mod counters;
 mod kv;
 mod leases;
 mod locks;
+mod search;
 mod status;
 mod txn;
 mod watch;
@@ -35,6 +36,7 @@ pub mod ops {
         CloseSession, LeaseGrant, LeaseKeepAlive, LeaseList, LeaseRevoke, LeaseTimeToLive, Leases, OpenSession,
     };
     pub use super::locks::{Acquire, LockInfoRequest, LockRelease, LockRenew, Locks};
+    pub use super::search::{Search, SearchCount, SearchExplain, SearchKeys};
     pub use super::status::StatusRequest;
     pub use super::txn::{Txn, TxnCommit, TxnGet};
     pub use super::watch::{OpenWatch, Watches};

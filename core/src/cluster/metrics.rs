@@ -28,7 +28,7 @@ const BUCKETS_US: [u64; 17] = [
 ];
 
 /// The kinds of request a store answers, as the `op` label shows them.
-const KINDS: [&str; 40] = [
+const KINDS: [&str; 41] = [
     "put",
     "delete",
     "put_many",
@@ -69,6 +69,7 @@ const KINDS: [&str; 40] = [
     "watch_open",
     "watch_poll",
     "watch_close",
+    "search",
 ];
 
 /// Which of [`KINDS`] a request is, and whether its latency is meaningful (not a long poll).
@@ -136,6 +137,7 @@ fn query_kind(query: &Query) -> usize {
         Query::Lock { .. } => 31,
         Query::Counter { .. } => 32,
         Query::Stats => 33,
+        Query::Search(_) => 40,
     }
 }
 
@@ -566,6 +568,8 @@ mod tests {
         let configure = Command::Configure { version: 1, history: Default::default(), limits: Default::default() };
         assert_eq!(KINDS[command_kind(&configure)], "configure");
         assert_eq!(KINDS[query_kind(&Query::Stats)], "status");
+        let search = Query::Search(crate::search::SearchRequest::new(None));
+        assert_eq!(KINDS[query_kind(&search)], "search");
         assert_eq!(KINDS[query_kind(&Query::Get { key: "k".into() })], "get");
         assert_eq!(KINDS[query_kind(&Query::Counter { name: "c".into() })], "counter_get");
         let unique: std::collections::HashSet<&str> = KINDS.iter().copied().collect();

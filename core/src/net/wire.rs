@@ -18,7 +18,8 @@ use crate::{Error, Event, LeaseId};
 /// 3: `ClusterView::disk_full`, the `no_space` error code and the `DiskFaults` request.
 /// 4: the catalogue: `Stores` requests and replies, `MembersOp::Drain`, `Open` with the
 /// settings of a store it creates, store limits and the `quota_exceeded` error code.
-pub(crate) const PROTOCOL_VERSION: u32 = 4;
+/// 5: search: `Query::Search` and `Reply::Search`.
+pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";
 pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/2";
@@ -285,7 +286,7 @@ mod tests {
     /// here (`golden.rs` pins every message).
     #[test]
     fn the_messages_of_protocol_versions_3_and_4_are_pinned() {
-        assert_eq!(PROTOCOL_VERSION, 4);
+        assert_eq!(PROTOCOL_VERSION, 5);
         let drop = ClientBody::Stores(StoresOp::Drop { name: "ab".into() });
         assert_eq!(postcard::to_allocvec(&drop).unwrap(), [16, 2, 2, b'a', b'b'], "Stores is variant 16, Drop 2");
         let drain = ClientBody::Members(MembersOp::Drain(5));

@@ -144,6 +144,7 @@ pub(crate) enum Query {
     Lock { name: Key },
     Counter { name: Key },
     Stats,
+    Search(crate::search::SearchRequest),
 }
 
 /// Counts describing a store, for status.
@@ -185,6 +186,7 @@ pub(crate) enum Reply {
     Txn(TxnResult),
     Stats(StoreStats),
     Done,
+    Search(crate::search::SearchReply),
 }
 
 /// Typed extraction of a [`Reply`]: a reply of the wrong kind is an internal error (a bug),
@@ -231,6 +233,7 @@ reply_into! {
     CounterCas => CounterCas,
     Txn => TxnResult,
     Stats => StoreStats,
+    Search => crate::search::SearchReply,
 }
 
 impl TryFrom<Reply> for () {

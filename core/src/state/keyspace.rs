@@ -23,6 +23,7 @@ use super::index::Index;
 use super::order::{Order, Position};
 use super::range::KeyRange;
 use super::slab::Slab;
+use crate::search::index::SearchIndex;
 use crate::{Entry, Key};
 
 pub(crate) const SHARD_COUNT: usize = 16;
@@ -151,6 +152,10 @@ pub(crate) struct KeySpace {
     /// Entries and their key and value bytes over every shard, kept by the one writer as it
     /// changes them: what a quota is checked against without locking every shard.
     totals: Totals,
+    /// The search index of the entries (see `search::index`). The writer changes it while
+    /// it holds the changed key's shard; a reader locks it only after read-locking every
+    /// shard, so both see it agree with the entries.
+    pub(crate) search: RwLock<SearchIndex>,
 }
 
 #[derive(Debug, Default)]
@@ -165,6 +170,7 @@ impl Default for KeySpace {
             shards: (0..SHARD_COUNT).map(|_| Padded(RwLock::new(Shard::default()))).collect(),
             hasher: foldhash::fast::RandomState::default(),
             totals: Totals::default(),
+            search: RwLock::new(SearchIndex::default()),
         }
     }
 }
@@ -288,6 +294,10 @@ impl ShardsMut<'_> {
             let old = std::mem::replace(shard.slab.get_mut(slot), entry);
             shard.bytes -= size_of(&old);
             space.add_totals(0, size as i64 - size_of(&old) as i64);
+            let new = shard.slab.get(slot);
+            if SearchIndex::affected(Some(&old), Some(new)) {
+                space.search.write().replace(Some(&old), Some(new));
+            }
             return Some(old);
         }
         space.add_totals(1, size as i64);
@@ -295,15 +305,33 @@ impl ShardsMut<'_> {
         let slot = slab.insert(entry);
         index.insert(hash, slot);
         order.insert(slot, slab.get(slot).key.as_str(), |other| slab.get(other).key.as_str());
+        let new = slab.get(slot);
+        if SearchIndex::affected(None, Some(new)) {
+            space.search.write().replace(None, Some(new));
+        }
         None
     }
 
     /// Changes an entry in place without changing its key.
     pub(crate) fn update<T>(&mut self, key: &str, change: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         let hash = self.space.hash(key);
+        let space = self.space;
         let shard = self.shard_mut(hash);
         let slot = shard.find(hash, key)?;
-        Some(change(shard.slab.get_mut(slot)))
+        let entry = shard.slab.get_mut(slot);
+        // Only the attributes matter to the index; keep the old ones to compare.
+        let attrs_before = entry.attrs.clone();
+        let result = change(entry);
+        let tagged = |attrs: &Option<std::sync::Arc<crate::entry::Attrs>>| {
+            attrs.as_deref().is_some_and(|attrs| attrs.entity.is_some() || !attrs.labels.is_empty())
+        };
+        if tagged(&attrs_before) || tagged(&entry.attrs) {
+            let before = Entry { attrs: attrs_before, ..entry.clone() };
+            if SearchIndex::affected(Some(&before), Some(entry)) {
+                space.search.write().replace(Some(&before), Some(entry));
+            }
+        }
+        Some(result)
     }
 
     pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
@@ -316,6 +344,9 @@ impl ShardsMut<'_> {
         let old = slab.remove(slot);
         *bytes -= size_of(&old);
         space.add_totals(-1, -(size_of(&old) as i64));
+        if SearchIndex::affected(Some(&old), None) {
+            space.search.write().replace(Some(&old), None);
+        }
         Some(old)
     }
 
@@ -341,6 +372,7 @@ impl ShardsMut<'_> {
         }
         self.space.totals.keys.store(0, Ordering::Relaxed);
         self.space.totals.bytes.store(0, Ordering::Relaxed);
+        self.space.search.write().clear();
     }
 }
 

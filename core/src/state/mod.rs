@@ -24,14 +24,14 @@ pub(crate) mod history;
 #[cfg(any(test, feature = "node"))]
 pub(crate) mod image;
 mod index;
-mod keyspace;
+pub(crate) mod keyspace;
 pub(crate) mod kv;
 pub(crate) mod lease;
 pub(crate) mod lock;
 mod order;
 mod quota;
 pub(crate) mod range;
-mod read;
+pub(crate) mod read;
 mod slab;
 #[cfg(test)]
 mod tests;

@@ -14,13 +14,13 @@ use crate::limits::{self, DEFAULT_SCAN_LIMIT, MAX_SCAN_LIMIT};
 use crate::{Entry, Error, Key, Result, Timestamp};
 
 /// The coordination tables, read-locked on first need (after the shards).
-struct CoordRead<'a> {
+pub(crate) struct CoordRead<'a> {
     state: &'a State,
     guard: Option<RwLockReadGuard<'a, Coordination>>,
 }
 
 impl<'a> CoordRead<'a> {
-    fn new(state: &'a State) -> CoordRead<'a> {
+    pub(crate) fn new(state: &'a State) -> CoordRead<'a> {
         CoordRead { state, guard: None }
     }
 
@@ -30,7 +30,7 @@ impl<'a> CoordRead<'a> {
     }
 
     /// Whether `entry` is visible at `now`.
-    fn visible(&mut self, entry: &Entry, now: u64) -> bool {
+    pub(crate) fn visible(&mut self, entry: &Entry, now: u64) -> bool {
         let Some(attrs) = &entry.attrs else {
             return true;
         };
@@ -64,6 +64,7 @@ impl State {
                 Reply::Counter(counter::get(&self.coord.read(), &name, now()))
             }
             Query::Stats => Reply::Stats(self.stats()),
+            Query::Search(request) => Reply::Search(self.search(&request, now())?),
         })
     }
 

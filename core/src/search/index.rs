@@ -1,0 +1,274 @@
+//! The search index of one store: entries by entity, and by the value of each indexed label.
+//!
+//! It is part of the key space and changes with it: the key space's writer updates it in
+//! the same call that sets or removes an entry, under the same shard locks, so the index is
+//! always exactly the entries the shards hold, in the same revision. It is never written to
+//! a snapshot or the log: a restored store rebuilds it as its entries are set, so it cannot
+//! disagree with them.
+//!
+//! A label that an entry carries more than once counts with its last value (what search
+//! sees of an entry, see [`tags`]). A label name that some entry carries *unindexed* is not
+//! complete in the index, so the planner does not use the index for it (clauses on it are
+//! checked entry by entry); `unindexed` counts those entries per name.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::value::SortValue;
+use crate::entry::Attrs;
+use crate::{Entry, Key, Label};
+
+/// The keys that share one value (or one entity), in key order. Most values of a unique
+/// label have one key, kept inline.
+#[derive(Debug)]
+pub(crate) enum Postings {
+    One(Key),
+    Many(BTreeSet<Key>),
+}
+
+impl Postings {
+    fn insert(&mut self, key: &Key) {
+        match self {
+            Postings::One(one) if one == key => {}
+            Postings::One(one) => {
+                let set = BTreeSet::from([one.clone(), key.clone()]);
+                *self = Postings::Many(set);
+            }
+            Postings::Many(set) => {
+                set.insert(key.clone());
+            }
+        }
+    }
+
+    /// Removes `key`; true when nothing is left.
+    fn remove(&mut self, key: &str) -> bool {
+        match self {
+            Postings::One(one) => one.as_str() == key,
+            Postings::Many(set) => {
+                set.remove(key);
+                if set.len() == 1 {
+                    let last = set.pop_first().expect("one key left");
+                    *self = Postings::One(last);
+                }
+                false
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Postings::One(_) => 1,
+            Postings::Many(set) => set.len(),
+        }
+    }
+
+    /// The keys after `after` (all when `None`), in key order.
+    pub(crate) fn keys_after<'a>(&'a self, after: Option<&'a str>) -> Box<dyn Iterator<Item = &'a Key> + 'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        match self {
+            Postings::One(one) => {
+                Box::new(std::iter::once(one).filter(move |key| after.is_none_or(|a| key.as_str() > a)))
+            }
+            Postings::Many(set) => {
+                let low = after.map_or(Unbounded, Excluded);
+                Box::new(set.range::<str, _>((low, Unbounded)))
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        match self {
+            Postings::One(one) => one.as_str() == key,
+            Postings::Many(set) => set.contains(key),
+        }
+    }
+}
+
+/// One label name: its indexed values, and how many entries carry it unindexed.
+#[derive(Debug, Default)]
+pub(crate) struct LabelIndex {
+    pub(crate) values: BTreeMap<SortValue, Postings>,
+    /// Entries with an indexed value for this label.
+    pub(crate) len: usize,
+    /// Entries that carry this label unindexed.
+    pub(crate) unindexed: usize,
+}
+
+impl LabelIndex {
+    /// Whether every entry carrying this label is in `values`.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.unindexed == 0
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct SearchIndex {
+    pub(crate) entities: BTreeMap<Box<str>, Postings>,
+    pub(crate) labels: BTreeMap<Box<str>, LabelIndex>,
+    /// Entries with an entity or a label (what a search of every entity covers).
+    pub(crate) tagged: usize,
+}
+
+/// What search sees of an entry: its entity and its labels, the last value of each name.
+pub(crate) fn tags(entry: &Entry) -> Option<(Option<&str>, impl Iterator<Item = &Label>)> {
+    let attrs: &Attrs = entry.attrs.as_deref()?;
+    if attrs.entity.is_none() && attrs.labels.is_empty() {
+        return None;
+    }
+    let labels = &attrs.labels;
+    let last = labels
+        .iter()
+        .enumerate()
+        .filter(move |(at, label)| !labels[at + 1..].iter().any(|later| later.name() == label.name()))
+        .map(|(_, label)| label);
+    Some((attrs.entity.as_deref(), last))
+}
+
+/// The effective value of label `name` on an entry (its last occurrence).
+pub(crate) fn label_of<'a>(entry: &'a Entry, name: &str) -> Option<&'a Label> {
+    entry.labels().iter().rev().find(|label| label.name() == name)
+}
+
+/// Whether two versions of an entry look the same to search.
+fn same_tags(a: &Entry, b: &Entry) -> bool {
+    match (&a.attrs, &b.attrs) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.entity == b.entity && a.labels == b.labels,
+        (Some(attrs), None) | (None, Some(attrs)) => attrs.entity.is_none() && attrs.labels.is_empty(),
+    }
+}
+
+impl SearchIndex {
+    /// Whether setting `new` in place of `old` changes anything here (cheap: most writes
+    /// carry no tags).
+    pub(crate) fn affected(old: Option<&Entry>, new: Option<&Entry>) -> bool {
+        let tagged = |entry: Option<&Entry>| {
+            entry
+                .and_then(|entry| entry.attrs.as_deref())
+                .is_some_and(|attrs| attrs.entity.is_some() || !attrs.labels.is_empty())
+        };
+        if !tagged(old) && !tagged(new) {
+            return false;
+        }
+        match (old, new) {
+            (Some(old), Some(new)) => !same_tags(old, new),
+            _ => true,
+        }
+    }
+
+    pub(crate) fn replace(&mut self, old: Option<&Entry>, new: Option<&Entry>) {
+        if let Some(old) = old {
+            self.remove(old);
+        }
+        if let Some(new) = new {
+            self.insert(new);
+        }
+    }
+
+    fn insert(&mut self, entry: &Entry) {
+        let Some((entity, labels)) = tags(entry) else { return };
+        self.tagged += 1;
+        if let Some(entity) = entity {
+            match self.entities.get_mut(entity) {
+                Some(postings) => postings.insert(&entry.key),
+                None => {
+                    self.entities.insert(entity.into(), Postings::One(entry.key.clone()));
+                }
+            }
+        }
+        for label in labels {
+            let index = match self.labels.get_mut(label.name()) {
+                Some(index) => index,
+                None => self.labels.entry(label.name().into()).or_default(),
+            };
+            if !label.is_indexed() {
+                index.unindexed += 1;
+                continue;
+            }
+            index.len += 1;
+            let value = SortValue::of(label.value());
+            match index.values.get_mut(&value) {
+                Some(postings) => postings.insert(&entry.key),
+                None => {
+                    index.values.insert(value, Postings::One(entry.key.clone()));
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, entry: &Entry) {
+        let Some((entity, labels)) = tags(entry) else { return };
+        self.tagged -= 1;
+        if let Some(entity) = entity {
+            if let Some(postings) = self.entities.get_mut(entity) {
+                if postings.remove(&entry.key) {
+                    self.entities.remove(entity);
+                }
+            }
+        }
+        for label in labels {
+            let Some(index) = self.labels.get_mut(label.name()) else { continue };
+            if label.is_indexed() {
+                index.len -= 1;
+                let value = SortValue::of(label.value());
+                if let Some(postings) = index.values.get_mut(&value) {
+                    if postings.remove(&entry.key) {
+                        index.values.remove(&value);
+                    }
+                }
+            } else {
+                index.unindexed -= 1;
+            }
+            if index.len == 0 && index.unindexed == 0 {
+                self.labels.remove(label.name());
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = SearchIndex::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Attrs;
+
+    fn entry(key: &str, entity: Option<&str>, labels: Vec<Label>) -> Entry {
+        Entry {
+            key: Key::from(key),
+            value: crate::Value::from("v"),
+            version: 1,
+            create_revision: 1,
+            mod_revision: 1,
+            attrs: Attrs { entity: entity.map(Into::into), labels: labels.into(), ..Attrs::default() }.into_shared(),
+        }
+    }
+
+    #[test]
+    fn the_index_follows_sets_and_removes_exactly() {
+        let mut index = SearchIndex::default();
+        let a = entry("a", Some("job"), vec![Label::new("status", "open"), Label::new("n", "3")]);
+        let b = entry("b", Some("job"), vec![Label::new("status", "open"), Label::unindexed("note", "x")]);
+        index.replace(None, Some(&a));
+        index.replace(None, Some(&b));
+        assert_eq!(index.entities["job"].len(), 2);
+        assert_eq!(index.labels["status"].values[&SortValue::of("open")].len(), 2);
+        assert!(!index.labels["note"].is_complete());
+        // The last value of a repeated label is the one indexed.
+        let a2 = entry("a", Some("job"), vec![Label::new("status", "open"), Label::new("status", "done")]);
+        assert!(SearchIndex::affected(Some(&a), Some(&a2)));
+        index.replace(Some(&a), Some(&a2));
+        assert_eq!(index.labels["status"].values[&SortValue::of("open")].len(), 1);
+        assert!(index.labels["status"].values[&SortValue::of("done")].contains("a"));
+        assert!(!index.labels.contains_key("n"));
+        index.replace(Some(&a2), None);
+        index.replace(Some(&b), None);
+        assert!(index.entities.is_empty() && index.labels.is_empty());
+        assert_eq!(index.tagged, 0);
+        let plain = entry("p", None, vec![]);
+        assert!(!SearchIndex::affected(None, Some(&plain)));
+        assert!(!SearchIndex::affected(Some(&b), Some(&b.clone())));
+    }
+}
