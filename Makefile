@@ -180,6 +180,8 @@ bench-core:
 	$(CARGO) bench -p clustron --bench memory
 	$(CARGO) bench -p clustron --bench store
 	$(CARGO) bench -p clustron --bench expiry
+	$(CARGO) bench -p clustron --bench search
+	python3 bench/search_sqlite.py
 
 ## bench-c: a get through the C ABI next to the same get through the Rust API
 bench-c:

@@ -8,7 +8,8 @@ use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use clustron::{DeleteCause, Entry, Event, EventKind, KeyRange, LeaseId, LeaseInfo, Store, Value};
+use clustron::search::{Cursor, Direction};
+use clustron::{DeleteCause, Entry, Event, EventKind, KeyRange, Label, LeaseId, LeaseInfo, Store, Value};
 use serde_json::{json, Value as Json};
 
 use crate::exit::{CliError, Outcome};
@@ -35,6 +36,14 @@ impl Connect {
 
     pub fn open(&self) -> Result<Store, CliError> {
         Ok(clustron::open(&self.target()?).wait()?)
+    }
+}
+
+/// `NAME=VALUE` (the value may hold `=`; the name may not be empty).
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
     }
 }
 
@@ -140,6 +149,50 @@ pub enum ClientCommand {
         /// Write only if the key is at this version (exit 1 if not; 0: absent).
         #[arg(long)]
         if_version: Option<u64>,
+        /// Tag the entry with an entity (what `search ENTITY` finds).
+        #[arg(long)]
+        entity: Option<String>,
+        /// Add an indexed label NAME=VALUE (repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// Add a label NAME=VALUE that search checks but does not index (repeatable).
+        #[arg(long = "unindexed-label", value_parser = parse_label)]
+        unindexed_labels: Vec<(String, String)>,
+        #[command(flatten)]
+        connect: Connect,
+    },
+    /// Finds tagged entries by entity and labels, in key order or by labels.
+    Search {
+        /// The entity (without it: every tagged entry).
+        entity: Option<String>,
+        /// Which entries: `status = pending and priority >= 3` (docs/SEARCH.md).
+        #[arg(long = "where")]
+        clause: Option<String>,
+        /// Order by labels: `priority` ascending, `-priority` descending (repeat or list with
+        /// commas); ties go to the key.
+        #[arg(long, allow_hyphen_values = true, value_delimiter = ',')]
+        order_by: Vec<String>,
+        /// At most this many entries (default: every match, a page at a time).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue after this cursor (printed on stderr when --limit stops early).
+        #[arg(long)]
+        after: Option<String>,
+        /// Only these labels in the output (repeat or list with commas).
+        #[arg(long, value_delimiter = ',')]
+        select: Vec<String>,
+        /// Print only the keys.
+        #[arg(long, conflicts_with_all = ["count", "explain"])]
+        keys_only: bool,
+        /// Print the number of matches.
+        #[arg(long, conflicts_with = "explain")]
+        count: bool,
+        /// Print how the search would run.
+        #[arg(long)]
+        explain: bool,
+        /// A serializable read from the node reached (may lag the leader).
+        #[arg(long)]
+        local: bool,
         #[command(flatten)]
         connect: Connect,
     },
@@ -247,6 +300,7 @@ impl ClientCommand {
             | ClientCommand::Put { connect, .. }
             | ClientCommand::Del { connect, .. }
             | ClientCommand::Scan { connect, .. }
+            | ClientCommand::Search { connect, .. }
             | ClientCommand::Count { connect, .. }
             | ClientCommand::Clear { connect, .. }
             | ClientCommand::Watch { connect, .. }
@@ -294,6 +348,14 @@ fn entry_json(entry: &Entry) -> Json {
         "lease": entry.lease().map(LeaseId::get),
         "expires_at_ms": entry.expires_at().map(|at| at.unix_millis()),
     });
+    if let Some(entity) = entry.entity() {
+        object["entity"] = json!(entity);
+    }
+    if !entry.labels().is_empty() {
+        let labels: serde_json::Map<String, Json> =
+            entry.labels().iter().map(|label| (label.name().to_string(), json!(label.value()))).collect();
+        object["labels"] = Json::Object(labels);
+    }
     if !value_base64.is_null() {
         object["value_base64"] = value_base64;
     }
@@ -358,7 +420,18 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
             }
             Ok(Outcome::Done)
         }
-        ClientCommand::Put { key, value, ttl, lease, if_absent, if_version, connect } => {
+        ClientCommand::Put {
+            key,
+            value,
+            ttl,
+            lease,
+            if_absent,
+            if_version,
+            entity,
+            labels,
+            unindexed_labels,
+            connect,
+        } => {
             let value: Value = match value.as_deref() {
                 None | Some("-") => {
                     let mut bytes = Vec::new();
@@ -379,6 +452,15 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
             }
             if if_absent {
                 put = put.if_absent();
+            }
+            if let Some(entity) = entity {
+                put = put.entity(entity);
+            }
+            for (name, value) in labels {
+                put = put.label(Label::new(name, value));
+            }
+            for (name, value) in unindexed_labels {
+                put = put.label(Label::unindexed(name, value));
             }
             if let Some(version) = if_version {
                 put = put.if_version(version);
@@ -439,6 +521,85 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
                 left -= page.entries.len().min(left);
                 match page.next {
                     Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            Ok(Outcome::Done)
+        }
+        ClientCommand::Search {
+            entity,
+            clause,
+            order_by,
+            limit,
+            after,
+            select,
+            keys_only,
+            count,
+            explain,
+            local,
+            connect,
+        } => {
+            let store = connect.open()?;
+            let search = |after: Option<Cursor>, page: usize| {
+                let mut search = match &entity {
+                    Some(entity) => store.search(entity.as_str()),
+                    None => store.search_all(),
+                };
+                if let Some(clause) = &clause {
+                    search = search.matching(clause);
+                }
+                for label in &order_by {
+                    search = match label.strip_prefix('-') {
+                        Some(label) => search.order_by(label, Direction::Desc),
+                        None => search.order_by(label.strip_prefix('+').unwrap_or(label), Direction::Asc),
+                    };
+                }
+                if !select.is_empty() {
+                    search = search.select(select.iter().cloned());
+                }
+                if let Some(after) = after {
+                    search = search.after(after);
+                }
+                search.limit(page)
+            };
+            if count {
+                let search = search(None, 1).count();
+                let count = if local { search.local().wait()? } else { search.wait()? };
+                emit(if connect.json { json!({"count": count}) } else { json!(count) });
+                return Ok(Outcome::Done);
+            }
+            if explain {
+                let search = search(None, 1).explain();
+                let plan = if local { search.local().wait()? } else { search.wait()? };
+                if connect.json {
+                    emit(json!({"plan": plan.plan(), "index": plan.index(), "candidates": plan.candidates()}));
+                } else {
+                    emit(plan.plan());
+                }
+                return Ok(Outcome::Done);
+            }
+            let mut after = after.map(|text| text.parse::<Cursor>()).transpose()?;
+            let mut left = limit.unwrap_or(usize::MAX);
+            while left > 0 {
+                let search = search(after.take(), left.min(clustron::search::MAX_SEARCH_LIMIT));
+                let page = if local { search.local().wait()? } else { search.wait()? };
+                for entry in page.entries() {
+                    if connect.json {
+                        emit(if keys_only { json!({"key": entry.key().as_str()}) } else { entry_json(entry) });
+                    } else if keys_only {
+                        emit(entry.key().as_str());
+                    } else {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(entry.key().as_bytes());
+                        let _ = out.write_all(b"\t");
+                        let _ = out.write_all(entry.value().as_bytes());
+                        let _ = out.write_all(b"\n");
+                    }
+                }
+                left -= page.entries().len().min(left);
+                match page.next() {
+                    Some(next) if left == 0 => eprintln!("more: --after {next}"),
+                    Some(next) => after = Some(next.clone()),
                     None => break,
                 }
             }

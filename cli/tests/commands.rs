@@ -177,6 +177,42 @@ fn cluster_commands_read_and_write_through_the_cli() {
     let second_fence: u64 = next.stdout.trim().parse().expect("a fence");
     assert!(second_fence > first_fence, "{first_fence} then {second_fence}");
 
+    // Search: tagged puts, then queries through the cluster (the remote path of a search).
+    for (key, status, priority) in
+        [("job/1", "pending", "3"), ("job/2", "done", "9"), ("job/3", "pending", "10"), ("job/4", "pending", "1")]
+    {
+        let labels = [format!("status={status}"), format!("priority={priority}")];
+        let put = run(&["put", key, "x", "--entity", "job", "--label", &labels[0], "--label", &labels[1]], b"");
+        assert_eq!(put.code, 0, "{put:?}");
+    }
+    assert_eq!(run(&["put", "user/1", "x", "--entity", "user", "--label", "status=pending"], b"").code, 0);
+    let found = run(
+        &["search", "job", "--where", "status = pending and priority >= 2", "--order-by", "-priority", "--keys-only"],
+        b"",
+    );
+    assert_eq!((found.code, found.stdout.as_str()), (0, "job/3\njob/1\n"), "numbers compare as numbers: {found:?}");
+    let json =
+        run(&["search", "job", "--where", "status = pending", "--order-by", "priority", "--limit", "1", "--json"], b"");
+    let line = &json.json_lines()[0];
+    assert_eq!(
+        (line["key"].as_str(), line["entity"].as_str(), line["labels"]["priority"].as_str()),
+        (Some("job/4"), Some("job"), Some("1"))
+    );
+    let cursor = json.stderr.trim().strip_prefix("more: --after ").expect("a cursor for the rest").to_string();
+    let rest = run(
+        &["search", "job", "--where", "status = pending", "--order-by", "priority", "--after", &cursor, "--keys-only"],
+        b"",
+    );
+    assert_eq!(rest.stdout, "job/1\njob/3\n", "{rest:?}");
+    assert_eq!(run(&["search", "--where", "status = pending", "--count"], b"").stdout.trim(), "4");
+    assert_eq!(run(&["search", "job", "--count", "--local"], b"").stdout.trim(), "4");
+    let plan = run(&["search", "job", "--where", "status = done", "--explain", "--json"], b"");
+    assert_eq!(plan.json_lines()[0]["index"], "status", "{plan:?}");
+    let bad = run(&["search", "job", "--where", "status ="], b"");
+    assert_eq!(bad.code, 11, "a malformed expression is invalid_input: {bad:?}");
+    assert!(bad.stderr.contains("column 9"), "{bad:?}");
+    assert_eq!(run(&["put", "k", "v", "--label", "nameless"], b"").code, 2, "a label is NAME=VALUE");
+
     // Operator commands reach the cluster through the same target.
     let members = run(&["members", "list", "--json"], b"");
     assert_eq!(members.json_lines().len(), 3, "{members:?}");

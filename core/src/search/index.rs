@@ -75,7 +75,6 @@ impl Postings {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn contains(&self, key: &str) -> bool {
         match self {
             Postings::One(one) => one.as_str() == key,
@@ -156,72 +155,94 @@ impl SearchIndex {
         }
     }
 
+    /// Moves the index from `old` to `new` (either may be missing). What both versions share
+    /// (the entity, a label with the same value) is left in place: an update that changes
+    /// one label touches one posting list twice, not all of them.
     pub(crate) fn replace(&mut self, old: Option<&Entry>, new: Option<&Entry>) {
-        if let Some(old) = old {
-            self.remove(old);
+        let old_tags = old.and_then(tags);
+        let new_tags = new.and_then(tags);
+        let key = match (old, new) {
+            (_, Some(entry)) | (Some(entry), None) => &entry.key,
+            (None, None) => return,
+        };
+        let (old_entity, old_labels): (Option<&str>, Vec<&Label>) =
+            old_tags.map_or((None, Vec::new()), |(entity, labels)| (entity, labels.collect()));
+        let (new_entity, new_labels): (Option<&str>, Vec<&Label>) =
+            new_tags.map_or((None, Vec::new()), |(entity, labels)| (entity, labels.collect()));
+        let was_tagged = old_entity.is_some() || !old_labels.is_empty();
+        let is_tagged = new_entity.is_some() || !new_labels.is_empty();
+        self.tagged = self.tagged + is_tagged as usize - was_tagged as usize;
+        if old_entity != new_entity {
+            if let Some(entity) = old_entity {
+                self.remove_entity(entity, key);
+            }
+            if let Some(entity) = new_entity {
+                self.insert_entity(entity, key);
+            }
         }
-        if let Some(new) = new {
-            self.insert(new);
+        for label in &old_labels {
+            if !new_labels.contains(label) {
+                self.remove_label(label, key);
+            }
+        }
+        for label in &new_labels {
+            if !old_labels.contains(label) {
+                self.insert_label(label, key);
+            }
         }
     }
 
-    fn insert(&mut self, entry: &Entry) {
-        let Some((entity, labels)) = tags(entry) else { return };
-        self.tagged += 1;
-        if let Some(entity) = entity {
-            match self.entities.get_mut(entity) {
-                Some(postings) => postings.insert(&entry.key),
-                None => {
-                    self.entities.insert(entity.into(), Postings::One(entry.key.clone()));
-                }
+    fn insert_entity(&mut self, entity: &str, key: &Key) {
+        match self.entities.get_mut(entity) {
+            Some(postings) => postings.insert(key),
+            None => {
+                self.entities.insert(entity.into(), Postings::One(key.clone()));
             }
         }
-        for label in labels {
-            let index = match self.labels.get_mut(label.name()) {
-                Some(index) => index,
-                None => self.labels.entry(label.name().into()).or_default(),
-            };
-            if !label.is_indexed() {
-                index.unindexed += 1;
-                continue;
+    }
+
+    fn remove_entity(&mut self, entity: &str, key: &str) {
+        if let Some(postings) = self.entities.get_mut(entity) {
+            if postings.remove(key) {
+                self.entities.remove(entity);
             }
-            index.len += 1;
+        }
+    }
+
+    fn insert_label(&mut self, label: &Label, key: &Key) {
+        let index = match self.labels.get_mut(label.name()) {
+            Some(index) => index,
+            None => self.labels.entry(label.name().into()).or_default(),
+        };
+        if !label.is_indexed() {
+            index.unindexed += 1;
+            return;
+        }
+        index.len += 1;
+        let value = SortValue::of(label.value());
+        match index.values.get_mut(&value) {
+            Some(postings) => postings.insert(key),
+            None => {
+                index.values.insert(value, Postings::One(key.clone()));
+            }
+        }
+    }
+
+    fn remove_label(&mut self, label: &Label, key: &str) {
+        let Some(index) = self.labels.get_mut(label.name()) else { return };
+        if label.is_indexed() {
+            index.len -= 1;
             let value = SortValue::of(label.value());
-            match index.values.get_mut(&value) {
-                Some(postings) => postings.insert(&entry.key),
-                None => {
-                    index.values.insert(value, Postings::One(entry.key.clone()));
+            if let Some(postings) = index.values.get_mut(&value) {
+                if postings.remove(key) {
+                    index.values.remove(&value);
                 }
             }
+        } else {
+            index.unindexed -= 1;
         }
-    }
-
-    fn remove(&mut self, entry: &Entry) {
-        let Some((entity, labels)) = tags(entry) else { return };
-        self.tagged -= 1;
-        if let Some(entity) = entity {
-            if let Some(postings) = self.entities.get_mut(entity) {
-                if postings.remove(&entry.key) {
-                    self.entities.remove(entity);
-                }
-            }
-        }
-        for label in labels {
-            let Some(index) = self.labels.get_mut(label.name()) else { continue };
-            if label.is_indexed() {
-                index.len -= 1;
-                let value = SortValue::of(label.value());
-                if let Some(postings) = index.values.get_mut(&value) {
-                    if postings.remove(&entry.key) {
-                        index.values.remove(&value);
-                    }
-                }
-            } else {
-                index.unindexed -= 1;
-            }
-            if index.len == 0 && index.unindexed == 0 {
-                self.labels.remove(label.name());
-            }
+        if index.len == 0 && index.unindexed == 0 {
+            self.labels.remove(label.name());
         }
     }
 

@@ -67,15 +67,16 @@ fn compile(clause: &Clause) -> Test {
     }
 }
 
-fn in_range(value: &SortValue, low: &Bound<SortValue>, high: &Bound<SortValue>) -> bool {
+/// Whether the label value `text` lies within the bounds.
+fn in_range(text: &str, low: &Bound<SortValue>, high: &Bound<SortValue>) -> bool {
     let above = match low {
-        Bound::Included(low) => value >= low,
-        Bound::Excluded(low) => value > low,
+        Bound::Included(low) => low.compare_label(text) != Ordering::Less,
+        Bound::Excluded(low) => low.compare_label(text) == Ordering::Greater,
         Bound::Unbounded => true,
     };
     let below = match high {
-        Bound::Included(high) => value <= high,
-        Bound::Excluded(high) => value < high,
+        Bound::Included(high) => high.compare_label(text) != Ordering::Greater,
+        Bound::Excluded(high) => high.compare_label(text) == Ordering::Less,
         Bound::Unbounded => true,
     };
     above && below
@@ -94,14 +95,15 @@ fn empty_range(low: &Bound<SortValue>, high: &Bound<SortValue>) -> bool {
 
 impl Test {
     fn matches(&self, entry: &Entry) -> bool {
-        let value = |label: &str| label_of(entry, label).map(|label| SortValue::of(label.value()));
+        let value = |label: &str| label_of(entry, label).map(|label| label.value());
         match self {
-            Test::Eq(label, wanted) => value(label).is_some_and(|value| value == *wanted),
-            Test::Range(label, low, high) => value(label).is_some_and(|value| in_range(&value, low, high)),
+            Test::Eq(label, wanted) => value(label).is_some_and(|value| wanted.compare_label(value) == Ordering::Equal),
+            Test::Range(label, low, high) => value(label).is_some_and(|value| in_range(value, low, high)),
             Test::Prefix(label, prefix) => {
                 label_of(entry, label).is_some_and(|label| SortValue::of(label.value()).has_text_prefix(prefix))
             }
-            Test::In(label, values) => value(label).is_some_and(|value| values.binary_search(&value).is_ok()),
+            Test::In(label, values) => value(label)
+                .is_some_and(|value| values.binary_search_by(|probe| probe.compare_label(value).reverse()).is_ok()),
             Test::Exists(label) => label_of(entry, label).is_some(),
             Test::And(tests) => tests.iter().all(|test| test.matches(entry)),
             Test::Or(tests) => tests.iter().any(|test| test.matches(entry)),
@@ -313,10 +315,32 @@ fn compare(a: &[Option<SortValue>], a_key: &str, b: &[Option<SortValue>], b_key:
     a_key.cmp(b_key)
 }
 
-/// What a search reads from: the locked shards, the index and the leases.
-struct Reader<'a> {
+/// Finds a candidate's entry, after checking the posting lists every match must be in
+/// (the `eq` clauses of a top-level `and` other than the driving one): a posting list probe
+/// is cheaper than reaching the entry, so candidates that fail it cost less.
+#[derive(Clone)]
+struct Lookup<'a> {
     state: &'a State,
     shards: Vec<&'a Shard>,
+    probes: Vec<&'a Postings>,
+    /// An `eq` clause of the top-level `and` has no entry at all: nothing matches.
+    nothing: bool,
+}
+
+impl<'a> Lookup<'a> {
+    fn entry(&self, key: &str) -> Option<&'a Entry> {
+        if self.nothing || !self.probes.iter().all(|postings| postings.contains(key)) {
+            return None;
+        }
+        let hash = self.state.keys.hash(key);
+        self.shards[KeySpace::shard_of(hash)].lookup(hash, key)
+    }
+}
+
+/// What a search reads from: the locked shards, the index and the leases.
+struct Reader<'a> {
+    shards: Vec<&'a Shard>,
+    lookup: Lookup<'a>,
     index: &'a SearchIndex,
     coord: CoordRead<'a>,
     now: u64,
@@ -327,8 +351,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn lookup(&self, key: &str) -> Option<&'a Entry> {
-        let hash = self.state.keys.hash(key);
-        self.shards[KeySpace::shard_of(hash)].lookup(hash, key)
+        self.lookup.entry(key)
     }
 
     /// Whether `entry` is a live, tagged entry of the query's entity matching its clause.
@@ -353,24 +376,16 @@ impl<'a> Reader<'a> {
         match source {
             Source::Keys { postings: None, .. } => Box::new(std::iter::empty()),
             Source::Keys { postings: Some(postings), .. } => {
-                let shards = self.shards.clone();
-                let state = self.state;
+                let lookup = self.lookup.clone();
                 let postings: &'a Postings = postings;
-                Box::new(postings.keys_after(after).filter_map(move |key| {
-                    let hash = state.keys.hash(key);
-                    shards[KeySpace::shard_of(hash)].lookup(hash, key)
-                }))
+                Box::new(postings.keys_after(after).filter_map(move |key| lookup.entry(key)))
             }
             Source::Groups { groups, .. } => {
                 let mut keys: Vec<&'a Key> = groups.iter().flat_map(|postings| postings.keys_after(after)).collect();
                 keys.sort_unstable();
                 keys.dedup();
-                let shards = self.shards.clone();
-                let state = self.state;
-                Box::new(keys.into_iter().filter_map(move |key| {
-                    let hash = state.keys.hash(key);
-                    shards[KeySpace::shard_of(hash)].lookup(hash, key)
-                }))
+                let lookup = self.lookup.clone();
+                Box::new(keys.into_iter().filter_map(move |key| lookup.entry(key)))
             }
             Source::All => {
                 let start = after.map_or(Start::First, Start::After);
@@ -425,9 +440,10 @@ impl State {
         let guards = self.keys.read_all();
         let index_guard = self.keys.search.read();
         let revision = self.revision();
+        let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
         let mut reader = Reader {
-            state: self,
-            shards: guards.iter().map(|guard| &**guard).collect(),
+            lookup: Lookup { state: self, shards: shards.clone(), probes: Vec::new(), nothing: false },
+            shards,
             index: &index_guard,
             coord: CoordRead::new(self),
             now,
@@ -465,6 +481,22 @@ impl State {
             (None, None) => (Source::All, None),
         };
         let (ordered, unordered) = ordered;
+        // The other `eq` clauses of a top-level `and` become probes.
+        if let Some(Test::And(tests)) = &reader.test {
+            let driver = match unordered.as_ref().unwrap_or(&ordered) {
+                Source::Keys { postings, .. } => postings.map(|postings| postings as *const Postings),
+                _ => None,
+            };
+            for test in tests {
+                let Test::Eq(label, value) = test else { continue };
+                let Some(label_index) = complete(index, label) else { continue };
+                match label_index.and_then(|label_index| label_index.values.get(value)) {
+                    Some(postings) if Some(postings as *const Postings) == driver => {}
+                    Some(postings) => reader.lookup.probes.push(postings),
+                    None => reader.lookup.nothing = true,
+                }
+            }
+        }
         match request.output {
             Output::Count => match exact {
                 Some(exact) if now < self.next_deadline() => Ok(SearchReply::Count(exact as u64)),

@@ -56,6 +56,15 @@ impl SortValue {
         }
     }
 
+    /// How the label value `text` compares with `self`, without building its sort form when
+    /// it cannot be a number (it does not start with `-` or a digit).
+    pub(crate) fn compare_label(&self, text: &str) -> std::cmp::Ordering {
+        match text.as_bytes().first() {
+            Some(b'-' | b'0'..=b'9') => SortValue::of(text).cmp(self),
+            _ => [TEXT].iter().chain(text.as_bytes()).cmp(self.0.iter()),
+        }
+    }
+
     /// The first value of the texts that start with `prefix`.
     pub(crate) fn text_prefix(prefix: &str) -> SortValue {
         let mut bytes = Vec::with_capacity(1 + prefix.len());
@@ -218,6 +227,20 @@ mod tests {
         }
         for text in ["", "+3", "03", ".5", "5.", "1e", "1e+", "0x10", " 3", "3 ", "NaN", "inf", "1_000", "--1"] {
             assert!(!SortValue::of(text).is_number(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn labels_compare_without_their_sort_form_as_with_it() {
+        let values = ["", "a", "ab", "b", "-", "-1", "3", "3.0", "10", "1e1", "0x", "zz"];
+        for a in values {
+            for b in values {
+                assert_eq!(
+                    SortValue::of(b).compare_label(a),
+                    SortValue::of(a).cmp(&SortValue::of(b)),
+                    "{a:?} vs {b:?}"
+                );
+            }
         }
     }
 
