@@ -8,7 +8,7 @@ use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use clustron::search::{Cursor, Direction};
+use clustron::search::SearchSpec;
 use clustron::{DeleteCause, Entry, Event, EventKind, KeyRange, Label, LeaseId, LeaseInfo, Store, Value};
 use serde_json::{json, Value as Json};
 
@@ -540,37 +540,23 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
             connect,
         } => {
             let store = connect.open()?;
-            let search = |after: Option<Cursor>, page: usize| {
-                let mut search = match &entity {
-                    Some(entity) => store.search(entity.as_str()),
-                    None => store.search_all(),
-                };
-                if let Some(clause) = &clause {
-                    search = search.matching(clause);
-                }
-                for label in &order_by {
-                    search = match label.strip_prefix('-') {
-                        Some(label) => search.order_by(label, Direction::Desc),
-                        None => search.order_by(label.strip_prefix('+').unwrap_or(label), Direction::Asc),
-                    };
-                }
-                if !select.is_empty() {
-                    search = search.select(select.iter().cloned());
-                }
-                if let Some(after) = after {
-                    search = search.after(after);
-                }
-                search.limit(page)
+            let spec = SearchSpec {
+                entity,
+                clause,
+                order_by,
+                select: (!select.is_empty()).then_some(select),
+                local,
+                ..SearchSpec::default()
             };
+            let search =
+                |after: Option<String>, page: usize| SearchSpec { after, limit: Some(page), ..spec.clone() }.on(&store);
             if count {
-                let search = search(None, 1).count();
-                let count = if local { search.local().wait()? } else { search.wait()? };
+                let count = search(after, 1).count().wait()?;
                 emit(if connect.json { json!({"count": count}) } else { json!(count) });
                 return Ok(Outcome::Done);
             }
             if explain {
-                let search = search(None, 1).explain();
-                let plan = if local { search.local().wait()? } else { search.wait()? };
+                let plan = search(after, 1).explain().wait()?;
                 if connect.json {
                     emit(json!({"plan": plan.plan(), "index": plan.index(), "candidates": plan.candidates()}));
                 } else {
@@ -578,11 +564,10 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
                 }
                 return Ok(Outcome::Done);
             }
-            let mut after = after.map(|text| text.parse::<Cursor>()).transpose()?;
+            let mut after = after;
             let mut left = limit.unwrap_or(usize::MAX);
             while left > 0 {
-                let search = search(after.take(), left.min(clustron::search::MAX_SEARCH_LIMIT));
-                let page = if local { search.local().wait()? } else { search.wait()? };
+                let page = search(after.take(), left.min(clustron::search::MAX_SEARCH_LIMIT)).wait()?;
                 for entry in page.entries() {
                     if connect.json {
                         emit(if keys_only { json!({"key": entry.key().as_str()}) } else { entry_json(entry) });
@@ -599,7 +584,7 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
                 left -= page.entries().len().min(left);
                 match page.next() {
                     Some(next) if left == 0 => eprintln!("more: --after {next}"),
-                    Some(next) => after = Some(next.clone()),
+                    Some(next) => after = Some(next.to_string()),
                     None => break,
                 }
             }

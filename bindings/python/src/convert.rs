@@ -77,29 +77,51 @@ pub(crate) fn guard(value: &Bound<'_, PyAny>) -> PyResult<LockGuard> {
     Err(PyTypeError::new_err(format!("guard must be a Lock or a (name, fence) tuple, not {}", type_name(value))))
 }
 
+/// A label value: a str as it is, an int or a finite float as its decimal text (which
+/// search compares as a number). A bool is refused, not taken for 0 or 1.
+pub(crate) fn label_value(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(text.to_cow()?.into_owned());
+    }
+    if value.cast::<pyo3::types::PyBool>().is_ok() {
+        return Err(PyTypeError::new_err("a label value must be a str, int or float, not bool"));
+    }
+    if value.cast::<pyo3::types::PyInt>().is_ok() {
+        return Ok(value.str()?.to_cow()?.into_owned());
+    }
+    if let Ok(float) = value.cast::<pyo3::types::PyFloat>() {
+        let number = float.value();
+        if !number.is_finite() {
+            return Err(crate::errors::invalid(format!("a label value must be a finite number, not {number}")));
+        }
+        return Ok(value.repr()?.to_cow()?.into_owned());
+    }
+    Err(PyTypeError::new_err(format!("a label value must be a str, int or float, not {}", type_name(value))))
+}
+
 /// Labels: a dict of name to value (indexed) or an iterable of `(name, value)` or
-/// `(name, value, indexed)` tuples.
+/// `(name, value, indexed)` tuples; values as [`label_value`] takes them.
 pub(crate) fn labels(value: &Bound<'_, PyAny>) -> PyResult<Vec<Label>> {
     if let Ok(dict) = value.cast::<PyDict>() {
         return dict
             .iter()
-            .map(|(name, value)| Ok(Label::new(name.extract::<String>()?, value.extract::<String>()?)))
+            .map(|(name, value)| Ok(Label::new(name.extract::<String>()?, label_value(&value)?)))
             .collect();
     }
     let mut labels = Vec::new();
     for item in value.try_iter().map_err(|_| PyTypeError::new_err("labels must be a dict or an iterable of tuples"))? {
         let item = item?;
-        let label = if let Ok((name, value, indexed)) = item.extract::<(String, String, bool)>() {
+        let shape = || PyTypeError::new_err("each label must be a (name, value) or (name, value, indexed) tuple");
+        let label = if let Ok((name, value, indexed)) = item.extract::<(String, Bound<'_, PyAny>, bool)>() {
+            let value = label_value(&value)?;
             if indexed {
                 Label::new(name, value)
             } else {
                 Label::unindexed(name, value)
             }
         } else {
-            let (name, value) = item.extract::<(String, String)>().map_err(|_| {
-                PyTypeError::new_err("each label must be a (name, value) or (name, value, indexed) tuple of str")
-            })?;
-            Label::new(name, value)
+            let (name, value) = item.extract::<(String, Bound<'_, PyAny>)>().map_err(|_| shape())?;
+            Label::new(name, label_value(&value)?)
         };
         labels.push(label);
     }

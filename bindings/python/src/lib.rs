@@ -59,6 +59,7 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<results::CounterCas>()?;
     module.add_class::<results::Status>()?;
     module.add_class::<results::Page>()?;
+    module.add_class::<results::SearchPage>()?;
     module.add_class::<results::TxnResult>()?;
     module.add_function(wrap_pyfunction!(store::parse_config, module)?)?;
     Ok(())

@@ -407,6 +407,55 @@ impl Page {
     }
 }
 
+/// One page of a search.
+#[pyclass(module = "clustron._native", frozen)]
+pub struct SearchPage {
+    /// The matching entries, in the query's order (empty when only keys were asked for).
+    #[pyo3(get)]
+    entries: Vec<Py<Entry>>,
+    /// The matching keys, in the query's order.
+    #[pyo3(get)]
+    keys: Vec<String>,
+    /// The cursor to pass as `after` for the next page, or None when this was the last.
+    #[pyo3(get)]
+    next: Option<String>,
+    /// The revision the page was read at.
+    #[pyo3(get)]
+    revision: u64,
+}
+
+impl SearchPage {
+    pub(crate) fn of(py: Python<'_>, page: clustron::search::SearchPage) -> PyResult<SearchPage> {
+        let next = page.next().map(ToString::to_string);
+        let revision = page.revision();
+        let keys = page.entries().iter().map(|entry| entry.key().to_string()).collect();
+        let entries =
+            page.into_entries().into_iter().map(|entry| Py::new(py, Entry { entry })).collect::<PyResult<_>>()?;
+        Ok(SearchPage { entries, keys, next, revision })
+    }
+
+    pub(crate) fn of_keys(page: clustron::search::KeyPage) -> SearchPage {
+        SearchPage {
+            entries: Vec::new(),
+            keys: page.keys().iter().map(ToString::to_string).collect(),
+            next: page.next().map(ToString::to_string),
+            revision: page.revision(),
+        }
+    }
+}
+
+#[pymethods]
+impl SearchPage {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "SearchPage(keys={}, next={}, revision={})",
+            self.keys.len(),
+            py_repr(py, self.next.clone())?,
+            self.revision
+        ))
+    }
+}
+
 /// What a compare-then-else transaction did.
 #[pyclass(module = "clustron._native", frozen)]
 pub struct TxnResult {

@@ -13,7 +13,7 @@ use crate::convert::{self, type_name};
 use crate::coord::{Counters, Leases, Locks, Session};
 use crate::errors::check;
 use crate::ops;
-use crate::results::{item_result, ClearResult, DeleteResult, Entry, Page, PutResult, Status, TxnResult};
+use crate::results::{item_result, ClearResult, DeleteResult, Entry, Page, PutResult, SearchPage, Status, TxnResult};
 use crate::txn::Transaction;
 use crate::watch::Watches;
 
@@ -251,6 +251,59 @@ impl Store {
             },
             |py, page| Page::of(py, page)
         )
+    }
+
+    /// One page of a search (`Store.search` builds these calls): the tagged entries of
+    /// `entity` (None: every entity) matching the expression `where`, ordered by
+    /// `order_by` (`"label"`, `"-label"` for descending), after the cursor `after`. `output`
+    /// is `"entries"` (a SearchPage), `"keys"` (a SearchPage without entries), `"count"`
+    /// (an int) or `"explain"` (a dict: plan, index, candidates).
+    #[pyo3(signature = (entity=None, *, r#where=None, order_by=None, limit=None, after=None, select=None, output="entries", local=false))]
+    #[allow(clippy::too_many_arguments, reason = "the keyword arguments of one Python call")]
+    fn search_page(
+        &self,
+        py: Python<'_>,
+        entity: Option<String>,
+        r#where: Option<String>,
+        order_by: Option<Vec<String>>,
+        limit: Option<usize>,
+        after: Option<String>,
+        select: Option<Vec<String>>,
+        output: &str,
+        local: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let spec = clustron::search::SearchSpec {
+            entity,
+            clause: r#where,
+            order_by: order_by.unwrap_or_default(),
+            limit,
+            after,
+            select,
+            local,
+        };
+        // Shared with the call's future when it is deferred (the macro owns what it borrows).
+        let spec = &std::sync::Arc::new(spec);
+        match output {
+            "entries" => run!(py, self.defer(), [store = self.store; spec], spec.on(store), |py, page| {
+                SearchPage::of(py, page)
+            }),
+            "keys" => run!(py, self.defer(), [store = self.store; spec], spec.on(store).keys(), |_py, page| {
+                Ok(SearchPage::of_keys(page))
+            }),
+            "count" => {
+                run!(py, self.defer(), [store = self.store; spec], spec.on(store).count(), |_py, count| Ok(count))
+            }
+            "explain" => run!(py, self.defer(), [store = self.store; spec], spec.on(store).explain(), |py, plan| {
+                let dict = PyDict::new(py);
+                dict.set_item("plan", plan.plan())?;
+                dict.set_item("index", plan.index())?;
+                dict.set_item("candidates", plan.candidates())?;
+                Ok(dict.unbind())
+            }),
+            other => Err(crate::errors::invalid(format!(
+                "output must be \"entries\", \"keys\", \"count\" or \"explain\", not {other:?}"
+            ))),
+        }
     }
 
     /// How many keys a range holds (`prefix=`, or `start=`/`end=`; none: every key).

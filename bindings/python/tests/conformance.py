@@ -401,6 +401,35 @@ class PyDriver:
     def op_batch(self, store: clustron.Store, step: dict[str, Any]) -> Any:
         return [any_result(r) for r in store.batch([op(i) for i in step["items"]])]
 
+    def _search(self, store: clustron.Store, step: dict[str, Any]) -> clustron.Search:
+        search = store.search(text(step["entity"]) if "entity" in step else None)
+        if "where" in step:
+            search = search.where(text(step["where"]))
+        if "order_by" in step:
+            search = search.order_by(*step["order_by"])
+        if "limit" in step:
+            search = search.limit(step["limit"])
+        if "after" in step:
+            search = search.after(step["after"])
+        if "select" in step:
+            search = search.select(*step["select"])
+        return search
+
+    def op_search(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        page = self._search(store, step).page()
+        return {
+            "keys": list(page.keys),
+            "entries": [entry(e) for e in page.entries],
+            "next": page.next,
+            "revision": page.revision,
+        }
+
+    def op_search_count(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        return self._search(store, step).count()
+
+    def op_search_explain(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        return self._search(store, step).explain()
+
     def op_scan(self, store: clustron.Store, step: dict[str, Any]) -> Any:
         page = store.scan_page(**range_args(step), limit=step.get("limit"), after=step.get("after"))
         return {

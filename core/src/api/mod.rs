@@ -6,7 +6,7 @@ mod counters;
 mod kv;
 mod leases;
 mod locks;
-mod search;
+pub(crate) mod search;
 mod status;
 mod txn;
 mod watch;

@@ -25,6 +25,65 @@ impl Store {
     }
 }
 
+/// A search given as plain values, the way the CLI and the bindings take it, so that every
+/// surface reads them the same way: `order_by` entries are label names, descending when
+/// they start with `-`; `clause` is the expression language ([`Clause::parse`]); `after` is
+/// a cursor's text. Errors (a malformed expression or cursor) surface when the search runs.
+#[derive(Clone, Debug, Default)]
+pub struct SearchSpec {
+    /// The entity (`None`: every tagged entry).
+    pub entity: Option<String>,
+    /// Which entries, in the expression language.
+    pub clause: Option<String>,
+    /// Labels to order by: `"label"` ascending, `"-label"` descending.
+    pub order_by: Vec<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// The previous page's `next`, as text.
+    pub after: Option<String>,
+    /// Only these labels in the entries returned.
+    pub select: Option<Vec<String>>,
+    /// A serializable read ([`Op::local`]).
+    pub local: bool,
+}
+
+impl SearchSpec {
+    /// The search this describes, on `store`.
+    pub fn on<'s>(&self, store: &'s Store) -> Op<'s, Search> {
+        let mut search = match &self.entity {
+            Some(entity) => store.search(entity.as_str()),
+            None => store.search_all(),
+        };
+        if let Some(clause) = &self.clause {
+            search = search.matching(clause);
+        }
+        for label in &self.order_by {
+            search = match label.strip_prefix('-') {
+                Some(label) => search.order_by(label, Direction::Desc),
+                None => search.order_by(label.as_str(), Direction::Asc),
+            };
+        }
+        if let Some(limit) = self.limit {
+            search = search.limit(limit);
+        }
+        if let Some(select) = &self.select {
+            search = search.select(select.iter().cloned());
+        }
+        if let Some(after) = &self.after {
+            match after.parse::<Cursor>() {
+                Ok(cursor) => search = search.after(cursor),
+                Err(error) => {
+                    search.request.error.get_or_insert(error);
+                }
+            }
+        }
+        if self.local {
+            search.request.local = true;
+        }
+        search
+    }
+}
+
 /// See [`Store::search`].
 #[derive(Debug)]
 pub struct Search {

@@ -23,6 +23,7 @@ use std::ops::{Bound, RangeBounds};
 #[cfg(all(test, feature = "node"))]
 pub(crate) use self::cursor::fingerprint as cursor_fingerprint;
 pub use self::cursor::Cursor;
+pub use crate::api::search::SearchSpec;
 use crate::limits::MAX_TAG_BYTES;
 use crate::{Entry, Error, Key, Result};
 

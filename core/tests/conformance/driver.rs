@@ -7,6 +7,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use clustron::limits::ttl_from_millis;
+use clustron::search::SearchSpec;
 use clustron::{
     Acquiring, BatchOp, Compare, CompareOp, Config, DeleteItem, DeleteOptions, Error, Key, KeyRange, Label, LeaseId,
     Lock, LockGuard, PutItem, PutOptions, Session, Store, Transaction, Value, Watch,
@@ -142,6 +143,21 @@ fn batch_op(spec: &OpSpec) -> Result<BatchOp, Error> {
     })
 }
 
+/// The search a step describes.
+fn search<'s>(store: &'s Store, step: &Json) -> Result<clustron::Op<'s, clustron::ops::Search>, String> {
+    let spec = args::search_spec(step)?;
+    Ok(SearchSpec {
+        entity: spec.entity,
+        clause: spec.clause,
+        order_by: spec.order_by,
+        limit: spec.limit.map(|limit| limit as usize),
+        after: spec.after,
+        select: spec.select,
+        local: false,
+    }
+    .on(store))
+}
+
 fn key_range(range: &Range) -> KeyRange {
     match range {
         Range::All => KeyRange::All,
@@ -258,6 +274,12 @@ impl Driver for RustDriver {
                 }
                 outcome(scan.wait(), |page| shapes::page(&page))
             }
+            "search" => outcome(search(store, step)?.wait(), |page| shapes::search_page(&page)),
+            "search_count" => outcome(search(store, step)?.count().wait(), Json::from),
+            "search_explain" => outcome(
+                search(store, step)?.explain().wait(),
+                |plan| json!({"index": plan.index(), "candidates": plan.candidates(), "plan": plan.plan()}),
+            ),
             "count" => outcome(store.count(key_range(&args::range(step)?)).wait(), Json::from),
             "clear" => outcome(store.clear(key_range(&args::range(step)?)).wait(), |r| shapes::clear(&r)),
             "expire" => {

@@ -69,6 +69,15 @@ pub fn page(page: &Page) -> Json {
     })
 }
 
+pub fn search_page(page: &clustron::search::SearchPage) -> Json {
+    json!({
+        "keys": page.entries().iter().map(|entry| entry.key().as_str()).collect::<Vec<_>>(),
+        "entries": page.entries().iter().map(entry).collect::<Vec<_>>(),
+        "next": page.next().map(|cursor| cursor.to_string()),
+        "revision": page.revision(),
+    })
+}
+
 pub fn clear(result: &ClearResult) -> Json {
     json!({ "deleted": result.deleted, "revision": result.revision })
 }

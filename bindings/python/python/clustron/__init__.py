@@ -58,6 +58,7 @@ from ._native import (
     Op,
     Page,
     PutResult,
+    SearchPage,
     Session,
     Status,
     Transaction,
@@ -66,6 +67,8 @@ from ._native import (
     Watches,
     parse_config,
 )
+
+from ._search import AsyncSearch, LabelValue, Q, Search  # noqa: E402
 
 __version__: str = _native.__version__
 
@@ -109,6 +112,13 @@ class Store(_native.Store):
             if page.next is None:
                 return
             after = page.next
+
+    def search(self, entity: Optional[str] = None) -> Search:
+        """A search of the tagged entries of ``entity`` (None: every entity). Build it with
+        ``where`` (a ``Q`` or an expression), ``order_by``, ``limit``, ``after``, ``select``;
+        run it with ``page()``, ``count()``, ``keys()``, ``explain()``, or iterate it for
+        every match, a page at a time."""
+        return Search(self, entity)
 
     def put_json(self, key: str, value: Any, **options: Any) -> PutResult:
         """Stores ``value`` as JSON (compact, UTF-8) with the content type
@@ -267,6 +277,7 @@ __all__ = [
     "Event",
     "InternalError",
     "InvalidInputError",
+    "LabelValue",
     "Lease",
     "LeaseNotFoundError",
     "Leases",
@@ -276,10 +287,14 @@ __all__ = [
     "Locks",
     "NoSpaceError",
     "NotFoundError",
+    "AsyncSearch",
     "Op",
     "Page",
     "PutResult",
+    "Q",
     "QuotaExceededError",
+    "Search",
+    "SearchPage",
     "Seconds",
     "Session",
     "Status",

@@ -11,7 +11,10 @@ from ._errors import ClustronError
 _Seconds = Union[float, int, timedelta]
 _Value = Union[bytes, bytearray, str]
 _Guard = Any  # a Lock, a (name, fence) tuple, or an object with such a `guard`
-_Labels = Union[dict[str, str], Iterable[tuple[str, str]], Iterable[tuple[str, str, bool]]]
+_LabelValue = Union[str, int, float]
+_Labels = Union[
+    dict[str, _LabelValue], Iterable[tuple[str, _LabelValue]], Iterable[tuple[str, _LabelValue, bool]]
+]
 
 __version__: str
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "Pending",
     "PutResult",
     "Reactor",
+    "SearchPage",
     "Session",
     "Status",
     "Store",
@@ -93,6 +97,18 @@ class Store:
         limit: Optional[int] = None,
         after: Optional[str] = None,
     ) -> Page: ...
+    def search_page(
+        self,
+        entity: Optional[str] = None,
+        *,
+        where: Optional[str] = None,
+        order_by: Optional[list[str]] = None,
+        limit: Optional[int] = None,
+        after: Optional[str] = None,
+        select: Optional[list[str]] = None,
+        output: str = "entries",
+        local: bool = False,
+    ) -> Any: ...
     def count(self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None) -> int: ...
     def clear(
         self, *, prefix: Optional[str] = None, start: Optional[str] = None, end: Optional[str] = None
@@ -464,6 +480,17 @@ class Status:
 class Page:
     @property
     def entries(self) -> list[Entry]: ...
+    @property
+    def next(self) -> Optional[str]: ...
+    @property
+    def revision(self) -> int: ...
+
+@final
+class SearchPage:
+    @property
+    def entries(self) -> list[Entry]: ...
+    @property
+    def keys(self) -> list[str]: ...
     @property
     def next(self) -> Optional[str]: ...
     @property

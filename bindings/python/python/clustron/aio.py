@@ -35,6 +35,7 @@ from typing import Any, Optional, TypeVar
 
 import clustron
 from clustron import _native
+from clustron._search import AsyncSearch
 from clustron._errors import ClustronError, LockedError
 from clustron._errors import TimeoutError as _Timeout
 
@@ -314,6 +315,12 @@ class Store:
         after: Optional[str] = None,
     ) -> Page:
         return await _done(self._calls.scan_page(prefix=prefix, start=start, end=end, limit=limit, after=after))
+
+    def search(self, entity: Optional[str] = None) -> AsyncSearch:
+        """A search of the tagged entries of ``entity`` (None: every entity), like
+        ``clustron.Store.search``; await its ``page()``, ``count()``, ``keys()``,
+        ``explain()``, or ``async for`` every match."""
+        return AsyncSearch(self._calls, entity)
 
     async def scan(
         self,

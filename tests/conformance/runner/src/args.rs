@@ -156,6 +156,31 @@ pub fn put_spec(step: &Json) -> Result<PutSpec, String> {
     })
 }
 
+/// A search: `entity` (none: every entity), `where` (the expression language), `order_by`
+/// (`"label"` ascending, `"-label"` descending), `limit`, `after` (a cursor), `select`.
+#[derive(Clone, Debug, Default)]
+pub struct SearchSpec {
+    pub entity: Option<String>,
+    pub clause: Option<String>,
+    /// `"label"` ascending, `"-label"` descending, as every surface takes them.
+    pub order_by: Vec<String>,
+    pub limit: Option<u64>,
+    pub after: Option<String>,
+    pub select: Option<Vec<String>>,
+}
+
+pub fn search_spec(step: &Json) -> Result<SearchSpec, String> {
+    let order_by = if step.get("order_by").is_some() { strings(step, "order_by")? } else { Vec::new() };
+    Ok(SearchSpec {
+        entity: step.get("entity").map(item_text).transpose()?,
+        clause: step.get("where").map(item_text).transpose()?,
+        order_by,
+        limit: optional_u64(step, "limit"),
+        after: step.get("after").map(item_text).transpose()?,
+        select: if step.get("select").is_some() { Some(strings(step, "select")?) } else { None },
+    })
+}
+
 /// A delete: a key (a plain string item) or `{key, if_version, guard}`.
 #[derive(Clone, Debug, Default)]
 pub struct DeleteSpec {
