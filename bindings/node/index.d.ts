@@ -81,6 +81,14 @@ export declare class NativeStore {
   deleteMany(items: Array<OpSpec>): Array<OpOutcome> | Promise<Array<OpOutcome>>
   batch(ops: Array<OpSpec>): Array<OpOutcome> | Promise<Array<OpOutcome>>
   scan(spec?: RangeSpec | undefined | null): Page | Promise<Page>
+  /** One page of a search (the facade's `Search` builds the spec). */
+  search(spec: SearchSpec): SearchPage | Promise<SearchPage>
+  /** One page of the keys a search matches. */
+  searchKeys(spec: SearchSpec): SearchPage | Promise<SearchPage>
+  /** How many entries a search matches. */
+  searchCount(spec: SearchSpec): number | Promise<number>
+  /** How a search would run. */
+  searchExplain(spec: SearchSpec): SearchPlan | Promise<SearchPlan>
   count(spec?: RangeSpec | undefined | null): number | Promise<number>
   clear(spec?: RangeSpec | undefined | null): ClearResult | Promise<ClearResult>
   expire(key: string, ttlMs: number): boolean | Promise<boolean>
@@ -412,6 +420,40 @@ export interface RangeSpec {
   end?: string
   limit?: number
   after?: string
+}
+
+/** One page of a search. */
+export interface SearchPage {
+  /** The matching entries, in the query's order (empty when only keys were asked for). */
+  entries: Array<Entry>
+  /** The matching keys, in the query's order. */
+  keys: Array<string>
+  /** Pass as `after` for the next page; null after the last. */
+  next: string | null
+  revision: number
+}
+
+/** How a search would run. */
+export interface SearchPlan {
+  /** The plan in words. */
+  plan: string
+  /** The index that drives it (`entity`, a label), or null for a walk of every tagged entry. */
+  index: string | null
+  /** How many entries the driving index yields. */
+  candidates: number
+}
+
+/** A search, as the facade's `Search` collects it (see `clustron::search::SearchSpec`). */
+export interface SearchSpec {
+  entity?: string
+  /** The expression language. */
+  clause?: string
+  /** `"label"` ascending, `"-label"` descending. */
+  orderBy?: Array<string>
+  limit?: number
+  after?: string
+  select?: Array<string>
+  local?: boolean
 }
 
 export interface Status {

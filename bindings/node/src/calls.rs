@@ -13,11 +13,11 @@ use clustron::LeaseId;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::convert::{self, DeleteOptionsSpec, OpSpec, PutOptionsSpec, RangeSpec};
+use crate::convert::{self, DeleteOptionsSpec, OpSpec, PutOptionsSpec, RangeSpec, SearchSpec};
 use crate::errors::{check, error, Code, Result};
 use crate::results::{
     ClearResult, CounterAdd, CounterCas, CounterSet, DeleteResult, Entry, KeyTtlInfo, Lease, LockInfo, OpOutcome, Page,
-    PutResult, Status, TxnResult,
+    PutResult, SearchPage, SearchPlan, Status, TxnResult,
 };
 use crate::store::{compare, CompareSpec, CounterOptions, NativeStore};
 
@@ -176,6 +176,50 @@ impl NativeStore {
             }
             Ok(check(scan.await)?.into())
         })
+    }
+
+    /// One page of a search (the facade's `Search` builds the spec).
+    #[napi]
+    pub fn search<'env>(
+        &self,
+        env: &'env Env,
+        spec: SearchSpec,
+    ) -> Result<Either<SearchPage, PromiseRaw<'env, SearchPage>>> {
+        let spec = spec.core()?;
+        let store = self.store.clone();
+        run(env, async move { Ok(check(spec.on(&store).await)?.into()) })
+    }
+
+    /// One page of the keys a search matches.
+    #[napi]
+    pub fn search_keys<'env>(
+        &self,
+        env: &'env Env,
+        spec: SearchSpec,
+    ) -> Result<Either<SearchPage, PromiseRaw<'env, SearchPage>>> {
+        let spec = spec.core()?;
+        let store = self.store.clone();
+        run(env, async move { Ok(check(spec.on(&store).keys().await)?.into()) })
+    }
+
+    /// How many entries a search matches.
+    #[napi]
+    pub fn search_count<'env>(&self, env: &'env Env, spec: SearchSpec) -> Result<Either<f64, PromiseRaw<'env, f64>>> {
+        let spec = spec.core()?;
+        let store = self.store.clone();
+        run(env, async move { Ok(check(spec.on(&store).count().await)? as f64) })
+    }
+
+    /// How a search would run.
+    #[napi]
+    pub fn search_explain<'env>(
+        &self,
+        env: &'env Env,
+        spec: SearchSpec,
+    ) -> Result<Either<SearchPlan, PromiseRaw<'env, SearchPlan>>> {
+        let spec = spec.core()?;
+        let store = self.store.clone();
+        run(env, async move { Ok(check(spec.on(&store).explain().await)?.into()) })
     }
 
     #[napi]

@@ -209,6 +209,38 @@ impl OpSpec {
     }
 }
 
+/// A search, as the facade's `Search` collects it (see `clustron::search::SearchSpec`).
+#[napi(object)]
+pub struct SearchSpec {
+    pub entity: Option<String>,
+    /// The expression language.
+    pub clause: Option<String>,
+    /// `"label"` ascending, `"-label"` descending.
+    pub order_by: Option<Vec<String>>,
+    pub limit: Option<f64>,
+    pub after: Option<String>,
+    pub select: Option<Vec<String>>,
+    pub local: Option<bool>,
+}
+
+impl SearchSpec {
+    pub fn core(self) -> Result<clustron::search::SearchSpec> {
+        let limit = match self.limit {
+            Some(limit) => Some(usize::try_from(whole("limit", limit)?).unwrap_or(usize::MAX)),
+            None => None,
+        };
+        Ok(clustron::search::SearchSpec {
+            entity: self.entity,
+            clause: self.clause,
+            order_by: self.order_by.unwrap_or_default(),
+            limit,
+            after: self.after,
+            select: self.select,
+            local: self.local.unwrap_or(false),
+        })
+    }
+}
+
 /// A key range: `{ prefix }`, `{ start, end }`, or neither (every key).
 #[napi(object)]
 pub struct RangeSpec {

@@ -177,6 +177,59 @@ impl From<clustron::Page> for Page {
     }
 }
 
+/// One page of a search.
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct SearchPage {
+    /// The matching entries, in the query's order (empty when only keys were asked for).
+    pub entries: Vec<Entry>,
+    /// The matching keys, in the query's order.
+    pub keys: Vec<String>,
+    /// Pass as `after` for the next page; null after the last.
+    pub next: Option<String>,
+    pub revision: f64,
+}
+
+impl From<clustron::search::SearchPage> for SearchPage {
+    fn from(page: clustron::search::SearchPage) -> SearchPage {
+        let next = page.next().map(ToString::to_string);
+        let revision = page.revision() as f64;
+        let keys = page.entries().iter().map(|entry| entry.key().to_string()).collect();
+        SearchPage { entries: page.into_entries().into_iter().map(Entry::from).collect(), keys, next, revision }
+    }
+}
+
+impl From<clustron::search::KeyPage> for SearchPage {
+    fn from(page: clustron::search::KeyPage) -> SearchPage {
+        SearchPage {
+            entries: Vec::new(),
+            keys: page.keys().iter().map(ToString::to_string).collect(),
+            next: page.next().map(ToString::to_string),
+            revision: page.revision() as f64,
+        }
+    }
+}
+
+/// How a search would run.
+#[napi(object, object_from_js = false, use_nullable = true)]
+pub struct SearchPlan {
+    /// The plan in words.
+    pub plan: String,
+    /// The index that drives it (`entity`, a label), or null for a walk of every tagged entry.
+    pub index: Option<String>,
+    /// How many entries the driving index yields.
+    pub candidates: f64,
+}
+
+impl From<clustron::search::Explain> for SearchPlan {
+    fn from(plan: clustron::search::Explain) -> SearchPlan {
+        SearchPlan {
+            plan: plan.plan().to_string(),
+            index: plan.index().map(str::to_string),
+            candidates: plan.candidates() as f64,
+        }
+    }
+}
+
 /// A key's time to live.
 #[napi(object, object_from_js = false, use_nullable = true)]
 pub struct KeyTtlInfo {

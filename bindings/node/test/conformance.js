@@ -357,6 +357,29 @@ class NodeDriver {
     return { keys: page.entries.map((e) => e.key), entries: page.entries.map(entry), next: page.next, revision: page.revision }
   }
 
+  search(store, step) {
+    let search = store.search('entity' in step ? text(step.entity) : undefined)
+    if ('where' in step) search = search.where(text(step.where))
+    if ('order_by' in step) search = search.orderBy(...step.order_by)
+    if ('limit' in step) search = search.limit(step.limit)
+    if ('after' in step) search = search.after(step.after)
+    if ('select' in step) search = search.select(...step.select)
+    return search
+  }
+
+  async op_search(store, step) {
+    const page = await this.search(store, step).page()
+    return { keys: page.keys, entries: page.entries.map(entry), next: page.next, revision: page.revision }
+  }
+
+  async op_search_count(store, step) {
+    return this.search(store, step).count()
+  }
+
+  async op_search_explain(store, step) {
+    return this.search(store, step).explain()
+  }
+
   async op_count(store, step) {
     return store.count(range(step))
   }

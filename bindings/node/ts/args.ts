@@ -50,6 +50,20 @@ export function boolean(name: string, value: unknown): boolean | undefined {
   return value
 }
 
+/**
+ * A label value: a string as it is, a finite number or a bigint as its decimal text (which
+ * search compares as a number). Booleans are refused, not taken for 0 or 1.
+ */
+export function labelValue(name: string, value: unknown): string {
+  if (typeof value === 'string') return key(name, value)
+  if (typeof value === 'bigint') return value.toString()
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new ClustronError('invalid_input', `${name} must be a finite number, got ${value}`)
+    return String(value)
+  }
+  throw new TypeError(`${name} must be a string, a number or a bigint, got ${describe(value)}`)
+}
+
 export function optionalString(name: string, value: unknown): string | undefined {
   return value === undefined || value === null ? undefined : key(name, value)
 }

@@ -21,6 +21,7 @@ import * as convert from './convert'
 import { Counters, Leases, Locks, Session } from './coord'
 import { ClustronError, wrap } from './errors'
 import native = require('./native')
+import { Search } from './search'
 import { Transaction } from './txn'
 import type {
   BatchOp,
@@ -46,6 +47,7 @@ export type { NodeInfo, StoreInfo, StoreOptions } from './admin'
 export { ClustronError, ERROR_CODES } from './errors'
 export type { ErrorCode } from './errors'
 export { Counters, Leases, Lock, Locks, Session } from './coord'
+export { Q, Search } from './search'
 export { Transaction } from './txn'
 export { Watch, Watches } from './watch'
 export * from './types'
@@ -264,6 +266,15 @@ export class Store {
     } catch (error) {
       throw wrap(error)
     }
+  }
+
+  /**
+   * A search of the tagged entries of `entity` (none: every entity). Build it with `where`
+   * (a `Q` or an expression), `orderBy`, `limit`, `after`, `select`; run it with `page()`,
+   * `count()`, `keys()`, `explain()`, or `for await` every match, a page at a time.
+   */
+  search(entity?: string): Search {
+    return new Search(this.#native, entity)
   }
 
   /** One page of a range, in key order, after `after`. */

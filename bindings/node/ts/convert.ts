@@ -24,7 +24,7 @@ function labels(value: unknown): native.LabelSpec[] | undefined {
       const { name, value: text, indexed } = label as Record<string, unknown>
       return {
         name: args.key(`labels[${i}].name`, name),
-        value: args.key(`labels[${i}].value`, text),
+        value: args.labelValue(`labels[${i}].value`, text),
         indexed: args.boolean(`labels[${i}].indexed`, indexed),
       }
     })
@@ -32,7 +32,7 @@ function labels(value: unknown): native.LabelSpec[] | undefined {
   if (typeof value === 'object') {
     return Object.entries(value as Record<string, unknown>).map(([name, text]) => ({
       name,
-      value: args.key(`labels.${name}`, text),
+      value: args.labelValue(`labels.${name}`, text),
     }))
   }
   throw new TypeError('labels must be an object of name: value or an array of { name, value, indexed }')

@@ -13,6 +13,17 @@ export interface Label {
   indexed?: boolean
 }
 
+/** A label value to write: a string, or a number (stored as its decimal text; search compares it as a number). */
+export type LabelValue = string | number | bigint
+
+/** A label to write. */
+export interface LabelInput {
+  name: string
+  value: LabelValue
+  /** Indexed for search (default true). */
+  indexed?: boolean
+}
+
 export interface PutOptions {
   /** The key expires this many milliseconds after the write. */
   ttlMs?: number
@@ -27,8 +38,8 @@ export interface PutOptions {
   /** Recorded with the value; defaults to text for string values. */
   contentType?: string
   entity?: string
-  /** Labels: `{ name: value }` (indexed) or a list of `Label`. */
-  labels?: Record<string, string> | Label[]
+  /** Labels: `{ name: value }` (indexed) or a list of `{ name, value, indexed }`. */
+  labels?: Record<string, LabelValue> | LabelInput[]
 }
 
 export interface DeleteOptions {
@@ -89,6 +100,27 @@ export interface Page {
   /** Pass as `after` for the next page; null after the last. */
   next: string | null
   revision: number
+}
+
+/** One page of a search. */
+export interface SearchPage {
+  /** The matching entries, in the query's order (empty from `keys()`). */
+  entries: Entry[]
+  /** The matching keys, in the query's order. */
+  keys: string[]
+  /** Pass to `after` for the next page; null after the last. */
+  next: string | null
+  /** The store revision the page was read at. */
+  revision: number
+}
+
+/** How a search would run. */
+export interface SearchPlan {
+  plan: string
+  /** The index that drives it (`entity`, a label), or null for a walk of every tagged entry. */
+  index: string | null
+  /** How many entries the driving index yields. */
+  candidates: number
 }
 
 export interface Lease {

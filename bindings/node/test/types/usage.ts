@@ -6,11 +6,15 @@ import {
   Compare,
   Op,
   open,
+  Q,
   type Entry,
   type ErrorCode,
   type Event,
   type Lock,
   type PutResult,
+  type Search,
+  type SearchPage,
+  type SearchPlan,
   type Store,
   type TxnResult,
 } from '../..'
@@ -94,12 +98,31 @@ async function transactions(store: Store): Promise<void> {
   void [next, revision, result]
 }
 
+async function searching(store: Store): Promise<void> {
+  await store.put('job/1', 'x', { entity: 'job', labels: { status: 'pending', priority: 3, big: 10n } })
+  const search: Search = store.search('job').where(Q.eq('status', 'pending').and(Q.ge('priority', 2))).orderBy('-priority')
+  const page: SearchPage = await search.limit(10).page()
+  const next: string | null = page.next
+  const count: number = await store.search().where('has status').count()
+  const plan: SearchPlan = await search.explain()
+  for await (const entry of search) {
+    const key: string = entry.key
+    void key
+  }
+  // @ts-expect-error a clause is a Q or a string
+  store.search('job').where(3)
+  // @ts-expect-error label values are strings, numbers or bigints
+  Q.eq('flag', true)
+  void [next, count, plan]
+}
+
 async function main(): Promise<void> {
   const store = await open('typed', { config: { Mode: 'InProc' } })
   await keys(store)
   await coordination(store)
   await watching(store)
   await transactions(store)
+  await searching(store)
   store.close()
 }
 
