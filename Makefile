@@ -152,7 +152,7 @@ TEST_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 5 base --clock manu
 test-bindings-cluster: cli python-install node-build
 	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance --test admin
 	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py $(PY_DIR)/tests/test_admin.py $(PY_DIR)/tests/test_search.py::test_aio_search
-	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js'
+	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js test/search.test.js'
 
 ## examples-cluster: the quickstarts (Rust, C, Python, Node) and the Rust leader election on a
 ## 3-node cluster, exactly as README "Running a cluster" shows

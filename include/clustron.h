@@ -152,6 +152,12 @@
 #define CLUSTRON_OP_DELETE 3
 
 /**
+ * `clustron_search.flags`: a serializable read from the node reached (see `get` with
+ * CLUSTRON_READ_LOCAL), instead of a linearizable one.
+ */
+#define CLUSTRON_SEARCH_LOCAL (1 << 0)
+
+/**
  * Compare the key's version (0: absent).
  */
 #define CLUSTRON_COMPARE_VERSION 1
@@ -627,6 +633,49 @@ typedef struct {
 } clustron_lock_info;
 
 /**
+ * A search. Strings are UTF-8 with their length (not NUL-terminated), NULL where absent;
+ * the label lists are arrays of NUL-terminated strings. Zero-initialize it and set what
+ * you need: `{0}` searches every tagged entry in key order.
+ */
+typedef struct {
+  /**
+   * The entity (NULL: every tagged entry, whatever its entity).
+   */
+  const char *entity;
+  size_t entity_len;
+  /**
+   * Which entries, in the expression language: `status = pending and priority >= 3`
+   * (NULL: every entry of the entity).
+   */
+  const char *clause;
+  size_t clause_len;
+  /**
+   * Labels to order by (`"priority"` ascending, `"-priority"` descending), `order_by_count`
+   * of them; ties go to the key. NULL with a count of 0: key order.
+   */
+  const char *const *order_by;
+  size_t order_by_count;
+  /**
+   * Only these labels in the entries returned, `select_count` of them (NULL: every label).
+   */
+  const char *const *select;
+  size_t select_count;
+  /**
+   * The previous page's cursor (`clustron_entries_next`), or NULL for the first page.
+   */
+  const char *after;
+  size_t after_len;
+  /**
+   * Entries per page (0: the default, 100; at most 1000).
+   */
+  size_t limit;
+  /**
+   * CLUSTRON_SEARCH_LOCAL, or 0.
+   */
+  uint32_t flags;
+} clustron_search;
+
+/**
  * A store's status.
  */
 typedef struct {
@@ -1065,13 +1114,13 @@ size_t clustron_entries_len(const clustron_entries *entries);
 const clustron_entry *clustron_entries_at(const clustron_entries *entries, size_t index);
 
 /**
- * For a scan page: the key to pass as `after` for the next page (not NUL-terminated), or
- * NULL when this was the last page.
+ * For a scan page: the key to pass as `after` for the next page; for a search page: the
+ * cursor to pass as `after`. Not NUL-terminated; NULL when this was the last page.
  */
 const char *clustron_entries_next(const clustron_entries *entries, size_t *len);
 
 /**
- * For a scan page: the store revision it was read at.
+ * For a scan or search page: the store revision it was read at.
  */
 uint64_t clustron_entries_revision(const clustron_entries *entries);
 
@@ -1135,6 +1184,18 @@ const char *clustron_keys_at(const clustron_keys *keys, size_t index, size_t *le
  * Frees a list of keys. NULL is allowed.
  */
 void clustron_keys_free(clustron_keys *keys);
+
+/**
+ * One page of a search. `*out` receives the entries in the query's order;
+ * `clustron_entries_next` gives the cursor to pass as `after` for the next page (NULL after
+ * the last), `clustron_entries_revision` the revision the page was read at.
+ */
+clustron_status clustron_kv_search(const clustron_store *store, const clustron_search *search, clustron_entries **out, clustron_error **err);
+
+/**
+ * How many entries a search matches (its limit and cursor do not apply).
+ */
+clustron_status clustron_kv_search_count(const clustron_store *store, const clustron_search *search, uint64_t *out, clustron_error **err);
 
 /**
  * The code of an error (`CLUSTRON_INVALID_INPUT` for NULL).

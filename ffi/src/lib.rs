@@ -5,8 +5,8 @@
 //! panic from crossing into C. Semantics live in the core; this crate only converts.
 //!
 //! Areas: [`status`] (codes and errors), [`store`], [`kv`], [`objects`] (entries, lists,
-//! results), [`lease`] (leases and sessions), [`lock`], [`counter`], [`watch`], [`txn`],
-//! [`admin`] (a cluster's stores and members).
+//! results), [`search`], [`lease`] (leases and sessions), [`lock`], [`counter`], [`watch`],
+//! [`txn`], [`admin`] (a cluster's stores and members).
 #![allow(non_camel_case_types, reason = "the C names are the ABI")]
 #![allow(clippy::missing_safety_doc, reason = "the safety contract of every function is in clustron.h")]
 
@@ -19,6 +19,7 @@ pub mod kv;
 pub mod lease;
 pub mod lock;
 pub mod objects;
+pub mod search;
 pub mod status;
 pub mod store;
 pub mod txn;

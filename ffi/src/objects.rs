@@ -210,14 +210,14 @@ pub unsafe extern "C" fn clustron_entries_at(entries: *const clustron_entries, i
     list(entries).and_then(|entries| entries.items.get(index)).and_then(Option::as_ref).map_or(std::ptr::null(), |e| e)
 }
 
-/// For a scan page: the key to pass as `after` for the next page (not NUL-terminated), or
-/// NULL when this was the last page.
+/// For a scan page: the key to pass as `after` for the next page; for a search page: the
+/// cursor to pass as `after`. Not NUL-terminated; NULL when this was the last page.
 #[no_mangle]
 pub unsafe extern "C" fn clustron_entries_next(entries: *const clustron_entries, len: *mut usize) -> *const c_char {
     list(entries).and_then(|entries| entries.next.as_ref()).map_or(std::ptr::null(), |key| text_out(key, len))
 }
 
-/// For a scan page: the store revision it was read at.
+/// For a scan or search page: the store revision it was read at.
 #[no_mangle]
 pub unsafe extern "C" fn clustron_entries_revision(entries: *const clustron_entries) -> u64 {
     list(entries).map_or(0, |entries| entries.revision)

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr, CString};
-use std::ptr::{null, null_mut};
+use std::ptr::{null, null_mut, NonNull};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use clustron::kv::*;
 use clustron::lease::*;
 use clustron::lock::*;
 use clustron::objects::*;
+use clustron::search::*;
 use clustron::status::*;
 use clustron::store::*;
 use clustron::txn::*;
@@ -500,8 +501,10 @@ impl CDriver {
 }
 
 impl Driver for CDriver {
+    /// The C ABI has no configuration parser of its own and no search explain (the plan is
+    /// a diagnostic; `clustron search --explain` shows it).
     fn supports(&self, op: &str) -> bool {
-        op != "parse_config"
+        op != "parse_config" && op != "search_explain"
     }
 
     fn finish(&mut self) {
@@ -598,19 +601,16 @@ impl Driver for CDriver {
                     })
                 }
                 "put_many" => {
-                    let items = args::items(step)?
+                    // The specs outlive the options: the options point into their strings.
+                    let specs = args::items(step)?
                         .iter()
-                        .map(|item| {
-                            Ok((
-                                args::text(item, "key")?,
-                                args::value(item, "value")?,
-                                put_options(&args::put_spec(item)?),
-                            ))
-                        })
+                        .map(|item| Ok((args::text(item, "key")?, args::value(item, "value")?, args::put_spec(item)?)))
                         .collect::<Result<Vec<_>, String>>()?;
-                    let raw: Vec<clustron_put_item> = items
+                    let options: Vec<Box<PutOptions>> = specs.iter().map(|(_, _, spec)| put_options(spec)).collect();
+                    let raw: Vec<clustron_put_item> = specs
                         .iter()
-                        .map(|(key, value, options)| clustron_put_item {
+                        .zip(&options)
+                        .map(|((key, value, _), options)| clustron_put_item {
                             key: key.as_ptr().cast(),
                             key_len: key.len(),
                             value: value.as_ptr(),
@@ -659,6 +659,66 @@ impl Driver for CDriver {
                         Err(Failure { code: "invalid_input".into(), message: "scan limit must be 1 or more".into() })
                     } else {
                         check(|err| clustron_kv_scan(store, &range, after_pointer, after_len, limit, &mut page, err)).map(|()| {
+                            let entries: Vec<Json> =
+                                (0..clustron_entries_len(page)).map(|index| entry_json(clustron_entries_at(page, index))).collect();
+                            let keys: Vec<Json> = entries.iter().map(|entry| entry["key"].clone()).collect();
+                            let mut len = 0;
+                            let next = slice(clustron_entries_next(page, &mut len), len);
+                            let shape = json!({ "keys": keys, "entries": entries, "next": next, "revision": clustron_entries_revision(page) });
+                            clustron_entries_free(page);
+                            shape
+                        })
+                    }
+                }
+                "search" | "search_count" => {
+                    let spec = args::search_spec(step)?;
+                    let c_strings = |labels: &[String]| -> Result<Vec<std::ffi::CString>, String> {
+                        labels
+                            .iter()
+                            .map(|label| std::ffi::CString::new(label.as_str()).map_err(|e| e.to_string()))
+                            .collect()
+                    };
+                    let order_by = c_strings(&spec.order_by)?;
+                    let order_by: Vec<*const c_char> = order_by.iter().map(|label| label.as_ptr()).collect();
+                    let select = spec.select.as_deref().map(c_strings).transpose()?;
+                    let select: Option<Vec<*const c_char>> =
+                        select.as_ref().map(|labels| labels.iter().map(|label| label.as_ptr()).collect());
+                    let text =
+                        |given: &Option<String>| given.as_ref().map_or((null(), 0), |t| (t.as_ptr().cast(), t.len()));
+                    let (entity, entity_len) = text(&spec.entity);
+                    let (clause, clause_len) = text(&spec.clause);
+                    let (after, after_len) = text(&spec.after);
+                    let search = clustron_search {
+                        entity,
+                        entity_len,
+                        clause,
+                        clause_len,
+                        order_by: if order_by.is_empty() { null() } else { order_by.as_ptr() },
+                        order_by_count: order_by.len(),
+                        // An empty selection is a non-NULL array of none.
+                        select: select.as_ref().map_or(null(), |labels| {
+                            if labels.is_empty() {
+                                NonNull::dangling().as_ptr()
+                            } else {
+                                labels.as_ptr()
+                            }
+                        }),
+                        select_count: select.as_ref().map_or(0, Vec::len),
+                        after,
+                        after_len,
+                        limit: spec.limit.unwrap_or(0) as usize,
+                        flags: 0,
+                    };
+                    if spec.limit == Some(0) {
+                        // `limit: 0` means "the default" in C; the vectors' explicit 0 is a bad limit.
+                        Err(Failure { code: "invalid_input".into(), message: "search limit must be 1 to 1000".into() })
+                    } else if op == "search_count" {
+                        let mut count = 0;
+                        check(|err| clustron_kv_search_count(store, &search, &mut count, err))
+                            .map(|()| Json::from(count))
+                    } else {
+                        let mut page = null_mut();
+                        check(|err| clustron_kv_search(store, &search, &mut page, err)).map(|()| {
                             let entries: Vec<Json> =
                                 (0..clustron_entries_len(page)).map(|index| entry_json(clustron_entries_at(page, index))).collect();
                             let keys: Vec<Json> = entries.iter().map(|entry| entry["key"].clone()).collect();

@@ -190,6 +190,84 @@ static void scans_page_through_every_key(void) {
     clustron_store_free(store);
 }
 
+static void searches_page_by_label_and_count(void) {
+    clustron_store *store = open_store("c-test-search");
+    char key[16], priority[8];
+    for (int i = 0; i < 12; i++) {
+        int n = snprintf(key, sizeof key, "job/%02d", i);
+        int p = snprintf(priority, sizeof priority, "%d", i % 4);
+        clustron_label labels[] = {{S("status"), i % 2 ? "pending" : "done", (size_t)(i % 2 ? 7 : 4), true},
+                                   {S("priority"), priority, (size_t)p, true}};
+        clustron_put_options options;
+        memset(&options, 0, sizeof options);
+        options.flags = CLUSTRON_PUT_ENTITY | CLUSTRON_PUT_LABELS;
+        options.entity = "job";
+        options.entity_len = 3;
+        options.labels = labels;
+        options.labels_len = 2;
+        OK(clustron_kv_put(store, key, (size_t)n, (const uint8_t *)"x", 1, &options, NULL, NULL));
+    }
+    /* Pending jobs, highest priority first, 2 per page: job/03 job/07 job/11 (3), job/01 job/05 job/09 (1). */
+    const char *order_by[] = {"-priority"};
+    clustron_search search;
+    memset(&search, 0, sizeof search);
+    search.entity = "job";
+    search.entity_len = 3;
+    search.clause = "status = pending";
+    search.clause_len = strlen(search.clause);
+    search.order_by = order_by;
+    search.order_by_count = 1;
+    search.limit = 2;
+    const char *expected[] = {"job/03", "job/07", "job/11", "job/01", "job/05", "job/09"};
+    char after[512];
+    int seen = 0;
+    for (;;) {
+        clustron_entries *page = NULL;
+        OK(clustron_kv_search(store, &search, &page, NULL));
+        for (size_t i = 0; i < clustron_entries_len(page); i++) {
+            size_t len = 0;
+            const char *found = clustron_entry_key(clustron_entries_at(page, i), &len);
+            CHECK(seen < 6 && len == 6 && memcmp(found, expected[seen], 6) == 0);
+            seen++;
+        }
+        size_t len = 0;
+        const char *next = clustron_entries_next(page, &len);
+        if (next == NULL) {
+            clustron_entries_free(page);
+            break;
+        }
+        CHECK(len < sizeof after);
+        memcpy(after, next, len);
+        search.after = after;
+        search.after_len = len;
+        clustron_entries_free(page);
+    }
+    CHECK(seen == 6);
+    uint64_t count = 0;
+    search.after = NULL;
+    search.after_len = 0;
+    OK(clustron_kv_search_count(store, &search, &count, NULL));
+    CHECK(count == 6);
+    /* Bad input: a malformed clause, unknown flags, a NULL search, a NULL out. */
+    clustron_error *error = NULL;
+    search.clause = "status =";
+    search.clause_len = strlen(search.clause);
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_search_count(store, &search, &count, &error));
+    CHECK(strstr(clustron_error_message(error), "column 9") != NULL);
+    clustron_error_free(error);
+    search.clause = NULL;
+    search.clause_len = 0;
+    search.flags = 1u << 7;
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_search_count(store, &search, &count, NULL));
+    search.flags = 0;
+    search.order_by = NULL; /* a count of 1 with no array */
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_search_count(store, &search, &count, NULL));
+    clustron_entries *page = NULL;
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_search(store, NULL, &page, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_search(store, &search, NULL, NULL));
+    clustron_store_free(store);
+}
+
 static void use_after_close_and_double_cancel_are_reported(void) {
     clustron_store *store = open_store("c-test-close");
     clustron_watch *watch = NULL;
@@ -282,6 +360,7 @@ int main(void) {
     bad_lengths_utf8_flags_and_ttls_are_invalid_input();
     values_with_nul_bytes_and_entries_round_trip();
     scans_page_through_every_key();
+    searches_page_by_label_and_count();
     use_after_close_and_double_cancel_are_reported();
     transactions_conflict_and_commit();
     sessions_and_leases();
