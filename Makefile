@@ -154,8 +154,8 @@ test-bindings-cluster: cli python-install node-build
 	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py $(PY_DIR)/tests/test_admin.py $(PY_DIR)/tests/test_search.py::test_aio_search
 	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js test/search.test.js'
 
-## examples-cluster: the quickstarts (Rust, C, Python, Node) and the Rust leader election on a
-## 3-node cluster, exactly as README "Running a cluster" shows
+## examples-cluster: the quickstarts and the priority queues (Rust, C, Python, Node) and the Rust
+## leader election on a 3-node cluster, exactly as README "Running a cluster" shows
 examples-cluster: cli examples-c python-install node-build
 	$(CARGO) build -q -p clustron-examples
 	$(WITH_CLUSTER) quickstart --allow-create-stores -- sh -c '\
@@ -164,12 +164,17 @@ examples-cluster: cli examples-c python-install node-build
 	  $(C_BUILD)/quickstart clustron://$$CLUSTRON_NODES/c-quickstart >/dev/null && \
 	  $(VPY) examples/python/quickstart.py clustron://$$CLUSTRON_NODES/py-quickstart >/dev/null && \
 	  node examples/node/quickstart.mjs clustron://$$CLUSTRON_NODES/node-quickstart >/dev/null && \
-	  echo "the quickstarts and the leader election ran on the cluster"'
+	  $(TARGET_DIR)/debug/priority-queue clustron://$$CLUSTRON_NODES/priority-queue >/dev/null && \
+	  $(C_BUILD)/priority_queue clustron://$$CLUSTRON_NODES/c-priority-queue >/dev/null && \
+	  $(VPY) examples/python/priority_queue.py clustron://$$CLUSTRON_NODES/py-priority-queue >/dev/null && \
+	  node examples/node/priority_queue.mjs clustron://$$CLUSTRON_NODES/node-priority-queue >/dev/null && \
+	  echo "the quickstarts, the leader election and the priority queues ran on the cluster"'
 
 ## examples: every example runs and must succeed
 examples:
 	$(CARGO) run -q -p clustron-examples --bin quickstart
 	$(CARGO) run -q -p clustron-examples --bin leader-election
+	$(CARGO) run -q -p clustron-examples --bin priority-queue
 
 ## demo: the quickstart on the embedded (in-process) default
 demo:
@@ -273,6 +278,7 @@ examples-c: ensure-c-tools c-lib
 	done
 	$(VALGRIND) $(C_BUILD)/quickstart
 	$(C_BUILD)/job_runner
+	$(VALGRIND) $(C_BUILD)/priority_queue >/dev/null
 	$(C_BUILD)/config_reload
 
 ## install-c: install libclustron, clustron.h and clustron.pc into PREFIX (default /usr/local)

@@ -1,6 +1,6 @@
 """Type stubs of the native module (checked against it by mypy.stubtest in `make test`)."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any, Optional, Union, final
 
@@ -13,7 +13,7 @@ _Value = Union[bytes, bytearray, str]
 _Guard = Any  # a Lock, a (name, fence) tuple, or an object with such a `guard`
 _LabelValue = Union[str, int, float]
 _Labels = Union[
-    dict[str, _LabelValue], Iterable[tuple[str, _LabelValue]], Iterable[tuple[str, _LabelValue, bool]]
+    Mapping[str, _LabelValue], Iterable[tuple[str, _LabelValue]], Iterable[tuple[str, _LabelValue, bool]]
 ]
 
 __version__: str

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 
 if TYPE_CHECKING:
     from . import Store
@@ -133,6 +133,9 @@ def _clause(clause: Union[str, Q]) -> str:
     raise TypeError(f"a clause must be a str or a Q, not {type(clause).__name__}")
 
 
+_Self = TypeVar("_Self", bound="_Query")
+
+
 class _Query:
     """What a search asks for; each builder method returns a new query."""
 
@@ -148,7 +151,7 @@ class _Query:
         self._select: Optional[list[str]] = None
         self._local = False
 
-    def _copy(self, **changes: Any) -> Any:
+    def _copy(self: _Self, **changes: Any) -> _Self:
         other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other._where = list(self._where)
@@ -157,12 +160,12 @@ class _Query:
             setattr(other, name, value)
         return other
 
-    def where(self, clause: Union[str, Q]) -> Any:
+    def where(self: _Self, clause: Union[str, Q]) -> _Self:
         """Only entries matching ``clause`` (and-ed with earlier ones): a ``Q`` or the text of
         the expression language."""
         return self._copy(_where=self._where + [_clause(clause)])
 
-    def order_by(self, *labels: str) -> Any:
+    def order_by(self: _Self, *labels: str) -> _Self:
         """Order by these labels (``"-label"``: descending); ties go to the key. Entries
         without a label come after those with it."""
         for label in labels:
@@ -170,23 +173,23 @@ class _Query:
                 raise TypeError(f"an order_by label must be a str, not {type(label).__name__}")
         return self._copy(_order=self._order + list(labels))
 
-    def limit(self, limit: int) -> Any:
+    def limit(self: _Self, limit: int) -> _Self:
         """Page size (1 to 1000; default 100). Iterating reads every page."""
         if isinstance(limit, bool) or not isinstance(limit, int):
             raise TypeError(f"limit must be an int, not {type(limit).__name__}")
         return self._copy(_limit=limit)
 
-    def after(self, cursor: Optional[str]) -> Any:
+    def after(self: _Self, cursor: Optional[str]) -> _Self:
         """Start after a previous page's ``next``."""
         if cursor is not None and not isinstance(cursor, str):
             raise TypeError(f"a cursor must be a str, not {type(cursor).__name__}")
         return self._copy(_after=cursor)
 
-    def select(self, *labels: str) -> Any:
+    def select(self: _Self, *labels: str) -> _Self:
         """Return only these labels of each entry."""
         return self._copy(_select=list(labels))
 
-    def local(self) -> Any:
+    def local(self: _Self) -> _Self:
         """A serializable read from the node reached (see ``get(local=True)``)."""
         return self._copy(_local=True)
 
