@@ -492,6 +492,94 @@ fn watches_see_every_acknowledged_write_once_in_order_through_faults() {
     }
 }
 
+/// A live query through the same faults (leader kills, isolation, paused nodes): writers flip
+/// their jobs between pending and done; two live queries of the pending jobs must tell a
+/// story that never contradicts itself (an enter only for a job not in the results, a
+/// change or a leave only for one in them, revisions in order), must show every
+/// acknowledged write that leaves a job pending at its revision, and, once caught up, must
+/// hold exactly what a search of the store returns.
+#[test]
+fn live_queries_see_every_enter_change_and_leave_once_in_order_through_faults() {
+    use clustron::search::QueryChange;
+    let (seed, mut cluster, store, deadline) = start("live queries", 5, 12);
+    let acknowledged = Mutex::new(Vec::<(u64, String, bool)>::new());
+    let watchers: Vec<_> = (0..2)
+        .map(|_| store.watch().search("job").matching("status = pending").wait().expect("a live query opens"))
+        .collect();
+    let faults = std::thread::scope(|scope| {
+        for writer in 0..2u64 {
+            let (store, acknowledged) = (store.clone(), &acknowledged);
+            scope.spawn(move || {
+                let mut rng = Rng::new(seed.wrapping_add(writer));
+                while Instant::now() < deadline {
+                    let key = format!("job/{writer}/{}", rng.below(4));
+                    let pending = rng.below(2) == 0;
+                    let status = if pending { "pending" } else { "done" };
+                    let put = store.put(key.as_str(), "x").entity("job").label(clustron::Label::new("status", status));
+                    if let Ok(result) = put.wait() {
+                        acknowledged.lock().unwrap().push((result.revision, key, pending));
+                    }
+                }
+            });
+        }
+        nemesis(&mut cluster, seed, deadline)
+    });
+    let mut acknowledged = acknowledged.into_inner().unwrap();
+    assert!(!acknowledged.is_empty(), "seed {seed}: no write was acknowledged");
+    // A last pending job after the faults: every live query has an event at its revision
+    // to wait for.
+    let end = loop {
+        let put = store.put("job/end", "x").entity("job").label(clustron::Label::new("status", "pending"));
+        if let Ok(result) = put.wait() {
+            break result.revision;
+        }
+    };
+    acknowledged.push((end, "job/end".to_string(), true));
+    let last = end;
+    let expected: std::collections::BTreeSet<String> = loop {
+        match store.search("job").matching("status = pending").keys().wait() {
+            Ok(page) if page.revision() >= last => break page.keys().iter().map(|key| key.to_string()).collect(),
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    for (index, mut watch) in watchers.into_iter().enumerate() {
+        let mut results = std::collections::BTreeSet::new();
+        let mut seen: std::collections::HashMap<u64, (String, QueryChange)> = std::collections::HashMap::new();
+        let mut last_seen = 0;
+        let caught_up = Instant::now() + Duration::from_secs(60);
+        while last_seen < last && Instant::now() < caught_up {
+            let Ok(Some(event)) = watch.next_timeout(Some(Duration::from_secs(1))) else { continue };
+            let (key, change) = (event.key().to_string(), event.query_change().expect("a live query's event"));
+            assert!(event.revision() > last_seen, "seed {seed}: live query {index} went back to {}", event.revision());
+            last_seen = event.revision();
+            match change {
+                QueryChange::Enter => assert!(results.insert(key.clone()), "seed {seed}: {key} entered twice"),
+                QueryChange::Change => {
+                    assert!(results.contains(&key), "seed {seed}: {key} changed outside the results")
+                }
+                QueryChange::Leave => assert!(results.remove(&key), "seed {seed}: {key} left without being in"),
+            }
+            seen.insert(event.revision(), (key, change));
+        }
+        for (revision, key, pending) in &acknowledged {
+            if *pending {
+                let found = seen.get(revision);
+                assert!(
+                    found.is_some_and(|(seen_key, change)| seen_key == key && *change != QueryChange::Leave),
+                    "seed {seed}: live query {index} missed {key} pending at revision {revision} (saw {found:?})"
+                );
+            }
+        }
+        assert_eq!(results, expected, "seed {seed}: live query {index} ended with other results than a search");
+        eprintln!(
+            "live queries: query {index} saw {} events for {} acknowledged writes, consistent, ending on the {} pending jobs a search finds; {faults:?}",
+            seen.len(),
+            acknowledged.len(),
+            expected.len()
+        );
+    }
+}
+
 /// Milliseconds on the system clock, the clock the nodes expire leases by (one machine, so
 /// one clock for clients and nodes alike).
 fn wall_ms() -> u64 {

@@ -56,6 +56,8 @@ pub struct Event {
     pub(crate) prev: Option<Entry>,
     pub(crate) cause: Option<DeleteCause>,
     pub(crate) snapshot: bool,
+    /// For a live query's watch: how the change moved the entry in the query's results.
+    pub(crate) change: Option<crate::search::QueryChange>,
 }
 
 impl Event {
@@ -105,5 +107,11 @@ impl Event {
     /// Whether this event belongs to the initial snapshot of a watch rather than a live change.
     pub fn is_snapshot(&self) -> bool {
         self.snapshot
+    }
+
+    /// On a live query's watch (`watch().search(..)`): whether the entry entered the query's
+    /// results, changed inside them, or left them. `None` on key and range watches.
+    pub fn query_change(&self) -> Option<crate::search::QueryChange> {
+        self.change
     }
 }

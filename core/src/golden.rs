@@ -219,6 +219,13 @@ fn machine_samples(samples: &mut Samples) {
         }
     }
     samples.value("Event", &events.last().expect("the store recorded events"));
+    for change in
+        [crate::search::QueryChange::Enter, crate::search::QueryChange::Change, crate::search::QueryChange::Leave]
+    {
+        samples.variant("QueryChange", &change);
+        let event = crate::Event { change: Some(change), ..events.last().expect("an event").clone() };
+        samples.value(&format!("Event::{}", change.name()), &event);
+    }
     samples.value("Image", &machine.image());
 }
 
@@ -337,6 +344,15 @@ fn wire_samples(samples: &mut Samples) {
             filter: Filter::Range(KeyRange::All),
             prev_value: false,
             start: WatchStart::Now,
+            min_revision: 0,
+        },
+        ClientBody::WatchOpen {
+            filter: Filter::Query(crate::search::LiveQuery {
+                entity: Some("job".into()),
+                clause: Some(crate::search::Clause::eq("status", "pending")),
+            }),
+            prev_value: false,
+            start: WatchStart::Snapshot,
             min_revision: 0,
         },
         ClientBody::WatchPoll { watch: 1, after: 2, max_wait_ms: 3, max_events: 4, min_revision: 5 },
@@ -509,6 +525,7 @@ fn every_variant_that_travels_has_a_sample() {
         samples.covers::<crate::search::Clause>("Clause"),
         samples.covers::<crate::search::Output>("Output"),
         samples.covers::<crate::search::Direction>("Direction"),
+        samples.covers::<crate::search::QueryChange>("QueryChange"),
         samples.covers::<crate::search::SearchReply>("SearchReply"),
     ]
     .concat();

@@ -2,16 +2,21 @@
 //! labels, TTLs), deletes, clears and clock moves run against an in-process store and a
 //! plain model; random queries (every clause, nested, ordered by up to two labels, paged)
 //! must return exactly what the model says, page by page, including when writes land
-//! between pages. Fixed seeds (`SEARCH_MODEL_SEEDS` to run more), so `make test` is
-//! deterministic; a failure prints its seed and step.
+//! between pages. A live query opened at the start, its events applied to a set (enter and
+//! change insert, leave removes), must hold the model's matches after every write; so must
+//! one opened with a snapshot halfway, and one replayed from the first revision at the end.
+//! Fixed seeds (`SEARCH_MODEL_SEEDS` to run more), so `make test` is deterministic; a
+//! failure prints its seed and step.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::Duration;
 
-use clustron::search::{Clause, Direction};
-use clustron::{Label, PutOptions, Store};
+use std::collections::BTreeSet;
+
+use clustron::search::{Clause, Direction, QueryChange};
+use clustron::{Label, PutOptions, Store, Watch};
 
 const KEYS: usize = 14;
 const ENTITIES: [Option<&str>; 3] = [None, Some("job"), Some("user")];
@@ -334,17 +339,74 @@ fn check_query(rng: &mut Rng, store: &Store, model: &mut Model, context: &str) {
     }
 }
 
+/// A live query and the result set its events build.
+struct Live {
+    watch: Watch,
+    entity: Option<&'static str>,
+    q: Option<Q>,
+    results: BTreeSet<String>,
+}
+
+impl Live {
+    fn open(store: &Store, entity: Option<&'static str>, q: Option<Q>, snapshot: bool, from: Option<u64>) -> Live {
+        let mut open = match entity {
+            Some(entity) => store.watch().search(entity),
+            None => store.watch().search_all(),
+        };
+        if let Some(q) = &q {
+            open = open.filter(clause(q));
+        }
+        if snapshot {
+            open = open.snapshot();
+        }
+        if let Some(from) = from {
+            open = open.from_revision(from);
+        }
+        Live { watch: open.wait().expect("a live query opens"), entity, q, results: BTreeSet::new() }
+    }
+
+    /// Applies every queued event and compares the set with the model.
+    fn check(&mut self, model: &Model, context: &str) {
+        while let Some(event) = self.watch.try_next().expect("the live query goes on") {
+            let key = event.key().to_string();
+            match event.query_change().expect("a live query's events say how the results moved") {
+                QueryChange::Enter => assert!(self.results.insert(key.clone()), "{key} entered twice; {context}"),
+                QueryChange::Change => assert!(self.results.contains(&key), "{key} changed outside; {context}"),
+                QueryChange::Leave => {
+                    self.results.remove(&key);
+                }
+            }
+        }
+        let want: BTreeSet<String> =
+            model.matches(self.entity, self.q.as_ref(), &Vec::new()).into_iter().map(|(_, key)| key).collect();
+        assert_eq!(self.results, want, "live query {:?} {:?}; {context}", self.entity, self.q);
+    }
+}
+
 fn run_seed(seed: u64) {
     let mut rng = Rng(seed);
     let store = clustron::open(&format!("clustron://inproc/search-model-{seed}?clock=manual")).wait().expect("open");
     let mut model = Model { now: 0, keys: BTreeMap::new() };
+    let entity = *rng.pick(&ENTITIES);
+    let q = rng.chance(80).then(|| random_query(&mut rng, 2));
+    let mut lives = vec![Live::open(&store, entity, q.clone(), false, None)];
     for step in 0..60 {
+        let context = format!("seed {seed} step {step}");
         if rng.chance(35) {
-            check_query(&mut rng, &store, &mut model, &format!("seed {seed} step {step}"));
+            check_query(&mut rng, &store, &mut model, &context);
         } else {
             random_write(&mut rng, &store, &mut model);
         }
+        if step == 30 {
+            lives.push(Live::open(&store, entity, q.clone(), true, None));
+        }
+        for live in &mut lives {
+            live.check(&model, &context);
+        }
     }
+    // A replay of the whole history (the default history holds it) builds the same set.
+    let mut replayed = Live::open(&store, entity, q, false, Some(1));
+    replayed.check(&model, &format!("seed {seed}, replayed from revision 1"));
     store.close();
 }
 

@@ -14,6 +14,7 @@ use crate::engine::inproc::WatchStart;
 use crate::engine::mailbox::Recv;
 use crate::engine::watchers::{Filter, Watcher};
 use crate::engine::Engine;
+use crate::search::{Clause, LiveQuery};
 use crate::{Error, Event, Key, KeyRange, Result};
 
 /// Watch operations: `store.watch()`.
@@ -45,8 +46,23 @@ impl<'a> Watches<'a> {
         self.open(Filter::Range(range))
     }
 
+    /// A live query: the tagged entries of `entity` that match the clauses given with
+    /// [`filter`](Op::filter) or [`matching`](Op::matching). Each event says whether its
+    /// entry entered the results, changed inside them or left them
+    /// ([`Event::query_change`]); changes to entries that are in the results neither before
+    /// nor after are not delivered. With [`snapshot`](Op::snapshot) it starts with every
+    /// current match (as enters).
+    pub fn search(&self, entity: impl Into<String>) -> Op<'a, OpenWatch> {
+        self.open(Filter::Query(LiveQuery { entity: Some(entity.into()), clause: None }))
+    }
+
+    /// A live query over every tagged entry, whatever its entity (see [`search`](Self::search)).
+    pub fn search_all(&self) -> Op<'a, OpenWatch> {
+        self.open(Filter::Query(LiveQuery { entity: None, clause: None }))
+    }
+
     fn open(&self, filter: Filter) -> Op<'a, OpenWatch> {
-        Op::new(self.store, OpenWatch { filter, snapshot: false, from_revision: None, prev_value: false })
+        Op::new(self.store, OpenWatch { filter, snapshot: false, from_revision: None, prev_value: false, error: None })
     }
 }
 
@@ -58,6 +74,9 @@ pub struct OpenWatch {
     snapshot: bool,
     from_revision: Option<u64>,
     prev_value: bool,
+    /// A clause given to a watch that is not a live query, or a malformed expression:
+    /// reported when the watch opens.
+    error: Option<Error>,
 }
 
 impl Op<'_, OpenWatch> {
@@ -79,6 +98,34 @@ impl Op<'_, OpenWatch> {
     pub fn prev_value(mut self) -> Self {
         self.request.prev_value = true;
         self
+    }
+
+    /// For a live query ([`Watches::search`]): only entries matching `clause` (and-ed with
+    /// clauses given before).
+    pub fn filter(mut self, clause: Clause) -> Self {
+        match &mut self.request.filter {
+            Filter::Query(query) => {
+                query.clause = Some(match query.clause.take() {
+                    Some(before) => before.and(clause),
+                    None => clause,
+                });
+            }
+            _ => {
+                self.request.error.get_or_insert(Error::invalid("clauses apply to a live query (watch().search)"));
+            }
+        }
+        self
+    }
+
+    /// For a live query: only entries matching the expression (see [`Clause::parse`]).
+    pub fn matching(mut self, expression: &str) -> Self {
+        match Clause::parse(expression) {
+            Ok(clause) => self.filter(clause),
+            Err(error) => {
+                self.request.error.get_or_insert(error);
+                self
+            }
+        }
     }
 }
 
@@ -111,6 +158,9 @@ impl Request for OpenWatch {
 
 impl OpenWatch {
     fn start(&self) -> Result<WatchStart> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
         match (self.snapshot, self.from_revision) {
             (true, Some(_)) => Err(Error::invalid("a watch starts from a snapshot or from a revision, not both")),
             (true, None) => Ok(WatchStart::Snapshot),
@@ -150,6 +200,8 @@ pub struct Watch {
 enum Step {
     Event(Event),
     Empty,
+    /// A lagging watch caught up from the history: look again (events may be queued now).
+    Resumed,
     Ended(Option<Error>),
 }
 
@@ -178,7 +230,7 @@ impl Watch {
             Recv::Empty => Step::Empty,
             Recv::Lagging(from) => {
                 self.store.engine().resume_watch(&self.watcher, from);
-                Step::Empty
+                Step::Resumed
             }
             Recv::Closed(reason) => match self.state {
                 WatchState::Open => {
@@ -210,7 +262,7 @@ impl Watch {
                 Step::Event(event) => return Ok(Some(event)),
                 Step::Ended(reason) => return Err(reason.unwrap_or_else(ended)),
                 Step::Empty if timed_out => return Ok(None),
-                Step::Empty => {}
+                Step::Empty | Step::Resumed => {}
             }
         }
     }
@@ -221,6 +273,9 @@ impl Watch {
             match self.step(self.watcher.mailbox.try_recv()) {
                 Step::Event(event) => return Ok(Some(event)),
                 Step::Ended(reason) => return Err(reason.unwrap_or_else(ended)),
+                // After a catch-up, look again: it may have queued events (the first look
+                // at a watch resuming from a revision used to answer "nothing yet" here).
+                Step::Resumed => {}
                 Step::Empty if self.watcher.mailbox.is_lagging() => {}
                 Step::Empty => return Ok(None),
             }
@@ -236,7 +291,7 @@ impl Watch {
             match self.step(received) {
                 Step::Event(event) => return Poll::Ready(Some(Ok(event))),
                 Step::Ended(reason) => return Poll::Ready(reason.map(Err)),
-                Step::Empty => {}
+                Step::Empty | Step::Resumed => {}
             }
         }
     }

@@ -18,7 +18,7 @@ use super::timer::Timer;
 use super::watchers::{Filter, Watcher, Watchers, WATCH_QUEUE_CAPACITY};
 use crate::clock::{Clock, ClockKind};
 use crate::config::Config;
-use crate::limits::{self, duration_to_ms};
+use crate::limits::duration_to_ms;
 use crate::state::command::{Applied, Command, Notice, Query, Reply};
 use crate::state::lease::LeaseInfo;
 use crate::state::lock::{AcquireReply, Hold, LockGrant};
@@ -364,10 +364,7 @@ impl InProcEngine {
 
     pub(crate) fn watch(&self, filter: Filter, prev_value: bool, start: WatchStart) -> Result<Arc<Watcher>> {
         self.check_open()?;
-        match &filter {
-            Filter::Key(key) => limits::check_key(key)?,
-            Filter::Range(range) => range.check()?,
-        }
+        filter.check()?;
         let mut writer = self.writer.lock();
         let revision = self.state.revision();
         match start {
@@ -377,7 +374,10 @@ impl InProcEngine {
                 let entries = match &filter {
                     Filter::Key(key) => self.state.get(key, || now)?.into_iter().collect(),
                     Filter::Range(range) => self.state.entries_in(range, now),
+                    Filter::Query(query) => self.state.query_matches(query, now)?,
                 };
+                // A live query's snapshot entries enter its results.
+                let change = matches!(filter, Filter::Query(_)).then_some(crate::search::QueryChange::Enter);
                 let watcher = writer.watchers.register(filter, prev_value, revision);
                 let snapshot = entries.into_iter().map(|entry| Event {
                     kind: EventKind::Put,
@@ -386,6 +386,7 @@ impl InProcEngine {
                     prev: None,
                     cause: None,
                     snapshot: true,
+                    change,
                 });
                 watcher.mailbox.push_all(snapshot, None);
                 Ok(watcher)

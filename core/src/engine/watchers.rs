@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::mailbox::Mailbox;
+use crate::search::plan::Matcher;
+use crate::search::{LiveQuery, QueryChange};
 use crate::state::history::History;
 use crate::state::range::KeyRange;
 use crate::{Entry, Error, Event, EventKind, Key};
@@ -29,18 +31,30 @@ pub(crate) struct Replay {
 /// The most events a watch queues before it falls back to catching up from history.
 pub(crate) const WATCH_QUEUE_CAPACITY: usize = 65_536;
 
-/// Which keys a watch covers.
+/// Which keys a watch covers: one key, a range, or the results of a live query.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Filter {
     Key(Key),
     Range(KeyRange),
+    Query(LiveQuery),
 }
 
 impl Filter {
+    /// Checks what the watch names (a key, a range, a query) against the limits.
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        match self {
+            Filter::Key(key) => crate::limits::check_key(key),
+            Filter::Range(range) => range.check(),
+            Filter::Query(query) => query.check(),
+        }
+    }
+
+    /// Whether events of `key` can concern this watch (every key can concern a query).
     pub(crate) fn matches(&self, key: &str) -> bool {
         match self {
             Filter::Key(wanted) => wanted.as_str() == key,
             Filter::Range(range) => range.contains(key),
+            Filter::Query(_) => true,
         }
     }
 }
@@ -49,6 +63,8 @@ impl Filter {
 pub(crate) struct Watcher {
     pub(crate) id: u64,
     pub(crate) filter: Filter,
+    /// A live query's filter, compiled.
+    matcher: Option<Matcher>,
     pub(crate) prev_value: bool,
     pub(crate) mailbox: Mailbox<Event>,
     /// The last revision whose events were queued (or skipped as not matching).
@@ -58,7 +74,15 @@ pub(crate) struct Watcher {
 impl Watcher {
     /// A watcher fed from elsewhere (a remote watch's local end).
     pub(crate) fn detached(id: u64, filter: Filter, prev_value: bool) -> Watcher {
-        Watcher { id, filter, prev_value, mailbox: Mailbox::default(), delivered: AtomicU64::new(0) }
+        Watcher::new(id, filter, prev_value, 0)
+    }
+
+    fn new(id: u64, filter: Filter, prev_value: bool, delivered: u64) -> Watcher {
+        let matcher = match &filter {
+            Filter::Query(query) => Some(Matcher::new(query)),
+            _ => None,
+        };
+        Watcher { id, filter, matcher, prev_value, mailbox: Mailbox::default(), delivered: AtomicU64::new(delivered) }
     }
 
     pub(crate) fn delivered(&self) -> u64 {
@@ -69,13 +93,46 @@ impl Watcher {
         self.delivered.store(revision, Ordering::Release);
     }
 
-    /// The event as this watcher delivers it.
-    pub(crate) fn shape(&self, event: &Event) -> Event {
+    /// The event as this watcher delivers it, or `None` when it does not concern the watch.
+    /// `event.prev` must be the key's previous entry when the watch is a live query;
+    /// `prev_known` says whether it is known at all (a replay may not know it, see `replay`).
+    pub(crate) fn admit(&self, event: &Event, prev_known: bool) -> Option<Event> {
+        let change = match &self.matcher {
+            None => {
+                if !self.filter.matches(event.key()) {
+                    return None;
+                }
+                None
+            }
+            Some(matcher) => {
+                // An unknown previous entry might have matched: a non-match now is a leave,
+                // so that a consumer never keeps an entry that left.
+                let was = match &event.prev {
+                    Some(prev) => matcher.matches(prev),
+                    None => !prev_known,
+                };
+                let now = event.kind == EventKind::Put && matcher.matches(&event.entry);
+                Some(match (was, now) {
+                    (false, false) => return None,
+                    (false, true) => QueryChange::Enter,
+                    (true, true) if prev_known => QueryChange::Change,
+                    (true, true) => QueryChange::Enter,
+                    (true, false) => QueryChange::Leave,
+                })
+            }
+        };
         let mut event = event.clone();
         if !self.prev_value {
             event.prev = None;
         }
-        event
+        event.change = change;
+        Some(event)
+    }
+
+    /// Events of this watch's keys are routed by key (key and range watches); a live
+    /// query's by the entity of the entries they carry.
+    fn is_query(&self) -> bool {
+        self.matcher.is_some()
     }
 
     /// The events this watcher wants from `retained` (the history, oldest first) from
@@ -83,8 +140,15 @@ impl Watcher {
     /// revision). The history keeps no previous entries; when asked for them, they are
     /// rebuilt from the history's earlier events of the same key (so an event whose key last
     /// changed before the history's start has none).
+    ///
+    /// A live query needs each event's previous entry to tell an enter from a change or a
+    /// leave, so it always rebuilds them. For a key whose previous change the history has
+    /// already dropped, it cannot know: a match is reported as an enter, a non-match as a
+    /// leave (a consumer may see a leave of an entry it never had, never keep one that left).
     pub(crate) fn replay(&self, history: &History, from: u64, room: usize) -> Replay {
+        let track = self.prev_value || self.is_query();
         let mut last_seen: HashMap<Key, Entry> = HashMap::new();
+        let mut seen: std::collections::HashSet<Key> = std::collections::HashSet::new();
         let mut replay = Replay { events: Vec::new(), last_revision: None, resume_at: None };
         for event in history.retained().filter(|event| self.filter.matches(event.key())) {
             if event.revision >= from {
@@ -93,13 +157,20 @@ impl Watcher {
                     replay.resume_at = Some(event.revision);
                     break;
                 }
-                let prev = if self.prev_value { last_seen.get(event.key()).cloned() } else { None };
-                replay.last_revision = Some(event.revision);
-                replay.events.push(history.event(event, prev));
-            } else if !self.prev_value {
+                let prev = if track { last_seen.get(event.key()).cloned() } else { None };
+                // Nothing was forgotten yet: a key not seen before did not exist.
+                let known = !self.is_query() || history.compacted() == 0 || seen.contains(event.key());
+                if let Some(admitted) = self.admit(&history.event(event, prev), known) {
+                    replay.last_revision = Some(event.revision);
+                    replay.events.push(admitted);
+                }
+            } else if !track {
                 continue;
             }
-            if self.prev_value {
+            if self.is_query() {
+                seen.insert(event.key().clone());
+            }
+            if track {
                 match (event.kind(), last_seen.entry(event.key().clone())) {
                     (EventKind::Put, Slot::Occupied(mut seen)) => *seen.get_mut() = history.entry(event),
                     (EventKind::Put, Slot::Vacant(slot)) => {
@@ -130,6 +201,11 @@ pub(crate) struct Watchers {
     all: HashMap<u64, Arc<Watcher>>,
     by_key: HashMap<Key, Vec<u64>>,
     ranged: Vec<u64>,
+    /// Live queries of one entity, by entity: an event looks only at the queries of its
+    /// entries' entities, and at `queries_any`.
+    queries_by_entity: HashMap<String, Vec<u64>>,
+    /// Live queries of every entity.
+    queries_any: Vec<u64>,
     last_id: u64,
 }
 
@@ -146,17 +222,13 @@ impl Watchers {
     pub(crate) fn register(&mut self, filter: Filter, prev_value: bool, delivered: u64) -> Arc<Watcher> {
         self.last_id += 1;
         let id = self.last_id;
-        match &filter {
-            Filter::Key(key) => self.by_key.entry(key.clone()).or_default().push(id),
-            Filter::Range(_) => self.ranged.push(id),
+        let watcher = Arc::new(Watcher::new(id, filter, prev_value, delivered));
+        match (&watcher.filter, watcher.matcher.as_ref().and_then(Matcher::entity)) {
+            (Filter::Key(key), _) => self.by_key.entry(key.clone()).or_default().push(id),
+            (Filter::Range(_), _) => self.ranged.push(id),
+            (Filter::Query(_), Some(entity)) => self.queries_by_entity.entry(entity.to_owned()).or_default().push(id),
+            (Filter::Query(_), None) => self.queries_any.push(id),
         }
-        let watcher = Arc::new(Watcher {
-            id,
-            filter,
-            prev_value,
-            mailbox: Mailbox::default(),
-            delivered: AtomicU64::new(delivered),
-        });
         self.all.insert(id, Arc::clone(&watcher));
         watcher
     }
@@ -165,8 +237,8 @@ impl Watchers {
         let Some(watcher) = self.all.remove(&id) else {
             return;
         };
-        match &watcher.filter {
-            Filter::Key(key) => {
+        match (&watcher.filter, watcher.matcher.as_ref().and_then(Matcher::entity)) {
+            (Filter::Key(key), _) => {
                 if let Some(ids) = self.by_key.get_mut(key) {
                     ids.retain(|other| *other != id);
                     if ids.is_empty() {
@@ -174,7 +246,16 @@ impl Watchers {
                     }
                 }
             }
-            Filter::Range(_) => self.ranged.retain(|other| *other != id),
+            (Filter::Range(_), _) => self.ranged.retain(|other| *other != id),
+            (Filter::Query(_), Some(entity)) => {
+                if let Some(ids) = self.queries_by_entity.get_mut(entity) {
+                    ids.retain(|other| *other != id);
+                    if ids.is_empty() {
+                        self.queries_by_entity.remove(entity);
+                    }
+                }
+            }
+            (Filter::Query(_), None) => self.queries_any.retain(|other| *other != id),
         }
         watcher.mailbox.close(reason);
     }
@@ -186,6 +267,8 @@ impl Watchers {
         self.all.clear();
         self.by_key.clear();
         self.ranged.clear();
+        self.queries_by_entity.clear();
+        self.queries_any.clear();
     }
 
     /// Sends `events` (in revision order, possibly several revisions) to the watchers they
@@ -212,11 +295,20 @@ impl Watchers {
     fn route(&self, event: &Event, matched: &mut Vec<(u64, Vec<Event>)>) {
         let exact = self.by_key.get(event.key().as_str()).into_iter().flatten();
         let ranged = self.ranged.iter().filter(|id| self.all[*id].filter.matches(event.key()));
-        for id in exact.chain(ranged) {
+        // The queries of the entities the entry had before and has after the change.
+        let before = event.prev.as_ref().and_then(Entry::entity);
+        let after = event.entry.entity();
+        let of_entity =
+            |entity: Option<&str>| entity.and_then(|entity| self.queries_by_entity.get(entity)).into_iter().flatten();
+        let queries =
+            of_entity(before).chain(of_entity(after.filter(|after| Some(*after) != before))).chain(&self.queries_any);
+        for id in exact.chain(ranged).chain(queries) {
             let watcher = &self.all[id];
+            // Live dispatch knows every previous entry (the apply carries it).
+            let Some(admitted) = watcher.admit(event, true) else { continue };
             match matched.iter_mut().find(|(other, _)| other == id) {
-                Some((_, batch)) => batch.push(watcher.shape(event)),
-                None => matched.push((*id, vec![watcher.shape(event)])),
+                Some((_, batch)) => batch.push(admitted),
+                None => matched.push((*id, vec![admitted])),
             }
         }
     }

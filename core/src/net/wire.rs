@@ -18,7 +18,8 @@ use crate::{Error, Event, LeaseId};
 /// 3: `ClusterView::disk_full`, the `no_space` error code and the `DiskFaults` request.
 /// 4: the catalogue: `Stores` requests and replies, `MembersOp::Drain`, `Open` with the
 /// settings of a store it creates, store limits and the `quota_exceeded` error code.
-/// 5: search: `Query::Search` and `Reply::Search`.
+/// 5: search: `Query::Search` and `Reply::Search`; live queries: `Filter::Query` and
+/// `Event::change`.
 pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";

@@ -51,7 +51,7 @@ pub const MAX_SORTED: usize = 1_000_000;
 /// A condition on an entry's labels. Build with the constructors and [`and`](Clause::and),
 /// [`or`](Clause::or), [`not`](Clause::negate), or parse the expression language with
 /// [`Clause::parse`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Clause {
     /// The label's value equals `value` (numbers by value: `"3"` equals `"3.0"`).
     Eq {
@@ -264,6 +264,28 @@ impl OrderBy {
     }
 }
 
+/// How a change moved an entry in a live query's results (see [`Event::query_change`](crate::Event::query_change)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum QueryChange {
+    /// The entry matches now and did not before (a snapshot's entries enter too).
+    Enter,
+    /// The entry matched before and still does, with a new value or labels.
+    Change,
+    /// The entry matched before and does not now: deleted, expired, or its labels changed.
+    Leave,
+}
+
+impl QueryChange {
+    /// `"enter"`, `"change"` or `"leave"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryChange::Enter => "enter",
+            QueryChange::Change => "change",
+            QueryChange::Leave => "leave",
+        }
+    }
+}
+
 /// What a search returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Output {
@@ -271,6 +293,20 @@ pub(crate) enum Output {
     Keys,
     Count,
     Explain,
+}
+
+/// What a live query watches (`watch().search(..)`): the tagged entries of an entity (or
+/// of every entity) that match a clause.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LiveQuery {
+    pub(crate) entity: Option<String>,
+    pub(crate) clause: Option<Clause>,
+}
+
+impl LiveQuery {
+    pub(crate) fn check(&self) -> Result<()> {
+        SearchRequest { clause: self.clause.clone(), ..SearchRequest::new(self.entity.clone()) }.check().map(|_| ())
+    }
 }
 
 /// A whole search as it travels to the store.

@@ -23,8 +23,8 @@ use super::cursor::{fingerprint, Cursor};
 use super::index::{label_of, tags, LabelIndex, Postings, SearchIndex};
 use super::value::SortValue;
 use super::{
-    Clause, Direction, Explain, KeyPage, OrderBy, Output, SearchPage, SearchReply, SearchRequest, MAX_EXAMINED,
-    MAX_SORTED,
+    Clause, Direction, Explain, KeyPage, LiveQuery, OrderBy, Output, SearchPage, SearchReply, SearchRequest,
+    MAX_EXAMINED, MAX_SORTED,
 };
 use crate::entry::Attrs;
 use crate::state::keyspace::{KeySpace, Merge, Shard, Start};
@@ -33,7 +33,7 @@ use crate::state::State;
 use crate::{Entry, Error, Key, Result};
 
 /// A clause with its values in sort form.
-enum Test {
+pub(crate) enum Test {
     Eq(String, SortValue),
     Range(String, Bound<SortValue>, Bound<SortValue>),
     Prefix(String, String),
@@ -44,7 +44,7 @@ enum Test {
     Not(Box<Test>),
 }
 
-fn compile(clause: &Clause) -> Test {
+pub(crate) fn compile(clause: &Clause) -> Test {
     let bound = |bound: &Bound<String>| match bound {
         Bound::Included(value) => Bound::Included(SortValue::of(value)),
         Bound::Excluded(value) => Bound::Excluded(SortValue::of(value)),
@@ -94,7 +94,7 @@ fn empty_range(low: &Bound<SortValue>, high: &Bound<SortValue>) -> bool {
 }
 
 impl Test {
-    fn matches(&self, entry: &Entry) -> bool {
+    pub(crate) fn matches(&self, entry: &Entry) -> bool {
         let value = |label: &str| label_of(entry, label).map(|label| label.value());
         match self {
             Test::Eq(label, wanted) => value(label).is_some_and(|value| wanted.compare_label(value) == Ordering::Equal),
@@ -128,6 +128,58 @@ impl Test {
             Test::And(tests) => tests.iter().map(Test::describe).collect::<Vec<_>>().join(" and "),
             Test::Or(tests) => format!("({})", tests.iter().map(Test::describe).collect::<Vec<_>>().join(" or ")),
             Test::Not(test) => format!("not ({})", test.describe()),
+        }
+    }
+}
+
+/// A live query, compiled: whether an entry (live or as an event carries it) is in its
+/// results. Expiry and lease ends arrive as delete events, so time plays no part here.
+#[derive(Debug)]
+pub(crate) struct Matcher {
+    entity: Option<String>,
+    test: Option<Test>,
+}
+
+impl std::fmt::Debug for Test {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Matcher {
+    pub(crate) fn new(query: &LiveQuery) -> Matcher {
+        Matcher { entity: query.entity.clone(), test: query.clause.as_ref().map(compile) }
+    }
+
+    pub(crate) fn matches(&self, entry: &Entry) -> bool {
+        let Some((entity, _)) = tags(entry) else { return false };
+        self.entity.as_deref().is_none_or(|wanted| entity == Some(wanted))
+            && self.test.as_ref().is_none_or(|test| test.matches(entry))
+    }
+
+    /// The entity an entry must have, if the query names one (to index live queries).
+    pub(crate) fn entity(&self) -> Option<&str> {
+        self.entity.as_deref()
+    }
+}
+
+impl State {
+    /// Every entry a live query matches now, in key order (a watch's snapshot). The caller
+    /// holds the store's writer, so the pages read one revision.
+    pub(crate) fn query_matches(&self, query: &LiveQuery, now: u64) -> Result<Vec<Entry>> {
+        let mut request = SearchRequest::new(query.entity.clone());
+        request.clause = query.clause.clone();
+        request.limit = Some(super::MAX_SEARCH_LIMIT as u32);
+        let mut found = Vec::new();
+        loop {
+            let SearchReply::Entries(page) = self.search(&request, now)? else {
+                return Err(Error::internal("a search for entries answered something else"));
+            };
+            found.extend(page.entries);
+            match page.next {
+                Some(next) => request.after = Some(next),
+                None => return Ok(found),
+            }
         }
     }
 }

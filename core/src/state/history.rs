@@ -198,6 +198,7 @@ impl History {
             prev,
             cause: record.cause,
             snapshot: false,
+            change: None,
         }
     }
 
@@ -262,6 +263,7 @@ mod tests {
             prev: None,
             cause: None,
             snapshot: false,
+            change: None,
         }
     }
 

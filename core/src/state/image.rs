@@ -13,6 +13,40 @@ use super::lock::LockState;
 use super::{Coordination, State, StateMachine};
 use crate::{Entry, Event, Key, LeaseId};
 
+/// An event as a snapshot keeps it: the fields of [`Event`] a history record has, in a
+/// layout of its own, so that what a watch delivers (`Event`, which gained a live query's
+/// `change`) can grow without changing the snapshot format.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ImageEvent {
+    kind: crate::EventKind,
+    revision: u64,
+    entry: Entry,
+    prev: Option<Entry>,
+    cause: Option<crate::DeleteCause>,
+    snapshot: bool,
+}
+
+impl From<Event> for ImageEvent {
+    fn from(event: Event) -> ImageEvent {
+        let Event { kind, revision, entry, prev, cause, snapshot, change: _ } = event;
+        ImageEvent { kind, revision, entry, prev, cause, snapshot }
+    }
+}
+
+impl From<&ImageEvent> for Event {
+    fn from(event: &ImageEvent) -> Event {
+        Event {
+            kind: event.kind,
+            revision: event.revision,
+            entry: event.entry.clone(),
+            prev: event.prev.clone(),
+            cause: event.cause,
+            snapshot: event.snapshot,
+            change: None,
+        }
+    }
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Image {
     revision: u64,
@@ -27,7 +61,7 @@ pub(crate) struct Image {
     last_waiter: u64,
     deadlines: Vec<(u64, Due)>,
     /// The retained history, oldest first (without previous entries).
-    history: Vec<Event>,
+    history: Vec<ImageEvent>,
     history_limits: crate::config::HistoryLimits,
 }
 
@@ -104,7 +138,7 @@ impl StateMachine {
             last_fence: coord.last_fence,
             last_waiter: coord.last_waiter,
             deadlines: self.deadlines.all(),
-            history: self.history.retained().map(|record| self.history.event(record, None)).collect(),
+            history: self.history.retained().map(|record| self.history.event(record, None).into()).collect(),
             history_limits: self.history.limits(),
         }
     }
@@ -134,7 +168,8 @@ impl StateMachine {
         }
         self.history.set_limits(image.history_limits);
         self.history.reset(image.compacted);
-        self.history.append(image.history.iter());
+        let history: Vec<Event> = image.history.iter().map(Event::from).collect();
+        self.history.append(history.iter());
         self.last_now = image.last_now;
         state.revision.store(image.revision, Ordering::Release);
         state.compacted.store(self.history.compacted(), Ordering::Release);

@@ -364,7 +364,15 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
     let version = entry.version;
     let prev = c.keys.set(entry.clone());
     track(c, &entry.key, prev.as_ref(), Some(&entry));
-    c.event(Event { kind: EventKind::Put, revision: c.revision, entry, prev, cause: None, snapshot: false });
+    c.event(Event {
+        kind: EventKind::Put,
+        revision: c.revision,
+        entry,
+        prev,
+        cause: None,
+        snapshot: false,
+        change: None,
+    });
     PutResult { revision: c.revision, version, created, changed: true }
 }
 
@@ -421,6 +429,7 @@ pub(crate) fn remove_key(c: &mut Change<'_>, key: &str, cause: DeleteCause) -> O
         prev: Some(old.clone()),
         cause: Some(cause),
         snapshot: false,
+        change: None,
     };
     c.event(event);
     Some(old)

@@ -252,10 +252,7 @@ impl RemoteEngine {
         prev_value: bool,
         start: WatchStart,
     ) -> Result<Arc<Watcher>> {
-        match &filter {
-            Filter::Key(key) => limits::check_key(key)?,
-            Filter::Range(range) => range.check()?,
-        }
+        filter.check()?;
         // Watches are spread over the nodes; the one chosen starts no earlier than what this
         // client can have seen (the leader's revision now).
         let min_revision =
