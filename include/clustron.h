@@ -152,8 +152,8 @@
 #define CLUSTRON_OP_DELETE 3
 
 /**
- * `clustron_search.flags`: a serializable read from the node reached (see `get` with
- * CLUSTRON_READ_LOCAL), instead of a linearizable one.
+ * `clustron_search.flags`: a serializable read from the node reached, instead of a
+ * linearizable one from the leader (faster; possibly behind the latest writes, never ahead).
  */
 #define CLUSTRON_SEARCH_LOCAL (1 << 0)
 
@@ -251,6 +251,26 @@
  * A clear removed it.
  */
 #define CLUSTRON_CAUSE_CLEARED 4
+
+/**
+ * Not an event of a live query.
+ */
+#define CLUSTRON_QUERY_NONE 0
+
+/**
+ * The entry entered the live query's results.
+ */
+#define CLUSTRON_QUERY_ENTER 1
+
+/**
+ * The entry changed inside the results.
+ */
+#define CLUSTRON_QUERY_CHANGE 2
+
+/**
+ * The entry left the results.
+ */
+#define CLUSTRON_QUERY_LEAVE 3
 
 /**
  * The outcome of a call: `CLUSTRON_OK` or one of the stable error codes (the same numbers
@@ -1319,6 +1339,14 @@ clustron_status clustron_watch_key(const clustron_store *store, const char *key,
 clustron_status clustron_watch_range(const clustron_store *store, const clustron_range *range, const clustron_watch_options *options, clustron_watch **out, clustron_error **err);
 
 /**
+ * A live query: the tagged entries of `search->entity` (NULL: every entity) matching
+ * `search->clause` (NULL: all of them); the search's other fields do not apply. Each
+ * event's `clustron_event_query_change` says whether its entry entered the results,
+ * changed inside them or left them; CLUSTRON_WATCH_SNAPSHOT starts with every match.
+ */
+clustron_status clustron_watch_search(const clustron_store *store, const clustron_search *search, const clustron_watch_options *options, clustron_watch **out, clustron_error **err);
+
+/**
  * Waits up to `timeout_ms` (negative: no limit; 0: do not wait) for the next event. On
  * CLUSTRON_OK `*out` receives the event, or NULL when the time ran out. When the watch is
  * over the call fails: CLUSTRON_CLOSED (cancelled or store closed) or CLUSTRON_COMPACTED
@@ -1356,6 +1384,12 @@ uint64_t clustron_event_revision(const clustron_event *event);
  * Whether the event belongs to the initial snapshot.
  */
 bool clustron_event_is_snapshot(const clustron_event *event);
+
+/**
+ * On a live query's watch, how the change moved the entry in the results:
+ * CLUSTRON_QUERY_ENTER, _CHANGE or _LEAVE (CLUSTRON_QUERY_NONE on key and range watches).
+ */
+int32_t clustron_event_query_change(const clustron_event *event);
 
 /**
  * Why a key was removed: CLUSTRON_CAUSE_* (CLUSTRON_CAUSE_NONE for puts).

@@ -271,6 +271,11 @@ export interface Event {
   entry: Entry
   /** The entry before the change (watches opened with prevValue). */
   prev: Entry | null
+  /**
+   * On a live query: "enter", "change" or "leave" (how the change moved the entry in the
+   * query's results); null on key and range watches.
+   */
+  queryChange: string | null
 }
 
 /**
@@ -327,6 +332,13 @@ export interface Lease {
   remainingMs: number
   expiresAt: number
   keys: Array<string>
+}
+
+/** A live query: the tagged entries of `entity` (none: every entity) matching `clause`. */
+export interface LiveQuerySpec {
+  entity?: string
+  /** The expression language. */
+  clause?: string
 }
 
 export interface LockInfo {
@@ -482,9 +494,10 @@ export interface TxnResult {
 /** The addon version (the crate version). */
 export declare function version(): string
 
-/** What to watch: `key`, `prefix`, or `start`/`end` (neither: every key). */
+/** What to watch: `key`, `prefix`, `start`/`end` (neither: every key), or a live query. */
 export interface WatchSpec {
   key?: string
+  search?: LiveQuerySpec
   prefix?: string
   start?: string
   end?: string

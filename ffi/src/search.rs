@@ -47,7 +47,7 @@ pub struct clustron_search {
 }
 
 /// The search `search` describes, checked.
-unsafe fn spec(search: *const clustron_search) -> clustron::Result<SearchSpec> {
+pub(crate) unsafe fn spec(search: *const clustron_search) -> clustron::Result<SearchSpec> {
     // SAFETY: NULL or a readable struct (caller contract).
     let search = unsafe { guard::object(search, "search") }?;
     check_flags(search.flags, CLUSTRON_SEARCH_LOCAL, "search flags")?;

@@ -36,6 +36,15 @@ pub const CLUSTRON_CAUSE_LEASE_ENDED: i32 = 3;
 /// A clear removed it.
 pub const CLUSTRON_CAUSE_CLEARED: i32 = 4;
 
+/// Not an event of a live query.
+pub const CLUSTRON_QUERY_NONE: i32 = 0;
+/// The entry entered the live query's results.
+pub const CLUSTRON_QUERY_ENTER: i32 = 1;
+/// The entry changed inside the results.
+pub const CLUSTRON_QUERY_CHANGE: i32 = 2;
+/// The entry left the results.
+pub const CLUSTRON_QUERY_LEAVE: i32 = 3;
+
 /// Options of a watch (NULL: live changes only).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -61,6 +70,7 @@ pub struct clustron_event {
     cause: Option<DeleteCause>,
     entry: clustron_entry,
     prev: Option<clustron_entry>,
+    change: Option<clustron::search::QueryChange>,
 }
 
 impl From<Event> for clustron_event {
@@ -72,6 +82,7 @@ impl From<Event> for clustron_event {
             cause: event.cause(),
             entry: clustron_entry { entry: event.entry().clone() },
             prev: event.prev().cloned().map(|entry| clustron_entry { entry }),
+            change: event.query_change(),
         }
     }
 }
@@ -133,6 +144,34 @@ pub unsafe extern "C" fn clustron_watch_range(
     call(err, || {
         let range = self::range(range)?;
         open(store, options, out, |store| store.watch().range(range))
+    })
+}
+
+/// A live query: the tagged entries of `search->entity` (NULL: every entity) matching
+/// `search->clause` (NULL: all of them); the search's other fields do not apply. Each
+/// event's `clustron_event_query_change` says whether its entry entered the results,
+/// changed inside them or left them; CLUSTRON_WATCH_SNAPSHOT starts with every match.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_watch_search(
+    store: *const clustron_store,
+    search: *const crate::search::clustron_search,
+    options: *const clustron_watch_options,
+    out: *mut *mut clustron_watch,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        // SAFETY: caller contract.
+        let spec = unsafe { crate::search::spec(search) }?;
+        open(store, options, out, |store| {
+            let open = match &spec.entity {
+                Some(entity) => store.watch().search(entity.as_str()),
+                None => store.watch().search_all(),
+            };
+            match &spec.clause {
+                Some(clause) => open.matching(clause),
+                None => open,
+            }
+        })
     })
 }
 
@@ -215,6 +254,18 @@ pub unsafe extern "C" fn clustron_event_revision(event: *const clustron_event) -
 #[no_mangle]
 pub unsafe extern "C" fn clustron_event_is_snapshot(event: *const clustron_event) -> bool {
     self::event(event).is_some_and(|event| event.snapshot)
+}
+
+/// On a live query's watch, how the change moved the entry in the results:
+/// CLUSTRON_QUERY_ENTER, _CHANGE or _LEAVE (CLUSTRON_QUERY_NONE on key and range watches).
+#[no_mangle]
+pub unsafe extern "C" fn clustron_event_query_change(event: *const clustron_event) -> i32 {
+    match self::event(event).and_then(|event| event.change) {
+        None => CLUSTRON_QUERY_NONE,
+        Some(clustron::search::QueryChange::Enter) => CLUSTRON_QUERY_ENTER,
+        Some(clustron::search::QueryChange::Change) => CLUSTRON_QUERY_CHANGE,
+        Some(clustron::search::QueryChange::Leave) => CLUSTRON_QUERY_LEAVE,
+    }
 }
 
 /// Why a key was removed: CLUSTRON_CAUSE_* (CLUSTRON_CAUSE_NONE for puts).

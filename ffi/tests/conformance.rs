@@ -491,6 +491,12 @@ impl CDriver {
                         },
                         "prev": entry_json(clustron_event_prev(event)),
                         "lease": (lease != 0).then_some(lease),
+                        "change": match clustron_event_query_change(event) {
+                            CLUSTRON_QUERY_ENTER => Json::from("enter"),
+                            CLUSTRON_QUERY_CHANGE => Json::from("change"),
+                            CLUSTRON_QUERY_LEAVE => Json::from("leave"),
+                            _ => Json::Null,
+                        },
                     })
                 };
                 clustron_event_free(event);
@@ -955,11 +961,32 @@ impl Driver for CDriver {
                         options.flags |= CLUSTRON_WATCH_PREV_VALUE;
                     }
                     let mut watch = null_mut();
-                    let checked = match &spec.key {
-                        Some(key) => check(|err| {
+                    let checked = match (&spec.key, &spec.search) {
+                        (Some(key), _) => check(|err| {
                             clustron_watch_key(store, key.as_ptr().cast(), key.len(), &options, &mut watch, err)
                         }),
-                        None => {
+                        (None, Some((entity, clause))) => {
+                            let text = |given: &Option<String>| {
+                                given.as_ref().map_or((null(), 0), |t| (t.as_ptr().cast::<c_char>(), t.len()))
+                            };
+                            let ((entity, entity_len), (clause, clause_len)) = (text(entity), text(clause));
+                            let search = clustron_search {
+                                entity,
+                                entity_len,
+                                clause,
+                                clause_len,
+                                order_by: null(),
+                                order_by_count: 0,
+                                select: null(),
+                                select_count: 0,
+                                after: null(),
+                                after_len: 0,
+                                limit: 0,
+                                flags: 0,
+                            };
+                            check(|err| clustron_watch_search(store, &search, &options, &mut watch, err))
+                        }
+                        (None, None) => {
                             let range = range(&spec.range);
                             check(|err| clustron_watch_range(store, &range, &options, &mut watch, err))
                         }

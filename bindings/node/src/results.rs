@@ -108,6 +108,9 @@ pub struct Event {
     pub entry: Entry,
     /// The entry before the change (watches opened with prevValue).
     pub prev: Option<Entry>,
+    /// On a live query: "enter", "change" or "leave" (how the change moved the entry in the
+    /// query's results); null on key and range watches.
+    pub query_change: Option<&'static str>,
 }
 
 impl From<clustron::Event> for Event {
@@ -121,6 +124,7 @@ impl From<clustron::Event> for Event {
             snapshot: event.is_snapshot(),
             cause: event.cause().map(clustron::DeleteCause::name),
             prev: event.prev().cloned().map(Entry::from),
+            query_change: event.query_change().map(clustron::search::QueryChange::name),
             entry: Entry::from(event.entry().clone()),
         }
     }

@@ -11,10 +11,19 @@ use napi_derive::napi;
 use crate::errors::{check, ErrorInfo, Result};
 use crate::results::Event;
 
-/// What to watch: `key`, `prefix`, or `start`/`end` (neither: every key).
+/// A live query: the tagged entries of `entity` (none: every entity) matching `clause`.
+#[napi(object)]
+pub struct LiveQuerySpec {
+    pub entity: Option<String>,
+    /// The expression language.
+    pub clause: Option<String>,
+}
+
+/// What to watch: `key`, `prefix`, `start`/`end` (neither: every key), or a live query.
 #[napi(object)]
 pub struct WatchSpec {
     pub key: Option<String>,
+    pub search: Option<LiveQuerySpec>,
     pub prefix: Option<String>,
     pub start: Option<String>,
     pub end: Option<String>,
@@ -41,6 +50,20 @@ impl NativeWatch {
     pub(crate) fn open(store: &clustron::Store, spec: WatchSpec) -> Result<NativeWatch> {
         let watches = store.watch();
         let mut open = match (&spec.key, &spec.prefix, &spec.start, &spec.end) {
+            (None, None, None, None) if spec.search.is_some() => {
+                let query = spec.search.as_ref().expect("checked");
+                let open = match &query.entity {
+                    Some(entity) => watches.search(entity.as_str()),
+                    None => watches.search_all(),
+                };
+                match &query.clause {
+                    Some(clause) => open.matching(clause),
+                    None => open,
+                }
+            }
+            _ if spec.search.is_some() => {
+                return Err(crate::errors::invalid("watch a key, a prefix, a range or a query, not several"))
+            }
             (Some(key), None, None, None) => watches.key(key.as_str()),
             (None, Some(prefix), None, None) => watches.prefix(prefix.as_str()),
             (None, None, None, None) => watches.range(KeyRange::All),

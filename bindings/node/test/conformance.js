@@ -232,6 +232,7 @@ function event(e) {
     cause: e.cause,
     prev: entry(e.prev),
     lease: e.entry.lease,
+    change: e.queryChange,
   }
 }
 
@@ -531,7 +532,10 @@ class NodeDriver {
     if ('key' in step) watch = store.watch.key(text(step.key), options)
     else if ('prefix' in step) watch = store.watch.prefix(text(step.prefix), options)
     else if ('range' in step) watch = store.watch.range({ start: step.range.start ?? '', end: step.range.end }, options)
-    else watch = store.watch.all(options)
+    else if ('search' in step) {
+      const { entity, where } = step.search
+      watch = store.watch.search(entity === undefined ? undefined : text(entity), { ...options, where })
+    } else watch = store.watch.all(options)
     this.watches.set(step.as ?? '', watch)
     return null
   }

@@ -108,3 +108,24 @@ test('label numbers are stored as their text', async () => {
     store.close()
   }
 })
+
+test('a live query: enters, changes and leaves', async () => {
+  const store = await clustron.open(target())
+  try {
+    await store.put('job/1', 'a', { entity: 'job', labels: { status: 'pending' } })
+    const live = store.watch.search('job', { where: Q.eq('status', 'pending'), snapshot: true })
+    await store.put('job/2', 'b', { entity: 'job', labels: { status: 'pending' } })
+    await store.put('job/2', 'c', { entity: 'job', labels: { status: 'pending' } })
+    await store.put('job/1', 'a', { entity: 'job', labels: { status: 'done' } })
+    const seen = []
+    for await (const event of live) {
+      seen.push([event.queryChange, event.key])
+      if (seen.length === 4) break
+    }
+    assert.deepEqual(seen, [['enter', 'job/1'], ['enter', 'job/2'], ['change', 'job/2'], ['leave', 'job/1']])
+    assert.throws(() => store.watch.search('job', { where: 5 }), TypeError)
+    assert.throws(() => store.watch.search('job', { where: 'status =' }), (error) => error.code === 'invalid_input')
+  } finally {
+    store.close()
+  }
+})

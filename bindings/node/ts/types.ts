@@ -198,6 +198,8 @@ export interface Event {
   cause: 'deleted' | 'expired' | 'lease_ended' | 'cleared' | null
   entry: Entry
   prev: Entry | null
+  /** On a live query (`watch.search`): how the change moved the entry in the results; null otherwise. */
+  queryChange: 'enter' | 'change' | 'leave' | null
 }
 
 export interface Status {

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events'
 
 import * as args from './args'
+import { Q } from './search'
 import { fromInfo, wrap } from './errors'
 import type native = require('./native')
 import type { Event, WatchOptions } from './types'
@@ -146,6 +147,23 @@ export class Watches {
       { start: args.optionalString('start', r?.start), end: args.optionalString('end', r?.end) },
       options,
     )
+  }
+
+  /**
+   * A live query: the tagged entries of `entity` (undefined: every entity) matching
+   * `where` (a `Q` or an expression). Each event's `queryChange` says whether its entry
+   * entered the results ('enter'), changed inside them ('change') or left them ('leave');
+   * `snapshot: true` starts with every current match.
+   */
+  search(entity?: string, options?: WatchOptions & { where?: Q | string }): Watch {
+    const { where, ...rest } = (options ?? {}) as WatchOptions & { where?: unknown }
+    let clause: string | undefined
+    if (where === undefined || where === null) clause = undefined
+    else if (where instanceof Q) clause = where.toString()
+    else if (typeof where === 'string') clause = args.key('where', where)
+    else throw new TypeError('where must be a Q or an expression string')
+    const e = entity === undefined || entity === null ? undefined : args.key('entity', entity)
+    return this.#open({ search: { entity: e, clause } }, rest)
   }
 
   /** Watches every key. */

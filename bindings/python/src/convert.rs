@@ -77,6 +77,18 @@ pub(crate) fn guard(value: &Bound<'_, PyAny>) -> PyResult<LockGuard> {
     Err(PyTypeError::new_err(format!("guard must be a Lock or a (name, fence) tuple, not {}", type_name(value))))
 }
 
+/// A search clause: an expression (str) or a `clustron.Q` (whose text is one).
+pub(crate) fn clause(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(text.to_cow()?.into_owned());
+    }
+    let q = value.py().import("clustron._search")?.getattr("Q")?;
+    if value.is_instance(&q)? {
+        return Ok(value.str()?.to_cow()?.into_owned());
+    }
+    Err(PyTypeError::new_err(format!("a clause must be a str or a Q, not {}", type_name(value))))
+}
+
 /// A label value: a str as it is, an int or a finite float as its decimal text (which
 /// search compares as a number). A bool is refused, not taken for 0 or 1.
 pub(crate) fn label_value(value: &Bound<'_, PyAny>) -> PyResult<String> {

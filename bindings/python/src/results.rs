@@ -177,6 +177,13 @@ impl Event {
         Entry { entry: self.event.entry().clone() }
     }
 
+    /// On a live query's watch: "enter", "change" or "leave" (how the change moved the
+    /// entry in the query's results); None on key and range watches.
+    #[getter]
+    fn query_change(&self) -> Option<&'static str> {
+        self.event.query_change().map(clustron::search::QueryChange::name)
+    }
+
     /// The entry before the change (watches opened with prev_value=True).
     #[getter]
     fn prev(&self) -> Option<Entry> {

@@ -89,6 +89,31 @@ impl Watches {
         };
         open(py, self.store.watch().range(range), snapshot, from_revision, prev_value)
     }
+
+    /// A live query: the tagged entries of `entity` (None: every entity) matching `where`
+    /// (a `Q` or an expression). Each event's `query_change` says whether its entry
+    /// entered the results ("enter"), changed inside them ("change") or left them ("leave");
+    /// `snapshot=True` starts with every current match. Options as for `key`.
+    #[pyo3(signature = (entity=None, *, r#where=None, snapshot=false, from_revision=None, prev_value=false))]
+    fn search(
+        &self,
+        py: Python<'_>,
+        entity: Option<String>,
+        r#where: Option<&Bound<'_, PyAny>>,
+        snapshot: bool,
+        from_revision: Option<u64>,
+        prev_value: bool,
+    ) -> PyResult<Watch> {
+        let clause = r#where.map(crate::convert::clause).transpose()?;
+        let mut watch = match entity {
+            Some(entity) => self.store.watch().search(entity),
+            None => self.store.watch().search_all(),
+        };
+        if let Some(clause) = &clause {
+            watch = watch.matching(clause);
+        }
+        open(py, watch, snapshot, from_revision, prev_value)
+    }
 }
 
 /// A running watch: iterate over it (`for event in watch`) or call `next(timeout)`. The

@@ -301,6 +301,7 @@ def event(ev: clustron.Event) -> Any:
         "cause": ev.cause,
         "prev": entry(ev.prev),
         "lease": ev.entry.lease,
+        "change": ev.query_change,
     }
 
 
@@ -573,6 +574,10 @@ class PyDriver:
         }
         if "key" in step:
             watch = store.watch.key(text(step["key"]), **options)
+        elif "search" in step:
+            search = step["search"]
+            entity = text(search["entity"]) if "entity" in search else None
+            watch = store.watch.search(entity, where=search.get("where"), **options)
         elif "prefix" in step:
             watch = store.watch.prefix(text(step["prefix"]), **options)
         elif "range" in step:

@@ -129,3 +129,37 @@ def test_aio_search() -> None:
         store.close()
 
     asyncio.run(main())
+
+
+def test_live_query_sync_and_aio() -> None:
+    """A live query from Python: enters, changes and leaves, with Q or an expression; the
+    asyncio form on the cluster of `make test-bindings-cluster` too."""
+    nodes = os.environ.get("CLUSTRON_NODES") or "inproc"
+    store = clustron.open(f"clustron://{nodes}/py-live-{uuid.uuid4().hex[:8]}")
+    store.put("job/1", "a", entity="job", labels={"status": "pending"})
+    with store.watch.search("job", where=Q.eq("status", "pending"), snapshot=True) as live:
+        store.put("job/2", "b", entity="job", labels={"status": "pending"})
+        store.put("job/1", "a", entity="job", labels={"status": "done"})
+        seen = [(event.query_change, event.key) for event in (live.next(5) for _ in range(3)) if event is not None]
+    assert seen == [("enter", "job/1"), ("enter", "job/2"), ("leave", "job/1")]
+    with pytest.raises(TypeError, match="str or a Q"):
+        store.watch.search("job", where=5)
+    with pytest.raises(clustron.InvalidInputError, match="column 9"):
+        store.watch.search("job", where="status =")
+    key_watch = store.watch.key("k")
+    store.put("k", "v")
+    event = key_watch.next(5)
+    assert event is not None and event.query_change is None
+    key_watch.close()
+    store.close()
+
+    async def main() -> None:
+        store = await clustron.aio.open(f"clustron://{nodes}/py-live-aio-{uuid.uuid4().hex[:8]}")
+        live = store.watch.search(where="has n")
+        await store.put("x", "1", labels={"n": 1})
+        event = await live.next(5)
+        assert event is not None and (event.query_change, event.key) == ("enter", "x")
+        live.close()
+        store.close()
+
+    asyncio.run(main())

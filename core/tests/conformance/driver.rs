@@ -396,9 +396,19 @@ impl Driver for RustDriver {
             "counter_delete" => outcome(store.counters().delete(args::text(step, "name")?).wait(), Json::from),
             "watch" => {
                 let spec = args::watch_spec(step)?;
-                let mut open = match &spec.key {
-                    Some(key) => store.watch().key(key.as_str()),
-                    None => store.watch().range(key_range(&spec.range)),
+                let mut open = match (&spec.key, &spec.search) {
+                    (Some(key), _) => store.watch().key(key.as_str()),
+                    (None, Some((entity, clause))) => {
+                        let open = match entity {
+                            Some(entity) => store.watch().search(entity.as_str()),
+                            None => store.watch().search_all(),
+                        };
+                        match clause {
+                            Some(clause) => open.matching(clause),
+                            None => open,
+                        }
+                    }
+                    (None, None) => store.watch().range(key_range(&spec.range)),
                 };
                 if spec.snapshot {
                     open = open.snapshot();

@@ -128,6 +128,7 @@ pub fn event(event: &Event) -> Json {
         "cause": event.cause().map(DeleteCause::name),
         "prev": event.prev().map_or(Json::Null, entry),
         "lease": event.entry().lease().map(|lease| lease.get()),
+        "change": event.query_change().map(|change| change.name()),
     })
 }
 

@@ -262,6 +262,15 @@ class Watches:
         from_revision: Optional[int] = None,
         prev_value: bool = False,
     ) -> Watch: ...
+    def search(
+        self,
+        entity: Optional[str] = None,
+        *,
+        where: Optional[Any] = None,
+        snapshot: bool = False,
+        from_revision: Optional[int] = None,
+        prev_value: bool = False,
+    ) -> Watch: ...
 
 @final
 class Watch:
@@ -364,6 +373,8 @@ class Event:
     def cause(self) -> Optional[str]: ...
     @property
     def entry(self) -> Entry: ...
+    @property
+    def query_change(self) -> Optional[str]: ...
     @property
     def prev(self) -> Optional[Entry]: ...
 

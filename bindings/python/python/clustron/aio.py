@@ -640,6 +640,22 @@ class Watches:
             self._watches.range(start, end, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
         )
 
+    def search(
+        self,
+        entity: Optional[str] = None,
+        *,
+        where: Optional[Any] = None,
+        snapshot: bool = False,
+        from_revision: Optional[int] = None,
+        prev_value: bool = False,
+    ) -> Watch:
+        """A live query (see ``clustron.Store.watch.search``)."""
+        return Watch(
+            self._watches.search(
+                entity, where=where, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value
+            )
+        )
+
 
 class Watch:
     """A running watch: ``async for event in watch``. Ends after ``close()``; a watch the

@@ -255,6 +255,8 @@ pub fn txn_spec(step: &Json) -> Result<TxnSpec, String> {
 pub struct WatchSpec {
     /// A key watch, or (None) a range watch.
     pub key: Option<String>,
+    /// A live query (`"search": {"entity", "where"}`): entity (None: every entity) and clause.
+    pub search: Option<(Option<String>, Option<String>)>,
     pub range: Range,
     pub snapshot: bool,
     pub from_revision: Option<u64>,
@@ -264,6 +266,13 @@ pub struct WatchSpec {
 pub fn watch_spec(step: &Json) -> Result<WatchSpec, String> {
     Ok(WatchSpec {
         key: step.get("key").map(item_text).transpose()?,
+        search: match step.get("search") {
+            Some(search) => Some((
+                search.get("entity").map(item_text).transpose()?,
+                search.get("where").map(item_text).transpose()?,
+            )),
+            None => None,
+        },
         range: range(step)?,
         snapshot: flag(step, "snapshot"),
         from_revision: optional_u64(step, "from_revision"),
