@@ -385,6 +385,21 @@ fn lease_json(lease: &LeaseInfo) -> Json {
     })
 }
 
+/// One entry of a listing (`scan`, `search`): `key<TAB>value`, the key alone, or JSON.
+fn print_entry(entry: &Entry, keys_only: bool, json: bool) {
+    if json {
+        emit(if keys_only { json!({"key": entry.key().as_str()}) } else { entry_json(entry) });
+    } else if keys_only {
+        emit(entry.key().as_str());
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(entry.key().as_bytes());
+        let _ = out.write_all(b"\t");
+        let _ = out.write_all(entry.value().as_bytes());
+        let _ = out.write_all(b"\n");
+    }
+}
+
 /// Prints one line of output and flushes (streams are read as they come).
 fn emit(line: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
@@ -506,17 +521,7 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
                 }
                 let page = scan.wait()?;
                 for entry in &page.entries {
-                    if connect.json {
-                        emit(if keys_only { json!({"key": entry.key().as_str()}) } else { entry_json(entry) });
-                    } else if keys_only {
-                        emit(entry.key().as_str());
-                    } else {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(entry.key().as_bytes());
-                        let _ = out.write_all(b"\t");
-                        let _ = out.write_all(entry.value().as_bytes());
-                        let _ = out.write_all(b"\n");
-                    }
+                    print_entry(entry, keys_only, connect.json);
                 }
                 left -= page.entries.len().min(left);
                 match page.next {
@@ -569,17 +574,7 @@ pub fn run(command: ClientCommand) -> Result<Outcome, CliError> {
             while left > 0 {
                 let page = search(after.take(), left.min(clustron::search::MAX_SEARCH_LIMIT)).wait()?;
                 for entry in page.entries() {
-                    if connect.json {
-                        emit(if keys_only { json!({"key": entry.key().as_str()}) } else { entry_json(entry) });
-                    } else if keys_only {
-                        emit(entry.key().as_str());
-                    } else {
-                        let mut out = std::io::stdout().lock();
-                        let _ = out.write_all(entry.key().as_bytes());
-                        let _ = out.write_all(b"\t");
-                        let _ = out.write_all(entry.value().as_bytes());
-                        let _ = out.write_all(b"\n");
-                    }
+                    print_entry(entry, keys_only, connect.json);
                 }
                 left -= page.entries().len().min(left);
                 match page.next() {

@@ -456,9 +456,7 @@ pub unsafe extern "C" fn clustron_kv_scan(
             scan = scan.limit(limit);
         }
         let page = scan.wait()?;
-        let mut entries = clustron_entries::of(page.entries.into_iter().map(Some));
-        entries.next = page.next;
-        entries.revision = page.revision;
+        let entries = clustron_entries::page(page.entries, page.next, page.revision);
         // SAFETY: checked above.
         unsafe { guard::write(out, guard::boxed(entries)) };
         Ok(())

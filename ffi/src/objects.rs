@@ -190,6 +190,11 @@ impl clustron_entries {
         let items = entries.into_iter().map(|entry| entry.map(|entry| clustron_entry { entry })).collect();
         clustron_entries { items, next: None, revision: 0 }
     }
+
+    /// A page of a scan or a search: its entries, where the next page starts, its revision.
+    pub(crate) fn page(entries: Vec<Entry>, next: Option<clustron::Key>, revision: u64) -> clustron_entries {
+        clustron_entries { next, revision, ..clustron_entries::of(entries.into_iter().map(Some)) }
+    }
 }
 
 fn list<'a, T>(list: *const T) -> Option<&'a T> {

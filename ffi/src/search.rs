@@ -97,9 +97,7 @@ pub unsafe extern "C" fn clustron_kv_search(
         let page = unsafe { spec(search) }?.on(store).wait()?;
         let next = page.next().map(|cursor| clustron::Key::from(cursor.to_string()));
         let revision = page.revision();
-        let mut entries = clustron_entries::of(page.into_entries().into_iter().map(Some));
-        entries.next = next;
-        entries.revision = revision;
+        let entries = clustron_entries::page(page.into_entries(), next, revision);
         // SAFETY: checked above.
         unsafe { guard::write(out, guard::boxed(entries)) };
         Ok(())

@@ -60,6 +60,22 @@ fn slice(pointer: *const c_char, len: usize) -> Option<String> {
     Some(String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// A scan or search page as the vectors describe it; frees the page.
+fn page_json(page: *mut clustron_entries) -> Json {
+    // SAFETY: a page this library returned, freed once, here.
+    unsafe {
+        let entries: Vec<Json> =
+            (0..clustron_entries_len(page)).map(|index| entry_json(clustron_entries_at(page, index))).collect();
+        let keys: Vec<Json> = entries.iter().map(|entry| entry["key"].clone()).collect();
+        let mut len = 0;
+        let next = slice(clustron_entries_next(page, &mut len), len);
+        let shape =
+            json!({ "keys": keys, "entries": entries, "next": next, "revision": clustron_entries_revision(page) });
+        clustron_entries_free(page);
+        shape
+    }
+}
+
 fn entry_json(entry: *const clustron_entry) -> Json {
     unsafe {
         if entry.is_null() {
@@ -664,16 +680,8 @@ impl Driver for CDriver {
                     if step.get("limit").and_then(Json::as_u64) == Some(0) {
                         Err(Failure { code: "invalid_input".into(), message: "scan limit must be 1 or more".into() })
                     } else {
-                        check(|err| clustron_kv_scan(store, &range, after_pointer, after_len, limit, &mut page, err)).map(|()| {
-                            let entries: Vec<Json> =
-                                (0..clustron_entries_len(page)).map(|index| entry_json(clustron_entries_at(page, index))).collect();
-                            let keys: Vec<Json> = entries.iter().map(|entry| entry["key"].clone()).collect();
-                            let mut len = 0;
-                            let next = slice(clustron_entries_next(page, &mut len), len);
-                            let shape = json!({ "keys": keys, "entries": entries, "next": next, "revision": clustron_entries_revision(page) });
-                            clustron_entries_free(page);
-                            shape
-                        })
+                        check(|err| clustron_kv_scan(store, &range, after_pointer, after_len, limit, &mut page, err))
+                            .map(|()| page_json(page))
                     }
                 }
                 "search" | "search_count" => {
@@ -724,16 +732,7 @@ impl Driver for CDriver {
                             .map(|()| Json::from(count))
                     } else {
                         let mut page = null_mut();
-                        check(|err| clustron_kv_search(store, &search, &mut page, err)).map(|()| {
-                            let entries: Vec<Json> =
-                                (0..clustron_entries_len(page)).map(|index| entry_json(clustron_entries_at(page, index))).collect();
-                            let keys: Vec<Json> = entries.iter().map(|entry| entry["key"].clone()).collect();
-                            let mut len = 0;
-                            let next = slice(clustron_entries_next(page, &mut len), len);
-                            let shape = json!({ "keys": keys, "entries": entries, "next": next, "revision": clustron_entries_revision(page) });
-                            clustron_entries_free(page);
-                            shape
-                        })
+                        check(|err| clustron_kv_search(store, &search, &mut page, err)).map(|()| page_json(page))
                     }
                 }
                 "count" => {

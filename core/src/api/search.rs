@@ -97,10 +97,7 @@ impl<'a> Op<'a, Search> {
     /// Only entries matching `clause` (and-ed with clauses given before).
     pub fn filter(mut self, clause: Clause) -> Self {
         let request = &mut self.request.request;
-        request.clause = Some(match request.clause.take() {
-            Some(before) => before.and(clause),
-            None => clause,
-        });
+        request.clause = Some(Clause::conjoin(request.clause.take(), clause));
         self
     }
 

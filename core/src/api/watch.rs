@@ -104,12 +104,7 @@ impl Op<'_, OpenWatch> {
     /// clauses given before).
     pub fn filter(mut self, clause: Clause) -> Self {
         match &mut self.request.filter {
-            Filter::Query(query) => {
-                query.clause = Some(match query.clause.take() {
-                    Some(before) => before.and(clause),
-                    None => clause,
-                });
-            }
+            Filter::Query(query) => query.clause = Some(Clause::conjoin(query.clause.take(), clause)),
             _ => {
                 self.request.error.get_or_insert(Error::invalid("clauses apply to a live query (watch().search)"));
             }

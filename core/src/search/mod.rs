@@ -150,6 +150,15 @@ impl Clause {
         }
     }
 
+    /// `clause` and-ed with the clauses given before, if any (what every builder's
+    /// `filter` does).
+    pub(crate) fn conjoin(before: Option<Clause>, clause: Clause) -> Clause {
+        match before {
+            Some(before) => before.and(clause),
+            None => clause,
+        }
+    }
+
     /// Not this clause.
     pub fn negate(self) -> Clause {
         Clause::Not(Box::new(self))
