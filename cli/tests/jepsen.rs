@@ -536,10 +536,12 @@ fn live_queries_see_every_enter_change_and_leave_once_in_order_through_faults() 
     };
     acknowledged.push((end, "job/end".to_string(), true));
     let last = end;
+    // A linearizable search after the last acknowledged write reads at least its revision;
+    // it is retried only when the cluster does not answer (each attempt waits for it).
     let expected: std::collections::BTreeSet<String> = loop {
-        match store.search("job").matching("status = pending").keys().wait() {
-            Ok(page) if page.revision() >= last => break page.keys().iter().map(|key| key.to_string()).collect(),
-            _ => std::thread::sleep(Duration::from_millis(100)),
+        if let Ok(page) = store.search("job").matching("status = pending").keys().wait() {
+            assert!(page.revision() >= last, "seed {seed}: a search read revision {} after {last}", page.revision());
+            break page.keys().iter().map(|key| key.to_string()).collect();
         }
     };
     for (index, mut watch) in watchers.into_iter().enumerate() {
