@@ -1,6 +1,7 @@
 //! Search on 1M entries with 3 indexed labels each, in process: the latency of the issue's
 //! three queries (first page of 100), the cost of a put with 3 indexed labels next to a put
-//! without labels, and the memory one label index entry takes. `bench/search_sqlite.py`
+//! without labels, the memory one label index entry takes, and the cost of a put while
+//! 10,000 different live queries are open. `bench/search_sqlite.py`
 //! runs the same rows and queries on SQLite (in memory, one index per label) for comparison.
 //!
 //! Rows: key `job/0000000`..; entity `job`; `status` = `s0`..`s99` (1% each), `region` =
@@ -76,6 +77,43 @@ fn memory_part(indexed: bool) -> f64 {
     let bytes = resident_bytes() - before;
     std::hint::black_box(&store);
     bytes as f64
+}
+
+/// The cost of a tagged put with no live query open, and with 10,000 live queries of the
+/// same entity (`status = q<i>`, each a different value): a put that matches none of them,
+/// and one that enters one of them.
+fn live_queries() {
+    const PUTS: usize = 100_000;
+    const QUERIES: usize = 10_000;
+    let store = clustron::open("bench-search-live").wait().expect("open");
+    let timed = |status: &dyn Fn(usize) -> String| {
+        let items: Vec<(String, PutOptions)> = (0..PUTS)
+            .map(|i| {
+                (
+                    format!("live/{:06}", i % 1000),
+                    PutOptions::new().entity("job").label(Label::new("status", status(i))),
+                )
+            })
+            .collect();
+        let start = Instant::now();
+        for (key, options) in items {
+            store.put(key, "v").options(options).wait().expect("put");
+        }
+        start.elapsed().as_secs_f64() * 1e9 / PUTS as f64
+    };
+    let alone = timed(&|i| format!("other{}", i % 7));
+    let watches: Vec<_> = (0..QUERIES)
+        .map(|i| {
+            store.watch().search("job").filter(Clause::eq("status", format!("q{i}"))).wait().expect("a live query")
+        })
+        .collect();
+    let unmatched = timed(&|i| format!("other{}", i % 7));
+    let matched = timed(&|i| format!("q{}", i % QUERIES));
+    println!(
+        "live queries: a tagged put costs {alone:.0} ns with none open; with {QUERIES} open, {unmatched:.0} ns when it \
+         matches none, {matched:.0} ns when it enters one"
+    );
+    drop(watches);
 }
 
 fn main() {
@@ -157,6 +195,8 @@ fn main() {
         "put: {plain:.0} ns without labels, {tagged:.0} ns with an entity and 3 indexed labels (changing all 3): {:.2}x",
         tagged / plain
     );
+
+    live_queries();
 
     let run = |part: &str| -> f64 {
         let output = std::process::Command::new(std::env::current_exe().expect("own path"))

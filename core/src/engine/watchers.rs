@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::mailbox::Mailbox;
-use crate::search::plan::Matcher;
+use crate::search::plan::{Matcher, QueryKey};
+use crate::search::value::SortValue;
 use crate::search::{LiveQuery, QueryChange};
 use crate::state::history::History;
 use crate::state::range::KeyRange;
@@ -201,12 +202,81 @@ pub(crate) struct Watchers {
     all: HashMap<u64, Arc<Watcher>>,
     by_key: HashMap<Key, Vec<u64>>,
     ranged: Vec<u64>,
-    /// Live queries of one entity, by entity: an event looks only at the queries of its
-    /// entries' entities, and at `queries_any`.
-    queries_by_entity: HashMap<String, Vec<u64>>,
-    /// Live queries of every entity.
-    queries_any: Vec<u64>,
+    queries: QueryIndex,
     last_id: u64,
+}
+
+/// Live queries, indexed so that a change looks only at those it can concern: a query with
+/// an `eq` clause every match must satisfy is found through that label value, one without
+/// through its entity, and the rest (every entity, no `eq`) always. So a put whose labels
+/// match no query's key pays for none of those queries, however many are open.
+#[derive(Debug, Default)]
+struct QueryIndex {
+    by_value: HashMap<String, HashMap<SortValue, Vec<u64>>>,
+    by_entity: HashMap<String, Vec<u64>>,
+    any: Vec<u64>,
+}
+
+impl QueryIndex {
+    fn insert(&mut self, key: QueryKey, id: u64) {
+        match key {
+            QueryKey::Value(label, value) => self.by_value.entry(label).or_default().entry(value).or_default().push(id),
+            QueryKey::Entity(entity) => self.by_entity.entry(entity).or_default().push(id),
+            QueryKey::Any => self.any.push(id),
+        }
+    }
+
+    fn remove(&mut self, key: QueryKey, id: u64) {
+        fn drop_id(ids: &mut Vec<u64>, id: u64) -> bool {
+            ids.retain(|other| *other != id);
+            ids.is_empty()
+        }
+        match key {
+            QueryKey::Value(label, value) => {
+                if let Some(values) = self.by_value.get_mut(&label) {
+                    if values.get_mut(&value).is_some_and(|ids| drop_id(ids, id)) {
+                        values.remove(&value);
+                    }
+                    if values.is_empty() {
+                        self.by_value.remove(&label);
+                    }
+                }
+            }
+            QueryKey::Entity(entity) => {
+                if self.by_entity.get_mut(&entity).is_some_and(|ids| drop_id(ids, id)) {
+                    self.by_entity.remove(&entity);
+                }
+            }
+            QueryKey::Any => {
+                drop_id(&mut self.any, id);
+            }
+        }
+    }
+
+    /// The live queries a change from `prev` to `entry` can concern, each once.
+    fn candidates(&self, prev: Option<&Entry>, entry: &Entry) -> Vec<u64> {
+        if self.by_value.is_empty() && self.by_entity.is_empty() && self.any.is_empty() {
+            return Vec::new();
+        }
+        let mut ids: Vec<u64> = self.any.clone();
+        for entry in prev.into_iter().chain([entry]) {
+            if !self.by_value.is_empty() {
+                for label in entry.labels() {
+                    if let Some(values) = self.by_value.get(label.name()) {
+                        ids.extend(values.get(&SortValue::of(label.value())).into_iter().flatten());
+                    }
+                }
+            }
+            ids.extend(entry.entity().and_then(|entity| self.by_entity.get(entity)).into_iter().flatten());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    fn clear(&mut self) {
+        *self = QueryIndex::default();
+    }
 }
 
 impl Watchers {
@@ -223,11 +293,12 @@ impl Watchers {
         self.last_id += 1;
         let id = self.last_id;
         let watcher = Arc::new(Watcher::new(id, filter, prev_value, delivered));
-        match (&watcher.filter, watcher.matcher.as_ref().and_then(Matcher::entity)) {
+        match (&watcher.filter, &watcher.matcher) {
             (Filter::Key(key), _) => self.by_key.entry(key.clone()).or_default().push(id),
             (Filter::Range(_), _) => self.ranged.push(id),
-            (Filter::Query(_), Some(entity)) => self.queries_by_entity.entry(entity.to_owned()).or_default().push(id),
-            (Filter::Query(_), None) => self.queries_any.push(id),
+            (Filter::Query(_), matcher) => {
+                self.queries.insert(matcher.as_ref().map_or(QueryKey::Any, Matcher::key), id)
+            }
         }
         self.all.insert(id, Arc::clone(&watcher));
         watcher
@@ -237,7 +308,7 @@ impl Watchers {
         let Some(watcher) = self.all.remove(&id) else {
             return;
         };
-        match (&watcher.filter, watcher.matcher.as_ref().and_then(Matcher::entity)) {
+        match (&watcher.filter, &watcher.matcher) {
             (Filter::Key(key), _) => {
                 if let Some(ids) = self.by_key.get_mut(key) {
                     ids.retain(|other| *other != id);
@@ -247,15 +318,9 @@ impl Watchers {
                 }
             }
             (Filter::Range(_), _) => self.ranged.retain(|other| *other != id),
-            (Filter::Query(_), Some(entity)) => {
-                if let Some(ids) = self.queries_by_entity.get_mut(entity) {
-                    ids.retain(|other| *other != id);
-                    if ids.is_empty() {
-                        self.queries_by_entity.remove(entity);
-                    }
-                }
+            (Filter::Query(_), matcher) => {
+                self.queries.remove(matcher.as_ref().map_or(QueryKey::Any, Matcher::key), id)
             }
-            (Filter::Query(_), None) => self.queries_any.retain(|other| *other != id),
         }
         watcher.mailbox.close(reason);
     }
@@ -267,8 +332,7 @@ impl Watchers {
         self.all.clear();
         self.by_key.clear();
         self.ranged.clear();
-        self.queries_by_entity.clear();
-        self.queries_any.clear();
+        self.queries.clear();
     }
 
     /// Sends `events` (in revision order, possibly several revisions) to the watchers they
@@ -295,14 +359,8 @@ impl Watchers {
     fn route(&self, event: &Event, matched: &mut Vec<(u64, Vec<Event>)>) {
         let exact = self.by_key.get(event.key().as_str()).into_iter().flatten();
         let ranged = self.ranged.iter().filter(|id| self.all[*id].filter.matches(event.key()));
-        // The queries of the entities the entry had before and has after the change.
-        let before = event.prev.as_ref().and_then(Entry::entity);
-        let after = event.entry.entity();
-        let of_entity =
-            |entity: Option<&str>| entity.and_then(|entity| self.queries_by_entity.get(entity)).into_iter().flatten();
-        let queries =
-            of_entity(before).chain(of_entity(after.filter(|after| Some(*after) != before))).chain(&self.queries_any);
-        for id in exact.chain(ranged).chain(queries) {
+        let queries = self.queries.candidates(event.prev.as_ref(), &event.entry);
+        for id in exact.chain(ranged).chain(&queries) {
             let watcher = &self.all[id];
             // Live dispatch knows every previous entry (the apply carries it).
             let Some(admitted) = watcher.admit(event, true) else { continue };

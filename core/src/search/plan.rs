@@ -157,10 +157,31 @@ impl Matcher {
             && self.test.as_ref().is_none_or(|test| test.matches(entry))
     }
 
-    /// The entity an entry must have, if the query names one (to index live queries).
-    pub(crate) fn entity(&self) -> Option<&str> {
-        self.entity.as_deref()
+    /// What every match must carry, for indexing live queries: a label value (an `eq` clause
+    /// at the top, or in a top-level `and`), else the entity, else nothing.
+    pub(crate) fn key(&self) -> QueryKey {
+        let eq = match &self.test {
+            Some(Test::Eq(label, value)) => Some((label, value)),
+            Some(Test::And(tests)) => tests.iter().find_map(|test| match test {
+                Test::Eq(label, value) => Some((label, value)),
+                _ => None,
+            }),
+            _ => None,
+        };
+        match (eq, &self.entity) {
+            (Some((label, value)), _) => QueryKey::Value(label.clone(), value.clone()),
+            (None, Some(entity)) => QueryKey::Entity(entity.clone()),
+            (None, None) => QueryKey::Any,
+        }
     }
+}
+
+/// See [`Matcher::key`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum QueryKey {
+    Value(String, SortValue),
+    Entity(String),
+    Any,
 }
 
 impl State {
