@@ -357,6 +357,8 @@ fn bench_modes_run_their_profiles_and_report_json() {
         ("throughput", Some("write-heavy"), vec!["get", "put"]),
         ("mixed", None, vec!["counter", "delete", "get", "put"]),
         ("mixed", Some("stress"), vec!["counter", "delete", "get", "lock", "put", "scan", "txn"]),
+        ("search", None, vec!["search"]),
+        ("scan-page", None, vec!["scan-page"]),
     ] {
         let mut args =
             vec!["bench", mode, "--duration", "0.5", "--warmup", "0.1", "--clients", "2", "--json", "--quiet"];

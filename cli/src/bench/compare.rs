@@ -49,8 +49,8 @@ pub fn etcd(target: &str) -> Result<Box<dyn System>, String> {
 }
 
 impl System for Etcd {
-    fn supports(&self, _: Op) -> bool {
-        true
+    fn supports(&self, op: Op) -> bool {
+        op != Op::Search
     }
 
     fn client(&self) -> Result<Box<dyn Client>, String> {
@@ -59,7 +59,7 @@ impl System for Etcd {
         Ok(Box::new(EtcdConnection { runtime: Arc::clone(&self.runtime), client, lease }))
     }
 
-    fn preload(&self, keys: &[String], value: &str) -> Result<(), String> {
+    fn preload(&self, keys: &[String], value: &str, _tagged: bool) -> Result<(), String> {
         let mut client = self.client.clone();
         self.runtime.block_on(async {
             for chunk in keys.chunks(64) {
@@ -114,6 +114,11 @@ impl Client for EtcdConnection {
                     client.unlock(held.key()).await.map(drop)
                 }
                 Op::Scan => client.get(key, Some(GetOptions::new().with_from_key().with_limit(10))).await.map(drop),
+                Op::ScanPage => {
+                    let page = GetOptions::new().with_from_key().with_limit(crate::bench::PAGE as i64);
+                    client.get(key, Some(page)).await.map(drop)
+                }
+                Op::Search => unreachable!("etcd does not run search (supports)"),
                 Op::Txn => {
                     let txn = Txn::new()
                         .when([Compare::version(key, CompareOp::Greater, 0)])
@@ -143,7 +148,7 @@ const RELEASE: &str =
 
 impl System for Redis {
     fn supports(&self, op: Op) -> bool {
-        !matches!(op, Op::GetLocal | Op::Scan | Op::Txn)
+        !matches!(op, Op::GetLocal | Op::Scan | Op::Txn | Op::Search | Op::ScanPage)
     }
 
     fn client(&self) -> Result<Box<dyn Client>, String> {
@@ -153,7 +158,7 @@ impl System for Redis {
         Ok(Box::new(RedisConnection { connection, token, sequence: 0 }))
     }
 
-    fn preload(&self, keys: &[String], value: &str) -> Result<(), String> {
+    fn preload(&self, keys: &[String], value: &str, _tagged: bool) -> Result<(), String> {
         let mut connection = self.client.get_connection().map_err(|e| e.to_string())?;
         for chunk in keys.chunks(256) {
             let mut command = redis::cmd("MSET");
@@ -211,7 +216,9 @@ impl Client for RedisConnection {
                 }
                 redis::cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(&token).query::<i64>(connection).map(drop)
             }
-            Op::GetLocal | Op::Scan | Op::Txn => return Err(format!("redis has no {}", op.name())),
+            Op::GetLocal | Op::Scan | Op::Txn | Op::Search | Op::ScanPage => {
+                return Err(format!("redis has no {}", op.name()))
+            }
         };
         result.map_err(|e| e.to_string())
     }

@@ -5,7 +5,7 @@
 //!
 //! Modes: `latency` (1 client by default), `throughput` (64), `mixed` (16), each running the
 //! operation mix of a `--profile`; or one operation alone (`put`, `get`, `get-local`,
-//! `counter`, `lock`, `watch-latency`). With the `compare` feature the same harness drives
+//! `counter`, `lock`, `watch-latency`, `search`, `scan-page`). With the `compare` feature the same harness drives
 //! etcd and Redis (`--target etcd://...`, `redis://...`; see [`systems`]).
 
 mod systems;
@@ -39,6 +39,12 @@ pub enum Workload {
     Lock,
     /// Puts observed by a watch: latency from the put's start to the event's arrival.
     WatchLatency,
+    /// Searches of `--keys` tagged entries (entity `bench`, label `bucket` = key mod 100),
+    /// each `bucket = <random>` with a page of 100: 1% of 10,000 keys by default.
+    Search,
+    /// Scans of 100 keys from a random key: a page of the same size and entries (preloaded as
+    /// `search` preloads them), for comparison.
+    ScanPage,
 }
 
 /// Operation mixes for `latency`, `throughput` and `mixed`.
@@ -66,10 +72,28 @@ pub enum Op {
     Lock,
     Scan,
     Txn,
+    Search,
+    ScanPage,
 }
 
+/// The page size of the `search` and `scan-page` workloads.
+pub const PAGE: usize = 100;
+/// How many values the `bucket` label of the `search` workload takes.
+pub const BUCKETS: usize = 100;
+
 impl Op {
-    const ALL: [Op; 8] = [Op::Get, Op::GetLocal, Op::Put, Op::Delete, Op::Counter, Op::Lock, Op::Scan, Op::Txn];
+    const ALL: [Op; 10] = [
+        Op::Get,
+        Op::GetLocal,
+        Op::Put,
+        Op::Delete,
+        Op::Counter,
+        Op::Lock,
+        Op::Scan,
+        Op::Txn,
+        Op::Search,
+        Op::ScanPage,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -81,6 +105,8 @@ impl Op {
             Op::Lock => "lock",
             Op::Scan => "scan",
             Op::Txn => "txn",
+            Op::Search => "search",
+            Op::ScanPage => "scan-page",
         }
     }
 
@@ -131,6 +157,8 @@ impl Workload {
             (Workload::GetLocal, None) => single(Op::GetLocal),
             (Workload::Counter, None) => single(Op::Counter),
             (Workload::Lock, None) => single(Op::Lock),
+            (Workload::Search, None) => single(Op::Search),
+            (Workload::ScanPage, None) => single(Op::ScanPage),
         }
     }
 }
@@ -461,10 +489,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         first_error: Mutex::new(None),
         epoch: Instant::now(),
     });
-    if weights.iter().any(|(op, _)| matches!(op, Op::Get | Op::GetLocal | Op::Scan)) {
+    if weights.iter().any(|(op, _)| matches!(op, Op::Get | Op::GetLocal | Op::Scan | Op::Search | Op::ScanPage)) {
         let keys: Vec<String> = (0..shared.args.keys).map(|n| format!("bench/{n:08}")).collect();
+        // A scan page of the same entries a search page returns (tagged too), for comparison.
+        let tagged = weights.iter().any(|(op, _)| matches!(op, Op::Search | Op::ScanPage));
         for system in &shared.systems {
-            system.preload(&keys, &shared.value).map_err(|e| format!("preloading: {e}"))?;
+            system.preload(&keys, &shared.value, tagged).map_err(|e| format!("preloading: {e}"))?;
         }
     }
     let watcher = match (shared.args.workload, shared.systems[0].store()) {

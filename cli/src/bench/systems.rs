@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use clustron::{BatchOp, Compare, KeyRange, Store};
+use clustron::search::Clause;
+use clustron::{BatchOp, Compare, KeyRange, Label, PutItem, PutOptions, Store};
 
 use super::Op;
 
@@ -19,8 +20,9 @@ pub trait System: Send + Sync {
     /// Whether `op` means the same here as in Clustron (an unsupported op refuses the run).
     fn supports(&self, op: Op) -> bool;
     fn client(&self) -> Result<Box<dyn Client>, String>;
-    /// Writes `keys` with `value` before a read workload.
-    fn preload(&self, keys: &[String], value: &str) -> Result<(), String>;
+    /// Writes `keys` with `value` before a read workload; `tagged`: with entity `bench` and
+    /// label `bucket` = the key's number mod 100 (the search workload).
+    fn preload(&self, keys: &[String], value: &str, tagged: bool) -> Result<(), String>;
     /// Removes what the run wrote (keys under `bench/`).
     fn cleanup(&self);
     /// The Clustron store, for the watch-latency workload.
@@ -59,9 +61,21 @@ impl System for Clustron {
         Ok(Box::new(Clustron { store: self.store.clone() }))
     }
 
-    fn preload(&self, keys: &[String], value: &str) -> Result<(), String> {
-        for chunk in keys.chunks(256) {
-            let items: Vec<(String, String)> = chunk.iter().map(|key| (key.clone(), value.to_owned())).collect();
+    fn preload(&self, keys: &[String], value: &str, tagged: bool) -> Result<(), String> {
+        for (chunk_number, chunk) in keys.chunks(256).enumerate() {
+            let items: Vec<PutItem> = chunk
+                .iter()
+                .enumerate()
+                .map(|(at, key)| {
+                    let options = if tagged {
+                        let bucket = (chunk_number * 256 + at) % super::BUCKETS;
+                        PutOptions::new().entity("bench").label(Label::new("bucket", bucket.to_string()))
+                    } else {
+                        PutOptions::new()
+                    };
+                    PutItem::with_options(key.as_str(), value, options)
+                })
+                .collect();
             for result in self.store.put_many(items).wait().map_err(|e| e.to_string())? {
                 result.map_err(|e| e.to_string())?;
             }
@@ -96,6 +110,13 @@ impl Client for Clustron {
                 }
             }
             Op::Scan => store.scan(KeyRange::from(key)).limit(10).wait().map(drop),
+            Op::ScanPage => store.scan(KeyRange::from(key)).limit(super::PAGE).wait().map(drop),
+            Op::Search => {
+                // The key's number picks the bucket: `bench/00001234` searches bucket 34.
+                let bucket = key.rsplit('/').next().and_then(|n| n.parse::<usize>().ok()).unwrap_or(0) % super::BUCKETS;
+                let search = store.search("bench").filter(Clause::eq("bucket", bucket)).limit(super::PAGE);
+                search.wait().map(drop)
+            }
             Op::Txn => store
                 .txn()
                 .when(Compare::exists(key))
