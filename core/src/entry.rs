@@ -134,6 +134,11 @@ impl Attrs {
             && self.labels.is_empty()
     }
 
+    /// Whether search sees the entry: it has an entity or a label.
+    pub(crate) fn is_tagged(&self) -> bool {
+        self.entity.is_some() || !self.labels.is_empty()
+    }
+
     /// `None` when there is nothing to keep, so plain entries stay one pointer smaller.
     pub(crate) fn into_shared(self) -> Option<Arc<Attrs>> {
         if self.is_empty() {

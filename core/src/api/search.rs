@@ -160,7 +160,9 @@ impl Search {
         self
     }
 
-    fn call<'s, T: Send + 's>(self, store: &'s Store, pick: fn(SearchReply) -> Option<T>) -> Call<'s, T> {
+    /// Runs the search; `pick` takes the reply of the output asked for (any other is a bug,
+    /// reported as `Internal`, and only then formatted).
+    fn call<'s, T: Send + 's>(self, store: &'s Store, pick: fn(SearchReply) -> Result<T, SearchReply>) -> Call<'s, T> {
         if let Some(error) = self.error {
             return Call::ready(Err(error));
         }
@@ -168,8 +170,7 @@ impl Search {
             return Call::ready(Err(error));
         }
         store.query_call::<SearchReply>(Query::Search(self.request), self.local).and_then(move |reply| {
-            let shown = format!("{reply:?}");
-            pick(reply).ok_or_else(|| Error::internal(format!("unexpected search reply {shown}")))
+            pick(reply).map_err(|other| Error::internal(format!("unexpected search reply {other:?}")))
         })
     }
 }
@@ -233,7 +234,7 @@ fn as_search_mut<T: AsSearch>(request: &mut T) -> &mut Search {
     request.search_mut()
 }
 
-search_request!(Search => SearchPage, |reply| match reply { SearchReply::Entries(page) => Some(page), _ => None }, |search| search);
-search_request!(SearchCount => u64, |reply| match reply { SearchReply::Count(count) => Some(count), _ => None }, |count| count.0);
-search_request!(SearchKeys => KeyPage, |reply| match reply { SearchReply::Keys(page) => Some(page), _ => None }, |keys| keys.0);
-search_request!(SearchExplain => Explain, |reply| match reply { SearchReply::Explain(plan) => Some(plan), _ => None }, |explain| explain.0);
+search_request!(Search => SearchPage, |reply| match reply { SearchReply::Entries(page) => Ok(page), other => Err(other) }, |search| search);
+search_request!(SearchCount => u64, |reply| match reply { SearchReply::Count(count) => Ok(count), other => Err(other) }, |count| count.0);
+search_request!(SearchKeys => KeyPage, |reply| match reply { SearchReply::Keys(page) => Ok(page), other => Err(other) }, |keys| keys.0);
+search_request!(SearchExplain => Explain, |reply| match reply { SearchReply::Explain(plan) => Ok(plan), other => Err(other) }, |explain| explain.0);

@@ -111,7 +111,7 @@ pub(crate) struct SearchIndex {
 /// What search sees of an entry: its entity and its labels, the last value of each name.
 pub(crate) fn tags(entry: &Entry) -> Option<(Option<&str>, impl Iterator<Item = &Label>)> {
     let attrs: &Attrs = entry.attrs.as_deref()?;
-    if attrs.entity.is_none() && attrs.labels.is_empty() {
+    if !attrs.is_tagged() {
         return None;
     }
     let labels = &attrs.labels;
@@ -133,7 +133,7 @@ fn same_tags(a: &Entry, b: &Entry) -> bool {
     match (&a.attrs, &b.attrs) {
         (None, None) => true,
         (Some(a), Some(b)) => a.entity == b.entity && a.labels == b.labels,
-        (Some(attrs), None) | (None, Some(attrs)) => attrs.entity.is_none() && attrs.labels.is_empty(),
+        (Some(attrs), None) | (None, Some(attrs)) => !attrs.is_tagged(),
     }
 }
 
@@ -141,11 +141,8 @@ impl SearchIndex {
     /// Whether setting `new` in place of `old` changes anything here (cheap: most writes
     /// carry no tags).
     pub(crate) fn affected(old: Option<&Entry>, new: Option<&Entry>) -> bool {
-        let tagged = |entry: Option<&Entry>| {
-            entry
-                .and_then(|entry| entry.attrs.as_deref())
-                .is_some_and(|attrs| attrs.entity.is_some() || !attrs.labels.is_empty())
-        };
+        let tagged =
+            |entry: Option<&Entry>| entry.and_then(|entry| entry.attrs.as_deref()).is_some_and(Attrs::is_tagged);
         if !tagged(old) && !tagged(new) {
             return false;
         }

@@ -412,7 +412,6 @@ impl<'a> Lookup<'a> {
 
 /// What a search reads from: the locked shards, the index and the leases.
 struct Reader<'a> {
-    shards: Vec<&'a Shard>,
     lookup: Lookup<'a>,
     index: &'a SearchIndex,
     coord: CoordRead<'a>,
@@ -462,7 +461,7 @@ impl<'a> Reader<'a> {
             }
             Source::All => {
                 let start = after.map_or(Start::First, Start::After);
-                Box::new(Merge::new(&self.shards, start).filter(|entry| tags(entry).is_some()))
+                Box::new(Merge::new(&self.lookup.shards, start).filter(|entry| tags(entry).is_some()))
             }
         }
     }
@@ -515,8 +514,7 @@ impl State {
         let revision = self.revision();
         let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
         let mut reader = Reader {
-            lookup: Lookup { state: self, shards: shards.clone(), probes: Vec::new(), nothing: false },
-            shards,
+            lookup: Lookup { state: self, shards, probes: Vec::new(), nothing: false },
             index: &index_guard,
             coord: CoordRead::new(self),
             now,

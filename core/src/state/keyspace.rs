@@ -319,14 +319,13 @@ impl ShardsMut<'_> {
         let shard = self.shard_mut(hash);
         let slot = shard.find(hash, key)?;
         let entry = shard.slab.get_mut(slot);
-        // Only the attributes matter to the index; keep the old ones to compare.
-        let attrs_before = entry.attrs.clone();
+        // Only tagged attributes matter to the index: keep them to compare (most updates, a
+        // TTL change of a plain entry, keep nothing).
+        let tagged = |entry: &Entry| entry.attrs.as_deref().is_some_and(crate::entry::Attrs::is_tagged);
+        let tagged_before = tagged(entry).then(|| entry.attrs.clone()).flatten();
         let result = change(entry);
-        let tagged = |attrs: &Option<std::sync::Arc<crate::entry::Attrs>>| {
-            attrs.as_deref().is_some_and(|attrs| attrs.entity.is_some() || !attrs.labels.is_empty())
-        };
-        if tagged(&attrs_before) || tagged(&entry.attrs) {
-            let before = Entry { attrs: attrs_before, ..entry.clone() };
+        if tagged_before.is_some() || tagged(entry) {
+            let before = Entry { attrs: tagged_before, ..entry.clone() };
             if SearchIndex::affected(Some(&before), Some(entry)) {
                 space.search.write().replace(Some(&before), Some(entry));
             }
