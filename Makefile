@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 
 .PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
-	c-lib header test-c examples-c install-c test-install-c ensure-c-tools \
+	c-lib header test-c examples-c install-c install-c-files uninstall-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node test-pack-node bench-node
 
@@ -246,8 +246,8 @@ PROFILE ?= release
 PROFILE_DIR = $(if $(filter release,$(PROFILE)),$(RELEASE_DIR),$(TARGET_DIR)/$(PROFILE))
 
 ensure-c-tools:
-	@for tool in gcc g++ valgrind pkg-config; do \
-	  command -v $$tool >/dev/null || { echo "installing $$tool"; apt-get update -qq && apt-get install -y -qq gcc g++ valgrind pkg-config >/dev/null; break; }; \
+	@for tool in gcc g++ valgrind pkg-config cmake; do \
+	  command -v $$tool >/dev/null || { echo "installing $$tool"; apt-get update -qq && apt-get install -y -qq gcc g++ valgrind pkg-config cmake >/dev/null; break; }; \
 	done
 
 ## c-lib: build libclustron.so / libclustron.a (debug)
@@ -281,22 +281,51 @@ examples-c: ensure-c-tools c-lib
 	$(VALGRIND) $(C_BUILD)/priority_queue >/dev/null
 	$(C_BUILD)/config_reload
 
-## install-c: install libclustron, clustron.h and clustron.pc into PREFIX (default /usr/local)
+## install-c: install libclustron (libclustron.so.VERSION with its SONAME and .so symlinks, .a),
+## clustron.h, clustron.pc and the CMake package (find_package(clustron)) into PREFIX (default
+## /usr/local); LIBDIR and INCLUDEDIR override their parts, DESTDIR stages the whole tree.
+## uninstall-c removes exactly those files (the same variables).
 install-c:
 	$(CARGO) build -p clustron-ffi $(if $(filter release,$(PROFILE)),$(RELEASE),)
-	install -d $(PREFIX)/lib/pkgconfig $(PREFIX)/include
-	install -m 644 $(PROFILE_DIR)/libclustron.a $(PREFIX)/lib/
-	install -m 755 $(PROFILE_DIR)/libclustron.so $(PREFIX)/lib/
-	install -m 644 include/clustron.h $(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' ffi/clustron.pc.in > $(PREFIX)/lib/pkgconfig/clustron.pc
+	$(MAKE) --no-print-directory install-c-files C_LIB_DIR=$(PROFILE_DIR)
 
-## test-install-c: install into a scratch prefix and build the quickstart with pkg-config, as a user would
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION_MAJOR = $(word 1,$(subst ., ,$(VERSION)))
+C_LIB_DIR ?= $(PROFILE_DIR)
+MULTIARCH_LIB = lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+# Installs the built libraries of C_LIB_DIR, as they are (install-c) or stripped (dist-c).
+install-c-files:
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/clustron $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 $(C_LIB_DIR)/libclustron.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(C_LIB_DIR)/libclustron.so $(DESTDIR)$(LIBDIR)/libclustron.so.$(VERSION)
+	ln -sfn libclustron.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libclustron.so.$(VERSION_MAJOR)
+	ln -sfn libclustron.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libclustron.so
+	install -m 644 include/clustron.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@VERSION@|$(VERSION)|' \
+	  -e "s|@INCLUDEDIR_FROM_PC@|$$(realpath -m --relative-to=$(LIBDIR)/pkgconfig $(INCLUDEDIR))|" \
+	  ffi/clustron.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/clustron.pc
+	for f in clustron-config clustron-config-version; do \
+	  sed -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|' \
+	    -e "s|@INCLUDEDIR_FROM_CMAKE@|$$(realpath -m --relative-to=$(LIBDIR)/cmake/clustron $(INCLUDEDIR))|" \
+	    ffi/cmake/$$f.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/clustron/$$f.cmake; \
+	done
+
+uninstall-c:
+	rm -f $(addprefix $(DESTDIR)$(LIBDIR)/,libclustron.a libclustron.so libclustron.so.$(VERSION_MAJOR) \
+	  libclustron.so.$(VERSION) pkgconfig/clustron.pc cmake/clustron/clustron-config.cmake \
+	  cmake/clustron/clustron-config-version.cmake) $(DESTDIR)$(INCLUDEDIR)/clustron.h
+	-rmdir $(DESTDIR)$(LIBDIR)/cmake/clustron 2>/dev/null
+
+## test-install-c: install into a staged tree (DESTDIR, a multiarch LIBDIR as Debian has), build the quickstart
+## with pkg-config (shared and static) and with CMake, run them, uninstall, and check that
+## nothing is left but empty directories
 test-install-c: ensure-c-tools
-	rm -rf $(TARGET_DIR)/c-prefix
-	$(MAKE) --no-print-directory install-c PREFIX=$(TARGET_DIR)/c-prefix PROFILE=debug
-	cc examples/c/quickstart.c $$(PKG_CONFIG_PATH=$(TARGET_DIR)/c-prefix/lib/pkgconfig pkg-config --cflags --libs clustron) \
-	  -Wl,-rpath,$(TARGET_DIR)/c-prefix/lib -o $(C_BUILD)/quickstart-installed
-	$(C_BUILD)/quickstart-installed > /dev/null
+	rm -rf $(TARGET_DIR)/c-install
+	$(MAKE) --no-print-directory install-c DESTDIR=$(TARGET_DIR)/c-install PREFIX=/opt/clustron LIBDIR=/opt/clustron/$(MULTIARCH_LIB) PROFILE=debug
+	tests/c/installed.sh $(TARGET_DIR)/c-install/opt/clustron $(MULTIARCH_LIB) $(TARGET_DIR)/c-install-build
+	$(MAKE) --no-print-directory uninstall-c DESTDIR=$(TARGET_DIR)/c-install PREFIX=/opt/clustron LIBDIR=/opt/clustron/$(MULTIARCH_LIB)
+	@left=$$(find $(TARGET_DIR)/c-install -not -type d); [ -z "$$left" ] || { echo "uninstall-c left: $$left"; exit 1; }
 
 # ---- Python ----------------------------------------------------------------------------
 PYTHON ?= python3

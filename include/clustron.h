@@ -25,6 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** The version of this header (clustron_version() gives the library's). */
+#define CLUSTRON_VERSION_MAJOR 0
+#define CLUSTRON_VERSION_MINOR 1
+#define CLUSTRON_VERSION_PATCH 0
+#define CLUSTRON_VERSION_STRING "0.1.0"
+
 /**
  * `min` is set: refuse an add that would go below it.
  */
