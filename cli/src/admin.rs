@@ -134,15 +134,15 @@ fn quota_text(quota: Option<u64>) -> String {
 /// How to reach the cluster: `--seed` nodes, or a `--target` connection string.
 #[derive(Args)]
 pub struct Target {
-    /// A node of the cluster (host:port); repeat for more.
-    #[arg(long = "seed", global = true)]
+    /// A node of the cluster (host:port); repeat for more (comma-separated in the variable).
+    #[arg(long = "seed", global = true, env = "CLUSTRON_SEEDS", value_delimiter = ',')]
     seeds: Vec<String>,
     /// The cluster key file, if the cluster has one.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "CLUSTRON_CLUSTER_KEY")]
     cluster_key: Option<String>,
-    /// A connection string (`clustron://host:port,.../store`) instead of seeds. Default:
-    /// $CLUSTRON_TARGET when no --seed is given.
-    #[arg(long, short = 't', global = true)]
+    /// A connection string (`clustron://host:port,.../store`) instead of seeds (used when no
+    /// seed is given).
+    #[arg(long, short = 't', global = true, env = "CLUSTRON_TARGET")]
     target: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -154,8 +154,7 @@ impl Target {
         if !self.seeds.is_empty() {
             return Ok(Cluster::new(&self.seeds, self.cluster_key.clone())?);
         }
-        let target = self.target.clone().or_else(|| std::env::var("CLUSTRON_TARGET").ok().filter(|t| !t.is_empty()));
-        match target {
+        match self.target.clone() {
             Some(target) => Ok(Cluster::from_target(&target)?),
             None => Err(CliError::usage("give a node of the cluster with --seed HOST:PORT (or --target URL)")),
         }

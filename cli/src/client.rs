@@ -18,8 +18,8 @@ use crate::exit::{CliError, Outcome};
 #[derive(Args, Debug, Clone)]
 pub struct Connect {
     /// The store: `clustron://HOST:PORT[,HOST:PORT...]/STORE[?cluster_key=FILE]`, or an
-    /// in-process store name (it lives as long as the command). Default: $CLUSTRON_TARGET.
-    #[arg(long, short = 't', global = true)]
+    /// in-process store name (it lives as long as the command).
+    #[arg(long, short = 't', global = true, env = "CLUSTRON_TARGET")]
     pub target: Option<String>,
     /// Print JSON (one object per line) instead of text.
     #[arg(long, global = true)]
@@ -28,10 +28,7 @@ pub struct Connect {
 
 impl Connect {
     pub fn target(&self) -> Result<String, CliError> {
-        self.target
-            .clone()
-            .or_else(|| std::env::var("CLUSTRON_TARGET").ok().filter(|target| !target.is_empty()))
-            .ok_or_else(|| CliError::usage("give the store with --target URL (or set CLUSTRON_TARGET)"))
+        self.target.clone().ok_or_else(|| CliError::usage("give the store with --target URL (or set CLUSTRON_TARGET)"))
     }
 
     pub fn open(&self) -> Result<Store, CliError> {
@@ -47,20 +44,14 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `--ttl 10s`, `500ms`, `2m`, `1h`, or plain seconds.
+/// A duration: `10s`, `500ms`, `1m30s`, `2h` (humantime's units), or plain seconds (`1.5`).
+/// Every duration flag of the command line takes this form.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| format!("bad duration {text:?} (like 10s, 500ms, 2m)"))?;
-    let seconds = match unit {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" => number * 60.0,
-        "h" => number * 3600.0,
-        _ => return Err(format!("bad duration unit in {text:?} (ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("bad duration {text:?}"))
+    if let Ok(seconds) = text.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).map_err(|_| format!("bad duration {text:?}"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("bad duration {text:?} (like 10s, 500ms, 1m30s): {e}"))
 }
 
 fn parse_lease(text: &str) -> Result<LeaseId, String> {
@@ -796,7 +787,9 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h 5m"), Ok(Duration::from_secs(3900)));
+        assert!(parse_duration("5 parsecs").is_err());
         assert!(parse_duration("-1s").is_err());
     }
 

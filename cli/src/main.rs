@@ -21,7 +21,7 @@ mod top;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::exit::{CliError, Outcome};
 
@@ -61,6 +61,16 @@ enum Command {
     Top(top::TopArgs),
     /// Runs a load against a store and reports ops/s and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Prints the completion script of a shell, e.g. `clustron completions bash >
+    /// /etc/bash_completion.d/clustron` (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Writes the man pages (clustron.1, clustron-node.1, ...) into a directory (for packaging).
+    #[command(hide = true)]
+    Man {
+        /// The directory to write them into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Fault injection for tests: makes a node stop talking to some others.
     #[command(hide = true)]
     Partition {
@@ -85,7 +95,7 @@ impl Command {
             | Command::Status { target }
             | Command::Partition { target, .. } => target.json,
             Command::Bench(args) => args.json,
-            Command::Node(_) | Command::Top(_) => false,
+            Command::Node(_) | Command::Top(_) | Command::Completions { .. } | Command::Man { .. } => false,
         }
     }
 }
@@ -100,6 +110,22 @@ fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Store { target, action } => admin::store(&target, action),
         Command::Status { target } => admin::status(&target),
         Command::Partition { target, node, cut_off } => admin::partition(&target, &node, &cut_off),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "clustron", &mut script);
+            match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(CliError::failed(error.to_string()))
+                }
+                _ => Ok(Outcome::Done),
+            }
+        }
+        Command::Man { out } => {
+            std::fs::create_dir_all(&out).map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
+            clap_mangen::generate_to(Cli::command(), &out)
+                .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
+            Ok(Outcome::Done)
+        }
     }
 }
 

@@ -1,10 +1,13 @@
 //! `clustron node`: runs a node until SIGINT or SIGTERM.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use clustron::cluster::{DiskFaults, Fatal, Node, NodeConfig, StartError};
 
+use crate::client::parse_duration;
 use crate::exit::CliError;
 
 /// Exit status when a file in the data directory is damaged: restarting will not help
@@ -21,39 +24,42 @@ fn exit_status(fatal: &Fatal) -> u8 {
     }
 }
 
+/// Every flag can also come from the environment variable shown in `--help` (a flag on the
+/// command line wins); list-valued ones take a comma-separated list there. The systemd unit
+/// and the example configuration of the binary tarball set them (deploy/).
 #[derive(Args)]
 pub struct NodeArgs {
     /// A store to create with the cluster if it has none of that name (repeat for several;
     /// `clustron store create` creates stores online). Its replicas go where the catalogue
     /// places them, on 3 nodes (or all there are, if fewer).
-    #[arg(long = "store")]
+    #[arg(long = "store", env = "CLUSTRON_STORES", value_delimiter = ',')]
     stores: Vec<String>,
     /// The node's zone (a rack, a data centre): a store's replicas go to different zones first.
-    #[arg(long, default_value = "")]
+    #[arg(long, env = "CLUSTRON_ZONE", default_value = "")]
     zone: String,
-    /// A node not heard from for this long (e.g. 30s, 500ms) has its replicas re-created on
+    /// A node not heard from for this long (e.g. 30s, 1m30s) has its replicas re-created on
     /// other nodes.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    dead_after: std::time::Duration,
+    #[arg(long, env = "CLUSTRON_DEAD_AFTER", default_value = "30s", value_parser = parse_positive_duration)]
+    dead_after: Duration,
     /// Where to listen (host:port or a multiaddr).
-    #[arg(long, default_value = "127.0.0.1:7861")]
+    #[arg(long, env = "CLUSTRON_LISTEN", default_value = "127.0.0.1:7861", value_delimiter = ',')]
     listen: Vec<String>,
     /// A node of the cluster to join (host:port or multiaddr); none: start a new cluster.
-    #[arg(long = "seed")]
+    #[arg(long = "seed", env = "CLUSTRON_SEEDS", value_delimiter = ',')]
     seeds: Vec<String>,
     /// Keep the log, snapshots and the node identity here (default: in memory).
-    #[arg(long)]
+    #[arg(long, env = "CLUSTRON_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// A file with the cluster key (64 hex digits, or a swarm.key): nodes and clients
     /// without it cannot connect.
-    #[arg(long)]
+    #[arg(long, env = "CLUSTRON_CLUSTER_KEY")]
     cluster_key: Option<PathBuf>,
     /// The stores' clock: system, or manual (time moves only when a client advances it;
     /// for tests).
-    #[arg(long, default_value = "system")]
+    #[arg(long, env = "CLUSTRON_CLOCK", default_value = "system")]
     clock: String,
     /// Let clients create stores by naming them (for tests).
-    #[arg(long)]
+    #[arg(long, env = "CLUSTRON_ALLOW_CREATE_STORES")]
     allow_create_stores: bool,
     /// Accept fault-injection requests (for tests).
     #[arg(long, hide = true)]
@@ -62,60 +68,74 @@ pub struct NodeArgs {
     /// write-io, read-io, sync-io (for tests; needs --allow-fault-injection).
     #[arg(long, hide = true, value_delimiter = ',')]
     inject_disk_faults: Vec<String>,
-    /// Raft heartbeat interval in milliseconds (each replication request must finish within
+    /// The Raft heartbeat interval, e.g. 300ms (each replication request must finish within
     /// it, so it bounds the largest value a slow link can carry).
-    #[arg(long, default_value_t = 300)]
-    heartbeat_ms: u64,
-    /// Raft election timeout, MIN-MAX milliseconds.
-    #[arg(long, default_value = "1000-2000")]
-    election_ms: String,
+    #[arg(long, env = "CLUSTRON_HEARTBEAT", default_value = "300ms", value_parser = parse_positive_duration)]
+    heartbeat: Duration,
+    /// The Raft election timeout, MIN-MAX, e.g. 1s-2s: a follower that hears no leader for a
+    /// random time in this range starts an election.
+    #[arg(long, env = "CLUSTRON_ELECTION_TIMEOUT", default_value = "1s-2s", value_parser = parse_duration_range)]
+    election_timeout: (Duration, Duration),
     /// Take a snapshot (and compact the log) every this many entries.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, env = "CLUSTRON_SNAPSHOT_EVERY", default_value_t = 20_000)]
     snapshot_every: u64,
-    /// error, warn, info, debug or trace.
-    #[arg(long, default_value = "info")]
+    /// error, warn, info, debug or trace; or a filter like RUST_LOG's (`info,clustron=debug`).
+    /// RUST_LOG, when set, wins.
+    #[arg(long, env = "CLUSTRON_LOG_LEVEL", default_value = "info")]
     log_level: String,
+    /// The log's format on stderr: text (coloured only on a terminal), or json (one object
+    /// per line, for a log shipper).
+    #[arg(long, env = "CLUSTRON_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// Announce this node and learn the other nodes' addresses by mDNS on the local network
     /// (multicast: off unless given). Joining a cluster still needs a --seed.
-    #[arg(long)]
+    #[arg(long, env = "CLUSTRON_MDNS")]
     mdns: bool,
     /// Serve Prometheus metrics at http://ADDRESS/metrics (host:port; port 0 picks one).
-    #[arg(long)]
+    #[arg(long, env = "CLUSTRON_METRICS")]
     metrics: Option<String>,
     /// Threads that serve requests and run Raft. A request takes microseconds of work and
     /// several hand-offs between tasks; on one thread no hand-off wakes another thread,
     /// which measured faster on a 2-core host than two threads (ARCHITECTURE.md §13).
     /// Snapshots and file writes run beside them, not on them.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, env = "CLUSTRON_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
 }
 
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 500ms)"))?;
-    let duration = match unit {
-        "ms" => std::time::Duration::from_millis(number),
-        "s" => std::time::Duration::from_secs(number),
-        "m" => std::time::Duration::from_secs(number * 60),
-        _ => return Err(format!("{text:?}: the unit is ms, s or m")),
-    };
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
     if duration.is_zero() {
         return Err("the duration must be above zero".into());
     }
     Ok(duration)
 }
 
-fn parse_range(text: &str) -> Result<(u64, u64), String> {
-    let (min, max) = text.split_once('-').ok_or("expected MIN-MAX")?;
-    let (min, max) =
-        (min.trim().parse::<u64>().map_err(|e| e.to_string())?, max.trim().parse::<u64>().map_err(|e| e.to_string())?);
-    if min == 0 || min >= max {
-        return Err("MIN must be positive and below MAX".into());
+fn parse_duration_range(text: &str) -> Result<(Duration, Duration), String> {
+    let (min, max) = text.split_once('-').ok_or("expected MIN-MAX, e.g. 1s-2s")?;
+    let (min, max) = (parse_positive_duration(min)?, parse_positive_duration(max)?);
+    if min >= max {
+        return Err("MIN must be below MAX".into());
     }
     Ok((min, max))
+}
+
+/// The node's log on stderr: `--log-level` (or RUST_LOG) filters it, `--log-format` shapes it,
+/// and colour goes only to a terminal (a log file or journald gets no escape sequences).
+fn init_log(args: &NodeArgs) -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.is_empty() => {
+            tracing_subscriber::EnvFilter::try_new(&filter).map_err(|e| format!("bad RUST_LOG: {e}"))?
+        }
+        _ => tracing_subscriber::EnvFilter::try_new(format!("{},openraft=error", args.log_level))
+            .map_err(|e| format!("bad --log-level: {e}"))?,
+    };
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if args.log_format == "json" {
+        log.json().with_current_span(false).init();
+    } else {
+        log.with_target(false).with_ansi(std::io::stderr().is_terminal()).init();
+    }
+    Ok(())
 }
 
 pub fn run(args: NodeArgs) -> Result<(), CliError> {
@@ -138,9 +158,7 @@ impl From<String> for Stopped {
 }
 
 fn start(args: NodeArgs) -> Result<(), Stopped> {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{},openraft=error", args.log_level))
-        .map_err(|e| format!("bad --log-level: {e}"))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    init_log(&args)?;
     let manual_clock = match args.clock.as_str() {
         "system" => false,
         "manual" => true,
@@ -170,8 +188,8 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         allow_create_stores: args.allow_create_stores,
         allow_fault_injection: args.allow_fault_injection,
         disk_faults,
-        heartbeat_ms: args.heartbeat_ms,
-        election_ms: parse_range(&args.election_ms).map_err(|e| format!("bad --election-ms: {e}"))?,
+        heartbeat_ms: millis(args.heartbeat),
+        election_ms: (millis(args.election_timeout.0), millis(args.election_timeout.1)),
         snapshot_every: args.snapshot_every,
         mdns: args.mdns,
         metrics: args.metrics,
@@ -213,4 +231,9 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         node.shutdown().await;
         Ok::<(), Stopped>(())
     })
+}
+
+/// Whole milliseconds, at least 1 (Raft's timers count in them).
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1)
 }

@@ -393,3 +393,123 @@ fn bench_modes_run_their_profiles_and_report_json() {
     let etcd = clustron(&["bench", "get", "--target", "etcd://127.0.0.1:1", "--duration", "0.1"], b"");
     assert!(etcd.code != 0, "{etcd:?}");
 }
+
+/// A node run with its flags in the environment (as the systemd unit does), its log in a file:
+/// the variables take effect, the text log has no colour codes, the JSON log is one object per
+/// line. The child is killed when this guard drops, whatever the test does.
+struct NodeChild(std::process::Child);
+
+impl Drop for NodeChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `clustron node` with `env` and no flags; returns it once it printed `ready`, and the
+/// path of its log (stderr).
+fn node_from_env(env: &[(&str, String)], log: &std::path::Path) -> NodeChild {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_clustron"));
+    command.arg("node").stdout(Stdio::piped()).stderr(std::fs::File::create(log).expect("a log file"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = NodeChild(command.spawn().expect("the clustron binary starts"));
+    let stdout = child.0.stdout.take().expect("stdout is piped");
+    let (ready, on_ready) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("ready ") {
+                let _ = ready.send(());
+            }
+        }
+    });
+    on_ready.recv_timeout(Duration::from_secs(60)).expect("the node becomes ready");
+    child
+}
+
+#[test]
+fn a_node_takes_every_flag_from_the_environment_and_logs_without_colour_or_as_json() {
+    let dir = std::env::temp_dir().join(format!("clustron-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    for format in ["text", "json"] {
+        let port = common::free_port();
+        let log = dir.join(format!("{format}.log"));
+        let data = dir.join(format!("data-{format}"));
+        let node = node_from_env(
+            &[
+                ("CLUSTRON_LISTEN", format!("127.0.0.1:{port}")),
+                ("CLUSTRON_STORES", "from-env,second".into()),
+                ("CLUSTRON_DATA_DIR", data.display().to_string()),
+                ("CLUSTRON_LOG_FORMAT", format.into()),
+                ("CLUSTRON_HEARTBEAT", "100ms".into()),
+                ("CLUSTRON_ELECTION_TIMEOUT", "500ms-1s".into()),
+                ("CLUSTRON_DEAD_AFTER", "1m30s".into()),
+            ],
+            &log,
+        );
+        for store in ["from-env", "second"] {
+            let target = format!("clustron://127.0.0.1:{port}/{store}");
+            let run = clustron(&["put", "k", "v", "--target", &target], b"");
+            assert_eq!(run.code, 0, "{store} was created from CLUSTRON_STORES: {}", run.stderr);
+        }
+        assert!(
+            std::fs::read_dir(&data).map(|dir| dir.count() > 0).unwrap_or(false),
+            "CLUSTRON_DATA_DIR holds the data"
+        );
+        drop(node);
+        let text = std::fs::read_to_string(&log).expect("the node's log");
+        assert!(text.contains("node running"), "{format} log: {text}");
+        assert!(!text.contains('\u{1b}'), "no escape sequences in a log that is not a terminal: {text:?}");
+        if format == "json" {
+            for line in text.lines() {
+                let object: serde_json::Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON log line: {line:?}: {e}"));
+                assert!(object["level"].is_string() && object["timestamp"].is_string(), "{line}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The variables are in the help, durations read like 1m30s, and bad ones are usage errors.
+    let help = clustron(&["node", "--help"], b"");
+    for variable in
+        ["[env: CLUSTRON_LISTEN=", "[env: CLUSTRON_SEEDS=", "[env: CLUSTRON_DATA_DIR=", "[env: CLUSTRON_LOG_FORMAT="]
+    {
+        assert!(help.stdout.contains(variable), "{variable} in: {}", help.stdout);
+    }
+    for (flag, value) in [
+        ("--dead-after", "5 parsecs"),
+        ("--dead-after", "0s"),
+        ("--election-timeout", "2s-1s"),
+        ("--heartbeat", "soon"),
+        ("--log-format", "xml"),
+    ] {
+        let run = clustron(&["node", flag, value], b"");
+        assert_eq!(run.code, 2, "{flag} {value} is a usage error: {}", run.stderr);
+    }
+}
+
+#[test]
+fn completions_and_man_pages_cover_the_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let run = clustron(&["completions", shell], b"");
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(
+            run.stdout.contains("clustron") && run.stdout.contains("target") && run.stdout.contains("node"),
+            "{shell}"
+        );
+    }
+    assert_eq!(clustron(&["completions", "tcsh"], b"").code, 2, "an unknown shell is a usage error");
+    let dir = std::env::temp_dir().join(format!("clustron-man-{}", std::process::id()));
+    let run = clustron(&["man", "--out", &dir.display().to_string()], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for page in ["clustron.1", "clustron-node.1", "clustron-put.1", "clustron-store-create.1"] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.starts_with(".ie") || text.contains(".TH"), "{page} is a man page");
+    }
+    let node = std::fs::read_to_string(dir.join("clustron-node.1")).expect("clustron-node.1");
+    assert!(node.contains("CLUSTRON_LISTEN"), "the node's page names its variables");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -123,7 +123,7 @@ fn durable_nodes_all_killed_during_writes_keep_every_acknowledged_write() {
 #[test]
 fn a_restarted_leader_wins_a_new_term_before_it_answers_reads() {
     // Followers wait 4-6 s before they campaign: the leader is back well before that.
-    let mut cluster = Cluster::start(3, "orders", &["--election-ms", "4000-6000"], true);
+    let mut cluster = Cluster::start(3, "orders", &["--election-timeout", "4s-6s"], true);
     let store = open(&cluster, "orders");
     common::put_numbered(&store, 50);
     let before = leader(&cluster, "orders");
