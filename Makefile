@@ -6,17 +6,19 @@ CARGO ?= cargo
 .PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c install-c-files uninstall-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
-	node-deps node-build test-node examples-node test-pack-node bench-node
+	node-deps node-build test-node examples-node bench-node \
+	dist dist-cli dist-c dist-python dist-node test-dist set-version
 
 ## test: everything CI checks: formatting, lints, Rust tests (unit, conformance, model, concurrency,
-## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, pkg-config install,
-## the Python package (pip install, pytest, stub check, mypy, examples), the Node package (build, generated-file
-## drift, node --test, tsc on typed usage, examples, npm pack installed into an empty project), the cluster tests
-## and the CLI (test-cluster), the bindings and examples against a cluster, the bench-compare report.
+## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, a staged install-c
+## used through pkg-config and CMake, the Python package (the dist wheel pip-installed, pytest, stub check, mypy,
+## examples), the Node package (build, generated-file drift, node --test, tsc on typed usage, examples), every
+## artifact of `make dist` installed and used without cargo (test-dist), the cluster tests and the CLI
+## (test-cluster), the bindings and examples against a cluster, the bench-compare report.
 ## The fuzz targets' corpora (fuzz/seeds) and crash regressions are replayed by test-rust through the
 ## same entry points; the coverage-guided runs themselves are `make fuzz-short` and `make fuzz`.
 TEST_STEPS := check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c \
-	test-python test-node test-bindings-cluster examples-cluster test-bench-report
+	test-python test-node test-dist test-bindings-cluster examples-cluster test-bench-report
 # Each step runs in its own make, timed; what an earlier step built (the pip-installed package,
 # the Node addon) is reused by the later ones (`make -o`) instead of being rebuilt. The time of
 # every step is printed at the end, also when one fails (CI's budget is 30 minutes).
@@ -28,7 +30,7 @@ test:
 	  printf '  %-22s %5d s%s\n' $$step $$(( $$(date +%s) - start )) "$$([ $$status -eq 0 ] || echo '  FAILED')" \
 	    >> $(TARGET_DIR)/test-steps.txt; \
 	  [ $$status -eq 0 ] || break; \
-	  case $$step in test-python) reuse="$$reuse -o python-install";; test-node) reuse="$$reuse -o node-build";; esac; \
+	  case $$step in test-python) reuse="$$reuse -o python-install -o dist-python";; test-node) reuse="$$reuse -o node-build";; esac; \
 	done; \
 	echo "== make test: time per step (total $$(( $$(date +%s) - begin )) s)"; cat $(TARGET_DIR)/test-steps.txt; \
 	exit $$status
@@ -303,11 +305,11 @@ install-c-files:
 	ln -sfn libclustron.so.$(VERSION_MAJOR) $(DESTDIR)$(LIBDIR)/libclustron.so
 	install -m 644 include/clustron.h $(DESTDIR)$(INCLUDEDIR)/
 	sed -e 's|@VERSION@|$(VERSION)|' \
-	  -e "s|@INCLUDEDIR_FROM_PC@|$$(realpath -m --relative-to=$(LIBDIR)/pkgconfig $(INCLUDEDIR))|" \
+	  -e "s|@INCLUDEDIR_FROM_PC@|$$(realpath -m -s --relative-to=$(LIBDIR)/pkgconfig $(INCLUDEDIR))|" \
 	  ffi/clustron.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/clustron.pc
 	for f in clustron-config clustron-config-version; do \
 	  sed -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|' \
-	    -e "s|@INCLUDEDIR_FROM_CMAKE@|$$(realpath -m --relative-to=$(LIBDIR)/cmake/clustron $(INCLUDEDIR))|" \
+	    -e "s|@INCLUDEDIR_FROM_CMAKE@|$$(realpath -m -s --relative-to=$(LIBDIR)/cmake/clustron $(INCLUDEDIR))|" \
 	    ffi/cmake/$$f.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/clustron/$$f.cmake; \
 	done
 
@@ -345,9 +347,10 @@ $(VENV)/.tools: $(PY_DIR)/requirements-dev.txt
 	$(VPY) -m pip install -q -r $(PY_DIR)/requirements-dev.txt
 	touch $@
 
-## python-install: `pip install ./bindings/python` into the venv, as a user would (release build)
-python-install: python-venv
-	$(PY_ENV) $(VPY) -m pip install -q --force-reinstall --no-deps ./$(PY_DIR)
+## python-install: the wheel of `make dist-python` pip-installed into the venv, as a user would
+## (the tests run against the artifact that ships)
+python-install: dist-python
+	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/clustron-$(VERSION)-cp39-abi3-*.whl
 
 ## python-dev: an editable debug build of the package for quick iteration (maturin develop)
 python-dev: python-venv
@@ -390,32 +393,130 @@ node-build: node-deps
 	@cmp -s $(NODE_DIR)/index.js $(NODE_GEN)/index.js && cmp -s $(NODE_DIR)/index.d.ts $(NODE_GEN)/index.d.ts || \
 	  { echo "bindings/node/index.js or index.d.ts changed when rebuilt: commit the regenerated files"; exit 1; }
 
-## test-node: node --test (conformance vectors, API, concurrency, bad input), tsc on typed usage, examples, npm pack
+## test-node: node --test (conformance vectors, API, concurrency, bad input), tsc on typed usage, examples
+## (the packed npm packages are installed and used by test-dist)
 test-node: node-build
 	cd $(NODE_DIR) && node --test --test-concurrency=1 --test-timeout=120000 test/
 	cd $(NODE_DIR) && npx tsc -p test/tsconfig.json --noEmit
-	$(MAKE) --no-print-directory examples-node test-pack-node
+	$(MAKE) --no-print-directory examples-node
 
 ## examples-node: every Node example runs and must succeed
 examples-node: node-build
 	cd examples/node && npm install --no-audit --no-fund --loglevel=error
 	@for e in examples/node/*.mjs; do echo "== $$e"; timeout 120 node $$e >/dev/null; done
 
-## test-pack-node: `npm pack`, install the tarball into an empty project, use it from there
-test-pack-node: node-build
-	rm -rf $(TARGET_DIR)/node-pack && mkdir -p $(TARGET_DIR)/node-pack/app
-	cd $(NODE_DIR) && npm pack --silent --pack-destination $(TARGET_DIR)/node-pack >/dev/null
-	cd $(TARGET_DIR)/node-pack/app && npm init -y >/dev/null && \
-	  npm install --no-audit --no-fund --loglevel=error ../clustron-*.tgz && \
-	  node -e "require('clustron').open('packed').then(async (s) => { await s.put('k', 'v'); \
-	    if ((await s.getText('k')) !== 'v') process.exit(1); s.close(); console.log('packed clustron works') })"
-
 ## bench-node: get and put from Node (sequential and 64 in flight), next to node-cache and lru-cache
 bench-node: node-build
 	cd $(NODE_DIR) && node bench/bench-ops.js
+
+# ---- Distribution ----------------------------------------------------------------------
+## dist: every installable artifact under dist/, each with the one version of Cargo.toml's
+## [workspace.package] (`make set-version V=X.Y.Z` changes it everywhere):
+##   clustron-VERSION-HOST.tar.gz          the clustron binary (stripped), man pages, shell
+##                                         completions, a systemd unit and an example configuration
+##   clustron-c-VERSION-HOST.tar.gz        libclustron.so.VERSION (SONAME libclustron.so.MAJOR) and
+##                                         symlinks, libclustron.a, clustron.h, pkg-config, CMake package
+##   *-debug.tar.gz                        the debug symbols of both (found through .gnu_debuglink)
+##   clustron-VERSION-cp39-abi3-manylinux2014_x86_64.whl and clustron-VERSION.tar.gz (Python)
+##   clustron-VERSION.tgz and clustron-linux-x64-gnu-VERSION.tgz (npm: the package and its addon)
+##   SHA256SUMS
+## `make test-dist` installs and uses them with cargo and rustc off PATH.
+DIST := $(CURDIR)/dist
+DIST_STAGE := $(TARGET_DIR)/dist-stage
+# Archives are reproducible: files dated by the last commit, sorted, owned by root, gzip
+# without a timestamp.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+TAR := tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$(SOURCE_DATE_EPOCH)
+# $(call split_debug,FILE,DIR): FILE's debug information moves to DIR/<name>.debug and FILE is
+# stripped, keeping a .gnu_debuglink to it (gdb and perf find it there or in /usr/lib/debug).
+split_debug = objcopy --only-keep-debug $(1) $(2)/$(notdir $(1)).debug && strip --strip-unneeded $(1) && \
+	objcopy --add-gnu-debuglink=$(2)/$(notdir $(1)).debug $(1)
+
+dist: dist-cli dist-c dist-python dist-node
+	cd $(DIST) && rm -f SHA256SUMS && sha256sum -- * > SHA256SUMS
+
+## dist-cli: the binary tarball, laid out as a prefix: `tar -xzf ... --strip-components=1 -C /usr/local`
+dist-cli: cli
+	@mkdir -p $(DIST); rm -rf $(DIST_STAGE)/cli
+	@name=clustron-$(VERSION)-$(HOST); stage=$(DIST_STAGE)/cli/$$name; debug=$(DIST_STAGE)/cli/$$name-debug; \
+	set -x; \
+	install -d $$stage/bin $$stage/share/man/man1 $$stage/share/bash-completion/completions \
+	  $$stage/share/zsh/site-functions $$stage/share/fish/vendor_completions.d $$stage/lib/systemd/system \
+	  $$stage/share/clustron $$stage/share/doc/clustron $$debug; \
+	install -m 755 $(CLUSTRON_BIN) $$stage/bin/clustron; \
+	$(call split_debug,$$stage/bin/clustron,$$debug); \
+	$$stage/bin/clustron man --out $$stage/share/man/man1; gzip -9n $$stage/share/man/man1/*.1; \
+	$$stage/bin/clustron completions bash > $$stage/share/bash-completion/completions/clustron; \
+	$$stage/bin/clustron completions zsh > $$stage/share/zsh/site-functions/_clustron; \
+	$$stage/bin/clustron completions fish > $$stage/share/fish/vendor_completions.d/clustron.fish; \
+	install -m 644 deploy/clustron.service $$stage/lib/systemd/system/; \
+	install -m 644 deploy/clustron.env $$stage/share/clustron/; \
+	install -m 644 README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE deploy/INSTALL.md $$stage/share/doc/clustron/; \
+	$(TAR) -C $(DIST_STAGE)/cli -cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
+	$(TAR) -C $(DIST_STAGE)/cli -cf - $$name-debug | gzip -9n > $(DIST)/$$name-debug.tar.gz
+
+## dist-c: the C tarball, laid out as a prefix (lib/, include/, share/)
+dist-c: ensure-c-tools
+	$(CARGO) build $(RELEASE) -p clustron-ffi
+	@mkdir -p $(DIST); rm -rf $(DIST_STAGE)/c
+	@name=clustron-c-$(VERSION)-$(HOST); stage=$(DIST_STAGE)/c/$$name; debug=$(DIST_STAGE)/c/$$name-debug; \
+	set -x; mkdir -p $$debug; \
+	$(MAKE) --no-print-directory install-c-files DESTDIR=$$stage PREFIX=/ LIBDIR=/lib INCLUDEDIR=/include C_LIB_DIR=$(RELEASE_DIR) >/dev/null; \
+	$(call split_debug,$$stage/lib/libclustron.so.$(VERSION),$$debug); \
+	strip --strip-debug $$stage/lib/libclustron.a; \
+	install -d $$stage/share/doc/clustron-c/examples; \
+	install -m 644 README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE $$stage/share/doc/clustron-c/; \
+	install -m 644 examples/c/*.c $$stage/share/doc/clustron-c/examples/; \
+	$(TAR) -C $(DIST_STAGE)/c -cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
+	$(TAR) -C $(DIST_STAGE)/c -cf - $$name-debug | gzip -9n > $(DIST)/$$name-debug.tar.gz
+
+## dist-python: a manylinux2014 abi3 wheel (linked by zig against glibc 2.17, so it installs
+## on any x86-64 Linux with glibc 2.17 or newer; auditwheel checks the tag) and the sdist
+dist-python: python-venv
+	@mkdir -p $(DIST); rm -f $(DIST)/clustron-*.whl $(DIST)/clustron-$(VERSION).tar.gz
+	cd $(PY_DIR) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY_ENV) .venv/bin/maturin build -q --release --zig \
+	  --compatibility manylinux2014 --out $(DIST)
+	cd $(PY_DIR) && .venv/bin/maturin sdist --out $(DIST) >/dev/null
+	$(VENV)/bin/auditwheel show $(DIST)/clustron-$(VERSION)-*.whl | tr '\n' ' ' | grep -q 'manylinux_2_17_x86_64' || \
+	  { $(VENV)/bin/auditwheel show $(DIST)/clustron-$(VERSION)-*.whl; echo "the wheel is not manylinux2014"; exit 1; }
+
+## dist-node: the npm package (without the addon: its optionalDependencies name the platform
+## package) and the platform package with the addon, as napi-rs lays them out
+dist-node: node-build
+	@mkdir -p $(DIST); rm -rf $(DIST_STAGE)/node; mkdir -p $(DIST_STAGE)/node/clustron $(DIST_STAGE)/node/platform
+	@for file in $(NODE_DIR)/package.json $(NODE_DIR)/npm/linux-x64-gnu/package.json; do \
+	  [ "$$(node -p "require('./$$file').version")" = "$(VERSION)" ] || \
+	    { echo "$$file is not at version $(VERSION) (Cargo.toml): make set-version V=$(VERSION)"; exit 1; }; \
+	done
+	cp -r $(NODE_DIR)/dist $(NODE_DIR)/index.js $(NODE_DIR)/index.d.ts $(NODE_DIR)/clustron.mjs $(NODE_DIR)/README.md \
+	  LICENSE-MIT LICENSE-APACHE $(DIST_STAGE)/node/clustron/
+	node -e "const p = require('./$(NODE_DIR)/package.json'); \
+	  p.files = p.files.filter((f) => f !== '*.node'); delete p.scripts; delete p.devDependencies; \
+	  p.optionalDependencies = { 'clustron-linux-x64-gnu': p.version }; \
+	  require('fs').writeFileSync('$(DIST_STAGE)/node/clustron/package.json', JSON.stringify(p, null, 2) + '\n')"
+	cp $(NODE_DIR)/npm/linux-x64-gnu/package.json $(NODE_DIR)/npm/linux-x64-gnu/README.md $(NODE_DIR)/clustron.linux-x64-gnu.node \
+	  LICENSE-MIT LICENSE-APACHE $(DIST_STAGE)/node/platform/
+	cd $(DIST_STAGE)/node/clustron && npm pack --silent --pack-destination $(DIST) >/dev/null
+	cd $(DIST_STAGE)/node/platform && npm pack --silent --pack-destination $(DIST) >/dev/null
+
+## test-dist: every artifact of dist/ installed and used as a user would, in scratch directories,
+## with cargo and rustc off PATH (tests/dist/run.sh); then the sdist builds a wheel (with cargo)
+test-dist: dist
+	$(PY_ENV) tests/dist/run.sh $(DIST) $(VERSION) $(HOST) $(VENV)
+
+## set-version: V=X.Y.Z becomes the version of every artifact (Cargo.toml, package.json, the
+## platform package, clustron.h's macros); then commit it with a CHANGELOG section
+set-version:
+	@[ -n "$(V)" ] || { echo "usage: make set-version V=X.Y.Z"; exit 1; }
+	sed -i '/^\[workspace.package\]/,/^\[/ s/^version = ".*"/version = "$(V)"/' Cargo.toml
+	cd $(NODE_DIR) && npm version --no-git-tag-version --allow-same-version $(V) >/dev/null
+	cd $(NODE_DIR)/npm/linux-x64-gnu && npm version --no-git-tag-version --allow-same-version $(V) >/dev/null
+	$(CARGO) update --workspace -q
+	$(MAKE) --no-print-directory header
 
 build:
 	$(CARGO) build --workspace $(RELEASE)
 
 clean:
 	$(CARGO) clean
+	rm -rf $(DIST)

@@ -36,7 +36,7 @@ target_link_libraries(quickstart_shared PRIVATE clustron::clustron)
 add_executable(quickstart_static "$here/examples/c/quickstart.c")
 target_link_libraries(quickstart_static PRIVATE clustron::clustron_static)
 CMAKE
-cmake -S "$build/cmake-project" -B "$build/cmake" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RULE_MESSAGES=OFF >/dev/null
+cmake -S "$build/cmake-project" -B "$build/cmake" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$build/cmake" >/dev/null
 "$build/cmake/quickstart_shared" >/dev/null
 "$build/cmake/quickstart_static" >/dev/null
