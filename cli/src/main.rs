@@ -5,12 +5,14 @@
 //! clustron get|put|del|scan|count|clear|watch|lease|lock|counter ... --target clustron://HOST:PORT/STORE
 //! clustron store create NAME [--replicas N]|list|show NAME|configure NAME ...|drop NAME --yes --seed HOST:PORT
 //! clustron members list|add ADDRESS|drain ID|remove ID --seed HOST:PORT
+//! clustron backup FILE --target URL; clustron restore FILE --target URL [--store NAME] [--check]
 //! clustron status --seed HOST:PORT
 //! clustron top --metrics HOST:PORT[,HOST:PORT...]
 //! clustron bench latency|throughput|mixed|put|get|... [--profile P] [--target URL] [--clients N] ...
 //! ```
 
 mod admin;
+mod backup;
 mod bench;
 mod client;
 mod exit;
@@ -61,6 +63,12 @@ enum Command {
     Top(top::TopArgs),
     /// Runs a load against a store and reports ops/s and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Writes a backup of a store to a file: every entry at one revision, with the leases,
+    /// counters and the store's configuration (writers go on meanwhile).
+    Backup(backup::BackupArgs),
+    /// Creates a store on a cluster from a backup file (refused if the store holds data), or
+    /// with --check only checks the file.
+    Restore(backup::RestoreArgs),
     /// Prints the completion script of a shell, e.g. `clustron completions bash >
     /// /etc/bash_completion.d/clustron` (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
@@ -95,6 +103,8 @@ impl Command {
             | Command::Status { target }
             | Command::Partition { target, .. } => target.json,
             Command::Bench(args) => args.json,
+            Command::Backup(args) => args.json(),
+            Command::Restore(args) => args.json(),
             Command::Node(_) | Command::Top(_) | Command::Completions { .. } | Command::Man { .. } => false,
         }
     }
@@ -110,6 +120,8 @@ fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Store { target, action } => admin::store(&target, action),
         Command::Status { target } => admin::status(&target),
         Command::Partition { target, node, cut_off } => admin::partition(&target, &node, &cut_off),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "clustron", &mut script);

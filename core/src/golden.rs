@@ -227,6 +227,29 @@ fn machine_samples(samples: &mut Samples) {
         samples.value(&format!("Event::{}", change.name()), &event);
     }
     samples.value("Image", &machine.image());
+    backup_samples(samples, &machine, now);
+}
+
+/// A restore of the store above into a new one: the commands it sends and a backup file's
+/// header (the entries records are `Vec<Entry>`, pinned by the Image sample).
+fn backup_samples(samples: &mut Samples, machine: &StateMachine, now: u64) {
+    let saved = machine.save(now);
+    let mut copy = StateMachine::new(HistoryLimits::default());
+    let revision = saved.end.revision;
+    for command in [Command::Load { revision, entries: saved.entries }, Command::LoadEnd(Box::new(saved.end))] {
+        samples.variant("Command", &command);
+        let applied = copy.apply(command, now);
+        samples.variant("Reply", &applied.reply.expect("the restore applies"));
+    }
+    let header = crate::backup::BackupHeader {
+        store: "orders".into(),
+        revision,
+        entries: 4,
+        config: crate::config::StoreConfig::default(),
+        created_at: crate::Timestamp::from_unix_millis(1_796_000_000_000),
+        clustron_version: "0.1.0".into(),
+    };
+    samples.value("BackupHeader", &header);
 }
 
 /// Searches of every output, with every clause and both directions; the clauses are also
@@ -374,6 +397,7 @@ fn wire_samples(samples: &mut Samples) {
         ClientBody::Partition { cut_off: vec![2, 3] },
         ClientBody::SlowLinks { delay_ms: 10, drop_per_mille: 5 },
         ClientBody::DiskFaults(DiskFaults { write_no_space: true, write_io: false, read_io: true, sync_io: false }),
+        ClientBody::Backup { session: 7, part: 2 },
     ];
     for body in bodies {
         if let ClientBody::WatchOpen { filter, start, .. } = &body {
@@ -415,6 +439,14 @@ fn wire_samples(samples: &mut Samples) {
             placement: vec![node.clone()],
             moves: 2,
         }]),
+        ClientReply::Backup(Box::new(crate::net::wire::BackupPart {
+            session: 7,
+            revision: 9,
+            entries_total: 0,
+            config: StoreConfig::default(),
+            entries: Vec::new(),
+            tables: Some(crate::state::load::LoadEnd { revision: 9, last_fence: 3, ..Default::default() }),
+        })),
     ];
     for reply in replies {
         if let ClientReply::Lock(Some(outcome)) = &reply {

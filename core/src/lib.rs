@@ -19,6 +19,7 @@
 
 pub mod admin;
 mod api;
+pub mod backup;
 mod clock;
 #[cfg(feature = "node")]
 pub mod cluster;

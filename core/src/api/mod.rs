@@ -1,6 +1,7 @@
 //! The Rust API: [`open`] a [`Store`], then run operations on it. Every operation returns an
 //! [`Op`] that is run by `.await` (async code, any runtime) or [`Op::wait`] (blocking code).
 
+mod backup;
 pub(crate) mod call;
 mod counters;
 mod kv;
@@ -28,6 +29,7 @@ pub use self::watch::{Watch, WatchNext};
 
 /// The operation types behind [`Op`]: one per operation, each with its option methods.
 pub mod ops {
+    pub use super::backup::Backup;
     pub use super::counters::{CounterAddOp, CounterCasOp, CounterDelete, CounterGet, CounterSetOp, Counters};
     pub use super::kv::{
         Batch, Clear, Count, Delete, DeleteMany, Expire, Get, GetMany, Persist, Put, PutMany, Scan, Ttl,
@@ -61,14 +63,18 @@ use crate::{Error, Key, LeaseId, Result};
 /// # Ok(()) }
 /// ```
 pub fn open(target: &str) -> Open {
+    Open { config: target_config(target) }
+}
+
+/// The configuration a target names: a connection string or JSON configuration, or else an
+/// in-process store's name.
+pub(crate) fn target_config(target: &str) -> Result<Config> {
     let trimmed = target.trim();
-    let config = if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://"))
-    {
+    if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://")) {
         Config::parse(trimmed)
     } else {
         normalize_store_name(trimmed).map(|name| Config::in_proc().with_store(name))
-    };
-    Open { config }
+    }
 }
 
 /// Opens the store `name` with a configuration (for example one parsed from JSON).

@@ -28,7 +28,7 @@ const BUCKETS_US: [u64; 17] = [
 ];
 
 /// The kinds of request a store answers, as the `op` label shows them.
-const KINDS: [&str; 41] = [
+const KINDS: [&str; 44] = [
     "put",
     "delete",
     "put_many",
@@ -70,6 +70,9 @@ const KINDS: [&str; 41] = [
     "watch_poll",
     "watch_close",
     "search",
+    "load",
+    "load_end",
+    "backup",
 ];
 
 /// Which of [`KINDS`] a request is, and whether its latency is meaningful (not a long poll).
@@ -84,6 +87,7 @@ fn kind_of(body: &ClientBody) -> (usize, bool) {
         ClientBody::WatchOpen { .. } => (index("watch_open"), true),
         ClientBody::WatchPoll { .. } => (index("watch_poll"), false),
         ClientBody::WatchClose { .. } => (index("watch_close"), true),
+        ClientBody::Backup { .. } => (index("backup"), false),
         ClientBody::Status
         | ClientBody::AdvanceClock { .. }
         | ClientBody::Members(_)
@@ -122,6 +126,8 @@ fn command_kind(command: &Command) -> usize {
         Command::SetHistory(_) => 21,
         Command::LeaseGrace { .. } => 22,
         Command::Configure { .. } => 23,
+        Command::Load { .. } => 41,
+        Command::LoadEnd(_) => 42,
     }
 }
 

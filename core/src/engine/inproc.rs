@@ -288,6 +288,20 @@ impl InProcEngine {
         self.state.revision()
     }
 
+    /// The store at its current revision, with its configuration, for a backup. The writer
+    /// is held only while the entries are gathered (their values are shared, not copied).
+    pub(crate) fn save(&self) -> Result<(crate::state::load::Saved, crate::config::StoreConfig)> {
+        self.check_open()?;
+        let writer = self.writer.lock();
+        let saved = writer.sm.save(self.clock.now());
+        let config = crate::config::StoreConfig {
+            history: writer.sm.history().limits(),
+            limits: writer.sm.configured().limits,
+            ..crate::config::StoreConfig::default()
+        };
+        Ok((saved, config))
+    }
+
     /// The whole state as plain data (a replica's snapshot).
     #[cfg(feature = "node")]
     pub(crate) fn image(&self) -> crate::state::image::Image {

@@ -20,7 +20,9 @@ use crate::{Error, Event, LeaseId};
 /// settings of a store it creates, store limits and the `quota_exceeded` error code.
 /// 5: search: `Query::Search` and `Reply::Search`; live queries: `Filter::Query` and
 /// `Event::change`.
-pub(crate) const PROTOCOL_VERSION: u32 = 5;
+/// 6: backups and restores: `ClientBody::Backup`, `ClientReply::Backup`, `Command::Load` and
+/// `Command::LoadEnd`.
+pub(crate) const PROTOCOL_VERSION: u32 = 6;
 
 pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";
 pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/2";
@@ -145,6 +147,28 @@ pub(crate) enum ClientBody {
     /// The catalogue: creating, configuring, listing and dropping stores (answered by the
     /// catalogue's leader; `store` names the catalogue so clients cache that leader).
     Stores(StoresOp),
+    /// A part of a backup of the store (answered by its leader): `session` 0 takes the store
+    /// as of now and answers the first part with the new session's id; the parts that follow
+    /// name it, numbered from 0, and the last one carries the tables.
+    Backup {
+        session: u64,
+        part: u64,
+    },
+}
+
+/// A part of a backup, taken at the leader at one revision (`ClientBody::Backup`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct BackupPart {
+    pub(crate) session: u64,
+    pub(crate) revision: u64,
+    /// How many entries the whole backup holds.
+    pub(crate) entries_total: u64,
+    /// The store's configuration (from the catalogue).
+    pub(crate) config: crate::config::StoreConfig,
+    /// This part's entries, in key order, following the previous part's.
+    pub(crate) entries: Vec<crate::Entry>,
+    /// The last part: the leases, counters and sequences.
+    pub(crate) tables: Option<crate::state::load::LoadEnd>,
 }
 
 /// What a `Stores` request asks of the catalogue.
@@ -258,6 +282,7 @@ pub(crate) enum ClientReply {
     Members(Vec<NodeInfo>),
     Done,
     Stores(Vec<StoreEntry>),
+    Backup(Box<BackupPart>),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

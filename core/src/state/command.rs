@@ -91,6 +91,14 @@ pub(crate) enum Command {
         history: crate::config::HistoryLimits,
         limits: crate::config::StoreLimits,
     },
+    /// Part of a restore: entries of a backup taken at `revision`, exactly as they were
+    /// (`state/load.rs`). Only a store that was never written takes it.
+    Load {
+        revision: u64,
+        entries: Vec<Entry>,
+    },
+    /// The end of a restore: leases, counters, sequences, and the backup's revision.
+    LoadEnd(Box<super::load::LoadEnd>),
 }
 
 impl Command {
@@ -127,6 +135,8 @@ impl Command {
             Command::PutMany(items) => items.iter().map(|item| item.key.len() + item.value.len()).sum(),
             Command::Batch(ops) => ops.iter().map(op).sum(),
             Command::Txn(request) => request.success.iter().chain(&request.failure).map(op).sum(),
+            Command::Load { entries, .. } => entries.iter().map(|entry| entry.key.len() + entry.value.len()).sum(),
+            Command::LoadEnd(end) => (end.leases.len() + end.counters.len()) * 32,
             _ => 0,
         }
     }

@@ -50,6 +50,21 @@ pub struct CounterCas {
     pub revision: u64,
 }
 
+impl Counter {
+    /// A counter as a backup kept it.
+    pub(crate) fn restored(value: i64, expires_at: Option<u64>) -> Counter {
+        Counter { value, expires_at }
+    }
+
+    pub(crate) fn value(&self) -> i64 {
+        self.value
+    }
+
+    pub(crate) fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+}
+
 fn current(coord: &Coordination, name: &Key) -> (i64, Option<Counter>) {
     let counter = coord.counters.get(name).copied();
     (counter.map_or(0, |counter| counter.value), counter)

@@ -127,7 +127,6 @@ impl History {
         self.compacted
     }
 
-    #[cfg(any(test, feature = "node"))]
     pub(crate) fn limits(&self) -> HistoryLimits {
         self.limits
     }

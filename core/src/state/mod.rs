@@ -27,6 +27,7 @@ mod index;
 pub(crate) mod keyspace;
 pub(crate) mod kv;
 pub(crate) mod lease;
+pub(crate) mod load;
 pub(crate) mod lock;
 mod order;
 mod quota;
@@ -332,6 +333,8 @@ impl StateMachine {
                 self.history.set_limits(limits);
                 Ok(Reply::Done)
             }
+            Command::Load { revision, entries } => self.load(revision, entries).map(|()| Reply::Done),
+            Command::LoadEnd(end) => self.load_end(*end).map(|()| Reply::Done),
             Command::Configure { version, history, limits } => {
                 if version < self.configured.version {
                     return Ok(Reply::Done);

@@ -11,6 +11,7 @@
 //! clients; `watches` the watches it serves; `stores` the catalogue and placement;
 //! `liveness` the beats between nodes that stand in for every store group's heartbeats.
 
+mod backups;
 mod heap;
 mod liveness;
 mod membership;
@@ -124,6 +125,8 @@ struct Inner {
     creating: AsyncMutex<()>,
     watches: Mutex<HashMap<u64, WatchSlot>>,
     next_watch: AtomicU64,
+    /// Backups being read by clients, part by part (`backups.rs`).
+    backups: Mutex<HashMap<u64, backups::BackupSession>>,
     faults: Arc<Faults>,
     started: Instant,
     /// Where the metrics endpoint listens, if it does.
@@ -323,6 +326,7 @@ impl Node {
                 creating: AsyncMutex::new(()),
                 watches: Mutex::new(HashMap::new()),
                 next_watch: AtomicU64::new(1),
+                backups: Mutex::new(HashMap::new()),
                 faults: Arc::default(),
                 started: Instant::now(),
                 metrics_addr,

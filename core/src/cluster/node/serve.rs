@@ -242,6 +242,7 @@ impl Node {
                 self.poll_watch(watch, after, max_wait_ms, max_events, min_revision).await
             }
             ClientBody::WatchClose { watch } => Ok(self.close_watch(watch)),
+            ClientBody::Backup { session, part } => self.backup_part(replica, session, part).await,
             ClientBody::Hello { .. }
             | ClientBody::Open { .. }
             | ClientBody::Members(_)

@@ -164,6 +164,15 @@ impl RemoteEngine {
         Option::<Entry>::try_from(self.query_async(Query::Get { key: Key::from(key) }, false).await?)
     }
 
+    /// A part of a backup taken at the store's leader (`cluster/node/backups.rs`).
+    pub(crate) fn backup_part(&self, session: u64, part: u64) -> Result<crate::net::wire::BackupPart> {
+        self.check_open()?;
+        match block(self.client.call(&self.name, ClientBody::Backup { session, part }))? {
+            ClientReply::Backup(part) => Ok(*part),
+            other => Err(Error::internal(format!("expected a backup part, got {other:?}"))),
+        }
+    }
+
     pub(crate) fn cluster_view(&self) -> Result<ClusterView> {
         block(self.cluster_view_async())
     }
