@@ -153,8 +153,9 @@ TEST_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 5 base --clock manu
 ## 5-node cluster whose stores have 3 replicas (CLUSTRON_NODES points each runner at it)
 test-bindings-cluster: cli python-install node-build
 	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance --test admin
-	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py $(PY_DIR)/tests/test_admin.py $(PY_DIR)/tests/test_search.py::test_aio_search $(PY_DIR)/tests/test_search.py::test_live_query_sync_and_aio
-	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js test/search.test.js'
+	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py $(PY_DIR)/tests/test_admin.py $(PY_DIR)/tests/test_search.py::test_aio_search $(PY_DIR)/tests/test_search.py::test_live_query_sync_and_aio \
+	  $(PY_DIR)/tests/test_backup.py::test_round_trip_sync_and_aio
+	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js test/search.test.js test/backup.test.js'
 
 ## examples-cluster: the quickstarts and the priority queues (Rust, C, Python, Node) and the Rust
 ## leader election on a 3-node cluster, exactly as README "Running a cluster" shows

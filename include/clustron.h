@@ -853,6 +853,34 @@ clustron_status clustron_admin_drain_member(const clustron_admin *admin, const c
 clustron_status clustron_admin_remove_member(const clustron_admin *admin, const char *node_id, clustron_error **err);
 
 /**
+ * Writes a backup of the store to `path` (NUL-terminated): every entry as of one revision,
+ * the leases, counters and the store's configuration, in a checksummed file that appears
+ * under `path` once complete and synced (an existing file is replaced). Writers go on
+ * meanwhile. `info` (optional, NULL: not wanted) receives what the file holds as JSON text:
+ * `{"path", "store", "revision", "entries", "file_bytes", "created_at_ms",
+ * "clustron_version", "replicas", "history_events", "history_bytes", "max_keys",
+ * "max_bytes"}`.
+ */
+clustron_status clustron_store_backup(const clustron_store *store, const char *path, char **info, clustron_error **err);
+
+/**
+ * Creates the store `target` names (a store name in process, or a connection string
+ * `clustron://h1:7861,h2:7861/orders`) from the backup at `path` (both NUL-terminated) and
+ * opens it: the same entries with the same values, versions and revisions, the same leases,
+ * counters and revision, and the backup's configuration. The whole file is checked first: a
+ * damaged, truncated or foreign file gives `CLUSTRON_INVALID_INPUT` with nothing created, a
+ * missing one `CLUSTRON_NOT_FOUND`; a store that holds data `CLUSTRON_CONFLICT`. On success
+ * `*out` receives the store (an in-process store lives while a handle on it does).
+ */
+clustron_status clustron_restore(const char *path, const char *target, clustron_store **out, clustron_error **err);
+
+/**
+ * Reads and checks a whole backup file (`path`, NUL-terminated) without restoring it;
+ * `*info` receives what it holds as JSON text (as `clustron_store_backup` gives it).
+ */
+clustron_status clustron_backup_inspect(const char *path, char **info, clustron_error **err);
+
+/**
  * Adds `delta` to the counter `name`.
  */
 clustron_status clustron_counter_add(const clustron_store *store, const char *name, size_t name_len, int64_t delta, const clustron_counter_options *options, clustron_counter_result *out, clustron_error **err);

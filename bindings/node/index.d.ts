@@ -73,6 +73,8 @@ export declare class NativeSession {
 
 /** An open store handle. */
 export declare class NativeStore {
+  /** Writes a backup of the store to `path` (on the thread pool). */
+  backup(path: string): Promise<BackupInfo>
   get(key: string): Entry | undefined | null | Promise<Entry | undefined | null>
   put(key: string, value: Buffer | string, options?: PutOptionsSpec | undefined | null): PutResult | Promise<PutResult>
   delete(key: string, options?: DeleteOptionsSpec | undefined | null): DeleteResult | Promise<DeleteResult>
@@ -170,6 +172,30 @@ export interface AcquireOptions {
   ttlMs?: number
   lease?: number
   waitMs?: number
+}
+
+/** What a backup file holds. */
+export interface BackupInfo {
+  /** Where the file is. */
+  path: string
+  /** The store it was taken from. */
+  store: string
+  /** The store's revision when it was taken: every entry as of that revision. */
+  revision: number
+  /** How many entries it holds. */
+  entries: number
+  /** The file's size in bytes. */
+  fileBytes: number
+  /** When it was taken, in milliseconds since the Unix epoch. */
+  createdAtMs: number
+  /** The Clustron version that wrote it. */
+  clustronVersion: string
+  /** The store's configuration, which a restore creates the store with. */
+  replicas: number
+  historyEvents: number
+  historyBytes: number
+  maxKeys: number | null
+  maxBytes: number | null
 }
 
 export interface ClearResult {
@@ -306,6 +332,9 @@ export interface Guard {
   fence: number
 }
 
+/** Reads and checks a whole backup file without restoring it (on the thread pool). */
+export declare function inspectBackup(path: string): Promise<BackupInfo>
+
 /** A key's time to live. */
 export interface KeyTtlInfo {
   /** "missing", "persistent" or "expires". */
@@ -433,6 +462,12 @@ export interface RangeSpec {
   limit?: number
   after?: string
 }
+
+/**
+ * Creates the store `target` names from the backup at `path` and opens it (on the thread
+ * pool).
+ */
+export declare function restoreStore(path: string, target: string): Promise<NativeStore>
 
 /** One page of a search. */
 export interface SearchPage {

@@ -46,17 +46,13 @@ impl RestoreArgs {
 }
 
 fn report(verb: &str, info: &BackupInfo, seconds: f64, json: bool) {
-    let header = &info.header;
     if json {
-        println!(
-            "{}",
-            json!({
-                verb: info.path.display().to_string(), "store": header.store, "revision": header.revision,
-                "entries": header.entries, "file_bytes": info.file_bytes, "seconds": seconds,
-                "created_at_ms": header.created_at.unix_millis(), "clustron_version": header.clustron_version,
-            })
-        );
+        let mut object = info.to_json();
+        object["done"] = json!(verb);
+        object["seconds"] = json!(seconds);
+        println!("{object}");
     } else {
+        let header = &info.header;
         println!(
             "{verb} {}: store {}, revision {}, {} entries, {} bytes, taken {} ms after the epoch by Clustron {} ({seconds:.2} s)",
             info.path.display(),

@@ -89,6 +89,24 @@ pub struct BackupInfo {
     pub path: PathBuf,
 }
 
+impl BackupInfo {
+    /// As JSON: `{"path", "store", "revision", "entries", "file_bytes", "created_at_ms",
+    /// "clustron_version", "replicas", "history_events", "history_bytes", "max_keys",
+    /// "max_bytes"}` (the quotas `null` when the store has none), as `clustron backup --json`,
+    /// the C ABI and the bindings give it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let header = &self.header;
+        let limits = &header.config.limits;
+        serde_json::json!({
+            "path": self.path.display().to_string(), "store": header.store, "revision": header.revision,
+            "entries": header.entries, "file_bytes": self.file_bytes, "created_at_ms": header.created_at.unix_millis(),
+            "clustron_version": header.clustron_version, "replicas": header.config.replicas,
+            "history_events": header.config.history.max_events, "history_bytes": header.config.history.max_bytes,
+            "max_keys": limits.max_keys, "max_bytes": limits.max_bytes,
+        })
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct EndRecord {
     entries: u64,

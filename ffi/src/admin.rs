@@ -8,7 +8,7 @@ use std::ffi::{c_char, CString};
 
 use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges, StoreInfo};
 
-use crate::guard::{self, call};
+use crate::guard::{self, call, text_out};
 use crate::status::{clustron_error, clustron_status};
 
 /// A cluster to administer. Safe to use from many threads at once; free it with
@@ -21,14 +21,6 @@ pub struct clustron_admin {
 fn admin<'a>(admin: *const clustron_admin) -> clustron::Result<&'a Cluster> {
     // SAFETY: NULL or a live handle (caller contract).
     unsafe { guard::object(admin, "admin") }.map(|handle| &handle.cluster)
-}
-
-/// Writes `text` to a checked out-parameter as a NUL-terminated string the caller frees.
-unsafe fn text_out(out: *mut *mut c_char, text: String) -> clustron::Result<()> {
-    let text = CString::new(text).map_err(|_| guard::invalid("the answer holds a NUL byte"))?;
-    // SAFETY: checked by the caller with `guard::out`.
-    unsafe { guard::write(out, text.into_raw()) };
-    Ok(())
 }
 
 /// Store options as the JSON form of `clustron::admin::StoreChanges` (NULL: none).

@@ -145,3 +145,12 @@ pub(crate) unsafe fn free<T>(pointer: *mut T) {
         drop(unsafe { Box::from_raw(pointer) });
     }
 }
+
+/// Writes `text` to a checked out-parameter as a NUL-terminated string the caller frees with
+/// `clustron_text_free`.
+pub(crate) unsafe fn text_out(out: *mut *mut std::ffi::c_char, text: String) -> Result<()> {
+    let text = std::ffi::CString::new(text).map_err(|_| invalid("the answer holds a NUL byte"))?;
+    // SAFETY: checked by the caller with `out`.
+    unsafe { write(out, text.into_raw()) };
+    Ok(())
+}

@@ -6,13 +6,14 @@
 //!
 //! Areas: [`status`] (codes and errors), [`store`], [`kv`], [`objects`] (entries, lists,
 //! results), [`search`], [`lease`] (leases and sessions), [`lock`], [`counter`], [`watch`],
-//! [`txn`], [`admin`] (a cluster's stores and members).
+//! [`txn`], [`admin`] (a cluster's stores and members), [`backup`].
 #![allow(non_camel_case_types, reason = "the C names are the ABI")]
 #![allow(clippy::missing_safety_doc, reason = "the safety contract of every function is in clustron.h")]
 
 extern crate clustron_core as clustron;
 
 pub mod admin;
+pub mod backup;
 pub mod counter;
 mod guard;
 pub mod kv;

@@ -1,10 +1,14 @@
 /*
  * The C ABI from C: every call's contract, bad input (NULL handles and pointers, zero and
  * huge lengths, invalid UTF-8, unknown flags), ownership (run under valgrind: zero leaks),
- * use after close, double cancel.
+ * use after close, double cancel, backups.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -372,6 +376,55 @@ static void admin_calls_refuse_bad_input(void) {
     clustron_admin_free(admin);
 }
 
+static void backups_round_trip_and_refuse_damaged_files(void) {
+    clustron_store *store = open_store("c-test-backup");
+    char key[16];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(key, sizeof key, "k/%03d", i);
+        OK(clustron_kv_put(store, key, (size_t)n, (const uint8_t *)"v\0x", 3, NULL, NULL, NULL));
+    }
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/clustron-c-test-%d.backup", (int)getpid());
+    char *info = NULL;
+    OK(clustron_store_backup(store, path, &info, NULL));
+    CHECK(strstr(info, "\"entries\":100") != NULL);
+    clustron_text_free(info);
+    info = NULL;
+    OK(clustron_backup_inspect(path, &info, NULL));
+    CHECK(strstr(info, "\"store\":\"c-test-backup\"") != NULL);
+    clustron_text_free(info);
+
+    clustron_store *copy = NULL;
+    OK(clustron_restore(path, "c-test-backup-copy", &copy, NULL));
+    clustron_entry *entry = NULL;
+    OK(clustron_kv_get(copy, S("k/042"), &entry, NULL));
+    size_t len = 0;
+    const uint8_t *value = clustron_entry_value(entry, &len);
+    CHECK(len == 3 && memcmp(value, "v\0x", 3) == 0);
+    clustron_entry_free(entry);
+    /* Into a store that holds data: conflict, and the store handle is not written. */
+    clustron_store *again = NULL;
+    CHECK_STATUS(CLUSTRON_CONFLICT, clustron_restore(path, "c-test-backup-copy", &again, NULL));
+    CHECK(again == NULL);
+    /* A truncated file: invalid input naming why. */
+    FILE *file = fopen(path, "r+b");
+    CHECK(file != NULL);
+    CHECK(fseek(file, 0, SEEK_END) == 0);
+    long size = ftell(file);
+    fclose(file);
+    CHECK(truncate(path, size - 5) == 0);
+    clustron_error *error = NULL;
+    CHECK(clustron_backup_inspect(path, &info, &error) == CLUSTRON_INVALID_INPUT);
+    CHECK(strstr(clustron_error_message(error), "cut short") != NULL);
+    clustron_error_free(error);
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_store_backup(store, NULL, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_restore(path, NULL, &again, NULL));
+    CHECK_STATUS(CLUSTRON_NOT_FOUND, clustron_restore("/nonexistent/backup", "x", &again, NULL));
+    remove(path);
+    clustron_store_free(copy);
+    clustron_store_free(store);
+}
+
 int main(void) {
     errors_carry_code_and_message();
     admin_calls_refuse_bad_input();
@@ -383,6 +436,7 @@ int main(void) {
     use_after_close_and_double_cancel_are_reported();
     transactions_conflict_and_commit();
     sessions_and_leases();
+    backups_round_trip_and_refuse_damaged_files();
     puts("test_api: ok");
     return 0;
 }

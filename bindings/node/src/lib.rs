@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod admin;
+mod backup;
 mod calls;
 mod convert;
 mod coord;

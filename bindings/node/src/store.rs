@@ -170,13 +170,23 @@ fn opening(target: &str, config: Option<String>) -> Result<clustron::Open> {
 }
 
 /// A store opened by [`open_store`], made a `NativeStore` on the JavaScript thread.
-pub struct Opened(clustron::Store);
+pub struct Opened(pub(crate) clustron::Store);
 
 impl ToNapiValue for Opened {
     unsafe fn to_napi_value(env: napi::sys::napi_env, opened: Opened) -> napi::Result<napi::sys::napi_value> {
         // SAFETY: napi calls this on the JavaScript thread with a live `env`, as it does the
         // class's own conversion this forwards to.
         unsafe { NativeStore::to_napi_value(env, NativeStore::adopt(opened.0)) }
+    }
+}
+
+impl TypeName for Opened {
+    fn type_name() -> &'static str {
+        "NativeStore"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Object
     }
 }
 

@@ -251,3 +251,27 @@ export interface ParsedConfig {
 
 /** A configuration: a connection string, JSON text, or the JSON form as an object. */
 export type ConfigLike = string | Record<string, unknown>
+
+/** What a backup file holds (`store.backup`, `restore`, `inspectBackup`). */
+export interface BackupInfo {
+  /** Where the file is. */
+  path: string
+  /** The store it was taken from. */
+  store: string
+  /** The store's revision when it was taken: every entry as of that revision. */
+  revision: number
+  /** How many entries it holds (counters and leases are not entries). */
+  entries: number
+  /** The file's size in bytes. */
+  fileBytes: number
+  /** When it was taken, in milliseconds since the Unix epoch (the writing machine's clock). */
+  createdAtMs: number
+  /** The Clustron version that wrote it. */
+  clustronVersion: string
+  /** The store's configuration, which a restore creates the store with. */
+  replicas: number
+  historyEvents: number
+  historyBytes: number
+  maxKeys: number | null
+  maxBytes: number | null
+}

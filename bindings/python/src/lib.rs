@@ -62,5 +62,6 @@ fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<results::SearchPage>()?;
     module.add_class::<results::TxnResult>()?;
     module.add_function(wrap_pyfunction!(store::parse_config, module)?)?;
+    module.add_function(wrap_pyfunction!(store::inspect_backup, module)?)?;
     Ok(())
 }

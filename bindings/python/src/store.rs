@@ -57,11 +57,32 @@ fn config(config: &Bound<'_, PyAny>) -> PyResult<Config> {
 #[pymethods]
 impl Store {
     #[new]
-    #[pyo3(signature = (target, config=None))]
-    fn new(py: Python<'_>, target: &str, config: Option<&Bound<'_, PyAny>>) -> PyResult<Store> {
+    #[pyo3(signature = (target, config=None, *, _restore_from=None))]
+    fn new(
+        py: Python<'_>,
+        target: &str,
+        config: Option<&Bound<'_, PyAny>>,
+        _restore_from: Option<std::path::PathBuf>,
+    ) -> PyResult<Store> {
+        if let Some(path) = _restore_from {
+            if config.is_some() {
+                return Err(pyo3::exceptions::PyTypeError::new_err("restore takes a target, not a config"));
+            }
+            let target = target.to_owned();
+            let restored = check(py.detach(move || clustron::backup::restore(path, &target)))?;
+            return Ok(Store { store: restored.store, deferred: false });
+        }
         let open = opening(target, config)?;
         // Opening a remote store connects to the cluster: without the GIL.
         Ok(Store { store: check(py.detach(move || open.wait()))?, deferred: false })
+    }
+
+    /// Writes a backup of the store to `path` (see `clustron.Store.backup`): what the file
+    /// holds, as JSON text. Without the GIL.
+    fn _backup(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<String> {
+        let store = self.store.clone();
+        let info = check(py.detach(move || store.backup(path).wait()))?;
+        Ok(backup_json(&info))
     }
 
     /// Opening for `clustron.aio`: a `Pending` of the store, awaited on the event loop.
@@ -432,6 +453,18 @@ impl Store {
     fn __repr__(&self) -> String {
         format!("<clustron.Store {:?}{}>", self.store.name(), if self.store.is_closed() { " closed" } else { "" })
     }
+}
+
+/// What a backup file holds, as JSON text for the facade's `BackupInfo`.
+pub(crate) fn backup_json(info: &clustron::backup::BackupInfo) -> String {
+    info.to_json().to_string()
+}
+
+/// Reads and checks a backup file without restoring it: what it holds, as JSON text.
+#[pyfunction]
+pub(crate) fn inspect_backup(py: Python<'_>, path: std::path::PathBuf) -> PyResult<String> {
+    let info = check(py.detach(move || clustron::backup::inspect(path)))?;
+    Ok(backup_json(&info))
 }
 
 /// Parses a configuration (a connection string, a JSON string or a dict) without opening

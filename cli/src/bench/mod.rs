@@ -5,9 +5,10 @@
 //!
 //! Modes: `latency` (1 client by default), `throughput` (64), `mixed` (16), each running the
 //! operation mix of a `--profile`; or one operation alone (`put`, `get`, `get-local`,
-//! `counter`, `lock`, `watch-latency`, `search`, `scan-page`). With the `compare` feature the same harness drives
+//! `counter`, `lock`, `watch-latency`, `search`, `scan-page`), or `backup` (one backup and restore, timed). With the `compare` feature the same harness drives
 //! etcd and Redis (`--target etcd://...`, `redis://...`; see [`systems`]).
 
+mod backup;
 mod systems;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +46,9 @@ pub enum Workload {
     /// Scans of 100 keys from a random key: a page of the same size and entries (preloaded as
     /// `search` preloads them), for comparison.
     ScanPage,
+    /// One backup and one restore of `--keys` entries of `--value-size` bytes (preloaded),
+    /// through a file in the temporary directory: seconds, entries/s and MB/s of each.
+    Backup,
 }
 
 /// Operation mixes for `latency`, `throughput` and `mixed`.
@@ -159,6 +163,7 @@ impl Workload {
             (Workload::Lock, None) => single(Op::Lock),
             (Workload::Search, None) => single(Op::Search),
             (Workload::ScanPage, None) => single(Op::ScanPage),
+            (Workload::Backup, None) => Ok(Vec::new()),
         }
     }
 }
@@ -426,21 +431,27 @@ fn store_targets(target: &str, stores: usize) -> Result<Vec<String>, String> {
             if matches!(scheme.as_deref(), Some("etcd" | "redis")) {
                 return Err("--stores spreads load over Clustron stores only".into());
             }
-            let (address, query) = target.split_once('?').map_or((target, None), |(a, q)| (a, Some(q)));
-            let slash = address.rfind('/').filter(|at| !address[..*at].ends_with('/'));
-            let (base, name) = match slash {
-                Some(at) if at + 1 < address.len() => (&address[..at + 1], &address[at + 1..]),
-                None if !address.is_empty() && !address.contains('/') => ("", address),
-                _ => return Err(format!("--stores needs a target that names a store: {target}")),
-            };
-            Ok((0..stores)
+            (0..stores)
                 .map(|n| {
-                    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-                    format!("{base}{name}-{n}{query}")
+                    renamed(target, &format!("-{n}"))
+                        .map_err(|_| format!("--stores needs a target that names a store: {target}"))
                 })
-                .collect())
+                .collect()
         }
     }
+}
+
+/// `target` with `suffix` appended to the name of the store it names.
+fn renamed(target: &str, suffix: &str) -> Result<String, String> {
+    let (address, query) = target.split_once('?').map_or((target, None), |(a, q)| (a, Some(q)));
+    let slash = address.rfind('/').filter(|at| !address[..*at].ends_with('/'));
+    let (base, name) = match slash {
+        Some(at) if at + 1 < address.len() => (&address[..at + 1], &address[at + 1..]),
+        None if !address.is_empty() && !address.contains('/') => ("", address),
+        _ => return Err(format!("the target names no store: {target}")),
+    };
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    Ok(format!("{base}{name}{suffix}{query}"))
 }
 
 fn seconds(value: f64, name: &str) -> Result<Duration, String> {
@@ -448,6 +459,9 @@ fn seconds(value: f64, name: &str) -> Result<Duration, String> {
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
+    if args.workload == Workload::Backup {
+        return backup::run(&args);
+    }
     let clients = args.clients.unwrap_or(args.workload.default_clients());
     if clients == 0 || args.keys == 0 {
         return Err("--clients and --keys must be at least 1".into());

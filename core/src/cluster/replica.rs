@@ -137,6 +137,10 @@ pub(crate) struct Replica {
     pub(crate) name: String,
     pub(crate) raft: Raft,
     pub(crate) engine: Arc<InProcEngine>,
+    /// How many times the leader this node knows changed (to another node or to none).
+    pub(crate) leader_changes: std::sync::atomic::AtomicU64,
+    /// The machine's snapshot accounting: bytes since the last, the last one's size and time.
+    pub(crate) snapshots: Arc<crate::cluster::machine::SnapshotDue>,
     node_id: u64,
     timing: Timing,
     sessions: Mutex<HashMap<LeaseId, Tracked>>,
@@ -203,6 +207,7 @@ impl Replica {
         };
         let machine = Machine::open(Arc::clone(&engine), data_dir, io, on_disk)?;
         let revisions = machine.revisions();
+        let snapshot_due = machine.snapshot_due();
         let raft_config = openraft::Config {
             cluster_name: name.to_owned(),
             heartbeat_interval: timing.heartbeat_ms,
@@ -243,6 +248,8 @@ impl Replica {
             name: name.to_owned(),
             raft,
             engine,
+            leader_changes: std::sync::atomic::AtomicU64::new(0),
+            snapshots: Arc::clone(&snapshot_due),
             node_id,
             timing,
             sessions: Mutex::new(HashMap::new()),
@@ -261,6 +268,7 @@ impl Replica {
         tokio::spawn(Arc::clone(&replica).duties());
         tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));
         tokio::spawn(Replica::confirmer(Arc::downgrade(&replica), confirming));
+        tokio::spawn(Replica::snapshotter(Arc::downgrade(&replica), snapshot_due));
         Ok(replica)
     }
 
@@ -537,6 +545,34 @@ impl Replica {
     /// when it starts (a read-index batch): each read still gets a confirmation that began
     /// after it arrived, so it sees every write acknowledged before it, while 64 concurrent
     /// reads cost one round to the followers instead of 64.
+    /// Takes a snapshot whenever the machine says the log applied since the last one is
+    /// large (`machine::SNAPSHOT_BYTES`), and then drops the log it covers at once: openraft
+    /// keeps `snapshot_keep` entries past a snapshot for followers that lag a little, which
+    /// for entries of a megabyte is a gigabyte the node log would copy forward again and
+    /// again. A follower that lags past it gets the snapshot instead. Ends once the replica
+    /// is gone.
+    async fn snapshotter(replica: std::sync::Weak<Replica>, due: Arc<crate::cluster::machine::SnapshotDue>) {
+        loop {
+            let told = tokio::time::timeout(Duration::from_secs(10), due.notify.notified()).await.is_ok();
+            let Some(replica) = replica.upgrade() else { return };
+            if !told {
+                continue;
+            }
+            let Some(applied) = replica.raft.metrics().borrow().last_applied.map(|id| id.index) else { continue };
+            if replica.raft.trigger().snapshot().await.is_err() {
+                return;
+            }
+            let covered =
+                |metrics: &openraft::RaftMetrics<u64, NodeInfo>| metrics.snapshot.is_some_and(|id| id.index >= applied);
+            let waited = replica.raft.wait(Some(Duration::from_secs(60))).metrics(covered, "a snapshot").await;
+            if let Ok(metrics) = waited {
+                if let Some(snapshot) = metrics.snapshot {
+                    let _ = replica.raft.trigger().purge_log(snapshot.index).await;
+                }
+            }
+        }
+    }
+
     async fn confirmer(
         replica: std::sync::Weak<Replica>,
         mut reads: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), Fault>>>,
@@ -727,8 +763,18 @@ impl Replica {
         // Server metrics change with the role, the leader and the membership only.
         let mut metrics = self.raft.server_metrics();
         let mut leading = false;
+        let mut known_leader = None;
         loop {
-            let state = metrics.borrow().state;
+            let (state, leader) = {
+                let now = metrics.borrow();
+                (now.state, now.current_leader)
+            };
+            if leader != known_leader {
+                if known_leader.is_some() || leader.is_none() {
+                    self.leader_changes.fetch_add(1, Ordering::Relaxed);
+                }
+                known_leader = leader;
+            }
             if state == ServerState::Shutdown {
                 return;
             }

@@ -308,11 +308,13 @@ pub(crate) type RaftResponse = std::result::Result<Vec<u8>, Error>;
 mod tests {
     use super::*;
 
-    /// What versions 3 and 4 added, pinned byte for byte: a reordered variant or field fails
-    /// here (`golden.rs` pins every message).
+    /// What versions 3, 4 and 6 added, pinned byte for byte: a reordered variant or field
+    /// fails here (`golden.rs` pins every message).
     #[test]
-    fn the_messages_of_protocol_versions_3_and_4_are_pinned() {
-        assert_eq!(PROTOCOL_VERSION, 5);
+    fn the_messages_of_protocol_versions_3_4_and_6_are_pinned() {
+        assert_eq!(PROTOCOL_VERSION, 6);
+        let backup = ClientBody::Backup { session: 7, part: 2 };
+        assert_eq!(postcard::to_allocvec(&backup).unwrap(), [17, 7, 2], "Backup is variant 17");
         let drop = ClientBody::Stores(StoresOp::Drop { name: "ab".into() });
         assert_eq!(postcard::to_allocvec(&drop).unwrap(), [16, 2, 2, b'a', b'b'], "Stores is variant 16, Drop 2");
         let drain = ClientBody::Members(MembersOp::Drain(5));

@@ -20,8 +20,10 @@ stable ``code``; wrong argument types raise ``TypeError``.
 from __future__ import annotations
 
 import json as _json
+import os as _os
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, Union
 
 from . import _native
@@ -83,11 +85,52 @@ Seconds = Union[float, int, timedelta]
 ConfigLike = Union[str, "dict[str, Any]"]
 
 
+@dataclass(frozen=True)
+class BackupInfo:
+    """What a backup file holds (``Store.backup``, ``restore``, ``inspect_backup``)."""
+
+    #: Where the file is.
+    path: str
+    #: The store it was taken from.
+    store: str
+    #: The store's revision when it was taken: every entry as of that revision.
+    revision: int
+    #: How many entries it holds (counters, leases are not entries).
+    entries: int
+    #: The file's size in bytes.
+    file_bytes: int
+    #: When it was taken (the clock of the machine that wrote it), in UTC.
+    created_at: datetime
+    #: The Clustron version that wrote it.
+    clustron_version: str
+    #: The store's configuration, which a restore creates the store with.
+    replicas: int
+    history_events: int
+    history_bytes: int
+    max_keys: Optional[int]
+    max_bytes: Optional[int]
+
+    @classmethod
+    def _of(cls, text: str) -> BackupInfo:
+        fields = _json.loads(text)
+        millis = fields.pop("created_at_ms")
+        return cls(created_at=datetime.fromtimestamp(millis / 1000, tz=timezone.utc), **fields)
+
+
 class Store(_native.Store):
     """An open store (see ``clustron.open``). Use it as a context manager to close it."""
 
     def __enter__(self) -> Store:
         return self
+
+    def backup(self, path: Union[str, "_os.PathLike[str]"]) -> BackupInfo:
+        """Writes a backup of the store to ``path``: every entry as of one revision (values,
+        versions, revisions, TTLs, leases, content types, entities, labels), the leases and
+        counters, and the store's configuration, in a checksummed file. Writers go on
+        meanwhile; the file appears under ``path`` once complete and synced (an existing file
+        is replaced). On a cluster the store's leader takes it and it is fetched in parts.
+        ``restore`` makes a store from it. Blocks without holding the GIL."""
+        return BackupInfo._of(self._backup(_os.fspath(path)))
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
@@ -246,6 +289,25 @@ class Admin(_native.Admin):
         self._remove_member(node_id)
 
 
+def restore(path: Union[str, "_os.PathLike[str]"], target: str) -> Store:
+    """Creates the store ``target`` names (an in-process store name, or a connection string
+    ``"clustron://h1:7861,h2:7861/orders"``) from the backup at ``path`` and opens it: the same
+    entries with the same values, versions and revisions, the same leases, counters and
+    revision, and the backup's configuration (a cluster's store is created with it).
+
+    The whole file is checked first: a damaged, truncated or foreign file raises
+    ``InvalidInputError`` with nothing created; a missing one ``NotFoundError``. Only a store
+    that was never written is restored into; one that holds data raises ``ConflictError``.
+    An in-process store lives while a handle on it does: keep the returned store open."""
+    return Store(target, _restore_from=_os.fspath(path))
+
+
+def inspect_backup(path: Union[str, "_os.PathLike[str]"]) -> BackupInfo:
+    """Reads and checks a whole backup file without restoring it: what it holds, or
+    ``InvalidInputError`` saying why it cannot be used (damaged, truncated, a newer format)."""
+    return BackupInfo._of(_native.inspect_backup(_os.fspath(path)))
+
+
 def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
     """Opens a store.
 
@@ -261,6 +323,7 @@ __all__ = [
     "JSON",
     "TEXT",
     "Admin",
+    "BackupInfo",
     "ClearResult",
     "ClosedError",
     "ClustronError",
@@ -305,6 +368,8 @@ __all__ = [
     "UnavailableError",
     "Watch",
     "Watches",
+    "inspect_backup",
     "open",
     "parse_config",
+    "restore",
 ]

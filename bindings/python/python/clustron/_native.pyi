@@ -49,6 +49,7 @@ __all__ = [
     "Watch",
     "Watches",
     "__version__",
+    "inspect_backup",
     "parse_config",
 ]
 
@@ -57,7 +58,10 @@ JSON: str
 
 @disjoint_base
 class Store:
-    def __new__(cls, target: str, config: Optional[Union[str, dict[str, Any]]] = None) -> Self: ...
+    def __new__(
+        cls, target: str, config: Optional[Union[str, dict[str, Any]]] = None, *, _restore_from: Optional[str] = None
+    ) -> Self: ...
+    def _backup(self, path: str) -> str: ...
     @property
     def name(self) -> str: ...
     @property
@@ -517,6 +521,7 @@ class TxnResult:
     def responses(self) -> list[Union[Entry, PutResult, DeleteResult, None]]: ...
 
 def parse_config(input: Union[str, dict[str, Any]]) -> dict[str, Any]: ...
+def inspect_backup(path: str) -> str: ...
 
 @disjoint_base
 class Admin:

@@ -40,6 +40,7 @@ from clustron._errors import ClustronError, LockedError
 from clustron._errors import TimeoutError as _Timeout
 
 from . import (
+    BackupInfo,
     ClearResult,
     Compare,
     ConfigLike,
@@ -83,6 +84,7 @@ __all__ = [
     "Watch",
     "Watches",
     "open",
+    "restore",
 ]
 
 
@@ -362,6 +364,11 @@ class Store:
     async def status(self) -> Status:
         return await _done(self._calls.status())
 
+    async def backup(self, path: str | os.PathLike[str]) -> BackupInfo:
+        """Writes a backup of the store to ``path`` (see :meth:`clustron.Store.backup`), on a
+        worker thread: the loop goes on."""
+        return await asyncio.to_thread(clustron.Store.backup, self._store, path)
+
     async def advance_clock(self, by: Seconds) -> None:
         # The deferred store returns a Pending where the stub says None.
         await _done(self._calls.advance_clock(by))  # type: ignore[func-returns-value]
@@ -447,6 +454,12 @@ class Admin:
 async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A001 - the product's verb
     """Opens a store (see :func:`clustron.open`). The loop goes on while a cluster answers."""
     return Store.wrap(await _wait(_native.Store._open_deferred(target, config)))
+
+
+async def restore(path: str | os.PathLike[str], target: str) -> Store:
+    """Creates and opens a store from a backup file (see :func:`clustron.restore`), on a
+    worker thread: the loop goes on."""
+    return Store.wrap(await asyncio.to_thread(clustron.restore, path, target))
 
 
 class Leases:
