@@ -328,6 +328,42 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
     drop(garbage);
     assert!(http_get(&address, "/metrics").0.contains("200"), "still serving after garbage");
 
+    // The dashboard and the alert rules in deploy/ name only metrics a node exports.
+    let families: std::collections::BTreeSet<String> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .map(str::to_owned)
+        .collect();
+    for file in ["deploy/grafana/clustron.json", "deploy/prometheus/alerts.yml"] {
+        let text = std::fs::read_to_string(format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"))).expect("a deploy file");
+        let mut named = 0;
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if !(word.starts_with("clustron_") || word.starts_with("process_")) {
+                continue;
+            }
+            named += 1;
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| word.strip_suffix(suffix).filter(|base| families.contains(*base)))
+                .unwrap_or(word);
+            assert!(families.contains(family), "{file} names {word}, which no node exports");
+        }
+        assert!(named >= 10, "{file} names {named} metrics");
+    }
+
+    // Probes: every node is live, and ready (joined, every replica led and applied).
+    for node in &cluster.nodes {
+        let probe = node.metrics.as_deref().expect("a metrics address");
+        let (status, body) = http_get(probe, "/livez");
+        assert!(status.contains("200") && body == "ok\n", "{status} {body}");
+        let ready = eventually(Duration::from_secs(30), || {
+            let (status, body) = http_get(probe, "/readyz");
+            (status.contains("200") && body == "ready\n").then_some(())
+        });
+        assert!(ready.is_some(), "{probe}: {:?}", http_get(probe, "/readyz"));
+    }
+
     // `clustron top` reads the same endpoints and shows a frame per interval, then stops.
     let endpoints: Vec<String> = cluster.nodes.iter().filter_map(|node| node.metrics.clone()).collect();
     let top = clustron(&["top", "--metrics", &endpoints.join(","), "--interval", "200ms", "--iterations", "2"], b"");
@@ -348,6 +384,18 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
         b"",
     );
     assert!(gone.stdout.contains("unreachable"), "{gone:?}");
+
+    // The last node standing is still live but not ready: its groups lost their leaders.
+    let mut cluster = cluster;
+    let survivor = cluster.nodes[2].metrics.clone().expect("a metrics address");
+    cluster.kill(0);
+    cluster.kill(1);
+    let unready = eventually(Duration::from_secs(60), || {
+        let (status, body) = http_get(&survivor, "/readyz");
+        (status.contains("503") && body.contains("no leader known")).then_some(body)
+    });
+    assert!(unready.is_some(), "{:?}", http_get(&survivor, "/readyz"));
+    assert!(http_get(&survivor, "/livez").0.contains("200"));
 }
 
 #[test]

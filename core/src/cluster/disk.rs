@@ -52,6 +52,8 @@ pub(crate) struct Disk {
     closing: AtomicBool,
     /// How many injected faults fired (tests wait on it instead of on time).
     fired: AtomicU64,
+    /// How long each sync took (the metrics' `clustron_node_fsync_duration_seconds`).
+    pub(crate) syncs: super::metrics::Histogram,
     fatal: watch::Sender<Option<Fatal>>,
     /// The simulation's disk: whole files are read and replaced there instead.
     #[cfg(all(test, tokio_unstable))]
@@ -72,6 +74,7 @@ impl Default for Disk {
             sync_io: AtomicBool::new(false),
             closing: AtomicBool::new(false),
             fired: AtomicU64::new(0),
+            syncs: Default::default(),
             fatal: watch::channel(None).0,
             #[cfg(all(test, tokio_unstable))]
             simulated: None,
@@ -217,7 +220,10 @@ impl Disk {
         if self.sync_io.load(Ordering::Relaxed) {
             return Err(self.injected(EIO));
         }
-        file.sync_data()
+        let started = std::time::Instant::now();
+        let synced = file.sync_data();
+        self.syncs.observe(started.elapsed());
+        synced
     }
 
     /// `fsync` (data and metadata: a new file's length, a directory's entries).
@@ -225,7 +231,10 @@ impl Disk {
         if self.sync_io.load(Ordering::Relaxed) {
             return Err(self.injected(EIO));
         }
-        file.sync_all()
+        let started = std::time::Instant::now();
+        let synced = file.sync_all();
+        self.syncs.observe(started.elapsed());
+        synced
     }
 
     /// The whole file, or `None` if it does not exist.

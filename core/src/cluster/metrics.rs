@@ -148,7 +148,7 @@ fn query_kind(query: &Query) -> usize {
 }
 
 /// A latency histogram with fixed buckets.
-struct Histogram {
+pub(crate) struct Histogram {
     /// Observations at or below each bound of [`BUCKETS_US`] (not cumulative; the last slot
     /// counts those above every bound).
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
@@ -161,8 +161,14 @@ impl Default for Histogram {
     }
 }
 
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram").field("sum_us", &self.sum_us.load(Ordering::Relaxed)).finish_non_exhaustive()
+    }
+}
+
 impl Histogram {
-    fn observe(&self, took: Duration) {
+    pub(crate) fn observe(&self, took: Duration) {
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         let slot = BUCKETS_US.partition_point(|&bound| bound < micros);
         self.buckets[slot].fetch_add(1, Ordering::Relaxed);
@@ -224,7 +230,7 @@ impl StoreMetrics {
 }
 
 /// Node-wide facts for the endpoint.
-pub(crate) struct NodeFacts {
+pub(crate) struct NodeFacts<'a> {
     pub(crate) id: u64,
     pub(crate) peer: String,
     pub(crate) started: Instant,
@@ -235,6 +241,41 @@ pub(crate) struct NodeFacts {
     /// here, and dropped or moved away).
     pub(crate) replicas_added: u64,
     pub(crate) replicas_removed: u64,
+    /// The durations of the node's file syncs.
+    pub(crate) syncs: &'a Histogram,
+}
+
+/// The process's standard metrics (as Prometheus client libraries name them), from /proc:
+/// resident memory, CPU time, open file descriptors, threads and start time.
+fn process(out: &mut Exposition) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let Some((_, rest)) = stat.rsplit_once(") ") else { return };
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let field = |number: usize| fields.get(number - 3).and_then(|text| text.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // SAFETY: as above.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| line.strip_prefix("btime ").and_then(|n| n.trim().parse::<u64>().ok()))
+        })
+        .unwrap_or(0);
+    let open_fds = std::fs::read_dir("/proc/self/fd").map(|dir| dir.count()).unwrap_or(0);
+    out.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
+    out.sample("process_cpu_seconds_total", &[], (field(14) + field(15)) as f64 / ticks);
+    out.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    out.sample("process_resident_memory_bytes", &[], field(24) * page);
+    out.family("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+    out.sample("process_virtual_memory_bytes", &[], field(23));
+    out.family("process_open_fds", "gauge", "Open file descriptors.");
+    out.sample("process_open_fds", &[], open_fds);
+    out.family("process_threads", "gauge", "Threads of the process.");
+    out.sample("process_threads", &[], field(20));
+    out.family("process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch, in seconds.");
+    out.sample("process_start_time_seconds", &[], boot as f64 + field(22) as f64 / ticks);
 }
 
 /// Writes Prometheus text-format families: `# HELP`/`# TYPE` once, then the samples.
@@ -243,6 +284,31 @@ struct Exposition {
 }
 
 impl Exposition {
+    /// The `_bucket`, `_sum` and `_count` samples of a histogram (none before its first
+    /// observation).
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], histogram: &Histogram) {
+        let counts: Vec<u64> = histogram.buckets.iter().map(|slot| slot.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return;
+        }
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS_US.iter().zip(&counts) {
+            cumulative += count;
+            let le = format!("{}", *bound as f64 / 1e6);
+            let mut with_le = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, cumulative);
+        }
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", "+Inf"));
+        self.sample(&bucket, &with_le, total);
+        let sum = histogram.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        self.sample(&format!("{name}_sum"), labels, sum);
+        self.sample(&format!("{name}_count"), labels, total);
+    }
+
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.text, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
@@ -329,6 +395,13 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
         "1 when the node's disk failed or its data is damaged (the node is stopping).",
     );
     out.sample("clustron_node_storage_failed", &[], u64::from(facts.failed));
+    out.family(
+        "clustron_node_fsync_duration_seconds",
+        "histogram",
+        "Time of each fdatasync or fsync of the node's files (log segments, snapshots, metadata).",
+    );
+    out.histogram("clustron_node_fsync_duration_seconds", &[], facts.syncs);
+    process(&mut out);
     out.family("clustron_node_replicas", "gauge", "Store replicas on this node (the catalogue's not counted).");
     let replicas = stores.iter().filter(|(replica, _)| replica.name != super::catalogue::CATALOGUE).count();
     out.sample("clustron_node_replicas", &[], replicas);
@@ -416,26 +489,11 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     );
     for (replica, _) in stores {
         for (kind, stats) in KINDS.iter().zip(&replica.metrics.kinds) {
-            let counts: Vec<u64> = stats.latency.buckets.iter().map(|slot| slot.load(Ordering::Relaxed)).collect();
-            let total: u64 = counts.iter().sum();
-            if total == 0 {
-                continue;
-            }
-            let labels = [("store", replica.name.as_str()), ("op", kind)];
-            let mut cumulative = 0;
-            for (bound, count) in BUCKETS_US.iter().zip(&counts) {
-                cumulative += count;
-                let le = format!("{}", *bound as f64 / 1e6);
-                out.sample(
-                    "clustron_request_duration_seconds_bucket",
-                    &[labels[0], labels[1], ("le", &le)],
-                    cumulative,
-                );
-            }
-            out.sample("clustron_request_duration_seconds_bucket", &[labels[0], labels[1], ("le", "+Inf")], total);
-            let sum = stats.latency.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-            out.sample("clustron_request_duration_seconds_sum", &labels, sum);
-            out.sample("clustron_request_duration_seconds_count", &labels, total);
+            out.histogram(
+                "clustron_request_duration_seconds",
+                &[("store", replica.name.as_str()), ("op", kind)],
+                &stats.latency,
+            );
         }
     }
 
@@ -468,6 +526,36 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     gauge(&mut out, "clustron_raft_voters", "Voting members of the store's group.", &|i| {
         raft[i].membership_config.membership().voter_ids().count() as u64
     });
+    gauge(&mut out, "clustron_raft_has_leader", "1 if this node knows a leader of the store's group.", &|i| {
+        u64::from(raft[i].current_leader.is_some())
+    });
+    out.family(
+        "clustron_raft_leader_changes_total",
+        "counter",
+        "How many times the leader of the store's group, as this node knows it, changed or was lost.",
+    );
+    for (replica, _) in stores {
+        out.sample(
+            "clustron_raft_leader_changes_total",
+            &[("store", &replica.name)],
+            replica.leader_changes.load(Ordering::Relaxed),
+        );
+    }
+    gauge(
+        &mut out,
+        "clustron_raft_snapshot_bytes",
+        "The size of the last snapshot this node built of the store.",
+        &|i| stores[i].0.snapshots.last_bytes.load(Ordering::Relaxed),
+    );
+    out.family(
+        "clustron_raft_snapshot_build_seconds",
+        "gauge",
+        "How long the last snapshot this node built of the store took to build and save.",
+    );
+    for (replica, _) in stores {
+        let micros = replica.snapshots.last_micros.load(Ordering::Relaxed);
+        out.sample("clustron_raft_snapshot_build_seconds", &[("store", &replica.name)], micros as f64 / 1e6);
+    }
     out.family("clustron_raft_leader", "gauge", "The store's leader as this node knows it (the id is a label).");
     for ((replica, _), metrics) in stores.iter().zip(&raft) {
         if let Some(leader) = metrics.current_leader {
@@ -498,11 +586,27 @@ const MAX_HEAD: usize = 8 << 10;
 /// How long a scraper may take to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves `GET /metrics` (and a one-line index at `/`) until the listener fails. `page`
-/// renders the exposition at each scrape.
-pub(crate) async fn serve<F, Fut>(listener: TcpListener, page: F)
+/// What the endpoint is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// `/metrics`: the Prometheus exposition.
+    Metrics,
+    /// `/readyz`: whether the node serves its stores (an empty answer: ready; else the
+    /// reasons it does not, one per line).
+    Ready,
+}
+
+/// Serves `GET /metrics`, `/livez`, `/readyz` (and a one-line index at `/`) until the
+/// listener fails. `answer` renders the exposition, or the reasons the node is not ready,
+/// at each request.
+///
+/// - `/livez`: 200 while the node's process answers (a node whose disk failed exits).
+/// - `/readyz`: 200 once the node joined its cluster (it follows the catalogue, whose group
+///   has a leader) and every store replica it holds knows its leader and has applied every
+///   entry of its log; else 503 with the reasons. For a load balancer or Kubernetes.
+pub(crate) async fn serve<F, Fut>(listener: TcpListener, answer: F)
 where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Probe) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = String> + Send,
 {
     loop {
@@ -510,16 +614,16 @@ where
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let page = page.clone();
+        let answer = answer.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(READ_TIMEOUT * 2, answer_http(stream, page)).await;
+            let _ = tokio::time::timeout(READ_TIMEOUT * 2, answer_http(stream, answer)).await;
         });
     }
 }
 
-async fn answer_http<F, Fut>(mut stream: TcpStream, page: F) -> std::io::Result<()>
+async fn answer_http<F, Fut>(mut stream: TcpStream, answer: F) -> std::io::Result<()>
 where
-    F: Fn() -> Fut,
+    F: Fn(Probe) -> Fut,
     Fut: std::future::Future<Output = String>,
 {
     let mut head = Vec::with_capacity(512);
@@ -545,9 +649,21 @@ where
     let path = path.split('?').next().unwrap_or_default();
     match (method, path) {
         ("GET", "/metrics") => {
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &page().await).await
+            let page = answer(Probe::Metrics).await;
+            respond(&mut stream, "200 OK", "text/plain; version=0.0.4; charset=utf-8", &page).await
         }
-        ("GET", "/") => respond(&mut stream, "200 OK", "text/plain", "clustron node: metrics at /metrics\n").await,
+        ("GET", "/livez") => respond(&mut stream, "200 OK", "text/plain", "ok\n").await,
+        ("GET", "/readyz") => {
+            let reasons = answer(Probe::Ready).await;
+            if reasons.is_empty() {
+                respond(&mut stream, "200 OK", "text/plain", "ready\n").await
+            } else {
+                respond(&mut stream, "503 Service Unavailable", "text/plain", &reasons).await
+            }
+        }
+        ("GET", "/") => {
+            respond(&mut stream, "200 OK", "text/plain", "clustron node: /metrics, /livez, /readyz\n").await
+        }
         ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found: try /metrics\n").await,
         _ => respond(&mut stream, "405 Method Not Allowed", "text/plain", "only GET\n").await,
     }

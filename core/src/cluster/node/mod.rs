@@ -349,12 +349,14 @@ impl Node {
         node.serve(incoming);
         if let Some(listener) = metrics_listener {
             let weak = Arc::downgrade(&node.inner);
-            tokio::spawn(metrics::serve(listener, move || {
+            tokio::spawn(metrics::serve(listener, move |probe| {
                 let node = weak.upgrade().map(|inner| Node { inner });
                 async move {
-                    match node {
-                        Some(node) => node.metrics_page().await,
-                        None => String::new(),
+                    match (node, probe) {
+                        (Some(node), metrics::Probe::Metrics) => node.metrics_page().await,
+                        (Some(node), metrics::Probe::Ready) => node.unready().join(""),
+                        (None, metrics::Probe::Metrics) => String::new(),
+                        (None, metrics::Probe::Ready) => "the node is stopping\n".to_owned(),
                     }
                 }
             }));
@@ -398,6 +400,37 @@ impl Node {
         self.inner.metrics_addr
     }
 
+    /// Why the node is not ready to serve, a line each (none: ready): it has not joined its
+    /// cluster (no catalogue replica, or its group has no leader), or a store replica it holds
+    /// knows no leader or has entries in its log it has not applied yet. `/readyz` answers it.
+    pub fn unready(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.inner.io.failed().is_some() {
+            reasons.push("the node's disk failed\n".to_owned());
+        }
+        let replicas: Vec<Arc<Replica>> = self.inner.replicas.read().values().cloned().collect();
+        if !replicas.iter().any(|replica| replica.name == catalogue::CATALOGUE) {
+            reasons.push("not joined: this node holds no copy of the cluster catalogue yet\n".to_owned());
+        }
+        for replica in &replicas {
+            let metrics = replica.raft.metrics().borrow().clone();
+            let what = if replica.name == catalogue::CATALOGUE {
+                "the catalogue".to_owned()
+            } else {
+                format!("store {:?}", replica.name)
+            };
+            if metrics.current_leader.is_none() {
+                reasons.push(format!("{what}: no leader known\n"));
+            }
+            let applied = metrics.last_applied.map_or(0, |id| id.index);
+            let last = metrics.last_log_index.unwrap_or(0);
+            if applied < last {
+                reasons.push(format!("{what}: applied {applied} of the {last} entries in its log\n"));
+            }
+        }
+        reasons
+    }
+
     /// The Prometheus text exposition of this node's stores.
     pub async fn metrics_page(&self) -> String {
         let replicas: Vec<Arc<Replica>> = self.inner.replicas.read().values().cloned().collect();
@@ -425,6 +458,7 @@ impl Node {
             failed: self.inner.io.failed().is_some(),
             replicas_added: self.inner.replicas_added.load(std::sync::atomic::Ordering::Relaxed),
             replicas_removed: self.inner.replicas_removed.load(std::sync::atomic::Ordering::Relaxed),
+            syncs: &self.inner.io.syncs,
         };
         metrics::render(&facts, &stores)
     }
