@@ -451,7 +451,7 @@ dist-cli: cli
 	$$stage/bin/clustron completions zsh > $$stage/share/zsh/site-functions/_clustron; \
 	$$stage/bin/clustron completions fish > $$stage/share/fish/vendor_completions.d/clustron.fish; \
 	install -m 644 deploy/clustron.service $$stage/lib/systemd/system/; \
-	install -m 644 deploy/clustron.env $$stage/share/clustron/; \
+	install -m 644 deploy/clustron.env deploy/grafana/clustron.json deploy/prometheus/alerts.yml $$stage/share/clustron/; \
 	install -m 644 README.md CHANGELOG.md LICENSE-MIT LICENSE-APACHE deploy/INSTALL.md $$stage/share/doc/clustron/; \
 	$(TAR) -C $(DIST_STAGE)/cli -cf - $$name | gzip -9n > $(DIST)/$$name.tar.gz; \
 	$(TAR) -C $(DIST_STAGE)/cli -cf - $$name-debug | gzip -9n > $(DIST)/$$name-debug.tar.gz

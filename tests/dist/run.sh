@@ -46,6 +46,8 @@ for page in clustron clustron-node clustron-put clustron-store-create; do
   gzip -dc "$work/usr-local/share/man/man1/$page.1.gz" | matches '^\.TH' || fail "man page $page"
 done
 bash -n "$work/usr-local/share/bash-completion/completions/clustron" || fail "the bash completion does not parse"
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/usr-local/share/clustron/clustron.json" || fail "the dashboard"
+[ -s "$work/usr-local/share/clustron/alerts.yml" ] || fail "no alert rules"
 grep -q 'complete -c clustron' "$work/usr-local/share/fish/vendor_completions.d/clustron.fish" || fail "fish completion"
 grep -q '#compdef clustron' "$work/usr-local/share/zsh/site-functions/_clustron" || fail "zsh completion"
 # The unit, with ExecStart pointing at the unpacked binary (verify checks that it exists).
@@ -70,6 +72,18 @@ target=clustron://127.0.0.1:$port/default
 "$bin" put greeting hello --target "$target" >/dev/null
 [ "$("$bin" get greeting --target "$target")" = "hello" ] || fail "get after put"
 grep -q $'\e' "$work/node.log" && fail "the node's log has escape sequences"
+metrics=$(sed -n 's/^metrics //p' "$work/node.out")
+python3 - "$metrics" <<'PY' || fail "the node did not become ready (/readyz)"
+import sys, time, urllib.error, urllib.request
+for _ in range(100):
+    try:
+        if urllib.request.urlopen(f"http://{sys.argv[1]}/readyz", timeout=5).read() == b"ready\n":
+            sys.exit(0)
+    except urllib.error.HTTPError:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 
 # ---- the C tarball ----
