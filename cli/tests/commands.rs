@@ -155,7 +155,7 @@ fn cluster_commands_read_and_write_through_the_cli() {
     assert_eq!(run(&["counter", "get", "hits", "--json"], b"").json_lines()[0]["value"], 42);
 
     // Locks: a holder keeps others out until it lets go; tokens increase.
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_clustron"))
+    let mut holder = common::clean_env(&mut Command::new(env!("CARGO_BIN_EXE_clustron")))
         .args(["lock", "deploy", "--ttl", "5s", "--target", &target])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -458,7 +458,10 @@ impl Drop for NodeChild {
 /// path of its log (stderr).
 fn node_from_env(env: &[(&str, String)], log: &std::path::Path) -> NodeChild {
     let mut command = Command::new(env!("CARGO_BIN_EXE_clustron"));
-    command.arg("node").stdout(Stdio::piped()).stderr(std::fs::File::create(log).expect("a log file"));
+    common::clean_env(&mut command)
+        .arg("node")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("a log file"));
     for (name, value) in env {
         command.env(name, value);
     }

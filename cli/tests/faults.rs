@@ -283,7 +283,7 @@ fn bad_input_on_the_wire_is_refused_and_nodes_carry_on() {
     // A node without the key cannot join: it says so, and the members stay the same.
     let port = common::free_port();
     let mut joined = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_clustron"))
+        common::clean_env(&mut std::process::Command::new(env!("CARGO_BIN_EXE_clustron")))
             .args(["node", "--listen", &format!("127.0.0.1:{port}"), "--seed", &cluster.nodes[0].address()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

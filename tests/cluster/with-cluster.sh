@@ -8,6 +8,9 @@
 # --data-dir). COMMAND runs with CLUSTRON_NODES=127.0.0.1:P1,127.0.0.1:P2,... in its
 # environment; every node is killed when it ends, whatever happens. Exits with its status.
 set -euo pipefail
+# Nodes read every flag also from a CLUSTRON_* variable (--mdns from CLUSTRON_MDNS...): start
+# them with none from the caller's shell, so a test runs the same wherever (no multicast).
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^CLUSTRON_' || true)
 binary=$1 nodes=$2 store=$3
 shift 3
 node_args=()

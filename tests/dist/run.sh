@@ -6,6 +6,9 @@
 #
 #   tests/dist/run.sh DIST VERSION HOST TOOLS_VENV   (the venv with maturin and auditwheel)
 set -euo pipefail
+# Nodes read every flag also from a CLUSTRON_* variable (--mdns from CLUSTRON_MDNS...): start
+# them with none from the caller's shell, so a test runs the same wherever (no multicast).
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^CLUSTRON_' || true)
 dist=$(realpath "$1"); version=$2; host=$3; tools=$(realpath "$4"); auditwheel=$tools/bin/auditwheel
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/clustron-dist.XXXXXX")

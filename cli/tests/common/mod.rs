@@ -38,6 +38,19 @@ pub struct Cluster {
     common: Vec<String>,
 }
 
+/// Clears every `CLUSTRON_*` variable of the test's environment from a child's: a node reads
+/// each of its flags from one (`--mdns` from CLUSTRON_MDNS, seeds, data directories...), and a
+/// test must run the same whatever the shell that started it exported (no multicast, above
+/// all).
+pub fn clean_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("CLUSTRON_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port()
@@ -69,7 +82,7 @@ fn log_tail(path: &std::path::Path) -> String {
 
 fn spawn(args: &[String]) -> (Child, String, Option<String>) {
     let (log, stderr) = log_file(args);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
+    let mut child = clean_env(&mut Command::new(env!("CARGO_BIN_EXE_clustron")))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -217,7 +230,7 @@ impl Cluster {
     pub fn restart_refused_with(&mut self, index: usize, extra: &[&str]) -> (i32, String) {
         use std::io::Read;
         assert!(self.nodes[index].child.is_none(), "node {index} is running");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
+        let mut child = clean_env(&mut Command::new(env!("CARGO_BIN_EXE_clustron")))
             .args(&self.nodes[index].args)
             .args(extra)
             .stdout(Stdio::null())
@@ -256,7 +269,8 @@ impl Cluster {
 
     /// Runs the `clustron` command (an operator command) and answers its output.
     pub fn command(&self, args: &[&str]) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_clustron")).args(args).output().expect("clustron runs");
+        let output =
+            clean_env(&mut Command::new(env!("CARGO_BIN_EXE_clustron"))).args(args).output().expect("clustron runs");
         assert!(output.status.success(), "clustron {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
@@ -339,9 +353,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Runs `clustron ARGS` with `stdin` as its input; kills it if it runs past a minute.
 pub fn clustron(args: &[&str], stdin: &[u8]) -> Run {
     use std::io::{Read, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clustron"))
+    let mut child = clean_env(&mut Command::new(env!("CARGO_BIN_EXE_clustron")))
         .args(args)
-        .env_remove("CLUSTRON_TARGET")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
