@@ -362,7 +362,7 @@ python-dev: python-venv
 test-python: python-install
 	cd $(PY_DIR) && .venv/bin/python -m pytest -q -p no:cacheprovider --timeout=120 tests
 	cd $(PY_DIR) && .venv/bin/python -m mypy.stubtest clustron._native
-	$(VPY) -m mypy --strict --no-incremental $(PY_DIR)/python/clustron examples/python $(PY_DIR)/bench
+	$(VPY) -m mypy --strict --no-incremental $(PY_DIR)/python/clustron examples/python $(PY_DIR)/bench $(PY_DIR)/tools
 	$(MAKE) --no-print-directory examples-python
 
 ## examples-python: every Python example runs and must succeed

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 
 use crate::blocking::{run, Run};
 use crate::convert;
+use crate::docs::lock_args;
 use crate::errors::{check, exception, to_py};
 use crate::reactor::{Pending, Produce};
 use crate::results::{CounterAdd, CounterCas, CounterSet, Lease, LockInfo};
@@ -110,6 +111,9 @@ impl Session {
     /// Blocks until the session ends or `timeout` (seconds) passes; returns why it ended
     /// (a `LeaseNotFoundError` or `ClosedError` instance), or None on timeout. Ctrl+C
     /// interrupts it.
+    ///
+    /// Args:
+    ///     timeout: seconds (int, float or timedelta) to wait at most; None: until it ends.
     #[pyo3(signature = (timeout=None))]
     fn wait_lost(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>>> {
         let deadline = deadline(timeout)?;
@@ -258,6 +262,7 @@ impl Locks {
     /// With `wait`, waits in line up to that many seconds (`TimeoutError` when it runs
     /// out); without, tries once (`LockedError` when the lock is held). The wait releases
     /// the GIL and Ctrl+C interrupts it.
+    #[doc = lock_args!()]
     #[pyo3(signature = (name, *, ttl=None, lease=None, wait=None))]
     fn acquire(
         &self,
@@ -275,6 +280,7 @@ impl Locks {
     }
 
     /// Like `acquire`, but returns None instead of raising when the lock is not granted.
+    #[doc = lock_args!()]
     #[pyo3(signature = (name, *, ttl=None, lease=None, wait=None))]
     fn try_acquire(
         &self,
@@ -447,7 +453,15 @@ impl Counters {
 impl Counters {
     /// Adds `delta` (default 1). With `min` / `max`, an add that would leave the bounds is
     /// refused (`applied` is False) and changes nothing. `ttl` (seconds) applies when the
-    /// add creates the counter.
+    /// add creates the counter. Returns a `CounterAdd` (`value`, `applied`).
+    ///
+    /// Args:
+    ///     name: the counter's name (a counter that does not exist counts from 0).
+    ///     delta: the amount added (negative subtracts; default 1).
+    ///     min: the lowest value the add may leave (None: no bound).
+    ///     max: the highest value the add may leave (None: no bound).
+    ///     ttl: seconds (int, float or timedelta) the counter lives when this add creates
+    ///         it; None: until deleted.
     #[pyo3(signature = (name, delta=1, *, min=None, max=None, ttl=None))]
     fn add(
         &self,
@@ -488,6 +502,12 @@ impl Counters {
     }
 
     /// Sets the counter to `value`, optionally with a TTL.
+    ///
+    /// Args:
+    ///     name: the counter's name.
+    ///     value: the new value (an int in the signed 64-bit range).
+    ///     ttl: seconds (int, float or timedelta) until the counter expires; None: until
+    ///         deleted.
     #[pyo3(signature = (name, value, *, ttl=None))]
     fn set(&self, py: Python<'_>, name: &str, value: i64, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
         let name = clustron::Key::from(name);

@@ -13,6 +13,7 @@ mod admin;
 mod blocking;
 mod convert;
 mod coord;
+mod docs;
 mod errors;
 mod ops;
 mod reactor;

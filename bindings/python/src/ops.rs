@@ -6,6 +6,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
 use crate::convert::{self, type_name};
+use crate::docs::{delete_args, put_args};
 
 /// One operation of `Store.batch`, `Store.put_many` / `delete_many` or a `Store.txn` branch.
 /// Build it with `Op.get(key)`, `Op.put(key, value, **options)` or
@@ -24,7 +25,8 @@ impl Op {
         Op { op: BatchOp::Get(Key::from(key)) }
     }
 
-    /// A write of `key` (the options of `Store.put`).
+    /// A write of `key` for `Store.batch` and `Store.txn`, with the options of `Store.put`.
+    #[doc = put_args!()]
     #[staticmethod]
     #[pyo3(signature = (key, value, *, ttl=None, lease=None, if_absent=false, if_version=None, guard=None, content_type=None, entity=None, labels=None))]
     #[allow(clippy::too_many_arguments, reason = "the keyword options of a put")]
@@ -46,7 +48,9 @@ impl Op {
         Ok(Op { op: BatchOp::Put(PutItem::with_options(key, value, options)) })
     }
 
-    /// A delete of `key`, optionally only at `if_version` or while `guard` holds.
+    /// A delete of `key` for `Store.batch` and `Store.txn`, with the options of
+    /// `Store.delete`.
+    #[doc = delete_args!()]
     #[staticmethod]
     #[pyo3(signature = (key, *, if_version=None, guard=None))]
     fn delete(key: &str, if_version: Option<u64>, guard: Option<&Bound<'_, PyAny>>) -> PyResult<Op> {

@@ -143,6 +143,7 @@ impl Event {
         text(py, self.event.value())
     }
 
+    /// The new value parsed as JSON.
     fn json<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         json(py, self.event.value())
     }

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use crate::blocking::run;
+use crate::docs::{delete_args, put_args, range_args};
 use crate::convert::{self, type_name};
 use crate::coord::{Counters, Leases, Locks, Session};
 use crate::errors::check;
@@ -131,7 +132,9 @@ impl Store {
         ))
     }
 
-    /// Writes `value` (bytes, bytearray or str) at `key`.
+    /// Writes `value` at `key` and returns a `PutResult` (the write's revision, the key's
+    /// new version, and whether it `changed`: False when a condition did not hold).
+    #[doc = put_args!()]
     #[pyo3(signature = (key, value, *, ttl=None, lease=None, if_absent=false, if_version=None, guard=None, content_type=None, entity=None, labels=None))]
     #[allow(clippy::too_many_arguments, reason = "the keyword options of a put")]
     fn put(
@@ -176,7 +179,9 @@ impl Store {
         )
     }
 
-    /// Deletes `key`, optionally only at `if_version` or while `guard` holds.
+    /// Deletes `key` and returns a `DeleteResult` (`deleted`: False when the key was
+    /// missing or a condition did not hold).
+    #[doc = delete_args!()]
     #[pyo3(signature = (key, *, if_version=None, guard=None))]
     fn delete(
         &self,
@@ -245,6 +250,9 @@ impl Store {
 
     /// One page of the keys in a range (`prefix=`, or `start=`/`end=`; none: every key), in
     /// key order, after the key `after`. `Store.scan` iterates over every page.
+    #[doc = range_args!()]
+    ///     limit: the most entries in the page (default and cap: the store's page size).
+    ///     after: start after this key (the previous page's `next_after`).
     #[pyo3(signature = (*, prefix=None, start=None, end=None, limit=None, after=None))]
     fn scan_page(
         &self,
@@ -279,6 +287,18 @@ impl Store {
     /// `order_by` (`"label"`, `"-label"` for descending), after the cursor `after`. `output`
     /// is `"entries"` (a SearchPage), `"keys"` (a SearchPage without entries), `"count"`
     /// (an int) or `"explain"` (a dict: plan, index, candidates).
+    ///
+    /// Args:
+    ///     entity: the entity searched (None: every entity).
+    ///     where: the filter, an expression such as `"status = 'pending' and prio >= 3"`
+    ///         (docs/SEARCH.md has the grammar; None: every tagged entry of the entity).
+    ///     order_by: labels to order by, `"-label"` for descending (the key breaks ties;
+    ///         None: key order).
+    ///     limit: the most results in the page.
+    ///     after: the cursor of the previous page (`SearchPage.cursor`).
+    ///     select: only these labels in each result's labels (None: all of them).
+    ///     output: `"entries"`, `"keys"`, `"count"` or `"explain"`, as above.
+    ///     local: read this node's replica without asking the leader (may be behind).
     #[pyo3(signature = (entity=None, *, r#where=None, order_by=None, limit=None, after=None, select=None, output="entries", local=false))]
     #[allow(clippy::too_many_arguments, reason = "the keyword arguments of one Python call")]
     fn search_page(
@@ -328,6 +348,7 @@ impl Store {
     }
 
     /// How many keys a range holds (`prefix=`, or `start=`/`end=`; none: every key).
+    #[doc = range_args!()]
     #[pyo3(signature = (*, prefix=None, start=None, end=None))]
     fn count(
         &self,
@@ -341,6 +362,7 @@ impl Store {
     }
 
     /// Deletes every key of a range (`prefix=`, or `start=`/`end=`; none: every key).
+    #[doc = range_args!()]
     #[pyo3(signature = (*, prefix=None, start=None, end=None))]
     fn clear(
         &self,
@@ -432,7 +454,13 @@ impl Store {
     }
 
     /// A compare-then-else transaction: if every compare holds, run `then`, else
-    /// `otherwise`, atomically.
+    /// `otherwise`, atomically. Returns a `TxnResult` (`succeeded`, and one result per op).
+    ///
+    /// Args:
+    ///     compares: `Compare` objects (`Compare.version("k") == 3`, ...), all of which
+    ///         must hold (None or empty: always true).
+    ///     then: the `Op`s run when every compare holds.
+    ///     otherwise: the `Op`s run when one does not.
     #[pyo3(signature = (compares=None, then=None, otherwise=None))]
     fn txn(
         &self,

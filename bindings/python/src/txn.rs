@@ -4,6 +4,7 @@ use clustron::SharedTransaction;
 use pyo3::prelude::*;
 
 use crate::blocking::{run, Run};
+use crate::docs::put_args;
 use crate::convert;
 use crate::errors::check;
 use crate::results::Entry;
@@ -33,7 +34,8 @@ impl Transaction {
         run!(py, self.deferred, [txn = self.txn; key], txn.get(key), |_, found| Ok(found.map(|entry| Entry { entry })))
     }
 
-    /// Buffers a write (the options of `Store.put`).
+    /// Buffers a write, applied at `commit`, with the options of `Store.put`.
+    #[doc = put_args!()]
     #[pyo3(signature = (key, value, *, ttl=None, lease=None, if_absent=false, if_version=None, guard=None, content_type=None, entity=None, labels=None))]
     #[allow(clippy::too_many_arguments, reason = "the keyword options of a put")]
     fn put(

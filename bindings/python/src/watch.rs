@@ -9,6 +9,7 @@ use clustron::{KeyRange, Op};
 use pyo3::prelude::*;
 
 use crate::coord::{deadline, next_slice};
+use crate::docs::watch_args;
 use crate::errors::{check, to_py};
 use crate::reactor::{Pending, Produce};
 use crate::results::Event;
@@ -45,6 +46,10 @@ impl Watches {
     /// Watches one key. `snapshot=True` starts with its current entry; `from_revision=N`
     /// replays the changes from revision N on (`CompactedError` when no longer kept);
     /// `prev_value=True` delivers each change's previous entry as `event.prev`.
+    ///
+    /// Args:
+    ///     key: the key watched.
+    #[doc = watch_args!()]
     #[pyo3(signature = (key, *, snapshot=false, from_revision=None, prev_value=false))]
     fn key(
         &self,
@@ -58,6 +63,10 @@ impl Watches {
     }
 
     /// Watches every key starting with `prefix` (options as for `key`).
+    ///
+    /// Args:
+    ///     prefix: every key starting with this str is watched.
+    #[doc = watch_args!()]
     #[pyo3(signature = (prefix, *, snapshot=false, from_revision=None, prev_value=false))]
     fn prefix(
         &self,
@@ -72,6 +81,11 @@ impl Watches {
 
     /// Watches the keys from `start` up to (not including) `end` (None: no end; both None:
     /// every key). Options as for `key`.
+    ///
+    /// Args:
+    ///     start: the first key watched (inclusive; None: from the first key).
+    ///     end: the key the range stops before (exclusive; None: no end).
+    #[doc = watch_args!()]
     #[pyo3(signature = (start=None, end=None, *, snapshot=false, from_revision=None, prev_value=false))]
     fn range(
         &self,
@@ -94,6 +108,11 @@ impl Watches {
     /// (a `Q` or an expression). Each event's `query_change` says whether its entry
     /// entered the results ("enter"), changed inside them ("change") or left them ("leave");
     /// `snapshot=True` starts with every current match. Options as for `key`.
+    ///
+    /// Args:
+    ///     entity: the entity watched (None: every entity).
+    ///     where: the filter, a `Q` or an expression (None: every tagged entry).
+    #[doc = watch_args!()]
     #[pyo3(signature = (entity=None, *, r#where=None, snapshot=false, from_revision=None, prev_value=false))]
     fn search(
         &self,
@@ -189,6 +208,9 @@ impl Watch {
 
     /// The next event, waiting up to `timeout` seconds (None: for ever; 0: only if one is
     /// already waiting). None when the time ran out; `ClosedError` once the watch is over.
+    ///
+    /// Args:
+    ///     timeout: seconds (int, float or timedelta) to wait at most; None: for ever.
     #[pyo3(signature = (timeout=None))]
     fn next(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Event>> {
         let deadline = deadline(timeout)?;

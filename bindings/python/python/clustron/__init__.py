@@ -146,7 +146,15 @@ class Store(_native.Store):
     ) -> Iterator[Entry]:
         """Every entry of a range (``prefix=``, or ``start=``/``end=``; none: every key), in
         key order, fetched ``page_size`` at a time. Each page is read at its own revision:
-        keys written behind the cursor during the scan are not seen again."""
+        keys written behind the cursor during the scan are not seen again.
+
+        Args:
+            prefix: every key starting with this str (not with ``start``/``end``).
+            start: the first key of the range (inclusive; None: from the first key).
+            end: the key the range stops before (exclusive; None: to the last key).
+            after: start after this key (resumes an earlier scan).
+            page_size: how many entries each round trip fetches (at least 1).
+        """
         if page_size < 1:
             raise InvalidInputError(f"page_size must be at least 1, got {page_size}")
         while True:
@@ -160,7 +168,11 @@ class Store(_native.Store):
         """A search of the tagged entries of ``entity`` (None: every entity). Build it with
         ``where`` (a ``Q`` or an expression), ``order_by``, ``limit``, ``after``, ``select``;
         run it with ``page()``, ``count()``, ``keys()``, ``explain()``, or iterate it for
-        every match, a page at a time."""
+        every match, a page at a time.
+
+        Args:
+            entity: the entity searched (None: every entity).
+        """
         return Search(self, entity)
 
     def put_json(self, key: str, value: Any, **options: Any) -> PutResult:
@@ -170,7 +182,12 @@ class Store(_native.Store):
         return self.put(key, _json.dumps(value, separators=(",", ":")), **options)
 
     def get_json(self, key: str, default: Any = None) -> Any:
-        """The value at ``key`` parsed as JSON, or ``default`` when the key is missing."""
+        """The value at ``key`` parsed as JSON, or ``default`` when the key is missing.
+
+        Args:
+            key: the key read.
+            default: what is returned when the key is missing (None unless given).
+        """
         entry = self.get(key)
         return default if entry is None else entry.json()
 
@@ -236,7 +253,22 @@ class Admin(_native.Admin):
         """Creates a store on ``replicas`` nodes (default 3, capped at the nodes there are);
         it serves once this returns. ``max_keys``/``max_bytes`` set a quota (writes past it
         fail with ``QuotaExceededError``), ``max_key_bytes``/``max_value_bytes`` the largest
-        key and value, ``history_events``/``history_bytes`` the history kept for watches."""
+        key and value, ``history_events``/``history_bytes`` the history kept for watches.
+        Returns the store as ``store(name)`` shows it.
+
+        Args:
+            name: the store's name: 1 to 128 ASCII letters, digits, ``-``, ``_`` or ``.``,
+                starting with a letter or digit (case-insensitive).
+            replicas: how many nodes hold a replica (default 3, capped at the nodes there
+                are); each write is made durable on a majority of them.
+            max_keys: the most keys the store may hold (None: no limit).
+            max_bytes: the most bytes of keys and values the store may hold (None: no limit).
+            max_key_bytes: the largest key accepted (None: the default, 4 KiB).
+            max_value_bytes: the largest value accepted (None: the default, 16 MiB).
+            history_events: how many past changes are kept for watches that resume from a
+                revision (None: the default, 100,000).
+            history_bytes: the most bytes of past changes kept (None: the default, 64 MiB).
+        """
         options = _store_options(dict(
             replicas=replicas, max_keys=max_keys if max_keys is not None else _KEEP,
             max_bytes=max_bytes if max_bytes is not None else _KEEP, max_key_bytes=max_key_bytes,
@@ -256,7 +288,19 @@ class Admin(_native.Admin):
         history_bytes: Optional[int] = None,
     ) -> "dict[str, Any]":
         """Changes what is given of a store's configuration and keeps the rest; a quota given
-        as ``None`` is removed. More replicas are placed at once (the leader moves its group)."""
+        as ``None`` is removed. More replicas are placed at once (the leader moves its group).
+        Returns the store as ``store(name)`` shows it.
+
+        Args:
+            name: the store's name.
+            replicas: the new number of replicas (None: unchanged).
+            max_keys: the new key quota (None: removed; not given: unchanged).
+            max_bytes: the new byte quota (None: removed; not given: unchanged).
+            max_key_bytes: the largest key accepted from now on (None: unchanged).
+            max_value_bytes: the largest value accepted from now on (None: unchanged).
+            history_events: how many past changes are kept for watches (None: unchanged).
+            history_bytes: the most bytes of past changes kept (None: unchanged).
+        """
         options = _store_options(dict(
             replicas=replicas, max_keys=max_keys, max_bytes=max_bytes, max_key_bytes=max_key_bytes,
             max_value_bytes=max_value_bytes, history_events=history_events, history_bytes=history_bytes))
@@ -265,7 +309,13 @@ class Admin(_native.Admin):
     def drop_store(self, name: str, *, force: bool = False) -> None:
         """Drops a store: every replica's data is removed and clients then get
         ``NotFoundError``. A store with live leases or held locks is refused unless
-        ``force=True``."""
+        ``force=True``.
+
+        Args:
+            name: the store dropped.
+            force: drop it even with live leases or held locks (their holders get
+                ``NotFoundError``).
+        """
         if not isinstance(force, bool):
             raise TypeError(f"force must be a bool, not {type(force).__name__}")
         self._drop_store(name, force)
@@ -315,6 +365,11 @@ def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # noqa: A0
     handle in this process), a connection string (``"clustron://inproc/orders"``,
     ``"clustron://h1:7861,h2:7861/orders"``) or the JSON form. With ``config`` (a connection
     string, JSON string or dict such as ``{"Mode": "InProc"}``), ``target`` is the store name.
+
+    Args:
+        target: a store name, a connection string or the JSON form, as above.
+        config: how to open it when ``target`` is a bare name: a connection string, a JSON
+            string or a dict (``Mode``, ``Nodes``, ``ClusterKey``, limits...); None: in process.
     """
     return Store(target, config)
 

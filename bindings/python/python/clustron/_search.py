@@ -68,18 +68,26 @@ class Q:
 
     @staticmethod
     def lt(label: str, value: LabelValue) -> Q:
+        """Entries whose ``label`` is below ``value`` (``label < value``; values of different
+        types compare in one total order: numbers by value, every number before every text)."""
         return Q(f"{_label(label)} < {_value(value)}")
 
     @staticmethod
     def le(label: str, value: LabelValue) -> Q:
+        """Entries whose ``label`` is at most ``value`` (``label <= value``; values of different
+        types compare in one total order: numbers by value, every number before every text)."""
         return Q(f"{_label(label)} <= {_value(value)}")
 
     @staticmethod
     def gt(label: str, value: LabelValue) -> Q:
+        """Entries whose ``label`` is above ``value`` (``label > value``; values of different
+        types compare in one total order: numbers by value, every number before every text)."""
         return Q(f"{_label(label)} > {_value(value)}")
 
     @staticmethod
     def ge(label: str, value: LabelValue) -> Q:
+        """Entries whose ``label`` is at least ``value`` (``label >= value``; values of different
+        types compare in one total order: numbers by value, every number before every text)."""
         return Q(f"{_label(label)} >= {_value(value)}")
 
     @staticmethod
@@ -246,24 +254,28 @@ class AsyncSearch(_Query):
     """``Search`` for ``clustron.aio``: await ``page()``, ``count()``...; ``async for`` every match."""
 
     async def page(self) -> SearchPage:
+        """One page: ``entries``, ``keys``, ``next`` (the cursor, or None) and ``revision``."""
         from .aio import _done
 
         page: SearchPage = await _done(self._call("entries"))
         return page
 
     async def keys(self) -> SearchPage:
+        """One page of keys only (``entries`` is empty)."""
         from .aio import _done
 
         page: SearchPage = await _done(self._call("keys"))
         return page
 
     async def count(self) -> int:
+        """How many entries match (limit and cursor do not apply)."""
         from .aio import _done
 
         count: int = await _done(self._call("count"))
         return count
 
     async def explain(self) -> dict[str, Any]:
+        """How the search would run: ``plan``, ``index`` (or None) and ``candidates``."""
         from .aio import _done
 
         plan: dict[str, Any] = await _done(self._call("explain"))

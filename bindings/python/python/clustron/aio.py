@@ -26,6 +26,7 @@ lock acquire or a watch (on the loop's thread).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import os
@@ -765,3 +766,48 @@ class Transaction:
             self.rollback()
         else:
             await self.commit()
+
+
+
+def _args(doc: str) -> str:
+    """The ``Args:`` section of a cleaned docstring ("" when it has none)."""
+    at = doc.find("\nArgs:\n")
+    return "" if at < 0 else doc[at + 1 :].rstrip()
+
+
+def _share_doc(mine: Any, twin: Any) -> None:
+    """Gives ``mine`` the docstring of its synchronous ``twin``, or, when it has its own
+    text, the twin's ``Args:`` section after it: one text for each option, for both faces."""
+    theirs = inspect.cleandoc(twin.__doc__ or "")
+    if not mine.__doc__:
+        mine.__doc__ = theirs or None
+        return
+    own = inspect.cleandoc(mine.__doc__)
+    if "\nArgs:\n" not in own and _args(theirs):
+        mine.__doc__ = f"{own}\n\n{_args(theirs)}"
+
+
+def _share_docs() -> None:
+    """Each awaitable method explains its options with its synchronous twin's text, so
+    ``help()`` explains every option of both faces from one place."""
+    twins = {
+        Store: clustron.Store,
+        Admin: clustron.Admin,
+        Leases: clustron.Leases,
+        Session: clustron.Session,
+        Locks: clustron.Locks,
+        Lock: clustron.Lock,
+        Counters: clustron.Counters,
+        Watches: clustron.Watches,
+        Watch: clustron.Watch,
+        Transaction: clustron.Transaction,
+    }
+    for mine, theirs in twins.items():
+        for name, member in vars(mine).items():
+            twin = getattr(theirs, name, None)
+            if not name.startswith("_") and callable(member) and twin is not None:
+                _share_doc(member, twin)
+    _share_doc(open, clustron.open)
+
+
+_share_docs()
