@@ -8,23 +8,35 @@ import native = require('./native')
 
 /** A store as the cluster reports it (the fields of `clustron store list --json`). */
 export interface StoreInfo {
+  /** The store's name. */
   store: string
   /** Tells this store from an earlier one of the same name (hexadecimal). */
   uid: string
+  /** Its replication factor. */
   replicas: number
+  /** The change history kept for watches: most events and most bytes. */
   history: { max_events: number; max_bytes: number }
+  /** Its quotas (null: none) and largest key and value, in bytes. */
   limits: { max_keys: number | null; max_bytes: number | null; max_key_bytes: number; max_value_bytes: number }
   /** The nodes wanted to hold a replica (hexadecimal ids). */
   placement: string[]
   /** The nodes of its group now. */
   members: string[]
+  /** The node leading its group, or null during an election. */
   leader: string | null
+  /** `healthy`: every wanted replica serves; `moving`: replicas are being placed; `unavailable`: no leader. */
   health: 'healthy' | 'moving' | 'unavailable'
+  /** How many replica moves are under way. */
   moves: number
+  /** The store's current revision. */
   revision: number
+  /** How many keys it holds. */
   keys: number
+  /** The bytes of its keys and values. */
   bytes: number
+  /** How many leases are live. */
   leases: number
+  /** How many locks are held. */
   locks: number
 }
 
@@ -32,7 +44,9 @@ export interface StoreInfo {
 export interface NodeInfo {
   /** Hexadecimal. */
   id: string
+  /** The addresses it listens on for clients and peers (`host:port`). */
   addrs: string[]
+  /** Its peer identity (the libp2p peer id). */
   peer: string
 }
 
@@ -41,12 +55,19 @@ export interface NodeInfo {
  * When configuring, what is left out stays, and a quota given as `null` is removed.
  */
 export interface StoreOptions {
+  /** How many nodes hold a replica (default 3, capped at the nodes there are); a write is durable on a majority. */
   replicas?: number
+  /** The most keys the store may hold; writes past it fail with `quota_exceeded` (null: no limit). */
   maxKeys?: number | null
+  /** The most bytes of keys and values it may hold (null: no limit). */
   maxBytes?: number | null
+  /** The largest key accepted, in bytes (default and cap 4096). */
   maxKeyBytes?: number
+  /** The largest value accepted, in bytes (default and cap 16 MiB). */
   maxValueBytes?: number
+  /** How many past changes are kept for watches that resume from a revision (default 100 000). */
   historyEvents?: number
+  /** The most bytes of past changes kept (default 64 MiB). */
   historyBytes?: number
 }
 
@@ -97,6 +118,7 @@ async function call<T>(promise: () => Promise<T>): Promise<T> {
 export class Admin {
   readonly #native: native.NativeAdmin
 
+  /** Operates the cluster a connection string names (`clustron://h1:7861,h2:7861`); no store is needed. */
   constructor(target: string) {
     args.key('target', target)
     try {

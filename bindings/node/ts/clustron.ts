@@ -131,10 +131,12 @@ export class Store {
     return new Store(target)
   }
 
+  /** The store's name. */
   get name(): string {
     return this.#native.name
   }
 
+  /** Whether this handle was closed. */
   get closed(): boolean {
     return this.#native.closed
   }
@@ -402,6 +404,7 @@ export class Store {
     }
   }
 
+  /** The store's state: revision, key, lease and lock counts, its members and leader. */
   async status(): Promise<Status> {
     try {
       return (await this.#native.status()) as Status
@@ -420,18 +423,22 @@ export class Store {
     }
   }
 
+  /** Leases: grant, keep alive, revoke, list; keys and locks attached to one end with it. */
   get leases(): Leases {
     return new Leases(this.#native)
   }
 
+  /** Locks with fencing tokens: acquire (waiting in a fair queue), renew, release, info. */
   get locks(): Locks {
     return new Locks(this.#native)
   }
 
+  /** Atomic counters: add (with bounds), set, compare-and-set, get, delete. */
   get counters(): Counters {
     return new Counters(this.#native, this.#remote ? null : this.#handle, this.#mem, this.#meta)
   }
 
+  /** Watches: of a key, a prefix, a range, or a live query (`watch.search`). */
   get watch(): Watches {
     return new Watches(this.#native)
   }

@@ -89,6 +89,7 @@ export class Session {
     return this.#session.lease
   }
 
+  /** The TTL of the session's lease, in milliseconds. */
   get ttlMs(): number {
     return this.#session.ttlMs
   }
@@ -162,6 +163,7 @@ export class Lock implements Guard {
     await this.release()
   }
 
+  /** The grant as plain data: `{ name, fence, lease }` (a `Guard`). */
   toJSON(): Guard & { lease: number | null } {
     return { name: this.name, fence: this.fence, lease: this.lease }
   }

@@ -30,9 +30,12 @@ const NUMBERS: Record<ErrorCode, number> = {
 
 /** Every error Clustron raises: `code` is the stable name, `number` the stable number. */
 export class ClustronError extends Error {
+  /** The stable error code (`not_found`, `conflict`, ...), the same on every surface. */
   readonly code: ErrorCode
+  /** The code's number in the error table (as the C ABI returns it). */
   readonly number: number
 
+  /** An error with a code and a message (the library makes these; tests may too). */
   constructor(code: ErrorCode, message: string) {
     super(message)
     this.name = 'ClustronError'

@@ -46,18 +46,22 @@ export class Q {
     return new Q(`${label(name)} != ${value('value', given)}`)
   }
 
+  /** Entries whose label `name` is below `given` (`name < given`; every number sorts before every text). */
   static lt(name: string, given: LabelValue): Q {
     return new Q(`${label(name)} < ${value('value', given)}`)
   }
 
+  /** Entries whose label `name` is at most `given` (`name <= given`; every number sorts before every text). */
   static le(name: string, given: LabelValue): Q {
     return new Q(`${label(name)} <= ${value('value', given)}`)
   }
 
+  /** Entries whose label `name` is above `given` (`name > given`; every number sorts before every text). */
   static gt(name: string, given: LabelValue): Q {
     return new Q(`${label(name)} > ${value('value', given)}`)
   }
 
+  /** Entries whose label `name` is at least `given` (`name >= given`; every number sorts before every text). */
   static ge(name: string, given: LabelValue): Q {
     return new Q(`${label(name)} >= ${value('value', given)}`)
   }
@@ -82,20 +86,24 @@ export class Q {
     return this.#kind === 'leaf' || this.#kind === 'not' || this.#kind === kind ? this.#text : `(${this.#text})`
   }
 
+  /** Both clauses hold. */
   and(other: Q): Q {
     if (!(other instanceof Q)) throw new TypeError('and() takes a Q')
     return new Q(`${this.#part('and')} and ${other.#part('and')}`, 'and')
   }
 
+  /** Either clause holds. */
   or(other: Q): Q {
     if (!(other instanceof Q)) throw new TypeError('or() takes a Q')
     return new Q(`${this.#part('or')} or ${other.#part('or')}`, 'or')
   }
 
+  /** The clause does not hold. */
   not(): Q {
     return new Q(`not ${this.#part('not')}`, 'not')
   }
 
+  /** The clause as an expression of the search grammar (what `where` accepts as a string). */
   toString(): string {
     return this.#text
   }

@@ -23,6 +23,7 @@ export class Transaction {
     this.#txn = txn
   }
 
+  /** Reads `key`, seeing this transaction's own writes, and records the read for the commit's check. */
   async get(key: string): Promise<Entry | null> {
     args.key('key', key)
     try {
@@ -71,6 +72,7 @@ export class Transaction {
     }
   }
 
+  /** Whether the transaction was committed or rolled back. */
   get finished(): boolean {
     return this.#txn.finished
   }

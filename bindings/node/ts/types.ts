@@ -2,12 +2,17 @@
 
 /** A lock guard: a Lock, or `{ name, fence }`. */
 export interface Guard {
+  /** The lock's name. */
   name: string
+  /** The fencing token of the grant (`lock.fence`); a newer grant of the lock has a higher one. */
   fence: number
 }
 
+/** A label of an entry, as read. */
 export interface Label {
+  /** The label's name. */
   name: string
+  /** Its value, as stored (a number is its decimal text). */
   value: string
   /** Indexed for search (default true). */
   indexed?: boolean
@@ -18,76 +23,105 @@ export type LabelValue = string | number | bigint
 
 /** A label to write. */
 export interface LabelInput {
+  /** The label's name. */
   name: string
+  /** Its value: a string, or a number searched as a number. */
   value: LabelValue
   /** Indexed for search (default true). */
   indexed?: boolean
 }
 
+/** The options of `store.put`, `Op.put` and a transaction's `put`. */
 export interface PutOptions {
-  /** The key expires this many milliseconds after the write. */
+  /** The key expires this many milliseconds after the write (default: never). */
   ttlMs?: number
-  /** The key is deleted when this lease ends. */
+  /** A lease id (`store.leases.grant`): the key is deleted when the lease ends. */
   lease?: number
   /** Write only if the key does not exist (`changed` is false otherwise). */
   ifAbsent?: boolean
   /** Write only if the key's version is this (0: it does not exist). */
   ifVersion?: number
-  /** Refuse the write (`locked`) unless this lock grant still holds. */
+  /** Refuse the write (`locked`) unless this lock grant still holds: a stale holder cannot write. */
   guard?: Guard
-  /** Recorded with the value; defaults to text for string values. */
+  /** Recorded with the value; defaults to text for string values, none for buffers. */
   contentType?: string
+  /** The entity the entry belongs to, for `store.search` (e.g. `'job'`). */
   entity?: string
   /** Labels: `{ name: value }` (indexed) or a list of `{ name, value, indexed }`. */
   labels?: Record<string, LabelValue> | LabelInput[]
 }
 
+/** The options of `store.delete` and `Op.delete`. */
 export interface DeleteOptions {
+  /** Delete only if the key's version is this (`deleted` is false otherwise). */
   ifVersion?: number
+  /** Refuse the delete (`locked`) unless this lock grant still holds. */
   guard?: Guard
 }
 
 /** A key, its value and what the store knows about it. */
 export interface Entry {
+  /** The key. */
   key: string
+  /** The value's bytes (`.toString()` for text). */
   value: Buffer
+  /** How many times the key was written since it was created (1 after the first put). */
   version: number
+  /** The store revision that created the key. */
   createRevision: number
+  /** The store revision that last wrote it. */
   modRevision: number
+  /** The lease the key is attached to, or null. */
   lease: number | null
-  /** Milliseconds since the Unix epoch. */
+  /** When the key expires, in milliseconds since the Unix epoch; null: it does not. */
   expiresAt: number | null
+  /** The content type recorded with the value, or null. */
   contentType: string | null
+  /** The entity the entry belongs to, or null. */
   entity: string | null
+  /** The entry's labels. */
   labels: Required<Label>[]
 }
 
+/** What a put did. */
 export interface PutResult {
   /** The store revision after the put (unchanged when nothing was written). */
   revision: number
+  /** The key's version after the put. */
   version: number
+  /** True when the put created the key. */
   created: boolean
   /** False when `ifAbsent` / `ifVersion` did not hold. */
   changed: boolean
 }
 
+/** What a delete did. */
 export interface DeleteResult {
+  /** False when the key was missing or `ifVersion` / `guard` did not hold. */
   deleted: boolean
+  /** The store revision after the delete. */
   revision: number
 }
 
+/** What `store.clear` did. */
 export interface ClearResult {
+  /** How many keys were deleted. */
   deleted: number
+  /** The store revision after the clear. */
   revision: number
 }
 
 /** Which keys: `{ prefix }`, `{ start, end }` (end excluded), or nothing for every key. */
 export interface Range {
+  /** Every key starting with this (not with `start` / `end`). */
   prefix?: string
+  /** The first key (inclusive; default: the first key). */
   start?: string
+  /** The key the range stops before (exclusive; default: to the last key). */
   end?: string
 }
 
+/** The options of `store.scan` and `store.scanPage`. */
 export interface ScanOptions extends Range {
   /** Keys per page (default 1000). */
   pageSize?: number
@@ -95,10 +129,13 @@ export interface ScanOptions extends Range {
   after?: string
 }
 
+/** One page of a scan. */
 export interface Page {
+  /** The entries, in key order. */
   entries: Entry[]
   /** Pass as `after` for the next page; null after the last. */
   next: string | null
+  /** The store revision the page was read at. */
   revision: number
 }
 
@@ -116,6 +153,7 @@ export interface SearchPage {
 
 /** How a search would run. */
 export interface SearchPlan {
+  /** The plan in words (which index drives it, what is filtered). */
   plan: string
   /** The index that drives it (`entity`, a label), or null for a walk of every tagged entry. */
   index: string | null
@@ -123,22 +161,35 @@ export interface SearchPlan {
   candidates: number
 }
 
+/** A lease and what it holds. */
 export interface Lease {
+  /** The lease id. */
   id: number
+  /** The TTL it was granted (or last kept alive) with, in milliseconds. */
   ttlMs: number
+  /** Milliseconds until it ends unless kept alive. */
   remainingMs: number
+  /** When it ends, in milliseconds since the Unix epoch. */
   expiresAt: number
+  /** The keys attached to it (deleted when it ends). */
   keys: string[]
 }
 
+/** Who holds a lock. */
 export interface LockInfo {
+  /** The lock's name. */
   name: string
+  /** The fencing token of the current grant. */
   fence: number
+  /** The lease the grant is tied to, or null. */
   lease: number | null
+  /** When the grant ends unless renewed, in milliseconds since the Unix epoch; null with a lease. */
   expiresAt: number | null
+  /** How many acquirers wait in line. */
   waiters: number
 }
 
+/** The options of `locks.acquire` and `locks.tryAcquire`. */
 export interface AcquireOptions {
   /** Hold the lock this long (default 60 000); extend with `renew()`. */
   ttlMs?: number
@@ -150,6 +201,7 @@ export interface AcquireOptions {
   signal?: AbortSignal
 }
 
+/** The options of `counters.add`. */
 export interface CounterAddOptions {
   /** Refuse (`applied: false`) an add that would go below this. */
   min?: number
@@ -159,24 +211,37 @@ export interface CounterAddOptions {
   ttlMs?: number
 }
 
+/** What `counters.add` did. */
 export interface CounterAdd {
+  /** False when the add would have left `min` / `max` (nothing changed). */
   applied: boolean
+  /** The value before the add. */
   previous: number
+  /** The value after it (the previous one when not applied). */
   current: number
+  /** The store revision after the add. */
   revision: number
 }
 
+/** What `counters.set` did. */
 export interface CounterSet {
+  /** The value before the set (0 for a new counter). */
   previous: number
+  /** The store revision after the set. */
   revision: number
 }
 
+/** What `counters.compareAndSet` did. */
 export interface CounterCas {
+  /** False when the counter did not hold the expected value. */
   applied: boolean
+  /** The value after the call. */
   current: number
+  /** The store revision after the call. */
   revision: number
 }
 
+/** The options of every `store.watch` method. */
 export interface WatchOptions {
   /** Start with the current entries (events with `snapshot: true`), then live changes. */
   snapshot?: boolean
@@ -186,36 +251,59 @@ export interface WatchOptions {
   prevValue?: boolean
 }
 
+/** One change seen by a watch. */
 export interface Event {
+  /** A write or a deletion. */
   kind: 'put' | 'delete'
+  /** The key changed. */
   key: string
   /** The new value (empty for a delete). */
   value: Buffer
+  /** The store revision of the change (resume a watch with `fromRevision: revision + 1`). */
   revision: number
   /** The key's version after the change (0 for a delete). */
   version: number
+  /** True for the current entries a `snapshot: true` watch starts with. */
   snapshot: boolean
+  /** Why a key went away (null for a put). */
   cause: 'deleted' | 'expired' | 'lease_ended' | 'cleared' | null
+  /** The entry after the change (its last state for a delete). */
   entry: Entry
+  /** The entry before the change, with `prevValue: true`; null otherwise or when new. */
   prev: Entry | null
   /** On a live query (`watch.search`): how the change moved the entry in the results; null otherwise. */
   queryChange: 'enter' | 'change' | 'leave' | null
 }
 
+/** A store's state (`store.status()`). */
 export interface Status {
+  /** The store's name. */
   store: string
+  /** In this process, or served by a cluster. */
   mode: 'inproc' | 'remote'
+  /** The store's current revision. */
   revision: number
+  /** The oldest revision a watch can resume from, minus one. */
   compactedRevision: number
+  /** How many keys it holds. */
   keys: number
+  /** How many leases are live. */
   leases: number
+  /** How many locks are held. */
   locks: number
+  /** How many counters exist. */
   counters: number
+  /** How many watches are open on it (on the node that answered). */
   watchers: number
+  /** How many sessions are open. */
   sessions: number
+  /** The nodes holding a replica (empty in process). */
   members: string[]
+  /** The node that leads the store's group, or null (in process, or during an election). */
   leader: string | null
+  /** The Raft term of the store's group (0 in process). */
   term: number
+  /** The clock TTLs run on: the system's, or a manual one moved by `advanceClock`. */
   clock: 'system' | 'manual'
 }
 
@@ -227,25 +315,39 @@ export type BatchOp =
 
 /** One guard of a compare-then-else transaction (see `Compare`). */
 export interface CompareSpec {
+  /** The key compared. */
   key: string
+  /** What of the key is compared (`exists` / `absent` take no operand). */
   target: 'version' | 'createRevision' | 'modRevision' | 'value' | 'lease' | 'exists' | 'absent'
+  /** The comparison (default `==`). */
   op?: '==' | '!=' | '<' | '>'
+  /** What it is compared with. */
   operand?: number | Buffer | string | null
 }
 
+/** What `store.txn` did. */
 export interface TxnResult {
+  /** True when every compare held (`then` ran), false when `otherwise` ran. */
   succeeded: boolean
+  /** The store revision after the transaction. */
   revision: number
   /** One per operation of the branch that ran: Entry or null, PutResult, DeleteResult. */
   responses: Array<Entry | PutResult | DeleteResult | null>
 }
 
+/** A configuration as `parseConfig` reads it. */
 export interface ParsedConfig {
+  /** In process, or a cluster. */
   mode: 'inproc' | 'remote'
+  /** The store it names, or null. */
   store: string | null
+  /** The nodes a remote client connects to first (`host:port`). */
   seeds: string[]
+  /** The clock TTLs run on. */
   clock: 'system' | 'manual'
+  /** How many past changes are kept for watches. */
   historyEvents: number
+  /** The most bytes of past changes kept. */
   historyBytes: number
 }
 
@@ -268,10 +370,14 @@ export interface BackupInfo {
   createdAtMs: number
   /** The Clustron version that wrote it. */
   clustronVersion: string
-  /** The store's configuration, which a restore creates the store with. */
+  /** The store's replication factor, which a restore creates the store with (as the rest below). */
   replicas: number
+  /** The store's history limit in events. */
   historyEvents: number
+  /** The store's history limit in bytes. */
   historyBytes: number
+  /** The store's key quota, or null. */
   maxKeys: number | null
+  /** The store's byte quota, or null. */
   maxBytes: number | null
 }

@@ -91,6 +91,7 @@ export class Watch extends EventEmitter implements AsyncIterableIterator<Event> 
     return this.#watch.revision
   }
 
+  /** Whether the watch is over (closed, or ended by an error). */
   get closed(): boolean {
     return this.#watch.closed
   }
