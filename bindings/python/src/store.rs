@@ -9,9 +9,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use crate::blocking::run;
-use crate::docs::{delete_args, put_args, range_args};
 use crate::convert::{self, type_name};
 use crate::coord::{Counters, Leases, Locks, Session};
+use crate::docs::{delete_args, put_args, range_args};
 use crate::errors::check;
 use crate::ops;
 use crate::results::{item_result, ClearResult, DeleteResult, Entry, Page, PutResult, SearchPage, Status, TxnResult};

@@ -4,8 +4,8 @@ use clustron::SharedTransaction;
 use pyo3::prelude::*;
 
 use crate::blocking::{run, Run};
-use crate::docs::put_args;
 use crate::convert;
+use crate::docs::put_args;
 use crate::errors::check;
 use crate::results::Entry;
 
