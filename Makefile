@@ -7,7 +7,7 @@ CARGO ?= cargo
 	c-lib header test-c examples-c install-c install-c-files uninstall-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node bench-node \
-	dist dist-cli dist-c dist-python dist-node test-dist set-version
+	dist dist-cli dist-c dist-python dist-node test-dist set-version docs ensure-mdbook
 
 ## test: everything CI checks: formatting, lints, Rust tests (unit, conformance, model, concurrency,
 ## C-ABI conformance, header drift, doc tests), C tests under valgrind, C and Rust examples, a staged install-c
@@ -18,7 +18,7 @@ CARGO ?= cargo
 ## The fuzz targets' corpora (fuzz/seeds) and crash regressions are replayed by test-rust through the
 ## same entry points; the coverage-guided runs themselves are `make fuzz-short` and `make fuzz`.
 TEST_STEPS := check-toolchain fmt-check lint test-rust test-cluster examples test-c examples-c test-install-c \
-	test-python test-node test-dist test-bindings-cluster examples-cluster test-bench-report
+	test-python test-node docs test-dist test-bindings-cluster examples-cluster test-bench-report
 # Each step runs in its own make, timed; what an earlier step built (the pip-installed package,
 # the Node addon) is reused by the later ones (`make -o`) instead of being rebuilt. The time of
 # every step is printed at the end, also when one fails (CI's budget is 30 minutes).
@@ -520,6 +520,32 @@ set-version:
 
 build:
 	$(CARGO) build --workspace $(RELEASE)
+
+## docs: the documentation site (mdBook, docs/SUMMARY.md) in target/book, with the API references
+## generated from the code (rustdoc, pydoc of the installed package, the published .d.ts, the C
+## header) under api/; fails on an mdBook warning, a rustdoc warning, a broken link or anchor
+## between pages, or docs/reference/errors.md out of step with the error code table.
+## (docs/reference/cli.md is checked by cli/tests/commands.rs against the binary's help.)
+MDBOOK_VERSION := 0.4.52
+MDBOOK := $(TARGET_DIR)/tools/bin/mdbook
+BOOK := $(TARGET_DIR)/book
+docs: ensure-mdbook python-install node-build
+	python3 tests/docs/check.py errors
+	rm -rf $(BOOK)
+	$(MDBOOK) build docs 2>&1 | tee $(TARGET_DIR)/mdbook.log
+	@! grep -E "\[(WARN|ERROR)\]|WARN |ERROR " $(TARGET_DIR)/mdbook.log
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p clustron --features node
+	mkdir -p $(BOOK)/api/python $(BOOK)/api/node $(BOOK)/api/c
+	cp -r $(TARGET_DIR)/doc $(BOOK)/api/rust
+	cd $(BOOK)/api/python && $(CURDIR)/$(VPY) -m pydoc -w clustron clustron.aio >/dev/null
+	cp $(NODE_DIR)/dist/*.d.ts $(BOOK)/api/node/ && rm $(BOOK)/api/node/native.d.ts
+	cp include/clustron.h $(BOOK)/api/c/
+	python3 tests/docs/check.py links $(BOOK)
+
+## ensure-mdbook: mdBook $(MDBOOK_VERSION) under target/tools (built once from crates.io, ~80 s)
+ensure-mdbook:
+	@[ "$$($(MDBOOK) --version 2>/dev/null)" = "mdbook v$(MDBOOK_VERSION)" ] || \
+	  $(CARGO) install mdbook --version $(MDBOOK_VERSION) --locked --no-default-features --features search --root $(TARGET_DIR)/tools
 
 clean:
 	$(CARGO) clean

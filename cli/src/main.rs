@@ -19,6 +19,7 @@ mod exit;
 mod lock;
 mod node;
 mod prom;
+mod reference;
 mod top;
 
 use std::process::ExitCode;
@@ -78,6 +79,9 @@ enum Command {
         /// The directory to write them into.
         #[arg(long)]
         out: std::path::PathBuf,
+        /// Writes the command-line reference of the documentation (cli.md) instead.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Fault injection for tests: makes a node stop talking to some others.
     #[command(hide = true)]
@@ -132,10 +136,14 @@ fn run(command: Command) -> Result<Outcome, CliError> {
                 _ => Ok(Outcome::Done),
             }
         }
-        Command::Man { out } => {
-            std::fs::create_dir_all(&out).map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
-            clap_mangen::generate_to(Cli::command(), &out)
-                .map_err(|e| CliError::failed(format!("{}: {e}", out.display())))?;
+        Command::Man { out, markdown } => {
+            let failed = |e: std::io::Error| CliError::failed(format!("{}: {e}", out.display()));
+            std::fs::create_dir_all(&out).map_err(failed)?;
+            if markdown {
+                std::fs::write(out.join("cli.md"), reference::markdown(Cli::command())).map_err(failed)?;
+            } else {
+                clap_mangen::generate_to(Cli::command(), &out).map_err(failed)?;
+            }
             Ok(Outcome::Done)
         }
     }

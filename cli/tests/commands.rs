@@ -564,3 +564,28 @@ fn completions_and_man_pages_cover_the_commands() {
     assert!(node.contains("CLUSTRON_LISTEN"), "the node's page names its variables");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// docs/reference/cli.md is what `clustron man --markdown` renders from the binary's own
+/// definitions; `CLUSTRON_UPDATE_DOCS=1` rewrites it.
+#[test]
+fn the_reference_page_is_the_binarys_help() {
+    let dir = std::env::temp_dir().join(format!("clustron-reference-{}", std::process::id()));
+    let run = clustron(&["man", "--markdown", "--out", &dir.display().to_string()], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rendered = std::fs::read_to_string(dir.join("cli.md")).expect("cli.md");
+    let _ = std::fs::remove_dir_all(&dir);
+    for section in ["## clustron\n", "### clustron node\n", "#### clustron store create\n", "### clustron backup\n"] {
+        assert!(rendered.contains(section), "the page has {section:?}");
+    }
+    assert!(rendered.contains("[env: CLUSTRON_TARGET]"), "variables are named, their values never shown");
+    let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/reference/cli.md");
+    if std::env::var_os("CLUSTRON_UPDATE_DOCS").is_some() {
+        std::fs::write(&page, &rendered).expect("write docs/reference/cli.md");
+        return;
+    }
+    let committed = std::fs::read_to_string(&page).unwrap_or_default();
+    assert!(
+        committed == rendered,
+        "docs/reference/cli.md differs from the CLI's help: CLUSTRON_UPDATE_DOCS=1 cargo test -p clustron-cli --test commands reference"
+    );
+}

@@ -200,7 +200,7 @@ impl Store {
     }
 
     /// Closes this handle (and every clone of it). Later operations through it fail with
-    /// [`ErrorCode::Closed`]. Closing twice is harmless.
+    /// [`ErrorCode::Closed`](crate::ErrorCode::Closed). Closing twice is harmless.
     pub fn close(&self) {
         self.handle.close();
     }

@@ -6,7 +6,7 @@
 //! at a time. Labels marked indexed are kept in an index inside the store's state machine,
 //! updated in the same revision as the write; a clause on a label that some entry carries
 //! unindexed still works, checked entry by entry. Label values compare as described in
-//! [`value`](self::value): numbers (JSON number syntax) by value, before all text, text by
+//! docs/SEARCH.md ("Values and their order"): numbers (JSON number syntax) by value, before all text, text by
 //! bytes.
 //!
 //! The same query means the same thing in process and on a cluster, from every language;
@@ -164,7 +164,7 @@ impl Clause {
         Clause::Not(Box::new(self))
     }
 
-    /// Parses the expression language (see [`parse`](self::parse) and docs/SEARCH.md):
+    /// Parses the expression language (docs/SEARCH.md, "Clauses"):
     /// `status = pending and priority >= 3`, `name ^= "ab"`, `kind in (a, b)`, `has owner`,
     /// `not (a = 1 or b = 2)`.
     pub fn parse(text: &str) -> Result<Clause> {
