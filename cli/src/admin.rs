@@ -1,6 +1,7 @@
 //! The operator commands: `store`, `members`, `status`, and the hidden fault injection for
 //! tests.
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Subcommand};
 use clustron::admin::{node_json, parse_node_id, Cluster, StoreChanges, StoreInfo};
 use serde_json::json;
@@ -145,7 +146,7 @@ pub struct Target {
     #[arg(long, short = 't', global = true, env = "CLUSTRON_TARGET")]
     target: Option<String>,
     /// Print JSON instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "CLUSTRON_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
 }
 

@@ -7,6 +7,7 @@
 use std::io::{Read as _, Write as _};
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Subcommand};
 use clustron::search::SearchSpec;
 use clustron::{DeleteCause, Entry, Event, EventKind, KeyRange, Label, LeaseId, LeaseInfo, Store, Value};
@@ -22,7 +23,7 @@ pub struct Connect {
     #[arg(long, short = 't', global = true, env = "CLUSTRON_TARGET")]
     pub target: Option<String>,
     /// Print JSON (one object per line) instead of text.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "CLUSTRON_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
 }
 

@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::Args;
 use clustron::cluster::{DiskFaults, Fatal, Node, NodeConfig, StartError};
 
@@ -59,7 +60,7 @@ pub struct NodeArgs {
     #[arg(long, env = "CLUSTRON_CLOCK", default_value = "system")]
     clock: String,
     /// Let clients create stores by naming them (for tests).
-    #[arg(long, env = "CLUSTRON_ALLOW_CREATE_STORES")]
+    #[arg(long, env = "CLUSTRON_ALLOW_CREATE_STORES", value_parser = BoolishValueParser::new())]
     allow_create_stores: bool,
     /// Accept fault-injection requests (for tests).
     #[arg(long, hide = true)]
@@ -89,7 +90,7 @@ pub struct NodeArgs {
     log_format: String,
     /// Announce this node and learn the other nodes' addresses by mDNS on the local network
     /// (multicast: off unless given). Joining a cluster still needs a --seed.
-    #[arg(long, env = "CLUSTRON_MDNS")]
+    #[arg(long, env = "CLUSTRON_MDNS", value_parser = BoolishValueParser::new())]
     mdns: bool,
     /// Serve Prometheus metrics at http://ADDRESS/metrics (host:port; port 0 picks one).
     #[arg(long, env = "CLUSTRON_METRICS")]

@@ -17,10 +17,10 @@ use crate::prom::{scrape, Sample};
 pub struct TopArgs {
     /// Metrics endpoints (host:port, as given to `clustron node --metrics`); comma-separated
     /// or repeated.
-    #[arg(long = "metrics", required = true, value_delimiter = ',')]
+    #[arg(long = "metrics", required = true, value_delimiter = ',', env = "CLUSTRON_TOP_METRICS")]
     endpoints: Vec<String>,
     /// How often to refresh (1s, 500ms).
-    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = parse_duration, default_value = "1s", env = "CLUSTRON_TOP_INTERVAL")]
     interval: Duration,
     /// Stop after this many frames (default: until interrupted).
     #[arg(long)]

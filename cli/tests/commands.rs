@@ -589,3 +589,33 @@ fn the_reference_page_is_the_binarys_help() {
         "docs/reference/cli.md differs from the CLI's help: CLUSTRON_UPDATE_DOCS=1 cargo test -p clustron-cli --test commands reference"
     );
 }
+
+/// Where to connect and how to print come from the environment as well as from flags
+/// (`CLUSTRON_JSON` reads 1/0, true/false, yes/no, on/off); a flag wins over a variable.
+#[test]
+fn connection_and_output_flags_come_from_the_environment() {
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let output = common::clean_env(&mut Command::new(env!("CARGO_BIN_EXE_clustron")))
+            .envs(env.iter().copied())
+            .args(args)
+            .output()
+            .expect("clustron runs");
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    for on in ["1", "true", "yes", "on"] {
+        let (code, out) = run(&[("CLUSTRON_TARGET", "env-store"), ("CLUSTRON_JSON", on)], &["count"]);
+        assert_eq!((code, out.as_str()), (Some(0), r#"{"count":0}"#), "CLUSTRON_JSON={on}");
+    }
+    for off in ["0", "false", "no", "off"] {
+        let (code, out) = run(&[("CLUSTRON_TARGET", "env-store"), ("CLUSTRON_JSON", off)], &["count"]);
+        assert_eq!((code, out.as_str()), (Some(0), "0"), "CLUSTRON_JSON={off}");
+    }
+    let (code, out) = run(&[("CLUSTRON_TARGET", "env-store"), ("CLUSTRON_JSON", "0")], &["count", "--json"]);
+    assert_eq!((code, out.as_str()), (Some(0), r#"{"count":0}"#), "the flag wins");
+    let (code, _) = run(&[], &["count"]);
+    assert_eq!(code, Some(2), "no target anywhere is a usage error");
+    // Durations of the bench take units (and a bare number is seconds).
+    let (code, out) = run(&[], &["bench", "get", "--duration", "100ms", "--warmup", "0", "--json", "--quiet"]);
+    assert_eq!(code, Some(0));
+    assert!(out.starts_with('{'), "{out}");
+}

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 
+use crate::client::parse_duration;
+
 use systems::{Client, System};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,18 +191,18 @@ pub struct BenchArgs {
     /// throughput, 16 for mixed.
     #[arg(long)]
     clients: Option<usize>,
-    /// How long to measure, in seconds (after the warm-up).
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
+    /// How long to measure, after the warm-up (10s, 1m30s; a bare number is seconds).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    duration: Duration,
     /// Value size in bytes.
     #[arg(long, default_value_t = 100)]
     value_size: usize,
     /// How many distinct keys (and counters, and locks).
     #[arg(long, default_value_t = 1000)]
     keys: usize,
-    /// Seconds of load before measuring starts.
-    #[arg(long, default_value_t = 1.0)]
-    warmup: f64,
+    /// How long the load runs before measuring starts (1s, 500ms; a bare number is seconds).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    warmup: Duration,
     /// Operations each client keeps in flight at once (Clustron stores; get, get-local and
     /// put): each client is one task on its own single-threaded runtime awaiting that many
     /// operations together, instead of a thread waiting for one at a time.
@@ -454,10 +456,6 @@ fn renamed(target: &str, suffix: &str) -> Result<String, String> {
     Ok(format!("{base}{name}{suffix}{query}"))
 }
 
-fn seconds(value: f64, name: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value).map_err(|_| format!("--{name} must be a non-negative number of seconds"))
-}
-
 pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.workload == Workload::Backup {
         return backup::run(&args);
@@ -466,8 +464,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if clients == 0 || args.keys == 0 {
         return Err("--clients and --keys must be at least 1".into());
     }
-    let duration = seconds(args.duration, "duration")?;
-    let warmup = seconds(args.warmup, "warmup")?;
+    let (duration, warmup) = (args.duration, args.warmup);
     let weights = args.workload.mix(args.profile)?;
     let targets = store_targets(&args.target, args.stores)?;
     if args.workload == Workload::WatchLatency && targets.len() > 1 {
