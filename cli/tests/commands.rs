@@ -304,6 +304,11 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
     let applied = get("clustron_raft_applied_index{store=\"metered\"}");
     let commit = get("clustron_raft_commit_index{store=\"metered\"}");
     assert!(commit >= 52.0 && applied >= 52.0, "commit {commit}, applied {applied}");
+    // Every proposal was answered, and every entry committed.
+    assert_eq!(get("clustron_raft_proposals_pending{store=\"metered\"}"), 0.0);
+    assert_eq!(get("clustron_raft_proposals_failed_total{store=\"metered\"}"), 0.0);
+    assert_eq!(get("clustron_node_peers"), 2.0, "the two other nodes");
+    assert!(get("clustron_node_connections") >= 2.0, "the other nodes, and this test's client");
     // Histogram buckets are cumulative.
     let buckets: Vec<f64> = parsed
         .iter()
@@ -362,6 +367,11 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
             (status.contains("200") && body == "ready\n").then_some(())
         });
         assert!(ready.is_some(), "{probe}: {:?}", http_get(probe, "/readyz"));
+        let connected = eventually(Duration::from_secs(30), || {
+            let (_, body) = http_get(probe, "/metrics");
+            (value_of(&samples(&body), "clustron_node_peers_connected") == Some(2.0)).then_some(())
+        });
+        assert!(connected.is_some(), "{probe} is connected to both other nodes");
     }
 
     // `clustron top` reads the same endpoints and shows a frame per interval, then stops.
@@ -396,6 +406,15 @@ fn metrics_endpoint_counts_requests_errors_and_raft_state() {
     });
     assert!(unready.is_some(), "{:?}", http_get(&survivor, "/readyz"));
     assert!(http_get(&survivor, "/livez").0.contains("200"));
+    // It still knows two peers, and is connected to neither.
+    let alone = eventually(Duration::from_secs(60), || {
+        let (_, body) = http_get(&survivor, "/metrics");
+        let parsed = samples(&body);
+        (value_of(&parsed, "clustron_node_peers") == Some(2.0)
+            && value_of(&parsed, "clustron_node_peers_connected") == Some(0.0))
+        .then_some(())
+    });
+    assert!(alone.is_some(), "the survivor counts its lost peers");
 }
 
 #[test]

@@ -187,6 +187,10 @@ pub(crate) struct StoreMetrics {
     kinds: [KindStats; KINDS.len()],
     errors: [AtomicU64; ErrorCode::ALL.len()],
     redirects: AtomicU64,
+    /// Commands this leader proposed for clients and has not answered yet.
+    proposals_pending: AtomicU64,
+    /// Commands whose Raft entry did not commit (no quorum in time, leadership lost).
+    proposals_failed: AtomicU64,
 }
 
 impl Default for StoreMetrics {
@@ -195,7 +199,19 @@ impl Default for StoreMetrics {
             kinds: std::array::from_fn(|_| KindStats::default()),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             redirects: AtomicU64::new(0),
+            proposals_pending: AtomicU64::new(0),
+            proposals_failed: AtomicU64::new(0),
         }
+    }
+}
+
+/// A proposal being waited for: counted in `proposals_pending` until dropped (answered, or
+/// the caller gone).
+pub(crate) struct PendingProposal<'a>(&'a AtomicU64);
+
+impl Drop for PendingProposal<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -207,6 +223,17 @@ pub(crate) struct Timed {
 }
 
 impl StoreMetrics {
+    /// Counts a command proposed until the returned guard is dropped.
+    pub(crate) fn proposing(&self) -> PendingProposal<'_> {
+        self.proposals_pending.fetch_add(1, Ordering::Relaxed);
+        PendingProposal(&self.proposals_pending)
+    }
+
+    /// Counts `commands` whose entry failed to commit.
+    pub(crate) fn proposals_failed(&self, commands: usize) {
+        self.proposals_failed.fetch_add(commands as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn start(body: &ClientBody) -> Timed {
         let (kind, timed) = kind_of(body);
         Timed { kind, timed, started: Instant::now() }
@@ -243,6 +270,11 @@ pub(crate) struct NodeFacts<'a> {
     pub(crate) replicas_removed: u64,
     /// The durations of the node's file syncs.
     pub(crate) syncs: &'a Histogram,
+    /// Peers (nodes and clients) with a live connection to this node.
+    pub(crate) connections: usize,
+    /// The other nodes of the cluster, and how many of them are connected now.
+    pub(crate) peers: usize,
+    pub(crate) peers_connected: usize,
 }
 
 /// The process's standard metrics (as Prometheus client libraries name them), from /proc:
@@ -402,6 +434,16 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     );
     out.histogram("clustron_node_fsync_duration_seconds", &[], facts.syncs);
     process(&mut out);
+    out.family("clustron_node_connections", "gauge", "Peers (nodes and clients) with a live connection to this node.");
+    out.sample("clustron_node_connections", &[], facts.connections);
+    out.family("clustron_node_peers", "gauge", "The other nodes of the cluster, as the catalogue lists them.");
+    out.sample("clustron_node_peers", &[], facts.peers);
+    out.family(
+        "clustron_node_peers_connected",
+        "gauge",
+        "The other nodes of the cluster this node is connected to now.",
+    );
+    out.sample("clustron_node_peers_connected", &[], facts.peers_connected);
     out.family("clustron_node_replicas", "gauge", "Store replicas on this node (the catalogue's not counted).");
     let replicas = stores.iter().filter(|(replica, _)| replica.name != super::catalogue::CATALOGUE).count();
     out.sample("clustron_node_replicas", &[], replicas);
@@ -481,6 +523,24 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
             &[("store", &replica.name)],
             replica.metrics.redirects.load(Ordering::Relaxed),
         );
+    }
+    out.family(
+        "clustron_raft_proposals_pending",
+        "gauge",
+        "Commands this node, leading the store, proposed for clients and has not answered yet.",
+    );
+    for (replica, _) in stores {
+        let pending = replica.metrics.proposals_pending.load(Ordering::Relaxed);
+        out.sample("clustron_raft_proposals_pending", &[("store", &replica.name)], pending);
+    }
+    out.family(
+        "clustron_raft_proposals_failed_total",
+        "counter",
+        "Commands proposed on this node whose entry did not commit (no quorum in time, leadership lost).",
+    );
+    for (replica, _) in stores {
+        let failed = replica.metrics.proposals_failed.load(Ordering::Relaxed);
+        out.sample("clustron_raft_proposals_failed_total", &[("store", &replica.name)], failed);
     }
     out.family(
         "clustron_request_duration_seconds",

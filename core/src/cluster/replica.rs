@@ -481,6 +481,7 @@ impl Replica {
         let room = 2 * command.weight() as u64 + 256;
         self.admit(room)?;
         let (reply, answer) = oneshot::channel();
+        let _pending = self.metrics.proposing();
         let waiting = Waiting { proposed: Proposed { id, command }, room, now, reply };
         if self.proposals.send(waiting).is_err() {
             self.room.release(room);
@@ -631,6 +632,7 @@ impl Replica {
                 }
             }
             Err(fault) => {
+                self.metrics.proposals_failed(count);
                 for reply in replies {
                     let _ = reply.send(Err(fault.clone()));
                 }

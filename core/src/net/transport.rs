@@ -5,7 +5,7 @@
 //! keeps one open stream per peer and protocol; a node reads inbound requests from
 //! [`Incoming`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,6 +111,8 @@ pub(crate) struct Net {
     listening: watch::Receiver<Vec<Multiaddr>>,
     control: streams::Control,
     channels: Arc<Channels>,
+    /// The peers (nodes and clients) this swarm has at least one connection with.
+    connected: Arc<Mutex<HashSet<PeerId>>>,
 }
 
 impl std::fmt::Debug for Net {
@@ -189,21 +191,29 @@ impl Net {
         }
         let (commands, receiver) = mpsc::unbounded_channel();
         let (listening_tx, listening) = watch::channel(Vec::new());
+        let connected = Arc::new(Mutex::new(HashSet::new()));
         let task = SwarmTask {
             swarm,
             commands: receiver,
             listening: listening_tx,
             dials: HashMap::new(),
             reaching: HashMap::new(),
+            connected: connected.clone(),
         };
         tokio::spawn(task.run());
-        let net = Net { commands, peer, listening, control, channels: Arc::default() };
+        let net = Net { commands, peer, listening, control, channels: Arc::default(), connected };
         Ok((net, Incoming { raft, client }))
     }
 
     #[cfg(feature = "node")]
     pub(crate) fn local_peer(&self) -> PeerId {
         self.peer
+    }
+
+    /// The peers (nodes and clients) connected now, as base58 peer ids.
+    #[cfg(feature = "node")]
+    pub(crate) fn connected_peers(&self) -> HashSet<String> {
+        self.connected.lock().iter().map(|peer| peer.to_base58()).collect()
     }
 
     /// The addresses the swarm listens on, once it listens on at least one.
@@ -367,6 +377,8 @@ struct SwarmTask {
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId>>)>,
     /// Waiting for a connection to these peers.
     reaching: HashMap<PeerId, Vec<oneshot::Sender<Result<()>>>>,
+    /// Shared with [`Net`]: who is connected (for the metrics).
+    connected: Arc<Mutex<HashSet<PeerId>>>,
 }
 
 impl SwarmTask {
@@ -441,6 +453,7 @@ impl SwarmTask {
                 self.listening.send_modify(|addrs| addrs.push(address));
             }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+                self.connected.lock().insert(peer_id);
                 if let Some((address, reply)) = self.dials.remove(&connection_id) {
                     self.swarm.add_peer_address(peer_id, address);
                     let _ = reply.send(Ok(peer_id));
@@ -450,6 +463,9 @@ impl SwarmTask {
                 for reply in self.reaching.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(Ok(()));
                 }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.connected.lock().remove(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
                 if let Some((address, reply)) = self.dials.remove(&connection_id) {

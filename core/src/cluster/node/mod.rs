@@ -450,6 +450,13 @@ impl Node {
                 metrics::StoreGauges { stats, watchers: watchers as u64, placement_changes, moving },
             ));
         }
+        let connected = self.inner.net.connected_peers();
+        let others: Vec<&String> = catalogue
+            .nodes
+            .values()
+            .map(|node| &node.info.peer)
+            .filter(|peer| **peer != self.inner.info.peer)
+            .collect();
         let facts = metrics::NodeFacts {
             id: self.inner.id,
             peer: self.inner.info.peer.clone(),
@@ -459,6 +466,9 @@ impl Node {
             replicas_added: self.inner.replicas_added.load(std::sync::atomic::Ordering::Relaxed),
             replicas_removed: self.inner.replicas_removed.load(std::sync::atomic::Ordering::Relaxed),
             syncs: &self.inner.io.syncs,
+            connections: connected.len(),
+            peers: others.len(),
+            peers_connected: others.iter().filter(|peer| connected.contains(peer.as_str())).count(),
         };
         metrics::render(&facts, &stores)
     }
