@@ -875,6 +875,14 @@ clustron_status clustron_store_backup(const clustron_store *store, const char *p
 clustron_status clustron_restore(const char *path, const char *target, clustron_store **out, clustron_error **err);
 
 /**
+ * Like `clustron_restore`, but a cluster's store of that name is dropped first (its leases
+ * end and its locks are released; clients get `CLUSTRON_NOT_FOUND` until it is made again)
+ * once the whole file is checked, and made anew from the backup: a damaged file never costs
+ * the store. An in-process store open with data cannot be replaced (`CLUSTRON_CONFLICT`).
+ */
+clustron_status clustron_restore_replacing(const char *path, const char *target, clustron_store **out, clustron_error **err);
+
+/**
  * Reads and checks a whole backup file (`path`, NUL-terminated) without restoring it;
  * `*info` receives what it holds as JSON text (as `clustron_store_backup` gives it).
  */

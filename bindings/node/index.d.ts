@@ -465,9 +465,9 @@ export interface RangeSpec {
 
 /**
  * Creates the store `target` names from the backup at `path` and opens it (on the thread
- * pool).
+ * pool); with `replace`, a cluster's store of that name is dropped first.
  */
-export declare function restoreStore(path: string, target: string): Promise<NativeStore>
+export declare function restoreStore(path: string, target: string, replace: boolean): Promise<NativeStore>
 
 /** One page of a search. */
 export interface SearchPage {

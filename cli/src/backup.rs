@@ -29,6 +29,11 @@ pub struct RestoreArgs {
     /// Only check the file (every record's checksum, the counts) and print what it holds.
     #[arg(long)]
     check: bool,
+    /// Replace the store if the cluster has one of that name: it is dropped (its leases end,
+    /// its locks are released, clients get not_found meanwhile) once the file is checked,
+    /// and created anew from the backup. Without it, a store that holds data is refused.
+    #[arg(long, conflicts_with = "check")]
+    replace: bool,
     #[command(flatten)]
     connect: Connect,
 }
@@ -97,7 +102,11 @@ pub fn restore(args: RestoreArgs) -> Result<Outcome, CliError> {
             ))
         }
     };
-    let restored = clustron::backup::restore(&args.file, &target)?;
+    let restored = if args.replace {
+        clustron::backup::restore_replacing(&args.file, &target)?
+    } else {
+        clustron::backup::restore(&args.file, &target)?
+    };
     report("restored", &restored.info, started.elapsed().as_secs_f64(), args.connect.json);
     Ok(Outcome::Done)
 }

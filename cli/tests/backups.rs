@@ -95,6 +95,15 @@ fn a_backup_taken_under_writes_restores_on_another_cluster_as_it_was() {
     let run = clustron(&["restore", &quiet.display().to_string(), "--target", &target.target("exact")], b"");
     assert_eq!(run.code, 13, "{}", run.stderr);
     assert_eq!(everything(&exact), everything(&store));
+    // Unless asked to replace it: a store written since is dropped and made again from the
+    // backup, exactly (the busy backup's 10,000 rounds replace what "exact" held).
+    exact.put("written/after", "x").wait().unwrap();
+    let run =
+        clustron(&["restore", &busy.display().to_string(), "--target", &target.target("exact"), "--replace"], b"");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let replaced = clustron::open(&target.target("exact")).wait().unwrap();
+    assert_eq!(everything(&replaced), everything(&copy), "the same image as the first restore of it");
+    assert_eq!(replaced.status().wait().unwrap().revision, revision);
     // A damaged file: invalid input (exit 11) before anything is created.
     let mut bytes = std::fs::read(&quiet).unwrap();
     let middle = bytes.len() / 2;
@@ -110,5 +119,10 @@ fn a_backup_taken_under_writes_restores_on_another_cluster_as_it_was() {
     }
     let error = clustron::open(&target.target("never")).wait().unwrap_err();
     assert_eq!(error.code(), clustron::ErrorCode::NotFound, "no store was created: {error}");
+    // Nor is a store dropped to be replaced by a damaged file.
+    let before = everything(&replaced);
+    let run = clustron(&["restore", damaged.to_str().unwrap(), "--target", &target.target("exact"), "--replace"], b"");
+    assert_eq!(run.code, 11, "{}", run.stderr);
+    assert_eq!(everything(&replaced), before, "the store it would have replaced is intact");
     let _ = std::fs::remove_dir_all(&dir);
 }

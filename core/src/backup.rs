@@ -483,15 +483,33 @@ pub struct Restored {
 /// is refused with `conflict` (drop it first). Blocking: it reads the file and sends the
 /// entries in parts of up to 4,096 (about 1 MiB), through the log on a cluster. If it fails
 /// part way (the cluster became unavailable), the store holds part of the backup at
-/// revision 0: drop it and restore again.
+/// revision 0: drop it and restore again ([`restore_replacing`] does both).
 pub fn restore(path: impl AsRef<Path>, target: &str) -> Result<Restored> {
-    let path = path.as_ref();
+    restore_into(path.as_ref(), target, false)
+}
+
+/// Like [`restore`], but a cluster's store of that name is dropped first (with `force`: its
+/// leases end and its locks are released; clients get `not_found` until the restore has
+/// created it again) and made anew from the backup. The whole file is checked before the
+/// store is dropped, so a damaged backup never costs the store it would have replaced.
+///
+/// An in-process store cannot be dropped while handles on it are open (it ends with its
+/// last handle): replacing one that is open with data is refused with `conflict`, as by
+/// [`restore`].
+pub fn restore_replacing(path: impl AsRef<Path>, target: &str) -> Result<Restored> {
+    restore_into(path.as_ref(), target, true)
+}
+
+fn restore_into(path: &Path, target: &str, replace: bool) -> Result<Restored> {
     let info = inspect(path)?;
     let header = &info.header;
     let mut config = crate::api::target_config(target)?;
     config.history = header.config.history;
     config.limits = header.config.limits;
     if config.mode == crate::Mode::Remote {
+        if replace {
+            drop_on_cluster(target, &config)?;
+        }
         create_on_cluster(target, &config, header)?;
     }
     let name = config.store.clone().unwrap_or_default();
@@ -510,6 +528,16 @@ pub fn restore(path: impl AsRef<Path>, target: &str) -> Result<Restored> {
     let tables = tables.ok_or_else(|| damaged(path, "it has no tables record"))?;
     store.execute::<()>(crate::state::command::Command::LoadEnd(Box::new(tables)))?;
     Ok(Restored { store, info })
+}
+
+/// Drops the store the restore replaces, if the cluster has it.
+fn drop_on_cluster(target: &str, config: &crate::Config) -> Result<()> {
+    let name = config.store.clone().unwrap_or_default();
+    let admin = crate::admin::Cluster::from_target(target)?;
+    match admin.drop_store(&name, true) {
+        Err(error) if error.code() == crate::ErrorCode::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Creates the store on the cluster with the backup's configuration; one that exists

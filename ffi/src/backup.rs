@@ -51,13 +51,47 @@ pub unsafe extern "C" fn clustron_restore(
     out: *mut *mut clustron_store,
     err: *mut *mut clustron_error,
 ) -> clustron_status {
+    // SAFETY: caller contract, passed on.
+    unsafe { restore_into(path, target, out, err, false) }
+}
+
+/// Like `clustron_restore`, but a cluster's store of that name is dropped first (its leases
+/// end and its locks are released; clients get `CLUSTRON_NOT_FOUND` until it is made again)
+/// once the whole file is checked, and made anew from the backup: a damaged file never costs
+/// the store. An in-process store open with data cannot be replaced (`CLUSTRON_CONFLICT`).
+#[no_mangle]
+pub unsafe extern "C" fn clustron_restore_replacing(
+    path: *const c_char,
+    target: *const c_char,
+    out: *mut *mut clustron_store,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    // SAFETY: caller contract, passed on.
+    unsafe { restore_into(path, target, out, err, true) }
+}
+
+/// `clustron_restore` and `clustron_restore_replacing`.
+///
+/// # Safety
+/// As theirs: NUL-terminated strings or NULL, `out` and `err` valid or NULL.
+unsafe fn restore_into(
+    path: *const c_char,
+    target: *const c_char,
+    out: *mut *mut clustron_store,
+    err: *mut *mut clustron_error,
+    replace: bool,
+) -> clustron_status {
     call(err, || {
         // SAFETY: caller contract.
         let path = unsafe { guard::c_string(path, "path") }?;
         // SAFETY: caller contract.
         let target = unsafe { guard::c_string(target, "target") }?;
         guard::out(out, "store")?;
-        let restored = clustron::backup::restore(path, target)?;
+        let restored = if replace {
+            clustron::backup::restore_replacing(path, target)?
+        } else {
+            clustron::backup::restore(path, target)?
+        };
         // SAFETY: checked above.
         unsafe { guard::write(out, guard::boxed(clustron_store { store: restored.store })) };
         Ok(())

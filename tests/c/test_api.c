@@ -406,6 +406,16 @@ static void backups_round_trip_and_refuse_damaged_files(void) {
     clustron_store *again = NULL;
     CHECK_STATUS(CLUSTRON_CONFLICT, clustron_restore(path, "c-test-backup-copy", &again, NULL));
     CHECK(again == NULL);
+    /* Nor replaced while it is open in this process (it ends with its last handle). */
+    CHECK_STATUS(CLUSTRON_CONFLICT, clustron_restore_replacing(path, "c-test-backup-copy", &again, NULL));
+    CHECK(again == NULL);
+    /* A new name: replacing is restoring. */
+    OK(clustron_restore_replacing(path, "c-test-backup-copy-2", &again, NULL));
+    OK(clustron_kv_get(again, S("k/099"), &entry, NULL));
+    CHECK(entry != NULL);
+    clustron_entry_free(entry);
+    clustron_store_free(again);
+    again = NULL;
     /* A truncated file: invalid input naming why. */
     FILE *file = fopen(path, "r+b");
     CHECK(file != NULL);
@@ -419,6 +429,7 @@ static void backups_round_trip_and_refuse_damaged_files(void) {
     clustron_error_free(error);
     CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_store_backup(store, NULL, NULL, NULL));
     CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_restore(path, NULL, &again, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_restore_replacing(NULL, "x", &again, NULL));
     CHECK_STATUS(CLUSTRON_NOT_FOUND, clustron_restore("/nonexistent/backup", "x", &again, NULL));
     remove(path);
     clustron_store_free(copy);

@@ -87,6 +87,7 @@ impl NativeStore {
 pub struct RestoreTask {
     path: PathBuf,
     target: String,
+    replace: bool,
 }
 
 impl Task for RestoreTask {
@@ -94,7 +95,12 @@ impl Task for RestoreTask {
     type JsValue = Opened;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        check(clustron::backup::restore(&self.path, &self.target)).map(|restored| restored.store).map_err(rejection)
+        let restored = if self.replace {
+            clustron::backup::restore_replacing(&self.path, &self.target)
+        } else {
+            clustron::backup::restore(&self.path, &self.target)
+        };
+        check(restored).map(|restored| restored.store).map_err(rejection)
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> napi::Result<Self::JsValue> {
@@ -103,10 +109,10 @@ impl Task for RestoreTask {
 }
 
 /// Creates the store `target` names from the backup at `path` and opens it (on the thread
-/// pool).
+/// pool); with `replace`, a cluster's store of that name is dropped first.
 #[napi(ts_return_type = "Promise<NativeStore>")]
-pub fn restore_store(path: String, target: String) -> AsyncTask<RestoreTask> {
-    AsyncTask::new(RestoreTask { path: PathBuf::from(path), target })
+pub fn restore_store(path: String, target: String, replace: bool) -> AsyncTask<RestoreTask> {
+    AsyncTask::new(RestoreTask { path: PathBuf::from(path), target, replace })
 }
 
 pub struct InspectTask {

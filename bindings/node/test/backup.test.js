@@ -35,10 +35,22 @@ test('a backup restores into a new store with the same entries, versions and rev
   assert.equal(info.fileBytes, fs.statSync(file).size)
   assert.deepEqual(await clustron.inspectBackup(file), info)
 
-  const copy = await clustron.restore(file, target('node-restored'))
+  const restored = target('node-restored')
+  const copy = await clustron.restore(file, restored)
   assert.deepEqual(await everything(copy), await everything(store))
   assert.equal((await copy.status()).revision, info.revision)
   assert.equal(await copy.counters.get('hits'), 5)
+  await copy.put('written/after', 'x')
+  if (nodes === 'inproc') {
+    // Open with data in this process: it cannot be replaced.
+    await assert.rejects(clustron.restore(file, restored, { replace: true }), (e) => e.code === 'conflict')
+  } else {
+    // A cluster's store is dropped and made anew from the backup.
+    const replaced = await clustron.restore(file, restored, { replace: true })
+    assert.deepEqual(await everything(replaced), await everything(store))
+    assert.equal((await replaced.status()).revision, info.revision)
+    replaced.close()
+  }
   copy.close()
   store.close()
   fs.rmSync(dir, { recursive: true, force: true })
@@ -53,6 +65,8 @@ test('damaged files, used stores and wrong types are refused', async () => {
   const used = await clustron.open(`node-backup-used-${process.pid}`)
   await used.put('mine', 'keep')
   await assert.rejects(clustron.restore(file, used.name), (e) => e instanceof clustron.ClustronError && e.code === 'conflict')
+  await assert.rejects(clustron.restore(file, used.name, { replace: 'yes' }), TypeError)
+  await assert.rejects(clustron.restore(file, used.name, { replce: true }), TypeError)
   assert.deepEqual((await everything(used)).map((e) => e[0]), ['mine'])
   const bytes = fs.readFileSync(file)
   const damaged = Buffer.from(bytes)

@@ -37,6 +37,7 @@ import type {
   PutOptions,
   PutResult,
   Range,
+  RestoreOptions,
   ScanOptions,
   Status,
   TxnResult,
@@ -118,12 +119,14 @@ export class Store {
   }
 
   /** @internal What `restore` does: the file is read and the store created off the event loop. */
-  static async restore(path: string, target: string): Promise<Store> {
+  static async restore(path: string, target: string, options?: RestoreOptions): Promise<Store> {
     args.key('target', target)
     args.key('path', path)
+    const o = args.options('options', options, ['replace'])
+    const replace = args.boolean('options.replace', o?.replace) ?? false
     let opened: native.NativeStore
     try {
-      opened = await native.restoreStore(path, target)
+      opened = await native.restoreStore(path, target, replace)
     } catch (error) {
       throw wrap(error)
     }
@@ -532,10 +535,11 @@ export async function open(target: string, options?: { config?: ConfigLike }): P
  * the backup's configuration (a cluster's store is created with it). The whole file is checked
  * first: a damaged, truncated or foreign file rejects with `invalid_input` and nothing
  * created; a missing one with `not_found`. Only a store that was never written is restored
- * into (else `conflict`). An in-process store lives while a handle on it does.
+ * into (else `conflict`), unless `replace` is given. An in-process store lives while a handle
+ * on it does.
  */
-export async function restore(path: string, target: string): Promise<Store> {
-  return Store.restore(path, target)
+export async function restore(path: string, target: string, options?: RestoreOptions): Promise<Store> {
+  return Store.restore(path, target, options)
 }
 
 /** Reads and checks a whole backup file without restoring it: what it holds, or why it cannot be used. */

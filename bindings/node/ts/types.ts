@@ -354,6 +354,16 @@ export interface ParsedConfig {
 /** A configuration: a connection string, JSON text, or the JSON form as an object. */
 export type ConfigLike = string | Record<string, unknown>
 
+/** The options of `restore`. */
+export interface RestoreOptions {
+  /**
+   * If the cluster has a store of that name, drop it (its leases end, its locks are released,
+   * clients get `not_found` meanwhile) once the file is checked, and make it anew from the
+   * backup. An in-process store open with data cannot be replaced (`conflict`). Default false.
+   */
+  replace?: boolean
+}
+
 /** What a backup file holds (`store.backup`, `restore`, `inspectBackup`). */
 export interface BackupInfo {
   /** Where the file is. */

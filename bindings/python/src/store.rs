@@ -58,19 +58,26 @@ fn config(config: &Bound<'_, PyAny>) -> PyResult<Config> {
 #[pymethods]
 impl Store {
     #[new]
-    #[pyo3(signature = (target, config=None, *, _restore_from=None))]
+    #[pyo3(signature = (target, config=None, *, _restore_from=None, _replace=false))]
     fn new(
         py: Python<'_>,
         target: &str,
         config: Option<&Bound<'_, PyAny>>,
         _restore_from: Option<std::path::PathBuf>,
+        _replace: bool,
     ) -> PyResult<Store> {
         if let Some(path) = _restore_from {
             if config.is_some() {
                 return Err(pyo3::exceptions::PyTypeError::new_err("restore takes a target, not a config"));
             }
             let target = target.to_owned();
-            let restored = check(py.detach(move || clustron::backup::restore(path, &target)))?;
+            let restored = check(py.detach(move || {
+                if _replace {
+                    clustron::backup::restore_replacing(path, &target)
+                } else {
+                    clustron::backup::restore(path, &target)
+                }
+            }))?;
             return Ok(Store { store: restored.store, deferred: false });
         }
         let open = opening(target, config)?;

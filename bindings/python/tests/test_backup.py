@@ -43,11 +43,22 @@ def test_round_trip_sync_and_aio(tmp_path: Path) -> None:
         assert info.file_bytes == path.stat().st_size and info.clustron_version
         assert clustron.inspect_backup(str(path)) == info
 
-        with clustron.restore(path, _target("py-restored")) as copy:
+        restored = _target("py-restored")
+        with clustron.restore(path, restored) as copy:
             assert _entries(copy) == _entries(store)
             assert copy.status().revision == info.revision
             assert copy.counters.get("hits") == 5
             assert copy.search("doc").where("kind = a").count() == 1
+            copy.put("written/after", "x")
+            if "inproc" in restored:
+                # Open with data in this process: it cannot be replaced.
+                with pytest.raises(clustron.ConflictError):
+                    clustron.restore(path, restored, replace=True)
+            else:
+                # A cluster's store is dropped and made anew from the backup.
+                with clustron.restore(path, restored, replace=True) as replaced:
+                    assert _entries(replaced) == _entries(store)
+                    assert replaced.status().revision == info.revision
 
         async def main() -> None:
             aio_store = clustron.aio.Store.wrap(store)
@@ -71,6 +82,8 @@ def test_refusals(tmp_path: Path) -> None:
             used.put("mine", "keep")
             with pytest.raises(clustron.ConflictError):
                 clustron.restore(path, used.name)
+            with pytest.raises(TypeError):
+                clustron.restore(path, used.name, replace="yes")  # type: ignore[arg-type]
             assert [e.key for e in used.scan()] == ["mine"]
         # Damaged, truncated, missing: refused before anything is created.
         data = path.read_bytes()

@@ -112,6 +112,7 @@ pub(crate) struct Net {
     control: streams::Control,
     channels: Arc<Channels>,
     /// The peers (nodes and clients) this swarm has at least one connection with.
+    #[cfg_attr(not(feature = "node"), allow(dead_code, reason = "kept by every swarm; only a node reports it"))]
     connected: Arc<Mutex<HashSet<PeerId>>>,
 }
 

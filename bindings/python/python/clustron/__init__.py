@@ -339,7 +339,7 @@ class Admin(_native.Admin):
         self._remove_member(node_id)
 
 
-def restore(path: Union[str, "_os.PathLike[str]"], target: str) -> Store:
+def restore(path: Union[str, "_os.PathLike[str]"], target: str, *, replace: bool = False) -> Store:
     """Creates the store ``target`` names (an in-process store name, or a connection string
     ``"clustron://h1:7861,h2:7861/orders"``) from the backup at ``path`` and opens it: the same
     entries with the same values, versions and revisions, the same leases, counters and
@@ -348,8 +348,19 @@ def restore(path: Union[str, "_os.PathLike[str]"], target: str) -> Store:
     The whole file is checked first: a damaged, truncated or foreign file raises
     ``InvalidInputError`` with nothing created; a missing one ``NotFoundError``. Only a store
     that was never written is restored into; one that holds data raises ``ConflictError``.
-    An in-process store lives while a handle on it does: keep the returned store open."""
-    return Store(target, _restore_from=_os.fspath(path))
+    An in-process store lives while a handle on it does: keep the returned store open.
+
+    Args:
+        path: the backup file.
+        target: the store to create: an in-process name or a connection string.
+        replace: if the cluster has a store of that name, drop it (its leases end, its locks
+            are released, clients get ``NotFoundError`` meanwhile) once the file is checked,
+            and make it anew from the backup. An in-process store open with data cannot be
+            replaced (``ConflictError``): it ends with its last handle.
+    """
+    if not isinstance(replace, bool):
+        raise TypeError(f"replace must be a bool, not {type(replace).__name__}")
+    return Store(target, _restore_from=_os.fspath(path), _replace=replace)
 
 
 def inspect_backup(path: Union[str, "_os.PathLike[str]"]) -> BackupInfo:

@@ -64,7 +64,7 @@ class Store:
     configures the store named by the first argument. Safe to share between threads.
     """
     def __new__(
-        cls, target: str, config: Optional[Union[str, dict[str, Any]]] = None, *, _restore_from: Optional[str] = None
+        cls, target: str, config: Optional[Union[str, dict[str, Any]]] = None, *, _restore_from: Optional[str] = None, _replace: bool = False
     ) -> Self: ...
     def _backup(self, path: str) -> str: ...
     @property

@@ -457,10 +457,10 @@ async def open(target: str, config: Optional[ConfigLike] = None) -> Store:  # no
     return Store.wrap(await _wait(_native.Store._open_deferred(target, config)))
 
 
-async def restore(path: str | os.PathLike[str], target: str) -> Store:
+async def restore(path: str | os.PathLike[str], target: str, *, replace: bool = False) -> Store:
     """Creates and opens a store from a backup file (see :func:`clustron.restore`), on a
     worker thread: the loop goes on."""
-    return Store.wrap(await asyncio.to_thread(clustron.restore, path, target))
+    return Store.wrap(await asyncio.to_thread(clustron.restore, path, target, replace=replace))
 
 
 class Leases:
@@ -808,6 +808,7 @@ def _share_docs() -> None:
             if not name.startswith("_") and callable(member) and twin is not None:
                 _share_doc(member, twin)
     _share_doc(open, clustron.open)
+    _share_doc(restore, clustron.restore)
 
 
 _share_docs()
