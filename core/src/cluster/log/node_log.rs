@@ -518,6 +518,12 @@ impl NodeLog {
         answer.recv().map_err(|_| super::writer::writer_gone())?
     }
 
+    /// Whether the log read back at start holds records of `group` that no replica has
+    /// opened yet.
+    pub(crate) fn holds(&self, group: &str) -> bool {
+        self.recovered.lock().contains_key(group)
+    }
+
     /// Forgets `group` (its replica left the node). Not waited for: if a crash loses it, the
     /// node forgets the group at its next start, since its directory is gone.
     pub(crate) fn drop_group(&self, group: &str) {

@@ -36,7 +36,12 @@ impl Node {
     /// starts the cluster (no seeds) or joins it, and creates the stores it is started with.
     pub(super) async fn open_stores(&self) -> Result<()> {
         if let Some(dir) = &self.inner.config.data_dir {
-            if dir.join("catalogue").is_dir() {
+            // The catalogue's directory is empty until its first snapshot, and tools that copy
+            // or archive a data directory may leave empty directories out (git does): the
+            // records of the catalogue in the node log say it is held here as well. (A store's
+            // directory always holds its `store-id`; a dropped store's records are forgotten.)
+            let logged = self.inner.log.as_ref().is_some_and(|log| log.holds(&group_name(CATALOGUE)));
+            if dir.join("catalogue").is_dir() || logged {
                 self.replica_or_create(CATALOGUE, HistoryLimits::default()).await?;
             }
             let stores = dir.join("stores");
