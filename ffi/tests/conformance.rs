@@ -8,6 +8,8 @@ use std::ptr::{null, null_mut, NonNull};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use clustron::admin::clustron_text_free;
+use clustron::backup::*;
 use clustron::counter::*;
 use clustron::kv::*;
 use clustron::lease::*;
@@ -311,6 +313,9 @@ type Acquired = Result<Shared<clustron_lock>, Failure>;
 struct CDriver {
     config: CString,
     name: CString,
+    /// The vector's backup file, and the connection string of the store a restore creates.
+    backup: CString,
+    restored: CString,
     stores: HashMap<String, *mut clustron_store>,
     locks: HashMap<String, *mut clustron_lock>,
     sessions: HashMap<String, *mut clustron_session>,
@@ -324,9 +329,12 @@ impl CDriver {
         // CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
         let host = std::env::var("CLUSTRON_NODES").unwrap_or_else(|_| "inproc".to_owned());
         let config = format!("clustron://{host}/{}?clock=manual{}", vector.store, vector.params);
+        let restored = format!("clustron://{host}/{}?clock=manual", vector.restored_store());
         let mut driver = CDriver {
             config: CString::new(config).expect("no NUL"),
             name: CString::new(vector.store.clone()).expect("no NUL"),
+            backup: CString::new(vector.backup_path().display().to_string()).expect("no NUL"),
+            restored: CString::new(restored).expect("no NUL"),
             stores: HashMap::new(),
             locks: HashMap::new(),
             sessions: HashMap::new(),
@@ -565,6 +573,24 @@ impl Driver for CDriver {
         Ok(unsafe {
             match op {
                 "open" => self.open(&args::text(step, "as")?).map(|()| Json::Null),
+                "backup" => {
+                    let mut info = null_mut();
+                    check(|err| clustron_store_backup(store, self.backup.as_ptr(), &mut info, err)).map(|()| {
+                        let json: Json = serde_json::from_str(&text(info)).expect("the backup's info is JSON");
+                        clustron_text_free(info);
+                        clustron_conformance::backup_shape(&json)
+                    })
+                }
+                "restore" => {
+                    let name = args::text(step, "as")?;
+                    let mut copy = null_mut();
+                    check(|err| clustron_restore(self.backup.as_ptr(), self.restored.as_ptr(), &mut copy, err)).map(
+                        |()| {
+                            self.stores.insert(name, copy);
+                            Json::Null
+                        },
+                    )
+                }
                 "close" => {
                     assert_eq!(clustron_store_close(store), clustron_status::CLUSTRON_OK);
                     Ok(Json::Null)

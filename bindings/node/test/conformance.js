@@ -7,6 +7,7 @@
 'use strict'
 
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 
 const clustron = require('..')
@@ -280,6 +281,9 @@ class NodeDriver {
     // The vector's store configuration travels as connection string parameters.
     const params = Object.entries(config || {}).map(([name, value]) => `&${name}=${value}`).join('')
     this.target = `clustron://${host}/${store}?clock=manual${params}`
+    // A `backup` step's file and the store a `restore` step creates from it.
+    this.backupPath = path.join(os.tmpdir(), `clustron-${process.pid}-${store}.backup`)
+    this.restored = `clustron://${host}/${store}-restored?clock=manual`
     this.stores = new Map([['main', new clustron.Store(this.target)]])
     this.locks = new Map()
     this.sessions = new Map()
@@ -291,6 +295,7 @@ class NodeDriver {
   finish() {
     for (const watch of this.watches.values()) watch.close()
     for (const store of this.stores.values()) store.close()
+    fs.rmSync(this.backupPath, { force: true })
   }
 
   async run(name, step) {
@@ -308,6 +313,15 @@ class NodeDriver {
 
   op_open(store, step) {
     this.stores.set(step.as, new clustron.Store(this.target))
+  }
+
+  async op_backup(store) {
+    const info = await store.backup(this.backupPath)
+    return { store: info.store, revision: info.revision, entries: info.entries }
+  }
+
+  async op_restore(store, step) {
+    this.stores.set(step.as, await clustron.restore(this.backupPath, this.restored))
   }
 
   op_close(store) {

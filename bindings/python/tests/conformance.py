@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -333,6 +334,9 @@ class PyDriver:
         # The vector's store configuration travels as connection string parameters.
         params = "".join(f"&{name}={value}" for name, value in config.items())
         self.target = f"clustron://{host}/{store}?clock=manual{params}"
+        # A `backup` step's file and the store a `restore` step creates from it.
+        self.backup_path = Path(tempfile.gettempdir()) / f"clustron-{os.getpid()}-{store}.backup"
+        self.restored = f"clustron://{host}/{store}-restored?clock=manual"
         self.stores = {"main": clustron.Store(self.target)}
         self.locks: dict[str, clustron.Lock] = {}
         self.sessions: dict[str, clustron.Session] = {}
@@ -353,6 +357,7 @@ class PyDriver:
         for store in self.stores.values():
             store.close()
         os.close(self.pipe)
+        self.backup_path.unlink(missing_ok=True)
 
     def run(self, name: str, step: dict[str, Any]) -> Any:
         """The result in the shared shape; raises Failure for a store error."""
@@ -370,6 +375,13 @@ class PyDriver:
     # handles and time
     def op_open(self, store: clustron.Store, step: dict[str, Any]) -> Any:
         self.stores[step["as"]] = clustron.Store(self.target)
+
+    def op_backup(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        info = store.backup(self.backup_path)
+        return {"store": info.store, "revision": info.revision, "entries": info.entries}
+
+    def op_restore(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        self.stores[step["as"]] = clustron.restore(self.backup_path, self.restored)
 
     def op_close(self, store: clustron.Store, step: dict[str, Any]) -> Any:
         store.close()

@@ -23,6 +23,9 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct RustDriver {
     config: Config,
+    /// The vector (for its backup file and restored store) and the stores' host part.
+    vector: VectorConfig,
+    host: String,
     stores: HashMap<String, &'static Store>,
     locks: HashMap<String, Lock>,
     sessions: HashMap<String, Session>,
@@ -59,6 +62,8 @@ impl RustDriver {
             .map_err(|error| format!("the vector's configuration: {error}"))?;
         let mut driver = RustDriver {
             config,
+            vector: vector.clone(),
+            host,
             stores: HashMap::new(),
             locks: HashMap::new(),
             sessions: HashMap::new(),
@@ -217,6 +222,18 @@ impl Driver for RustDriver {
         let store = self.store(step)?;
         Ok(match op {
             "open" => outcome(self.open_handle(&args::text(step, "as")?), |()| Json::Null),
+            "backup" => outcome(store.backup(self.vector.backup_path()).wait(), |info| {
+                clustron_conformance::backup_shape(&info.to_json())
+            }),
+            "restore" => {
+                let target = format!("clustron://{}/{}?clock=manual", self.host, self.vector.restored_store());
+                let restored = clustron::backup::restore(self.vector.backup_path(), &target);
+                let name = args::text(step, "as")?;
+                outcome(restored, |restored| {
+                    self.stores.insert(name, Box::leak(Box::new(restored.store)));
+                    Json::Null
+                })
+            }
             "close" => {
                 store.close();
                 Ok(Json::Null)

@@ -32,6 +32,25 @@ pub struct VectorConfig {
     pub params: String,
 }
 
+impl VectorConfig {
+    /// Where the vector's `backup` step writes its file (the runner removes it after the
+    /// vector).
+    pub fn backup_path(&self) -> PathBuf {
+        std::env::temp_dir().join(format!("clustron-{}-{}.backup", std::process::id(), self.store))
+    }
+
+    /// The store a `restore` step creates from the vector's backup.
+    pub fn restored_store(&self) -> String {
+        format!("{}-restored", self.store)
+    }
+}
+
+/// The shared shape of a `backup` step's result, from what the surface reports as JSON
+/// (`BackupInfo::to_json`, the C ABI's and the bindings' info).
+pub fn backup_shape(info: &Json) -> Json {
+    serde_json::json!({"store": info["store"], "revision": info["revision"], "entries": info["entries"]})
+}
+
 /// One surface under test.
 pub trait Driver {
     /// Runs one operation. `step` has its arguments resolved (variables replaced) and no
@@ -143,6 +162,7 @@ pub fn run_all(label: &str, mut make_driver: impl FnMut(&VectorConfig) -> Result
                     run_step(driver.as_mut(), &mut vars, step).map_err(|why| format!("step {index} {step}: {why}"))
                 });
                 driver.finish();
+                let _ = std::fs::remove_file(config.backup_path());
                 result
             });
             match result {
