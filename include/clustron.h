@@ -532,6 +532,29 @@ typedef struct {
 } clustron_key;
 
 /**
+ * Where `clustron_kv_get_many_into` put one key's value.
+ */
+typedef struct {
+  /**
+   * The key exists.
+   */
+  bool found;
+  /**
+   * Its value's length (0 when it does not exist).
+   */
+  size_t len;
+  /**
+   * Where its value starts in the buffer, or `SIZE_MAX` when the buffer had no room left
+   * for it (found, with a length, but not copied).
+   */
+  size_t offset;
+  /**
+   * Its version (0 when it does not exist).
+   */
+  uint64_t version;
+} clustron_value_slot;
+
+/**
  * One put of put_many.
  */
 typedef struct {
@@ -925,6 +948,16 @@ clustron_status clustron_kv_put(const clustron_store *store, const char *key, si
 clustron_status clustron_kv_get(const clustron_store *store, const char *key, size_t key_len, clustron_entry **out, clustron_error **err);
 
 /**
+ * Reads `key`'s value into the caller's buffer, allocating nothing. `*found` says whether
+ * the key exists. When it does, `*value_len` receives the value's length and the value is
+ * copied into `buf` if it fits (`*value_len <= buf_cap`); if it does not, nothing is copied:
+ * call again with a buffer of `*value_len` bytes. `buf` may be NULL when `buf_cap` is 0 (to
+ * learn the length). `version` (optional, NULL: not wanted) receives the key's version.
+ * `*value_len` and `*version` are 0 when the key does not exist.
+ */
+clustron_status clustron_kv_get_into(const clustron_store *store, const char *key, size_t key_len, uint8_t *buf, size_t buf_cap, bool *found, size_t *value_len, uint64_t *version, clustron_error **err);
+
+/**
  * Deletes `key`. `options` may be NULL; `out` may be NULL.
  */
 clustron_status clustron_kv_delete(const clustron_store *store, const char *key, size_t key_len, const clustron_delete_options *options, clustron_delete_result *out, clustron_error **err);
@@ -934,6 +967,17 @@ clustron_status clustron_kv_delete(const clustron_store *store, const char *key,
  * for missing keys).
  */
 clustron_status clustron_kv_get_many(const clustron_store *store, const clustron_key *keys, size_t count, clustron_entries **out, clustron_error **err);
+
+/**
+ * Reads `count` keys at one revision into the caller's memory, with no allocation per key:
+ * `slots` (an array of `count`) receives, in order, whether each key exists, its value's
+ * length, where in `buf` (capacity `buf_cap`) its value was copied, and its version. Values
+ * are packed one after the other in key order until one does not fit; that one and every
+ * later found value get the offset `SIZE_MAX` (nothing more is copied). `needed` (optional)
+ * receives the bytes every found value takes together: with a buffer that large, nothing is
+ * left out.
+ */
+clustron_status clustron_kv_get_many_into(const clustron_store *store, const clustron_key *keys, size_t count, uint8_t *buf, size_t buf_cap, clustron_value_slot *slots, size_t *needed, clustron_error **err);
 
 /**
  * Writes `count` keys, each on its own (not atomic); `*out` receives one result per item.

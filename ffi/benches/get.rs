@@ -1,5 +1,7 @@
 //! The cost of the C ABI: a `get` through `clustron_kv_get` (then `clustron_entry_free`, as a
-//! C caller must) next to the same `get` through the Rust API, on the same store, in one run.
+//! C caller must), through `clustron_kv_get_into` (the value copied into the caller's buffer,
+//! nothing allocated) and a batch of 16 through `clustron_kv_get_many_into`, next to the same
+//! `get` through the Rust API, on the same store, in one run.
 //! With 10 000 keys the store is cache-resident and the difference is the boundary's own
 //! work; with 1 000 000 keys both are dominated by memory accesses.
 //!
@@ -10,7 +12,9 @@ use std::ffi::CString;
 use std::hint::black_box;
 use std::ptr::null_mut;
 
-use clustron::kv::clustron_kv_get;
+use clustron::kv::{
+    clustron_key, clustron_kv_get, clustron_kv_get_into, clustron_kv_get_many_into, clustron_value_slot,
+};
 use clustron::objects::clustron_entry_free;
 use clustron::store::{clustron_store, clustron_store_free, clustron_store_open};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -48,6 +52,65 @@ fn get_at(c: &mut Criterion, keys_in_store: usize) {
             let status = unsafe { clustron_kv_get(handle, key.as_ptr().cast(), key.len(), &mut entry, null_mut()) };
             black_box(status);
             unsafe { clustron_entry_free(black_box(entry)) };
+        })
+    });
+    // The anchor of `c-abi-into`: the Rust get, and the value copied out as that call copies
+    // it (reading the value's bytes costs cache misses the plain get does not pay).
+    let mut buf = vec![0u8; 4096];
+    group.bench_function("rust-api-copy", |b| {
+        b.iter(|| {
+            next = (next + 1) % keys_in_store;
+            let entry = store.get(&keys[next]).wait().unwrap();
+            if let Some(entry) = &entry {
+                let bytes = entry.value().as_bytes();
+                buf[..bytes.len()].copy_from_slice(bytes);
+            }
+            black_box((&entry, &buf));
+        })
+    });
+    group.bench_function("c-abi-into", |b| {
+        b.iter(|| {
+            next = (next + 1) % keys_in_store;
+            let key = &keys[next];
+            let (mut found, mut len) = (false, 0usize);
+            let status = unsafe {
+                clustron_kv_get_into(
+                    handle,
+                    key.as_ptr().cast(),
+                    key.len(),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut found,
+                    &mut len,
+                    null_mut(),
+                    null_mut(),
+                )
+            };
+            black_box((status, found, len, &buf));
+        })
+    });
+    // 16 keys a call; the time is per call (divide by 16 for a key).
+    let mut slots = [clustron_value_slot::default(); 16];
+    group.bench_function("c-abi-many-into-16", |b| {
+        b.iter(|| {
+            next = (next + 16) % (keys_in_store - 16);
+            let batch: Vec<clustron_key> = keys[next..next + 16]
+                .iter()
+                .map(|key| clustron_key { key: key.as_ptr().cast(), key_len: key.len() })
+                .collect();
+            let status = unsafe {
+                clustron_kv_get_many_into(
+                    handle,
+                    batch.as_ptr(),
+                    batch.len(),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    slots.as_mut_ptr(),
+                    null_mut(),
+                    null_mut(),
+                )
+            };
+            black_box((status, &slots, &buf));
         })
     });
     group.finish();

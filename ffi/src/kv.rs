@@ -310,6 +310,56 @@ pub unsafe extern "C" fn clustron_kv_get(
     })
 }
 
+/// Reads `key`'s value into the caller's buffer, allocating nothing. `*found` says whether
+/// the key exists. When it does, `*value_len` receives the value's length and the value is
+/// copied into `buf` if it fits (`*value_len <= buf_cap`); if it does not, nothing is copied:
+/// call again with a buffer of `*value_len` bytes. `buf` may be NULL when `buf_cap` is 0 (to
+/// learn the length). `version` (optional, NULL: not wanted) receives the key's version.
+/// `*value_len` and `*version` are 0 when the key does not exist.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_kv_get_into(
+    store: *const clustron_store,
+    key: *const c_char,
+    key_len: usize,
+    buf: *mut u8,
+    buf_cap: usize,
+    found: *mut bool,
+    value_len: *mut usize,
+    version: *mut u64,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        guard::out(found, "found")?;
+        guard::out(value_len, "value_len")?;
+        if buf.is_null() && buf_cap > 0 {
+            return Err(invalid(format!("buf is NULL but its capacity is {buf_cap}")));
+        }
+        let store = self::store(store)?;
+        // SAFETY: caller contract.
+        let key = unsafe { guard::key(key, key_len, "key") }?;
+        let entry = store.get(key).wait()?;
+        let (len, at) = match &entry {
+            Some(entry) => {
+                let bytes = entry.value().as_bytes();
+                if bytes.len() <= buf_cap && !bytes.is_empty() {
+                    // SAFETY: `buf` holds `buf_cap` writable bytes (caller contract), and the
+                    // value fits; a store's value never overlaps the caller's buffer.
+                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+                }
+                (bytes.len(), entry.version())
+            }
+            None => (0, 0),
+        };
+        // SAFETY: checked above; `version` is optional.
+        unsafe {
+            guard::write(found, entry.is_some());
+            guard::write(value_len, len);
+            guard::write_optional(version, at);
+        }
+        Ok(())
+    })
+}
+
 /// Deletes `key`. `options` may be NULL; `out` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn clustron_kv_delete(
@@ -352,6 +402,79 @@ pub unsafe extern "C" fn clustron_kv_get_many(
         let found = store.get_many(keys).wait()?;
         // SAFETY: checked above.
         unsafe { guard::write(out, guard::boxed(clustron_entries::of(found))) };
+        Ok(())
+    })
+}
+
+/// Where `clustron_kv_get_many_into` put one key's value.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct clustron_value_slot {
+    /// The key exists.
+    pub found: bool,
+    /// Its value's length (0 when it does not exist).
+    pub len: usize,
+    /// Where its value starts in the buffer, or `SIZE_MAX` when the buffer had no room left
+    /// for it (found, with a length, but not copied).
+    pub offset: usize,
+    /// Its version (0 when it does not exist).
+    pub version: u64,
+}
+
+/// Reads `count` keys at one revision into the caller's memory, with no allocation per key:
+/// `slots` (an array of `count`) receives, in order, whether each key exists, its value's
+/// length, where in `buf` (capacity `buf_cap`) its value was copied, and its version. Values
+/// are packed one after the other in key order until one does not fit; that one and every
+/// later found value get the offset `SIZE_MAX` (nothing more is copied). `needed` (optional)
+/// receives the bytes every found value takes together: with a buffer that large, nothing is
+/// left out.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_kv_get_many_into(
+    store: *const clustron_store,
+    keys: *const clustron_key,
+    count: usize,
+    buf: *mut u8,
+    buf_cap: usize,
+    slots: *mut clustron_value_slot,
+    needed: *mut usize,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        if slots.is_null() && count > 0 {
+            return Err(invalid(format!("slots is NULL but count is {count}")));
+        }
+        if buf.is_null() && buf_cap > 0 {
+            return Err(invalid(format!("buf is NULL but its capacity is {buf_cap}")));
+        }
+        let store = self::store(store)?;
+        let keys = array(keys, count, "keys")?
+            .iter()
+            // SAFETY: caller contract for each key.
+            .map(|key| unsafe { guard::key(key.key, key.key_len, "key") }.map(Key::from))
+            .collect::<Result<Vec<_>>>()?;
+        let found = store.get_many(keys).wait()?;
+        let (mut used, mut total, mut full) = (0usize, 0usize, false);
+        for (index, entry) in found.iter().enumerate() {
+            let slot = match entry {
+                None => clustron_value_slot::default(),
+                Some(entry) => {
+                    let bytes = entry.value().as_bytes();
+                    total = total.saturating_add(bytes.len());
+                    full = full || bytes.len() > buf_cap - used;
+                    let offset = if full { usize::MAX } else { used };
+                    if !full && !bytes.is_empty() {
+                        // SAFETY: `buf` holds `buf_cap` writable bytes and `used + len` fits.
+                        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.add(used), bytes.len()) };
+                        used += bytes.len();
+                    }
+                    clustron_value_slot { found: true, len: bytes.len(), offset, version: entry.version() }
+                }
+            };
+            // SAFETY: `slots` holds `count` writable slots (caller contract), `index < count`.
+            unsafe { slots.add(index).write(slot) };
+        }
+        // SAFETY: optional.
+        unsafe { guard::write_optional(needed, total) };
         Ok(())
     })
 }

@@ -165,6 +165,66 @@ static void values_with_nul_bytes_and_entries_round_trip(void) {
     clustron_store_free(store);
 }
 
+static void gets_copy_into_the_callers_buffer(void) {
+    clustron_store *store = open_store("c-test-get-into");
+    const uint8_t value[] = {'a', 0, 'b', 0, 'c'};
+    OK(clustron_kv_put(store, S("k1"), value, sizeof value, NULL, NULL, NULL));
+    OK(clustron_kv_put(store, S("k1"), value, sizeof value, NULL, NULL, NULL));
+    OK(clustron_kv_put(store, S("empty"), NULL, 0, NULL, NULL, NULL));
+    OK(clustron_kv_put(store, S("k3"), (const uint8_t *)"xyz", 3, NULL, NULL, NULL));
+
+    uint8_t buf[16];
+    bool found = false;
+    size_t len = 99;
+    uint64_t version = 0;
+    memset(buf, 0xee, sizeof buf);
+    OK(clustron_kv_get_into(store, S("k1"), buf, sizeof buf, &found, &len, &version, NULL));
+    CHECK(found && len == sizeof value && version == 2 && memcmp(buf, value, len) == 0);
+    CHECK(buf[len] == 0xee); /* nothing written past the value */
+    /* Too small: the length, and nothing copied. */
+    memset(buf, 0xee, sizeof buf);
+    OK(clustron_kv_get_into(store, S("k1"), buf, 4, &found, &len, NULL, NULL));
+    CHECK(found && len == sizeof value && buf[0] == 0xee);
+    /* No buffer at all: the length only. */
+    OK(clustron_kv_get_into(store, S("k1"), NULL, 0, &found, &len, NULL, NULL));
+    CHECK(found && len == sizeof value);
+    OK(clustron_kv_get_into(store, S("empty"), NULL, 0, &found, &len, &version, NULL));
+    CHECK(found && len == 0 && version == 1);
+    OK(clustron_kv_get_into(store, S("missing"), buf, sizeof buf, &found, &len, &version, NULL));
+    CHECK(!found && len == 0 && version == 0);
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_into(store, S("k1"), NULL, 8, &found, &len, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_into(store, S("k1"), buf, 8, NULL, &len, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_into(store, S("k1"), buf, 8, &found, NULL, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_into(store, "k1", 0, buf, 8, &found, &len, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_into(NULL, S("k1"), buf, 8, &found, &len, NULL, NULL));
+
+    /* Many keys at one revision, packed in order. */
+    clustron_key keys[] = {{S("k1")}, {S("missing")}, {S("empty")}, {S("k3")}};
+    clustron_value_slot slots[4];
+    size_t needed = 0;
+    memset(buf, 0xee, sizeof buf);
+    OK(clustron_kv_get_many_into(store, keys, 4, buf, sizeof buf, slots, &needed, NULL));
+    CHECK(needed == 8);
+    CHECK(slots[0].found && slots[0].len == 5 && slots[0].offset == 0 && slots[0].version == 2);
+    CHECK(memcmp(buf + slots[0].offset, value, 5) == 0);
+    CHECK(!slots[1].found && slots[1].len == 0 && slots[1].version == 0);
+    CHECK(slots[2].found && slots[2].len == 0 && slots[2].offset == 5);
+    CHECK(slots[3].found && slots[3].len == 3 && slots[3].offset == 5 && memcmp(buf + 5, "xyz", 3) == 0);
+    /* Room for the first value only (and the empty one): the last is found but not copied. */
+    OK(clustron_kv_get_many_into(store, keys, 4, buf, 6, slots, &needed, NULL));
+    CHECK(needed == 8 && slots[0].offset == 0 && slots[2].found && slots[2].offset == 5);
+    CHECK(slots[3].found && slots[3].offset == SIZE_MAX && slots[3].len == 3);
+    /* Once one does not fit, no later value is copied, even one that would. */
+    clustron_key reversed[] = {{S("k3")}, {S("k1")}, {S("empty")}};
+    OK(clustron_kv_get_many_into(store, reversed, 3, buf, 4, slots, &needed, NULL));
+    CHECK(slots[0].offset == 0 && slots[1].offset == SIZE_MAX && slots[2].offset == SIZE_MAX);
+    OK(clustron_kv_get_many_into(store, NULL, 0, NULL, 0, NULL, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_many_into(store, keys, 4, buf, sizeof buf, NULL, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_many_into(store, NULL, 4, buf, sizeof buf, slots, NULL, NULL));
+    CHECK_STATUS(CLUSTRON_INVALID_INPUT, clustron_kv_get_many_into(store, keys, 4, NULL, 8, slots, NULL, NULL));
+    clustron_store_free(store);
+}
+
 static void scans_page_through_every_key(void) {
     clustron_store *store = open_store("c-test-scan");
     char key[16];
@@ -442,6 +502,7 @@ int main(void) {
     null_handles_and_pointers_are_refused();
     bad_lengths_utf8_flags_and_ttls_are_invalid_input();
     values_with_nul_bytes_and_entries_round_trip();
+    gets_copy_into_the_callers_buffer();
     scans_page_through_every_key();
     searches_page_by_label_and_count();
     use_after_close_and_double_cancel_are_reported();
