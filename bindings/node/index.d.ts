@@ -314,6 +314,12 @@ export declare function fastCounterAdd(handle: number, name: string, delta: numb
 export declare function fastDelete(handle: number, key: string, mem: Buffer): number
 
 /**
+ * The floor of a call into the addon, for benchmarks: takes and converts the arguments of
+ * `fastGet` and does nothing else.
+ */
+export declare function fastFloor(handle: number, key: string, mem: Buffer): number
+
+/**
  * Reads `key`: the value's length (its bytes in `mem`'s data area; version, create and mod
  * revision, lease, expiry and content type code in the meta slots), `-1` when missing, `-2`
  * when the facade must use the full `get`.

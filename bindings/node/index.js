@@ -845,6 +845,7 @@ module.exports.NativeWatch = nativeBinding.NativeWatch
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.fastCounterAdd = nativeBinding.fastCounterAdd
 module.exports.fastDelete = nativeBinding.fastDelete
+module.exports.fastFloor = nativeBinding.fastFloor
 module.exports.fastGet = nativeBinding.fastGet
 module.exports.fastPut = nativeBinding.fastPut
 module.exports.inspectBackup = nativeBinding.inspectBackup

@@ -6,12 +6,17 @@
 //
 // Each figure is the best of --repeat runs. node-cache and lru-cache are synchronous; they
 // are called through the same async wrapper so that every contender pays for a Promise.
+// The floor is a call into the addon that takes and converts the arguments of the fast get
+// and does nothing (`fastFloor`), through the same async wrapper: what any get through
+// N-API and a Promise costs at least. Each Clustron operation is also shown as a multiple of
+// it, and the floor and the native get are timed synchronously too (no Promise).
 
 'use strict'
 
 const NodeCache = require('node-cache')
 const { LRUCache } = require('lru-cache')
 const clustron = require('..')
+const native = require('../index.js')
 
 function option(name, fallback) {
   const at = process.argv.indexOf(`--${name}`)
@@ -62,7 +67,9 @@ async function main() {
     lru.set(key, value)
   }
 
+  const mem = Buffer.allocUnsafeSlow(64 + 4096)
   const contenders = {
+    'floor (N-API + Promise)': async (k) => native.fastFloor(0, k, mem),
     'clustron get': (k) => store.get(k),
     'node-cache get': async (k) => nodeCache.get(k),
     'node-cache get, no clone': async (k) => nodeCacheShared.get(k),
@@ -82,10 +89,31 @@ async function main() {
     results[name] = { seq, par }
     console.log(`${name.padEnd(26)} ${(seq / 1e6).toFixed(3).padStart(11)} ${(par / 1e6).toFixed(3).padStart(13)}`)
   }
+  // Synchronous: the N-API floor and lru-cache's get with no Promise at all.
+  const sync = (op) => {
+    let best = 0
+    for (let r = 0; r < REPEAT; r++) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < OPS; i++) op(keys[i % keys.length])
+      best = Math.max(best, OPS / (Number(process.hrtime.bigint() - start) / 1e9))
+    }
+    return best
+  }
+  const floorSync = sync((k) => native.fastFloor(0, k, mem))
+  const lruSync = sync((k) => lru.get(k))
+  console.log(`${'floor, synchronous'.padEnd(26)} ${(floorSync / 1e6).toFixed(3).padStart(11)}   (${(1e9 / floorSync).toFixed(0)} ns)`)
+  console.log(`${'lru-cache get, synchronous'.padEnd(26)} ${(lruSync / 1e6).toFixed(3).padStart(11)}`)
+  const floor = results['floor (N-API + Promise)']
+  console.log(
+    `as multiples of the floor (N-API + Promise): get ${(floor.seq / results['clustron get'].seq).toFixed(2)}x sequential, ` +
+      `${(floor.par / results['clustron get'].par).toFixed(2)}x in flight; lru-cache get reaches ` +
+      `${(results['lru-cache get'].par / floor.par).toFixed(2)}x the floor's rate in flight`,
+  )
   const ratio = (a, b) => (results[a].par / results[b].par).toFixed(2)
   console.log(
     `at ${IN_FLIGHT} in flight, clustron vs node-cache: get ${ratio('clustron get', 'node-cache get')}x, ` +
-      `put ${ratio('clustron put', 'node-cache set (ttl)')}x, put with TTL ${ratio('clustron put ttlMs', 'node-cache set (ttl)')}x`,
+      `put ${ratio('clustron put', 'node-cache set (ttl)')}x, put with TTL ${ratio('clustron put ttlMs', 'node-cache set (ttl)')}x; ` +
+      `get vs lru-cache ${ratio('clustron get', 'lru-cache get')}x`,
   )
   store.close()
   nodeCache.close()

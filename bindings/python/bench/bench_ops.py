@@ -5,7 +5,9 @@ cachetools.TTLCache and a plain dict, same keys, same 100-byte values, same run.
     python bench/bench_ops.py --keys 100000 --ops 500000 --repeat 5
 
 Each figure is the best of --repeat runs (ops per second); the dict is the ceiling of what a
-Python call can do, TTLCache the usual in-process cache with expiry.
+Python call can do, TTLCache the usual in-process cache with expiry. The floor is a call into
+the extension that takes a key as `get` does and does nothing (`Store._call_floor`): each
+Clustron operation is also reported as a multiple of it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def main() -> None:
 
     print(f"{args.keys} keys, 100-byte values, {args.ops} ops per run, best of {args.repeat}")
     results = {}
+    results["floor"] = measure("floor     store._call_floor(key)", store._call_floor, keys, args.ops, args.repeat)
     results["clustron get"] = measure("clustron  store.get(key)", store.get, keys, args.ops, args.repeat)
     results["ttlcache get"] = measure("TTLCache  cache.get(key)", ttl_cache.get, keys, args.ops, args.repeat)
     results["dict get"] = measure("dict      d.get(key)", plain.get, keys, args.ops, args.repeat)
@@ -69,7 +72,14 @@ def main() -> None:
     )
     print(
         f"clustron vs TTLCache: get {results['clustron get'] / results['ttlcache get']:.2f}x, "
-        f"put {results['clustron put'] / results['ttlcache put']:.2f}x"
+        f"put {results['clustron put'] / results['ttlcache put']:.2f}x, "
+        f"put with ttl {results['clustron put ttl'] / results['ttlcache put']:.2f}x"
+    )
+    floor = results["floor"]
+    print(
+        f"as multiples of the floor ({1e9 / floor:.0f} ns): get {floor / results['clustron get']:.2f}x, "
+        f"put {floor / results['clustron put']:.2f}x, put with ttl {floor / results['clustron put ttl']:.2f}x "
+        f"(dict get {floor / results['dict get']:.2f}x)"
     )
     store.close()
 
