@@ -149,9 +149,16 @@ for member in pyproject.toml Cargo.toml core/src/lib.rs LICENSE-MIT LICENSE-APAC
 done
 # Built by pip as on a machine with no wheel for it (maturin from the tools venv, no network;
 # the dependencies already compiled in CARGO_TARGET_DIR are reused when the caller shares it),
-# then installed into a new venv and used.
-PATH=$tools/bin:$PATH "$tools/bin/pip" wheel -q --no-deps --no-build-isolation "$sdist" -w "$work/sdist-wheel" \
-  || fail "the sdist does not build"
+# then installed into a new venv and used. The sdist's files all carry one fixed mtime (2006,
+# for reproducible archives), and cargo names a path crate's artifacts the same wherever it is
+# unpacked: unpacked as they are, Clustron's own crates would look older than the artifacts of
+# an earlier sdist build in a shared target directory, and those would be reused (a stale core
+# without the newest functions). Unpacked here and touched, they are compiled anew.
+mkdir -p "$work/sdist-src"
+tar -xzf "$sdist" -C "$work/sdist-src"
+find "$work/sdist-src" -type f -exec touch {} +
+PATH=$tools/bin:$PATH "$tools/bin/pip" wheel -q --no-deps --no-build-isolation "$work/sdist-src/clustron-$version" \
+  -w "$work/sdist-wheel" || fail "the sdist does not build"
 python3 -m venv "$work/sdist-venv"
 "$work/sdist-venv/bin/pip" install -q --no-index --no-deps "$work"/sdist-wheel/clustron-"$version"-*.whl
 "$work/sdist-venv/bin/python" -c "
