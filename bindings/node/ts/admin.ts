@@ -146,7 +146,11 @@ export class Admin {
     return JSON.parse(await call(() => this.#native.createStore(name, wire))) as StoreInfo
   }
 
-  /** Changes what `options` gives of a store's configuration and keeps the rest. */
+  /**
+   * Changes what `options` gives of a store's configuration and keeps the rest. The change is
+   * recorded in the catalogue when this settles; the store's leader applies new limits through
+   * the store's own log just after, so a write in between may still meet the old ones.
+   */
   async configureStore(name: string, options: StoreOptions): Promise<StoreInfo> {
     args.key('name', name)
     const wire = storeOptions(options)

@@ -289,6 +289,9 @@ class Admin(_native.Admin):
     ) -> "dict[str, Any]":
         """Changes what is given of a store's configuration and keeps the rest; a quota given
         as ``None`` is removed. More replicas are placed at once (the leader moves its group).
+        The change is recorded in the catalogue when this returns; the store's leader applies
+        new limits through the store's own log just after, so a write in between may still
+        meet the old ones.
         Returns the store as ``store(name)`` shows it.
 
         Args:
