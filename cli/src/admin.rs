@@ -19,6 +19,9 @@ pub enum MembersAction {
     Drain { id: String },
     /// Removes node ID from the cluster (its replicas are re-created on other nodes first).
     Remove { id: String },
+    /// Shuts node ID out for good: removed at once, and its identity refused by every node,
+    /// so it cannot rejoin (the others keep their keys). Its replicas are re-created elsewhere.
+    Revoke { id: String },
 }
 
 /// What `clustron store` does.
@@ -148,15 +151,23 @@ pub struct Target {
     /// Print JSON instead of text.
     #[arg(long, global = true, env = "CLUSTRON_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
+    /// A file holding the token for a cluster with access control on (or set the token
+    /// itself in CLUSTRON_TOKEN).
+    #[arg(long, global = true, env = "CLUSTRON_TOKEN_FILE")]
+    token_file: Option<String>,
 }
 
 impl Target {
-    fn cluster(&self) -> Result<Cluster, CliError> {
+    pub fn cluster(&self) -> Result<Cluster, CliError> {
+        let token = crate::client::token(self.token_file.as_deref())?;
         if !self.seeds.is_empty() {
-            return Ok(Cluster::new(&self.seeds, self.cluster_key.clone())?);
+            return Ok(Cluster::new(&self.seeds, self.cluster_key.clone())?.with_token(token));
         }
         match self.target.clone() {
-            Some(target) => Ok(Cluster::from_target(&target)?),
+            Some(target) => {
+                let cluster = Cluster::from_target(&target)?;
+                Ok(if token.is_some() { cluster.with_token(token) } else { cluster })
+            }
             None => Err(CliError::usage("give a node of the cluster with --seed HOST:PORT (or --target URL)")),
         }
     }
@@ -192,6 +203,14 @@ pub fn members(target: &Target, action: MembersAction) -> Result<Outcome, CliErr
                 println!("{}", json!({"draining": id}));
             } else {
                 println!("draining {id}: `clustron store list` shows its replicas moving");
+            }
+        }
+        MembersAction::Revoke { id } => {
+            cluster.revoke_member(parse_id(&id)?)?;
+            if target.json {
+                println!("{}", json!({"revoked": id}));
+            } else {
+                println!("revoked {id}: every node refuses it from now on");
             }
         }
         MembersAction::Remove { id } => {
@@ -291,19 +310,20 @@ pub fn status(target: &Target) -> Result<Outcome, CliError> {
                 json!({
                     "store": report.store, "leader": leader, "term": report.term,
                     "revision": report.revision, "keys": report.keys, "members": members,
-                    "disk_full": report.disk_full,
+                    "disk_full": report.disk_full, "auth": report.auth,
                 })
             );
         } else {
             println!(
-                "store {}: leader {}, term {}, revision {}, keys {}, members {}{}",
+                "store {}: leader {}, term {}, revision {}, keys {}, members {}{}{}",
                 report.store,
                 leader.as_deref().unwrap_or("none"),
                 report.term,
                 report.revision,
                 report.keys,
                 members.join(","),
-                if report.disk_full { ", DISK FULL (writes refused with no_space)" } else { "" }
+                if report.disk_full { ", DISK FULL (writes refused with no_space)" } else { "" },
+                if report.auth { ", access control on" } else { "" }
             );
         }
     }

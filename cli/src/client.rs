@@ -25,6 +25,19 @@ pub struct Connect {
     /// Print JSON (one object per line) instead of text.
     #[arg(long, global = true, env = "CLUSTRON_JSON", value_parser = BoolishValueParser::new())]
     pub json: bool,
+    /// A file holding the token for a cluster with access control on (or set the token
+    /// itself in CLUSTRON_TOKEN).
+    #[arg(long, global = true, env = "CLUSTRON_TOKEN_FILE")]
+    pub token_file: Option<String>,
+}
+
+/// The token of the command line: `--token-file`, else `CLUSTRON_TOKEN` (never an argument
+/// of its own: arguments show in `ps`).
+pub fn token(token_file: Option<&str>) -> Result<Option<clustron::auth::Secret>, CliError> {
+    if let Some(path) = token_file {
+        return Ok(Some(clustron::auth::Secret::from_file(path)?));
+    }
+    Ok(std::env::var("CLUSTRON_TOKEN").ok().filter(|text| !text.trim().is_empty()).map(clustron::auth::Secret::new))
 }
 
 impl Connect {
@@ -32,8 +45,25 @@ impl Connect {
         self.target.clone().ok_or_else(|| CliError::usage("give the store with --target URL (or set CLUSTRON_TARGET)"))
     }
 
+    /// The target's configuration, with the command line's token on a remote one.
+    pub fn config(&self) -> Result<clustron::Config, CliError> {
+        let target = self.target()?;
+        let trimmed = target.trim();
+        let mut config = if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://")) {
+            clustron::Config::parse(trimmed)?
+        } else {
+            clustron::Config::in_proc().with_store(clustron::config::normalize_store_name(trimmed)?)
+        };
+        if config.mode == clustron::Mode::Remote && config.token.is_none() && config.token_file.is_none() {
+            config.token = token(self.token_file.as_deref())?;
+        }
+        Ok(config)
+    }
+
     pub fn open(&self) -> Result<Store, CliError> {
-        Ok(clustron::open(&self.target()?).wait()?)
+        let config = self.config()?;
+        let name = config.store.clone().ok_or_else(|| CliError::usage("the target names no store"))?;
+        Ok(clustron::open_with(&name, config).wait()?)
     }
 }
 

@@ -6,7 +6,7 @@
 //! | 1 | a negative answer: the key does not exist, a condition (`--if-absent`, `--if-version`, a counter bound) was not met, the lock was not granted in time, the watch timed out |
 //! | 2 | bad usage: unknown command or option, a bad value |
 //! | 3 | failed outside the store (reading a file or stdin, starting a node) |
-//! | 10 + N | the store refused the request with stable error code N (11 invalid_input, 12 not_found, 13 conflict, 14 locked, 15 lease_not_found, 16 compacted, 17 timeout, 18 unavailable, 19 closed, 20 internal, 21 no_space, 22 quota_exceeded) |
+//! | 10 + N | the store refused the request with stable error code N (11 invalid_input, 12 not_found, 13 conflict, 14 locked, 15 lease_not_found, 16 compacted, 17 timeout, 18 unavailable, 19 closed, 20 internal, 21 no_space, 22 quota_exceeded, 23 unauthenticated, 24 permission_denied) |
 //! | 65 | `clustron node`: a file in the data directory is damaged (do not restart: an operator must act) |
 //! | 74 | `clustron node`: the disk failed under the node (EIO, a failed fdatasync; restart once it works) |
 //!

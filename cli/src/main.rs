@@ -11,6 +11,7 @@
 //! clustron bench latency|throughput|mixed|put|get|... [--profile P] [--target URL] [--clients N] ...
 //! ```
 
+mod access;
 mod admin;
 mod backup;
 mod bench;
@@ -54,6 +55,32 @@ enum Command {
         target: admin::Target,
         #[command(subcommand)]
         action: admin::MembersAction,
+    },
+    /// Adds, lists, changes or removes the users of a cluster with access control on.
+    User {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(subcommand)]
+        action: access::UserAction,
+    },
+    /// Adds, lists, grants, revokes or removes roles (PERMISSIONS@STORE[:KEYS] grants).
+    Role {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(subcommand)]
+        action: access::RoleAction,
+    },
+    /// Creates (shown once), lists or revokes tokens.
+    Token {
+        #[command(flatten)]
+        target: admin::Target,
+        #[command(subcommand)]
+        action: access::TokenAction,
+    },
+    /// Shows who the cluster takes your token for, and whether it checks tokens.
+    Whoami {
+        #[command(flatten)]
+        target: admin::Target,
     },
     /// Shows each store's members, leader, term, revision and size.
     Status {
@@ -105,6 +132,10 @@ impl Command {
             Command::Members { target, .. }
             | Command::Store { target, .. }
             | Command::Status { target }
+            | Command::User { target, .. }
+            | Command::Role { target, .. }
+            | Command::Token { target, .. }
+            | Command::Whoami { target }
             | Command::Partition { target, .. } => target.json,
             Command::Bench(args) => args.json,
             Command::Backup(args) => args.json(),
@@ -123,6 +154,10 @@ fn run(command: Command) -> Result<Outcome, CliError> {
         Command::Members { target, action } => admin::members(&target, action),
         Command::Store { target, action } => admin::store(&target, action),
         Command::Status { target } => admin::status(&target),
+        Command::User { target, action } => access::user(&target, action),
+        Command::Role { target, action } => access::role(&target, action),
+        Command::Token { target, action } => access::token(&target, action),
+        Command::Whoami { target } => access::whoami(&target),
         Command::Partition { target, node, cut_off } => admin::partition(&target, &node, &cut_off),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),

@@ -55,6 +55,21 @@ pub struct NodeArgs {
     /// without it cannot connect.
     #[arg(long, env = "CLUSTRON_CLUSTER_KEY")]
     cluster_key: Option<PathBuf>,
+    /// Start the cluster with access control on (the first node only; later nodes and
+    /// restarts follow what the cluster was started with): every request needs a token.
+    #[arg(long, env = "CLUSTRON_AUTH", value_parser = BoolishValueParser::new(), requires = "admin_token_file")]
+    auth: bool,
+    /// With --auth: the file to write the first admin token to (created mode 0600; the token
+    /// is never logged).
+    #[arg(long, env = "CLUSTRON_ADMIN_TOKEN_FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// A file holding an admin token: how this node joins a cluster with access control on.
+    #[arg(long, env = "CLUSTRON_TOKEN_FILE")]
+    token_file: Option<String>,
+    /// Listen beyond the loopback interface with neither --cluster-key nor --auth (refused
+    /// otherwise: anyone who reaches the port could read and change every store).
+    #[arg(long, env = "CLUSTRON_INSECURE", value_parser = BoolishValueParser::new())]
+    insecure: bool,
     /// The stores' clock: system, or manual (time moves only when a client advances it;
     /// for tests).
     #[arg(long, env = "CLUSTRON_CLOCK", default_value = "system")]
@@ -196,6 +211,10 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         metrics: args.metrics,
         zone: args.zone,
         dead_after: args.dead_after,
+        auth: args.auth,
+        admin_token_file: args.admin_token_file,
+        token: args.token_file.as_deref().map(clustron::auth::Secret::from_file).transpose().map_err(|e| e.to_string())?,
+        insecure: args.insecure,
         ..NodeConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,12 +1,14 @@
 //! Operating a cluster from outside it: stores (create, configure, list, drop), members
-//! (add, drain, remove), status, and (for tests) fault injection. What `clustron store`,
-//! `clustron members` and `clustron status` run.
+//! (add, drain, remove, revoke), status, access control (users, roles, tokens), and (for
+//! tests) fault injection. What `clustron store`, `clustron members`, `clustron status`,
+//! `clustron user`, `clustron role` and `clustron token` run.
 
 use std::time::{Duration, Instant};
 
+use crate::auth::{Grant, Identity, NewToken, Role, Secret, TokenInfo, User};
 use crate::config::{Config, Seed};
 use crate::engine::remote::ClusterClient;
-use crate::net::wire::{ClientBody, ClientReply, MembersOp, StoreEntry, StoresOp};
+use crate::net::wire::{AuthOp, AuthReply, ClientBody, ClientReply, MembersOp, StoreEntry, StoresOp};
 use crate::state::command::{Reply, StoreStats};
 use crate::{Error, ErrorCode, Result};
 
@@ -177,6 +179,8 @@ pub struct StoreReport {
     pub keys: u64,
     /// The answering node's disk is full: the store's log there waits for room.
     pub disk_full: bool,
+    /// The cluster checks tokens (access control on).
+    pub auth: bool,
 }
 
 impl Cluster {
@@ -266,6 +270,7 @@ impl Cluster {
                     revision,
                     keys,
                     disk_full: view.disk_full,
+                    auth: view.auth,
                 })
             }
             other => Err(Error::internal(format!("expected a status, got {other:?}"))),
@@ -461,6 +466,121 @@ impl Cluster {
     pub fn partition(&self, address: &str, cut_off: &[u64]) -> Result<()> {
         let client = self.client()?;
         client.request_at(address, "", ClientBody::Partition { cut_off: cut_off.to_vec() }).map(|_| ())
+    }
+
+    /// The same cluster reached with another token (`None`: without one).
+    pub fn with_token(&self, token: Option<Secret>) -> Cluster {
+        let mut config = self.config.clone();
+        config.token = token;
+        config.token_file = None;
+        Cluster { config }
+    }
+
+    /// Shuts node `id` out for good: it is removed (as [`remove_member`](Self::remove_member)
+    /// does, without draining first) and every node refuses its identity from then on, so
+    /// it cannot rejoin; the other nodes keep their keys. Its replicas are re-created
+    /// elsewhere.
+    pub fn revoke_member(&self, id: u64) -> Result<()> {
+        self.client()?.request(CATALOGUE, ClientBody::Members(MembersOp::Revoke(id))).map(|_| ())
+    }
+
+    fn auth(&self, op: AuthOp) -> Result<AuthReply> {
+        let store = if matches!(op, AuthOp::WhoAmI) { "" } else { CATALOGUE };
+        match self.client()?.request(store, ClientBody::Auth(op))? {
+            ClientReply::Auth(reply) => Ok(reply),
+            other => Err(Error::internal(format!("expected an access control answer, got {other:?}"))),
+        }
+    }
+
+    fn auth_done(&self, op: AuthOp) -> Result<()> {
+        match self.auth(op)? {
+            AuthReply::Done => Ok(()),
+            other => Err(Error::internal(format!("expected done, got {other:?}"))),
+        }
+    }
+
+    /// Who the cluster takes this handle's token for, and whether it checks tokens at all.
+    pub fn whoami(&self) -> Result<Identity> {
+        match self.auth(AuthOp::WhoAmI)? {
+            AuthReply::Identity(identity) => Ok(identity),
+            other => Err(Error::internal(format!("expected an identity, got {other:?}"))),
+        }
+    }
+
+    /// Every user.
+    pub fn users(&self) -> Result<Vec<User>> {
+        match self.auth(AuthOp::ListUsers)? {
+            AuthReply::Users(users) => Ok(users),
+            other => Err(Error::internal(format!("expected users, got {other:?}"))),
+        }
+    }
+
+    /// Adds a user holding `roles` (which must exist).
+    pub fn add_user(&self, name: &str, roles: &[String]) -> Result<()> {
+        self.auth_done(AuthOp::AddUser { name: name.to_owned(), roles: roles.to_vec() })
+    }
+
+    /// Replaces the roles a user holds.
+    pub fn set_user_roles(&self, name: &str, roles: &[String]) -> Result<()> {
+        self.auth_done(AuthOp::SetUserRoles { name: name.to_owned(), roles: roles.to_vec() })
+    }
+
+    /// Removes a user and revokes its tokens.
+    pub fn remove_user(&self, name: &str) -> Result<()> {
+        self.auth_done(AuthOp::RemoveUser { name: name.to_owned() })
+    }
+
+    /// Every role.
+    pub fn roles(&self) -> Result<Vec<Role>> {
+        match self.auth(AuthOp::ListRoles)? {
+            AuthReply::Roles(roles) => Ok(roles),
+            other => Err(Error::internal(format!("expected roles, got {other:?}"))),
+        }
+    }
+
+    /// Adds a role with grants (`PERMISSIONS@STORE[:KEYS]`, see [`crate::auth`]).
+    pub fn add_role(&self, name: &str, grants: &[Grant]) -> Result<()> {
+        self.auth_done(AuthOp::AddRole { name: name.to_owned(), grants: grants.to_vec() })
+    }
+
+    /// Adds grants to a role.
+    pub fn grant(&self, role: &str, grants: &[Grant]) -> Result<()> {
+        self.auth_done(AuthOp::GrantRole { name: role.to_owned(), grants: grants.to_vec() })
+    }
+
+    /// Takes grants from a role (each must be one it holds, as `roles` lists it).
+    pub fn revoke(&self, role: &str, grants: &[Grant]) -> Result<()> {
+        self.auth_done(AuthOp::RevokeRole { name: role.to_owned(), grants: grants.to_vec() })
+    }
+
+    /// Removes a role; the users holding it lose it.
+    pub fn remove_role(&self, name: &str) -> Result<()> {
+        self.auth_done(AuthOp::RemoveRole { name: name.to_owned() })
+    }
+
+    /// The tokens of `user` (or every token): never their secrets.
+    pub fn tokens(&self, user: Option<&str>) -> Result<Vec<TokenInfo>> {
+        match self.auth(AuthOp::ListTokens { user: user.map(str::to_owned) })? {
+            AuthReply::Tokens(tokens) => Ok(tokens),
+            other => Err(Error::internal(format!("expected tokens, got {other:?}"))),
+        }
+    }
+
+    /// A new token of `user`, valid for `ttl` (none: until revoked). Its secret is in the
+    /// answer and nowhere else: the cluster keeps a hash of it.
+    pub fn create_token(&self, user: &str, ttl: Option<Duration>, description: &str) -> Result<NewToken> {
+        let ttl_ms = ttl.map(|ttl| ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64);
+        let op = AuthOp::CreateToken { user: user.to_owned(), ttl_ms, description: description.to_owned() };
+        match self.auth(op)? {
+            AuthReply::Token(token) => Ok(token),
+            other => Err(Error::internal(format!("expected a token, got {other:?}"))),
+        }
+    }
+
+    /// Revokes a token (its id, as `tokens` lists it, or the token itself): every node
+    /// refuses it from the moment this returns.
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        self.auth_done(AuthOp::RevokeToken { id: id.to_owned() })
     }
 }
 

@@ -240,6 +240,12 @@ pub struct Config {
     /// hour). A write that fails this way may still have been applied. In-process calls do
     /// not wait on a network and ignore it.
     pub call_timeout: Option<std::time::Duration>,
+    /// Remote mode: the token requests carry, on a cluster with access control on
+    /// (`token=...`; prefer `token_file`, since a connection string is easily logged). It
+    /// never shows in `Debug`.
+    pub token: Option<crate::auth::Secret>,
+    /// Remote mode: the file holding the token (`token_file=PATH`; its first line).
+    pub token_file: Option<String>,
 }
 
 /// The longest `call_timeout` a configuration may ask for.
@@ -291,16 +297,19 @@ impl Config {
             Err(Error::invalid("configuration is empty"))
         } else {
             Err(Error::invalid(format!(
-                "configuration {text:?} is neither a connection string (clustron://...) nor JSON ({{\"Mode\": ...}})"
+                "configuration {:?} is neither a connection string (clustron://...) nor JSON ({{\"Mode\": ...}})",
+                redact_token(text)
             )))
         }
     }
 
     /// Parses `clustron://inproc/<store>` or `clustron://host[:port][,host[:port]...]/<store>`,
     /// with optional `?clock=manual|system&history_events=N&history_bytes=N&max_keys=N&max_bytes=N`
-    /// `&max_key_bytes=N&max_value_bytes=N&cluster_key=PATH&discover=false&call_timeout_ms=N`.
+    /// `&max_key_bytes=N&max_value_bytes=N&cluster_key=PATH&discover=false&call_timeout_ms=N`
+    /// `&token=TOKEN&token_file=PATH`.
     pub fn from_connection_string(text: &str) -> Result<Config> {
-        let bad = |why: String| Error::invalid(format!("bad connection string {text:?}: {why}"));
+        let shown = redact_token(text);
+        let bad = |why: String| Error::invalid(format!("bad connection string {shown:?}: {why}"));
         if !has_scheme(text) {
             return Err(bad("it must start with clustron://".into()));
         }
@@ -333,6 +342,8 @@ impl Config {
                 "max_value_bytes" => config.limits.max_value_bytes = parse_size(name, value)?,
                 "cluster_key" => config.cluster_key = Some(percent_decode(value)),
                 "call_timeout_ms" => config.call_timeout = Some(parse_call_timeout(value)?),
+                "token" => config.token = Some(crate::auth::Secret::new(percent_decode(value))),
+                "token_file" => config.token_file = Some(percent_decode(value)),
                 "discover" => {
                     config.only_seeds = match value {
                         "true" => false,
@@ -343,7 +354,7 @@ impl Config {
                 _ => {
                     return Err(bad(format!(
                     "unknown parameter {name:?} (known: clock, history_events, history_bytes, max_keys, max_bytes, \
-                     max_key_bytes, max_value_bytes, cluster_key, discover, call_timeout_ms)"
+                     max_key_bytes, max_value_bytes, cluster_key, discover, call_timeout_ms, token, token_file)"
                 )))
                 }
             }
@@ -355,7 +366,7 @@ impl Config {
     /// Parses the JSON form: `{"Mode": "InProc" | "Remote", "Seeds": [...], "Store": "...",
     /// "Clock": "System" | "Manual", "History": {"MaxEvents": N, "MaxBytes": N}, "Limits":
     /// {"MaxKeys": N, "MaxBytes": N, "MaxKeyBytes": N, "MaxValueBytes": N}, "ClusterKey": PATH,
-    /// "CallTimeoutMs": N}`. Seeds are
+    /// "CallTimeoutMs": N, "Token": TOKEN, "TokenFile": PATH}`. Seeds are
     /// `{"Host": "...", "Port": N}` objects or `"host:port"` strings.
     pub fn from_json(text: &str) -> Result<Config> {
         let json: Json = serde_json::from_str(text)
@@ -398,6 +409,14 @@ impl Config {
                     let text = value.as_u64().map(|ms| ms.to_string()).unwrap_or_else(|| value.to_string());
                     config.call_timeout = Some(parse_call_timeout(&text)?);
                 }
+                "token" => {
+                    let token = value.as_str().ok_or_else(|| Error::invalid("\"Token\" must be a string"))?;
+                    config.token = Some(crate::auth::Secret::new(token));
+                }
+                "tokenfile" | "token_file" => {
+                    let path = value.as_str().ok_or_else(|| Error::invalid("\"TokenFile\" must be a file path"))?;
+                    config.token_file = Some(path.to_owned());
+                }
                 "clusterkey" | "cluster_key" => {
                     let path = value.as_str().ok_or_else(|| Error::invalid("\"ClusterKey\" must be a file path"))?;
                     config.cluster_key = Some(path.to_owned());
@@ -405,7 +424,7 @@ impl Config {
                 _ => {
                     return Err(Error::invalid(format!(
                         "unknown configuration field {name:?} (known: Mode, Seeds, Store, Clock, History, Limits, \
-                         ClusterKey, CallTimeoutMs)"
+                         ClusterKey, CallTimeoutMs, Token, TokenFile)"
                     )))
                 }
             }
@@ -424,11 +443,30 @@ impl Config {
         if self.mode == Mode::InProc && self.cluster_key.is_some() {
             return Err(Error::invalid("a cluster key only applies to remote mode"));
         }
+        if self.mode == Mode::InProc && (self.token.is_some() || self.token_file.is_some()) {
+            return Err(Error::invalid("a token only applies to remote mode (in-process stores have no access control)"));
+        }
+        if self.token.is_some() && self.token_file.is_some() {
+            return Err(Error::invalid("give token or token_file, not both"));
+        }
         if self.history.max_events == 0 || self.history.max_bytes == 0 {
             return Err(Error::invalid("history limits must be positive"));
         }
         self.limits.check()
     }
+}
+
+/// A connection string as errors show it: the value of `token=` replaced.
+fn redact_token(text: &str) -> String {
+    let Some((head, query)) = text.split_once('?') else { return text.to_owned() };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("token") => format!("{name}=<redacted>"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
 }
 
 /// `%xx` escapes of a connection string parameter (a key file path may hold `&` or `?`).
@@ -660,12 +698,31 @@ mod tests {
             (r#"{"Mode": "InProc", "Sedds": []}"#, "unknown configuration field \"Sedds\""),
             (r#"{"Mode": "InProc", "ClusterKey": "/k"}"#, "only applies to remote"),
             ("clustron://inproc/x?cluster_key=/k", "only applies to remote"),
+            ("clustron://inproc/x?token=t", "token only applies to remote"),
+            (r#"{"Mode": "InProc", "TokenFile": "/t"}"#, "token only applies to remote"),
+            ("clustron://h1/x?token=t&token_file=/t", "not both"),
+            (r#"{"Mode": "Remote", "Seeds": ["h:1"], "Token": 5}"#, "\"Token\" must be a string"),
         ];
         for (input, reason) in cases {
             let error = Config::parse(input).unwrap_err();
             assert_eq!(error.code(), ErrorCode::InvalidInput, "{input}");
             assert!(error.message().contains(reason), "{input}: {error}");
         }
+    }
+
+    #[test]
+    fn a_token_is_read_from_both_forms_and_never_shown() {
+        let secret = "clustron1_00000000000000ab_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let config = Config::parse(&format!("clustron://h1/t?token={secret}")).unwrap();
+        assert_eq!(config.token.as_ref().map(crate::auth::Secret::expose), Some(secret));
+        let json = Config::parse(&format!(r#"{{"Mode": "Remote", "Seeds": ["h1:1"], "Token": "{secret}"}}"#)).unwrap();
+        assert_eq!(json.token, config.token);
+        assert!(!format!("{config:?} {json:?}").contains("0123456789abcdef"), "{config:?}");
+        let error = Config::parse(&format!("clustron://h1/t?token={secret}&bogus=1")).unwrap_err();
+        assert!(!error.message().contains("0123456789abcdef"), "{error}");
+        assert!(error.message().contains("token=<redacted>"), "{error}");
+        let file = Config::parse("clustron://h1/t?token_file=/run/secrets/t%20k").unwrap();
+        assert_eq!(file.token_file.as_deref(), Some("/run/secrets/t k"));
     }
 
     #[test]

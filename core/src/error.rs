@@ -44,11 +44,17 @@ pub enum ErrorCode {
     /// written or evicted. Reads and deletes go on; writes land again once the store is back
     /// under its quota or the quota is raised.
     QuotaExceeded = 12,
+    /// The request carries no credential, or one the cluster does not accept: a malformed,
+    /// unknown, expired or revoked token (on a cluster with access control on).
+    Unauthenticated = 13,
+    /// The credential is valid but its roles do not grant what the request needs; the
+    /// message names the missing permission, never what exists outside the grant.
+    PermissionDenied = 14,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::InvalidInput,
         ErrorCode::NotFound,
         ErrorCode::Conflict,
@@ -61,6 +67,8 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::NoSpace,
         ErrorCode::QuotaExceeded,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
     ];
 
     /// The stable number (also the C `clustron_status` value).
@@ -89,6 +97,8 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::NoSpace => "no_space",
             ErrorCode::QuotaExceeded => "quota_exceeded",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
         }
     }
 

@@ -23,7 +23,7 @@ use crate::config::{HistoryLimits, StoreConfig, StoreLimits};
 use crate::engine::inproc::{WaitOutcome, WatchStart};
 use crate::engine::watchers::Filter;
 use crate::net::wire::{
-    ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, DiskFaults, MembersOp, NodeInfo, RaftRequest,
+    AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, DiskFaults, MembersOp, NodeInfo, RaftRequest,
     RequestId, StoreEntry, StoreSettings, StoresOp,
 };
 use crate::state::command::{Command, Query, Reply};
@@ -388,6 +388,7 @@ fn wire_samples(samples: &mut Samples) {
         ClientBody::Members(MembersOp::Join { node: node.clone(), zone: "eu-1".into() }),
         ClientBody::Members(MembersOp::Remove(3)),
         ClientBody::Members(MembersOp::Drain(3)),
+        ClientBody::Members(MembersOp::Revoke(3)),
         ClientBody::Stores(StoresOp::Create { name: "orders".into(), settings, if_absent: true }),
         ClientBody::Stores(StoresOp::Configure { name: "orders".into(), settings: StoreSettings::default() }),
         ClientBody::Stores(StoresOp::Drop { name: "orders".into() }),
@@ -399,6 +400,27 @@ fn wire_samples(samples: &mut Samples) {
         ClientBody::DiskFaults(DiskFaults { write_no_space: true, write_io: false, read_io: true, sync_io: false }),
         ClientBody::Backup { session: 7, part: 2 },
     ];
+    let grant = crate::auth::Grant::parse("read,watch@orders:tenant-a/").expect("a grant");
+    let range = crate::auth::Grant::parse("all@*:[a,m)").expect("a grant");
+    let auth_ops = vec![
+        AuthOp::WhoAmI,
+        AuthOp::ListUsers,
+        AuthOp::AddUser { name: "alice".into(), roles: vec!["reader".into()] },
+        AuthOp::SetUserRoles { name: "alice".into(), roles: Vec::new() },
+        AuthOp::RemoveUser { name: "alice".into() },
+        AuthOp::ListRoles,
+        AuthOp::AddRole { name: "reader".into(), grants: vec![grant.clone(), range.clone()] },
+        AuthOp::GrantRole { name: "reader".into(), grants: vec![grant.clone()] },
+        AuthOp::RevokeRole { name: "reader".into(), grants: vec![range.clone()] },
+        AuthOp::RemoveRole { name: "reader".into() },
+        AuthOp::ListTokens { user: Some("alice".into()) },
+        AuthOp::CreateToken { user: "alice".into(), ttl_ms: Some(60_000), description: "ci".into() },
+        AuthOp::RevokeToken { id: "00000000000000ab".into() },
+    ];
+    for permission in crate::auth::Permission::ALL {
+        samples.variant("Permission", &permission);
+    }
+    let bodies: Vec<ClientBody> = bodies.into_iter().chain(auth_ops.into_iter().map(ClientBody::Auth)).collect();
     for body in bodies {
         if let ClientBody::WatchOpen { filter, start, .. } = &body {
             samples.variant("Filter", filter);
@@ -410,10 +432,37 @@ fn wire_samples(samples: &mut Samples) {
         if let ClientBody::Stores(op) = &body {
             samples.variant("StoresOp", op);
         }
+        if let ClientBody::Auth(op) = &body {
+            samples.variant("AuthOp", op);
+        }
         samples.variant("ClientBody", &body);
     }
-    samples.value("ClientRequest", &ClientRequest { store: "orders".into(), body: ClientBody::Status });
-    let view = ClusterView { members: vec![node.clone()], leader: Some(node.clone()), term: 3, disk_full: false };
+    samples.value("ClientRequest", &ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: None });
+    let token = crate::auth::Secret::new(format!("{}00000000000000ab_{}", crate::auth::TOKEN_PREFIX, "0f".repeat(32)));
+    let request = ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: Some(token.clone()) };
+    samples.value("ClientRequest with a token", &request);
+    let view =
+        ClusterView { members: vec![node.clone()], leader: Some(node.clone()), term: 3, disk_full: false, auth: true };
+    let info = crate::auth::TokenInfo {
+        id: "00000000000000ab".into(),
+        user: "alice".into(),
+        created_ms: 1_700_000_000_000,
+        expires_ms: Some(1_700_000_060_000),
+        description: "ci".into(),
+    };
+    let auth_replies = vec![
+        AuthReply::Users(vec![crate::auth::User { name: "alice".into(), roles: vec!["reader".into()] }]),
+        AuthReply::Roles(vec![crate::auth::Role { name: "reader".into(), grants: vec![grant, range] }]),
+        AuthReply::Tokens(vec![info.clone()]),
+        AuthReply::Token(crate::auth::NewToken { info, secret: token }),
+        AuthReply::Identity(crate::auth::Identity {
+            auth: true,
+            user: Some("alice".into()),
+            token: Some("00000000000000ab".into()),
+            grants: Vec::new(),
+        }),
+        AuthReply::Done,
+    ];
     let grant_error = Error::new(ErrorCode::Timeout, "not granted in time");
     let replies = vec![
         ClientReply::Welcome {
@@ -448,9 +497,13 @@ fn wire_samples(samples: &mut Samples) {
             tables: Some(crate::state::load::LoadEnd { revision: 9, last_fence: 3, ..Default::default() }),
         })),
     ];
+    let replies: Vec<ClientReply> = replies.into_iter().chain(auth_replies.into_iter().map(ClientReply::Auth)).collect();
     for reply in replies {
         if let ClientReply::Lock(Some(outcome)) = &reply {
             samples.variant("WaitOutcome", outcome);
+        }
+        if let ClientReply::Auth(auth) = &reply {
+            samples.variant("AuthReply", auth);
         }
         samples.variant("ClientReply", &reply);
     }
@@ -544,6 +597,8 @@ fn every_variant_that_travels_has_a_sample() {
         samples.covers::<ClientFault>("ClientFault"),
         samples.covers::<MembersOp>("MembersOp"),
         samples.covers::<StoresOp>("StoresOp"),
+        samples.covers::<AuthOp>("AuthOp"),
+        samples.covers::<AuthReply>("AuthReply"),
         samples.covers::<Filter>("Filter"),
         samples.covers::<WatchStart>("WatchStart"),
         samples.covers::<WaitOutcome>("WaitOutcome"),

@@ -18,6 +18,7 @@
 //! [`Error`] carries a stable [`ErrorCode`].
 
 pub mod admin;
+pub mod auth;
 mod api;
 pub mod backup;
 mod clock;

@@ -36,6 +36,10 @@ pub enum clustron_status {
     CLUSTRON_NO_SPACE = 11,
     /// The write would take the store past its quota (max_keys, max_bytes); nothing changed.
     CLUSTRON_QUOTA_EXCEEDED = 12,
+    /// No credential, or one the cluster does not accept (malformed, unknown, expired, revoked).
+    CLUSTRON_UNAUTHENTICATED = 13,
+    /// The credential's roles do not grant what the request needs.
+    CLUSTRON_PERMISSION_DENIED = 14,
 }
 
 impl From<ErrorCode> for clustron_status {
@@ -52,6 +56,8 @@ impl From<ErrorCode> for clustron_status {
             ErrorCode::Closed => clustron_status::CLUSTRON_CLOSED,
             ErrorCode::NoSpace => clustron_status::CLUSTRON_NO_SPACE,
             ErrorCode::QuotaExceeded => clustron_status::CLUSTRON_QUOTA_EXCEEDED,
+            ErrorCode::Unauthenticated => clustron_status::CLUSTRON_UNAUTHENTICATED,
+            ErrorCode::PermissionDenied => clustron_status::CLUSTRON_PERMISSION_DENIED,
             _ => clustron_status::CLUSTRON_INTERNAL,
         }
     }
@@ -116,6 +122,8 @@ pub unsafe extern "C" fn clustron_status_name(status: i32) -> *const c_char {
         10 => c"internal",
         11 => c"no_space",
         12 => c"quota_exceeded",
+        13 => c"unauthenticated",
+        14 => c"permission_denied",
         _ => c"unknown",
     };
     name.as_ptr()

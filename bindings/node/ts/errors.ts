@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'internal'
   | 'no_space'
   | 'quota_exceeded'
+  | 'unauthenticated'
+  | 'permission_denied'
 
 const NUMBERS: Record<ErrorCode, number> = {
   invalid_input: 1,
@@ -26,6 +28,8 @@ const NUMBERS: Record<ErrorCode, number> = {
   internal: 10,
   no_space: 11,
   quota_exceeded: 12,
+  unauthenticated: 13,
+  permission_denied: 14,
 }
 
 /** Every error Clustron raises: `code` is the stable name, `number` the stable number. */

@@ -29,6 +29,13 @@ pub(crate) const RECORD_VERSION: u32 = 1;
 
 const NODE_PREFIX: &str = "node/";
 const STORE_PREFIX: &str = "store/";
+/// Access control: `auth` (on or off), `user/<name>`, `role/<name>`, `token/<id>` and
+/// `revoked/<node id>` (see `cluster::auth`).
+pub(crate) const AUTH_KEY: &str = "auth";
+pub(crate) const USER_PREFIX: &str = "user/";
+pub(crate) const ROLE_PREFIX: &str = "role/";
+pub(crate) const TOKEN_PREFIX: &str = "token/";
+pub(crate) const REVOKED_PREFIX: &str = "revoked/";
 /// What a node is doing in the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +89,63 @@ impl StoreRecord {
     }
 }
 
+/// `auth`: whether the cluster checks credentials (written once, when the cluster starts).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuthRecord {
+    pub(crate) v: u32,
+    pub(crate) enabled: bool,
+}
+
+/// `user/<name>`: a user and the roles it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct UserRecord {
+    pub(crate) v: u32,
+    pub(crate) name: String,
+    pub(crate) roles: Vec<String>,
+}
+
+/// `role/<name>`: a role and its grants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct RoleRecord {
+    pub(crate) v: u32,
+    pub(crate) name: String,
+    pub(crate) grants: Vec<crate::auth::Grant>,
+}
+
+/// `token/<id>`: a token of a user; only the SHA-256 of its secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct TokenRecord {
+    pub(crate) v: u32,
+    pub(crate) id: u64,
+    pub(crate) user: String,
+    /// SHA-256 of the secret's 32 bytes, in hex.
+    pub(crate) hash: String,
+    pub(crate) created_ms: u64,
+    pub(crate) expires_ms: Option<u64>,
+    pub(crate) description: String,
+}
+
+/// `revoked/<id>`: a node shut out of the cluster (`members revoke`): its peer id is refused
+/// by every node, and it cannot join again.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct RevokedRecord {
+    pub(crate) v: u32,
+    pub(crate) id: u64,
+    pub(crate) peer: String,
+}
+
+impl TokenRecord {
+    pub(crate) fn key(id: u64) -> String {
+        format!("{TOKEN_PREFIX}{id:016x}")
+    }
+}
+
+impl RevokedRecord {
+    pub(crate) fn key(id: u64) -> String {
+        format!("{REVOKED_PREFIX}{id:016x}")
+    }
+}
+
 pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
     serde_json::to_vec(record).expect("catalogue records serialize")
 }
@@ -105,6 +169,8 @@ pub(crate) struct Catalogue {
     pub(crate) stores: BTreeMap<String, StoreRecord>,
     /// The catalogue's revision when it was read.
     pub(crate) revision: u64,
+    /// Access control: users, roles, tokens, revoked nodes.
+    pub(crate) auth: std::sync::Arc<crate::cluster::auth::AuthTable>,
 }
 
 impl Catalogue {
@@ -154,6 +220,7 @@ impl Catalogue {
     /// with 1,000 stores every revision used to decode all of them, on every node.
     pub(crate) fn read(engine: &InProcEngine, previous: Option<&Catalogue>) -> Result<Catalogue> {
         let mut catalogue = Catalogue::default();
+        let mut auth = crate::cluster::auth::AuthTable::default();
         let mut after = None;
         loop {
             let query = Query::Scan { range: KeyRange::All, after: after.take(), limit: Some(1024) };
@@ -180,11 +247,28 @@ impl Catalogue {
                         }
                     };
                     catalogue.stores.insert(record.name.clone(), record);
+                } else if key == AUTH_KEY {
+                    auth.enabled = decode(key, bytes, |r: &AuthRecord| r.v)?.enabled;
+                } else if key.starts_with(USER_PREFIX) {
+                    auth.add_user(decode(key, bytes, |r: &UserRecord| r.v)?);
+                } else if key.starts_with(ROLE_PREFIX) {
+                    auth.add_role(decode(key, bytes, |r: &RoleRecord| r.v)?);
+                } else if key.starts_with(TOKEN_PREFIX) {
+                    auth.add_token(decode(key, bytes, |r: &TokenRecord| r.v)?);
+                } else if key.starts_with(REVOKED_PREFIX) {
+                    auth.add_revoked(decode(key, bytes, |r: &RevokedRecord| r.v)?);
                 }
             }
             match page.next {
                 Some(next) => after = Some(next),
-                None => return Ok(catalogue),
+                None => {
+                    auth.compile(catalogue.revision);
+                    for record in catalogue.nodes.values() {
+                        auth.add_node(&record.info.peer);
+                    }
+                    catalogue.auth = std::sync::Arc::new(auth);
+                    return Ok(catalogue);
+                }
             }
         }
     }

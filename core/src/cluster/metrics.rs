@@ -96,7 +96,8 @@ fn kind_of(body: &ClientBody) -> (usize, bool) {
         | ClientBody::Open { .. }
         | ClientBody::Partition { .. }
         | ClientBody::SlowLinks { .. }
-        | ClientBody::DiskFaults(_) => (index("status"), false),
+        | ClientBody::DiskFaults(_)
+        | ClientBody::Auth(_) => (index("status"), false),
     }
 }
 

@@ -2,6 +2,7 @@
 //! group whose state machine is the same engine the in-process mode runs, a durable log,
 //! and the node that hosts the stores and answers clients and peers. See ARCHITECTURE.md.
 
+mod auth;
 mod catalogue;
 mod disk;
 mod format;

@@ -31,6 +31,7 @@ use super::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, NodeInfo, RaftRequest, RaftResponse,
     CLIENT_PROTOCOL, MAX_CLIENT_FRAME, MAX_RAFT_FRAME, PROTOCOL_VERSION, RAFT_PROTOCOL,
 };
+use crate::auth::Secret;
 use crate::{Error, Result};
 
 /// How long a request may take before it fails (long polls wait less than this).
@@ -235,11 +236,11 @@ impl Net {
     /// Dials an address and answers the peer there.
     /// Connects to `address` and says hello in this protocol version: who answered, and what
     /// it knows of the cluster.
-    pub(crate) async fn hello(&self, address: Multiaddr) -> Result<(PeerId, Welcome)> {
+    pub(crate) async fn hello(&self, address: Multiaddr, auth: Option<Secret>) -> Result<(PeerId, Welcome)> {
         let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect(address.clone()))
             .await
             .map_err(|_| Error::unavailable(format!("{address} did not answer")))??;
-        let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION } };
+        let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION }, auth };
         match self.client(peer, vec![address], hello).await? {
             Ok(ClientReply::Welcome { node, members, stores, .. }) => Ok((peer, Welcome { node, members, stores })),
             Ok(other) => Err(Error::internal(format!("unexpected answer to hello: {other:?}"))),
@@ -591,7 +592,7 @@ mod tests {
     }
 
     fn request(store: String) -> ClientRequest {
-        ClientRequest { store, body: ClientBody::Status }
+        ClientRequest { store, body: ClientBody::Status, auth: None }
     }
 
     /// A burst of new clients, each opening its first stream at once: every first request is

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{Grant, Identity, NewToken, Role, Secret, TokenInfo, User};
 use crate::config::StoreConfig;
 use crate::engine::inproc::{WaitOutcome, WatchStart};
 use crate::engine::watchers::Filter;
@@ -22,7 +23,10 @@ use crate::{Error, Event, LeaseId};
 /// `Event::change`.
 /// 6: backups and restores: `ClientBody::Backup`, `ClientReply::Backup`, `Command::Load` and
 /// `Command::LoadEnd`.
-pub(crate) const PROTOCOL_VERSION: u32 = 6;
+/// 7: access control: every request carries the token (`ClientRequest::auth`), `Auth`
+/// requests and replies, `MembersOp::Revoke`, `ClusterView::auth`, the `unauthenticated` and
+/// `permission_denied` error codes.
+pub(crate) const PROTOCOL_VERSION: u32 = 7;
 
 pub(crate) const RAFT_PROTOCOL: &str = "/clustron/raft/2";
 pub(crate) const CLIENT_PROTOCOL: &str = "/clustron/client/2";
@@ -63,6 +67,8 @@ pub(crate) struct ClientRequest {
     /// The store the request is for (empty for node-level requests).
     pub(crate) store: String,
     pub(crate) body: ClientBody,
+    /// The sender's token (none: a node, or a cluster without access control).
+    pub(crate) auth: Option<Secret>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -154,6 +160,49 @@ pub(crate) enum ClientBody {
         session: u64,
         part: u64,
     },
+    /// Access control: users, roles and tokens (answered by the catalogue's leader), and
+    /// who the sender is (answered by any node).
+    Auth(AuthOp),
+}
+
+/// What an `Auth` request asks.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum AuthOp {
+    /// Who the request's token is, and whether the cluster checks tokens.
+    WhoAmI,
+    ListUsers,
+    /// A new user with these roles.
+    AddUser { name: String, roles: Vec<String> },
+    /// Replaces a user's roles.
+    SetUserRoles { name: String, roles: Vec<String> },
+    /// Removes a user and every token of it.
+    RemoveUser { name: String },
+    ListRoles,
+    /// A new role with these grants.
+    AddRole { name: String, grants: Vec<Grant> },
+    /// Adds grants to a role.
+    GrantRole { name: String, grants: Vec<Grant> },
+    /// Takes grants from a role.
+    RevokeRole { name: String, grants: Vec<Grant> },
+    /// Removes a role (users holding it lose it).
+    RemoveRole { name: String },
+    /// Tokens of a user (or every token).
+    ListTokens { user: Option<String> },
+    /// A new token of a user, valid for `ttl_ms` (none: until revoked).
+    CreateToken { user: String, ttl_ms: Option<u64>, description: String },
+    /// Revokes a token by its id (16 hex digits).
+    RevokeToken { id: String },
+}
+
+/// The answer to an `Auth` request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum AuthReply {
+    Users(Vec<User>),
+    Roles(Vec<Role>),
+    Tokens(Vec<TokenInfo>),
+    Token(NewToken),
+    Identity(Identity),
+    Done,
 }
 
 /// A part of a backup, taken at the leader at one revision (`ClientBody::Backup`).
@@ -240,6 +289,8 @@ pub(crate) enum MembersOp {
     Remove(u64),
     /// Moves every replica off the node; it takes no new ones.
     Drain(u64),
+    /// Shuts the node out: removed, and its identity refused by every node from then on.
+    Revoke(u64),
 }
 
 /// A store's status as a node reports it.
@@ -250,6 +301,8 @@ pub(crate) struct ClusterView {
     pub(crate) term: u64,
     /// The answering node's log of this store waits for room on a full disk.
     pub(crate) disk_full: bool,
+    /// The cluster checks tokens (access control on).
+    pub(crate) auth: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -283,6 +336,7 @@ pub(crate) enum ClientReply {
     Done,
     Stores(Vec<StoreEntry>),
     Backup(Box<BackupPart>),
+    Auth(AuthReply),
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -311,8 +365,16 @@ mod tests {
     /// What versions 3, 4 and 6 added, pinned byte for byte: a reordered variant or field
     /// fails here (`golden.rs` pins every message).
     #[test]
-    fn the_messages_of_protocol_versions_3_4_and_6_are_pinned() {
-        assert_eq!(PROTOCOL_VERSION, 6);
+    fn the_messages_of_protocol_versions_3_4_6_and_7_are_pinned() {
+        assert_eq!(PROTOCOL_VERSION, 7);
+        let request = ClientRequest { store: "s".into(), body: ClientBody::Status, auth: Some(Secret::new("t")) };
+        assert_eq!(postcard::to_allocvec(&request).unwrap(), [1, b's', 11, 1, 1, b't'], "the token follows the body");
+        let whoami = ClientBody::Auth(AuthOp::WhoAmI);
+        assert_eq!(postcard::to_allocvec(&whoami).unwrap(), [18, 0], "Auth is variant 18");
+        let revoke = ClientBody::Members(MembersOp::Revoke(5));
+        assert_eq!(postcard::to_allocvec(&revoke).unwrap(), [12, 4, 5], "Revoke is MembersOp 4");
+        let denied = Error::new(crate::ErrorCode::PermissionDenied, "");
+        assert_eq!(postcard::to_allocvec(&denied).unwrap(), [14, 0], "permission_denied travels as 14");
         let backup = ClientBody::Backup { session: 7, part: 2 };
         assert_eq!(postcard::to_allocvec(&backup).unwrap(), [17, 7, 2], "Backup is variant 17");
         let drop = ClientBody::Stores(StoresOp::Drop { name: "ab".into() });
@@ -322,8 +384,8 @@ mod tests {
         let faults =
             ClientBody::DiskFaults(DiskFaults { write_no_space: true, read_io: true, ..DiskFaults::default() });
         assert_eq!(postcard::to_allocvec(&faults).unwrap(), [15, 1, 0, 1, 0], "DiskFaults is variant 15");
-        let view = ClusterView { members: Vec::new(), leader: None, term: 7, disk_full: true };
-        assert_eq!(postcard::to_allocvec(&view).unwrap(), [0, 0, 7, 1], "disk_full follows term");
+        let view = ClusterView { members: Vec::new(), leader: None, term: 7, disk_full: true, auth: false };
+        assert_eq!(postcard::to_allocvec(&view).unwrap(), [0, 0, 7, 1, 0], "disk_full follows term, auth it");
         let refused = Error::new(crate::ErrorCode::NoSpace, "full");
         assert_eq!(postcard::to_allocvec(&refused).unwrap(), [11, 4, b'f', b'u', b'l', b'l'], "no_space travels as 11");
     }

@@ -38,8 +38,10 @@ from ._errors import (
     LockedError,
     NoSpaceError,
     NotFoundError,
+    PermissionDeniedError,
     QuotaExceededError,
     TimeoutError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from ._native import (
@@ -424,6 +426,7 @@ __all__ = [
     "Page",
     "PutResult",
     "Q",
+    "PermissionDeniedError",
     "QuotaExceededError",
     "Search",
     "SearchPage",
@@ -432,6 +435,7 @@ __all__ = [
     "Status",
     "Store",
     "TimeoutError",
+    "UnauthenticatedError",
     "Transaction",
     "TxnResult",
     "UnavailableError",

@@ -106,6 +106,20 @@ class QuotaExceededError(ClustronError):
     number = 12
 
 
+class UnauthenticatedError(ClustronError, PermissionError):
+    """No credential, or one the cluster does not accept (malformed, unknown, expired, revoked)."""
+
+    code = "unauthenticated"
+    number = 13
+
+
+class PermissionDeniedError(ClustronError, PermissionError):
+    """The credential's roles do not grant what the request needs (the message names the permission)."""
+
+    code = "permission_denied"
+    number = 14
+
+
 #: Exception class by stable error number (the native module raises through this table).
 BY_NUMBER: dict[int, type[ClustronError]] = {
     cls.number: cls
@@ -122,5 +136,7 @@ BY_NUMBER: dict[int, type[ClustronError]] = {
         InternalError,
         NoSpaceError,
         QuotaExceededError,
+        UnauthenticatedError,
+        PermissionDeniedError,
     )
 }

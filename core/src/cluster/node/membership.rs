@@ -83,6 +83,7 @@ impl Node {
             self.bootstrap(&catalogue, std::slice::from_ref(&self.inner.info)).await?;
             catalogue.elected(Duration::from_secs(10)).await;
             self.register().await?;
+            self.bootstrap_auth().await?;
             for store in &stores {
                 self.ensure_store(store, StoreSettings::default()).await?;
             }
@@ -269,7 +270,7 @@ impl Node {
     pub(super) async fn hello_any_seed(&self) -> Result<(PeerId, Vec<Multiaddr>, Vec<String>)> {
         let mut last = Error::unavailable("no seeds");
         for address in seed_addresses(&self.inner.config.seeds, &mut last).await {
-            match self.inner.net.hello(address.clone()).await {
+            match self.inner.net.hello(address.clone(), self.inner.config.token.clone()).await {
                 Ok((peer, welcome)) => return Ok((peer, vec![address], welcome.stores)),
                 Err(error) => last = error,
             }

@@ -11,6 +11,7 @@
 //! clients; `watches` the watches it serves; `stores` the catalogue and placement;
 //! `liveness` the beats between nodes that stand in for every store group's heartbeats.
 
+mod access;
 mod backups;
 mod heap;
 mod liveness;
@@ -85,6 +86,15 @@ pub struct NodeConfig {
     pub zone: String,
     /// A node not heard from for this long has its replicas placed elsewhere.
     pub dead_after: std::time::Duration,
+    /// Bootstrapping: the cluster checks tokens (access control on). Decided when the first
+    /// node starts; ignored by a node that joins or restarts.
+    pub auth: bool,
+    /// Bootstrapping with `auth`: where to write the first admin token (never to the log).
+    pub admin_token_file: Option<PathBuf>,
+    /// The token this node presents to join a cluster with access control on (an admin's).
+    pub token: Option<crate::auth::Secret>,
+    /// Listen beyond the loopback interface with neither a cluster key nor access control.
+    pub insecure: bool,
 }
 
 impl Default for NodeConfig {
@@ -108,6 +118,10 @@ impl Default for NodeConfig {
             metrics: None,
             zone: String::new(),
             dead_after: std::time::Duration::from_secs(30),
+            auth: false,
+            admin_token_file: None,
+            token: None,
+            insecure: false,
         }
     }
 }
@@ -158,6 +172,12 @@ struct Inner {
     catalogue_cache: Mutex<Option<CachedCatalogue>>,
     /// What other nodes' liveness beats said (see `liveness.rs`).
     liveness: liveness::Liveness,
+    /// Told when the catalogue's access records change: long polls check their permission.
+    auth_changed: tokio::sync::Notify,
+    /// Lock waits queued through this node, by (store, waiter): the lock's name.
+    lock_waits: Mutex<HashMap<(String, u64), crate::Key>>,
+    /// Counts of the audit trail.
+    audit: access::AuditCounts,
 }
 
 /// A decoded catalogue and the (replica address, revision) it was read at.
@@ -266,6 +286,28 @@ async fn listen_addr(text: &str) -> Result<Multiaddr> {
         .ok_or_else(|| Error::invalid(format!("{text} resolves to nothing")))?;
     Ok(socket_multiaddr(&socket))
 }
+/// Refuses to listen beyond the loopback interface with nothing keeping strangers out: no
+/// cluster key and no access control (the way Redis' protected mode refuses outside
+/// clients), unless `insecure` says so.
+fn check_exposure(config: &NodeConfig, listen: &[Multiaddr]) -> Result<()> {
+    use libp2p::multiaddr::Protocol;
+    let exposed = listen.iter().find(|addr| {
+        addr.iter().any(|part| match part {
+            Protocol::Ip4(ip) => !ip.is_loopback(),
+            Protocol::Ip6(ip) => !ip.is_loopback(),
+            Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) => true,
+            _ => false,
+        })
+    });
+    let guarded = config.cluster_key.is_some() || config.auth || config.token.is_some();
+    match exposed {
+        Some(addr) if !guarded && !config.insecure => Err(Error::invalid(format!(
+            "refusing to listen on {addr} with neither a cluster key (--cluster-key) nor access control (--auth):              anyone who reaches it could read and change every store. Give one of them, listen on 127.0.0.1, or              pass --insecure"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl Node {
     /// Starts a node inside the current Tokio (multi-thread) runtime: listens, opens or
     /// creates its stores, and bootstraps a cluster or joins one through the seeds.
@@ -299,6 +341,7 @@ impl Node {
         for address in &config.listen {
             listen.push(listen_addr(address).await?);
         }
+        check_exposure(&config, &listen)?;
         if listen.is_empty() {
             return Err(Error::invalid("a node needs an address to listen on").into());
         }
@@ -344,6 +387,9 @@ impl Node {
                 catalogue_writes: AsyncMutex::new(()),
                 catalogue_cache: Mutex::new(None),
                 liveness: liveness::Liveness::default(),
+                auth_changed: tokio::sync::Notify::new(),
+                lock_waits: Mutex::default(),
+                audit: access::AuditCounts::default(),
             }),
         };
         node.serve(incoming);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 
+use super::access::{is_audited, request_kind, wall_ms};
 use super::Node;
+use crate::cluster::auth::{check_request, Principal};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
 use crate::cluster::network::{self, RaftRpc, RaftRpcReply};
@@ -16,10 +18,10 @@ use crate::config::{normalize_store_name, HistoryLimits};
 use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;
 use crate::net::wire::{
-    ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp, RaftRequest,
-    RaftResponse, PROTOCOL_VERSION,
+    AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp,
+    RaftRequest, RaftResponse, PROTOCOL_VERSION,
 };
-use crate::state::command::Query;
+use crate::state::command::{Command, Query};
 use crate::{Error, ErrorCode};
 
 /// The longest a poll (watch or lock wait) is held open.
@@ -45,8 +47,8 @@ impl Node {
             while let Some(inbound) = client.recv().await {
                 let node = node.clone();
                 tokio::spawn(async move {
-                    let Inbound { request, channel, .. } = inbound;
-                    let response = node.answer(request).await;
+                    let Inbound { request, channel, peer } = inbound;
+                    let response = node.answer_from(request, Some(peer)).await;
                     node.inner.net.respond_client(channel, response);
                 });
             }
@@ -66,6 +68,14 @@ impl Node {
     }
 
     pub(super) async fn raft_rpc(&self, peer: &PeerId, request: RaftRequest) -> RaftResponse {
+        let auth = Arc::clone(&self.catalogue().auth);
+        // A revoked node is shut out; with access control on, so is a peer that is not a
+        // member (the catalogue's own group excepted: a joining node is added to it before
+        // its record is written).
+        if auth.is_revoked(peer) || (auth.enabled && request.store != CATALOGUE && !auth.nodes.contains(peer)) {
+            self.audit_denied(&Principal::Anonymous, &request.store, "raft", ErrorCode::Unauthenticated);
+            return Err(Error::new(ErrorCode::Unauthenticated, "this peer is not a member of the cluster"));
+        }
         let blocked = || self.node_of_peer(peer).is_some_and(|node| self.inner.faults.is_blocked(node));
         if self.inner.faults.any_blocked() && blocked() {
             return Err(Error::new(ErrorCode::Unavailable, "cut off (fault injection)"));
@@ -112,9 +122,54 @@ impl Node {
         }
     }
 
-    /// Answers one client request.
+    /// Answers a request of this node itself (to its own catalogue leader, and tests).
     pub(super) async fn answer(&self, request: ClientRequest) -> ClientResponse {
-        let ClientRequest { store, body } = request;
+        self.answer_from(request, None).await
+    }
+
+    /// Answers one client request from `peer` (none: this node): who sent it, whether its
+    /// grants allow it, then the answer.
+    pub(super) async fn answer_from(&self, request: ClientRequest, peer: Option<PeerId>) -> ClientResponse {
+        let ClientRequest { store, body, auth } = request;
+        let catalogue = self.catalogue();
+        let who = match catalogue.auth.authenticate(peer.as_ref(), auth.as_ref(), wall_ms()) {
+            Ok(who) => who,
+            Err(error) => {
+                self.audit_denied(&Principal::Anonymous, &store, request_kind(&body), error.code());
+                return Err(ClientFault::Error(error));
+            }
+        };
+        if let Err(error) = check_request(&who, &store, &body) {
+            self.audit_denied(&who, &store, request_kind(&body), error.code());
+            if let ClientBody::WaitLock { waiter, .. } = body {
+                self.cancel_lock_wait(&store, waiter);
+            }
+            return Err(ClientFault::Error(error));
+        }
+        let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
+        let acquiring = match &body {
+            ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => Some(name.clone()),
+            _ => None,
+        };
+        let mut response = self.answer_checked(&who, store.clone(), body).await;
+        if let Some(name) = acquiring {
+            self.note_lock_wait(&store, name, &response);
+        }
+        if let Some((kind, what)) = audited {
+            self.audit_change(&who, &store, kind, &what, &response);
+        }
+        if let Principal::User { .. } = who {
+            match &mut response {
+                Ok(ClientReply::Reply(reply)) => who.filter_reply(&store, reply),
+                Ok(ClientReply::Stores(list)) => list.retain(|entry| who.sees_store(&entry.name)),
+                Ok(ClientReply::Welcome { stores, .. }) => stores.retain(|name| who.sees_store(name)),
+                _ => {}
+            }
+        }
+        response
+    }
+
+    async fn answer_checked(&self, who: &Principal, store: String, body: ClientBody) -> ClientResponse {
         match body {
             ClientBody::Hello { version } => {
                 if version != PROTOCOL_VERSION {
@@ -128,6 +183,24 @@ impl Node {
                     stores: self.cluster_stores(),
                     version: PROTOCOL_VERSION,
                 })
+            }
+            ClientBody::Auth(AuthOp::WhoAmI) => {
+                Ok(ClientReply::Auth(AuthReply::Identity(who.identity(self.catalogue().auth.enabled))))
+            }
+            ClientBody::Auth(op) => self.auth_op(op, who).await,
+            ClientBody::WatchPoll { watch, .. } | ClientBody::WatchClose { watch } if !who.is_trusted() => {
+                let after = match &body {
+                    ClientBody::WatchPoll { after, .. } => *after,
+                    _ => 0,
+                };
+                match self.watch_access(watch, who) {
+                    Ok(()) => Box::pin(self.answer_checked(&Principal::Node, store, body)).await,
+                    // The watch's permission is gone: it ends with the error.
+                    Err(error) => {
+                        self.close_watch(watch);
+                        Ok(ClientReply::Events { first: after + 1, events: Vec::new(), end: Some(error) })
+                    }
+                }
             }
             ClientBody::Partition { cut_off } => {
                 if !self.inner.config.allow_fault_injection {
@@ -180,7 +253,7 @@ impl Node {
                 // The catalogue answers reads and status (nodes read it linearizably).
                 Some(replica) if store != CATALOGUE || matches!(body, ClientBody::Read { .. } | ClientBody::Status) => {
                     let timed = StoreMetrics::start(&body);
-                    let response = self.answer_store(&replica, body).await;
+                    let response = self.answer_store(&replica, body, who.token()).await;
                     replica.metrics.finish(timed, &response);
                     response
                 }
@@ -190,13 +263,17 @@ impl Node {
     }
 
     pub(super) fn unknown_store(&self, store: &str) -> ClientFault {
+        // With access control on, the list would show stores the sender may not know of.
+        if self.catalogue().auth.enabled {
+            return ClientFault::Error(Error::new(ErrorCode::NotFound, format!("this cluster has no store {store:?}")));
+        }
         ClientFault::Error(Error::new(
             ErrorCode::NotFound,
             format!("this cluster has no store {store:?} (its stores: {})", self.cluster_stores().join(", ")),
         ))
     }
 
-    pub(super) async fn answer_store(&self, replica: &Arc<Replica>, body: ClientBody) -> ClientResponse {
+    pub(super) async fn answer_store(&self, replica: &Arc<Replica>, body: ClientBody, owner: Option<u64>) -> ClientResponse {
         match body {
             ClientBody::Write { id, command } => {
                 if command.is_internal() {
@@ -216,13 +293,24 @@ impl Node {
                 let stats = replica.read(Query::Stats, true).await?;
                 let (members, leader, term) = replica.view();
                 let disk_full = replica.disk_full();
-                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term, disk_full } })
+                let auth = self.catalogue().auth.enabled;
+                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term, disk_full, auth } })
             }
             ClientBody::WaitLock { waiter, max_wait_ms } => {
                 let mailbox = replica.engine.wait_for(waiter);
                 let wait = Duration::from_millis(max_wait_ms).min(MAX_POLL);
-                match tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))).await {
-                    Ok(Recv::Item(outcome)) => Ok(ClientReply::Lock(Some(outcome))),
+                // A change of the access records ends the poll early: the client's next poll
+                // is checked against them (a revoked token's wait ends with the error).
+                let auth_changed = self.inner.auth_changed.notified();
+                let outcome = tokio::select! {
+                    outcome = tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))) => outcome,
+                    () = auth_changed => Ok(Recv::Empty),
+                };
+                match outcome {
+                    Ok(Recv::Item(outcome)) => {
+                        self.forget_lock_wait(&replica.name, waiter);
+                        Ok(ClientReply::Lock(Some(outcome)))
+                    }
                     // The replica shut down under the wait (its store moved away from this
                     // node, or the node is stopping): the client waits on another node.
                     Ok(Recv::Closed(error)) if error.code() == ErrorCode::Closed => Err(ClientFault::Error(
@@ -236,7 +324,7 @@ impl Node {
                 }
             }
             ClientBody::WatchOpen { filter, prev_value, start, min_revision } => {
-                self.open_watch(replica, filter, prev_value, start, min_revision).await
+                self.open_watch(replica, filter, prev_value, start, min_revision, owner).await
             }
             ClientBody::WatchPoll { watch, after, max_wait_ms, max_events, min_revision } => {
                 self.poll_watch(watch, after, max_wait_ms, max_events, min_revision).await
@@ -249,9 +337,8 @@ impl Node {
             | ClientBody::Stores(_)
             | ClientBody::Partition { .. }
             | ClientBody::SlowLinks { .. }
-            | ClientBody::DiskFaults(_) => {
-                Err(ClientFault::Error(Error::internal("a node-level request reached a store")))
-            }
+            | ClientBody::DiskFaults(_)
+            | ClientBody::Auth(_) => Err(ClientFault::Error(Error::internal("a node-level request reached a store"))),
         }
     }
 }

@@ -75,7 +75,7 @@ impl Node {
     }
 
     /// Writes (or with `None` deletes) one catalogue record; this node leads the catalogue.
-    async fn write_record(&self, key: String, value: Option<Vec<u8>>) -> std::result::Result<(), ClientFault> {
+    pub(super) async fn write_record(&self, key: String, value: Option<Vec<u8>>) -> std::result::Result<(), ClientFault> {
         let replica = self.catalogue_replica().ok_or_else(|| fault(Error::unavailable("no catalogue here yet")))?;
         let command = match value {
             Some(value) => Command::Put(PutItem::new(key, value)),
@@ -95,14 +95,14 @@ impl Node {
             let leader = target.take().or_else(|| local.as_ref().and_then(|replica| replica.leader()));
             let outcome = match leader {
                 Some(leader) if leader.id == self.inner.id => {
-                    Box::pin(self.answer(ClientRequest { store: CATALOGUE.into(), body: body.clone() })).await
+                    Box::pin(self.answer(ClientRequest { store: CATALOGUE.into(), body: body.clone(), auth: None })).await
                 }
                 Some(leader) => self.send_to(&leader, CATALOGUE, body.clone()).await,
                 None => match self.seed_target().await {
                     Some((peer, addrs)) => self
                         .inner
                         .net
-                        .client(peer, addrs, ClientRequest { store: CATALOGUE.into(), body: body.clone() })
+                        .client(peer, addrs, self.request(CATALOGUE, body.clone()))
                         .await
                         .unwrap_or_else(|error| Err(fault(error))),
                     None => Err(fault(Error::unavailable("no catalogue leader and no seed"))),
@@ -130,8 +130,14 @@ impl Node {
             return Err(fault(Error::internal(format!("{node} has a bad peer id"))));
         };
         let addrs: Vec<Multiaddr> = node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect();
-        let request = ClientRequest { store: store.to_owned(), body };
+        let request = self.request(store, body);
         self.inner.net.client(peer, addrs, request).await.unwrap_or_else(|error| Err(fault(error)))
+    }
+
+    /// A request of this node to another: with the node's token (which only matters before
+    /// it is a member: a member node's requests are the cluster's own).
+    fn request(&self, store: &str, body: ClientBody) -> ClientRequest {
+        ClientRequest { store: store.to_owned(), body, auth: self.inner.config.token.clone() }
     }
 
     async fn seed_target(&self) -> Option<(PeerId, Vec<Multiaddr>)> {
@@ -288,6 +294,14 @@ impl Node {
         match op {
             MembersOp::List => Ok(ClientReply::Members(self.members())),
             MembersOp::Join { node, zone } => {
+                let auth = Arc::clone(&self.catalogue().auth);
+                let revoked = node.peer.parse::<PeerId>().is_ok_and(|peer| auth.is_revoked(&peer));
+                if revoked || auth.revoked.contains_key(&node.id) {
+                    return Err(fault(Error::new(
+                        ErrorCode::Unauthenticated,
+                        format!("node {:x} was revoked from this cluster: it cannot join again", node.id),
+                    )));
+                }
                 self.add_member(&replica, node.clone(), replica.voter_ids().len() < MAX_VOTERS).await?;
                 self.inner.alive.lock().insert(node.id, Instant::now());
                 let _writing = self.inner.catalogue_writes.lock().await;
@@ -309,12 +323,12 @@ impl Node {
                 self.place().await;
                 Ok(ClientReply::Done)
             }
-            MembersOp::Drain(id) | MembersOp::Remove(id) => {
+            MembersOp::Drain(id) | MembersOp::Remove(id) | MembersOp::Revoke(id) => {
                 let _writing = self.inner.catalogue_writes.lock().await;
                 let catalogue = self.catalogue();
                 let in_group = replica.view().0.iter().any(|node| node.id == id);
                 let Some(known) = catalogue.nodes.get(&id) else {
-                    if matches!(op, MembersOp::Remove(_)) && in_group {
+                    if matches!(op, MembersOp::Remove(_) | MembersOp::Revoke(_)) && in_group {
                         // A retried removal whose record is gone already: finish it.
                         drop(_writing);
                         self.remove_member(&replica, id).await?;
@@ -322,7 +336,22 @@ impl Node {
                     }
                     return Err(fault(Error::new(ErrorCode::NotFound, format!("the cluster has no node {id:x}"))));
                 };
-                if matches!(op, MembersOp::Remove(_)) {
+                if let MembersOp::Revoke(_) = op {
+                    if id == self.inner.id {
+                        return Err(fault(Error::invalid(
+                            "the catalogue's leader cannot revoke itself: stop it so that another node leads, then \
+                             revoke it",
+                        )));
+                    }
+                    let record = crate::cluster::catalogue::RevokedRecord {
+                        v: RECORD_VERSION,
+                        id,
+                        peer: known.info.peer.clone(),
+                    };
+                    let key = crate::cluster::catalogue::RevokedRecord::key(id);
+                    self.write_record(key, Some(crate::cluster::catalogue::encode(&record))).await?;
+                }
+                if matches!(op, MembersOp::Remove(_) | MembersOp::Revoke(_)) {
                     let remaining = catalogue.nodes.len() - 1;
                     if remaining == 0 {
                         return Err(fault(Error::invalid("the last node of a cluster cannot be removed")));
@@ -445,6 +474,9 @@ impl Node {
                 revisions.borrow_and_update();
                 node.note_leadership(&catalogue);
                 let current = node.catalogue();
+                if seen.as_ref().is_some_and(|seen| seen.auth.generation != current.auth.generation) {
+                    node.inner.auth_changed.notify_waiters();
+                }
                 let took_over = node.inner.took_over.take();
                 let only = match &seen {
                     Some(previous) if last_full.elapsed() < BEAT && previous.nodes == current.nodes => {

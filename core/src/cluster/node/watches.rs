@@ -33,6 +33,10 @@ pub(super) struct WatchSlot {
     /// Ends a poll that waits when a newer poll of the same watch arrives (see `Polls`).
     polls: Arc<Polls>,
     last_poll: Instant,
+    /// The token that opened it (none: no access control, or a node), and what it covers,
+    /// for checking each poll (see `Node::watch_access`).
+    owner: Option<u64>,
+    filter: Filter,
 }
 
 /// A client polls a watch one poll at a time, so a poll that arrives while an older one is
@@ -62,6 +66,7 @@ impl Node {
         prev_value: bool,
         start: WatchStart,
         min_revision: u64,
+        owner: Option<u64>,
     ) -> ClientResponse {
         let caught_up = tokio::time::Instant::now() + Duration::from_secs(5);
         if !replica.applied(min_revision, caught_up).await {
@@ -71,7 +76,7 @@ impl Node {
             )));
         }
         let revision = replica.engine.revision();
-        let watcher = replica.engine.watch(filter, prev_value, start).map_err(ClientFault::Error)?;
+        let watcher = replica.engine.watch(filter.clone(), prev_value, start).map_err(ClientFault::Error)?;
         let id = self.inner.next_watch.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(AsyncMutex::new(Buffered { first: 1, ..Buffered::default() }));
         self.inner.watches.lock().insert(
@@ -82,9 +87,18 @@ impl Node {
                 state,
                 polls: Arc::default(),
                 last_poll: Instant::now(),
+                owner,
+                filter,
             },
         );
         Ok(ClientReply::WatchOpened { watch: id, revision })
+    }
+
+    /// Who opened a watch, on which store, covering what.
+    pub(super) fn watch_owner(&self, watch: u64) -> Option<(Option<u64>, String, Filter)> {
+        let watches = self.inner.watches.lock();
+        let slot = watches.get(&watch)?;
+        Some((slot.owner, slot.replica.name.clone(), slot.filter.clone()))
     }
 
     pub(super) fn close_watch(&self, watch: u64) -> ClientReply {
@@ -167,7 +181,10 @@ impl Node {
                 break;
             }
             let ready = poll_fn(|cx| watcher.mailbox.poll_recv(cx));
+            // The access records changed: the client's next poll is checked against them.
+            let auth_changed = self.inner.auth_changed.notified();
             tokio::select! {
+                () = auth_changed => break,
                 received = tokio::time::timeout_at(deadline, ready) => match received {
                     Err(_) => break,
                     Ok(Recv::Item(event)) => state.buffer.push_back(event),
@@ -229,7 +246,7 @@ mod tests {
                 start: WatchStart::Now,
                 min_revision: 0,
             };
-            match node.answer(ClientRequest { store: "s".into(), body: open }).await {
+            match node.answer(ClientRequest { store: "s".into(), body: open, auth: None }).await {
                 Ok(ClientReply::WatchOpened { watch, .. }) => watch,
                 other => panic!("the watch opens: {other:?}"),
             }
@@ -241,7 +258,7 @@ mod tests {
     fn a_watch_whose_client_never_acknowledges_holds_a_bounded_buffer_and_loses_nothing() {
         let (runtime, node, watch) = one_node_watching_every_key();
         runtime.block_on(async {
-            let ask = |body| node.answer(ClientRequest { store: "s".into(), body });
+            let ask = |body| node.answer(ClientRequest { store: "s".into(), body, auth: None });
             let total = 8 * WATCH_BUFFER;
             for seq in 1..=8u64 {
                 let items = (0..WATCH_BUFFER)
@@ -290,6 +307,7 @@ mod tests {
             let poll = |max_wait_ms| ClientRequest {
                 store: "s".into(),
                 body: ClientBody::WatchPoll { watch, after: 0, max_wait_ms, max_events: 10, min_revision: 0 },
+                auth: None,
             };
             let waiting = {
                 let node = node.clone();

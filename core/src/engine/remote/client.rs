@@ -13,6 +13,7 @@ use libp2p::{Multiaddr, PeerId};
 use parking_lot::{Mutex, RwLock};
 
 use super::runtime::block;
+use crate::auth::Secret;
 use crate::config::Config;
 use crate::net::transport::{parse_cluster_key, seed_addresses, seed_addrs, Net, NetConfig};
 use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequest, NodeInfo, RequestId, PROTOCOL_VERSION};
@@ -95,6 +96,8 @@ pub(crate) struct ClusterClient {
     call_timeout: Duration,
     leaders: Mutex<HashMap<String, Target>>,
     rotate: AtomicUsize,
+    /// The token every request carries (access control).
+    token: Option<Secret>,
 }
 
 impl std::fmt::Debug for ClusterClient {
@@ -124,8 +127,19 @@ impl ClusterClient {
         seeds.sort();
         let only_seeds = config.only_seeds;
         let call_timeout = config.call_timeout.unwrap_or(CALL_DEADLINE);
+        let token = match (&config.token, &config.token_file) {
+            (Some(token), _) => Some(token.clone()),
+            (None, Some(path)) => Some(Secret::from_file(path)?),
+            (None, None) => None,
+        };
+        // Handles with different tokens act as different users: each has its own client.
+        let token_key = token.as_ref().map(|token| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(token, &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        });
         let registry_key = format!(
-            "{}|{}|{only_seeds}|{}",
+            "{}|{}|{only_seeds}|{}|{token_key:?}",
             seeds.join(","),
             psk.map(|psk| psk.fingerprint().to_string()).unwrap_or_default(),
             call_timeout.as_millis()
@@ -145,6 +159,7 @@ impl ClusterClient {
             call_timeout,
             leaders: Mutex::new(HashMap::new()),
             rotate: AtomicUsize::new(0),
+            token,
         });
         client.discover().await?;
         let mut clients = CLIENTS.lock();
@@ -161,7 +176,7 @@ impl ClusterClient {
         let mut last = Error::unavailable("no seeds given");
         let mut greeted = false;
         for address in seed_addresses(&self.seeds, &mut last).await {
-            match self.net.hello(address.clone()).await {
+            match self.net.hello(address.clone(), self.token.clone()).await {
                 Ok((peer, welcome)) if self.only_seeds => {
                     let mut nodes = self.nodes.write();
                     if !nodes.iter().any(|known| known.peer == peer) {
@@ -251,7 +266,7 @@ impl ClusterClient {
                 tokio::time::sleep(backoff).await;
                 continue;
             };
-            let request = ClientRequest { store: store.to_owned(), body: body.clone() };
+            let request = ClientRequest { store: store.to_owned(), body: body.clone(), auth: self.token.clone() };
             // One attempt gets what is left of the call's time: an unanswered request (a node
             // paused or cut off) must not outlast it.
             let left = deadline.saturating_duration_since(Instant::now());

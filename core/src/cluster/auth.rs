@@ -1,0 +1,546 @@
+//! Access control on the node: who a request comes from (a member node, a token's user, or
+//! nobody), and whether its grants allow what the request touches. Pure functions of the
+//! catalogue's access records (`AuthTable`, rebuilt with each catalogue revision), so every
+//! node decides alike and the checks are unit-tested without a cluster.
+//!
+//! What each request needs (`check_request`): single-key operations the permission on that
+//! key; scans, counts, clears and range watches one grant covering the whole range; live
+//! queries and searches `search` (and `watch`) on the whole store, since they reach every
+//! key; lock and counter names are keys; leases and sessions `coordinate` anywhere in the
+//! store (a lease is a store-wide object: see docs/SECURITY-MODEL in the README). A request
+//! covered only by the union of two grants is refused: one grant must cover it.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use libp2p::PeerId;
+use sha2::{Digest, Sha256};
+
+use super::catalogue::{RevokedRecord, RoleRecord, TokenRecord, UserRecord};
+use crate::auth::{covers, Grant, Identity, Permission, Secret};
+use crate::engine::watchers::Filter;
+use crate::net::wire::{AuthOp, ClientBody, MembersOp, StoresOp};
+use crate::state::command::{Command, Query, Reply};
+use crate::state::kv::BatchOp;
+use crate::{Error, ErrorCode, KeyRange, Result};
+
+/// The access records of one catalogue revision, with each user's grants gathered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct AuthTable {
+    pub(crate) enabled: bool,
+    pub(crate) users: BTreeMap<String, UserRecord>,
+    pub(crate) roles: BTreeMap<String, RoleRecord>,
+    pub(crate) tokens: BTreeMap<u64, TokenRecord>,
+    pub(crate) revoked: BTreeMap<u64, RevokedRecord>,
+    /// The peer ids of the member nodes (their requests are the cluster's own).
+    pub(crate) nodes: HashSet<PeerId>,
+    revoked_peers: HashSet<PeerId>,
+    grants: HashMap<String, Arc<Vec<Grant>>>,
+    /// Changes whenever an access record changes (long polls re-check their permission).
+    pub(crate) generation: u64,
+}
+
+impl AuthTable {
+    pub(crate) fn add_user(&mut self, record: UserRecord) {
+        self.users.insert(record.name.clone(), record);
+    }
+
+    pub(crate) fn add_role(&mut self, record: RoleRecord) {
+        self.roles.insert(record.name.clone(), record);
+    }
+
+    pub(crate) fn add_token(&mut self, record: TokenRecord) {
+        self.tokens.insert(record.id, record);
+    }
+
+    pub(crate) fn add_revoked(&mut self, record: RevokedRecord) {
+        if let Ok(peer) = record.peer.parse() {
+            self.revoked_peers.insert(peer);
+        }
+        self.revoked.insert(record.id, record);
+    }
+
+    /// Gathers each user's grants and the generation, once every record is in.
+    pub(crate) fn compile(&mut self, _revision: u64) {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (self.enabled, &self.users, &self.roles, &self.tokens, &self.revoked).hash(&mut hasher);
+        self.generation = hasher.finish();
+        self.grants = self
+            .users
+            .values()
+            .map(|user| {
+                let grants = user
+                    .roles
+                    .iter()
+                    .filter_map(|role| self.roles.get(role))
+                    .flat_map(|role| role.grants.iter().cloned())
+                    .collect();
+                (user.name.clone(), Arc::new(grants))
+            })
+            .collect();
+    }
+
+    /// A member node (its peer id as the catalogue records it).
+    pub(crate) fn add_node(&mut self, peer: &str) {
+        if let Ok(peer) = peer.parse() {
+            self.nodes.insert(peer);
+        }
+    }
+
+    /// Whether the node with this peer id was revoked.
+    pub(crate) fn is_revoked(&self, peer: &PeerId) -> bool {
+        self.revoked_peers.contains(peer)
+    }
+
+    /// The grants of a user's roles.
+    pub(crate) fn grants_of(&self, user: &str) -> Arc<Vec<Grant>> {
+        self.grants.get(user).cloned().unwrap_or_default()
+    }
+
+    /// Who sent a request: `peer` is the sending peer (none: this node itself), `token` what
+    /// the request carries, `now_ms` the wall clock (tokens expire by it).
+    pub(crate) fn authenticate(&self, peer: Option<&PeerId>, token: Option<&Secret>, now_ms: u64) -> Result<Principal> {
+        let Some(peer) = peer else { return Ok(Principal::Node) };
+        if self.revoked_peers.contains(peer) {
+            return Err(unauthenticated("this node was revoked from the cluster (members revoke): it is shut out"));
+        }
+        if self.nodes.contains(peer) {
+            return Ok(Principal::Node);
+        }
+        if !self.enabled {
+            return Ok(Principal::Open);
+        }
+        let Some(token) = token else { return Ok(Principal::Anonymous) };
+        let (id, secret) = token.parts().ok_or_else(|| {
+            unauthenticated(format!(
+                "malformed token ({} bytes): a token is {}, 16 hex digits, '_' and 64 hex digits, as `clustron \
+                 token create` prints it",
+                token.expose().len(),
+                crate::auth::TOKEN_PREFIX
+            ))
+        })?;
+        let unknown = || unauthenticated(format!("token {id:016x} is unknown or revoked"));
+        let record = self.tokens.get(&id).ok_or_else(unknown)?;
+        if !same(hash_secret(&secret).as_bytes(), record.hash.as_bytes()) {
+            return Err(unknown());
+        }
+        if record.expires_ms.is_some_and(|expires| expires <= now_ms) {
+            return Err(unauthenticated(format!("token {id:016x} has expired")));
+        }
+        let grants = self.grants.get(&record.user).cloned().ok_or_else(unknown)?;
+        Ok(Principal::User { name: record.user.clone(), token: id, grants })
+    }
+}
+
+/// SHA-256 of a token's secret bytes, in hex: what the catalogue keeps.
+pub(crate) fn hash_secret(secret: &[u8; 32]) -> String {
+    Sha256::digest(secret).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Compares without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn unauthenticated(message: impl Into<String>) -> Error {
+    Error::new(ErrorCode::Unauthenticated, message)
+}
+
+/// Who a request comes from.
+#[derive(Clone, Debug)]
+pub(crate) enum Principal {
+    /// A member node (or this one): the cluster's own requests.
+    Node,
+    /// The cluster has access control off: everything is allowed.
+    Open,
+    /// Access control is on and the request carries no token.
+    Anonymous,
+    /// A token's user.
+    User { name: String, token: u64, grants: Arc<Vec<Grant>> },
+}
+
+/// Which keys a permission is needed on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Scope<'a> {
+    /// The cluster itself: `admin@*` on every key.
+    Cluster,
+    /// Every key of the store.
+    Store,
+    Key(&'a str),
+    Range(&'a KeyRange),
+    /// Anywhere in the store.
+    Any,
+}
+
+impl Principal {
+    /// The user, for logs and the audit trail (never the token's secret).
+    pub(crate) fn who(&self) -> String {
+        match self {
+            Principal::Node => "node".into(),
+            Principal::Open => "anyone".into(),
+            Principal::Anonymous => "anonymous".into(),
+            Principal::User { name, token, .. } => format!("{name} (token {token:016x})"),
+        }
+    }
+
+    /// A member node, or anyone on a cluster without access control.
+    pub(crate) fn is_trusted(&self) -> bool {
+        matches!(self, Principal::Node | Principal::Open)
+    }
+
+    /// The token's id, for telling whose a watch is.
+    pub(crate) fn token(&self) -> Option<u64> {
+        match self {
+            Principal::User { token, .. } => Some(*token),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn identity(&self, auth: bool) -> Identity {
+        match self {
+            Principal::User { name, token, grants } => Identity {
+                auth,
+                user: Some(name.clone()),
+                token: Some(format!("{token:016x}")),
+                grants: grants.to_vec(),
+            },
+            _ => Identity { auth, user: None, token: None, grants: Vec::new() },
+        }
+    }
+
+    pub(crate) fn allows(&self, permission: Permission, store: &str, scope: Scope<'_>) -> bool {
+        let grants = match self {
+            Principal::Node | Principal::Open => return true,
+            Principal::Anonymous => return false,
+            Principal::User { grants, .. } => grants,
+        };
+        grants.iter().any(|grant| {
+            let whole = || covers(&grant.keys, &KeyRange::All);
+            match scope {
+                Scope::Cluster => grant.store == "*" && grant.permissions.contains(&permission) && whole(),
+                Scope::Store => grant.allows(permission, store) && whole(),
+                Scope::Key(key) => grant.allows(permission, store) && grant.keys.contains(key),
+                Scope::Range(range) => grant.allows(permission, store) && covers(&grant.keys, range),
+                Scope::Any => grant.allows(permission, store),
+            }
+        })
+    }
+
+    /// Whether it may see that the store exists (any permission on it).
+    pub(crate) fn sees_store(&self, store: &str) -> bool {
+        Permission::ALL.into_iter().any(|permission| self.allows(permission, store, Scope::Any))
+    }
+
+    pub(crate) fn require(&self, permission: Permission, store: &str, scope: Scope<'_>) -> Result<()> {
+        if self.allows(permission, store, scope) {
+            return Ok(());
+        }
+        Err(self.denied(permission, store, scope))
+    }
+
+    fn denied(&self, permission: Permission, store: &str, scope: Scope<'_>) -> Error {
+        let Principal::User { name, .. } = self else {
+            return unauthenticated(
+                "this cluster has access control on: the request needs a token (token= or token_file= in the \
+                 connection string, CLUSTRON_TOKEN or --token-file on the command line)",
+            );
+        };
+        let what = match scope {
+            Scope::Cluster => "the cluster (a grant on every store: admin@*)".to_owned(),
+            Scope::Store => format!("the whole store {store:?}"),
+            Scope::Key(key) => format!("key {key:?} of store {store:?}"),
+            Scope::Range(KeyRange::All) => format!("every key of store {store:?}"),
+            Scope::Range(KeyRange::Prefix(prefix)) => format!("the keys with prefix {prefix:?} of store {store:?}"),
+            Scope::Range(KeyRange::Between { start, end }) => match end {
+                Some(end) => format!("the keys in [{start:?}, {end:?}) of store {store:?}"),
+                None => format!("the keys from {start:?} on of store {store:?}"),
+            },
+            Scope::Any => format!("store {store:?}"),
+        };
+        Error::new(ErrorCode::PermissionDenied, format!("user {name:?} has no {permission} permission on {what}"))
+    }
+
+    /// Drops from a reply what it must not see: the keys of leases outside what it may read.
+    pub(crate) fn filter_reply(&self, store: &str, reply: &mut Reply) {
+        if !matches!(self, Principal::User { .. }) {
+            return;
+        }
+        let keep = |info: &mut crate::LeaseInfo| {
+            info.keys.retain(|key| self.allows(Permission::Read, store, Scope::Key(key)));
+        };
+        match reply {
+            Reply::Lease(info) => keep(info),
+            Reply::MaybeLease(Some(info)) => keep(info),
+            Reply::Leases(list) => list.iter_mut().for_each(keep),
+            _ => {}
+        }
+    }
+}
+
+/// Checks a request against its sender's grants (watch polls are also checked against the
+/// watch's owner, by the node).
+pub(crate) fn check_request(who: &Principal, store: &str, body: &ClientBody) -> Result<()> {
+    use Permission::*;
+    let node_only = || match who {
+        Principal::Node | Principal::Open => Ok(()),
+        _ => Err(Error::new(ErrorCode::PermissionDenied, "only the cluster's nodes send this request")),
+    };
+    let signed_in = || match who {
+        Principal::Anonymous => Err(who.denied(Read, store, Scope::Any)),
+        _ => Ok(()),
+    };
+    match body {
+        ClientBody::Hello { .. } => Ok(()),
+        ClientBody::Open { .. } => {
+            if who.sees_store(store) {
+                Ok(())
+            } else {
+                Err(who.denied(Read, store, Scope::Any))
+            }
+        }
+        ClientBody::Write { command, .. } => check_command(who, store, command),
+        ClientBody::Read { query, .. } => check_query(who, store, query),
+        ClientBody::WaitLock { .. } | ClientBody::SessionOpen { .. } | ClientBody::SessionHeartbeat { .. } => {
+            who.require(Coordinate, store, Scope::Any)
+        }
+        ClientBody::WatchOpen { filter, .. } => check_watch(who, store, filter),
+        ClientBody::WatchPoll { .. } | ClientBody::WatchClose { .. } => who.require(Watch, store, Scope::Any),
+        ClientBody::AdvanceClock { .. } => who.require(Admin, store, Scope::Store),
+        ClientBody::Status => {
+            if who.allows(Admin, store, Scope::Store) {
+                Ok(())
+            } else {
+                who.require(Read, store, Scope::Store)
+            }
+        }
+        ClientBody::Backup { .. } => who.require(Read, store, Scope::Store),
+        ClientBody::Members(MembersOp::List) => signed_in(),
+        ClientBody::Members(MembersOp::Join { .. }) => {
+            if matches!(who, Principal::Node) {
+                Ok(())
+            } else {
+                who.require(Admin, store, Scope::Cluster)
+            }
+        }
+        ClientBody::Members(_) | ClientBody::Partition { .. } | ClientBody::SlowLinks { .. } | ClientBody::DiskFaults(_) => {
+            who.require(Admin, store, Scope::Cluster)
+        }
+        ClientBody::Stores(op) => match op {
+            StoresOp::Create { .. } => who.require(Admin, store, Scope::Cluster),
+            StoresOp::Configure { name, .. } | StoresOp::Drop { name } => {
+                let name = crate::config::normalize_store_name(name).unwrap_or_else(|_| name.clone());
+                who.require(Admin, &name, Scope::Store)
+            }
+            StoresOp::List { .. } => signed_in(),
+            StoresOp::Alive { .. } | StoresOp::Adopt { .. } => node_only(),
+        },
+        ClientBody::Auth(AuthOp::WhoAmI) => Ok(()),
+        ClientBody::Auth(_) => who.require(Admin, store, Scope::Cluster),
+    }
+}
+
+/// A watch reads what it covers; a live query reaches the whole store.
+pub(crate) fn check_watch(who: &Principal, store: &str, filter: &Filter) -> Result<()> {
+    match filter {
+        Filter::Key(key) => who.require(Permission::Watch, store, Scope::Key(key)),
+        Filter::Range(range) => who.require(Permission::Watch, store, Scope::Range(range)),
+        Filter::Query(_) => {
+            who.require(Permission::Watch, store, Scope::Store)?;
+            who.require(Permission::Search, store, Scope::Store)
+        }
+    }
+}
+
+fn check_op(who: &Principal, store: &str, op: &BatchOp) -> Result<()> {
+    match op {
+        BatchOp::Get(key) => who.require(Permission::Read, store, Scope::Key(key)),
+        BatchOp::Put(item) => who.require(Permission::Write, store, Scope::Key(&item.key)),
+        BatchOp::Delete(item) => who.require(Permission::Write, store, Scope::Key(&item.key)),
+    }
+}
+
+fn check_command(who: &Principal, store: &str, command: &Command) -> Result<()> {
+    use Permission::*;
+    if matches!(who, Principal::Node | Principal::Open) {
+        return Ok(());
+    }
+    match command {
+        Command::Put(item) => who.require(Write, store, Scope::Key(&item.key)),
+        Command::Delete(item) => who.require(Write, store, Scope::Key(&item.key)),
+        Command::PutMany(items) => items.iter().try_for_each(|item| who.require(Write, store, Scope::Key(&item.key))),
+        Command::DeleteMany(items) => {
+            items.iter().try_for_each(|item| who.require(Write, store, Scope::Key(&item.key)))
+        }
+        Command::Batch(ops) => ops.iter().try_for_each(|op| check_op(who, store, op)),
+        Command::Clear(range) => who.require(Write, store, Scope::Range(range)),
+        Command::Expire { key, .. } | Command::Persist { key } => who.require(Write, store, Scope::Key(key)),
+        Command::LeaseGrant { .. } | Command::LeaseKeepAlive { .. } | Command::LeaseRevoke { .. } => {
+            who.require(Coordinate, store, Scope::Any)
+        }
+        Command::LockAcquire { name, .. }
+        | Command::LockCancel { name, .. }
+        | Command::LockRenew { name, .. }
+        | Command::LockRelease { name, .. }
+        | Command::CounterAdd { name, .. }
+        | Command::CounterSet { name, .. }
+        | Command::CounterCas { name, .. }
+        | Command::CounterDelete { name } => who.require(Coordinate, store, Scope::Key(name)),
+        Command::Txn(request) => {
+            for compare in &request.compares {
+                who.require(Read, store, Scope::Key(&compare.key))?;
+            }
+            request.success.iter().chain(&request.failure).try_for_each(|op| check_op(who, store, op))
+        }
+        Command::Load { .. } | Command::LoadEnd(_) => {
+            who.require(Admin, store, Scope::Store)?;
+            who.require(Write, store, Scope::Store)
+        }
+        Command::Tick | Command::SetHistory(_) | Command::LeaseGrace { .. } | Command::Configure { .. } => {
+            Err(Error::new(ErrorCode::PermissionDenied, "only the store's leader proposes this command"))
+        }
+    }
+}
+
+fn check_query(who: &Principal, store: &str, query: &Query) -> Result<()> {
+    use Permission::*;
+    match query {
+        Query::Get { key } | Query::Ttl { key } => who.require(Read, store, Scope::Key(key)),
+        Query::GetMany { keys } => keys.iter().try_for_each(|key| who.require(Read, store, Scope::Key(key))),
+        Query::Scan { range, .. } | Query::Count { range } => who.require(Read, store, Scope::Range(range)),
+        Query::Lease { .. } | Query::Leases => who.require(Coordinate, store, Scope::Any),
+        Query::Lock { name } | Query::Counter { name } => who.require(Coordinate, store, Scope::Key(name)),
+        Query::Stats => {
+            if who.allows(Admin, store, Scope::Store) {
+                Ok(())
+            } else {
+                who.require(Read, store, Scope::Store)
+            }
+        }
+        Query::Search(_) => who.require(Search, store, Scope::Store),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::catalogue::RECORD_VERSION;
+    use crate::state::kv::PutItem;
+
+    fn table(now_expired: bool) -> (AuthTable, Secret, Secret) {
+        let mut table = AuthTable { enabled: true, ..AuthTable::default() };
+        table.add_role(RoleRecord {
+            v: RECORD_VERSION,
+            name: "tenant-a".into(),
+            grants: vec![Grant::parse("read,write,watch,coordinate@orders:a/").unwrap()],
+        });
+        table.add_user(UserRecord { v: RECORD_VERSION, name: "alice".into(), roles: vec!["tenant-a".into()] });
+        let (alice, bytes) = Secret::generate(1).unwrap();
+        table.add_token(TokenRecord {
+            v: RECORD_VERSION,
+            id: 1,
+            user: "alice".into(),
+            hash: hash_secret(&bytes),
+            created_ms: 0,
+            expires_ms: Some(if now_expired { 10 } else { 1_000 }),
+            description: String::new(),
+        });
+        let (stranger, _) = Secret::generate(2).unwrap();
+        table.nodes.insert(*NODE);
+        table.add_revoked(RevokedRecord { v: RECORD_VERSION, id: 9, peer: GONE.to_base58() });
+        table.compile(1);
+        (table, alice, stranger)
+    }
+
+    static NODE: std::sync::LazyLock<PeerId> = std::sync::LazyLock::new(PeerId::random);
+    static GONE: std::sync::LazyLock<PeerId> = std::sync::LazyLock::new(PeerId::random);
+    static CLIENT: std::sync::LazyLock<PeerId> = std::sync::LazyLock::new(PeerId::random);
+
+    #[test]
+    fn tokens_are_checked_without_showing_them() {
+        let (table, alice, stranger) = table(false);
+        let who = table.authenticate(Some(&*CLIENT), Some(&alice), 100).unwrap();
+        assert_eq!(who.who(), "alice (token 0000000000000001)");
+        assert!(matches!(table.authenticate(Some(&*NODE), None, 100).unwrap(), Principal::Node));
+        assert!(matches!(table.authenticate(Some(&*CLIENT), None, 100).unwrap(), Principal::Anonymous));
+        for (token, wanted) in [
+            (stranger.clone(), "unknown or revoked"),
+            (Secret::new("garbage"), "malformed token (7 bytes)"),
+            (Secret::new("x".repeat(1 << 20)), "malformed token (1048576 bytes)"),
+        ] {
+            let error = table.authenticate(Some(&*CLIENT), Some(&token), 100).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::Unauthenticated);
+            assert!(error.message().contains(wanted), "{error}");
+            assert!(!error.message().contains(&token.expose()[token.expose().len().min(20)..]) || token.expose().len() < 20);
+        }
+        // The right id with another secret is not the token.
+        let forged = Secret::new(format!("{}{}", &alice.expose()[..27], "0".repeat(64)));
+        assert_eq!(table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err().code(), ErrorCode::Unauthenticated);
+        let expired = table.authenticate(Some(&*CLIENT), Some(&alice), 1_000).unwrap_err();
+        assert!(expired.message().contains("expired"), "{expired}");
+        let revoked = table.authenticate(Some(&*GONE), None, 0).unwrap_err();
+        assert_eq!(revoked.code(), ErrorCode::Unauthenticated);
+        let open = AuthTable::default();
+        assert!(matches!(open.authenticate(Some(&*CLIENT), None, 0).unwrap(), Principal::Open));
+    }
+
+    #[test]
+    fn a_prefix_limited_user_reaches_only_its_prefix() {
+        let (table, alice, _) = table(false);
+        let who = table.authenticate(Some(&*CLIENT), Some(&alice), 0).unwrap();
+        let write = |key: &str| ClientBody::Write {
+            id: crate::net::wire::RequestId { client: 1, seq: 1, acked: 1 },
+            command: Command::Put(PutItem::new(key, "v")),
+        };
+        let read = |query| ClientBody::Read { query, local: false };
+        check_request(&who, "orders", &write("a/1")).unwrap();
+        let denied = check_request(&who, "orders", &write("b/1")).unwrap_err();
+        assert_eq!(denied.code(), ErrorCode::PermissionDenied);
+        assert_eq!(denied.message(), r#"user "alice" has no write permission on key "b/1" of store "orders""#);
+        assert_eq!(check_request(&who, "other", &write("a/1")).unwrap_err().code(), ErrorCode::PermissionDenied);
+        let scan = |range| read(Query::Scan { range, after: None, limit: None });
+        check_request(&who, "orders", &scan(KeyRange::prefix("a/x"))).unwrap();
+        for range in [KeyRange::All, KeyRange::prefix("a"), KeyRange::from("a/")] {
+            assert!(check_request(&who, "orders", &scan(range.clone())).is_err(), "{range:?}");
+        }
+        assert!(check_request(&who, "orders", &read(Query::Count { range: KeyRange::All })).is_err());
+        assert!(check_request(&who, "orders", &read(Query::Stats)).is_err(), "counts of the whole store");
+        assert!(check_request(&who, "orders", &ClientBody::Status).is_err());
+        let search = read(Query::Search(crate::search::SearchRequest::new(None)));
+        assert!(check_request(&who, "orders", &search).is_err());
+        let watch = |filter| ClientBody::WatchOpen {
+            filter,
+            prev_value: true,
+            start: crate::engine::inproc::WatchStart::Now,
+            min_revision: 0,
+        };
+        check_request(&who, "orders", &watch(Filter::Range(KeyRange::prefix("a/")))).unwrap();
+        assert!(check_request(&who, "orders", &watch(Filter::Range(KeyRange::All))).is_err());
+        assert!(check_request(&who, "orders", &watch(Filter::Key("b".into()))).is_err());
+        let lock = |name: &str| ClientBody::Write {
+            id: crate::net::wire::RequestId { client: 1, seq: 1, acked: 1 },
+            command: Command::LockAcquire { name: name.into(), hold: crate::state::lock::Hold::Ttl(1000), wait_ms: None },
+        };
+        check_request(&who, "orders", &lock("a/l")).unwrap();
+        assert!(check_request(&who, "orders", &lock("l")).is_err());
+        assert!(check_request(&who, "orders", &ClientBody::Auth(AuthOp::ListUsers)).is_err());
+        check_request(&who, "orders", &ClientBody::Auth(AuthOp::WhoAmI)).unwrap();
+        check_request(&who, "orders", &ClientBody::Open { settings: Default::default() }).unwrap();
+        assert!(check_request(&who, "other", &ClientBody::Open { settings: Default::default() }).is_err());
+        // Lease keys outside the prefix are not shown.
+        let mut reply = Reply::Leases(vec![crate::LeaseInfo {
+            id: crate::LeaseId::new(1),
+            ttl: std::time::Duration::from_secs(1),
+            expires_at: crate::Timestamp::from_unix_millis(1),
+            remaining: std::time::Duration::from_secs(1),
+            keys: vec!["a/1".into(), "b/2".into()],
+        }]);
+        who.filter_reply("orders", &mut reply);
+        let Reply::Leases(list) = reply else { unreachable!() };
+        assert_eq!(list[0].keys, vec![crate::Key::from("a/1")]);
+        // No token at all: unauthenticated, whatever is asked.
+        let nobody = table.authenticate(Some(&*CLIENT), None, 0).unwrap();
+        assert_eq!(check_request(&nobody, "orders", &write("a/1")).unwrap_err().code(), ErrorCode::Unauthenticated);
+        check_request(&nobody, "", &ClientBody::Hello { version: 7 }).unwrap();
+    }
+}
