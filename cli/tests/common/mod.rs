@@ -142,9 +142,19 @@ impl Cluster {
 
     /// Starts another node that joins through the first running one.
     pub fn add_node(&mut self, index: usize, bootstrap_store: Option<&str>) {
+        self.add_node_args(index, bootstrap_store, &[]);
+    }
+
+    /// [`add_node`](Cluster::add_node) joining, with `extra` arguments for this node.
+    pub fn add_node_with(&mut self, index: usize, extra: &[&str]) {
+        self.add_node_args(index, None, extra);
+    }
+
+    fn add_node_args(&mut self, index: usize, bootstrap_store: Option<&str>, extra: &[&str]) {
         let port = free_port();
         let mut args: Vec<String> = vec!["node".into(), "--listen".into(), format!("127.0.0.1:{port}")];
         args.extend(self.common.iter().cloned());
+        args.extend(extra.iter().map(|arg| arg.to_string()));
         match bootstrap_store {
             Some(store) => args.extend(["--store".to_owned(), store.to_owned()]),
             None => {

@@ -261,9 +261,24 @@ impl Principal {
         Error::new(ErrorCode::PermissionDenied, format!("user {name:?} has no {permission} permission on {what}"))
     }
 
-    /// Drops from a reply what it must not see: the keys of leases outside what it may read.
+    /// Drops from a reply what it must not see: the keys of leases outside what it may read,
+    /// the counts of a store it may not read whole.
     pub(crate) fn filter_reply(&self, store: &str, reply: &mut Reply) {
         if !matches!(self, Principal::User { .. }) {
+            return;
+        }
+        if let Reply::Stats(stats) = reply {
+            if !self.allows(Permission::Read, store, Scope::Store) && !self.allows(Permission::Admin, store, Scope::Store) {
+                *stats = crate::state::command::StoreStats {
+                    revision: stats.revision,
+                    compacted_revision: stats.compacted_revision,
+                    keys: 0,
+                    bytes: 0,
+                    leases: 0,
+                    locks: 0,
+                    counters: 0,
+                };
+            }
             return;
         }
         let keep = |info: &mut crate::LeaseInfo| {
@@ -410,11 +425,13 @@ fn check_query(who: &Principal, store: &str, query: &Query) -> Result<()> {
         Query::Scan { range, .. } | Query::Count { range } => who.require(Read, store, Scope::Range(range)),
         Query::Lease { .. } | Query::Leases => who.require(Coordinate, store, Scope::Any),
         Query::Lock { name } | Query::Counter { name } => who.require(Coordinate, store, Scope::Key(name)),
+        // Clients read the revision from it (a watch starts no earlier than what they saw);
+        // the counts are kept from those who may not read the whole store (`filter_reply`).
         Query::Stats => {
-            if who.allows(Admin, store, Scope::Store) {
+            if who.sees_store(store) {
                 Ok(())
             } else {
-                who.require(Read, store, Scope::Store)
+                Err(who.denied(Read, store, Scope::Any))
             }
         }
         Query::Search(_) => who.require(Search, store, Scope::Store),
@@ -504,7 +521,20 @@ mod tests {
             assert!(check_request(&who, "orders", &scan(range.clone())).is_err(), "{range:?}");
         }
         assert!(check_request(&who, "orders", &read(Query::Count { range: KeyRange::All })).is_err());
-        assert!(check_request(&who, "orders", &read(Query::Stats)).is_err(), "counts of the whole store");
+        check_request(&who, "orders", &read(Query::Stats)).unwrap();
+        let stats = crate::state::command::StoreStats {
+            revision: 9,
+            compacted_revision: 1,
+            keys: 5,
+            bytes: 50,
+            leases: 1,
+            locks: 1,
+            counters: 1,
+        };
+        let mut reply = Reply::Stats(stats);
+        who.filter_reply("orders", &mut reply);
+        let Reply::Stats(shown) = reply else { unreachable!() };
+        assert_eq!((shown.revision, shown.keys, shown.bytes), (9, 0, 0), "the revision, not the counts");
         assert!(check_request(&who, "orders", &ClientBody::Status).is_err());
         let search = read(Query::Search(crate::search::SearchRequest::new(None)));
         assert!(check_request(&who, "orders", &search).is_err());

@@ -322,7 +322,7 @@ impl Node {
 
     /// Waits (up to [`SPREAD_WAIT`]) until every member of the catalogue's group has
     /// received what this leader wrote, so a revocation holds on every node when it returns.
-    async fn spread(&self, replica: &crate::cluster::replica::Replica) {
+    pub(super) async fn spread(&self, replica: &crate::cluster::replica::Replica) {
         let deadline = Instant::now() + SPREAD_WAIT;
         loop {
             let metrics = replica.raft.metrics().borrow().clone();

@@ -89,6 +89,15 @@ impl Node {
             }
             Ok(())
         } else if restarted {
+            // A node revoked while it was away learns it from the first seed that answers.
+            if !self.inner.config.seeds.is_empty() {
+                let greeted = tokio::time::timeout(Duration::from_secs(5), self.hello_any_seed()).await;
+                if let Ok(Err(error)) = greeted {
+                    if error.code() == ErrorCode::Unauthenticated {
+                        return Err(error);
+                    }
+                }
+            }
             // A restarted member takes part in its groups at once, even while every seed is
             // down (a group may need it to elect a leader). The stores it is started with
             // are created once the catalogue has a leader.

@@ -136,6 +136,9 @@ impl Node {
             Ok(who) => who,
             Err(error) => {
                 self.audit_denied(&Principal::Anonymous, &store, request_kind(&body), error.code());
+                if let ClientBody::WaitLock { waiter, .. } = body {
+                    self.cancel_lock_wait(&store, waiter);
+                }
                 return Err(ClientFault::Error(error));
             }
         };

@@ -350,6 +350,8 @@ impl Node {
                     };
                     let key = crate::cluster::catalogue::RevokedRecord::key(id);
                     self.write_record(key, Some(crate::cluster::catalogue::encode(&record))).await?;
+                    // Every member refuses it before it leaves the groups.
+                    self.spread(&replica).await;
                 }
                 if matches!(op, MembersOp::Remove(_) | MembersOp::Revoke(_)) {
                     let remaining = catalogue.nodes.len() - 1;
