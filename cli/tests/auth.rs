@@ -16,7 +16,8 @@ use common::{clustron, eventually, free_port, Cluster};
 fn auth_cluster(dir: &Path, durable: bool) -> Cluster {
     let admin = dir.join("admin.token");
     let admin = admin.to_str().unwrap();
-    let mut cluster = Cluster::start(1, "orders", &["--auth", "--admin-token-file", admin], durable);
+    let common = ["--auth", "--admin-token-file", admin, "--metrics", "127.0.0.1:0"];
+    let mut cluster = Cluster::start(1, "orders", &common, durable);
     for index in 1..3 {
         cluster.add_node_with(index, &["--token-file", admin]);
     }
@@ -206,8 +207,50 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     assert!(status.stdout.contains("access control on"), "{}", status.stdout);
     let refused = clustron(&["user", "list", "--seed", &cluster.nodes[0].address()], b"");
     assert_eq!(refused.code, 23, "{refused:?}");
+
+    // The audit trail: counted, logged with who and what, never with a secret.
+    let sum = |series: &str| cluster.nodes.iter().filter_map(|node| common::metric(node, series)).sum::<f64>();
+    assert!(sum(r#"clustron_auth_refused_total{code="permission_denied"}"#) >= 20.0);
+    assert!(sum(r#"clustron_auth_refused_total{code="unauthenticated"}"#) >= 5.0);
+    assert!(sum("clustron_auth_admin_changes_total") >= 8.0, "roles, users and tokens were changed");
+    assert_eq!(sum("clustron_auth_enabled"), 3.0);
+    let secrets = [admin_token.trim(), ro.secret.expose(), pre.secret.expose(), revoked.secret.expose()];
+    let logs = node_logs(&cluster);
+    assert!(logs.contains("audit: denied") && logs.contains(r#"who="pre (token"#), "no audit lines in the logs");
+    assert!(logs.contains("request=\"token_create\""), "token creation is audited");
+    for secret in secrets {
+        // The id part (before the last '_') may show; the secret part never.
+        let hidden = &secret[secret.len() - 64..];
+        assert!(!logs.contains(hidden), "a token's secret is in a node's log");
+        for node in &cluster.nodes {
+            assert!(!scrape(node).contains(hidden), "a token's secret is in the metrics");
+        }
+        assert!(!format!("{:?}", clustron::Config::parse(&format!("clustron://h:1/s?token={secret}"))).contains(hidden));
+    }
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every node's log so far (`common` writes them under target/test-logs).
+fn node_logs(cluster: &Cluster) -> String {
+    let stem = std::env::current_exe().unwrap().file_stem().unwrap().to_string_lossy().into_owned();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-logs").join(format!("{stem}-{}", std::process::id()));
+    cluster
+        .nodes
+        .iter()
+        .map(|node| std::fs::read_to_string(dir.join(format!("127.0.0.1_{}.log", node.port))).unwrap_or_default())
+        .collect()
+}
+
+/// A node's whole metrics page.
+fn scrape(node: &common::NodeProcess) -> String {
+    use std::io::{Read, Write};
+    let address = node.metrics.as_ref().expect("metrics on");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").unwrap();
+    let mut page = String::new();
+    stream.read_to_string(&mut page).unwrap();
+    page
 }
 
 #[test]

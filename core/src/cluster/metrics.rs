@@ -276,6 +276,12 @@ pub(crate) struct NodeFacts<'a> {
     /// The other nodes of the cluster, and how many of them are connected now.
     pub(crate) peers: usize,
     pub(crate) peers_connected: usize,
+    /// Access control: whether it is on, requests refused (by code) and administrative
+    /// changes made through this node.
+    pub(crate) auth_enabled: bool,
+    pub(crate) auth_unauthenticated: u64,
+    pub(crate) auth_denied: u64,
+    pub(crate) auth_changes: u64,
 }
 
 /// The process's standard metrics (as Prometheus client libraries name them), from /proc:
@@ -445,6 +451,22 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
         "The other nodes of the cluster this node is connected to now.",
     );
     out.sample("clustron_node_peers_connected", &[], facts.peers_connected);
+    out.family("clustron_auth_enabled", "gauge", "1 when the cluster checks tokens (access control on).");
+    out.sample("clustron_auth_enabled", &[], u64::from(facts.auth_enabled));
+    out.family(
+        "clustron_auth_refused_total",
+        "counter",
+        "Requests this node refused: code unauthenticated (no, bad, expired or revoked token; revoked nodes) or \
+         permission_denied.",
+    );
+    out.sample("clustron_auth_refused_total", &[("code", "unauthenticated")], facts.auth_unauthenticated);
+    out.sample("clustron_auth_refused_total", &[("code", "permission_denied")], facts.auth_denied);
+    out.family(
+        "clustron_auth_admin_changes_total",
+        "counter",
+        "Administrative changes answered by this node (users, roles, tokens, members, stores), each one audit line.",
+    );
+    out.sample("clustron_auth_admin_changes_total", &[], facts.auth_changes);
     out.family("clustron_node_replicas", "gauge", "Store replicas on this node (the catalogue's not counted).");
     let replicas = stores.iter().filter(|(replica, _)| replica.name != super::catalogue::CATALOGUE).count();
     out.sample("clustron_node_replicas", &[], replicas);

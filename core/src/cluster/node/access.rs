@@ -99,7 +99,7 @@ impl Node {
             _ => &self.inner.audit.denied,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, result = code.name(), "denied");
+        tracing::warn!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, result = code.name(), "audit: denied");
     }
 
     /// An administrative change: one audit line (the request as `Debug` shows it, which never
@@ -118,7 +118,7 @@ impl Node {
             Err(ClientFault::Error(error)) => error.code().name(),
             Err(ClientFault::NotLeader(_)) => "not_leader",
         };
-        tracing::info!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, what, result, "change");
+        tracing::info!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, what, result, "audit: change");
     }
 
     /// Whether `who` may still poll (or close) a watch: it must be the token that opened it,

@@ -515,6 +515,10 @@ impl Node {
             connections: connected.len(),
             peers: others.len(),
             peers_connected: others.iter().filter(|peer| connected.contains(peer.as_str())).count(),
+            auth_enabled: catalogue.auth.enabled,
+            auth_unauthenticated: self.inner.audit.unauthenticated.load(std::sync::atomic::Ordering::Relaxed),
+            auth_denied: self.inner.audit.denied.load(std::sync::atomic::Ordering::Relaxed),
+            auth_changes: self.inner.audit.changes.load(std::sync::atomic::Ordering::Relaxed),
         };
         metrics::render(&facts, &stores)
     }
