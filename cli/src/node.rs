@@ -63,7 +63,9 @@ pub struct NodeArgs {
     /// is never logged).
     #[arg(long, env = "CLUSTRON_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
-    /// A file holding an admin token: how this node joins a cluster with access control on.
+    /// A file holding an admin token: how this node joins a cluster with access control on
+    /// (read only with --seed, so every node of a cluster may be given the file the first
+    /// one writes with --admin-token-file).
     #[arg(long, env = "CLUSTRON_TOKEN_FILE")]
     token_file: Option<String>,
     /// Listen beyond the loopback interface with neither --cluster-key nor --auth (refused
@@ -194,6 +196,11 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
             other => return Err(format!("bad --inject-disk-faults {other:?}").into()),
         }
     }
+    // Read by a node that joins (with seeds); the first node writes it with --auth.
+    let token = match (&args.token_file, args.seeds.is_empty()) {
+        (Some(path), false) => Some(clustron::auth::Secret::from_file(path).map_err(|e| e.to_string())?),
+        _ => None,
+    };
     let config = NodeConfig {
         listen: args.listen,
         seeds: args.seeds,
@@ -213,7 +220,7 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
         dead_after: args.dead_after,
         auth: args.auth,
         admin_token_file: args.admin_token_file,
-        token: args.token_file.as_deref().map(clustron::auth::Secret::from_file).transpose().map_err(|e| e.to_string())?,
+        token,
         insecure: args.insecure,
         ..NodeConfig::default()
     };

@@ -8,20 +8,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clustron::admin::Cluster as Admin;
-use clustron::auth::{Grant, Secret};
+use clustron::auth::Grant;
 use clustron::{BatchOp, ErrorCode, KeyRange, Store};
 use common::{clustron, eventually, free_port, Cluster};
 
-/// A 3-node cluster with access control on; the admin token is in `dir/admin.token`.
-fn auth_cluster(dir: &Path, durable: bool) -> Cluster {
-    let admin = dir.join("admin.token");
-    let admin = admin.to_str().unwrap();
-    let common = ["--auth", "--admin-token-file", admin, "--metrics", "127.0.0.1:0"];
-    let mut cluster = Cluster::start(1, "orders", &common, durable);
-    for index in 1..3 {
-        cluster.add_node_with(index, &["--token-file", admin]);
-    }
-    cluster
+/// A 3-node cluster with access control on; the admin token is in `cluster.token_file`.
+fn auth_cluster(durable: bool) -> Cluster {
+    Cluster::start_auth(3, "orders", &["--metrics", "127.0.0.1:0"], durable)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -30,16 +23,19 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn admin(cluster: &Cluster, dir: &Path) -> Admin {
-    let token = Secret::from_file(dir.join("admin.token").to_str().unwrap()).unwrap();
-    Admin::new(&cluster.nodes.iter().map(|node| node.address()).collect::<Vec<_>>(), None).unwrap().with_token(Some(token))
+fn admin(cluster: &Cluster) -> Admin {
+    cluster.admin(&cluster.nodes.iter().map(|node| node.address()).collect::<Vec<_>>())
+}
+
+fn admin_token(cluster: &Cluster) -> String {
+    std::fs::read_to_string(cluster.token_file.as_ref().unwrap()).unwrap().trim().to_owned()
 }
 
 /// Writes a token to a file in `dir` and answers a connection string that uses it.
 fn target_with(cluster: &Cluster, dir: &Path, name: &str, token: &str) -> String {
     let path = dir.join(format!("{name}.token"));
     std::fs::write(&path, format!("{token}\n")).unwrap();
-    format!("{}?token_file={}&call_timeout_ms=5000", cluster.target("orders"), path.display())
+    format!("clustron://{}/orders?token_file={}&call_timeout_ms=5000", cluster.seeds(), path.display())
 }
 
 fn open(target: &str) -> clustron::Result<Store> {
@@ -82,8 +78,8 @@ fn operations(store: &Store) -> Vec<(&'static str, Option<ErrorCode>)> {
 #[test]
 fn the_permission_matrix_holds_on_a_three_node_cluster() {
     let dir = temp_dir("matrix");
-    let cluster = auth_cluster(&dir, false);
-    let admin = admin(&cluster, &dir);
+    let cluster = auth_cluster(false);
+    let admin = admin(&cluster);
     assert!(admin.whoami().unwrap().auth);
     admin.add_role("reader", &[Grant::parse("read@orders").unwrap()]).unwrap();
     admin.add_role("tenant", &[Grant::parse("read,write,coordinate,watch@orders:a/").unwrap()]).unwrap();
@@ -95,7 +91,7 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     admin.revoke_token(&revoked.info.id).unwrap();
     let expired = admin.create_token("pre", Some(Duration::from_millis(1)), "expired").unwrap();
     let (unknown, _) = (format!("{}{}_{}", clustron::auth::TOKEN_PREFIX, "0".repeat(16), "ab".repeat(32)), ());
-    let admin_token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let admin_token = admin_token(&cluster);
 
     // Data outside the prefix, written by the admin.
     let root = open(&target_with(&cluster, &dir, "admin", admin_token.trim())).unwrap();
@@ -105,7 +101,7 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     root.put("a/leased", "x").lease(lease.id).wait().unwrap();
 
     // No token, a wrong token, a revoked one, an expired one: nothing opens.
-    let bare = format!("{}?call_timeout_ms=5000", cluster.target("orders"));
+    let bare = format!("clustron://{}/orders?call_timeout_ms=5000", cluster.seeds());
     assert_eq!(code(open(&bare)), UNAUTHENTICATED, "no token");
     for (name, token) in [
         ("unknown", unknown.as_str()),
@@ -202,7 +198,7 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     assert_eq!(code(admin.revoke_token(&admin_id)), Some(ErrorCode::InvalidInput));
 
     // The CLI: status says access control is on; without a token it is refused (exit 23).
-    let status = clustron(&["status", "--seed", &cluster.nodes[0].address(), "--token-file", dir.join("admin.token").to_str().unwrap()], b"");
+    let status = clustron(&["status", "--seed", &cluster.nodes[0].address(), "--token-file", cluster.token_file.as_ref().unwrap().to_str().unwrap()], b"");
     assert_eq!(status.code, 0, "{status:?}");
     assert!(status.stdout.contains("access control on"), "{}", status.stdout);
     let refused = clustron(&["user", "list", "--seed", &cluster.nodes[0].address()], b"");
@@ -256,12 +252,12 @@ fn scrape(node: &common::NodeProcess) -> String {
 #[test]
 fn a_revoked_token_is_refused_at_once_and_its_streams_end() {
     let dir = temp_dir("revoke");
-    let cluster = auth_cluster(&dir, false);
-    let admin = admin(&cluster, &dir);
+    let cluster = auth_cluster(false);
+    let admin = admin(&cluster);
     admin.add_role("app", &[Grant::parse("all@orders").unwrap()]).unwrap();
     admin.add_user("app", &["app".into()]).unwrap();
     let app = admin.create_token("app", None, "").unwrap();
-    let admin_token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let admin_token = admin_token(&cluster);
     let root = open(&target_with(&cluster, &dir, "admin", admin_token.trim())).unwrap();
     let holder = root.locks().acquire("job").ttl(Duration::from_secs(600)).wait().unwrap().expect("free");
 
@@ -323,9 +319,9 @@ fn a_revoked_token_is_refused_at_once_and_its_streams_end() {
 #[test]
 fn a_revoked_node_is_shut_out_and_the_others_serve_on() {
     let dir = temp_dir("node");
-    let mut cluster = auth_cluster(&dir, true);
-    let admin = admin(&cluster, &dir);
-    let admin_token = std::fs::read_to_string(dir.join("admin.token")).unwrap();
+    let mut cluster = auth_cluster(true);
+    let admin = admin(&cluster);
+    let admin_token = admin_token(&cluster);
     let store = open(&target_with(&cluster, &dir, "admin", admin_token.trim())).unwrap();
     store.put("before", "1").wait().unwrap();
     // Revoke a node that does not lead the catalogue.

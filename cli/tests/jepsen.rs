@@ -52,7 +52,13 @@ fn start(workload: &str, offset: u64, default_seconds: u64) -> (u64, Cluster, St
     let seed = run_seed.wrapping_add(offset);
     let duration = seconds(default_seconds);
     eprintln!("{workload}: seed {seed} ({} s); replay with JEPSEN_SEED={run_seed}", duration.as_secs());
-    let cluster = Cluster::start(4, "jepsen", &["--allow-fault-injection"], true);
+    // With access control on unless JEPSEN_AUTH=0: every request of the run is checked.
+    let auth = std::env::var("JEPSEN_AUTH").map_or(true, |value| value != "0");
+    eprintln!("{workload}: access control {}", if auth { "on" } else { "off (JEPSEN_AUTH=0)" });
+    let cluster = match auth {
+        true => Cluster::start_auth(4, "jepsen", &["--allow-fault-injection"], true),
+        false => Cluster::start(4, "jepsen", &["--allow-fault-injection"], true),
+    };
     let store = clustron::open(&cluster.target("jepsen")).wait().expect("the store opens");
     (seed, cluster, store, Instant::now() + duration)
 }
@@ -114,11 +120,8 @@ fn node_ids(cluster: &Cluster) -> Vec<u64> {
 }
 
 fn leader_index(cluster: &Cluster) -> Option<usize> {
-    let admin = clustron::admin::Cluster::new(
-        &cluster.nodes.iter().filter(|node| node.is_running()).map(|node| node.address()).collect::<Vec<_>>(),
-        None,
-    )
-    .ok()?;
+    let admin =
+        cluster.admin(&cluster.nodes.iter().filter(|node| node.is_running()).map(|node| node.address()).collect::<Vec<_>>());
     let leader = admin.status().ok()?.into_iter().next()?.leader?.id;
     node_ids(cluster).iter().position(|id| *id == leader)
 }
@@ -127,7 +130,7 @@ fn leader_index(cluster: &Cluster) -> Option<usize> {
 fn partition(cluster: &Cluster, index: Option<usize>) {
     let ids = node_ids(cluster);
     let addresses: Vec<String> = cluster.nodes.iter().map(|node| node.address()).collect();
-    let admin = clustron::admin::Cluster::new(&addresses, None).expect("an admin client");
+    let admin = cluster.admin(&addresses);
     for (node, address) in addresses.iter().enumerate() {
         if !cluster.nodes[node].is_running() {
             continue;
@@ -144,7 +147,7 @@ fn partition(cluster: &Cluster, index: Option<usize>) {
 /// Slows every node's links to its peers (or heals them, with zeros).
 fn slow_links(cluster: &Cluster, delay_ms: u64, drop_per_mille: u32) {
     let addresses: Vec<String> = cluster.nodes.iter().map(|node| node.address()).collect();
-    let admin = clustron::admin::Cluster::new(&addresses, None).expect("an admin client");
+    let admin = cluster.admin(&addresses);
     for (node, address) in addresses.iter().enumerate() {
         if cluster.nodes[node].is_running() {
             let _ = admin.slow_links(address, delay_ms, drop_per_mille);
@@ -207,7 +210,7 @@ fn nemesis(cluster: &mut Cluster, seed: u64, deadline: Instant) -> Faults {
                     .filter(|index| *index != target && cluster.nodes[*index].is_running())
                     .map(|index| cluster.nodes[index].address())
                     .collect();
-                let admin = clustron::admin::Cluster::new(&others, None).expect("an admin client");
+                let admin = cluster.admin(&others);
                 match admin.remove_member(id) {
                     Ok(()) => {
                         faults.moves += 1;
@@ -320,7 +323,7 @@ const IMPATIENT_MS: u64 = 1_000;
 #[test]
 fn registers_stay_linearizable_through_kills_and_partitions() {
     let (seed, mut cluster, store, deadline) = start("registers", 0, 20);
-    let target = format!("{}?call_timeout_ms={IMPATIENT_MS}", cluster.target("jepsen"));
+    let target = cluster.target_with("jepsen", &format!("call_timeout_ms={IMPATIENT_MS}"));
     let impatient = clustron::open(&target).wait().expect("the store opens with a short call timeout");
     let recorder = Arc::new(Recorder::new());
     // Clients 0, 2 and 4 wait through failovers; 1 and 3 give up after IMPATIENT_MS.
@@ -351,7 +354,7 @@ fn counter_op(store: &Store, recorder: &Recorder, process: u64, _: &mut Rng) -> 
 fn a_counter_counts_every_acknowledged_add_once_through_faults() {
     let (seed, mut cluster, store, deadline) = start("counter", 1, 15);
     let recorder = Arc::new(Recorder::new());
-    let target = format!("{}?call_timeout_ms={IMPATIENT_MS}", cluster.target("jepsen"));
+    let target = cluster.target_with("jepsen", &format!("call_timeout_ms={IMPATIENT_MS}"));
     let impatient = clustron::open(&target).wait().expect("the store opens with a short call timeout");
     let clients = run_clients(&[store.clone(), impatient], &recorder, seed, deadline, counter_op);
     let faults = nemesis(&mut cluster, seed, deadline);

@@ -36,6 +36,8 @@ pub struct Cluster {
     pub nodes: Vec<NodeProcess>,
     pub data: Option<PathBuf>,
     common: Vec<String>,
+    /// With access control on: the admin token's file (written by the first node).
+    pub token_file: Option<PathBuf>,
 }
 
 /// Clears every `CLUSTRON_*` variable of the test's environment from a child's: a node reads
@@ -133,11 +135,36 @@ impl Cluster {
     /// Like [`start`](Cluster::start), with the nodes' data directories under `data` (removed
     /// when the cluster is dropped).
     pub fn start_with(size: usize, store: &str, common: &[&str], data: Option<PathBuf>) -> Cluster {
-        let mut cluster = Cluster { nodes: Vec::new(), data, common: common.iter().map(|s| s.to_string()).collect() };
+        let mut cluster =
+            Cluster { nodes: Vec::new(), data, common: common.iter().map(|s| s.to_string()).collect(), token_file: None };
         for index in 0..size {
             cluster.add_node(index, (index == 0).then_some(store));
         }
         cluster
+    }
+
+    /// [`start`](Cluster::start) with access control on: the first node writes the admin
+    /// token to a file, which the others join with and [`target`](Cluster::target) and
+    /// [`admin`](Cluster::admin) use.
+    pub fn start_auth(size: usize, store: &str, common: &[&str], durable: bool) -> Cluster {
+        let file = std::env::temp_dir().join(format!("clustron-admin-{}-{}.token", std::process::id(), free_port()));
+        let path = file.display().to_string();
+        let mut args = vec!["--auth", "--admin-token-file", &path, "--token-file", &path];
+        args.extend_from_slice(common);
+        let mut cluster = Cluster::start(size, store, &args, durable);
+        cluster.token_file = Some(file);
+        cluster
+    }
+
+    /// An admin client of the nodes at `addresses` (with the admin token, if any).
+    pub fn admin(&self, addresses: &[String]) -> clustron::admin::Cluster {
+        let admin = clustron::admin::Cluster::new(addresses, None).expect("an admin client");
+        match &self.token_file {
+            Some(file) => {
+                admin.with_token(Some(clustron::auth::Secret::from_file(file.to_str().unwrap()).expect("the token")))
+            }
+            None => admin,
+        }
     }
 
     /// Starts another node that joins through the first running one.
@@ -272,9 +299,17 @@ impl Cluster {
         self.data.as_ref().expect("a durable cluster").join(format!("node{index}")).join(path)
     }
 
-    /// A connection string for `store` on every node.
+    /// A connection string for `store` on every node (with the admin token, if any).
     pub fn target(&self, store: &str) -> String {
-        format!("clustron://{}/{store}", self.seeds())
+        self.target_with(store, "")
+    }
+
+    /// [`target`](Cluster::target) with more parameters (`name=value&...`).
+    pub fn target_with(&self, store: &str, params: &str) -> String {
+        let mut all: Vec<String> = self.token_file.iter().map(|file| format!("token_file={}", file.display())).collect();
+        all.extend((!params.is_empty()).then(|| params.to_owned()));
+        let query = if all.is_empty() { String::new() } else { format!("?{}", all.join("&")) };
+        format!("clustron://{}/{store}{query}", self.seeds())
     }
 
     /// Runs the `clustron` command (an operator command) and answers its output.
@@ -290,6 +325,9 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for index in 0..self.nodes.len() {
             self.kill(index);
+        }
+        if let Some(file) = &self.token_file {
+            let _ = std::fs::remove_file(file);
         }
         if let Some(data) = &self.data {
             let _ = std::fs::remove_dir_all(data);
