@@ -148,14 +148,22 @@ WITH_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 3
 # Five nodes, each store on three of them (the default replication factor): a client meets
 # nodes that hold no replica of its store and is redirected.
 TEST_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 5 base --clock manual --allow-create-stores --
+## A 3-node cluster with access control on: the first node writes the admin token, the others
+## join with it (the bindings' access control tests).
+AUTH_TOKEN = $(TARGET_DIR)/auth-cluster.token
+AUTH_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 3 orders --auth --admin-token-file $(AUTH_TOKEN) --token-file $(AUTH_TOKEN) --
 
 ## test-bindings-cluster: the conformance vectors through the C ABI, Python and Node against a
-## 5-node cluster whose stores have 3 replicas (CLUSTRON_NODES points each runner at it)
+## 5-node cluster whose stores have 3 replicas (CLUSTRON_NODES points each runner at it); then
+## the Python and Node access control tests on a 3-node cluster with --auth
 test-bindings-cluster: cli python-install node-build
 	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance --test admin
 	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py $(PY_DIR)/tests/test_admin.py $(PY_DIR)/tests/test_search.py::test_aio_search $(PY_DIR)/tests/test_search.py::test_live_query_sync_and_aio \
 	  $(PY_DIR)/tests/test_backup.py::test_round_trip_sync_and_aio
 	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js test/search.test.js test/backup.test.js'
+	rm -f $(AUTH_TOKEN)
+	$(AUTH_CLUSTER) sh -c 'export CLUSTRON_AUTH_NODES=$$CLUSTRON_NODES CLUSTRON_ADMIN_TOKEN_FILE=$(AUTH_TOKEN); \
+	  $(VPY) -m pytest -q $(PY_DIR)/tests/test_auth.py && cd $(NODE_DIR) && node --test test/auth.test.js'
 
 ## examples-cluster: the quickstarts and the priority queues (Rust, C, Python, Node) and the Rust
 ## leader election on a 3-node cluster, exactly as README "Running a cluster" shows

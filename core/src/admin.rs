@@ -582,6 +582,85 @@ impl Cluster {
     pub fn revoke_token(&self, id: &str) -> Result<()> {
         self.auth_done(AuthOp::RevokeToken { id: id.to_owned() })
     }
+
+    /// Access control as JSON, for the bindings: one request `{"op": ..., ...}`, one JSON
+    /// answer. `op` is `whoami`, `users`, `add_user` (`name`, `roles`), `set_user_roles`
+    /// (`name`, `roles`), `remove_user` (`name`), `roles`, `add_role` (`name`, `grants`: grant
+    /// texts), `grant` / `revoke` (`role`, `grants`), `remove_role` (`name`), `tokens`
+    /// (`user`?), `create_token` (`user`, `ttl_ms`?, `description`?: answers the secret
+    /// once), `revoke_token` (`id`) or `revoke_member` (`id`, hex). Changes answer `null`.
+    pub fn access_json(&self, request: &str) -> Result<String> {
+        let request: Value = serde_json::from_str(request)
+            .map_err(|error| Error::invalid(format!("an access request is a JSON object: {error}")))?;
+        let text = |name: &str| -> Result<String> {
+            request.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| {
+                Error::invalid(format!("{:?} needs {name:?} (a string)", request.get("op").unwrap_or(&Value::Null)))
+            })
+        };
+        let list = |name: &str| -> Result<Vec<String>> {
+            match request.get(name) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|item| item.as_str().map(str::to_owned).ok_or_else(|| Error::invalid(format!("{name:?} holds strings"))))
+                    .collect(),
+                Some(_) => Err(Error::invalid(format!("{name:?} is a list of strings"))),
+            }
+        };
+        let grants = || -> Result<Vec<Grant>> { list("grants")?.iter().map(|text| Grant::parse(text)).collect() };
+        let token_json = |info: &TokenInfo| {
+            json!({"id": info.id, "user": info.user, "created_ms": info.created_ms, "expires_ms": info.expires_ms,
+                   "description": info.description})
+        };
+        let op = text("op")?;
+        let answer = match op.as_str() {
+            "whoami" => {
+                let Identity { auth, user, token, grants } = self.whoami()?;
+                let grants: Vec<String> = grants.iter().map(ToString::to_string).collect();
+                json!({"auth": auth, "user": user, "token": token, "grants": grants})
+            }
+            "users" => Value::Array(
+                self.users()?.into_iter().map(|user| json!({"name": user.name, "roles": user.roles})).collect(),
+            ),
+            "roles" => Value::Array(
+                self.roles()?
+                    .into_iter()
+                    .map(|role| {
+                        let grants: Vec<String> = role.grants.iter().map(ToString::to_string).collect();
+                        json!({"name": role.name, "grants": grants})
+                    })
+                    .collect(),
+            ),
+            "tokens" => {
+                let user = request.get("user").and_then(Value::as_str);
+                Value::Array(self.tokens(user)?.iter().map(token_json).collect())
+            }
+            "create_token" => {
+                let ttl = match request.get("ttl_ms") {
+                    None | Some(Value::Null) => None,
+                    Some(value) => Some(Duration::from_millis(
+                        value.as_u64().filter(|ms| *ms > 0).ok_or_else(|| Error::invalid("\"ttl_ms\" is a positive number"))?,
+                    )),
+                };
+                let description = request.get("description").and_then(Value::as_str).unwrap_or("");
+                let token = self.create_token(&text("user")?, ttl, description)?;
+                let mut shown = token_json(&token.info);
+                shown["secret"] = json!(token.secret.expose());
+                shown
+            }
+            "add_user" => self.add_user(&text("name")?, &list("roles")?).map(|()| Value::Null)?,
+            "set_user_roles" => self.set_user_roles(&text("name")?, &list("roles")?).map(|()| Value::Null)?,
+            "remove_user" => self.remove_user(&text("name")?).map(|()| Value::Null)?,
+            "add_role" => self.add_role(&text("name")?, &grants()?).map(|()| Value::Null)?,
+            "grant" => self.grant(&text("role")?, &grants()?).map(|()| Value::Null)?,
+            "revoke" => self.revoke(&text("role")?, &grants()?).map(|()| Value::Null)?,
+            "remove_role" => self.remove_role(&text("name")?).map(|()| Value::Null)?,
+            "revoke_token" => self.revoke_token(&text("id")?).map(|()| Value::Null)?,
+            "revoke_member" => self.revoke_member(parse_node_id(&text("id")?)?).map(|()| Value::Null)?,
+            other => return Err(Error::invalid(format!("unknown access request {other:?}"))),
+        };
+        Ok(answer.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,7 @@ impl Grant {
     }
 
     /// Whether it allows `permission` on `store`.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn allows(&self, permission: Permission, store: &str) -> bool {
         (self.store == "*" || self.store == store) && self.permissions.contains(&permission)
     }
@@ -253,6 +254,7 @@ impl Secret {
     }
 
     /// The token's id and secret bytes, if the text has the token format.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn parts(&self) -> Option<(u64, [u8; 32])> {
         let text = self.0.as_str();
         if text.len() != TOKEN_LEN {
@@ -269,6 +271,7 @@ impl Secret {
     }
 
     /// A new random token with this id.
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn generate(id: u64) -> Result<(Secret, [u8; 32])> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|error| Error::internal(format!("no random source: {error}")))?;
@@ -316,6 +319,7 @@ pub fn check_description(text: &str) -> Result<()> {
 }
 
 /// Whether every key of `inner` is in `outer`.
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 pub(crate) fn covers(outer: &KeyRange, inner: &KeyRange) -> bool {
     let (outer_lo, outer_hi) = bounds(outer);
     let (inner_lo, inner_hi) = bounds(inner);
@@ -333,6 +337,7 @@ pub(crate) fn covers(outer: &KeyRange, inner: &KeyRange) -> bool {
 }
 
 /// A range as `[low, high)` in byte order (no high: to the last key).
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 fn bounds(range: &KeyRange) -> (Vec<u8>, Option<Vec<u8>>) {
     match range {
         KeyRange::All => (Vec::new(), None),
@@ -342,6 +347,7 @@ fn bounds(range: &KeyRange) -> (Vec<u8>, Option<Vec<u8>>) {
 }
 
 /// The first byte string past every string starting with `prefix` (none: no such string).
+#[cfg_attr(not(feature = "node"), allow(dead_code))]
 fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut bytes = prefix.to_vec();
     while let Some(last) = bytes.pop() {

@@ -1,4 +1,4 @@
-//! `NativeAdmin`: operating a cluster (stores and members), the same calls as `clustron store`
+//! `NativeAdmin`: operating a cluster (stores, members and access control), the same calls as `clustron store`
 //! and `clustron members`. Each call is a few round trips that block, so it runs on a
 //! blocking thread of the addon's runtime and settles a Promise; the event loop goes on.
 //! Stores and nodes come back as JSON text (the shapes of `clustron store list --json` and
@@ -122,5 +122,11 @@ impl NativeAdmin {
     pub fn remove_member<'env>(&self, env: &'env Env, node_id: String) -> Result<PromiseRaw<'env, ()>> {
         let id = check(parse_node_id(&node_id))?;
         blocking(env, &self.cluster, move |cluster| cluster.remove_member(id))
+    }
+
+    /// Access control: a JSON request (`clustron::admin::Cluster::access_json`), a JSON answer.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn access<'env>(&self, env: &'env Env, request: String) -> Result<PromiseRaw<'env, String>> {
+        blocking(env, &self.cluster, move |cluster| cluster.access_json(&request))
     }
 }

@@ -186,4 +186,145 @@ export class Admin {
     args.key('nodeId', nodeId)
     await call(() => this.#native.removeMember(nodeId))
   }
+
+  /**
+   * Shuts a node out for good: removed at once, and its identity refused by every node, so it
+   * cannot rejoin (the others keep their keys). Its replicas are re-created elsewhere.
+   */
+  async revokeMember(nodeId: string): Promise<void> {
+    args.key('nodeId', nodeId)
+    await this.#access({ op: 'revoke_member', id: nodeId })
+  }
+
+  async #access(request: Record<string, unknown>): Promise<unknown> {
+    return JSON.parse(await call(() => this.#native.access(JSON.stringify(request))))
+  }
+
+  /** Who the cluster takes this handle's token for, and whether it checks tokens at all. */
+  async whoami(): Promise<Identity> {
+    return (await this.#access({ op: 'whoami' })) as Identity
+  }
+
+  /** Every user and the roles it holds. */
+  async users(): Promise<UserInfo[]> {
+    return (await this.#access({ op: 'users' })) as UserInfo[]
+  }
+
+  /** Adds a user holding `roles` (each must exist: `not_found` otherwise). */
+  async addUser(name: string, roles: string[] = []): Promise<void> {
+    args.key('name', name)
+    await this.#access({ op: 'add_user', name, roles: strings('roles', roles) })
+  }
+
+  /** Replaces the roles a user holds. */
+  async setUserRoles(name: string, roles: string[]): Promise<void> {
+    args.key('name', name)
+    await this.#access({ op: 'set_user_roles', name, roles: strings('roles', roles) })
+  }
+
+  /** Removes a user and revokes its tokens. */
+  async removeUser(name: string): Promise<void> {
+    args.key('name', name)
+    await this.#access({ op: 'remove_user', name })
+  }
+
+  /** Every role and its grants (as grant texts: `PERMISSIONS@STORE[:PREFIX|:[START,END)]`). */
+  async roles(): Promise<RoleInfo[]> {
+    return (await this.#access({ op: 'roles' })) as RoleInfo[]
+  }
+
+  /** Adds a role with grants such as `'read,write@orders:tenant-a/'` or `'all@*'`. */
+  async addRole(name: string, grants: string[]): Promise<void> {
+    args.key('name', name)
+    await this.#access({ op: 'add_role', name, grants: strings('grants', grants) })
+  }
+
+  /** Adds grants to a role. */
+  async grant(role: string, grants: string[]): Promise<void> {
+    args.key('role', role)
+    await this.#access({ op: 'grant', role, grants: strings('grants', grants) })
+  }
+
+  /** Takes grants from a role; watches that relied on them end with `permission_denied`. */
+  async revoke(role: string, grants: string[]): Promise<void> {
+    args.key('role', role)
+    await this.#access({ op: 'revoke', role, grants: strings('grants', grants) })
+  }
+
+  /** Removes a role; the users holding it lose it. */
+  async removeRole(name: string): Promise<void> {
+    args.key('name', name)
+    await this.#access({ op: 'remove_role', name })
+  }
+
+  /** Tokens (of one user, or all), never their secrets. */
+  async tokens(user?: string): Promise<TokenInfo[]> {
+    const who = args.optionalString('user', user)
+    return (await this.#access({ op: 'tokens', user: who ?? null })) as TokenInfo[]
+  }
+
+  /**
+   * Creates a token of `user`, valid for `ttl` seconds (default: until revoked). The answer's
+   * `secret` is the only copy (the cluster keeps a hash): give it to a client as
+   * `token_file=PATH` in its connection string.
+   */
+  async createToken(user: string, options?: { ttl?: number; description?: string }): Promise<NewToken> {
+    args.key('user', user)
+    const given = args.options('options', options, ['ttl', 'description']) ?? {}
+    const ttl = args.optionalNumber('ttl', given.ttl)
+    const description = args.optionalString('description', given.description) ?? ''
+    const ttlMs = ttl === undefined ? null : Math.max(1, Math.round(ttl * 1000))
+    return (await this.#access({ op: 'create_token', user, ttl_ms: ttlMs, description })) as NewToken
+  }
+
+  /** Revokes a token (its `id`): every node refuses it once this settles; its watches and lock waits end with `unauthenticated`. */
+  async revokeToken(id: string): Promise<void> {
+    args.key('id', id)
+    await this.#access({ op: 'revoke_token', id })
+  }
+}
+
+function strings(name: string, value: unknown): string[] {
+  return args.array(name, value).map((item, index) => args.key(`${name}[${index}]`, item))
+}
+
+/** Who a token is, as `whoami` answers. */
+export interface Identity {
+  /** The cluster checks tokens (access control on). */
+  auth: boolean
+  /** The token's user (null: no token). */
+  user: string | null
+  /** The token's id. */
+  token: string | null
+  /** The grants of the user's roles. */
+  grants: string[]
+}
+
+/** A user and the roles it holds. */
+export interface UserInfo {
+  name: string
+  roles: string[]
+}
+
+/** A role and its grants (as grant texts). */
+export interface RoleInfo {
+  name: string
+  grants: string[]
+}
+
+/** A token as listed: never its secret. */
+export interface TokenInfo {
+  /** 16 hex digits; the secret starts with `clustron1_` and it. */
+  id: string
+  user: string
+  /** Unix milliseconds. */
+  created_ms: number
+  /** Unix milliseconds, or null: until revoked. */
+  expires_ms: number | null
+  description: string
+}
+
+/** A token just created: `secret` is shown this once. */
+export interface NewToken extends TokenInfo {
+  secret: string
 }

@@ -45,7 +45,7 @@ import type {
 import { Watches } from './watch'
 
 export { Admin } from './admin'
-export type { NodeInfo, StoreInfo, StoreOptions } from './admin'
+export type { Identity, NewToken, NodeInfo, RoleInfo, StoreInfo, StoreOptions, TokenInfo, UserInfo } from './admin'
 export { ClustronError, ERROR_CODES } from './errors'
 export type { ErrorCode } from './errors'
 export { Counters, Leases, Lock, Locks, Session } from './coord'

@@ -1,4 +1,4 @@
-//! `Admin`: operating a cluster (stores and members) from Python, the same calls as
+//! `Admin`: operating a cluster (stores, members and access control) from Python, the same calls as
 //! `clustron store` and `clustron members`. Every call is a few round trips to the cluster
 //! and runs without the GIL. Stores and nodes come back as JSON text (the shapes of
 //! `clustron store list --json` and `clustron members list --json`), which the `clustron`
@@ -60,6 +60,11 @@ impl Admin {
     fn _drain_member(&self, py: Python<'_>, node_id: &str) -> PyResult<()> {
         let id = check(parse_node_id(node_id))?;
         check(py.detach(|| self.cluster.drain_member(id)))
+    }
+
+    /// Access control: a JSON request (`clustron::admin::Cluster::access_json`), a JSON answer.
+    fn _access(&self, py: Python<'_>, request: &str) -> PyResult<String> {
+        check(py.detach(|| self.cluster.access_json(request)))
     }
 
     fn _remove_member(&self, py: Python<'_>, node_id: &str) -> PyResult<()> {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json as _json
 import os as _os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional, Union
@@ -217,8 +217,11 @@ def _store_options(given: "dict[str, Any]") -> str:
 
 
 class Admin(_native.Admin):
-    """Operates a cluster: its stores (create, configure, list, drop) and its members (add,
-    drain, remove), as ``clustron store`` and ``clustron members`` do.
+    """Operates a cluster: its stores (create, configure, list, drop), its members (add,
+    drain, remove, revoke) and its access control (users, roles, tokens), as ``clustron
+    store``, ``clustron members``, ``clustron user``, ``role`` and ``token`` do. On a cluster
+    with access control on, give an admin token in the connection string
+    (``?token_file=PATH``).
 
         admin = clustron.Admin("clustron://127.0.0.1:7861,127.0.0.1:7862")
         admin.create_store("orders", replicas=3, max_keys=1_000_000)
@@ -342,6 +345,79 @@ class Admin(_native.Admin):
     def remove_member(self, node_id: str) -> None:
         """Drains a node, waits until no store's group counts it, and removes it."""
         self._remove_member(node_id)
+
+    def revoke_member(self, node_id: str) -> None:
+        """Shuts a node out for good: removed at once, and its identity refused by every node,
+        so it cannot rejoin (the others keep their keys). Its replicas are re-created elsewhere."""
+        self._call_access("revoke_member", id=node_id)
+
+    # Access control (a cluster started with ``clustron node --auth``). Grants are written
+    # ``PERMISSIONS@STORE[:PREFIX|:[START,END)]``, e.g. ``"read,watch@orders:tenant-a/"``.
+
+    def _call_access(self, op: str, **fields: Any) -> Any:
+        return _json.loads(self._access(_json.dumps(dict(op=op, **fields))))
+
+    def whoami(self) -> "dict[str, Any]":
+        """Who the cluster takes this handle's token for: ``auth`` (whether the cluster checks
+        tokens), ``user``, ``token`` (its id) and ``grants``."""
+        return self._call_access("whoami")
+
+    def users(self) -> "list[dict[str, Any]]":
+        """Every user: ``name`` and ``roles``."""
+        return self._call_access("users")
+
+    def add_user(self, name: str, roles: "Sequence[str]" = ()) -> None:
+        """Adds a user holding ``roles`` (each must exist: ``NotFoundError`` otherwise)."""
+        self._call_access("add_user", name=name, roles=list(roles))
+
+    def set_user_roles(self, name: str, roles: "Sequence[str]") -> None:
+        """Replaces the roles a user holds."""
+        self._call_access("set_user_roles", name=name, roles=list(roles))
+
+    def remove_user(self, name: str) -> None:
+        """Removes a user and revokes its tokens."""
+        self._call_access("remove_user", name=name)
+
+    def roles(self) -> "list[dict[str, Any]]":
+        """Every role: ``name`` and ``grants`` (as grant texts)."""
+        return self._call_access("roles")
+
+    def add_role(self, name: str, grants: "Sequence[str]") -> None:
+        """Adds a role with grants such as ``"read,write@orders:tenant-a/"`` or ``"all@*"``."""
+        self._call_access("add_role", name=name, grants=list(grants))
+
+    def grant(self, role: str, grants: "Sequence[str]") -> None:
+        """Adds grants to a role."""
+        self._call_access("grant", role=role, grants=list(grants))
+
+    def revoke(self, role: str, grants: "Sequence[str]") -> None:
+        """Takes grants from a role (as ``roles()`` shows them); watches that relied on them end
+        with ``PermissionDeniedError``."""
+        self._call_access("revoke", role=role, grants=list(grants))
+
+    def remove_role(self, name: str) -> None:
+        """Removes a role; the users holding it lose it."""
+        self._call_access("remove_role", name=name)
+
+    def tokens(self, user: Optional[str] = None) -> "list[dict[str, Any]]":
+        """Tokens (of one user, or all): ``id``, ``user``, ``created_ms``, ``expires_ms``,
+        ``description``; never their secrets."""
+        return self._call_access("tokens", user=user)
+
+    def create_token(
+        self, user: str, *, ttl: Optional[Union[float, timedelta]] = None, description: str = ""
+    ) -> "dict[str, Any]":
+        """Creates a token of ``user``, valid for ``ttl`` seconds (None: until revoked). The
+        answer's ``secret`` is the only copy: the cluster keeps a hash of it. Give it to a
+        client as ``token_file=PATH`` in its connection string."""
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
+        ttl_ms = None if seconds is None else max(1, int(seconds * 1000))
+        return self._call_access("create_token", user=user, ttl_ms=ttl_ms, description=description)
+
+    def revoke_token(self, token_id: str) -> None:
+        """Revokes a token (its ``id``): every node refuses it when this returns; its watches
+        and lock waits end with ``UnauthenticatedError``."""
+        self._call_access("revoke_token", id=token_id)
 
 
 def restore(path: Union[str, "_os.PathLike[str]"], target: str, *, replace: bool = False) -> Store:

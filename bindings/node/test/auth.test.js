@@ -1,0 +1,80 @@
+// Access control from Node: users, roles and tokens through `Admin`, a token in the
+// connection string, the two error codes, and that a secret never shows. Needs a cluster with
+// access control on (CLUSTRON_AUTH_NODES and CLUSTRON_ADMIN_TOKEN_FILE, as `make
+// test-bindings-cluster` gives them); the rest is skipped without one.
+'use strict'
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Admin, ClustronError, ERROR_CODES, open } = require('..')
+
+const NODES = process.env.CLUSTRON_AUTH_NODES
+const ADMIN_TOKEN = process.env.CLUSTRON_ADMIN_TOKEN_FILE
+const skip = NODES && ADMIN_TOKEN ? false : 'needs a cluster with --auth (CLUSTRON_AUTH_NODES)'
+
+const admin = () => new Admin(`clustron://${NODES}?token_file=${ADMIN_TOKEN}`)
+
+function tokenFile(secret, name) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'clustron-auth-')), `${name}.token`)
+  fs.writeFileSync(file, `${secret}\n`)
+  return file
+}
+
+const code = (expected) => (error) => error instanceof ClustronError && error.code === expected
+
+test('the two codes are in the table', () => {
+  assert.equal(ERROR_CODES.unauthenticated, 13)
+  assert.equal(ERROR_CODES.permission_denied, 14)
+})
+
+test('a prefix-limited user, then its token revoked', { skip }, async () => {
+  const suffix = process.pid
+  const me = await admin().whoami()
+  assert.equal(me.auth, true)
+  assert.equal(me.user, 'admin')
+  const role = `node-tenant-${suffix}`
+  const user = `node-user-${suffix}`
+  await admin().addRole(role, ['read,write,watch,coordinate@orders:a/'])
+  await admin().addUser(user, [role])
+  assert.deepEqual((await admin().users()).find((u) => u.name === user), { name: user, roles: [role] })
+  const token = await admin().createToken(user, { ttl: 3600, description: 'node' })
+  assert.equal(token.user, user)
+  assert.ok(!JSON.stringify(await admin().tokens(user)).includes(token.secret))
+  const file = tokenFile(token.secret, 'tenant')
+  const store = await open(`clustron://${NODES}/orders?token_file=${file}&call_timeout_ms=5000`)
+  try {
+    await store.put('a/1', 'v')
+    assert.equal(await store.getText('a/1'), 'v')
+    await assert.rejects(store.put('b/1', 'v'), (error) => {
+      assert.ok(code('permission_denied')(error), String(error))
+      assert.match(error.message, /no write permission on key "b\/1"/)
+      assert.ok(!error.message.includes(token.secret.slice(-64)))
+      return true
+    })
+    await assert.rejects(store.get('b/1'), code('permission_denied'))
+    await admin().revokeToken(token.id)
+    await assert.rejects(store.put('a/2', 'v'), code('unauthenticated'))
+  } finally {
+    await store.close()
+  }
+  await assert.rejects(open(`clustron://${NODES}/orders?call_timeout_ms=5000`), code('unauthenticated'))
+  await assert.rejects(
+    open(`clustron://${NODES}/orders?token_file=${tokenFile('nope', 'bad')}&call_timeout_ms=5000`),
+    code('unauthenticated'),
+  )
+  await admin().removeUser(user)
+  await admin().removeRole(role)
+})
+
+test('bad administration is coded', { skip }, async () => {
+  await assert.rejects(admin().addUser(`nobody-${process.pid}`, ['no-such-role']), code('not_found'))
+  await assert.rejects(admin().addRole('bad', ['fly@orders']), code('invalid_input'))
+  await assert.rejects(() => admin().addUser(5, []), TypeError)
+  await assert.rejects(() => admin().createToken('x', { ttl: 'soon' }), TypeError)
+  await assert.rejects(() => admin().createToken('x', { tll: 5 }), TypeError)
+  await assert.rejects(admin().revokeToken('zz'), code('invalid_input'))
+  await assert.rejects(new Admin(`clustron://${NODES}`).users(), code('unauthenticated'))
+})
