@@ -47,13 +47,7 @@ impl Connect {
 
     /// The target's configuration, with the command line's token on a remote one.
     pub fn config(&self) -> Result<clustron::Config, CliError> {
-        let target = self.target()?;
-        let trimmed = target.trim();
-        let mut config = if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://")) {
-            clustron::Config::parse(trimmed)?
-        } else {
-            clustron::Config::in_proc().with_store(clustron::config::normalize_store_name(trimmed)?)
-        };
+        let mut config = clustron::Config::for_target(&self.target()?)?;
         if config.mode == clustron::Mode::Remote && config.token.is_none() && config.token_file.is_none() {
             config.token = token(self.token_file.as_deref())?;
         }

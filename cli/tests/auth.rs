@@ -114,7 +114,9 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
         assert!(!error.message().contains(&token[token.len().min(20)..]) || token.len() < 40, "{name}: {error}");
     }
     let expired_target = target_with(&cluster, &dir, "expired", expired.secret.expose());
-    let refused = eventually(Duration::from_secs(10), || code(open(&expired_target)).filter(|c| *c == ErrorCode::Unauthenticated));
+    let refused = eventually(Duration::from_secs(10), || {
+        code(open(&expired_target)).filter(|c| *c == ErrorCode::Unauthenticated)
+    });
     assert_eq!(refused, UNAUTHENTICATED, "an expired token is refused");
 
     // Read-only: reads of the whole store, nothing else.
@@ -175,7 +177,8 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     assert_eq!(denied.message(), r#"user "pre" has no read permission on key "b/1" of store "orders""#);
     let missing = tenant.get("b/nothing-here").wait().unwrap_err();
     assert_eq!(missing.code(), ErrorCode::PermissionDenied, "absent or present, the same refusal");
-    let unknown_store = clustron::open(&target_with(&cluster, &dir, "pre", pre.secret.expose()).replace("/orders?", "/other?")).wait();
+    let unknown_store =
+        clustron::open(&target_with(&cluster, &dir, "pre", pre.secret.expose()).replace("/orders?", "/other?")).wait();
     assert_eq!(code(unknown_store), DENIED, "a store it has no grant on, whether or not it exists");
     let tenant_admin = admin.with_token(Some(pre.secret.clone()));
     assert_eq!(code(tenant_admin.users()), DENIED);
@@ -198,7 +201,16 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     assert_eq!(code(admin.revoke_token(&admin_id)), Some(ErrorCode::InvalidInput));
 
     // The CLI: status says access control is on; without a token it is refused (exit 23).
-    let status = clustron(&["status", "--seed", &cluster.nodes[0].address(), "--token-file", cluster.token_file.as_ref().unwrap().to_str().unwrap()], b"");
+    let status = clustron(
+        &[
+            "status",
+            "--seed",
+            &cluster.nodes[0].address(),
+            "--token-file",
+            cluster.token_file.as_ref().unwrap().to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(status.code, 0, "{status:?}");
     assert!(status.stdout.contains("access control on"), "{}", status.stdout);
     let refused = clustron(&["user", "list", "--seed", &cluster.nodes[0].address()], b"");
@@ -230,7 +242,9 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
 /// Every node's log so far (`common` writes them under target/test-logs).
 fn node_logs(cluster: &Cluster) -> String {
     let stem = std::env::current_exe().unwrap().file_stem().unwrap().to_string_lossy().into_owned();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-logs").join(format!("{stem}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-logs")
+        .join(format!("{stem}-{}", std::process::id()));
     cluster
         .nodes
         .iter()
@@ -263,7 +277,8 @@ fn a_revoked_token_is_refused_at_once_and_its_streams_end() {
 
     let store = open(&target_with(&cluster, &dir, "app", app.secret.expose())).unwrap();
     let mut watch = store.watch().prefix("w/").wait().unwrap();
-    let mut waiting = store.locks().acquire("job").ttl(Duration::from_secs(60)).timeout(Duration::from_secs(600)).start();
+    let mut waiting =
+        store.locks().acquire("job").ttl(Duration::from_secs(60)).timeout(Duration::from_secs(600)).start();
     assert!(waiting.is_waiting());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {

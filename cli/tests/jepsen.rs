@@ -120,8 +120,8 @@ fn node_ids(cluster: &Cluster) -> Vec<u64> {
 }
 
 fn leader_index(cluster: &Cluster) -> Option<usize> {
-    let admin =
-        cluster.admin(&cluster.nodes.iter().filter(|node| node.is_running()).map(|node| node.address()).collect::<Vec<_>>());
+    let admin = cluster
+        .admin(&cluster.nodes.iter().filter(|node| node.is_running()).map(|node| node.address()).collect::<Vec<_>>());
     let leader = admin.status().ok()?.into_iter().next()?.leader?.id;
     node_ids(cluster).iter().position(|id| *id == leader)
 }

@@ -602,7 +602,11 @@ impl Cluster {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(Value::Array(items)) => items
                     .iter()
-                    .map(|item| item.as_str().map(str::to_owned).ok_or_else(|| Error::invalid(format!("{name:?} holds strings"))))
+                    .map(|item| {
+                        item.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| Error::invalid(format!("{name:?} holds strings")))
+                    })
                     .collect(),
                 Some(_) => Err(Error::invalid(format!("{name:?} is a list of strings"))),
             }
@@ -639,7 +643,10 @@ impl Cluster {
                 let ttl = match request.get("ttl_ms") {
                     None | Some(Value::Null) => None,
                     Some(value) => Some(Duration::from_millis(
-                        value.as_u64().filter(|ms| *ms > 0).ok_or_else(|| Error::invalid("\"ttl_ms\" is a positive number"))?,
+                        value
+                            .as_u64()
+                            .filter(|ms| *ms > 0)
+                            .ok_or_else(|| Error::invalid("\"ttl_ms\" is a positive number"))?,
                     )),
                 };
                 let description = request.get("description").and_then(Value::as_str).unwrap_or("");

@@ -101,7 +101,8 @@ impl Grant {
         if text.len() > MAX_GRANT_TEXT {
             return Err(Error::invalid(format!("a grant is at most {MAX_GRANT_TEXT} bytes")));
         }
-        let bad = |why: &str| Error::invalid(format!("bad grant {text:?}: {why} (PERMISSIONS@STORE[:PREFIX|:[START,END)])"));
+        let bad =
+            |why: &str| Error::invalid(format!("bad grant {text:?}: {why} (PERMISSIONS@STORE[:PREFIX|:[START,END)])"));
         let (permissions, rest) = text.split_once('@').ok_or_else(|| bad("no @STORE"))?;
         let mut list = Vec::new();
         for name in permissions.split(',').map(str::trim) {
@@ -134,10 +135,7 @@ impl Grant {
 fn parse_keys(text: &str) -> std::result::Result<KeyRange, String> {
     if let Some(inner) = text.strip_prefix('[').and_then(|rest| rest.strip_suffix(')')) {
         let (start, end) = inner.split_once(',').ok_or("a range is [START,END)")?;
-        let range = KeyRange::Between {
-            start: start.to_owned(),
-            end: (!end.is_empty()).then(|| end.to_owned()),
-        };
+        let range = KeyRange::Between { start: start.to_owned(), end: (!end.is_empty()).then(|| end.to_owned()) };
         range.check().map_err(|error| error.message().to_owned())?;
         return Ok(range);
     }
@@ -342,7 +340,9 @@ fn bounds(range: &KeyRange) -> (Vec<u8>, Option<Vec<u8>>) {
     match range {
         KeyRange::All => (Vec::new(), None),
         KeyRange::Prefix(prefix) => (prefix.as_bytes().to_vec(), successor(prefix.as_bytes())),
-        KeyRange::Between { start, end } => (start.as_bytes().to_vec(), end.as_ref().map(|end| end.as_bytes().to_vec())),
+        KeyRange::Between { start, end } => {
+            (start.as_bytes().to_vec(), end.as_ref().map(|end| end.as_bytes().to_vec()))
+        }
     }
 }
 

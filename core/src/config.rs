@@ -286,6 +286,17 @@ impl Config {
         self
     }
 
+    /// What [`open`](crate::open) takes: a connection string or JSON configuration, or else
+    /// an in-process store's name.
+    pub fn for_target(target: &str) -> Result<Config> {
+        let trimmed = target.trim();
+        if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://")) {
+            Config::parse(trimmed)
+        } else {
+            normalize_store_name(trimmed).map(|name| Config::in_proc().with_store(name))
+        }
+    }
+
     /// Parses a connection string (`clustron://...`) or the JSON form (`{...}`).
     pub fn parse(text: &str) -> Result<Config> {
         let trimmed = text.trim();
@@ -444,7 +455,9 @@ impl Config {
             return Err(Error::invalid("a cluster key only applies to remote mode"));
         }
         if self.mode == Mode::InProc && (self.token.is_some() || self.token_file.is_some()) {
-            return Err(Error::invalid("a token only applies to remote mode (in-process stores have no access control)"));
+            return Err(Error::invalid(
+                "a token only applies to remote mode (in-process stores have no access control)",
+            ));
         }
         if self.token.is_some() && self.token_file.is_some() {
             return Err(Error::invalid("give token or token_file, not both"));

@@ -23,8 +23,8 @@ use crate::config::{HistoryLimits, StoreConfig, StoreLimits};
 use crate::engine::inproc::{WaitOutcome, WatchStart};
 use crate::engine::watchers::Filter;
 use crate::net::wire::{
-    AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, DiskFaults, MembersOp, NodeInfo, RaftRequest,
-    RequestId, StoreEntry, StoreSettings, StoresOp,
+    AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, DiskFaults, MembersOp,
+    NodeInfo, RaftRequest, RequestId, StoreEntry, StoreSettings, StoresOp,
 };
 use crate::state::command::{Command, Query, Reply};
 use crate::state::kv::{DeleteResult, PutItem, PutOptions, PutResult};
@@ -497,7 +497,8 @@ fn wire_samples(samples: &mut Samples) {
             tables: Some(crate::state::load::LoadEnd { revision: 9, last_fence: 3, ..Default::default() }),
         })),
     ];
-    let replies: Vec<ClientReply> = replies.into_iter().chain(auth_replies.into_iter().map(ClientReply::Auth)).collect();
+    let replies: Vec<ClientReply> =
+        replies.into_iter().chain(auth_replies.into_iter().map(ClientReply::Auth)).collect();
     for reply in replies {
         if let ClientReply::Lock(Some(outcome)) = &reply {
             samples.variant("WaitOutcome", outcome);

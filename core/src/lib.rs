@@ -18,8 +18,8 @@
 //! [`Error`] carries a stable [`ErrorCode`].
 
 pub mod admin;
-pub mod auth;
 mod api;
+pub mod auth;
 pub mod backup;
 mod clock;
 #[cfg(feature = "node")]

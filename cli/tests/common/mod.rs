@@ -135,8 +135,12 @@ impl Cluster {
     /// Like [`start`](Cluster::start), with the nodes' data directories under `data` (removed
     /// when the cluster is dropped).
     pub fn start_with(size: usize, store: &str, common: &[&str], data: Option<PathBuf>) -> Cluster {
-        let mut cluster =
-            Cluster { nodes: Vec::new(), data, common: common.iter().map(|s| s.to_string()).collect(), token_file: None };
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            data,
+            common: common.iter().map(|s| s.to_string()).collect(),
+            token_file: None,
+        };
         for index in 0..size {
             cluster.add_node(index, (index == 0).then_some(store));
         }
@@ -306,7 +310,8 @@ impl Cluster {
 
     /// [`target`](Cluster::target) with more parameters (`name=value&...`).
     pub fn target_with(&self, store: &str, params: &str) -> String {
-        let mut all: Vec<String> = self.token_file.iter().map(|file| format!("token_file={}", file.display())).collect();
+        let mut all: Vec<String> =
+            self.token_file.iter().map(|file| format!("token_file={}", file.display())).collect();
         all.extend((!params.is_empty()).then(|| params.to_owned()));
         let query = if all.is_empty() { String::new() } else { format!("?{}", all.join("&")) };
         format!("clustron://{}/{store}{query}", self.seeds())

@@ -69,12 +69,7 @@ pub fn open(target: &str) -> Open {
 /// The configuration a target names: a connection string or JSON configuration, or else an
 /// in-process store's name.
 pub(crate) fn target_config(target: &str) -> Result<Config> {
-    let trimmed = target.trim();
-    if trimmed.starts_with('{') || trimmed.get(..11).is_some_and(|s| s.eq_ignore_ascii_case("clustron://")) {
-        Config::parse(trimmed)
-    } else {
-        normalize_store_name(trimmed).map(|name| Config::in_proc().with_store(name))
-    }
+    Config::for_target(target)
 }
 
 /// Opens the store `name` with a configuration (for example one parsed from JSON).

@@ -268,7 +268,9 @@ impl Principal {
             return;
         }
         if let Reply::Stats(stats) = reply {
-            if !self.allows(Permission::Read, store, Scope::Store) && !self.allows(Permission::Admin, store, Scope::Store) {
+            if !self.allows(Permission::Read, store, Scope::Store)
+                && !self.allows(Permission::Admin, store, Scope::Store)
+            {
                 *stats = crate::state::command::StoreStats {
                     revision: stats.revision,
                     compacted_revision: stats.compacted_revision,
@@ -338,9 +340,10 @@ pub(crate) fn check_request(who: &Principal, store: &str, body: &ClientBody) -> 
                 who.require(Admin, store, Scope::Cluster)
             }
         }
-        ClientBody::Members(_) | ClientBody::Partition { .. } | ClientBody::SlowLinks { .. } | ClientBody::DiskFaults(_) => {
-            who.require(Admin, store, Scope::Cluster)
-        }
+        ClientBody::Members(_)
+        | ClientBody::Partition { .. }
+        | ClientBody::SlowLinks { .. }
+        | ClientBody::DiskFaults(_) => who.require(Admin, store, Scope::Cluster),
         ClientBody::Stores(op) => match op {
             StoresOp::Create { .. } => who.require(Admin, store, Scope::Cluster),
             StoresOp::Configure { name, .. } | StoresOp::Drop { name } => {
@@ -488,11 +491,16 @@ mod tests {
             let error = table.authenticate(Some(&*CLIENT), Some(&token), 100).unwrap_err();
             assert_eq!(error.code(), ErrorCode::Unauthenticated);
             assert!(error.message().contains(wanted), "{error}");
-            assert!(!error.message().contains(&token.expose()[token.expose().len().min(20)..]) || token.expose().len() < 20);
+            assert!(
+                !error.message().contains(&token.expose()[token.expose().len().min(20)..]) || token.expose().len() < 20
+            );
         }
         // The right id with another secret is not the token.
         let forged = Secret::new(format!("{}{}", &alice.expose()[..27], "0".repeat(64)));
-        assert_eq!(table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err().code(), ErrorCode::Unauthenticated);
+        assert_eq!(
+            table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err().code(),
+            ErrorCode::Unauthenticated
+        );
         let expired = table.authenticate(Some(&*CLIENT), Some(&alice), 1_000).unwrap_err();
         assert!(expired.message().contains("expired"), "{expired}");
         let revoked = table.authenticate(Some(&*GONE), None, 0).unwrap_err();
@@ -549,7 +557,11 @@ mod tests {
         assert!(check_request(&who, "orders", &watch(Filter::Key("b".into()))).is_err());
         let lock = |name: &str| ClientBody::Write {
             id: crate::net::wire::RequestId { client: 1, seq: 1, acked: 1 },
-            command: Command::LockAcquire { name: name.into(), hold: crate::state::lock::Hold::Ttl(1000), wait_ms: None },
+            command: Command::LockAcquire {
+                name: name.into(),
+                hold: crate::state::lock::Hold::Ttl(1000),
+                wait_ms: None,
+            },
         };
         check_request(&who, "orders", &lock("a/l")).unwrap();
         assert!(check_request(&who, "orders", &lock("l")).is_err());

@@ -34,6 +34,9 @@ use super::wire::{
 use crate::auth::Secret;
 use crate::{Error, Result};
 
+/// The most connections one peer may hold to this process at once (it needs one).
+const MAX_CONNECTIONS_PER_PEER: u32 = 8;
+
 /// How long a request may take before it fails (long polls wait less than this).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an unused connection stays open.
@@ -453,6 +456,14 @@ impl SwarmTask {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 self.listening.send_modify(|addrs| addrs.push(address));
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, num_established, .. }
+                if !endpoint.is_dialer() && num_established.get() > MAX_CONNECTIONS_PER_PEER =>
+            {
+                // One peer needs one connection (its streams are multiplexed on it); more is a
+                // peer that reconnects in a loop or holds sockets open: the newest is closed.
+                tracing::warn!(peer = %peer_id, connections = num_established.get(), "too many connections from one peer: closing the newest");
+                self.swarm.close_connection(connection_id);
             }
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
                 self.connected.lock().insert(peer_id);

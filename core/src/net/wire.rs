@@ -172,26 +172,53 @@ pub(crate) enum AuthOp {
     WhoAmI,
     ListUsers,
     /// A new user with these roles.
-    AddUser { name: String, roles: Vec<String> },
+    AddUser {
+        name: String,
+        roles: Vec<String>,
+    },
     /// Replaces a user's roles.
-    SetUserRoles { name: String, roles: Vec<String> },
+    SetUserRoles {
+        name: String,
+        roles: Vec<String>,
+    },
     /// Removes a user and every token of it.
-    RemoveUser { name: String },
+    RemoveUser {
+        name: String,
+    },
     ListRoles,
     /// A new role with these grants.
-    AddRole { name: String, grants: Vec<Grant> },
+    AddRole {
+        name: String,
+        grants: Vec<Grant>,
+    },
     /// Adds grants to a role.
-    GrantRole { name: String, grants: Vec<Grant> },
+    GrantRole {
+        name: String,
+        grants: Vec<Grant>,
+    },
     /// Takes grants from a role.
-    RevokeRole { name: String, grants: Vec<Grant> },
+    RevokeRole {
+        name: String,
+        grants: Vec<Grant>,
+    },
     /// Removes a role (users holding it lose it).
-    RemoveRole { name: String },
+    RemoveRole {
+        name: String,
+    },
     /// Tokens of a user (or every token).
-    ListTokens { user: Option<String> },
+    ListTokens {
+        user: Option<String>,
+    },
     /// A new token of a user, valid for `ttl_ms` (none: until revoked).
-    CreateToken { user: String, ttl_ms: Option<u64>, description: String },
+    CreateToken {
+        user: String,
+        ttl_ms: Option<u64>,
+        description: String,
+    },
     /// Revokes a token by its id (16 hex digits).
-    RevokeToken { id: String },
+    RevokeToken {
+        id: String,
+    },
 }
 
 /// The answer to an `Auth` request.
@@ -373,6 +400,11 @@ mod tests {
         assert_eq!(postcard::to_allocvec(&whoami).unwrap(), [18, 0], "Auth is variant 18");
         let revoke = ClientBody::Members(MembersOp::Revoke(5));
         assert_eq!(postcard::to_allocvec(&revoke).unwrap(), [12, 4, 5], "Revoke is MembersOp 4");
+        // Garbage where the token goes (not UTF-8, or cut short) does not decode: the node
+        // answers `invalid_input` for such a frame (`channel::serve`), it never panics.
+        for garbage in [&[1, b's', 11, 1, 2, 0xff, 0xfe][..], &[1, b's', 11, 1, 200], &[1, b's', 11, 7]] {
+            assert!(postcard::from_bytes::<ClientRequest>(garbage).is_err(), "{garbage:?}");
+        }
         let denied = Error::new(crate::ErrorCode::PermissionDenied, "");
         assert_eq!(postcard::to_allocvec(&denied).unwrap(), [14, 0], "permission_denied travels as 14");
         let backup = ClientBody::Backup { session: 7, part: 2 };

@@ -30,9 +30,7 @@ fn fault(error: Error) -> ClientFault {
 
 /// The wall clock in Unix milliseconds (tokens expire by it).
 pub(super) fn wall_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// A short name of a request for logs and the audit trail (never its arguments).
@@ -85,8 +83,12 @@ pub(super) fn request_kind(body: &ClientBody) -> &'static str {
 pub(super) fn is_audited(body: &ClientBody) -> bool {
     match body {
         ClientBody::Members(op) => !matches!(op, MembersOp::List),
-        ClientBody::Stores(op) => matches!(op, StoresOp::Create { .. } | StoresOp::Configure { .. } | StoresOp::Drop { .. }),
-        ClientBody::Auth(op) => !matches!(op, AuthOp::WhoAmI | AuthOp::ListUsers | AuthOp::ListRoles | AuthOp::ListTokens { .. }),
+        ClientBody::Stores(op) => {
+            matches!(op, StoresOp::Create { .. } | StoresOp::Configure { .. } | StoresOp::Drop { .. })
+        }
+        ClientBody::Auth(op) => {
+            !matches!(op, AuthOp::WhoAmI | AuthOp::ListUsers | AuthOp::ListRoles | AuthOp::ListTokens { .. })
+        }
         _ => false,
     }
 }
@@ -126,7 +128,10 @@ impl Node {
     pub(super) fn watch_access(&self, watch: u64, who: &Principal) -> Result<()> {
         let Some((owner, store, filter)) = self.watch_owner(watch) else { return Ok(()) };
         if owner != who.token() {
-            return Err(Error::new(ErrorCode::PermissionDenied, format!("watch {watch} was opened with another token")));
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!("watch {watch} was opened with another token"),
+            ));
         }
         crate::cluster::auth::check_watch(who, &store, &filter)
     }
@@ -206,7 +211,11 @@ impl Node {
                 auth.roles.values().map(|role| Role { name: role.name.clone(), grants: role.grants.clone() }).collect(),
             ),
             AuthOp::ListTokens { user } => AuthReply::Tokens(
-                auth.tokens.values().filter(|token| user.as_ref().is_none_or(|user| *user == token.user)).map(info).collect(),
+                auth.tokens
+                    .values()
+                    .filter(|token| user.as_ref().is_none_or(|user| *user == token.user))
+                    .map(info)
+                    .collect(),
             ),
             AuthOp::AddUser { name, roles } | AuthOp::SetUserRoles { name, roles } if roles.len() > 64 => {
                 return Err(fault(Error::invalid(format!("user {name:?}: at most 64 roles"))));
@@ -258,7 +267,8 @@ impl Node {
             AuthOp::GrantRole { name, grants } => {
                 check_grants(&grants)?;
                 let role = known_role(auth, &name)?;
-                let record = RoleRecord { grants: dedup(role.grants.iter().cloned().chain(grants).collect()), ..role.clone() };
+                let record =
+                    RoleRecord { grants: dedup(role.grants.iter().cloned().chain(grants).collect()), ..role.clone() };
                 self.write_record(format!("{ROLE_PREFIX}{name}"), Some(encode(&record))).await?;
                 AuthReply::Done
             }
@@ -270,8 +280,10 @@ impl Node {
                         format!("role {name:?} has no grant {missing} (its grants are listed by role list)"),
                     )));
                 }
-                let record =
-                    RoleRecord { grants: role.grants.iter().filter(|g| !grants.contains(g)).cloned().collect(), ..role.clone() };
+                let record = RoleRecord {
+                    grants: role.grants.iter().filter(|g| !grants.contains(g)).cloned().collect(),
+                    ..role.clone()
+                };
                 let mut after = (**auth).clone();
                 after.add_role(record.clone());
                 keeps_an_admin(&after)?;
@@ -286,8 +298,10 @@ impl Node {
                 keeps_an_admin(&after)?;
                 // Users holding it lose it.
                 for user in auth.users.values().filter(|user| user.roles.contains(&name)) {
-                    let record =
-                        UserRecord { roles: user.roles.iter().filter(|role| **role != name).cloned().collect(), ..user.clone() };
+                    let record = UserRecord {
+                        roles: user.roles.iter().filter(|role| **role != name).cloned().collect(),
+                        ..user.clone()
+                    };
                     self.write_record(format!("{USER_PREFIX}{}", user.name), Some(encode(&record))).await?;
                 }
                 self.write_record(format!("{ROLE_PREFIX}{name}"), None).await?;
@@ -307,7 +321,10 @@ impl Node {
             AuthOp::RevokeToken { id } => {
                 let number = parse_token_id(&id)?;
                 if !auth.tokens.contains_key(&number) {
-                    return Err(fault(Error::new(ErrorCode::NotFound, format!("no token {id} (token list shows them)"))));
+                    return Err(fault(Error::new(
+                        ErrorCode::NotFound,
+                        format!("no token {id} (token list shows them)"),
+                    )));
                 }
                 let mut after = (**auth).clone();
                 after.tokens.remove(&number);
@@ -375,8 +392,10 @@ fn new_token(user: &str, ttl_ms: Option<u64>, description: String) -> Result<(Ne
 pub(crate) fn write_secret_file(path: &std::path::Path, secret: &Secret) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |error: std::io::Error| Error::invalid(format!("cannot write the token file {}: {error}", path.display()));
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(fail)?;
+    let fail =
+        |error: std::io::Error| Error::invalid(format!("cannot write the token file {}: {error}", path.display()));
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(fail)?;
     file.write_all(format!("{}\n", secret.expose()).as_bytes()).map_err(fail)?;
     file.sync_all().map_err(fail)
 }
@@ -446,7 +465,8 @@ fn keeps_an_admin(after: &AuthTable) -> Result<()> {
     let admin = after.tokens.values().any(|token| {
         token.expires_ms.is_none_or(|expires| expires > now)
             && after.users.get(&token.user).is_some_and(|user| {
-                let who = Principal::User { name: user.name.clone(), token: token.id, grants: after.grants_of(&user.name) };
+                let who =
+                    Principal::User { name: user.name.clone(), token: token.id, grants: after.grants_of(&user.name) };
                 who.allows(Permission::Admin, "", crate::cluster::auth::Scope::Cluster)
             })
     });

@@ -151,7 +151,9 @@ impl Node {
         }
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
-            ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => Some(name.clone()),
+            ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => {
+                Some(name.clone())
+            }
             _ => None,
         };
         let mut response = self.answer_checked(&who, store.clone(), body).await;
@@ -276,7 +278,12 @@ impl Node {
         ))
     }
 
-    pub(super) async fn answer_store(&self, replica: &Arc<Replica>, body: ClientBody, owner: Option<u64>) -> ClientResponse {
+    pub(super) async fn answer_store(
+        &self,
+        replica: &Arc<Replica>,
+        body: ClientBody,
+        owner: Option<u64>,
+    ) -> ClientResponse {
         match body {
             ClientBody::Write { id, command } => {
                 if command.is_internal() {

@@ -75,7 +75,11 @@ impl Node {
     }
 
     /// Writes (or with `None` deletes) one catalogue record; this node leads the catalogue.
-    pub(super) async fn write_record(&self, key: String, value: Option<Vec<u8>>) -> std::result::Result<(), ClientFault> {
+    pub(super) async fn write_record(
+        &self,
+        key: String,
+        value: Option<Vec<u8>>,
+    ) -> std::result::Result<(), ClientFault> {
         let replica = self.catalogue_replica().ok_or_else(|| fault(Error::unavailable("no catalogue here yet")))?;
         let command = match value {
             Some(value) => Command::Put(PutItem::new(key, value)),
@@ -95,7 +99,8 @@ impl Node {
             let leader = target.take().or_else(|| local.as_ref().and_then(|replica| replica.leader()));
             let outcome = match leader {
                 Some(leader) if leader.id == self.inner.id => {
-                    Box::pin(self.answer(ClientRequest { store: CATALOGUE.into(), body: body.clone(), auth: None })).await
+                    Box::pin(self.answer(ClientRequest { store: CATALOGUE.into(), body: body.clone(), auth: None }))
+                        .await
                 }
                 Some(leader) => self.send_to(&leader, CATALOGUE, body.clone()).await,
                 None => match self.seed_target().await {
