@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-auth bench-compare bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c install-c-files uninstall-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node bench-node \
@@ -202,6 +202,11 @@ bench-core:
 ## bench-c: a get through the C ABI next to the same get through the Rust API
 bench-c:
 	$(CARGO) bench -p clustron-ffi --bench get
+
+## bench-auth: puts and gets at 64 clients on a 1-node cluster without and with access control,
+## interleaved (ROUNDS=3, OPS="put get"); results in bench/results/2026-12-03-auth.md
+bench-auth: cli
+	ROUNDS=$${ROUNDS:-3} OPS="$${OPS:-put get}" bench/auth_cost.sh $(CLUSTRON_BIN)
 
 bench: bench-core bench-c bench-python bench-node
 

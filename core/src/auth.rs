@@ -221,7 +221,7 @@ pub struct Identity {
 /// gives it out (to write it to a file, or to show a token just created).
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Secret(String);
+pub struct Secret(std::sync::Arc<str>);
 
 /// The prefix of every token (a format version: tokens of another are refused by name).
 pub const TOKEN_PREFIX: &str = "clustron1_";
@@ -231,7 +231,7 @@ pub const TOKEN_LEN: usize = TOKEN_PREFIX.len() + 16 + 1 + 64;
 impl Secret {
     /// Wraps a secret text (checked when the cluster reads it).
     pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into().trim().to_owned())
+        Secret(text.into().trim().into())
     }
 
     /// Reads a token from a file (its first line; surrounding whitespace ignored).
@@ -251,10 +251,22 @@ impl Secret {
         &self.0
     }
 
+    /// The token's id, if the text has the token format's length and prefix (the secret is
+    /// not checked).
+    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    pub(crate) fn id(&self) -> Option<u64> {
+        let text: &str = &self.0;
+        if text.len() != TOKEN_LEN {
+            return None;
+        }
+        let id = text.strip_prefix(TOKEN_PREFIX)?.get(..16)?;
+        u64::from_str_radix(id, 16).ok()
+    }
+
     /// The token's id and secret bytes, if the text has the token format.
     #[cfg_attr(not(feature = "node"), allow(dead_code))]
     pub(crate) fn parts(&self) -> Option<(u64, [u8; 32])> {
-        let text = self.0.as_str();
+        let text: &str = &self.0;
         if text.len() != TOKEN_LEN {
             return None;
         }
@@ -277,7 +289,7 @@ impl Secret {
         for byte in bytes {
             text.push_str(&format!("{byte:02x}"));
         }
-        Ok((Secret(text), bytes))
+        Ok((Secret(text.into()), bytes))
     }
 }
 

@@ -25,6 +25,10 @@ use crate::state::command::{Command, Query, Reply};
 use crate::state::kv::BatchOp;
 use crate::{Error, ErrorCode, KeyRange, Result};
 
+/// The hasher of the per-request lookups (the keys are peer ids and token ids, not chosen
+/// by a client to collide: a peer id is a hash of its key, a token id random).
+type Fast = foldhash::fast::RandomState;
+
 /// The access records of one catalogue revision, with each user's grants gathered.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct AuthTable {
@@ -34,9 +38,14 @@ pub(crate) struct AuthTable {
     pub(crate) tokens: BTreeMap<u64, TokenRecord>,
     pub(crate) revoked: BTreeMap<u64, RevokedRecord>,
     /// The peer ids of the member nodes (their requests are the cluster's own).
-    pub(crate) nodes: HashSet<PeerId>,
-    revoked_peers: HashSet<PeerId>,
+    pub(crate) nodes: HashSet<PeerId, Fast>,
+    revoked_peers: HashSet<PeerId, Fast>,
     grants: HashMap<String, Arc<Vec<Grant>>>,
+    /// Each token's hash as bytes (the record keeps it in hex).
+    hashes: HashMap<u64, [u8; 32], Fast>,
+    /// Tokens whose secret was checked against this table: the next request with the same
+    /// text skips the hash (a new table, made by any change of the records, starts empty).
+    verified: Verified,
     /// Changes whenever an access record changes (long polls re-check their permission).
     pub(crate) generation: u64,
 }
@@ -66,6 +75,7 @@ impl AuthTable {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (self.enabled, &self.users, &self.roles, &self.tokens, &self.revoked).hash(&mut hasher);
         self.generation = hasher.finish();
+        self.hashes = self.tokens.values().filter_map(|token| Some((token.id, unhex(&token.hash)?))).collect();
         self.grants = self
             .users
             .values()
@@ -102,7 +112,7 @@ impl AuthTable {
     /// the request carries, `now_ms` the wall clock (tokens expire by it).
     pub(crate) fn authenticate(&self, peer: Option<&PeerId>, token: Option<&Secret>, now_ms: u64) -> Result<Principal> {
         let Some(peer) = peer else { return Ok(Principal::Node) };
-        if self.revoked_peers.contains(peer) {
+        if !self.revoked_peers.is_empty() && self.revoked_peers.contains(peer) {
             return Err(unauthenticated("this node was revoked from the cluster (members revoke): it is shut out"));
         }
         if self.nodes.contains(peer) {
@@ -112,6 +122,17 @@ impl AuthTable {
             return Ok(Principal::Open);
         }
         let Some(token) = token else { return Ok(Principal::Anonymous) };
+        if let Some(id) = token.id() {
+            if self
+                .verified
+                .0
+                .lock()
+                .get(&id)
+                .is_some_and(|known| same(known.expose().as_bytes(), token.expose().as_bytes()))
+            {
+                return self.principal(id, now_ms);
+            }
+        }
         let (id, secret) = token.parts().ok_or_else(|| {
             unauthenticated(format!(
                 "malformed token ({} bytes): a token is {}, 16 hex digits, '_' and 64 hex digits, as `clustron \
@@ -121,10 +142,23 @@ impl AuthTable {
             ))
         })?;
         let unknown = || unauthenticated(format!("token {id:016x} is unknown or revoked"));
-        let record = self.tokens.get(&id).ok_or_else(unknown)?;
-        if !same(hash_secret(&secret).as_bytes(), record.hash.as_bytes()) {
+        let expected = self.hashes.get(&id).ok_or_else(unknown)?;
+        let digest: [u8; 32] = Sha256::digest(secret).into();
+        if !same(&digest, expected) {
             return Err(unknown());
         }
+        let principal = self.principal(id, now_ms)?;
+        let mut verified = self.verified.0.lock();
+        if verified.len() < 4096 {
+            verified.insert(id, token.clone());
+        }
+        Ok(principal)
+    }
+
+    /// The user of token `id`, whose secret was checked.
+    fn principal(&self, id: u64, now_ms: u64) -> Result<Principal> {
+        let unknown = || unauthenticated(format!("token {id:016x} is unknown or revoked"));
+        let record = self.tokens.get(&id).ok_or_else(unknown)?;
         if record.expires_ms.is_some_and(|expires| expires <= now_ms) {
             return Err(unauthenticated(format!("token {id:016x} has expired")));
         }
@@ -135,7 +169,36 @@ impl AuthTable {
 
 /// SHA-256 of a token's secret bytes, in hex: what the catalogue keeps.
 pub(crate) fn hash_secret(secret: &[u8; 32]) -> String {
-    Sha256::digest(secret).iter().map(|byte| format!("{byte:02x}")).collect()
+    use std::fmt::Write;
+    Sha256::digest(secret).iter().fold(String::with_capacity(64), |mut text, byte| {
+        let _ = write!(text, "{byte:02x}");
+        text
+    })
+}
+
+/// Verified token texts by id (see `AuthTable::verified`): not part of what a table is.
+#[derive(Debug, Default)]
+struct Verified(parking_lot::Mutex<HashMap<u64, Secret, Fast>>);
+
+impl Clone for Verified {
+    fn clone(&self) -> Verified {
+        Verified::default()
+    }
+}
+
+impl PartialEq for Verified {
+    fn eq(&self, _: &Verified) -> bool {
+        true
+    }
+}
+
+/// A hash's bytes from its hex text.
+fn unhex(text: &str) -> Option<[u8; 32]> {
+    let mut bytes = [0u8; 32];
+    for (i, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    (text.len() == 64).then_some(bytes)
 }
 
 /// Compares without stopping at the first difference.
@@ -501,6 +564,10 @@ mod tests {
             table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err().code(),
             ErrorCode::Unauthenticated
         );
+        // Verified once, the same text skips the hash; another text under the same id does not.
+        assert!(table.authenticate(Some(&*CLIENT), Some(&alice), 100).is_ok());
+        let forged_again = table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err();
+        assert_eq!(forged_again.code(), ErrorCode::Unauthenticated);
         let expired = table.authenticate(Some(&*CLIENT), Some(&alice), 1_000).unwrap_err();
         assert!(expired.message().contains("expired"), "{expired}");
         let revoked = table.authenticate(Some(&*GONE), None, 0).unwrap_err();

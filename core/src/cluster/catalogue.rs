@@ -358,6 +358,58 @@ mod tests {
         // A record written before stores had limits reads with the defaults.
         let before = br#"{"v":1,"name":"orders","uid":42,"config":{"replicas":3,"history":{"max_events":100000,"max_bytes":67108864}},"placement":[7,8,9],"epoch":1}"#;
         assert_eq!(decode("store/orders", before, |r: &StoreRecord| r.v).unwrap(), store);
+        // Access control.
+        let records = [
+            (
+                String::from_utf8(encode(&AuthRecord { v: RECORD_VERSION, enabled: true })).unwrap(),
+                r#"{"v":1,"enabled":true}"#,
+            ),
+            (
+                String::from_utf8(encode(&UserRecord {
+                    v: RECORD_VERSION,
+                    name: "bob".into(),
+                    roles: vec!["r".into()],
+                }))
+                .unwrap(),
+                r#"{"v":1,"name":"bob","roles":["r"]}"#,
+            ),
+            (
+                String::from_utf8(encode(&RoleRecord {
+                    v: RECORD_VERSION,
+                    name: "r".into(),
+                    grants: vec![
+                        crate::auth::Grant::parse("read,watch@orders:a/").unwrap(),
+                        crate::auth::Grant::parse("admin@*:[a,)").unwrap(),
+                        crate::auth::Grant::parse("write@s").unwrap(),
+                    ],
+                }))
+                .unwrap(),
+                r#"{"v":1,"name":"r","grants":[{"store":"orders","keys":{"Prefix":"a/"},"permissions":["read","watch"]},{"store":"*","keys":{"Between":{"start":"a","end":null}},"permissions":["admin"]},{"store":"s","keys":"All","permissions":["write"]}]}"#,
+            ),
+            (
+                String::from_utf8(encode(&TokenRecord {
+                    v: RECORD_VERSION,
+                    id: 0xab,
+                    user: "bob".into(),
+                    hash: "00ff".into(),
+                    created_ms: 1,
+                    expires_ms: None,
+                    description: "ci".into(),
+                }))
+                .unwrap(),
+                r#"{"v":1,"id":171,"user":"bob","hash":"00ff","created_ms":1,"expires_ms":null,"description":"ci"}"#,
+            ),
+            (
+                String::from_utf8(encode(&RevokedRecord { v: RECORD_VERSION, id: 7, peer: "12D3KooW".into() }))
+                    .unwrap(),
+                r#"{"v":1,"id":7,"peer":"12D3KooW"}"#,
+            ),
+        ];
+        for (encoded, pinned) in records {
+            assert_eq!(encoded, pinned);
+        }
+        assert_eq!(TokenRecord::key(0xab), "token/00000000000000ab");
+        assert_eq!(RevokedRecord::key(7), "revoked/0000000000000007");
         assert_eq!(NodeRecord::key(7), "node/0000000000000007");
         assert_eq!(StoreRecord::key("orders"), "store/orders");
     }
