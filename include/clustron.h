@@ -340,6 +340,14 @@ enum clustron_status
    * The write would take the store past its quota (max_keys, max_bytes); nothing changed.
    */
   CLUSTRON_QUOTA_EXCEEDED = 12,
+  /**
+   * No credential, or one the cluster does not accept (malformed, unknown, expired, revoked).
+   */
+  CLUSTRON_UNAUTHENTICATED = 13,
+  /**
+   * The credential's roles do not grant what the request needs.
+   */
+  CLUSTRON_PERMISSION_DENIED = 14,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -268,7 +268,7 @@ export class Admin {
    * `secret` is the only copy (the cluster keeps a hash): give it to a client as
    * `token_file=PATH` in its connection string.
    */
-  async createToken(user: string, options?: { ttl?: number; description?: string }): Promise<NewToken> {
+  async createToken(user: string, options?: TokenOptions): Promise<NewToken> {
     args.key('user', user)
     const given = args.options('options', options, ['ttl', 'description']) ?? {}
     const ttl = args.optionalNumber('ttl', given.ttl)
@@ -302,13 +302,17 @@ export interface Identity {
 
 /** A user and the roles it holds. */
 export interface UserInfo {
+  /** The user's name. */
   name: string
+  /** The names of the roles it holds. */
   roles: string[]
 }
 
 /** A role and its grants (as grant texts). */
 export interface RoleInfo {
+  /** The role's name. */
   name: string
+  /** Its grants, as `PERMISSIONS@STORE[:KEYS]` texts. */
   grants: string[]
 }
 
@@ -316,15 +320,26 @@ export interface RoleInfo {
 export interface TokenInfo {
   /** 16 hex digits; the secret starts with `clustron1_` and it. */
   id: string
+  /** The user it acts as. */
   user: string
-  /** Unix milliseconds. */
+  /** When it was created (Unix milliseconds). */
   created_ms: number
-  /** Unix milliseconds, or null: until revoked. */
+  /** When it stops working (Unix milliseconds), or null: until revoked. */
   expires_ms: number | null
+  /** What it is for. */
   description: string
 }
 
 /** A token just created: `secret` is shown this once. */
 export interface NewToken extends TokenInfo {
+  /** The token itself (`clustron1_...`): give it to a client as `token_file=PATH`; it is not kept. */
   secret: string
+}
+
+/** The options of `createToken`. */
+export interface TokenOptions {
+  /** How long it works, in seconds (default: until revoked). */
+  ttl?: number
+  /** What it is for (shown by `tokens()`; at most 1 KiB). */
+  description?: string
 }

@@ -45,7 +45,17 @@ import type {
 import { Watches } from './watch'
 
 export { Admin } from './admin'
-export type { Identity, NewToken, NodeInfo, RoleInfo, StoreInfo, StoreOptions, TokenInfo, UserInfo } from './admin'
+export type {
+  Identity,
+  NewToken,
+  NodeInfo,
+  RoleInfo,
+  StoreInfo,
+  StoreOptions,
+  TokenInfo,
+  TokenOptions,
+  UserInfo,
+} from './admin'
 export { ClustronError, ERROR_CODES } from './errors'
 export type { ErrorCode } from './errors'
 export { Counters, Leases, Lock, Locks, Session } from './coord'

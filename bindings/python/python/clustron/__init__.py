@@ -367,7 +367,12 @@ class Admin(_native.Admin):
         return self._call_access("users")
 
     def add_user(self, name: str, roles: "Sequence[str]" = ()) -> None:
-        """Adds a user holding ``roles`` (each must exist: ``NotFoundError`` otherwise)."""
+        """Adds a user holding ``roles`` (each must exist: ``NotFoundError`` otherwise).
+
+        Args:
+            name: the user's name: 1 to 128 ASCII letters, digits, ``-``, ``_`` or ``.``.
+            roles: the names of the roles it holds (none: it may do nothing yet).
+        """
         self._call_access("add_user", name=name, roles=list(roles))
 
     def set_user_roles(self, name: str, roles: "Sequence[str]") -> None:
@@ -401,7 +406,11 @@ class Admin(_native.Admin):
 
     def tokens(self, user: Optional[str] = None) -> "list[dict[str, Any]]":
         """Tokens (of one user, or all): ``id``, ``user``, ``created_ms``, ``expires_ms``,
-        ``description``; never their secrets."""
+        ``description``; never their secrets.
+
+        Args:
+            user: only this user's tokens (None: every token).
+        """
         return self._call_access("tokens", user=user)
 
     def create_token(
@@ -409,7 +418,14 @@ class Admin(_native.Admin):
     ) -> "dict[str, Any]":
         """Creates a token of ``user``, valid for ``ttl`` seconds (None: until revoked). The
         answer's ``secret`` is the only copy: the cluster keeps a hash of it. Give it to a
-        client as ``token_file=PATH`` in its connection string."""
+        client as ``token_file=PATH`` in its connection string.
+
+        Args:
+            user: the user the token acts as (``NotFoundError`` if there is none).
+            ttl: how long the token works, in seconds or as a ``timedelta`` (None: until
+                revoked).
+            description: what the token is for (shown by ``tokens()``; at most 1 KiB).
+        """
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
         ttl_ms = None if seconds is None else max(1, int(seconds * 1000))
         return self._call_access("create_token", user=user, ttl_ms=ttl_ms, description=description)
