@@ -360,11 +360,13 @@ class Admin(_native.Admin):
     def whoami(self) -> "dict[str, Any]":
         """Who the cluster takes this handle's token for: ``auth`` (whether the cluster checks
         tokens), ``user``, ``token`` (its id) and ``grants``."""
-        return self._call_access("whoami")
+        identity: "dict[str, Any]" = self._call_access("whoami")
+        return identity
 
     def users(self) -> "list[dict[str, Any]]":
         """Every user: ``name`` and ``roles``."""
-        return self._call_access("users")
+        users: "list[dict[str, Any]]" = self._call_access("users")
+        return users
 
     def add_user(self, name: str, roles: "Sequence[str]" = ()) -> None:
         """Adds a user holding ``roles`` (each must exist: ``NotFoundError`` otherwise).
@@ -385,7 +387,8 @@ class Admin(_native.Admin):
 
     def roles(self) -> "list[dict[str, Any]]":
         """Every role: ``name`` and ``grants`` (as grant texts)."""
-        return self._call_access("roles")
+        roles: "list[dict[str, Any]]" = self._call_access("roles")
+        return roles
 
     def add_role(self, name: str, grants: "Sequence[str]") -> None:
         """Adds a role with grants such as ``"read,write@orders:tenant-a/"`` or ``"all@*"``."""
@@ -411,7 +414,8 @@ class Admin(_native.Admin):
         Args:
             user: only this user's tokens (None: every token).
         """
-        return self._call_access("tokens", user=user)
+        tokens: "list[dict[str, Any]]" = self._call_access("tokens", user=user)
+        return tokens
 
     def create_token(
         self, user: str, *, ttl: Optional[Union[float, timedelta]] = None, description: str = ""
@@ -428,7 +432,8 @@ class Admin(_native.Admin):
         """
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else ttl
         ttl_ms = None if seconds is None else max(1, int(seconds * 1000))
-        return self._call_access("create_token", user=user, ttl_ms=ttl_ms, description=description)
+        token: "dict[str, Any]" = self._call_access("create_token", user=user, ttl_ms=ttl_ms, description=description)
+        return token
 
     def revoke_token(self, token_id: str) -> None:
         """Revokes a token (its ``id``): every node refuses it when this returns; its watches
