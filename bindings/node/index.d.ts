@@ -26,6 +26,8 @@ export declare class NativeAdmin {
   addMember(address: string): Promise<string>
   drainMember(nodeId: string): Promise<void>
   removeMember(nodeId: string): Promise<void>
+  /** Access control: a JSON request (`clustron::admin::Cluster::access_json`), a JSON answer. */
+  access(request: string): Promise<string>
 }
 
 /** A held lock. */
