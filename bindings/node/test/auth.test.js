@@ -9,7 +9,7 @@ const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { Admin, ClustronError, ERROR_CODES, open } = require('..')
+const { Admin, ClustronError, ERROR_CODES, Op, open } = require('..')
 
 const NODES = process.env.CLUSTRON_AUTH_NODES
 const ADMIN_TOKEN = process.env.CLUSTRON_ADMIN_TOKEN_FILE
@@ -77,4 +77,77 @@ test('bad administration is coded', { skip }, async () => {
   await assert.rejects(() => admin().createToken('x', { tll: 5 }), TypeError)
   await assert.rejects(admin().revokeToken('zz'), code('invalid_input'))
   await assert.rejects(new Admin(`clustron://${NODES}`).users(), code('unauthenticated'))
+})
+
+// Every operation kind, as the Rust matrix (cli/tests/auth.rs) runs them: what each answered
+// (null: done, else the error code).
+async function operations(store) {
+  const outcome = async (call) => {
+    try {
+      await call()
+      return null
+    } catch (error) {
+      if (!(error instanceof ClustronError)) throw error
+      return error.code
+    }
+  }
+  const drain = async (iterable) => {
+    for await (const _ of iterable);
+  }
+  return {
+    'put a/': await outcome(() => store.put('a/1', 'v')),
+    'put b/': await outcome(() => store.put('b/1', 'v')),
+    'get a/': await outcome(() => store.get('a/1')),
+    'get b/': await outcome(() => store.get('b/1')),
+    'delete b/': await outcome(() => store.delete('b/2')),
+    'scan a/': await outcome(() => drain(store.scan({ prefix: 'a/' }))),
+    'scan all': await outcome(() => drain(store.scan())),
+    'count all': await outcome(() => store.count()),
+    'clear b/': await outcome(() => store.clear({ prefix: 'b/' })),
+    'txn a/': await outcome(() => store.txn({ then: [Op.put('a/t', '1'), Op.get('a/1')] })),
+    'txn a/+b/': await outcome(() => store.txn({ then: [Op.put('a/t', '1'), Op.get('b/1')] })),
+    'watch a/': await outcome(async () => store.watch.prefix('a/').close()),
+    'watch all': await outcome(async () => store.watch.range({}).close()),
+    'lock a/': await outcome(() => store.locks.acquire('a/lock', { ttlMs: 60_000 })),
+    'lock b/': await outcome(() => store.locks.acquire('b/lock', { ttlMs: 60_000 })),
+    'counter a/': await outcome(() => store.counters.add('a/n', 1)),
+    lease: await outcome(() => store.leases.grant(60_000)),
+    search: await outcome(() => store.search().count()),
+    status: await outcome(() => store.status()),
+  }
+}
+
+test('the permission matrix', { skip }, async () => {
+  const reader = `node-m-reader-${process.pid}`
+  const tenant = `node-m-tenant-${process.pid}`
+  await admin().addRole(reader, ['read@orders'])
+  await admin().addRole(tenant, ['read,write,coordinate,watch@orders:a/'])
+  await admin().addUser(reader, [reader])
+  await admin().addUser(tenant, [tenant])
+  const names = ['put a/', 'put b/', 'get a/', 'get b/', 'delete b/', 'scan a/', 'scan all', 'count all', 'clear b/',
+    'txn a/', 'txn a/+b/', 'watch a/', 'watch all', 'lock a/', 'lock b/', 'counter a/', 'lease', 'search', 'status']
+  const expect = (allowed) => Object.fromEntries(names.map((name) => [name, allowed.includes(name) ? null : 'permission_denied']))
+  const cases = [
+    [reader, expect(['get a/', 'get b/', 'scan a/', 'scan all', 'count all', 'status'])],
+    [tenant, expect(['put a/', 'get a/', 'scan a/', 'txn a/', 'watch a/', 'lock a/', 'counter a/', 'lease'])],
+  ]
+  for (const [user, expected] of cases) {
+    const { secret } = await admin().createToken(user)
+    const store = await open(`clustron://${NODES}/orders?token_file=${tokenFile(secret, user)}&call_timeout_ms=5000`)
+    try {
+      assert.deepEqual(await operations(store), expected, user)
+    } finally {
+      await store.close()
+    }
+  }
+  const root = await open(`clustron://${NODES}/orders?token_file=${ADMIN_TOKEN}&call_timeout_ms=5000`)
+  try {
+    assert.ok(Object.values(await operations(root)).every((outcome) => outcome === null))
+  } finally {
+    await root.close()
+  }
+  for (const user of [reader, tenant]) {
+    await admin().removeUser(user)
+    await admin().removeRole(user)
+  }
 })

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import pathlib
 from datetime import timedelta
-from typing import Optional
+from typing import Callable, Optional
 
 import pytest
 
@@ -94,3 +94,70 @@ def test_bad_administration_is_coded() -> None:
     without = clustron.Admin(f"clustron://{NODES}")
     with pytest.raises(clustron.UnauthenticatedError):
         without.users()
+
+
+def _outcome(call: Callable[[], object]) -> Optional[str]:
+    try:
+        call()
+        return None
+    except clustron.ClustronError as error:
+        return error.code
+
+
+def _operations(store: clustron.Store) -> "list[tuple[str, Optional[str]]]":
+    """Every operation kind, as the Rust matrix (cli/tests/auth.rs) runs them."""
+    Op = clustron.Op
+    return [
+        ("put a/", _outcome(lambda: store.put("a/1", "v"))),
+        ("put b/", _outcome(lambda: store.put("b/1", "v"))),
+        ("get a/", _outcome(lambda: store.get("a/1"))),
+        ("get b/", _outcome(lambda: store.get("b/1"))),
+        ("delete b/", _outcome(lambda: store.delete("b/2"))),
+        ("scan a/", _outcome(lambda: list(store.scan(prefix="a/")))),
+        ("scan all", _outcome(lambda: list(store.scan()))),
+        ("count all", _outcome(lambda: store.count())),
+        ("clear b/", _outcome(lambda: store.clear(prefix="b/"))),
+        ("txn a/", _outcome(lambda: store.txn(then=[Op.put("a/t", "1"), Op.get("a/1")]))),
+        ("txn a/+b/", _outcome(lambda: store.txn(then=[Op.put("a/t", "1"), Op.get("b/1")]))),
+        ("watch a/", _outcome(lambda: store.watch.prefix("a/").close())),
+        ("watch all", _outcome(lambda: store.watch.range().close())),
+        ("lock a/", _outcome(lambda: store.locks.acquire("a/lock", ttl=60))),
+        ("lock b/", _outcome(lambda: store.locks.acquire("b/lock", ttl=60))),
+        ("counter a/", _outcome(lambda: store.counters.add("a/n", 1))),
+        ("lease", _outcome(lambda: store.leases.grant(60))),
+        ("search", _outcome(lambda: store.search().count())),
+        ("status", _outcome(lambda: store.status())),
+    ]
+
+
+DENIED = "permission_denied"
+_NAMES = [
+    "put a/", "put b/", "get a/", "get b/", "delete b/", "scan a/", "scan all", "count all", "clear b/", "txn a/",
+    "txn a/+b/", "watch a/", "watch all", "lock a/", "lock b/", "counter a/", "lease", "search", "status",
+]
+
+
+@needs_auth
+def test_the_permission_matrix(tmp_path: pathlib.Path) -> None:
+    suffix = os.getpid()
+    reader, tenant = f"py-m-reader-{suffix}", f"py-m-tenant-{suffix}"
+    admin().add_role(reader, ["read@orders"])
+    admin().add_role(tenant, ["read,write,coordinate,watch@orders:a/"])
+    admin().add_user(reader, [reader])
+    admin().add_user(tenant, [tenant])
+    expected_reader: "dict[str, Optional[str]]" = dict.fromkeys(_NAMES, DENIED)
+    expected_reader.update({"get a/": None, "get b/": None, "scan a/": None, "scan all": None, "count all": None, "status": None})
+    expected_tenant: "dict[str, Optional[str]]" = dict.fromkeys(_NAMES, DENIED)
+    expected_tenant.update(
+        {name: None for name in ["put a/", "get a/", "scan a/", "txn a/", "watch a/", "lock a/", "counter a/", "lease"]}
+    )
+    for user, expected in [(reader, expected_reader), (tenant, expected_tenant)]:
+        secret = admin().create_token(user)["secret"]
+        with open_with(secret, tmp_path, user) as store:
+            assert dict(_operations(store)) == expected, user
+    with open_with(pathlib.Path(ADMIN_TOKEN or "").read_text().strip(), tmp_path, "admin") as store:
+        assert all(outcome is None for _, outcome in _operations(store))
+    for user in (reader, tenant):
+        admin().remove_user(user)
+        admin().remove_role(user)
+

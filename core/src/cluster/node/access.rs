@@ -136,19 +136,32 @@ impl Node {
         crate::cluster::auth::check_watch(who, &store, &filter)
     }
 
-    /// Remembers a lock wait queued by a request, to cancel it if its permission ends.
-    pub(super) fn note_lock_wait(&self, store: &str, name: Key, reply: &ClientResponse) {
+    /// Remembers a lock wait queued by a request (and the token that queued it), to cancel
+    /// it if its permission ends and to refuse its outcome to another token.
+    pub(super) fn note_lock_wait(&self, store: &str, name: Key, owner: Option<u64>, reply: &ClientResponse) {
         if let Ok(ClientReply::Reply(Reply::Acquire(AcquireReply::Queued { waiter }))) = reply {
             let mut waits = self.inner.lock_waits.lock();
             if waits.len() < MAX_LOCK_WAITS {
-                waits.insert((store.to_owned(), *waiter), name);
+                waits.insert((store.to_owned(), *waiter), (name, owner));
             }
+        }
+    }
+
+    /// Whether `who` may wait on lock wait `waiter`: the token that queued it (a wait this
+    /// node did not queue, or does not remember, is checked by its permission only).
+    pub(super) fn lock_wait_access(&self, store: &str, waiter: u64, who: &Principal) -> Result<()> {
+        match self.inner.lock_waits.lock().get(&(store.to_owned(), waiter)) {
+            Some((_, owner)) if *owner != who.token() => Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!("lock wait {waiter} was queued with another token"),
+            )),
+            _ => Ok(()),
         }
     }
 
     /// A lock wait refused (its token revoked, its permission gone): it leaves the queue.
     pub(super) fn cancel_lock_wait(&self, store: &str, waiter: u64) {
-        let Some(name) = self.inner.lock_waits.lock().remove(&(store.to_owned(), waiter)) else { return };
+        let Some((name, _)) = self.inner.lock_waits.lock().remove(&(store.to_owned(), waiter)) else { return };
         let Some(replica) = self.replica(store) else { return };
         replica.engine.forget_wait(waiter);
         tokio::spawn(async move {
@@ -485,6 +498,9 @@ impl From<Error> for ClientFault {
         ClientFault::Error(error)
     }
 }
+
+/// A lock wait queued through this node: the lock's name and the token that queued it.
+pub(super) type LockWait = (Key, Option<u64>);
 
 /// Counters of the audit trail (`clustron_auth_*` metrics).
 #[derive(Debug, Default)]

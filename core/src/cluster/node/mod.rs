@@ -175,7 +175,7 @@ struct Inner {
     /// Told when the catalogue's access records change: long polls check their permission.
     auth_changed: tokio::sync::Notify,
     /// Lock waits queued through this node, by (store, waiter): the lock's name.
-    lock_waits: Mutex<HashMap<(String, u64), crate::Key>>,
+    lock_waits: Mutex<HashMap<(String, u64), access::LockWait>>,
     /// Counts of the audit trail.
     audit: access::AuditCounts,
 }

@@ -158,7 +158,7 @@ impl Node {
         };
         let mut response = self.answer_checked(&who, store.clone(), body).await;
         if let Some(name) = acquiring {
-            self.note_lock_wait(&store, name, &response);
+            self.note_lock_wait(&store, name, who.token(), &response);
         }
         if let Some((kind, what)) = audited {
             self.audit_change(&who, &store, kind, &what, &response);
@@ -193,6 +193,12 @@ impl Node {
                 Ok(ClientReply::Auth(AuthReply::Identity(who.identity(self.catalogue().auth.enabled))))
             }
             ClientBody::Auth(op) => self.auth_op(op, who).await,
+            ClientBody::WaitLock { waiter, .. } if !who.is_trusted() => {
+                match self.lock_wait_access(&store, waiter, who) {
+                    Ok(()) => Box::pin(self.answer_checked(&Principal::Node, store, body)).await,
+                    Err(error) => Err(ClientFault::Error(error)),
+                }
+            }
             ClientBody::WatchPoll { watch, .. } | ClientBody::WatchClose { watch } if !who.is_trusted() => {
                 let after = match &body {
                     ClientBody::WatchPoll { after, .. } => *after,
