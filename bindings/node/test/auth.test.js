@@ -26,8 +26,10 @@ function tokenFile(secret, name) {
 const code = (expected) => (error) => error instanceof ClustronError && error.code === expected
 
 test('the two codes are in the table', () => {
-  assert.equal(ERROR_CODES.unauthenticated, 13)
-  assert.equal(ERROR_CODES.permission_denied, 14)
+  const table = new Map(ERROR_CODES.map(([number, name]) => [name, number]))
+  assert.equal(table.get('unauthenticated'), 13)
+  assert.equal(table.get('permission_denied'), 14)
+  assert.equal(new ClustronError('permission_denied', 'no').number, 14)
 })
 
 test('a prefix-limited user, then its token revoked', { skip }, async () => {
