@@ -180,7 +180,7 @@ pub fn token(target: &Target, action: TokenAction) -> Result<Outcome, CliError> 
             let token = cluster.create_token(&user, ttl, &description)?;
             match out {
                 Some(path) => {
-                    write_secret(&path, token.secret.expose())?;
+                    token.secret.write_to_file(&path)?;
                     done(
                         target,
                         json!({"id": token.info.id, "file": path.display().to_string()}),
@@ -205,15 +205,6 @@ pub fn token(target: &Target, action: TokenAction) -> Result<Outcome, CliError> 
             done(target, json!({"revoked": id}), format!("revoked token {id}"))
         }
     })
-}
-
-fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), CliError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |error: std::io::Error| CliError::failed(format!("{}: {error}", path.display()));
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(fail)?;
-    file.write_all(format!("{secret}\n").as_bytes()).map_err(fail)
 }
 
 pub fn whoami(target: &Target) -> Result<Outcome, CliError> {

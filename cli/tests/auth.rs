@@ -215,6 +215,19 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     assert!(status.stdout.contains("access control on"), "{}", status.stdout);
     let refused = clustron(&["user", "list", "--seed", &cluster.nodes[0].address()], b"");
     assert_eq!(refused.code, 23, "{refused:?}");
+    let out = dir.join("cli.token");
+    let admin_file = cluster.token_file.as_ref().unwrap().to_str().unwrap().to_owned();
+    let seed = cluster.nodes[0].address();
+    let created = clustron(
+        &["token", "create", "ro", "--out", out.to_str().unwrap(), "--seed", &seed, "--token-file", &admin_file],
+        b"",
+    );
+    assert_eq!(created.code, 0, "{created:?}");
+    assert!(!created.stdout.contains("clustron1_"), "--out keeps the secret off the terminal: {}", created.stdout);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let who = clustron(&["whoami", "--json", "--seed", &seed, "--token-file", out.to_str().unwrap()], b"");
+    assert_eq!(who.json_lines()[0]["user"], "ro", "{who:?}");
 
     // The audit trail: counted, logged with who and what, never with a secret.
     let sum = |series: &str| cluster.nodes.iter().filter_map(|node| common::metric(node, series)).sum::<f64>();

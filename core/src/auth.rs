@@ -251,6 +251,19 @@ impl Secret {
         &self.0
     }
 
+    /// Writes the token to `path` (created or truncated, mode 0600: only its owner reads it),
+    /// one line, synced.
+    pub fn write_to_file(&self, path: &std::path::Path) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let fail =
+            |error: std::io::Error| Error::invalid(format!("cannot write the token file {}: {error}", path.display()));
+        let mut file =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(fail)?;
+        file.write_all(format!("{}\n", self.expose()).as_bytes()).map_err(fail)?;
+        file.sync_all().map_err(fail)
+    }
+
     /// The token's id, if the text has the token format's length and prefix (the secret is
     /// not checked).
     #[cfg_attr(not(feature = "node"), allow(dead_code))]

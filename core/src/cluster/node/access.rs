@@ -190,7 +190,7 @@ impl Node {
         let role = RoleRecord { v: RECORD_VERSION, name: ADMIN.into(), grants: vec![Grant::parse("all@*")?] };
         let user = UserRecord { v: RECORD_VERSION, name: ADMIN.into(), roles: vec![ADMIN.into()] };
         let (token, record) = new_token(ADMIN, None, "created at bootstrap".into())?;
-        write_secret_file(&path, &token.secret)?;
+        token.secret.write_to_file(&path)?;
         let write = |key: String, value: Vec<u8>| self.write_record(key, Some(value));
         write(format!("{ROLE_PREFIX}{ADMIN}"), encode(&role)).await.map_err(into_error)?;
         write(format!("{USER_PREFIX}{ADMIN}"), encode(&user)).await.map_err(into_error)?;
@@ -399,18 +399,6 @@ fn new_token(user: &str, ttl_ms: Option<u64>, description: String) -> Result<(Ne
         description,
     };
     Ok((NewToken { info: info(&record), secret }, record))
-}
-
-/// Writes a secret to a new file only its owner can read.
-pub(crate) fn write_secret_file(path: &std::path::Path, secret: &Secret) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail =
-        |error: std::io::Error| Error::invalid(format!("cannot write the token file {}: {error}", path.display()));
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(fail)?;
-    file.write_all(format!("{}\n", secret.expose()).as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)
 }
 
 fn parse_token_id(id: &str) -> Result<u64> {
