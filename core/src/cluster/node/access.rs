@@ -4,7 +4,7 @@
 //! log lines under the `clustron::audit` target, and counters for the metrics).
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Node;
 use crate::auth::{check_description, check_name, Grant, NewToken, Permission, Role, Secret, TokenInfo, User};
@@ -353,17 +353,20 @@ impl Node {
     /// Waits (up to [`SPREAD_WAIT`]) until every member of the catalogue's group has
     /// received what this leader wrote, so a revocation holds on every node when it returns.
     pub(super) async fn spread(&self, replica: &crate::cluster::replica::Replica) {
-        let deadline = Instant::now() + SPREAD_WAIT;
+        let deadline = tokio::time::Instant::now() + SPREAD_WAIT;
+        let mut metrics = replica.raft.metrics();
         loop {
-            let metrics = replica.raft.metrics().borrow().clone();
-            let last = metrics.last_log_index.unwrap_or(0);
-            let behind = metrics.replication.as_ref().is_some_and(|replication| {
-                replication.values().any(|matched| matched.is_none_or(|matched| matched.index < last))
-            });
-            if !behind || Instant::now() >= deadline {
+            let behind = {
+                let now = metrics.borrow_and_update();
+                let last = now.last_log_index.unwrap_or(0);
+                now.replication.as_ref().is_some_and(|replication| {
+                    replication.values().any(|matched| matched.is_none_or(|matched| matched.index < last))
+                })
+            };
+            // Woken by openraft's next metrics (each follower's progress is one).
+            if !behind || !matches!(tokio::time::timeout_at(deadline, metrics.changed()).await, Ok(Ok(()))) {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }
