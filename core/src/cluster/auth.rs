@@ -71,7 +71,7 @@ impl AuthTable {
     }
 
     /// Gathers each user's grants and the generation, once every record is in.
-    pub(crate) fn compile(&mut self, _revision: u64) {
+    pub(crate) fn compile(&mut self) {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (self.enabled, &self.users, &self.roles, &self.tokens, &self.revoked).hash(&mut hasher);
         self.generation = hasher.finish();
@@ -531,7 +531,7 @@ mod tests {
         let (stranger, _) = Secret::generate(2).unwrap();
         table.nodes.insert(*NODE);
         table.add_revoked(RevokedRecord { v: RECORD_VERSION, id: 9, peer: GONE.to_base58() });
-        table.compile(1);
+        table.compile();
         (table, alice, stranger)
     }
 

@@ -262,7 +262,7 @@ impl Catalogue {
             match page.next {
                 Some(next) => after = Some(next),
                 None => {
-                    auth.compile(catalogue.revision);
+                    auth.compile();
                     for record in catalogue.nodes.values() {
                         auth.add_node(&record.info.peer);
                     }

@@ -464,7 +464,7 @@ fn dedup(grants: Vec<Grant>) -> Vec<Grant> {
 /// Refuses a change after which no user with a live token could administer the cluster.
 fn keeps_an_admin(after: &AuthTable) -> Result<()> {
     let mut after = after.clone();
-    after.compile(0);
+    after.compile();
     let now = wall_ms();
     let admin = after.tokens.values().any(|token| {
         token.expires_ms.is_none_or(|expires| expires > now)
