@@ -321,12 +321,13 @@ fn a_revoked_token_is_refused_at_once_and_its_streams_end() {
     let (written, error) = writer.join().unwrap();
     assert_eq!(error.map(|e| e.code()), UNAUTHENTICATED, "the writer stops ({written} puts before)");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    // The watch ends with the error, without waiting out its poll.
+    // The watch ends with permission_denied (its permission ended with its token), without
+    // waiting out its poll.
     let ended = watch.next_timeout(Some(Duration::from_secs(5)));
-    assert_eq!(ended.map_err(|e| e.code()).err(), UNAUTHENTICATED, "the watch ends");
+    assert_eq!(ended.map_err(|e| e.code()).err(), DENIED, "the watch ends");
     // The lock wait ends with it, and leaves the queue: the next holder is someone else.
     let outcome = waiting.wait_timeout(Some(Duration::from_secs(5))).expect("the wait ends");
-    assert_eq!(code(outcome), UNAUTHENTICATED);
+    assert_eq!(code(outcome), DENIED);
     holder.release().wait().unwrap();
     let next = root.locks().acquire("job").ttl(Duration::from_secs(60)).wait().unwrap();
     assert!(next.is_some(), "the revoked waiter left the queue");

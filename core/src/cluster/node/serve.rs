@@ -9,6 +9,7 @@ use libp2p::PeerId;
 
 use super::access::{is_audited, request_kind, wall_ms};
 use super::Node;
+use crate::auth::Secret;
 use crate::cluster::auth::{check_request, Principal};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
@@ -136,10 +137,16 @@ impl Node {
             Ok(who) => who,
             Err(error) => {
                 self.audit_denied(&Principal::Anonymous, &store, request_kind(&body), error.code());
+                // A watch or lock wait whose own token is no longer accepted: its permission
+                // ended, and so does it.
+                let ended = auth.as_ref().and_then(Secret::id).and_then(|id| self.ended_stream(&store, &body, id));
                 if let ClientBody::WaitLock { waiter, .. } = body {
                     self.cancel_lock_wait(&store, waiter);
                 }
-                return Err(ClientFault::Error(error));
+                return match ended {
+                    Some(ended) => ended,
+                    None => Err(ClientFault::Error(error)),
+                };
             }
         };
         if let Err(error) = check_request(&who, &store, &body) {
@@ -172,6 +179,37 @@ impl Node {
             }
         }
         response
+    }
+
+    /// What a poll of a watch, or a lock wait, opened with token `token` gets once that token
+    /// is revoked or has expired: the stream ends with `permission_denied` (its permission
+    /// ended with the token). `None` when the request is neither, or was not opened with it.
+    fn ended_stream(&self, store: &str, body: &ClientBody, token: u64) -> Option<ClientResponse> {
+        let denied = |what: String| {
+            Error::new(
+                ErrorCode::PermissionDenied,
+                format!("{what} ended: the token {token:016x} that opened it was revoked or has expired"),
+            )
+        };
+        match body {
+            ClientBody::WatchPoll { watch, after, .. } => {
+                let (owner, _, _) = self.watch_owner(*watch)?;
+                (owner == Some(token)).then(|| {
+                    self.close_watch(*watch);
+                    Ok(ClientReply::Events {
+                        first: after + 1,
+                        events: Vec::new(),
+                        end: Some(denied(format!("watch {watch}"))),
+                    })
+                })
+            }
+            ClientBody::WaitLock { waiter, .. } => {
+                let owner =
+                    self.inner.lock_waits.lock().get(&(store.to_owned(), *waiter)).and_then(|(_, owner)| *owner);
+                (owner == Some(token)).then(|| Err(ClientFault::Error(denied(format!("lock wait {waiter}")))))
+            }
+            _ => None,
+        }
     }
 
     async fn answer_checked(&self, who: &Principal, store: String, body: ClientBody) -> ClientResponse {
