@@ -112,25 +112,28 @@ impl Waiting {
     }
 }
 
-/// Runs the requesting side of `stream`: sends what arrives on the returned queue; its
-/// reader completes each request's answer directly (no other task in between). When the
-/// stream fails, every request in flight or queued fails with `Unavailable` and `closed`
-/// runs (so the next request opens a new stream). When the queue's senders are all gone, it
-/// ends once the requests in flight are answered.
+/// Runs the requesting side of `stream`: sends what arrives on the returned queue, at most
+/// [`WINDOW`] unanswered at once (the rest wait in the queue); its reader completes each
+/// request's answer directly (no other task in between). When the stream fails, every
+/// request in flight or queued fails with `Unavailable` and `closed` runs (so the next
+/// request opens a new stream). When the queue's senders are all gone, it ends once the
+/// requests in flight are answered.
 pub(crate) fn spawn_requester(stream: Stream, max: usize, closed: impl FnOnce() + Send + 'static) -> Requests {
     let (reader, writer) = stream.split();
-    request(reader, writer, max, closed)
+    request(reader, writer, max, WINDOW, closed)
 }
 
 fn request(
     reader: impl AsyncRead + Unpin + Send + 'static,
     mut writer: impl AsyncWrite + Unpin + Send + 'static,
     max: usize,
+    window: usize,
     closed: impl FnOnce() + Send + 'static,
 ) -> Requests {
     let (requests_in, mut requests) = mpsc::unbounded_channel::<(Vec<u8>, Reply)>();
     let waiting = Arc::new(parking_lot::Mutex::new(Waiting::default()));
-    // Wakes the writer when the reader fails or answers the last request in flight.
+    // Wakes the writer when the reader fails, opens room in a full window, or answers the
+    // last request in flight.
     let changed = Arc::new(tokio::sync::Notify::new());
     let reading = {
         let (waiting, changed) = (Arc::clone(&waiting), Arc::clone(&changed));
@@ -142,6 +145,9 @@ fn request(
                         let mut waiting = waiting.lock();
                         if let Some(reply) = waiting.replies.remove(&id) {
                             let _ = reply.send(Ok(body));
+                            if waiting.replies.len() + 1 == window {
+                                changed.notify_one();
+                            }
                         }
                         if waiting.draining && waiting.replies.is_empty() {
                             changed.notify_one();
@@ -163,11 +169,15 @@ fn request(
             if !open && waiting.lock().replies.is_empty() {
                 break;
             }
-            if waiting.lock().failed.is_some() {
-                break;
-            }
+            let room = {
+                let waiting = waiting.lock();
+                if waiting.failed.is_some() {
+                    break;
+                }
+                window - waiting.replies.len().min(window)
+            };
             tokio::select! {
-                request = requests.recv(), if open => {
+                request = requests.recv(), if open && room > 0 => {
                     let Some((body, reply)) = request else {
                         open = false;
                         waiting.lock().draining = true;
@@ -182,7 +192,7 @@ fn request(
                         next_id += 1;
                         push_frame(&mut batch, next_id, &body);
                         waiting.replies.insert(next_id, reply);
-                        while batch.len() < BATCH_BYTES {
+                        while batch.len() < BATCH_BYTES && waiting.replies.len() < window {
                             let Ok((body, reply)) = requests.try_recv() else { break };
                             next_id += 1;
                             push_frame(&mut batch, next_id, &body);
@@ -214,11 +224,19 @@ fn request(
     requests_in
 }
 
+/// How many requests a requester keeps unanswered on one stream; more wait in its queue.
+pub(crate) const WINDOW: usize = 1024;
+
 /// How many requests one inbound stream may have unanswered (or answered but not yet
-/// written back). At the limit its reader stops reading, so a peer that sends faster than
-/// it reads answers is held back by the stream itself (Yamux's window, then TCP) instead of
-/// growing this node's queues: every queue between a stream and the node is bounded by it.
-pub(crate) const MAX_IN_FLIGHT: usize = 1024;
+/// written back): twice a requester's [`WINDOW`], because a responder frees a request's
+/// place only once its answer is written, and a requester may already have read a whole
+/// written batch (at most a window of answers) and sent that many new requests. A request
+/// past the limit is a peer that ignores the window: it is answered at once with
+/// `unavailable` ("too many requests in flight") from a reserve of [`WINDOW`] answers; when
+/// those too wait to be written, the reader stops reading, so the peer is held back by the
+/// stream itself (Yamux's window, then TCP) instead of growing this node's queues: every
+/// queue between a stream and the node is bounded.
+pub(crate) const MAX_IN_FLIGHT: usize = 2 * WINDOW;
 
 /// An inbound request and how to answer it.
 #[derive(Debug)]
@@ -268,7 +286,7 @@ impl<Resp: Serialize> Responder<Resp> {
 /// Serves the answering side of an inbound `stream` from `peer`: each decoded request goes
 /// to `deliver` with its [`Responder`]; a body that does not decode is answered with
 /// `failure`; a frame over `max`, or the stream's end, ends it. At most [`MAX_IN_FLIGHT`]
-/// requests are unanswered at once.
+/// requests are unanswered at once; past that, requests are refused (see there).
 pub(crate) fn spawn_responder<Req, Resp>(
     peer: PeerId,
     stream: Stream,
@@ -317,10 +335,20 @@ fn serve<Req, Resp>(
         let _ = writer.close().await;
     });
     let slots = Arc::new(Semaphore::new(in_flight));
+    let reserve = Arc::new(Semaphore::new(in_flight / 2));
     tokio::spawn(async move {
         loop {
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { break };
             let Ok(Frame { id, body }) = read_frame(&mut reader, max).await else { break };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                // A peer over the limit: told so, from the reserve (waiting for it holds the
+                // peer back once even refusals pile up unread).
+                let Ok(slot) = Arc::clone(&reserve).acquire_owned().await else { break };
+                let refusal = Error::unavailable(format!(
+                    "too many requests in flight on one connection (at most {in_flight}): wait for answers before sending more"
+                ));
+                Responder { id, out: out.clone(), max, failure, slot }.respond(failure(refusal));
+                continue;
+            };
             let channel = Responder { id, out: out.clone(), max, failure, slot };
             match postcard::from_bytes::<Req>(&body) {
                 Ok(request) => {
@@ -403,10 +431,10 @@ mod tests {
         }
     }
 
-    /// Serves 100 requests (bodies 1..=100) with at most 10 unanswered, answering or
-    /// dropping what is delivered until nothing moves for a (paused-clock) second; answers
-    /// how many requests were delivered.
-    async fn delivered_through(writer: impl AsyncWrite + Unpin + Send + 'static, answer: bool) -> usize {
+    /// Serves 100 requests (bodies 1..=100) with at most 10 unanswered (and a reserve of 5
+    /// refusals), answering what is delivered until nothing moves for a (paused-clock)
+    /// second; answers how many requests were delivered.
+    async fn delivered_through(writer: impl AsyncWrite + Unpin + Send + 'static) -> usize {
         let mut frames = Vec::new();
         for id in 1..=100u64 {
             push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
@@ -419,9 +447,7 @@ mod tests {
                 inbound = delivered.recv() => match inbound {
                     Some(inbound) => {
                         seen += 1;
-                        if answer {
-                            inbound.channel.respond(inbound.request);
-                        }
+                        inbound.channel.respond(inbound.request);
                     }
                     None => break,
                 },
@@ -433,9 +459,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_does_not_read_its_answers_is_held_back_at_the_in_flight_limit() {
-        assert_eq!(delivered_through(Stuck, true).await, 10, "the reader stops while 10 answers wait to be written");
-        assert_eq!(delivered_through(futures::io::sink(), true).await, 100, "written answers free their slots");
-        assert_eq!(delivered_through(Stuck, false).await, 100, "so do requests dropped unanswered");
+        // 10 answers wait to be written, then 5 refusals: the reader stops.
+        assert_eq!(delivered_through(Stuck).await, 10, "the reader stops while 15 answers wait to be written");
     }
 
     #[tokio::test]
@@ -460,7 +485,8 @@ mod tests {
             }
         });
         let (client_read, client_write) = tokio::io::split(client);
-        let requests = request(client_read.compat(), client_write.compat_write(), 1024, || {});
+        // A window of half the responder's limit: nothing is ever refused.
+        let requests = request(client_read.compat(), client_write.compat_write(), 1024, 8, || {});
         let answers: Vec<_> = (1..=500u64)
             .map(|n| {
                 let (reply, answer) = oneshot::channel();
@@ -474,11 +500,108 @@ mod tests {
         }
     }
 
+    /// A writer that keeps what is written to it.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl AsyncWrite for Kept {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bytes: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            self.0.lock().extend_from_slice(bytes);
+            std::task::Poll::Ready(Ok(bytes.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_past_the_in_flight_limit_are_refused_with_a_code() {
+        let mut frames = Vec::new();
+        for id in 1..=100u64 {
+            push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+        }
+        let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+        let kept = Kept::default();
+        let refused_as = |error: Error| 1000 + u64::from(error.code().number());
+        serve(PeerId::random(), futures::io::Cursor::new(frames), kept.clone(), 1024, refused_as, deliver, 10);
+        // Hold every delivered request unanswered: the first 10 are in flight, the other 90
+        // are answered at once with `unavailable`.
+        let mut held = Vec::new();
+        while let Ok(Some(inbound)) = tokio::time::timeout(std::time::Duration::from_secs(1), delivered.recv()).await {
+            held.push(inbound.request);
+        }
+        assert_eq!(held, (1..=10).collect::<Vec<u64>>());
+        let written = kept.0.lock().clone();
+        let mut reading = futures::io::Cursor::new(written);
+        let mut refused = Vec::new();
+        while let Ok(frame) = read_frame(&mut reading, 1024).await {
+            assert_eq!(
+                postcard::from_bytes::<u64>(&frame.body).unwrap(),
+                1000 + u64::from(ErrorCode::Unavailable.number())
+            );
+            refused.push(frame.id);
+        }
+        assert_eq!(refused, (11..=100).collect::<Vec<u64>>());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_requester_keeps_at_most_a_window_unanswered() {
+        use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let (server_read, server_write) = tokio::io::split(server);
+        let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+        serve(PeerId::random(), server_read.compat(), server_write.compat_write(), 1024, |_| 0, deliver, 64);
+        let (client_read, client_write) = tokio::io::split(client);
+        let requests = request(client_read.compat(), client_write.compat_write(), 1024, 4, || {});
+        let answers: Vec<_> = (1..=10u64)
+            .map(|n| {
+                let (reply, answer) = oneshot::channel();
+                requests.send((postcard::to_allocvec(&n).unwrap(), reply)).unwrap();
+                answer
+            })
+            .collect();
+        let next = |delivered: &mut mpsc::UnboundedReceiver<Inbound<u64, u64>>| {
+            let mut arrived = Vec::new();
+            while let Ok(inbound) = delivered.try_recv() {
+                arrived.push(inbound);
+            }
+            arrived
+        };
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let first = next(&mut delivered);
+        assert_eq!(first.iter().map(|inbound| inbound.request).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        // One answer makes room for one more request.
+        let mut first = first.into_iter();
+        let one = first.next().unwrap();
+        one.channel.respond(one.request);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert_eq!(next(&mut delivered).iter().map(|inbound| inbound.request).collect::<Vec<_>>(), vec![5]);
+        for inbound in first {
+            inbound.channel.respond(inbound.request);
+        }
+        drop(answers);
+    }
+
     #[tokio::test]
     async fn a_stream_that_ends_fails_its_requests_and_says_it_closed() {
         let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let said = Arc::clone(&closed);
-        let requests = request(futures::io::Cursor::new(Vec::new()), futures::io::sink(), 1024, move || {
+        let requests = request(futures::io::Cursor::new(Vec::new()), futures::io::sink(), 1024, 8, move || {
             said.store(true, std::sync::atomic::Ordering::Release);
         });
         let (reply, answer) = oneshot::channel();
