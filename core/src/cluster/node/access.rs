@@ -101,7 +101,14 @@ impl Node {
             _ => &self.inner.audit.denied,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, result = code.name(), "audit: denied");
+        // A client that keeps asking for what it may not have must not flood the log: past
+        // the budget lines are counted, and the next line says how many were left out.
+        let Some(suppressed) = self.inner.audit.lines.lock().take(wall_ms() / 1000) else { return };
+        if suppressed == 0 {
+            tracing::warn!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, result = code.name(), "audit: denied");
+        } else {
+            tracing::warn!(target: "clustron::audit", who = who.who().as_str(), request = kind, store, result = code.name(), suppressed, "audit: denied");
+        }
     }
 
     /// An administrative change: one audit line (the request as `Debug` shows it, which never
@@ -499,4 +506,52 @@ pub(super) struct AuditCounts {
     pub(super) unauthenticated: std::sync::atomic::AtomicU64,
     pub(super) denied: std::sync::atomic::AtomicU64,
     pub(super) changes: std::sync::atomic::AtomicU64,
+    /// The budget of `audit: denied` lines.
+    pub(super) lines: parking_lot::Mutex<LineBudget>,
+}
+
+/// `audit: denied` lines a node writes per second at most; the metrics count every refusal.
+const DENIED_LINES_PER_SECOND: u32 = 20;
+
+/// How many `audit: denied` lines the current second has left.
+#[derive(Debug, Default)]
+pub(super) struct LineBudget {
+    second: u64,
+    written: u32,
+    suppressed: u64,
+}
+
+impl LineBudget {
+    /// Takes a line in `second`: `None` when the second's budget is spent (the line is
+    /// counted as left out), else how many lines were left out since the last one written.
+    fn take(&mut self, second: u64) -> Option<u64> {
+        if second != self.second {
+            self.second = second;
+            self.written = 0;
+        }
+        if self.written == DENIED_LINES_PER_SECOND {
+            self.suppressed += 1;
+            return None;
+        }
+        self.written += 1;
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_lines_are_budgeted_per_second_and_the_next_line_counts_the_rest() {
+        let mut budget = LineBudget::default();
+        for _ in 0..DENIED_LINES_PER_SECOND {
+            assert_eq!(budget.take(7), Some(0));
+        }
+        assert_eq!(budget.take(7), None);
+        assert_eq!(budget.take(7), None);
+        // A new second: a line again, saying two were left out; then none left out.
+        assert_eq!(budget.take(8), Some(2));
+        assert_eq!(budget.take(8), Some(0));
+    }
 }
