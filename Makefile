@@ -155,14 +155,18 @@ AUTH_CLUSTER = tests/cluster/with-cluster.sh $(CLUSTRON_BIN) 3 orders --auth --a
 
 ## test-bindings-cluster: the conformance vectors through the C ABI, Python and Node against a
 ## 5-node cluster whose stores have 3 replicas (CLUSTRON_NODES points each runner at it); then
-## the Python and Node access control tests on a 3-node cluster with --auth
-test-bindings-cluster: cli python-install node-build
+## the C, Python and Node access control tests on a 3-node cluster with --auth
+test-bindings-cluster: cli python-install node-build ensure-c-tools c-lib
 	$(TEST_CLUSTER) $(CARGO) test -q -p clustron-ffi --test conformance --test admin
 	$(TEST_CLUSTER) $(VPY) -m pytest -q $(PY_DIR)/tests/test_conformance.py $(PY_DIR)/tests/test_where.py $(PY_DIR)/tests/test_admin.py $(PY_DIR)/tests/test_search.py::test_aio_search $(PY_DIR)/tests/test_search.py::test_live_query_sync_and_aio \
 	  $(PY_DIR)/tests/test_backup.py::test_round_trip_sync_and_aio
 	$(TEST_CLUSTER) sh -c 'cd $(NODE_DIR) && node --test test/conformance.test.js test/where.test.js test/admin.test.js test/search.test.js test/backup.test.js'
+	@mkdir -p $(C_BUILD)
+	gcc $(C_FLAGS) -Itests/c tests/c/cluster/test_auth.c $(TARGET_DIR)/debug/libclustron.a $(C_LIBS) -o $(C_BUILD)/test_auth
+	$(CXX_CHECK) -Itests/c tests/c/cluster/test_auth.c
 	rm -f $(AUTH_TOKEN)
 	$(AUTH_CLUSTER) sh -c 'export CLUSTRON_AUTH_NODES=$$CLUSTRON_NODES CLUSTRON_ADMIN_TOKEN_FILE=$(AUTH_TOKEN); \
+	  $(VALGRIND) $(C_BUILD)/test_auth && \
 	  $(VPY) -m pytest -q $(PY_DIR)/tests/test_auth.py && cd $(NODE_DIR) && node --test test/auth.test.js'
 
 ## examples-cluster: the quickstarts and the priority queues (Rust, C, Python, Node) and the Rust

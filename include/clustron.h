@@ -820,7 +820,7 @@ extern "C" {
 
 /**
  * Opens an administration handle for the cluster a connection string names
- * (`clustron://host:port,host:port[/store][?cluster_key=FILE]`, NUL-terminated; the store
+ * (`clustron://host:port,host:port[/store][?cluster_key=FILE&token_file=FILE]`, NUL-terminated; the store
  * part is ignored). Nothing is sent until a call needs it. On success `*out` receives it.
  */
 clustron_status clustron_admin_open(const char *target, clustron_admin **out, clustron_error **err);
@@ -882,6 +882,22 @@ clustron_status clustron_admin_drain_member(const clustron_admin *admin, const c
  * Drains a node, waits until no store's group counts it, and removes it from the cluster.
  */
 clustron_status clustron_admin_remove_member(const clustron_admin *admin, const char *node_id, clustron_error **err);
+
+/**
+ * Access control, as one JSON request and one JSON answer (the Python and Node `Admin`
+ * objects use the same): `request` (NUL-terminated) is `{"op": ...}` with `op` one of
+ * `whoami`, `users`, `add_user` (`name`, `roles`), `set_user_roles` (`name`, `roles`),
+ * `remove_user` (`name`), `roles`, `add_role` (`name`, `grants`: texts such as
+ * `"read,watch@orders:tenant-a/"`), `grant` / `revoke` (`role`, `grants`), `remove_role`
+ * (`name`), `tokens` (`user`, optional), `create_token` (`user`, `ttl_ms` and
+ * `description` optional; the answer holds the `secret`, shown this once), `revoke_token`
+ * (`id`) or `revoke_member` (`id`, hexadecimal). `*out` receives the answer (`null` for a
+ * change). The handle's token (`token_file=` in the target) must hold `admin@*`, except for
+ * `whoami`; errors are CLUSTRON_INVALID_INPUT (a malformed request or grant),
+ * CLUSTRON_NOT_FOUND (an unknown user, role or token), CLUSTRON_UNAUTHENTICATED and
+ * CLUSTRON_PERMISSION_DENIED.
+ */
+clustron_status clustron_admin_access(const clustron_admin *admin, const char *request, char **out, clustron_error **err);
 
 /**
  * Writes a backup of the store to `path` (NUL-terminated): every entry as of one revision,
@@ -1443,8 +1459,9 @@ clustron_status clustron_watch_search(const clustron_store *store, const clustro
 /**
  * Waits up to `timeout_ms` (negative: no limit; 0: do not wait) for the next event. On
  * CLUSTRON_OK `*out` receives the event, or NULL when the time ran out. When the watch is
- * over the call fails: CLUSTRON_CLOSED (cancelled or store closed) or CLUSTRON_COMPACTED
- * (it fell behind the history).
+ * over the call fails: CLUSTRON_CLOSED (cancelled or store closed), CLUSTRON_COMPACTED
+ * (it fell behind the history) or CLUSTRON_PERMISSION_DENIED (on a cluster with access
+ * control, its permission ended: a grant taken away, its token revoked or expired).
  */
 clustron_status clustron_watch_next(const clustron_watch *watch, int64_t timeout_ms, clustron_event **out, clustron_error **err);
 

@@ -1,5 +1,6 @@
-//! Administering a cluster from C: its stores (create, configure, list, drop) and members
-//! (list, drain, remove), the same calls as `clustron store` and `clustron members`. Stores
+//! Administering a cluster from C: its stores (create, configure, list, drop), members
+//! (list, drain, remove) and access control (users, roles, tokens, node revocation), the
+//! same calls as `clustron store`, `clustron members`, `clustron user|role|token`. Stores
 //! and nodes come back as JSON text with the fields of `clustron store list --json` and
 //! `clustron members list --json` (lists as a JSON array), NUL-terminated and freed with
 //! `clustron_text_free`. Every call blocks for a few round trips to the cluster.
@@ -33,7 +34,7 @@ unsafe fn changes(options: *const c_char) -> clustron::Result<StoreChanges> {
 }
 
 /// Opens an administration handle for the cluster a connection string names
-/// (`clustron://host:port,host:port[/store][?cluster_key=FILE]`, NUL-terminated; the store
+/// (`clustron://host:port,host:port[/store][?cluster_key=FILE&token_file=FILE]`, NUL-terminated; the store
 /// part is ignored). Nothing is sent until a call needs it. On success `*out` receives it.
 #[no_mangle]
 pub unsafe extern "C" fn clustron_admin_open(
@@ -224,5 +225,35 @@ pub unsafe extern "C" fn clustron_admin_remove_member(
         // SAFETY: caller contract.
         let id = parse_node_id(unsafe { guard::c_string(node_id, "node_id") }?)?;
         cluster.remove_member(id)
+    })
+}
+
+/// Access control, as one JSON request and one JSON answer (the Python and Node `Admin`
+/// objects use the same): `request` (NUL-terminated) is `{"op": ...}` with `op` one of
+/// `whoami`, `users`, `add_user` (`name`, `roles`), `set_user_roles` (`name`, `roles`),
+/// `remove_user` (`name`), `roles`, `add_role` (`name`, `grants`: texts such as
+/// `"read,watch@orders:tenant-a/"`), `grant` / `revoke` (`role`, `grants`), `remove_role`
+/// (`name`), `tokens` (`user`, optional), `create_token` (`user`, `ttl_ms` and
+/// `description` optional; the answer holds the `secret`, shown this once), `revoke_token`
+/// (`id`) or `revoke_member` (`id`, hexadecimal). `*out` receives the answer (`null` for a
+/// change). The handle's token (`token_file=` in the target) must hold `admin@*`, except for
+/// `whoami`; errors are CLUSTRON_INVALID_INPUT (a malformed request or grant),
+/// CLUSTRON_NOT_FOUND (an unknown user, role or token), CLUSTRON_UNAUTHENTICATED and
+/// CLUSTRON_PERMISSION_DENIED.
+#[no_mangle]
+pub unsafe extern "C" fn clustron_admin_access(
+    admin: *const clustron_admin,
+    request: *const c_char,
+    out: *mut *mut c_char,
+    err: *mut *mut clustron_error,
+) -> clustron_status {
+    call(err, || {
+        let cluster = self::admin(admin)?;
+        // SAFETY: caller contract.
+        let request = unsafe { guard::c_string(request, "request") }?;
+        guard::out(out, "text")?;
+        let answer = cluster.access_json(request)?;
+        // SAFETY: checked above.
+        unsafe { text_out(out, answer) }
     })
 }

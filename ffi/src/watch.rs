@@ -182,8 +182,9 @@ fn watch<'a>(watch: *const clustron_watch) -> clustron::Result<&'a clustron_watc
 
 /// Waits up to `timeout_ms` (negative: no limit; 0: do not wait) for the next event. On
 /// CLUSTRON_OK `*out` receives the event, or NULL when the time ran out. When the watch is
-/// over the call fails: CLUSTRON_CLOSED (cancelled or store closed) or CLUSTRON_COMPACTED
-/// (it fell behind the history).
+/// over the call fails: CLUSTRON_CLOSED (cancelled or store closed), CLUSTRON_COMPACTED
+/// (it fell behind the history) or CLUSTRON_PERMISSION_DENIED (on a cluster with access
+/// control, its permission ended: a grant taken away, its token revoked or expired).
 #[no_mangle]
 pub unsafe extern "C" fn clustron_watch_next(
     watch: *const clustron_watch,
