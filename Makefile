@@ -129,9 +129,11 @@ fuzz: ensure-cargo-fuzz
 	$(call fuzz_targets,-max_total_time=$(FUZZ_SECONDS))
 
 ## fuzz-seeds: after `make fuzz` or `fuzz-short`, merge what the run found into the committed
-## corpus fuzz/seeds/<target>, minimized (libFuzzer's merge keeps the inputs that add coverage);
-## `make test` replays that corpus, so commit the result
+## corpus fuzz/seeds/<target>, minimized (libFuzzer's merge keeps the inputs that add coverage),
+## after adding the wire protocol's golden samples (fuzz/wire_seeds.py); `make test` replays
+## that corpus, so commit the result
 fuzz-seeds: ensure-cargo-fuzz
+	python3 fuzz/wire_seeds.py
 	@for target in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/seeds/$$target; cp -n $(TARGET_DIR)/fuzz-corpus/$$target/* fuzz/seeds/$$target/ 2>/dev/null || true; \
 	  $(FUZZ) cmin --fuzz-dir fuzz -s none $$target fuzz/seeds/$$target 2>&1 | grep -E 'MERGE-OUTER: [0-9]+ new files' || true; \

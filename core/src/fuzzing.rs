@@ -72,6 +72,26 @@ mod tests {
         replay("wire", super::wire);
     }
 
+    /// The corpus speaks the current protocol (fuzz/wire_seeds.py adds every request of the
+    /// golden fixtures, with and without a token): a fuzzer starting from it mutates real
+    /// requests, not frames an older protocol's decoder took.
+    #[test]
+    fn the_wire_corpus_holds_requests_of_this_protocol() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/wire");
+        let (mut requests, mut with_tokens) = (0, 0);
+        for entry in std::fs::read_dir(dir).expect("the wire corpus") {
+            let data = std::fs::read(entry.expect("a readable directory").path()).expect("a readable input");
+            if let Ok(request) = postcard::from_bytes::<crate::net::wire::ClientRequest>(&data) {
+                requests += 1;
+                with_tokens += usize::from(request.auth.is_some());
+            }
+        }
+        assert!(
+            requests > 50 && with_tokens > 40,
+            "{requests} requests decode, {with_tokens} with a token: run fuzz/wire_seeds.py"
+        );
+    }
+
     #[test]
     fn the_log_target_survives_its_corpus() {
         replay("log", super::log);
