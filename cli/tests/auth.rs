@@ -173,6 +173,16 @@ fn the_permission_matrix_holds_on_a_three_node_cluster() {
     let leases = tenant.leases().list().wait().unwrap();
     let keys: Vec<String> = leases.iter().flat_map(|info| info.keys.iter().map(|k| k.to_string())).collect();
     assert_eq!(keys, vec!["a/leased".to_owned()], "lease keys outside the prefix are not shown");
+    // Nor can it end or prolong that lease (it holds b/leased): refused, the key stays. Its
+    // own lease, holding its own key, it revokes.
+    assert_eq!(code(tenant.leases().revoke(lease.id).wait()), DENIED);
+    assert_eq!(code(tenant.leases().keep_alive(lease.id).wait()), DENIED);
+    assert!(root.get("b/leased").wait().unwrap().is_some(), "the other tenant's key stays");
+    let own = tenant.leases().grant(Duration::from_secs(60)).wait().unwrap();
+    tenant.put("a/own", "x").lease(own.id).wait().unwrap();
+    tenant.leases().keep_alive(own.id).wait().unwrap();
+    assert!(tenant.leases().revoke(own.id).wait().unwrap());
+    assert!(tenant.get("a/own").wait().unwrap().is_none(), "its key ended with its lease");
     let denied = tenant.get("b/1").wait().unwrap_err();
     assert_eq!(denied.message(), r#"user "pre" has no read permission on key "b/1" of store "orders""#);
     let missing = tenant.get("b/nothing-here").wait().unwrap_err();

@@ -26,7 +26,7 @@ use crate::net::wire::{
     AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClusterView, DiskFaults, MembersOp,
     NodeInfo, RaftRequest, RequestId, StoreEntry, StoreSettings, StoresOp,
 };
-use crate::state::command::{Command, Query, Reply};
+use crate::state::command::{Command, LeaseScope, Query, Reply};
 use crate::state::kv::{DeleteResult, PutItem, PutOptions, PutResult};
 use crate::state::lock::{AcquireReply, Hold};
 use crate::state::txn::TxnRequest;
@@ -178,6 +178,11 @@ fn machine_samples(samples: &mut Samples) {
         Command::Clear(KeyRange::prefix("m/")),
         Command::LeaseRevoke { lease },
         Command::Tick,
+        Command::LeaseScoped {
+            lease,
+            revoke: true,
+            scope: Box::new(LeaseScope { write: vec![KeyRange::prefix("c")], coordinate: vec![KeyRange::All] }),
+        },
     ];
     let mut now = 1_000;
     let mut events = Vec::new();

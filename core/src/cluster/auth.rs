@@ -21,7 +21,7 @@ use super::catalogue::{RevokedRecord, RoleRecord, TokenRecord, UserRecord};
 use crate::auth::{covers, Grant, Identity, Permission, Secret};
 use crate::engine::watchers::Filter;
 use crate::net::wire::{AuthOp, ClientBody, MembersOp, StoresOp};
-use crate::state::command::{Command, Query, Reply};
+use crate::state::command::{Command, LeaseScope, Query, Reply};
 use crate::state::kv::BatchOp;
 use crate::{Error, ErrorCode, KeyRange, Result};
 
@@ -421,6 +421,33 @@ pub(crate) fn check_request(who: &Principal, store: &str, body: &ClientBody) -> 
     }
 }
 
+/// A lease is a store-wide object (any `coordinate` holder may name any lease by its id), but
+/// ending one deletes its keys and releases its locks: a user whose grants do not cover the
+/// whole store has its lease revocations and keep-alives confined to its grants, checked by
+/// the state machine against what the lease holds when it applies (`LeaseScoped`).
+pub(crate) fn confine(who: &Principal, store: &str, body: ClientBody) -> ClientBody {
+    let ClientBody::Write { id, command: Command::LeaseRevoke { lease } | Command::LeaseKeepAlive { lease } } = &body
+    else {
+        return body;
+    };
+    let Principal::User { grants, .. } = who else { return body };
+    let ranges = |permission: Permission| -> Option<Vec<KeyRange>> {
+        let ranges: Vec<KeyRange> =
+            grants.iter().filter(|grant| grant.allows(permission, store)).map(|grant| grant.keys.clone()).collect();
+        (!ranges.iter().any(|range| covers(range, &KeyRange::All))).then_some(ranges)
+    };
+    let (write, coordinate) = (ranges(Permission::Write), ranges(Permission::Coordinate));
+    if write.is_none() && coordinate.is_none() {
+        return body;
+    }
+    let revoke = matches!(body, ClientBody::Write { command: Command::LeaseRevoke { .. }, .. });
+    let scope = LeaseScope {
+        write: write.unwrap_or_else(|| vec![KeyRange::All]),
+        coordinate: coordinate.unwrap_or_else(|| vec![KeyRange::All]),
+    };
+    ClientBody::Write { id: *id, command: Command::LeaseScoped { lease: *lease, revoke, scope: Box::new(scope) } }
+}
+
 /// A watch reads what it covers; a live query reaches the whole store.
 pub(crate) fn check_watch(who: &Principal, store: &str, filter: &Filter) -> Result<()> {
     match filter {
@@ -458,6 +485,11 @@ fn check_command(who: &Principal, store: &str, command: &Command) -> Result<()> 
         Command::Expire { key, .. } | Command::Persist { key } => who.require(Write, store, Scope::Key(key)),
         Command::LeaseGrant { .. } | Command::LeaseKeepAlive { .. } | Command::LeaseRevoke { .. } => {
             who.require(Coordinate, store, Scope::Any)
+        }
+        Command::LeaseScoped { scope, .. } => {
+            who.require(Coordinate, store, Scope::Any)?;
+            scope.write.iter().try_for_each(|range| who.require(Write, store, Scope::Range(range)))?;
+            scope.coordinate.iter().try_for_each(|range| who.require(Coordinate, store, Scope::Range(range)))
         }
         Command::LockAcquire { name, .. }
         | Command::LockCancel { name, .. }
@@ -647,6 +679,35 @@ mod tests {
         who.filter_reply("orders", &mut reply);
         let Reply::Leases(list) = reply else { unreachable!() };
         assert_eq!(list[0].keys, vec![crate::Key::from("a/1")]);
+        // Its lease revocations and keep-alives are confined to its grants (alice: all@orders:a/).
+        let lease_op =
+            |command| ClientBody::Write { id: crate::net::wire::RequestId { client: 1, seq: 1, acked: 1 }, command };
+        let lease = crate::LeaseId::new(4);
+        for (command, revoke) in [(Command::LeaseRevoke { lease }, true), (Command::LeaseKeepAlive { lease }, false)] {
+            let confined = confine(&who, "orders", lease_op(command));
+            let ClientBody::Write { command: Command::LeaseScoped { lease: l, revoke: r, scope }, .. } = &confined
+            else {
+                panic!("confined: {confined:?}");
+            };
+            assert_eq!(
+                (*l, *r, &scope.write, &scope.coordinate),
+                (lease, revoke, &vec![KeyRange::prefix("a/")], &vec![KeyRange::prefix("a/")])
+            );
+            check_request(&who, "orders", &confined).unwrap();
+        }
+        // A scope wider than the grants is refused (a client cannot send its own).
+        let wide = lease_op(Command::LeaseScoped {
+            lease,
+            revoke: true,
+            scope: Box::new(LeaseScope { write: vec![KeyRange::All], coordinate: vec![] }),
+        });
+        assert_eq!(check_request(&who, "orders", &wide).unwrap_err().code(), ErrorCode::PermissionDenied);
+        // Nodes and whole-store users are not confined.
+        let plain = lease_op(Command::LeaseRevoke { lease });
+        let ClientBody::Write { command: Command::LeaseRevoke { .. }, .. } = confine(&Principal::Node, "orders", plain)
+        else {
+            panic!("a node's revocation is not confined");
+        };
         // No token at all: unauthenticated, whatever is asked.
         let nobody = table.authenticate(Some(&*CLIENT), None, 0).unwrap();
         assert_eq!(check_request(&nobody, "orders", &write("a/1")).unwrap_err().code(), ErrorCode::Unauthenticated);

@@ -99,6 +99,24 @@ pub(crate) enum Command {
     },
     /// The end of a restore: leases, counters, sequences, and the backup's revision.
     LoadEnd(Box<super::load::LoadEnd>),
+    /// A lease revoked (`revoke`) or kept alive by a client whose grants cover only part of
+    /// the store (access control: the node turns such a client's `LeaseRevoke` and
+    /// `LeaseKeepAlive` into this). Applied only when the lease touches nothing outside the
+    /// grants (`LeaseScope`); otherwise refused with `permission_denied`, changing nothing.
+    LeaseScoped {
+        lease: LeaseId,
+        revoke: bool,
+        scope: Box<LeaseScope>,
+    },
+}
+
+/// What a client may touch through a lease: the keys it may write (attached keys are deleted
+/// when the lease ends) and the lock names it may coordinate (held locks are released and
+/// queued waits dropped). Each list is a set of ranges; an empty list covers nothing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct LeaseScope {
+    pub(crate) write: Vec<KeyRange>,
+    pub(crate) coordinate: Vec<KeyRange>,
 }
 
 impl Command {

@@ -6,11 +6,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::command::Notice;
+use super::command::{LeaseScope, Notice};
 use super::deadline::Due;
 use super::{kv, lock, Change, Coordination};
 use crate::limits;
-use crate::{DeleteCause, Error, Key, LeaseId, Result, Timestamp};
+use crate::{DeleteCause, Error, ErrorCode, Key, KeyRange, LeaseId, Result, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Lease {
@@ -111,6 +111,30 @@ pub(crate) fn grace(c: &mut Change<'_>, until: u64, alive_at: u64) {
     if !extended.is_empty() {
         c.mark_changed();
     }
+}
+
+/// Whether ending or extending lease `id` stays inside `scope`: every key still attached to it
+/// in a write range, every lock it holds or waits for in a coordinate range. A lease that does
+/// not exist passes (revoking it changes nothing; keeping it alive says it is not found).
+/// Needs every shard locked.
+pub(crate) fn check_scope(c: &mut Change<'_>, id: LeaseId, scope: &LeaseScope) -> Result<()> {
+    let Some(lease) = c.coord().leases.get(&id) else { return Ok(()) };
+    let inside = |ranges: &[KeyRange], key: &str| ranges.iter().any(|range| range.contains(key));
+    let locks_inside = lease
+        .locks
+        .iter()
+        .chain(lease.waiters.iter().map(|(name, _)| name))
+        .all(|name| inside(&scope.coordinate, name));
+    let keys: Vec<Key> = lease.keys.iter().filter(|key| !inside(&scope.write, key)).cloned().collect();
+    // A key listed but since re-put under another lease (or none) is not the lease's any more.
+    let keys_inside = keys.iter().all(|key| c.keys.get(key).is_none_or(|entry| entry.lease() != Some(id)));
+    if locks_inside && keys_inside {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::PermissionDenied,
+        format!("lease {id} has keys or locks outside what this token may write and coordinate"),
+    ))
 }
 
 /// Revokes a lease; false if it does not exist (already expired or revoked).

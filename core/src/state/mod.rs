@@ -295,6 +295,18 @@ impl StateMachine {
             Command::LeaseRevoke { lease } => {
                 self.change(ShardMask::ALL, now, notices, |c| Ok(lease::revoke(c, lease))).map(Reply::Flag)
             }
+            Command::LeaseScoped { lease, revoke: true, scope } => self
+                .change(ShardMask::ALL, now, notices, |c| {
+                    lease::check_scope(c, lease, &scope)?;
+                    Ok(lease::revoke(c, lease))
+                })
+                .map(Reply::Flag),
+            Command::LeaseScoped { lease, revoke: false, scope } => self
+                .change(ShardMask::ALL, now, notices, |c| {
+                    lease::check_scope(c, lease, &scope)?;
+                    lease::keep_alive(c, lease)
+                })
+                .map(Reply::Lease),
             Command::LockAcquire { name, hold, wait_ms } => {
                 self.change(none, now, notices, |c| lock::acquire(c, name, hold, wait_ms)).map(Reply::Acquire)
             }

@@ -254,3 +254,47 @@ fn the_quota_counts_what_the_store_holds_after_overwrites_deletes_clears_and_exp
     assert_eq!(sm.apply(put("f", "x", None), 101).reply.unwrap_err().code(), crate::ErrorCode::QuotaExceeded);
     assert_eq!(sm.state().keys.totals(), (3, 6));
 }
+
+#[test]
+fn a_scoped_lease_command_ends_or_extends_only_a_lease_inside_its_scope() {
+    use super::command::LeaseScope;
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    let lease = LeaseId::new(1);
+    assert!(sm.apply(Command::LeaseGrant { ttl_ms: 1_000 }, 1_000).reply.is_ok());
+    sm.apply(Command::Put(PutItem::with_options("a/1", "v", PutOptions::new().lease(lease))), 1_000);
+    sm.apply(Command::Put(PutItem::with_options("b/1", "v", PutOptions::new().lease(lease))), 1_000);
+    let scoped = |revoke, write: Vec<KeyRange>| Command::LeaseScoped {
+        lease,
+        revoke,
+        scope: Box::new(LeaseScope { write, coordinate: vec![KeyRange::All] }),
+    };
+    // A key outside the scope: refused, nothing changes (not even the deadline).
+    for revoke in [true, false] {
+        let refused = sm.apply(scoped(revoke, vec![KeyRange::prefix("a/")]), 1_500).reply.unwrap_err();
+        assert_eq!(refused.code(), crate::ErrorCode::PermissionDenied, "{refused}");
+        assert!(!refused.message().contains("b/1"), "the message names no key: {refused}");
+    }
+    assert!(sm.state().get("b/1", || 1_500).unwrap().is_some());
+    // Once b/1 is re-put without the lease, the lease holds only a/1: inside.
+    sm.apply(put("b/1", "mine now", None), 1_600);
+    let Reply::Lease(info) = sm.apply(scoped(false, vec![KeyRange::prefix("a/")]), 1_700).reply.unwrap() else {
+        panic!("a lease");
+    };
+    assert_eq!(info.expires_at.unix_millis(), 2_700, "kept alive");
+    assert_eq!(sm.apply(scoped(true, vec![KeyRange::prefix("a/")]), 1_800).reply.unwrap(), Reply::Flag(true));
+    assert!(sm.state().get("a/1", || 1_800).unwrap().is_none(), "its key ended with it");
+    assert!(sm.state().get("b/1", || 1_800).unwrap().is_some());
+    // A lock held by a lease is inside only a coordinate range covering its name.
+    assert!(sm.apply(Command::LeaseGrant { ttl_ms: 1_000 }, 2_000).reply.is_ok());
+    let second = LeaseId::new(2);
+    sm.apply(Command::LockAcquire { name: Key::from("l/x"), hold: Hold::Lease(second), wait_ms: None }, 2_000);
+    let locks_in = |coordinate| Command::LeaseScoped {
+        lease: second,
+        revoke: true,
+        scope: Box::new(LeaseScope { write: vec![], coordinate }),
+    };
+    assert!(sm.apply(locks_in(vec![KeyRange::prefix("m/")]), 2_100).reply.is_err());
+    assert_eq!(sm.apply(locks_in(vec![KeyRange::prefix("l/")]), 2_100).reply.unwrap(), Reply::Flag(true));
+    // A lease that does not exist: revoking it says false, as unscoped.
+    assert_eq!(sm.apply(locks_in(vec![]), 2_200).reply.unwrap(), Reply::Flag(false));
+}

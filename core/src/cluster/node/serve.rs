@@ -10,7 +10,7 @@ use libp2p::PeerId;
 use super::access::{is_audited, request_kind, wall_ms};
 use super::Node;
 use crate::auth::Secret;
-use crate::cluster::auth::{check_request, Principal};
+use crate::cluster::auth::{check_request, confine, Principal};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
 use crate::cluster::network::{self, RaftRpc, RaftRpcReply};
@@ -156,6 +156,7 @@ impl Node {
             }
             return Err(ClientFault::Error(error));
         }
+        let body = confine(&who, &store, body);
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
             ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => {
