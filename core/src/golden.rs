@@ -303,7 +303,7 @@ fn search_samples(samples: &mut Samples) -> Vec<Query> {
                 },
             );
         }
-        queries.push(Query::Search(request));
+        queries.push(Query::Search(Box::new(request)));
     }
     queries
 }

@@ -169,7 +169,7 @@ impl Search {
         if let Err(error) = self.request.check() {
             return Call::ready(Err(error));
         }
-        store.query_call::<SearchReply>(Query::Search(self.request), self.local).and_then(move |reply| {
+        store.query_call::<SearchReply>(Query::Search(Box::new(self.request)), self.local).and_then(move |reply| {
             pick(reply).map_err(|other| Error::internal(format!("unexpected search reply {other:?}")))
         })
     }

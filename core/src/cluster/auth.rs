@@ -643,7 +643,7 @@ mod tests {
         let Reply::Stats(shown) = reply else { unreachable!() };
         assert_eq!((shown.revision, shown.keys, shown.bytes), (9, 0, 0), "the revision, not the counts");
         assert!(check_request(&who, "orders", &ClientBody::Status).is_err());
-        let search = read(Query::Search(crate::search::SearchRequest::new(None)));
+        let search = read(Query::Search(Box::new(crate::search::SearchRequest::new(None))));
         assert!(check_request(&who, "orders", &search).is_err());
         let watch = |filter| ClientBody::WatchOpen {
             filter,

@@ -773,7 +773,7 @@ mod tests {
         let configure = Command::Configure { version: 1, history: Default::default(), limits: Default::default() };
         assert_eq!(KINDS[command_kind(&configure)], "configure");
         assert_eq!(KINDS[query_kind(&Query::Stats)], "status");
-        let search = Query::Search(crate::search::SearchRequest::new(None));
+        let search = Query::Search(Box::new(crate::search::SearchRequest::new(None)));
         assert_eq!(KINDS[query_kind(&search)], "search");
         assert_eq!(KINDS[query_kind(&Query::Get { key: "k".into() })], "get");
         assert_eq!(KINDS[query_kind(&Query::Counter { name: "c".into() })], "counter_get");

@@ -179,6 +179,13 @@ struct Waiting {
     reply: oneshot::Sender<Result<Reply, Fault>>,
 }
 
+/// A command handed to the batcher: where its answer comes, and its place in the count of
+/// pending proposals.
+struct Handed<'a> {
+    answer: oneshot::Receiver<Result<Reply, Fault>>,
+    _pending: crate::cluster::metrics::PendingProposal<'a>,
+}
+
 pub(crate) type Fault = ClientFault;
 
 fn unavailable(message: impl Into<String>) -> Fault {
@@ -468,12 +475,30 @@ impl Replica {
     }
 
     /// Proposes a command through the log (this node must lead) and answers its reply.
-    pub(crate) async fn propose(&self, id: Option<RequestId>, command: Command) -> Result<Reply, Fault> {
-        command.precheck().map_err(ClientFault::Error)?;
-        self.propose_at(id, command, self.stamp()).await
+    pub(crate) fn propose(
+        &self,
+        id: Option<RequestId>,
+        command: Command,
+    ) -> impl std::future::Future<Output = Result<Reply, Fault>> + Send + '_ {
+        let sent =
+            command.precheck().map_err(ClientFault::Error).and_then(|()| self.send_proposal(id, command, self.stamp()));
+        self.proposed(sent)
     }
 
-    async fn propose_at(&self, id: Option<RequestId>, command: Command, now: u64) -> Result<Reply, Fault> {
+    fn propose_at(
+        &self,
+        id: Option<RequestId>,
+        command: Command,
+        now: u64,
+    ) -> impl std::future::Future<Output = Result<Reply, Fault>> + Send + '_ {
+        self.proposed(self.send_proposal(id, command, now))
+    }
+
+    /// Hands a command to the batcher; the answer comes on the returned channel. Not an
+    /// `async fn`: the command is moved into the batch at once, so the future that waits
+    /// for the answer (`proposed`) holds only the channel, not the command and the layers
+    /// around it (every request's future is copied when its task is spawned).
+    fn send_proposal(&self, id: Option<RequestId>, command: Command, now: u64) -> Result<Handed<'_>, Fault> {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
@@ -481,13 +506,18 @@ impl Replica {
         let room = 2 * command.weight() as u64 + 256;
         self.admit(room)?;
         let (reply, answer) = oneshot::channel();
-        let _pending = self.metrics.proposing();
+        let pending = self.metrics.proposing();
         let waiting = Waiting { proposed: Proposed { id, command }, room, now, reply };
         if self.proposals.send(waiting).is_err() {
             self.room.release(room);
             return Err(unavailable(format!("store {:?} is shutting down", self.name)));
         }
-        answer.await.unwrap_or_else(|_| Err(unavailable(format!("store {:?} is shutting down", self.name))))
+        Ok(Handed { answer, _pending: pending })
+    }
+
+    async fn proposed(&self, sent: Result<Handed<'_>, Fault>) -> Result<Reply, Fault> {
+        let proposal = sent?;
+        proposal.answer.await.unwrap_or_else(|_| Err(unavailable(format!("store {:?} is shutting down", self.name))))
     }
 
     /// Takes disk room for a write. While the disk is full only what fits in the log's

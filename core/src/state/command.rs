@@ -172,7 +172,7 @@ pub(crate) enum Query {
     Lock { name: Key },
     Counter { name: Key },
     Stats,
-    Search(crate::search::SearchRequest),
+    Search(Box<crate::search::SearchRequest>),
 }
 
 /// Counts describing a store, for status.

@@ -20,7 +20,7 @@ use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;
 use crate::net::wire::{
     AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp,
-    RaftRequest, RaftResponse, PROTOCOL_VERSION,
+    RaftRequest, RaftResponse, StoreSettings, PROTOCOL_VERSION,
 };
 use crate::state::command::{Command, Query};
 use crate::{Error, ErrorCode};
@@ -49,7 +49,7 @@ impl Node {
                 let node = node.clone();
                 tokio::spawn(async move {
                     let Inbound { request, channel, peer } = inbound;
-                    let response = node.answer_from(request, Some(peer)).await;
+                    let response = node.answer_boxed(request, peer).await;
                     node.inner.net.respond_client(channel, response);
                 });
             }
@@ -123,6 +123,17 @@ impl Node {
         }
     }
 
+    /// [`answer_from`](Self::answer_from) on the heap, for a request's own task: the task
+    /// then holds a pointer, so spawning it, polling it and ending it move a few hundred
+    /// bytes instead of the answer's whole state (kilobytes) several times per request.
+    fn answer_boxed(
+        &self,
+        request: ClientRequest,
+        peer: PeerId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ClientResponse> + Send + '_>> {
+        Box::pin(self.answer_from(request, Some(peer)))
+    }
+
     /// Answers a request of this node itself (to its own catalogue leader, and tests).
     pub(super) async fn answer(&self, request: ClientRequest) -> ClientResponse {
         self.answer_from(request, None).await
@@ -131,32 +142,10 @@ impl Node {
     /// Answers one client request from `peer` (none: this node): who sent it, whether its
     /// grants allow it, then the answer.
     pub(super) async fn answer_from(&self, request: ClientRequest, peer: Option<PeerId>) -> ClientResponse {
-        let ClientRequest { store, body, auth } = request;
-        let catalogue = self.catalogue();
-        let who = match catalogue.auth.authenticate(peer.as_ref(), auth.as_ref(), wall_ms()) {
-            Ok(who) => who,
-            Err(error) => {
-                self.audit_denied(&Principal::Anonymous, &store, request_kind(&body), error.code());
-                // A watch or lock wait whose own token is no longer accepted: its permission
-                // ended, and so does it.
-                let ended = auth.as_ref().and_then(Secret::id).and_then(|id| self.ended_stream(&store, &body, id));
-                if let ClientBody::WaitLock { waiter, .. } = body {
-                    self.cancel_lock_wait(&store, waiter);
-                }
-                return match ended {
-                    Some(ended) => ended,
-                    None => Err(ClientFault::Error(error)),
-                };
-            }
+        let (who, store, body) = match self.admit(request, peer) {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused,
         };
-        if let Err(error) = check_request(&who, &store, &body) {
-            self.audit_denied(&who, &store, request_kind(&body), error.code());
-            if let ClientBody::WaitLock { waiter, .. } = body {
-                self.cancel_lock_wait(&store, waiter);
-            }
-            return Err(ClientFault::Error(error));
-        }
-        let body = confine(&who, &store, body);
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
             ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => {
@@ -164,7 +153,13 @@ impl Node {
             }
             _ => None,
         };
-        let mut response = self.answer_checked(&who, store.clone(), body).await;
+        // Reads and writes of a store held here (the hot path) skip the layers of
+        // `answer_checked`: every nested future is moved into its parent, and the whole into
+        // the request's task, so each layer costs a copy of kilobytes per request.
+        let mut response = match self.serving(&store, &body) {
+            Some(replica) => self.answer_timed(&replica, body, who.token()).await,
+            None => self.answer_elsewise(&who, store.clone(), body).await,
+        };
         if let Some(name) = acquiring {
             self.note_lock_wait(&store, name, who.token(), &response);
         }
@@ -179,6 +174,72 @@ impl Node {
                 _ => {}
             }
         }
+        response
+    }
+
+    /// Who sent a request and whether its grants allow it: the sender, the store and the
+    /// request (confined to the grants), or the refusal to answer.
+    fn admit(
+        &self,
+        request: ClientRequest,
+        peer: Option<PeerId>,
+    ) -> Result<(Principal, String, ClientBody), ClientResponse> {
+        let ClientRequest { store, body, auth } = request;
+        let catalogue = self.catalogue();
+        let who = match catalogue.auth.authenticate(peer.as_ref(), auth.as_ref(), wall_ms()) {
+            Ok(who) => who,
+            Err(error) => {
+                self.audit_denied(&Principal::Anonymous, &store, request_kind(&body), error.code());
+                // A watch or lock wait whose own token is no longer accepted: its permission
+                // ended, and so does it.
+                let ended = auth.as_ref().and_then(Secret::id).and_then(|id| self.ended_stream(&store, &body, id));
+                if let ClientBody::WaitLock { waiter, .. } = body {
+                    self.cancel_lock_wait(&store, waiter);
+                }
+                return Err(ended.unwrap_or(Err(ClientFault::Error(error))));
+            }
+        };
+        if let Err(error) = check_request(&who, &store, &body) {
+            self.audit_denied(&who, &store, request_kind(&body), error.code());
+            if let ClientBody::WaitLock { waiter, .. } = body {
+                self.cancel_lock_wait(&store, waiter);
+            }
+            return Err(Err(ClientFault::Error(error)));
+        }
+        let body = confine(&who, &store, body);
+        Ok((who, store, body))
+    }
+
+    /// The replica that answers `body` here when it is a client's read or write of a store
+    /// this node holds (the catalogue's own requests take the general path).
+    fn serving(&self, store: &str, body: &ClientBody) -> Option<Arc<Replica>> {
+        match body {
+            ClientBody::Read { .. } => {}
+            ClientBody::Write { command, .. } if !command.is_internal() => {}
+            _ => return None,
+        }
+        if store == CATALOGUE {
+            return None;
+        }
+        self.replica(store)
+    }
+
+    /// Every other request, on the heap: built in this plain function, so that its future's
+    /// size is not part of the hot path's.
+    fn answer_elsewise<'a>(
+        &'a self,
+        who: &'a Principal,
+        store: String,
+        body: ClientBody,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ClientResponse> + Send + 'a>> {
+        Box::pin(self.answer_checked(who, store, body))
+    }
+
+    /// A request of a store held here, answered by its replica and counted in its metrics.
+    async fn answer_timed(&self, replica: &Arc<Replica>, body: ClientBody, owner: Option<u64>) -> ClientResponse {
+        let timed = StoreMetrics::start(&body);
+        let response = self.answer_store(replica, body, owner).await;
+        replica.metrics.finish(timed, &response);
         response
     }
 
@@ -231,7 +292,7 @@ impl Node {
             ClientBody::Auth(AuthOp::WhoAmI) => {
                 Ok(ClientReply::Auth(AuthReply::Identity(who.identity(self.catalogue().auth.enabled))))
             }
-            ClientBody::Auth(op) => self.auth_op(op, who).await,
+            ClientBody::Auth(op) => Box::pin(self.auth_op(op, who)).await,
             ClientBody::WaitLock { waiter, .. } if !who.is_trusted() => {
                 match self.lock_wait_access(&store, waiter, who) {
                     Ok(()) => Box::pin(self.answer_checked(&Principal::Node, store, body)).await,
@@ -274,41 +335,42 @@ impl Node {
                 Ok(ClientReply::Done)
             }
             ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
-            ClientBody::Members(op) => self.members_op(op).await,
-            ClientBody::Stores(op) => self.stores_op(op).await,
-            ClientBody::Open { settings } => {
-                if self.replica(&store).is_some() || self.catalogue().stores.contains_key(&store) {
-                    // This node's copy may lag a drop that has returned: the catalogue's
-                    // leader has the last word (an open is once per handle). Not reached
-                    // within a second, the local copy answers.
-                    let list = crate::net::wire::StoresOp::List { name: Some(store.clone()) };
-                    let asked = tokio::time::timeout(OPEN_CHECK, self.ask_catalogue(ClientBody::Stores(list)));
-                    match asked.await {
-                        Ok(Err(error)) if error.code() == ErrorCode::NotFound => {}
-                        Ok(Ok(ClientReply::Stores(entries))) if entries.is_empty() => {}
-                        _ => return Ok(ClientReply::Flag(false)),
-                    }
-                }
-                if !self.inner.config.allow_create_stores {
-                    return Err(self.elsewhere(&store).await);
-                }
-                match normalize_store_name(&store) {
-                    Ok(name) if name == store => {
-                        self.ensure_store(&store, settings).await.map(ClientReply::Flag).map_err(ClientFault::Error)
-                    }
-                    Ok(_) | Err(_) => Err(ClientFault::Error(Error::invalid(format!("bad store name {store:?}")))),
-                }
-            }
+            ClientBody::Members(op) => Box::pin(self.members_op(op)).await,
+            ClientBody::Stores(op) => Box::pin(self.stores_op(op)).await,
+            ClientBody::Open { settings } => Box::pin(self.open_store(store, settings)).await,
             body => match self.replica(&store) {
                 // The catalogue answers reads and status (nodes read it linearizably).
                 Some(replica) if store != CATALOGUE || matches!(body, ClientBody::Read { .. } | ClientBody::Status) => {
-                    let timed = StoreMetrics::start(&body);
-                    let response = self.answer_store(&replica, body, who.token()).await;
-                    replica.metrics.finish(timed, &response);
-                    response
+                    self.answer_timed(&replica, body, who.token()).await
                 }
-                _ => Err(self.elsewhere(&store).await),
+                _ => Err(Box::pin(self.elsewhere(&store)).await),
             },
+        }
+    }
+
+    /// Opening a store: whether the cluster has it (a node whose copy of the catalogue lags
+    /// asks its leader), or creating it where the cluster allows that.
+    async fn open_store(&self, store: String, settings: StoreSettings) -> ClientResponse {
+        if self.replica(&store).is_some() || self.catalogue().stores.contains_key(&store) {
+            // This node's copy may lag a drop that has returned: the catalogue's
+            // leader has the last word (an open is once per handle). Not reached
+            // within a second, the local copy answers.
+            let list = crate::net::wire::StoresOp::List { name: Some(store.clone()) };
+            let asked = tokio::time::timeout(OPEN_CHECK, self.ask_catalogue(ClientBody::Stores(list)));
+            match asked.await {
+                Ok(Err(error)) if error.code() == ErrorCode::NotFound => {}
+                Ok(Ok(ClientReply::Stores(entries))) if entries.is_empty() => {}
+                _ => return Ok(ClientReply::Flag(false)),
+            }
+        }
+        if !self.inner.config.allow_create_stores {
+            return Err(self.elsewhere(&store).await);
+        }
+        match normalize_store_name(&store) {
+            Ok(name) if name == store => {
+                self.ensure_store(&store, settings).await.map(ClientReply::Flag).map_err(ClientFault::Error)
+            }
+            Ok(_) | Err(_) => Err(ClientFault::Error(Error::invalid(format!("bad store name {store:?}")))),
         }
     }
 
@@ -338,12 +400,15 @@ impl Node {
                 replica.propose(Some(id), command).await.map(ClientReply::Reply)
             }
             ClientBody::Read { query, local } => replica.read(query, local).await.map(ClientReply::Reply),
-            ClientBody::SessionOpen { id, ttl_ms } => replica.open_session(id, ttl_ms).await.map(ClientReply::Reply),
-            ClientBody::SessionHeartbeat { lease, ttl_ms, wait_ms } => replica
-                .heartbeat(lease, ttl_ms, Duration::from_millis(wait_ms).min(MAX_POLL))
-                .await
-                .map(ClientReply::Flag),
-            ClientBody::AdvanceClock { by_ms } => replica.advance(by_ms).await.map(|()| ClientReply::Done),
+            ClientBody::SessionOpen { id, ttl_ms } => {
+                Box::pin(replica.open_session(id, ttl_ms)).await.map(ClientReply::Reply)
+            }
+            ClientBody::SessionHeartbeat { lease, ttl_ms, wait_ms } => {
+                Box::pin(replica.heartbeat(lease, ttl_ms, Duration::from_millis(wait_ms).min(MAX_POLL)))
+                    .await
+                    .map(ClientReply::Flag)
+            }
+            ClientBody::AdvanceClock { by_ms } => Box::pin(replica.advance(by_ms)).await.map(|()| ClientReply::Done),
             ClientBody::Status => {
                 let stats = replica.read(Query::Stats, true).await?;
                 let (members, leader, term) = replica.view();
@@ -352,40 +417,16 @@ impl Node {
                 Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term, disk_full, auth } })
             }
             ClientBody::WaitLock { waiter, max_wait_ms } => {
-                let mailbox = replica.engine.wait_for(waiter);
-                let wait = Duration::from_millis(max_wait_ms).min(MAX_POLL);
-                // A change of the access records ends the poll early: the client's next poll
-                // is checked against them (a revoked token's wait ends with the error).
-                let auth_changed = self.inner.auth_changed.notified();
-                let outcome = tokio::select! {
-                    outcome = tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))) => outcome,
-                    () = auth_changed => Ok(Recv::Empty),
-                };
-                match outcome {
-                    Ok(Recv::Item(outcome)) => {
-                        self.forget_lock_wait(&replica.name, waiter);
-                        Ok(ClientReply::Lock(Some(outcome)))
-                    }
-                    // The replica shut down under the wait (its store moved away from this
-                    // node, or the node is stopping): the client waits on another node.
-                    Ok(Recv::Closed(error)) if error.code() == ErrorCode::Closed => Err(ClientFault::Error(
-                        Error::unavailable(format!("store {:?} is no longer served here", replica.name)),
-                    )),
-                    Ok(Recv::Closed(error)) => Err(ClientFault::Error(error)),
-                    Ok(_) | Err(_) => {
-                        replica.engine.forget_wait(waiter);
-                        Ok(ClientReply::Lock(None))
-                    }
-                }
+                Box::pin(self.wait_lock(replica, waiter, max_wait_ms)).await
             }
             ClientBody::WatchOpen { filter, prev_value, start, min_revision } => {
-                self.open_watch(replica, filter, prev_value, start, min_revision, owner).await
+                Box::pin(self.open_watch(replica, filter, prev_value, start, min_revision, owner)).await
             }
             ClientBody::WatchPoll { watch, after, max_wait_ms, max_events, min_revision } => {
-                self.poll_watch(watch, after, max_wait_ms, max_events, min_revision).await
+                Box::pin(self.poll_watch(watch, after, max_wait_ms, max_events, min_revision)).await
             }
             ClientBody::WatchClose { watch } => Ok(self.close_watch(watch)),
-            ClientBody::Backup { session, part } => self.backup_part(replica, session, part).await,
+            ClientBody::Backup { session, part } => Box::pin(self.backup_part(replica, session, part)).await,
             ClientBody::Hello { .. }
             | ClientBody::Open { .. }
             | ClientBody::Members(_)
@@ -394,6 +435,35 @@ impl Node {
             | ClientBody::SlowLinks { .. }
             | ClientBody::DiskFaults(_)
             | ClientBody::Auth(_) => Err(ClientFault::Error(Error::internal("a node-level request reached a store"))),
+        }
+    }
+
+    /// One poll of a lock wait queued earlier.
+    async fn wait_lock(&self, replica: &Arc<Replica>, waiter: u64, max_wait_ms: u64) -> ClientResponse {
+        let mailbox = replica.engine.wait_for(waiter);
+        let wait = Duration::from_millis(max_wait_ms).min(MAX_POLL);
+        // A change of the access records ends the poll early: the client's next poll
+        // is checked against them (a revoked token's wait ends with the error).
+        let auth_changed = self.inner.auth_changed.notified();
+        let outcome = tokio::select! {
+            outcome = tokio::time::timeout(wait, poll_fn(|cx| mailbox.poll_recv(cx))) => outcome,
+            () = auth_changed => Ok(Recv::Empty),
+        };
+        match outcome {
+            Ok(Recv::Item(outcome)) => {
+                self.forget_lock_wait(&replica.name, waiter);
+                Ok(ClientReply::Lock(Some(outcome)))
+            }
+            // The replica shut down under the wait (its store moved away from this
+            // node, or the node is stopping): the client waits on another node.
+            Ok(Recv::Closed(error)) if error.code() == ErrorCode::Closed => Err(ClientFault::Error(
+                Error::unavailable(format!("store {:?} is no longer served here", replica.name)),
+            )),
+            Ok(Recv::Closed(error)) => Err(ClientFault::Error(error)),
+            Ok(_) | Err(_) => {
+                replica.engine.forget_wait(waiter);
+                Ok(ClientReply::Lock(None))
+            }
         }
     }
 }
