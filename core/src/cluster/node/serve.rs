@@ -144,7 +144,7 @@ impl Node {
     pub(super) async fn answer_from(&self, request: ClientRequest, peer: Option<PeerId>) -> ClientResponse {
         let (who, store, body) = match self.admit(request, peer) {
             Ok(admitted) => admitted,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
@@ -183,7 +183,7 @@ impl Node {
         &self,
         request: ClientRequest,
         peer: Option<PeerId>,
-    ) -> Result<(Principal, String, ClientBody), ClientResponse> {
+    ) -> Result<(Principal, String, ClientBody), Box<ClientResponse>> {
         let ClientRequest { store, body, auth } = request;
         let catalogue = self.catalogue();
         let who = match catalogue.auth.authenticate(peer.as_ref(), auth.as_ref(), wall_ms()) {
@@ -196,7 +196,7 @@ impl Node {
                 if let ClientBody::WaitLock { waiter, .. } = body {
                     self.cancel_lock_wait(&store, waiter);
                 }
-                return Err(ended.unwrap_or(Err(ClientFault::Error(error))));
+                return Err(Box::new(ended.unwrap_or(Err(ClientFault::Error(error)))));
             }
         };
         if let Err(error) = check_request(&who, &store, &body) {
@@ -204,7 +204,7 @@ impl Node {
             if let ClientBody::WaitLock { waiter, .. } = body {
                 self.cancel_lock_wait(&store, waiter);
             }
-            return Err(Err(ClientFault::Error(error)));
+            return Err(Box::new(Err(ClientFault::Error(error))));
         }
         let body = confine(&who, &store, body);
         Ok((who, store, body))
