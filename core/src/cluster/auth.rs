@@ -41,11 +41,8 @@ pub(crate) struct AuthTable {
     pub(crate) nodes: HashSet<PeerId, Fast>,
     revoked_peers: HashSet<PeerId, Fast>,
     grants: HashMap<String, Arc<Vec<Grant>>>,
-    /// Each token's hash as bytes (the record keeps it in hex).
-    hashes: HashMap<u64, [u8; 32], Fast>,
-    /// Tokens whose secret was checked against this table: the next request with the same
-    /// text skips the hash (a new table, made by any change of the records, starts empty).
-    verified: Verified,
+    /// What a request needs of each token, gathered once per table: one lookup per request.
+    entries: HashMap<u64, TokenEntry, Fast>,
     /// Changes whenever an access record changes (long polls re-check their permission).
     pub(crate) generation: u64,
 }
@@ -75,7 +72,6 @@ impl AuthTable {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (self.enabled, &self.users, &self.roles, &self.tokens, &self.revoked).hash(&mut hasher);
         self.generation = hasher.finish();
-        self.hashes = self.tokens.values().filter_map(|token| Some((token.id, unhex(&token.hash)?))).collect();
         self.grants = self
             .users
             .values()
@@ -87,6 +83,24 @@ impl AuthTable {
                     .flat_map(|role| role.grants.iter().cloned())
                     .collect();
                 (user.name.clone(), Arc::new(grants))
+            })
+            .collect();
+        let names: HashMap<&str, Arc<str>> =
+            self.users.keys().map(|name| (name.as_str(), Arc::from(name.as_str()))).collect();
+        self.entries = self
+            .tokens
+            .values()
+            .filter_map(|token| {
+                let user = names.get(token.user.as_str()).zip(self.grants.get(&token.user)).map(|(name, grants)| {
+                    Principal::User { name: Arc::clone(name), token: token.id, grants: Arc::clone(grants) }
+                });
+                let entry = TokenEntry {
+                    hash: unhex(&token.hash)?,
+                    expires_ms: token.expires_ms,
+                    user,
+                    verified: Verified::default(),
+                };
+                Some((token.id, entry))
             })
             .collect();
     }
@@ -122,15 +136,9 @@ impl AuthTable {
             return Ok(Principal::Open);
         }
         let Some(token) = token else { return Ok(Principal::Anonymous) };
-        if let Some(id) = token.id() {
-            if self
-                .verified
-                .0
-                .lock()
-                .get(&id)
-                .is_some_and(|known| same(known.expose().as_bytes(), token.expose().as_bytes()))
-            {
-                return self.principal(id, now_ms);
+        if let Some((id, entry)) = token.id().and_then(|id| Some((id, self.entries.get(&id)?))) {
+            if entry.verified.0.get().is_some_and(|known| same(known.expose().as_bytes(), token.expose().as_bytes())) {
+                return entry.principal(id, now_ms);
             }
         }
         let (id, secret) = token.parts().ok_or_else(|| {
@@ -142,28 +150,38 @@ impl AuthTable {
             ))
         })?;
         let unknown = || unauthenticated(format!("token {id:016x} is unknown or revoked"));
-        let expected = self.hashes.get(&id).ok_or_else(unknown)?;
+        let entry = self.entries.get(&id).ok_or_else(unknown)?;
         let digest: [u8; 32] = Sha256::digest(secret).into();
-        if !same(&digest, expected) {
+        if !same(&digest, &entry.hash) {
             return Err(unknown());
         }
-        let principal = self.principal(id, now_ms)?;
-        let mut verified = self.verified.0.lock();
-        if verified.len() < 4096 {
-            verified.insert(id, token.clone());
-        }
+        let principal = entry.principal(id, now_ms)?;
+        // Only the one text that hashes to the record is ever kept.
+        let _ = entry.verified.0.set(token.clone());
         Ok(principal)
     }
+}
 
+/// A token as requests need it (`AuthTable::entries`).
+#[derive(Clone, Debug, PartialEq)]
+struct TokenEntry {
+    /// SHA-256 of its secret (the record keeps it in hex).
+    hash: [u8; 32],
+    expires_ms: Option<u64>,
+    /// Its user with the user's grants (`None`: the user is gone).
+    user: Option<Principal>,
+    /// Its text, once a request carried it and it checked: the next request with the same
+    /// text skips the hash (a new table, made by any change of the records, starts empty).
+    verified: Verified,
+}
+
+impl TokenEntry {
     /// The user of token `id`, whose secret was checked.
     fn principal(&self, id: u64, now_ms: u64) -> Result<Principal> {
-        let unknown = || unauthenticated(format!("token {id:016x} is unknown or revoked"));
-        let record = self.tokens.get(&id).ok_or_else(unknown)?;
-        if record.expires_ms.is_some_and(|expires| expires <= now_ms) {
+        if self.expires_ms.is_some_and(|expires| expires <= now_ms) {
             return Err(unauthenticated(format!("token {id:016x} has expired")));
         }
-        let grants = self.grants.get(&record.user).cloned().ok_or_else(unknown)?;
-        Ok(Principal::User { name: record.user.clone(), token: id, grants })
+        self.user.clone().ok_or_else(|| unauthenticated(format!("token {id:016x} is unknown or revoked")))
     }
 }
 
@@ -176,9 +194,9 @@ pub(crate) fn hash_secret(secret: &[u8; 32]) -> String {
     })
 }
 
-/// Verified token texts by id (see `AuthTable::verified`): not part of what a table is.
+/// A verified token text (see `TokenEntry::verified`): not part of what a table is.
 #[derive(Debug, Default)]
-struct Verified(parking_lot::Mutex<HashMap<u64, Secret, Fast>>);
+struct Verified(std::sync::OnceLock<Secret>);
 
 impl Clone for Verified {
     fn clone(&self) -> Verified {
@@ -211,7 +229,7 @@ fn unauthenticated(message: impl Into<String>) -> Error {
 }
 
 /// Who a request comes from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Principal {
     /// A member node (or this one): the cluster's own requests.
     Node,
@@ -220,7 +238,7 @@ pub(crate) enum Principal {
     /// Access control is on and the request carries no token.
     Anonymous,
     /// A token's user.
-    User { name: String, token: u64, grants: Arc<Vec<Grant>> },
+    User { name: Arc<str>, token: u64, grants: Arc<Vec<Grant>> },
 }
 
 /// Which keys a permission is needed on.
@@ -264,7 +282,7 @@ impl Principal {
         match self {
             Principal::User { name, token, grants } => Identity {
                 auth,
-                user: Some(name.clone()),
+                user: Some(name.to_string()),
                 token: Some(format!("{token:016x}")),
                 grants: grants.to_vec(),
             },

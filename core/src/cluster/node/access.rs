@@ -476,8 +476,11 @@ fn keeps_an_admin(after: &AuthTable) -> Result<()> {
     let admin = after.tokens.values().any(|token| {
         token.expires_ms.is_none_or(|expires| expires > now)
             && after.users.get(&token.user).is_some_and(|user| {
-                let who =
-                    Principal::User { name: user.name.clone(), token: token.id, grants: after.grants_of(&user.name) };
+                let who = Principal::User {
+                    name: user.name.as_str().into(),
+                    token: token.id,
+                    grants: after.grants_of(&user.name),
+                };
                 who.allows(Permission::Admin, "", crate::cluster::auth::Scope::Cluster)
             })
     });
