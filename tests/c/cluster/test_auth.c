@@ -1,8 +1,9 @@
 /*
  * Access control from C, on a 3-node cluster started with --auth: the admin calls
  * (clustron_admin_access), a token read from token_file=, both error codes and their
- * messages, a prefix-limited reader on every kind of read, and a revoked token ending a
- * watch. `make test-bindings-cluster` runs it (under valgrind) with CLUSTRON_AUTH_NODES and
+ * messages, a prefix-limited reader on every kind of read, the permission matrix (19
+ * operation kinds for a reader, a prefix-limited user and the admin), no, forged, malformed
+ * and expired tokens, and a revoked token ending a watch. `make test-bindings-cluster` runs it (under valgrind) with CLUSTRON_AUTH_NODES and
  * CLUSTRON_ADMIN_TOKEN_FILE; without them it fails, it never skips.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -62,6 +63,108 @@ static void field(const char *json, const char *name, char *out, size_t size) {
         }                                                                                  \
         clustron_error_free(error_);                                                       \
     } while (0)
+
+/* The operation kinds of the permission matrix (cli/tests/auth.rs runs the same from Rust):
+ * `c/` is the prefix-limited user's, `d/` lies outside it. */
+#define MATRIX 19
+static const char *const OPERATIONS[MATRIX] = {
+    "put c/",  "put d/",    "get c/",   "get d/",    "delete d/", "scan c/", "scan all",
+    "count all", "clear d/", "txn c/", "txn c/+d/", "watch c/", "watch all", "lock c/",
+    "lock d/", "counter c/", "lease",   "search",    "status",
+};
+
+/* Runs every operation kind once through `store`; each one's status into `out`. */
+static void operations(const clustron_store *store, clustron_status out[MATRIX]) {
+    int i = 0;
+    clustron_entry *entry = NULL;
+    clustron_entries *entries = NULL;
+    clustron_results *results = NULL;
+    clustron_watch *watch = NULL;
+    clustron_lock *lock = NULL;
+    clustron_range prefix_c = {CLUSTRON_RANGE_PREFIX, S("c/"), NULL, 0, false};
+    clustron_range prefix_d = {CLUSTRON_RANGE_PREFIX, S("d/"), NULL, 0, false};
+    out[i++] = clustron_kv_put(store, S("c/1"), (const uint8_t *)"v", 1, NULL, NULL, NULL);
+    out[i++] = clustron_kv_put(store, S("d/1"), (const uint8_t *)"v", 1, NULL, NULL, NULL);
+    out[i++] = clustron_kv_get(store, S("c/1"), &entry, NULL);
+    clustron_entry_free(entry);
+    entry = NULL;
+    out[i++] = clustron_kv_get(store, S("d/1"), &entry, NULL);
+    clustron_entry_free(entry);
+    out[i++] = clustron_kv_delete(store, S("d/2"), NULL, NULL, NULL);
+    out[i++] = clustron_kv_scan(store, &prefix_c, NULL, 0, 0, &entries, NULL);
+    clustron_entries_free(entries);
+    entries = NULL;
+    out[i++] = clustron_kv_scan(store, NULL, NULL, 0, 0, &entries, NULL);
+    clustron_entries_free(entries);
+    entries = NULL;
+    uint64_t count = 0;
+    out[i++] = clustron_kv_count(store, NULL, &count, NULL);
+    out[i++] = clustron_kv_clear(store, &prefix_d, NULL, NULL, NULL);
+    clustron_op inside[2] = {{CLUSTRON_OP_PUT, S("c/t"), (const uint8_t *)"1", 1, NULL, NULL},
+                             {CLUSTRON_OP_GET, S("c/1"), NULL, 0, NULL, NULL}};
+    clustron_op across[2] = {{CLUSTRON_OP_PUT, S("c/t"), (const uint8_t *)"1", 1, NULL, NULL},
+                             {CLUSTRON_OP_GET, S("d/1"), NULL, 0, NULL, NULL}};
+    clustron_txn_outcome outcome;
+    out[i++] = clustron_txn_run(store, NULL, 0, inside, 2, NULL, 0, &outcome, &results, NULL);
+    clustron_results_free(results);
+    results = NULL;
+    out[i++] = clustron_txn_run(store, NULL, 0, across, 2, NULL, 0, &outcome, &results, NULL);
+    clustron_results_free(results);
+    out[i++] = clustron_watch_range(store, &prefix_c, NULL, &watch, NULL);
+    clustron_watch_free(watch);
+    watch = NULL;
+    out[i++] = clustron_watch_range(store, NULL, NULL, &watch, NULL);
+    clustron_watch_free(watch);
+    clustron_lock_options hold = {CLUSTRON_LOCK_TTL, 60000, 0, 0};
+    const char *lock_names[2] = {"c/lock", "d/lock"};
+    for (int n = 0; n < 2; n++) {
+        out[i++] = clustron_lock_acquire(store, lock_names[n], 6, &hold, &lock, NULL);
+        if (lock != NULL) {
+            bool released = false;
+            OK(clustron_lock_release(lock, &released, NULL));
+            clustron_lock_free(lock);
+            lock = NULL;
+        }
+    }
+    out[i++] = clustron_counter_add(store, S("c/n"), 1, NULL, NULL, NULL);
+    clustron_lease_info lease;
+    out[i++] = clustron_lease_grant(store, 60000, &lease, NULL);
+    clustron_search search;
+    memset(&search, 0, sizeof search);
+    out[i++] = clustron_kv_search(store, &search, &entries, NULL);
+    clustron_entries_free(entries);
+    clustron_store_stats stats;
+    out[i++] = clustron_store_status(store, &stats, NULL);
+    CHECK(i == MATRIX);
+}
+
+/* Opens `orders` with the token in `secret` (written to a file), runs the matrix and
+ * compares each outcome with `expected`. */
+static void check_matrix(const char *who, const char *secret, const clustron_status expected[MATRIX]) {
+    char token_file[] = "/tmp/clustron-c-matrix-XXXXXX";
+    int fd = mkstemp(token_file);
+    CHECK(fd >= 0);
+    CHECK(write(fd, secret, strlen(secret)) == (ssize_t)strlen(secret));
+    close(fd);
+    char query[256], address[1024];
+    snprintf(query, sizeof query, "?token_file=%s", token_file);
+    target(address, sizeof address, "orders", query);
+    clustron_store *store = NULL;
+    OK(clustron_store_open(address, &store, NULL));
+    clustron_status got[MATRIX];
+    operations(store, got);
+    int wrong = 0;
+    for (int n = 0; n < MATRIX; n++) {
+        if (got[n] != expected[n]) {
+            fprintf(stderr, "%s: %s gave %s, expected %s\n", who, OPERATIONS[n], clustron_status_name(got[n]),
+                    clustron_status_name(expected[n]));
+            wrong++;
+        }
+    }
+    CHECK(wrong == 0);
+    clustron_store_free(store);
+    unlink(token_file);
+}
 
 int main(void) {
     nodes = getenv("CLUSTRON_AUTH_NODES");
@@ -157,6 +260,44 @@ int main(void) {
     target(address, sizeof address, "orders", "?token=garbage");
     CHECK_REFUSED(CLUSTRON_UNAUTHENTICATED, "token", "garbage", OPEN);
     CHECK(other == NULL);
+
+    /* The permission matrix: a reader of the store, a user limited to c/, the admin. */
+    clustron_text_free(access_request(admin, "{\"op\": \"add_role\", \"name\": \"c-ro\", \"grants\": [\"read@orders\"]}"));
+    clustron_text_free(access_request(admin, "{\"op\": \"add_user\", \"name\": \"c-ro\", \"roles\": [\"c-ro\"]}"));
+    clustron_text_free(access_request(
+        admin, "{\"op\": \"add_role\", \"name\": \"c-pre\", \"grants\": [\"read,write,coordinate,watch@orders:c/\"]}"));
+    clustron_text_free(access_request(admin, "{\"op\": \"add_user\", \"name\": \"c-pre\", \"roles\": [\"c-pre\"]}"));
+    char ro_secret[128], pre_secret[128], admin_secret[128], expired_secret[128];
+    answer = access_request(admin, "{\"op\": \"create_token\", \"user\": \"c-ro\"}");
+    field(answer, "secret", ro_secret, sizeof ro_secret);
+    clustron_text_free(answer);
+    answer = access_request(admin, "{\"op\": \"create_token\", \"user\": \"c-pre\"}");
+    field(answer, "secret", pre_secret, sizeof pre_secret);
+    clustron_text_free(answer);
+    answer = access_request(admin, "{\"op\": \"create_token\", \"user\": \"c-pre\", \"ttl_ms\": 1}");
+    field(answer, "secret", expired_secret, sizeof expired_secret);
+    clustron_text_free(answer);
+    FILE *admin_file = fopen(admin_token_file, "r");
+    CHECK(admin_file != NULL && fgets(admin_secret, sizeof admin_secret, admin_file) != NULL);
+    fclose(admin_file);
+    admin_secret[strcspn(admin_secret, "\r\n")] = '\0';
+#define O CLUSTRON_OK
+#define D CLUSTRON_PERMISSION_DENIED
+    const clustron_status as_reader[MATRIX] = {D, D, O, O, D, O, O, O, D, D, D, D, D, D, D, D, D, D, O};
+    const clustron_status as_tenant[MATRIX] = {O, D, O, D, D, O, D, D, D, O, D, O, D, O, D, O, O, D, D};
+    const clustron_status as_admin[MATRIX] = {O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O, O};
+#undef O
+#undef D
+    check_matrix("reader", ro_secret, as_reader);
+    check_matrix("prefix-limited", pre_secret, as_tenant);
+    check_matrix("admin", admin_secret, as_admin);
+    /* An expired token opens nothing. */
+    snprintf(query, sizeof query, "?token=%s", expired_secret);
+    target(address, sizeof address, "orders", query);
+    clustron_store *expired_store = NULL;
+#define OPEN_EXPIRED(err) clustron_store_open(address, &expired_store, err)
+    CHECK_REFUSED(CLUSTRON_UNAUTHENTICATED, "token", expired_secret, OPEN_EXPIRED);
+    CHECK(expired_store == NULL);
 
     /* A watch of the reader's prefix sees writes, and ends with permission_denied once its
      * token is revoked; the token's next request is unauthenticated. */
