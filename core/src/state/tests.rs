@@ -298,3 +298,24 @@ fn a_scoped_lease_command_ends_or_extends_only_a_lease_inside_its_scope() {
     // A lease that does not exist: revoking it says false, as unscoped.
     assert_eq!(sm.apply(locks_in(vec![]), 2_200).reply.unwrap(), Reply::Flag(false));
 }
+
+#[test]
+fn a_mass_expiry_is_swept_in_chunks_of_revisions() {
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    let keys = 2 * super::SWEEP_CHUNK + 10;
+    for index in 0..keys {
+        sm.apply(put(&format!("k{index:06}"), "v", Some(10)), 1_000);
+    }
+    sm.apply(put("stays", "v", None), 1_000);
+    let before = sm.state().revision();
+    let applied = sm.apply(Command::Tick, 1_010);
+    // Three revisions of at most SWEEP_CHUNK deletions each, every key gone.
+    assert_eq!(applied.after - before, 3);
+    assert_eq!(sm.state().keys.len(), 1);
+    let deletes = sm.recent_events().len();
+    assert_eq!(deletes, keys);
+    let mut revisions: Vec<u64> = sm.recent_events().iter().map(|event| event.revision()).collect();
+    revisions.dedup();
+    assert_eq!(revisions, vec![before + 1, before + 2, before + 3]);
+    assert_eq!(sm.recent_events().iter().filter(|event| event.revision() == before + 1).count(), super::SWEEP_CHUNK);
+}
