@@ -113,8 +113,24 @@ impl Deadlines {
 
     /// Takes the earliest deadline if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: u64) -> Option<(u64, Due)> {
-        if self.next()? > now {
+        if !self.reach(now) {
             return None;
+        }
+        let (time, reached) = self.reached.as_mut().expect("a reached bucket");
+        let (time, due) = (*time, reached.pop_first().expect("reached buckets are not empty"));
+        if reached.is_empty() {
+            self.reached = None;
+        }
+        Some((time, due))
+    }
+
+    /// Sorts the earliest bucket if it is due at `now` and not sorted yet (the work of the
+    /// first `pop_due` of a bucket: a million deadlines due at one instant take a few hundred
+    /// milliseconds, which the sweep does before it locks the shards). Whether a deadline
+    /// is due.
+    pub(crate) fn reach(&mut self, now: u64) -> bool {
+        if self.next().is_none_or(|next| next > now) {
+            return false;
         }
         let earliest_bucket = self.times.peek().map(|Reverse(time)| *time);
         let reach_next = match &self.reached {
@@ -133,12 +149,7 @@ impl Deadlines {
             self.drop_dead_times();
             self.reached = Some((time, bucket.into_iter().collect()));
         }
-        let (time, reached) = self.reached.as_mut().expect("a reached bucket");
-        let (time, due) = (*time, reached.pop_first().expect("reached buckets are not empty"));
-        if reached.is_empty() {
-            self.reached = None;
-        }
-        Some((time, due))
+        true
     }
 
     pub(crate) fn clear(&mut self) {

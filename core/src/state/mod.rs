@@ -248,7 +248,7 @@ impl StateMachine {
             })
             .expect("a grace cannot fail");
         }
-        while self.deadlines.next().is_some_and(|next| next <= now) {
+        while self.deadlines.reach(now) {
             self.change(ShardMask::ALL, now, &mut notices, |change| {
                 sweep(change, SWEEP_CHUNK);
                 Ok(())
