@@ -444,8 +444,19 @@ fn wire_samples(samples: &mut Samples) {
     }
     samples.value("ClientRequest", &ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: None });
     let token = crate::auth::Secret::new(format!("{}00000000000000ab_{}", crate::auth::TOKEN_PREFIX, "0f".repeat(32)));
-    let request = ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: Some(token.clone()) };
+    let request = ClientRequest {
+        store: "orders".into(),
+        body: ClientBody::Status,
+        auth: Some(crate::auth::Credential::from(&token)),
+    };
     samples.value("ClientRequest with a token", &request);
+    let garbage = crate::auth::Secret::new("not a token");
+    let request = ClientRequest {
+        store: "orders".into(),
+        body: ClientBody::Status,
+        auth: Some(crate::auth::Credential::from(&garbage)),
+    };
+    samples.value("ClientRequest with a malformed token", &request);
     let view =
         ClusterView { members: vec![node.clone()], leader: Some(node.clone()), term: 3, disk_full: false, auth: true };
     let info = crate::auth::TokenInfo {

@@ -18,7 +18,7 @@ use libp2p::PeerId;
 use sha2::{Digest, Sha256};
 
 use super::catalogue::{RevokedRecord, RoleRecord, TokenRecord, UserRecord};
-use crate::auth::{covers, Grant, Identity, Permission, Secret};
+use crate::auth::{covers, Credential, Grant, Identity, Permission};
 use crate::engine::watchers::Filter;
 use crate::net::wire::{AuthOp, ClientBody, MembersOp, StoresOp};
 use crate::state::command::{Command, LeaseScope, Query, Reply};
@@ -124,7 +124,12 @@ impl AuthTable {
 
     /// Who sent a request: `peer` is the sending peer (none: this node itself), `token` what
     /// the request carries, `now_ms` the wall clock (tokens expire by it).
-    pub(crate) fn authenticate(&self, peer: Option<&PeerId>, token: Option<&Secret>, now_ms: u64) -> Result<Principal> {
+    pub(crate) fn authenticate(
+        &self,
+        peer: Option<&PeerId>,
+        token: Option<&Credential>,
+        now_ms: u64,
+    ) -> Result<Principal> {
         let Some(peer) = peer else { return Ok(Principal::Node) };
         if !self.revoked_peers.is_empty() && self.revoked_peers.contains(peer) {
             return Err(unauthenticated("this node was revoked from the cluster (members revoke): it is shut out"));
@@ -135,29 +140,29 @@ impl AuthTable {
         if !self.enabled {
             return Ok(Principal::Open);
         }
-        let Some(token) = token else { return Ok(Principal::Anonymous) };
-        if let Some((id, entry)) = token.id().and_then(|id| Some((id, self.entries.get(&id)?))) {
-            if entry.verified.0.get().is_some_and(|known| same(known.expose().as_bytes(), token.expose().as_bytes())) {
-                return entry.principal(id, now_ms);
+        let (id, secret) = match token {
+            None => return Ok(Principal::Anonymous),
+            Some(Credential::Token { id, secret }) => (*id, secret),
+            Some(Credential::Malformed { bytes }) => {
+                return Err(unauthenticated(format!(
+                    "malformed token ({bytes} bytes): a token is {}, 16 hex digits, '_' and 64 hex digits, as \
+                     `clustron token create` prints it",
+                    crate::auth::TOKEN_PREFIX
+                )))
             }
-        }
-        let (id, secret) = token.parts().ok_or_else(|| {
-            unauthenticated(format!(
-                "malformed token ({} bytes): a token is {}, 16 hex digits, '_' and 64 hex digits, as `clustron \
-                 token create` prints it",
-                token.expose().len(),
-                crate::auth::TOKEN_PREFIX
-            ))
-        })?;
+        };
         let unknown = || unauthenticated(format!("token {id:016x} is unknown or revoked"));
         let entry = self.entries.get(&id).ok_or_else(unknown)?;
+        if entry.verified.0.get().is_some_and(|known| same(known, secret)) {
+            return entry.principal(id, now_ms);
+        }
         let digest: [u8; 32] = Sha256::digest(secret).into();
         if !same(&digest, &entry.hash) {
             return Err(unknown());
         }
         let principal = entry.principal(id, now_ms)?;
-        // Only the one text that hashes to the record is ever kept.
-        let _ = entry.verified.0.set(token.clone());
+        // Only the one secret that hashes to the record is ever kept.
+        let _ = entry.verified.0.set(*secret);
         Ok(principal)
     }
 }
@@ -170,8 +175,8 @@ struct TokenEntry {
     expires_ms: Option<u64>,
     /// Its user with the user's grants (`None`: the user is gone).
     user: Option<Principal>,
-    /// Its text, once a request carried it and it checked: the next request with the same
-    /// text skips the hash (a new table, made by any change of the records, starts empty).
+    /// Its secret, once a request carried it and it checked: the next request with the same
+    /// secret skips the hash (a new table, made by any change of the records, starts empty).
     verified: Verified,
 }
 
@@ -194,9 +199,15 @@ pub(crate) fn hash_secret(secret: &[u8; 32]) -> String {
     })
 }
 
-/// A verified token text (see `TokenEntry::verified`): not part of what a table is.
-#[derive(Debug, Default)]
-struct Verified(std::sync::OnceLock<Secret>);
+/// A verified token secret (see `TokenEntry::verified`): not part of what a table is.
+#[derive(Default)]
+struct Verified(std::sync::OnceLock<[u8; 32]>);
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "Verified(<redacted>)" } else { "Verified(none)" })
+    }
+}
 
 impl Clone for Verified {
     fn clone(&self) -> Verified {
@@ -557,7 +568,13 @@ fn check_query(who: &Principal, store: &str, query: &Query) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::Secret;
     use crate::cluster::catalogue::RECORD_VERSION;
+
+    /// A token as a request carries it.
+    fn cred(token: &Secret) -> Credential {
+        Credential::from(token)
+    }
     use crate::state::kv::PutItem;
 
     fn table(now_expired: bool) -> (AuthTable, Secret, Secret) {
@@ -592,7 +609,7 @@ mod tests {
     #[test]
     fn tokens_are_checked_without_showing_them() {
         let (table, alice, stranger) = table(false);
-        let who = table.authenticate(Some(&*CLIENT), Some(&alice), 100).unwrap();
+        let who = table.authenticate(Some(&*CLIENT), Some(&cred(&alice)), 100).unwrap();
         assert_eq!(who.who(), "alice (token 0000000000000001)");
         assert!(matches!(table.authenticate(Some(&*NODE), None, 100).unwrap(), Principal::Node));
         assert!(matches!(table.authenticate(Some(&*CLIENT), None, 100).unwrap(), Principal::Anonymous));
@@ -601,7 +618,7 @@ mod tests {
             (Secret::new("garbage"), "malformed token (7 bytes)"),
             (Secret::new("x".repeat(1 << 20)), "malformed token (1048576 bytes)"),
         ] {
-            let error = table.authenticate(Some(&*CLIENT), Some(&token), 100).unwrap_err();
+            let error = table.authenticate(Some(&*CLIENT), Some(&cred(&token)), 100).unwrap_err();
             assert_eq!(error.code(), ErrorCode::Unauthenticated);
             assert!(error.message().contains(wanted), "{error}");
             assert!(
@@ -611,14 +628,14 @@ mod tests {
         // The right id with another secret is not the token.
         let forged = Secret::new(format!("{}{}", &alice.expose()[..27], "0".repeat(64)));
         assert_eq!(
-            table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err().code(),
+            table.authenticate(Some(&*CLIENT), Some(&cred(&forged)), 100).unwrap_err().code(),
             ErrorCode::Unauthenticated
         );
         // Verified once, the same text skips the hash; another text under the same id does not.
-        assert!(table.authenticate(Some(&*CLIENT), Some(&alice), 100).is_ok());
-        let forged_again = table.authenticate(Some(&*CLIENT), Some(&forged), 100).unwrap_err();
+        assert!(table.authenticate(Some(&*CLIENT), Some(&cred(&alice)), 100).is_ok());
+        let forged_again = table.authenticate(Some(&*CLIENT), Some(&cred(&forged)), 100).unwrap_err();
         assert_eq!(forged_again.code(), ErrorCode::Unauthenticated);
-        let expired = table.authenticate(Some(&*CLIENT), Some(&alice), 1_000).unwrap_err();
+        let expired = table.authenticate(Some(&*CLIENT), Some(&cred(&alice)), 1_000).unwrap_err();
         assert!(expired.message().contains("expired"), "{expired}");
         let revoked = table.authenticate(Some(&*GONE), None, 0).unwrap_err();
         assert_eq!(revoked.code(), ErrorCode::Unauthenticated);
@@ -629,7 +646,7 @@ mod tests {
     #[test]
     fn a_prefix_limited_user_reaches_only_its_prefix() {
         let (table, alice, _) = table(false);
-        let who = table.authenticate(Some(&*CLIENT), Some(&alice), 0).unwrap();
+        let who = table.authenticate(Some(&*CLIENT), Some(&cred(&alice)), 0).unwrap();
         let write = |key: &str| ClientBody::Write {
             id: crate::net::wire::RequestId { client: 1, seq: 1, acked: 1 },
             command: Command::Put(PutItem::new(key, "v")),

@@ -31,7 +31,7 @@ use super::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, NodeInfo, RaftRequest, RaftResponse,
     CLIENT_PROTOCOL, MAX_CLIENT_FRAME, MAX_RAFT_FRAME, PROTOCOL_VERSION, RAFT_PROTOCOL,
 };
-use crate::auth::Secret;
+use crate::auth::Credential;
 use crate::{Error, Result};
 
 /// The most connections one peer may hold to this process at once (it needs one).
@@ -239,7 +239,7 @@ impl Net {
     /// Dials an address and answers the peer there.
     /// Connects to `address` and says hello in this protocol version: who answered, and what
     /// it knows of the cluster.
-    pub(crate) async fn hello(&self, address: Multiaddr, auth: Option<Secret>) -> Result<(PeerId, Welcome)> {
+    pub(crate) async fn hello(&self, address: Multiaddr, auth: Option<Credential>) -> Result<(PeerId, Welcome)> {
         let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect(address.clone()))
             .await
             .map_err(|_| Error::unavailable(format!("{address} did not answer")))??;

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Grant, Identity, NewToken, Role, Secret, TokenInfo, User};
+use crate::auth::{Credential, Grant, Identity, NewToken, Role, TokenInfo, User};
 use crate::config::StoreConfig;
 use crate::engine::inproc::{WaitOutcome, WatchStart};
 use crate::engine::watchers::Filter;
@@ -23,7 +23,8 @@ use crate::{Error, Event, LeaseId};
 /// `Event::change`.
 /// 6: backups and restores: `ClientBody::Backup`, `ClientReply::Backup`, `Command::Load` and
 /// `Command::LoadEnd`.
-/// 7: access control: every request carries the token (`ClientRequest::auth`), `Auth`
+/// 7: access control: every request carries the token (`ClientRequest::auth`, a `Credential`:
+/// the id and the 32 secret bytes, not the text), `Auth`
 /// requests and replies, `MembersOp::Revoke`, `ClusterView::auth`, the `unauthenticated` and
 /// `permission_denied` error codes.
 pub(crate) const PROTOCOL_VERSION: u32 = 7;
@@ -68,7 +69,7 @@ pub(crate) struct ClientRequest {
     pub(crate) store: String,
     pub(crate) body: ClientBody,
     /// The sender's token (none: a node, or a cluster without access control).
-    pub(crate) auth: Option<Secret>,
+    pub(crate) auth: Option<Credential>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -394,15 +395,31 @@ mod tests {
     #[test]
     fn the_messages_of_protocol_versions_3_4_6_and_7_are_pinned() {
         assert_eq!(PROTOCOL_VERSION, 7);
-        let request = ClientRequest { store: "s".into(), body: ClientBody::Status, auth: Some(Secret::new("t")) };
-        assert_eq!(postcard::to_allocvec(&request).unwrap(), [1, b's', 11, 1, 1, b't'], "the token follows the body");
+        let token = Credential::Token { id: 5, secret: [7; 32] };
+        let request = ClientRequest { store: "s".into(), body: ClientBody::Status, auth: Some(token) };
+        let mut expected = vec![1, b's', 11, 1, 0, 5, 32];
+        expected.extend([7; 32]);
+        assert_eq!(postcard::to_allocvec(&request).unwrap(), expected, "the token follows the body: id, 32 bytes");
+        let malformed = ClientRequest {
+            store: "s".into(),
+            body: ClientBody::Status,
+            auth: Some(Credential::Malformed { bytes: 300 }),
+        };
+        assert_eq!(
+            postcard::to_allocvec(&malformed).unwrap(),
+            [1, b's', 11, 1, 1, 0xac, 2],
+            "a malformed text: its length"
+        );
         let whoami = ClientBody::Auth(AuthOp::WhoAmI);
         assert_eq!(postcard::to_allocvec(&whoami).unwrap(), [18, 0], "Auth is variant 18");
         let revoke = ClientBody::Members(MembersOp::Revoke(5));
         assert_eq!(postcard::to_allocvec(&revoke).unwrap(), [12, 4, 5], "Revoke is MembersOp 4");
-        // Garbage where the token goes (not UTF-8, or cut short) does not decode: the node
-        // answers `invalid_input` for such a frame (`channel::serve`), it never panics.
-        for garbage in [&[1, b's', 11, 1, 2, 0xff, 0xfe][..], &[1, b's', 11, 1, 200], &[1, b's', 11, 7]] {
+        // Garbage where the token goes (an unknown kind, a secret cut short) does not decode:
+        // the node answers `invalid_input` for such a frame (`channel::serve`), never panics.
+        let short_secret = [&[1, b's', 11, 1, 0, 5, 31][..], &[7; 31]].concat();
+        for garbage in
+            [&[1, b's', 11, 1, 2, 0xff, 0xfe][..], &[1, b's', 11, 1, 0, 5, 32, 1, 2], &short_secret, &[1, b's', 11, 7]]
+        {
             assert!(postcard::from_bytes::<ClientRequest>(garbage).is_err(), "{garbage:?}");
         }
         let denied = Error::new(crate::ErrorCode::PermissionDenied, "");

@@ -9,6 +9,7 @@ use libp2p::{Multiaddr, PeerId};
 use openraft::ChangeMembers;
 
 use super::{io_error, Node, StartError};
+use crate::auth::Credential;
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::disk::Fatal;
 use crate::cluster::network::{Link, Network};
@@ -279,7 +280,7 @@ impl Node {
     pub(super) async fn hello_any_seed(&self) -> Result<(PeerId, Vec<Multiaddr>, Vec<String>)> {
         let mut last = Error::unavailable("no seeds");
         for address in seed_addresses(&self.inner.config.seeds, &mut last).await {
-            match self.inner.net.hello(address.clone(), self.inner.config.token.clone()).await {
+            match self.inner.net.hello(address.clone(), self.inner.config.token.as_ref().map(Credential::from)).await {
                 Ok((peer, welcome)) => return Ok((peer, vec![address], welcome.stores)),
                 Err(error) => last = error,
             }

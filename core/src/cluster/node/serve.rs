@@ -9,7 +9,7 @@ use libp2p::PeerId;
 
 use super::access::{is_audited, request_kind, wall_ms};
 use super::Node;
-use crate::auth::Secret;
+use crate::auth::Credential;
 use crate::cluster::auth::{check_request, confine, Principal};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
@@ -192,7 +192,7 @@ impl Node {
                 self.audit_denied(&Principal::Anonymous, &store, request_kind(&body), error.code());
                 // A watch or lock wait whose own token is no longer accepted: its permission
                 // ended, and so does it.
-                let ended = auth.as_ref().and_then(Secret::id).and_then(|id| self.ended_stream(&store, &body, id));
+                let ended = auth.as_ref().and_then(Credential::id).and_then(|id| self.ended_stream(&store, &body, id));
                 if let ClientBody::WaitLock { waiter, .. } = body {
                     self.cancel_lock_wait(&store, waiter);
                 }

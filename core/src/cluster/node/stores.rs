@@ -11,6 +11,7 @@ use libp2p::{Multiaddr, PeerId};
 use openraft::ChangeMembers;
 
 use super::{io_error, Node};
+use crate::auth::Credential;
 use crate::cluster::catalogue::{Catalogue, NodeRecord, NodeState, StoreRecord, CATALOGUE, MAX_VOTERS, RECORD_VERSION};
 use crate::cluster::disk::off_the_runtime;
 use crate::cluster::format::{self, Kind};
@@ -142,7 +143,7 @@ impl Node {
     /// A request of this node to another: with the node's token (which only matters before
     /// it is a member: a member node's requests are the cluster's own).
     fn request(&self, store: &str, body: ClientBody) -> ClientRequest {
-        ClientRequest { store: store.to_owned(), body, auth: self.inner.config.token.clone() }
+        ClientRequest { store: store.to_owned(), body, auth: self.inner.config.token.as_ref().map(Credential::from) }
     }
 
     async fn seed_target(&self) -> Option<(PeerId, Vec<Multiaddr>)> {

@@ -13,7 +13,7 @@ use libp2p::{Multiaddr, PeerId};
 use parking_lot::{Mutex, RwLock};
 
 use super::runtime::block;
-use crate::auth::Secret;
+use crate::auth::{Credential, Secret};
 use crate::config::Config;
 use crate::net::transport::{parse_cluster_key, seed_addresses, seed_addrs, Net, NetConfig};
 use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequest, NodeInfo, RequestId, PROTOCOL_VERSION};
@@ -96,8 +96,8 @@ pub(crate) struct ClusterClient {
     call_timeout: Duration,
     leaders: Mutex<HashMap<String, Target>>,
     rotate: AtomicUsize,
-    /// The token every request carries (access control).
-    token: Option<Secret>,
+    /// The token every request carries (access control), as it travels.
+    token: Option<Credential>,
 }
 
 impl std::fmt::Debug for ClusterClient {
@@ -159,7 +159,7 @@ impl ClusterClient {
             call_timeout,
             leaders: Mutex::new(HashMap::new()),
             rotate: AtomicUsize::new(0),
-            token,
+            token: token.as_ref().map(Credential::from),
         });
         client.discover().await?;
         let mut clients = CLIENTS.lock();
