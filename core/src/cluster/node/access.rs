@@ -473,16 +473,10 @@ fn keeps_an_admin(after: &AuthTable) -> Result<()> {
     let mut after = after.clone();
     after.compile();
     let now = wall_ms();
-    let admin = after.tokens.values().any(|token| {
-        token.expires_ms.is_none_or(|expires| expires > now)
-            && after.users.get(&token.user).is_some_and(|user| {
-                let who = Principal::User {
-                    name: user.name.as_str().into(),
-                    token: token.id,
-                    grants: after.grants_of(&user.name),
-                };
-                who.allows(Permission::Admin, "", crate::cluster::auth::Scope::Cluster)
-            })
+    let admin = after.tokens.keys().any(|id| {
+        after
+            .token_user(*id, now)
+            .is_some_and(|who| who.allows(Permission::Admin, "", crate::cluster::auth::Scope::Cluster))
     });
     if admin {
         Ok(())

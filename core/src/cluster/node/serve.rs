@@ -158,7 +158,7 @@ impl Node {
         // the request's task, so each layer costs a copy of kilobytes per request.
         let mut response = match self.serving(&store, &body) {
             Some(replica) => self.answer_timed(&replica, body, who.token()).await,
-            None => self.answer_elsewise(&who, store.clone(), body).await,
+            None => Box::pin(self.answer_checked(&who, store.clone(), body)).await,
         };
         if let Some(name) = acquiring {
             self.note_lock_wait(&store, name, who.token(), &response);
@@ -224,17 +224,6 @@ impl Node {
         self.replica(store)
     }
 
-    /// Every other request, on the heap: built in this plain function, so that its future's
-    /// size is not part of the hot path's.
-    fn answer_elsewise<'a>(
-        &'a self,
-        who: &'a Principal,
-        store: String,
-        body: ClientBody,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ClientResponse> + Send + 'a>> {
-        Box::pin(self.answer_checked(who, store, body))
-    }
-
     /// A request of a store held here, answered by its replica and counted in its metrics.
     async fn answer_timed(&self, replica: &Arc<Replica>, body: ClientBody, owner: Option<u64>) -> ClientResponse {
         let timed = StoreMetrics::start(&body);
@@ -256,14 +245,7 @@ impl Node {
         match body {
             ClientBody::WatchPoll { watch, after, .. } => {
                 let (owner, _, _) = self.watch_owner(*watch)?;
-                (owner == Some(token)).then(|| {
-                    self.close_watch(*watch);
-                    Ok(ClientReply::Events {
-                        first: after + 1,
-                        events: Vec::new(),
-                        end: Some(denied(format!("watch {watch}"))),
-                    })
-                })
+                (owner == Some(token)).then(|| self.end_watch(*watch, *after, denied(format!("watch {watch}"))))
             }
             ClientBody::WaitLock { waiter, .. } => {
                 let owner =
@@ -272,6 +254,13 @@ impl Node {
             }
             _ => None,
         }
+    }
+
+    /// Ends a watch whose permission is gone: it is closed, and the poll that found out
+    /// answers the error as the watch's end.
+    fn end_watch(&self, watch: u64, after: u64, error: Error) -> ClientResponse {
+        self.close_watch(watch);
+        Ok(ClientReply::Events { first: after + 1, events: Vec::new(), end: Some(error) })
     }
 
     async fn answer_checked(&self, who: &Principal, store: String, body: ClientBody) -> ClientResponse {
@@ -307,10 +296,7 @@ impl Node {
                 match self.watch_access(watch, who) {
                     Ok(()) => Box::pin(self.answer_checked(&Principal::Node, store, body)).await,
                     // The watch's permission is gone: it ends with the error.
-                    Err(error) => {
-                        self.close_watch(watch);
-                        Ok(ClientReply::Events { first: after + 1, events: Vec::new(), end: Some(error) })
-                    }
+                    Err(error) => self.end_watch(watch, after, error),
                 }
             }
             ClientBody::Partition { cut_off } => {
