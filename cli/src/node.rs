@@ -86,13 +86,14 @@ pub struct NodeArgs {
     /// write-io, read-io, sync-io (for tests; needs --allow-fault-injection).
     #[arg(long, hide = true, value_delimiter = ',')]
     inject_disk_faults: Vec<String>,
-    /// The Raft heartbeat interval, e.g. 300ms (each replication request must finish within
-    /// it, so it bounds the largest value a slow link can carry).
-    #[arg(long, env = "CLUSTRON_HEARTBEAT", default_value = "300ms", value_parser = parse_positive_duration)]
+    /// The Raft heartbeat interval, e.g. 100ms: how often a busy store's leader tells its
+    /// followers it is alive (and how often nodes beat to one another). Must be below the
+    /// election timeout's minimum.
+    #[arg(long, env = "CLUSTRON_HEARTBEAT", default_value = "100ms", value_parser = parse_positive_duration)]
     heartbeat: Duration,
-    /// The Raft election timeout, MIN-MAX, e.g. 1s-2s: a follower that hears no leader for a
-    /// random time in this range starts an election.
-    #[arg(long, env = "CLUSTRON_ELECTION_TIMEOUT", default_value = "1s-2s", value_parser = parse_duration_range)]
+    /// The Raft election timeout, MIN-MAX, e.g. 300ms-600ms: a follower that hears no leader
+    /// for the leader's lease (MAX) plus a random time in this range starts an election.
+    #[arg(long, env = "CLUSTRON_ELECTION_TIMEOUT", default_value = "300ms-600ms", value_parser = parse_duration_range)]
     election_timeout: (Duration, Duration),
     /// Take a snapshot (and compact the log) every this many entries.
     #[arg(long, env = "CLUSTRON_SNAPSHOT_EVERY", default_value_t = 20_000)]

@@ -33,10 +33,25 @@ struct Etcd {
     client: EtcdClient,
 }
 
+/// `etcd://host:port,...[?timeout=DURATION]`: with a timeout, each request that takes longer
+/// fails (and the client's next request tries again). The failover bench sets one: without
+/// it, a request sent to a killed member's connection can wait for good.
 pub fn etcd(target: &str) -> Result<Box<dyn System>, String> {
     let endpoints: Vec<String> = hosts(target).into_iter().map(|host| format!("http://{host}")).collect();
     if endpoints.is_empty() {
         return Err(format!("no endpoints in {target:?} (etcd://host:port,host:port)"));
+    }
+    let mut options = None;
+    if let Some((_, query)) = target.split_once('?') {
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("timeout", value)) => {
+                    let timeout = crate::client::parse_duration(value)?;
+                    options = Some(etcd_client::ConnectOptions::new().with_timeout(timeout));
+                }
+                _ => return Err(format!("unknown etcd target parameter {pair:?} (timeout=DURATION)")),
+            }
+        }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -44,7 +59,7 @@ pub fn etcd(target: &str) -> Result<Box<dyn System>, String> {
         .thread_name("bench-etcd")
         .build()
         .map_err(|e| e.to_string())?;
-    let client = runtime.block_on(EtcdClient::connect(&endpoints, None)).map_err(|e| format!("etcd: {e}"))?;
+    let client = runtime.block_on(EtcdClient::connect(&endpoints, options)).map_err(|e| format!("etcd: {e}"))?;
     Ok(Box::new(Etcd { runtime: Arc::new(runtime), client }))
 }
 

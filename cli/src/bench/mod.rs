@@ -248,6 +248,9 @@ struct Shared {
     done: AtomicU64,
     errors: AtomicU64,
     first_error: Mutex<Option<String>>,
+    /// The longest time (ns) one client went between two successful operations while
+    /// measuring: how long a failover kept it from getting anything done.
+    longest_gap: AtomicU64,
     /// The clock latencies of watch events are measured against.
     epoch: Instant,
 }
@@ -256,6 +259,15 @@ impl Shared {
     fn pick(&self, rng: &mut Rng) -> Op {
         let roll = rng.below(100) as u32;
         self.mix.iter().find(|(_, upto)| roll < *upto).map_or(Op::Get, |(op, _)| *op)
+    }
+
+    /// Notes a success at `now` of a client whose previous one was at `last`.
+    fn succeeded(&self, last: &mut Option<Instant>, now: Instant) {
+        if let Some(last) = last.filter(|_| self.measuring.load(Ordering::Relaxed)) {
+            let gap = now.saturating_duration_since(last).as_nanos().min(u128::from(u64::MAX)) as u64;
+            self.longest_gap.fetch_max(gap, Ordering::Relaxed);
+        }
+        *last = Some(now);
     }
 
     fn failed(&self, error: String) {
@@ -306,6 +318,7 @@ fn run_client(shared: &Shared, client: usize, mut connection: Box<dyn Client>) -
     let mut samples = Vec::with_capacity(1 << 16);
     let mut round = 0u64;
     let mut owned = String::new();
+    let mut last_ok = None;
     while !shared.stop.load(Ordering::Relaxed) {
         let op = shared.pick(&mut rng);
         let key = shared.key(op, client, &mut rng, round);
@@ -316,6 +329,7 @@ fn run_client(shared: &Shared, client: usize, mut connection: Box<dyn Client>) -
         round += 1;
         match outcome {
             Ok(()) => {
+                shared.succeeded(&mut last_ok, started + took);
                 if shared.measuring.load(Ordering::Relaxed) {
                     shared.done.fetch_add(1, Ordering::Relaxed);
                     if shared.args.workload != Workload::WatchLatency {
@@ -330,7 +344,14 @@ fn run_client(shared: &Shared, client: usize, mut connection: Box<dyn Client>) -
             }
         }
     }
+    // A client that never got through again waited from its last success to the end.
+    shared.longest_gap.fetch_max(trailing(last_ok), Ordering::Relaxed);
     samples
+}
+
+/// The wait since `last_ok` (ns), when a run ends.
+fn trailing(last_ok: Option<Instant>) -> u64 {
+    last_ok.map_or(0, |last| last.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64)
 }
 
 /// A client of `--in-flight N`: one task keeping N operations of the mix in flight.
@@ -339,6 +360,7 @@ fn run_in_flight(shared: &Shared, client: usize, store: clustron::Store) -> Samp
     let mut rng = Rng::new(client as u64 + 1);
     let mut samples = Vec::with_capacity(1 << 16);
     let value: Arc<str> = shared.value.as_str().into();
+    let mut last_ok = None;
     runtime.block_on(async {
         let mut in_flight = tokio::task::JoinSet::new();
         loop {
@@ -359,6 +381,7 @@ fn run_in_flight(shared: &Shared, client: usize, store: clustron::Store) -> Samp
             let Some(finished) = in_flight.join_next().await else { break };
             match finished {
                 Ok((op, took, Ok(()))) => {
+                    shared.succeeded(&mut last_ok, Instant::now());
                     if shared.measuring.load(Ordering::Relaxed) {
                         shared.done.fetch_add(1, Ordering::Relaxed);
                         samples.push((op.index() as u8, took.as_nanos().min(u128::from(u64::MAX)) as u64));
@@ -369,6 +392,7 @@ fn run_in_flight(shared: &Shared, client: usize, store: clustron::Store) -> Samp
             }
         }
     });
+    shared.longest_gap.fetch_max(trailing(last_ok), Ordering::Relaxed);
     samples
 }
 
@@ -498,6 +522,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         done: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         first_error: Mutex::new(None),
+        longest_gap: AtomicU64::new(0),
         epoch: Instant::now(),
     });
     if weights.iter().any(|(op, _)| matches!(op, Op::Get | Op::GetLocal | Op::Scan | Op::Search | Op::ScanPage)) {
@@ -581,6 +606,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         latency: percentiles(&all),
         by_op,
         first_error: shared.first_error.lock().unwrap().clone(),
+        longest_gap: Duration::from_nanos(shared.longest_gap.load(Ordering::Relaxed)),
         elapsed,
     };
     // Tidy up what the run wrote, so runs do not pile up in a long-lived store.
@@ -600,6 +626,7 @@ struct Report {
     /// Per operation of the mix: name, count, latency.
     by_op: Vec<(&'static str, u64, Percentiles)>,
     first_error: Option<String>,
+    longest_gap: Duration,
     elapsed: Duration,
 }
 
@@ -644,6 +671,7 @@ impl Report {
                 "errors": self.errors,
                 "first_error": self.first_error,
                 "latency_us": self.latency.json(),
+                "longest_gap_ms": self.longest_gap.as_secs_f64() * 1e3,
                 "by_op": by_op,
             });
             println!("{json}");
@@ -661,6 +689,7 @@ impl Report {
         );
         println!("  {:.0} ops/s ({} ops, {} errors)", self.ops_per_sec, self.ops, self.errors);
         println!("  latency us: {}", self.latency.text());
+        println!("  longest wait between two successes of a client: {:.1} ms", self.longest_gap.as_secs_f64() * 1e3);
         if self.by_op.len() > 1 {
             for (name, count, latency) in &self.by_op {
                 println!("    {name:<9} {count:>9} ops  {}", latency.text());

@@ -6,16 +6,18 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId};
 use openraft::error::{
-    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
+use openraft::{LogId, RPCTypes, Vote};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,13 @@ use crate::net::wire::{NodeInfo, RaftRequest};
 
 /// The most bytes of commands sent in one append of several entries.
 const BATCH_BYTES: usize = 2 << 20;
+
+/// An append carrying at least this many bytes of commands goes out as a [`Transfer`].
+const BULK_BYTES: usize = 256 << 10;
+
+/// The longest a [`Transfer`] may take: a peer that stopped reading must not keep the bytes
+/// (and the group's replication to it) forever.
+const BULK_WITHIN: Duration = Duration::from_secs(60);
 
 /// What nodes say to one another on the raft protocol (a [`RaftRequest`]'s `rpc`). New
 /// variants go last: a node of an earlier version refuses one it does not know, and the
@@ -146,24 +155,65 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: u64, node: &NodeInfo) -> Peer {
-        Peer {
+        let route = Route {
             link: self.link.clone(),
             store: self.store.clone(),
             faults: Arc::clone(&self.faults),
             target,
             peer: node.peer.parse().ok(),
             addrs: node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect(),
-        }
+        };
+        Peer { route: Arc::new(route), transfer: None, matched: None }
     }
 }
 
+/// One replication stream's link to a peer: openraft makes one per target per leader term
+/// and calls it one message at a time.
 pub(crate) struct Peer {
+    route: Arc<Route>,
+    /// A large append still on its way to the peer.
+    transfer: Option<Transfer>,
+    /// The last log id the peer answered as matching on this stream (from its own answers).
+    matched: Option<LogId<u64>>,
+}
+
+/// Where a peer's messages go.
+struct Route {
     link: Link,
     store: String,
     faults: Arc<Faults>,
     target: u64,
     peer: Option<PeerId>,
     addrs: Vec<Multiaddr>,
+}
+
+type AppendAnswer = Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>>;
+
+/// An append of large entries, sent by a task of its own.
+///
+/// openraft gives each append one heartbeat interval and drops the attempt after it. A
+/// 16 MiB value takes longer than a heartbeat to cross a busy link, so sent inline it would
+/// be dropped and sent again forever (and a longer heartbeat would slow failover: the
+/// election timeout must exceed it). Here the transfer outlives the attempt: each attempt
+/// that sends the same entries (same term, same `prev_log_id`; openraft sends them again,
+/// perhaps with more behind them) waits for the one transfer instead of sending the bytes
+/// again, and takes its answer when it comes. Until then an attempt answers "matched up to
+/// `prev`" when the peer already said so on this stream (openraft knew it, nothing is
+/// claimed that the peer did not answer), so openraft asks again without logging a timeout;
+/// otherwise it times out as before. Heartbeats (no entries) go out beside it.
+struct Transfer {
+    vote: Vote<u64>,
+    prev: Option<LogId<u64>>,
+    last: Option<LogId<u64>>,
+    answer: tokio::sync::oneshot::Receiver<AppendAnswer>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        // A transfer nobody will ask about (the stream moved on, or ended) stops sending.
+        self.task.abort();
+    }
 }
 
 #[derive(Debug)]
@@ -177,9 +227,12 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-impl Peer {
+fn unreachable<E: std::error::Error>(why: String) -> RPCError<u64, NodeInfo, E> {
+    RPCError::Unreachable(Unreachable::new(&Failure(why)))
+}
+
+impl Route {
     async fn call<E: std::error::Error>(&self, rpc: RaftRpc) -> Result<RaftRpcReply, RPCError<u64, NodeInfo, E>> {
-        let unreachable = |why: String| RPCError::Unreachable(Unreachable::new(&Failure(why)));
         if self.faults.is_blocked(self.target) {
             return Err(unreachable(format!("node {} is cut off (fault injection)", self.target)));
         }
@@ -207,8 +260,88 @@ impl Peer {
         }
     }
 
-    fn unexpected<E: std::error::Error>() -> RPCError<u64, NodeInfo, E> {
-        RPCError::Network(NetworkError::new(&Failure("a reply of the wrong kind".into())))
+    async fn append(&self, rpc: AppendEntriesRequest<TypeConfig>) -> AppendAnswer {
+        match self.call(RaftRpc::Append(rpc)).await? {
+            RaftRpcReply::Append(reply) => {
+                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+            }
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+fn unexpected<E: std::error::Error>() -> RPCError<u64, NodeInfo, E> {
+    RPCError::Network(NetworkError::new(&Failure("a reply of the wrong kind".into())))
+}
+
+/// The bytes of commands `entries` carry (what a replication message's size is made of).
+fn weight(entries: &[openraft::Entry<TypeConfig>]) -> usize {
+    entries
+        .iter()
+        .map(|entry| match &entry.payload {
+            openraft::EntryPayload::Normal(proposal) => {
+                proposal.commands.iter().map(|proposed| proposed.command.weight()).sum()
+            }
+            _ => 64,
+        })
+        .sum()
+}
+
+impl Peer {
+    /// Notes what the peer's answer says it matches (`sent`: the range the answer is about).
+    fn note(&mut self, answer: &AppendAnswer, sent: Option<LogId<u64>>) {
+        match answer {
+            Ok(AppendEntriesResponse::Success) => self.matched = sent,
+            Ok(AppendEntriesResponse::PartialSuccess(matching)) => self.matched = *matching,
+            _ => {}
+        }
+    }
+
+    #[allow(clippy::result_large_err, reason = "openraft's RPC error, as its network trait returns it")]
+    fn start_transfer(&mut self, rpc: AppendEntriesRequest<TypeConfig>) {
+        let (vote, prev) = (rpc.vote, rpc.prev_log_id);
+        let last = rpc.entries.last().map(|entry| entry.log_id);
+        let (tx, answer) = tokio::sync::oneshot::channel();
+        let route = Arc::clone(&self.route);
+        let task = tokio::spawn(async move {
+            let answer = tokio::time::timeout(BULK_WITHIN, route.append(rpc)).await.unwrap_or_else(|_| {
+                Err(unreachable(format!("node {} took over {BULK_WITHIN:?} to take an append", route.target)))
+            });
+            let _ = tx.send(answer);
+        });
+        // Replacing an older transfer drops it, which stops it.
+        self.transfer = Some(Transfer { vote, prev, last, answer, task: task.abort_handle() });
+    }
+
+    /// Waits (a little less than openraft's limit for the attempt) for the transfer's answer,
+    /// as the answer to an attempt that sends the entries up to `wanted`.
+    #[allow(clippy::result_large_err, reason = "openraft's RPC error, as its network trait returns it")]
+    async fn join_transfer(&mut self, wanted: Option<LogId<u64>>, option: &RPCOption) -> AppendAnswer {
+        let Some(transfer) = self.transfer.as_mut() else { return Err(unexpected()) };
+        match tokio::time::timeout(option.soft_ttl(), &mut transfer.answer).await {
+            Ok(answer) => {
+                let last = transfer.last;
+                self.transfer = None;
+                let answer = answer.unwrap_or_else(|_| Err(unreachable("the transfer ended unanswered".into())));
+                self.note(&answer, last);
+                match answer {
+                    // The attempt may carry entries the transfer did not: those are sent next.
+                    Ok(AppendEntriesResponse::Success) if last < wanted => {
+                        Ok(AppendEntriesResponse::PartialSuccess(last))
+                    }
+                    answer => answer,
+                }
+            }
+            Err(_) if transfer.prev.is_some() && transfer.prev == self.matched => {
+                Ok(AppendEntriesResponse::PartialSuccess(transfer.prev))
+            }
+            Err(_) => Err(RPCError::Timeout(Timeout {
+                action: RPCTypes::AppendEntries,
+                id: transfer.vote.leader_id().voted_for().unwrap_or_default(),
+                target: self.route.target,
+                timeout: option.soft_ttl(),
+            })),
+        }
     }
 }
 
@@ -216,32 +349,34 @@ impl RaftNetwork<TypeConfig> for Peer {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
         // openraft gives an append one heartbeat interval: a batch of large entries is split
-        // (openraft retries with fewer entries) rather than sent whole.
-        let entries = rpc.entries.len() as u64;
-        if entries > 1 {
-            let bytes: usize = rpc
-                .entries
-                .iter()
-                .map(|entry| match &entry.payload {
-                    openraft::EntryPayload::Normal(proposal) => {
-                        proposal.commands.iter().map(|proposed| proposed.command.weight()).sum()
-                    }
-                    _ => 64,
-                })
-                .sum();
-            if bytes > BATCH_BYTES {
-                return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint((entries / 2).max(1))));
-            }
+        // (openraft retries with fewer entries) rather than sent whole, and a large entry
+        // travels as a transfer that outlives the attempt.
+        let bytes = weight(&rpc.entries);
+        if rpc.entries.len() > 1 && bytes > BATCH_BYTES {
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(
+                (rpc.entries.len() as u64 / 2).max(1),
+            )));
         }
-        match self.call(RaftRpc::Append(rpc)).await? {
-            RaftRpcReply::Append(reply) => {
-                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
-            }
-            _ => Err(Peer::unexpected()),
+        let wanted = rpc.entries.last().map(|entry| entry.log_id).or(rpc.prev_log_id);
+        if rpc.entries.is_empty() {
+            let answer = self.route.append(rpc).await;
+            self.note(&answer, wanted);
+            return answer;
         }
+        let joins = self.transfer.as_ref().is_some_and(|t| t.vote == rpc.vote && t.prev == rpc.prev_log_id);
+        if !joins {
+            if bytes < BULK_BYTES {
+                self.transfer = None;
+                let answer = self.route.append(rpc).await;
+                self.note(&answer, wanted);
+                return answer;
+            }
+            self.start_transfer(rpc);
+        }
+        self.join_transfer(wanted, &option).await
     }
 
     async fn install_snapshot(
@@ -249,11 +384,11 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>> {
-        match self.call(RaftRpc::Snapshot(rpc)).await? {
+        match self.route.call(RaftRpc::Snapshot(rpc)).await? {
             RaftRpcReply::Snapshot(reply) => {
-                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.route.target, error)))
             }
-            _ => Err(Peer::unexpected()),
+            _ => Err(unexpected()),
         }
     }
 
@@ -262,11 +397,11 @@ impl RaftNetwork<TypeConfig> for Peer {
         rpc: VoteRequest<u64>,
         _option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
-        match self.call(RaftRpc::Vote(rpc)).await? {
+        match self.route.call(RaftRpc::Vote(rpc)).await? {
             RaftRpcReply::Vote(reply) => {
-                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.target, error)))
+                reply.map_err(|error| RPCError::RemoteError(RemoteError::new(self.route.target, error)))
             }
-            _ => Err(Peer::unexpected()),
+            _ => Err(unexpected()),
         }
     }
 }

@@ -111,11 +111,13 @@ pub(crate) struct Timing {
 
 impl Default for Timing {
     fn default() -> Timing {
-        // openraft gives each append one heartbeat interval: room for a 16 MiB value.
+        // A follower of a busy group stands for election after hearing nothing for its
+        // leader's lease (the election maximum) plus its own timeout: 0.9-1.2 s of silence.
+        // Large entries no longer need a long heartbeat (`network::Transfer`).
         Timing {
-            heartbeat_ms: 300,
-            election_min_ms: 1_000,
-            election_max_ms: 2_000,
+            heartbeat_ms: 100,
+            election_min_ms: 300,
+            election_max_ms: 600,
             snapshot_every: 20_000,
             snapshot_keep: 1_000,
         }

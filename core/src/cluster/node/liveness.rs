@@ -6,9 +6,10 @@
 //! interval each node sends each other node one beat naming the stores it leads, and:
 //!
 //! - A follower stands for election only when no node it heard from within the election
-//!   window (`election_min_ms`) leads the group. Store groups start with elections off
-//!   (`Host::beats`); a dead or cut-off leader's beats stop, its followers' elections come
-//!   back on, and openraft's own election timeout then runs as before.
+//!   window (`election_max_ms`: six beats by default) leads the group. Store groups start
+//!   with elections off (`Host::beats`); a dead or cut-off leader's beats stop, its
+//!   followers' elections come back on, and openraft's own election timeout then runs as
+//!   before.
 //! - A leader quiets its group (openraft's heartbeats off) once it has been idle for
 //!   [`QUIET_AFTER`], every member has its whole log and beats (so it runs this version),
 //!   and its membership is not changing. A write wakes it: the write's own append goes out
@@ -116,7 +117,7 @@ impl Node {
     /// Quiets idle groups this node leads, and turns elections on for the groups no live
     /// node leads (off for the others).
     fn tend_groups(&self, replicas: &[(String, Arc<Replica>)], now: Instant) {
-        let window = Duration::from_millis(self.inner.config.election_ms.0);
+        let window = Duration::from_millis(self.inner.config.election_ms.1);
         let heard = self.inner.liveness.heard.lock();
         let live = |id: u64| heard.get(&id).is_some_and(|heard| now.duration_since(heard.at) < window);
         let mut groups = self.inner.liveness.groups.lock();

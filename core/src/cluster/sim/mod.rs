@@ -1185,6 +1185,7 @@ async fn nemesis(sim: &Sim, until: tokio::time::Instant) -> Nemesis {
                         delay_ms: 1 + sim.wires.roll(60),
                         drop_per_mille: sim.wires.roll(150),
                         duplicate_per_mille: sim.wires.roll(60),
+                        ..Weather::default()
                     }
                 };
                 sim.wires.set_weather(weather);
@@ -1269,6 +1270,83 @@ fn keep_history(report: &Report) {
         ),
         Err(error) => eprintln!("simulate seed {}: keeping its history in {}: {error}", report.seed, path.display()),
     }
+}
+
+/// A value that takes longer than a heartbeat interval to cross the link still replicates:
+/// its append travels as one transfer that outlives openraft's attempts
+/// (`network::Transfer`). Sent inline, every attempt was dropped at the heartbeat interval
+/// and the write never committed.
+#[test]
+fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
+    let plan = Plan { nodes: 3, ..Plan::of(7) };
+    super::runtime::seed_thread(Some(plan.seed));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(&plan.seed.to_le_bytes()))
+        .build()
+        .expect("a current-thread runtime");
+    let value = "v".repeat(1 << 20);
+    let copies = runtime.block_on(async {
+        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
+        let ids: Vec<u64> = (1..=plan.nodes).collect();
+        let sim = Sim {
+            wires: Arc::new(Wires::new(plan.seed, ids.iter().copied())),
+            disks: ids.iter().map(|id| (*id, SimulatedDisk::new(plan.seed ^ id, false))).collect(),
+            ids: ids.clone(),
+            config: Config::in_proc().with_store(STORE),
+            events: Mutex::new(Vec::new()),
+            applied: Mutex::new(BTreeMap::new()),
+            found: Mutex::new(Vec::new()),
+            written: Mutex::new(Vec::new()),
+            watched: std::sync::atomic::AtomicU64::new(0),
+            plan: plan.clone(),
+        };
+        for id in &ids {
+            sim.start(*id).await;
+        }
+        let members: BTreeMap<u64, NodeInfo> = ids.iter().map(|id| (*id, node_info(*id))).collect();
+        sim.wires.node(1).expect("node 1 runs").raft.initialize(members).await.expect("the group initializes");
+        let mut leader = None;
+        for _ in 0..200 {
+            leader = sim.leader();
+            if leader.is_some() {
+                break;
+            }
+            sim.sleep_ms(50).await;
+        }
+        let leader = leader.expect("a leader within 10 simulated seconds");
+        // 4 KiB per millisecond: the 1 MiB value takes ~256 ms to cross, the heartbeat
+        // interval (each attempt's limit) is 100 ms.
+        sim.wires.set_weather(Weather { delay_ms: 2, bytes_per_ms: 4096, ..Weather::default() });
+        let put = leader.propose(None, Command::Put(PutItem::new("big", value.as_str())));
+        let landed = tokio::time::timeout(Duration::from_secs(30), put).await;
+        assert!(matches!(landed, Ok(Ok(_))), "the write commits within 30 simulated seconds: {landed:?}");
+        // Every replica gets it (the second follower too, not only the quorum's).
+        let mut copies = 0;
+        for _ in 0..200 {
+            copies = 0;
+            for id in &ids {
+                let replica = sim.wires.node(*id).expect("every node runs");
+                let read = replica.read(Query::Get { key: "big".into() }, true).await;
+                if let Ok(Reply::Entry(Some(entry))) = read {
+                    copies += usize::from(entry.value().as_str().is_some_and(|text| text.len() == value.len()));
+                }
+            }
+            if copies == ids.len() {
+                break;
+            }
+            sim.sleep_ms(50).await;
+        }
+        for id in &ids {
+            sim.kill(*id).await;
+        }
+        copies
+    });
+    drop(runtime);
+    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
+    super::runtime::seed_thread(None);
+    assert_eq!(copies, 3, "every replica holds the value");
 }
 
 #[test]

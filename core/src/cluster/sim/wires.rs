@@ -23,6 +23,9 @@ pub(super) struct Weather {
     pub(super) drop_per_mille: u64,
     /// Requests delivered a second time later, per mille.
     pub(super) duplicate_per_mille: u64,
+    /// The links' speed: a request takes one more millisecond per this many bytes (0: no
+    /// limit).
+    pub(super) bytes_per_ms: u64,
 }
 
 /// The world the simulated nodes share: who is up, which links are cut, the weather, the
@@ -160,7 +163,8 @@ impl Wires {
         world.trace.mix(&request.rpc);
         let weather = world.weather;
         let dice = &mut world.dice;
-        let there_ms = 1 + dice.below(weather.delay_ms.max(1));
+        let sending_ms = (request.rpc.len() as u64).checked_div(weather.bytes_per_ms).unwrap_or(0);
+        let there_ms = 1 + dice.below(weather.delay_ms.max(1)) + sending_ms;
         let back_ms = 1 + dice.below(weather.delay_ms.max(1));
         let lost = dice.below(1000) < weather.drop_per_mille;
         let reply_lost = dice.below(1000) < weather.drop_per_mille;

@@ -325,7 +325,8 @@ impl ClusterClient {
                 return Err(Error::new(last.code(), format!("store {store:?}: {}", last.message())));
             }
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_millis(500));
+            // A new leader is found within a tenth of a second of its election.
+            backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
 
