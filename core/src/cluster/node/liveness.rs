@@ -134,11 +134,12 @@ impl Node {
                 replica.set_quiet(settled && members_beat && now.duration_since(group.since) >= QUIET_AFTER);
             } else {
                 replica.set_quiet(false);
-                let led_elsewhere = heard
-                    .values()
-                    .any(|heard| now.duration_since(heard.at) < window && heard.leading.contains(name.as_str()));
-                if led_elsewhere {
-                    group.led_seen = now;
+                // When the last beat naming the group arrived (not when this pass saw it: that
+                // would add up to a window to a dead leader's failover).
+                let led_at =
+                    heard.values().filter(|heard| heard.leading.contains(name.as_str())).map(|heard| heard.at).max();
+                if let Some(at) = led_at {
+                    group.led_seen = group.led_seen.max(at);
                 }
                 replica.set_elections(now.duration_since(group.led_seen) >= window);
             }

@@ -24,6 +24,9 @@ use crate::{Error, ErrorCode, Result};
 /// unless the configuration says otherwise (`call_timeout_ms`).
 const CALL_DEADLINE: Duration = Duration::from_secs(15);
 
+/// The pause before asking again a store that has no leader right now.
+const ELECTING: Duration = Duration::from_millis(20);
+
 /// One client per cluster (seeds, key, seed-only) in a process, shared by its handles.
 static CLIENTS: LazyLock<Mutex<HashMap<String, Weak<ClusterClient>>>> = LazyLock::new(Default::default);
 
@@ -295,6 +298,9 @@ impl ClusterClient {
                         _ => {
                             self.leaders.lock().remove(store);
                             last = Error::unavailable(format!("store {store:?} has no leader right now"));
+                            // An election is under way and ends within tens of milliseconds
+                            // of its start: ask again soon, not after a growing pause.
+                            backoff = backoff.min(ELECTING);
                         }
                     }
                 }
