@@ -266,6 +266,35 @@ fn node_info(id: u64) -> NodeInfo {
 }
 
 impl Sim {
+    /// The plan's nodes, started, with their group initialized.
+    async fn launch(plan: Plan) -> Sim {
+        let ids: Vec<u64> = (1..=plan.nodes).collect();
+        let sim = Sim {
+            wires: Arc::new(Wires::new(plan.seed, ids.iter().copied())),
+            disks: ids
+                .iter()
+                .map(|id| {
+                    let seed = plan.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    (*id, SimulatedDisk::new(seed, plan.bug == Some(Bug::AckBeforeSync)))
+                })
+                .collect(),
+            ids: ids.clone(),
+            config: Config::in_proc().with_store(STORE),
+            events: Mutex::new(Vec::new()),
+            applied: Mutex::new(BTreeMap::new()),
+            found: Mutex::new(Vec::new()),
+            written: Mutex::new(Vec::new()),
+            watched: std::sync::atomic::AtomicU64::new(0),
+            plan,
+        };
+        for id in &ids {
+            sim.start(*id).await;
+        }
+        let members: BTreeMap<u64, NodeInfo> = ids.iter().map(|id| (*id, node_info(*id))).collect();
+        sim.wires.node(ids[0]).expect("node 1 runs").raft.initialize(members).await.expect("the group initializes");
+        sim
+    }
+
     async fn start(&self, id: u64) {
         let network = Network {
             link: Link::Sim { wires: Arc::clone(&self.wires), from: id },
@@ -353,31 +382,8 @@ impl Sim {
 }
 
 async fn simulate(plan: Plan) -> Report {
-    let ids: Vec<u64> = (1..=plan.nodes).collect();
-    let wires = Arc::new(Wires::new(plan.seed, ids.iter().copied()));
-    let sim = Arc::new(Sim {
-        wires,
-        disks: ids
-            .iter()
-            .map(|id| {
-                let seed = plan.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                (*id, SimulatedDisk::new(seed, plan.bug == Some(Bug::AckBeforeSync)))
-            })
-            .collect(),
-        ids: ids.clone(),
-        config: Config::in_proc().with_store(STORE),
-        events: Mutex::new(Vec::new()),
-        applied: Mutex::new(BTreeMap::new()),
-        found: Mutex::new(Vec::new()),
-        written: Mutex::new(Vec::new()),
-        watched: std::sync::atomic::AtomicU64::new(0),
-        plan,
-    });
-    for id in &ids {
-        sim.start(*id).await;
-    }
-    let members: BTreeMap<u64, NodeInfo> = ids.iter().map(|id| (*id, node_info(*id))).collect();
-    sim.wires.node(ids[0]).expect("node 1 runs").raft.initialize(members).await.expect("the group initializes");
+    let sim = Arc::new(Sim::launch(plan).await);
+    let ids = sim.ids.clone();
 
     let watching = Arc::new(AtomicBool::new(true));
     let monitor = tokio::spawn(monitor(Arc::clone(&sim), Arc::clone(&watching)));
@@ -1289,24 +1295,8 @@ fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
     let value = "v".repeat(1 << 20);
     let copies = runtime.block_on(async {
         crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
-        let ids: Vec<u64> = (1..=plan.nodes).collect();
-        let sim = Sim {
-            wires: Arc::new(Wires::new(plan.seed, ids.iter().copied())),
-            disks: ids.iter().map(|id| (*id, SimulatedDisk::new(plan.seed ^ id, false))).collect(),
-            ids: ids.clone(),
-            config: Config::in_proc().with_store(STORE),
-            events: Mutex::new(Vec::new()),
-            applied: Mutex::new(BTreeMap::new()),
-            found: Mutex::new(Vec::new()),
-            written: Mutex::new(Vec::new()),
-            watched: std::sync::atomic::AtomicU64::new(0),
-            plan: plan.clone(),
-        };
-        for id in &ids {
-            sim.start(*id).await;
-        }
-        let members: BTreeMap<u64, NodeInfo> = ids.iter().map(|id| (*id, node_info(*id))).collect();
-        sim.wires.node(1).expect("node 1 runs").raft.initialize(members).await.expect("the group initializes");
+        let sim = Sim::launch(plan.clone()).await;
+        let ids = sim.ids.clone();
         let mut leader = None;
         for _ in 0..200 {
             leader = sim.leader();
