@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-auth bench-compare bench-failover bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
+.PHONY: test check-toolchain fmt fmt-check lint test-rust test-cluster test-bindings-cluster examples-cluster cli examples demo bench bench-core bench-c bench-auth bench-compare bench-failover bench-durable bench-scale ensure-compare-tools test-bench-report jepsen simulate soak ensure-cargo-fuzz fuzz-short fuzz fuzz-seeds build clean \
 	c-lib header test-c examples-c install-c install-c-files uninstall-c test-install-c ensure-c-tools \
 	python-venv python-install python-dev test-python examples-python bench-python \
 	node-deps node-build test-node examples-node bench-node \
@@ -232,6 +232,14 @@ BENCH_FAILOVER_ARGS ?=
 bench-failover: ensure-compare-tools
 	$(CARGO) build $(RELEASE) -p clustron-cli --features compare
 	python3 bench/failover.py --binary $(CLUSTRON_BIN) $(BENCH_FAILOVER_ARGS)
+
+## bench-durable: one client on 3 durable nodes (put, lock cycle), Clustron next to etcd, 5
+## fresh clusters each (medians of p50, p99 and rate), next to this machine's floor (one
+## fdatasync + two loopback round trips); writes bench/results/durable-<date>.md and .json.
+BENCH_DURABLE_ARGS ?=
+bench-durable: ensure-compare-tools
+	$(CARGO) build $(RELEASE) -p clustron-cli --features compare
+	python3 bench/durable_floor.py --binary $(CLUSTRON_BIN) $(BENCH_DURABLE_ARGS)
 
 ## bench-scale: does adding nodes add capacity? Each node in its own cgroup v1 CPU quota
 ## (0.25 core), the load generator outside: RF 1 at 1 vs 4 nodes, RF 3 at 3 vs 6 nodes, and
