@@ -192,12 +192,7 @@ pub(crate) fn run(plan: &Plan) -> Report {
     crate::state::lock::UNHELD_GUARDS_PASS.with(|pass| pass.set(plan.bug == Some(Bug::UnheldGuardsPass)));
     super::machine::INSTALLS_UNSAVED.with(|unsaved| unsaved.set(plan.bug == Some(Bug::InstallsUnsaved)));
     super::machine::INSTALLED.with(|installed| installed.set(0));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .rng_seed(tokio::runtime::RngSeed::from_bytes(&plan.seed.to_le_bytes()))
-        .build()
-        .expect("a current-thread runtime");
+    let runtime = paused_runtime(plan.seed);
     watch_panics();
     PANICS.with(|panics| *panics.borrow_mut() = Some(Vec::new()));
     let mut report = runtime.block_on(async {
@@ -215,6 +210,16 @@ pub(crate) fn run(plan: &Plan) -> Report {
     crate::state::lock::UNHELD_GUARDS_PASS.with(|pass| pass.set(false));
     super::machine::INSTALLS_UNSAVED.with(|unsaved| unsaved.set(false));
     report
+}
+
+/// A current-thread runtime on paused time, its scheduling seeded: one seed, one run.
+fn paused_runtime(seed: u64) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .rng_seed(tokio::runtime::RngSeed::from_bytes(&seed.to_le_bytes()))
+        .build()
+        .expect("a current-thread runtime")
 }
 
 thread_local! {
@@ -1286,12 +1291,7 @@ fn keep_history(report: &Report) {
 fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
     let plan = Plan { nodes: 3, ..Plan::of(7) };
     super::runtime::seed_thread(Some(plan.seed));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .rng_seed(tokio::runtime::RngSeed::from_bytes(&plan.seed.to_le_bytes()))
-        .build()
-        .expect("a current-thread runtime");
+    let runtime = paused_runtime(plan.seed);
     let value = "v".repeat(1 << 20);
     let copies = runtime.block_on(async {
         crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
