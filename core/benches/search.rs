@@ -9,7 +9,9 @@
 //! `r{mix(i) % 10}` and prio `mix(i) / 10 % 1000` (`mix` is SplitMix64's finalizer), so no
 //! label predicts another or the key.
 //!
-//! Run: `cargo bench -p clustron --bench search` (part of `make bench-core`).
+//! Run: `cargo bench -p clustron --bench search` (part of `make bench-core`). A word after
+//! `--` runs only the parts whose name contains it (`eq`, `and`, `order_by`, `put`, `live`,
+//! `memory`), for profiling one of them.
 
 use std::time::{Duration, Instant};
 
@@ -116,6 +118,13 @@ fn live_queries() {
     drop(watches);
 }
 
+/// Whether the part named `name` runs: every part unless a filter word was given.
+fn wanted(name: &str) -> bool {
+    // Cargo passes `--bench` to a harness-less bench; anything else is the filter.
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with("--"));
+    filter.is_none_or(|filter| name.contains(&filter))
+}
+
 fn main() {
     if let Ok(part) = std::env::var("CLUSTRON_SEARCH_MEMORY") {
         println!("{}", memory_part(part == "indexed"));
@@ -160,15 +169,28 @@ fn main() {
             }),
         ),
     ];
-    for (name, run) in &queries {
+    for (name, run) in queries.iter().filter(|(name, _)| wanted(name)) {
         let (p50, p99, returned) = latency(2_000, run);
         println!("{name}: p50 {:.1} µs, p99 {:.1} µs ({returned} entries)", micros(p50), micros(p99));
     }
-    let plan = store.search("job").filter(Clause::eq("region", "r1")).order_by("prio", Direction::Desc).explain();
-    println!("  plan of the last: {}", plan.wait().expect("explain").plan());
+    if wanted("order_by") {
+        let plan = store.search("job").filter(Clause::eq("region", "r1")).order_by("prio", Direction::Desc).explain();
+        println!("  plan of the last: {}", plan.wait().expect("explain").plan());
+    }
+    if wanted("put") {
+        put_cost(&store);
+    }
+    if wanted("live") {
+        live_queries();
+    }
+    if wanted("memory") {
+        memory();
+    }
+}
 
-    // Put cost: overwrite 200k existing keys with 3 indexed labels (each changes the
-    // index: remove the old postings, insert the new), next to 200k plain puts.
+/// Put cost: overwrite 200k existing keys with 3 indexed labels (each changes the index:
+/// remove the old postings, insert the new), next to 200k plain puts.
+fn put_cost(store: &Store) {
     let puts = 200_000;
     // The keys and labels are built before the clock starts.
     let timed = |tagged: bool, offset: usize| {
@@ -195,9 +217,10 @@ fn main() {
         "put: {plain:.0} ns without labels, {tagged:.0} ns with an entity and 3 indexed labels (changing all 3): {:.2}x",
         tagged / plain
     );
+}
 
-    live_queries();
-
+/// Memory per label index entry, each side in a process of its own.
+fn memory() {
     let run = |part: &str| -> f64 {
         let output = std::process::Command::new(std::env::current_exe().expect("own path"))
             .env("CLUSTRON_SEARCH_MEMORY", part)

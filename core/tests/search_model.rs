@@ -18,7 +18,11 @@ use std::collections::BTreeSet;
 use clustron::search::{Clause, Direction, QueryChange};
 use clustron::{Label, PutOptions, Store, Watch};
 
+/// Keys a seed writes: few, so that queries see collisions; one seed in 25 writes many,
+/// after a bulk fill, so that posting lists span several chunks and the dense ones keep a
+/// bitmap (the planner's probes).
 const KEYS: usize = 14;
+const MANY_KEYS: usize = 150;
 const ENTITIES: [Option<&str>; 3] = [None, Some("job"), Some("user")];
 const LABELS: [&str; 3] = ["status", "prio", "name"];
 const VALUES: [&[&str]; 3] = [
@@ -188,6 +192,8 @@ fn holds(q: &Q, entry: &ModelEntry) -> bool {
 struct Model {
     now: u64,
     keys: BTreeMap<String, ModelEntry>,
+    /// How many distinct keys the writes use.
+    span: usize,
 }
 
 type Order = Vec<(&'static str, Direction)>;
@@ -232,7 +238,7 @@ impl Model {
 }
 
 fn random_put(rng: &mut Rng, store: &Store, model: &mut Model) {
-    let key = format!("k{:02}", rng.below(KEYS));
+    let key = format!("k{:02}", rng.below(model.span));
     let entity = *rng.pick(&ENTITIES);
     let mut labels = Vec::new();
     for _ in 0..rng.below(4) {
@@ -260,7 +266,7 @@ fn random_write(rng: &mut Rng, store: &Store, model: &mut Model) {
     match rng.below(10) {
         0..=5 => random_put(rng, store, model),
         6 | 7 => {
-            let key = format!("k{:02}", rng.below(KEYS));
+            let key = format!("k{:02}", rng.below(model.span));
             store.delete(key.as_str()).wait().expect("delete");
             model.keys.remove(&key);
         }
@@ -335,7 +341,7 @@ fn check_query(rng: &mut Rng, store: &Store, model: &mut Model, context: &str) {
         if writes_between_pages {
             random_write(rng, store, model);
         }
-        assert!(pages <= KEYS + 1, "paging does not end; {context}");
+        assert!(pages <= model.span + 1, "paging does not end; {context}");
     }
 }
 
@@ -386,10 +392,17 @@ impl Live {
 fn run_seed(seed: u64) {
     let mut rng = Rng(seed);
     let store = clustron::open(&format!("clustron://inproc/search-model-{seed}?clock=manual")).wait().expect("open");
-    let mut model = Model { now: 0, keys: BTreeMap::new() };
+    let span = if seed % 25 == 4 { MANY_KEYS } else { KEYS };
+    let mut model = Model { now: 0, keys: BTreeMap::new(), span };
+    if span == MANY_KEYS {
+        for _ in 0..2 * MANY_KEYS {
+            random_put(&mut rng, &store, &mut model);
+        }
+    }
     let entity = *rng.pick(&ENTITIES);
     let q = rng.chance(80).then(|| random_query(&mut rng, 2));
-    let mut lives = vec![Live::open(&store, entity, q.clone(), false, None)];
+    // After a bulk fill, the first live query starts with a snapshot of it.
+    let mut lives = vec![Live::open(&store, entity, q.clone(), span == MANY_KEYS, None)];
     for step in 0..60 {
         let context = format!("seed {seed} step {step}");
         if rng.chance(35) {

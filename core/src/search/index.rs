@@ -11,77 +11,12 @@
 //! complete in the index, so the planner does not use the index for it (clauses on it are
 //! checked entry by entry); `unindexed` counts those entries per name.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+pub(crate) use super::postings::{Id, Postings};
 use super::value::SortValue;
 use crate::entry::Attrs;
 use crate::{Entry, Key, Label};
-
-/// The keys that share one value (or one entity), in key order. Most values of a unique
-/// label have one key, kept inline.
-#[derive(Debug)]
-pub(crate) enum Postings {
-    One(Key),
-    Many(BTreeSet<Key>),
-}
-
-impl Postings {
-    fn insert(&mut self, key: &Key) {
-        match self {
-            Postings::One(one) if one == key => {}
-            Postings::One(one) => {
-                let set = BTreeSet::from([one.clone(), key.clone()]);
-                *self = Postings::Many(set);
-            }
-            Postings::Many(set) => {
-                set.insert(key.clone());
-            }
-        }
-    }
-
-    /// Removes `key`; true when nothing is left.
-    fn remove(&mut self, key: &str) -> bool {
-        match self {
-            Postings::One(one) => one.as_str() == key,
-            Postings::Many(set) => {
-                set.remove(key);
-                if set.len() == 1 {
-                    let last = set.pop_first().expect("one key left");
-                    *self = Postings::One(last);
-                }
-                false
-            }
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Postings::One(_) => 1,
-            Postings::Many(set) => set.len(),
-        }
-    }
-
-    /// The keys after `after` (all when `None`), in key order.
-    pub(crate) fn keys_after<'a>(&'a self, after: Option<&'a str>) -> Box<dyn Iterator<Item = &'a Key> + 'a> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        match self {
-            Postings::One(one) => {
-                Box::new(std::iter::once(one).filter(move |key| after.is_none_or(|a| key.as_str() > a)))
-            }
-            Postings::Many(set) => {
-                let low = after.map_or(Unbounded, Excluded);
-                Box::new(set.range::<str, _>((low, Unbounded)))
-            }
-        }
-    }
-
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        match self {
-            Postings::One(one) => one.as_str() == key,
-            Postings::Many(set) => set.contains(key),
-        }
-    }
-}
 
 /// One label name: its indexed values, and how many entries carry it unindexed.
 #[derive(Debug, Default)]
@@ -152,10 +87,11 @@ impl SearchIndex {
         }
     }
 
-    /// Moves the index from `old` to `new` (either may be missing). What both versions share
+    /// Moves the index from `old` to `new` (either may be missing), the entry `id` in the
+    /// key space (both versions share it: an overwrite keeps the slot). What both versions share
     /// (the entity, a label with the same value) is left in place: an update that changes
     /// one label touches one posting list twice, not all of them.
-    pub(crate) fn replace(&mut self, old: Option<&Entry>, new: Option<&Entry>) {
+    pub(crate) fn replace(&mut self, old: Option<&Entry>, new: Option<&Entry>, id: Id) {
         let old_tags = old.and_then(tags);
         let new_tags = new.and_then(tags);
         let key = match (old, new) {
@@ -174,7 +110,7 @@ impl SearchIndex {
                 self.remove_entity(entity, key);
             }
             if let Some(entity) = new_entity {
-                self.insert_entity(entity, key);
+                self.insert_entity(entity, key, id);
             }
         }
         for label in &old_labels {
@@ -184,29 +120,29 @@ impl SearchIndex {
         }
         for label in &new_labels {
             if !old_labels.contains(label) {
-                self.insert_label(label, key);
+                self.insert_label(label, key, id);
             }
         }
     }
 
-    fn insert_entity(&mut self, entity: &str, key: &Key) {
+    fn insert_entity(&mut self, entity: &str, key: &Key, id: Id) {
         match self.entities.get_mut(entity) {
-            Some(postings) => postings.insert(key),
+            Some(postings) => postings.insert(key, id, self.tagged),
             None => {
-                self.entities.insert(entity.into(), Postings::One(key.clone()));
+                self.entities.insert(entity.into(), Postings::One(key.clone(), id));
             }
         }
     }
 
     fn remove_entity(&mut self, entity: &str, key: &str) {
         if let Some(postings) = self.entities.get_mut(entity) {
-            if postings.remove(key) {
+            if postings.remove(key, self.tagged) {
                 self.entities.remove(entity);
             }
         }
     }
 
-    fn insert_label(&mut self, label: &Label, key: &Key) {
+    fn insert_label(&mut self, label: &Label, key: &Key, id: Id) {
         let index = match self.labels.get_mut(label.name()) {
             Some(index) => index,
             None => self.labels.entry(label.name().into()).or_default(),
@@ -218,9 +154,9 @@ impl SearchIndex {
         index.len += 1;
         let value = SortValue::of(label.value());
         match index.values.get_mut(&value) {
-            Some(postings) => postings.insert(key),
+            Some(postings) => postings.insert(key, id, self.tagged),
             None => {
-                index.values.insert(value, Postings::One(key.clone()));
+                index.values.insert(value, Postings::One(key.clone(), id));
             }
         }
     }
@@ -231,7 +167,7 @@ impl SearchIndex {
             index.len -= 1;
             let value = SortValue::of(label.value());
             if let Some(postings) = index.values.get_mut(&value) {
-                if postings.remove(key) {
+                if postings.remove(key, self.tagged) {
                     index.values.remove(&value);
                 }
             }
@@ -269,20 +205,20 @@ mod tests {
         let mut index = SearchIndex::default();
         let a = entry("a", Some("job"), vec![Label::new("status", "open"), Label::new("n", "3")]);
         let b = entry("b", Some("job"), vec![Label::new("status", "open"), Label::unindexed("note", "x")]);
-        index.replace(None, Some(&a));
-        index.replace(None, Some(&b));
+        index.replace(None, Some(&a), 1);
+        index.replace(None, Some(&b), 2);
         assert_eq!(index.entities["job"].len(), 2);
         assert_eq!(index.labels["status"].values[&SortValue::of("open")].len(), 2);
         assert!(!index.labels["note"].is_complete());
         // The last value of a repeated label is the one indexed.
         let a2 = entry("a", Some("job"), vec![Label::new("status", "open"), Label::new("status", "done")]);
         assert!(SearchIndex::affected(Some(&a), Some(&a2)));
-        index.replace(Some(&a), Some(&a2));
+        index.replace(Some(&a), Some(&a2), 1);
         assert_eq!(index.labels["status"].values[&SortValue::of("open")].len(), 1);
-        assert!(index.labels["status"].values[&SortValue::of("done")].contains("a"));
+        assert!(index.labels["status"].values[&SortValue::of("done")].contains(1));
         assert!(!index.labels.contains_key("n"));
-        index.replace(Some(&a2), None);
-        index.replace(Some(&b), None);
+        index.replace(Some(&a2), None, 1);
+        index.replace(Some(&b), None, 2);
         assert!(index.entities.is_empty() && index.labels.is_empty());
         assert_eq!(index.tagged, 0);
         let plain = entry("p", None, vec![]);

@@ -16,6 +16,7 @@ mod cursor;
 pub(crate) mod index;
 mod parse;
 pub(crate) mod plan;
+pub(crate) mod postings;
 pub(crate) mod value;
 
 use std::ops::{Bound, RangeBounds};

@@ -20,14 +20,15 @@ use std::cmp::Ordering;
 use std::ops::Bound;
 
 use super::cursor::{fingerprint, Cursor};
-use super::index::{label_of, tags, LabelIndex, Postings, SearchIndex};
+use super::index::{label_of, tags, LabelIndex, SearchIndex};
+use super::postings::{Id, Postings};
 use super::value::SortValue;
 use super::{
     Clause, Direction, Explain, KeyPage, LiveQuery, OrderBy, Output, SearchPage, SearchReply, SearchRequest,
     MAX_EXAMINED, MAX_SORTED,
 };
 use crate::entry::Attrs;
-use crate::state::keyspace::{KeySpace, Merge, Shard, Start};
+use crate::state::keyspace::{entry_of, Merge, Shard, Start};
 use crate::state::read::CoordRead;
 use crate::state::State;
 use crate::{Entry, Error, Key, Result};
@@ -215,12 +216,20 @@ enum Source<'i> {
     All,
 }
 
-impl Source<'_> {
+impl<'i> Source<'i> {
     fn estimate(&self, index: &SearchIndex) -> usize {
         match self {
             Source::Keys { postings, .. } => postings.map_or(0, Postings::len),
             Source::Groups { total, .. } => *total,
             Source::All => index.tagged,
+        }
+    }
+
+    /// The one posting list of a `Keys` source.
+    fn postings(&self) -> Option<&'i Postings> {
+        match self {
+            Source::Keys { postings, .. } => *postings,
+            _ => None,
         }
     }
 
@@ -389,24 +398,24 @@ fn compare(a: &[Option<SortValue>], a_key: &str, b: &[Option<SortValue>], b_key:
 }
 
 /// Finds a candidate's entry, after checking the posting lists every match must be in
-/// (the `eq` clauses of a top-level `and` other than the driving one): a posting list probe
-/// is cheaper than reaching the entry, so candidates that fail it cost less.
+/// (the entity and the `eq` clauses at the top of the query, other than the list the search
+/// walks): a probe is a bitmap test of the candidate's id, while the entry is a few cache
+/// misses away, so candidates that fail a probe cost little.
 #[derive(Clone)]
 struct Lookup<'a> {
-    state: &'a State,
     shards: Vec<&'a Shard>,
     probes: Vec<&'a Postings>,
-    /// An `eq` clause of the top-level `and` has no entry at all: nothing matches.
+    /// The entity or an `eq` clause at the top has no entry at all: nothing matches.
     nothing: bool,
 }
 
 impl<'a> Lookup<'a> {
-    fn entry(&self, key: &str) -> Option<&'a Entry> {
-        if self.nothing || !self.probes.iter().all(|postings| postings.contains(key)) {
-            return None;
-        }
-        let hash = self.state.keys.hash(key);
-        self.shards[KeySpace::shard_of(hash)].lookup(hash, key)
+    fn passes(&self, id: Id) -> bool {
+        !self.nothing && self.probes.iter().all(|postings| postings.contains(id))
+    }
+
+    fn entry(&self, id: Id) -> Option<&'a Entry> {
+        self.passes(id).then(|| entry_of(&self.shards, id))
     }
 }
 
@@ -418,24 +427,79 @@ struct Reader<'a> {
     now: u64,
     entity: Option<&'a str>,
     test: Option<Test>,
+    /// Parts of the query every candidate satisfies (the walk or a probe answered them):
+    /// the entity, and the top clause or the members of a top `and`.
+    answered: Answered,
     order: &'a [OrderBy],
 }
 
+#[derive(Default)]
+struct Answered {
+    entity: bool,
+    /// The top clause (one element), or each member of a top `and`.
+    clauses: Vec<bool>,
+}
+
+/// The top `eq` clauses of a test: the test itself, or the members of a top `and`.
+fn top_clauses(test: &Test) -> &[Test] {
+    match test {
+        Test::And(tests) => tests,
+        test => std::slice::from_ref(test),
+    }
+}
+
 impl<'a> Reader<'a> {
-    fn lookup(&self, key: &str) -> Option<&'a Entry> {
-        self.lookup.entry(key)
+    fn lookup(&self, id: Id) -> Option<&'a Entry> {
+        self.lookup.entry(id)
     }
 
     /// Whether `entry` is a live, tagged entry of the query's entity matching its clause.
     fn matches(&mut self, entry: &Entry) -> bool {
         let Some((entity, _)) = tags(entry) else { return false };
-        if self.entity.is_some_and(|wanted| entity != Some(wanted)) {
+        if !self.answered.entity && self.entity.is_some_and(|wanted| entity != Some(wanted)) {
             return false;
         }
         if !self.coord.visible(entry, self.now) {
             return false;
         }
-        self.test.as_ref().is_none_or(|test| test.matches(entry))
+        let Some(test) = &self.test else { return true };
+        top_clauses(test)
+            .iter()
+            .zip(self.answered.clauses.iter().chain(std::iter::repeat(&false)))
+            .all(|(test, answered)| *answered || test.matches(entry))
+    }
+
+    /// Turns the entity and the top `eq` clauses on complete labels into probes, except the
+    /// posting list the search walks (`walked`), and marks them answered.
+    fn narrow(&mut self, walked: Option<&'a Postings>) {
+        let index = self.index;
+        let walked = walked.map(|postings| postings as *const Postings);
+        // Whether the list answers its part: walked, probed, or missing (nothing matches). A
+        // long list without a bitmap is left to the check on the entry.
+        let probe = |postings: Option<&'a Postings>, lookup: &mut Lookup<'a>| match postings {
+            Some(postings) if Some(postings as *const Postings) == walked => true,
+            Some(postings) if postings.quick_to_test() => {
+                lookup.probes.push(postings);
+                true
+            }
+            Some(_) => false,
+            None => {
+                lookup.nothing = true;
+                true
+            }
+        };
+        if let Some(entity) = self.entity {
+            self.answered.entity = probe(index.entities.get(entity), &mut self.lookup);
+        }
+        let Some(test) = &self.test else { return };
+        self.answered.clauses = top_clauses(test)
+            .iter()
+            .map(|test| {
+                let Test::Eq(label, value) = test else { return false };
+                let Some(label_index) = complete(index, label) else { return false };
+                probe(label_index.and_then(|label_index| label_index.values.get(value)), &mut self.lookup)
+            })
+            .collect();
     }
 
     /// Every candidate of `source` in key order after `after` (sorted and deduplicated for
@@ -450,18 +514,25 @@ impl<'a> Reader<'a> {
             Source::Keys { postings: Some(postings), .. } => {
                 let lookup = self.lookup.clone();
                 let postings: &'a Postings = postings;
-                Box::new(postings.keys_after(after).filter_map(move |key| lookup.entry(key)))
+                Box::new(postings.keys_after(after).filter_map(move |(_, id)| lookup.entry(id)))
             }
             Source::Groups { groups, .. } => {
-                let mut keys: Vec<&'a Key> = groups.iter().flat_map(|postings| postings.keys_after(after)).collect();
-                keys.sort_unstable();
-                keys.dedup();
+                let mut keys: Vec<(&'a Key, Id)> =
+                    groups.iter().flat_map(|postings| postings.keys_after(after)).collect();
+                keys.sort_unstable_by_key(|(key, _)| *key);
+                keys.dedup_by_key(|(key, _)| *key);
                 let lookup = self.lookup.clone();
-                Box::new(keys.into_iter().filter_map(move |key| lookup.entry(key)))
+                Box::new(keys.into_iter().filter_map(move |(_, id)| lookup.entry(id)))
             }
             Source::All => {
                 let start = after.map_or(Start::First, Start::After);
-                Box::new(Merge::new(&self.lookup.shards, start).filter(|entry| tags(entry).is_some()))
+                let mut merge = Merge::new(&self.lookup.shards, start);
+                let lookup = self.lookup.clone();
+                Box::new(
+                    std::iter::from_fn(move || merge.next_with_id())
+                        .filter(move |(entry, id)| tags(entry).is_some() && lookup.passes(*id))
+                        .map(|(entry, _)| entry),
+                )
             }
         }
     }
@@ -514,7 +585,8 @@ impl State {
         let revision = self.revision();
         let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
         let mut reader = Reader {
-            lookup: Lookup { state: self, shards, probes: Vec::new(), nothing: false },
+            lookup: Lookup { shards, probes: Vec::new(), nothing: false },
+            answered: Answered::default(),
             index: &index_guard,
             coord: CoordRead::new(self),
             now,
@@ -552,33 +624,28 @@ impl State {
             (None, None) => (Source::All, None),
         };
         let (ordered, unordered) = ordered;
-        // The other `eq` clauses of a top-level `and` become probes.
-        if let Some(Test::And(tests)) = &reader.test {
-            let driver = match unordered.as_ref().unwrap_or(&ordered) {
-                Source::Keys { postings, .. } => postings.map(|postings| postings as *const Postings),
-                _ => None,
-            };
-            for test in tests {
-                let Test::Eq(label, value) = test else { continue };
-                let Some(label_index) = complete(index, label) else { continue };
-                match label_index.and_then(|label_index| label_index.values.get(value)) {
-                    Some(postings) if Some(postings as *const Postings) == driver => {}
-                    Some(postings) => reader.lookup.probes.push(postings),
-                    None => reader.lookup.nothing = true,
-                }
-            }
-        }
+        let plan = match request.output {
+            Output::Count => None,
+            _ => Some(choose(&reader, &ordered, unordered.as_ref(), limit)),
+        };
+        // The posting list the search walks needs no probe.
+        let walked = match plan {
+            Some(Plan::WalkLabel) => None,
+            Some(Plan::Walk) => ordered.postings(),
+            Some(Plan::Collect) | None => unordered.as_ref().unwrap_or(&ordered).postings(),
+        };
+        reader.narrow(walked);
         match request.output {
             Output::Count => match exact {
                 Some(exact) if now < self.next_deadline() => Ok(SearchReply::Count(exact as u64)),
                 _ => Ok(SearchReply::Count(count(&mut reader, &ordered, unordered.as_ref()))),
             },
             Output::Explain => {
-                let plan = choose(&reader, &ordered, unordered.as_ref(), limit);
+                let plan = plan.expect("a plan for every output but a count");
                 Ok(SearchReply::Explain(explain(&reader, &ordered, unordered.as_ref(), plan)))
             }
             Output::Entries | Output::Keys => {
-                let plan = choose(&reader, &ordered, unordered.as_ref(), limit);
+                let plan = plan.expect("a plan for every output but a count");
                 let mut page = Page::new(limit);
                 let after = request.after.as_ref();
                 match plan {
@@ -696,8 +763,8 @@ fn count(reader: &mut Reader<'_>, ordered: &Source<'_>, unordered: Option<&Sourc
         Source::Groups { groups, disjoint: true, .. } => {
             let mut found = 0;
             for postings in groups {
-                for key in postings.keys_after(None) {
-                    if let Some(entry) = reader.lookup(key) {
+                for (_, id) in postings.keys_after(None) {
+                    if let Some(entry) = reader.lookup(id) {
                         found += reader.matches(entry) as u64;
                     }
                 }
@@ -814,8 +881,8 @@ fn walk_label_order<'a>(
             let at_cursor = after.filter(|cursor| cursor.position[0].as_ref() == Some(value));
             if single {
                 let from = at_cursor.map(|cursor| cursor.key.as_str());
-                for key in postings.keys_after(from) {
-                    let Some(entry) = reader.lookup(key) else { continue };
+                for (key, id) in postings.keys_after(from) {
+                    let Some(entry) = reader.lookup(id) else { continue };
                     if reader.matches(entry) {
                         page.push(vec![Some(value.clone())], entry);
                         if page.done() {
@@ -829,8 +896,8 @@ fn walk_label_order<'a>(
                 }
             } else {
                 let mut group: Vec<(Position, &'a Entry)> = Vec::new();
-                for key in postings.keys_after(None) {
-                    let Some(entry) = reader.lookup(key) else { continue };
+                for (_, id) in postings.keys_after(None) {
+                    let Some(entry) = reader.lookup(id) else { continue };
                     page.examined = page.examined.saturating_add(1);
                     if reader.matches(entry) {
                         let position = position_of(entry, order);

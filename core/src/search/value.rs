@@ -17,10 +17,92 @@
 //!
 //! Exponents beyond ±10^15 saturate (values past that compare as equal to each other).
 
-/// A label value's position in the total order.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub(crate) struct SortValue(Box<[u8]>);
+/// A label value's position in the total order. Its bytes serialize as a sequence of bytes
+/// (the cursor's wire form), as a `Box<[u8]>` does.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SortValue(Bytes);
+
+impl serde::Serialize for SortValue {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SortValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<SortValue, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(|bytes| SortValue(Bytes::from(&bytes[..])))
+    }
+}
+
+/// Bytes kept inline up to [`INLINE`] (label values are mostly short: a status, a region, a
+/// number), so that the index compares two values without reading other memory and making
+/// one allocates nothing.
+#[derive(Clone)]
+enum Bytes {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<[u8]>),
+}
+
+const INLINE: usize = 22;
+
+impl Bytes {
+    /// The concatenation of `parts`.
+    fn concat(parts: &[&[u8]]) -> Bytes {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len > INLINE {
+            return Bytes::Heap(parts.concat().into_boxed_slice());
+        }
+        let mut bytes = [0; INLINE];
+        let mut at = 0;
+        for part in parts {
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Bytes::Inline(len as u8, bytes)
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(bytes: &[u8]) -> Bytes {
+        Bytes::concat(&[bytes])
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Inline(len, bytes) => &bytes[..*len as usize],
+            Bytes::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Bytes {
+    fn eq(&self, other: &Bytes) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Bytes {}
+
+impl PartialOrd for Bytes {
+    fn partial_cmp(&self, other: &Bytes) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Bytes {
+    fn cmp(&self, other: &Bytes) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl std::hash::Hash for Bytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
 
 const NEGATIVE: u8 = 1;
 const ZERO: u8 = 2;
@@ -31,28 +113,17 @@ const EXPONENT_LIMIT: i64 = 1_000_000_000_000_000;
 impl SortValue {
     pub(crate) fn of(text: &str) -> SortValue {
         match number(text) {
-            Some(Number::Zero) => SortValue(Box::new([ZERO])),
+            Some(Number::Zero) => SortValue(Bytes::from(&[ZERO][..])),
             Some(Number::NonZero { negative, exponent, digits }) => {
-                let mut bytes = Vec::with_capacity(10 + digits.len());
                 let biased = (exponent as u64) ^ (1 << 63);
                 if negative {
-                    bytes.push(NEGATIVE);
-                    bytes.extend_from_slice(&(!biased).to_be_bytes());
-                    bytes.extend(digits.iter().map(|digit| !digit));
-                    bytes.push(0xFF);
+                    let inverted: Vec<u8> = digits.iter().map(|digit| !digit).collect();
+                    SortValue(Bytes::concat(&[&[NEGATIVE], &(!biased).to_be_bytes(), &inverted, &[0xFF]]))
                 } else {
-                    bytes.push(POSITIVE);
-                    bytes.extend_from_slice(&biased.to_be_bytes());
-                    bytes.extend_from_slice(&digits);
+                    SortValue(Bytes::concat(&[&[POSITIVE], &biased.to_be_bytes(), &digits]))
                 }
-                SortValue(bytes.into_boxed_slice())
             }
-            None => {
-                let mut bytes = Vec::with_capacity(1 + text.len());
-                bytes.push(TEXT);
-                bytes.extend_from_slice(text.as_bytes());
-                SortValue(bytes.into_boxed_slice())
-            }
+            None => SortValue(Bytes::concat(&[&[TEXT], text.as_bytes()])),
         }
     }
 
@@ -67,10 +138,7 @@ impl SortValue {
 
     /// The first value of the texts that start with `prefix`.
     pub(crate) fn text_prefix(prefix: &str) -> SortValue {
-        let mut bytes = Vec::with_capacity(1 + prefix.len());
-        bytes.push(TEXT);
-        bytes.extend_from_slice(prefix.as_bytes());
-        SortValue(bytes.into_boxed_slice())
+        SortValue(Bytes::concat(&[&[TEXT], prefix.as_bytes()]))
     }
 
     /// Whether this is a text value starting with `prefix` (numbers never match a prefix).

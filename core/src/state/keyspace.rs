@@ -24,6 +24,7 @@ use super::order::{Order, Position};
 use super::range::KeyRange;
 use super::slab::Slab;
 use crate::search::index::SearchIndex;
+use crate::search::postings::{Id, SLOT_BITS};
 use crate::{Entry, Key};
 
 pub(crate) const SHARD_COUNT: usize = 16;
@@ -40,6 +41,17 @@ pub(crate) struct Shard {
     order: Order,
     /// Key and value bytes of the entries held.
     bytes: u64,
+}
+
+/// The search index's name for the entry in `slot` of the shard of `hash`.
+fn search_id(hash: u64, slot: u32) -> Id {
+    debug_assert!(slot < 1 << SLOT_BITS, "a shard holds fewer than 2^28 entries");
+    ((KeySpace::shard_of(hash) as Id) << SLOT_BITS) | slot
+}
+
+/// The entry a search index id names, among every shard (read-locked, in shard order).
+pub(crate) fn entry_of<'a>(shards: &[&'a Shard], id: Id) -> &'a Entry {
+    shards[(id >> SLOT_BITS) as usize].slab.get(id & ((1 << SLOT_BITS) - 1))
 }
 
 /// The bytes an entry's key and value take, for the store's size and its quota.
@@ -296,7 +308,7 @@ impl ShardsMut<'_> {
             space.add_totals(0, size as i64 - size_of(&old) as i64);
             let new = shard.slab.get(slot);
             if SearchIndex::affected(Some(&old), Some(new)) {
-                space.search.write().replace(Some(&old), Some(new));
+                space.search.write().replace(Some(&old), Some(new), search_id(hash, slot));
             }
             return Some(old);
         }
@@ -307,7 +319,7 @@ impl ShardsMut<'_> {
         order.insert(slot, slab.get(slot).key.as_str(), |other| slab.get(other).key.as_str());
         let new = slab.get(slot);
         if SearchIndex::affected(None, Some(new)) {
-            space.search.write().replace(None, Some(new));
+            space.search.write().replace(None, Some(new), search_id(hash, slot));
         }
         None
     }
@@ -327,7 +339,7 @@ impl ShardsMut<'_> {
         if tagged_before.is_some() || tagged(entry) {
             let before = Entry { attrs: tagged_before, ..entry.clone() };
             if SearchIndex::affected(Some(&before), Some(entry)) {
-                space.search.write().replace(Some(&before), Some(entry));
+                space.search.write().replace(Some(&before), Some(entry), search_id(hash, slot));
             }
         }
         Some(result)
@@ -344,7 +356,7 @@ impl ShardsMut<'_> {
         *bytes -= size_of(&old);
         space.add_totals(-1, -(size_of(&old) as i64));
         if SearchIndex::affected(Some(&old), None) {
-            space.search.write().replace(Some(&old), None);
+            space.search.write().replace(Some(&old), None, search_id(hash, slot));
         }
         Some(old)
     }
@@ -401,16 +413,23 @@ impl<'a> Merge<'a> {
     }
 }
 
-impl<'a> Iterator for Merge<'a> {
-    type Item = &'a Entry;
-
-    fn next(&mut self) -> Option<&'a Entry> {
+impl<'a> Merge<'a> {
+    /// The next entry with its search index id (the shards are every shard, in order).
+    pub(crate) fn next_with_id(&mut self) -> Option<(&'a Entry, Id)> {
         let Reverse((_, index)) = self.heap.pop()?;
         let (shard, position) = self.shards[index];
         let slot = shard.order.at(position).expect("the heap only holds live positions");
         self.shards[index].1 = shard.order.next(position);
         self.push(index);
-        Some(shard.slab.get(slot))
+        Some((shard.slab.get(slot), ((index as Id) << SLOT_BITS) | slot))
+    }
+}
+
+impl<'a> Iterator for Merge<'a> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        self.next_with_id().map(|(entry, _)| entry)
     }
 }
 

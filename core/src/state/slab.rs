@@ -44,7 +44,10 @@ impl<T> Slab<T> {
         let chunk = &mut self.chunks[chunk_index];
         let slot = (chunk_index << CHUNK_BITS) | chunk.len();
         chunk.push(Line(Some(value)));
-        u32::try_from(slot).expect("a shard holds fewer than 2^32 entries")
+        // The search index names an entry by shard and slot in 32 bits (`search::postings::Id`):
+        // 2^28 slots of 64 bytes are 16 GiB in one shard of sixteen, past any quota.
+        assert!(slot < 1 << 28, "a shard holds fewer than 2^28 entries");
+        slot as u32
     }
 
     pub(crate) fn remove(&mut self, slot: u32) -> T {
