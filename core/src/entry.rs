@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use compact_str::CompactString;
+
 use crate::{Key, Value};
 
 /// A lease identifier, unique within its store.
@@ -76,8 +78,10 @@ impl fmt::Debug for Timestamp {
 /// able to find entries by it.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Label {
-    name: Box<str>,
-    value: Box<str>,
+    // Inline up to 24 bytes: most names and values are short, and an entry's labels are
+    // then one allocation (the slice), not three per label.
+    name: CompactString,
+    value: CompactString,
     indexed: bool,
 }
 
@@ -121,7 +125,7 @@ pub(crate) struct Attrs {
     pub(crate) expires_at: Option<u64>,
     pub(crate) lease: Option<LeaseId>,
     pub(crate) content_type: Option<Box<str>>,
-    pub(crate) entity: Option<Box<str>>,
+    pub(crate) entity: Option<CompactString>,
     pub(crate) labels: Box<[Label]>,
 }
 

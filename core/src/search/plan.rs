@@ -500,6 +500,8 @@ impl<'a> Reader<'a> {
                 probe(label_index.and_then(|label_index| label_index.values.get(value)), &mut self.lookup)
             })
             .collect();
+        // The shortest lists first: they turn away the most candidates.
+        self.lookup.probes.sort_by_key(|postings| postings.len());
     }
 
     /// Every candidate of `source` in key order after `after` (sorted and deduplicated for

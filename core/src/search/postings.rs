@@ -3,8 +3,8 @@
 //! [`Id`]).
 //!
 //! Keys and ids sit inline in sorted chunks of at most [`CHUNK`] entries (a two-level
-//! B+tree, as the shards' `Order`), with each chunk's first key copied into a directory that
-//! a lookup searches without touching the chunks. Against a `BTreeSet<Key>` this takes about
+//! B+tree, as the shards' `Order`), with each chunk's first key copied into the directory
+//! that a lookup searches, next to the chunk's pointer. Against a `BTreeSet<Key>` this takes about
 //! half the memory per key (chunks filled in key order stay full; a B-tree's nodes split in
 //! half), and a walk reads contiguous arrays. A list that holds a good share of the store's
 //! tagged entries (see [`DENSE`]) also keeps its ids in a [`Bitmap`], so that "is this entry
@@ -40,42 +40,53 @@ pub(crate) enum Postings {
 
 #[derive(Debug)]
 pub(crate) struct Chunks {
-    /// `firsts[i] == chunks[i].keys[0]`; no chunk is empty.
-    firsts: Vec<Key>,
+    /// No chunk is empty.
     chunks: Vec<Chunk>,
     len: usize,
     /// Every id of the list, while the list is dense (see [`DENSE`]).
     ids: Option<Bitmap>,
 }
 
-/// Keys in order, each with its id beside it (one allocation, read in one stream).
-#[derive(Debug, Default)]
+/// Keys in order, each with its id beside it (one allocation, read in one stream), and a
+/// copy of the first key in the list's directory, which a lookup searches.
+#[derive(Debug)]
 pub(crate) struct Chunk {
+    /// `entries[0].0` (the last key removed while the chunk is empty).
+    first: Key,
     entries: Vec<(Key, Id)>,
 }
 
 impl Chunk {
+    fn new(entries: Vec<(Key, Id)>) -> Chunk {
+        Chunk { first: entries[0].0.clone(), entries }
+    }
+
     fn len(&self) -> usize {
         self.entries.len()
     }
 
-    fn key(&self, at: usize) -> &Key {
-        &self.entries[at].0
-    }
-
-    fn insert(&mut self, at: usize, key: &Key, id: Id) {
-        self.entries.insert(at, (key.clone(), id));
+    fn insert(&mut self, at: usize, entry: (Key, Id)) {
+        if at == 0 {
+            self.first = entry.0.clone();
+        }
+        self.entries.insert(at, entry);
     }
 
     fn remove(&mut self, at: usize) -> (Key, Id) {
-        self.entries.remove(at)
+        let removed = self.entries.remove(at);
+        if at == 0 {
+            if let Some((first, _)) = self.entries.first() {
+                self.first = first.clone();
+            }
+        }
+        removed
     }
 
     /// Moves the entries from `at` on into a new chunk.
     fn split_off(&mut self, at: usize) -> Chunk {
         let mut right = Vec::with_capacity(CHUNK);
         right.extend(self.entries.drain(at..));
-        Chunk { entries: right }
+        Chunk::new(right)
     }
 }
 
@@ -89,12 +100,12 @@ pub(crate) struct At {
 impl Chunks {
     fn from_two(a: (Key, Id), b: (Key, Id)) -> Chunks {
         let (a, b) = if a.0 < b.0 { (a, b) } else { (b, a) };
-        Chunks { firsts: vec![a.0.clone()], chunks: vec![Chunk { entries: vec![a, b] }], len: 2, ids: None }
+        Chunks { chunks: vec![Chunk::new(vec![a, b])], len: 2, ids: None }
     }
 
     /// The chunk that holds `key` if anything does: the last whose first key is not above it.
     fn chunk_of(&self, key: &str) -> usize {
-        self.firsts.partition_point(|first| first.as_str() <= key).saturating_sub(1)
+        self.chunks.partition_point(|chunk| chunk.first.as_str() <= key).saturating_sub(1)
     }
 
     /// Where `key` is (`Ok`) or would go (`Err`).
@@ -149,10 +160,7 @@ impl Chunks {
         let last_chunk = chunk + 1 == self.chunks.len();
         let target = &mut self.chunks[chunk];
         if target.len() < CHUNK {
-            target.insert(offset, key, id);
-            if offset == 0 {
-                self.firsts[chunk] = key.clone();
-            }
+            target.insert(offset, (key.clone(), id));
             return;
         }
         // Full. A neighbour with room takes the entry at this chunk's edge: a split moves
@@ -162,12 +170,10 @@ impl Chunks {
             let (left, right) = self.chunks.split_at_mut(chunk);
             let (left, target) = (&mut left[chunk - 1], &mut right[0]);
             if offset == 0 {
-                left.insert(left.len(), key, id);
+                left.entries.push((key.clone(), id));
             } else {
-                let (first, first_id) = target.remove(0);
-                left.entries.push((first, first_id));
-                target.insert(offset - 1, key, id);
-                self.firsts[chunk] = target.key(0).clone();
+                left.entries.push(target.remove(0));
+                target.insert(offset - 1, (key.clone(), id));
             }
             return;
         }
@@ -175,38 +181,28 @@ impl Chunks {
             let (left, right) = self.chunks.split_at_mut(chunk + 1);
             let (target, next) = (&mut left[chunk], &mut right[0]);
             if offset == CHUNK {
-                next.insert(0, key, id);
+                next.insert(0, (key.clone(), id));
             } else {
-                let last = target.entries.pop().expect("a full chunk");
-                next.entries.insert(0, last);
-                target.insert(offset, key, id);
-                if offset == 0 {
-                    self.firsts[chunk] = key.clone();
-                }
+                next.insert(0, target.entries.pop().expect("a full chunk"));
+                target.insert(offset, (key.clone(), id));
             }
-            self.firsts[chunk + 1] = next.key(0).clone();
             return;
         }
         // Appending after the last key starts a new chunk (lists filled in key order stay
         // full); anywhere else the chunk splits in two halves.
         if last_chunk && offset == CHUNK {
-            self.firsts.push(key.clone());
-            let mut next = Chunk { entries: Vec::with_capacity(CHUNK) };
-            next.insert(0, key, id);
-            self.chunks.push(next);
+            let mut entries = Vec::with_capacity(CHUNK);
+            entries.push((key.clone(), id));
+            self.chunks.push(Chunk::new(entries));
             return;
         }
         let target = &mut self.chunks[chunk];
         let mut right = target.split_off(CHUNK / 2);
         if offset <= CHUNK / 2 {
-            target.insert(offset, key, id);
-            if offset == 0 {
-                self.firsts[chunk] = key.clone();
-            }
+            target.insert(offset, (key.clone(), id));
         } else {
-            right.insert(offset - CHUNK / 2, key, id);
+            right.insert(offset - CHUNK / 2, (key.clone(), id));
         }
-        self.firsts.insert(chunk + 1, right.key(0).clone());
         self.chunks.insert(chunk + 1, right);
     }
 
@@ -226,18 +222,13 @@ impl Chunks {
         }
         if target.len() == 0 {
             self.chunks.remove(chunk);
-            self.firsts.remove(chunk);
             return;
-        }
-        if offset == 0 {
-            self.firsts[chunk] = target.key(0).clone();
         }
         // A chunk that fell to a quarter joins its right neighbour when both fit in one, so
         // that a list that shrinks does not keep a chunk per key.
         let len = target.len();
         if len < CHUNK / 4 && self.chunks.get(chunk + 1).is_some_and(|right| len + right.len() <= CHUNK / 2) {
             let right = self.chunks.remove(chunk + 1);
-            self.firsts.remove(chunk + 1);
             let target = &mut self.chunks[chunk];
             target.entries.extend(right.entries);
         }
@@ -251,62 +242,50 @@ impl Chunks {
     }
 }
 
-/// A set of ids as bits over the id space, in pages of 4,096 ids made on first use: an
-/// insert, a remove or a test reads two words and moves nothing. Its memory follows the
-/// store's size, not the list's, which is why only dense lists keep one.
+/// A set of ids as bits over the id space, a word array per shard grown to the highest slot
+/// seen: an insert, a remove or a test reads two words and moves nothing. Its memory follows
+/// the store's size (a bit per slot), not the list's, which is why only dense lists keep one.
 #[derive(Debug, Default)]
 pub(crate) struct Bitmap {
-    /// Per shard, the pages by slot / 4,096.
-    shards: Vec<Vec<Option<Box<[u64; PAGE_WORDS]>>>>,
+    /// Per shard, bit `slot` of the words.
+    shards: Vec<Vec<u64>>,
 }
 
-const PAGE_WORDS: usize = 64;
-const PAGE_BITS: u32 = 12;
-
 impl Bitmap {
-    /// The shard, page, word and bit of `id`.
-    fn place(id: Id) -> (usize, usize, usize, u64) {
-        let slot = id & ((1 << SLOT_BITS) - 1);
-        let in_page = (slot & ((1 << PAGE_BITS) - 1)) as usize;
-        ((id >> SLOT_BITS) as usize, (slot >> PAGE_BITS) as usize, in_page / 64, 1 << (in_page % 64))
+    /// The shard, word and bit of `id`.
+    fn place(id: Id) -> (usize, usize, u64) {
+        let slot = (id & ((1 << SLOT_BITS) - 1)) as usize;
+        ((id >> SLOT_BITS) as usize, slot / 64, 1 << (slot % 64))
     }
 
     fn insert(&mut self, id: Id) {
-        let (shard, page, word, bit) = Bitmap::place(id);
+        let (shard, word, bit) = Bitmap::place(id);
         if self.shards.len() <= shard {
             self.shards.resize_with(shard + 1, Vec::new);
         }
-        let pages = &mut self.shards[shard];
-        if pages.len() <= page {
-            pages.resize_with(page + 1, || None);
+        let words = &mut self.shards[shard];
+        if words.len() <= word {
+            // Grown a page (4,096 slots) at a time.
+            words.resize((word + 64) & !63, 0);
         }
-        pages[page].get_or_insert_with(|| Box::new([0; PAGE_WORDS]))[word] |= bit;
+        words[word] |= bit;
     }
 
     fn remove(&mut self, id: Id) {
-        let (shard, page, word, bit) = Bitmap::place(id);
-        if let Some(Some(page)) = self.shards.get_mut(shard).and_then(|pages| pages.get_mut(page)) {
-            page[word] &= !bit;
+        let (shard, word, bit) = Bitmap::place(id);
+        if let Some(word) = self.shards.get_mut(shard).and_then(|words| words.get_mut(word)) {
+            *word &= !bit;
         }
     }
 
     fn contains(&self, id: Id) -> bool {
-        let (shard, page, word, bit) = Bitmap::place(id);
-        self.shards
-            .get(shard)
-            .and_then(|pages| pages.get(page))
-            .is_some_and(|page| page.as_ref().is_some_and(|page| page[word] & bit != 0))
+        let (shard, word, bit) = Bitmap::place(id);
+        self.shards.get(shard).and_then(|words| words.get(word)).is_some_and(|word| word & bit != 0)
     }
 
     #[cfg(test)]
     fn len(&self) -> u64 {
-        self.shards
-            .iter()
-            .flatten()
-            .flatten()
-            .flat_map(|page| page.iter())
-            .map(|word| u64::from(word.count_ones()))
-            .sum()
+        self.shards.iter().flatten().map(|word| u64::from(word.count_ones())).sum()
     }
 }
 
@@ -428,9 +407,9 @@ mod tests {
         Key::from(format!("k{n:05}").as_str())
     }
 
-    /// A key's id: any fixed function of it does (ids are not ordered like keys).
+    /// A key's id: spread over the shards as the key space spreads keys, so not in key order.
     fn id(n: u64) -> Id {
-        (n.wrapping_mul(2_654_435_761) % (1 << SLOT_BITS)) as Id
+        (((n.wrapping_mul(2_654_435_761) % 16) << SLOT_BITS) | (n / 16)) as Id
     }
 
     fn check(postings: &Postings, model: &BTreeMap<Key, Id>) {
@@ -438,9 +417,8 @@ mod tests {
         let entries: Vec<(&Key, Id)> = postings.keys_after(None).collect();
         assert_eq!(entries, model.iter().map(|(key, id)| (key, *id)).collect::<Vec<_>>());
         if let Postings::Many(list) = postings {
-            assert_eq!(list.firsts.len(), list.chunks.len());
-            for (first, chunk) in list.firsts.iter().zip(&list.chunks) {
-                assert!(chunk.len() > 0 && chunk.len() <= CHUNK && first == chunk.key(0));
+            for chunk in &list.chunks {
+                assert!(chunk.len() > 0 && chunk.len() <= CHUNK && chunk.first == chunk.entries[0].0);
             }
             if let Some(ids) = &list.ids {
                 assert_eq!(ids.len(), model.len() as u64);

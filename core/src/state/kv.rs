@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use compact_str::CompactString;
+
 use super::deadline::Due;
 use super::lock::{self, LockGuard};
 use super::quota;
@@ -348,7 +350,7 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
         expires_at: options.ttl_ms.map(|ttl| c.now + ttl),
         lease: options.lease,
         content_type: extra.content_type.map(String::into_boxed_str),
-        entity: extra.entity.map(String::into_boxed_str),
+        entity: extra.entity.map(CompactString::from),
         labels: extra.labels.into_boxed_slice(),
     }
     .into_shared();
