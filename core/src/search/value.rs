@@ -190,7 +190,7 @@ impl std::fmt::Debug for SortValue {
 
 enum Number {
     Zero,
-    NonZero { negative: bool, exponent: i64, digits: Vec<u8> },
+    NonZero { negative: bool, exponent: i64, digits: Bytes },
 }
 
 /// Parses the JSON number grammar `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` into its
@@ -252,14 +252,14 @@ fn number(text: &str) -> Option<Number> {
         return None;
     }
     // All significant digits, and where the decimal point sits among them.
-    let all: Vec<u8> = int_digits.iter().chain(frac_digits).copied().collect();
+    let all = Bytes::concat(&[int_digits, frac_digits]);
     let Some(first) = all.iter().position(|digit| *digit != b'0') else {
         return Some(Number::Zero);
     };
     let last = all.iter().rposition(|digit| *digit != b'0').expect("a non-zero digit exists");
     // value = 0.all × 10^int_len; dropping `first` leading zeros lowers the exponent by as many.
     let exponent = (int_digits.len() as i64 - first as i64 + written_exponent).clamp(-EXPONENT_LIMIT, EXPONENT_LIMIT);
-    Some(Number::NonZero { negative, exponent, digits: all[first..=last].to_vec() })
+    Some(Number::NonZero { negative, exponent, digits: Bytes::from(&all[first..=last]) })
 }
 
 #[cfg(test)]
