@@ -427,6 +427,16 @@ def main():
     write_reports(base, results, clients_list, meta)
 
 
+def save_report(out, stem, data, lines):
+    """Writes `out/stem.json` (the data) and `out/stem.md` (the lines), and prints the lines."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, stem + ".json"), "w") as f:
+        json.dump(data, f, indent=1)
+    with open(os.path.join(out, stem + ".md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def write_reports(base, results, clients_list, meta):
     with open(base + ".svg", "w") as f:
         f.write(svg(results, max(clients_list)))

@@ -14,7 +14,6 @@ Run through `make bench-durable` (installs etcd, builds the tool with `compare`)
 
 import argparse
 import datetime
-import json
 import os
 import socket
 import statistics
@@ -129,10 +128,6 @@ def main():
 
     date = datetime.date.today().isoformat()
     floor = sync_p50 + 2 * hop
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, f"durable-{date}.json"), "w") as f:
-        json.dump({"date": date, "fdatasync_us": {"p50": sync_p50, "p99": sync_p99}, "loopback_rtt_us": hop,
-                   "floor_us": floor, "rounds": args.rounds, "results": results}, f, indent=1)
     lines = [
         f"# One client, 3 nodes, durable: Clustron next to etcd and the floor ({date})", "",
         f"`make bench-durable` (bench/durable_floor.py): {args.rounds} rounds per row, a fresh 3-node cluster "
@@ -153,9 +148,9 @@ def main():
         lines.append("")
         lines.append(f"Clustron / etcd, {workload}: {ours['ops_per_sec'] / theirs['ops_per_sec']:.2f}x the rate, "
                      f"p50 {ours['p50_us'] / theirs['p50_us']:.2f}x, p99 {ours['p99_us'] / theirs['p99_us']:.2f}x.")
-    with open(os.path.join(args.out, f"durable-{date}.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    data = {"date": date, "fdatasync_us": {"p50": sync_p50, "p99": sync_p99}, "loopback_rtt_us": hop,
+            "floor_us": floor, "rounds": args.rounds, "results": results}
+    compare.save_report(args.out, f"durable-{date}", data, lines)
 
 
 if __name__ == "__main__":

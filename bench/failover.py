@@ -114,10 +114,6 @@ def main():
         compare.stop_all()
 
     date = datetime.date.today().isoformat()
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, f"failover-{date}.json"), "w") as f:
-        json.dump({"date": date, "rounds": args.rounds, "kill_after_s": args.kill_after, "results": results}, f,
-                  indent=1)
     lines = [f"# Failover, {date}", "",
              f"3 nodes on 127.0.0.1, default settings, one writing client (`clustron bench put --clients 1`); "
              f"the leader is killed with SIGKILL {args.kill_after:.0f} s into the writes, {args.rounds} rounds, "
@@ -129,9 +125,8 @@ def main():
         every = ", ".join(f"{r['longest_gap_ms']:.0f}" for r in result["rounds"])
         lines.append(f"| {names.get(system, system)} | {result['median_ms']:.0f} | {result['min_ms']:.0f} | "
                      f"{result['max_ms']:.0f} | {every} |")
-    with open(os.path.join(args.out, f"failover-{date}.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    data = {"date": date, "rounds": args.rounds, "kill_after_s": args.kill_after, "results": results}
+    compare.save_report(args.out, f"failover-{date}", data, lines)
 
 
 if __name__ == "__main__":
