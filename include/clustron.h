@@ -856,8 +856,10 @@ clustron_status clustron_admin_create_store(const clustron_admin *admin, const c
 
 /**
  * Changes what `options` gives of a store's configuration and keeps the rest (the options
- * of `clustron_admin_create_store`; a quota given as `null` is removed). `*out` receives the
- * store as a JSON object.
+ * of `clustron_admin_create_store`; a quota given as `null` is removed), and returns once
+ * the store applied the change: a write sent after it meets the new limits
+ * (`CLUSTRON_UNAVAILABLE` if the store has no leader for 15 s; the catalogue keeps the
+ * change). `*out` receives the store as a JSON object.
  */
 clustron_status clustron_admin_configure_store(const clustron_admin *admin, const char *name, const char *options, char **out, clustron_error **err);
 

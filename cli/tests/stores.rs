@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clustron::admin::{Cluster as Admin, Health, StoreSettings};
-use clustron::ErrorCode;
+use clustron::{ErrorCode, StoreLimits};
 use common::{clustron, eventually, Cluster};
 
 fn admin(cluster: &Cluster) -> Admin {
@@ -272,7 +272,7 @@ fn a_data_directory_from_before_the_catalogue_is_adopted_with_its_data() {
 
 #[test]
 fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_leader_kill_and_takes_a_new_one_online() {
-    let mut cluster = Cluster::start(3, "base", &["--snapshot-every", "40"], true);
+    let mut cluster = Cluster::start(3, "base", &["--snapshot-every", "40", "--allow-fault-injection"], true);
     let seed = cluster.nodes[0].address();
     let run = clustron(
         &["store", "create", "q", "--max-keys", "100", "--max-value-bytes", "1K", "--seed", &seed, "--json"],
@@ -309,12 +309,23 @@ fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_lea
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json_lines()[0]["limits"]["max_keys"], serde_json::Value::Null);
     assert_eq!(run.json_lines()[0]["limits"]["max_value_bytes"], 1024);
-    let landed = eventually(Duration::from_secs(30), || store.put("k100", "v").wait().ok());
-    assert!(landed.is_some_and(|put| put.created), "writes land once the quota is lifted");
+    // `store configure` returns once the store applied the change: the next write meets it.
+    assert!(store.put("k100", "v").wait().unwrap().created, "writes land once the quota is lifted");
     for n in 101..150 {
         store.put(format!("k{n:03}"), "v").wait().unwrap();
     }
     assert_eq!(store.count(clustron::KeyRange::All).wait().unwrap(), 150);
+    // Tightened again from the Rust API, with every node's messages to its peers delayed
+    // (50–100 ms): a node hears of the catalogue's change a delay after the catalogue's
+    // leader commits it, so a call that returned then would let the next write through.
+    let admin_now = admin(&cluster);
+    let addresses: Vec<String> = cluster.nodes.iter().map(|node| node.address()).collect();
+    addresses.iter().for_each(|address| admin_now.slow_links(address, 50, 0).unwrap());
+    let quota = StoreLimits { max_keys: Some(150), ..admin_now.store("q").unwrap().config.limits };
+    admin_now.configure_store("q", StoreSettings { limits: Some(quota), ..StoreSettings::default() }).unwrap();
+    let refused = store.put("k150", "v").wait().unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::QuotaExceeded, "the next write meets the new quota: {refused}");
+    addresses.iter().for_each(|address| admin_now.slow_links(address, 0, 0).unwrap());
     // Bad limits are refused by name.
     let run = clustron(&["store", "configure", "q", "--max-key-bytes", "5000", "--seed", &seed], b"");
     assert_ne!(run.code, 0);

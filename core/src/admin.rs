@@ -343,7 +343,13 @@ impl Cluster {
 
     /// What `store`'s group reports, with the catalogue's entry.
     fn info(&self, entry: StoreEntry) -> StoreInfo {
+        self.info_applied(entry).0
+    }
+
+    /// What `info` says, and the configuration version the answering replica applied.
+    fn info_applied(&self, entry: StoreEntry) -> (StoreInfo, u64) {
         let status = self.client().and_then(|client| client.request(&entry.name, ClientBody::Status));
+        let mut configured = 0;
         let mut info = StoreInfo {
             name: entry.name,
             uid: entry.uid,
@@ -376,8 +382,9 @@ impl Cluster {
             info.bytes = stats.bytes;
             info.leases = stats.leases;
             info.locks = stats.locks;
+            configured = view.configured;
         }
-        info
+        (info, configured)
     }
 
     /// Creates a store: its replicas are placed on `settings.replicas` nodes (default 3,
@@ -394,11 +401,29 @@ impl Cluster {
         }
     }
 
-    /// Changes what `settings` gives of a store's configuration (more or fewer replicas are
-    /// placed at once; the store's leader moves its group).
+    /// Changes what `settings` gives of a store's configuration, and returns once the store
+    /// applies it: a write sent after this returns meets the new limits. More or fewer
+    /// replicas are placed at once; the store's leader then moves its group in the
+    /// background (`health` says `moving` until it is done).
+    ///
+    /// `unavailable` if the store has not applied the change within 15 s (no leader): the
+    /// catalogue keeps the change, and the store's next leader applies it.
     pub fn configure_store(&self, name: &str, settings: StoreSettings) -> Result<StoreInfo> {
         let entry = self.one(StoresOp::Configure { name: name.to_owned(), settings })?;
-        Ok(self.info(entry))
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (info, configured) = self.info_applied(entry.clone());
+            if configured >= entry.revision {
+                return Ok(info);
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::unavailable(format!(
+                    "store {name:?} has not applied its new configuration yet (the catalogue keeps it; \
+                     its next leader applies it)"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Applies `changes` to a store's configuration (what they leave out stays).

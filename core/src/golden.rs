@@ -457,8 +457,14 @@ fn wire_samples(samples: &mut Samples) {
         auth: Some(crate::auth::Credential::from(&garbage)),
     };
     samples.value("ClientRequest with a malformed token", &request);
-    let view =
-        ClusterView { members: vec![node.clone()], leader: Some(node.clone()), term: 3, disk_full: false, auth: true };
+    let view = ClusterView {
+        members: vec![node.clone()],
+        leader: Some(node.clone()),
+        term: 3,
+        disk_full: false,
+        auth: true,
+        configured: 41,
+    };
     let info = crate::auth::TokenInfo {
         id: "00000000000000ab".into(),
         user: "alice".into(),
@@ -503,6 +509,7 @@ fn wire_samples(samples: &mut Samples) {
             config: StoreConfig::default(),
             placement: vec![node.clone()],
             moves: 2,
+            revision: 41,
         }]),
         ClientReply::Backup(Box::new(crate::net::wire::BackupPart {
             session: 7,

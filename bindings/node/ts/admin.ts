@@ -147,9 +147,10 @@ export class Admin {
   }
 
   /**
-   * Changes what `options` gives of a store's configuration and keeps the rest. The change is
-   * recorded in the catalogue when this settles; the store's leader applies new limits through
-   * the store's own log just after, so a write in between may still meet the old ones.
+   * Changes what `options` gives of a store's configuration and keeps the rest. Settles once
+   * the store applied the change: a write sent after it meets the new limits (rejected with
+   * code `unavailable` if the store has no leader for 15 s; the catalogue keeps the change and
+   * the store's next leader applies it).
    */
   async configureStore(name: string, options: StoreOptions): Promise<StoreInfo> {
     args.key('name', name)

@@ -290,6 +290,9 @@ pub struct StoreEntry {
     pub placement: Vec<NodeInfo>,
     /// How many times its placement changed.
     pub moves: u64,
+    /// The catalogue revision that last wrote this record: a replica whose applied
+    /// configuration ([`ClusterView::configured`]) reaches it applies this `config`.
+    pub revision: u64,
 }
 
 /// Disk faults a node injects into its own file I/O (tests; all off heals).
@@ -331,6 +334,9 @@ pub(crate) struct ClusterView {
     pub(crate) disk_full: bool,
     /// The cluster checks tokens (access control on).
     pub(crate) auth: bool,
+    /// The version (catalogue revision) of the configuration the answering replica applied
+    /// last (0: none yet); see [`StoreEntry::revision`].
+    pub(crate) configured: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -433,8 +439,13 @@ mod tests {
         let faults =
             ClientBody::DiskFaults(DiskFaults { write_no_space: true, read_io: true, ..DiskFaults::default() });
         assert_eq!(postcard::to_allocvec(&faults).unwrap(), [15, 1, 0, 1, 0], "DiskFaults is variant 15");
-        let view = ClusterView { members: Vec::new(), leader: None, term: 7, disk_full: true, auth: false };
-        assert_eq!(postcard::to_allocvec(&view).unwrap(), [0, 0, 7, 1, 0], "disk_full follows term, auth it");
+        let view =
+            ClusterView { members: Vec::new(), leader: None, term: 7, disk_full: true, auth: false, configured: 300 };
+        assert_eq!(
+            postcard::to_allocvec(&view).unwrap(),
+            [0, 0, 7, 1, 0, 0xac, 0x02],
+            "disk_full follows term, auth it, the applied configuration's version (a varint) last"
+        );
         let refused = Error::new(crate::ErrorCode::NoSpace, "full");
         assert_eq!(postcard::to_allocvec(&refused).unwrap(), [11, 4, b'f', b'u', b'l', b'l'], "no_space travels as 11");
     }

@@ -294,9 +294,9 @@ class Admin(_native.Admin):
     ) -> "dict[str, Any]":
         """Changes what is given of a store's configuration and keeps the rest; a quota given
         as ``None`` is removed. More replicas are placed at once (the leader moves its group).
-        The change is recorded in the catalogue when this returns; the store's leader applies
-        new limits through the store's own log just after, so a write in between may still
-        meet the old ones.
+        Returns once the store applied the change: a write sent after it meets the new
+        limits (``ClustronError`` with code ``unavailable`` if the store has no leader for
+        15 s; the catalogue keeps the change and the store's next leader applies it).
         Returns the store as ``store(name)`` shows it.
 
         Args:

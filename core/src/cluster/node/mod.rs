@@ -158,8 +158,6 @@ struct Inner {
     starting: Mutex<HashMap<String, Instant>>,
     /// Stores whose group this node, leading it, is changing to the wanted nodes.
     changing: Mutex<HashSet<String>>,
-    /// The configuration this node, leading a store, last applied to it (with its uid).
-    configured: Mutex<HashMap<String, (u64, crate::config::StoreConfig)>>,
     /// As the catalogue's leader: when each node last said it is alive, and since when
     /// this node leads.
     alive: Mutex<HashMap<u64, Instant>>,
@@ -380,7 +378,6 @@ impl Node {
                 uids: Mutex::default(),
                 changing: Mutex::default(),
                 starting: Mutex::default(),
-                configured: Mutex::default(),
                 alive: Mutex::default(),
                 leading_since: Mutex::default(),
                 last_move: Mutex::default(),

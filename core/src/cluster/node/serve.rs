@@ -400,7 +400,9 @@ impl Node {
                 let (members, leader, term) = replica.view();
                 let disk_full = replica.disk_full();
                 let auth = self.catalogue().auth.enabled;
-                Ok(ClientReply::Status { stats, view: ClusterView { members, leader, term, disk_full, auth } })
+                let configured = replica.engine.configured().version;
+                let view = ClusterView { members, leader, term, disk_full, auth, configured };
+                Ok(ClientReply::Status { stats, view })
             }
             ClientBody::WaitLock { waiter, max_wait_ms } => {
                 Box::pin(self.wait_lock(replica, waiter, max_wait_ms)).await

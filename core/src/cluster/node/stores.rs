@@ -22,7 +22,7 @@ use crate::net::wire::{
     ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, MembersOp, NodeInfo, StoreEntry,
     StoreSettings, StoresOp,
 };
-use crate::state::command::Command;
+use crate::state::command::{Command, Reply};
 use crate::state::kv::{DeleteItem, PutItem};
 use crate::{Error, ErrorCode, Result};
 
@@ -76,17 +76,22 @@ impl Node {
     }
 
     /// Writes (or with `None` deletes) one catalogue record; this node leads the catalogue.
+    /// Answers the catalogue revision of the write (the record's `revision` from then on).
     pub(super) async fn write_record(
         &self,
         key: String,
         value: Option<Vec<u8>>,
-    ) -> std::result::Result<(), ClientFault> {
+    ) -> std::result::Result<u64, ClientFault> {
         let replica = self.catalogue_replica().ok_or_else(|| fault(Error::unavailable("no catalogue here yet")))?;
         let command = match value {
             Some(value) => Command::Put(PutItem::new(key, value)),
             None => Command::Delete(DeleteItem::new(key)),
         };
-        replica.propose(None, command).await.map(|_| ())
+        match replica.propose(None, command).await? {
+            Reply::Put(put) => Ok(put.revision),
+            Reply::Delete(delete) => Ok(delete.revision),
+            other => Err(fault(Error::internal(format!("a catalogue write answered {other:?}")))),
+        }
     }
 
     /// Sends a request to the catalogue's leader (this node, or another), following
@@ -185,6 +190,7 @@ impl Node {
                 .map(|id| catalogue.node(*id).cloned().unwrap_or(NodeInfo { id: *id, ..NodeInfo::default() }))
                 .collect(),
             moves: record.epoch,
+            revision: record.revision,
         }
     }
 
@@ -227,7 +233,11 @@ impl Node {
                     epoch: 0,
                     revision: 0,
                 };
-                self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
+                let encoded = crate::cluster::catalogue::encode(&record);
+                let record = StoreRecord {
+                    revision: self.write_record(StoreRecord::key(&name), Some(encoded)).await?,
+                    ..record
+                };
                 tracing::info!(store = name.as_str(), placement = ?record.placement, "store created");
                 Ok(ClientReply::Stores(vec![Self::entry(&catalogue, &record)]))
             }
@@ -246,7 +256,11 @@ impl Node {
                     epoch: 1,
                     revision: 0,
                 };
-                self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
+                let encoded = crate::cluster::catalogue::encode(&record);
+                let record = StoreRecord {
+                    revision: self.write_record(StoreRecord::key(&name), Some(encoded)).await?,
+                    ..record
+                };
                 tracing::info!(store = name.as_str(), "store of the previous layout adopted by the catalogue");
                 Ok(ClientReply::Stores(vec![Self::entry(&catalogue, &record)]))
             }
@@ -263,7 +277,8 @@ impl Node {
                     record.placement = placement;
                     record.epoch += 1;
                 }
-                self.write_record(StoreRecord::key(&name), Some(crate::cluster::catalogue::encode(&record))).await?;
+                let encoded = crate::cluster::catalogue::encode(&record);
+                record.revision = self.write_record(StoreRecord::key(&name), Some(encoded)).await?;
                 Ok(ClientReply::Stores(vec![Self::entry(&catalogue, &record)]))
             }
             StoresOp::Drop { name } => {
@@ -643,7 +658,9 @@ impl Node {
     fn lead_store(&self, replica: &Arc<Replica>, record: &StoreRecord, catalogue: &Catalogue) {
         let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
         let wanted: BTreeSet<u64> = record.placement.iter().copied().collect();
-        let configured = self.inner.configured.lock().get(&record.name) == Some(&(record.uid, record.config));
+        // The group applied the record's configuration (a record rewritten for a move is
+        // applied again: the version says which record it came from, not what changed).
+        let configured = replica.engine.configured().version >= record.revision;
         if voters == wanted && configured {
             return;
         }
@@ -674,7 +691,6 @@ impl Node {
                 .propose(None, Command::Configure { version: record.revision, history, limits })
                 .await
                 .map_err(|fault| Error::unavailable(format!("{fault:?}")))?;
-            self.inner.configured.lock().insert(record.name.clone(), (record.uid, record.config));
         }
         let failed = |error: &dyn std::fmt::Display| Error::unavailable(error.to_string());
         let voters: BTreeSet<u64> = replica.voter_ids().into_iter().collect();
@@ -744,7 +760,6 @@ impl Node {
     async fn remove_replica(&self, store: &str) {
         let replica = self.inner.replicas.write().remove(store);
         self.inner.uids.lock().remove(store);
-        self.inner.configured.lock().remove(store);
         self.inner.starting.lock().remove(store);
         if let Some(replica) = replica {
             replica.shutdown().await;
