@@ -29,18 +29,26 @@ pub const MAX_STORE_NAME_BYTES: usize = 128;
 pub(crate) const MAX_TTL_MS: u64 = MAX_TTL.as_millis() as u64;
 
 /// Checks a key: non-empty, at most [`MAX_KEY_BYTES`].
+#[inline]
 pub fn check_key(key: &str) -> Result<()> {
     check_name_like("key", key)
 }
 
+#[inline]
 pub(crate) fn check_name_like(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid(format!("{what} must not be empty")));
-    }
-    if name.len() > MAX_KEY_BYTES {
-        return Err(Error::invalid(format!("{what} is {} bytes; the limit is {MAX_KEY_BYTES}", name.len())));
+    if name.is_empty() || name.len() > MAX_KEY_BYTES {
+        return Err(bad_name(what, name));
     }
     Ok(())
+}
+
+#[cold]
+fn bad_name(what: &str, name: &str) -> Error {
+    if name.is_empty() {
+        Error::invalid(format!("{what} must not be empty"))
+    } else {
+        Error::invalid(format!("{what} is {} bytes; the limit is {MAX_KEY_BYTES}", name.len()))
+    }
 }
 
 /// Checks a value: at most [`MAX_VALUE_BYTES`].
@@ -111,7 +119,12 @@ pub fn ttl_from_secs_f64(secs: f64) -> Result<Duration> {
 
 /// A key from bytes, as C passes it: invalid UTF-8 is
 /// [`ErrorCode::InvalidInput`](crate::ErrorCode::InvalidInput).
+#[inline]
 pub fn key_from_utf8(bytes: &[u8]) -> Result<&str> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8 (the common case, checked a word at a time).
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     std::str::from_utf8(bytes).map_err(|error| {
         Error::invalid(format!("key is not valid UTF-8 (invalid byte at offset {})", error.valid_up_to()))
     })

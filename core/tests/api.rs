@@ -86,6 +86,22 @@ fn a_grant_that_races_a_dropped_wait_is_given_back() {
 }
 
 #[test]
+fn get_with_reads_the_entry_in_place_as_get_sees_it() {
+    let store = clustron::open("clustron://inproc/api-get-with?clock=manual").wait().unwrap();
+    store.put("k", "value").wait().unwrap();
+    store.put("short", "v").ttl(Duration::from_secs(5)).wait().unwrap();
+    let read = store.get_with("k", |entry| (entry.value().as_bytes().to_vec(), entry.version())).unwrap();
+    assert_eq!(read, Some((b"value".to_vec(), 1)));
+    assert_eq!(store.get_with("missing", |_| ()).unwrap(), None);
+    assert!(store.get_with("short", |_| ()).unwrap().is_some());
+    store.advance_clock(Duration::from_secs(5)).wait().unwrap();
+    assert_eq!(store.get_with("short", |_| ()).unwrap(), None, "an expired key is not read");
+    assert_eq!(store.get_with("", |_| ()).unwrap_err().code(), ErrorCode::InvalidInput);
+    store.close();
+    assert_eq!(store.get_with("k", |_| ()).unwrap_err().code(), ErrorCode::Closed);
+}
+
+#[test]
 fn closing_the_last_handle_frees_the_store() {
     let first = clustron::open("api-lifecycle").wait().unwrap();
     let second = clustron::open("API-Lifecycle").wait().unwrap();

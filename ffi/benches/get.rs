@@ -68,6 +68,19 @@ fn get_at(c: &mut Criterion, keys_in_store: usize) {
             black_box((&entry, &buf));
         })
     });
+    // The same copy made in place (`Store::get_with`, what `clustron_kv_get_into` uses): no
+    // copy of the entry, no release of it.
+    group.bench_function("rust-api-with-copy", |b| {
+        b.iter(|| {
+            next = (next + 1) % keys_in_store;
+            let read = store.get_with(&keys[next], |entry| {
+                let bytes = entry.value().as_bytes();
+                buf[..bytes.len()].copy_from_slice(bytes);
+                bytes.len()
+            });
+            black_box((read.unwrap(), &buf));
+        })
+    });
     group.bench_function("c-abi-into", |b| {
         b.iter(|| {
             next = (next + 1) % keys_in_store;

@@ -69,6 +69,7 @@ pub(crate) unsafe fn write_optional<T>(pointer: *mut T, value: T) {
 }
 
 /// `len` bytes at `pointer`, at most `limit`. NULL is allowed only with length 0.
+#[inline]
 pub(crate) unsafe fn bytes<'a>(pointer: *const u8, len: usize, what: &str, limit: usize) -> Result<&'a [u8]> {
     if len > limit {
         return Err(invalid(format!("{what} is {len} bytes; the limit is {limit}")));
@@ -86,6 +87,7 @@ pub(crate) unsafe fn bytes<'a>(pointer: *const u8, len: usize, what: &str, limit
 /// A key (or lock or counter name) as UTF-8. Emptiness and the key length limit are left to
 /// the core, so the error (and, in bulk calls, which item it belongs to) is the same as from
 /// every other surface; only an absurd length is refused here, before memory is read.
+#[inline]
 pub(crate) unsafe fn key<'a>(pointer: *const c_char, len: usize, what: &str) -> Result<&'a str> {
     // SAFETY: forwarded caller contract.
     let bytes = unsafe { bytes(pointer.cast(), len, what, MAX_VALUE_BYTES) }?;

@@ -337,22 +337,20 @@ pub unsafe extern "C" fn clustron_kv_get_into(
         let store = self::store(store)?;
         // SAFETY: caller contract.
         let key = unsafe { guard::key(key, key_len, "key") }?;
-        let entry = store.get(key).wait()?;
-        let (len, at) = match &entry {
-            Some(entry) => {
-                let bytes = entry.value().as_bytes();
-                if bytes.len() <= buf_cap && !bytes.is_empty() {
-                    // SAFETY: `buf` holds `buf_cap` writable bytes (caller contract), and the
-                    // value fits; a store's value never overlaps the caller's buffer.
-                    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
-                }
-                (bytes.len(), entry.version())
+        // Copied out while the store holds the entry: no copy of the entry is made.
+        let read = store.get_with(key, |entry| {
+            let bytes = entry.value().as_bytes();
+            if bytes.len() <= buf_cap && !bytes.is_empty() {
+                // SAFETY: `buf` holds `buf_cap` writable bytes (caller contract), and the
+                // value fits; a store's value never overlaps the caller's buffer.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
             }
-            None => (0, 0),
-        };
+            (bytes.len(), entry.version())
+        })?;
+        let (len, at) = read.unwrap_or((0, 0));
         // SAFETY: checked above; `version` is optional.
         unsafe {
-            guard::write(found, entry.is_some());
+            guard::write(found, read.is_some());
             guard::write(value_len, len);
             guard::write_optional(version, at);
         }

@@ -128,6 +128,21 @@ impl Store {
         Op::new(self, Get { key, local: false })
     }
 
+    /// Reads `key` as [`get`](Store::get) does, blocking, and hands its entry to `read`
+    /// without copying it: `None` when it does not exist or has expired. In process `read`
+    /// runs while the entry's part of the store is read-locked, so it must be short and must
+    /// not call the store (a write from it deadlocks); on a cluster it reads the entry as
+    /// fetched. For callers that only look at the value (copy it out, parse it), this saves
+    /// the entry's copy and its release.
+    #[inline]
+    pub fn get_with<R>(&self, key: &str, read: impl FnOnce(&Entry) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        match self.engine() {
+            crate::engine::Engine::InProc(engine) => engine.read_entry(key, read),
+            crate::engine::Engine::Remote(_) => Ok(self.get(key).wait()?.as_ref().map(read)),
+        }
+    }
+
     /// Deletes `key`. Options: [`if_version`](Op::if_version), [`guard`](Op::guard).
     pub fn delete(&self, key: impl Into<Key>) -> Op<'_, Delete> {
         Op::new(self, Delete { item: DeleteItem::new(key) })

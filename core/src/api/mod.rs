@@ -201,6 +201,7 @@ impl Store {
     }
 
     /// Whether this handle is closed.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.handle.closed.load(Ordering::Acquire)
     }

@@ -348,6 +348,13 @@ impl InProcEngine {
         self.state.get(key, || self.clock.now())
     }
 
+    /// See `State::read_entry`.
+    #[inline]
+    pub(crate) fn read_entry<R>(&self, key: &str, read: impl FnOnce(&Entry) -> R) -> Result<Option<R>> {
+        self.check_open()?;
+        self.state.read_entry(key, || self.clock.now(), read)
+    }
+
     pub(crate) fn acquire(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
         self.check_open()?;
         let mut writer = self.writer.lock();

@@ -68,6 +68,7 @@ impl Shard {
         self.index.find(hash, |slot| self.slab.get(slot).key.as_str() == key)
     }
 
+    #[inline]
     pub(crate) fn lookup(&self, hash: u64, key: &str) -> Option<&Entry> {
         self.find(hash, key).map(|slot| self.slab.get(slot))
     }
@@ -188,6 +189,7 @@ impl Default for KeySpace {
 }
 
 impl KeySpace {
+    #[inline]
     pub(crate) fn hash(&self, key: &str) -> u64 {
         self.hasher.hash_one(key)
     }
@@ -202,6 +204,7 @@ impl KeySpace {
         ShardMask::NONE.with(KeySpace::shard_of(self.hash(key)))
     }
 
+    #[inline]
     pub(crate) fn read(&self, hash: u64) -> RwLockReadGuard<'_, Shard> {
         self.shards[KeySpace::shard_of(hash)].0.read()
     }

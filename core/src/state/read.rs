@@ -71,6 +71,18 @@ impl State {
     /// The entry for `key`, if it exists and has not expired. The clock is only read when
     /// the entry has a TTL or a lease.
     pub(crate) fn get(&self, key: &str, now: impl Fn() -> u64) -> Result<Option<Entry>> {
+        self.read_entry(key, now, Entry::clone)
+    }
+
+    /// Hands `key`'s entry, if visible, to `read` while its shard is read-locked (no copy of
+    /// the entry is made unless `read` makes one).
+    #[inline]
+    pub(crate) fn read_entry<R>(
+        &self,
+        key: &str,
+        now: impl Fn() -> u64,
+        read: impl FnOnce(&Entry) -> R,
+    ) -> Result<Option<R>> {
         limits::check_key(key)?;
         let hash = self.keys.hash(key);
         let shard = self.keys.read(hash);
@@ -80,7 +92,7 @@ impl State {
         if entry.attrs.is_some() && !CoordRead::new(self).visible(entry, now()) {
             return Ok(None);
         }
-        Ok(Some(entry.clone()))
+        Ok(Some(read(entry)))
     }
 
     pub(crate) fn scan(&self, range: &KeyRange, after: Option<&str>, limit: Option<usize>, now: u64) -> Result<Page> {
