@@ -37,6 +37,7 @@ mod golden;
 mod key;
 pub mod limits;
 pub(crate) mod net;
+mod prefetch;
 pub mod search;
 pub(crate) mod state;
 mod value;

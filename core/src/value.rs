@@ -50,6 +50,12 @@ impl Value {
         Value(header)
     }
 
+    /// Starts loading the value's header and first bytes (see `crate::prefetch`).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        crate::prefetch::line(self.0.as_ptr());
+    }
+
     fn header(&self) -> &Header {
         // SAFETY: the pointer stays valid while any `Value` referring to it exists.
         unsafe { self.0.as_ref() }

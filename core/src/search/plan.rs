@@ -28,7 +28,7 @@ use super::{
     MAX_EXAMINED, MAX_SORTED,
 };
 use crate::entry::Attrs;
-use crate::state::keyspace::{entry_of, Merge, Shard, Start};
+use crate::state::keyspace::{entry_of, prefetch_entry, Merge, Shard, Start};
 use crate::state::read::CoordRead;
 use crate::state::State;
 use crate::{Entry, Error, Key, Result};
@@ -419,6 +419,47 @@ impl<'a> Lookup<'a> {
     }
 }
 
+/// How many candidates past the one being checked are on their way from memory.
+const AHEAD: usize = 8;
+
+/// The entries of candidate ids (those that passed the probes), in order, each loaded while
+/// the search checks the ones before it: its slot is asked for [`AHEAD`] candidates ahead,
+/// its attributes and value half-way. A page's entries are cache misses apart (slot,
+/// attributes, value); this way their misses overlap instead of following each other.
+struct Ahead<'a, I> {
+    ids: I,
+    shards: Vec<&'a Shard>,
+    queue: std::collections::VecDeque<Id>,
+}
+
+impl<'a, I: Iterator<Item = Id>> Ahead<'a, I> {
+    fn new(ids: I, shards: Vec<&'a Shard>) -> Self {
+        Ahead { ids, shards, queue: std::collections::VecDeque::with_capacity(AHEAD) }
+    }
+}
+
+impl<'a, I: Iterator<Item = Id>> Iterator for Ahead<'a, I> {
+    type Item = &'a Entry;
+
+    fn next(&mut self) -> Option<&'a Entry> {
+        while self.queue.len() < AHEAD {
+            let Some(id) = self.ids.next() else { break };
+            prefetch_entry(&self.shards, id);
+            self.queue.push_back(id);
+        }
+        // Half-way, the slot has arrived: ask for what the entry points to.
+        if let Some(&id) = self.queue.get(AHEAD / 2) {
+            let entry = entry_of(&self.shards, id);
+            entry.value.prefetch();
+            if let Some(attrs) = &entry.attrs {
+                crate::prefetch::line(std::sync::Arc::as_ptr(attrs));
+            }
+        }
+        let id = self.queue.pop_front()?;
+        Some(entry_of(&self.shards, id))
+    }
+}
+
 /// What a search reads from: the locked shards, the index and the leases.
 struct Reader<'a> {
     lookup: Lookup<'a>,
@@ -504,6 +545,14 @@ impl<'a> Reader<'a> {
         self.lookup.probes.sort_by_key(|postings| postings.len());
     }
 
+    /// The entries of `postings` after `after` that pass the probes, in key order, loaded
+    /// ahead (see [`Ahead`]).
+    fn entries_of(&self, postings: &'a Postings, after: Option<&str>) -> impl Iterator<Item = &'a Entry> + 'a {
+        let lookup = self.lookup.clone();
+        let ids = postings.keys_after(after).map(|(_, id)| id).filter(move |id| lookup.passes(*id));
+        Ahead::new(ids, self.lookup.shards.clone())
+    }
+
     /// Every candidate of `source` in key order after `after` (sorted and deduplicated for
     /// a union).
     fn candidates_in_key_order(
@@ -513,18 +562,15 @@ impl<'a> Reader<'a> {
     ) -> Box<dyn Iterator<Item = &'a Entry> + 'a> {
         match source {
             Source::Keys { postings: None, .. } => Box::new(std::iter::empty()),
-            Source::Keys { postings: Some(postings), .. } => {
-                let lookup = self.lookup.clone();
-                let postings: &'a Postings = postings;
-                Box::new(postings.keys_after(after).filter_map(move |(_, id)| lookup.entry(id)))
-            }
+            Source::Keys { postings: Some(postings), .. } => Box::new(self.entries_of(postings, after)),
             Source::Groups { groups, .. } => {
                 let mut keys: Vec<(&'a Key, Id)> =
                     groups.iter().flat_map(|postings| postings.keys_after(after)).collect();
                 keys.sort_unstable_by_key(|(key, _)| *key);
                 keys.dedup_by_key(|(key, _)| *key);
                 let lookup = self.lookup.clone();
-                Box::new(keys.into_iter().filter_map(move |(_, id)| lookup.entry(id)))
+                let ids = keys.into_iter().map(|(_, id)| id).filter(move |id| lookup.passes(*id));
+                Box::new(Ahead::new(ids, self.lookup.shards.clone()))
             }
             Source::All => {
                 let start = after.map_or(Start::First, Start::After);
@@ -883,23 +929,21 @@ fn walk_label_order<'a>(
             let at_cursor = after.filter(|cursor| cursor.position[0].as_ref() == Some(value));
             if single {
                 let from = at_cursor.map(|cursor| cursor.key.as_str());
-                for (key, id) in postings.keys_after(from) {
-                    let Some(entry) = reader.lookup(id) else { continue };
+                for entry in reader.entries_of(postings, from) {
                     if reader.matches(entry) {
                         page.push(vec![Some(value.clone())], entry);
                         if page.done() {
                             return;
                         }
                     }
-                    page.examined(|| (vec![Some(value.clone())], key.clone()));
+                    page.examined(|| (vec![Some(value.clone())], entry.key.clone()));
                     if page.done() {
                         return;
                     }
                 }
             } else {
                 let mut group: Vec<(Position, &'a Entry)> = Vec::new();
-                for (_, id) in postings.keys_after(None) {
-                    let Some(entry) = reader.lookup(id) else { continue };
+                for entry in reader.entries_of(postings, None) {
                     page.examined = page.examined.saturating_add(1);
                     if reader.matches(entry) {
                         let position = position_of(entry, order);

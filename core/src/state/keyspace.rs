@@ -54,6 +54,12 @@ pub(crate) fn entry_of<'a>(shards: &[&'a Shard], id: Id) -> &'a Entry {
     shards[(id >> SLOT_BITS) as usize].slab.get(id & ((1 << SLOT_BITS) - 1))
 }
 
+/// Starts loading the entry a search index id names (see `crate::prefetch`).
+#[inline]
+pub(crate) fn prefetch_entry(shards: &[&Shard], id: Id) {
+    shards[(id >> SLOT_BITS) as usize].slab.prefetch(id & ((1 << SLOT_BITS) - 1));
+}
+
 /// The bytes an entry's key and value take, for the store's size and its quota.
 pub(crate) fn size_of(entry: &Entry) -> u64 {
     (entry.key.len() + entry.value.len()) as u64

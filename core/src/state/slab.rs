@@ -64,6 +64,14 @@ impl<T> Slab<T> {
             .expect("reading an occupied slot")
     }
 
+    /// Starts loading `slot`'s line (see `crate::prefetch`), without reading it.
+    #[inline]
+    pub(crate) fn prefetch(&self, slot: u32) {
+        if let Some(chunk) = self.chunks.get((slot >> CHUNK_BITS) as usize) {
+            crate::prefetch::line(chunk.as_ptr().wrapping_add((slot as usize) & (CHUNK - 1)));
+        }
+    }
+
     pub(crate) fn get_mut(&mut self, slot: u32) -> &mut T {
         self.cell_mut(slot).as_mut().expect("writing an occupied slot")
     }
