@@ -213,9 +213,7 @@ impl Node {
         if !replica.is_leader() {
             return Err(ClientFault::NotLeader(replica.leader().filter(|leader| leader.id != self.inner.id)));
         }
-        replica.linearizable().await?;
-        let _writing = self.inner.catalogue_writes.lock().await;
-        let catalogue = self.catalogue();
+        let (_writing, catalogue) = self.catalogue_for_change(&replica).await?;
         let auth = &catalogue.auth;
         if !auth.enabled {
             return Err(fault(Error::invalid(

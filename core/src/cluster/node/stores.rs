@@ -94,6 +94,22 @@ impl Node {
         }
     }
 
+    /// Starts a change of the catalogue, on its leader: waits until this node applied all
+    /// the catalogue committed (a leader just elected may not have yet), takes the writers'
+    /// lock, and reads the catalogue. Every catalogue write is made under this lock from a
+    /// read no other write followed, and only a leader's proposal commits (a deposed one's
+    /// is refused): a compare-and-swap on the whole catalogue in effect, with the term as
+    /// its guard. A change computed from an older read (a placement pass just after an
+    /// election, over an admin's configure or drop) would undo what it did not see.
+    pub(super) async fn catalogue_for_change(
+        &self,
+        replica: &Replica,
+    ) -> std::result::Result<(tokio::sync::MutexGuard<'_, ()>, Arc<Catalogue>), ClientFault> {
+        replica.linearizable().await?;
+        let writing = self.inner.catalogue_writes.lock().await;
+        Ok((writing, self.catalogue()))
+    }
+
     /// Sends a request to the catalogue's leader (this node, or another), following
     /// redirects and retrying through elections for up to [`CATALOGUE_DEADLINE`].
     pub(super) async fn ask_catalogue(&self, body: ClientBody) -> Result<ClientReply> {
@@ -204,11 +220,9 @@ impl Node {
             self.inner.alive.lock().insert(node, Instant::now());
             return Ok(ClientReply::Done);
         }
-        // A leader just elected (a restart) may not have applied the whole catalogue yet: it
-        // would answer `not_found` for a store that exists.
-        replica.linearizable().await?;
-        let _writing = self.inner.catalogue_writes.lock().await;
-        let catalogue = self.catalogue();
+        // Also for a read: a leader just elected (a restart) may not have applied the whole
+        // catalogue yet, and would answer `not_found` for a store that exists.
+        let (_writing, catalogue) = self.catalogue_for_change(&replica).await?;
         match op {
             StoresOp::Create { name, settings, if_absent } => {
                 let name = checked_name(&name)?;
@@ -315,6 +329,8 @@ impl Node {
         match op {
             MembersOp::List => Ok(ClientReply::Members(self.members())),
             MembersOp::Join { node, zone } => {
+                // Revocations as of everything committed (not this node's copy, which may lag).
+                replica.linearizable().await?;
                 let auth = Arc::clone(&self.catalogue().auth);
                 let revoked = node.peer.parse::<PeerId>().is_ok_and(|peer| auth.is_revoked(&peer));
                 if revoked || auth.revoked.contains_key(&node.id) {
@@ -325,8 +341,7 @@ impl Node {
                 }
                 self.add_member(&replica, node.clone(), replica.voter_ids().len() < MAX_VOTERS).await?;
                 self.inner.alive.lock().insert(node.id, Instant::now());
-                let _writing = self.inner.catalogue_writes.lock().await;
-                let catalogue = self.catalogue();
+                let (_writing, catalogue) = self.catalogue_for_change(&replica).await?;
                 let record = match catalogue.nodes.get(&node.id) {
                     Some(known) if known.info == node && (zone.is_empty() || zone == known.zone) => None,
                     Some(known) => Some(NodeRecord {
@@ -345,8 +360,7 @@ impl Node {
                 Ok(ClientReply::Done)
             }
             MembersOp::Drain(id) | MembersOp::Remove(id) | MembersOp::Revoke(id) => {
-                let _writing = self.inner.catalogue_writes.lock().await;
-                let catalogue = self.catalogue();
+                let (_writing, catalogue) = self.catalogue_for_change(&replica).await?;
                 let in_group = replica.view().0.iter().any(|node| node.id == id);
                 let Some(known) = catalogue.nodes.get(&id) else {
                     if matches!(op, MembersOp::Remove(_) | MembersOp::Revoke(_)) && in_group {
@@ -401,8 +415,7 @@ impl Node {
         if !replica.is_leader() {
             return;
         }
-        let _writing = self.inner.catalogue_writes.lock().await;
-        let catalogue = self.catalogue();
+        let Ok((_writing, catalogue)) = self.catalogue_for_change(&replica).await else { return };
         let candidates = self.candidates(&catalogue);
         let mut load = catalogue.load();
         let mut changed = false;
