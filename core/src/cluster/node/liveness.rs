@@ -121,9 +121,15 @@ impl Node {
         let heard = self.inner.liveness.heard.lock();
         let live = |id: u64| heard.get(&id).is_some_and(|heard| now.duration_since(heard.at) < window);
         let mut groups = self.inner.liveness.groups.lock();
-        groups.retain(|name, _| replicas.iter().any(|(local, _)| local == name));
+        // Groups of replicas this node no longer has (a set: with 1,000 stores a pairwise
+        // check ran 500,000 comparisons every beat).
+        let local: HashSet<&str> = replicas.iter().map(|(name, _)| name.as_str()).collect();
+        groups.retain(|name, _| local.contains(name.as_str()));
         for (name, replica) in replicas {
-            let group = groups.entry(name.clone()).or_insert(Group { last_index: 0, since: now, led_seen: now });
+            if !groups.contains_key(name) {
+                groups.insert(name.clone(), Group { last_index: 0, since: now, led_seen: now });
+            }
+            let Some(group) = groups.get_mut(name) else { continue };
             if replica.is_leader() {
                 group.led_seen = now;
                 let (last, settled) = replica.settled();
