@@ -18,9 +18,11 @@ number of operations can be in flight from one loop (``asyncio.gather`` of a tho
 sends them all at once). Cancelling such an await does not recall a request already sent (its
 outcome is unknown). Waits (a queued lock acquire, the next watch event, a session's end) are
 awaited the same way; cancelling a wait is safe: a queued acquire leaves the queue, and a
-watch loses no event. Still on a thread or the loop: opening a store (the loop's default
-executor), a transaction's reads and commit (the executor), and the first round trip of a
-lock acquire or a watch (on the loop's thread).
+watch loses no event. Opening a store, a transaction's reads and commit, and a lock
+acquire's first round trip are awaited the same way. Still blocking: opening a watch on a
+remote store takes one round trip on the loop's thread (a watch that starts now is open when
+the call returns, so a write made after it is in the watch); backups, restores and the
+``Admin`` calls run on a worker thread (``asyncio.to_thread``).
 """
 
 from __future__ import annotations
