@@ -289,6 +289,9 @@ fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_lea
     let refused = store.put("k100", "v").wait().unwrap_err();
     assert_eq!(refused.code(), ErrorCode::QuotaExceeded, "{refused}");
     assert_eq!(store.get("k042").wait().unwrap().unwrap().value().as_bytes(), b"v", "reads go on");
+    let read = store.get_with("k042", |entry| entry.value().as_bytes().to_vec()).unwrap();
+    assert_eq!(read.as_deref(), Some(&b"v"[..]), "get_with on a cluster reads the entry as fetched");
+    assert_eq!(store.get_with("absent", |_| ()).unwrap(), None);
     assert!(store.put("k000", "w").wait().unwrap().changed, "an overwrite that does not grow the store lands");
     let oversized = store.put("k001", "x".repeat(1025)).wait().unwrap_err();
     assert_eq!(oversized.code(), ErrorCode::InvalidInput, "{oversized}");
