@@ -22,6 +22,19 @@ pub(crate) type Id = u32;
 /// Bits of an [`Id`] that hold the slot.
 pub(crate) const SLOT_BITS: u32 = 28;
 
+/// The id of the entry in `slot` of shard `shard`.
+#[inline]
+pub(crate) fn id_of(shard: usize, slot: u32) -> Id {
+    debug_assert!(slot < 1 << SLOT_BITS, "a shard holds fewer than 2^28 entries");
+    ((shard as Id) << SLOT_BITS) | slot
+}
+
+/// The shard and slot an id names.
+#[inline]
+pub(crate) fn shard_and_slot(id: Id) -> (usize, u32) {
+    ((id >> SLOT_BITS) as usize, id & ((1 << SLOT_BITS) - 1))
+}
+
 /// Entries per chunk: a chunk is at most 1 KiB, so an insert moves at most that much, and a
 /// search in it reads 16 cache lines in one stream (measured against 16, 64 and 128: the
 /// fastest writes; a B-tree's nodes are still about 1.6x cheaper to change).
@@ -254,8 +267,8 @@ pub(crate) struct Bitmap {
 impl Bitmap {
     /// The shard, word and bit of `id`.
     fn place(id: Id) -> (usize, usize, u64) {
-        let slot = (id & ((1 << SLOT_BITS) - 1)) as usize;
-        ((id >> SLOT_BITS) as usize, slot / 64, 1 << (slot % 64))
+        let (shard, slot) = shard_and_slot(id);
+        (shard, slot as usize / 64, 1 << (slot % 64))
     }
 
     fn insert(&mut self, id: Id) {
@@ -409,7 +422,7 @@ mod tests {
 
     /// A key's id: spread over the shards as the key space spreads keys, so not in key order.
     fn id(n: u64) -> Id {
-        (((n.wrapping_mul(2_654_435_761) % 16) << SLOT_BITS) | (n / 16)) as Id
+        id_of((n.wrapping_mul(2_654_435_761) % 16) as usize, (n / 16) as u32)
     }
 
     fn check(postings: &Postings, model: &BTreeMap<Key, Id>) {

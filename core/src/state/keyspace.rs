@@ -24,7 +24,7 @@ use super::order::{Order, Position};
 use super::range::KeyRange;
 use super::slab::Slab;
 use crate::search::index::SearchIndex;
-use crate::search::postings::{Id, SLOT_BITS};
+use crate::search::postings::{id_of, shard_and_slot, Id};
 use crate::{Entry, Key};
 
 pub(crate) const SHARD_COUNT: usize = 16;
@@ -45,19 +45,20 @@ pub(crate) struct Shard {
 
 /// The search index's name for the entry in `slot` of the shard of `hash`.
 fn search_id(hash: u64, slot: u32) -> Id {
-    debug_assert!(slot < 1 << SLOT_BITS, "a shard holds fewer than 2^28 entries");
-    ((KeySpace::shard_of(hash) as Id) << SLOT_BITS) | slot
+    id_of(KeySpace::shard_of(hash), slot)
 }
 
 /// The entry a search index id names, among every shard (read-locked, in shard order).
 pub(crate) fn entry_of<'a>(shards: &[&'a Shard], id: Id) -> &'a Entry {
-    shards[(id >> SLOT_BITS) as usize].slab.get(id & ((1 << SLOT_BITS) - 1))
+    let (shard, slot) = shard_and_slot(id);
+    shards[shard].slab.get(slot)
 }
 
 /// Starts loading the entry a search index id names (see `crate::prefetch`).
 #[inline]
 pub(crate) fn prefetch_entry(shards: &[&Shard], id: Id) {
-    shards[(id >> SLOT_BITS) as usize].slab.prefetch(id & ((1 << SLOT_BITS) - 1));
+    let (shard, slot) = shard_and_slot(id);
+    shards[shard].slab.prefetch(slot);
 }
 
 /// The bytes an entry's key and value take, for the store's size and its quota.
@@ -430,7 +431,7 @@ impl<'a> Merge<'a> {
         let slot = shard.order.at(position).expect("the heap only holds live positions");
         self.shards[index].1 = shard.order.next(position);
         self.push(index);
-        Some((shard.slab.get(slot), ((index as Id) << SLOT_BITS) | slot))
+        Some((shard.slab.get(slot), id_of(index, slot)))
     }
 }
 
