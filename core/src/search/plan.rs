@@ -397,10 +397,11 @@ fn compare(a: &[Option<SortValue>], a_key: &str, b: &[Option<SortValue>], b_key:
     a_key.cmp(b_key)
 }
 
-/// Finds a candidate's entry, after checking the posting lists every match must be in
-/// (the entity and the `eq` clauses at the top of the query, other than the list the search
-/// walks): a probe is a bitmap test of the candidate's id, while the entry is a few cache
-/// misses away, so candidates that fail a probe cost little.
+/// The shards a search reads, and the posting lists every match must be in (the entity and
+/// the `eq` clauses at the top of the query, other than the list the search walks),
+/// checked on a candidate's id before its entry is read (`Reader::entries_of`): a probe is a
+/// bitmap test, while the entry is a few cache misses away, so candidates that fail a probe
+/// cost little.
 #[derive(Clone)]
 struct Lookup<'a> {
     shards: Vec<&'a Shard>,
@@ -412,10 +413,6 @@ struct Lookup<'a> {
 impl<'a> Lookup<'a> {
     fn passes(&self, id: Id) -> bool {
         !self.nothing && self.probes.iter().all(|postings| postings.contains(id))
-    }
-
-    fn entry(&self, id: Id) -> Option<&'a Entry> {
-        self.passes(id).then(|| entry_of(&self.shards, id))
     }
 }
 
@@ -490,10 +487,6 @@ fn top_clauses(test: &Test) -> &[Test] {
 }
 
 impl<'a> Reader<'a> {
-    fn lookup(&self, id: Id) -> Option<&'a Entry> {
-        self.lookup.entry(id)
-    }
-
     /// Whether `entry` is a live, tagged entry of the query's entity matching its clause.
     fn matches(&mut self, entry: &Entry) -> bool {
         let Some((entity, _)) = tags(entry) else { return false };
@@ -811,10 +804,8 @@ fn count(reader: &mut Reader<'_>, ordered: &Source<'_>, unordered: Option<&Sourc
         Source::Groups { groups, disjoint: true, .. } => {
             let mut found = 0;
             for postings in groups {
-                for (_, id) in postings.keys_after(None) {
-                    if let Some(entry) = reader.lookup(id) {
-                        found += reader.matches(entry) as u64;
-                    }
+                for entry in reader.entries_of(postings, None) {
+                    found += reader.matches(entry) as u64;
                 }
             }
             found
