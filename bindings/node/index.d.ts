@@ -131,7 +131,11 @@ export declare class NativeStore {
    * Promise of one.
    */
   lockAcquire(name: string, options?: AcquireOptions | undefined | null): NativeLock | NativePendingAcquire | null | Promise<NativeLock | NativePendingAcquire | null>
-  watch(spec: WatchSpec): NativeWatch
+  /**
+   * Opens a watch; on a store served by a cluster, a Promise of it that settles once
+   * the cluster has it open.
+   */
+  watch(spec: WatchSpec): NativeWatch | Promise<NativeWatch>
   transaction(): NativeTransaction
 }
 

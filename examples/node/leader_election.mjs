@@ -22,6 +22,7 @@ async function campaign(name) {
     for (;;) {
       // Watch first, then try: a deletion between the two cannot be missed.
       const watch = store.watch.key('leader')
+      await watch.opened
       const claim = await store.put('leader', name, { lease: session.lease, ifAbsent: true })
       if (claim.changed) {
         watch.close()

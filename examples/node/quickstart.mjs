@@ -16,8 +16,9 @@ console.log(`expires in ${Math.round((await store.ttl('greeting')) / 1000)} s`)
 await store.putJson('config/app', { replicas: 3, region: 'eu' })
 console.log('config:', await store.getJson('config/app'))
 
-// A watch sees every change after it opens.
+// A watch sees every change after it opens (`opened` settles once it is open).
 const watch = store.watch.prefix('config/')
+await watch.opened
 await store.putJson('config/app', { replicas: 5, region: 'eu' })
 for await (const event of watch) {
   console.log(`watch: ${event.kind} ${event.key} -> ${event.value}`)

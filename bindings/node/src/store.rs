@@ -142,9 +142,15 @@ impl NativeStore {
 
     // ---- watches and transactions
 
-    #[napi]
-    pub fn watch(&self, spec: WatchSpec) -> Result<NativeWatch> {
-        NativeWatch::open(&self.store, spec)
+    /// Opens a watch; on a store served by a cluster, a Promise of it that settles once
+    /// the cluster has it open.
+    #[napi(ts_return_type = "NativeWatch | Promise<NativeWatch>")]
+    pub fn watch<'env>(
+        &self,
+        env: &'env Env,
+        spec: WatchSpec,
+    ) -> Result<Either<NativeWatch, PromiseRaw<'env, NativeWatch>>> {
+        NativeWatch::open(env, &self.store, spec)
     }
 
     #[napi]

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use clustron::KeyRange;
+use napi::bindgen_prelude::{Either, Env, PromiseRaw};
 use napi_derive::napi;
+
+use crate::calls::run;
 
 use crate::errors::{check, ErrorInfo, Result};
 use crate::results::Event;
@@ -47,7 +50,13 @@ fn lock(inner: &Mutex<clustron::Watch>) -> MutexGuard<'_, clustron::Watch> {
 }
 
 impl NativeWatch {
-    pub(crate) fn open(store: &clustron::Store, spec: WatchSpec) -> Result<NativeWatch> {
+    /// Opens a watch: the watch (in process), or a Promise of it that settles once the
+    /// cluster confirmed it (a write made after that is in the watch).
+    pub(crate) fn open<'env>(
+        env: &'env Env,
+        store: &clustron::Store,
+        spec: WatchSpec,
+    ) -> Result<Either<NativeWatch, PromiseRaw<'env, NativeWatch>>> {
         let watches = store.watch();
         let mut open = match (&spec.key, &spec.prefix, &spec.start, &spec.end) {
             (None, None, None, None) if spec.search.is_some() => {
@@ -82,10 +91,14 @@ impl NativeWatch {
         if spec.prev_value == Some(true) {
             open = open.prev_value();
         }
-        Ok(NativeWatch {
-            inner: Arc::new(Mutex::new(check(open.wait())?)),
-            failure: Arc::default(),
-            closed: AtomicBool::new(false),
+        let open = open.into_owned();
+        run(env, async move {
+            let watch = check(open.await)?;
+            Ok(NativeWatch {
+                inner: Arc::new(Mutex::new(watch)),
+                failure: Arc::default(),
+                closed: AtomicBool::new(false),
+            })
         })
     }
 }

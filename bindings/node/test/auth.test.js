@@ -83,6 +83,15 @@ test('bad administration is coded', { skip }, async () => {
 
 // Every operation kind, as the Rust matrix (cli/tests/auth.rs) runs them: what each answered
 // (null: done, else the error code).
+/** Waits until `watch` is open (or refused), then closes it. */
+async function opened(watch) {
+  try {
+    await watch.opened
+  } finally {
+    watch.close()
+  }
+}
+
 async function operations(store) {
   const outcome = async (call) => {
     try {
@@ -108,8 +117,8 @@ async function operations(store) {
     'clear b/': await outcome(() => store.clear({ prefix: 'b/' })),
     'txn a/': await outcome(() => store.txn({ then: [Op.put('a/t', '1'), Op.get('a/1')] })),
     'txn a/+b/': await outcome(() => store.txn({ then: [Op.put('a/t', '1'), Op.get('b/1')] })),
-    'watch a/': await outcome(async () => store.watch.prefix('a/').close()),
-    'watch all': await outcome(async () => store.watch.range({}).close()),
+    'watch a/': await outcome(() => opened(store.watch.prefix('a/'))),
+    'watch all': await outcome(() => opened(store.watch.range({}))),
     'lock a/': await outcome(() => store.locks.acquire('a/lock', { ttlMs: 60_000 })),
     'lock b/': await outcome(() => store.locks.acquire('b/lock', { ttlMs: 60_000 })),
     'counter a/': await outcome(() => store.counters.add('a/n', 1)),

@@ -51,7 +51,7 @@ const invalid = {
   'too many items': (s) => s.putMany(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, 'v'])),
   'negative wait': (s) => s.locks.acquire('j', { waitMs: -1 }),
   'ttl and lease': (s) => s.locks.acquire('j', { ttlMs: 5, lease: 1 }),
-  'snapshot and fromRevision': (s) => s.watch.key('k', { snapshot: true, fromRevision: 1 }),
+  'snapshot and fromRevision': (s) => s.watch.key('k', { snapshot: true, fromRevision: 1 }).opened,
   'unsafe counter value': (s) => s.counters.set('c', 2 ** 60),
   'bad compare operator': (s) => s.txn({ if: [{ key: 'k', target: 'version', op: '~', operand: 1 }] }),
   'page size zero': async (s) => {
@@ -104,7 +104,10 @@ test('a closed store rejects with closed', async () => {
   ]) {
     await assert.rejects(call(), { code: 'closed' })
   }
-  assert.throws(() => store.watch.key('k'), { code: 'closed' })
+  // A watch is refused where a remote opening is (its `opened`, its first read).
+  const watch = store.watch.key('k')
+  await assert.rejects(watch.opened, { code: 'closed' })
+  await assert.rejects(watch.next(), { code: 'closed' })
 })
 
 test('stale fences and expired leases', () =>

@@ -539,7 +539,7 @@ class NodeDriver {
     return store.counters.delete(text(step.name))
   }
 
-  op_watch(store, step) {
+  async op_watch(store, step) {
     const options = { snapshot: !!step.snapshot, prevValue: !!step.prev_value }
     if ('from_revision' in step) options.fromRevision = step.from_revision
     let watch
@@ -551,6 +551,8 @@ class NodeDriver {
       watch = store.watch.search(entity === undefined ? undefined : text(entity), { ...options, where })
     } else watch = store.watch.all(options)
     this.watches.set(step.as ?? '', watch)
+    // Open (and refused, if the store refuses it) before the next step, in both modes.
+    await watch.opened
     return null
   }
 

@@ -114,6 +114,7 @@ test('a live query: enters, changes and leaves', async () => {
   try {
     await store.put('job/1', 'a', { entity: 'job', labels: { status: 'pending' } })
     const live = store.watch.search('job', { where: Q.eq('status', 'pending'), snapshot: true })
+    await live.opened
     await store.put('job/2', 'b', { entity: 'job', labels: { status: 'pending' } })
     await store.put('job/2', 'c', { entity: 'job', labels: { status: 'pending' } })
     await store.put('job/1', 'a', { entity: 'job', labels: { status: 'done' } })
@@ -124,7 +125,32 @@ test('a live query: enters, changes and leaves', async () => {
     }
     assert.deepEqual(seen, [['enter', 'job/1'], ['enter', 'job/2'], ['change', 'job/2'], ['leave', 'job/1']])
     assert.throws(() => store.watch.search('job', { where: 5 }), TypeError)
-    assert.throws(() => store.watch.search('job', { where: 'status =' }), (error) => error.code === 'invalid_input')
+    await assert.rejects(store.watch.search('job', { where: 'status =' }).opened, (error) => error.code === 'invalid_input')
+  } finally {
+    store.close()
+  }
+})
+
+test('a watch opens without blocking the event loop, and is open once `opened` settles', async () => {
+  const store = await clustron.open(target())
+  try {
+    const watch = store.watch.key('k')
+    // On a cluster the opening is a round trip: the call returned before the answer, which
+    // only a later turn of the event loop can deliver.
+    const first = await Promise.race([watch.opened.then(() => 'opened'), Promise.resolve('opening')])
+    if (nodes) assert.equal(first, 'opening')
+    assert.equal(watch.revision, 0)
+    await watch.opened
+    const put = await store.put('k', 'v')
+    const { value } = await watch.next()
+    assert.equal(value.revision, put.revision)
+    // Closed while still opening: it opens, then closes; reading it ends at once.
+    const closing = store.watch.key('k')
+    closing.close()
+    assert.equal(closing.closed, true)
+    assert.deepEqual(await closing.next(), { done: true, value: undefined })
+    await closing.opened
+    watch.close()
   } finally {
     store.close()
   }

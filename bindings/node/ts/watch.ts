@@ -12,22 +12,51 @@ const asyncDispose: typeof Symbol.asyncDispose = Symbol.asyncDispose ?? Symbol.f
 const WATCH_OPTIONS = ['snapshot', 'fromRevision', 'prevValue'] as const
 
 /**
- * A running watch. Read it with `for await (const event of watch)` (a `break` stops it) or
+ * A watch. Read it with `for await (const event of watch)` (a `break` stops it) or
  * `await watch.next()`, or listen: `watch.on('event', fn)` starts delivering to listeners
  * (also `'error'` and `'end'`). Use one form per watch. `close()` stops it. A watch the
  * store ended (the store closed, or the history it needed was compacted) rejects once
  * with that error, then ends.
+ *
+ * On a store served by a cluster the watch is returned while its opening is a round trip
+ * away (the event loop is not blocked): `await watch.opened` settles once the cluster has it
+ * open, so that a write made after it is in the watch. Reads wait for the opening first; an
+ * opening that fails (`compacted`, `invalid_input`, ...) rejects `opened` and the first read.
+ * In process the watch is open when the call returns.
  */
 export class Watch extends EventEmitter implements AsyncIterableIterator<Event> {
-  readonly #watch: native.NativeWatch
+  #watch: native.NativeWatch | null = null
+  readonly #opening: Promise<native.NativeWatch>
+  /** Settles once the store has the watch open (rejects with why it could not open). */
+  readonly opened: Promise<void>
+  #closed = false
   #pumping = false
   /** Reads run one at a time: the store wakes one reader per watch. */
   #reading: Promise<unknown> = Promise.resolve()
 
   /** @internal */
-  constructor(watch: native.NativeWatch) {
+  constructor(opening: native.NativeWatch | Promise<native.NativeWatch>) {
     super()
-    this.#watch = watch
+    if (opening instanceof Promise) {
+      this.#opening = opening.then(
+        (watch) => {
+          this.#watch = watch
+          if (this.#closed) watch.close()
+          return watch
+        },
+        (error: unknown) => {
+          throw wrap(error)
+        },
+      )
+    } else {
+      this.#watch = opening
+      this.#opening = Promise.resolve(opening)
+    }
+    this.opened = this.#opening.then(() => undefined)
+    // Handled here so that a watch nobody awaits is not an unhandled rejection; `opened` and
+    // the first read still reject with the error.
+    this.#opening.catch(() => undefined)
+    this.opened.catch(() => undefined)
     this.on('newListener', (name: string | symbol) => {
       if (name === 'event' && !this.#pumping) {
         this.#pumping = true
@@ -60,17 +89,19 @@ export class Watch extends EventEmitter implements AsyncIterableIterator<Event> 
   }
 
   async #read(): Promise<IteratorResult<Event, undefined>> {
-    const event = (await this.#watch.next()) as Event | null
+    if (this.#closed) return { done: true, value: undefined }
+    const watch = await this.#opening
+    const event = (await watch.next()) as Event | null
     if (event !== null) return { done: false, value: event }
-    const failure = this.#watch.takeFailure()
+    const failure = watch.takeFailure()
     if (failure) throw fromInfo(failure)
     return { done: true, value: undefined }
   }
 
-  /** The next event if one is already waiting, else null (never waits). */
+  /** The next event if one is already waiting, else null (never waits; null while opening). */
   tryNext(): Event | null {
     try {
-      return this.#watch.tryNext() as Event | null
+      return this.#watch === null ? null : (this.#watch.tryNext() as Event | null)
     } catch (error) {
       throw wrap(error)
     }
@@ -88,17 +119,18 @@ export class Watch extends EventEmitter implements AsyncIterableIterator<Event> 
 
   /** The revision of the last event delivered (0 before the first); resume with `fromRevision: revision + 1`. */
   get revision(): number {
-    return this.#watch.revision
+    return this.#watch === null ? 0 : this.#watch.revision
   }
 
   /** Whether the watch is over (closed, or ended by an error). */
   get closed(): boolean {
-    return this.#watch.closed
+    return this.#closed || (this.#watch !== null && this.#watch.closed)
   }
 
-  /** Stops the watch: a pending `next()` settles with `done`. Idempotent. */
+  /** Stops the watch: a pending `next()` settles with `done` (a watch still opening is closed as it opens). Idempotent. */
   close(): void {
-    this.#watch.close()
+    this.#closed = true
+    this.#watch?.close()
   }
 
   async [asyncDispose](): Promise<void> {
@@ -117,18 +149,21 @@ export class Watches {
 
   #open(spec: native.WatchSpec, options: unknown): Watch {
     const o = args.options('options', options, WATCH_OPTIONS)
-    try {
-      return new Watch(
-        this.#store.watch({
-          ...spec,
-          snapshot: args.boolean('snapshot', o?.snapshot),
-          fromRevision: args.optionalNumber('fromRevision', o?.fromRevision),
-          prevValue: args.boolean('prevValue', o?.prevValue),
-        }),
-      )
-    } catch (error) {
-      throw wrap(error)
+    const full = {
+      ...spec,
+      snapshot: args.boolean('snapshot', o?.snapshot),
+      fromRevision: args.optionalNumber('fromRevision', o?.fromRevision),
+      prevValue: args.boolean('prevValue', o?.prevValue),
     }
+    let opening: native.NativeWatch | Promise<native.NativeWatch>
+    try {
+      opening = this.#store.watch(full)
+    } catch (error) {
+      // Reported where a remote opening reports it (`opened`, the first read), so that both
+      // modes fail in the same place.
+      opening = Promise.reject(error)
+    }
+    return new Watch(opening)
   }
 
   /** Watches one key. */

@@ -448,7 +448,7 @@ impl Store {
     /// Watches: `store.watch.key(...)`, `.prefix(...)`, `.range(...)`.
     #[getter]
     fn watch(&self) -> Watches {
-        Watches { store: self.store.clone() }
+        Watches { store: self.store.clone(), deferred: self.deferred }
     }
 
     /// Opens a session: a lease kept alive in the background until the session is closed.

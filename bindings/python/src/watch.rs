@@ -1,6 +1,6 @@
 //! Watches: iterators of change events.
 
-use crate::blocking::Run;
+use crate::blocking::{deferred, object, Run};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -18,27 +18,37 @@ use crate::results::Event;
 #[pyclass(module = "clustron._native", frozen)]
 pub struct Watches {
     pub(crate) store: clustron::Store,
+    /// Whether opening on a remote store returns a `Pending` (see `crate::blocking`).
+    pub(crate) deferred: bool,
 }
 
-fn open(
-    py: Python<'_>,
-    open: Op<'_, clustron::ops::OpenWatch>,
-    snapshot: bool,
-    from_revision: Option<u64>,
-    prev_value: bool,
-) -> PyResult<Watch> {
-    let mut open = open;
-    if snapshot {
-        open = open.snapshot();
+impl Watches {
+    /// Opens the watch: a [`Watch`], or on a deferred remote handle a `Pending` that gives
+    /// one once the store confirmed it (a write made after that is in the watch).
+    fn open(
+        &self,
+        py: Python<'_>,
+        open: Op<'_, clustron::ops::OpenWatch>,
+        snapshot: bool,
+        from_revision: Option<u64>,
+        prev_value: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let mut open = open;
+        if snapshot {
+            open = open.snapshot();
+        }
+        if let Some(revision) = from_revision {
+            open = open.from_revision(revision);
+        }
+        if prev_value {
+            open = open.prev_value();
+        }
+        if self.deferred && self.store.is_remote() {
+            return deferred(py, open.into_owned(), |_, watch| Ok(Watch::new(watch)));
+        }
+        let watch = check(open.run(py))?;
+        object(py, Watch::new(watch))
     }
-    if let Some(revision) = from_revision {
-        open = open.from_revision(revision);
-    }
-    if prev_value {
-        open = open.prev_value();
-    }
-    let watch = check(open.run(py))?;
-    Ok(Watch { inner: Arc::new(Mutex::new(watch)), closed: AtomicBool::new(false), ended: AtomicBool::new(false) })
 }
 
 #[pymethods]
@@ -58,8 +68,8 @@ impl Watches {
         snapshot: bool,
         from_revision: Option<u64>,
         prev_value: bool,
-    ) -> PyResult<Watch> {
-        open(py, self.store.watch().key(key), snapshot, from_revision, prev_value)
+    ) -> PyResult<Py<PyAny>> {
+        self.open(py, self.store.watch().key(key), snapshot, from_revision, prev_value)
     }
 
     /// Watches every key starting with `prefix` (options as for `key`).
@@ -75,8 +85,8 @@ impl Watches {
         snapshot: bool,
         from_revision: Option<u64>,
         prev_value: bool,
-    ) -> PyResult<Watch> {
-        open(py, self.store.watch().prefix(prefix), snapshot, from_revision, prev_value)
+    ) -> PyResult<Py<PyAny>> {
+        self.open(py, self.store.watch().prefix(prefix), snapshot, from_revision, prev_value)
     }
 
     /// Watches the keys from `start` up to (not including) `end` (None: no end; both None:
@@ -95,13 +105,13 @@ impl Watches {
         snapshot: bool,
         from_revision: Option<u64>,
         prev_value: bool,
-    ) -> PyResult<Watch> {
+    ) -> PyResult<Py<PyAny>> {
         let range = match (start, end) {
             (None, None) => KeyRange::All,
             (start, Some(end)) => KeyRange::between(start.unwrap_or_default(), end),
             (Some(start), None) => KeyRange::from(start),
         };
-        open(py, self.store.watch().range(range), snapshot, from_revision, prev_value)
+        self.open(py, self.store.watch().range(range), snapshot, from_revision, prev_value)
     }
 
     /// A live query: the tagged entries of `entity` (None: every entity) matching `where`
@@ -122,7 +132,7 @@ impl Watches {
         snapshot: bool,
         from_revision: Option<u64>,
         prev_value: bool,
-    ) -> PyResult<Watch> {
+    ) -> PyResult<Py<PyAny>> {
         let clause = r#where.map(crate::convert::clause).transpose()?;
         let mut watch = match entity {
             Some(entity) => self.store.watch().search(entity),
@@ -131,7 +141,7 @@ impl Watches {
         if let Some(clause) = &clause {
             watch = watch.matching(clause);
         }
-        open(py, watch, snapshot, from_revision, prev_value)
+        self.open(py, watch, snapshot, from_revision, prev_value)
     }
 }
 
@@ -155,6 +165,10 @@ enum Next {
 }
 
 impl Watch {
+    fn new(watch: clustron::Watch) -> Watch {
+        Watch { inner: Arc::new(Mutex::new(watch)), closed: AtomicBool::new(false), ended: AtomicBool::new(false) }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, clustron::Watch> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }

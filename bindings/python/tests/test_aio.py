@@ -75,11 +75,35 @@ def test_watch_wakes_from_another_thread() -> None:
 
 def test_cancelled_watch_wait_loses_no_event() -> None:
     async def body(store: clustron.aio.Store) -> None:
-        watch = store.watch.key("k")
+        watch = await store.watch.key("k")
         assert await watch.next(timeout=0) is None  # a cancelled wait
         await store.put("k", "1")
         event = await watch.next(timeout=10)
         assert event is not None and event.text == "1"
+
+    run(body)
+
+
+def test_watch_opening_is_awaited_and_its_refusal_raised_there() -> None:
+    async def body(store: clustron.aio.Store) -> None:
+        opening = store.watch.key("k", snapshot=True, from_revision=1)  # refused by the store
+        with pytest.raises(clustron.InvalidInputError, match="not both"):
+            await opening
+        with pytest.raises(clustron.InvalidInputError):
+            await opening.next(timeout=1)
+        with pytest.raises(TypeError):
+            store.watch.key(5)  # type: ignore[arg-type]
+        watch = await store.watch.key("k")
+        assert watch.revision == 0 and not watch.closed
+        await store.put("k", "1")
+        async with store.watch.key("k", from_revision=1) as replay:
+            event = await replay.next(timeout=10)
+            assert event is not None and event.text == "1" and replay.revision == event.revision
+        assert replay.closed
+        event = await watch.next(timeout=10)
+        assert event is not None and event.text == "1"
+        watch.close()
+        assert await watch.next(timeout=10) is None
 
     run(body)
 

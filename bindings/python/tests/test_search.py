@@ -155,11 +155,33 @@ def test_live_query_sync_and_aio() -> None:
 
     async def main() -> None:
         store = await clustron.aio.open(f"clustron://{nodes}/py-live-aio-{uuid.uuid4().hex[:8]}")
-        live = store.watch.search(where="has n")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        before = ticks
+        # Awaited: open once this returns, so the write below is in it.
+        live = await store.watch.search(where="has n")
+        if nodes != "inproc":
+            assert ticks > before, "the loop ran while the opening was a round trip"
         await store.put("x", "1", labels={"n": 1})
         event = await live.next(5)
         assert event is not None and (event.query_change, event.key) == ("enter", "x")
         live.close()
+        # Refused by the store: raised by the await (on the cluster after the round trip).
+        with pytest.raises(clustron.InvalidInputError, match="column 9"):
+            await store.watch.search("job", where="status =")
+        # Closed while still opening: it opens, then closes; reading it ends at once.
+        closing = store.watch.key("k")
+        closing.close()
+        assert closing.closed and await closing.next(5) is None
+        ticker.cancel()
         store.close()
 
     asyncio.run(main())

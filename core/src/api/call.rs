@@ -90,6 +90,20 @@ impl<'a, R: Request> Op<'a, R> {
     }
 }
 
+impl<R: Request + Send + 'static> Op<'_, R>
+where
+    R::Output: Send,
+{
+    /// The operation as a future that holds its own handle on the store (`'static`), for
+    /// an executor that outlives the borrow the operation was built with (a binding's event
+    /// loop). Runs as `.await` does.
+    pub fn into_owned(self) -> impl Future<Output = Result<R::Output>> + Send + 'static {
+        let store = self.store.clone();
+        let request = self.request;
+        async move { Op::new(&store, request).await }
+    }
+}
+
 impl<'a, R: Request + 'a> IntoFuture for Op<'a, R> {
     type Output = Result<R::Output>;
     type IntoFuture = Call<'a, R::Output>;

@@ -76,6 +76,8 @@ async function watching(store: Store): Promise<void> {
     break
   }
   const watch = store.watch.key('k', { prevValue: true })
+  const opened: Promise<void> = watch.opened
+  await opened
   watch.on('event', (event: Event) => void event.prev)
   watch.close()
 }

@@ -18,11 +18,11 @@ number of operations can be in flight from one loop (``asyncio.gather`` of a tho
 sends them all at once). Cancelling such an await does not recall a request already sent (its
 outcome is unknown). Waits (a queued lock acquire, the next watch event, a session's end) are
 awaited the same way; cancelling a wait is safe: a queued acquire leaves the queue, and a
-watch loses no event. Opening a store, a transaction's reads and commit, and a lock
-acquire's first round trip are awaited the same way. Still blocking: opening a watch on a
-remote store takes one round trip on the loop's thread (a watch that starts now is open when
-the call returns, so a write made after it is in the watch); backups, restores and the
-``Admin`` calls run on a worker thread (``asyncio.to_thread``).
+watch loses no event. Opening a store, a transaction's reads and commit, a lock acquire's
+first round trip and a watch's opening are awaited the same way (``watch = await
+store.watch.key(k)`` returns once the store has it open, so a write made after it is in the
+watch). Backups, restores and the ``Admin`` calls run on a worker thread
+(``asyncio.to_thread``).
 """
 
 from __future__ import annotations
@@ -628,19 +628,23 @@ class Counters:
 
 
 class Watches:
+    """Watch operations: ``store.watch``. Each call returns the :class:`Watch` at once, its
+    opening under way; ``await`` it to know the store has it open (a write made after that
+    is in the watch), or iterate it (``async for``), which waits for the opening first."""
+
     def __init__(self, store: _native.Store) -> None:
         self._watches = store.watch
 
     def key(
         self, key: str, *, snapshot: bool = False, from_revision: Optional[int] = None, prev_value: bool = False
     ) -> Watch:
-        return Watch(self._watches.key(key, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value))
+        return _watch(lambda: self._watches.key(key, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value))
 
     def prefix(
         self, prefix: str, *, snapshot: bool = False, from_revision: Optional[int] = None, prev_value: bool = False
     ) -> Watch:
-        return Watch(
-            self._watches.prefix(prefix, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
+        return _watch(
+            lambda: self._watches.prefix(prefix, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
         )
 
     def range(
@@ -652,8 +656,8 @@ class Watches:
         from_revision: Optional[int] = None,
         prev_value: bool = False,
     ) -> Watch:
-        return Watch(
-            self._watches.range(start, end, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
+        return _watch(
+            lambda: self._watches.range(start, end, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value)
         )
 
     def search(
@@ -666,19 +670,77 @@ class Watches:
         prev_value: bool = False,
     ) -> Watch:
         """A live query (see ``clustron.Store.watch.search``)."""
-        return Watch(
-            self._watches.search(
+        return _watch(
+            lambda: self._watches.search(
                 entity, where=where, snapshot=snapshot, from_revision=from_revision, prev_value=prev_value
             )
         )
 
 
-class Watch:
-    """A running watch: ``async for event in watch``. Ends after ``close()``; a watch the
-    store ended raises that error once, then ends."""
+def _watch(open_: Callable[[], Any]) -> Watch:
+    """The watch `open_` starts. A store's refusal (``CompactedError``, ``InvalidInputError``)
+    is raised where a remote opening raises it, by the await or the first read, so that both
+    modes fail in the same place; a wrong argument type raises here."""
+    try:
+        return Watch(open_())
+    except ClustronError as error:
+        return Watch(error)
 
-    def __init__(self, watch: _native.Watch) -> None:
-        self._watch = watch
+
+class Watch:
+    """A watch: ``async for event in watch``. Ends after ``close()``; a watch the store ended
+    raises that error once, then ends.
+
+    On a remote store it is returned while its opening is still a round trip away (the
+    event loop is not blocked): ``watch = await store.watch.key(k)`` (or ``async with``)
+    waits until the store has it open, so that a write made after it is in the watch.
+    Reading it (``async for``, ``next``) waits for the opening first. An opening the store
+    refuses (``CompactedError``, ``InvalidInputError``...) raises from the await or the
+    read, in process too, where the watch is open when the call returns."""
+
+    def __init__(self, opening: Any) -> None:
+        self._watch: Optional[_native.Watch] = None
+        self._pending: Optional[_native.Pending] = None
+        self._opening: Optional[asyncio.Task[_native.Watch]] = None
+        self._failed: Optional[ClustronError] = None
+        self._closed = False
+        if isinstance(opening, ClustronError):
+            self._failed = opening
+        elif isinstance(opening, _native.Pending):
+            self._pending = opening
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return  # started by the first await, on its loop
+            self._start()
+        else:
+            self._watch = opening
+
+    def _start(self) -> asyncio.Task[_native.Watch]:
+        """Sends the opening (at once when made on a loop, so that the request is on its way
+        before the caller awaits it)."""
+        if self._opening is None:
+            assert self._pending is not None
+            self._opening = asyncio.ensure_future(_wait(self._pending))
+            self._opening.add_done_callback(_retrieve)
+        return self._opening
+
+    async def _open(self) -> _native.Watch:
+        if self._failed is not None:
+            raise self._failed
+        if self._watch is None:
+            watch = await asyncio.shield(self._start())
+            if self._closed:
+                watch.close()
+            self._watch = watch
+        return self._watch
+
+    def __await__(self) -> Generator[Any, None, Watch]:
+        return self._opened().__await__()
+
+    async def _opened(self) -> Watch:
+        await self._open()
+        return self
 
     def __aiter__(self) -> Watch:
         return self
@@ -697,33 +759,56 @@ class Watch:
             return None
 
     async def _next(self) -> Optional[Event]:
-        if self._watch._quiet:
+        if self._closed:
+            return None
+        watch = await self._open()
+        if watch._quiet:
             return None
         try:
-            event: Optional[Event] = await _wait(self._watch._next_task())
+            event: Optional[Event] = await _wait(watch._next_task())
         except ClustronError:
-            if self._watch._quiet:
+            if watch._quiet:
                 return None
-            self._watch._mark_ended()
+            watch._mark_ended()
             raise
         return event
 
     @property
     def revision(self) -> int:
-        return self._watch.revision
+        """The revision of the last event delivered (0 before the first, and while opening)."""
+        return 0 if self._watch is None else self._watch.revision
 
     @property
     def closed(self) -> bool:
-        return self._watch.closed
+        return self._closed
 
     def close(self) -> None:
-        self._watch.close()
+        """Stops the watch (one still opening is closed as soon as it opens). Idempotent."""
+        self._closed = True
+        if self._watch is not None:
+            self._watch.close()
+        elif self._opening is not None:
+            self._opening.add_done_callback(_close_opened)
 
     async def __aenter__(self) -> Watch:
+        await self._open()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _retrieve(opening: asyncio.Task[_native.Watch]) -> None:
+    """Marks an opening's error as seen: it is raised where the watch is read, and a watch
+    never read must not make asyncio log it."""
+    if not opening.cancelled():
+        opening.exception()
+
+
+def _close_opened(opening: asyncio.Task[_native.Watch]) -> None:
+    """Closes the watch that a closed `Watch` was still opening."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 class Transaction:
