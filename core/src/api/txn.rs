@@ -10,6 +10,7 @@ use super::kv::command_request;
 use super::Store;
 use crate::state::command::Command;
 use crate::state::txn::TxnRequest;
+use crate::entry::AttrsRef;
 use crate::{
     BatchOp, Compare, CompareOp, DeleteItem, Entry, Error, ErrorCode, Key, OpResult, PutItem, PutOptions, Result,
     TxnResult, Value,
@@ -241,7 +242,7 @@ impl TxnGet<'_> {
                     version: 0,
                     create_revision: 0,
                     mod_revision: 0,
-                    attrs: None,
+                    attrs: AttrsRef::NONE,
                 }),
                 Write::Delete => None,
             }));

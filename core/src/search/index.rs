@@ -45,7 +45,7 @@ pub(crate) struct SearchIndex {
 
 /// What search sees of an entry: its entity and its labels, the last value of each name.
 pub(crate) fn tags(entry: &Entry) -> Option<(Option<&str>, impl Iterator<Item = &Label>)> {
-    let attrs: &Attrs = entry.attrs.as_deref()?;
+    let attrs: &Attrs = entry.attrs.shared()?;
     if !attrs.is_tagged() {
         return None;
     }
@@ -65,7 +65,7 @@ pub(crate) fn label_of<'a>(entry: &'a Entry, name: &str) -> Option<&'a Label> {
 
 /// Whether two versions of an entry look the same to search.
 fn same_tags(a: &Entry, b: &Entry) -> bool {
-    match (&a.attrs, &b.attrs) {
+    match (a.attrs.shared(), b.attrs.shared()) {
         (None, None) => true,
         (Some(a), Some(b)) => a.entity == b.entity && a.labels == b.labels,
         (Some(attrs), None) | (None, Some(attrs)) => !attrs.is_tagged(),
@@ -77,7 +77,7 @@ impl SearchIndex {
     /// carry no tags).
     pub(crate) fn affected(old: Option<&Entry>, new: Option<&Entry>) -> bool {
         let tagged =
-            |entry: Option<&Entry>| entry.and_then(|entry| entry.attrs.as_deref()).is_some_and(Attrs::is_tagged);
+            |entry: Option<&Entry>| entry.is_some_and(|entry| entry.attrs.is_tagged());
         if !tagged(old) && !tagged(new) {
             return false;
         }

@@ -448,8 +448,8 @@ impl<'a, I: Iterator<Item = Id>> Iterator for Ahead<'a, I> {
         if let Some(&id) = self.queue.get(AHEAD / 2) {
             let entry = entry_of(&self.shards, id);
             entry.value.prefetch();
-            if let Some(attrs) = &entry.attrs {
-                crate::prefetch::line(std::sync::Arc::as_ptr(attrs));
+            if let Some(attrs) = entry.attrs.as_ptr() {
+                crate::prefetch::line(attrs);
             }
         }
         let id = self.queue.pop_front()?;
@@ -721,11 +721,11 @@ impl State {
 /// An entry with only the selected labels.
 fn select(entry: &Entry, labels: Option<&[String]>) -> Entry {
     let mut entry = entry.clone();
-    if let (Some(labels), Some(attrs)) = (labels, &entry.attrs) {
+    if let (Some(labels), Some(attrs)) = (labels, entry.attrs.shared()) {
         let kept: Vec<_> =
             attrs.labels.iter().filter(|label| labels.iter().any(|name| name == label.name())).cloned().collect();
         if kept.len() != attrs.labels.len() {
-            entry.attrs = Attrs { labels: kept.into(), ..(**attrs).clone() }.into_shared();
+            entry.attrs = Attrs { labels: kept.into(), ..attrs.clone() }.into_shared();
         }
     }
     entry

@@ -12,10 +12,9 @@
 //! replays rebuild them from earlier records.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use crate::config::HistoryLimits;
-use crate::entry::Attrs;
+use crate::entry::AttrsRef;
 use crate::{DeleteCause, Entry, Error, ErrorCode, Event, EventKind, Key, Result, Value};
 
 const CHUNK_BYTES: usize = 64 * 1024;
@@ -40,7 +39,7 @@ pub(crate) struct Recorded {
     value: Bytes,
     version: u64,
     create_revision: u64,
-    attrs: Option<Arc<Attrs>>,
+    attrs: AttrsRef,
     pub(crate) revision: u64,
     kind: EventKind,
     cause: Option<DeleteCause>,
@@ -257,7 +256,7 @@ mod tests {
                 version: 1,
                 create_revision: revision,
                 mod_revision: revision,
-                attrs: None,
+                attrs: AttrsRef::NONE,
             },
             prev: None,
             cause: None,

@@ -343,11 +343,10 @@ impl ShardsMut<'_> {
         let entry = shard.slab.get_mut(slot);
         // Only tagged attributes matter to the index: keep them to compare (most updates, a
         // TTL change of a plain entry, keep nothing).
-        let tagged = |entry: &Entry| entry.attrs.as_deref().is_some_and(crate::entry::Attrs::is_tagged);
-        let tagged_before = tagged(entry).then(|| entry.attrs.clone()).flatten();
+        let tagged_before = entry.attrs.is_tagged().then(|| entry.attrs.clone());
         let result = change(entry);
-        if tagged_before.is_some() || tagged(entry) {
-            let before = Entry { attrs: tagged_before, ..entry.clone() };
+        if tagged_before.is_some() || entry.attrs.is_tagged() {
+            let before = Entry { attrs: tagged_before.unwrap_or_default(), ..entry.clone() };
             if SearchIndex::affected(Some(&before), Some(entry)) {
                 space.search.write().replace(Some(&before), Some(entry), search_id(hash, slot));
             }
@@ -446,6 +445,7 @@ impl<'a> Iterator for Merge<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entry::AttrsRef;
     use crate::Value;
 
     fn entry(key: &str) -> Entry {
@@ -455,7 +455,7 @@ mod tests {
             version: 1,
             create_revision: 1,
             mod_revision: 1,
-            attrs: None,
+            attrs: AttrsRef::NONE,
         }
     }
 

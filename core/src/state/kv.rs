@@ -11,7 +11,7 @@ use super::lock::{self, LockGuard};
 use super::quota;
 use super::range::KeyRange;
 use super::Change;
-use crate::entry::Attrs;
+use crate::entry::{Attrs, AttrsRef};
 use crate::limits::{self, duration_to_ms, MAX_LABELS};
 use crate::{DeleteCause, Entry, Error, Event, EventKind, Key, Label, LeaseId, Result, Timestamp, Value};
 
@@ -422,7 +422,7 @@ pub(crate) fn remove_key(c: &mut Change<'_>, key: &str, cause: DeleteCause) -> O
         version: 0,
         create_revision: 0,
         mod_revision: c.revision,
-        attrs: None,
+        attrs: AttrsRef::NONE,
     };
     let event = Event {
         kind: EventKind::Delete,
@@ -456,7 +456,7 @@ pub(crate) fn expire(c: &mut Change<'_>, key: &Key, ttl_ms: Option<u64>) -> Resu
     let Some(old) = c.keys.get(key).map(|entry| entry.attrs.clone()) else {
         return Ok(false);
     };
-    let mut attrs = old.as_deref().cloned().unwrap_or_default();
+    let mut attrs = old.to_attrs();
     let old_expiry = attrs.expires_at;
     attrs.expires_at = ttl_ms.map(|ttl| c.now + ttl);
     if attrs.expires_at == old_expiry && ttl_ms.is_none() {

@@ -31,13 +31,13 @@ impl<'a> CoordRead<'a> {
 
     /// Whether `entry` is visible at `now`.
     pub(crate) fn visible(&mut self, entry: &Entry, now: u64) -> bool {
-        let Some(attrs) = &entry.attrs else {
+        if !entry.attrs.is_some() {
             return true;
-        };
-        if attrs.expires_at.is_some_and(|at| at <= now) {
+        }
+        if entry.attrs.expires_at().is_some_and(|at| at <= now) {
             return false;
         }
-        attrs.lease.is_none_or(|lease| self.get().lease_alive(lease, now))
+        entry.lease().is_none_or(|lease| self.get().lease_alive(lease, now))
     }
 }
 

@@ -1,12 +1,14 @@
 //! What a read returns: [`Entry`] with its metadata, plus the small identifier types
 //! ([`LeaseId`], [`Timestamp`], [`Label`]) entries refer to.
 
+mod attrs;
+
 use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use compact_str::CompactString;
 
+pub(crate) use self::attrs::{Attrs, AttrsRef};
 use crate::{Key, Value};
 
 /// A lease identifier, unique within its store.
@@ -118,41 +120,6 @@ impl fmt::Debug for Label {
     }
 }
 
-/// The rarely-set attributes of an entry, kept out of line so that an entry without them
-/// costs one pointer. Copy-on-write: entries share an `Arc<Attrs>` until one changes.
-#[derive(Clone, Default, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Attrs {
-    pub(crate) expires_at: Option<u64>,
-    pub(crate) lease: Option<LeaseId>,
-    pub(crate) content_type: Option<Box<str>>,
-    pub(crate) entity: Option<CompactString>,
-    pub(crate) labels: Box<[Label]>,
-}
-
-impl Attrs {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.expires_at.is_none()
-            && self.lease.is_none()
-            && self.content_type.is_none()
-            && self.entity.is_none()
-            && self.labels.is_empty()
-    }
-
-    /// Whether search sees the entry: it has an entity or a label.
-    pub(crate) fn is_tagged(&self) -> bool {
-        self.entity.is_some() || !self.labels.is_empty()
-    }
-
-    /// `None` when there is nothing to keep, so plain entries stay one pointer smaller.
-    pub(crate) fn into_shared(self) -> Option<Arc<Attrs>> {
-        if self.is_empty() {
-            None
-        } else {
-            Some(Arc::new(self))
-        }
-    }
-}
-
 /// A key and its value with everything the store knows about it.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
@@ -161,7 +128,7 @@ pub struct Entry {
     pub(crate) version: u64,
     pub(crate) create_revision: u64,
     pub(crate) mod_revision: u64,
-    pub(crate) attrs: Option<Arc<Attrs>>,
+    pub(crate) attrs: AttrsRef,
 }
 
 impl Entry {
@@ -198,40 +165,37 @@ impl Entry {
 
     /// When the key expires, if it has a TTL.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        self.attrs.as_ref()?.expires_at.map(Timestamp)
+        self.attrs.expires_at().map(Timestamp)
     }
 
     /// The lease the key is attached to.
     pub fn lease(&self) -> Option<LeaseId> {
-        self.attrs.as_ref()?.lease
+        self.attrs.shared()?.lease
     }
 
     /// The content type recorded with the value (`"application/json"`, `"text/plain"`...).
     pub fn content_type(&self) -> Option<&str> {
-        self.attrs.as_ref()?.content_type.as_deref()
+        self.attrs.shared()?.content_type.as_deref()
     }
 
     /// The entity name the entry was tagged with.
     pub fn entity(&self) -> Option<&str> {
-        self.attrs.as_ref()?.entity.as_deref()
+        self.attrs.shared()?.entity.as_deref()
     }
 
     /// The labels the entry was tagged with.
     pub fn labels(&self) -> &[Label] {
-        self.attrs.as_ref().map_or(&[], |attrs| &attrs.labels)
+        self.attrs.shared().map_or(&[], |attrs| &attrs.labels)
     }
 
     /// The entry is alive at `now` on its own terms (its TTL). Lease liveness is checked by
     /// the state machine, which knows the leases.
     pub(crate) fn ttl_alive(&self, now: u64) -> bool {
-        match &self.attrs {
-            Some(attrs) => attrs.expires_at.is_none_or(|at| at > now),
-            None => true,
-        }
+        self.attrs.expires_at().is_none_or(|at| at > now)
     }
 
     pub(crate) fn expires_at_millis(&self) -> Option<u64> {
-        self.attrs.as_ref()?.expires_at
+        self.attrs.expires_at()
     }
 }
 
@@ -243,8 +207,8 @@ impl fmt::Debug for Entry {
             .field("version", &self.version)
             .field("create_revision", &self.create_revision)
             .field("mod_revision", &self.mod_revision);
-        if let Some(attrs) = &self.attrs {
-            out.field("attrs", attrs);
+        if self.attrs.is_some() {
+            out.field("attrs", &self.attrs);
         }
         out.finish()
     }
