@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::call::{Call, Op, Request, Sealed};
 use super::kv::command_request;
 use super::Store;
+use crate::entry::AttrsRef;
 use crate::state::command::Command;
 use crate::state::txn::TxnRequest;
-use crate::entry::AttrsRef;
 use crate::{
     BatchOp, Compare, CompareOp, DeleteItem, Entry, Error, ErrorCode, Key, OpResult, PutItem, PutOptions, Result,
     TxnResult, Value,

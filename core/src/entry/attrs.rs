@@ -244,11 +244,9 @@ mod tests {
         assert_ne!(inline, none);
         assert_ne!(Attrs { expires_at: Some(6), ..Attrs::default() }.into_shared(), inline);
         // Bytes as `Option<Arc<Attrs>>` wrote them, and back to the same form.
-        for (attrs, old) in [
-            (&none, None),
-            (&inline, Some(Arc::new(expiring.clone()))),
-            (&shared, Some(Arc::new(leased.clone()))),
-        ] {
+        for (attrs, old) in
+            [(&none, None), (&inline, Some(Arc::new(expiring.clone()))), (&shared, Some(Arc::new(leased.clone())))]
+        {
             let bytes = encoded(attrs);
             assert_eq!(bytes, postcard::to_allocvec(&old).expect("encode"));
             let decoded: AttrsRef = postcard::from_bytes(&bytes).expect("decode");

@@ -76,8 +76,7 @@ impl SearchIndex {
     /// Whether setting `new` in place of `old` changes anything here (cheap: most writes
     /// carry no tags).
     pub(crate) fn affected(old: Option<&Entry>, new: Option<&Entry>) -> bool {
-        let tagged =
-            |entry: Option<&Entry>| entry.is_some_and(|entry| entry.attrs.is_tagged());
+        let tagged = |entry: Option<&Entry>| entry.is_some_and(|entry| entry.attrs.is_tagged());
         if !tagged(old) && !tagged(new) {
             return false;
         }

@@ -416,7 +416,20 @@ mod tests {
         })
     }
 
+    /// Keys of several shapes: multi-byte characters, and long keys sharing more than their
+    /// first few bytes.
     fn key(n: u64) -> Key {
+        let key = match n % 4 {
+            0 => format!("k{n:05}"),
+            1 => format!("k\u{e9}{n:05}"),
+            2 => format!("k\u{e8}/tenant/0000000000/{n:05}"),
+            _ => format!("k{n:05}\u{fc}"),
+        };
+        Key::from(key.as_str())
+    }
+
+    /// Keys whose order is that of `n`.
+    fn ordered_key(n: u64) -> Key {
         Key::from(format!("k{n:05}").as_str())
     }
 
@@ -487,16 +500,16 @@ mod tests {
 
     #[test]
     fn lists_filled_in_key_order_keep_full_chunks() {
-        let mut postings = Postings::One(key(0), id(0));
+        let mut postings = Postings::One(ordered_key(0), id(0));
         for n in 1..10_000 {
-            postings.insert(&key(n), id(n), 20_000);
+            postings.insert(&ordered_key(n), id(n), 20_000);
         }
         let Postings::Many(list) = &postings else { panic!("many keys") };
         assert_eq!(list.chunks.len(), 10_000usize.div_ceil(CHUNK));
         assert!(list.ids.is_some());
         // Emptied from the front, the list keeps few chunks and drops its bitmap.
         for n in 0..9_990 {
-            postings.remove(&key(n), 20_000);
+            postings.remove(&ordered_key(n), 20_000);
         }
         let Postings::Many(list) = &postings else { panic!("ten keys") };
         assert!(list.chunks.len() <= 2, "{} chunks", list.chunks.len());
