@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::mailbox::Mailbox;
-use crate::search::plan::{Matcher, QueryKey};
+use crate::search::matcher::{Matcher, QueryKey};
 use crate::search::value::SortValue;
 use crate::search::{LiveQuery, QueryChange};
 use crate::state::history::History;

@@ -14,9 +14,12 @@
 
 mod cursor;
 pub(crate) mod index;
+pub(crate) mod matcher;
 mod parse;
 pub(crate) mod plan;
 pub(crate) mod postings;
+mod reader;
+mod source;
 pub(crate) mod value;
 
 use std::ops::{Bound, RangeBounds};
