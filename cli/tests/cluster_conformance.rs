@@ -16,7 +16,7 @@ use clustron_conformance::Driver;
 fn conformance_vectors_on_a_five_node_cluster_with_three_replicas_per_store() {
     let cluster = common::Cluster::start(5, "base", &["--clock", "manual", "--allow-create-stores"], false);
     let target = driver::Target::Cluster(cluster.seed_list());
-    clustron_conformance::run_all("cluster", |vector| {
+    clustron_conformance::run_all("cluster", true, |vector| {
         driver::RustDriver::new(vector, &target).map(|driver| Box::new(driver) as Box<dyn Driver>)
     });
 }

@@ -8,7 +8,7 @@ use std::ptr::{null, null_mut, NonNull};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use clustron::admin::clustron_text_free;
+use clustron::admin::*;
 use clustron::backup::*;
 use clustron::counter::*;
 use clustron::kv::*;
@@ -28,6 +28,11 @@ use serde_json::{json, Value as Json};
 // out-parameters, as clustron.h requires; the helpers are unsafe for that reason only.
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The cluster's seeds, when CLUSTRON_NODES (host:port,...) runs the vectors against one.
+fn on_cluster() -> Option<String> {
+    std::env::var("CLUSTRON_NODES").ok().filter(|nodes| !nodes.is_empty())
+}
 
 /// Runs a C call with an error out-parameter; maps a failure to its stable name and message.
 fn check(run: impl FnOnce(*mut *mut clustron_error) -> clustron_status) -> Result<(), Failure> {
@@ -313,6 +318,10 @@ type Acquired = Result<Shared<clustron_lock>, Failure>;
 struct CDriver {
     config: CString,
     name: CString,
+    /// The cluster's seeds (`inproc` in process), the vector's store and its settings, for
+    /// handles on other stores and the administration steps.
+    host: String,
+    vector: VectorConfig,
     /// The vector's backup file, and the connection string of the store a restore creates.
     backup: CString,
     restored: CString,
@@ -327,12 +336,14 @@ struct CDriver {
 impl CDriver {
     fn new(vector: &VectorConfig) -> Result<CDriver, String> {
         // CLUSTRON_NODES (host:port,...) runs the vectors against a cluster instead.
-        let host = std::env::var("CLUSTRON_NODES").unwrap_or_else(|_| "inproc".to_owned());
+        let host = on_cluster().unwrap_or_else(|| "inproc".to_owned());
         let config = format!("clustron://{host}/{}?clock=manual{}", vector.store, vector.params);
         let restored = format!("clustron://{host}/{}?clock=manual", vector.restored_store());
         let mut driver = CDriver {
             config: CString::new(config).expect("no NUL"),
             name: CString::new(vector.store.clone()).expect("no NUL"),
+            host,
+            vector: vector.clone(),
             backup: CString::new(vector.backup_path().display().to_string()).expect("no NUL"),
             restored: CString::new(restored).expect("no NUL"),
             stores: HashMap::new(),
@@ -342,16 +353,64 @@ impl CDriver {
             txns: HashMap::new(),
             pending: HashMap::new(),
         };
-        driver.open("main").map_err(|failure| format!("cannot open the store: {failure:?}"))?;
+        driver.open("main", None).map_err(|failure| format!("cannot open the store: {failure:?}"))?;
         Ok(driver)
     }
 
-    fn open(&mut self, name: &str) -> Result<(), Failure> {
+    /// Opens a handle named `name` on the vector's store, or on the store `other` (with the
+    /// vector's settings).
+    fn open(&mut self, name: &str, other: Option<&str>) -> Result<(), Failure> {
         let mut store = null_mut();
+        let (store_name, config) = match other {
+            None => (self.name.clone(), self.config.clone()),
+            Some(other) => (
+                CString::new(other).expect("no NUL"),
+                CString::new(format!("clustron://{}/{other}?clock=manual{}", self.host, self.vector.params))
+                    .expect("no NUL"),
+            ),
+        };
         // SAFETY: valid NUL-terminated strings and out-parameters.
-        check(|err| unsafe { clustron_store_open_with(self.name.as_ptr(), self.config.as_ptr(), &mut store, err) })?;
+        check(|err| unsafe { clustron_store_open_with(store_name.as_ptr(), config.as_ptr(), &mut store, err) })?;
         self.stores.insert(name.to_owned(), store);
         Ok(())
+    }
+
+    /// An administration step, through `clustron_admin_*` (only on a cluster: the suite
+    /// needs one).
+    fn administer(&self, op: &str, step: &Json) -> Result<Outcome, String> {
+        let target = CString::new(format!("clustron://{}", self.host)).expect("no NUL");
+        let mut admin = null_mut();
+        check(|err| unsafe { clustron_admin_open(target.as_ptr(), &mut admin, err) })
+            .map_err(|failure| format!("cannot reach the cluster: {failure:?}"))?;
+        let name = CString::new(args::named_store(step, &self.vector.store)?).expect("no NUL");
+        let options = CString::new(args::store_options(step).to_string()).expect("no NUL");
+        // Runs a call answering JSON text; its parsed value.
+        let json_of = |call: &dyn Fn(*mut *mut c_char, *mut *mut clustron_error) -> clustron_status| {
+            let mut out: *mut c_char = null_mut();
+            check(|err| call(&mut out, err)).map(|()| {
+                let parsed: Json = serde_json::from_str(&text(out)).expect("JSON text");
+                unsafe { clustron_text_free(out) };
+                parsed
+            })
+        };
+        let outcome = match op {
+            "store_create" => json_of(&|out, err| unsafe {
+                clustron_admin_create_store(admin, name.as_ptr(), options.as_ptr(), out, err)
+            }),
+            "store_configure" => json_of(&|out, err| unsafe {
+                clustron_admin_configure_store(admin, name.as_ptr(), options.as_ptr(), out, err)
+            }),
+            "store_show" => json_of(&|out, err| unsafe { clustron_admin_store(admin, name.as_ptr(), out, err) }),
+            "store_listed" => json_of(&|out, err| unsafe { clustron_admin_stores(admin, out, err) }).map(|all| {
+                let wanted = name.to_str().expect("UTF-8");
+                Json::Bool(all.as_array().expect("a list").iter().any(|info| info["store"] == wanted))
+            }),
+            _ => {
+                check(|err| unsafe { clustron_admin_drop_store(admin, name.as_ptr(), false, err) }).map(|()| Json::Null)
+            }
+        };
+        unsafe { clustron_admin_free(admin) };
+        Ok(outcome)
     }
 
     fn store(&self, step: &Json) -> Result<*mut clustron_store, String> {
@@ -572,7 +631,13 @@ impl Driver for CDriver {
         // outlive it, and valid out-parameters; ownership of returned objects is taken here.
         Ok(unsafe {
             match op {
-                "open" => self.open(&args::text(step, "as")?).map(|()| Json::Null),
+                "open" => {
+                    let other = step.get("name").map(|_| args::named_store(step, &self.vector.store)).transpose()?;
+                    self.open(&args::text(step, "as")?, other.as_deref()).map(|()| Json::Null)
+                }
+                "store_create" | "store_configure" | "store_show" | "store_listed" | "store_drop" => {
+                    return self.administer(op, step)
+                }
                 "backup" => {
                     let mut info = null_mut();
                     check(|err| clustron_store_backup(store, self.backup.as_ptr(), &mut info, err)).map(|()| {
@@ -1184,7 +1249,7 @@ impl Driver for CDriver {
 
 #[test]
 fn conformance_vectors_through_the_c_abi() {
-    clustron_conformance::run_all("c-abi", |vector| {
+    clustron_conformance::run_all("c-abi", on_cluster().is_some(), |vector| {
         CDriver::new(vector).map(|driver| Box::new(driver) as Box<dyn Driver>)
     });
 }

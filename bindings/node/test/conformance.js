@@ -21,7 +21,9 @@ function loadVectors() {
   const out = []
   for (const file of fs.readdirSync(VECTORS).filter((f) => f.endsWith('.json') && f !== 'error_codes.json').sort()) {
     const suite = JSON.parse(fs.readFileSync(path.join(VECTORS, file), 'utf8'))
-    suite.vectors.forEach((vector, index) => out.push({ area: suite.area, name: vector.name, index, vector }))
+    suite.vectors.forEach((vector, index) =>
+      out.push({ area: suite.area, name: vector.name, index, vector, needs: suite.needs ?? null }),
+    )
   }
   return out
 }
@@ -280,6 +282,9 @@ class NodeDriver {
     const host = process.env.CLUSTRON_NODES || 'inproc'
     // The vector's store configuration travels as connection string parameters.
     const params = Object.entries(config || {}).map(([name, value]) => `&${name}=${value}`).join('')
+    this.host = host
+    this.storeName = store
+    this.params = params
     this.target = `clustron://${host}/${store}?clock=manual${params}`
     // A `backup` step's file and the store a `restore` step creates from it.
     this.backupPath = path.join(os.tmpdir(), `clustron-${process.pid}-${store}.backup`)
@@ -312,7 +317,46 @@ class NodeDriver {
   }
 
   op_open(store, step) {
-    this.stores.set(step.as, new clustron.Store(this.target))
+    const target = 'name' in step ? `clustron://${this.host}/${this.named(step)}?clock=manual${this.params}` : this.target
+    this.stores.set(step.as, new clustron.Store(target))
+  }
+
+  // ---- the administration of stores (a suite that needs a cluster)
+
+  /** The store an administration step is about: `<the vector's store>-<name>`. */
+  named(step) {
+    return `${this.storeName}-${text(step.name)}`
+  }
+
+  admin() {
+    return new clustron.Admin(`clustron://${this.host}`)
+  }
+
+  /** The vector's options (the JSON form, snake_case) as the Node API spells them. */
+  storeOptions(step) {
+    const camel = (name) => name.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase())
+    return Object.fromEntries(Object.entries(step.options ?? {}).map(([name, value]) => [camel(name), value]))
+  }
+
+  async op_store_create(store, step) {
+    return this.admin().createStore(this.named(step), this.storeOptions(step))
+  }
+
+  async op_store_configure(store, step) {
+    return this.admin().configureStore(this.named(step), this.storeOptions(step))
+  }
+
+  async op_store_show(store, step) {
+    return this.admin().store(this.named(step))
+  }
+
+  async op_store_listed(store, step) {
+    return (await this.admin().stores()).some((info) => info.store === this.named(step))
+  }
+
+  async op_store_drop(store, step) {
+    await this.admin().dropStore(this.named(step))
+    return null
   }
 
   async op_backup(store) {
@@ -680,7 +724,8 @@ async function runVector({ area, index, vector }) {
 }
 
 /** Why this surface cannot run a vector, or null: JavaScript numbers are exact only up to 2^53. */
-function unsupported({ vector }) {
+function unsupported({ vector, needs }) {
+  if (needs === 'cluster' && !process.env.CLUSTRON_NODES) return 'needs a cluster (CLUSTRON_NODES)'
   const unsafe = (value) =>
     (typeof value === 'number' && !Number.isSafeInteger(value) && Number.isInteger(value)) ||
     (value !== null && typeof value === 'object' && Object.values(value).some(unsafe))

@@ -29,13 +29,20 @@ def vector_files() -> list[Path]:
     return sorted(p for p in VECTORS.glob("*.json") if p.name != "error_codes.json")
 
 
-def load_vectors() -> list[tuple[str, str, int, dict[str, Any]]]:
-    """(area, name, index, vector) for every vector."""
+def on_cluster() -> bool:
+    """Whether the vectors run against a cluster (CLUSTRON_NODES)."""
+    return bool(os.environ.get("CLUSTRON_NODES"))
+
+
+def load_vectors() -> list[tuple[str, str, int, dict[str, Any], bool]]:
+    """(area, name, index, vector, runs) for every vector; `runs` is False for a suite that
+    needs a cluster (`"needs": "cluster"`, the administration of stores) in process."""
     out = []
     for path in vector_files():
         suite = json.loads(path.read_text())
+        runs = suite.get("needs") != "cluster" or on_cluster()
         for index, vector in enumerate(suite["vectors"]):
-            out.append((suite["area"], vector["name"], index, vector))
+            out.append((suite["area"], vector["name"], index, vector, runs))
     return out
 
 
@@ -333,6 +340,9 @@ class PyDriver:
         host = os.environ.get("CLUSTRON_NODES") or "inproc"
         # The vector's store configuration travels as connection string parameters.
         params = "".join(f"&{name}={value}" for name, value in config.items())
+        self.host = host
+        self.store_name = store
+        self.params = params
         self.target = f"clustron://{host}/{store}?clock=manual{params}"
         # A `backup` step's file and the store a `restore` step creates from it.
         self.backup_path = Path(tempfile.gettempdir()) / f"clustron-{os.getpid()}-{store}.backup"
@@ -374,7 +384,34 @@ class PyDriver:
 
     # handles and time
     def op_open(self, store: clustron.Store, step: dict[str, Any]) -> Any:
-        self.stores[step["as"]] = clustron.Store(self.target)
+        if "name" in step:
+            target = f"clustron://{self.host}/{self.named(step)}?clock=manual{self.params}"
+            self.stores[step["as"]] = clustron.Store(target)
+        else:
+            self.stores[step["as"]] = clustron.Store(self.target)
+
+    # the administration of stores (a suite that needs a cluster)
+    def named(self, step: dict[str, Any]) -> str:
+        """The store an administration step is about: `<the vector's store>-<name>`."""
+        return f"{self.store_name}-{text(step['name'])}"
+
+    def admin(self) -> clustron.Admin:
+        return clustron.Admin(f"clustron://{self.host}")
+
+    def op_store_create(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        return self.admin().create_store(self.named(step), **step.get("options", {}))
+
+    def op_store_configure(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        return self.admin().configure_store(self.named(step), **step.get("options", {}))
+
+    def op_store_show(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        return self.admin().store(self.named(step))
+
+    def op_store_listed(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        return self.named(step) in [info["store"] for info in self.admin().stores()]
+
+    def op_store_drop(self, store: clustron.Store, step: dict[str, Any]) -> Any:
+        self.admin().drop_store(self.named(step))
 
     def op_backup(self, store: clustron.Store, step: dict[str, Any]) -> Any:
         info = store.backup(self.backup_path)

@@ -71,15 +71,47 @@ impl RustDriver {
             txns: HashMap::new(),
             pending: HashMap::new(),
         };
-        driver.open_handle("main").map_err(|error| format!("cannot open the store: {error}"))?;
+        driver.open_handle("main", None).map_err(|error| format!("cannot open the store: {error}"))?;
         Ok(driver)
     }
 
-    fn open_handle(&mut self, name: &str) -> Result<(), Error> {
-        let store = clustron::open_with(self.config.store.as_deref().unwrap_or("x"), self.config.clone()).wait()?;
+    /// Opens a handle named `name` on the vector's store, or on the store `other` (with the
+    /// vector's settings).
+    fn open_handle(&mut self, name: &str, other: Option<&str>) -> Result<(), Error> {
+        let config = match other {
+            None => self.config.clone(),
+            Some(other) => {
+                Config::parse(&format!("clustron://{}/{other}?clock=manual{}", self.host, self.vector.params))?
+            }
+        };
+        let store = clustron::open_with(config.store.as_deref().unwrap_or("x"), config.clone()).wait()?;
         // Leaked so that pending lock waits can borrow it; closed explicitly in `finish`.
         self.stores.insert(name.to_owned(), Box::leak(Box::new(store)));
         Ok(())
+    }
+
+    /// An administration step, through `clustron::admin` (only on a cluster: the suite needs
+    /// one).
+    fn administer(&self, op: &str, step: &Json) -> Result<Outcome, String> {
+        use clustron::admin::{Cluster, StoreChanges};
+        let cluster = Cluster::from_target(&format!("clustron://{}", self.host)).map_err(|error| error.to_string())?;
+        let name = args::named_store(step, &self.vector.store)?;
+        let changes = || StoreChanges::from_json(&args::store_options(step).to_string());
+        Ok(match op {
+            "store_create" => {
+                outcome(changes().and_then(|changes| cluster.create_store(&name, changes.settings(None))), |info| {
+                    info.to_json()
+                })
+            }
+            "store_configure" => {
+                outcome(changes().and_then(|changes| cluster.change_store(&name, &changes)), |info| info.to_json())
+            }
+            "store_show" => outcome(cluster.store(&name), |info| info.to_json()),
+            "store_listed" => {
+                outcome(cluster.list_stores(), |all| Json::Bool(all.iter().any(|info| info.name == name)))
+            }
+            _ => outcome(cluster.drop_store(&name, false), |()| Json::Null),
+        })
     }
 
     fn store(&self, step: &Json) -> Result<&'static Store, String> {
@@ -221,7 +253,13 @@ impl Driver for RustDriver {
     fn run(&mut self, op: &str, step: &Json) -> Result<Outcome, String> {
         let store = self.store(step)?;
         Ok(match op {
-            "open" => outcome(self.open_handle(&args::text(step, "as")?), |()| Json::Null),
+            "open" => {
+                let other = step.get("name").map(|_| args::named_store(step, &self.vector.store)).transpose()?;
+                outcome(self.open_handle(&args::text(step, "as")?, other.as_deref()), |()| Json::Null)
+            }
+            "store_create" | "store_configure" | "store_show" | "store_listed" | "store_drop" => {
+                self.administer(op, step)?
+            }
             "backup" => outcome(store.backup(self.vector.backup_path()).wait(), |info| {
                 clustron_conformance::backup_shape(&info.to_json())
             }),

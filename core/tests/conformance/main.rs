@@ -8,7 +8,7 @@ use clustron_conformance::Driver;
 
 #[test]
 fn conformance_vectors_in_proc() {
-    clustron_conformance::run_all("rust", |vector| {
+    clustron_conformance::run_all("rust", false, |vector| {
         driver::RustDriver::new(vector, &driver::Target::InProc).map(|driver| Box::new(driver) as Box<dyn Driver>)
     });
 }

@@ -24,6 +24,18 @@ pub fn text(step: &Json, field: &str) -> Result<String, String> {
     item_text(step.get(field).ok_or_else(|| bad(format!("step needs a string {field:?}")))?)
 }
 
+/// The store an administration step (`store_create`...) or an `open` with a `name` is
+/// about: `<the vector's store>-<name>`, so that every vector and language has its own.
+pub fn named_store(step: &Json, vector_store: &str) -> Result<String, String> {
+    Ok(format!("{vector_store}-{}", text(step, "name")?))
+}
+
+/// An administration step's store options (`{"replicas": 2, "max_keys": null, ...}`, the
+/// JSON form of `clustron::admin::StoreChanges`; none: `{}`).
+pub fn store_options(step: &Json) -> Json {
+    step.get("options").cloned().unwrap_or_else(|| json!({}))
+}
+
 /// A required integer field.
 pub fn number(step: &Json, field: &str) -> Result<i64, String> {
     step.get(field).and_then(Json::as_i64).ok_or_else(|| bad(format!("step needs an integer {field:?}")))

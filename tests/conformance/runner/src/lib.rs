@@ -123,9 +123,23 @@ pub fn run_step(driver: &mut dyn Driver, vars: &mut Vars, step: &Json) -> Result
     }
 }
 
+/// Whether a suite runs on the driver's target: a suite with `"needs": "cluster"` (the
+/// administration of stores, which only a cluster has) only on a cluster.
+pub fn suite_runs(suite: &Json, on_cluster: bool) -> bool {
+    match suite.get("needs").and_then(Json::as_str) {
+        Some("cluster") => on_cluster,
+        _ => true,
+    }
+}
+
 /// Runs every vector (those whose name contains `CONFORMANCE_FILTER`, if set) with a fresh
-/// driver each, prints one line per vector, and panics listing the failures.
-pub fn run_all(label: &str, mut make_driver: impl FnMut(&VectorConfig) -> Result<Box<dyn Driver>, String>) {
+/// driver each, prints one line per vector, and panics listing the failures. `on_cluster`
+/// says whether the drivers reach a cluster (see [`suite_runs`]).
+pub fn run_all(
+    label: &str,
+    on_cluster: bool,
+    mut make_driver: impl FnMut(&VectorConfig) -> Result<Box<dyn Driver>, String>,
+) {
     let filter = std::env::var("CONFORMANCE_FILTER").unwrap_or_default();
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -133,6 +147,10 @@ pub fn run_all(label: &str, mut make_driver: impl FnMut(&VectorConfig) -> Result
         let text = std::fs::read_to_string(&file).expect("readable vector file");
         let suite: Json = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
         let area = suite["area"].as_str().expect("suite has an area");
+        if !suite_runs(&suite, on_cluster) {
+            println!("skip    [{label}] {area}: needs a cluster");
+            continue;
+        }
         for (index, vector) in suite["vectors"].as_array().expect("suite has vectors").iter().enumerate() {
             let name = format!("{area}/{}", vector["name"].as_str().expect("vector has a name"));
             if !name.contains(&filter) {
