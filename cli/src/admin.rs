@@ -27,9 +27,17 @@ pub enum MembersAction {
 /// What `clustron store` does.
 #[derive(Subcommand)]
 pub enum StoreAction {
-    /// Creates a store; it serves when this returns.
+    /// Creates stores with the same settings; each serves when this returns. Several names
+    /// are created over one connection, `--parallel` at a time; one that fails does not stop
+    /// the others (each failure is printed, with `--json` as `{"store", "error"}`, and the
+    /// exit code is the first one's).
     Create {
-        name: String,
+        /// The stores' names (one or more).
+        #[arg(required = true, num_args = 1..)]
+        names: Vec<String>,
+        /// How many of several stores are created at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
         #[command(flatten)]
         settings: SettingArgs,
     },
@@ -225,6 +233,36 @@ pub fn members(target: &Target, action: MembersAction) -> Result<Outcome, CliErr
     Ok(Outcome::Done)
 }
 
+/// Creates every store of `names`, `parallel` at a time over the one client; the outcome of
+/// each, in the order of `names`.
+fn create_all(
+    cluster: &clustron::admin::Cluster,
+    names: &[String],
+    settings: clustron::admin::StoreSettings,
+    parallel: usize,
+) -> Vec<clustron::Result<StoreInfo>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let outcomes: Vec<std::sync::Mutex<Option<clustron::Result<StoreInfo>>>> =
+        names.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.min(names.len()) {
+            scope.spawn(|| loop {
+                let at = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(name) = names.get(at) else { return };
+                let created = cluster.create_store(name, settings);
+                *outcomes[at].lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(created);
+            });
+        }
+    });
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            let outcome = outcome.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+            outcome.expect("every name was tried")
+        })
+        .collect()
+}
+
 fn hex_ids(nodes: &[clustron::admin::NodeInfo]) -> Vec<String> {
     nodes.iter().map(|node| format!("{:x}", node.id)).collect()
 }
@@ -271,9 +309,36 @@ fn print_store(info: &StoreInfo, json: bool, detail: bool) {
 pub fn store(target: &Target, action: StoreAction) -> Result<Outcome, CliError> {
     let cluster = target.cluster()?;
     match action {
-        StoreAction::Create { name, settings } => {
-            let info = cluster.create_store(&name, settings.changes().settings(None))?;
-            print_store(&info, target.json, true);
+        StoreAction::Create { names, parallel, settings } => {
+            let settings = settings.changes().settings(None);
+            if let [name] = names.as_slice() {
+                print_store(&cluster.create_store(name, settings)?, target.json, true);
+                return Ok(Outcome::Done);
+            }
+            let mut first_error = None;
+            let mut failed = 0;
+            for (name, created) in names.iter().zip(create_all(&cluster, &names, settings, parallel.into())) {
+                match created {
+                    Ok(info) => print_store(&info, target.json, true),
+                    Err(error) => {
+                        if target.json {
+                            let code = error.code();
+                            let message = error.message();
+                            let failure = serde_json::json!({"store": name, "error": {
+                                "code": code.name(), "number": code.number(), "message": message,
+                            }});
+                            println!("{failure}");
+                        }
+                        eprintln!("clustron: {name}: {} ({})", error.message(), error.code().name());
+                        failed += 1;
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+            if let Some(error) = first_error {
+                let summary = format!("{failed} of {} stores were not created", names.len());
+                return Err(CliError { message: summary, ..CliError::from(error) });
+            }
         }
         StoreAction::List => {
             for info in cluster.list_stores()? {

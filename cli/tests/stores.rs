@@ -131,6 +131,21 @@ fn bad_store_requests_are_refused_with_clear_errors() {
     let seed = cluster.nodes[0].address();
     let run = clustron(&["store", "create", "s", "--replicas", "0", "--seed", &seed], b"");
     assert_eq!(run.code, 11, "invalid_input: {}", run.stderr);
+    // Several names: each created over one connection, a refused one does not stop the others,
+    // and the exit code is the first refusal's.
+    let run =
+        clustron(&["store", "create", "m1", "m2", "base", "m3", "--parallel", "2", "--seed", &seed, "--json"], b"");
+    assert_eq!(run.code, 11, "invalid_input (base exists): {}", run.stderr);
+    assert!(run.stderr.contains("base: ") && run.stderr.contains("1 of 4 stores were not created"), "{}", run.stderr);
+    let lines = run.json_lines();
+    let printed: Vec<(&str, bool)> = lines
+        .iter()
+        .filter_map(|line| Some((line["store"].as_str()?, line["error"]["code"] == "invalid_input")))
+        .collect();
+    assert_eq!(printed, [("m1", false), ("m2", false), ("base", true), ("m3", false)], "in the order given");
+    assert_eq!(lines.last().unwrap()["error"]["code"], "invalid_input", "then the command's error");
+    let listed = admin.stores().unwrap();
+    assert!(["m1", "m2", "m3"].iter().all(|name| listed.iter().any(|store| store == name)), "{listed:?}");
     let run = clustron(&["store", "show", "missing", "--seed", &seed], b"");
     assert_eq!(run.code, 12, "not_found: {}", run.stderr);
     let run = clustron(&["node", "--dead-after", "0s"], b"");
