@@ -2,6 +2,12 @@
 //! while this node leads the group, the leader's duties: stamping time on commands,
 //! proposing expiry when deadlines fall due, keeping sessions alive while their clients
 //! heartbeat, and granting a lease grace when it takes over.
+//!
+//! The write path (admission, batching into log entries, confirmed reads, snapshots) is in
+//! `write`, the leader's duties (sessions, expiry, the manual clock) in `duties`.
+
+mod duties;
+mod write;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,10 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::ServerState;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::disk::Disk;
 use super::log::{LogStore, NodeLog, Room};
@@ -20,12 +25,11 @@ use super::machine::Machine;
 use super::metrics::StoreMetrics;
 use super::network::Network;
 use super::node::StartError;
-use super::types::{Outcome, Proposal, Proposed, Raft};
-use crate::clock::ClockKind;
+use super::types::{Proposed, Raft};
 use crate::config::Config;
 use crate::engine::inproc::InProcEngine;
-use crate::net::wire::{ClientFault, NodeInfo, RequestId};
-use crate::state::command::{Command, Query, Reply};
+use crate::net::wire::{ClientFault, NodeInfo};
+use crate::state::command::{Query, Reply};
 use crate::{Error, ErrorCode, LeaseId};
 use openraft::ChangeMembers;
 
@@ -477,207 +481,6 @@ impl Replica {
         ClientFault::NotLeader(self.leader().filter(|leader| leader.id != self.node_id))
     }
 
-    /// The time a proposal made now carries.
-    fn stamp(&self) -> u64 {
-        self.engine.now().max(self.engine.last_now())
-    }
-
-    /// Proposes a command through the log (this node must lead) and answers its reply.
-    pub(crate) fn propose(
-        &self,
-        id: Option<RequestId>,
-        command: Command,
-    ) -> impl std::future::Future<Output = Result<Reply, Fault>> + Send + '_ {
-        let sent =
-            command.precheck().map_err(ClientFault::Error).and_then(|()| self.send_proposal(id, command, self.stamp()));
-        self.proposed(sent)
-    }
-
-    fn propose_at(
-        &self,
-        id: Option<RequestId>,
-        command: Command,
-        now: u64,
-    ) -> impl std::future::Future<Output = Result<Reply, Fault>> + Send + '_ {
-        self.proposed(self.send_proposal(id, command, now))
-    }
-
-    /// Hands a command to the batcher; the answer comes on the returned channel. Not an
-    /// `async fn`: the command is moved into the batch at once, so the future that waits
-    /// for the answer (`proposed`) holds only the channel, not the command and the layers
-    /// around it (every request's future is copied when its task is spawned).
-    fn send_proposal(&self, id: Option<RequestId>, command: Command, now: u64) -> Result<Handed<'_>, Fault> {
-        if !self.is_leader() {
-            return Err(self.not_leader());
-        }
-        // What the entry may take on disk, generously (postcard and record overhead).
-        let room = 2 * command.weight() as u64 + 256;
-        self.admit(room)?;
-        let (reply, answer) = oneshot::channel();
-        let pending = self.metrics.proposing();
-        let waiting = Waiting { proposed: Proposed { id, command }, room, now, reply };
-        if self.proposals.send(waiting).is_err() {
-            self.room.release(room);
-            return Err(unavailable(format!("store {:?} is shutting down", self.name)));
-        }
-        Ok(Handed { answer, _pending: pending })
-    }
-
-    async fn proposed(&self, sent: Result<Handed<'_>, Fault>) -> Result<Reply, Fault> {
-        let proposal = sent?;
-        proposal.answer.await.unwrap_or_else(|_| Err(unavailable(format!("store {:?} is shutting down", self.name))))
-    }
-
-    /// Takes disk room for a write. While the disk is full only what fits in the log's
-    /// reservation is let through; the rest is refused with `no_space`, which means "not
-    /// applied" (a client whose earlier attempt of the same write has an unknown outcome
-    /// reports `unavailable` instead, see `engine/remote.rs`). A leader handing its group over
-    /// refuses every write with `unavailable`: the client retries at the next leader.
-    fn admit(&self, room: u64) -> Result<(), Fault> {
-        if self.room.is_full() && self.handing_over.load(Ordering::Relaxed) {
-            return Err(unavailable(format!(
-                "store {:?}: this leader's disk is full and it is handing over to a node with room; retry",
-                self.name
-            )));
-        }
-        if !self.room.admit(room) {
-            return Err(ClientFault::Error(Error::new(
-                ErrorCode::NoSpace,
-                format!(
-                    "store {:?}: the leader's disk is full; writes resume once space is freed (reads go on)",
-                    self.name
-                ),
-            )));
-        }
-        Ok(())
-    }
-
-    /// Group commit: the commands proposed while earlier entries are being written go
-    /// into the next entry together (up to [`BATCH_COMMANDS`] / [`BATCH_BYTES`]), so many
-    /// concurrent writes share one append, one fsync and one replication round. openraft
-    /// writes a leader's entries one after another, so without this every write would wait
-    /// for the fsync of the one before.
-    async fn batcher(replica: std::sync::Weak<Replica>, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
-        let slots = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT));
-        while let Some(first) = waiting.recv().await {
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
-            let mut bytes = first.proposed.command.weight();
-            let mut batch = vec![first];
-            while batch.len() < BATCH_COMMANDS && bytes < BATCH_BYTES {
-                match waiting.try_recv() {
-                    Ok(next) => {
-                        bytes += next.proposed.command.weight();
-                        batch.push(next);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let Some(replica) = replica.upgrade() else { return };
-            tokio::spawn(async move {
-                replica.write_entry(batch).await;
-                drop(slot);
-            });
-        }
-    }
-
-    /// Confirms leadership for linearizable reads, one confirmation for every read waiting
-    /// when it starts (a read-index batch): each read still gets a confirmation that began
-    /// after it arrived, so it sees every write acknowledged before it, while 64 concurrent
-    /// reads cost one round to the followers instead of 64.
-    /// Takes a snapshot whenever the machine says the log applied since the last one is
-    /// large (`machine::SNAPSHOT_BYTES`), and then drops the log it covers at once: openraft
-    /// keeps `snapshot_keep` entries past a snapshot for followers that lag a little, which
-    /// for entries of a megabyte is a gigabyte the node log would copy forward again and
-    /// again. A follower that lags past it gets the snapshot instead. Ends once the replica
-    /// is gone.
-    async fn snapshotter(replica: std::sync::Weak<Replica>, due: Arc<crate::cluster::machine::SnapshotDue>) {
-        loop {
-            let told = tokio::time::timeout(Duration::from_secs(10), due.notify.notified()).await.is_ok();
-            let Some(replica) = replica.upgrade() else { return };
-            if !told {
-                continue;
-            }
-            let Some(applied) = replica.raft_metrics.borrow().last_applied.map(|id| id.index) else { continue };
-            if replica.raft.trigger().snapshot().await.is_err() {
-                return;
-            }
-            let covered =
-                |metrics: &openraft::RaftMetrics<u64, NodeInfo>| metrics.snapshot.is_some_and(|id| id.index >= applied);
-            let waited = replica.raft.wait(Some(Duration::from_secs(60))).metrics(covered, "a snapshot").await;
-            if let Ok(metrics) = waited {
-                if let Some(snapshot) = metrics.snapshot {
-                    let _ = replica.raft.trigger().purge_log(snapshot.index).await;
-                }
-            }
-        }
-    }
-
-    async fn confirmer(
-        replica: std::sync::Weak<Replica>,
-        mut reads: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), Fault>>>,
-    ) {
-        while let Some(first) = reads.recv().await {
-            let mut waiting = vec![first];
-            while let Ok(next) = reads.try_recv() {
-                waiting.push(next);
-            }
-            let Some(replica) = replica.upgrade() else { return };
-            let outcome = match tokio::time::timeout(PROPOSE_TIMEOUT, replica.raft.ensure_linearizable()).await {
-                Err(_) => Err(unavailable(format!("store {:?}: no quorum confirmed the read", replica.name))),
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(error)) if error.forward_to_leader().is_some() => Err(replica.not_leader()),
-                Ok(Err(error)) => Err(unavailable(format!("store {:?}: {error}", replica.name))),
-            };
-            drop(replica);
-            for read in waiting {
-                let _ = read.send(outcome.clone());
-            }
-        }
-    }
-
-    /// Proposes one entry of commands and hands each its reply.
-    async fn write_entry(&self, batch: Vec<Waiting>) {
-        let now = batch.iter().map(|waiting| waiting.now).max().unwrap_or_else(|| self.stamp());
-        let room: u64 = batch.iter().map(|waiting| waiting.room).sum();
-        let (commands, replies): (Vec<Proposed>, Vec<_>) =
-            batch.into_iter().map(|waiting| (waiting.proposed, waiting.reply)).unzip();
-        let count = commands.len();
-        let write = self.raft.client_write(Proposal { now, commands });
-        let written = match tokio::time::timeout(PROPOSE_TIMEOUT, write).await {
-            Err(_) => Err(unavailable(format!("store {:?}: the write found no quorum in time", self.name))),
-            Ok(Ok(response)) => {
-                let Outcome { replies: outcomes } = response.data;
-                if outcomes.len() == count {
-                    Ok(outcomes)
-                } else {
-                    Err(ClientFault::Error(Error::internal(format!(
-                        "an entry of {count} commands applied {} of them",
-                        outcomes.len()
-                    ))))
-                }
-            }
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                Err(ClientFault::NotLeader(forward.leader_node.filter(|leader| leader.id != self.node_id)))
-            }
-            Ok(Err(error)) => Err(unavailable(format!("store {:?}: {error}", self.name))),
-        };
-        self.room.release(room);
-        self.wake.notify_one();
-        match written {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(outcome.map_err(ClientFault::Error));
-                }
-            }
-            Err(fault) => {
-                self.metrics.proposals_failed(count);
-                for reply in replies {
-                    let _ = reply.send(Err(fault.clone()));
-                }
-            }
-        }
-    }
-
     /// Answers a query: after confirming leadership (linearizable) unless `local`.
     pub(crate) async fn read(&self, query: Query, local: bool) -> Result<Reply, Fault> {
         if !local {
@@ -696,181 +499,6 @@ impl Replica {
         match tokio::time::timeout(PROPOSE_TIMEOUT, confirmation).await {
             Err(_) | Ok(Err(_)) => Err(unavailable(format!("store {:?}: no quorum confirmed the read", self.name))),
             Ok(Ok(outcome)) => outcome,
-        }
-    }
-
-    /// Opens a session: grants its lease and keeps it alive while heartbeats arrive.
-    pub(crate) async fn open_session(&self, id: RequestId, ttl_ms: u64) -> Result<Reply, Fault> {
-        let reply = self.propose(Some(id), Command::LeaseGrant { ttl_ms }).await?;
-        if let Reply::Lease(info) = &reply {
-            self.track(info.id, ttl_ms);
-        }
-        Ok(reply)
-    }
-
-    fn track(&self, lease: LeaseId, ttl_ms: u64) {
-        let interval_ms = (ttl_ms / 3).max(1);
-        let next_renew = self.stamp() + interval_ms;
-        let ttl = Duration::from_millis(ttl_ms).max(Duration::from_secs(2));
-        let mut sessions = self.sessions.lock();
-        let tracked = sessions.entry(lease).or_insert(Tracked { interval_ms, next_renew, heard: Instant::now(), ttl });
-        tracked.heard = Instant::now();
-        drop(sessions);
-        self.wake.notify_one();
-    }
-
-    /// A client's heartbeat for its session: keeps it tracked, then waits up to `wait` for
-    /// the lease to end; answers whether it is still alive.
-    pub(crate) async fn heartbeat(&self, lease: LeaseId, ttl_ms: u64, wait: Duration) -> Result<bool, Fault> {
-        if !self.is_leader() {
-            return Err(self.not_leader());
-        }
-        let ended = self.engine.lease_end(lease);
-        if ended.is_closed() {
-            self.sessions.lock().remove(&lease);
-            return Ok(false);
-        }
-        self.track(lease, ttl_ms);
-        let closed = tokio::time::timeout(wait, std::future::poll_fn(|cx| ended.poll_recv(cx))).await.is_ok();
-        if closed {
-            self.sessions.lock().remove(&lease);
-        }
-        Ok(!closed)
-    }
-
-    /// The next store time the leader has work at: a deadline or a session keep-alive.
-    fn next_duty(&self) -> u64 {
-        let sessions = self.sessions.lock().values().map(|tracked| tracked.next_renew).min();
-        self.engine.next_deadline().into_iter().chain(sessions).min().unwrap_or(u64::MAX)
-    }
-
-    /// Does what is due at store time `now`: expiry, then the keep-alives of sessions whose
-    /// clients are still heard from.
-    async fn run_due(&self, now: u64) -> Result<(), Fault> {
-        if self.engine.next_deadline().is_some_and(|deadline| deadline <= now) {
-            self.propose_at(None, Command::Tick, now).await?;
-        }
-        let due: Vec<LeaseId> = {
-            let mut sessions = self.sessions.lock();
-            sessions.retain(|_, tracked| tracked.heard.elapsed() <= tracked.ttl);
-            sessions.iter().filter(|(_, tracked)| tracked.next_renew <= now).map(|(lease, _)| *lease).collect()
-        };
-        for lease in due {
-            let renewed = self.propose_at(None, Command::LeaseKeepAlive { lease }, now).await;
-            let mut sessions = self.sessions.lock();
-            match renewed {
-                Ok(_) => {
-                    if let Some(tracked) = sessions.get_mut(&lease) {
-                        tracked.next_renew = now + tracked.interval_ms;
-                    }
-                }
-                Err(ClientFault::Error(_)) => {
-                    sessions.remove(&lease);
-                }
-                Err(fault) => return Err(fault),
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves a manual clock forward by `by_ms`, doing everything that falls due on the way
-    /// at its own time (the leader's part of `advance_clock`).
-    pub(crate) async fn advance(&self, by_ms: u64) -> Result<(), Fault> {
-        if self.engine.clock_kind() != ClockKind::Manual {
-            return Err(ClientFault::Error(Error::invalid(format!(
-                "store {:?} runs on the system clock; start the nodes with --clock manual to advance time",
-                self.name
-            ))));
-        }
-        if !self.is_leader() {
-            return Err(self.not_leader());
-        }
-        let target = self.stamp().saturating_add(by_ms);
-        loop {
-            let next = self.next_duty();
-            if next > target {
-                break;
-            }
-            self.run_due(next.max(self.stamp())).await?;
-        }
-        self.propose_at(None, Command::Tick, target).await?;
-        Ok(())
-    }
-
-    /// The leader's background work on a system clock: a grace on taking over, then expiry
-    /// and session keep-alives as they fall due.
-    async fn duties(self: Arc<Self>) {
-        // Server metrics change with the role, the leader and the membership only.
-        let mut metrics = self.raft.server_metrics();
-        let mut leading = false;
-        let mut known_leader = None;
-        loop {
-            let (state, leader) = {
-                let now = metrics.borrow();
-                (now.state, now.current_leader)
-            };
-            if leader != known_leader {
-                if known_leader.is_some() || leader.is_none() {
-                    self.leader_changes.fetch_add(1, Ordering::Relaxed);
-                }
-                known_leader = leader;
-            }
-            if state == ServerState::Shutdown {
-                return;
-            }
-            // A leader whose disk is full hands the group to a follower that has everything it
-            // has (so that follower's disk had room for it): it stops its heartbeats, and the
-            // follower takes over once their leader lease runs out. With no such follower it
-            // stays, refusing writes with `no_space` and serving reads.
-            let hand_over = state == ServerState::Leader && self.room.is_full() && self.follower_caught_up();
-            if hand_over != self.handing_over.swap(hand_over, Ordering::Relaxed) {
-                self.heartbeats();
-                if hand_over {
-                    tracing::warn!(
-                        store = self.name.as_str(),
-                        "the disk is full: handing the group to a node with room"
-                    );
-                }
-            }
-            let now_leading = state == ServerState::Leader;
-            if now_leading && !leading {
-                self.took_over.note(&self.name);
-                // Leases must not expire because no leader could renew them during the
-                // election: extend every live one past the longest election.
-                let now = self.stamp();
-                let until = now + self.timing.election_max_ms * 2;
-                if self.propose_at(None, Command::LeaseGrace { until }, now).await.is_err() {
-                    tokio::time::sleep(DUTY_RETRY).await;
-                    continue;
-                }
-            }
-            if !now_leading {
-                self.sessions.lock().clear();
-            }
-            leading = now_leading;
-            if leading && self.engine.clock_kind() == ClockKind::System {
-                let now = self.stamp();
-                if self.next_duty() <= now {
-                    let _ = self.run_due(now).await;
-                }
-            }
-            let next = self.next_duty();
-            let mut wait = if leading && self.engine.clock_kind() == ClockKind::System && next != u64::MAX {
-                let ms = next.saturating_sub(self.stamp()).clamp(1, DUTY_RECHECK.as_millis() as u64);
-                Duration::from_millis(ms)
-            } else {
-                Duration::from_secs(3600)
-            };
-            if leading && self.room.is_full() {
-                // Followers catching up show in the replication metrics, which do not wake us.
-                wait = wait.min(FULL_DISK_CHECK);
-            }
-            tokio::select! {
-                changed = metrics.changed() => if changed.is_err() { return },
-                () = self.wake.notified() => {}
-                () = self.room.changed.notified() => {}
-                () = tokio::time::sleep(wait) => {}
-            }
         }
     }
 
