@@ -23,6 +23,28 @@ async fn async_api_round_trip() {
     assert!(watch.next().await.is_none(), "a cancelled watch is over");
 }
 
+/// `Op::into_owned`: an operation built on a borrowed handle, run as a `'static` future
+/// (here a spawned task) after the caller's handle is gone; its options and its errors kept.
+#[tokio::test]
+async fn an_owned_operation_outlives_the_handle_it_was_built_on() {
+    let store = clustron::open("api-owned").await.unwrap();
+    let (put, refused, opened) = {
+        let borrowed = store.clone();
+        let put = borrowed.put("k", "v").ttl(Duration::from_secs(60)).into_owned();
+        let refused = borrowed.put("", "v").into_owned();
+        let opened = borrowed.watch().key("k").from_revision(1).into_owned();
+        (put, refused, opened)
+    };
+    let put = tokio::spawn(put).await.unwrap().unwrap();
+    assert!(put.created);
+    assert!(store.get("k").await.unwrap().unwrap().expires_at().is_some(), "the TTL option was kept");
+    let error = tokio::spawn(refused).await.unwrap().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidInput);
+    let mut watch = tokio::spawn(opened).await.unwrap().unwrap();
+    let event = watch.next().await.unwrap().unwrap();
+    assert_eq!((event.kind(), event.revision()), (EventKind::Put, put.revision));
+}
+
 #[tokio::test]
 async fn watch_is_a_stream() {
     use futures_core::Stream;

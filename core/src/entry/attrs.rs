@@ -220,7 +220,7 @@ mod tests {
         postcard::to_allocvec(attrs).expect("encode")
     }
 
-    /// The three forms: what they hold, clones and drops (Miri-clean counting), equality,
+    /// The three forms: what they hold, clones and drops of the shared form, equality,
     /// and the bytes of `Option<Arc<Attrs>>`, which the formats were written with.
     #[test]
     fn the_word_holds_nothing_an_expiry_or_shared_attributes() {
