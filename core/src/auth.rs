@@ -19,26 +19,28 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tagged::tagged;
 use crate::{Error, KeyRange, Result};
 
-/// What a grant allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    /// Gets, scans, counts, TTLs, the reads of transactions and batches.
-    Read,
-    /// Puts, deletes, clears, TTL changes, the writes of transactions and batches (a lease
-    /// attached to a written key included), restores.
-    Write,
-    /// Locks, counters, leases and sessions.
-    Coordinate,
-    /// Watches (their events carry values: a watch reads what it covers).
-    Watch,
-    /// Search and live queries (they reach the whole store).
-    Search,
-    /// A store's configuration, status and lifecycle; on `*`, the cluster: members, stores,
-    /// users, roles and tokens.
-    Admin,
+tagged! {
+    /// What a grant allows.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum Permission {
+        /// Gets, scans, counts, TTLs, the reads of transactions and batches.
+        Read = 0 as "read",
+        /// Puts, deletes, clears, TTL changes, the writes of transactions and batches (a lease
+        /// attached to a written key included), restores.
+        Write = 1 as "write",
+        /// Locks, counters, leases and sessions.
+        Coordinate = 2 as "coordinate",
+        /// Watches (their events carry values: a watch reads what it covers).
+        Watch = 3 as "watch",
+        /// Search and live queries (they reach the whole store).
+        Search = 4 as "search",
+        /// A store's configuration, status and lifecycle; on `*`, the cluster: members, stores,
+        /// users, roles and tokens.
+        Admin = 5 as "admin",
+    }
 }
 
 impl Permission {
@@ -293,43 +295,46 @@ impl Secret {
     }
 }
 
-/// A token as every request carries it (wire protocol 7): its id and its 32 secret bytes, the
-/// text's 91 characters in 41 bytes, with no text to check or allocate when a node decodes
-/// it. A text that is not a token travels as only its length, and the node refuses it as
-/// malformed, as it would the text (the text itself never leaves the client).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Credential {
-    Token {
-        id: u64,
-        #[serde(with = "secret_bytes")]
-        secret: [u8; 32],
-    },
-    Malformed {
-        bytes: u64,
-    },
+tagged! {
+    /// A token as every request carries it (wire protocol 7): its id and its 32 secret bytes, the
+    /// text's 91 characters in 41 bytes, with no text to check or allocate when a node decodes
+    /// it. A text that is not a token travels as only its length, and the node refuses it as
+    /// malformed, as it would the text (the text itself never leaves the client).
+    #[derive(Clone, PartialEq, Eq)]
+    pub(crate) enum Credential {
+        Token {
+            id: u64,
+            secret: SecretBytes,
+        } = 0,
+        Malformed {
+            bytes: u64,
+        } = 1,
+    }
 }
 
-/// A token's secret as one byte string (its length, then the 32 bytes: decoded with one
-/// copy, where serde's arrays decode byte by byte).
-mod secret_bytes {
-    use serde::de::{Error, Visitor};
-    use serde::{Deserializer, Serializer};
+/// A token's 32 secret bytes, encoded as one byte string (its length, then the bytes: decoded
+/// with one copy, where serde's arrays decode byte by byte).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SecretBytes(pub(crate) [u8; 32]);
 
-    pub(super) fn serialize<S: Serializer>(secret: &[u8; 32], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(secret)
+impl Serialize for SecretBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
     }
+}
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[u8; 32], D::Error> {
+impl<'de> Deserialize<'de> for SecretBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
         struct Secret32;
-        impl Visitor<'_> for Secret32 {
-            type Value = [u8; 32];
+        impl serde::de::Visitor<'_> for Secret32 {
+            type Value = SecretBytes;
 
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("32 bytes")
             }
 
-            fn visit_bytes<E: Error>(self, bytes: &[u8]) -> Result<[u8; 32], E> {
-                bytes.try_into().map_err(|_| E::invalid_length(bytes.len(), &self))
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> std::result::Result<SecretBytes, E> {
+                bytes.try_into().map(SecretBytes).map_err(|_| E::invalid_length(bytes.len(), &self))
             }
         }
         deserializer.deserialize_bytes(Secret32)
@@ -350,7 +355,7 @@ impl Credential {
 impl From<&Secret> for Credential {
     fn from(secret: &Secret) -> Credential {
         match secret.parts() {
-            Some((id, secret)) => Credential::Token { id, secret },
+            Some((id, secret)) => Credential::Token { id, secret: SecretBytes(secret) },
             None => Credential::Malformed { bytes: secret.expose().len() as u64 },
         }
     }

@@ -1,27 +1,32 @@
 //! [`Event`]: what a watch delivers.
 
+use crate::tagged::tagged;
 use crate::{Entry, Key, Value};
 
-/// Whether an event wrote or removed a key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
-pub enum EventKind {
-    /// The key was created or updated (or, in a watch snapshot, exists).
-    Put,
-    /// The key was removed.
-    Delete,
+tagged! {
+    /// Whether an event wrote or removed a key.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub enum EventKind {
+        /// The key was created or updated (or, in a watch snapshot, exists).
+        Put = 0,
+        /// The key was removed.
+        Delete = 1,
+    }
 }
 
-/// Why a key was removed.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
-pub enum DeleteCause {
-    /// An explicit delete (including a transaction's and a batch's).
-    Deleted,
-    /// Its TTL ran out.
-    Expired,
-    /// The lease it was attached to expired or was revoked.
-    LeaseEnded,
-    /// A `clear` removed it.
-    Cleared,
+tagged! {
+    /// Why a key was removed.
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+    pub enum DeleteCause {
+        /// An explicit delete (including a transaction's and a batch's).
+        Deleted = 0,
+        /// Its TTL ran out.
+        Expired = 1,
+        /// The lease it was attached to expired or was revoked.
+        LeaseEnded = 2,
+        /// A `clear` removed it.
+        Cleared = 3,
+    }
 }
 
 impl EventKind {

@@ -1,9 +1,11 @@
 //! The formats that leave a process, pinned byte for byte: the client protocol's messages, the
 //! entries of a replicated log, and the snapshot image. A sample of every variant of every enum
 //! that travels is encoded here and compared with `core/tests/golden/formats.txt`, so a
-//! reordered variant or field, a changed type or a changed encoding fails this test. The
-//! variant lists come from the types themselves (what serde knows of each enum), so a new
-//! variant fails the test until it has a sample.
+//! changed tag, a reordered field, a changed type or a changed encoding fails this test. Every
+//! such enum is declared with [`tagged!`](crate::tagged::tagged): its variants are written by
+//! the tags their declaration gives, not by their positions. The variant lists come from the
+//! types themselves (what serde knows of each enum), so a new variant fails the test until it
+//! has a sample.
 //!
 //! A deliberate change regenerates the file (`CLUSTRON_UPDATE_GOLDEN=1 cargo test -p clustron
 //! --features node --lib golden`), says so in its commit, and bumps the version that names

@@ -40,6 +40,7 @@ pub(crate) mod net;
 mod prefetch;
 pub mod search;
 pub(crate) mod state;
+mod tagged;
 mod value;
 
 pub use api::{

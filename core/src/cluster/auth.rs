@@ -143,7 +143,7 @@ impl AuthTable {
         }
         let (id, secret) = match token {
             None => return Ok(Principal::Anonymous),
-            Some(Credential::Token { id, secret }) => (*id, secret),
+            Some(Credential::Token { id, secret }) => (*id, &secret.0),
             Some(Credential::Malformed { bytes }) => {
                 return Err(unauthenticated(format!(
                     "malformed token ({bytes} bytes): a token is {}, 16 hex digits, '_' and 64 hex digits, as \

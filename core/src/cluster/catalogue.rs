@@ -9,6 +9,7 @@
 //! leader writes them (creation, configuration, drops, registrations and placement), one
 //! write at a time. `golden.rs` pins both records.
 
+use crate::tagged::tagged;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -36,14 +37,15 @@ pub(crate) const USER_PREFIX: &str = "user/";
 pub(crate) const ROLE_PREFIX: &str = "role/";
 pub(crate) const TOKEN_PREFIX: &str = "token/";
 pub(crate) const REVOKED_PREFIX: &str = "revoked/";
-/// What a node is doing in the cluster.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum NodeState {
-    /// Takes replicas.
-    Active,
-    /// Its replicas are moved elsewhere and it takes no new ones (`members drain`).
-    Draining,
+tagged! {
+    /// What a node is doing in the cluster.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum NodeState {
+        /// Takes replicas.
+        Active = 0 as "active",
+        /// Its replicas are moved elsewhere and it takes no new ones (`members drain`).
+        Draining = 1 as "draining",
+    }
 }
 
 /// `node/<id>`: a node of the cluster.

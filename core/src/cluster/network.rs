@@ -4,6 +4,7 @@
 //! off (tests of partitions). The deterministic simulation (`cluster/sim`) carries the same
 //! encoded messages over its own wires instead of the swarm ([`Link`]).
 
+use crate::tagged::tagged;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,24 +36,26 @@ const BULK_BYTES: usize = 256 << 10;
 /// (and the group's replication to it) forever.
 const BULK_WITHIN: Duration = Duration::from_secs(60);
 
-/// What nodes say to one another on the raft protocol (a [`RaftRequest`]'s `rpc`). New
-/// variants go last: a node of an earlier version refuses one it does not know, and the
-/// sender carries on as if unheard.
-#[derive(Serialize, Deserialize)]
-pub(crate) enum RaftRpc {
-    Append(AppendEntriesRequest<TypeConfig>),
-    Vote(VoteRequest<u64>),
-    Snapshot(InstallSnapshotRequest<TypeConfig>),
-    /// A node's liveness beat (sent with an empty store name; see `node/liveness.rs`).
-    Beat(Beat),
+tagged! {
+    /// What nodes say to one another on the raft protocol (a [`RaftRequest`]'s `rpc`). New
+    /// variants go last: a node of an earlier version refuses one it does not know, and the
+    /// sender carries on as if unheard.
+    pub(crate) enum RaftRpc {
+        Append(AppendEntriesRequest<TypeConfig>) = 0,
+        Vote(VoteRequest<u64>) = 1,
+        Snapshot(InstallSnapshotRequest<TypeConfig>) = 2,
+        /// A node's liveness beat (sent with an empty store name; see `node/liveness.rs`).
+        Beat(Beat) = 3,
+    }
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) enum RaftRpcReply {
-    Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>),
-    Vote(Result<VoteResponse<u64>, RaftError<u64>>),
-    Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
-    Beat,
+tagged! {
+    pub(crate) enum RaftRpcReply {
+        Append(Result<AppendEntriesResponse<u64>, RaftError<u64>>) = 0,
+        Vote(Result<VoteResponse<u64>, RaftError<u64>>) = 1,
+        Snapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>) = 2,
+        Beat = 3,
+    }
 }
 
 /// A node's liveness beat to each other node, every heartbeat interval: who it is and the

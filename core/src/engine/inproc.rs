@@ -6,6 +6,7 @@
 //! writer lock. Time-based work (TTL expiry, lease expiry, lock and wait timeouts, session
 //! keep-alives) runs when the timer thread (system clock) or `advance` (manual clock) says.
 
+use crate::tagged::tagged;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -25,12 +26,14 @@ use crate::state::lock::{AcquireReply, Hold, LockGrant};
 use crate::state::{State, StateMachine};
 use crate::{Entry, Error, Event, EventKind, Key, LeaseId, Result};
 
-/// How a lock wait ended.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) enum WaitOutcome {
-    Granted(LockGrant),
-    /// Left the queue without the lock: `None` when the wait timed out.
-    Dropped(Option<Error>),
+tagged! {
+    /// How a lock wait ended.
+    #[derive(Debug)]
+    pub(crate) enum WaitOutcome {
+        Granted(LockGrant) = 0,
+        /// Left the queue without the lock: `None` when the wait timed out.
+        Dropped(Option<Error>) = 1,
+    }
 }
 
 /// The result of an acquire.
@@ -41,15 +44,17 @@ pub(crate) enum AcquireOutcome {
     Waiting { waiter: u64, outcome: Arc<Mailbox<WaitOutcome>> },
 }
 
-/// Where a new watch starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum WatchStart {
-    /// With the next change.
-    Now,
-    /// With the current entries (as snapshot events), then the next change.
-    Snapshot,
-    /// With the changes from this revision on.
-    From(u64),
+tagged! {
+    /// Where a new watch starts.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum WatchStart {
+        /// With the next change.
+        Now = 0,
+        /// With the current entries (as snapshot events), then the next change.
+        Snapshot = 1,
+        /// With the changes from this revision on.
+        From(u64) = 2,
+    }
 }
 
 #[derive(Debug)]

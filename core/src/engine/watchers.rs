@@ -6,6 +6,7 @@
 //! catches up from the history (`InProcEngine::resume_watch`), which is the same path a
 //! resume-from-revision takes, so a slow consumer loses nothing and sees nothing twice.
 
+use crate::tagged::tagged;
 use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,12 +33,14 @@ pub(crate) struct Replay {
 /// The most events a watch queues before it falls back to catching up from history.
 pub(crate) const WATCH_QUEUE_CAPACITY: usize = 65_536;
 
-/// Which keys a watch covers: one key, a range, or the results of a live query.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum Filter {
-    Key(Key),
-    Range(KeyRange),
-    Query(LiveQuery),
+tagged! {
+    /// Which keys a watch covers: one key, a range, or the results of a live query.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) enum Filter {
+        Key(Key) = 0,
+        Range(KeyRange) = 1,
+        Query(LiveQuery) = 2,
+    }
 }
 
 impl Filter {

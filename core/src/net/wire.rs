@@ -2,8 +2,10 @@
 //! `/clustron/raft/2` between nodes (openraft's RPCs, opaque bytes here) and
 //! `/clustron/client/2` from clients (and from nodes administering each other). Watches are
 //! long polls on the client protocol. Every message is postcard in a frame of its protocol's
-//! stream (see [`channel`](super::channel)).
+//! stream (see [`channel`](super::channel)); every enum in it is declared with
+//! [`tagged!`](crate::tagged::tagged), so its variants travel by the numbers given here.
 
+use crate::tagged::tagged;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Credential, Grant, Identity, NewToken, Role, TokenInfo, User};
@@ -72,165 +74,171 @@ pub(crate) struct ClientRequest {
     pub(crate) auth: Option<Credential>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum ClientBody {
-    /// The first request on a connection: versions, who the node is, who the members are.
-    Hello {
-        version: u32,
-    },
-    /// Opens the store (creating it with `settings` where that is allowed): answers whether
-    /// it was created. An existing store keeps its own settings.
-    Open {
-        settings: StoreSettings,
-    },
-    /// A command, through the store's leader.
-    Write {
-        id: RequestId,
-        command: Command,
-    },
-    /// A query: linearizable (through the leader) unless `local`.
-    Read {
-        query: Query,
-        local: bool,
-    },
-    /// The outcome of a queued lock wait, waiting up to `max_wait_ms` for it.
-    WaitLock {
-        waiter: u64,
-        max_wait_ms: u64,
-    },
-    /// Opens a watch on this node, once it has applied `min_revision` (the revision the
-    /// client has seen, so a watch on a follower starts no earlier than its writes).
-    WatchOpen {
-        filter: Filter,
-        prev_value: bool,
-        start: WatchStart,
-        min_revision: u64,
-    },
-    /// The events of a watch after number `after` (earlier ones were received and are
-    /// dropped), waiting up to `max_wait_ms` for one, once the node applied `min_revision`.
-    /// A lost answer loses nothing: the next poll asks again from the same number.
-    WatchPoll {
-        watch: u64,
-        after: u64,
-        max_wait_ms: u64,
-        max_events: u32,
-        min_revision: u64,
-    },
-    WatchClose {
-        watch: u64,
-    },
-    /// Grants a session's lease; the leader keeps it alive while heartbeats arrive.
-    SessionOpen {
-        id: RequestId,
-        ttl_ms: u64,
-    },
-    /// "Still here": answers whether the lease is alive, after waiting up to `wait_ms` for it
-    /// to end (so a lost session is known at once).
-    SessionHeartbeat {
-        lease: LeaseId,
-        ttl_ms: u64,
-        wait_ms: u64,
-    },
-    /// Moves a manual-clock store's time (tests).
-    AdvanceClock {
-        by_ms: u64,
-    },
-    /// The store's status with the cluster's view.
-    Status,
-    /// Node administration: list, add (join) or remove members.
-    Members(MembersOp),
-    /// Fault injection (nodes started with it allowed): cut this node off from these nodes.
-    Partition {
-        cut_off: Vec<u64>,
-    },
-    /// Fault injection: delay this node's messages to its peers by `delay_ms` (plus up to
-    /// as much again at random) and drop `drop_per_mille` of them; zeros heal.
-    SlowLinks {
-        delay_ms: u64,
-        drop_per_mille: u32,
-    },
-    /// Fault injection: the node's file I/O fails as asked from now on (all off heals).
-    DiskFaults(DiskFaults),
-    /// The catalogue: creating, configuring, listing and dropping stores (answered by the
-    /// catalogue's leader; `store` names the catalogue so clients cache that leader).
-    Stores(StoresOp),
-    /// A part of a backup of the store (answered by its leader): `session` 0 takes the store
-    /// as of now and answers the first part with the new session's id; the parts that follow
-    /// name it, numbered from 0, and the last one carries the tables.
-    Backup {
-        session: u64,
-        part: u64,
-    },
-    /// Access control: users, roles and tokens (answered by the catalogue's leader), and
-    /// who the sender is (answered by any node).
-    Auth(AuthOp),
+tagged! {
+    #[derive(Clone, Debug)]
+    pub(crate) enum ClientBody {
+        /// The first request on a connection: versions, who the node is, who the members are.
+        Hello {
+            version: u32,
+        } = 0,
+        /// Opens the store (creating it with `settings` where that is allowed): answers whether
+        /// it was created. An existing store keeps its own settings.
+        Open {
+            settings: StoreSettings,
+        } = 1,
+        /// A command, through the store's leader.
+        Write {
+            id: RequestId,
+            command: Command,
+        } = 2,
+        /// A query: linearizable (through the leader) unless `local`.
+        Read {
+            query: Query,
+            local: bool,
+        } = 3,
+        /// The outcome of a queued lock wait, waiting up to `max_wait_ms` for it.
+        WaitLock {
+            waiter: u64,
+            max_wait_ms: u64,
+        } = 4,
+        /// Opens a watch on this node, once it has applied `min_revision` (the revision the
+        /// client has seen, so a watch on a follower starts no earlier than its writes).
+        WatchOpen {
+            filter: Filter,
+            prev_value: bool,
+            start: WatchStart,
+            min_revision: u64,
+        } = 5,
+        /// The events of a watch after number `after` (earlier ones were received and are
+        /// dropped), waiting up to `max_wait_ms` for one, once the node applied `min_revision`.
+        /// A lost answer loses nothing: the next poll asks again from the same number.
+        WatchPoll {
+            watch: u64,
+            after: u64,
+            max_wait_ms: u64,
+            max_events: u32,
+            min_revision: u64,
+        } = 6,
+        WatchClose {
+            watch: u64,
+        } = 7,
+        /// Grants a session's lease; the leader keeps it alive while heartbeats arrive.
+        SessionOpen {
+            id: RequestId,
+            ttl_ms: u64,
+        } = 8,
+        /// "Still here": answers whether the lease is alive, after waiting up to `wait_ms` for it
+        /// to end (so a lost session is known at once).
+        SessionHeartbeat {
+            lease: LeaseId,
+            ttl_ms: u64,
+            wait_ms: u64,
+        } = 9,
+        /// Moves a manual-clock store's time (tests).
+        AdvanceClock {
+            by_ms: u64,
+        } = 10,
+        /// The store's status with the cluster's view.
+        Status = 11,
+        /// Node administration: list, add (join) or remove members.
+        Members(MembersOp) = 12,
+        /// Fault injection (nodes started with it allowed): cut this node off from these nodes.
+        Partition {
+            cut_off: Vec<u64>,
+        } = 13,
+        /// Fault injection: delay this node's messages to its peers by `delay_ms` (plus up to
+        /// as much again at random) and drop `drop_per_mille` of them; zeros heal.
+        SlowLinks {
+            delay_ms: u64,
+            drop_per_mille: u32,
+        } = 14,
+        /// Fault injection: the node's file I/O fails as asked from now on (all off heals).
+        DiskFaults(DiskFaults) = 15,
+        /// The catalogue: creating, configuring, listing and dropping stores (answered by the
+        /// catalogue's leader; `store` names the catalogue so clients cache that leader).
+        Stores(StoresOp) = 16,
+        /// A part of a backup of the store (answered by its leader): `session` 0 takes the store
+        /// as of now and answers the first part with the new session's id; the parts that follow
+        /// name it, numbered from 0, and the last one carries the tables.
+        Backup {
+            session: u64,
+            part: u64,
+        } = 17,
+        /// Access control: users, roles and tokens (answered by the catalogue's leader), and
+        /// who the sender is (answered by any node).
+        Auth(AuthOp) = 18,
+    }
 }
 
-/// What an `Auth` request asks.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum AuthOp {
-    /// Who the request's token is, and whether the cluster checks tokens.
-    WhoAmI,
-    ListUsers,
-    /// A new user with these roles.
-    AddUser {
-        name: String,
-        roles: Vec<String>,
-    },
-    /// Replaces a user's roles.
-    SetUserRoles {
-        name: String,
-        roles: Vec<String>,
-    },
-    /// Removes a user and every token of it.
-    RemoveUser {
-        name: String,
-    },
-    ListRoles,
-    /// A new role with these grants.
-    AddRole {
-        name: String,
-        grants: Vec<Grant>,
-    },
-    /// Adds grants to a role.
-    GrantRole {
-        name: String,
-        grants: Vec<Grant>,
-    },
-    /// Takes grants from a role.
-    RevokeRole {
-        name: String,
-        grants: Vec<Grant>,
-    },
-    /// Removes a role (users holding it lose it).
-    RemoveRole {
-        name: String,
-    },
-    /// Tokens of a user (or every token).
-    ListTokens {
-        user: Option<String>,
-    },
-    /// A new token of a user, valid for `ttl_ms` (none: until revoked).
-    CreateToken {
-        user: String,
-        ttl_ms: Option<u64>,
-        description: String,
-    },
-    /// Revokes a token by its id (16 hex digits).
-    RevokeToken {
-        id: String,
-    },
+tagged! {
+    /// What an `Auth` request asks.
+    #[derive(Clone, Debug)]
+    pub(crate) enum AuthOp {
+        /// Who the request's token is, and whether the cluster checks tokens.
+        WhoAmI = 0,
+        ListUsers = 1,
+        /// A new user with these roles.
+        AddUser {
+            name: String,
+            roles: Vec<String>,
+        } = 2,
+        /// Replaces a user's roles.
+        SetUserRoles {
+            name: String,
+            roles: Vec<String>,
+        } = 3,
+        /// Removes a user and every token of it.
+        RemoveUser {
+            name: String,
+        } = 4,
+        ListRoles = 5,
+        /// A new role with these grants.
+        AddRole {
+            name: String,
+            grants: Vec<Grant>,
+        } = 6,
+        /// Adds grants to a role.
+        GrantRole {
+            name: String,
+            grants: Vec<Grant>,
+        } = 7,
+        /// Takes grants from a role.
+        RevokeRole {
+            name: String,
+            grants: Vec<Grant>,
+        } = 8,
+        /// Removes a role (users holding it lose it).
+        RemoveRole {
+            name: String,
+        } = 9,
+        /// Tokens of a user (or every token).
+        ListTokens {
+            user: Option<String>,
+        } = 10,
+        /// A new token of a user, valid for `ttl_ms` (none: until revoked).
+        CreateToken {
+            user: String,
+            ttl_ms: Option<u64>,
+            description: String,
+        } = 11,
+        /// Revokes a token by its id (16 hex digits).
+        RevokeToken {
+            id: String,
+        } = 12,
+    }
 }
 
-/// The answer to an `Auth` request.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum AuthReply {
-    Users(Vec<User>),
-    Roles(Vec<Role>),
-    Tokens(Vec<TokenInfo>),
-    Token(NewToken),
-    Identity(Identity),
-    Done,
+tagged! {
+    /// The answer to an `Auth` request.
+    #[derive(Clone, Debug)]
+    pub(crate) enum AuthReply {
+        Users(Vec<User>) = 0,
+        Roles(Vec<Role>) = 1,
+        Tokens(Vec<TokenInfo>) = 2,
+        Token(NewToken) = 3,
+        Identity(Identity) = 4,
+        Done = 5,
+    }
 }
 
 /// A part of a backup, taken at the leader at one revision (`ClientBody::Backup`).
@@ -248,21 +256,23 @@ pub(crate) struct BackupPart {
     pub(crate) tables: Option<crate::state::load::LoadEnd>,
 }
 
-/// What a `Stores` request asks of the catalogue.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum StoresOp {
-    /// Creates a store (placing its replicas); with `if_absent`, an existing one is answered.
-    Create { name: String, settings: StoreSettings, if_absent: bool },
-    /// Changes what is given of a store's configuration.
-    Configure { name: String, settings: StoreSettings },
-    /// Drops a store: every replica's data is removed.
-    Drop { name: String },
-    /// Every store (or the one named).
-    List { name: Option<String> },
-    /// A node's heartbeat to the catalogue's leader (liveness for placement).
-    Alive { node: u64 },
-    /// Records a store of the layout before the catalogue, with its group's voters.
-    Adopt { name: String, members: Vec<u64> },
+tagged! {
+    /// What a `Stores` request asks of the catalogue.
+    #[derive(Clone, Debug)]
+    pub(crate) enum StoresOp {
+        /// Creates a store (placing its replicas); with `if_absent`, an existing one is answered.
+        Create { name: String, settings: StoreSettings, if_absent: bool } = 0,
+        /// Changes what is given of a store's configuration.
+        Configure { name: String, settings: StoreSettings } = 1,
+        /// Drops a store: every replica's data is removed.
+        Drop { name: String } = 2,
+        /// Every store (or the one named).
+        List { name: Option<String> } = 3,
+        /// A node's heartbeat to the catalogue's leader (liveness for placement).
+        Alive { node: u64 } = 4,
+        /// Records a store of the layout before the catalogue, with its group's voters.
+        Adopt { name: String, members: Vec<u64> } = 5,
+    }
 }
 
 /// What a store's creation or configuration sets; what is not given keeps its value (the
@@ -308,20 +318,22 @@ pub struct DiskFaults {
     pub sync_io: bool,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum MembersOp {
-    List,
-    /// A node joins the cluster (the catalogue records it with its zone; an empty zone
-    /// keeps what the catalogue has).
-    Join {
-        node: NodeInfo,
-        zone: String,
-    },
-    Remove(u64),
-    /// Moves every replica off the node; it takes no new ones.
-    Drain(u64),
-    /// Shuts the node out: removed, and its identity refused by every node from then on.
-    Revoke(u64),
+tagged! {
+    #[derive(Clone, Debug)]
+    pub(crate) enum MembersOp {
+        List = 0,
+        /// A node joins the cluster (the catalogue records it with its zone; an empty zone
+        /// keeps what the catalogue has).
+        Join {
+            node: NodeInfo,
+            zone: String,
+        } = 1,
+        Remove(u64) = 2,
+        /// Moves every replica off the node; it takes no new ones.
+        Drain(u64) = 3,
+        /// Shuts the node out: removed, and its identity refused by every node from then on.
+        Revoke(u64) = 4,
+    }
 }
 
 /// A store's status as a node reports it.
@@ -339,46 +351,50 @@ pub(crate) struct ClusterView {
     pub(crate) configured: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum ClientReply {
-    Welcome {
-        node: NodeInfo,
-        members: Vec<NodeInfo>,
-        stores: Vec<String>,
-        version: u32,
-    },
-    Reply(Reply),
-    Lock(Option<WaitOutcome>),
-    /// A watch opened at `revision` (its events start after it, unless it replays).
-    WatchOpened {
-        watch: u64,
-        revision: u64,
-    },
-    /// Events in revision order, numbered from `first` on; `end` when the watch is over
-    /// (after the events).
-    Events {
-        first: u64,
-        events: Vec<Event>,
-        end: Option<Error>,
-    },
-    Flag(bool),
-    Status {
-        stats: Reply,
-        view: ClusterView,
-    },
-    Members(Vec<NodeInfo>),
-    Done,
-    Stores(Vec<StoreEntry>),
-    Backup(Box<BackupPart>),
-    Auth(AuthReply),
+tagged! {
+    #[derive(Debug)]
+    pub(crate) enum ClientReply {
+        Welcome {
+            node: NodeInfo,
+            members: Vec<NodeInfo>,
+            stores: Vec<String>,
+            version: u32,
+        } = 0,
+        Reply(Reply) = 1,
+        Lock(Option<WaitOutcome>) = 2,
+        /// A watch opened at `revision` (its events start after it, unless it replays).
+        WatchOpened {
+            watch: u64,
+            revision: u64,
+        } = 3,
+        /// Events in revision order, numbered from `first` on; `end` when the watch is over
+        /// (after the events).
+        Events {
+            first: u64,
+            events: Vec<Event>,
+            end: Option<Error>,
+        } = 4,
+        Flag(bool) = 5,
+        Status {
+            stats: Reply,
+            view: ClusterView,
+        } = 6,
+        Members(Vec<NodeInfo>) = 7,
+        Done = 8,
+        Stores(Vec<StoreEntry>) = 9,
+        Backup(Box<BackupPart>) = 10,
+        Auth(AuthReply) = 11,
+    }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum ClientFault {
-    /// The request failed with a stable error.
-    Error(Error),
-    /// This node is not the store's leader; try the one named, if known.
-    NotLeader(Option<NodeInfo>),
+tagged! {
+    #[derive(Clone, Debug)]
+    pub(crate) enum ClientFault {
+        /// The request failed with a stable error.
+        Error(Error) = 0,
+        /// This node is not the store's leader; try the one named, if known.
+        NotLeader(Option<NodeInfo>) = 1,
+    }
 }
 
 pub(crate) type ClientResponse = std::result::Result<ClientReply, ClientFault>;
@@ -395,13 +411,14 @@ pub(crate) type RaftResponse = std::result::Result<Vec<u8>, Error>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::SecretBytes;
 
     /// What versions 3, 4 and 6 added, pinned byte for byte: a reordered variant or field
     /// fails here (`golden.rs` pins every message).
     #[test]
     fn the_messages_of_protocol_versions_3_4_6_and_7_are_pinned() {
         assert_eq!(PROTOCOL_VERSION, 7);
-        let token = Credential::Token { id: 5, secret: [7; 32] };
+        let token = Credential::Token { id: 5, secret: SecretBytes([7; 32]) };
         let request = ClientRequest { store: "s".into(), body: ClientBody::Status, auth: Some(token) };
         let mut expected = vec![1, b's', 11, 1, 0, 5, 32];
         expected.extend([7; 32]);

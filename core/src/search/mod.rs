@@ -22,6 +22,7 @@ mod reader;
 mod source;
 pub(crate) mod value;
 
+use crate::tagged::tagged;
 use std::ops::{Bound, RangeBounds};
 
 #[cfg(all(test, feature = "node"))]
@@ -52,52 +53,54 @@ pub const MAX_EXAMINED: usize = 50_000;
 /// query is refused with a message that names the label to index.
 pub const MAX_SORTED: usize = 1_000_000;
 
-/// A condition on an entry's labels. Build with the constructors and [`and`](Clause::and),
-/// [`or`](Clause::or), [`not`](Clause::negate), or parse the expression language with
-/// [`Clause::parse`].
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Clause {
-    /// The label's value equals `value` (numbers by value: `"3"` equals `"3.0"`).
-    Eq {
-        /// Label name.
-        label: String,
-        /// The value.
-        value: String,
-    },
-    /// The label's value lies between the bounds (in the total order of values).
-    Range {
-        /// Label name.
-        label: String,
-        /// Lower bound.
-        low: Bound<String>,
-        /// Upper bound.
-        high: Bound<String>,
-    },
-    /// The label's value is text (not a number) starting with `prefix`.
-    Prefix {
-        /// Label name.
-        label: String,
-        /// The prefix.
-        prefix: String,
-    },
-    /// The label's value equals one of `values`.
-    In {
-        /// Label name.
-        label: String,
-        /// The values (1 to [`MAX_IN_VALUES`]).
-        values: Vec<String>,
-    },
-    /// The entry carries the label, whatever its value.
-    Exists {
-        /// Label name.
-        label: String,
-    },
-    /// Every clause holds.
-    And(Vec<Clause>),
-    /// At least one clause holds.
-    Or(Vec<Clause>),
-    /// The clause does not hold (an entry without the label matches `not eq`).
-    Not(Box<Clause>),
+tagged! {
+    /// A condition on an entry's labels. Build with the constructors and [`and`](Clause::and),
+    /// [`or`](Clause::or), [`not`](Clause::negate), or parse the expression language with
+    /// [`Clause::parse`].
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum Clause {
+        /// The label's value equals `value` (numbers by value: `"3"` equals `"3.0"`).
+        Eq {
+            /// Label name.
+            label: String,
+            /// The value.
+            value: String,
+        } = 0,
+        /// The label's value lies between the bounds (in the total order of values).
+        Range {
+            /// Label name.
+            label: String,
+            /// Lower bound.
+            low: Bound<String>,
+            /// Upper bound.
+            high: Bound<String>,
+        } = 1,
+        /// The label's value is text (not a number) starting with `prefix`.
+        Prefix {
+            /// Label name.
+            label: String,
+            /// The prefix.
+            prefix: String,
+        } = 2,
+        /// The label's value equals one of `values`.
+        In {
+            /// Label name.
+            label: String,
+            /// The values (1 to [`MAX_IN_VALUES`]).
+            values: Vec<String>,
+        } = 3,
+        /// The entry carries the label, whatever its value.
+        Exists {
+            /// Label name.
+            label: String,
+        } = 4,
+        /// Every clause holds.
+        And(Vec<Clause>) = 5,
+        /// At least one clause holds.
+        Or(Vec<Clause>) = 6,
+        /// The clause does not hold (an entry without the label matches `not eq`).
+        Not(Box<Clause>) = 7,
+    }
 }
 
 impl Clause {
@@ -243,13 +246,15 @@ fn check_text(what: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Ascending or descending.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum Direction {
-    /// Smallest first.
-    Asc,
-    /// Largest first.
-    Desc,
+tagged! {
+    /// Ascending or descending.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Direction {
+        /// Smallest first.
+        Asc = 0,
+        /// Largest first.
+        Desc = 1,
+    }
 }
 
 /// One label a search orders by. Entries without the label come after every entry with it,
@@ -277,15 +282,17 @@ impl OrderBy {
     }
 }
 
-/// How a change moved an entry in a live query's results (see [`Event::query_change`](crate::Event::query_change)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum QueryChange {
-    /// The entry matches now and did not before (a snapshot's entries enter too).
-    Enter,
-    /// The entry matched before and still does, with a new value or labels.
-    Change,
-    /// The entry matched before and does not now: deleted, expired, or its labels changed.
-    Leave,
+tagged! {
+    /// How a change moved an entry in a live query's results (see [`Event::query_change`](crate::Event::query_change)).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum QueryChange {
+        /// The entry matches now and did not before (a snapshot's entries enter too).
+        Enter = 0,
+        /// The entry matched before and still does, with a new value or labels.
+        Change = 1,
+        /// The entry matched before and does not now: deleted, expired, or its labels changed.
+        Leave = 2,
+    }
 }
 
 impl QueryChange {
@@ -299,13 +306,15 @@ impl QueryChange {
     }
 }
 
-/// What a search returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum Output {
-    Entries,
-    Keys,
-    Count,
-    Explain,
+tagged! {
+    /// What a search returns.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Output {
+        Entries = 0,
+        Keys = 1,
+        Count = 2,
+        Explain = 3,
+    }
 }
 
 /// What a live query watches (`watch().search(..)`): the tagged entries of an entity (or
@@ -469,11 +478,13 @@ impl Explain {
     }
 }
 
-/// What the state machine answers to a search.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum SearchReply {
-    Entries(SearchPage),
-    Keys(KeyPage),
-    Count(u64),
-    Explain(Explain),
+tagged! {
+    /// What the state machine answers to a search.
+    #[derive(Clone, Debug, PartialEq)]
+    pub(crate) enum SearchReply {
+        Entries(SearchPage) = 0,
+        Keys(KeyPage) = 1,
+        Count(u64) = 2,
+        Explain(Explain) = 3,
+    }
 }

@@ -11,6 +11,7 @@
 //! it, so deadlines still fall due in the order of `(time, what)`, the same on every
 //! replica: exactly the order of one ordered set, which the tests compare against.
 
+use crate::tagged::tagged;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
@@ -18,14 +19,16 @@ use crate::{Key, LeaseId};
 
 type Hasher = foldhash::fast::RandomState;
 
-/// What is due.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-pub(crate) enum Due {
-    Key(Key),
-    Lease(LeaseId),
-    LockHolder(Key),
-    Waiter(Key, u64),
-    Counter(Key),
+tagged! {
+    /// What is due.
+    #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub(crate) enum Due {
+        Key(Key) = 0,
+        Lease(LeaseId) = 1,
+        LockHolder(Key) = 2,
+        Waiter(Key, u64) = 3,
+        Counter(Key) = 4,
+    }
 }
 
 #[derive(Debug, Default)]

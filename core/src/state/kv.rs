@@ -2,6 +2,7 @@
 //! delete, bulk and batch, clear, expire and persist, and the bookkeeping that keeps
 //! deadlines and lease key sets in step with the entries.
 
+use crate::tagged::tagged;
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -194,15 +195,17 @@ impl DeleteItem {
     }
 }
 
-/// One operation of a batch or of a transaction branch.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum BatchOp {
-    /// Read a key.
-    Get(Key),
-    /// Write a key.
-    Put(PutItem),
-    /// Delete a key.
-    Delete(DeleteItem),
+tagged! {
+    /// One operation of a batch or of a transaction branch.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum BatchOp {
+        /// Read a key.
+        Get(Key) = 0,
+        /// Write a key.
+        Put(PutItem) = 1,
+        /// Delete a key.
+        Delete(DeleteItem) = 2,
+    }
 }
 
 impl BatchOp {
@@ -231,15 +234,17 @@ impl BatchOp {
     }
 }
 
-/// The result of one batch or transaction operation.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum OpResult {
-    /// What a read found.
-    Get(Option<Entry>),
-    /// What a write did.
-    Put(PutResult),
-    /// What a delete did.
-    Delete(DeleteResult),
+tagged! {
+    /// The result of one batch or transaction operation.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum OpResult {
+        /// What a read found.
+        Get(Option<Entry>) = 0,
+        /// What a write did.
+        Put(PutResult) = 1,
+        /// What a delete did.
+        Delete(DeleteResult) = 2,
+    }
 }
 
 /// What a put did.
@@ -289,20 +294,22 @@ pub struct ClearResult {
     pub revision: u64,
 }
 
-/// A key's time to live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum KeyTtl {
-    /// The key does not exist.
-    Missing,
-    /// The key exists and has no TTL (it may still be attached to a lease).
-    Persistent,
-    /// The key expires.
-    Expires {
-        /// When.
-        at: Timestamp,
-        /// How long from now.
-        remaining: Duration,
-    },
+tagged! {
+    /// A key's time to live.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum KeyTtl {
+        /// The key does not exist.
+        Missing = 0,
+        /// The key exists and has no TTL (it may still be attached to a lease).
+        Persistent = 1,
+        /// The key expires.
+        Expires {
+            /// When.
+            at: Timestamp,
+            /// How long from now.
+            remaining: Duration,
+        } = 2,
+    }
 }
 
 /// The checks of a put that need no state (also run by a leader before it replicates a put

@@ -5,6 +5,7 @@
 //! Invariant: a lock with waiters always has a holder. When a holder leaves (release, TTL,
 //! lease end), the head of the queue is granted the lock in the same revision.
 
+use crate::tagged::tagged;
 use std::collections::VecDeque;
 
 use super::command::Notice;
@@ -13,13 +14,15 @@ use super::{lease, Change, Coordination};
 use crate::limits::{self, MAX_TTL_MS};
 use crate::{Error, ErrorCode, Key, LeaseId, Result, Timestamp};
 
-/// What keeps a lock held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum Hold {
-    /// Its own TTL in milliseconds, extended by `renew`.
-    Ttl(u64),
-    /// A lease: the lock is released when the lease ends.
-    Lease(LeaseId),
+tagged! {
+    /// What keeps a lock held.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Hold {
+        /// Its own TTL in milliseconds, extended by `renew`.
+        Ttl(u64) = 0,
+        /// A lease: the lock is released when the lease ends.
+        Lease(LeaseId) = 1,
+    }
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -54,16 +57,18 @@ pub(crate) struct LockGrant {
     pub(crate) expires_at: Option<u64>,
 }
 
-/// The outcome of an acquire.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) enum AcquireReply {
-    Granted(LockGrant),
-    /// Held by someone else and the caller did not want to wait.
-    Busy,
-    /// Queued; the grant (or the end of the wait) arrives as a notice for this waiter.
-    Queued {
-        waiter: u64,
-    },
+tagged! {
+    /// The outcome of an acquire.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) enum AcquireReply {
+        Granted(LockGrant) = 0,
+        /// Held by someone else and the caller did not want to wait.
+        Busy = 1,
+        /// Queued; the grant (or the end of the wait) arrives as a notice for this waiter.
+        Queued {
+            waiter: u64,
+        } = 2,
+    }
 }
 
 /// Who holds a lock, as reported by `locks().info(name)`.

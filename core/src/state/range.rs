@@ -1,20 +1,24 @@
 //! [`KeyRange`]: which keys a scan, count, clear or watch covers.
 
-/// A set of keys in key (byte) order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
-pub enum KeyRange {
-    /// Every key.
-    #[default]
-    All,
-    /// Keys that start with the prefix (an empty prefix is every key).
-    Prefix(String),
-    /// Keys from `start` (inclusive) up to `end` (exclusive; no end means to the last key).
-    Between {
-        /// First key of the range.
-        start: String,
-        /// First key past the range.
-        end: Option<String>,
-    },
+use crate::tagged::tagged;
+
+tagged! {
+    /// A set of keys in key (byte) order.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+    pub enum KeyRange {
+        /// Every key.
+        #[default]
+        All = 0,
+        /// Keys that start with the prefix (an empty prefix is every key).
+        Prefix(String) = 1,
+        /// Keys from `start` (inclusive) up to `end` (exclusive; no end means to the last key).
+        Between {
+            /// First key of the range.
+            start: String,
+            /// First key past the range.
+            end: Option<String>,
+        } = 2,
+    }
 }
 
 impl KeyRange {

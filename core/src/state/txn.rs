@@ -3,6 +3,7 @@
 //! revision, all or nothing. Optimistic transactions (`Store::transaction`) commit through
 //! this too: each read becomes a compare, the buffered writes the `then` branch.
 
+use crate::tagged::tagged;
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
@@ -12,17 +13,19 @@ use super::Change;
 use crate::limits;
 use crate::{Error, Key, LeaseId, Result, Value};
 
-/// How a compare relates the key's field to the operand.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum CompareOp {
-    /// field == operand
-    Equal,
-    /// field != operand
-    NotEqual,
-    /// field < operand
-    Less,
-    /// field > operand
-    Greater,
+tagged! {
+    /// How a compare relates the key's field to the operand.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum CompareOp {
+        /// field == operand
+        Equal = 0,
+        /// field != operand
+        NotEqual = 1,
+        /// field < operand
+        Less = 2,
+        /// field > operand
+        Greater = 3,
+    }
 }
 
 impl std::str::FromStr for CompareOp {
@@ -54,19 +57,21 @@ impl CompareOp {
     }
 }
 
-/// The field of a key a compare looks at, with its operand.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum CompareTarget {
-    /// The key's version (0 when it does not exist).
-    Version(u64),
-    /// The revision that created the key (0 when it does not exist).
-    CreateRevision(u64),
-    /// The revision of the key's last write (0 when it does not exist).
-    ModRevision(u64),
-    /// The value, compared as bytes. A missing key only satisfies `NotEqual`.
-    Value(Value),
-    /// The lease the key is attached to (`None`: no lease, or no key). Equal / NotEqual only.
-    Lease(Option<LeaseId>),
+tagged! {
+    /// The field of a key a compare looks at, with its operand.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum CompareTarget {
+        /// The key's version (0 when it does not exist).
+        Version(u64) = 0,
+        /// The revision that created the key (0 when it does not exist).
+        CreateRevision(u64) = 1,
+        /// The revision of the key's last write (0 when it does not exist).
+        ModRevision(u64) = 2,
+        /// The value, compared as bytes. A missing key only satisfies `NotEqual`.
+        Value(Value) = 3,
+        /// The lease the key is attached to (`None`: no lease, or no key). Equal / NotEqual only.
+        Lease(Option<LeaseId>) = 4,
+    }
 }
 
 /// One guard of a transaction.

@@ -22,13 +22,13 @@
 //! the end (`Moved`) and it is deleted. Deleting only the oldest keeps replay right: a
 //! record that undoes an older one is never gone while the older one remains.
 
+use crate::tagged::tagged;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 
 use super::records::{frame, scan, Body, Layout};
 use super::writer::{Done, Writer};
@@ -42,33 +42,37 @@ pub(crate) const SEGMENT_BYTES: u64 = 64 << 20;
 /// Closed segments kept before the entries still needed from the oldest are moved forward.
 pub(super) const KEEP_CLOSED: usize = 2;
 
-/// One record of the node log (format version 1; the variants' order and fields are the
-/// format, pinned in `core/tests/golden/formats.txt`: append only).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum Record {
-    /// Entries appended to a group's log: its entries from the first of these on are replaced.
-    Append { group: String, entries: Vec<Entry> },
-    /// A group's entries from `from` on are gone.
-    Truncate { group: String, from: u64 },
-    /// A group's entries up to `upto` are covered by its snapshot.
-    Purge { group: String, upto: LogId },
-    /// A group's vote.
-    Vote { group: String, vote: Vote },
-    /// Entries copied forward from a segment about to be deleted: added, nothing replaced.
-    Moved { group: String, entries: Vec<Entry> },
-    /// The group left this node: everything it had here is gone.
-    Dropped { group: String },
+tagged! {
+    /// One record of the node log (format version 1; the tags and the fields' order are the
+    /// format, pinned in `core/tests/golden/formats.txt`).
+    #[derive(Clone, Debug)]
+    pub(crate) enum Record {
+        /// Entries appended to a group's log: its entries from the first of these on are replaced.
+        Append { group: String, entries: Vec<Entry> } = 0,
+        /// A group's entries from `from` on are gone.
+        Truncate { group: String, from: u64 } = 1,
+        /// A group's entries up to `upto` are covered by its snapshot.
+        Purge { group: String, upto: LogId } = 2,
+        /// A group's vote.
+        Vote { group: String, vote: Vote } = 3,
+        /// Entries copied forward from a segment about to be deleted: added, nothing replaced.
+        Moved { group: String, entries: Vec<Entry> } = 4,
+        /// The group left this node: everything it had here is gone.
+        Dropped { group: String } = 5,
+    }
 }
 
-/// [`Record`] to encode without copying (the same variants and fields, so the same bytes).
-#[derive(Serialize)]
-pub(super) enum RecordRef<'a> {
-    Append { group: &'a str, entries: &'a [Entry] },
-    Truncate { group: &'a str, from: u64 },
-    Purge { group: &'a str, upto: LogId },
-    Vote { group: &'a str, vote: &'a Vote },
-    Moved { group: &'a str, entries: &'a [Entry] },
-    Dropped { group: &'a str },
+tagged! {
+    serialize_only;
+    /// [`Record`] to encode without copying (the same variants and fields, so the same bytes).
+    pub(super) enum RecordRef<'a> {
+        Append { group: &'a str, entries: &'a [Entry] } = 0,
+        Truncate { group: &'a str, from: u64 } = 1,
+        Purge { group: &'a str, upto: LogId } = 2,
+        Vote { group: &'a str, vote: &'a Vote } = 3,
+        Moved { group: &'a str, entries: &'a [Entry] } = 4,
+        Dropped { group: &'a str } = 5,
+    }
 }
 
 impl Body for Record {
