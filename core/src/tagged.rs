@@ -281,6 +281,7 @@ mod tests {
     }
 
     // What serde derives, which writes positions: the tags above are those positions but 5.
+    // (derived on purpose: the reference for the bytes)
     #[derive(serde::Serialize)]
     enum Derived {
         Unit,
@@ -349,6 +350,39 @@ mod tests {
 
     fn samples_reordered(declared: &Declared) -> Reordered {
         samples().into_iter().find(|(d, _)| d == declared).unwrap().1
+    }
+
+    /// No enum in the crate derives its encoding, which would write variant positions.
+    #[test]
+    fn no_enum_derives_serde() {
+        let mut found = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|ext| ext != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let lines: Vec<&str> = text.lines().map(str::trim).collect();
+                for (at, line) in lines.iter().enumerate() {
+                    let derives =
+                        line.starts_with("#[derive(") && (line.contains("Serialize") || line.contains("Deserialize"));
+                    if !derives || at > 0 && lines[at - 1].starts_with("// (derived on purpose") {
+                        continue;
+                    }
+                    let item = lines[at + 1..].iter().find(|l| !l.starts_with("#[") && !l.starts_with("//"));
+                    if item.is_some_and(|item| item.split_whitespace().take(2).any(|word| word == "enum")) {
+                        found.push(format!("{}:{}", path.display(), at + 1));
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "enums that derive serde (declare them with tagged!): {found:?}");
     }
 
     #[test]
