@@ -7,7 +7,7 @@
 //! Its records are JSON values under two prefixes, each with a format version `v`:
 //! `node/<id>` ([`NodeRecord`]) and `store/<name>` ([`StoreRecord`]). Only the catalogue's
 //! leader writes them (creation, configuration, drops, registrations and placement), one
-//! write at a time. `golden.rs` pins both records.
+//! write at a time. `core/src/golden/` pins both records.
 
 use crate::tagged::tagged;
 use std::collections::BTreeMap;

@@ -414,7 +414,7 @@ mod tests {
     use crate::auth::SecretBytes;
 
     /// What versions 3, 4 and 6 added, pinned byte for byte: a reordered variant or field
-    /// fails here (`golden.rs` pins every message).
+    /// fails here (`core/src/golden/` pins every message).
     #[test]
     fn the_messages_of_protocol_versions_3_4_6_and_7_are_pinned() {
         assert_eq!(PROTOCOL_VERSION, 7);
