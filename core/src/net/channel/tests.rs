@@ -1,0 +1,230 @@
+use super::*;
+
+#[tokio::test]
+async fn frames_round_trip_and_oversized_ones_are_refused() {
+    let mut batch = Vec::new();
+    push_frame(&mut batch, 7, b"hello");
+    push_frame(&mut batch, 8, b"");
+    let mut buffer = Vec::new();
+    write_batch(&mut buffer, &mut batch).await.unwrap();
+    assert!(batch.is_empty(), "a written batch is emptied");
+    let mut reading = futures::io::Cursor::new(buffer.clone());
+    let first = read_frame(&mut reading, 16).await.unwrap();
+    assert_eq!((first.id, first.body.as_slice()), (7, &b"hello"[..]));
+    let second = read_frame(&mut reading, 16).await.unwrap();
+    assert_eq!((second.id, second.body.len()), (8, 0));
+    assert_eq!(read_frame(&mut reading, 16).await.err().unwrap().kind(), io::ErrorKind::UnexpectedEof);
+    // The same frame against a smaller limit, and a length shorter than an id.
+    let error = read_frame(&mut futures::io::Cursor::new(buffer), 4).await.err().unwrap();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+    let short = [0u8, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 1];
+    assert!(read_frame(&mut futures::io::Cursor::new(short.to_vec()), 16).await.is_err());
+}
+
+/// A writer whose writes never finish: a peer that does not read its answers.
+struct Stuck;
+
+impl AsyncWrite for Stuck {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::task::Poll::Pending
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Pending
+    }
+
+    fn poll_close(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Serves 100 requests (bodies 1..=100) with at most 10 unanswered (and a reserve of 5
+/// refusals), answering what is delivered until nothing moves for a (paused-clock)
+/// second; answers how many requests were delivered.
+async fn delivered_through(writer: impl AsyncWrite + Unpin + Send + 'static) -> usize {
+    let mut frames = Vec::new();
+    for id in 1..=100u64 {
+        push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+    }
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    serve(PeerId::random(), futures::io::Cursor::new(frames), writer, 1024, |_| 0, deliver, 10);
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            inbound = delivered.recv() => match inbound {
+                Some(inbound) => {
+                    seen += 1;
+                    inbound.channel.respond(inbound.request);
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_that_does_not_read_its_answers_is_held_back_at_the_in_flight_limit() {
+    // 10 answers wait to be written, then 5 refusals: the reader stops.
+    assert_eq!(delivered_through(Stuck).await, 10, "the reader stops while 15 answers wait to be written");
+}
+
+#[tokio::test]
+async fn a_requester_and_a_responder_answer_every_request_over_one_stream() {
+    use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+    let (client, server) = tokio::io::duplex(4096);
+    let (server_read, server_write) = tokio::io::split(server);
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    serve(PeerId::random(), server_read.compat(), server_write.compat_write(), 1024, |_| 0, deliver, 16);
+    // Answers in reverse order of arrival, a batch at a time.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Some(inbound) = delivered.recv().await {
+            held.push(inbound);
+            while let Ok(inbound) = delivered.try_recv() {
+                held.push(inbound);
+            }
+            for inbound in held.drain(..).rev() {
+                let doubled = inbound.request * 2;
+                inbound.channel.respond(doubled);
+            }
+        }
+    });
+    let (client_read, client_write) = tokio::io::split(client);
+    // A window of half the responder's limit: nothing is ever refused.
+    let requests = request(client_read.compat(), client_write.compat_write(), 1024, 8, || {});
+    let answers: Vec<_> = (1..=500u64)
+        .map(|n| {
+            let (reply, answer) = oneshot::channel();
+            requests.send((postcard::to_allocvec(&n).unwrap(), reply)).unwrap();
+            (n, answer)
+        })
+        .collect();
+    for (n, answer) in answers {
+        let body = answer.await.unwrap().unwrap();
+        assert_eq!(postcard::from_bytes::<u64>(&body).unwrap(), n * 2);
+    }
+}
+
+/// A writer that keeps what is written to it.
+#[derive(Clone, Default)]
+struct Kept(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl AsyncWrite for Kept {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.0.lock().extend_from_slice(bytes);
+        std::task::Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_past_the_in_flight_limit_are_refused_with_a_code() {
+    let mut frames = Vec::new();
+    for id in 1..=100u64 {
+        push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+    }
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    let kept = Kept::default();
+    let refused_as = |error: Error| 1000 + u64::from(error.code().number());
+    serve(PeerId::random(), futures::io::Cursor::new(frames), kept.clone(), 1024, refused_as, deliver, 10);
+    // Hold every delivered request unanswered: the first 10 are in flight, the other 90
+    // are answered at once with `unavailable`.
+    let mut held = Vec::new();
+    while let Ok(Some(inbound)) = tokio::time::timeout(std::time::Duration::from_secs(1), delivered.recv()).await {
+        held.push(inbound.request);
+    }
+    assert_eq!(held, (1..=10).collect::<Vec<u64>>());
+    let written = kept.0.lock().clone();
+    let mut reading = futures::io::Cursor::new(written);
+    let mut refused = Vec::new();
+    while let Ok(frame) = read_frame(&mut reading, 1024).await {
+        assert_eq!(
+            postcard::from_bytes::<u64>(&frame.body).unwrap(),
+            1000 + u64::from(ErrorCode::Unavailable.number())
+        );
+        refused.push(frame.id);
+    }
+    assert_eq!(refused, (11..=100).collect::<Vec<u64>>());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_requester_keeps_at_most_a_window_unanswered() {
+    use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
+    let (client, server) = tokio::io::duplex(1 << 20);
+    let (server_read, server_write) = tokio::io::split(server);
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    serve(PeerId::random(), server_read.compat(), server_write.compat_write(), 1024, |_| 0, deliver, 64);
+    let (client_read, client_write) = tokio::io::split(client);
+    let requests = request(client_read.compat(), client_write.compat_write(), 1024, 4, || {});
+    let answers: Vec<_> = (1..=10u64)
+        .map(|n| {
+            let (reply, answer) = oneshot::channel();
+            requests.send((postcard::to_allocvec(&n).unwrap(), reply)).unwrap();
+            answer
+        })
+        .collect();
+    let next = |delivered: &mut mpsc::UnboundedReceiver<Inbound<u64, u64>>| {
+        let mut arrived = Vec::new();
+        while let Ok(inbound) = delivered.try_recv() {
+            arrived.push(inbound);
+        }
+        arrived
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let first = next(&mut delivered);
+    assert_eq!(first.iter().map(|inbound| inbound.request).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    // One answer makes room for one more request.
+    let mut first = first.into_iter();
+    let one = first.next().unwrap();
+    one.channel.respond(one.request);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(next(&mut delivered).iter().map(|inbound| inbound.request).collect::<Vec<_>>(), vec![5]);
+    for inbound in first {
+        inbound.channel.respond(inbound.request);
+    }
+    drop(answers);
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_fails_its_requests_and_says_it_closed() {
+    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let said = Arc::clone(&closed);
+    let requests = request(futures::io::Cursor::new(Vec::new()), futures::io::sink(), 1024, 8, move || {
+        said.store(true, std::sync::atomic::Ordering::Release);
+    });
+    let (reply, answer) = oneshot::channel();
+    requests.send((vec![1], reply)).unwrap();
+    let error = answer.await.unwrap().unwrap_err();
+    assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !requests.is_closed() {
+            tokio::task::yield_now().await;
+        }
+    });
+    assert!(ended.await.is_ok(), "the requester ends");
+    assert!(closed.load(std::sync::atomic::Ordering::Acquire));
+}
+
+#[test]
+fn requests_over_the_limit_are_refused_before_sending() {
+    let error = encode(&vec![0u8; 100], 10).unwrap_err();
+    assert_eq!(error.code(), ErrorCode::InvalidInput);
+    assert!(encode(&vec![0u8; 5], 10).is_ok());
+}
