@@ -32,6 +32,7 @@
 mod clients;
 mod coordination;
 mod nemesis;
+mod nodes;
 #[cfg(test)]
 mod tests;
 mod wires;
@@ -51,6 +52,7 @@ use self::coordination::{
     check_watch, lease_holder, locker, watch_registers, Leases, Locks, GUARDED, LEASE_HOLDERS, LOCK, LOCKERS,
 };
 use self::nemesis::nemesis;
+use self::nodes::Sim;
 use self::wires::Weather;
 pub(crate) use self::wires::Wires;
 use super::disk::Disk;
@@ -259,145 +261,6 @@ fn watch_panics() {
             previous(info);
         }));
     });
-}
-
-struct Sim {
-    plan: Plan,
-    wires: Arc<Wires>,
-    ids: Vec<u64>,
-    /// Each node's disk under its log, kept across its restarts.
-    disks: BTreeMap<u64, Arc<SimulatedDisk>>,
-    config: Config,
-    events: Mutex<Vec<Event>>,
-    /// The entry each replica was seen to have applied at each index (by its log id).
-    applied: Mutex<BTreeMap<u64, crate::cluster::types::LogId>>,
-    /// Violations seen while the run goes on (entries that differed at one index, a node
-    /// whose log does not read back).
-    found: Mutex<Vec<String>>,
-    /// The register writes acknowledged: revision, key, value.
-    written: Mutex<Vec<(u64, String, String)>>,
-    /// The last revision the register watch delivered.
-    watched: std::sync::atomic::AtomicU64,
-}
-
-fn node_info(id: u64) -> NodeInfo {
-    NodeInfo { id, peer: format!("sim-{id}"), addrs: Vec::new() }
-}
-
-impl Sim {
-    /// The plan's nodes, started, with their group initialized.
-    async fn launch(plan: Plan) -> Sim {
-        let ids: Vec<u64> = (1..=plan.nodes).collect();
-        let sim = Sim {
-            wires: Arc::new(Wires::new(plan.seed, ids.iter().copied())),
-            disks: ids
-                .iter()
-                .map(|id| {
-                    let seed = plan.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                    (*id, SimulatedDisk::new(seed, plan.bug == Some(Bug::AckBeforeSync)))
-                })
-                .collect(),
-            ids: ids.clone(),
-            config: Config::in_proc().with_store(STORE),
-            events: Mutex::new(Vec::new()),
-            applied: Mutex::new(BTreeMap::new()),
-            found: Mutex::new(Vec::new()),
-            written: Mutex::new(Vec::new()),
-            watched: std::sync::atomic::AtomicU64::new(0),
-            plan,
-        };
-        for id in &ids {
-            sim.start(*id).await;
-        }
-        let members: BTreeMap<u64, NodeInfo> = ids.iter().map(|id| (*id, node_info(*id))).collect();
-        sim.wires.node(ids[0]).expect("node 1 runs").raft.initialize(members).await.expect("the group initializes");
-        sim
-    }
-
-    async fn start(&self, id: u64) {
-        let network = Network {
-            link: Link::Sim { wires: Arc::clone(&self.wires), from: id },
-            store: STORE.to_owned(),
-            faults: Arc::default(),
-        };
-        let disk = &self.disks[&id];
-        let host = Host {
-            node_id: id,
-            io: Arc::new(Disk::simulated(Arc::clone(disk))),
-            timing: Timing {
-                snapshot_every: self.plan.snapshot_every,
-                snapshot_keep: self.plan.snapshot_keep,
-                ..Timing::default()
-            },
-            took_over: Arc::default(),
-            beats: false,
-            log: HostLog::Simulated(Arc::clone(disk)),
-        };
-        let dir = std::path::PathBuf::from(format!("simulated/node-{id}"));
-        match Replica::start(STORE, network, &self.config, Some(dir), host).await {
-            Ok(replica) => {
-                self.wires.set_node(id, Some(replica));
-                self.wires.mix("start", &[id]);
-            }
-            Err(error) => {
-                self.wires.mix("refused", &[id]);
-                self.found.lock().push(format!("node {id} does not start: {error}"));
-            }
-        }
-    }
-
-    /// Kills a node: its power fails (its disk loses what was not durable), then its
-    /// replica stops.
-    async fn kill(&self, id: u64) {
-        if let Some(replica) = self.wires.node(id) {
-            self.wires.set_node(id, None);
-            self.wires.mix("kill", &[id]);
-            self.disks[&id].crash();
-            replica.shutdown().await;
-        }
-    }
-
-    /// A live replica that leads the group, if any.
-    fn leader(&self) -> Option<Arc<Replica>> {
-        self.live().into_iter().filter_map(|id| self.wires.node(id)).find(|replica| replica.is_leader())
-    }
-
-    /// Removes voter `id` from the group through `leader` (as `members remove` does: the
-    /// voter and its node in one change); answers whether the leader agreed within 5
-    /// simulated seconds.
-    async fn remove_member(&self, leader: &Replica, id: u64) -> bool {
-        let ids: BTreeSet<u64> = [id].into_iter().collect();
-        let removed = leader.change_members(ChangeMembers::RemoveVoters(ids), false);
-        matches!(tokio::time::timeout(Duration::from_secs(5), removed).await, Ok(Ok(_)))
-    }
-
-    /// Adds node `id` back as a voter through `leader` (a learner that catches up, then a
-    /// voter, as `members add` does); answers whether the leader agreed within 5 seconds.
-    async fn add_member(&self, leader: &Replica, id: u64) -> bool {
-        let added = async {
-            leader.add_learner(id, node_info(id)).await.ok()?;
-            let voter: BTreeSet<u64> = [id].into_iter().collect();
-            leader.change_members(ChangeMembers::AddVoterIds(voter), false).await.ok()
-        };
-        matches!(tokio::time::timeout(Duration::from_secs(5), added).await, Ok(Some(_)))
-    }
-
-    fn live(&self) -> Vec<u64> {
-        self.ids.iter().copied().filter(|id| self.wires.node(*id).is_some()).collect()
-    }
-
-    fn record(&self, process: u64, kind: Type, f: &str, key: &str, value: Value, error: Option<String>) {
-        let time = self.wires.now_ms() * 1_000_000;
-        let text = format!("{process} {kind:?} {f} {key} {value} {error:?}");
-        self.wires.mix("event", &[time]);
-        self.wires.mix(&text, &[]);
-        let event = Event { process, kind, f: f.to_owned(), key: Some(key.to_owned()), value, time, error };
-        self.events.lock().push(event);
-    }
-
-    fn sleep_ms(&self, ms: u64) -> tokio::time::Sleep {
-        tokio::time::sleep(Duration::from_millis(ms))
-    }
 }
 
 async fn simulate(plan: Plan) -> Report {
