@@ -16,12 +16,13 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, Unexpected, Visitor};
 
 /// Declares an enum and its `Serialize` and `Deserialize` implementations, the variants
-/// encoded by the tags given. `tagged! { serialize_only; ... }` declares an enum that is only
-/// written (it may borrow: one lifetime parameter).
+/// encoded by the tags given. `tagged! { #![serialize_only] ... }` declares an enum that is
+/// only written (it may borrow: one lifetime parameter).
 macro_rules! tagged {
     (
+        $(#![$only:ident])?
         $(#[$attr:meta])*
-        $vis:vis enum $name:ident {
+        $vis:vis enum $name:ident $(<$lt:lifetime>)? {
             $(
                 $(#[$vattr:meta])*
                 $variant:ident
@@ -32,7 +33,7 @@ macro_rules! tagged {
         }
     ) => {
         $(#[$attr])*
-        $vis enum $name {
+        $vis enum $name $(<$lt>)? {
             $(
                 $(#[$vattr])*
                 $variant
@@ -41,15 +42,23 @@ macro_rules! tagged {
             ),*
         }
 
-        $crate::tagged::tagged!(@serialize [$name] [] $(
+        const _: () = $crate::tagged::assert_distinct(&[$($tag),*]);
+
+        $crate::tagged::tagged!(@serialize [$name] [$($lt)?] $(
             [$variant $tag [$($rename)?] $( ( $($tty),+ ) )? $( { $( $field : $fty ),* } )?]
         )*);
 
+        $crate::tagged::tagged!(@deserialize_impl [$($only)?] [$name] $(
+            [$variant $tag [$($rename)?] $( ( $($tty),+ ) )? $( { $( $field : $fty ),* } )?]
+        )*);
+    };
+
+    (@deserialize_impl [serialize_only] $($rest:tt)*) => {};
+    (@deserialize_impl [] [$name:ident] $( [$variant:ident $tag:literal [$($rename:literal)?] $($shape:tt)?] )*) => {
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 const NAMES: &[&str] = &[$( $crate::tagged::tagged!(@name $variant $($rename)?) ),*];
                 const TAGS: &[u32] = &[$($tag),*];
-                const _: () = $crate::tagged::assert_distinct(TAGS);
 
                 struct EnumVisitor;
 
@@ -63,9 +72,7 @@ macro_rules! tagged {
                     fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<$name, A::Error> {
                         let (tag, variant) = data.variant_seed($crate::tagged::TagSeed { names: NAMES, tags: TAGS })?;
                         match tag {
-                            $( $tag => $crate::tagged::tagged!(
-                                @deserialize $name $variant variant $( ( $($tty),+ ) )? $( { $( $field : $fty ),* } )?
-                            ), )*
+                            $( $tag => $crate::tagged::tagged!(@deserialize $name $variant variant $($shape)?), )*
                             _ => unreachable!("the tag seed yields only the tags given"),
                         }
                     }
@@ -74,36 +81,6 @@ macro_rules! tagged {
                 deserializer.deserialize_enum(stringify!($name), NAMES, EnumVisitor)
             }
         }
-    };
-
-    (
-        serialize_only;
-        $(#[$attr:meta])*
-        $vis:vis enum $name:ident <$lt:lifetime> {
-            $(
-                $(#[$vattr:meta])*
-                $variant:ident
-                $( ( $($tty:ty),+ $(,)? ) )?
-                $( { $( $(#[doc = $fdoc:literal])* $field:ident : $fty:ty ),* $(,)? } )?
-                = $tag:literal $(as $rename:literal)?
-            ),* $(,)?
-        }
-    ) => {
-        $(#[$attr])*
-        $vis enum $name<$lt> {
-            $(
-                $(#[$vattr])*
-                $variant
-                $( ( $($tty),+ ) )?
-                $( { $( $(#[doc = $fdoc])* $field : $fty ),* } )?
-            ),*
-        }
-
-        const _: () = $crate::tagged::assert_distinct(&[$($tag),*]);
-
-        $crate::tagged::tagged!(@serialize [$name] [$lt] $(
-            [$variant $tag [$($rename)?] $( ( $($tty),+ ) )? $( { $( $field : $fty ),* } )?]
-        )*);
     };
 
     (@serialize [$name:ident] [$($lt:lifetime)?] $( [$variant:ident $tag:literal [$($rename:literal)?] $($shape:tt)?] )*) => {

@@ -63,7 +63,7 @@ tagged! {
 }
 
 tagged! {
-    serialize_only;
+    #![serialize_only]
     /// [`Record`] to encode without copying (the same variants and fields, so the same bytes).
     pub(super) enum RecordRef<'a> {
         Append { group: &'a str, entries: &'a [Entry] } = 0,
