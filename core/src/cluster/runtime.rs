@@ -6,9 +6,11 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use openraft::{AsyncRuntime, OptionalSend, TokioRuntime};
+use tokio::time::Instant;
 
 type Tokio = TokioRuntime;
 
@@ -78,6 +80,29 @@ impl rand_core::RngCore for Dice {
     }
 }
 
+/// The grid the deadlines of openraft's tick loops are rounded up to. openraft 0.9 gives
+/// every group a task that wakes every 1.5 heartbeat intervals, ticks turned off or not
+/// (`sleep_until` serves only that loop). Each loop's phase is where its group started, so a
+/// node with 1,000 groups woke about 1,000 times a second for them; on the grid their
+/// wake-ups fall together, 20 a second. A tick comes at most one grid step later than asked:
+/// an election starts up to 50 ms later, far inside the 1–2 s election timeout.
+const TICK_GRID: Duration = Duration::from_millis(50);
+
+/// `deadline` rounded up to the [`TICK_GRID`] (counted from the first deadline this process
+/// rounded). A seeded thread (the simulation) keeps its deadlines exact, so a seed replays the
+/// same schedule whatever ran before it in the process.
+fn on_tick_grid(deadline: Instant) -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    if SEEDED.with(|state| state.get().is_some()) {
+        return deadline;
+    }
+    let base = *BASE.get_or_init(|| deadline);
+    let Some(since) = deadline.checked_duration_since(base) else { return deadline };
+    let grid = TICK_GRID.as_nanos();
+    let steps = since.as_nanos().div_ceil(grid);
+    u64::try_from(steps * grid).map_or(deadline, |nanos| base + Duration::from_nanos(nanos))
+}
+
 impl AsyncRuntime for Runtime {
     type JoinError = <Tokio as AsyncRuntime>::JoinError;
     type JoinHandle<T: OptionalSend + 'static> = <Tokio as AsyncRuntime>::JoinHandle<T>;
@@ -103,7 +128,7 @@ impl AsyncRuntime for Runtime {
     }
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
-        Tokio::sleep_until(deadline)
+        Tokio::sleep_until(on_tick_grid(deadline))
     }
 
     fn timeout<R, F: Future<Output = R> + OptionalSend>(duration: Duration, future: F) -> Self::Timeout<R, F> {
@@ -149,5 +174,24 @@ mod tests {
         let unseeded: Vec<u64> = (0..4).map(|_| Dice.next_u64()).collect();
         assert_ne!(unseeded, draw(7));
         assert_ne!(unseeded[0], unseeded[1]);
+    }
+
+    #[test]
+    fn tick_deadlines_fall_together_on_the_grid_and_stay_exact_when_seeded() {
+        // The grid counts from the first deadline rounded: one now, if no test rounded one yet
+        // (theirs are a tick ahead at most); the deadlines below are far past it.
+        on_tick_grid(Instant::now());
+        let ahead = Instant::now() + Duration::from_secs(3_600);
+        let point = on_tick_grid(ahead);
+        assert!(point >= ahead && point - ahead < TICK_GRID, "rounded up by less than a step");
+        assert_eq!(on_tick_grid(point), point, "a grid point stays");
+        for early in [1, 10, 49] {
+            assert_eq!(on_tick_grid(point - Duration::from_millis(early)), point, "{early} ms before");
+        }
+        assert_eq!(on_tick_grid(point + Duration::from_millis(1)), point + TICK_GRID);
+        seed_thread(Some(1));
+        let exact = on_tick_grid(point + Duration::from_millis(1));
+        seed_thread(None);
+        assert_eq!(exact, point + Duration::from_millis(1), "the simulation's deadlines are exact");
     }
 }
