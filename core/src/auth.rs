@@ -128,7 +128,7 @@ impl Grant {
     }
 
     /// Whether it allows `permission` on `store`.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn allows(&self, permission: Permission, store: &str) -> bool {
         (self.store == "*" || self.store == store) && self.permissions.contains(&permission)
     }
@@ -283,7 +283,7 @@ impl Secret {
     }
 
     /// A new random token with this id.
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(any(test, feature = "node"))]
     pub(crate) fn generate(id: u64) -> Result<(Secret, [u8; 32])> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|error| Error::internal(format!("no random source: {error}")))?;
@@ -343,7 +343,7 @@ impl<'de> Deserialize<'de> for SecretBytes {
 
 impl Credential {
     /// The token's id (none for a malformed text).
-    #[cfg_attr(not(feature = "node"), allow(dead_code))]
+    #[cfg(feature = "node")]
     pub(crate) fn id(&self) -> Option<u64> {
         match self {
             Credential::Token { id, .. } => Some(*id),
@@ -406,7 +406,7 @@ pub fn check_description(text: &str) -> Result<()> {
 }
 
 /// Whether every key of `inner` is in `outer`.
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
+#[cfg(feature = "node")]
 pub(crate) fn covers(outer: &KeyRange, inner: &KeyRange) -> bool {
     let (outer_lo, outer_hi) = bounds(outer);
     let (inner_lo, inner_hi) = bounds(inner);
@@ -424,7 +424,7 @@ pub(crate) fn covers(outer: &KeyRange, inner: &KeyRange) -> bool {
 }
 
 /// A range as `[low, high)` in byte order (no high: to the last key).
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
+#[cfg(feature = "node")]
 fn bounds(range: &KeyRange) -> (Vec<u8>, Option<Vec<u8>>) {
     match range {
         KeyRange::All => (Vec::new(), None),
@@ -436,7 +436,7 @@ fn bounds(range: &KeyRange) -> (Vec<u8>, Option<Vec<u8>>) {
 }
 
 /// The first byte string past every string starting with `prefix` (none: no such string).
-#[cfg_attr(not(feature = "node"), allow(dead_code))]
+#[cfg(feature = "node")]
 fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut bytes = prefix.to_vec();
     while let Some(last) = bytes.pop() {
@@ -472,6 +472,7 @@ mod tests {
         assert!(Grant::parse(&"r".repeat(10_000)).unwrap_err().message().contains("at most"));
     }
 
+    #[cfg(feature = "node")]
     #[test]
     fn ranges_cover_what_they_contain() {
         let p = |s: &str| KeyRange::Prefix(s.into());

@@ -9,8 +9,10 @@
 //! futures run on napi-rs's Tokio runtime and settle the Promise from there.
 
 #![allow(missing_debug_implementations, reason = "JavaScript classes have no Debug use")]
-// Under `cfg(test)` napi-derive registers nothing, so the exported items look unused.
-#![cfg_attr(test, allow(dead_code))]
+#![cfg_attr(
+    test,
+    allow(dead_code, reason = "under cfg(test) napi-derive registers nothing, so the exported items look unused")
+)]
 
 mod admin;
 mod backup;

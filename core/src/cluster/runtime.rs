@@ -34,7 +34,7 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// Seeds this thread's generator (`None`: back to the OS's entropy).
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 pub(crate) fn seed_thread(seed: Option<u64>) {
     SEEDED.with(|state| state.set(seed));
 }

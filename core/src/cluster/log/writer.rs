@@ -69,7 +69,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "the writer's parts, each passed once when the node log opens")]
     pub(super) fn open(
         dir: &Path,
         io: Arc<Disk>,
