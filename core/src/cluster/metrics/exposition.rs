@@ -379,6 +379,18 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
             replica.leader_changes.load(Ordering::Relaxed),
         );
     }
+    out.family(
+        "clustron_raft_leads_taken_total",
+        "counter",
+        "How many times this node took the lead of the store's group to spread leaders over the nodes.",
+    );
+    for (replica, _) in stores {
+        out.sample(
+            "clustron_raft_leads_taken_total",
+            &[("store", &replica.name)],
+            replica.leads_taken.load(Ordering::Relaxed),
+        );
+    }
     gauge(
         &mut out,
         "clustron_raft_snapshot_bytes",

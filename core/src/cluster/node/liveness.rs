@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::Node;
-use crate::cluster::catalogue::CATALOGUE;
+use crate::cluster::catalogue::{NodeState, CATALOGUE};
 use crate::cluster::network::{Beat, RaftRpc};
 use crate::cluster::replica::Replica;
 use crate::net::wire::RaftRequest;
@@ -39,6 +39,10 @@ type Fast = foldhash::fast::RandomState;
 /// How long a leader's group must be idle before its heartbeats stop.
 pub(super) const QUIET_AFTER: Duration = Duration::from_secs(2);
 
+/// How often a node looks for a group to take the lead of, to spread leaders (it takes at
+/// most one each time).
+const SPREAD_EVERY: Duration = Duration::from_secs(1);
+
 /// What the beats told this node.
 #[derive(Default)]
 pub(super) struct Liveness {
@@ -46,6 +50,8 @@ pub(super) struct Liveness {
     heard: Mutex<HashMap<u64, Heard>>,
     /// Per local store replica, what the passes keep.
     groups: Mutex<HashMap<String, Group, Fast>>,
+    /// When this node last looked for a group to take the lead of (to spread leaders).
+    last_spread: Mutex<Option<Instant>>,
 }
 
 struct Heard {
@@ -84,7 +90,9 @@ impl Node {
                 }
                 let replicas = node.store_replicas();
                 node.beat_peers(&replicas, every);
-                node.tend_groups(&replicas, Instant::now());
+                let now = Instant::now();
+                node.tend_groups(&replicas, now);
+                node.spread_leaders(&replicas, now);
             }
         });
     }
@@ -154,5 +162,70 @@ impl Node {
                 replica.set_elections(now.duration_since(group.led_seen) >= window);
             }
         }
+    }
+}
+
+impl Node {
+    /// Spreads the groups' leaders over the nodes (issue 12: "leaders spread evenly"). A node
+    /// that leads at least two groups fewer than a live node leading one of its groups takes
+    /// the lead of that group, if the group is idle (see [`Replica::may_take_lead`]) and no
+    /// other voter of it leads fewer groups (ties: the lowest id), so that two nodes do not
+    /// stand at once. One group per [`SPREAD_EVERY`], so the beats report each move before the
+    /// next; a move narrows the gap by two, so leaders never go back and forth. A node whose
+    /// disk is full or that is being drained takes none. The counts are the groups each node
+    /// names in its beats (leaders handing a group over name none).
+    fn spread_leaders(&self, replicas: &[(String, Arc<Replica>)], now: Instant) {
+        {
+            let mut last = self.inner.liveness.last_spread.lock();
+            if last.is_some_and(|at| now.duration_since(at) < SPREAD_EVERY) {
+                return;
+            }
+            *last = Some(now);
+        }
+        if replicas.iter().any(|(_, replica)| replica.disk_full()) || self.draining() {
+            return;
+        }
+        let window = Duration::from_millis(self.inner.config.election_ms.1);
+        let led: HashMap<u64, usize> = self
+            .inner
+            .liveness
+            .heard
+            .lock()
+            .iter()
+            .filter(|(_, heard)| now.duration_since(heard.at) < window)
+            .map(|(id, heard)| (*id, heard.leading.len()))
+            .collect();
+        let me = self.inner.id;
+        let mine = replicas.iter().filter(|(_, replica)| replica.leads()).count();
+        let mut best: Option<(usize, &Arc<Replica>)> = None;
+        for (_, replica) in replicas {
+            let Some(leader) = replica.leader_id().filter(|leader| *leader != me) else { continue };
+            let Some(&theirs) = led.get(&leader) else { continue };
+            if theirs < mine + 2 || best.is_some_and(|(most, _)| most >= theirs) || !replica.may_take_lead(now) {
+                continue;
+            }
+            let fewer = replica
+                .voter_ids()
+                .into_iter()
+                .filter(|id| *id != me && *id != leader)
+                .any(|id| led.get(&id).is_some_and(|&count| (count, id) < (mine, me)));
+            if !fewer {
+                best = Some((theirs, replica));
+            }
+        }
+        let Some((theirs, replica)) = best else { return };
+        tracing::info!(
+            store = replica.name.as_str(),
+            from = replica.leader_id(),
+            "taking the lead of the group to spread leaders (this node leads {mine}, the leader {theirs})"
+        );
+        replica.leads_taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let replica = Arc::clone(replica);
+        tokio::spawn(async move { replica.take_lead().await });
+    }
+
+    /// Whether the catalogue has this node draining (its replicas are moving away).
+    fn draining(&self) -> bool {
+        self.catalogue().nodes.get(&self.inner.id).is_some_and(|node| node.state == NodeState::Draining)
     }
 }

@@ -99,6 +99,9 @@ impl Node {
                 .await
                 .ok_or_else(|| Error::unavailable(format!("no replica of store {:?} here yet", request.store)))?,
         };
+        if matches!(rpc, RaftRpc::Append(_) | RaftRpc::Snapshot(_)) {
+            replica.heard_leader();
+        }
         let reply = network::answer(&replica.raft, rpc).await;
         postcard::to_allocvec(&reply).map_err(|error| Error::internal(format!("encoding a raft reply: {error}")))
     }

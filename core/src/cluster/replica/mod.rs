@@ -33,6 +33,9 @@ use crate::state::command::{Query, Reply};
 use crate::{Error, ErrorCode, LeaseId};
 use openraft::ChangeMembers;
 
+/// How much longer than a leader lease a follower waits, after the leader last reached it,
+/// before it may take the lead (clocks that run apart, messages still in flight).
+const LEASE_MARGIN: Duration = Duration::from_millis(500);
 /// How long a proposal or a linearizable read may wait for the group before it is
 /// `Unavailable` (no quorum, an election that does not end).
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,6 +148,9 @@ pub(crate) struct Replica {
     pub(crate) engine: Arc<InProcEngine>,
     /// How many times the leader this node knows changed (to another node or to none).
     pub(crate) leader_changes: std::sync::atomic::AtomicU64,
+    /// How many times this node took the lead of the group to spread leaders (see
+    /// `node/liveness.rs`).
+    pub(crate) leads_taken: std::sync::atomic::AtomicU64,
     /// The machine's snapshot accounting: bytes since the last, the last one's size and time.
     pub(crate) snapshots: Arc<crate::cluster::machine::SnapshotDue>,
     /// The group's metrics, read without taking a new receiver each time (`Raft::metrics()`
@@ -179,6 +185,9 @@ pub(crate) struct Replica {
     took_over: Arc<TookOver>,
     /// The store's revision as this replica applies entries.
     revisions: tokio::sync::watch::Receiver<u64>,
+    /// When the group's leader last sent this replica entries, a heartbeat or a snapshot
+    /// (each renews the leader's lease here; see [`may_take_lead`](Self::may_take_lead)).
+    leader_heard: Mutex<Instant>,
 }
 
 /// A command waiting for the next log entry, and where its reply goes.
@@ -269,6 +278,7 @@ impl Replica {
             raft,
             engine,
             leader_changes: std::sync::atomic::AtomicU64::new(0),
+            leads_taken: std::sync::atomic::AtomicU64::new(0),
             snapshots: Arc::clone(&snapshot_due),
             node_id,
             timing,
@@ -284,6 +294,7 @@ impl Replica {
             was_configured: AtomicBool::new(false),
             took_over,
             revisions,
+            leader_heard: Mutex::new(Instant::now()),
         });
         tokio::spawn(Arc::clone(&replica).duties());
         tokio::spawn(Replica::batcher(Arc::downgrade(&replica), waiting));
@@ -431,6 +442,42 @@ impl Replica {
     /// Voters and learners.
     pub(crate) fn member_ids(&self) -> Vec<u64> {
         self.server_metrics.borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect()
+    }
+
+    /// The group's leader as this replica knows it.
+    pub(crate) fn leader_id(&self) -> Option<u64> {
+        self.server_metrics.borrow().current_leader
+    }
+
+    /// Notes that the group's leader just reached this replica (an append, a heartbeat or a
+    /// snapshot), renewing its lease here.
+    pub(crate) fn heard_leader(&self) {
+        *self.leader_heard.lock() = Instant::now();
+    }
+
+    /// Whether this follower may take the lead of its group without disturbing it: it is a
+    /// voter, has applied all it holds, and has heard nothing from the leader for longer than
+    /// a leader lease (openraft's is the longest election timeout). Then the leader has
+    /// quieted the group (no heartbeats), the other voters' leases have run out too, and they
+    /// grant a vote to a candidate with the whole log. A candidate refused would have raised
+    /// the term and made the leader step down: an election the group did not need.
+    pub(crate) fn may_take_lead(&self, now: Instant) -> bool {
+        let lease = Duration::from_millis(self.timing.election_max_ms) + LEASE_MARGIN;
+        if now.saturating_duration_since(*self.leader_heard.lock()) < lease || self.leads() {
+            return false;
+        }
+        let metrics = self.raft_metrics.borrow();
+        let voter = metrics.membership_config.membership().voter_ids().any(|id| id == self.node_id);
+        let applied = metrics.last_applied.map(|id| id.index);
+        voter && metrics.current_leader.is_some() && applied.is_some() && applied == metrics.last_log_index
+    }
+
+    /// Stands for election now, to take the lead of the group (see
+    /// [`may_take_lead`](Self::may_take_lead)).
+    pub(crate) async fn take_lead(&self) {
+        if let Err(error) = self.raft.trigger().elect().await {
+            tracing::debug!(store = self.name.as_str(), %error, "standing for election");
+        }
     }
 
     pub(crate) fn voter_ids(&self) -> Vec<u64> {
