@@ -243,7 +243,8 @@ bench-durable: ensure-compare-tools
 
 ## bench-scale: does adding nodes add capacity? Each node in its own cgroup v1 CPU quota
 ## (0.25 core), the load generator outside: RF 1 at 1 vs 4 nodes, RF 3 at 3 vs 6 nodes, and
-## 1,000 stores on 3 nodes (creation time, idle CPU, memory per replica, 100 writers). Needs
+## 1,000 stores on 3 nodes (creation time, idle CPU, memory per replica, 100 writers), re-replication
+## after a kill, and leaders spreading again after a restart. Needs
 ## root. Writes bench/results/scale-<date>.md and .json. BENCH_SCALE_ARGS="--scenarios rf1".
 BENCH_SCALE_ARGS ?=
 bench-scale: cli

@@ -17,6 +17,9 @@ Scenarios (--scenarios, comma-separated):
   rereplicate  --rereplicate-stores stores (RF 3) on 4 nodes; kill -9 of the node holding the
           most replicas, then the time until every store has 3 live replicas again (aim:
           <= 30 s after --dead-after)
+  leaders --leaders-stores stores (RF 3) on 3 nodes; kill -9 of node 2, writes resume on the
+          other two, node 2 restarts leading nothing, then the leaders per node every 5 s
+          until they are within one of each other again (they move one a second per node)
 
 Writes bench/results/scale-<date>.json and .md. Needs root (cgroup v1 at
 /sys/fs/cgroup/cpu); --no-quota runs without quotas (the numbers then say nothing about
@@ -337,6 +340,48 @@ def scenario_rereplicate(args):
         cluster.stop()
 
 
+def scenario_leaders(args):
+    count = args.leaders_stores
+    log(f"leaders: {count} stores, RF 3, on 3 nodes; node 2 killed, then restarted")
+    cluster = Cluster(args.binary, 3, args.quota, args.work)
+    try:
+        cluster.create_stores([f"lead-{n}" for n in range(count)], 3, parallel=8)
+        time.sleep(5)
+
+        def counts():
+            try:
+                _, leaders = placement(cluster.stores())
+            except (RuntimeError, subprocess.TimeoutExpired):
+                return None
+            return sorted(leaders.values()) + [0] * (3 - len(leaders))
+
+        before = counts()
+        cluster.processes[2].kill()
+        cluster.processes[2].wait()
+        time.sleep(8)
+        after_kill = counts()
+        log(f"  leaders per node {before}, {after_kill} with node 2 down")
+        cluster.restart(2)
+        restarted, timeline, even = time.monotonic(), [], None
+        while time.monotonic() < restarted + 600:
+            time.sleep(5)
+            now = counts()
+            if now is None or sum(now) < count:
+                continue
+            timeline.append([round(time.monotonic() - restarted), now])
+            if now[-1] - now[0] <= 1:
+                even = time.monotonic() - restarted
+                break
+        idle_before, at = cluster.cpu_seconds(), time.monotonic()
+        time.sleep(args.idle_seconds)
+        idle = [(b - a) / (time.monotonic() - at) for a, b in zip(idle_before, cluster.cpu_seconds())]
+        log(f"  even again {even:.0f} s after the restart" if even is not None else "  not even within 600 s")
+        return {"stores": count, "before": before, "with_node_down": after_kill, "timeline": timeline,
+                "seconds_to_even": even, "idle_cpu_per_node": idle}
+    finally:
+        cluster.stop()
+
+
 def markdown(results, args):
     lines = [f"# bench-scale {results['date']}", "",
              f"Each node in a cgroup v1 CPU quota of {args.quota} core (`--quota`); the load generator "
@@ -375,13 +420,22 @@ def markdown(results, args):
                   f"- kill -9 of the node holding the most replicas ({r['replicas_on_killed_node']}), "
                   f"`--dead-after {r['dead_after_seconds']:g}s`",
                   f"- every store back to 3 live, healthy replicas: {took}", ""]
+    if "leaders" in results:
+        r = results["leaders"]
+        took = "not within 600 s" if r["seconds_to_even"] is None else f"**{r['seconds_to_even']:.0f} s**"
+        lines += [f"## Leaders spread again: {r['stores']} stores, RF 3, 3 nodes", "",
+                  f"- leaders per node {r['before']} after creation, {r['with_node_down']} with node 2 killed",
+                  f"- node 2 restarted: within one of each other again after {took}; "
+                  + ", ".join(f"{t} s {c}" for t, c in r["timeline"]),
+                  f"- idle CPU per node afterwards: {', '.join(f'{100 * c:.1f}%' for c in r['idle_cpu_per_node'])}",
+                  ""]
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True)
-    parser.add_argument("--scenarios", default="rf1,rf3,many,rereplicate")
+    parser.add_argument("--scenarios", default="rf1,rf3,many,rereplicate,leaders")
     parser.add_argument("--quota", type=float, default=0.15, help="CPU per node, in cores")
     parser.add_argument("--no-quota", action="store_true")
     parser.add_argument("--duration", type=float, default=15.0)
@@ -392,6 +446,7 @@ def main():
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--rereplicate-stores", type=int, default=67,
                         help="stores in the rereplicate scenario (67 on 4 nodes: about 50 replicas per node)")
+    parser.add_argument("--leaders-stores", type=int, default=300, help="stores in the leaders scenario")
     parser.add_argument("--dead-after", type=float, default=30.0, help="the nodes' --dead-after, in seconds")
     parser.add_argument("--work", default=None, help="where data directories go (default: a temp dir)")
     parser.add_argument("--out", default="bench/results")
@@ -403,7 +458,8 @@ def main():
                  "--no-quota runs without quotas")
     args.work = args.work or tempfile.gettempdir()
     results = {"date": datetime.date.today().isoformat(), "quota": args.quota}
-    runners = {"rf1": scenario_rf1, "rf3": scenario_rf3, "many": scenario_many, "rereplicate": scenario_rereplicate}
+    runners = {"rf1": scenario_rf1, "rf3": scenario_rf3, "many": scenario_many, "rereplicate": scenario_rereplicate,
+               "leaders": scenario_leaders}
     for name in args.scenarios.split(","):
         if name not in runners:
             sys.exit(f"bench-scale: unknown scenario {name!r} ({', '.join(runners)})")
