@@ -1,8 +1,12 @@
-//! The async runtime openraft runs on: tokio, with one difference. openraft draws its
-//! election timeouts from `AsyncRuntime::thread_rng`; here that generator can be seeded for
-//! the calling thread ([`seed_thread`]), so that the deterministic simulation
-//! (`cluster/sim`) replays one schedule exactly from one seed. A thread nobody seeded draws
-//! from the operating system's entropy, as openraft's own tokio runtime does.
+//! The async runtime openraft runs on: tokio, with two differences.
+//!
+//! - openraft draws its election timeouts from `AsyncRuntime::thread_rng`; here that
+//!   generator can be seeded for the calling thread (`seed_thread`, in tests), so that the
+//!   deterministic simulation (`cluster/sim`) replays one schedule exactly from one seed. A
+//!   thread nobody seeded draws from the operating system's entropy, as openraft's own tokio
+//!   runtime does.
+//! - The deadlines of openraft's tick loops are rounded up to a grid ([`TICK_GRID`]), so that
+//!   the many groups of a node wake together.
 
 use std::cell::Cell;
 use std::future::Future;
