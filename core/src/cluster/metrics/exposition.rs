@@ -336,11 +336,14 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     }
 
     let raft: Vec<_> = stores.iter().map(|(replica, _)| replica.raft.metrics().borrow().clone()).collect();
-    let gauge = |out: &mut Exposition, name: &str, help: &str, value: &dyn Fn(usize) -> u64| {
-        out.family(name, "gauge", help);
+    let per_store = |out: &mut Exposition, kind: &str, name: &str, help: &str, value: &dyn Fn(usize) -> u64| {
+        out.family(name, kind, help);
         for (index, (replica, _)) in stores.iter().enumerate() {
             out.sample(name, &[("store", &replica.name)], value(index));
         }
+    };
+    let gauge = |out: &mut Exposition, name: &str, help: &str, value: &dyn Fn(usize) -> u64| {
+        per_store(out, "gauge", name, help, value);
     };
     gauge(&mut out, "clustron_raft_term", "The store's Raft term as this node knows it.", &|i| raft[i].current_term);
     gauge(&mut out, "clustron_raft_is_leader", "1 if this node leads the store.", &|i| {
@@ -367,30 +370,20 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
     gauge(&mut out, "clustron_raft_has_leader", "1 if this node knows a leader of the store's group.", &|i| {
         u64::from(raft[i].current_leader.is_some())
     });
-    out.family(
+    per_store(
+        &mut out,
+        "counter",
         "clustron_raft_leader_changes_total",
-        "counter",
         "How many times the leader of the store's group, as this node knows it, changed or was lost.",
+        &|i| stores[i].0.leader_changes.load(Ordering::Relaxed),
     );
-    for (replica, _) in stores {
-        out.sample(
-            "clustron_raft_leader_changes_total",
-            &[("store", &replica.name)],
-            replica.leader_changes.load(Ordering::Relaxed),
-        );
-    }
-    out.family(
-        "clustron_raft_leads_taken_total",
+    per_store(
+        &mut out,
         "counter",
+        "clustron_raft_leads_taken_total",
         "How many times this node took the lead of the store's group to spread leaders over the nodes.",
+        &|i| stores[i].0.leads_taken.load(Ordering::Relaxed),
     );
-    for (replica, _) in stores {
-        out.sample(
-            "clustron_raft_leads_taken_total",
-            &[("store", &replica.name)],
-            replica.leads_taken.load(Ordering::Relaxed),
-        );
-    }
     gauge(
         &mut out,
         "clustron_raft_snapshot_bytes",
