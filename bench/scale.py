@@ -19,7 +19,7 @@ Scenarios (--scenarios, comma-separated):
           <= 30 s after --dead-after)
   leaders --leaders-stores stores (RF 3) on 3 nodes; kill -9 of node 2, writes resume on the
           other two, node 2 restarts leading nothing, then the leaders per node every 5 s
-          until they are within one of each other again (they move one a second per node)
+          until they are within one of each other again (up to 4 moves a second per node)
 
 Writes bench/results/scale-<date>.json and .md. Needs root (cgroup v1 at
 /sys/fs/cgroup/cpu); --no-quota runs without quotas (the numbers then say nothing about

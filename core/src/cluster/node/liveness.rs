@@ -39,9 +39,10 @@ type Fast = foldhash::fast::RandomState;
 /// How long a leader's group must be idle before its heartbeats stop.
 pub(super) const QUIET_AFTER: Duration = Duration::from_secs(2);
 
-/// How often a node looks for a group to take the lead of, to spread leaders (it takes at
-/// most one each time).
+/// How often a node looks for groups to take the lead of, to spread leaders.
 const SPREAD_EVERY: Duration = Duration::from_secs(1);
+/// The most groups a node takes the lead of each time it looks.
+const TAKES_PER_PASS: usize = 4;
 
 /// What the beats told this node.
 #[derive(Default)]
@@ -170,8 +171,10 @@ impl Node {
     /// that leads at least two groups fewer than a live node leading one of its groups takes
     /// the lead of that group, if the group is idle (see [`Replica::may_take_lead`]) and no
     /// other voter of it leads fewer groups (ties: the lowest id), so that two nodes do not
-    /// stand at once. One group per [`SPREAD_EVERY`], so the beats report each move before the
-    /// next; a move narrows the gap by two, so leaders never go back and forth. A node whose
+    /// stand at once. At most [`TAKES_PER_PASS`] groups per [`SPREAD_EVERY`], so the beats
+    /// report the moves before the next ones; from one leader no more than keeps it leading at
+    /// least as many as this node will. Each move narrows a gap by two, so leaders never go
+    /// back and forth. A node whose
     /// disk is full or that is being drained takes none. The counts are the groups each node
     /// names in its beats (leaders handing a group over name none).
     fn spread_leaders(&self, replicas: &[(String, Arc<Replica>)], now: Instant) {
@@ -197,31 +200,42 @@ impl Node {
             .collect();
         let me = self.inner.id;
         let mine = replicas.iter().filter(|(_, replica)| replica.leads()).count();
-        let mut best: Option<(usize, &Arc<Replica>)> = None;
-        for (_, replica) in replicas {
-            let Some(leader) = replica.leader_id().filter(|leader| *leader != me) else { continue };
-            let Some(&theirs) = led.get(&leader) else { continue };
-            if theirs < mine + 2 || best.is_some_and(|(most, _)| most >= theirs) || !replica.may_take_lead(now) {
+        // The groups this node may take, those of the most loaded leaders first.
+        let mut candidates: Vec<(usize, u64, &Arc<Replica>)> = replicas
+            .iter()
+            .filter_map(|(_, replica)| {
+                let leader = replica.leader_id().filter(|leader| *leader != me)?;
+                let theirs = *led.get(&leader)?;
+                (theirs >= mine + 2 && replica.may_take_lead(now)).then_some((theirs, leader, replica))
+            })
+            .collect();
+        candidates.sort_by_key(|(theirs, leader, _)| (std::cmp::Reverse(*theirs), *leader));
+        let (mut leading, mut given) = (mine, HashMap::<u64, usize>::new());
+        for (theirs, leader, replica) in candidates {
+            let given = given.entry(leader).or_default();
+            if leading - mine >= TAKES_PER_PASS || theirs - *given < leading + 2 {
                 continue;
             }
             let fewer = replica
                 .voter_ids()
                 .into_iter()
                 .filter(|id| *id != me && *id != leader)
-                .any(|id| led.get(&id).is_some_and(|&count| (count, id) < (mine, me)));
-            if !fewer {
-                best = Some((theirs, replica));
+                .any(|id| led.get(&id).is_some_and(|&count| (count, id) < (leading, me)));
+            if fewer {
+                continue;
             }
+            tracing::info!(
+                store = replica.name.as_str(),
+                from = leader,
+                "taking the lead of the group to spread leaders (this node leads {leading}, the leader {})",
+                theirs - *given
+            );
+            replica.leads_taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let replica = Arc::clone(replica);
+            tokio::spawn(async move { replica.take_lead().await });
+            leading += 1;
+            *given += 1;
         }
-        let Some((theirs, replica)) = best else { return };
-        tracing::info!(
-            store = replica.name.as_str(),
-            from = replica.leader_id(),
-            "taking the lead of the group to spread leaders (this node leads {mine}, the leader {theirs})"
-        );
-        replica.leads_taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let replica = Arc::clone(replica);
-        tokio::spawn(async move { replica.take_lead().await });
     }
 
     /// Whether the catalogue has this node draining (its replicas are moving away).
