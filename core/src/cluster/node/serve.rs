@@ -14,7 +14,7 @@ use crate::cluster::auth::{check_request, confine, Principal};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
 use crate::cluster::network::{self, RaftRpc, RaftRpcReply};
-use crate::cluster::replica::Replica;
+use crate::cluster::replica::{Fault, Replica};
 use crate::config::{normalize_store_name, HistoryLimits};
 use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;
@@ -38,23 +38,83 @@ impl Node {
         let crate::net::transport::Incoming { mut raft, mut client } = incoming;
         let node = self.clone();
         tokio::spawn(async move {
-            while let Some(inbound) = raft.recv().await {
-                let node = node.clone();
-                tokio::spawn(async move { node.answer_raft(inbound).await });
+            while let Some(batch) = raft.recv().await {
+                for inbound in batch {
+                    let node = node.clone();
+                    tokio::spawn(async move { node.answer_raft(inbound).await });
+                }
             }
         });
         let node = self.clone();
         tokio::spawn(async move {
-            while let Some(inbound) = client.recv().await {
-                let node = node.clone();
-                tokio::spawn(async move {
-                    let Inbound { request, channel, peer } = inbound;
-                    let response = node.answer_boxed(request, peer).await;
-                    node.inner.net.respond_client(channel, response);
-                });
+            while let Some(batch) = client.recv().await {
+                node.answer_batch(batch);
             }
         });
         self.sweep_idle_watches();
+    }
+
+    /// Answers the client requests that arrived together on one stream. Reads of a store held
+    /// here take no task each: a serializable one is answered at once, and the linearizable
+    /// ones of each store are answered by one task after one leadership confirmation (it
+    /// began after every one of them arrived, as each read's own would have). Every other
+    /// request is answered by a task of its own.
+    fn answer_batch(&self, batch: Vec<Inbound<ClientRequest, ClientResponse>>) {
+        let mut confirming: Vec<(Arc<Replica>, Vec<HeldRead>)> = Vec::new();
+        for Inbound { request, channel, peer } in batch {
+            if !matches!(request.body, ClientBody::Read { .. }) {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    let response = node.answer_boxed(request, peer).await;
+                    node.inner.net.respond_client(channel, response);
+                });
+                continue;
+            }
+            let (who, store, body) = match self.admit(request, Some(peer)) {
+                Ok(admitted) => admitted,
+                Err(refused) => {
+                    self.inner.net.respond_client(channel, *refused);
+                    continue;
+                }
+            };
+            let Some(replica) = self.serving(&store, &body) else {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    let response = Box::pin(node.answer_admitted(who, store, body)).await;
+                    node.inner.net.respond_client(channel, response);
+                });
+                continue;
+            };
+            let timed = StoreMetrics::start(&body);
+            let ClientBody::Read { query, local } = body else { unreachable!("a read was admitted as a read") };
+            let read = HeldRead { who, query, timed, channel };
+            if local {
+                self.answer_read(&replica, read, Ok(()));
+            } else if let Some((_, reads)) = confirming.iter_mut().find(|(held, _)| Arc::ptr_eq(held, &replica)) {
+                reads.push(read);
+            } else {
+                confirming.push((replica, vec![read]));
+            }
+        }
+        for (replica, reads) in confirming {
+            let node = self.clone();
+            tokio::spawn(async move {
+                let confirmed = replica.linearizable().await;
+                for read in reads {
+                    node.answer_read(&replica, read, confirmed.clone());
+                }
+            });
+        }
+    }
+
+    /// Answers a read of `replica` from its state, once `confirmed` says it may (a
+    /// serializable read always may).
+    fn answer_read(&self, replica: &Replica, read: HeldRead, confirmed: Result<(), Fault>) {
+        let HeldRead { who, query, timed, channel } = read;
+        let mut response = confirmed.and_then(|()| replica.read_here(query)).map(ClientReply::Reply);
+        replica.metrics.finish(timed, &response);
+        self.screen(&who, &replica.name, &mut response);
+        self.inner.net.respond_client(channel, response);
     }
 
     pub(super) fn node_of_peer(&self, peer: &PeerId) -> Option<u64> {
@@ -145,10 +205,14 @@ impl Node {
     /// Answers one client request from `peer` (none: this node): who sent it, whether its
     /// grants allow it, then the answer.
     pub(super) async fn answer_from(&self, request: ClientRequest, peer: Option<PeerId>) -> ClientResponse {
-        let (who, store, body) = match self.admit(request, peer) {
-            Ok(admitted) => admitted,
-            Err(refused) => return *refused,
-        };
+        match self.admit(request, peer) {
+            Ok((who, store, body)) => self.answer_admitted(who, store, body).await,
+            Err(refused) => *refused,
+        }
+    }
+
+    /// Answers a request [`admit`](Self::admit) let through.
+    async fn answer_admitted(&self, who: Principal, store: String, body: ClientBody) -> ClientResponse {
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
             ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => {
@@ -169,15 +233,20 @@ impl Node {
         if let Some((kind, what)) = audited {
             self.audit_change(&who, &store, kind, &what, &response);
         }
+        self.screen(&who, &store, &mut response);
+        response
+    }
+
+    /// Takes out of an answer to a user what that user's grants do not let them see.
+    fn screen(&self, who: &Principal, store: &str, response: &mut ClientResponse) {
         if let Principal::User { .. } = who {
-            match &mut response {
-                Ok(ClientReply::Reply(reply)) => who.filter_reply(&store, reply),
+            match response {
+                Ok(ClientReply::Reply(reply)) => who.filter_reply(store, reply),
                 Ok(ClientReply::Stores(list)) => list.retain(|entry| who.sees_store(&entry.name)),
                 Ok(ClientReply::Welcome { stores, .. }) => stores.retain(|name| who.sees_store(name)),
                 _ => {}
             }
         }
-        response
     }
 
     /// Who sent a request and whether its grants allow it: the sender, the store and the
@@ -457,4 +526,12 @@ impl Node {
             }
         }
     }
+}
+
+/// A read waiting in a batch to be answered (see [`Node::answer_batch`]).
+struct HeldRead {
+    who: Principal,
+    query: Query,
+    timed: crate::cluster::metrics::Timed,
+    channel: crate::net::channel::Responder<ClientResponse>,
 }

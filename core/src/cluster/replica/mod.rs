@@ -533,6 +533,12 @@ impl Replica {
         if !local {
             self.linearizable().await?;
         }
+        self.read_here(query)
+    }
+
+    /// Reads this replica's state as it is (serializable; linearizable after
+    /// [`linearizable`](Self::linearizable) returned).
+    pub(crate) fn read_here(&self, query: Query) -> Result<Reply, Fault> {
         self.engine.query(query).map_err(ClientFault::Error)
     }
 

@@ -121,10 +121,6 @@ impl Replica {
         }
     }
 
-    /// Confirms leadership for linearizable reads, one confirmation for every read waiting
-    /// when it starts (a read-index batch): each read still gets a confirmation that began
-    /// after it arrived, so it sees every write acknowledged before it, while 64 concurrent
-    /// reads cost one round to the followers instead of 64.
     /// Takes a snapshot whenever the machine says the log applied since the last one is
     /// large (`machine::SNAPSHOT_BYTES`), and then drops the log it covers at once: openraft
     /// keeps `snapshot_keep` entries past a snapshot for followers that lag a little, which
@@ -153,6 +149,10 @@ impl Replica {
         }
     }
 
+    /// Confirms leadership for linearizable reads, one confirmation for every read waiting
+    /// when it starts (a read-index batch): each read still gets a confirmation that began
+    /// after it arrived, so it sees every write acknowledged before it, while 64 concurrent
+    /// reads cost one round to the followers instead of 64.
     pub(super) async fn confirmer(
         replica: std::sync::Weak<Replica>,
         mut reads: mpsc::UnboundedReceiver<oneshot::Sender<Result<(), Fault>>>,

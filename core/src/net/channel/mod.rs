@@ -283,16 +283,34 @@ impl<Resp: Serialize> Responder<Resp> {
     }
 }
 
-/// Serves the answering side of an inbound `stream` from `peer`: each decoded request goes
-/// to `deliver` with its [`Responder`]; a body that does not decode is answered with
-/// `failure`; a frame over `max`, or the stream's end, ends it. At most [`MAX_IN_FLIGHT`]
-/// requests are unanswered at once; past that, requests are refused (see there).
+/// Where a responder delivers the requests it reads: in batches, each the requests that
+/// arrived together (see [`serve`]). Unbounded in type only: every request in it holds one of
+/// its stream's [`MAX_IN_FLIGHT`] slots.
+pub(crate) type Deliver<Req, Resp> = mpsc::UnboundedSender<Vec<Inbound<Req, Resp>>>;
+
+/// The most requests delivered in one batch.
+const MAX_BATCH: usize = 256;
+
+/// Whether `buffered` (what a reader holds) starts with a whole frame, header and body: the
+/// next [`read_frame`] then needs nothing from the stream. A header that declares a frame of
+/// a size no frame may have counts as whole (reading it fails at once).
+fn frame_buffered(buffered: &[u8], max: usize) -> bool {
+    let Some(header) = buffered.get(..4) else { return false };
+    let length = u32::from_be_bytes(header.try_into().expect("4 bytes")) as usize;
+    length < ID_BYTES || length - ID_BYTES > max || buffered.len() >= 4 + length
+}
+
+/// Serves the answering side of an inbound `stream` from `peer`: decoded requests go to
+/// `deliver` with their [`Responder`]s, the requests that arrived together in one batch; a
+/// body that does not decode is answered with `failure`; a frame over `max`, or the stream's
+/// end, ends it. At most [`MAX_IN_FLIGHT`] requests are unanswered at once; past that,
+/// requests are refused (see there).
 pub(crate) fn spawn_responder<Req, Resp>(
     peer: PeerId,
     stream: Stream,
     max: usize,
     failure: fn(Error) -> Resp,
-    deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
+    deliver: Deliver<Req, Resp>,
 ) where
     Req: DeserializeOwned + Send + 'static,
     Resp: Serialize + Send + 'static,
@@ -301,13 +319,17 @@ pub(crate) fn spawn_responder<Req, Resp>(
     serve(peer, reader, writer, max, failure, deliver, MAX_IN_FLIGHT);
 }
 
+/// The reader hands over what it has decoded whenever the next frame is not already in its
+/// buffer (and so before it waits for the stream), or once it holds [`MAX_BATCH`]: a request
+/// is never held back waiting for another, and under load the node takes many requests per
+/// wake-up (and answers a batch of reads with one leadership confirmation).
 fn serve<Req, Resp>(
     peer: PeerId,
     reader: impl AsyncRead + Unpin + Send + 'static,
     mut writer: impl AsyncWrite + Unpin + Send + 'static,
     max: usize,
     failure: fn(Error) -> Resp,
-    deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
+    deliver: Deliver<Req, Resp>,
     in_flight: usize,
 ) where
     Req: DeserializeOwned + Send + 'static,
@@ -337,11 +359,22 @@ fn serve<Req, Resp>(
     let slots = Arc::new(Semaphore::new(in_flight));
     let reserve = Arc::new(Semaphore::new(in_flight / 2));
     tokio::spawn(async move {
+        let mut batch = Vec::new();
         loop {
+            if !batch.is_empty()
+                && (batch.len() >= MAX_BATCH || !frame_buffered(reader.buffer(), max))
+                && deliver.send(std::mem::take(&mut batch)).is_err()
+            {
+                return;
+            }
             let Ok(Frame { id, body }) = read_frame(&mut reader, max).await else { break };
             let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
                 // A peer over the limit: told so, from the reserve (waiting for it holds the
-                // peer back once even refusals pile up unread).
+                // peer back once even refusals pile up unread). What was read before is
+                // delivered first: its answers are what frees the slots.
+                if !batch.is_empty() && deliver.send(std::mem::take(&mut batch)).is_err() {
+                    return;
+                }
                 let Ok(slot) = Arc::clone(&reserve).acquire_owned().await else { break };
                 let refusal = Error::unavailable(format!(
                     "too many requests in flight on one connection (at most {in_flight}): wait for answers before sending more"
@@ -351,13 +384,13 @@ fn serve<Req, Resp>(
             };
             let channel = Responder { id, out: out.clone(), max, failure, slot };
             match postcard::from_bytes::<Req>(&body) {
-                Ok(request) => {
-                    if deliver.send(Inbound { peer, request, channel }).is_err() {
-                        break;
-                    }
-                }
+                Ok(request) => batch.push(Inbound { peer, request, channel }),
                 Err(error) => channel.respond(failure(Error::invalid(format!("undecodable request: {error}")))),
             }
+        }
+        // The stream ended: what was read before its end is still answered.
+        if !batch.is_empty() {
+            let _ = deliver.send(batch);
         }
     });
 }

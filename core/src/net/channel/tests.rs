@@ -50,15 +50,17 @@ async fn delivered_through(writer: impl AsyncWrite + Unpin + Send + 'static) -> 
     for id in 1..=100u64 {
         push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
     }
-    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
     serve(PeerId::random(), futures::io::Cursor::new(frames), writer, 1024, |_| 0, deliver, 10);
     let mut seen = 0;
     loop {
         tokio::select! {
-            inbound = delivered.recv() => match inbound {
-                Some(inbound) => {
-                    seen += 1;
-                    inbound.channel.respond(inbound.request);
+            batch = delivered.recv() => match batch {
+                Some(batch) => {
+                    for inbound in batch {
+                        seen += 1;
+                        inbound.channel.respond(inbound.request);
+                    }
                 }
                 None => break,
             },
@@ -79,15 +81,15 @@ async fn a_requester_and_a_responder_answer_every_request_over_one_stream() {
     use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
     let (client, server) = tokio::io::duplex(4096);
     let (server_read, server_write) = tokio::io::split(server);
-    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
     serve(PeerId::random(), server_read.compat(), server_write.compat_write(), 1024, |_| 0, deliver, 16);
     // Answers in reverse order of arrival, a batch at a time.
     tokio::spawn(async move {
         let mut held = Vec::new();
-        while let Some(inbound) = delivered.recv().await {
-            held.push(inbound);
-            while let Ok(inbound) = delivered.try_recv() {
-                held.push(inbound);
+        while let Some(batch) = delivered.recv().await {
+            held.extend(batch);
+            while let Ok(batch) = delivered.try_recv() {
+                held.extend(batch);
             }
             for inbound in held.drain(..).rev() {
                 let doubled = inbound.request * 2;
@@ -140,15 +142,15 @@ async fn requests_past_the_in_flight_limit_are_refused_with_a_code() {
     for id in 1..=100u64 {
         push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
     }
-    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
     let kept = Kept::default();
     let refused_as = |error: Error| 1000 + u64::from(error.code().number());
     serve(PeerId::random(), futures::io::Cursor::new(frames), kept.clone(), 1024, refused_as, deliver, 10);
     // Hold every delivered request unanswered: the first 10 are in flight, the other 90
     // are answered at once with `unavailable`.
     let mut held = Vec::new();
-    while let Ok(Some(inbound)) = tokio::time::timeout(std::time::Duration::from_secs(1), delivered.recv()).await {
-        held.push(inbound.request);
+    while let Ok(Some(batch)) = tokio::time::timeout(std::time::Duration::from_secs(1), delivered.recv()).await {
+        held.extend(batch.into_iter().map(|inbound| inbound.request));
     }
     assert_eq!(held, (1..=10).collect::<Vec<u64>>());
     let written = kept.0.lock().clone();
@@ -169,7 +171,7 @@ async fn a_requester_keeps_at_most_a_window_unanswered() {
     use tokio_util::compat::{TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt};
     let (client, server) = tokio::io::duplex(1 << 20);
     let (server_read, server_write) = tokio::io::split(server);
-    let (deliver, mut delivered) = mpsc::unbounded_channel::<Inbound<u64, u64>>();
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
     serve(PeerId::random(), server_read.compat(), server_write.compat_write(), 1024, |_| 0, deliver, 64);
     let (client_read, client_write) = tokio::io::split(client);
     let requests = request(client_read.compat(), client_write.compat_write(), 1024, 4, || {});
@@ -180,10 +182,10 @@ async fn a_requester_keeps_at_most_a_window_unanswered() {
             answer
         })
         .collect();
-    let next = |delivered: &mut mpsc::UnboundedReceiver<Inbound<u64, u64>>| {
+    let next = |delivered: &mut mpsc::UnboundedReceiver<Vec<Inbound<u64, u64>>>| {
         let mut arrived = Vec::new();
-        while let Ok(inbound) = delivered.try_recv() {
-            arrived.push(inbound);
+        while let Ok(batch) = delivered.try_recv() {
+            arrived.extend(batch);
         }
         arrived
     };
@@ -200,6 +202,38 @@ async fn a_requester_keeps_at_most_a_window_unanswered() {
         inbound.channel.respond(inbound.request);
     }
     drop(answers);
+}
+
+/// The requests that arrived together are delivered together, at most `MAX_BATCH` at a time,
+/// and the last of them is not held back for more.
+#[tokio::test(start_paused = true)]
+async fn requests_that_arrive_together_are_delivered_in_one_batch() {
+    let mut frames = Vec::new();
+    for id in 1..=(MAX_BATCH as u64 + 10) {
+        push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+    }
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
+    serve(PeerId::random(), futures::io::Cursor::new(frames), Kept::default(), 1024, |_| 0, deliver, 1024);
+    let mut sizes = Vec::new();
+    let mut requests = Vec::new();
+    while let Ok(Some(batch)) = tokio::time::timeout(std::time::Duration::from_secs(1), delivered.recv()).await {
+        sizes.push(batch.len());
+        requests.extend(batch.into_iter().map(|inbound| inbound.request));
+    }
+    assert_eq!(sizes, vec![MAX_BATCH, 10]);
+    assert_eq!(requests, (1..=(MAX_BATCH as u64 + 10)).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_frame_counts_as_buffered_only_when_whole() {
+    let mut frame = Vec::new();
+    push_frame(&mut frame, 7, &[1, 2, 3]);
+    assert!(frame_buffered(&frame, 1024));
+    for cut in 0..frame.len() {
+        assert!(!frame_buffered(&frame[..cut], 1024), "{cut} bytes of {}", frame.len());
+    }
+    // A header no frame may have: reading it fails without waiting for more.
+    assert!(frame_buffered(&u32::MAX.to_be_bytes(), 1024));
 }
 
 #[tokio::test]

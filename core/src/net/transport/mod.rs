@@ -67,14 +67,15 @@ struct Behaviour {
     mdns: Toggle<mdns::tokio::Behaviour>,
 }
 
-/// Inbound requests, for a node.
+/// Inbound requests, for a node: in batches, each the requests that arrived together on one
+/// stream.
 #[cfg_attr(
     not(feature = "node"),
     allow(dead_code, reason = "every swarm makes one; only a node serves what arrives in it")
 )]
 pub(crate) struct Incoming {
-    pub(crate) raft: mpsc::UnboundedReceiver<Inbound<RaftRequest, RaftResponse>>,
-    pub(crate) client: mpsc::UnboundedReceiver<Inbound<ClientRequest, ClientResponse>>,
+    pub(crate) raft: mpsc::UnboundedReceiver<Vec<Inbound<RaftRequest, RaftResponse>>>,
+    pub(crate) client: mpsc::UnboundedReceiver<Vec<Inbound<ClientRequest, ClientResponse>>>,
 }
 
 enum Command {
@@ -361,7 +362,7 @@ fn accept<Req, Resp>(
     control: &streams::Control,
     protocol: Protocol,
     failure: fn(Error) -> Resp,
-    deliver: mpsc::UnboundedSender<Inbound<Req, Resp>>,
+    deliver: channel::Deliver<Req, Resp>,
 ) -> Result<()>
 where
     Req: DeserializeOwned + Send + 'static,
@@ -449,8 +450,10 @@ mod tests {
         let address = server.listen_addrs().await.remove(0);
         let answering = server.clone();
         tokio::spawn(async move {
-            while let Some(inbound) = incoming.client.recv().await {
-                answering.respond_client(inbound.channel, Ok(ClientReply::Done));
+            while let Some(batch) = incoming.client.recv().await {
+                for inbound in batch {
+                    answering.respond_client(inbound.channel, Ok(ClientReply::Done));
+                }
             }
         });
         (server, address)
