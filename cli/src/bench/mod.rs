@@ -354,41 +354,42 @@ fn trailing(last_ok: Option<Instant>) -> u64 {
     last_ok.map_or(0, |last| last.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64)
 }
 
-/// A client of `--in-flight N`: one task keeping N operations of the mix in flight.
+/// A client of `--in-flight N`: one task keeping N operations of the mix in flight (the
+/// operations are futures polled by that task, not tasks of their own).
 fn run_in_flight(shared: &Shared, client: usize, store: clustron::Store) -> Samples {
+    use futures::stream::{FuturesUnordered, StreamExt};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let mut rng = Rng::new(client as u64 + 1);
     let mut samples = Vec::with_capacity(1 << 16);
-    let value: Arc<str> = shared.value.as_str().into();
+    let value: &str = &shared.value;
+    let store = &store;
     let mut last_ok = None;
     runtime.block_on(async {
-        let mut in_flight = tokio::task::JoinSet::new();
+        let mut in_flight = FuturesUnordered::new();
         loop {
             while in_flight.len() < shared.args.in_flight && !shared.stop.load(Ordering::Relaxed) {
                 let op = shared.pick(&mut rng);
                 let key = shared.key(op, client, &mut rng, 0);
-                let (store, value) = (store.clone(), Arc::clone(&value));
-                in_flight.spawn(async move {
+                in_flight.push(async move {
                     let started = Instant::now();
                     let outcome = match op {
                         Op::Get => store.get(&key).await.map(drop),
                         Op::GetLocal => store.get(&key).local().await.map(drop),
-                        _ => store.put(key, &*value).await.map(drop),
+                        _ => store.put(key, value).await.map(drop),
                     };
                     (op, started.elapsed(), outcome)
                 });
             }
-            let Some(finished) = in_flight.join_next().await else { break };
+            let Some(finished) = in_flight.next().await else { break };
             match finished {
-                Ok((op, took, Ok(()))) => {
+                (op, took, Ok(())) => {
                     shared.succeeded(&mut last_ok, Instant::now());
                     if shared.measuring.load(Ordering::Relaxed) {
                         shared.done.fetch_add(1, Ordering::Relaxed);
                         samples.push((op.index() as u8, took.as_nanos().min(u128::from(u64::MAX)) as u64));
                     }
                 }
-                Ok((_, _, Err(error))) => shared.failed(error.to_string()),
-                Err(error) => shared.failed(error.to_string()),
+                (_, _, Err(error)) => shared.failed(error.to_string()),
             }
         }
     });

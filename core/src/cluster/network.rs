@@ -250,7 +250,7 @@ impl Route {
                 let Some(peer) = self.peer else {
                     return Err(unreachable(format!("node {} has no valid peer id", self.target)));
                 };
-                net.raft(peer, self.addrs.clone(), request).await
+                net.raft(peer, &self.addrs, request).await
             }
             #[cfg(all(test, tokio_unstable))]
             Link::Sim { wires, from } => Ok(wires.raft(*from, self.target, request).await),

@@ -116,12 +116,12 @@ impl Node {
                 continue;
             }
             let Ok(peer) = node.peer.parse() else { continue };
-            let addrs = node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect();
+            let addrs: Vec<_> = node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect();
             let (net, faults) = (self.inner.net.clone(), Arc::clone(&self.inner.faults));
             let request = RaftRequest { store: String::new(), rpc: rpc.clone() };
             tokio::spawn(async move {
                 if faults.pass().await {
-                    let _ = tokio::time::timeout(within, net.raft(peer, addrs, request)).await;
+                    let _ = tokio::time::timeout(within, net.raft(peer, &addrs, request)).await;
                 }
             });
         }

@@ -125,7 +125,7 @@ impl Node {
                     Some((peer, addrs)) => self
                         .inner
                         .net
-                        .client(peer, addrs, self.request(CATALOGUE, body.clone()))
+                        .client(peer, &addrs, self.request(CATALOGUE, body.clone()))
                         .await
                         .unwrap_or_else(|error| Err(fault(error))),
                     None => Err(fault(Error::unavailable("no catalogue leader and no seed"))),
@@ -154,7 +154,7 @@ impl Node {
         };
         let addrs: Vec<Multiaddr> = node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect();
         let request = self.request(store, body);
-        self.inner.net.client(peer, addrs, request).await.unwrap_or_else(|error| Err(fault(error)))
+        self.inner.net.client(peer, &addrs, request).await.unwrap_or_else(|error| Err(fault(error)))
     }
 
     /// A request of this node to another: with the node's token (which only matters before

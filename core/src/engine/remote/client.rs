@@ -56,11 +56,12 @@ impl RequestIds {
     }
 }
 
+/// A node to send requests to. Cheap to clone (every request takes one).
 #[derive(Clone, Debug)]
 pub(super) struct Target {
-    node: Option<NodeInfo>,
+    node: Option<Arc<NodeInfo>>,
     peer: PeerId,
-    addrs: Vec<Multiaddr>,
+    addrs: Arc<[Multiaddr]>,
 }
 
 /// A request id not answered yet (see [`ClusterClient::request_id`]).
@@ -80,7 +81,7 @@ impl Target {
         Some(Target {
             peer: node.peer.parse().ok()?,
             addrs: node.addrs.iter().filter_map(|addr| addr.parse().ok()).collect(),
-            node: Some(node.clone()),
+            node: Some(Arc::new(node.clone())),
         })
     }
 }
@@ -183,7 +184,7 @@ impl ClusterClient {
                 Ok((peer, welcome)) if self.only_seeds => {
                     let mut nodes = self.nodes.write();
                     if !nodes.iter().any(|known| known.peer == peer) {
-                        nodes.push(Target { node: Some(welcome.node), peer, addrs: vec![address] });
+                        nodes.push(Target { node: Some(Arc::new(welcome.node)), peer, addrs: Arc::new([address]) });
                     }
                     greeted = true;
                 }
@@ -260,7 +261,7 @@ impl ClusterClient {
                 None => self.target(store),
             };
             let Some(target) = target else {
-                if let Err(error) = self.discover().await {
+                if let Err(error) = Box::pin(self.discover()).await {
                     last = error;
                 }
                 if Instant::now() >= deadline {
@@ -273,18 +274,21 @@ impl ClusterClient {
             // One attempt gets what is left of the call's time: an unanswered request (a node
             // paused or cut off) must not outlast it.
             let left = deadline.saturating_duration_since(Instant::now());
-            let answer = tokio::time::timeout(left, self.net.client(target.peer, target.addrs.clone(), request))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Error::unavailable(format!(
-                        "no answer within the call timeout ({} ms)",
-                        self.call_timeout.as_millis()
-                    )))
-                });
+            let answer = match self.net.client_within(target.peer, &target.addrs, request, left).await {
+                Ok(Some(answer)) => Ok(answer),
+                Ok(None) => Err(Error::unavailable(format!(
+                    "no answer within the call timeout ({} ms)",
+                    self.call_timeout.as_millis()
+                ))),
+                Err(error) => Err(error),
+            };
             match answer {
                 Ok(Ok(reply)) => {
                     if fixed.is_none() {
-                        self.leaders.lock().insert(store.to_owned(), target.clone());
+                        let mut leaders = self.leaders.lock();
+                        if leaders.get(store).is_none_or(|known| known.peer != target.peer) {
+                            leaders.insert(store.to_owned(), target.clone());
+                        }
                     }
                     return Ok((reply, target));
                 }
@@ -371,7 +375,7 @@ impl ClusterClient {
         let addrs = seed_addrs(address).await?;
         let address = addrs.first().cloned().ok_or_else(|| Error::invalid(format!("{address} resolves to nothing")))?;
         let peer = self.net.connect(address.clone()).await?;
-        Ok(Target { node: None, peer, addrs: vec![address] })
+        Ok(Target { node: None, peer, addrs: Arc::new([address]) })
     }
 
     /// Who listens at `address`.

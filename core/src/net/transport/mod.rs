@@ -249,7 +249,7 @@ impl Net {
             .await
             .map_err(|_| Error::unavailable(format!("{address} did not answer")))??;
         let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION }, auth };
-        match self.client(peer, vec![address], hello).await? {
+        match self.client(peer, &[address], hello).await? {
             Ok(ClientReply::Welcome { node, members, stores, .. }) => Ok((peer, Welcome { node, members, stores })),
             Ok(other) => Err(Error::internal(format!("unexpected answer to hello: {other:?}"))),
             Err(ClientFault::Error(error)) => Err(error),
@@ -266,15 +266,29 @@ impl Net {
     pub(crate) async fn client(
         &self,
         peer: PeerId,
-        addrs: Vec<Multiaddr>,
+        addrs: &[Multiaddr],
         request: ClientRequest,
     ) -> Result<ClientResponse> {
-        self.request(CLIENT, peer, addrs, &request).await
+        let answer = self.request(CLIENT, peer, addrs, &request, REQUEST_TIMEOUT).await?;
+        answer.ok_or_else(|| Error::unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}")))
+    }
+
+    /// [`client`](Self::client) given at most `within` (connecting included): `None` when no
+    /// answer came by then. One timer serves both limits (this and the stuck-stream one).
+    pub(crate) async fn client_within(
+        &self,
+        peer: PeerId,
+        addrs: &[Multiaddr],
+        request: ClientRequest,
+        within: Duration,
+    ) -> Result<Option<ClientResponse>> {
+        self.request(CLIENT, peer, addrs, &request, within).await
     }
 
     #[cfg(feature = "node")]
-    pub(crate) async fn raft(&self, peer: PeerId, addrs: Vec<Multiaddr>, request: RaftRequest) -> Result<RaftResponse> {
-        self.request(RAFT, peer, addrs, &request).await
+    pub(crate) async fn raft(&self, peer: PeerId, addrs: &[Multiaddr], request: RaftRequest) -> Result<RaftResponse> {
+        let answer = self.request(RAFT, peer, addrs, &request, REQUEST_TIMEOUT).await?;
+        answer.ok_or_else(|| Error::unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}")))
     }
 
     #[cfg(feature = "node")]
@@ -292,19 +306,33 @@ impl Net {
         let _ = self.send(Command::Shutdown);
     }
 
-    /// One request on the peer's open stream for the protocol (opened first if needed).
+    /// One request on the peer's open stream for the protocol (opened first if needed), given
+    /// at most `within`: `None` when no answer came by then.
     async fn request<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         protocol: Protocol,
         peer: PeerId,
-        addrs: Vec<Multiaddr>,
+        addrs: &[Multiaddr],
         request: &Req,
-    ) -> Result<Resp> {
+        within: Duration,
+    ) -> Result<Option<Resp>> {
         let body = channel::encode(request, protocol.max)?;
-        let requests = self.channel(protocol, peer, addrs).await?;
+        let start = tokio::time::Instant::now();
+        let requests = match self.open_channel(protocol, peer) {
+            Some(requests) => requests,
+            // Opening is rare and its future large: on the heap, so that every request's
+            // future stays small (it is moved as it is built).
+            None => match tokio::time::timeout(within, Box::pin(self.channel(protocol, peer, addrs))).await {
+                Ok(requests) => requests?,
+                Err(_) => return Ok(None),
+            },
+        };
         let (reply, answer) = oneshot::channel();
         requests.send((body, reply)).map_err(|_| Error::unavailable(format!("the stream to {peer} has closed")))?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+        let stuck = start + REQUEST_TIMEOUT;
+        let until = stuck.min(start + within);
+        match tokio::time::timeout_at(until, answer).await {
+            Err(_) if until < stuck => Ok(None),
             Err(_) => {
                 // Long polls are shorter than this: the stream is stuck. Later requests go on
                 // a new one (this one ends once its other requests are answered or fail).
@@ -316,25 +344,30 @@ impl Net {
                 Err(Error::unavailable(format!("{peer} did not answer within {REQUEST_TIMEOUT:?}")))
             }
             Ok(Err(_)) => Err(Error::unavailable(format!("the stream to {peer} has closed"))),
-            Ok(Ok(body)) => channel::decode(&body?),
+            Ok(Ok(body)) => channel::decode(&body?).map(Some),
         }
+    }
+
+    /// The queue of the open stream to `peer` for `protocol`, if there is one.
+    fn open_channel(&self, protocol: Protocol, peer: PeerId) -> Option<Requests> {
+        self.channels.open.lock().get(&(peer, protocol.name)).filter(|requests| !requests.is_closed()).cloned()
     }
 
     /// The queue of the open stream to `peer` for `protocol`, opening one (and connecting)
     /// when there is none.
-    async fn channel(&self, protocol: Protocol, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<Requests> {
+    async fn channel(&self, protocol: Protocol, peer: PeerId, addrs: &[Multiaddr]) -> Result<Requests> {
         let key = (peer, protocol.name);
-        if let Some(requests) = self.channels.open.lock().get(&key).filter(|requests| !requests.is_closed()) {
-            return Ok(requests.clone());
+        if let Some(requests) = self.open_channel(protocol, peer) {
+            return Ok(requests);
         }
         let opening = Arc::clone(self.channels.opening.lock().entry(key).or_default());
         let _one_at_a_time = opening.lock().await;
-        if let Some(requests) = self.channels.open.lock().get(&key).filter(|requests| !requests.is_closed()) {
-            return Ok(requests.clone());
+        if let Some(requests) = self.open_channel(protocol, peer) {
+            return Ok(requests);
         }
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             let (reply, answer) = oneshot::channel();
-            self.send(Command::Reach(peer, addrs, reply))?;
+            self.send(Command::Reach(peer, addrs.to_vec(), reply))?;
             answer.await.map_err(|_| Error::unavailable("the network has shut down"))??;
             self.control
                 .open_stream(peer, protocol.name)
@@ -478,7 +511,7 @@ mod tests {
         let (_server, address) = answering_server().await;
         let asks = (0..48).map(|_| async {
             let (client, peer) = client_of(&address).await?;
-            client.client(peer, vec![address.clone()], request("s".into())).await
+            client.client(peer, std::slice::from_ref(&address), request("s".into())).await
         });
         for (n, answer) in futures::future::join_all(asks).await.into_iter().enumerate() {
             assert!(matches!(answer, Ok(Ok(ClientReply::Done))), "client {n}: {answer:?}");
@@ -495,7 +528,7 @@ mod tests {
         for n in 0..8 {
             let (client, peer) = client_of(&address).await.unwrap();
             for (what, store) in [("the large request", "v".repeat(1 << 20)), ("the next request", "s".into())] {
-                let answer = client.client(peer, vec![address.clone()], request(store));
+                let answer = client.client(peer, std::slice::from_ref(&address), request(store));
                 let answer = tokio::time::timeout(Duration::from_secs(20), answer).await;
                 assert!(matches!(answer, Ok(Ok(Ok(ClientReply::Done)))), "client {n}: {what}");
             }
