@@ -5,6 +5,7 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use libp2p::PeerId;
 
 use super::access::{is_audited, request_kind, wall_ms};
@@ -20,7 +21,7 @@ use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;
 use crate::net::wire::{
     AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp,
-    RaftRequest, RaftResponse, StoreSettings, PROTOCOL_VERSION,
+    RaftRequest, RaftResponse, RequestId, StoreSettings, PROTOCOL_VERSION,
 };
 use crate::state::command::{Command, Query};
 use crate::{Error, ErrorCode};
@@ -54,15 +55,22 @@ impl Node {
         self.sweep_idle_watches();
     }
 
-    /// Answers the client requests that arrived together on one stream. Reads of a store held
-    /// here take no task each: a serializable one is answered at once, and the linearizable
-    /// ones of each store are answered by one task after one leadership confirmation (it
-    /// began after every one of them arrived, as each read's own would have). Every other
-    /// request is answered by a task of its own.
+    /// Answers the client requests that arrived together on one stream. Reads and writes of
+    /// a store held here take no task each:
+    ///
+    /// - a serializable read is answered at once;
+    /// - the linearizable reads of each store are answered by one task after one leadership
+    ///   confirmation (it began after every one of them arrived, as each read's own would
+    ///   have);
+    /// - the writes of each store are proposed in the order they arrived by one task, which
+    ///   answers each as soon as it is applied.
+    ///
+    /// Every other request is answered by a task of its own.
     fn answer_batch(&self, batch: Vec<Inbound<ClientRequest, ClientResponse>>) {
-        let mut confirming: Vec<(Arc<Replica>, Vec<HeldRead>)> = Vec::new();
+        let mut confirming: Groups<Query> = Vec::new();
+        let mut writing: Groups<(RequestId, Command)> = Vec::new();
         for Inbound { request, channel, peer } in batch {
-            if !matches!(request.body, ClientBody::Read { .. }) {
+            if !matches!(request.body, ClientBody::Read { .. } | ClientBody::Write { .. }) {
                 let node = self.clone();
                 tokio::spawn(async move {
                     let response = node.answer_boxed(request, peer).await;
@@ -77,7 +85,14 @@ impl Node {
                     continue;
                 }
             };
-            let Some(replica) = self.serving(&store, &body) else {
+            let replica = self.serving(&store, &body).filter(|replica| match &body {
+                // A lock acquire by a user is noted for its waits (`answer_admitted`).
+                ClientBody::Write { command, .. } => {
+                    replica.is_configured() && (who.is_trusted() || !matches!(command, Command::LockAcquire { .. }))
+                }
+                _ => true,
+            });
+            let Some(replica) = replica else {
                 let node = self.clone();
                 tokio::spawn(async move {
                     let response = Box::pin(node.answer_admitted(who, store, body)).await;
@@ -86,14 +101,18 @@ impl Node {
                 continue;
             };
             let timed = StoreMetrics::start(&body);
-            let ClientBody::Read { query, local } = body else { unreachable!("a read was admitted as a read") };
-            let read = HeldRead { who, query, timed, channel };
-            if local {
-                self.answer_read(&replica, read, Ok(()));
-            } else if let Some((_, reads)) = confirming.iter_mut().find(|(held, _)| Arc::ptr_eq(held, &replica)) {
-                reads.push(read);
-            } else {
-                confirming.push((replica, vec![read]));
+            match body {
+                ClientBody::Read { query, local: true } => {
+                    let held = Held { who, what: query, timed, channel };
+                    self.answer_read(&replica, held, Ok(()));
+                }
+                ClientBody::Read { query, local: false } => {
+                    held_for(&mut confirming, replica).push(Held { who, what: query, timed, channel });
+                }
+                ClientBody::Write { id, command } => {
+                    held_for(&mut writing, replica).push(Held { who, what: (id, command), timed, channel });
+                }
+                _ => unreachable!("only reads and writes are held"),
             }
         }
         for (replica, reads) in confirming {
@@ -105,16 +124,36 @@ impl Node {
                 }
             });
         }
+        for (replica, writes) in writing {
+            let node = self.clone();
+            tokio::spawn(async move {
+                let mut applying: FuturesUnordered<_> = writes
+                    .into_iter()
+                    .map(|Held { who, what: (id, command), timed, channel }| {
+                        let proposed = replica.propose(Some(id), command);
+                        async move { (Held { who, what: (), timed, channel }, proposed.await) }
+                    })
+                    .collect();
+                while let Some((held, outcome)) = applying.next().await {
+                    node.answer_held(&replica, held, outcome.map(ClientReply::Reply));
+                }
+            });
+        }
     }
 
     /// Answers a read of `replica` from its state, once `confirmed` says it may (a
     /// serializable read always may).
-    fn answer_read(&self, replica: &Replica, read: HeldRead, confirmed: Result<(), Fault>) {
-        let HeldRead { who, query, timed, channel } = read;
-        let mut response = confirmed.and_then(|()| replica.read_here(query)).map(ClientReply::Reply);
-        replica.metrics.finish(timed, &response);
-        self.screen(&who, &replica.name, &mut response);
-        self.inner.net.respond_client(channel, response);
+    fn answer_read(&self, replica: &Replica, read: Held<Query>, confirmed: Result<(), Fault>) {
+        let Held { who, what: query, timed, channel } = read;
+        let response = confirmed.and_then(|()| replica.read_here(query)).map(ClientReply::Reply);
+        self.answer_held(replica, Held { who, what: (), timed, channel }, response);
+    }
+
+    /// Sends the answer to a request held in a batch, counted in its store's metrics.
+    fn answer_held(&self, replica: &Replica, held: Held<()>, mut response: ClientResponse) {
+        replica.metrics.finish(held.timed, &response);
+        self.screen(&held.who, &replica.name, &mut response);
+        self.inner.net.respond_client(held.channel, response);
     }
 
     pub(super) fn node_of_peer(&self, peer: &PeerId) -> Option<u64> {
@@ -528,10 +567,27 @@ impl Node {
     }
 }
 
-/// A read waiting in a batch to be answered (see [`Node::answer_batch`]).
-struct HeldRead {
+/// A request of a batch, waiting to be answered by its store (see [`Node::answer_batch`]):
+/// who sent it, `what` it asks, since when, and where the answer goes.
+struct Held<T> {
     who: Principal,
-    query: Query,
+    what: T,
     timed: crate::cluster::metrics::Timed,
     channel: crate::net::channel::Responder<ClientResponse>,
+}
+
+/// The requests of a batch held for each store.
+type Groups<T> = Vec<(Arc<Replica>, Vec<Held<T>>)>;
+
+/// The requests held for `replica` in `groups`, a new group if it has none yet (a batch
+/// holds a few stores at most).
+fn held_for<T>(groups: &mut Groups<T>, replica: Arc<Replica>) -> &mut Vec<Held<T>> {
+    let at = match groups.iter().position(|(held, _)| Arc::ptr_eq(held, &replica)) {
+        Some(at) => at,
+        None => {
+            groups.push((replica, Vec::new()));
+            groups.len() - 1
+        }
+    };
+    &mut groups[at].1
 }

@@ -343,6 +343,11 @@ impl Replica {
         Ok(())
     }
 
+    /// Whether [`configured`](Self::configured) has returned `Ok` here: it would at once.
+    pub(crate) fn is_configured(&self) -> bool {
+        self.was_configured.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn is_leader(&self) -> bool {
         self.server_metrics.borrow().state == ServerState::Leader
     }
