@@ -514,6 +514,63 @@ mod tests {
         runtime.block_on(node.shutdown());
     }
 
+    /// One burst of reads and writes from one task reaches the node in batches (the node
+    /// answers a batch's reads and writes without a task each): every request gets its own
+    /// answer, refusals included.
+    #[test]
+    fn requests_answered_in_batches_each_get_their_own_answer() {
+        use futures::stream::{FuturesUnordered, StreamExt};
+        enum Asked {
+            Get(u32, crate::Result<Option<crate::Entry>>),
+            Local(u32, crate::Result<Option<crate::Entry>>),
+            Taken(crate::Result<crate::PutResult>),
+            Fresh(crate::Result<crate::PutResult>),
+            Contradictory(crate::Result<crate::PutResult>),
+        }
+        let (runtime, node, store) = one_node();
+        let one_thread = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        one_thread.block_on(async {
+            let items: Vec<_> = (0..200u32).map(|n| (format!("k/{n:03}"), n.to_string())).collect();
+            store.put_many(items).await.unwrap();
+            let store = &store;
+            let mut burst = FuturesUnordered::new();
+            for n in 0..200u32 {
+                let key = format!("k/{n:03}");
+                burst.push(Box::pin(async move {
+                    vec![Asked::Get(n, store.get(&key).await), Asked::Local(n, store.get(&key).local().await)]
+                }) as std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Asked>>>>);
+                burst.push(Box::pin(async move {
+                    vec![Asked::Taken(store.put(format!("k/{n:03}"), "x").if_absent().await)]
+                }));
+                burst.push(Box::pin(async move { vec![Asked::Fresh(store.put(format!("w/{n:03}"), "w").await)] }));
+                burst.push(Box::pin(async move {
+                    vec![Asked::Contradictory(store.put(format!("c/{n:03}"), "c").if_absent().if_version(3).await)]
+                }));
+            }
+            let mut answers = 0;
+            while let Some(asked) = burst.next().await {
+                for asked in asked {
+                    answers += 1;
+                    match asked {
+                        Asked::Get(n, entry) | Asked::Local(n, entry) => {
+                            assert_eq!(entry.unwrap().unwrap().value().as_str(), Some(n.to_string().as_str()));
+                        }
+                        Asked::Taken(put) => assert!(!put.unwrap().changed, "the key exists: not written"),
+                        Asked::Fresh(put) => assert!(put.unwrap().created),
+                        Asked::Contradictory(put) => {
+                            assert_eq!(put.unwrap_err().code(), crate::ErrorCode::InvalidInput);
+                        }
+                    }
+                }
+            }
+            assert_eq!(answers, 1_000);
+            assert_eq!(store.count(crate::KeyRange::prefix("w/")).await.unwrap(), 200);
+            assert_eq!(store.count(crate::KeyRange::prefix("c/")).await.unwrap(), 0);
+        });
+        drop(store);
+        runtime.block_on(node.shutdown());
+    }
+
     /// The node and the client's callers share one thread: had opening, a watch, a queued
     /// acquire or a transaction's read blocked that thread for its round trip, the node
     /// could not have answered it (the call would fail after its 15 s deadline).
