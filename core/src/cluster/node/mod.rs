@@ -13,6 +13,7 @@
 
 mod access;
 mod backups;
+mod batch;
 mod follow;
 mod heap;
 mod liveness;

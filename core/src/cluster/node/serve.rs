@@ -5,7 +5,6 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use libp2p::PeerId;
 
 use super::access::{is_audited, request_kind, wall_ms};
@@ -15,13 +14,13 @@ use crate::cluster::auth::{check_request, confine, Principal};
 use crate::cluster::catalogue::CATALOGUE;
 use crate::cluster::metrics::StoreMetrics;
 use crate::cluster::network::{self, RaftRpc, RaftRpcReply};
-use crate::cluster::replica::{Fault, Replica};
+use crate::cluster::replica::Replica;
 use crate::config::{normalize_store_name, HistoryLimits};
 use crate::engine::mailbox::Recv;
 use crate::net::transport::Inbound;
 use crate::net::wire::{
     AuthOp, AuthReply, ClientBody, ClientFault, ClientReply, ClientRequest, ClientResponse, ClusterView, MembersOp,
-    RaftRequest, RaftResponse, RequestId, StoreSettings, PROTOCOL_VERSION,
+    RaftRequest, RaftResponse, StoreSettings, PROTOCOL_VERSION,
 };
 use crate::state::command::{Command, Query};
 use crate::{Error, ErrorCode};
@@ -53,107 +52,6 @@ impl Node {
             }
         });
         self.sweep_idle_watches();
-    }
-
-    /// Answers the client requests that arrived together on one stream. Reads and writes of
-    /// a store held here take no task each:
-    ///
-    /// - a serializable read is answered at once;
-    /// - the linearizable reads of each store are answered by one task after one leadership
-    ///   confirmation (it began after every one of them arrived, as each read's own would
-    ///   have);
-    /// - the writes of each store are proposed in the order they arrived by one task, which
-    ///   answers each as soon as it is applied.
-    ///
-    /// Every other request is answered by a task of its own.
-    fn answer_batch(&self, batch: Vec<Inbound<ClientRequest, ClientResponse>>) {
-        let mut confirming: Groups<Query> = Vec::new();
-        let mut writing: Groups<(RequestId, Command)> = Vec::new();
-        for Inbound { request, channel, peer } in batch {
-            if !matches!(request.body, ClientBody::Read { .. } | ClientBody::Write { .. }) {
-                let node = self.clone();
-                tokio::spawn(async move {
-                    let response = node.answer_boxed(request, peer).await;
-                    node.inner.net.respond_client(channel, response);
-                });
-                continue;
-            }
-            let (who, store, body) = match self.admit(request, Some(peer)) {
-                Ok(admitted) => admitted,
-                Err(refused) => {
-                    self.inner.net.respond_client(channel, *refused);
-                    continue;
-                }
-            };
-            let replica = self.serving(&store, &body).filter(|replica| match &body {
-                // A lock acquire by a user is noted for its waits (`answer_admitted`).
-                ClientBody::Write { command, .. } => {
-                    replica.is_configured() && (who.is_trusted() || !matches!(command, Command::LockAcquire { .. }))
-                }
-                _ => true,
-            });
-            let Some(replica) = replica else {
-                let node = self.clone();
-                tokio::spawn(async move {
-                    let response = Box::pin(node.answer_admitted(who, store, body)).await;
-                    node.inner.net.respond_client(channel, response);
-                });
-                continue;
-            };
-            let timed = StoreMetrics::start(&body);
-            match body {
-                ClientBody::Read { query, local: true } => {
-                    let held = Held { who, what: query, timed, channel };
-                    self.answer_read(&replica, held, Ok(()));
-                }
-                ClientBody::Read { query, local: false } => {
-                    held_for(&mut confirming, replica).push(Held { who, what: query, timed, channel });
-                }
-                ClientBody::Write { id, command } => {
-                    held_for(&mut writing, replica).push(Held { who, what: (id, command), timed, channel });
-                }
-                _ => unreachable!("only reads and writes are held"),
-            }
-        }
-        for (replica, reads) in confirming {
-            let node = self.clone();
-            tokio::spawn(async move {
-                let confirmed = replica.linearizable().await;
-                for read in reads {
-                    node.answer_read(&replica, read, confirmed.clone());
-                }
-            });
-        }
-        for (replica, writes) in writing {
-            let node = self.clone();
-            tokio::spawn(async move {
-                let mut applying: FuturesUnordered<_> = writes
-                    .into_iter()
-                    .map(|Held { who, what: (id, command), timed, channel }| {
-                        let proposed = replica.propose(Some(id), command);
-                        async move { (Held { who, what: (), timed, channel }, proposed.await) }
-                    })
-                    .collect();
-                while let Some((held, outcome)) = applying.next().await {
-                    node.answer_held(&replica, held, outcome.map(ClientReply::Reply));
-                }
-            });
-        }
-    }
-
-    /// Answers a read of `replica` from its state, once `confirmed` says it may (a
-    /// serializable read always may).
-    fn answer_read(&self, replica: &Replica, read: Held<Query>, confirmed: Result<(), Fault>) {
-        let Held { who, what: query, timed, channel } = read;
-        let response = confirmed.and_then(|()| replica.read_here(query)).map(ClientReply::Reply);
-        self.answer_held(replica, Held { who, what: (), timed, channel }, response);
-    }
-
-    /// Sends the answer to a request held in a batch, counted in its store's metrics.
-    fn answer_held(&self, replica: &Replica, held: Held<()>, mut response: ClientResponse) {
-        replica.metrics.finish(held.timed, &response);
-        self.screen(&held.who, &replica.name, &mut response);
-        self.inner.net.respond_client(held.channel, response);
     }
 
     pub(super) fn node_of_peer(&self, peer: &PeerId) -> Option<u64> {
@@ -228,7 +126,7 @@ impl Node {
     /// [`answer_from`](Self::answer_from) on the heap, for a request's own task: the task
     /// then holds a pointer, so spawning it, polling it and ending it move a few hundred
     /// bytes instead of the answer's whole state (kilobytes) several times per request.
-    fn answer_boxed(
+    pub(super) fn answer_boxed(
         &self,
         request: ClientRequest,
         peer: PeerId,
@@ -251,7 +149,7 @@ impl Node {
     }
 
     /// Answers a request [`admit`](Self::admit) let through.
-    async fn answer_admitted(&self, who: Principal, store: String, body: ClientBody) -> ClientResponse {
+    pub(super) async fn answer_admitted(&self, who: Principal, store: String, body: ClientBody) -> ClientResponse {
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
             ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => {
@@ -277,7 +175,7 @@ impl Node {
     }
 
     /// Takes out of an answer to a user what that user's grants do not let them see.
-    fn screen(&self, who: &Principal, store: &str, response: &mut ClientResponse) {
+    pub(super) fn screen(&self, who: &Principal, store: &str, response: &mut ClientResponse) {
         if let Principal::User { .. } = who {
             match response {
                 Ok(ClientReply::Reply(reply)) => who.filter_reply(store, reply),
@@ -290,7 +188,7 @@ impl Node {
 
     /// Who sent a request and whether its grants allow it: the sender, the store and the
     /// request (confined to the grants), or the refusal to answer.
-    fn admit(
+    pub(super) fn admit(
         &self,
         request: ClientRequest,
         peer: Option<PeerId>,
@@ -323,7 +221,7 @@ impl Node {
 
     /// The replica that answers `body` here when it is a client's read or write of a store
     /// this node holds (the catalogue's own requests take the general path).
-    fn serving(&self, store: &str, body: &ClientBody) -> Option<Arc<Replica>> {
+    pub(super) fn serving(&self, store: &str, body: &ClientBody) -> Option<Arc<Replica>> {
         match body {
             ClientBody::Read { .. } => {}
             ClientBody::Write { command, .. } if !command.is_internal() => {}
@@ -565,29 +463,4 @@ impl Node {
             }
         }
     }
-}
-
-/// A request of a batch, waiting to be answered by its store (see [`Node::answer_batch`]):
-/// who sent it, `what` it asks, since when, and where the answer goes.
-struct Held<T> {
-    who: Principal,
-    what: T,
-    timed: crate::cluster::metrics::Timed,
-    channel: crate::net::channel::Responder<ClientResponse>,
-}
-
-/// The requests of a batch held for each store.
-type Groups<T> = Vec<(Arc<Replica>, Vec<Held<T>>)>;
-
-/// The requests held for `replica` in `groups`, a new group if it has none yet (a batch
-/// holds a few stores at most).
-fn held_for<T>(groups: &mut Groups<T>, replica: Arc<Replica>) -> &mut Vec<Held<T>> {
-    let at = match groups.iter().position(|(held, _)| Arc::ptr_eq(held, &replica)) {
-        Some(at) => at,
-        None => {
-            groups.push((replica, Vec::new()));
-            groups.len() - 1
-        }
-    };
-    &mut groups[at].1
 }

@@ -289,7 +289,7 @@ impl<Resp: Serialize> Responder<Resp> {
 pub(crate) type Deliver<Req, Resp> = mpsc::UnboundedSender<Vec<Inbound<Req, Resp>>>;
 
 /// The most requests delivered in one batch.
-const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// Whether `buffered` (what a reader holds) starts with a whole frame, header and body: the
 /// next [`read_frame`] then needs nothing from the stream. A header that declares a frame of
