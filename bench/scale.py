@@ -346,20 +346,28 @@ def scenario_leaders(args):
     cluster = Cluster(args.binary, 3, args.quota, args.work)
     try:
         cluster.create_stores([f"lead-{n}" for n in range(count)], 3, parallel=8)
-        time.sleep(5)
 
         def counts():
             try:
                 _, leaders = placement(cluster.stores())
             except (RuntimeError, subprocess.TimeoutExpired):
                 return None
-            return sorted(leaders.values()) + [0] * (3 - len(leaders))
+            return sorted(list(leaders.values()) + [0] * (3 - len(leaders)))
 
-        before = counts()
+        def wait_for(condition, what, within=120):
+            """The leader counts once `condition` holds for them (polled; at most `within` s)."""
+            deadline, now = time.monotonic() + within, None
+            while time.monotonic() < deadline:
+                now = counts()
+                if now is not None and condition(now):
+                    return now
+                time.sleep(0.5)
+            raise RuntimeError(f"no {what} within {within} s (leaders per node: {now})")
+
+        before = wait_for(lambda now: sum(now) == count, "leader for every store")
         cluster.processes[2].kill()
         cluster.processes[2].wait()
-        time.sleep(8)
-        after_kill = counts()
+        after_kill = wait_for(lambda now: sum(now) == count and now[0] == 0, "leader for every store on the survivors")
         log(f"  leaders per node {before}, {after_kill} with node 2 down")
         cluster.restart(2)
         restarted, timeline, even = time.monotonic(), [], None
