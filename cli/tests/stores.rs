@@ -350,16 +350,22 @@ fn a_store_at_its_quota_refuses_writes_serves_reads_keeps_the_quota_across_a_lea
     assert!(run.stderr.contains("max_key_bytes"), "{}", run.stderr);
 }
 
-#[test]
-fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_without_losing_a_write() {
-    let mut cluster = Cluster::start(3, "base", &["--metrics", "127.0.0.1:0"], true);
+/// 3 nodes serving metrics, and 6 stores `PREFIX0`..`PREFIX5` with `writes` numbered keys each.
+fn three_nodes_with_stores(prefix: &str, writes: u32) -> (Cluster, Vec<String>) {
+    let cluster = Cluster::start(3, "base", &["--metrics", "127.0.0.1:0"], true);
     let admin_now = admin(&cluster);
-    let names: Vec<String> = (0..6).map(|n| format!("quiet{n}")).collect();
+    let names: Vec<String> = (0..6).map(|n| format!("{prefix}{n}")).collect();
     for name in &names {
         admin_now.create_store(name, StoreSettings::default()).unwrap();
         let store = clustron::open(&cluster.target(name)).wait().unwrap();
-        common::put_numbered(&store, 20);
+        common::put_numbered(&store, writes);
     }
+    (cluster, names)
+}
+
+#[test]
+fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_without_losing_a_write() {
+    let (mut cluster, names) = three_nodes_with_stores("quiet", 20);
     let leader_of = |cluster: &Cluster, name: &str| {
         let leader = admin(cluster).store(name).ok()?.leader?;
         Some(index_of(cluster, leader.id))
@@ -405,14 +411,7 @@ fn idle_stores_go_quiet_and_the_groups_a_killed_node_led_elect_new_leaders_witho
 /// until the counts are within one of each other, without losing a write.
 #[test]
 fn a_restarted_node_takes_back_a_fair_share_of_the_leaders() {
-    let mut cluster = Cluster::start(3, "base", &["--metrics", "127.0.0.1:0"], true);
-    let admin_now = admin(&cluster);
-    let names: Vec<String> = (0..6).map(|n| format!("spread{n}")).collect();
-    for name in &names {
-        admin_now.create_store(name, StoreSettings::default()).unwrap();
-        let store = clustron::open(&cluster.target(name)).wait().unwrap();
-        common::put_numbered(&store, 10);
-    }
+    let (mut cluster, names) = three_nodes_with_stores("spread", 10);
     // Counted from each node's metrics: `store show` would read from each group, and a
     // linearizable read renews the leader's lease on its followers, which keeps a group from
     // moving (a group serving reads is not idle).

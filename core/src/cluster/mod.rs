@@ -19,6 +19,8 @@ mod sim;
 pub(crate) mod types;
 
 pub use disk::{DiskFaults, Fatal};
+#[cfg(test)]
+pub(crate) use node::one_node_on_its_runtime;
 pub use node::{Node, NodeConfig, StartError};
 
 #[cfg(feature = "fuzzing")]

@@ -557,6 +557,18 @@ impl Node {
     }
 }
 
+/// Tests: a node in this process on a runtime of its own (2 workers), listening on a free
+/// 127.0.0.1 port and serving `store`; the runtime, the node and the port.
+#[cfg(test)]
+pub(crate) fn one_node_on_its_runtime(store: &str) -> (tokio::runtime::Runtime, Node, u16) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config =
+        NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec![store.into()], ..NodeConfig::default() };
+    let node = runtime.block_on(Node::start(config)).expect("the node starts");
+    (runtime, node, port)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,7 +224,6 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::node::NodeConfig;
     use crate::net::wire::{ClientBody, ClientRequest, RequestId};
     use crate::state::command::Command;
     use crate::state::kv::PutItem;
@@ -232,11 +231,7 @@ mod tests {
 
     /// A one-node store `s` (elected) on its own runtime, and a watch of every key on it.
     fn one_node_watching_every_key() -> (tokio::runtime::Runtime, Node, u64) {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let config =
-            NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec!["s".into()], ..NodeConfig::default() };
-        let node = runtime.block_on(Node::start(config)).expect("the node starts");
+        let (runtime, node, _) = crate::cluster::one_node_on_its_runtime("s");
         let watch = runtime.block_on(async {
             let replica = node.replica("s").expect("the node has the store");
             assert!(replica.elected(Duration::from_secs(10)).await, "the store elects its node");

@@ -7,11 +7,7 @@ use crate::Store;
 /// A one-node cluster in this process (on its own runtime) serving store `s`, and a
 /// handle on it through the remote client.
 fn one_node() -> (tokio::runtime::Runtime, Node, Store) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let config =
-        NodeConfig { listen: vec![format!("127.0.0.1:{port}")], stores: vec!["s".into()], ..NodeConfig::default() };
-    let node = runtime.block_on(Node::start(config)).expect("the node starts");
+    let (runtime, node, port) = crate::cluster::one_node_on_its_runtime("s");
     let store = crate::open(&format!("clustron://127.0.0.1:{port}/s")).wait().expect("the store opens");
     (runtime, node, store)
 }
