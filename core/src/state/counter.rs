@@ -138,7 +138,7 @@ pub(crate) fn delete(c: &mut Change<'_>, name: &Key) -> Result<bool> {
         return Ok(false);
     };
     if let Some(at) = old.expires_at {
-        c.deadlines.remove(at, Due::Counter(name.clone()));
+        c.deadlines.remove(at, &Due::Counter(name.clone()));
     }
     c.mark_changed();
     Ok(true)

@@ -64,10 +64,10 @@ impl Deadlines {
 
     /// Removes a deadline. Tolerates one that is already gone: the sweep pops a deadline
     /// before handling it, and the handler then runs the ordinary bookkeeping.
-    pub(crate) fn remove(&mut self, at: u64, due: Due) {
+    pub(crate) fn remove(&mut self, at: u64, due: &Due) {
         if let Some((time, reached)) = &mut self.reached {
             if *time == at {
-                reached.remove(&due);
+                reached.remove(due);
                 if reached.is_empty() {
                     self.reached = None;
                 }
@@ -75,7 +75,7 @@ impl Deadlines {
             }
         }
         let Some(bucket) = self.buckets.get_mut(&at) else { return };
-        bucket.remove(&due);
+        bucket.remove(due);
         if bucket.is_empty() {
             self.buckets.remove(&at);
             self.drop_dead_times();
@@ -88,7 +88,7 @@ impl Deadlines {
             return;
         }
         if let Some(old) = old {
-            self.remove(old, due.clone());
+            self.remove(old, &due);
         }
         if let Some(new) = new {
             self.add(new, due);
@@ -230,7 +230,7 @@ mod tests {
                         // Mostly a deadline that exists.
                         let pick = model.0.iter().nth((dice_roll >> 24) as usize % model.0.len().max(1)).cloned();
                         let (at, due) = pick.unwrap_or_else(|| (at, due(&mut dice)));
-                        deadlines.remove(at, due.clone());
+                        deadlines.remove(at, &due);
                         model.0.remove(&(at, due));
                     }
                     6 => {

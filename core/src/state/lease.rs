@@ -151,7 +151,7 @@ pub(crate) fn end(c: &mut Change<'_>, id: LeaseId) {
     let Some(lease) = c.coord().leases.remove(&id) else {
         return;
     };
-    c.deadlines.remove(lease.expires_at, Due::Lease(id));
+    c.deadlines.remove(lease.expires_at, &Due::Lease(id));
     for key in &lease.keys {
         if c.keys.get(key).is_some_and(|entry| entry.lease() == Some(id)) {
             kv::remove_key(c, key, DeleteCause::LeaseEnded);

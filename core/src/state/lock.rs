@@ -184,7 +184,7 @@ fn clear_holder(c: &mut Change<'_>, name: &Key) {
         }
     }
     if let Some(at) = holder.expires_at {
-        c.deadlines.remove(at, Due::LockHolder(name.clone()));
+        c.deadlines.remove(at, &Due::LockHolder(name.clone()));
     }
     c.mark_changed();
 }
@@ -210,7 +210,7 @@ fn hand_off(c: &mut Change<'_>, name: &Key) {
                 lease.waiters.remove(&(name.clone(), waiter.id));
             }
         }
-        c.deadlines.remove(waiter.deadline, Due::Waiter(name.clone(), waiter.id));
+        c.deadlines.remove(waiter.deadline, &Due::Waiter(name.clone(), waiter.id));
         if !alive {
             let error = match waiter.hold {
                 Hold::Lease(id) => Some(Error::lease_not_found(id)),
@@ -301,7 +301,7 @@ pub(crate) fn drop_waiter(c: &mut Change<'_>, name: &Key, waiter: u64, error: Op
             lease.waiters.remove(&(name.clone(), waiter));
         }
     }
-    c.deadlines.remove(removed.deadline, Due::Waiter(name.clone(), waiter));
+    c.deadlines.remove(removed.deadline, &Due::Waiter(name.clone(), waiter));
     c.notices.push(Notice::WaiterDropped { waiter, error });
     c.mark_changed();
 }
