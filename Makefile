@@ -388,7 +388,7 @@ $(VENV)/.tools: $(PY_DIR)/requirements-dev.txt
 ## python-install: the wheel of `make dist-python` pip-installed into the venv, as a user would
 ## (the tests run against the artifact that ships)
 python-install: dist-python
-	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/clustron-$(VERSION)-cp39-abi3-*.whl
+	$(VPY) -m pip install -q --force-reinstall --no-deps $(DIST)/clustron-$(VERSION)-cp310-abi3-*.whl
 
 ## python-dev: an editable debug build of the package for quick iteration (maturin develop)
 python-dev: python-venv
@@ -455,7 +455,7 @@ bench-node: node-build
 ##   clustron-c-VERSION-HOST.tar.gz        libclustron.so.VERSION (SONAME libclustron.so.MAJOR) and
 ##                                         symlinks, libclustron.a, clustron.h, pkg-config, CMake package
 ##   *-debug.tar.gz                        the debug symbols of both (found through .gnu_debuglink)
-##   clustron-VERSION-cp39-abi3-manylinux2014_x86_64.whl and clustron-VERSION.tar.gz (Python)
+##   clustron-VERSION-cp310-abi3-manylinux2014_x86_64.whl and clustron-VERSION.tar.gz (Python)
 ##   clustron-VERSION.tgz and clustron-linux-x64-gnu-VERSION.tgz (npm: the package and its addon)
 ##   SHA256SUMS
 ## `make test-dist` installs and uses them with cargo and rustc off PATH.

@@ -102,7 +102,7 @@ grep -q "#define CLUSTRON_VERSION_STRING \"$version\"" "$work/c/include/clustron
 
 # ---- the Python wheel ----
 step "Python wheel"
-wheel=$(ls "$dist"/clustron-"$version"-cp39-abi3-*manylinux2014_x86_64*.whl)
+wheel=$(ls "$dist"/clustron-"$version"-cp310-abi3-*manylinux2014_x86_64*.whl)
 "$auditwheel" show "$wheel" | tr '\n' ' ' | matches 'manylinux_2_17_x86_64' || fail "auditwheel: $("$auditwheel" show "$wheel")"
 python3 -m zipfile -l "$wheel" | matches 'dist-info/licenses/LICENSE-MIT' || fail "the wheel carries no LICENSE-MIT"
 python3 -m zipfile -l "$wheel" | matches 'dist-info/licenses/LICENSE-APACHE' || fail "the wheel carries no LICENSE-APACHE"

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clustron::{KeyRange, Label, LeaseId, LockGuard, PutOptions, Value};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDelta, PyDeltaAccess, PyDict, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDelta, PyDeltaAccess, PyDict, PyFloat, PyInt, PyString, PyTuple};
 
 use crate::errors::{check, invalid};
 
@@ -35,6 +35,16 @@ pub(crate) fn type_name(value: &Bound<'_, PyAny>) -> String {
 fn seconds(what: &str, value: &Bound<'_, PyAny>) -> PyResult<f64> {
     if value.is_instance_of::<pyo3::types::PyBool>() {
         return Err(PyTypeError::new_err(format!("{what} must be seconds (a number) or a timedelta, not bool")));
+    }
+    // Numbers first: they are what a TTL usually is, and the exact type checks are cheap where
+    // the `timedelta` check is an `isinstance` call under the stable ABI.
+    if let Ok(float) = value.cast_exact::<PyFloat>() {
+        return Ok(float.value());
+    }
+    if let Ok(int) = value.cast_exact::<PyInt>() {
+        if let Ok(whole) = int.extract::<i64>() {
+            return Ok(whole as f64);
+        }
     }
     if let Ok(delta) = value.cast::<PyDelta>() {
         return Ok(delta.get_days() as f64 * 86_400.0

@@ -51,6 +51,8 @@ def test_wrong_types_raise_type_errors(store: clustron.Store, call: object, erro
         lambda s: s.put("k", "v", ttl=float("nan")),
         lambda s: s.put("k", "v", ttl=float("inf")),
         lambda s: s.put("k", "v", ttl=1e12),
+        lambda s: s.put("k", "v", ttl=-5),
+        lambda s: s.put("k", "v", ttl=10**30),
         lambda s: s.put("k", "v", content_type="x" * 5000),
         lambda s: s.put("k", "v", labels={f"l{i}": "v" for i in range(100)}),
         lambda s: s.expire("k", 0),
