@@ -111,8 +111,13 @@ pub fn ttl_from_secs_f64(secs: f64) -> Result<Duration> {
     if !secs.is_finite() || secs <= 0.0 {
         return Err(Error::invalid(format!("ttl must be a positive number of seconds, got {secs}")));
     }
-    let ttl =
-        Duration::try_from_secs_f64(secs).map_err(|_| Error::invalid(format!("ttl of {secs} s is out of range")))?;
+    // Whole seconds, the usual TTL, skip the float decomposition of `try_from_secs_f64`
+    // (exact either way: every whole number of seconds below 2^53 is a float).
+    let ttl = if secs.fract() == 0.0 && secs < (1u64 << 53) as f64 {
+        Duration::from_secs(secs as u64)
+    } else {
+        Duration::try_from_secs_f64(secs).map_err(|_| Error::invalid(format!("ttl of {secs} s is out of range")))?
+    };
     check_ttl_ms("ttl", duration_to_ms(ttl))?;
     Ok(ttl)
 }
@@ -151,7 +156,11 @@ mod tests {
         assert!(ttl_from_millis(-5).is_err());
         assert!(ttl_from_millis(i64::MAX).is_err());
         assert_eq!(ttl_from_secs_f64(0.25).unwrap(), Duration::from_millis(250));
-        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+        // Whole seconds take the short way; the answer is the same.
+        for secs in [1.0, 3600.0, 86_400.0 * 365.0] {
+            assert_eq!(ttl_from_secs_f64(secs).unwrap(), Duration::try_from_secs_f64(secs).unwrap(), "{secs}");
+        }
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, 9.0e15, 2f64.powi(53)] {
             assert_eq!(ttl_from_secs_f64(bad).unwrap_err().code(), ErrorCode::InvalidInput, "{bad}");
         }
     }
