@@ -137,7 +137,7 @@ impl StateMachine {
             last_lease: coord.last_lease,
             last_fence: coord.last_fence,
             last_waiter: coord.last_waiter,
-            deadlines: self.deadlines.all(),
+            deadlines: self.deadlines.all(|id| state.keys.key_at(id)),
             history: self.history.retained().map(|record| self.history.event(record, None).into()).collect(),
             history_limits: self.history.limits(),
         }
@@ -154,6 +154,16 @@ impl StateMachine {
             for entry in image.entries {
                 keys.set(entry);
             }
+            for (at, due) in image.deadlines {
+                match due {
+                    // A key's TTL is kept by its entry's id (`Deadlines::add_key`).
+                    Due::Key(key) => match keys.id_of(&key) {
+                        Some(id) => self.deadlines.add_key(at, id, &key),
+                        None => return Err(format!("a deadline names key {key:?}, which has no entry")),
+                    },
+                    due => self.deadlines.add(at, due),
+                }
+            }
         }
         *state.coord.write() = Coordination {
             leases: image.leases.into_iter().collect(),
@@ -163,9 +173,6 @@ impl StateMachine {
             last_fence: image.last_fence,
             last_waiter: image.last_waiter,
         };
-        for (at, due) in image.deadlines {
-            self.deadlines.add(at, due);
-        }
         self.history.set_limits(image.history_limits);
         self.history.reset(image.compacted);
         let history: Vec<Event> = image.history.iter().map(Event::from).collect();

@@ -217,6 +217,12 @@ impl KeySpace {
     }
 
     /// Read-locks every shard, in ascending order: a consistent view of all keys.
+    /// The key of the entry `id` names (it must exist), read under its shard's read lock.
+    pub(crate) fn key_at(&self, id: Id) -> Key {
+        let (shard, slot) = shard_and_slot(id);
+        self.shards[shard].0.read().slab.get(slot).key.clone()
+    }
+
     pub(crate) fn read_all(&self) -> Vec<RwLockReadGuard<'_, Shard>> {
         self.shards.iter().map(|shard| shard.0.read()).collect()
     }
@@ -278,7 +284,10 @@ const NOT_LOCKED: &str = "the request locked this key's shard";
 
 impl ShardsMut<'_> {
     fn shard(&self, hash: u64) -> &Shard {
-        let index = KeySpace::shard_of(hash);
+        self.shard_at(KeySpace::shard_of(hash))
+    }
+
+    fn shard_at(&self, index: usize) -> &Shard {
         match &self.locked {
             Locked::One(locked, guard) if *locked == index => guard,
             Locked::Many(guards) => guards[index].as_deref().expect(NOT_LOCKED),
@@ -305,8 +314,9 @@ impl ShardsMut<'_> {
         self.shard(hash).lookup(hash, key)
     }
 
-    /// Inserts or replaces the entry for its key; returns the one it replaced.
-    pub(crate) fn set(&mut self, entry: Entry) -> Option<Entry> {
+    /// Inserts or replaces the entry for its key; returns the one it replaced and the
+    /// entry's id (see `search::postings::Id`; a replaced entry keeps its id).
+    pub(crate) fn set(&mut self, entry: Entry) -> (Option<Entry>, Id) {
         let hash = self.space.hash(&entry.key);
         let space = self.space;
         let shard = self.shard_mut(hash);
@@ -320,7 +330,7 @@ impl ShardsMut<'_> {
             if SearchIndex::affected(Some(&old), Some(new)) {
                 space.search.write().replace(Some(&old), Some(new), search_id(hash, slot));
             }
-            return Some(old);
+            return (Some(old), search_id(hash, slot));
         }
         space.add_totals(1, size as i64);
         let Shard { index, slab, order, .. } = shard;
@@ -331,7 +341,7 @@ impl ShardsMut<'_> {
         if SearchIndex::affected(None, Some(new)) {
             space.search.write().replace(None, Some(new), search_id(hash, slot));
         }
-        None
+        (None, search_id(hash, slot))
     }
 
     /// Changes an entry in place without changing its key.
@@ -354,7 +364,8 @@ impl ShardsMut<'_> {
         Some(result)
     }
 
-    pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
+    /// Removes the key's entry; returns it and the id it had.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<(Entry, Id)> {
         let hash = self.space.hash(key);
         let space = self.space;
         let shard = self.shard_mut(hash);
@@ -367,7 +378,19 @@ impl ShardsMut<'_> {
         if SearchIndex::affected(Some(&old), None) {
             space.search.write().replace(Some(&old), None, search_id(hash, slot));
         }
-        Some(old)
+        Some((old, search_id(hash, slot)))
+    }
+
+    /// The id of the key's entry.
+    pub(crate) fn id_of(&self, key: &str) -> Option<Id> {
+        let hash = self.space.hash(key);
+        self.shard(hash).find(hash, key).map(|slot| search_id(hash, slot))
+    }
+
+    /// The key of the entry `id` names (it must exist); its shard must be locked.
+    pub(crate) fn key_at(&self, id: Id) -> Key {
+        let (shard, slot) = shard_and_slot(id);
+        self.shard_at(shard).slab.get(slot).key.clone()
     }
 
     /// The keys in `range`, in order. Needs every shard locked.
@@ -464,10 +487,12 @@ mod tests {
         let space = KeySpace::default();
         let mut keys = space.lock(ShardMask::ALL);
         for i in (0..2000).rev() {
-            assert!(keys.set(entry(&format!("k{i:04}"))).is_none());
+            assert!(keys.set(entry(&format!("k{i:04}"))).0.is_none());
         }
-        assert!(keys.set(entry("k0005")).is_some());
-        assert_eq!(keys.remove("k0007").unwrap().key, "k0007");
+        let (replaced, id) = keys.set(entry("k0005"));
+        assert!(replaced.is_some());
+        assert_eq!((keys.id_of("k0005"), keys.key_at(id)), (Some(id), Key::from("k0005")));
+        assert_eq!(keys.remove("k0007").unwrap().0.key, "k0007");
         assert!(keys.remove("k0007").is_none());
         assert_eq!(keys.get("k1999").unwrap().value, "k1999");
         let range = KeyRange::between("k0005", "k0010");

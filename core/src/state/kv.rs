@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use compact_str::CompactString;
 
-use super::deadline::Due;
 use super::lock::{self, LockGuard};
 use super::quota;
 use super::range::KeyRange;
 use super::Change;
 use crate::entry::{Attrs, AttrsRef};
 use crate::limits::{self, duration_to_ms, MAX_LABELS};
+use crate::search::postings::Id;
 use crate::{DeleteCause, Entry, Error, Event, EventKind, Key, Label, LeaseId, Result, Timestamp, Value};
 
 /// The options of a put. Build with the chained methods; every limit is checked when the
@@ -371,8 +371,8 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
         attrs,
     };
     let version = entry.version;
-    let prev = c.keys.set(entry.clone());
-    track(c, &entry.key, prev.as_ref(), Some(&entry));
+    let (prev, id) = c.keys.set(entry.clone());
+    track(c, id, &entry.key, prev.as_ref(), Some(&entry));
     c.event(Event {
         kind: EventKind::Put,
         revision: c.revision,
@@ -421,8 +421,8 @@ pub(crate) fn batch_op(c: &mut Change<'_>, op: BatchOp) -> Result<OpResult> {
 
 /// Removes a key with a delete event; the one way keys leave the store.
 pub(crate) fn remove_key(c: &mut Change<'_>, key: &str, cause: DeleteCause) -> Option<Entry> {
-    let old = c.keys.remove(key)?;
-    track(c, &old.key, Some(&old), None);
+    let (old, id) = c.keys.remove(key)?;
+    track(c, id, &old.key, Some(&old), None);
     let tombstone = Entry {
         key: old.key.clone(),
         value: Value::empty(),
@@ -472,7 +472,8 @@ pub(crate) fn expire(c: &mut Change<'_>, key: &Key, ttl_ms: Option<u64>) -> Resu
     let new_expiry = attrs.expires_at;
     let attrs = attrs.into_shared();
     c.keys.update(key, |entry| entry.attrs = attrs);
-    c.deadlines.replace(old_expiry, new_expiry, Due::Key(key.clone()));
+    let id = c.keys.id_of(key).expect("the key was just read");
+    c.deadlines.replace_key(old_expiry, new_expiry, id, key);
     c.mark_changed();
     Ok(true)
 }
@@ -485,14 +486,12 @@ pub(crate) fn expire_due(c: &mut Change<'_>, key: &Key) {
     }
 }
 
-/// Keeps the deadline schedule and lease key sets in step when an entry is replaced
+/// Keeps the deadline schedule and lease key sets in step when the entry `id` is replaced
 /// (`old` → `new`, either absent).
-fn track(c: &mut Change<'_>, key: &Key, old: Option<&Entry>, new: Option<&Entry>) {
+fn track(c: &mut Change<'_>, id: Id, key: &Key, old: Option<&Entry>, new: Option<&Entry>) {
     let old_expiry = old.and_then(Entry::expires_at_millis);
     let new_expiry = new.and_then(Entry::expires_at_millis);
-    if old_expiry != new_expiry {
-        c.deadlines.replace(old_expiry, new_expiry, Due::Key(key.clone()));
-    }
+    c.deadlines.replace_key(old_expiry, new_expiry, id, key);
     let old_lease = old.and_then(Entry::lease);
     let new_lease = new.and_then(Entry::lease);
     if old_lease != new_lease {

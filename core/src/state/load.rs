@@ -25,6 +25,7 @@ use super::keyspace::{size_of, Merge, Shard, ShardMask, Start};
 use super::lease::Lease;
 use super::range::KeyRange;
 use super::{Coordination, StateMachine};
+use crate::search::postings::Id;
 use crate::{Entry, Error, ErrorCode, Key, LeaseId, Result};
 
 /// A lease as a backup keeps it (the keys bound to it are the entries that name it).
@@ -198,11 +199,12 @@ impl StateMachine {
             }
         }
         // The entries' deadlines and lease bindings, checked before anything changes.
-        let mut expiring: Vec<(u64, Key)> = Vec::new();
+        let mut expiring: Vec<(u64, Id, Key)> = Vec::new();
         {
             let guards = self.state.keys.read_all();
             let shards: Vec<&Shard> = guards.iter().map(|guard| &**guard).collect();
-            for entry in Merge::new(&shards, Start::of(&KeyRange::All, None)) {
+            let mut merge = Merge::new(&shards, Start::of(&KeyRange::All, None));
+            while let Some((entry, id)) = merge.next_with_id() {
                 if entry.mod_revision > end.revision {
                     return Err(refused(format!("entry {:?} was written after revision {}", entry.key, end.revision)));
                 }
@@ -213,12 +215,12 @@ impl StateMachine {
                     lease.keys.insert(entry.key.clone());
                 }
                 if let Some(at) = entry.expires_at_millis() {
-                    expiring.push((at, entry.key.clone()));
+                    expiring.push((at, id, entry.key.clone()));
                 }
             }
         }
-        for (at, key) in expiring {
-            self.deadlines.add(at, Due::Key(key));
+        for (at, id, key) in expiring {
+            self.deadlines.add_key(at, id, &key);
         }
         for (id, lease) in &leases {
             self.deadlines.add(lease.expires_at, Due::Lease(*id));

@@ -248,7 +248,7 @@ impl StateMachine {
             })
             .expect("a grace cannot fail");
         }
-        while self.deadlines.reach(now) {
+        while self.deadlines.reach(now, |id| self.state.keys.key_at(id)) {
             self.change(ShardMask::ALL, now, &mut notices, |change| {
                 sweep(change, SWEEP_CHUNK);
                 Ok(())
@@ -433,7 +433,8 @@ pub(crate) const SWEEP_CHUNK: usize = 4096;
 /// Processes up to `chunk` deadlines due at `change.now`, earliest first.
 fn sweep(change: &mut Change<'_>, chunk: usize) {
     for _ in 0..chunk {
-        let Some((_, due)) = change.deadlines.pop_due(change.now) else { return };
+        let keys = &change.keys;
+        let Some((_, due)) = change.deadlines.pop_due(change.now, |id| keys.key_at(id)) else { return };
         match due {
             Due::Key(key) => kv::expire_due(change, &key),
             Due::Lease(id) => lease::end(change, id),
