@@ -244,3 +244,40 @@ fn async_lock_waiters_are_served_in_order() {
         assert_eq!(fences.len(), 5);
     });
 }
+
+/// One thread rewrites 16 keys together (a transaction: one revision) while the others read
+/// them with `get_many` and `get_many_with`: every read sees all 16 at one revision, never
+/// some keys before a write and others after it.
+#[test]
+fn get_many_reads_every_key_at_one_revision_under_a_concurrent_writer() {
+    let store = open("concurrency-get-many");
+    let keys: Vec<String> = (0..16).map(|index| format!("pair/{index}")).collect();
+    let torn = Arc::new(AtomicUsize::new(0));
+    let (seen, keys_read) = (Arc::clone(&torn), keys.clone());
+    on_threads(&store, move |index, store| {
+        if index == 0 {
+            for round in 0..3000 {
+                let mut tx = store.transaction();
+                for key in &keys_read {
+                    tx.put(key.as_str(), round.to_string());
+                }
+                tx.commit().wait().unwrap();
+            }
+            return;
+        }
+        for _ in 0..3000 {
+            let entries = store.get_many(keys_read.iter().map(String::as_str)).wait().unwrap();
+            let revisions: HashSet<Option<u64>> =
+                entries.iter().map(|entry| entry.as_ref().map(|entry| entry.mod_revision())).collect();
+            let with: HashSet<Option<u64>> = store
+                .get_many_with(&keys_read, |entry| entry.map(|entry| entry.mod_revision()))
+                .unwrap()
+                .into_iter()
+                .collect();
+            if revisions.len() > 1 || with.len() > 1 {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    assert_eq!(torn.load(Ordering::Relaxed), 0, "reads saw keys of different revisions");
+}

@@ -448,11 +448,11 @@ pub unsafe extern "C" fn clustron_kv_get_many_into(
         let keys = array(keys, count, "keys")?
             .iter()
             // SAFETY: caller contract for each key.
-            .map(|key| unsafe { guard::key(key.key, key.key_len, "key") }.map(Key::from))
-            .collect::<Result<Vec<_>>>()?;
-        let found = store.get_many(keys).wait()?;
-        let (mut used, mut total, mut full) = (0usize, 0usize, false);
-        for (index, entry) in found.iter().enumerate() {
+            .map(|key| unsafe { guard::key(key.key, key.key_len, "key") })
+            .collect::<Result<Vec<&str>>>()?;
+        let (mut used, mut total, mut full, mut index) = (0usize, 0usize, false, 0usize);
+        // Copied out while the store holds the entries: no copy of an entry is made.
+        store.get_many_with(&keys, |entry| {
             let slot = match entry {
                 None => clustron_value_slot::default(),
                 Some(entry) => {
@@ -470,7 +470,8 @@ pub unsafe extern "C" fn clustron_kv_get_many_into(
             };
             // SAFETY: `slots` holds `count` writable slots (caller contract), `index < count`.
             unsafe { slots.add(index).write(slot) };
-        }
+            index += 1;
+        })?;
         // SAFETY: optional.
         unsafe { guard::write_optional(needed, total) };
         Ok(())

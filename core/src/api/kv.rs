@@ -143,6 +143,25 @@ impl Store {
         }
     }
 
+    /// Reads `keys` as [`get_many`](Store::get_many) does (at one revision), blocking, and
+    /// hands each entry (`None` when missing or expired) to `read` in order, without
+    /// copying it. In process `read` runs while the keys' parts of the store are read-locked,
+    /// with the same rules as [`get_with`](Store::get_with).
+    pub fn get_many_with<K: AsRef<str>, R>(
+        &self,
+        keys: &[K],
+        mut read: impl FnMut(Option<&Entry>) -> R,
+    ) -> Result<Vec<R>> {
+        self.check_open()?;
+        match self.engine() {
+            crate::engine::Engine::InProc(engine) => engine.read_entries(keys, read),
+            crate::engine::Engine::Remote(_) => {
+                let keys: Vec<Key> = keys.iter().map(|key| Key::from(key.as_ref())).collect();
+                Ok(self.get_many(keys).wait()?.iter().map(|entry| read(entry.as_ref())).collect())
+            }
+        }
+    }
+
     /// Deletes `key`. Options: [`if_version`](Op::if_version), [`guard`](Op::guard).
     pub fn delete(&self, key: impl Into<Key>) -> Op<'_, Delete> {
         Op::new(self, Delete { item: DeleteItem::new(key) })

@@ -360,6 +360,16 @@ impl InProcEngine {
         self.state.read_entry(key, || self.clock.now(), read)
     }
 
+    /// See `State::read_many`.
+    pub(crate) fn read_entries<K: AsRef<str>, R>(
+        &self,
+        keys: &[K],
+        read: impl FnMut(Option<&Entry>) -> R,
+    ) -> Result<Vec<R>> {
+        self.check_open()?;
+        self.state.read_many(keys, || self.clock.now(), read)
+    }
+
     pub(crate) fn acquire(&self, name: Key, hold: Hold, wait_ms: Option<u64>) -> Result<AcquireOutcome> {
         self.check_open()?;
         let mut writer = self.writer.lock();

@@ -41,6 +41,18 @@ impl Index {
         (cell >> 32) as usize & self.mask()
     }
 
+    /// Starts loading the cell where a probe for `hash` begins (see `crate::prefetch`).
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        crate::prefetch::line(self.cells.as_ptr().wrapping_add(hash as u32 as usize & self.mask()));
+    }
+
+    /// The slot in the first cell of `hash`'s probe whose stored hash bits match: almost
+    /// always the key's, but not checked against it (to start loading its entry early).
+    pub(crate) fn candidate(&self, hash: u64) -> Option<u32> {
+        self.position(hash, &mut |_| true).map(|position| slot_of(self.cells[position]))
+    }
+
     /// The slot of the key whose hash is `hash` and for which `is_key(slot)` holds.
     pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(u32) -> bool) -> Option<u32> {
         self.position(hash, &mut is_key).map(|position| slot_of(self.cells[position]))

@@ -93,6 +93,21 @@ impl Shard {
         }
     }
 
+    /// Starts loading what a lookup of `hash` reads first: its index cell.
+    #[inline]
+    pub(crate) fn prefetch_probe(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Starts loading what a lookup of `hash` reads next: the entry its index cell names
+    /// (after `prefetch_probe`, once that cell is likely loaded).
+    #[inline]
+    pub(crate) fn prefetch_candidate(&self, hash: u64) {
+        if let Some(slot) = self.index.candidate(hash) {
+            self.slab.prefetch(slot);
+        }
+    }
+
     /// How many keys of this shard lie in `range` (expired ones included).
     pub(crate) fn count_in(&self, range: &KeyRange) -> usize {
         let from = match range.start() {
@@ -214,6 +229,12 @@ impl KeySpace {
     #[inline]
     pub(crate) fn read(&self, hash: u64) -> RwLockReadGuard<'_, Shard> {
         self.shards[KeySpace::shard_of(hash)].0.read()
+    }
+
+    /// Read-locks the shards in `mask`, in ascending order (indexed by shard; `None` for
+    /// the others): a consistent view of the keys they hold.
+    pub(crate) fn read_shards(&self, mask: ShardMask) -> Vec<Option<RwLockReadGuard<'_, Shard>>> {
+        self.shards.iter().enumerate().map(|(index, shard)| mask.contains(index).then(|| shard.0.read())).collect()
     }
 
     /// Read-locks every shard, in ascending order: a consistent view of all keys.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use parking_lot::RwLockReadGuard;
 
 use super::command::{Query, Reply, StoreStats};
-use super::keyspace::{Merge, Shard, Start};
+use super::keyspace::{KeySpace, Merge, Shard, ShardMask, Start};
 use super::kv::{KeyTtl, Page};
 use super::range::KeyRange;
 use super::{counter, lease, lock, Coordination, State};
@@ -45,11 +45,7 @@ impl State {
     pub(crate) fn query(&self, query: Query, now: impl Fn() -> u64) -> Result<Reply> {
         Ok(match query {
             Query::Get { key } => Reply::Entry(self.get(&key, now)?),
-            Query::GetMany { keys } => {
-                limits::check_batch("get_many", keys.len())?;
-                let entries = keys.iter().map(|key| self.get(key, &now)).collect::<Result<_>>()?;
-                Reply::Entries(entries)
-            }
+            Query::GetMany { keys } => Reply::Entries(self.read_many(&keys, now, |entry| entry.cloned())?),
             Query::Scan { range, after, limit } => Reply::Page(self.scan(&range, after.as_deref(), limit, now())?),
             Query::Count { range } => Reply::Count(self.count(&range, now())?),
             Query::Ttl { key } => Reply::Ttl(self.ttl(&key, now())?),
@@ -93,6 +89,41 @@ impl State {
             return Ok(None);
         }
         Ok(Some(read(entry)))
+    }
+
+    /// Hands each key's entry (`None` when missing or expired) to `read`, in the order of
+    /// `keys`, all read at one revision: every shard they live in is read-locked (ascending)
+    /// before the first is read. Each key's index cell, then its entry, is asked for before
+    /// any is read, so their cache misses overlap instead of following each other.
+    pub(crate) fn read_many<K: AsRef<str>, R>(
+        &self,
+        keys: &[K],
+        now: impl Fn() -> u64,
+        mut read: impl FnMut(Option<&Entry>) -> R,
+    ) -> Result<Vec<R>> {
+        limits::check_batch("get_many", keys.len())?;
+        for key in keys {
+            limits::check_key(key.as_ref())?;
+        }
+        let hashes: Vec<u64> = keys.iter().map(|key| self.keys.hash(key.as_ref())).collect();
+        let mask = hashes.iter().fold(ShardMask::NONE, |mask, hash| mask.with(KeySpace::shard_of(*hash)));
+        let guards = self.keys.read_shards(mask);
+        let shard = |hash: u64| guards[KeySpace::shard_of(hash)].as_deref().expect("the key's shard is locked");
+        for hash in &hashes {
+            shard(*hash).prefetch_probe(*hash);
+        }
+        for hash in &hashes {
+            shard(*hash).prefetch_candidate(*hash);
+        }
+        let mut coord = CoordRead::new(self);
+        let mut at = None;
+        let found = keys.iter().zip(&hashes).map(|(key, hash)| {
+            let entry = shard(*hash)
+                .lookup(*hash, key.as_ref())
+                .filter(|entry| !entry.attrs.is_some() || coord.visible(entry, *at.get_or_insert_with(&now)));
+            read(entry)
+        });
+        Ok(found.collect())
     }
 
     pub(crate) fn scan(&self, range: &KeyRange, after: Option<&str>, limit: Option<usize>, now: u64) -> Result<Page> {
