@@ -18,6 +18,13 @@ use crate::results::{item_result, ClearResult, DeleteResult, Entry, Page, PutRes
 use crate::txn::Transaction;
 use crate::watch::Watches;
 
+/// What a put carries besides its key and value.
+enum Put {
+    Plain,
+    Ttl(std::time::Duration),
+    With(clustron::PutOptions),
+}
+
 /// An open store. `Store("orders")` opens the in-process store `orders` (created on first
 /// open, shared by every handle in the process); `Store("clustron://inproc/orders")` and
 /// the JSON form work too, and `config=` (a connection string, a JSON string or a dict)
@@ -166,8 +173,8 @@ impl Store {
     ) -> PyResult<Py<PyAny>> {
         let key = clustron::Key::from(key);
         let (value, text) = convert::value(value)?;
-        let simple = ttl.is_none()
-            && lease.is_none()
+        // The common shapes (no option, or a TTL alone) skip building a `PutOptions`.
+        let at_most_ttl = lease.is_none()
             && !if_absent
             && if_version.is_none()
             && guard.is_none()
@@ -175,18 +182,29 @@ impl Store {
             && text.is_none()
             && entity.is_none()
             && labels.is_none();
-        let options = if simple {
-            None
-        } else {
-            Some(convert::put_options(text, ttl, lease, if_absent, if_version, guard, content_type, entity, labels)?)
+        let options = match (at_most_ttl, ttl) {
+            (true, None) => Put::Plain,
+            (true, Some(ttl)) => Put::Ttl(convert::ttl(ttl)?),
+            (false, _) => Put::With(convert::put_options(
+                text,
+                ttl,
+                lease,
+                if_absent,
+                if_version,
+                guard,
+                content_type,
+                entity,
+                labels,
+            )?),
         };
         run!(
             py,
             self.defer(),
             [store = self.store],
             match options {
-                None => store.put(key, value),
-                Some(options) => store.put(key, value).options(options),
+                Put::Plain => store.put(key, value),
+                Put::Ttl(ttl) => store.put(key, value).ttl(ttl),
+                Put::With(options) => store.put(key, value).options(options),
             },
             |_, put| Ok(PutResult::from(put))
         )
