@@ -120,6 +120,8 @@ impl StateMachine {
     pub(crate) fn image(&self) -> Image {
         let state = &*self.state;
         let entries = state.entries_in(&super::range::KeyRange::All, 0);
+        // Keys are named from their entries (shard locks), before the coordination lock.
+        let deadlines = self.deadlines.all(|id| state.keys.key_at(id));
         let coord = state.coord.read();
         let mut locks: Vec<(Key, LockState)> =
             coord.locks.iter().map(|(name, lock)| (name.clone(), lock.clone())).collect();
@@ -137,7 +139,7 @@ impl StateMachine {
             last_lease: coord.last_lease,
             last_fence: coord.last_fence,
             last_waiter: coord.last_waiter,
-            deadlines: self.deadlines.all(|id| state.keys.key_at(id)),
+            deadlines,
             history: self.history.retained().map(|record| self.history.event(record, None).into()).collect(),
             history_limits: self.history.limits(),
         }

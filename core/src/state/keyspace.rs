@@ -237,13 +237,13 @@ impl KeySpace {
         self.shards.iter().enumerate().map(|(index, shard)| mask.contains(index).then(|| shard.0.read())).collect()
     }
 
-    /// Read-locks every shard, in ascending order: a consistent view of all keys.
     /// The key of the entry `id` names (it must exist), read under its shard's read lock.
     pub(crate) fn key_at(&self, id: Id) -> Key {
         let (shard, slot) = shard_and_slot(id);
         self.shards[shard].0.read().slab.get(slot).key.clone()
     }
 
+    /// Read-locks every shard, in ascending order: a consistent view of all keys.
     pub(crate) fn read_all(&self) -> Vec<RwLockReadGuard<'_, Shard>> {
         self.shards.iter().map(|shard| shard.0.read()).collect()
     }
