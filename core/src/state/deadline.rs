@@ -166,7 +166,7 @@ impl Deadlines {
 
     /// Every pending deadline, earliest first (for a snapshot); `key_of` names a key's entry.
     #[cfg(any(test, feature = "node"))]
-    pub(crate) fn all(&self, key_of: impl Fn(Id) -> Key) -> Vec<(u64, Due)> {
+    pub(crate) fn all(&self, mut key_of: impl FnMut(Id) -> Key) -> Vec<(u64, Due)> {
         let mut all: Vec<(u64, Due)> = Vec::new();
         for (at, bucket) in &self.buckets {
             all.extend(bucket.keys.iter().map(|id| (*at, Due::Key(key_of(*id)))));
@@ -184,7 +184,7 @@ impl Deadlines {
     }
 
     /// Takes the earliest deadline if it is due at `now`; `key_of` names a key's entry.
-    pub(crate) fn pop_due(&mut self, now: u64, key_of: impl Fn(Id) -> Key) -> Option<(u64, Due)> {
+    pub(crate) fn pop_due(&mut self, now: u64, key_of: impl FnMut(Id) -> Key) -> Option<(u64, Due)> {
         if !self.reach(now, key_of) {
             return None;
         }
@@ -200,7 +200,7 @@ impl Deadlines {
     /// by `key_of` (the work of the first `pop_due` of a bucket: a million deadlines due at
     /// one instant take a few hundred milliseconds, which the sweep does before it locks
     /// the shards). Whether a deadline is due.
-    pub(crate) fn reach(&mut self, now: u64, key_of: impl Fn(Id) -> Key) -> bool {
+    pub(crate) fn reach(&mut self, now: u64, mut key_of: impl FnMut(Id) -> Key) -> bool {
         if self.next().is_none_or(|next| next > now) {
             return false;
         }
@@ -220,9 +220,10 @@ impl Deadlines {
             let Reverse(time) = self.times.pop().expect("a live time is on top");
             let bucket = self.buckets.remove(&time).expect("the top time's bucket");
             self.drop_dead_times();
-            let mut reached: BTreeSet<Due> = bucket.named.into_iter().collect();
-            reached.extend(bucket.keys.into_iter().map(|id| Due::Key(key_of(id))));
-            self.reached = Some((time, reached));
+            // Collected, then built in one go (sorted once, not a million inserts).
+            let mut dues: Vec<Due> = bucket.named.into_iter().collect();
+            dues.extend(bucket.keys.into_iter().map(|id| Due::Key(key_of(id))));
+            self.reached = Some((time, dues.into_iter().collect()));
         }
         true
     }

@@ -237,10 +237,15 @@ impl KeySpace {
         self.shards.iter().enumerate().map(|(index, shard)| mask.contains(index).then(|| shard.0.read())).collect()
     }
 
-    /// The key of the entry `id` names (it must exist), read under its shard's read lock.
-    pub(crate) fn key_at(&self, id: Id) -> Key {
-        let (shard, slot) = shard_and_slot(id);
-        self.shards[shard].0.read().slab.get(slot).key.clone()
+    /// Names entries by id (each must exist): every shard is read-locked on the first call,
+    /// and stays locked until the returned function is dropped.
+    pub(crate) fn namer(&self) -> impl FnMut(Id) -> Key + '_ {
+        let mut guards: Option<Vec<RwLockReadGuard<'_, Shard>>> = None;
+        move |id| {
+            let guards = guards.get_or_insert_with(|| self.read_all());
+            let (shard, slot) = shard_and_slot(id);
+            guards[shard].slab.get(slot).key.clone()
+        }
     }
 
     /// Read-locks every shard, in ascending order: a consistent view of all keys.

@@ -248,7 +248,14 @@ impl StateMachine {
             })
             .expect("a grace cannot fail");
         }
-        while self.deadlines.reach(now, |id| self.state.keys.key_at(id)) {
+        loop {
+            // A bucket's keys are named under read locks, let go before the sweep writes.
+            let mut namer = self.state.keys.namer();
+            let due = self.deadlines.reach(now, &mut namer);
+            drop(namer);
+            if !due {
+                break;
+            }
             self.change(ShardMask::ALL, now, &mut notices, |change| {
                 sweep(change, SWEEP_CHUNK);
                 Ok(())
