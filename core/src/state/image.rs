@@ -158,11 +158,15 @@ impl StateMachine {
             }
             for (at, due) in image.deadlines {
                 match due {
-                    // A key's TTL is kept by its entry's id (`Deadlines::add_key`).
-                    Due::Key(key) => match keys.id_of(&key) {
-                        Some(id) => self.deadlines.add_key(at, id, &key),
-                        None => return Err(format!("a deadline names key {key:?}, which has no entry")),
-                    },
+                    // A key's TTL is kept by its entry's id (`Deadlines::add_key`). One that
+                    // names a key with no entry could only expire nothing (the sweep finds no
+                    // key): it is dropped, on every replica alike, and the restore goes on
+                    // (refusing here would leave the machine half restored).
+                    Due::Key(key) => {
+                        if let Some(id) = keys.id_of(&key) {
+                            self.deadlines.add_key(at, id, &key);
+                        }
+                    }
                     due => self.deadlines.add(at, due),
                 }
             }

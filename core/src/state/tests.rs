@@ -136,6 +136,27 @@ fn a_replica_restored_from_an_image_continues_exactly_like_the_original() {
     assert_eq!(original.history().compacted(), restored.history().compacted());
 }
 
+/// An image's key deadlines are kept by entry id once restored; one naming a key with no
+/// entry (nothing for it to expire) is dropped instead of failing the restore halfway.
+#[test]
+fn an_image_deadline_for_a_key_without_an_entry_is_dropped() {
+    let mut original = StateMachine::new(HistoryLimits::default());
+    original.apply(put("lives", "v", Some(50)), 10);
+    let mut json = serde_json::to_value(original.image()).expect("an image is data");
+    let deadlines = json["deadlines"].as_array_mut().expect("deadlines");
+    assert_eq!(deadlines.len(), 1, "the TTL of `lives`");
+    let mut ghost = deadlines[0].clone();
+    ghost[0] = serde_json::json!(20);
+    ghost[1]["Key"] = serde_json::json!("ghost");
+    deadlines.push(ghost);
+    let image: super::image::Image = serde_json::from_value(json).expect("still an image");
+    let mut restored = StateMachine::new(HistoryLimits::default());
+    restored.restore(image).expect("restores");
+    assert_eq!(restored.next_deadline(), Some(60), "only the TTL of `lives` is pending");
+    restored.apply(Command::Tick, 60);
+    assert_eq!(restored.state().stats().keys, 0, "`lives` expired at its deadline");
+}
+
 #[test]
 fn a_lease_grace_extends_leases_alive_before_the_election_and_never_shortens() {
     let mut sm = StateMachine::new(HistoryLimits::default());
