@@ -308,6 +308,20 @@ enum Locked<'a> {
 
 const NOT_LOCKED: &str = "the request locked this key's shard";
 
+impl Drop for ShardsMut<'_> {
+    /// Shards a request locked together (a sweep chunk, a clear, a transaction over several
+    /// shards) are handed to the readers waiting for them, if any: let go the ordinary way,
+    /// the writer's next chunk would take them back before a woken reader runs, and a reader
+    /// could wait out many chunks (14 ms during a sweep of 1M keys, chunks of 2.5 ms).
+    fn drop(&mut self) {
+        if let Locked::Many(guards) = &mut self.locked {
+            for guard in guards.iter_mut().filter_map(Option::take) {
+                RwLockWriteGuard::unlock_fair(guard);
+            }
+        }
+    }
+}
+
 impl ShardsMut<'_> {
     fn shard(&self, hash: u64) -> &Shard {
         self.shard_at(KeySpace::shard_of(hash))

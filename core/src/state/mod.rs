@@ -256,6 +256,10 @@ impl StateMachine {
             if !due {
                 break;
             }
+            // The chunk's events are kept for the watchers (`recent`): room for them is made
+            // here, not while every shard is locked (growing a million-event buffer under the
+            // locks held readers for tens of milliseconds).
+            self.recent.reserve(SWEEP_CHUNK);
             self.change(ShardMask::ALL, now, &mut notices, |change| {
                 sweep(change, SWEEP_CHUNK);
                 Ok(())
