@@ -19,8 +19,10 @@ pub(crate) struct Index {
 }
 
 impl Default for Index {
+    /// One cell: every shard of every store starts with an index (16 per store, and a node
+    /// may host thousands of stores, most of them small); it doubles as keys arrive.
     fn default() -> Self {
-        Index { cells: vec![EMPTY; 8].into_boxed_slice(), len: 0 }
+        Index { cells: vec![EMPTY; 1].into_boxed_slice(), len: 0 }
     }
 }
 

@@ -56,7 +56,7 @@ impl Replica {
         self.admit(room)?;
         let (reply, answer) = oneshot::channel();
         let pending = self.metrics.proposing();
-        let waiting = Waiting { proposed: Proposed { id, command }, room, now, reply };
+        let waiting = Box::new(Waiting { proposed: Proposed { id, command }, room, now, reply });
         if self.proposals.send(waiting).is_err() {
             self.room.release(room);
             return Err(unavailable(format!("store {:?} is shutting down", self.name)));
@@ -98,17 +98,17 @@ impl Replica {
     /// concurrent writes share one append, one fsync and one replication round. openraft
     /// writes a leader's entries one after another, so without this every write would wait
     /// for the fsync of the one before.
-    pub(super) async fn batcher(replica: std::sync::Weak<Replica>, mut waiting: mpsc::UnboundedReceiver<Waiting>) {
+    pub(super) async fn batcher(replica: std::sync::Weak<Replica>, mut waiting: mpsc::UnboundedReceiver<Box<Waiting>>) {
         let slots = Arc::new(Semaphore::new(ENTRIES_IN_FLIGHT));
         while let Some(first) = waiting.recv().await {
             let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
             let mut bytes = first.proposed.command.weight();
-            let mut batch = vec![first];
+            let mut batch = vec![*first];
             while batch.len() < BATCH_COMMANDS && bytes < BATCH_BYTES {
                 match waiting.try_recv() {
                     Ok(next) => {
                         bytes += next.proposed.command.weight();
-                        batch.push(next);
+                        batch.push(*next);
                     }
                     Err(_) => break,
                 }
