@@ -319,6 +319,9 @@ pub(crate) struct NodeLog {
     jobs: mpsc::Sender<Job>,
     /// What the segments held for each group at start, until the group opens.
     recovered: Mutex<HashMap<String, GroupState>>,
+    /// The writer thread: it ends once the log is dropped, giving back the space it reserved
+    /// (a node process exits without waiting for it; the next start cuts that space).
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Knobs for tests (production uses the defaults).
@@ -362,12 +365,24 @@ pub(super) fn read_segment(path: &Path, bytes: &[u8], newest: bool) -> Result<(V
         if !newest {
             return Err(damaged(path, base + scanned.end, &format!("{reason}, in a segment closed earlier")));
         }
-        tracing::warn!(
-            "{}: cut a torn tail of {} bytes at byte {} ({reason}): the end of a write a crash interrupted",
-            path.display(),
-            body.len() as u64 - scanned.end,
-            base + scanned.end
-        );
+        let tail = &body[scanned.end as usize..];
+        if tail.iter().all(|byte| *byte == 0) {
+            // What a node stopped without shutting down leaves: the space its log had reserved
+            // ahead (or a write whose data never reached the disk; never acknowledged either way).
+            tracing::info!(
+                "{}: cut {} bytes of zeros past the last record at byte {} (space reserved ahead of the log)",
+                path.display(),
+                tail.len(),
+                base + scanned.end
+            );
+        } else {
+            tracing::warn!(
+                "{}: cut a torn tail of {} bytes at byte {} ({reason}): the end of a write a crash interrupted",
+                path.display(),
+                tail.len(),
+                base + scanned.end
+            );
+        }
     }
     let ends: Vec<u64> =
         scanned.entries.iter().skip(1).map(|(offset, _)| *offset).chain(std::iter::once(scanned.end)).collect();
@@ -434,11 +449,18 @@ impl NodeLog {
         let room = Arc::<Room>::default();
         let writer = Writer::open(dir, Arc::clone(&io), Arc::clone(&room), segment, length, closed, tracker, options)?;
         let (jobs, queue) = mpsc::channel();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("clustron-log".into())
             .spawn(move || writer.run(queue))
             .map_err(|error| Fatal::DiskFailed(format!("starting the log writer: {error}")))?;
-        Ok(Arc::new(NodeLog { dir: dir.to_owned(), io, room, jobs, recovered: Mutex::new(groups) }))
+        Ok(Arc::new(NodeLog {
+            dir: dir.to_owned(),
+            io,
+            room,
+            jobs,
+            recovered: Mutex::new(groups),
+            writer: Mutex::new(Some(writer)),
+        }))
     }
 
     /// Cuts the newest segment at `length` (a torn tail), or writes its header if it has none.
@@ -555,6 +577,12 @@ impl NodeLog {
 #[cfg(test)]
 impl NodeLog {
     /// Waits until everything queued so far is written.
+    /// The writer thread, to wait for its end once the log is dropped (tests).
+    #[cfg(test)]
+    pub(crate) fn take_writer(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.writer.lock().take()
+    }
+
     pub(crate) fn flush(&self) {
         let record = encode(&RecordRef::Truncate { group: "-flush-", from: u64::MAX }).unwrap();
         self.write("-flush-", record, Effect::Truncate { from: u64::MAX }).unwrap();

@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use super::node_log::{segment_name, Options, KEEP_CLOSED};
@@ -90,10 +90,15 @@ fn segments(dir: &Path) -> Vec<String> {
 
 /// Drops every handle and waits until the writer thread has let go of the files (it ends
 /// once the last handle is gone; everything it was given was waited for).
+/// Closes the log as a node that shuts down does, and waits for its writer to end (it gives
+/// back the space reserved past the last record).
 fn close(log: Arc<NodeLog>, groups: Vec<LogStore>) {
     drop(groups);
     log.flush();
+    let writer = log.take_writer();
+    assert_eq!(Arc::strong_count(&log), 1, "nothing else holds the log");
     drop(log);
+    writer.expect("the writer thread").join().expect("the writer ends");
 }
 
 #[test]
@@ -530,5 +535,68 @@ fn a_purge_past_the_log_waits_for_the_snapshot_it_makes_way_for() {
     assert_eq!(state(&group(&log, &dir, "a")).1, Some(past), "the purge is recorded");
     assert_eq!(state(&group(&log, &dir, "b")).0.len(), 5);
     drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Where the records of a segment file end (what the reader keeps of it).
+fn records_end(path: &Path, newest: bool) -> u64 {
+    let bytes = fs::read(path).unwrap();
+    node_log::read_segment(path, &bytes, newest).unwrap().1
+}
+
+#[test]
+fn the_space_reserved_ahead_grows_the_newest_segment_and_the_next_start_cuts_it() {
+    let dir = temporary_dir("reserved");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=5);
+    log.flush();
+    let path = dir.join("raft-log").join(segment_name(1));
+    let end = records_end(&path, true);
+    let bytes = fs::read(&path).unwrap();
+    // The reservation is part of the file (so an fdatasync has no size to record), as zeros.
+    assert!(bytes.len() as u64 >= end + (64 << 10), "reserved ahead: {} bytes, records end at {end}", bytes.len());
+    assert!(bytes[end as usize..].iter().all(|byte| *byte == 0));
+    // What a node killed now leaves: a copy of its directory while the log is open.
+    let killed = temporary_dir("reserved-killed");
+    fs::create_dir_all(killed.join("raft-log")).unwrap();
+    fs::copy(&path, killed.join("raft-log").join(segment_name(1))).unwrap();
+    close(log, vec![a]);
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        records_end(&path, true),
+        "a log that shuts down gives its reservation back"
+    );
+    let log = open(&killed);
+    let copied = killed.join("raft-log").join(segment_name(1));
+    assert_eq!(fs::metadata(&copied).unwrap().len(), end, "the start cut the zeros past the last record");
+    let a = group(&log, &killed, "stores/a");
+    assert_eq!(state(&a).0.len(), 5, "every record read back");
+    append(&a, 6..=6);
+    close(log, vec![a]);
+    let log = open(&killed);
+    assert_eq!(state(&group(&log, &killed, "stores/a")).0.len(), 6);
+    drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&killed).unwrap();
+}
+
+#[test]
+fn a_closed_segment_ends_with_its_last_record() {
+    let dir = temporary_dir("closed-end");
+    let log = node_log(&dir, &Arc::default(), 1024).unwrap();
+    let a = group(&log, &dir, "stores/a");
+    for index in 1..=60 {
+        append(&a, index..=index);
+    }
+    log.flush();
+    let names = segments(&dir);
+    assert!(names.len() >= 2, "segments were started: {names:?}");
+    for name in &names[..names.len() - 1] {
+        let path = dir.join("raft-log").join(name);
+        // `read_segment` refuses a closed segment that ends in anything but its last record.
+        assert_eq!(fs::metadata(&path).unwrap().len(), records_end(&path, false), "{name}");
+    }
+    close(log, vec![a]);
     fs::remove_dir_all(&dir).unwrap();
 }

@@ -120,12 +120,12 @@ impl Writer {
                             self.reserve(0);
                             continue;
                         }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return self.finish(),
                     }
                 }
                 None => match jobs.recv() {
                     Ok(job) => job,
-                    Err(_) => return,
+                    Err(_) => return self.finish(),
                 },
             };
             let mut buffer = Vec::new();
@@ -177,6 +177,13 @@ impl Writer {
                 }
             }
         }
+        // The closed segment gives back the space reserved past its end first, durably: a
+        // segment closed earlier must end with its last record (the reader refuses one that
+        // ends in zeros, which only the newest may), and the reservation grew the file.
+        if let Err(error) = self.give_back() {
+            self.fail("closing", error);
+            return;
+        }
         let path = self.dir.join(segment_name(next));
         match self.io.replace(&self.dir, &segment_name(next), &bytes) {
             Ok(()) => {}
@@ -200,10 +207,6 @@ impl Writer {
                 return;
             }
         };
-        // The closed segment gives back the space reserved past its end.
-        if let Err(error) = self.file.set_len(self.length) {
-            tracing::warn!("{}: giving back its reserved space: {error}", self.path().display());
-        }
         self.closed.push(self.segment);
         self.segment = next;
         self.file = file;
@@ -332,6 +335,27 @@ impl Writer {
             _ => self.room.set_full(false, &path, &""),
         }
         reached >= end
+    }
+
+    /// The node is shutting down: the segment gives back its reservation, which would otherwise
+    /// read back as a tail to cut at the next start.
+    fn finish(&mut self) {
+        if !self.failed {
+            if let Err(error) = self.give_back() {
+                tracing::warn!("{}: giving back its reserved space: {error}", self.path().display());
+            }
+        }
+    }
+
+    /// Cuts the segment back to its records (the space reserved past them is freed) and makes
+    /// that durable.
+    fn give_back(&mut self) -> std::io::Result<()> {
+        if self.allocated.is_some_and(|allocated| allocated > self.length) {
+            self.file.set_len(self.length)?;
+            self.io.sync_all(&self.file)?;
+            self.allocated = Some(self.length);
+        }
+        Ok(())
     }
 
     fn path(&self) -> PathBuf {
