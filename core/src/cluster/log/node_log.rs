@@ -319,8 +319,10 @@ pub(crate) struct NodeLog {
     jobs: mpsc::Sender<Job>,
     /// What the segments held for each group at start, until the group opens.
     recovered: Mutex<HashMap<String, GroupState>>,
-    /// The writer thread: it ends once the log is dropped, giving back the space it reserved
-    /// (a node process exits without waiting for it; the next start cuts that space).
+    /// The writer thread, for tests to wait for: it ends once the log is dropped, giving back
+    /// the space it reserved (a node process exits without waiting for it; the next start
+    /// cuts that space).
+    #[cfg(test)]
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -449,6 +451,7 @@ impl NodeLog {
         let room = Arc::<Room>::default();
         let writer = Writer::open(dir, Arc::clone(&io), Arc::clone(&room), segment, length, closed, tracker, options)?;
         let (jobs, queue) = mpsc::channel();
+        #[cfg_attr(not(test), allow(unused_variables, reason = "only tests wait for the writer"))]
         let writer = std::thread::Builder::new()
             .name("clustron-log".into())
             .spawn(move || writer.run(queue))
@@ -459,6 +462,7 @@ impl NodeLog {
             room,
             jobs,
             recovered: Mutex::new(groups),
+            #[cfg(test)]
             writer: Mutex::new(Some(writer)),
         }))
     }
