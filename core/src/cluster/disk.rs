@@ -300,7 +300,11 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let mut file = File::create(dir.join("reserved")).unwrap();
         disk.allocate(&file, 0, 1 << 16).unwrap();
-        assert_eq!(file.metadata().unwrap().len(), 0, "a reservation keeps the file's size");
+        assert_eq!(
+            file.metadata().unwrap().len(),
+            1 << 16,
+            "a reservation grows the file (writes into it then change no size)"
+        );
         disk.inject(DiskFaults { write_no_space: true, ..DiskFaults::default() });
         assert!(is_no_space(&disk.allocate(&file, 1 << 16, 1 << 16).unwrap_err()));
         disk.write_all(&mut file, b"into reserved space", true).unwrap();
