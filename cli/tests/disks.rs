@@ -52,7 +52,10 @@ fn text(store: &Store, key: &str) -> Option<String> {
 fn flip(path: &Path, fraction: f64) -> (Vec<u8>, Vec<u8>) {
     let original = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut damaged = original.clone();
-    let at = (original.len() as f64 * fraction) as usize;
+    // A log segment of a killed node ends in the zeros its writer had reserved ahead (cut at
+    // the next start): the fraction is of what was written before them.
+    let written = original.iter().rposition(|byte| *byte != 0).map_or(0, |last| last + 1);
+    let at = (written as f64 * fraction) as usize;
     damaged[at] ^= 0x04;
     std::fs::write(path, &damaged).unwrap();
     (original, damaged)
