@@ -194,7 +194,7 @@ impl Disk {
     /// Reserves `length` bytes of disk for `file` from `offset` on (`fallocate`), growing the
     /// file: later writes there cannot meet a full disk, and they leave the file's size as it
     /// is, so an `fdatasync` after them has no size to record (on this VM's ext4 that took
-    /// the sync from 126–184 to about 100 µs at p50, `bench/results/2026-12-04-durable.md`).
+    /// the sync from 126–158 to 99–117 µs at p50, `bench/results/2026-12-04-durable.md`).
     /// The space reads back as zeros, which the log's reader takes for the end of the newest
     /// segment. `Unsupported` where the filesystem cannot.
     pub(crate) fn allocate(&self, file: &File, offset: u64, length: u64) -> io::Result<()> {

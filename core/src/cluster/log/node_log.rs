@@ -580,13 +580,12 @@ impl NodeLog {
 
 #[cfg(test)]
 impl NodeLog {
-    /// Waits until everything queued so far is written.
-    /// The writer thread, to wait for its end once the log is dropped (tests).
-    #[cfg(test)]
+    /// The writer thread, to wait for its end once the log is dropped.
     pub(crate) fn take_writer(&self) -> Option<std::thread::JoinHandle<()>> {
         self.writer.lock().take()
     }
 
+    /// Waits until everything queued so far is written.
     pub(crate) fn flush(&self) {
         let record = encode(&RecordRef::Truncate { group: "-flush-", from: u64::MAX }).unwrap();
         self.write("-flush-", record, Effect::Truncate { from: u64::MAX }).unwrap();

@@ -88,10 +88,8 @@ fn segments(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Drops every handle and waits until the writer thread has let go of the files (it ends
-/// once the last handle is gone; everything it was given was waited for).
-/// Closes the log as a node that shuts down does, and waits for its writer to end (it gives
-/// back the space reserved past the last record).
+/// Drops every handle and waits until the writer thread has ended (it ends once the last
+/// handle is gone, giving back the space it reserved past the last record).
 fn close(log: Arc<NodeLog>, groups: Vec<LogStore>) {
     drop(groups);
     log.flush();
