@@ -199,6 +199,12 @@ impl StateMachine {
         &self.recent
     }
 
+    /// Events the buffer of `recent_events` has room for.
+    #[cfg(test)]
+    pub(crate) fn recent_capacity(&self) -> usize {
+        self.recent.capacity()
+    }
+
     pub(crate) fn state(&self) -> &Arc<State> {
         &self.state
     }
@@ -238,6 +244,9 @@ impl StateMachine {
         self.last_now = now;
         let before = self.state.revision();
         self.recent.clear();
+        // An apply that made a million events (a mass expiry, a large clear) left room for
+        // them (144 bytes each): give it back rather than hold it for the store's life.
+        self.recent.shrink_to(RECENT_KEPT);
         let mut notices = Vec::new();
         if let Command::LeaseGrace { until } = command {
             // Before the sweep: a lease the election made overdue is extended, not expired.
@@ -435,6 +444,9 @@ impl StateMachine {
         result
     }
 }
+
+/// Events of one apply whose room `recent` keeps for the next (more is given back).
+const RECENT_KEPT: usize = 4096;
 
 /// Deadlines one revision of a sweep processes at most. Expiring 1M keys at one instant
 /// takes about a second and a half; in chunks of this many, a reader of other keys waits

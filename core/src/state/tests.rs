@@ -339,4 +339,9 @@ fn a_mass_expiry_is_swept_in_chunks_of_revisions() {
     revisions.dedup();
     assert_eq!(revisions, vec![before + 1, before + 2, before + 3]);
     assert_eq!(sm.recent_events().iter().filter(|event| event.revision() == before + 1).count(), super::SWEEP_CHUNK);
+    // The room those events took is given back by the next apply.
+    assert!(sm.recent_capacity() >= keys);
+    sm.apply(put("after", "v", None), 1_020);
+    assert_eq!(sm.recent_events().len(), 1);
+    assert!(sm.recent_capacity() <= super::RECENT_KEPT, "{}", sm.recent_capacity());
 }
