@@ -80,7 +80,7 @@ SEEDS ?= 1000
 FIRST ?= 1
 simulate:
 	SIMULATE_SEEDS=$(SEEDS) SIMULATE_FIRST=$(FIRST) $(CARGO) test $(RELEASE) -p clustron --features node --lib \
-	  cluster::sim::simulated_groups -- --nocapture
+	  cluster::sim::tests::simulated_groups -- --nocapture
 
 ## soak: 3 durable nodes for SOAK_MINUTES (default 30) under mixed load (the stress profile, a
 ## watch, lease cycles) with a kill -9 every 3 minutes; RSS, open files and threads sampled every
