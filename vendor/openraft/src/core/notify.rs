@@ -1,5 +1,6 @@
 use crate::core::sm;
 use crate::raft::VoteResponse;
+use crate::LogId;
 use crate::replication;
 use crate::MessageSummary;
 use crate::RaftTypeConfig;
@@ -41,6 +42,16 @@ where C: RaftTypeConfig
 
     /// Result of executing a command sent from state machine worker.
     StateMachine { command_result: sm::CommandResult<C> },
+
+    /// A leader's own append reached its disk, or failed to (Clustron: see
+    /// `Command::AppendInputEntries` in `raft_core.rs`).
+    LocalLogFlushed {
+        /// The vote the entries were appended under.
+        vote: Vote<C::NodeId>,
+        /// The last entry of the append.
+        last_log_id: LogId<C::NodeId>,
+        result: Result<(), std::io::Error>,
+    },
 
     /// A tick event to wake up RaftCore to check timeout etc.
     Tick {
@@ -84,6 +95,13 @@ where C: RaftTypeConfig
             }
             Self::StateMachine { command_result } => {
                 format!("StateMachine command done: {:?}", command_result)
+            }
+            Self::LocalLogFlushed {
+                vote,
+                last_log_id,
+                result,
+            } => {
+                format!("LocalLogFlushed: vote: {}, upto: {}, result: {:?}", vote, last_log_id, result)
             }
             Self::Tick { i } => {
                 format!("Tick {}", i)

@@ -1278,6 +1278,23 @@ where
                 }
             }
 
+            Notify::LocalLogFlushed {
+                vote,
+                last_log_id,
+                result,
+            } => {
+                if let Err(e) = result {
+                    return Err(Fatal::from(StorageError::from(StorageIOError::write_logs(AnyError::error(e)))));
+                }
+                // Counts only for the leader that appended: a later leader (this node again, in
+                // a later term) has entries of its own to count.
+                if self.does_vote_match(&vote, "LocalLogFlushed") {
+                    if let Ok(mut lh) = self.engine.leader_handler() {
+                        lh.replication_handler().update_local_progress(Some(last_log_id));
+                    }
+                }
+            }
+
             Notify::Tick { i } => {
                 // check every timer
 
@@ -1637,12 +1654,22 @@ where
                 let last_log_id = entries.last().unwrap().get_log_id().clone();
                 tracing::debug!("AppendInputEntries: {}", DisplaySlice::<_>(&entries),);
 
-                self.append_to_log(entries, vote, last_log_id.clone()).await?;
+                // Clustron: a leader does not wait for its own disk before it replicates. Its
+                // entries count towards a quorum only once they are flushed (the notification
+                // `Notify::LocalLogFlushed` updates its own matching), so the followers' disks
+                // work while its own does (Raft thesis, 10.2.1) instead of after it. A follower
+                // still waits: its answer to the leader says its log holds the entries.
+                if self.engine.leader_handler().is_ok() && &vote == self.engine.state.vote_ref() {
+                    let callback = LogFlushed::notifying(vote, last_log_id, self.tx_notify.clone());
+                    self.log_store.append(entries, callback).await?;
+                } else {
+                    self.append_to_log(entries, vote, last_log_id.clone()).await?;
 
-                // The leader may have changed.
-                // But reporting to a different leader is not a problem.
-                if let Ok(mut lh) = self.engine.leader_handler() {
-                    lh.replication_handler().update_local_progress(Some(last_log_id));
+                    // The leader may have changed.
+                    // But reporting to a different leader is not a problem.
+                    if let Ok(mut lh) = self.engine.leader_handler() {
+                        lh.replication_handler().update_local_progress(Some(last_log_id));
+                    }
                 }
             }
             Command::SaveVote { vote } => {
