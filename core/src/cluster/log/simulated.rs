@@ -62,6 +62,8 @@ struct State {
     failed: bool,
     /// The planted bug: appends are acknowledged before they are durable.
     ack_before_sync: bool,
+    /// Every sync takes this long (a slow disk, set by a test), instead of 1–8 ms at random.
+    sync_ms: Option<u64>,
     /// Torn tails the recovery cut, and bytes lost to crashes.
     torn_tails: u64,
     lost_bytes: u64,
@@ -97,6 +99,7 @@ impl SimulatedDisk {
                 fail_next_sync: false,
                 failed: false,
                 ack_before_sync,
+                sync_ms: None,
                 torn_tails: 0,
                 lost_bytes: 0,
                 files: HashMap::new(),
@@ -172,7 +175,11 @@ impl SimulatedDisk {
                 if state.life != life {
                     return;
                 }
-                (state.bytes.len(), 1 + state.roll(8))
+                let latency = match state.sync_ms {
+                    Some(ms) => ms,
+                    None => 1 + state.roll(8),
+                };
+                (state.bytes.len(), latency)
             };
             tokio::time::sleep(Duration::from_millis(latency)).await;
             let (ready, outcome) = {
@@ -221,6 +228,11 @@ impl SimulatedDisk {
         state.files.insert(path.to_owned(), bytes.to_vec());
         state.replaced += 1;
         Ok(())
+    }
+
+    /// Every sync from the next on takes `ms` (a slow disk); `None`: 1–8 ms at random again.
+    pub(crate) fn set_sync_latency(&self, ms: Option<u64>) {
+        self.state.lock().sync_ms = ms;
     }
 
     /// The next sync fails with EIO; the disk then refuses everything until the node restarts.

@@ -133,6 +133,62 @@ fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
     assert_eq!(copies, 3, "every replica holds the value");
 }
 
+/// A leader replicates while its own disk syncs (the patch in `vendor/openraft`): with the
+/// leader's syncs taking 2 simulated seconds and its followers' 1–8 ms, a write commits on
+/// the two followers' disks in milliseconds. Without the patch the leader waited for its own
+/// sync before it sent anything, so the write took the 2 seconds.
+#[test]
+fn a_leader_with_a_slow_disk_commits_on_its_followers_disks() {
+    let plan = Plan { nodes: 3, ..Plan::of(11) };
+    crate::cluster::runtime::seed_thread(Some(plan.seed));
+    let runtime = paused_runtime(plan.seed);
+    let (took, committed) = runtime.block_on(async {
+        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
+        let sim = Sim::launch(plan.clone()).await;
+        let mut leader = None;
+        for _ in 0..200 {
+            leader = sim.live().into_iter().find(|id| sim.wires.node(*id).is_some_and(|replica| replica.is_leader()));
+            if leader.is_some() {
+                break;
+            }
+            sim.sleep_ms(50).await;
+        }
+        let leader_id = leader.expect("a leader within 10 simulated seconds");
+        let leader = sim.wires.node(leader_id).expect("the leader runs");
+        // Settle: the leader's first entries are durable everywhere before its disk slows.
+        let first = leader.propose(None, Command::Put(PutItem::new("first", "v")));
+        assert!(matches!(tokio::time::timeout(Duration::from_secs(10), first).await, Ok(Ok(_))));
+        sim.disks[&leader_id].set_sync_latency(Some(2_000));
+        let started = tokio::time::Instant::now();
+        let put = leader.propose(None, Command::Put(PutItem::new("k", "v")));
+        let landed = tokio::time::timeout(Duration::from_secs(30), put).await;
+        let took = started.elapsed();
+        assert!(matches!(landed, Ok(Ok(_))), "the write commits: {landed:?}");
+        // Both followers hold it: the quorum that committed it is theirs.
+        let mut committed = 0;
+        for id in sim.live().into_iter().filter(|id| *id != leader_id) {
+            let replica = sim.wires.node(id).expect("every node runs");
+            for _ in 0..100 {
+                if let Ok(Reply::Entry(Some(_))) = replica.read(Query::Get { key: "k".into() }, true).await {
+                    committed += 1;
+                    break;
+                }
+                sim.sleep_ms(10).await;
+            }
+        }
+        sim.disks[&leader_id].set_sync_latency(None);
+        for id in sim.live() {
+            sim.kill(id).await;
+        }
+        (took, committed)
+    });
+    drop(runtime);
+    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
+    crate::cluster::runtime::seed_thread(None);
+    assert!(took < Duration::from_millis(500), "committed in {took:?}, not after the leader's 2 s sync");
+    assert_eq!(committed, 2, "both followers hold the write");
+}
+
 #[test]
 fn simulated_groups_stay_linearizable_and_agree_through_faults() {
     let started = std::time::Instant::now();
