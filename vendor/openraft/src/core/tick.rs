@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::Either;
-use tokio::sync::mpsc;
+use crate::boxed_channel as mpsc;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 use tracing::Level;
@@ -180,7 +180,7 @@ mod tests {
     #[cfg(not(feature = "singlethreaded"))]
     #[tokio::test]
     async fn test_shutdown() -> anyhow::Result<()> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, mut rx) = crate::boxed_channel::unbounded_channel();
         let th = Tick::<TickUTConfig>::spawn(Duration::from_millis(100), tx, true);
 
         TickUTConfig::sleep(Duration::from_millis(500)).await;

@@ -107,7 +107,9 @@ where C: RaftTypeConfig
             seen_greater_log: false,
             leader: None,
             candidate: None,
-            output: EngineOutput::new(4096),
+            // Clustron: the queue grows with the commands a step queues (a handful); 4,096
+            // slots up front were ~600 KiB of address space per Raft group.
+            output: EngineOutput::new(16),
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use tokio::sync::mpsc;
+use crate::boxed_channel as mpsc;
 use tokio::sync::oneshot;
 
 use crate::async_runtime::AsyncOneshotSendExt;
