@@ -55,6 +55,9 @@ pub(crate) struct Disk {
     /// How long each sync took (the metrics' `clustron_node_fsync_duration_seconds`).
     pub(crate) syncs: super::metrics::Histogram,
     fatal: watch::Sender<Option<Fatal>>,
+    /// Tests: `fdatasync`s wait while this holds (a disk whose syncs hang).
+    #[cfg(test)]
+    held: (parking_lot::Mutex<bool>, parking_lot::Condvar),
     /// The simulation's disk: whole files are read and replaced there instead.
     #[cfg(all(test, tokio_unstable))]
     simulated: Option<std::sync::Arc<super::log::simulated::SimulatedDisk>>,
@@ -76,6 +79,8 @@ impl Default for Disk {
             fired: AtomicU64::new(0),
             syncs: Default::default(),
             fatal: watch::channel(None).0,
+            #[cfg(test)]
+            held: Default::default(),
             #[cfg(all(test, tokio_unstable))]
             simulated: None,
         }
@@ -102,6 +107,14 @@ impl Disk {
         self.write_io.store(faults.write_io, Ordering::Relaxed);
         self.read_io.store(faults.read_io, Ordering::Relaxed);
         self.sync_io.store(faults.sync_io, Ordering::Relaxed);
+    }
+
+    /// Tests: from now on `fdatasync`s wait until `hold_syncs(false)` (a disk whose syncs hang).
+    #[cfg(test)]
+    pub(crate) fn hold_syncs(&self, hold: bool) {
+        let (held, released) = &self.held;
+        *held.lock() = hold;
+        released.notify_all();
     }
 
     /// The node is shutting down: writes waiting for room on a full disk give up.
@@ -222,6 +235,14 @@ impl Disk {
     pub(crate) fn sync_data(&self, file: &File) -> io::Result<()> {
         if self.sync_io.load(Ordering::Relaxed) {
             return Err(self.injected(EIO));
+        }
+        #[cfg(test)]
+        {
+            let (held, released) = &self.held;
+            let mut held = held.lock();
+            while *held {
+                released.wait(&mut held);
+            }
         }
         let started = std::time::Instant::now();
         let synced = file.sync_data();

@@ -46,11 +46,15 @@ const RESERVE: u64 = 4 << 20;
 const IDLE_RESERVATION: u64 = 256 << 10;
 const SMALLEST_RESERVATION: u64 = 64 << 10;
 
+/// Bytes queued for the writer and not yet synced past which an append waits (see
+/// [`Room::unsynced`]).
+const MAX_UNSYNCED: u64 = 64 << 20;
+
 /// The node log's room on the disk (one for every group of the node). The writer keeps space reserved ahead of the file's end
 /// (`fallocate`, [`RESERVE`] bytes); while it cannot reserve more the disk is full, and the
 /// leader admits only the writes that fit in what is left of the reservation. So an admitted
-/// write never meets a full disk: openraft 0.9 waits for every log flush inside its core, and a
-/// write stuck there would stop the group's reads and heartbeats too.
+/// write never meets a full disk: openraft 0.9 waits for a follower's log flushes inside its
+/// core, and a write stuck there would stop the group's reads and heartbeats too.
 #[derive(Debug)]
 pub(crate) struct Room {
     /// The writer could not reserve more space: the disk is full.
@@ -63,6 +67,16 @@ pub(crate) struct Room {
     pending: AtomicU64,
     /// Wakes the replicas' duties when the disk fills up or has room again.
     pub(crate) changed: tokio::sync::Notify,
+    /// Bytes of records queued for the writer and not synced yet. A leader does not wait for
+    /// its own flush before it replicates (the patched openraft, `vendor/README.md`), so with
+    /// a disk whose syncs hang its appends would pile up here for as long as the followers
+    /// commit them; past [`MAX_UNSYNCED`] an append waits for the writer, which holds the
+    /// group's core as openraft 0.9 itself did (its heartbeats stop, a follower takes over).
+    unsynced: AtomicU64,
+    /// Wakes appends waiting for the writer when a sync ends.
+    synced: tokio::sync::Notify,
+    /// [`MAX_UNSYNCED`], or less in tests.
+    max_unsynced: AtomicU64,
 }
 
 impl Default for Room {
@@ -72,6 +86,9 @@ impl Default for Room {
             reserved: AtomicU64::new(u64::MAX),
             pending: AtomicU64::new(0),
             changed: tokio::sync::Notify::new(),
+            unsynced: AtomicU64::new(0),
+            synced: tokio::sync::Notify::new(),
+            max_unsynced: AtomicU64::new(MAX_UNSYNCED),
         }
     }
 }
@@ -95,6 +112,36 @@ impl Room {
     /// Gives back the room of answered writes.
     pub(crate) fn release(&self, bytes: u64) {
         self.pending.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// `bytes` of records go to the writer (counted before they are sent, so that the writer
+    /// never takes back more than was counted).
+    fn queued(&self, bytes: u64) {
+        self.unsynced.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    /// `bytes` of queued records were written and synced (or failed, or were never sent).
+    pub(super) fn synced(&self, bytes: u64) {
+        self.unsynced.fetch_sub(bytes, Ordering::AcqRel);
+        self.synced.notify_waiters();
+    }
+
+    /// Waits while more than [`MAX_UNSYNCED`] bytes are queued and not synced.
+    pub(super) async fn room_to_queue(&self) {
+        loop {
+            let synced = self.synced.notified();
+            tokio::pin!(synced);
+            synced.as_mut().enable();
+            if self.unsynced.load(Ordering::Acquire) <= self.max_unsynced.load(Ordering::Relaxed) {
+                return;
+            }
+            synced.await;
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn set_max_unsynced(&self, bytes: u64) {
+        self.max_unsynced.store(bytes, Ordering::Relaxed);
     }
 
     fn set_full(&self, full: bool, file: &Path, error: &dyn std::fmt::Display) {
@@ -161,6 +208,15 @@ enum Sink {
 }
 
 impl Sink {
+    /// The room of the node log behind this sink (the simulation's disk has none).
+    fn room(&self) -> Option<Arc<Room>> {
+        match self {
+            Sink::Node(log) => Some(log.room()),
+            #[cfg(all(test, tokio_unstable))]
+            Sink::Simulated(_) => None,
+        }
+    }
+
     /// Queues a record; its `done` hears when it is durable.
     fn send(&self, job: Job) -> std::io::Result<()> {
         match self {
@@ -313,6 +369,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        // Not under the lock: the wait is for the writer thread, not for this group.
+        let room = self.inner.lock().file.as_ref().and_then(|file| file.log.room());
+        if let Some(room) = room {
+            room.room_to_queue().await;
+        }
         let entries: Vec<Entry> = entries.into_iter().collect();
         let mut inner = self.inner.lock();
         match &inner.file {

@@ -535,7 +535,10 @@ impl NodeLog {
     }
 
     pub(super) fn send(&self, job: Job) -> std::io::Result<()> {
+        let bytes = job.record.len() as u64;
+        self.room.queued(bytes);
         self.jobs.send(job).map_err(|mpsc::SendError(job)| {
+            self.room.synced(bytes);
             job.done.complete(&Err(super::writer::writer_gone()));
             super::writer::writer_gone()
         })

@@ -457,6 +457,45 @@ fn a_failed_fdatasync_is_never_retried_and_stops_the_node() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A leader does not wait for its own flush (the patched openraft), so with syncs that hang
+/// its appends would pile up in the writer's queue without end: past the bound an append
+/// waits for the writer, and goes on once a sync ends.
+#[test]
+fn appends_wait_for_the_writer_once_too_much_is_queued_and_not_synced() {
+    use futures::FutureExt;
+    let dir = temporary_dir("unsynced");
+    let io: Arc<Disk> = Arc::default();
+    let log = node_log(&dir, &io, node_log::SEGMENT_BYTES).unwrap();
+    let room = log.room();
+    room.set_max_unsynced(4 << 10);
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=2);
+    assert!(room.room_to_queue().now_or_never().is_some(), "nothing waits for the writer");
+    io.hold_syncs(true);
+    // The writer takes the first record and hangs in its sync; the next ones queue behind it.
+    let value = "v".repeat(1 << 10);
+    let big = |index: u64| Entry {
+        log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+        payload: openraft::EntryPayload::Normal(crate::cluster::types::Proposal {
+            commands: vec![crate::cluster::types::Proposed {
+                id: None,
+                command: crate::state::command::Command::Put(crate::PutItem::new("k", value.as_str())),
+            }],
+            now: 0,
+        }),
+    };
+    let flushed: Vec<_> = (3..=10).map(|index| append_later(&a, vec![big(index)])).collect();
+    assert!(room.room_to_queue().now_or_never().is_none(), "8 KiB queued, 4 KiB allowed: an append waits");
+    io.hold_syncs(false);
+    for outcome in flushed {
+        outcome.recv().unwrap().unwrap();
+    }
+    futures::executor::block_on(room.room_to_queue());
+    assert!(room.room_to_queue().now_or_never().is_some(), "synced: appends go on");
+    close(log, vec![a]);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn reading_a_log_that_fails_with_eio_is_a_disk_failure() {
     let dir = temporary_dir("eio");

@@ -145,6 +145,7 @@ impl Writer {
                 done.push(job.done);
             }
             let outcome = self.write(&buffer);
+            self.room.synced(buffer.len() as u64);
             for done in done {
                 done.complete(&outcome);
             }
