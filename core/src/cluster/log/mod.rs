@@ -126,13 +126,19 @@ impl Room {
         self.synced.notify_waiters();
     }
 
-    /// Waits while more than [`MAX_UNSYNCED`] bytes are queued and not synced.
+    fn too_much_unsynced(&self) -> bool {
+        self.unsynced.load(Ordering::Acquire) > self.max_unsynced.load(Ordering::Relaxed)
+    }
+
+    /// Waits while more than [`MAX_UNSYNCED`] bytes are queued and not synced (every append
+    /// asks: the usual answer costs two loads).
     pub(super) async fn room_to_queue(&self) {
-        loop {
+        while self.too_much_unsynced() {
             let synced = self.synced.notified();
             tokio::pin!(synced);
+            // Registered before the second look, so a sync ending in between still wakes it.
             synced.as_mut().enable();
-            if self.unsynced.load(Ordering::Acquire) <= self.max_unsynced.load(Ordering::Relaxed) {
+            if !self.too_much_unsynced() {
                 return;
             }
             synced.await;
