@@ -142,10 +142,20 @@ where
     /// Next replication action to run.
     next_action: Option<Data<C>>,
 
+    /// Clustron: a commit index the follower has not been sent yet, with nothing else to send.
+    /// It goes out with the next append if one comes within [`COMMIT_DELAY`], else alone in a
+    /// heartbeat then: the next write's append no longer waits behind a heartbeat sent only
+    /// for the commit index (this stream has one RPC in flight).
+    commit_pending: bool,
+
     /// Appropriate number of entries to send.
     /// This is only used by AppendEntries RPC.
     entries_hint: ReplicationHint,
 }
+
+/// Clustron: how long a new commit index waits for an append to carry it before a heartbeat
+/// carries it alone.
+const COMMIT_DELAY: Duration = Duration::from_millis(1);
 
 impl<C, N, LS> ReplicationCore<C, N, LS>
 where
@@ -197,6 +207,7 @@ where
             rx_event,
             weak_tx_event: tx_event.downgrade(),
             next_action: None,
+            commit_pending: false,
             entries_hint: Default::default(),
         };
 
@@ -217,6 +228,8 @@ where
                 self.drain_events_with_backoff().await?;
                 continue;
             };
+            // Every request carries the commit index.
+            self.commit_pending = false;
 
             // Backup the log data for retrying.
             let mut log_data = None;
@@ -630,8 +643,19 @@ where
         // If there is next action to run, do not block waiting for events,
         // instead, just try the best to drain all events.
         if self.next_action.is_none() {
-            let event =
-                self.rx_event.recv().await.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
+            let event = if self.commit_pending {
+                match C::AsyncRuntime::timeout(COMMIT_DELAY, self.rx_event.recv()).await {
+                    Ok(event) => event,
+                    Err(_) => {
+                        // Nothing to carry it: the commit index goes alone.
+                        self.next_action = Some(Data::new_heartbeat());
+                        return Ok(());
+                    }
+                }
+            } else {
+                self.rx_event.recv().await
+            };
+            let event = event.ok_or(ReplicationClosed::new("rx_repl is closed in drain_event()"))?;
             self.process_event(event);
         }
 
@@ -679,9 +703,10 @@ where
 
                 self.committed = c;
 
-                // If there is no action, fill in an heartbeat action to send committed index.
+                // Clustron: the commit index waits up to `COMMIT_DELAY` for an append to carry
+                // it (see `commit_pending`) instead of a heartbeat of its own at once.
                 if self.next_action.is_none() {
-                    self.next_action = Some(Data::new_heartbeat());
+                    self.commit_pending = true;
                 }
             }
             Replicate::Heartbeat => {
