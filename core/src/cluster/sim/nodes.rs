@@ -101,7 +101,12 @@ impl Sim {
 
     /// A live replica that leads the group, if any.
     pub(super) fn leader(&self) -> Option<Arc<Replica>> {
-        self.live().into_iter().filter_map(|id| self.wires.node(id)).find(|replica| replica.is_leader())
+        self.leader_id().and_then(|id| self.wires.node(id))
+    }
+
+    /// The id of a live node that leads, if any.
+    pub(super) fn leader_id(&self) -> Option<u64> {
+        self.live().into_iter().find(|id| self.wires.node(*id).is_some_and(|replica| replica.is_leader()))
     }
 
     /// Removes voter `id` from the group through `leader` (as `members remove` does: the

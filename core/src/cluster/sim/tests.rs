@@ -147,7 +147,7 @@ fn a_leader_with_a_slow_disk_commits_on_its_followers_disks() {
         let sim = Sim::launch(plan.clone()).await;
         let mut leader = None;
         for _ in 0..200 {
-            leader = sim.live().into_iter().find(|id| sim.wires.node(*id).is_some_and(|replica| replica.is_leader()));
+            leader = sim.leader_id();
             if leader.is_some() {
                 break;
             }
