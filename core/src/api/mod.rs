@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use parking_lot::Mutex;
 
 pub use self::call::{Call, Op, Read, Request};
@@ -251,7 +252,7 @@ impl Store {
         match self.engine() {
             Engine::InProc(engine) => Call::ready(engine.execute(command).and_then(T::try_from)),
             Engine::Remote(engine) => {
-                Call::remote(async move { engine.execute_async(command).await.and_then(T::try_from) })
+                Call::remote(engine.execute_async(command).map(|reply| reply.and_then(T::try_from)))
             }
         }
     }
@@ -265,7 +266,7 @@ impl Store {
         match self.engine() {
             Engine::InProc(engine) => Call::ready(engine.query(query).and_then(T::try_from)),
             Engine::Remote(engine) => {
-                Call::remote(async move { engine.query_async(query, local).await.and_then(T::try_from) })
+                Call::remote(engine.query_async(query, local).map(|reply| reply.and_then(T::try_from)))
             }
         }
     }

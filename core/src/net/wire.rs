@@ -74,6 +74,16 @@ pub(crate) struct ClientRequest {
     pub(crate) auth: Option<Credential>,
 }
 
+/// A [`ClientRequest`] as a client encodes it, borrowing its parts: the same bytes (the
+/// test below encodes both), without copying the store name, the body and the token for
+/// every attempt of a call.
+#[derive(Serialize)]
+pub(crate) struct ClientRequestRef<'a> {
+    pub(crate) store: &'a str,
+    pub(crate) body: &'a ClientBody,
+    pub(crate) auth: Option<&'a Credential>,
+}
+
 tagged! {
     #[derive(Clone, Debug)]
     pub(crate) enum ClientBody {
@@ -423,6 +433,10 @@ mod tests {
         let mut expected = vec![1, b's', 11, 1, 0, 5, 32];
         expected.extend([7; 32]);
         assert_eq!(postcard::to_allocvec(&request).unwrap(), expected, "the token follows the body: id, 32 bytes");
+        for request in [&request, &ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: None }] {
+            let borrowed = ClientRequestRef { store: &request.store, body: &request.body, auth: request.auth.as_ref() };
+            assert_eq!(postcard::to_allocvec(&borrowed).unwrap(), postcard::to_allocvec(request).unwrap());
+        }
         let malformed = ClientRequest {
             store: "s".into(),
             body: ClientBody::Status,

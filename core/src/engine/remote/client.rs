@@ -4,10 +4,12 @@
 //! failovers until [`CALL_DEADLINE`]).
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Weak};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId};
 use parking_lot::{Mutex, RwLock};
@@ -16,7 +18,7 @@ use super::runtime::block;
 use crate::auth::{Credential, Secret};
 use crate::config::Config;
 use crate::net::transport::{parse_cluster_key, seed_addresses, seed_addrs, Net, NetConfig};
-use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequest, NodeInfo, RequestId, PROTOCOL_VERSION};
+use crate::net::wire::{ClientBody, ClientFault, ClientReply, ClientRequestRef, NodeInfo, RequestId, PROTOCOL_VERSION};
 use crate::state::command::{Command, Reply};
 use crate::{Error, ErrorCode, Result};
 
@@ -238,110 +240,121 @@ impl ClusterClient {
 
     /// Sends `body` for `store` to `target` (the leader when `None`), following redirects
     /// and retrying through failures until the deadline. Answers the reply and who gave it.
-    pub(super) async fn call_at(
-        &self,
-        store: &str,
+    ///
+    /// One `async move` block, not an `async fn` (which keeps its arguments twice): every
+    /// remote call's future embeds this one and is moved as it is built.
+    #[allow(clippy::manual_async_fn, reason = "an async fn would keep its arguments twice (see Net::request)")]
+    pub(super) fn call_at<'a>(
+        &'a self,
+        store: &'a str,
         body: ClientBody,
         fixed: Option<Target>,
-    ) -> Result<(ClientReply, Target)> {
-        // A long poll's own wait does not count against the call's time.
-        let waits = match &body {
-            ClientBody::WaitLock { max_wait_ms, .. } | ClientBody::WatchPoll { max_wait_ms, .. } => *max_wait_ms,
-            _ => 0,
-        };
-        let deadline = Instant::now() + self.call_timeout + Duration::from_millis(waits);
-        let mut last = Error::unavailable("no node answered");
-        let mut backoff = Duration::from_millis(20);
-        // A write attempt whose outcome is unknown (no answer, or `unavailable`) may have
-        // been applied; a later `no_space` then cannot mean "not applied".
-        let mut maybe_applied = false;
-        loop {
-            let target = match &fixed {
-                Some(target) => Some(target.clone()),
-                None => self.target(store),
+    ) -> impl Future<Output = Result<(ClientReply, Target)>> + Send + 'a {
+        async move {
+            // A long poll's own wait does not count against the call's time.
+            let waits = match &body {
+                ClientBody::WaitLock { max_wait_ms, .. } | ClientBody::WatchPoll { max_wait_ms, .. } => *max_wait_ms,
+                _ => 0,
             };
-            let Some(target) = target else {
-                if let Err(error) = Box::pin(self.discover()).await {
-                    last = error;
-                }
-                if Instant::now() >= deadline {
-                    return Err(last);
-                }
-                tokio::time::sleep(backoff).await;
-                continue;
-            };
-            let request = ClientRequest { store: store.to_owned(), body: body.clone(), auth: self.token.clone() };
-            // One attempt gets what is left of the call's time: an unanswered request (a node
-            // paused or cut off) must not outlast it.
-            let left = deadline.saturating_duration_since(Instant::now());
-            let answer = match self.net.client_within(target.peer, &target.addrs, request, left).await {
-                Ok(Some(answer)) => Ok(answer),
-                Ok(None) => Err(Error::unavailable(format!(
-                    "no answer within the call timeout ({} ms)",
-                    self.call_timeout.as_millis()
-                ))),
-                Err(error) => Err(error),
-            };
-            match answer {
-                Ok(Ok(reply)) => {
-                    if fixed.is_none() {
-                        let mut leaders = self.leaders.lock();
-                        if leaders.get(store).is_none_or(|known| known.peer != target.peer) {
-                            leaders.insert(store.to_owned(), target.clone());
-                        }
+            let deadline = Instant::now() + self.call_timeout + Duration::from_millis(waits);
+            let mut last = Error::unavailable("no node answered");
+            let mut backoff = Duration::from_millis(20);
+            // A write attempt whose outcome is unknown (no answer, or `unavailable`) may have
+            // been applied; a later `no_space` then cannot mean "not applied".
+            let mut maybe_applied = false;
+            loop {
+                let target = match &fixed {
+                    Some(target) => Some(target.clone()),
+                    None => self.target(store),
+                };
+                let Some(target) = target else {
+                    if let Err(error) = Box::pin(self.discover()).await {
+                        last = error;
                     }
-                    return Ok((reply, target));
-                }
-                Ok(Err(ClientFault::NotLeader(leader))) if fixed.is_none() => {
-                    let known = leader.as_ref().and_then(|leader| self.learn(leader));
-                    match known {
-                        Some(leader) if leader.peer != target.peer => {
-                            self.leaders.lock().insert(store.to_owned(), leader);
-                            continue;
-                        }
-                        _ => {
-                            self.leaders.lock().remove(store);
-                            last = Error::unavailable(format!("store {store:?} has no leader right now"));
-                            // An election is under way and ends within tens of milliseconds
-                            // of its start: ask again soon, not after a growing pause.
-                            backoff = backoff.min(ELECTING);
-                        }
-                    }
-                }
-                Ok(Err(ClientFault::NotLeader(_))) => return Err(Error::unavailable("that node no longer leads")),
-                Ok(Err(ClientFault::Error(error))) if error.code() == ErrorCode::Unavailable => {
-                    self.leaders.lock().remove(store);
-                    maybe_applied = true;
-                    last = error;
-                }
-                Ok(Err(ClientFault::Error(error))) if error.code() == ErrorCode::NoSpace && maybe_applied => {
-                    return Err(Error::unavailable(format!(
-                        "the outcome of this write is not known: an earlier attempt may have been applied, and now \
-                         the leader's disk is full ({})",
-                        error.message()
-                    )));
-                }
-                Ok(Err(ClientFault::Error(error))) => return Err(error),
-                Err(error) => {
-                    self.leaders.lock().remove(store);
-                    maybe_applied = true;
-                    last = error;
-                    if fixed.is_some() {
+                    if Instant::now() >= deadline {
                         return Err(last);
                     }
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                };
+                // One attempt gets what is left of the call's time: an unanswered request (a node
+                // paused or cut off) must not outlast it.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let request = ClientRequestRef { store, body: &body, auth: self.token.as_ref() };
+                let sending = self.net.client_within(target.peer, &target.addrs, &request, left);
+                let answer = match sending.await {
+                    Ok(Some(answer)) => Ok(answer),
+                    Ok(None) => Err(Error::unavailable(format!(
+                        "no answer within the call timeout ({} ms)",
+                        self.call_timeout.as_millis()
+                    ))),
+                    Err(error) => Err(error),
+                };
+                match answer {
+                    Ok(Ok(reply)) => {
+                        if fixed.is_none() {
+                            let mut leaders = self.leaders.lock();
+                            if leaders.get(store).is_none_or(|known| known.peer != target.peer) {
+                                leaders.insert(store.to_owned(), target.clone());
+                            }
+                        }
+                        return Ok((reply, target));
+                    }
+                    Ok(Err(ClientFault::NotLeader(leader))) if fixed.is_none() => {
+                        let known = leader.as_ref().and_then(|leader| self.learn(leader));
+                        match known {
+                            Some(leader) if leader.peer != target.peer => {
+                                self.leaders.lock().insert(store.to_owned(), leader);
+                                continue;
+                            }
+                            _ => {
+                                self.leaders.lock().remove(store);
+                                last = Error::unavailable(format!("store {store:?} has no leader right now"));
+                                // An election is under way and ends within tens of milliseconds
+                                // of its start: ask again soon, not after a growing pause.
+                                backoff = backoff.min(ELECTING);
+                            }
+                        }
+                    }
+                    Ok(Err(ClientFault::NotLeader(_))) => return Err(Error::unavailable("that node no longer leads")),
+                    Ok(Err(ClientFault::Error(error))) if error.code() == ErrorCode::Unavailable => {
+                        self.leaders.lock().remove(store);
+                        maybe_applied = true;
+                        last = error;
+                    }
+                    Ok(Err(ClientFault::Error(error))) if error.code() == ErrorCode::NoSpace && maybe_applied => {
+                        return Err(Error::unavailable(format!(
+                            "the outcome of this write is not known: an earlier attempt may have been applied, and now \
+                             the leader's disk is full ({})",
+                            error.message()
+                        )));
+                    }
+                    Ok(Err(ClientFault::Error(error))) => return Err(error),
+                    Err(error) => {
+                        self.leaders.lock().remove(store);
+                        maybe_applied = true;
+                        last = error;
+                        if fixed.is_some() {
+                            return Err(last);
+                        }
+                    }
                 }
+                if Instant::now() >= deadline {
+                    return Err(Error::new(last.code(), format!("store {store:?}: {}", last.message())));
+                }
+                tokio::time::sleep(backoff).await;
+                // A new leader is found within a tenth of a second of its election.
+                backoff = (backoff * 2).min(Duration::from_millis(100));
             }
-            if Instant::now() >= deadline {
-                return Err(Error::new(last.code(), format!("store {store:?}: {}", last.message())));
-            }
-            tokio::time::sleep(backoff).await;
-            // A new leader is found within a tenth of a second of its election.
-            backoff = (backoff * 2).min(Duration::from_millis(100));
         }
     }
 
-    pub(super) async fn call(&self, store: &str, body: ClientBody) -> Result<ClientReply> {
-        self.call_at(store, body, None).await.map(|(reply, _)| reply)
+    pub(super) fn call<'a>(
+        &'a self,
+        store: &'a str,
+        body: ClientBody,
+    ) -> impl Future<Output = Result<ClientReply>> + Send + 'a {
+        self.call_at(store, body, None).map(|answer| answer.map(|(reply, _)| reply))
     }
 
     /// A new request id, unanswered until the returned guard is dropped: when the write is
@@ -358,9 +371,16 @@ impl ClusterClient {
         self.requests.lock().most_in_flight
     }
 
-    pub(super) async fn write(&self, store: &str, command: Command) -> Result<Reply> {
-        let (id, _in_flight) = self.request_id();
-        reply_of(self.call(store, ClientBody::Write { id, command }).await?)
+    pub(super) fn write<'a>(
+        &'a self,
+        store: &'a str,
+        command: Command,
+    ) -> impl Future<Output = Result<Reply>> + Send + 'a {
+        let (id, in_flight) = self.request_id();
+        self.call(store, ClientBody::Write { id, command }).map(move |answer| {
+            drop(in_flight);
+            reply_of(answer?)
+        })
     }
 }
 

@@ -14,10 +14,13 @@ mod feed;
 mod runtime;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::Either;
+use futures::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::AbortHandle;
@@ -122,23 +125,28 @@ impl RemoteEngine {
         block(self.execute_async(command))
     }
 
-    /// Runs `command` at the store's leader: a future, polled by whoever awaits it.
-    pub(crate) async fn execute_async(&self, command: Command) -> Result<Reply> {
-        self.check_open()?;
+    /// Runs `command` at the store's leader: a future, polled by whoever awaits it. Built
+    /// from combinators, not an `async fn`, as every remote call's future is (see
+    /// `ClusterClient::call_at`).
+    pub(crate) fn execute_async(&self, command: Command) -> impl Future<Output = Result<Reply>> + Send + '_ {
+        if let Err(error) = self.check_open() {
+            return Either::Left(std::future::ready(Err(error)));
+        }
         let revoked = match &command {
             Command::LeaseRevoke { lease } => Some(*lease),
             _ => None,
         };
-        let reply = self.client.write(&self.name, command).await?;
-        // A session of this handle whose lease it just revoked is lost now, not at its next
-        // heartbeat.
-        if let Some(lease) = revoked {
-            if let Some((feed, lost)) = self.sessions.lock().remove(&lease) {
-                feed.task.abort();
-                lost.close(Error::lease_not_found(lease));
+        Either::Right(self.client.write(&self.name, command).map(move |reply| {
+            // A session of this handle whose lease it just revoked is lost now, not at its
+            // next heartbeat.
+            if let (Ok(_), Some(lease)) = (&reply, revoked) {
+                if let Some((feed, lost)) = self.sessions.lock().remove(&lease) {
+                    feed.task.abort();
+                    lost.close(Error::lease_not_found(lease));
+                }
             }
-        }
-        Ok(reply)
+            reply
+        }))
     }
 
     pub(crate) fn query(&self, query: Query) -> Result<Reply> {
@@ -150,9 +158,11 @@ impl RemoteEngine {
     }
 
     /// Answers `query`: linearizable at the leader, or with `local` from the node reached.
-    pub(crate) async fn query_async(&self, query: Query, local: bool) -> Result<Reply> {
-        self.check_open()?;
-        reply_of(self.client.call(&self.name, ClientBody::Read { query, local }).await?)
+    pub(crate) fn query_async(&self, query: Query, local: bool) -> impl Future<Output = Result<Reply>> + Send + '_ {
+        if let Err(error) = self.check_open() {
+            return Either::Left(std::future::ready(Err(error)));
+        }
+        Either::Right(self.client.call(&self.name, ClientBody::Read { query, local }).map(|reply| reply_of(reply?)))
     }
 
     pub(crate) fn get(&self, key: &str) -> Result<Option<Entry>> {
