@@ -55,9 +55,40 @@ pub(crate) enum Postings {
 pub(crate) struct Chunks {
     /// No chunk is empty.
     chunks: Vec<Chunk>,
+    /// Each chunk's first key as a [`word`] from `shared` on, in step with `chunks`: a lookup
+    /// searches these 8-byte numbers (the directory of a 100k-entry list is 25 KB of them)
+    /// and compares whole keys only among chunks whose words tie with its key's.
+    words: Vec<u64>,
+    /// How many leading bytes every key of the list has in common (it may be fewer than
+    /// they do: it only shrinks, when a key without them comes in, and it stops at
+    /// [`MAX_SHARED`]). Keys often share a long prefix (`tenant/acme/job/`), which would
+    /// leave nothing to tell keys apart in a word of their first bytes.
+    shared: usize,
+    /// Those bytes, kept here rather than read from a key elsewhere in memory.
+    prefix: [u8; MAX_SHARED],
     len: usize,
     /// Every id of the list, while the list is dense (see [`DENSE`]).
     ids: Option<Bitmap>,
+}
+
+/// The longest prefix [`Chunks`] skips. Keys that share more still work: their words tie
+/// and a lookup compares the tied chunks' first keys (a binary search, as without words).
+const MAX_SHARED: usize = 32;
+
+/// The 8 bytes of `key` from `from` on as a big-endian number, zero past the key's end. For
+/// two keys with the same first `from` bytes, a smaller word means a smaller key (a shorter
+/// key pads with the smallest byte), and equal words need the keys compared.
+fn word(key: &[u8], from: usize) -> u64 {
+    let tail = key.get(from..).unwrap_or_default();
+    let mut bytes = [0u8; 8];
+    let len = tail.len().min(8);
+    bytes[..len].copy_from_slice(&tail[..len]);
+    u64::from_be_bytes(bytes)
+}
+
+/// How many leading bytes `a` and `b` have in common.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Keys in order, each with its id beside it (one allocation, read in one stream), and a
@@ -113,12 +144,54 @@ pub(crate) struct At {
 impl Chunks {
     fn from_two(a: (Key, Id), b: (Key, Id)) -> Chunks {
         let (a, b) = if a.0 < b.0 { (a, b) } else { (b, a) };
-        Chunks { chunks: vec![Chunk::new(vec![a, b])], len: 2, ids: None }
+        let shared = common_prefix(a.0.as_bytes(), b.0.as_bytes()).min(MAX_SHARED);
+        let mut prefix = [0; MAX_SHARED];
+        prefix[..shared].copy_from_slice(&a.0.as_bytes()[..shared]);
+        let words = vec![word(a.0.as_bytes(), shared)];
+        Chunks { chunks: vec![Chunk::new(vec![a, b])], words, shared, prefix, len: 2, ids: None }
+    }
+
+    /// The bytes every key of the list starts with.
+    fn prefix(&self) -> &[u8] {
+        &self.prefix[..self.shared]
     }
 
     /// The chunk that holds `key` if anything does: the last whose first key is not above it.
     fn chunk_of(&self, key: &str) -> usize {
-        self.chunks.partition_point(|chunk| chunk.first.as_str() <= key).saturating_sub(1)
+        let bytes = key.as_bytes();
+        let prefix = self.prefix();
+        if bytes.get(..prefix.len()) != Some(prefix) {
+            // Without the list's prefix the key sorts before every key of the list or after
+            // every one.
+            return if bytes < prefix { 0 } else { self.chunks.len() - 1 };
+        }
+        let word = word(bytes, self.shared);
+        let below = self.words.partition_point(|&first| first < word);
+        // Mostly no chunk or one ties: look at a few before searching.
+        let after = &self.words[below..];
+        let ties = match after.iter().take(4).position(|&first| first != word) {
+            Some(ties) => ties,
+            None => after.partition_point(|&first| first == word),
+        };
+        let tied = &self.chunks[below..below + ties];
+        (below + tied.partition_point(|chunk| chunk.first.as_str() <= key)).saturating_sub(1)
+    }
+
+    /// The word of chunk `at`'s first key, after that key changed.
+    fn reword(&mut self, at: usize) {
+        self.words[at] = word(self.chunks[at].first.as_bytes(), self.shared);
+    }
+
+    /// Makes room for `key` in the list's prefix: fewer shared bytes, every word again.
+    fn share_with(&mut self, key: &[u8]) {
+        let prefix = self.prefix();
+        if key.starts_with(prefix) {
+            return;
+        }
+        self.shared = common_prefix(prefix, key);
+        for at in 0..self.chunks.len() {
+            self.reword(at);
+        }
     }
 
     /// Where `key` is (`Ok`) or would go (`Err`).
@@ -159,6 +232,18 @@ impl Chunks {
             Ok(_) => return,
             Err(at) => at,
         };
+        self.share_with(key.as_bytes());
+        self.place(chunk, offset, key, id, population);
+        // Whichever first keys moved (this chunk's, a neighbour's that took an entry, a new
+        // chunk's), their words follow.
+        for at in chunk.saturating_sub(1)..(chunk + 2).min(self.chunks.len()) {
+            self.reword(at);
+        }
+    }
+
+    /// Puts `key` at `offset` of `chunk` (where [`find`](Self::find) says it goes), keeping
+    /// `words` as long as `chunks` (the caller sets the words around `chunk`).
+    fn place(&mut self, chunk: usize, offset: usize, key: &Key, id: Id, population: usize) {
         self.len += 1;
         match &mut self.ids {
             Some(ids) => ids.insert(id),
@@ -207,6 +292,7 @@ impl Chunks {
             let mut entries = Vec::with_capacity(CHUNK);
             entries.push((key.clone(), id));
             self.chunks.push(Chunk::new(entries));
+            self.words.push(0);
             return;
         }
         let target = &mut self.chunks[chunk];
@@ -217,6 +303,7 @@ impl Chunks {
             right.insert(offset - CHUNK / 2, (key.clone(), id));
         }
         self.chunks.insert(chunk + 1, right);
+        self.words.insert(chunk + 1, 0);
     }
 
     /// Removes `key` if present.
@@ -235,13 +322,18 @@ impl Chunks {
         }
         if target.len() == 0 {
             self.chunks.remove(chunk);
+            self.words.remove(chunk);
             return;
+        }
+        if offset == 0 {
+            self.reword(chunk);
         }
         // A chunk that fell to a quarter joins its right neighbour when both fit in one, so
         // that a list that shrinks does not keep a chunk per key.
-        let len = target.len();
+        let len = self.chunks[chunk].len();
         if len < CHUNK / 4 && self.chunks.get(chunk + 1).is_some_and(|right| len + right.len() <= CHUNK / 2) {
             let right = self.chunks.remove(chunk + 1);
+            self.words.remove(chunk + 1);
             let target = &mut self.chunks[chunk];
             target.entries.extend(right.entries);
         }
@@ -443,8 +535,12 @@ mod tests {
         let entries: Vec<(&Key, Id)> = postings.keys_after(None).collect();
         assert_eq!(entries, model.iter().map(|(key, id)| (key, *id)).collect::<Vec<_>>());
         if let Postings::Many(list) = postings {
-            for chunk in &list.chunks {
+            assert_eq!(list.words.len(), list.chunks.len());
+            let prefix = list.prefix();
+            for (chunk, first) in list.chunks.iter().zip(&list.words) {
                 assert!(chunk.len() > 0 && chunk.len() <= CHUNK && chunk.first == chunk.entries[0].0);
+                assert_eq!(*first, word(chunk.first.as_bytes(), list.shared));
+                assert!(chunk.entries.iter().all(|(key, _)| key.as_bytes().starts_with(prefix)));
             }
             if let Some(ids) = &list.ids {
                 assert_eq!(ids.len(), model.len() as u64);
@@ -494,6 +590,62 @@ mod tests {
             assert_eq!(tail, expected);
             for n in 0..span + 2 {
                 assert_eq!(postings.contains(id(n)), model.contains_key(&key(n)), "seed {seed}, id of {n}");
+            }
+        }
+    }
+
+    /// Keys sharing a long prefix (longer than `MAX_SHARED`, and shorter), then keys without
+    /// it on both sides, and lookups of keys that lack it: the list's words follow every
+    /// change of its shared prefix, and order, membership and `keys_after` stay those of a
+    /// `BTreeMap`.
+    #[test]
+    fn lists_whose_keys_share_a_prefix_find_keys_with_and_without_it() {
+        let long = "tenant/acme-corporation-europe/jobs/";
+        assert!(long.len() > MAX_SHARED);
+        for prefix in [long, "t/", ""] {
+            let mut draw = numbers(prefix.len() as u64);
+            let key = |n: u64| Key::from(format!("{prefix}{n:06}").as_str());
+            let mut model = BTreeMap::new();
+            let mut postings = Postings::One(key(0), id(0));
+            model.insert(key(0), id(0));
+            for _ in 0..3_000 {
+                let n = draw.next().unwrap() % 5_000;
+                postings.insert(&key(n), id(n), 100_000);
+                model.insert(key(n), id(n));
+            }
+            check(&postings, &model);
+            if let Postings::Many(list) = &postings {
+                assert_eq!(list.shared, (prefix.len() + 2).min(MAX_SHARED), "the prefix and the two leading zeros");
+            }
+            // Lookups of keys below, inside and above the list that lack its prefix.
+            for after in
+                ["", "a", "t", "tenant/", "tenant/acme-corporation-europe/jobs", "tenant/zzz", "u", "\u{10ffff}"]
+            {
+                let tail: Vec<(&Key, Id)> = postings.keys_after(Some(after)).collect();
+                let expected: Vec<(&Key, Id)> = model
+                    .range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+                    .map(|(key, id)| (key, *id))
+                    .collect();
+                assert_eq!(tail, expected, "after {after:?}");
+                assert!(!postings.remove(after, 100_000) || model.is_empty());
+            }
+            // Keys without the prefix come in on both sides; the shared bytes shrink.
+            for (n, outside) in
+                ["a", "tenant/", "tenant/b", "zz", "tenant/acme-corporation-europe/jobz"].iter().enumerate()
+            {
+                let n = 10_000 + n as u64;
+                postings.insert(&Key::from(*outside), id(n), 100_000);
+                model.insert(Key::from(*outside), id(n));
+                check(&postings, &model);
+            }
+            for _ in 0..2_000 {
+                let n = draw.next().unwrap() % 5_000;
+                postings.remove(&key(n), 100_000);
+                model.remove(&key(n));
+            }
+            check(&postings, &model);
+            for n in 0..5_000 {
+                assert_eq!(postings.contains(id(n)), model.contains_key(&key(n)), "{prefix:?}, id of {n}");
             }
         }
     }
