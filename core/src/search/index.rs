@@ -49,13 +49,29 @@ pub(crate) fn tags(entry: &Entry) -> Option<(Option<&str>, impl Iterator<Item = 
     if !attrs.is_tagged() {
         return None;
     }
-    let labels = &attrs.labels;
-    let last = labels
+    Some((attrs.entity.as_deref(), effective(&attrs.labels)))
+}
+
+/// The labels that count: the last of each name.
+fn effective(labels: &[Label]) -> impl Iterator<Item = &Label> {
+    labels
         .iter()
         .enumerate()
         .filter(move |(at, label)| !labels[at + 1..].iter().any(|later| later.name() == label.name()))
-        .map(|(_, label)| label);
-    Some((attrs.entity.as_deref(), last))
+        .map(|(_, label)| label)
+}
+
+/// Whether `label` is one of the labels that count in `labels` (the last of its name).
+fn counts_in(labels: &[Label], label: &Label) -> bool {
+    labels.iter().rev().find(|other| other.name() == label.name()) == Some(label)
+}
+
+/// An entry's entity and labels as search sees them (none when it has neither).
+fn tag_parts(entry: Option<&Entry>) -> (Option<&str>, &[Label]) {
+    match entry.and_then(|entry| entry.attrs.shared()).filter(|attrs| attrs.is_tagged()) {
+        Some(attrs) => (attrs.entity.as_deref(), &attrs.labels),
+        None => (None, &[]),
+    }
 }
 
 /// The effective value of label `name` on an entry (its last occurrence).
@@ -90,17 +106,15 @@ impl SearchIndex {
     /// key space (both versions share it: an overwrite keeps the slot). What both versions share
     /// (the entity, a label with the same value) is left in place: an update that changes
     /// one label touches one posting list twice, not all of them.
+    /// Nothing is allocated: the label slices are walked in place (an entry has at most
+    /// `MAX_LABELS`, mostly a few).
     pub(crate) fn replace(&mut self, old: Option<&Entry>, new: Option<&Entry>, id: Id) {
-        let old_tags = old.and_then(tags);
-        let new_tags = new.and_then(tags);
         let key = match (old, new) {
             (_, Some(entry)) | (Some(entry), None) => &entry.key,
             (None, None) => return,
         };
-        let (old_entity, old_labels): (Option<&str>, Vec<&Label>) =
-            old_tags.map_or((None, Vec::new()), |(entity, labels)| (entity, labels.collect()));
-        let (new_entity, new_labels): (Option<&str>, Vec<&Label>) =
-            new_tags.map_or((None, Vec::new()), |(entity, labels)| (entity, labels.collect()));
+        let (old_entity, old_labels) = tag_parts(old);
+        let (new_entity, new_labels) = tag_parts(new);
         let was_tagged = old_entity.is_some() || !old_labels.is_empty();
         let is_tagged = new_entity.is_some() || !new_labels.is_empty();
         self.tagged = self.tagged + is_tagged as usize - was_tagged as usize;
@@ -112,13 +126,13 @@ impl SearchIndex {
                 self.insert_entity(entity, key, id);
             }
         }
-        for label in &old_labels {
-            if !new_labels.contains(label) {
+        for label in effective(old_labels) {
+            if !counts_in(new_labels, label) {
                 self.remove_label(label, key);
             }
         }
-        for label in &new_labels {
-            if !old_labels.contains(label) {
+        for label in effective(new_labels) {
+            if !counts_in(old_labels, label) {
                 self.insert_label(label, key, id);
             }
         }
