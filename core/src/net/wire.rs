@@ -433,7 +433,14 @@ mod tests {
         let mut expected = vec![1, b's', 11, 1, 0, 5, 32];
         expected.extend([7; 32]);
         assert_eq!(postcard::to_allocvec(&request).unwrap(), expected, "the token follows the body: id, 32 bytes");
-        for request in [&request, &ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: None }] {
+        // What a client sends (borrowed) is what a node reads (owned): no token, a token, a
+        // malformed one, and a body with a key.
+        let read = ClientBody::Read { query: crate::state::command::Query::Get { key: "k".into() }, local: true };
+        for request in [
+            &request,
+            &ClientRequest { store: "orders".into(), body: ClientBody::Status, auth: None },
+            &ClientRequest { store: "o".into(), body: read, auth: Some(Credential::Malformed { bytes: 300 }) },
+        ] {
             let borrowed = ClientRequestRef { store: &request.store, body: &request.body, auth: request.auth.as_ref() };
             assert_eq!(postcard::to_allocvec(&borrowed).unwrap(), postcard::to_allocvec(request).unwrap());
         }

@@ -43,40 +43,44 @@ pub(crate) struct SearchIndex {
     pub(crate) tagged: usize,
 }
 
+/// An entry's attributes when search sees it (it has an entity or a label).
+fn tagged_attrs(entry: &Entry) -> Option<&Attrs> {
+    entry.attrs.shared().filter(|attrs| attrs.is_tagged())
+}
+
 /// What search sees of an entry: its entity and its labels, the last value of each name.
 pub(crate) fn tags(entry: &Entry) -> Option<(Option<&str>, impl Iterator<Item = &Label>)> {
-    let attrs: &Attrs = entry.attrs.shared()?;
-    if !attrs.is_tagged() {
-        return None;
-    }
+    let attrs = tagged_attrs(entry)?;
     Some((attrs.entity.as_deref(), effective(&attrs.labels)))
 }
 
-/// The labels that count: the last of each name.
-fn effective(labels: &[Label]) -> impl Iterator<Item = &Label> {
-    labels
-        .iter()
-        .enumerate()
-        .filter(move |(at, label)| !labels[at + 1..].iter().any(|later| later.name() == label.name()))
-        .map(|(_, label)| label)
-}
-
-/// Whether `label` is one of the labels that count in `labels` (the last of its name).
-fn counts_in(labels: &[Label], label: &Label) -> bool {
-    labels.iter().rev().find(|other| other.name() == label.name()) == Some(label)
-}
-
-/// An entry's entity and labels as search sees them (none when it has neither).
+/// An entry's entity and labels as search sees them (none when it has neither), the labels
+/// as stored: [`effective`] and [`counts_in`] read them without collecting.
 fn tag_parts(entry: Option<&Entry>) -> (Option<&str>, &[Label]) {
-    match entry.and_then(|entry| entry.attrs.shared()).filter(|attrs| attrs.is_tagged()) {
+    match entry.and_then(tagged_attrs) {
         Some(attrs) => (attrs.entity.as_deref(), &attrs.labels),
         None => (None, &[]),
     }
 }
 
+/// The labels that count: the last of each name.
+fn effective(labels: &[Label]) -> impl Iterator<Item = &Label> {
+    labels.iter().filter(move |label| last_of(labels, label.name()).is_some_and(|last| std::ptr::eq(last, *label)))
+}
+
+/// Whether `label` is one of the labels that count in `labels` (the last of its name).
+fn counts_in(labels: &[Label], label: &Label) -> bool {
+    last_of(labels, label.name()) == Some(label)
+}
+
+/// The last label named `name` (the one that counts).
+fn last_of<'a>(labels: &'a [Label], name: &str) -> Option<&'a Label> {
+    labels.iter().rev().find(|label| label.name() == name)
+}
+
 /// The effective value of label `name` on an entry (its last occurrence).
 pub(crate) fn label_of<'a>(entry: &'a Entry, name: &str) -> Option<&'a Label> {
-    entry.labels().iter().rev().find(|label| label.name() == name)
+    last_of(entry.labels(), name)
 }
 
 /// Whether two versions of an entry look the same to search.
@@ -234,6 +238,12 @@ mod tests {
         index.replace(Some(&b), None, 2);
         assert!(index.entities.is_empty() && index.labels.is_empty());
         assert_eq!(index.tagged, 0);
+        // A label repeated with the same value counts once.
+        let twice = entry("t", None, vec![Label::new("n", "1"), Label::new("n", "1")]);
+        index.replace(None, Some(&twice), 3);
+        assert_eq!((index.labels["n"].len, index.labels["n"].values[&SortValue::of("1")].len()), (1, 1));
+        index.replace(Some(&twice), None, 3);
+        assert!(index.labels.is_empty() && index.tagged == 0);
         let plain = entry("p", None, vec![]);
         assert!(!SearchIndex::affected(None, Some(&plain)));
         assert!(!SearchIndex::affected(Some(&b), Some(&b.clone())));
