@@ -5,10 +5,9 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
+use super::block::{block_on, Wait};
 use super::Store;
 use crate::Result;
 
@@ -177,7 +176,7 @@ impl<'a, T> Call<'a, T> {
     pub fn wait(self) -> Result<T> {
         match self.inner {
             Inner::Ready(result) => result.expect("a call completes once"),
-            Inner::Pending(future) => block_on(future),
+            Inner::Pending(future) => block_on(future, Wait::Park),
             Inner::Remote(future) => crate::engine::remote::block(future),
         }
     }
@@ -194,39 +193,6 @@ impl<T> Future for Call<'_, T> {
                 let _runtime = crate::engine::remote::enter();
                 future.as_mut().poll(cx)
             }
-        }
-    }
-}
-
-/// Wakes a parked thread.
-struct ThreadWaker {
-    thread: std::thread::Thread,
-    woken: AtomicBool,
-}
-
-impl Wake for ThreadWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        self.thread.unpark();
-    }
-}
-
-/// Drives a future to completion on the current thread.
-pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let parker = Arc::new(ThreadWaker { thread: std::thread::current(), woken: AtomicBool::new(false) });
-    let waker = Waker::from(Arc::clone(&parker));
-    let mut cx = Context::from_waker(&waker);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        while !parker.woken.swap(false, Ordering::AcqRel) {
-            std::thread::park();
         }
     }
 }

@@ -2,6 +2,7 @@
 //! [`Op`] that is run by `.await` (async code, any runtime) or [`Op::wait`] (blocking code).
 
 mod backup;
+pub(crate) mod block;
 pub(crate) mod call;
 mod counters;
 mod kv;

@@ -30,11 +30,15 @@ pub(crate) fn enter() -> EnterGuard<'static> {
     RUNTIME.enter()
 }
 
-/// Polls `future` to completion on this thread, inside the client runtime's context.
+/// Polls `future` to completion on this thread, inside the client runtime's context; the
+/// thread spins briefly before it sleeps (a reply is often tens of µs away: `api::block`).
 pub(crate) fn block<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
-    crate::api::call::block_on(std::future::poll_fn(|cx| {
-        let _runtime = enter();
-        future.as_mut().poll(cx)
-    }))
+    crate::api::block::block_on(
+        std::future::poll_fn(|cx| {
+            let _runtime = enter();
+            future.as_mut().poll(cx)
+        }),
+        crate::api::block::Wait::SpinThenPark,
+    )
 }
