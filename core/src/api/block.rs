@@ -2,9 +2,9 @@
 //! blocking calls.
 //!
 //! A thread that sleeps and is woken pays for both: on this project's 2-core VM, parking a
-//! caller and unparking it from the client's I/O thread added ~65 µs to a remote get whose
-//! whole round trip takes ~70 (`clustron bench get --clients 1`, 1-node in-memory store, three
-//! alternating runs: p50 135–151 µs parking, 69–76 µs spinning, Redis's 55–71;
+//! caller and unparking it from the client's I/O thread added ~55 µs to a remote get whose
+//! whole round trip takes ~75 (`clustron bench get --clients 1`, 1-node in-memory store, six
+//! alternating runs: p50 median 132 µs parking, 75 µs spinning, Redis's 55–71;
 //! `bench/results/client-spin-2026-12-04.md`). So a caller waiting for a *remote* reply
 //! ([`Wait::SpinThenPark`]) first spins, for at most [`SPIN`], and then parks. Every 64 checks
 //! of its flag the spinner yields its core, so that a thread the reply depends on, woken onto
