@@ -101,6 +101,62 @@ impl FromNapiValue for KeyArg {
     }
 }
 
+/// A value argument (a `Buffer` or a string), read with one type check and, for a short
+/// string, one N-API call into a stack buffer. napi-rs's `Either<Buffer, String>` asked
+/// whether it was a Buffer, built an error (two allocations) when it was not, then asked its
+/// type, then read the string's length and the string in two calls into a `String` that the
+/// `Value` copied again.
+pub struct ValueArg {
+    value: clustron::Value,
+    /// The content type a string is recorded with.
+    text: Option<&'static str>,
+}
+
+impl TypeName for ValueArg {
+    fn type_name() -> &'static str {
+        "Buffer | string"
+    }
+
+    fn value_type() -> ValueType {
+        ValueType::Unknown
+    }
+}
+
+impl FromNapiValue for ValueArg {
+    unsafe fn from_napi_value(env: napi::sys::napi_env, value: napi::sys::napi_value) -> napi::Result<ValueArg> {
+        let mut kind = 0;
+        // SAFETY: `env` and `value` come from napi-rs for this call; `kind` receives the type.
+        let status = unsafe { napi::sys::napi_typeof(env, value, &mut kind) };
+        if status == napi::sys::Status::napi_ok && kind == napi::sys::ValueType::napi_string {
+            let mut buffer = [0u8; 1024];
+            let mut written = 0usize;
+            // SAFETY: as above; the pointer and size describe `buffer`, and `written`
+            // receives the byte count (excluding the NUL).
+            let status = unsafe {
+                napi::sys::napi_get_value_string_utf8(
+                    env,
+                    value,
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                    &mut written,
+                )
+            };
+            // Up to 3 bytes short of the end the string may have been cut (at a character
+            // boundary): it is then read whole the general way.
+            if status == napi::sys::Status::napi_ok && written + 4 < buffer.len() {
+                return Ok(ValueArg { value: clustron::Value::from(&buffer[..written]), text: Some(convert::TEXT) });
+            }
+            // SAFETY: as above; the generic conversion of the same value.
+            let text = unsafe { String::from_napi_value(env, value) }?;
+            return Ok(ValueArg { value: clustron::Value::from(text), text: Some(convert::TEXT) });
+        }
+        // SAFETY: as above; a value that is not a Buffer is refused by the conversion.
+        let bytes = unsafe { BufferSlice::from_napi_value(env, value) }
+            .map_err(|_| napi::Error::new(napi::Status::InvalidArg, "a value must be a Buffer or a string"))?;
+        Ok(ValueArg { value: clustron::Value::from(&bytes[..]), text: None })
+    }
+}
+
 fn with_store<T>(handle: f64, run: impl FnOnce(&clustron::Store) -> Result<T>) -> Result<T> {
     HANDLES.with(|handles| {
         let handles = handles.borrow();
@@ -175,14 +231,13 @@ pub fn fast_floor(handle: f64, key: KeyArg, mem: BufferSlice<'_>) -> f64 {
 pub fn fast_put(
     handle: f64,
     key: KeyArg,
-    value: Either<BufferSlice<'_>, String>,
+    value: ValueArg,
     ttl_ms: Option<f64>,
     mut mem: BufferSlice<'_>,
 ) -> Result<f64> {
     with_store(handle, |store| {
-        let (value, text) = convert::value(value);
-        let mut put = store.put(key.0, value);
-        if let Some(content_type) = text {
+        let mut put = store.put(key.0, value.value);
+        if let Some(content_type) = value.text {
             put = put.content_type(content_type);
         }
         if let Some(ttl_ms) = ttl_ms {

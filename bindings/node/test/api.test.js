@@ -67,6 +67,23 @@ test('Uint8Array values, JSON values and metadata', () =>
     assert.ok((await store.get('big')).value.equals(big))
   }))
 
+test('string values of every length and script are stored as their UTF-8 text', () =>
+  withStore(async (store) => {
+    // Around the native side's 1 KiB stack buffer (a string that may not fit is read whole
+    // the general way), with characters of 1 to 4 bytes at the cut.
+    const texts = ['', 'a', 'é'.repeat(510) + 'x', 'a'.repeat(1019), 'a'.repeat(1020), 'a'.repeat(1021) + '€',
+      'a'.repeat(1018) + '😀', '😀'.repeat(300), 'ü'.repeat(5_000)]
+    for (const [i, text] of texts.entries()) {
+      for (const options of [undefined, { ttlMs: 60_000 }]) {
+        await store.put(`text/${i}`, text, options)
+        const entry = await store.get(`text/${i}`)
+        assert.equal(entry.value.toString('utf8'), text, `text ${i} (${text.length} UTF-16 units)`)
+        assert.equal(entry.value.length, Buffer.byteLength(text))
+        assert.equal(entry.contentType, clustron.TEXT)
+      }
+    }
+  }))
+
 test('conditional writes', () =>
   withStore(async (store) => {
     assert.equal((await store.put('k', '1', { ifAbsent: true })).changed, true)
