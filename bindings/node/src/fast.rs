@@ -79,26 +79,39 @@ impl TypeName for KeyArg {
 impl FromNapiValue for KeyArg {
     unsafe fn from_napi_value(env: napi::sys::napi_env, value: napi::sys::napi_value) -> napi::Result<KeyArg> {
         let mut buffer = [0u8; 256];
-        let mut written = 0usize;
-        // SAFETY: `env` and `value` come from napi-rs for this call; the buffer pointer and
-        // size describe `buffer`, and `written` receives the byte count (excluding the NUL).
-        let status = unsafe {
-            napi::sys::napi_get_value_string_utf8(env, value, buffer.as_mut_ptr().cast(), buffer.len(), &mut written)
-        };
-        if status != napi::sys::Status::napi_ok {
-            return Err(napi::Error::new(napi::Status::StringExpected, "a key must be a string"));
+        // SAFETY: `env` and `value` come from napi-rs for this call.
+        match unsafe { read_short_string(env, value, &mut buffer) } {
+            Err(()) => Err(napi::Error::new(napi::Status::StringExpected, "a key must be a string")),
+            Ok(Some(text)) => Ok(KeyArg(Key::from(text))),
+            // SAFETY: as above; the generic conversion of the same value.
+            Ok(None) => Ok(KeyArg(Key::from(unsafe { String::from_napi_value(env, value) }?))),
         }
-        // Up to 3 bytes short of the end, the string may have been cut (at a character
-        // boundary): read it whole the general way.
-        if written + 4 < buffer.len() {
-            if let Ok(text) = std::str::from_utf8(&buffer[..written]) {
-                return Ok(KeyArg(Key::from(text)));
-            }
-        }
-        // SAFETY: as above; the generic conversion of the same value.
-        let text = unsafe { String::from_napi_value(env, value) }?;
-        Ok(KeyArg(Key::from(text)))
     }
+}
+
+/// Reads the JavaScript string `value` into `buffer` with one N-API call: `Ok(Some(text))`
+/// when it surely fit, `Ok(None)` when it may not have (up to 3 bytes short of the end the
+/// string may have been cut at a character boundary: read it whole the general way, which
+/// takes two calls, one for the length and one to copy), `Err` when it is not a string.
+///
+/// # Safety
+///
+/// `env` and `value` must be the ones napi-rs passed to the conversion being made.
+unsafe fn read_short_string(
+    env: napi::sys::napi_env,
+    value: napi::sys::napi_value,
+    buffer: &mut [u8],
+) -> std::result::Result<Option<&str>, ()> {
+    let mut written = 0usize;
+    // SAFETY: the caller passes napi-rs's `env` and `value`; the pointer and size describe
+    // `buffer`, and `written` receives the byte count (excluding the NUL).
+    let status = unsafe {
+        napi::sys::napi_get_value_string_utf8(env, value, buffer.as_mut_ptr().cast(), buffer.len(), &mut written)
+    };
+    if status != napi::sys::Status::napi_ok {
+        return Err(());
+    }
+    Ok(if written + 4 < buffer.len() { std::str::from_utf8(&buffer[..written]).ok() } else { None })
 }
 
 /// A value argument (a `Buffer` or a string), read with one type check and, for a short
@@ -129,26 +142,13 @@ impl FromNapiValue for ValueArg {
         let status = unsafe { napi::sys::napi_typeof(env, value, &mut kind) };
         if status == napi::sys::Status::napi_ok && kind == napi::sys::ValueType::napi_string {
             let mut buffer = [0u8; 1024];
-            let mut written = 0usize;
-            // SAFETY: as above; the pointer and size describe `buffer`, and `written`
-            // receives the byte count (excluding the NUL).
-            let status = unsafe {
-                napi::sys::napi_get_value_string_utf8(
-                    env,
-                    value,
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                    &mut written,
-                )
+            // SAFETY: as above.
+            let value = match unsafe { read_short_string(env, value, &mut buffer) } {
+                Ok(Some(text)) => clustron::Value::from(text.as_bytes()),
+                // SAFETY: as above; the generic conversion of the same value.
+                _ => clustron::Value::from(unsafe { String::from_napi_value(env, value) }?),
             };
-            // Up to 3 bytes short of the end the string may have been cut (at a character
-            // boundary): it is then read whole the general way.
-            if status == napi::sys::Status::napi_ok && written + 4 < buffer.len() {
-                return Ok(ValueArg { value: clustron::Value::from(&buffer[..written]), text: Some(convert::TEXT) });
-            }
-            // SAFETY: as above; the generic conversion of the same value.
-            let text = unsafe { String::from_napi_value(env, value) }?;
-            return Ok(ValueArg { value: clustron::Value::from(text), text: Some(convert::TEXT) });
+            return Ok(ValueArg { value, text: Some(convert::TEXT) });
         }
         // SAFETY: as above; a value that is not a Buffer is refused by the conversion.
         let bytes = unsafe { BufferSlice::from_napi_value(env, value) }
