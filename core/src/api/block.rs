@@ -14,8 +14,13 @@
 //! - by what this thread has seen: a thread whose recent waits were longer than [`SPIN`]
 //!   (durable writes, lock waits, a loaded node, where the reply is hundreds of µs away)
 //!   parks at once, and spins again only once its waits are short again;
-//! - in threads: at most one fewer than the cores spin at once (none on one core), so that
-//!   the threads doing the work (the client's I/O thread, an in-process node) keep a core.
+//! - in callers: at most one fewer than the cores spin at once (none on one core).
+//!
+//! A spinning caller tells the side that will answer it ([`Spinning`]); the client runtime
+//! then keeps its own thread awake for as long as some caller spins
+//! (`engine::remote::runtime`), so on a 2-core host one waiting client keeps both cores busy
+//! for up to [`SPIN`] per call. That is the price of the latency: the other threads still
+//! get the cores, since both spinners yield.
 
 use std::cell::Cell;
 use std::future::Future;
@@ -25,12 +30,22 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// How a blocked thread waits between two polls of its future.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Wait {
     /// Sleep until woken.
     Park,
-    /// Spin for a short while first (see the module's documentation), then sleep.
-    SpinThenPark,
+    /// Spin for a short while first (see the module's documentation), then sleep; tell
+    /// whoever will answer when a spin starts and ends.
+    SpinThenPark(&'static Spinning),
+}
+
+/// What a spinning caller tells the side that will wake it: `start` when a spin begins, `end`
+/// when it is over (woken or not). The client runtime keeps its thread awake in between, so
+/// that neither side sleeps while the answer is on its way.
+#[derive(Debug)]
+pub(crate) struct Spinning {
+    pub(crate) start: fn(),
+    pub(crate) end: fn(),
 }
 
 /// The longest a caller spins before it sleeps: past the p99 of a loopback round trip to
@@ -83,8 +98,10 @@ pub(crate) fn block_on<F: Future>(future: F, wait: Wait) -> F::Output {
             return output;
         }
         let since = *waiting_since.get_or_insert_with(Instant::now);
-        if wait == Wait::SpinThenPark && spun_until_woken(&parker.woken, since) {
-            continue;
+        if let Wait::SpinThenPark(spinning) = wait {
+            if spun_until_woken(&parker.woken, since, spinning) {
+                continue;
+            }
         }
         while !parker.woken.swap(false, Ordering::AcqRel) {
             std::thread::park();
@@ -95,11 +112,11 @@ pub(crate) fn block_on<F: Future>(future: F, wait: Wait) -> F::Output {
 /// Spins until `woken` is set (answers true, and clears it) or the spin is over (false): at
 /// most [`SPIN`] after `since`, and not at all when the thread's recent waits were longer or
 /// every spin slot is taken.
-fn spun_until_woken(woken: &AtomicBool, since: Instant) -> bool {
+fn spun_until_woken(woken: &AtomicBool, since: Instant, spinning: &'static Spinning) -> bool {
     if !waits_are_short() {
         return false;
     }
-    let Some(_slot) = SpinSlot::take() else { return false };
+    let Some(_slot) = SpinSlot::take(spinning) else { return false };
     let deadline = since + SPIN;
     loop {
         // The clock is read, and the core offered to a ready thread, once per 64 checks.
@@ -128,21 +145,21 @@ fn record_wait(waited: Duration) {
 }
 
 /// One of the [`SPIN_SLOTS`], held while a thread spins.
-struct SpinSlot;
+struct SpinSlot(&'static Spinning);
 
 impl SpinSlot {
-    fn take() -> Option<SpinSlot> {
+    fn take(spinning: &'static Spinning) -> Option<SpinSlot> {
         SPINNING
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |spinning| {
-                (spinning < *SPIN_SLOTS).then_some(spinning + 1)
-            })
-            .ok()
-            .map(|_| SpinSlot)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |taken| (taken < *SPIN_SLOTS).then_some(taken + 1))
+            .ok()?;
+        (spinning.start)();
+        Some(SpinSlot(spinning))
     }
 }
 
 impl Drop for SpinSlot {
     fn drop(&mut self) {
+        (self.0.end)();
         SPINNING.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -172,14 +189,28 @@ mod tests {
         })
     }
 
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static ENDED: AtomicUsize = AtomicUsize::new(0);
+    static COUNTED: Spinning = Spinning {
+        start: || {
+            STARTED.fetch_add(1, Ordering::AcqRel);
+        },
+        end: || {
+            ENDED.fetch_add(1, Ordering::AcqRel);
+        },
+    };
+
     #[test]
     fn a_blocked_thread_gets_its_answer_whether_it_spins_or_parks() {
-        for wait in [Wait::Park, Wait::SpinThenPark] {
+        for wait in [Wait::Park, Wait::SpinThenPark(&COUNTED)] {
             // Woken within the spin, and long after it (parked by then).
             for delay in [Duration::ZERO, Duration::from_millis(20)] {
                 assert_eq!(block_on(woken_after(delay), wait), 7, "{wait:?} {delay:?}");
             }
         }
+        // Every spin that started was ended (whether it was told of it depends on the spin
+        // slots other tests' threads hold).
+        assert_eq!(STARTED.load(Ordering::Acquire), ENDED.load(Ordering::Acquire));
     }
 
     #[test]
@@ -188,7 +219,7 @@ mod tests {
             assert!(waits_are_short(), "a new thread spins");
             record_wait(Duration::from_millis(5));
             assert!(!waits_are_short(), "one long wait: it parks at once");
-            assert!(!spun_until_woken(&AtomicBool::new(true), Instant::now()), "and does not spin");
+            assert!(!spun_until_woken(&AtomicBool::new(true), Instant::now(), &COUNTED), "and does not spin");
             record_wait(Duration::from_micros(10));
             assert!(!waits_are_short(), "one short wait does not outweigh it");
             for _ in 0..16 {

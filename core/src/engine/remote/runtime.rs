@@ -5,9 +5,13 @@
 //! costs no task or thread hand-off: the connection's reader completes it directly.
 
 use std::future::Future;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use tokio::runtime::{EnterGuard, Runtime};
+use tokio::sync::Notify;
+
+use crate::api::block::{Spinning, Wait};
 
 /// One worker: it only moves bytes and wakes callers, and a second worker costs more in
 /// wake-ups between the two than it adds (1-node in-memory, 64 clients on this 2-core host:
@@ -31,7 +35,8 @@ pub(crate) fn enter() -> EnterGuard<'static> {
 }
 
 /// Polls `future` to completion on this thread, inside the client runtime's context; the
-/// thread spins briefly before it sleeps (a reply is often tens of µs away: `api::block`).
+/// thread spins briefly before it sleeps (a reply is often tens of µs away: `api::block`),
+/// and while it spins the runtime's thread stays awake too ([`KEEP_AWAKE`]).
 pub(crate) fn block<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     crate::api::block::block_on(
@@ -39,6 +44,49 @@ pub(crate) fn block<F: Future>(future: F) -> F::Output {
             let _runtime = enter();
             future.as_mut().poll(cx)
         }),
-        crate::api::block::Wait::SpinThenPark,
+        Wait::SpinThenPark(&KEEP_AWAKE),
     )
+}
+
+/// While a blocked caller spins for its answer, the runtime's thread does not sleep in
+/// `epoll_wait` either: a task ([`stay_awake`]) yields in a loop, so the thread polls the
+/// socket without blocking between other tasks, takes the caller's request without being
+/// woken, and reads the answer the moment it arrives, without being woken either. Each
+/// wake-up of a sleeping thread costs about as much as the loopback round trip on the 2-core
+/// VM this was measured on; with both sides awake one client's p50 went from 80–104 to
+/// 57–63 µs per get and from 96–101 to 64–69 µs per put (three alternating runs,
+/// `bench/results/client-spin-2026-12-04.md`). It lasts only while some caller spins, which
+/// is bounded (`api::block`: at most 200 µs a wait, only for callers whose waits are short,
+/// at most one fewer caller than the cores at once).
+static KEEP_AWAKE: Spinning = Spinning { start: caller_spins, end: caller_stopped };
+
+/// How many callers spin now.
+static SPINNING_CALLERS: AtomicUsize = AtomicUsize::new(0);
+
+/// Wakes [`stay_awake`] when the first caller starts to spin; the task is started on first use.
+static AWAKE: LazyLock<Arc<Notify>> = LazyLock::new(|| {
+    let notify = Arc::new(Notify::new());
+    RUNTIME.spawn(stay_awake(Arc::clone(&notify)));
+    notify
+});
+
+fn caller_spins() {
+    if SPINNING_CALLERS.fetch_add(1, Ordering::AcqRel) == 0 {
+        // A permit is kept if the task is not waiting yet: no start is missed.
+        AWAKE.notify_one();
+    }
+}
+
+fn caller_stopped() {
+    SPINNING_CALLERS.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Keeps the runtime's thread from sleeping while any caller spins.
+async fn stay_awake(notify: Arc<Notify>) {
+    loop {
+        notify.notified().await;
+        while SPINNING_CALLERS.load(Ordering::Acquire) > 0 {
+            tokio::task::yield_now().await;
+        }
+    }
 }
