@@ -329,7 +329,7 @@ impl Node {
                 self.inner.io.inject(faults);
                 Ok(ClientReply::Done)
             }
-            ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members())),
+            ClientBody::Members(MembersOp::List) => Ok(ClientReply::Members(self.members_now().await)),
             ClientBody::Members(op) => Box::pin(self.members_op(op)).await,
             ClientBody::Stores(op) => Box::pin(self.stores_op(op)).await,
             ClientBody::Open { settings } => Box::pin(self.open_store(store, settings)).await,
