@@ -113,11 +113,13 @@ pub(crate) fn block_on<F: Future>(future: F, wait: Wait) -> F::Output {
 /// most [`SPIN`] after `since`, and not at all when the thread's recent waits were longer or
 /// every spin slot is taken.
 fn spun_until_woken(woken: &AtomicBool, since: Instant, spinning: &'static Spinning) -> bool {
-    if !waits_are_short() {
+    let deadline = since + SPIN;
+    // A call woken without completing (a retry, a redirect) may wait again after its spin
+    // ran out: it parks without taking a slot (and waking the answering side).
+    if !waits_are_short() || Instant::now() >= deadline {
         return false;
     }
     let Some(_slot) = SpinSlot::take(spinning) else { return false };
-    let deadline = since + SPIN;
     loop {
         // The clock is read, and the core offered to a ready thread, once per 64 checks.
         for _ in 0..64 {
@@ -220,6 +222,18 @@ mod tests {
             record_wait(Duration::from_millis(5));
             assert!(!waits_are_short(), "one long wait: it parks at once");
             assert!(!spun_until_woken(&AtomicBool::new(true), Instant::now(), &COUNTED), "and does not spin");
+            RECENT_WAIT.with(|recent| recent.set(0));
+            static TOLD: AtomicUsize = AtomicUsize::new(0);
+            static TELLS: Spinning = Spinning {
+                start: || {
+                    TOLD.fetch_add(1, Ordering::AcqRel);
+                },
+                end: || {},
+            };
+            let long_ago = Instant::now() - 2 * SPIN;
+            assert!(!spun_until_woken(&AtomicBool::new(true), long_ago, &TELLS), "past its spin: it parks");
+            assert_eq!(TOLD.load(Ordering::Acquire), 0, "without taking a slot");
+            record_wait(Duration::from_millis(5));
             record_wait(Duration::from_micros(10));
             assert!(!waits_are_short(), "one short wait does not outweigh it");
             for _ in 0..16 {
