@@ -170,8 +170,10 @@ impl Drop for SpinSlot {
 mod tests {
     use super::*;
 
-    /// A future that is woken from another thread after `delay`, then completes.
-    fn woken_after(delay: Duration) -> impl Future<Output = u32> {
+    /// A future that is woken once, from another thread or (`here`) from its own poll,
+    /// and then completes. Whether the other thread's wake comes before the caller spins,
+    /// while it spins or once it has parked is up to the scheduler: every order must answer.
+    fn woken_once(here: bool) -> impl Future<Output = u32> {
         let mut started = false;
         let done = Arc::new(AtomicBool::new(false));
         std::future::poll_fn(move |cx| {
@@ -180,12 +182,13 @@ mod tests {
             }
             if !started {
                 started = true;
-                let (done, waker) = (Arc::clone(&done), cx.waker().clone());
-                std::thread::spawn(move || {
-                    std::thread::sleep(delay);
-                    done.store(true, Ordering::Release);
-                    waker.wake();
-                });
+                done.store(true, Ordering::Release);
+                if here {
+                    cx.waker().wake_by_ref();
+                } else {
+                    let waker = cx.waker().clone();
+                    std::thread::spawn(move || waker.wake());
+                }
             }
             Poll::Pending
         })
@@ -205,9 +208,12 @@ mod tests {
     #[test]
     fn a_blocked_thread_gets_its_answer_whether_it_spins_or_parks() {
         for wait in [Wait::Park, Wait::SpinThenPark(&COUNTED)] {
-            // Woken within the spin, and long after it (parked by then).
-            for delay in [Duration::ZERO, Duration::from_millis(20)] {
-                assert_eq!(block_on(woken_after(delay), wait), 7, "{wait:?} {delay:?}");
+            // Woken by another thread (in any order with the spin and the park), and before
+            // the wait began. The spin running out is `a_thread_whose_waits_are_long…`'s.
+            for here in [false, true] {
+                for _ in 0..100 {
+                    assert_eq!(block_on(woken_once(here), wait), 7, "{wait:?}, woken here: {here}");
+                }
             }
         }
         // Every spin that started was ended (whether it was told of it depends on the spin

@@ -323,7 +323,7 @@ impl Node {
             return Err(ClientFault::NotLeader(replica.leader().filter(|leader| leader.id != self.inner.id)));
         }
         match op {
-            MembersOp::List => Ok(ClientReply::Members(self.members())),
+            MembersOp::List => Ok(ClientReply::Members(self.members_now().await)),
             MembersOp::Join { node, zone } => {
                 // Revocations as of everything committed (not this node's copy, which may lag).
                 replica.linearizable().await?;
