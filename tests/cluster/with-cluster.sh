@@ -6,7 +6,8 @@
 # Starts NODES `clustron node` processes (BINARY) on free 127.0.0.1 ports, the first serving
 # STORE, the others joining it, each with NODE ARGS (in-memory unless they name a
 # --data-dir). COMMAND runs with CLUSTRON_NODES=127.0.0.1:P1,127.0.0.1:P2,... in its
-# environment; every node is killed when it ends, whatever happens. Exits with its status.
+# environment; every node is killed when it ends, whatever happens. Exits with its status;
+# when it fails, the last lines of every node's log follow its output.
 set -euo pipefail
 # Nodes read every flag also from a CLUSTRON_* variable (--mdns from CLUSTRON_MDNS...): start
 # them with none from the caller's shell, so a test runs the same wherever (no multicast).
@@ -54,4 +55,11 @@ export CLUSTRON_NODES
 echo "with-cluster: $nodes nodes at $CLUSTRON_NODES" >&2
 status=0
 "$@" || status=$?
+if [ "$status" != 0 ]; then
+  # What each node said last: the logs go with the cluster, and a failure is often theirs.
+  for index in $(seq 1 "$nodes"); do
+    echo "with-cluster: the last lines of node $index's log:" >&2
+    tail -n 30 "$work/node$index.log" >&2 || true
+  done
+fi
 exit $status

@@ -146,29 +146,34 @@ impl StateMachine {
     }
 
     /// Replaces everything with what `image` describes (the shared `State` stays the same
-    /// object, so readers keep their handle on it).
+    /// object, so readers keep their handle on it). Readers see the state before or the state
+    /// after, never one between: every shard stays locked from the clearing to the new
+    /// revision. (Clearing first and filling under a second lock let a read in between find
+    /// an empty store at the old revision: a node's copy of the catalogue cached as empty
+    /// after a snapshot install listed only itself as the cluster's members.)
     pub(crate) fn restore(&mut self, image: Image) -> Result<(), String> {
         image.check()?;
-        self.clear();
-        let state: &Arc<State> = &self.state;
-        {
-            let mut keys = state.keys.lock(ShardMask::ALL);
-            for entry in image.entries {
-                keys.set(entry);
-            }
-            for (at, due) in image.deadlines {
-                match due {
-                    // A key's TTL is kept by its entry's id (`Deadlines::add_key`). One that
-                    // names a key with no entry could only expire nothing (the sweep finds no
-                    // key): it is dropped, on every replica alike, and the restore goes on
-                    // (refusing here would leave the machine half restored).
-                    Due::Key(key) => {
-                        if let Some(id) = keys.id_of(&key) {
-                            self.deadlines.add_key(at, id, &key);
-                        }
+        let state = Arc::clone(&self.state);
+        // Shards first, then the coordination tables: the order every writer keeps.
+        let mut keys = state.keys.lock(ShardMask::ALL);
+        keys.clear_all();
+        self.deadlines.clear();
+        self.recent.clear();
+        for entry in image.entries {
+            keys.set(entry);
+        }
+        for (at, due) in image.deadlines {
+            match due {
+                // A key's TTL is kept by its entry's id (`Deadlines::add_key`). One that
+                // names a key with no entry could only expire nothing (the sweep finds no
+                // key): it is dropped, on every replica alike, and the restore goes on
+                // (refusing here would leave the machine half restored).
+                Due::Key(key) => {
+                    if let Some(id) = keys.id_of(&key) {
+                        self.deadlines.add_key(at, id, &key);
                     }
-                    due => self.deadlines.add(at, due),
                 }
+                due => self.deadlines.add(at, due),
             }
         }
         *state.coord.write() = Coordination {
@@ -187,6 +192,7 @@ impl StateMachine {
         state.revision.store(image.revision, Ordering::Release);
         state.compacted.store(self.history.compacted(), Ordering::Release);
         state.next_deadline.store(self.deadlines.next().unwrap_or(u64::MAX), Ordering::Release);
+        drop(keys);
         Ok(())
     }
 }

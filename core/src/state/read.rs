@@ -196,13 +196,16 @@ impl State {
     }
 
     pub(crate) fn stats(&self) -> StoreStats {
+        // The shards before the coordination lock, the order writers take them in: holding
+        // the coordination table while waiting for a shard deadlocked with a restore.
         let keys = self.keys.len() as u64;
+        let bytes = self.keys.bytes();
         let coord = self.coord.read();
         StoreStats {
             revision: self.revision(),
             compacted_revision: self.compacted(),
             keys,
-            bytes: self.keys.bytes(),
+            bytes,
             leases: coord.leases.len() as u64,
             locks: coord.locks.len() as u64,
             counters: coord.counters.len() as u64,

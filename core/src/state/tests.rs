@@ -136,6 +136,41 @@ fn a_replica_restored_from_an_image_continues_exactly_like_the_original() {
     assert_eq!(original.history().compacted(), restored.history().compacted());
 }
 
+/// A restore swaps the whole state at once: a reader on another thread finds every key, at
+/// the image's revision, however the two interleave (it used to find an empty store between
+/// the clearing and the filling, at the old revision).
+#[test]
+fn a_reader_sees_the_state_before_or_after_a_restore_never_between() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    for i in 0..300 {
+        sm.apply(put(&format!("k-{i:03}"), "v", None), 10);
+    }
+    let image = postcard::to_allocvec(&sm.image()).expect("an image serializes");
+    let revision = sm.state().revision();
+    let state = std::sync::Arc::clone(sm.state());
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !done.load(Ordering::Acquire) {
+                let stats = state.stats();
+                assert_eq!((stats.keys, stats.revision), (300, revision), "read {reads} saw a state between");
+                assert!(state.get("k-150", || 10).unwrap().is_some(), "read {reads} missed a key");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    for _ in 0..2_000 {
+        sm.restore(postcard::from_bytes(&image).expect("an image")).expect("restores");
+    }
+    done.store(true, Ordering::Release);
+    let reads = reader.join().expect("the reader thread ends without a failed assertion");
+    assert!(reads > 0);
+}
+
 /// An image's key deadlines are kept by entry id once restored; one naming a key with no
 /// entry (nothing for it to expire) is dropped instead of failing the restore halfway.
 #[test]

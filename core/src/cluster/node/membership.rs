@@ -213,17 +213,24 @@ impl Node {
         members.into_values().collect()
     }
 
-    /// Every node of the cluster as of now: this node's copy of the catalogue once it has
-    /// applied what the catalogue's leader had when asked (a read index), so that every node
-    /// whose joining completed is listed, whichever node answers (a copy answered as it was
-    /// could still lack the last node to join: a binding's test saw 1 of 5 members). When the
-    /// leader does not answer within [`MEMBERS_WAIT`], this node's copy as it is.
+    /// Every node of the cluster as of now, whichever node answers: the catalogue's leader
+    /// lists its copy once a quorum has confirmed it still leads (so every node whose joining
+    /// completed is in it); another node asks the leader. When no leader answers within
+    /// [`MEMBERS_WAIT`], this node's copy as it is. (A node answering from its own copy, even
+    /// caught up to the leader's revision, once listed only itself: its copy had been read
+    /// while a snapshot install had emptied the state, see `StateMachine::restore`.)
     pub(super) async fn members_now(&self) -> Vec<NodeInfo> {
         if let Some(replica) = self.catalogue_replica() {
-            let stats = ClientBody::Read { query: Query::Stats, local: false };
-            let asked = tokio::time::timeout(MEMBERS_WAIT, self.ask_catalogue(stats)).await;
-            if let Ok(Ok(ClientReply::Reply(Reply::Stats(stats)))) = asked {
-                replica.applied(stats.revision, tokio::time::Instant::now() + MEMBERS_WAIT).await;
+            if replica.is_leader() {
+                if let Ok(Ok(())) = tokio::time::timeout(MEMBERS_WAIT, replica.linearizable()).await {
+                    return self.members();
+                }
+            } else {
+                let asked =
+                    tokio::time::timeout(MEMBERS_WAIT, self.ask_catalogue(ClientBody::Members(MembersOp::List)));
+                if let Ok(Ok(ClientReply::Members(members))) = asked.await {
+                    return members;
+                }
             }
         }
         self.members()
