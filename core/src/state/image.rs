@@ -10,7 +10,7 @@ use super::deadline::Due;
 use super::keyspace::ShardMask;
 use super::lease::Lease;
 use super::lock::LockState;
-use super::{Coordination, State, StateMachine};
+use super::{Coordination, StateMachine};
 use crate::{Entry, Event, Key, LeaseId};
 
 /// An event as a snapshot keeps it: the fields of [`Event`] a history record has, in a
