@@ -149,8 +149,8 @@ impl StateMachine {
     /// object, so readers keep their handle on it). Readers see the state before or the state
     /// after, never one between: every shard stays locked from the clearing to the new
     /// revision. (Clearing first and filling under a second lock let a read in between find
-    /// an empty store at the old revision: a node's copy of the catalogue cached as empty
-    /// after a snapshot install listed only itself as the cluster's members.)
+    /// an empty store at the old revision: a follower's get, or a node's copy of the
+    /// catalogue, which it caches by revision.)
     pub(crate) fn restore(&mut self, image: Image) -> Result<(), String> {
         image.check()?;
         let state = Arc::clone(&self.state);

@@ -217,8 +217,8 @@ impl Node {
     /// lists its copy once a quorum has confirmed it still leads (so every node whose joining
     /// completed is in it); another node asks the leader. When no leader answers within
     /// [`MEMBERS_WAIT`], this node's copy as it is. (A node answering from its own copy, even
-    /// caught up to the leader's revision, once listed only itself: its copy had been read
-    /// while a snapshot install had emptied the state, see `StateMachine::restore`.)
+    /// caught up to the leader's revision, once listed only itself, right after a 5-node
+    /// start; the cause was not found.)
     pub(super) async fn members_now(&self) -> Vec<NodeInfo> {
         if let Some(replica) = self.catalogue_replica() {
             if replica.is_leader() {
