@@ -67,8 +67,11 @@ pub(crate) struct RequestId {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct ClientRequest {
-    /// The store the request is for (empty for node-level requests).
-    pub(crate) store: String,
+    /// The store the request is for (empty for node-level requests). Inline up to 24 bytes:
+    /// no allocation per request for a store's name (a `String` here was 35 of the 76
+    /// `_int_malloc` samples of a node answering puts from 64 clients). Encoded as a string:
+    /// the same bytes as a `String` (the golden fixtures did not move).
+    pub(crate) store: compact_str::CompactString,
     pub(crate) body: ClientBody,
     /// The sender's token (none: a node, or a cluster without access control).
     pub(crate) auth: Option<Credential>,

@@ -5,6 +5,7 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
+use compact_str::CompactString;
 use libp2p::PeerId;
 
 use super::access::{is_audited, request_kind, wall_ms};
@@ -149,7 +150,12 @@ impl Node {
     }
 
     /// Answers a request [`admit`](Self::admit) let through.
-    pub(super) async fn answer_admitted(&self, who: Principal, store: String, body: ClientBody) -> ClientResponse {
+    pub(super) async fn answer_admitted(
+        &self,
+        who: Principal,
+        store: CompactString,
+        body: ClientBody,
+    ) -> ClientResponse {
         let audited = is_audited(&body).then(|| (request_kind(&body), format!("{body:?}")));
         let acquiring = match &body {
             ClientBody::Write { command: Command::LockAcquire { name, .. }, .. } if !who.is_trusted() => {
@@ -162,7 +168,7 @@ impl Node {
         // the request's task, so each layer costs a copy of kilobytes per request.
         let mut response = match self.serving(&store, &body) {
             Some(replica) => self.answer_timed(&replica, body, who.token()).await,
-            None => Box::pin(self.answer_checked(&who, store.clone(), body)).await,
+            None => Box::pin(self.answer_checked(&who, store.to_string(), body)).await,
         };
         if let Some(name) = acquiring {
             self.note_lock_wait(&store, name, who.token(), &response);
@@ -192,7 +198,7 @@ impl Node {
         &self,
         request: ClientRequest,
         peer: Option<PeerId>,
-    ) -> Result<(Principal, String, ClientBody), Box<ClientResponse>> {
+    ) -> Result<(Principal, CompactString, ClientBody), Box<ClientResponse>> {
         let ClientRequest { store, body, auth } = request;
         let catalogue = self.catalogue();
         let who = match catalogue.auth.authenticate(peer.as_ref(), auth.as_ref(), wall_ms()) {

@@ -160,7 +160,7 @@ impl Node {
     /// A request of this node to another: with the node's token (which only matters before
     /// it is a member: a member node's requests are the cluster's own).
     fn request(&self, store: &str, body: ClientBody) -> ClientRequest {
-        ClientRequest { store: store.to_owned(), body, auth: self.inner.config.token.as_ref().map(Credential::from) }
+        ClientRequest { store: store.into(), body, auth: self.inner.config.token.as_ref().map(Credential::from) }
     }
 
     async fn seed_target(&self) -> Option<(PeerId, Vec<Multiaddr>)> {

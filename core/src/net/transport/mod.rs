@@ -249,7 +249,8 @@ impl Net {
         let peer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connect(address.clone()))
             .await
             .map_err(|_| Error::unavailable(format!("{address} did not answer")))??;
-        let hello = ClientRequest { store: String::new(), body: ClientBody::Hello { version: PROTOCOL_VERSION }, auth };
+        let hello =
+            ClientRequest { store: Default::default(), body: ClientBody::Hello { version: PROTOCOL_VERSION }, auth };
         match self.client(peer, &[address], hello).await? {
             Ok(ClientReply::Welcome { node, members, stores, .. }) => Ok((peer, Welcome { node, members, stores })),
             Ok(other) => Err(Error::internal(format!("unexpected answer to hello: {other:?}"))),
@@ -523,7 +524,7 @@ mod tests {
     }
 
     fn request(store: String) -> ClientRequest {
-        ClientRequest { store, body: ClientBody::Status, auth: None }
+        ClientRequest { store: store.into(), body: ClientBody::Status, auth: None }
     }
 
     /// A burst of new clients, each opening its first stream at once: every first request is
