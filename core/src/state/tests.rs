@@ -171,6 +171,47 @@ fn a_reader_sees_the_state_before_or_after_a_restore_never_between() {
     assert!(reads > 0);
 }
 
+/// `stats` on another thread while lease-bound puts are applied: both take the shards before
+/// the coordination tables. `stats` used to hold the tables while it waited for a shard, and
+/// a put holding that shard while it waited for the tables (to check its lease) deadlocked
+/// with it. The main thread waits a bounded time for the two to finish, so a deadlock fails
+/// the test instead of hanging it.
+#[test]
+fn stats_and_lease_bound_puts_on_two_threads_do_not_deadlock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    assert!(sm.apply(Command::LeaseGrant { ttl_ms: 60_000 }, 1_000).reply.is_ok());
+    let lease = LeaseId::new(1);
+    let state = Arc::clone(sm.state());
+    let done = Arc::new(AtomicBool::new(false));
+    let (finished, finish) = std::sync::mpsc::channel();
+    let reader = {
+        let (done, finished) = (Arc::clone(&done), finished.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !done.load(Ordering::Acquire) {
+                assert_eq!(state.stats().leases, 1);
+                reads += 1;
+            }
+            finished.send(reads).expect("the test waits");
+        })
+    };
+    let writer = std::thread::spawn(move || {
+        for i in 0..20_000u32 {
+            let put = PutItem::with_options(format!("k{}", i % 64), "v", PutOptions::new().lease(lease));
+            assert!(sm.apply(Command::Put(put), 1_000).reply.is_ok());
+        }
+        done.store(true, Ordering::Release);
+        finished.send(0).expect("the test waits");
+    });
+    for _ in 0..2 {
+        finish.recv_timeout(Duration::from_secs(120)).expect("stats and the puts deadlocked");
+    }
+    writer.join().expect("the writer ends");
+    reader.join().expect("the reader ends");
+}
+
 /// An image's key deadlines are kept by entry id once restored; one naming a key with no
 /// entry (nothing for it to expire) is dropped instead of failing the restore halfway.
 #[test]
