@@ -3,10 +3,11 @@
 //! [`Id`]).
 //!
 //! Keys and ids sit inline in sorted chunks of at most [`CHUNK`] entries (a two-level
-//! B+tree, as the shards' `Order`), with each chunk's first key copied into the directory
-//! that a lookup searches, next to the chunk's pointer. Against a `BTreeSet<Key>` this takes about
-//! half the memory per key (chunks filled in key order stay full; a B-tree's nodes split in
-//! half), and a walk reads contiguous arrays. A list that holds a good share of the store's
+//! B+tree, as the shards' `Order`), with each chunk's first key in the directory that a
+//! lookup searches as an 8-byte number, and each key's next 4 bytes as a number in its chunk
+//! (a hint: a lookup in a chunk compares numbers, and whole keys only where they tie).
+//! Against a `BTreeSet<Key>` this takes about a quarter less memory per key (chunks filled in
+//! key order stay full; a B-tree's nodes split in half), and a walk reads contiguous arrays. A list that holds a good share of the store's
 //! tagged entries (see [`DENSE`]) also keeps its ids in a [`Bitmap`], so that "is this entry
 //! in the list" is a bit test: that is how a search intersects posting lists (see `plan`).
 //!
@@ -54,7 +55,8 @@ pub(crate) enum Postings {
 #[derive(Debug)]
 pub(crate) struct Chunks {
     /// No chunk is empty.
-    chunks: Vec<Chunk>,
+    #[allow(clippy::vec_box, reason = "a chunk is 1.1 KB: a split moves pointers, not chunks")]
+    chunks: Vec<Box<Chunk>>,
     /// Each chunk's first key as a [`word`] from `shared` on, in step with `chunks`: a lookup
     /// searches these 8-byte numbers (the directory of a 100k-entry list is 25 KB of them)
     /// and compares whole keys only among chunks whose words tie with its key's.
@@ -91,46 +93,114 @@ fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
-/// Keys in order, each with its id beside it (one allocation, read in one stream), and a
-/// copy of the first key in the list's directory, which a lookup searches.
+/// The 4 bytes of `key` from `from` on as a big-endian number (the top half of its
+/// [`word`]): an entry's hint in its chunk.
+fn hint(key: &[u8], from: usize) -> u32 {
+    (word(key, from) >> 32) as u32
+}
+
+/// Up to [`CHUNK`] keys in order, each with its id, inline in one allocation, and before
+/// them each key's hint. A lookup counts the hints below its key's (two cache lines, no
+/// branch per entry) and reads whole keys only where hints tie, so it touches the one or
+/// two entries it needs instead of streaming the chunk's keys through string compares.
 #[derive(Debug)]
 pub(crate) struct Chunk {
-    /// `entries[0].0` (the last key removed while the chunk is empty).
-    first: Key,
-    entries: Vec<(Key, Id)>,
+    /// [`hint`] of each entry's key from the list's shared prefix on, in step with
+    /// `entries`; `u32::MAX` from `len` on, which is never below a key's hint.
+    hints: [u32; CHUNK],
+    len: usize,
+    /// The entries below `len`; empty keys above it.
+    entries: [(Key, Id); CHUNK],
 }
 
 impl Chunk {
-    fn new(entries: Vec<(Key, Id)>) -> Chunk {
-        Chunk { first: entries[0].0.clone(), entries }
+    fn empty() -> Box<Chunk> {
+        Box::new(Chunk { hints: [u32::MAX; CHUNK], len: 0, entries: std::array::from_fn(|_| Default::default()) })
     }
 
     fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
-    fn insert(&mut self, at: usize, entry: (Key, Id)) {
-        if at == 0 {
-            self.first = entry.0.clone();
-        }
-        self.entries.insert(at, entry);
+    fn entries(&self) -> &[(Key, Id)] {
+        &self.entries[..self.len]
     }
 
-    fn remove(&mut self, at: usize) -> (Key, Id) {
-        let removed = self.entries.remove(at);
-        if at == 0 {
-            if let Some((first, _)) = self.entries.first() {
-                self.first = first.clone();
+    fn first(&self) -> &Key {
+        &self.entries[0].0
+    }
+
+    /// Where `key` (whose hint is `hint`) is (`Ok`) or would go (`Err`).
+    fn find(&self, key: &str, hint: u32) -> Result<usize, usize> {
+        // Hints are in order, so the count below is the position; over the whole array (a
+        // fixed length the compiler unrolls) rather than up to `len`.
+        let mut at = self.hints.iter().filter(|&&probe| probe < hint).count();
+        while at < self.len && self.hints[at] == hint {
+            match self.entries[at].0.as_str().cmp(key) {
+                std::cmp::Ordering::Less => at += 1,
+                std::cmp::Ordering::Equal => return Ok(at),
+                std::cmp::Ordering::Greater => break,
             }
         }
+        Err(at)
+    }
+
+    fn insert(&mut self, at: usize, entry: (Key, Id), hint: u32) {
+        debug_assert!(self.len < CHUNK && at <= self.len);
+        self.entries[at..=self.len].rotate_right(1);
+        self.hints[at..=self.len].rotate_right(1);
+        self.entries[at] = entry;
+        self.hints[at] = hint;
+        self.len += 1;
+    }
+
+    fn push(&mut self, entry: (Key, Id), hint: u32) {
+        self.insert(self.len, entry, hint);
+    }
+
+    /// Removes the entry at `at`: it and its hint.
+    fn remove(&mut self, at: usize) -> ((Key, Id), u32) {
+        debug_assert!(at < self.len);
+        let removed = (std::mem::take(&mut self.entries[at]), self.hints[at]);
+        self.entries[at..self.len].rotate_left(1);
+        self.hints[at..self.len].rotate_left(1);
+        self.len -= 1;
+        self.hints[self.len] = u32::MAX;
         removed
     }
 
+    fn pop(&mut self) -> ((Key, Id), u32) {
+        self.remove(self.len - 1)
+    }
+
     /// Moves the entries from `at` on into a new chunk.
-    fn split_off(&mut self, at: usize) -> Chunk {
-        let mut right = Vec::with_capacity(CHUNK);
-        right.extend(self.entries.drain(at..));
-        Chunk::new(right)
+    fn split_off(&mut self, at: usize) -> Box<Chunk> {
+        let mut right = Chunk::empty();
+        for from in at..self.len {
+            right.entries[from - at] = std::mem::take(&mut self.entries[from]);
+            right.hints[from - at] = std::mem::replace(&mut self.hints[from], u32::MAX);
+        }
+        right.len = self.len - at;
+        self.len = at;
+        right
+    }
+
+    /// Moves every entry of `right` (whose keys are all above this chunk's) to the end.
+    fn append(&mut self, right: &mut Chunk) {
+        debug_assert!(self.len + right.len <= CHUNK);
+        for from in 0..right.len {
+            self.entries[self.len + from] = std::mem::take(&mut right.entries[from]);
+            self.hints[self.len + from] = right.hints[from];
+        }
+        self.len += right.len;
+        right.len = 0;
+    }
+
+    /// The hints again, from `shared` bytes on (after the list's prefix shrank).
+    fn rehint(&mut self, shared: usize) {
+        for at in 0..self.len {
+            self.hints[at] = hint(self.entries[at].0.as_bytes(), shared);
+        }
     }
 }
 
@@ -148,7 +218,12 @@ impl Chunks {
         let mut prefix = [0; MAX_SHARED];
         prefix[..shared].copy_from_slice(&a.0.as_bytes()[..shared]);
         let words = vec![word(a.0.as_bytes(), shared)];
-        Chunks { chunks: vec![Chunk::new(vec![a, b])], words, shared, prefix, len: 2, ids: None }
+        let mut chunk = Chunk::empty();
+        for entry in [a, b] {
+            let hint = hint(entry.0.as_bytes(), shared);
+            chunk.push(entry, hint);
+        }
+        Chunks { chunks: vec![chunk], words, shared, prefix, len: 2, ids: None }
     }
 
     /// The bytes every key of the list starts with.
@@ -174,15 +249,16 @@ impl Chunks {
             None => after.partition_point(|&first| first == word),
         };
         let tied = &self.chunks[below..below + ties];
-        (below + tied.partition_point(|chunk| chunk.first.as_str() <= key)).saturating_sub(1)
+        (below + tied.partition_point(|chunk| chunk.first().as_str() <= key)).saturating_sub(1)
     }
 
     /// The word of chunk `at`'s first key, after that key changed.
     fn reword(&mut self, at: usize) {
-        self.words[at] = word(self.chunks[at].first.as_bytes(), self.shared);
+        self.words[at] = word(self.chunks[at].first().as_bytes(), self.shared);
     }
 
-    /// Makes room for `key` in the list's prefix: fewer shared bytes, every word again.
+    /// Makes room for `key` in the list's prefix: fewer shared bytes, every word and hint
+    /// again (a list's prefix only shrinks, at most [`MAX_SHARED`] times).
     fn share_with(&mut self, key: &[u8]) {
         let prefix = self.prefix();
         if key.starts_with(prefix) {
@@ -190,6 +266,7 @@ impl Chunks {
         }
         self.shared = common_prefix(prefix, key);
         for at in 0..self.chunks.len() {
+            self.chunks[at].rehint(self.shared);
             self.reword(at);
         }
     }
@@ -197,14 +274,16 @@ impl Chunks {
     /// Where `key` is (`Ok`) or would go (`Err`).
     fn find(&self, key: &str) -> Result<At, At> {
         let chunk = self.chunk_of(key);
-        // A linear scan: the chunk's keys are contiguous, so the hardware streams them in,
-        // where a binary search takes a cache miss per step.
-        let entries = &self.chunks[chunk].entries;
-        let offset = entries.iter().position(|(probe, _)| probe.as_str() >= key).unwrap_or(entries.len());
-        if entries.get(offset).is_some_and(|(probe, _)| probe.as_str() == key) {
-            Ok(At { chunk, offset })
-        } else {
-            Err(At { chunk, offset })
+        // A key without the list's prefix has no hint in it: it goes before or after every
+        // entry of the chunk `chunk_of` chose.
+        let hint = match key.as_bytes().starts_with(self.prefix()) {
+            true => hint(key.as_bytes(), self.shared),
+            false if key.as_bytes() < self.prefix() => 0,
+            false => u32::MAX,
+        };
+        match self.chunks[chunk].find(key, hint) {
+            Ok(offset) => Ok(At { chunk, offset }),
+            Err(offset) => Err(At { chunk, offset }),
         }
     }
 
@@ -233,32 +312,31 @@ impl Chunks {
             Err(at) => at,
         };
         self.share_with(key.as_bytes());
-        self.place(chunk, offset, key, id, population);
-        // Whichever first keys moved (this chunk's, a neighbour's that took an entry, a new
-        // chunk's), their words follow.
-        for at in chunk.saturating_sub(1)..(chunk + 2).min(self.chunks.len()) {
-            self.reword(at);
-        }
+        self.place(chunk, offset, (key.clone(), id), population);
     }
 
-    /// Puts `key` at `offset` of `chunk` (where [`find`](Self::find) says it goes), keeping
-    /// `words` as long as `chunks` (the caller sets the words around `chunk`).
-    fn place(&mut self, chunk: usize, offset: usize, key: &Key, id: Id, population: usize) {
+    /// Puts `entry` at `offset` of `chunk` (where [`find`](Self::find) says it goes), with
+    /// the directory's words following whichever chunk's first key changes.
+    fn place(&mut self, chunk: usize, offset: usize, entry: (Key, Id), population: usize) {
         self.len += 1;
         match &mut self.ids {
-            Some(ids) => ids.insert(id),
+            Some(ids) => ids.insert(entry.1),
             None if self.len > CHUNK && self.len * DENSE >= population => {
                 let mut ids = Bitmap::default();
-                self.chunks.iter().flat_map(|chunk| &chunk.entries).for_each(|(_, id)| ids.insert(*id));
-                ids.insert(id);
+                self.chunks.iter().flat_map(|chunk| chunk.entries()).for_each(|(_, id)| ids.insert(*id));
+                ids.insert(entry.1);
                 self.ids = Some(ids);
             }
             None => {}
         }
+        let hint = hint(entry.0.as_bytes(), self.shared);
         let last_chunk = chunk + 1 == self.chunks.len();
         let target = &mut self.chunks[chunk];
         if target.len() < CHUNK {
-            target.insert(offset, (key.clone(), id));
+            target.insert(offset, entry, hint);
+            if offset == 0 {
+                self.reword(chunk);
+            }
             return;
         }
         // Full. A neighbour with room takes the entry at this chunk's edge: a split moves
@@ -268,10 +346,12 @@ impl Chunks {
             let (left, right) = self.chunks.split_at_mut(chunk);
             let (left, target) = (&mut left[chunk - 1], &mut right[0]);
             if offset == 0 {
-                left.entries.push((key.clone(), id));
+                left.push(entry, hint);
             } else {
-                left.entries.push(target.remove(0));
-                target.insert(offset - 1, (key.clone(), id));
+                let (moved, moved_hint) = target.remove(0);
+                left.push(moved, moved_hint);
+                target.insert(offset - 1, entry, hint);
+                self.reword(chunk);
             }
             return;
         }
@@ -279,31 +359,41 @@ impl Chunks {
             let (left, right) = self.chunks.split_at_mut(chunk + 1);
             let (target, next) = (&mut left[chunk], &mut right[0]);
             if offset == CHUNK {
-                next.insert(0, (key.clone(), id));
+                next.insert(0, entry, hint);
             } else {
-                next.insert(0, target.entries.pop().expect("a full chunk"));
-                target.insert(offset, (key.clone(), id));
+                let (moved, moved_hint) = target.pop();
+                next.insert(0, moved, moved_hint);
+                target.insert(offset, entry, hint);
+                if offset == 0 {
+                    self.reword(chunk);
+                }
             }
+            self.reword(chunk + 1);
             return;
         }
         // Appending after the last key starts a new chunk (lists filled in key order stay
         // full); anywhere else the chunk splits in two halves.
         if last_chunk && offset == CHUNK {
-            let mut entries = Vec::with_capacity(CHUNK);
-            entries.push((key.clone(), id));
-            self.chunks.push(Chunk::new(entries));
+            let mut next = Chunk::empty();
+            next.push(entry, hint);
+            self.chunks.push(next);
             self.words.push(0);
+            self.reword(chunk + 1);
             return;
         }
         let target = &mut self.chunks[chunk];
         let mut right = target.split_off(CHUNK / 2);
         if offset <= CHUNK / 2 {
-            target.insert(offset, (key.clone(), id));
+            target.insert(offset, entry, hint);
         } else {
-            right.insert(offset - CHUNK / 2, (key.clone(), id));
+            right.insert(offset - CHUNK / 2, entry, hint);
         }
         self.chunks.insert(chunk + 1, right);
         self.words.insert(chunk + 1, 0);
+        self.reword(chunk + 1);
+        if offset == 0 {
+            self.reword(chunk);
+        }
     }
 
     /// Removes `key` if present.
@@ -311,7 +401,7 @@ impl Chunks {
         let Ok(At { chunk, offset }) = self.find(key) else { return };
         self.len -= 1;
         let target = &mut self.chunks[chunk];
-        let (_, id) = target.remove(offset);
+        let ((_, id), _) = target.remove(offset);
         if let Some(ids) = &mut self.ids {
             ids.remove(id);
             // Half of the threshold, so that a list at the edge does not build and drop its
@@ -332,17 +422,16 @@ impl Chunks {
         // that a list that shrinks does not keep a chunk per key.
         let len = self.chunks[chunk].len();
         if len < CHUNK / 4 && self.chunks.get(chunk + 1).is_some_and(|right| len + right.len() <= CHUNK / 2) {
-            let right = self.chunks.remove(chunk + 1);
+            let mut right = self.chunks.remove(chunk + 1);
             self.words.remove(chunk + 1);
-            let target = &mut self.chunks[chunk];
-            target.entries.extend(right.entries);
+            self.chunks[chunk].append(&mut right);
         }
     }
 
     fn contains_id(&self, id: Id) -> bool {
         match &self.ids {
             Some(ids) => ids.contains(id),
-            None => self.chunks.iter().flat_map(|chunk| &chunk.entries).any(|(_, here)| *here == id),
+            None => self.chunks.iter().flat_map(|chunk| chunk.entries()).any(|(_, here)| *here == id),
         }
     }
 }
@@ -414,8 +503,7 @@ impl Postings {
             Postings::Many(chunks) => {
                 chunks.remove(key, population);
                 if chunks.len == 1 {
-                    let chunk = &chunks.chunks[0];
-                    let (key, id) = chunk.entries[0].clone();
+                    let (key, id) = chunks.chunks[0].entries()[0].clone();
                     *self = Postings::One(key, id);
                 }
                 false
@@ -467,7 +555,7 @@ impl Postings {
 /// The entries of a posting list in key order, from a position: each key with its id.
 pub(crate) enum Keys<'a> {
     One(Option<(&'a Key, Id)>),
-    Many { chunks: &'a [Chunk], at: At },
+    Many { chunks: &'a [Box<Chunk>], at: At },
 }
 
 impl<'a> Iterator for Keys<'a> {
@@ -478,7 +566,7 @@ impl<'a> Iterator for Keys<'a> {
             Keys::One(one) => one.take(),
             Keys::Many { chunks, at } => {
                 let chunk = chunks.get(at.chunk)?;
-                let (key, id) = &chunk.entries[at.offset];
+                let (key, id) = &chunk.entries()[at.offset];
                 let found = (key, *id);
                 at.offset += 1;
                 if at.offset == chunk.len() {

@@ -44,9 +44,14 @@ fn check(postings: &Postings, model: &BTreeMap<Key, Id>) {
         assert_eq!(list.words.len(), list.chunks.len());
         let prefix = list.prefix();
         for (chunk, first) in list.chunks.iter().zip(&list.words) {
-            assert!(chunk.len() > 0 && chunk.len() <= CHUNK && chunk.first == chunk.entries[0].0);
-            assert_eq!(*first, word(chunk.first.as_bytes(), list.shared));
-            assert!(chunk.entries.iter().all(|(key, _)| key.as_bytes().starts_with(prefix)));
+            assert!(chunk.len() > 0 && chunk.len() <= CHUNK);
+            assert_eq!(*first, word(chunk.first().as_bytes(), list.shared));
+            assert!(chunk.entries().iter().all(|(key, _)| key.as_bytes().starts_with(prefix)));
+            // Each entry's hint beside it, and none past the last.
+            let hints: Vec<u32> = chunk.entries().iter().map(|(key, _)| hint(key.as_bytes(), list.shared)).collect();
+            assert_eq!(chunk.hints[..chunk.len()], hints[..]);
+            assert!(chunk.hints[chunk.len()..].iter().all(|&rest| rest == u32::MAX));
+            assert!(chunk.entries[chunk.len()..].iter().all(|(key, _)| key.is_empty()));
         }
         if let Some(ids) = &list.ids {
             assert_eq!(ids.len(), model.len() as u64);
