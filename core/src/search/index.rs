@@ -130,6 +130,23 @@ impl SearchIndex {
                 self.insert_entity(entity, key, id);
             }
         }
+        if distinct_names(old_labels) && distinct_names(new_labels) {
+            // Nearly every entry: each label counts, and an update mostly keeps the names and
+            // changes a value, which moves the entry within one label's index.
+            for label in old_labels {
+                match new_labels.iter().find(|new| new.name() == label.name()) {
+                    Some(new) if new == label => {}
+                    Some(new) => self.move_label(label, new, key, id),
+                    None => self.remove_label(label, key),
+                }
+            }
+            for label in new_labels {
+                if !old_labels.iter().any(|old| old.name() == label.name()) {
+                    self.insert_label(label, key, id);
+                }
+            }
+            return;
+        }
         for label in effective(old_labels) {
             if !counts_in(new_labels, label) {
                 self.remove_label(label, key);
@@ -139,6 +156,25 @@ impl SearchIndex {
             if !counts_in(old_labels, label) {
                 self.insert_label(label, key, id);
             }
+        }
+    }
+
+    /// Moves the entry `key` from `old`'s value to `new`'s in one label's index (the two
+    /// have the same name; either may be unindexed).
+    fn move_label(&mut self, old: &Label, new: &Label, key: &Key, id: Id) {
+        let population = self.tagged;
+        let Some(index) = self.labels.get_mut(old.name()) else {
+            return self.insert_label(new, key, id);
+        };
+        if old.is_indexed() {
+            remove_posting(index, old, key, population);
+        } else {
+            index.unindexed -= 1;
+        }
+        if new.is_indexed() {
+            insert_posting(index, new, key, id, population);
+        } else {
+            index.unindexed += 1;
         }
     }
 
@@ -168,26 +204,13 @@ impl SearchIndex {
             index.unindexed += 1;
             return;
         }
-        index.len += 1;
-        let value = SortValue::of(label.value());
-        match index.values.get_mut(&value) {
-            Some(postings) => postings.insert(key, id, self.tagged),
-            None => {
-                index.values.insert(value, Postings::One(key.clone(), id));
-            }
-        }
+        insert_posting(index, label, key, id, self.tagged);
     }
 
     fn remove_label(&mut self, label: &Label, key: &str) {
         let Some(index) = self.labels.get_mut(label.name()) else { return };
         if label.is_indexed() {
-            index.len -= 1;
-            let value = SortValue::of(label.value());
-            if let Some(postings) = index.values.get_mut(&value) {
-                if postings.remove(key, self.tagged) {
-                    index.values.remove(&value);
-                }
-            }
+            remove_posting(index, label, key, self.tagged);
         } else {
             index.unindexed -= 1;
         }
@@ -199,6 +222,35 @@ impl SearchIndex {
     pub(crate) fn clear(&mut self) {
         *self = SearchIndex::default();
     }
+}
+
+/// Adds the entry `key` under `label`'s value in its label's index (`label` is indexed), in
+/// a store of `population` tagged entries.
+fn insert_posting(index: &mut LabelIndex, label: &Label, key: &Key, id: Id, population: usize) {
+    index.len += 1;
+    let value = SortValue::of(label.value());
+    match index.values.get_mut(&value) {
+        Some(postings) => postings.insert(key, id, population),
+        None => {
+            index.values.insert(value, Postings::One(key.clone(), id));
+        }
+    }
+}
+
+/// Removes the entry `key` from under `label`'s value (`label` is indexed).
+fn remove_posting(index: &mut LabelIndex, label: &Label, key: &str, population: usize) {
+    index.len -= 1;
+    let value = SortValue::of(label.value());
+    if let Some(postings) = index.values.get_mut(&value) {
+        if postings.remove(key, population) {
+            index.values.remove(&value);
+        }
+    }
+}
+
+/// Whether no two of `labels` have the same name (then each counts: see [`effective`]).
+fn distinct_names(labels: &[Label]) -> bool {
+    labels.iter().enumerate().all(|(at, label)| labels[..at].iter().all(|earlier| earlier.name() != label.name()))
 }
 
 #[cfg(test)]
@@ -243,6 +295,24 @@ mod tests {
         index.replace(None, Some(&twice), 3);
         assert_eq!((index.labels["n"].len, index.labels["n"].values[&SortValue::of("1")].len()), (1, 1));
         index.replace(Some(&twice), None, 3);
+        assert!(index.labels.is_empty() && index.tagged == 0);
+        // An update that keeps the names moves the entry within each label's index: a new
+        // value, a label that turns unindexed and back, one name dropped and one added.
+        let c = entry("c", None, vec![Label::new("status", "open"), Label::new("n", "1")]);
+        index.replace(None, Some(&c), 4);
+        let c2 = entry("c", None, vec![Label::new("status", "done"), Label::unindexed("n", "1")]);
+        index.replace(Some(&c), Some(&c2), 4);
+        assert!(index.labels["status"].values[&SortValue::of("done")].contains(4));
+        assert!(!index.labels["status"].values.contains_key(&SortValue::of("open")));
+        assert_eq!((index.labels["n"].len, index.labels["n"].unindexed), (0, 1));
+        assert!(index.labels["n"].values.is_empty());
+        let c3 = entry("c", None, vec![Label::new("n", "2"), Label::new("kind", "x")]);
+        index.replace(Some(&c2), Some(&c3), 4);
+        assert!(!index.labels.contains_key("status"));
+        assert_eq!((index.labels["n"].len, index.labels["n"].unindexed), (1, 0));
+        assert!(index.labels["n"].values[&SortValue::of("2")].contains(4));
+        assert!(index.labels["kind"].values[&SortValue::of("x")].contains(4));
+        index.replace(Some(&c3), None, 4);
         assert!(index.labels.is_empty() && index.tagged == 0);
         let plain = entry("p", None, vec![]);
         assert!(!SearchIndex::affected(None, Some(&plain)));
