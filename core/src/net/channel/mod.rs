@@ -77,6 +77,44 @@ async fn write_batch<W: AsyncWrite + Unpin>(io: &mut W, batch: &mut Vec<u8>) -> 
 /// load, many requests (or answers) cost one write through Yamux, Noise and the socket.
 const BATCH_BYTES: usize = 256 << 10;
 
+/// A requester with at least this many requests unanswered lets other tasks run once before
+/// it writes, so that frames they are about to queue join the write (see `request`; a
+/// responder does the same while other requests of its stream are being answered). 100
+/// stores written at once, 1 client each, on 3 nodes of 0.15 core: 1,440–2,006 puts/s
+/// before, 1,889–2,318 after (4 alternating runs of 15 s); a lone request or answer is
+/// written as before (one client's durable put p50 unchanged).
+const BUSY: usize = 2;
+
+/// Moves the requests queued behind the first of a batch into it, while the batch and the
+/// window have room.
+fn gather_requests(
+    requests: &mut mpsc::UnboundedReceiver<(Vec<u8>, Reply)>,
+    waiting: &mut Waiting,
+    batch: &mut Vec<u8>,
+    next_id: &mut u64,
+    window: usize,
+) {
+    while batch.len() < BATCH_BYTES && waiting.replies.len() < window {
+        let Ok((body, reply)) = requests.try_recv() else { break };
+        *next_id += 1;
+        push_frame(batch, *next_id, &body);
+        waiting.replies.insert(*next_id, reply);
+    }
+}
+
+/// Moves the answers queued behind the first of a batch into it, while it has room.
+fn gather_answers(
+    responses: &mut mpsc::UnboundedReceiver<Answer>,
+    batch: &mut Vec<u8>,
+    written: &mut Vec<OwnedSemaphorePermit>,
+) {
+    while batch.len() < BATCH_BYTES {
+        let Ok((id, body, slot)) = responses.try_recv() else { break };
+        push_frame(batch, id, &body);
+        written.push(slot);
+    }
+}
+
 /// How much a stream's reader buffers: frames that arrived together are read without going
 /// back to the stream for each.
 const READ_BUFFER: usize = 64 << 10;
@@ -183,21 +221,26 @@ fn request(
                         waiting.lock().draining = true;
                         continue;
                     };
-                    {
+                    let busy = {
                         let mut waiting = waiting.lock();
                         if waiting.failed.is_some() {
                             let _ = reply.send(Err(waiting.failed.clone().expect("failed")));
                             break;
                         }
+                        let busy = waiting.replies.len() >= BUSY;
                         next_id += 1;
                         push_frame(&mut batch, next_id, &body);
                         waiting.replies.insert(next_id, reply);
-                        while batch.len() < BATCH_BYTES && waiting.replies.len() < window {
-                            let Ok((body, reply)) = requests.try_recv() else { break };
-                            next_id += 1;
-                            push_frame(&mut batch, next_id, &body);
-                            waiting.replies.insert(next_id, reply);
-                        }
+                        gather_requests(&mut requests, &mut waiting, &mut batch, &mut next_id, window);
+                        busy
+                    };
+                    // Many requests unanswered: others are likely about to send too. Letting
+                    // them run first makes their frames join this write (one pass through
+                    // Yamux, Noise and the socket for many, as many stores' groups replicating
+                    // to one peer do); a lone request is written at once.
+                    if busy && requests.is_empty() {
+                        tokio::task::yield_now().await;
+                        gather_requests(&mut requests, &mut waiting.lock(), &mut batch, &mut next_id, window);
                     }
                     // On failure every request of the batch is waiting: all are told.
                     if let Err(error) = write_batch(&mut writer, &mut batch).await {
@@ -338,16 +381,22 @@ fn serve<Req, Resp>(
     let mut reader = futures::io::BufReader::with_capacity(READ_BUFFER, reader);
     // Unbounded in type only: every answer in it holds one of the `in_flight` slots.
     let (out, mut responses) = mpsc::unbounded_channel::<Answer>();
+    let slots = Arc::new(Semaphore::new(in_flight));
+    let answering = Arc::clone(&slots);
     tokio::spawn(async move {
         let mut batch = Vec::new();
         let mut written = Vec::new();
         while let Some((id, body, slot)) = responses.recv().await {
             push_frame(&mut batch, id, &body);
             written.push(slot);
-            while batch.len() < BATCH_BYTES {
-                let Ok((id, body, slot)) = responses.try_recv() else { break };
-                push_frame(&mut batch, id, &body);
-                written.push(slot);
+            gather_answers(&mut responses, &mut batch, &mut written);
+            // Other requests of this stream still being answered (their slots held, not by
+            // this batch): their answers are likely about to come, and join this write if
+            // they run first. An answer to a lone request is written at once.
+            let pending = in_flight - answering.available_permits().min(in_flight);
+            if pending > written.len() && responses.is_empty() {
+                tokio::task::yield_now().await;
+                gather_answers(&mut responses, &mut batch, &mut written);
             }
             if write_batch(&mut writer, &mut batch).await.is_err() {
                 break;
@@ -356,7 +405,6 @@ fn serve<Req, Resp>(
         }
         let _ = writer.close().await;
     });
-    let slots = Arc::new(Semaphore::new(in_flight));
     let reserve = Arc::new(Semaphore::new(in_flight / 2));
     tokio::spawn(async move {
         let mut batch = Vec::new();

@@ -150,9 +150,12 @@ async fn requests_past_the_in_flight_limit_are_refused_with_a_code() {
     // are answered at once with `unavailable`.
     let mut held = Vec::new();
     while let Ok(Some(batch)) = tokio::time::timeout(std::time::Duration::from_secs(1), delivered.recv()).await {
-        held.extend(batch.into_iter().map(|inbound| inbound.request));
+        held.extend(batch);
     }
-    assert_eq!(held, (1..=10).collect::<Vec<u64>>());
+    assert_eq!(held.iter().map(|inbound| inbound.request).collect::<Vec<_>>(), (1..=10).collect::<Vec<u64>>());
+    // The last refusals may still be on their way to the writer (it lets other tasks run
+    // before a write while requests are pending): a paused-clock moment for it to finish.
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     let written = kept.0.lock().clone();
     let mut reading = futures::io::Cursor::new(written);
     let mut refused = Vec::new();
@@ -261,4 +264,94 @@ fn requests_over_the_limit_are_refused_before_sending() {
     let error = encode(&vec![0u8; 100], 10).unwrap_err();
     assert_eq!(error.code(), ErrorCode::InvalidInput);
     assert!(encode(&vec![0u8; 5], 10).is_ok());
+}
+
+/// A writer that counts its flushes (one per batch written: see `write_batch`).
+#[derive(Clone, Default)]
+struct Flushes(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Flushes {
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl AsyncWrite for Flushes {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        bytes: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::task::Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A responder with other requests still being answered lets their answers join the write of
+/// the first (the answers of many stores' groups to one peer); an answer with nothing else
+/// pending is written at once. One thread, so the order of tasks is fixed.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn answers_that_follow_one_another_join_its_write_and_a_lone_answer_goes_at_once() {
+    let mut frames = Vec::new();
+    for id in 1..=3u64 {
+        push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+    }
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
+    let flushes = Flushes::default();
+    serve(PeerId::random(), futures::io::Cursor::new(frames), flushes.clone(), 1024, |_| 0, deliver, 10);
+    let mut inbound = delivered.recv().await.expect("three requests").into_iter();
+    let first = inbound.next().unwrap();
+    first.channel.respond(first.request);
+    // The writer runs, sees two requests still unanswered and lets this task answer them.
+    tokio::task::yield_now().await;
+    for rest in inbound {
+        rest.channel.respond(rest.request);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert_eq!(flushes.count(), 1, "three answers, one write");
+    // Nothing else pending: written without waiting for anything.
+    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
+    let mut frames = Vec::new();
+    push_frame(&mut frames, 1, &postcard::to_allocvec(&1u64).unwrap());
+    let lone = Flushes::default();
+    serve(PeerId::random(), futures::io::Cursor::new(frames), lone.clone(), 1024, |_| 0, deliver, 10);
+    let only = delivered.recv().await.expect("one request").pop().unwrap();
+    only.channel.respond(only.request);
+    tokio::task::yield_now().await;
+    assert_eq!(lone.count(), 1, "a lone answer is written when the writer first runs");
+}
+
+/// A requester with `BUSY` requests unanswered lets a request queued right after its own
+/// join the write; with fewer, each request is written when the writer runs.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn requests_sent_while_many_are_unanswered_join_one_write() {
+    let flushes = Flushes::default();
+    let (_peer, silent) = tokio::io::duplex(64);
+    use tokio_util::compat::TokioAsyncReadCompatExt;
+    let requests = request(silent.compat(), flushes.clone(), 1024, 64, || {});
+    let send = |n: u64| {
+        let (reply, answer) = oneshot::channel();
+        requests.send((postcard::to_allocvec(&n).unwrap(), reply)).unwrap();
+        answer
+    };
+    let mut answers = vec![send(1)];
+    tokio::task::yield_now().await;
+    answers.push(send(2));
+    tokio::task::yield_now().await;
+    assert_eq!(flushes.count(), 2, "one unanswered request: the next is written at once");
+    // Two unanswered: the writer lets this task queue a fourth before it writes the third.
+    answers.push(send(3));
+    tokio::task::yield_now().await;
+    answers.push(send(4));
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert_eq!(flushes.count(), 3, "the third and the fourth in one write");
+    drop(answers);
 }
