@@ -80,9 +80,10 @@ const BATCH_BYTES: usize = 256 << 10;
 /// A requester with at least this many requests unanswered lets other tasks run once before
 /// it writes, so that frames they are about to queue join the write (see `request`; a
 /// responder does the same while other requests of its stream are being answered). 100
-/// stores written at once, 1 client each, on 3 nodes of 0.15 core: 1,440–2,006 puts/s
-/// before, 1,889–2,318 after (4 alternating runs of 15 s); a lone request or answer is
-/// written as before (one client's durable put p50 unchanged).
+/// stores written at once, 1 client each, on 3 nodes of 0.15 core: higher in 8 of 10
+/// alternating runs, the median ratio 1.13x (1,440–2,196 puts/s before, 1,515–2,318 after;
+/// the runs vary by ±15%). A lone request or answer is written at once, as before: one
+/// client's durable put p50 538 against 543 µs (medians of 4 alternating runs).
 const BUSY: usize = 2;
 
 /// Moves the requests queued behind the first of a batch into it, while the batch and the
