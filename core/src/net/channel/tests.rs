@@ -295,38 +295,36 @@ impl AsyncWrite for Flushes {
     }
 }
 
-/// A responder with other requests still being answered lets their answers join the write of
-/// the first (the answers of many stores' groups to one peer); an answer with nothing else
-/// pending is written at once. One thread, so the order of tasks is fixed.
+/// A responder with `BUSY` other requests still being answered lets their answers join the
+/// write of the first (the answers of many stores' groups to one peer); with fewer, an answer
+/// is written at once. One thread, so the order of tasks is fixed.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn answers_that_follow_one_another_join_its_write_and_a_lone_answer_goes_at_once() {
-    let mut frames = Vec::new();
-    for id in 1..=3u64 {
-        push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+    // `count` requests arrive together; the first is answered, then, once the writer has
+    // run, the others: how many writes the answers took.
+    async fn writes_for(count: u64) -> usize {
+        let mut frames = Vec::new();
+        for id in 1..=count {
+            push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
+        }
+        let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
+        let flushes = Flushes::default();
+        serve(PeerId::random(), futures::io::Cursor::new(frames), flushes.clone(), 1024, |_| 0, deliver, 64);
+        let mut inbound = delivered.recv().await.expect("the requests").into_iter();
+        let first = inbound.next().unwrap();
+        first.channel.respond(first.request);
+        tokio::task::yield_now().await;
+        for rest in inbound {
+            rest.channel.respond(rest.request);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        flushes.count()
     }
-    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
-    let flushes = Flushes::default();
-    serve(PeerId::random(), futures::io::Cursor::new(frames), flushes.clone(), 1024, |_| 0, deliver, 10);
-    let mut inbound = delivered.recv().await.expect("three requests").into_iter();
-    let first = inbound.next().unwrap();
-    first.channel.respond(first.request);
-    // The writer runs, sees two requests still unanswered and lets this task answer them.
-    tokio::task::yield_now().await;
-    for rest in inbound {
-        rest.channel.respond(rest.request);
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    assert_eq!(flushes.count(), 1, "three answers, one write");
-    // Nothing else pending: written without waiting for anything.
-    let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
-    let mut frames = Vec::new();
-    push_frame(&mut frames, 1, &postcard::to_allocvec(&1u64).unwrap());
-    let lone = Flushes::default();
-    serve(PeerId::random(), futures::io::Cursor::new(frames), lone.clone(), 1024, |_| 0, deliver, 10);
-    let only = delivered.recv().await.expect("one request").pop().unwrap();
-    only.channel.respond(only.request);
-    tokio::task::yield_now().await;
-    assert_eq!(lone.count(), 1, "a lone answer is written when the writer first runs");
+    // BUSY others pending: the writer lets this task answer them first, and writes all once.
+    assert_eq!(writes_for(BUSY as u64 + 1).await, 1, "the answers join the first one's write");
+    // Fewer: the first answer is written when the writer first runs, the rest after.
+    assert_eq!(writes_for(BUSY as u64).await, 2, "the first answer goes at once");
+    assert_eq!(writes_for(1).await, 1);
 }
 
 /// A requester with `BUSY` requests unanswered lets a request queued right after its own
@@ -342,16 +340,18 @@ async fn requests_sent_while_many_are_unanswered_join_one_write() {
         requests.send((postcard::to_allocvec(&n).unwrap(), reply)).unwrap();
         answer
     };
-    let mut answers = vec![send(1)];
+    // One at a time up to BUSY unanswered: each written when the writer runs.
+    let mut answers = Vec::new();
+    for n in 0..BUSY as u64 {
+        answers.push(send(n));
+        tokio::task::yield_now().await;
+        assert_eq!(flushes.count(), n as usize + 1, "fewer than BUSY unanswered: written at once");
+    }
+    // BUSY unanswered: the writer lets this task queue one more before it writes.
+    answers.push(send(100));
     tokio::task::yield_now().await;
-    answers.push(send(2));
-    tokio::task::yield_now().await;
-    assert_eq!(flushes.count(), 2, "one unanswered request: the next is written at once");
-    // Two unanswered: the writer lets this task queue a fourth before it writes the third.
-    answers.push(send(3));
-    tokio::task::yield_now().await;
-    answers.push(send(4));
+    answers.push(send(101));
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    assert_eq!(flushes.count(), 3, "the third and the fourth in one write");
+    assert_eq!(flushes.count(), BUSY + 1, "the two last in one write");
     drop(answers);
 }
