@@ -80,12 +80,12 @@ const BATCH_BYTES: usize = 256 << 10;
 /// A requester with at least this many requests unanswered lets other tasks run once before
 /// it writes, so that frames they are about to queue join the write (see `request`; a
 /// responder does the same while this many other requests of its stream are being
-/// answered). With 2, a 3-node store's gets at 64 clients lost 7–14% (the leader's
-/// confirmation round waited on the yield); with 8 they did not (see the results file). 100
-/// stores written at once, 1 client each, on 3 nodes of 0.15 core: higher in 8 of 10
-/// alternating runs, the median ratio 1.13x (1,440–2,196 puts/s before, 1,515–2,318 after;
-/// the runs vary by ±15%). A lone request or answer is written at once, as before: one
-/// client's durable put p50 538 against 543 µs (medians of 4 alternating runs).
+/// answered). 100 stores written at once, 1 client each, on 3 nodes of 0.15 core: higher in
+/// 11 of 13 alternating runs (10 with a threshold of 2, 3 with 8; the runs vary by ±15%). With
+/// 2, a 3-node store's gets at 64 clients lost 7–14% (the leader's confirmations to its
+/// followers waited on the yield); with 8, −6% and −1% in two pairs. A lone request or answer
+/// is written at once, as before (one client's durable put p50 unchanged).
+/// `bench/results/scale-2026-12-05-write-coalescing.md` has every run.
 const BUSY: usize = 8;
 
 /// Moves the requests queued behind the first of a batch into it, while the batch and the
