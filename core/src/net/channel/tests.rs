@@ -113,9 +113,16 @@ async fn a_requester_and_a_responder_answer_every_request_over_one_stream() {
     }
 }
 
-/// A writer that keeps what is written to it.
+/// A writer that keeps what is written to it, and counts its flushes (one per batch written:
+/// see `write_batch`).
 #[derive(Clone, Default)]
-struct Kept(Arc<parking_lot::Mutex<Vec<u8>>>);
+struct Kept(Arc<parking_lot::Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicUsize>);
+
+impl Kept {
+    fn flushes(&self) -> usize {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 impl AsyncWrite for Kept {
     fn poll_write(
@@ -128,6 +135,7 @@ impl AsyncWrite for Kept {
     }
 
     fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         std::task::Poll::Ready(Ok(()))
     }
 
@@ -266,35 +274,6 @@ fn requests_over_the_limit_are_refused_before_sending() {
     assert!(encode(&vec![0u8; 5], 10).is_ok());
 }
 
-/// A writer that counts its flushes (one per batch written: see `write_batch`).
-#[derive(Clone, Default)]
-struct Flushes(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Flushes {
-    fn count(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl AsyncWrite for Flushes {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        bytes: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        std::task::Poll::Ready(Ok(bytes.len()))
-    }
-
-    fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
 /// A responder with `BUSY` other requests still being answered lets their answers join the
 /// write of the first (the answers of many stores' groups to one peer); with fewer, an answer
 /// is written at once. One thread, so the order of tasks is fixed.
@@ -308,7 +287,7 @@ async fn answers_that_follow_one_another_join_its_write_and_a_lone_answer_goes_a
             push_frame(&mut frames, id, &postcard::to_allocvec(&id).unwrap());
         }
         let (deliver, mut delivered) = mpsc::unbounded_channel::<Vec<Inbound<u64, u64>>>();
-        let flushes = Flushes::default();
+        let flushes = Kept::default();
         serve(PeerId::random(), futures::io::Cursor::new(frames), flushes.clone(), 1024, |_| 0, deliver, 64);
         let mut inbound = delivered.recv().await.expect("the requests").into_iter();
         let first = inbound.next().unwrap();
@@ -318,7 +297,7 @@ async fn answers_that_follow_one_another_join_its_write_and_a_lone_answer_goes_a
             rest.channel.respond(rest.request);
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        flushes.count()
+        flushes.flushes()
     }
     // BUSY others pending: the writer lets this task answer them first, and writes all once.
     assert_eq!(writes_for(BUSY as u64 + 1).await, 1, "the answers join the first one's write");
@@ -331,7 +310,7 @@ async fn answers_that_follow_one_another_join_its_write_and_a_lone_answer_goes_a
 /// join the write; with fewer, each request is written when the writer runs.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn requests_sent_while_many_are_unanswered_join_one_write() {
-    let flushes = Flushes::default();
+    let flushes = Kept::default();
     let (_peer, silent) = tokio::io::duplex(64);
     use tokio_util::compat::TokioAsyncReadCompatExt;
     let requests = request(silent.compat(), flushes.clone(), 1024, 64, || {});
@@ -345,13 +324,13 @@ async fn requests_sent_while_many_are_unanswered_join_one_write() {
     for n in 0..BUSY as u64 {
         answers.push(send(n));
         tokio::task::yield_now().await;
-        assert_eq!(flushes.count(), n as usize + 1, "fewer than BUSY unanswered: written at once");
+        assert_eq!(flushes.flushes(), n as usize + 1, "fewer than BUSY unanswered: written at once");
     }
     // BUSY unanswered: the writer lets this task queue one more before it writes.
     answers.push(send(100));
     tokio::task::yield_now().await;
     answers.push(send(101));
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    assert_eq!(flushes.count(), BUSY + 1, "the two last in one write");
+    assert_eq!(flushes.flushes(), BUSY + 1, "the two last in one write");
     drop(answers);
 }
