@@ -79,6 +79,20 @@ impl Order {
         }
         let target = &mut self.chunks[chunk];
         let offset = target.partition_point(|other| key_of(*other) < key);
+        if target.len() == MAX_CHUNK {
+            // A key past the end of the last chunk (or before the start of the first) starts
+            // a chunk of its own rather than splitting a full one in halves: keys that arrive
+            // in order (ids, timestamps) then leave full chunks behind, 4 bytes a key instead
+            // of 8.
+            let last = chunk + 1 == self.chunks.len();
+            if (last && offset == MAX_CHUNK) || (chunk == 0 && offset == 0) {
+                let mut alone = new_chunk();
+                alone.push(slot);
+                self.chunks.insert(if offset == 0 { 0 } else { chunk + 1 }, alone);
+                return;
+            }
+        }
+        let target = &mut self.chunks[chunk];
         target.insert(offset, slot);
         if target.len() > MAX_CHUNK {
             let mut tail = new_chunk();
@@ -144,5 +158,32 @@ mod tests {
         assert_eq!(order.count_between(order.start(), order.end()), left.len());
         let after = order.seek(key_of(left[0]), true, key_of);
         assert_eq!(order.at(after), Some(left[1]));
+    }
+
+    #[test]
+    fn keys_in_order_fill_their_chunks() {
+        for descending in [false, true] {
+            let keys: Vec<String> = (0..10 * MAX_CHUNK as u32).map(|i| format!("k{i:06}")).collect();
+            let key_of = |slot: u32| keys[slot as usize].as_str();
+            let mut order = Order::default();
+            let mut slots: Vec<u32> = (0..keys.len() as u32).collect();
+            if descending {
+                slots.reverse();
+            }
+            for slot in slots {
+                order.insert(slot, key_of(slot), key_of);
+            }
+            assert_eq!(order.chunks.len(), 10, "descending: {descending}");
+            assert!(order.chunks.iter().all(|chunk| chunk.len() == MAX_CHUNK));
+            assert_eq!(collect(&order), (0..keys.len() as u32).collect::<Vec<_>>());
+            // A key between two full chunks still splits one in halves.
+            let mut keys = keys.clone();
+            keys.push("k000100x".to_owned());
+            let key_of = |slot: u32| keys[slot as usize].as_str();
+            order.insert(keys.len() as u32 - 1, key_of(keys.len() as u32 - 1), key_of);
+            assert_eq!(order.chunks.len(), 11);
+            let sorted: Vec<&str> = collect(&order).into_iter().map(key_of).collect();
+            assert!(sorted.windows(2).all(|pair| pair[0] < pair[1]));
+        }
     }
 }
