@@ -23,9 +23,10 @@ const MAX_COPIED_VALUE: usize = 4 * 1024;
 /// Where a record's value is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Bytes {
-    /// In the arena: chunk number (counting from the first chunk ever), offset, length.
+    /// In the arena: chunk number (counting from the first chunk ever, wrapping: fewer than
+    /// 2^32 chunks are ever held at once), offset, length. 12 bytes, so that a record is 80.
     Copied {
-        chunk: u64,
+        chunk: u32,
         offset: u32,
         len: u32,
     },
@@ -60,7 +61,7 @@ impl Recorded {
 struct Arena {
     chunks: VecDeque<Chunk>,
     /// The number of the front chunk.
-    first: u64,
+    first: u32,
 }
 
 #[derive(Debug)]
@@ -76,7 +77,7 @@ impl Arena {
         if !fits {
             self.chunks.push_back(Chunk { bytes: Vec::with_capacity(CHUNK_BYTES), records: 0 });
         }
-        let chunk = self.first + self.chunks.len() as u64 - 1;
+        let chunk = self.first.wrapping_add(self.chunks.len() as u32 - 1);
         let back = self.chunks.back_mut().expect("a chunk exists");
         let offset = back.bytes.len() as u32;
         back.bytes.extend_from_slice(value);
@@ -88,7 +89,7 @@ impl Arena {
         match bytes {
             Bytes::Shared(value) => value.clone(),
             Bytes::Copied { chunk, offset, len } => {
-                let chunk = &self.chunks[(chunk - self.first) as usize];
+                let chunk = &self.chunks[chunk.wrapping_sub(self.first) as usize];
                 Value::from(&chunk.bytes[*offset as usize..(*offset + *len) as usize])
             }
         }
@@ -97,12 +98,12 @@ impl Arena {
     /// A record that pointed into the arena was evicted; frees chunks nothing points into.
     fn release(&mut self, bytes: &Bytes) {
         let Bytes::Copied { chunk, .. } = bytes else { return };
-        let index = (chunk - self.first) as usize;
+        let index = chunk.wrapping_sub(self.first) as usize;
         self.chunks[index].records -= 1;
         // Keep the newest chunk: it is still being filled.
         while self.chunks.len() > 1 && self.chunks.front().is_some_and(|chunk| chunk.records == 0) {
             self.chunks.pop_front();
-            self.first += 1;
+            self.first = self.first.wrapping_add(1);
         }
     }
 }
@@ -150,6 +151,10 @@ impl History {
         let mut newest = None;
         for event in events {
             debug_assert!(self.records.back().is_none_or(|last| last.revision <= event.revision));
+            // Old revisions leave before the count would pass the limit, not after, so the
+            // buffer holds at most `max_events` records and is never grown past them.
+            while self.records.len() >= self.limits.max_events && self.evict_oldest(event.revision) {}
+            self.make_room();
             let entry = &event.entry;
             let value = if entry.value.len() <= MAX_COPIED_VALUE {
                 self.arena.copy(&entry.value)
@@ -170,21 +175,40 @@ impl History {
             });
         }
         let Some(newest) = newest else { return };
-        while self.records.len() > self.limits.max_events || self.bytes > self.limits.max_bytes {
-            let Some(oldest) = self.records.front().map(|record| record.revision) else { break };
-            if oldest == newest {
-                break;
-            }
-            while self.records.front().is_some_and(|record| record.revision == oldest) {
-                let record = self.records.pop_front().expect("front exists");
-                self.bytes -= History::weight(match &record.value {
-                    Bytes::Copied { len, .. } => *len as usize,
-                    Bytes::Shared(value) => value.len(),
-                });
-                self.arena.release(&record.value);
-            }
-            self.compacted = oldest;
+        while (self.records.len() > self.limits.max_events || self.bytes > self.limits.max_bytes)
+            && self.evict_oldest(newest)
+        {}
+    }
+
+    /// Evicts the oldest revision unless it is `newest` (kept whole); whether it did.
+    fn evict_oldest(&mut self, newest: u64) -> bool {
+        let Some(oldest) = self.records.front().map(|record| record.revision) else { return false };
+        if oldest == newest {
+            return false;
         }
+        while self.records.front().is_some_and(|record| record.revision == oldest) {
+            let record = self.records.pop_front().expect("front exists");
+            self.bytes -= History::weight(match &record.value {
+                Bytes::Copied { len, .. } => *len as usize,
+                Bytes::Shared(value) => value.len(),
+            });
+            self.arena.release(&record.value);
+        }
+        self.compacted = oldest;
+        true
+    }
+
+    /// Room for one more record: the buffer doubles as it fills, but not past `max_events`
+    /// (a full default history is 100,000 records of 80 bytes; doubling would have made
+    /// room for 131,072, and a ring buffer touches all of it as it turns).
+    fn make_room(&mut self) {
+        let len = self.records.len();
+        if len < self.records.capacity() {
+            return;
+        }
+        let room = self.limits.max_events.saturating_sub(len);
+        let grow = if room > 0 { len.max(8).min(room) } else { len.max(8) };
+        self.records.reserve_exact(grow);
     }
 
     /// The event a record describes, with `prev` as its previous entry.
@@ -296,6 +320,23 @@ mod tests {
         assert_eq!(values[0].as_bytes(), "1".repeat(40).as_bytes());
         assert_eq!(values[299].as_bytes(), &big[..]);
         assert_eq!(values[599].as_bytes(), "600".repeat(40).as_bytes());
+    }
+
+    #[test]
+    fn a_full_history_holds_no_more_room_than_its_limit() {
+        let mut history = History::new(HistoryLimits { max_events: 1000, max_bytes: usize::MAX });
+        for revision in 1..=5000u64 {
+            history.append(&[event(revision, "k", b"v")]);
+            assert!(history.len() <= 1000);
+        }
+        assert_eq!(history.records.capacity(), 1000);
+        assert_eq!(history.compacted(), 4000);
+        // A revision larger than the limit is still kept whole.
+        let big: Vec<Event> = (0..1500).map(|i| event(5001, &format!("k{i}"), b"v")).collect();
+        history.append(&big);
+        assert_eq!(history.len(), 1500);
+        assert_eq!(history.compacted(), 5000);
+        assert_eq!(std::mem::size_of::<Recorded>(), 80);
     }
 
     #[test]
