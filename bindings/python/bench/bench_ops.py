@@ -7,7 +7,9 @@ cachetools.TTLCache and a plain dict, same keys, same 100-byte values, same run.
 Each figure is the best of --repeat runs (ops per second); the dict is the ceiling of what a
 Python call can do, TTLCache the usual in-process cache with expiry. The floor is a call into
 the extension that takes a key as `get` does and does nothing (`Store._call_floor`): each
-Clustron operation is also reported as a multiple of it.
+Clustron operation is also reported as a multiple of it. A second floor adds the store's own
+get to that call without making a Python result (`Store._get_floor`): what a get costs
+beyond it is its result object.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def main() -> None:
     print(f"{args.keys} keys, 100-byte values, {args.ops} ops per run, best of {args.repeat}")
     results = {}
     results["floor"] = measure("floor     store._call_floor(key)", store._call_floor, keys, args.ops, args.repeat)
+    results["get floor"] = measure("floor     store._get_floor(key)", store._get_floor, keys, args.ops, args.repeat)
     results["clustron get"] = measure("clustron  store.get(key)", store.get, keys, args.ops, args.repeat)
     results["ttlcache get"] = measure("TTLCache  cache.get(key)", ttl_cache.get, keys, args.ops, args.repeat)
     results["dict get"] = measure("dict      d.get(key)", plain.get, keys, args.ops, args.repeat)
@@ -80,6 +83,15 @@ def main() -> None:
         f"as multiples of the floor ({1e9 / floor:.0f} ns): get {floor / results['clustron get']:.2f}x, "
         f"put {floor / results['clustron put']:.2f}x, put with ttl {floor / results['clustron put ttl']:.2f}x "
         f"(dict get {floor / results['dict get']:.2f}x)"
+    )
+    # The call floor excludes the store's own work; a get cannot cost less than the call plus
+    # that work (mostly memory latency at this many keys), and what it costs beyond both is
+    # its result object.
+    get_floor = results["get floor"]
+    print(
+        f"the store's get in Rust adds {1e9 / get_floor - 1e9 / floor:.0f} ns to the call "
+        f"(call + get, no result: {1e9 / get_floor:.0f} ns); store.get is {get_floor / results['clustron get']:.2f}x that, "
+        f"its result object {1e9 / results['clustron get'] - 1e9 / get_floor:.0f} ns"
     )
     store.close()
 

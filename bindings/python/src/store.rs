@@ -145,6 +145,15 @@ impl Store {
         let _ = key;
     }
 
+    /// The floor of a get, for benchmarks: the call of `_call_floor` plus the store's own
+    /// get of `key` (in Rust, its entry dropped), without making a Python result. A get's
+    /// time over this one is the cost of its result object.
+    fn _get_floor(&self, py: Python<'_>, key: &str) -> PyResult<()> {
+        let found = crate::errors::check(crate::blocking::Run::run(self.store.get(key), py))?;
+        drop(found);
+        Ok(())
+    }
+
     /// The entry at `key`, or None.
     fn get(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
         run!(py, self.defer(), [store = self.store; key], store.get(key), |_, found| Ok(
