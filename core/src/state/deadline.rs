@@ -63,7 +63,14 @@ pub(crate) struct Deadlines {
     times: BinaryHeap<Reverse<u64>>,
     /// The earliest bucket once a sweep reached it, in order, every key by name.
     reached: Option<(u64, BTreeSet<Due>)>,
+    /// The last bucket that emptied, kept with its room for the next new one (unless it grew
+    /// past `SPARE_ROOM`): when TTLs are renewed, a bucket empties as another fills, every
+    /// millisecond, and the new one then neither allocates nor rehashes as it grows.
+    spare: Option<Bucket>,
 }
+
+/// The most keys a kept spare bucket has room for (a bucket a mass expiry filled is freed).
+const SPARE_ROOM: usize = 1 << 16;
 
 impl Deadlines {
     /// The reached bucket's set if it is the one of `at`.
@@ -80,7 +87,7 @@ impl Deadlines {
         }
         self.buckets.entry(at).or_insert_with(|| {
             self.times.push(Reverse(at));
-            Bucket::default()
+            self.spare.take().unwrap_or_default()
         })
     }
 
@@ -89,7 +96,10 @@ impl Deadlines {
         let Some(bucket) = self.buckets.get_mut(&at) else { return };
         remove(bucket);
         if bucket.is_empty() {
-            self.buckets.remove(&at);
+            let emptied = self.buckets.remove(&at).expect("the bucket is there");
+            if emptied.keys.capacity() <= SPARE_ROOM && emptied.named.capacity() <= SPARE_ROOM {
+                self.spare = Some(emptied);
+            }
             self.drop_dead_times();
         }
     }
