@@ -30,13 +30,16 @@ import compare  # noqa: E402
 ROOT = compare.ROOT
 
 
-def fdatasync_floor(directory, count=2000):
-    """p50 and p99 (µs) of write + fdatasync of 200 bytes, into a file preallocated first."""
-    path = os.path.join(directory, "floor")
+def sync_samples(path, count, ready=None):
+    """Sorted latencies (µs) of `count` writes of 200 bytes, each followed by fdatasync, into
+    `path` preallocated first (and removed after); `ready()` is called once the file is
+    ready, just before the first write."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
     try:
         os.posix_fallocate(fd, 0, 64 << 20)
         os.fsync(fd)
+        if ready is not None:
+            ready()
         samples = []
         for _ in range(count):
             started = time.perf_counter_ns()
@@ -46,7 +49,12 @@ def fdatasync_floor(directory, count=2000):
     finally:
         os.close(fd)
         os.unlink(path)
-    samples.sort()
+    return sorted(samples)
+
+
+def fdatasync_floor(directory, count=2000):
+    """p50 and p99 (µs) of write + fdatasync of 200 bytes, into a file preallocated first."""
+    samples = sync_samples(os.path.join(directory, "floor"), count)
     return samples[len(samples) // 2], samples[len(samples) * 99 // 100]
 
 
@@ -58,22 +66,7 @@ def concurrent_fdatasync(directory, writers=3, count=2000):
     medians = [0.0] * writers
 
     def sync(index):
-        path = os.path.join(directory, f"concurrent-{index}")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC)
-        try:
-            os.posix_fallocate(fd, 0, 64 << 20)
-            os.fsync(fd)
-            start.wait()
-            samples = []
-            for _ in range(count):
-                started = time.perf_counter_ns()
-                os.write(fd, b"x" * 200)
-                os.fdatasync(fd)
-                samples.append((time.perf_counter_ns() - started) / 1000)
-        finally:
-            os.close(fd)
-            os.unlink(path)
-        samples.sort()
+        samples = sync_samples(os.path.join(directory, f"concurrent-{index}"), count, start.wait)
         medians[index] = samples[len(samples) // 2]
 
     threads = [threading.Thread(target=sync, args=(index,)) for index in range(writers)]
