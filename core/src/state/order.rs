@@ -77,9 +77,8 @@ impl Order {
         if chunk == self.chunks.len() {
             chunk -= 1;
         }
-        let target = &mut self.chunks[chunk];
-        let offset = target.partition_point(|other| key_of(*other) < key);
-        if target.len() == MAX_CHUNK {
+        let offset = self.chunks[chunk].partition_point(|other| key_of(*other) < key);
+        if self.chunks[chunk].len() == MAX_CHUNK {
             // A key past the end of the last chunk (or before the start of the first) starts
             // a chunk of its own rather than splitting a full one in halves: keys that arrive
             // in order (ids, timestamps) then leave full chunks behind, 4 bytes a key instead
