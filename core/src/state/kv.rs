@@ -345,23 +345,29 @@ pub(crate) fn put(c: &mut Change<'_>, item: PutItem) -> Result<PutResult> {
 /// Applies a checked put. Conditions that fail are a result, not an error.
 pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
     let PutItem { key, value, options } = item;
-    let current = c.keys.get(&key).map(|entry| (entry.version, entry.create_revision));
-    let (current_version, create_revision) = current.unwrap_or((0, 0));
-    let condition_failed = (options.if_absent && current.is_some())
-        || options.if_version.is_some_and(|version| version != current_version);
+    let expires_at = options.ttl_ms.map(|ttl| c.now + ttl);
+    let current = c.keys.get(&key).map(|entry| {
+        let kept = same_attrs(&entry.attrs, expires_at, &options).then(|| entry.attrs.clone());
+        (entry.version, entry.create_revision, kept)
+    });
+    let created = current.is_none();
+    let (current_version, create_revision, kept) = current.unwrap_or((0, 0, None));
+    let condition_failed =
+        (options.if_absent && !created) || options.if_version.is_some_and(|version| version != current_version);
     if condition_failed {
         return PutResult { revision: c.result_revision(), version: current_version, created: false, changed: false };
     }
-    let extra = options.extra.map(|extra| *extra).unwrap_or_default();
-    let attrs = Attrs {
-        expires_at: options.ttl_ms.map(|ttl| c.now + ttl),
-        lease: options.lease,
-        content_type: extra.content_type.map(String::into_boxed_str),
-        entity: extra.entity.map(CompactString::from),
-        labels: extra.labels.into_boxed_slice(),
-    }
-    .into_shared();
-    let created = current.is_none();
+    let attrs = kept.unwrap_or_else(|| {
+        let extra = options.extra.map(|extra| *extra).unwrap_or_default();
+        Attrs {
+            expires_at,
+            lease: options.lease,
+            content_type: extra.content_type.map(String::into_boxed_str),
+            entity: extra.entity.map(CompactString::from),
+            labels: extra.labels.into_boxed_slice(),
+        }
+        .into_shared()
+    });
     let entry = Entry {
         key,
         value,
@@ -383,6 +389,20 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
         change: None,
     });
     PutResult { revision: c.revision, version, created, changed: true }
+}
+
+/// Whether a put with `options` (expiring at `expires_at`) gives its key the attributes it
+/// has: then the new version shares them, and the put neither allocates them nor frees the
+/// old ones (which are cold by the time the history lets them go). A tagged entry rewritten
+/// with its entity and labels, as most updates of a job or a session are, takes that path.
+fn same_attrs(attrs: &AttrsRef, expires_at: Option<u64>, options: &PutOptions) -> bool {
+    let Some(attrs) = attrs.shared() else { return false };
+    let Some(extra) = options.extra.as_deref() else { return false };
+    attrs.expires_at == expires_at
+        && attrs.lease == options.lease
+        && attrs.content_type.as_deref() == extra.content_type.as_deref()
+        && attrs.entity.as_deref() == extra.entity.as_deref()
+        && *attrs.labels == *extra.labels
 }
 
 pub(crate) fn check_delete(c: &mut Change<'_>, item: &DeleteItem) -> Result<()> {

@@ -421,3 +421,45 @@ fn a_mass_expiry_is_swept_in_chunks_of_revisions() {
     assert_eq!(sm.recent_events().len(), 1);
     assert!(sm.recent_capacity() <= super::RECENT_KEPT, "{}", sm.recent_capacity());
 }
+
+#[test]
+fn a_put_that_keeps_an_entrys_attributes_shares_them_and_any_change_makes_new_ones() {
+    use crate::Label;
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    let tagged = |status: &str| {
+        PutOptions::new().entity("job").label(Label::new("status", status)).label(Label::unindexed("note", "n"))
+    };
+    let put_with = |sm: &mut StateMachine, options: PutOptions, now: u64| {
+        sm.apply(Command::Put(PutItem::with_options("job/1", "v", options)), now).reply.unwrap();
+        let entry = sm.state().get("job/1", || now).unwrap().unwrap();
+        (entry.attrs.as_ptr().expect("shared attributes"), entry)
+    };
+    let (first, _) = put_with(&mut sm, tagged("open"), 1);
+    // The same entity and labels: the new version points at the attributes it had.
+    let (same, entry) = put_with(&mut sm, tagged("open"), 2);
+    assert_eq!(same, first);
+    assert_eq!((entry.version, entry.entity(), entry.labels().len()), (2, Some("job"), 2));
+    // Each difference makes attributes of their own, with what the put asked for.
+    let (changed, entry) = put_with(&mut sm, tagged("done"), 3);
+    assert_ne!(changed, first);
+    assert_eq!(entry.labels()[0].value(), "done");
+    let (unindexed, entry) = put_with(&mut sm, tagged("done").label(Label::unindexed("note", "m")), 4);
+    assert_ne!(unindexed, changed);
+    assert_eq!(entry.labels().len(), 3);
+    let (typed, entry) = put_with(&mut sm, tagged("done").content_type("text/plain"), 5);
+    assert_ne!(typed, unindexed);
+    assert_eq!(entry.content_type(), Some("text/plain"));
+    let (again, _) = put_with(&mut sm, tagged("done").content_type("text/plain"), 6);
+    assert_eq!(again, typed);
+    // A TTL expires at a new time with every put: never the old attributes.
+    let (expiring, entry) = put_with(&mut sm, tagged("done").content_type("text/plain").ttl(Duration::from_secs(1)), 7);
+    assert_ne!(expiring, typed);
+    assert_eq!(entry.attrs.expires_at(), Some(1_007));
+    let (later, entry) = put_with(&mut sm, tagged("done").content_type("text/plain").ttl(Duration::from_secs(1)), 8);
+    assert_ne!(later, expiring);
+    assert_eq!(entry.attrs.expires_at(), Some(1_008));
+    // A put without options leaves the entry none.
+    sm.apply(put("job/1", "v", None), 9).reply.unwrap();
+    let entry = sm.state().get("job/1", || 9).unwrap().unwrap();
+    assert!(entry.attrs.as_ptr().is_none() && entry.entity().is_none());
+}
