@@ -25,6 +25,15 @@ pub(crate) struct Runtime;
 thread_local! {
     /// The state of this thread's generator once seeded; `None`: draw from the OS.
     static SEEDED: Cell<Option<u64>> = const { Cell::new(None) };
+    /// How many timed waits openraft's tick loops began on this thread (tests count them).
+    #[cfg(test)]
+    static TICK_SLEEPS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many timed waits openraft's tick loops have begun on this thread.
+#[cfg(test)]
+pub(crate) fn tick_sleeps() -> u64 {
+    TICK_SLEEPS.with(Cell::get)
 }
 
 /// One step of splitmix64: advances `state` and answers the next number. The node's
@@ -85,11 +94,12 @@ impl rand_core::RngCore for Dice {
 }
 
 /// The grid the deadlines of openraft's tick loops are rounded up to. openraft 0.9 gives
-/// every group a task that wakes every 1.5 heartbeat intervals, ticks turned off or not
-/// (`sleep_until` serves only that loop). Each loop's phase is where its group started, so a
-/// node with 1,000 groups woke about 1,000 times a second for them; on the grid their
-/// wake-ups fall together, 20 a second. A tick comes at most one grid step later than asked:
-/// an election starts up to 50 ms later, far inside the 1–2 s election timeout.
+/// every group a task that wakes every 1.5 heartbeat intervals while its ticks are on (with
+/// them off it waits to be turned on: `vendor/openraft`'s fourth patch); `sleep_until` serves
+/// only that loop. Each loop's phase is where its group started, so a node with 1,000 groups
+/// ticking woke about 1,000 times a second for them; on the grid their wake-ups fall
+/// together, 20 a second. A tick comes at most one grid step later than asked: an election
+/// starts up to 50 ms later, far inside the 1–2 s election timeout.
 const TICK_GRID: Duration = Duration::from_millis(50);
 
 /// `deadline` rounded up to the [`TICK_GRID`] (counted from the first deadline this process
@@ -132,6 +142,8 @@ impl AsyncRuntime for Runtime {
     }
 
     fn sleep_until(deadline: Self::Instant) -> Self::Sleep {
+        #[cfg(test)]
+        TICK_SLEEPS.with(|sleeps| sleeps.set(sleeps.get() + 1));
         Tokio::sleep_until(on_tick_grid(deadline))
     }
 

@@ -189,6 +189,66 @@ fn a_leader_with_a_slow_disk_commits_on_its_followers_disks() {
     assert_eq!(committed, 2, "both followers hold the write");
 }
 
+/// A group whose ticks are off costs no timer (the tick patch in `vendor/openraft`): with the
+/// leader quiet and the followers' elections off, the three tick loops wait for their ticks
+/// to come back instead of waking every 1.5 heartbeat intervals (about 200 wake-ups in 10
+/// simulated seconds before the patch). A follower whose elections come back on ticks at
+/// once, and elects a new leader when the old one is gone.
+#[test]
+fn a_group_with_its_ticks_off_runs_no_timers_and_ticks_again_when_they_come_on() {
+    let plan = Plan { nodes: 3, ..Plan::of(5) };
+    crate::cluster::runtime::seed_thread(Some(plan.seed));
+    let runtime = paused_runtime(plan.seed);
+    let (idle_sleeps, new_leader) = runtime.block_on(async {
+        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
+        let sim = Sim::launch(plan.clone()).await;
+        let mut leader = None;
+        for _ in 0..200 {
+            leader = sim.leader_id();
+            if leader.is_some() {
+                break;
+            }
+            sim.sleep_ms(50).await;
+        }
+        let leader_id = leader.expect("a leader within 10 simulated seconds");
+        for id in sim.live() {
+            let replica = sim.wires.node(id).expect("every node runs");
+            if id == leader_id {
+                replica.set_quiet(true);
+            } else {
+                replica.set_elections(false);
+            }
+        }
+        // Let the loops finish the waits they were in.
+        sim.sleep_ms(1_000).await;
+        let before = crate::cluster::runtime::tick_sleeps();
+        sim.sleep_ms(10_000).await;
+        let idle_sleeps = crate::cluster::runtime::tick_sleeps() - before;
+        // The leader goes; the followers' elections come back on and one of them leads.
+        sim.kill(leader_id).await;
+        for id in sim.live() {
+            sim.wires.node(id).expect("a follower runs").set_elections(true);
+        }
+        let mut new_leader = None;
+        for _ in 0..200 {
+            new_leader = sim.leader_id();
+            if new_leader.is_some() {
+                break;
+            }
+            sim.sleep_ms(50).await;
+        }
+        for id in sim.live() {
+            sim.kill(id).await;
+        }
+        (idle_sleeps, new_leader)
+    });
+    drop(runtime);
+    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
+    crate::cluster::runtime::seed_thread(None);
+    assert_eq!(idle_sleeps, 0, "no tick loop of the idle group slept and woke");
+    assert!(new_leader.is_some(), "a follower elected itself once its elections came back");
+}
+
 #[test]
 fn simulated_groups_stay_linearizable_and_agree_through_faults() {
     let started = std::time::Instant::now();

@@ -27,13 +27,22 @@ where C: RaftTypeConfig
     tx: mpsc::UnboundedSender<Notify<C>>,
 
     /// Emit event or not
-    enabled: Arc<AtomicBool>,
+    enabled: Arc<Switch>,
+}
+
+/// Clustron: whether ticks are on, and a wake-up for the loop when they come on. A loop whose
+/// ticks are off waits for that instead of waking every interval to find them still off: a
+/// node with a thousand idle groups (ticks off) ran a thousand timers for nothing.
+#[derive(Default)]
+pub(crate) struct Switch {
+    on: AtomicBool,
+    turned_on: tokio::sync::Notify,
 }
 
 pub(crate) struct TickHandle<C>
 where C: RaftTypeConfig
 {
-    enabled: Arc<AtomicBool>,
+    enabled: Arc<Switch>,
     shutdown: Mutex<Option<oneshot::Sender<()>>>,
     join_handle: Mutex<Option<JoinHandleOf<C, ()>>>,
 }
@@ -54,7 +63,10 @@ impl<C> Tick<C>
 where C: RaftTypeConfig
 {
     pub(crate) fn spawn(interval: Duration, tx: mpsc::UnboundedSender<Notify<C>>, enabled: bool) -> TickHandle<C> {
-        let enabled = Arc::new(AtomicBool::from(enabled));
+        let enabled = Arc::new(Switch {
+            on: AtomicBool::from(enabled),
+            turned_on: tokio::sync::Notify::new(),
+        });
         let this = Self {
             interval,
             enabled: enabled.clone(),
@@ -84,6 +96,26 @@ where C: RaftTypeConfig
         let mut cancel = std::pin::pin!(cancel_rx);
 
         loop {
+            // Clustron: while ticks are off, wait until they come on (or the loop is
+            // cancelled), then tick at once: the timeouts a tick checks may have passed while
+            // it was off (an election that was held back).
+            if !self.enabled.on.load(Ordering::Relaxed) {
+                let turned_on = std::pin::pin!(self.enabled.turned_on.notified());
+                if let Either::Left(_) = futures::future::select(cancel.as_mut(), turned_on).await {
+                    tracing::info!("TickLoop received cancel signal, quit");
+                    return;
+                }
+                if !self.enabled.on.load(Ordering::Relaxed) {
+                    // Turned on and off again before this loop saw it.
+                    continue;
+                }
+                i += 1;
+                if self.tx.send(Notify::Tick { i }).is_err() {
+                    tracing::info!("Stopping tick_loop(), main loop terminated");
+                    break;
+                }
+            }
+
             let at = C::now() + self.interval;
             let sleep_fut = C::sleep_until(at);
             let sleep_fut = std::pin::pin!(sleep_fut);
@@ -99,7 +131,7 @@ where C: RaftTypeConfig
                 }
             }
 
-            if !self.enabled.load(Ordering::Relaxed) {
+            if !self.enabled.on.load(Ordering::Relaxed) {
                 continue;
             }
 
@@ -120,7 +152,12 @@ impl<C> TickHandle<C>
 where C: RaftTypeConfig
 {
     pub(crate) fn enable(&self, enabled: bool) {
-        self.enabled.store(enabled, Ordering::Relaxed);
+        // Clustron: a loop waiting for ticks to come on is woken (`notify_one` keeps a permit
+        // when it is not waiting yet, so the wake-up is not lost).
+        let was = self.enabled.on.swap(enabled, Ordering::Relaxed);
+        if enabled && !was {
+            self.enabled.turned_on.notify_one();
+        }
     }
 
     /// Signal the tick loop to stop. And return a JoinHandle to wait for the loop to stop.
