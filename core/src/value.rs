@@ -1,25 +1,40 @@
 //! [`Value`]: immutable, reference-counted bytes. Reads hand out clones of the stored value
 //! (a reference-count increment), never copies.
 //!
-//! A value is one allocation, a small header (reference count, length) followed by the
+//! A value is one allocation, a 4-byte header (reference count, length) followed by the
 //! bytes, addressed by a single pointer. That keeps an entry at 64 bytes, exactly one cache
 //! line, where a fat `Arc<[u8]>` (pointer and length) would make it 72 and spread every
-//! lookup over two lines.
+//! lookup over two lines. The header is small because every byte of it is paid per key: glibc
+//! adds 8 bytes to each block and rounds to 16, so a 100-byte value took a 128-byte block with
+//! the 16-byte header of `Arc<[u8]>` and takes 112 with this one. The count is 16 bits: a
+//! clone past [`SHARE_LIMIT`] references copies the bytes instead (a value is immutable, so a
+//! copy is as good as a share). A value of 64 KiB or more keeps its length in 8 more bytes.
 
 use std::alloc::{self, Layout};
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
-use std::sync::atomic::{self, AtomicUsize, Ordering};
+use std::sync::atomic::{self, AtomicU16, Ordering};
 use std::sync::OnceLock;
 
 #[repr(C)]
 struct Header {
-    refs: AtomicUsize,
-    len: usize,
+    refs: AtomicU16,
+    /// The length, or [`LONG`]: the length is then the `u64` at [`LONG_LEN_AT`].
+    len: u16,
 }
 
 const HEADER: usize = std::mem::size_of::<Header>();
+
+/// The `len` of a value of `LONG` bytes or more.
+const LONG: u16 = u16::MAX;
+/// Where a long value's length is, and where its bytes start.
+const LONG_LEN_AT: usize = 8;
+const LONG_BYTES_AT: usize = 16;
+
+/// The most references a value shares; a clone beyond them is a copy. Half the count's range,
+/// so that clones racing past the limit (each undoes its increment) cannot overflow it.
+const SHARE_LIMIT: u16 = 1 << 15;
 
 /// A value: up to [`limits::MAX_VALUE_BYTES`](crate::limits::MAX_VALUE_BYTES) bytes,
 /// NUL bytes allowed. Cloning is cheap and shares the bytes.
@@ -31,23 +46,53 @@ unsafe impl Send for Value {}
 // SAFETY: as above; shared access only reads the bytes and the atomic count.
 unsafe impl Sync for Value {}
 
+/// Where the bytes of a value of `len` bytes start.
+#[inline]
+fn bytes_at(len: usize) -> usize {
+    if len < usize::from(LONG) {
+        HEADER
+    } else {
+        LONG_BYTES_AT
+    }
+}
+
+/// A short value is aligned for its header, a long one for its `u64` length too.
 fn layout(len: usize) -> Layout {
-    Layout::from_size_align(HEADER + len, std::mem::align_of::<Header>()).expect("value size fits in isize")
+    let align = if len < usize::from(LONG) { std::mem::align_of::<Header>() } else { std::mem::align_of::<u64>() };
+    Layout::from_size_align(bytes_at(len) + len, align).expect("value size fits in isize")
 }
 
 impl Value {
     fn copy_of(bytes: &[u8]) -> Value {
-        let layout = layout(bytes.len());
+        let len = bytes.len();
+        let layout = layout(len);
         // SAFETY: the layout has a non-zero size (it includes the header).
         let raw = unsafe { alloc::alloc(layout) };
         let Some(header) = NonNull::new(raw.cast::<Header>()) else { alloc::handle_alloc_error(layout) };
-        // SAFETY: `raw` is a fresh allocation of HEADER + len bytes aligned for `Header`; the
-        // header is written in place and the bytes copied right after it, within bounds.
+        // SAFETY: `raw` is a fresh allocation of `bytes_at(len) + len` bytes aligned for
+        // `Header` (and for a long value's `u64` length, see `layout`); the header is written in place, a
+        // long value's length after it, and the bytes copied from `bytes_at(len)`, within
+        // bounds.
         unsafe {
-            header.as_ptr().write(Header { refs: AtomicUsize::new(1), len: bytes.len() });
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), raw.add(HEADER), bytes.len());
+            let short = u16::try_from(len).ok().filter(|&len| len != LONG);
+            header.as_ptr().write(Header { refs: AtomicU16::new(1), len: short.unwrap_or(LONG) });
+            if short.is_none() {
+                raw.add(LONG_LEN_AT).cast::<u64>().write(len as u64);
+            }
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), raw.add(bytes_at(len)), len);
         }
         Value(header)
+    }
+
+    /// The number of bytes.
+    #[inline]
+    fn byte_len(&self) -> usize {
+        match self.header().len {
+            // SAFETY: a long value's length was written at `LONG_LEN_AT`, aligned (the
+            // allocation is aligned to 8) and never changed.
+            LONG => unsafe { self.0.as_ptr().cast::<u8>().add(LONG_LEN_AT).cast::<u64>().read() as usize },
+            len => usize::from(len),
+        }
     }
 
     /// Starts loading the value's header and first bytes (see `crate::prefetch`).
@@ -69,9 +114,9 @@ impl Value {
 
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        let len = self.header().len;
-        // SAFETY: `len` bytes were initialized right after the header and are never changed.
-        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>().add(HEADER), len) }
+        let len = self.byte_len();
+        // SAFETY: `len` bytes were initialized at `bytes_at(len)` and are never changed.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().cast::<u8>().add(bytes_at(len)), len) }
     }
 
     /// The bytes as UTF-8 text, if they are valid UTF-8.
@@ -88,9 +133,12 @@ impl Value {
 impl Clone for Value {
     fn clone(&self) -> Value {
         // Relaxed, as in `Arc::clone`: a new reference is made from an existing one, so
-        // nothing needs to be ordered. Abort rather than overflow the count.
-        if self.header().refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
-            std::process::abort();
+        // nothing needs to be ordered. Past the limit the increment is undone and the bytes
+        // copied: the count never gets near its 16 bits' end.
+        let refs = &self.header().refs;
+        if refs.fetch_add(1, Ordering::Relaxed) >= SHARE_LIMIT {
+            refs.fetch_sub(1, Ordering::Relaxed);
+            return Value::copy_of(self.as_bytes());
         }
         Value(self.0)
     }
@@ -103,7 +151,7 @@ impl Drop for Value {
         }
         // Synchronizes with every other reference's release before freeing, as `Arc` does.
         atomic::fence(Ordering::Acquire);
-        let layout = layout(self.header().len);
+        let layout = layout(self.byte_len());
         // SAFETY: this was the last reference; the allocation was made with this layout.
         unsafe { alloc::dealloc(self.0.as_ptr().cast::<u8>(), layout) };
     }
@@ -280,6 +328,41 @@ mod tests {
             assert_eq!(handle.join().unwrap(), 1_000_000);
         }
         assert_eq!(value.header().refs.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn values_at_every_length_edge_keep_their_bytes() {
+        // Both sides of the short/long edge, where the length moves out of the header.
+        for len in [0, 1, 100, usize::from(LONG) - 1, usize::from(LONG), usize::from(LONG) + 1, 1 << 20] {
+            let bytes: Vec<u8> = (0..len).map(|at| (at % 251) as u8).collect();
+            let value = Value::from(bytes.as_slice());
+            assert_eq!(value.len(), len);
+            assert_eq!(value.as_bytes(), bytes.as_slice());
+            let copy = value.clone();
+            drop(value);
+            assert_eq!(copy.as_bytes(), bytes.as_slice(), "a clone outlives the original at {len} bytes");
+            assert_eq!(layout(len).size(), bytes_at(len) + len);
+        }
+        // A short value's block: 4 bytes of header before its bytes.
+        assert_eq!(layout(100).size(), 104);
+        assert_eq!(layout(usize::from(LONG)).size(), 16 + usize::from(LONG));
+    }
+
+    #[test]
+    fn a_clone_past_the_share_limit_copies_and_the_count_stays_in_range() {
+        let value = Value::from("shared");
+        let mut clones: Vec<Value> = (1..SHARE_LIMIT).map(|_| value.clone()).collect();
+        assert_eq!(value.header().refs.load(Ordering::Relaxed), SHARE_LIMIT);
+        assert!(clones.iter().all(|clone| std::ptr::eq(clone.as_bytes().as_ptr(), value.as_bytes().as_ptr())));
+        // At the limit a clone is a copy of its own, equal and separately freed.
+        let copy = value.clone();
+        assert_eq!(value.header().refs.load(Ordering::Relaxed), SHARE_LIMIT);
+        assert_ne!(copy.as_bytes().as_ptr(), value.as_bytes().as_ptr());
+        assert_eq!(copy, value);
+        assert_eq!(copy.header().refs.load(Ordering::Relaxed), 1);
+        clones.truncate(10);
+        assert_eq!(value.header().refs.load(Ordering::Relaxed), 11);
+        assert_eq!(value.clone().as_bytes().as_ptr(), value.as_bytes().as_ptr());
     }
 
     #[test]
