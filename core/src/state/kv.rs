@@ -395,14 +395,18 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
 /// has: then the new version shares them, and the put neither allocates them nor frees the
 /// old ones (which are cold by the time the history lets them go). A tagged entry rewritten
 /// with its entity and labels, as most updates of a job or a session are, takes that path.
+/// A key bound to a lease and rewritten with it (a session's keys) shares them too.
 fn same_attrs(attrs: &AttrsRef, expires_at: Option<u64>, options: &PutOptions) -> bool {
     let Some(attrs) = attrs.shared() else { return false };
-    let Some(extra) = options.extra.as_deref() else { return false };
+    let (content_type, entity, labels) = match options.extra.as_deref() {
+        Some(extra) => (extra.content_type.as_deref(), extra.entity.as_deref(), extra.labels.as_slice()),
+        None => (None, None, &[][..]),
+    };
     attrs.expires_at == expires_at
         && attrs.lease == options.lease
-        && attrs.content_type.as_deref() == extra.content_type.as_deref()
-        && attrs.entity.as_deref() == extra.entity.as_deref()
-        && *attrs.labels == *extra.labels
+        && attrs.content_type.as_deref() == content_type
+        && attrs.entity.as_deref() == entity
+        && *attrs.labels == *labels
 }
 
 pub(crate) fn check_delete(c: &mut Change<'_>, item: &DeleteItem) -> Result<()> {

@@ -462,4 +462,16 @@ fn a_put_that_keeps_an_entrys_attributes_shares_them_and_any_change_makes_new_on
     sm.apply(put("job/1", "v", None), 9).reply.unwrap();
     let entry = sm.state().get("job/1", || 9).unwrap().unwrap();
     assert!(entry.attrs.as_ptr().is_none() && entry.entity().is_none());
+    // A key rewritten with its lease alone shares its attributes too, until the lease differs.
+    let lease = |sm: &mut StateMachine| match sm.apply(Command::LeaseGrant { ttl_ms: 60_000 }, 10).reply {
+        Ok(super::command::Reply::Lease(info)) => info.id,
+        other => panic!("a lease: {other:?}"),
+    };
+    let (first_lease, second_lease) = (lease(&mut sm), lease(&mut sm));
+    let (bound, entry) = put_with(&mut sm, PutOptions::new().lease(first_lease), 11);
+    assert_eq!(entry.lease(), Some(first_lease));
+    assert_eq!(put_with(&mut sm, PutOptions::new().lease(first_lease), 12).0, bound);
+    let (rebound, entry) = put_with(&mut sm, PutOptions::new().lease(second_lease), 13);
+    assert_ne!(rebound, bound);
+    assert_eq!(entry.lease(), Some(second_lease));
 }
