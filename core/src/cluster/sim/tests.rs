@@ -77,29 +77,43 @@ fn keep_history(report: &Report) {
     }
 }
 
+/// Runs `scenario` on a simulation of `plan`'s nodes, on this thread's seeded, paused
+/// runtime with the store clock on it (as `run` does), and puts the thread back afterwards.
+fn scenario<T>(plan: &Plan, scenario: impl AsyncFnOnce(Sim) -> T) -> T {
+    crate::cluster::runtime::seed_thread(Some(plan.seed));
+    let runtime = paused_runtime(plan.seed);
+    let outcome = runtime.block_on(async {
+        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
+        scenario(Sim::launch(plan.clone()).await).await
+    });
+    drop(runtime);
+    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
+    crate::cluster::runtime::seed_thread(None);
+    outcome
+}
+
+/// The id of a node that leads, waiting up to 10 simulated seconds for one.
+async fn leader_within_10s(sim: &Sim) -> Option<u64> {
+    for _ in 0..200 {
+        if let Some(leader) = sim.leader_id() {
+            return Some(leader);
+        }
+        sim.sleep_ms(50).await;
+    }
+    None
+}
+
 /// A value that takes longer than a heartbeat interval to cross the link still replicates:
 /// its append travels as one transfer that outlives openraft's attempts
 /// (`network::Transfer`). Sent inline, every attempt was dropped at the heartbeat interval
 /// and the write never committed.
 #[test]
 fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
-    let plan = Plan { nodes: 3, ..Plan::of(7) };
-    crate::cluster::runtime::seed_thread(Some(plan.seed));
-    let runtime = paused_runtime(plan.seed);
     let value = "v".repeat(1 << 20);
-    let copies = runtime.block_on(async {
-        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
-        let sim = Sim::launch(plan.clone()).await;
+    let copies = scenario(&Plan { nodes: 3, ..Plan::of(7) }, async |sim| {
         let ids = sim.ids.clone();
-        let mut leader = None;
-        for _ in 0..200 {
-            leader = sim.leader();
-            if leader.is_some() {
-                break;
-            }
-            sim.sleep_ms(50).await;
-        }
-        let leader = leader.expect("a leader within 10 simulated seconds");
+        let leader_id = leader_within_10s(&sim).await.expect("a leader within 10 simulated seconds");
+        let leader = sim.wires.node(leader_id).expect("the leader runs");
         // 4 KiB per millisecond: the 1 MiB value takes ~256 ms to cross, the heartbeat
         // interval (each attempt's limit) is 100 ms.
         sim.wires.set_weather(Weather { delay_ms: 2, bytes_per_ms: 4096, ..Weather::default() });
@@ -127,9 +141,6 @@ fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
         }
         copies
     });
-    drop(runtime);
-    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
-    crate::cluster::runtime::seed_thread(None);
     assert_eq!(copies, 3, "every replica holds the value");
 }
 
@@ -139,21 +150,8 @@ fn a_value_slower_than_a_heartbeat_to_send_still_replicates() {
 /// sync before it sent anything, so the write took the 2 seconds.
 #[test]
 fn a_leader_with_a_slow_disk_commits_on_its_followers_disks() {
-    let plan = Plan { nodes: 3, ..Plan::of(11) };
-    crate::cluster::runtime::seed_thread(Some(plan.seed));
-    let runtime = paused_runtime(plan.seed);
-    let (took, committed) = runtime.block_on(async {
-        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
-        let sim = Sim::launch(plan.clone()).await;
-        let mut leader = None;
-        for _ in 0..200 {
-            leader = sim.leader_id();
-            if leader.is_some() {
-                break;
-            }
-            sim.sleep_ms(50).await;
-        }
-        let leader_id = leader.expect("a leader within 10 simulated seconds");
+    let (took, committed) = scenario(&Plan { nodes: 3, ..Plan::of(11) }, async |sim| {
+        let leader_id = leader_within_10s(&sim).await.expect("a leader within 10 simulated seconds");
         let leader = sim.wires.node(leader_id).expect("the leader runs");
         // Settle: the leader's first entries are durable everywhere before its disk slows.
         let first = leader.propose(None, Command::Put(PutItem::new("first", "v")));
@@ -182,9 +180,6 @@ fn a_leader_with_a_slow_disk_commits_on_its_followers_disks() {
         }
         (took, committed)
     });
-    drop(runtime);
-    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
-    crate::cluster::runtime::seed_thread(None);
     assert!(took < Duration::from_millis(500), "committed in {took:?}, not after the leader's 2 s sync");
     assert_eq!(committed, 2, "both followers hold the write");
 }
@@ -196,21 +191,8 @@ fn a_leader_with_a_slow_disk_commits_on_its_followers_disks() {
 /// once, and elects a new leader when the old one is gone.
 #[test]
 fn a_group_with_its_ticks_off_runs_no_timers_and_ticks_again_when_they_come_on() {
-    let plan = Plan { nodes: 3, ..Plan::of(5) };
-    crate::cluster::runtime::seed_thread(Some(plan.seed));
-    let runtime = paused_runtime(plan.seed);
-    let (idle_sleeps, new_leader) = runtime.block_on(async {
-        crate::clock::SIMULATED_FROM.with(|from| from.set(Some(tokio::time::Instant::now())));
-        let sim = Sim::launch(plan.clone()).await;
-        let mut leader = None;
-        for _ in 0..200 {
-            leader = sim.leader_id();
-            if leader.is_some() {
-                break;
-            }
-            sim.sleep_ms(50).await;
-        }
-        let leader_id = leader.expect("a leader within 10 simulated seconds");
+    let (idle_sleeps, new_leader) = scenario(&Plan { nodes: 3, ..Plan::of(5) }, async |sim| {
+        let leader_id = leader_within_10s(&sim).await.expect("a leader within 10 simulated seconds");
         for id in sim.live() {
             let replica = sim.wires.node(id).expect("every node runs");
             if id == leader_id {
@@ -229,22 +211,12 @@ fn a_group_with_its_ticks_off_runs_no_timers_and_ticks_again_when_they_come_on()
         for id in sim.live() {
             sim.wires.node(id).expect("a follower runs").set_elections(true);
         }
-        let mut new_leader = None;
-        for _ in 0..200 {
-            new_leader = sim.leader_id();
-            if new_leader.is_some() {
-                break;
-            }
-            sim.sleep_ms(50).await;
-        }
+        let new_leader = leader_within_10s(&sim).await;
         for id in sim.live() {
             sim.kill(id).await;
         }
         (idle_sleeps, new_leader)
     });
-    drop(runtime);
-    crate::clock::SIMULATED_FROM.with(|from| from.set(None));
-    crate::cluster::runtime::seed_thread(None);
     assert_eq!(idle_sleeps, 0, "no tick loop of the idle group slept and woke");
     assert!(new_leader.is_some(), "a follower elected itself once its elections came back");
 }
