@@ -70,9 +70,9 @@ impl Value {
         let raw = unsafe { alloc::alloc(layout) };
         let Some(header) = NonNull::new(raw.cast::<Header>()) else { alloc::handle_alloc_error(layout) };
         // SAFETY: `raw` is a fresh allocation of `bytes_at(len) + len` bytes aligned for
-        // `Header` (and for a long value's `u64` length, see `layout`); the header is written in place, a
-        // long value's length after it, and the bytes copied from `bytes_at(len)`, within
-        // bounds.
+        // `Header` (and for a long value's `u64` length, see `layout`); the header is written
+        // in place, a long value's length after it, and the bytes copied from
+        // `bytes_at(len)`, within bounds.
         unsafe {
             let short = u16::try_from(len).ok().filter(|&len| len != LONG);
             header.as_ptr().write(Header { refs: AtomicU16::new(1), len: short.unwrap_or(LONG) });
