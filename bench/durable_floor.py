@@ -4,7 +4,8 @@
 The floor of one acknowledged durable write on a 3-node group is one fdatasync (the leader's
 and a follower's run in parallel) plus two round trips (client to leader, leader to
 follower). On one machine the three nodes share a disk, and syncs that run at once slow each
-other: the shared-disk floor uses the p50 of three concurrent fdatasyncs instead. This measures both parts on this machine (`fdatasync` of a 200-byte append to a
+other: the shared-disk floor uses the p50 of three concurrent fdatasyncs instead. This
+measures both parts on this machine (`fdatasync` of a 200-byte append to a
 preallocated file in the directory the nodes write to; a 64-byte TCP ping-pong on
 127.0.0.1, from Python: an upper bound of the hop), then runs `clustron bench put` and
 `clustron bench lock` with one client against a fresh 3-node durable Clustron and a fresh

@@ -33,7 +33,6 @@ where C: RaftTypeConfig
 /// Clustron: whether ticks are on, and a wake-up for the loop when they come on. A loop whose
 /// ticks are off waits for that instead of waking every interval to find them still off: a
 /// node with a thousand idle groups (ticks off) ran a thousand timers for nothing.
-#[derive(Default)]
 pub(crate) struct Switch {
     on: AtomicBool,
     turned_on: tokio::sync::Notify,
