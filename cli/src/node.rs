@@ -227,6 +227,8 @@ fn start(args: NodeArgs) -> Result<(), Stopped> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(usize::from(args.threads))
+        // An idle runtime thread writes small log batches itself (the log's module doc).
+        .on_thread_park(clustron::cluster::on_runtime_park)
         .enable_all()
         .thread_name("clustron-node")
         .build()

@@ -19,6 +19,7 @@ mod sim;
 pub(crate) mod types;
 
 pub use disk::{DiskFaults, Fatal};
+pub use log::on_runtime_park;
 #[cfg(test)]
 pub(crate) use node::one_node_on_its_runtime;
 pub use node::{Node, NodeConfig, StartError};

@@ -2,7 +2,9 @@
 //! the [node log](node_log), which every group on the node shares. An append is in memory at
 //! once (so the leader replicates it while its own disk works) and queued for the node log's
 //! writer, which writes everything queued by every group with one `write`, makes it durable
-//! with one `fdatasync` and only then tells openraft (group commit across stores).
+//! with one `fdatasync` and only then tells openraft (group commit across stores). The
+//! writer's thread does that, or, for a few small records on a quiet node, the runtime
+//! thread that would otherwise sleep through the sync ([`queue`]).
 //! Truncations and votes go through the same queue and are waited for. Purging (after a
 //! snapshot) drops entries from memory and records how far; the writer deletes the segments
 //! nothing needs any more. A purge never passes the snapshot on disk.
@@ -13,6 +15,7 @@
 
 mod legacy;
 pub(crate) mod node_log;
+mod queue;
 mod records;
 #[cfg(all(test, tokio_unstable))]
 pub(crate) mod simulated;
@@ -34,6 +37,7 @@ pub(crate) use self::node_log::NodeLog;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use self::node_log::Record;
 use self::node_log::{encode, Effect, Job, RecordRef};
+pub use self::queue::on_runtime_park;
 use self::writer::Done;
 use super::disk::{off_the_runtime, Fatal};
 use super::types::{storage_error, Entry, LogId, StorageError, TypeConfig, Vote};

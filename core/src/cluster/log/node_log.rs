@@ -30,6 +30,7 @@ use std::sync::{mpsc, Arc};
 
 use parking_lot::Mutex;
 
+use super::queue::Shared;
 use super::records::{frame, scan, Body, Layout};
 use super::writer::{Done, Writer};
 use super::{legacy, Room};
@@ -316,7 +317,7 @@ pub(crate) struct NodeLog {
     dir: PathBuf,
     io: Arc<Disk>,
     room: Arc<Room>,
-    jobs: mpsc::Sender<Job>,
+    jobs: Arc<Shared>,
     /// What the segments held for each group at start, until the group opens.
     recovered: Mutex<HashMap<String, GroupState>>,
     /// The writer thread, for tests to wait for: it ends once the log is dropped, giving back
@@ -450,11 +451,12 @@ impl NodeLog {
         let closed = sequences.iter().copied().filter(|sequence| *sequence != segment).collect();
         let room = Arc::<Room>::default();
         let writer = Writer::open(dir, Arc::clone(&io), Arc::clone(&room), segment, length, closed, tracker, options)?;
-        let (jobs, queue) = mpsc::channel();
+        let jobs = Shared::new(writer, Arc::clone(&room));
+        let shared = Arc::clone(&jobs);
         #[cfg_attr(not(test), allow(unused_variables, reason = "only tests wait for the writer"))]
         let writer = std::thread::Builder::new()
             .name("clustron-log".into())
-            .spawn(move || writer.run(queue))
+            .spawn(move || Writer::run(shared))
             .map_err(|error| Fatal::DiskFailed(format!("starting the log writer: {error}")))?;
         Ok(Arc::new(NodeLog {
             dir: dir.to_owned(),
@@ -537,7 +539,7 @@ impl NodeLog {
     pub(super) fn send(&self, job: Job) -> std::io::Result<()> {
         let bytes = job.record.len() as u64;
         self.room.queued(bytes);
-        self.jobs.send(job).map_err(|mpsc::SendError(job)| {
+        self.jobs.send(job).map_err(|job| {
             self.room.synced(bytes);
             job.done.complete(&Err(super::writer::writer_gone()));
             super::writer::writer_gone()
@@ -581,11 +583,34 @@ impl NodeLog {
     }
 }
 
+impl Drop for NodeLog {
+    /// The writer thread writes what is queued, gives back the space it reserved and ends.
+    fn drop(&mut self) {
+        self.jobs.close();
+    }
+}
+
 #[cfg(test)]
 impl NodeLog {
     /// The writer thread, to wait for its end once the log is dropped.
     pub(crate) fn take_writer(&self) -> Option<std::thread::JoinHandle<()>> {
         self.writer.lock().take()
+    }
+
+    /// Keeps the writer thread from taking jobs (or lets it again), so that only
+    /// [`write_idle`](Self::write_idle) writes.
+    pub(crate) fn pause_thread(&self, paused: bool) {
+        self.jobs.pause_thread(paused);
+    }
+
+    /// What a runtime thread about to park does for this log (see `on_runtime_park`).
+    pub(crate) fn write_idle(&self) -> bool {
+        self.jobs.write_idle()
+    }
+
+    /// As if a sync had just been slow.
+    pub(crate) fn note_slow_sync(&self) {
+        self.jobs.writer().note_slow_sync();
     }
 
     /// Waits until everything queued so far is written.

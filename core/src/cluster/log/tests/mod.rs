@@ -101,6 +101,47 @@ fn close(log: Arc<NodeLog>, groups: Vec<LogStore>) {
     writer.expect("the writer thread").join().expect("the writer ends");
 }
 
+/// A runtime thread about to park writes a few small appends itself (`on_runtime_park`):
+/// durable and acknowledged before it returns, in order with the writer thread's writes. A
+/// batch larger than `IDLE_WRITE_BYTES`, or any write while syncs have been slow, is left
+/// to the writer thread.
+#[test]
+fn a_runtime_thread_about_to_park_writes_a_few_small_appends_itself() {
+    let dir = temporary_dir("idle");
+    let log = open(&dir);
+    let a = group(&log, &dir, "stores/a");
+    append(&a, 1..=1);
+    log.pause_thread(true);
+    let small = append_later(&a, vec![entry(2)]);
+    assert!(small.try_recv().is_err(), "the writer thread leaves it alone");
+    assert!(log.write_idle(), "a small append is written by the parking thread");
+    small.try_recv().expect("acknowledged before write_idle returns").unwrap();
+    assert!(!log.write_idle(), "nothing left to write");
+    // Larger than a runtime thread writes.
+    let entries: Vec<Entry> = (3..=2000).map(entry).collect();
+    let bytes = encode(&RecordRef::Append { group: "stores/a", entries: &entries }).unwrap().len();
+    assert!(bytes > super::queue::IDLE_WRITE_BYTES, "{bytes} bytes");
+    let large = append_later(&a, entries);
+    assert!(!log.write_idle(), "a large batch is the writer thread's");
+    assert!(large.try_recv().is_err());
+    log.pause_thread(false);
+    large.recv().unwrap().unwrap();
+    // After a slow sync, runtime threads write nothing for a while.
+    log.pause_thread(true);
+    log.note_slow_sync();
+    let after_slow = append_later(&a, vec![entry(2001)]);
+    assert!(!log.write_idle(), "syncs were slow: the writer thread writes");
+    log.pause_thread(false);
+    after_slow.recv().unwrap().unwrap();
+    let want = state(&a);
+    close(log, vec![a]);
+    let log = open(&dir);
+    assert_eq!(state(&group(&log, &dir, "stores/a")), want);
+    assert_eq!(want.0.len(), 2001);
+    drop(log);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn appends_of_many_groups_are_durable_and_read_back_each_in_its_group() {
     let dir = temporary_dir("groups");
