@@ -54,6 +54,10 @@ pub(crate) struct Disk {
     fired: AtomicU64,
     /// How long each sync took (the metrics' `clustron_node_fsync_duration_seconds`).
     pub(crate) syncs: super::metrics::Histogram,
+    /// Batches of log records written and synced by the log's writer thread, and by runtime
+    /// threads about to park (`log/queue.rs`): `clustron_node_log_writes_total`.
+    pub(crate) log_writes_by_thread: AtomicU64,
+    pub(crate) log_writes_by_runtime: AtomicU64,
     fatal: watch::Sender<Option<Fatal>>,
     /// Tests: `fdatasync`s wait while this holds (a disk whose syncs hang).
     #[cfg(test)]
@@ -78,6 +82,8 @@ impl Default for Disk {
             closing: AtomicBool::new(false),
             fired: AtomicU64::new(0),
             syncs: Default::default(),
+            log_writes_by_thread: AtomicU64::new(0),
+            log_writes_by_runtime: AtomicU64::new(0),
             fatal: watch::channel(None).0,
             #[cfg(test)]
             held: Default::default(),

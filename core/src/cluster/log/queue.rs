@@ -158,7 +158,7 @@ impl Shared {
         if queued == 0 || queued > IDLE_WRITE_BYTES || queued as u64 > room {
             return false;
         }
-        let wrote = writer.write_queued(self, room.min(IDLE_WRITE_BYTES as u64));
+        let wrote = writer.write_queued(self, room.min(IDLE_WRITE_BYTES as u64), true);
         let upkeep = writer.needs_upkeep();
         drop(writer);
         let mut queue = self.queue.lock();

@@ -132,7 +132,7 @@ impl Writer {
                 if writer.length >= writer.options.segment_bytes && !writer.failed {
                     writer.roll();
                 }
-                if !writer.write_queued(&shared, u64::MAX) {
+                if !writer.write_queued(&shared, u64::MAX, false) {
                     break;
                 }
             }
@@ -142,8 +142,9 @@ impl Writer {
     }
 
     /// Writes the jobs queued first, up to [`BATCH_BYTES`] (a larger record alone) and at
-    /// most `room` bytes; answers whether it wrote anything.
-    pub(super) fn write_queued(&mut self, shared: &Shared, room: u64) -> bool {
+    /// most `room` bytes, counted as written by a runtime thread or the writer thread;
+    /// answers whether it wrote anything.
+    pub(super) fn write_queued(&mut self, shared: &Shared, room: u64, by_runtime: bool) -> bool {
         let jobs = shared.take(BATCH_BYTES, room);
         if jobs.is_empty() {
             return false;
@@ -162,6 +163,8 @@ impl Writer {
         }
         let outcome = self.write(&buffer);
         self.room.synced(buffer.len() as u64);
+        let writes = if by_runtime { &self.io.log_writes_by_runtime } else { &self.io.log_writes_by_thread };
+        writes.fetch_add(1, Ordering::Relaxed);
         for done in done {
             done.complete(&outcome);
         }

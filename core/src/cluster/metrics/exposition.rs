@@ -26,6 +26,9 @@ pub(crate) struct NodeFacts<'a> {
     pub(crate) replicas_removed: u64,
     /// The durations of the node's file syncs.
     pub(crate) syncs: &'a Histogram,
+    /// Batches written to the node log by its writer thread and by runtime threads.
+    pub(crate) log_writes_by_thread: u64,
+    pub(crate) log_writes_by_runtime: u64,
     /// Peers (nodes and clients) with a live connection to this node.
     pub(crate) connections: usize,
     /// The other nodes of the cluster, and how many of them are connected now.
@@ -195,6 +198,14 @@ pub(crate) fn render(facts: &NodeFacts, stores: &[(&Replica, StoreGauges)]) -> S
         "Time of each fdatasync or fsync of the node's files (log segments, snapshots, metadata).",
     );
     out.histogram("clustron_node_fsync_duration_seconds", &[], facts.syncs);
+    out.family(
+        "clustron_node_log_writes_total",
+        "counter",
+        "Batches of Raft log records written and synced to the node log, by who wrote them: the log's writer \
+         thread, or a runtime thread with nothing else to run (a few small records on a quiet node).",
+    );
+    out.sample("clustron_node_log_writes_total", &[("by", "writer")], facts.log_writes_by_thread);
+    out.sample("clustron_node_log_writes_total", &[("by", "runtime")], facts.log_writes_by_runtime);
     process(&mut out);
     out.family("clustron_node_connections", "gauge", "Peers (nodes and clients) with a live connection to this node.");
     out.sample("clustron_node_connections", &[], facts.connections);

@@ -511,6 +511,8 @@ impl Node {
             replicas_added: self.inner.replicas_added.load(std::sync::atomic::Ordering::Relaxed),
             replicas_removed: self.inner.replicas_removed.load(std::sync::atomic::Ordering::Relaxed),
             syncs: &self.inner.io.syncs,
+            log_writes_by_thread: self.inner.io.log_writes_by_thread.load(std::sync::atomic::Ordering::Relaxed),
+            log_writes_by_runtime: self.inner.io.log_writes_by_runtime.load(std::sync::atomic::Ordering::Relaxed),
             connections: connected.len(),
             peers: others.len(),
             peers_connected: others.iter().filter(|peer| connected.contains(peer.as_str())).count(),
