@@ -132,14 +132,14 @@ fn a_full_disk_refuses_writes_with_no_space_serves_reads_and_recovers() {
     let mut cluster = Cluster::start(1, "orders", &["--allow-fault-injection", "--metrics", "127.0.0.1:0"], true);
     let store = open(&cluster, "orders");
     common::put_numbered(&store, 50);
-    // One client's puts on a quiet node: its runtime thread, about to park, writes the small
-    // batches itself (log/queue.rs); each put was durable before it was answered.
+    // Each put was durable before it was answered: a batch of its own, written by the log's
+    // thread or by the runtime thread about to park (log/queue.rs; which one wins depends on
+    // how fast a sleeping thread wakes, so only the sum is certain).
     let writes = |by: &str| {
         common::metric(&cluster.nodes[0], &format!("clustron_node_log_writes_total{{by=\"{by}\"}}"))
             .unwrap_or_else(|| panic!("log writes by {by} missing"))
     };
     let (by_runtime, by_writer) = (writes("runtime"), writes("writer"));
-    assert!(by_runtime >= 1.0, "the runtime wrote none of the {by_writer} batches");
     assert!(by_runtime + by_writer >= 50.0, "{by_runtime} + {by_writer} batches for 50 puts");
     inject(&cluster.nodes[0], no_space());
     // The log writes into the space it reserved ahead, finds it cannot reserve more, and the
