@@ -161,7 +161,8 @@ impl Writer {
             buffer.extend_from_slice(&job.record);
             done.push(job.done);
         }
-        let outcome = self.write(&buffer);
+        // A runtime thread writes only into space already reserved (`idle_room`).
+        let outcome = self.write(&buffer, !by_runtime);
         self.room.synced(buffer.len() as u64);
         let writes = if by_runtime { &self.io.log_writes_by_runtime } else { &self.io.log_writes_by_thread };
         writes.fetch_add(1, Ordering::Relaxed);
@@ -172,10 +173,13 @@ impl Writer {
     }
 
     /// How many bytes a runtime thread may write with this writer ([`Shared::write_idle`]):
-    /// what fits in the space already reserved, so that the write cannot wait for room; none
+    /// what fits in the space already reserved, so that the write cannot wait for room (and
+    /// it reserves nothing more: that is the writer thread's, see [`needs_upkeep`]); none
     /// when the disk failed or is full, when the filesystem cannot reserve, or for a while
     /// after a sync took longer than [`SLOW_SYNC`] (a disk that stalls holds the writer
     /// thread, not the runtime).
+    ///
+    /// [`needs_upkeep`]: Writer::needs_upkeep
     pub(super) fn idle_room(&self) -> u64 {
         if self.slow_sync.is_some_and(|at| at.elapsed() < SLOW_SYNC_PAUSE) {
             return 0;
@@ -326,7 +330,7 @@ impl Writer {
             self.tracker.apply(&group, Effect::Moved { first: span.first, last: span.last }, at);
             buffer.extend_from_slice(&record);
         }
-        self.write(&buffer)
+        self.write(&buffer, true)
     }
 
     /// Keeps at least `wanted` (and up to the log's target more) bytes reserved past the end
@@ -406,7 +410,8 @@ impl Writer {
     }
 
     /// Writes `bytes` at the end and makes them durable; on a full disk, waits for room.
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// Reserves more space first if `reserve` and the reservation runs low.
+    fn write(&mut self, bytes: &[u8], reserve: bool) -> std::io::Result<()> {
         if self.failed {
             return Err(std::io::Error::other("the log's disk failed earlier"));
         }
@@ -414,7 +419,7 @@ impl Writer {
             return Ok(());
         }
         let (io, room, path) = (Arc::clone(&self.io), Arc::clone(&self.room), self.path());
-        io.until_room(|| self.write_once(bytes), |error| room.set_full(true, &path, error))?;
+        io.until_room(|| self.write_once(bytes, reserve), |error| room.set_full(true, &path, error))?;
         let started = Instant::now();
         if let Err(error) = self.io.sync_data(&self.file) {
             return Err(self.fail("fdatasync of", error));
@@ -431,8 +436,11 @@ impl Writer {
 
     /// One attempt at writing `bytes` at the end. On a full disk it gives back what the
     /// failed write took, so the file ends where its durable records do.
-    fn write_once(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        let reserved = self.reserve(bytes.len() as u64);
+    fn write_once(&mut self, bytes: &[u8], reserve: bool) -> std::io::Result<()> {
+        let reserved = match reserve {
+            true => self.reserve(bytes.len() as u64),
+            false => self.allocated.is_some_and(|allocated| allocated >= self.length + bytes.len() as u64),
+        };
         match self.io.write_all(&mut self.file, bytes, reserved) {
             Ok(()) => Ok(()),
             Err(error) if is_no_space(&error) => {
