@@ -130,6 +130,13 @@ impl Room {
         self.synced.notify_waiters();
     }
 
+    /// Bytes of records queued and not synced yet. With the writer held, nothing is being
+    /// written, so that is what the queue holds (or a little more: a record is counted just
+    /// before it is queued).
+    pub(super) fn unsynced(&self) -> u64 {
+        self.unsynced.load(Ordering::Acquire)
+    }
+
     fn too_much_unsynced(&self) -> bool {
         self.unsynced.load(Ordering::Acquire) > self.max_unsynced.load(Ordering::Relaxed)
     }

@@ -153,9 +153,10 @@ impl Shared {
     /// it wrote. What is left (jobs, upkeep) goes to the writer thread.
     pub(super) fn write_idle(&self) -> bool {
         let Some(mut writer) = self.writer.try_lock() else { return false };
-        let queued: usize = self.queue.lock().jobs.iter().map(|job| job.record.len()).sum();
+        // The writer is held, so nothing is being written: what is unsynced is queued.
+        let queued = self.room.unsynced();
         let room = writer.idle_room();
-        if queued == 0 || queued > IDLE_WRITE_BYTES || queued as u64 > room {
+        if queued == 0 || queued > IDLE_WRITE_BYTES as u64 || queued > room {
             return false;
         }
         let wrote = writer.write_queued(self, room.min(IDLE_WRITE_BYTES as u64), true);
