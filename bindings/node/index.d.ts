@@ -310,34 +310,6 @@ export interface Event {
   queryChange: string | null
 }
 
-/**
- * Adds `delta` to a counter (no bounds of its own, no TTL): returns the current value; previous,
- * revision and applied go to the meta slots.
- */
-export declare function fastCounterAdd(handle: number, name: string, delta: number, mem: Buffer): number
-
-/** Deletes `key`: returns the revision; whether it existed goes to the first meta slot. */
-export declare function fastDelete(handle: number, key: string, mem: Buffer): number
-
-/**
- * The floor of a call into the addon, for benchmarks: takes and converts the arguments of
- * `fastGet` and does nothing else.
- */
-export declare function fastFloor(handle: number, key: string, mem: Buffer): number
-
-/**
- * Reads `key`: the value's length (its bytes in `mem`'s data area; version, create and mod
- * revision, lease, expiry and content type code in the meta slots), `-1` when missing, `-2`
- * when the facade must use the full `get`.
- */
-export declare function fastGet(handle: number, key: string, mem: Buffer): number
-
-/**
- * Writes `value` at `key` (with a TTL when `ttl_ms` is given): returns the revision; the
- * version, created and changed flags go to the meta slots.
- */
-export declare function fastPut(handle: number, key: string, value: Buffer | string, ttlMs: number | undefined | null, mem: Buffer): number
-
 /** A lock guard: `{ name, fence }` (a Lock has both). */
 export interface Guard {
   name: string

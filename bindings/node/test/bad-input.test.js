@@ -139,3 +139,50 @@ test('counters stay within what a JavaScript number holds exactly', () =>
     assert.equal((await store.counters.add('low', -1)).applied, false)
     assert.equal(await store.counters.get('edge'), 2 ** 53 - 1)
   }))
+
+test('the fast functions check their own arguments when called without the facade', () => {
+  // The facade checks types first; these are N-API callbacks written by hand (src/fast.rs),
+  // so they must refuse anything else themselves, with a stable code, before changing anything.
+  const native = require('../index.js')
+  const store = new native.NativeStore(`clustron://inproc/node-fast-${process.pid}?clock=manual`, undefined)
+  try {
+    const handle = store.handle
+    const mem = Buffer.alloc(64 + 4096)
+    const refused = {
+      'handle not a number': () => native.fastGet('1', 'k', mem),
+      'key not a string': () => native.fastGet(handle, 5, mem),
+      'scratch not a Buffer': () => native.fastGet(handle, 'k', 'mem'),
+      'no arguments': () => native.fastGet(),
+      'value neither Buffer nor string': () => native.fastPut(handle, 'k', 5, undefined, mem),
+      'ttl not a number': () => native.fastPut(handle, 'k', 'v', '10', mem),
+      'zero ttl': () => native.fastPut(handle, 'k', 'v', 0, mem),
+      'scratch too small': () => native.fastPut(handle, 'k', 'v', undefined, Buffer.alloc(63)),
+      'empty key': () => native.fastDelete(handle, '', mem),
+      'fractional delta': () => native.fastCounterAdd(handle, 'c', 0.5, mem),
+      'counter name not a string': () => native.fastCounterAdd(handle, null, 1, mem),
+    }
+    for (const [name, call] of Object.entries(refused)) {
+      assert.throws(call, { code: 'invalid_input' }, name)
+    }
+    assert.equal(store.count(), 0, 'a refused call changed nothing')
+    assert.throws(() => native.fastGet(handle + 1000, 'k', mem), { code: 'closed' })
+
+    // Strings around the 1 KiB stack buffer (read whole in one call, or in two), with a
+    // 3-byte character at the end, and a 4,000-byte value read back through `mem`.
+    for (let length = 1012; length <= 1026; length++) {
+      const key = `${'k'.repeat(length)}€`
+      native.fastPut(handle, key, `${'v'.repeat(length)}€`, undefined, mem)
+      assert.equal(native.fastGet(handle, key, mem), length + 3)
+      assert.equal(mem.toString('utf8', 64, 64 + length + 3), `${'v'.repeat(length)}€`)
+    }
+    const value = 'é'.repeat(2000)
+    native.fastPut(handle, 'wide', value, 60_000, mem)
+    assert.equal(native.fastGet(handle, 'wide', mem), Buffer.byteLength(value))
+    assert.equal(mem.toString('utf8', 64, 64 + Buffer.byteLength(value)), value)
+    assert.equal(store.get('wide').contentType, 'text/plain; charset=utf-8')
+    assert.equal(native.fastDelete(handle, 'wide', mem) > 0, true)
+    assert.equal(native.fastGet(handle, 'wide', mem), -1)
+  } finally {
+    store.close()
+  }
+})

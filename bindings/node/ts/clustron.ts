@@ -20,6 +20,7 @@ import * as args from './args'
 import * as convert from './convert'
 import { Counters, Leases, Locks, Session } from './coord'
 import { ClustronError, wrap } from './errors'
+import fast = require('./fast')
 import native = require('./native')
 import { Search } from './search'
 import { Transaction } from './txn'
@@ -168,7 +169,7 @@ export class Store {
     args.key('key', key)
     try {
       if (this.#remote) return (await this.#native.get(key)) as Entry | null
-      const length = native.fastGet(this.#handle, key, this.#mem)
+      const length = fast.fastGet(this.#handle, key, this.#mem)
       if (length === -1) return null
       if (length === -2) return (await this.#native.get(key)) as Entry | null
       const value = Buffer.allocUnsafe(length)
@@ -210,7 +211,7 @@ export class Store {
     try {
       if (!this.#remote && (options === undefined || (convert.onlyTtl(options) && typeof options === 'object'))) {
         const ttlMs = options === undefined ? undefined : args.optionalNumber('ttlMs', options.ttlMs)
-        const revision = native.fastPut(this.#handle, key, data, ttlMs, this.#mem)
+        const revision = fast.fastPut(this.#handle, key, data, ttlMs, this.#mem)
         const m = this.#meta
         return { revision, version: m[0], created: m[1] === 1, changed: m[2] === 1 }
       }
@@ -232,7 +233,7 @@ export class Store {
     args.key('key', key)
     try {
       if (options === undefined && !this.#remote) {
-        const revision = native.fastDelete(this.#handle, key, this.#mem)
+        const revision = fast.fastDelete(this.#handle, key, this.#mem)
         return { deleted: this.#meta[0] === 1, revision }
       }
       return (await this.#native.delete(key, convert.deleteOptions('options', options)))

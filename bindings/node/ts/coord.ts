@@ -2,6 +2,7 @@
 
 import * as args from './args'
 import { ClustronError, fromInfo, wrap } from './errors'
+import fast = require('./fast')
 import native = require('./native')
 import type {
   AcquireOptions,
@@ -261,7 +262,7 @@ export class Counters {
     const o = args.options('options', options, COUNTER_ADD_OPTIONS)
     try {
       if (o === undefined && this.#handle !== null) {
-        const current = native.fastCounterAdd(this.#handle, name, delta, this.#mem)
+        const current = fast.fastCounterAdd(this.#handle, name, delta, this.#mem)
         const m = this.#meta
         return { applied: m[2] === 1, previous: m[0], current, revision: m[1] }
       }
