@@ -21,6 +21,7 @@ pub(crate) mod command;
 pub(crate) mod counter;
 mod deadline;
 pub(crate) mod history;
+mod idset;
 #[cfg(any(test, feature = "node"))]
 pub(crate) mod image;
 mod index;
