@@ -25,6 +25,8 @@ mod clock;
 #[cfg(feature = "node")]
 pub mod cluster;
 pub mod config;
+#[cfg(any(test, feature = "node"))]
+mod dice;
 mod engine;
 mod entry;
 mod error;

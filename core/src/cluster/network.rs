@@ -103,7 +103,7 @@ impl Faults {
     fn roll(&self, n: u64) -> u64 {
         // Each caller takes its own step of the stream (splitmix64 advances by this constant).
         let mut state = self.dice.fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
-        super::runtime::splitmix64(&mut state) % n.max(1)
+        crate::dice::splitmix64(&mut state) % n.max(1)
     }
 
     /// Waits out the injected delay of one message; `false` when the message is dropped.

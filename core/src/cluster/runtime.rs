@@ -16,6 +16,8 @@ use std::time::Duration;
 use openraft::{AsyncRuntime, OptionalSend, TokioRuntime};
 use tokio::time::Instant;
 
+use crate::dice::splitmix64;
+
 type Tokio = TokioRuntime;
 
 /// tokio, with a seedable election-timeout generator.
@@ -34,16 +36,6 @@ thread_local! {
 #[cfg(test)]
 pub(crate) fn tick_sleeps() -> u64 {
     TICK_SLEEPS.with(Cell::get)
-}
-
-/// One step of splitmix64: advances `state` and answers the next number. The node's
-/// generators for fault injection and simulation all draw this way (spread, not secrecy).
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Seeds this thread's generator (`None`: back to the OS's entropy).

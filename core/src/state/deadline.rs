@@ -258,6 +258,7 @@ impl Deadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dice::splitmix64 as roll;
 
     /// The model: one ordered set, as the deadlines were kept before the buckets.
     #[derive(Default)]
@@ -271,14 +272,6 @@ mod tests {
                 None
             }
         }
-    }
-
-    fn roll(dice: &mut u64) -> u64 {
-        *dice = dice.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *dice;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 
     /// The test's entry ids: key `k<n>` is entry `n`.

@@ -126,15 +126,8 @@ impl IdSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dice::splitmix64 as roll;
     use std::collections::BTreeSet;
-
-    fn roll(dice: &mut u64) -> u64 {
-        *dice = dice.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *dice;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 
     /// Random inserts and removes over a few small id ranges (so probe runs collide, wrap
     /// around the end and get shifted back), with `EMPTY` itself among them: every answer,

@@ -27,7 +27,7 @@ use super::writer::Done;
 use super::{GroupFile, Inner, LogStore, Sink, SnapshotOnDisk};
 use crate::cluster::disk::Fatal;
 use crate::cluster::format::{self, Kind};
-use crate::cluster::runtime::splitmix64;
+use crate::dice::splitmix64;
 
 /// What the recovery code calls a sector (zeros fill whole ones).
 const SECTOR: usize = 512;

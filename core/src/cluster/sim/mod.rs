@@ -80,7 +80,7 @@ impl Dice {
 
     /// A number below `n` (0 when `n` is 0).
     pub(super) fn below(&mut self, n: u64) -> u64 {
-        super::runtime::splitmix64(&mut self.0) % n.max(1)
+        crate::dice::splitmix64(&mut self.0) % n.max(1)
     }
 }
 

@@ -5,13 +5,7 @@ use super::*;
 /// A deterministic stream of numbers (SplitMix64).
 fn numbers(seed: u64) -> impl Iterator<Item = u64> {
     let mut state = seed;
-    std::iter::repeat_with(move || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    })
+    std::iter::repeat_with(move || crate::dice::splitmix64(&mut state))
 }
 
 /// Keys of several shapes: multi-byte characters, and long keys sharing more than their
