@@ -114,7 +114,7 @@ impl Args {
     }
 
     /// Calls `read` with the string argument `at` as UTF-8: one N-API call into the stack
-    /// when it is short, two (its length, then its bytes) into the heap when it may not be.
+    /// when it is short, napi-rs's conversion into a `String` when it may not be.
     fn with_str<R>(&self, at: usize, what: &str, read: impl FnOnce(&str) -> R) -> Result<R> {
         let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); SHORT_STRING];
         let mut written = 0usize;
@@ -137,20 +137,10 @@ impl Args {
             let bytes = unsafe { std::slice::from_raw_parts(stack.as_ptr().cast::<u8>(), written) };
             return Ok(read(std::str::from_utf8(bytes).map_err(|_| invalid(what.to_owned()))?));
         }
-        let mut length = 0usize;
-        // SAFETY: as in `type_of`; a null buffer asks for the length only.
-        let code =
-            unsafe { sys::napi_get_value_string_utf8(self.env, self.argv[at], std::ptr::null_mut(), 0, &mut length) };
-        status(code, what)?;
-        let mut heap = Vec::<u8>::with_capacity(length + 1);
-        // SAFETY: as in `type_of`; `heap` has room for the string and its NUL.
-        let code = unsafe {
-            sys::napi_get_value_string_utf8(self.env, self.argv[at], heap.as_mut_ptr().cast(), length + 1, &mut written)
-        };
-        status(code, what)?;
-        // SAFETY: the call initialized `written` (at most `length`) bytes.
-        unsafe { heap.set_len(written) };
-        Ok(read(std::str::from_utf8(&heap).map_err(|_| invalid(what.to_owned()))?))
+        // SAFETY: as in `type_of`; napi-rs's own conversion, two calls (length, then bytes).
+        let whole =
+            unsafe { String::from_napi_value(self.env, self.argv[at]) }.map_err(|_| invalid(what.to_owned()))?;
+        Ok(read(&whole))
     }
 
     fn key(&self, at: usize, what: &str) -> Result<Key> {
