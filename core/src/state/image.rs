@@ -121,7 +121,7 @@ impl StateMachine {
         let state = &*self.state;
         let entries = state.entries_in(&super::range::KeyRange::All, 0);
         // Keys are named from their entries (shard locks), before the coordination lock.
-        let deadlines = self.deadlines.all(state.keys.namer());
+        let deadlines = self.deadlines.all(&mut state.keys.namer());
         let coord = state.coord.read();
         let mut locks: Vec<(Key, LockState)> =
             coord.locks.iter().map(|(name, lock)| (name.clone(), lock.clone())).collect();
@@ -157,7 +157,8 @@ impl StateMachine {
         // Shards first, then the coordination tables: the order every writer keeps.
         let mut keys = state.keys.lock(ShardMask::ALL);
         keys.clear_all();
-        self.deadlines.clear();
+        // TTLs are kept where the state they come from kept them (`Deadlines::restart_at`).
+        self.deadlines.restart_at(image.last_now);
         self.recent.clear();
         for entry in image.entries {
             keys.set(entry);

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::deadline::Entries;
 use super::index::Index;
 use super::order::{Order, Position};
 use super::range::KeyRange;
@@ -237,15 +238,10 @@ impl KeySpace {
         self.shards.iter().enumerate().map(|(index, shard)| mask.contains(index).then(|| shard.0.read())).collect()
     }
 
-    /// Names entries by id (each must exist): every shard is read-locked on the first call,
-    /// and stays locked until the returned function is dropped.
-    pub(crate) fn namer(&self) -> impl FnMut(Id) -> Key + '_ {
-        let mut guards: Option<Vec<RwLockReadGuard<'_, Shard>>> = None;
-        move |id| {
-            let guards = guards.get_or_insert_with(|| self.read_all());
-            let (shard, slot) = shard_and_slot(id);
-            guards[shard].slab.get(slot).key.clone()
-        }
+    /// Reads entries by id for the deadlines (each must exist): every shard is read-locked on
+    /// the first read, and stays locked until the namer is dropped.
+    pub(crate) fn namer(&self) -> Namer<'_> {
+        Namer { space: self, guards: None }
     }
 
     /// Read-locks every shard, in ascending order: a consistent view of all keys.
@@ -289,6 +285,42 @@ impl KeySpace {
         let Totals { keys: all_keys, bytes: all_bytes } = &self.totals;
         all_keys.store(all_keys.load(Ordering::Relaxed).wrapping_add_signed(keys), Ordering::Relaxed);
         all_bytes.store(all_bytes.load(Ordering::Relaxed).wrapping_add_signed(bytes), Ordering::Relaxed);
+    }
+}
+
+/// The deadlines' reader of entries outside a write (`KeySpace::namer`).
+pub(crate) struct Namer<'a> {
+    space: &'a KeySpace,
+    guards: Option<Vec<RwLockReadGuard<'a, Shard>>>,
+}
+
+impl Namer<'_> {
+    fn entry(&mut self, id: Id) -> &Entry {
+        let space = self.space;
+        let guards = self.guards.get_or_insert_with(|| space.read_all());
+        let (shard, slot) = shard_and_slot(id);
+        guards[shard].slab.get(slot)
+    }
+}
+
+impl Entries for Namer<'_> {
+    fn key(&mut self, id: Id) -> Key {
+        self.entry(id).key.clone()
+    }
+
+    fn expires_at(&mut self, id: Id) -> Option<u64> {
+        self.entry(id).expires_at_millis()
+    }
+}
+
+/// Inside a write that locked every shard (the sweep).
+impl Entries for ShardsMut<'_> {
+    fn key(&mut self, id: Id) -> Key {
+        self.entry_at(id).key.clone()
+    }
+
+    fn expires_at(&mut self, id: Id) -> Option<u64> {
+        self.entry_at(id).expires_at_millis()
     }
 }
 
@@ -427,10 +459,10 @@ impl ShardsMut<'_> {
         self.shard(hash).find(hash, key).map(|slot| search_id(hash, slot))
     }
 
-    /// The key of the entry `id` names (it must exist); its shard must be locked.
-    pub(crate) fn key_at(&self, id: Id) -> Key {
+    /// The entry `id` names (it must exist); its shard must be locked.
+    pub(crate) fn entry_at(&self, id: Id) -> &Entry {
         let (shard, slot) = shard_and_slot(id);
-        self.shard_at(shard).slab.get(slot).key.clone()
+        self.shard_at(shard).slab.get(slot)
     }
 
     /// The keys in `range`, in order. Needs every shard locked.
@@ -531,7 +563,7 @@ mod tests {
         }
         let (replaced, id) = keys.set(entry("k0005"));
         assert!(replaced.is_some());
-        assert_eq!((keys.id_of("k0005"), keys.key_at(id)), (Some(id), Key::from("k0005")));
+        assert_eq!((keys.id_of("k0005"), &keys.entry_at(id).key), (Some(id), &Key::from("k0005")));
         assert_eq!(keys.remove("k0007").unwrap().0.key, "k0007");
         assert!(keys.remove("k0007").is_none());
         assert_eq!(keys.get("k1999").unwrap().value, "k1999");

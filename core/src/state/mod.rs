@@ -457,8 +457,7 @@ pub(crate) const SWEEP_CHUNK: usize = 4096;
 /// Processes up to `chunk` deadlines due at `change.now`, earliest first.
 fn sweep(change: &mut Change<'_>, chunk: usize) {
     for _ in 0..chunk {
-        let keys = &change.keys;
-        let Some((_, due)) = change.deadlines.pop_due(change.now, |id| keys.key_at(id)) else { return };
+        let Some((_, due)) = change.deadlines.pop_due(change.now, &mut change.keys) else { return };
         match due {
             Due::Key(key) => kv::expire_due(change, &key),
             Due::Lease(id) => lease::end(change, id),
