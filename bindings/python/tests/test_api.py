@@ -72,6 +72,10 @@ def test_ttl_as_float_or_timedelta_on_the_manual_clock(store: clustron.Store) ->
     store.put("short", "x", ttl=1.5)
     store.put("long", "x", ttl=timedelta(minutes=1))
     store.put("forever", "x")
+    # Whole seconds (their own conversion), at both ends of the range.
+    store.put("second", "x", ttl=1)
+    store.put("decade", "x", ttl=315_360_000)
+    assert store.ttl("second") == 1.0 and store.ttl("decade") == 315_360_000.0
     assert store.ttl("short") == pytest.approx(1.5)
     assert store.ttl("long") == pytest.approx(60.0)
     assert store.ttl("forever") == math.inf
