@@ -288,6 +288,13 @@ impl KeySpace {
     }
 }
 
+/// Where a key's entry is in its shard (or is not): see [`ShardsMut::spot`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Spot {
+    hash: u64,
+    slot: Option<u32>,
+}
+
 /// The deadlines' reader of entries outside a write (`KeySpace::namer`).
 pub(crate) struct Namer<'a> {
     space: &'a KeySpace,
@@ -386,15 +393,35 @@ impl ShardsMut<'_> {
         self.shard(hash).lookup(hash, key)
     }
 
+    /// Where `key`'s entry is, or would go: for a write that reads the entry and then
+    /// replaces it (a put), so that it hashes the key and probes the index once.
+    pub(crate) fn spot(&self, key: &str) -> Spot {
+        let hash = self.space.hash(key);
+        Spot { hash, slot: self.shard(hash).find(hash, key) }
+    }
+
+    /// The entry at `spot`.
+    pub(crate) fn at(&self, spot: Spot) -> Option<&Entry> {
+        spot.slot.map(|slot| self.shard(spot.hash).slab.get(slot))
+    }
+
     /// Inserts or replaces the entry for its key; returns the one it replaced and the
     /// entry's id (see `search::postings::Id`; a replaced entry keeps its id).
     pub(crate) fn set(&mut self, entry: Entry) -> (Option<Entry>, Id) {
-        let hash = self.space.hash(&entry.key);
+        let spot = self.spot(&entry.key);
+        self.set_at(spot, entry)
+    }
+
+    /// [`set`](Self::set) at the `spot` of the entry's key, found in this write with
+    /// nothing changed since.
+    pub(crate) fn set_at(&mut self, spot: Spot, entry: Entry) -> (Option<Entry>, Id) {
+        debug_assert_eq!(spot, self.spot(&entry.key), "a stale spot");
+        let Spot { hash, slot } = spot;
         let space = self.space;
         let shard = self.shard_mut(hash);
         let size = size_of(&entry);
         shard.bytes += size;
-        if let Some(slot) = shard.find(hash, &entry.key) {
+        if let Some(slot) = slot {
             let old = std::mem::replace(shard.slab.get_mut(slot), entry);
             shard.bytes -= size_of(&old);
             space.add_totals(0, size as i64 - size_of(&old) as i64);

@@ -346,7 +346,8 @@ pub(crate) fn put(c: &mut Change<'_>, item: PutItem) -> Result<PutResult> {
 pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
     let PutItem { key, value, options } = item;
     let expires_at = options.ttl_ms.map(|ttl| c.now + ttl);
-    let current = c.keys.get(&key).map(|entry| {
+    let spot = c.keys.spot(&key);
+    let current = c.keys.at(spot).map(|entry| {
         let kept = same_attrs(&entry.attrs, expires_at, &options).then(|| entry.attrs.clone());
         (entry.version, entry.create_revision, kept)
     });
@@ -377,7 +378,7 @@ pub(crate) fn put_checked(c: &mut Change<'_>, item: PutItem) -> PutResult {
         attrs,
     };
     let version = entry.version;
-    let (prev, id) = c.keys.set(entry.clone());
+    let (prev, id) = c.keys.set_at(spot, entry.clone());
     track(c, id, &entry.key, prev.as_ref(), Some(&entry));
     c.event(Event {
         kind: EventKind::Put,
