@@ -276,6 +276,10 @@ impl StateMachine {
             })
             .expect("expiry cannot fail");
         }
+        // `reach` may have opened slots of TTLs, which moves the next deadline without a
+        // change (a leader's `Tick` at a slot's start does only that): publish it, or the
+        // leader would see the slot's start again and tick again.
+        self.state.next_deadline.store(self.deadlines.next().unwrap_or(u64::MAX), Ordering::Release);
         let reply = self.dispatch(command, now, &mut notices);
         Applied { reply, before, after: self.state.revision(), notices }
     }

@@ -42,6 +42,22 @@ fn an_expired_key_is_invisible_before_any_sweep() {
     assert_eq!(sm.state().keys.len(), 1);
 }
 
+/// What the state publishes as its next deadline (for a cluster leader's duties, which tick
+/// when it comes) moves when a `Tick` at a slot's start only opens the slot: the published
+/// time is then the key's own, so the leader does not tick at the slot's start again.
+#[test]
+fn a_tick_that_opens_a_slot_of_ttls_publishes_the_next_deadline() {
+    let mut sm = StateMachine::new(HistoryLimits::default());
+    sm.apply(put("k", "v", Some(10_000)), 1_000);
+    // 11,000 ms is in the slot of 1,024 ms that starts at 10,240.
+    assert_eq!(sm.state().next_deadline(), 10_240);
+    let applied = sm.apply(Command::Tick, 10_240);
+    assert_eq!(applied.after, applied.before, "opening a slot changes no data");
+    assert_eq!((sm.next_deadline(), sm.state().next_deadline()), (Some(11_000), 11_000));
+    sm.apply(Command::Tick, 11_000);
+    assert_eq!((sm.state().keys.len(), sm.state().next_deadline()), (0, u64::MAX));
+}
+
 /// A small deterministic generator, so the test needs no randomness source of its own.
 struct Sequence(u64);
 
