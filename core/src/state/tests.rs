@@ -73,7 +73,16 @@ impl Sequence {
 fn random_command(sequence: &mut Sequence) -> Command {
     let key = format!("k{}", sequence.next(40));
     match sequence.next(11) {
-        0..=2 => put(&key, &sequence.next(1000).to_string(), (sequence.next(3) == 0).then(|| 1 + sequence.next(50))),
+        // TTLs short (due within the slot of TTLs they are put in, mostly) and up to 3 s
+        // (kept by slot, renewed within it, opened later: `deadline.rs`).
+        0..=2 => put(
+            &key,
+            &sequence.next(1000).to_string(),
+            (sequence.next(3) == 0).then(|| {
+                let longest = if sequence.next(2) == 0 { 50 } else { 3000 };
+                1 + sequence.next(longest)
+            }),
+        ),
         3 => Command::Delete(super::kv::DeleteItem::new(key)),
         4 => Command::Clear(KeyRange::prefix(format!("k{}", sequence.next(4)))),
         5 => Command::LeaseGrant { ttl_ms: 1 + sequence.next(60) },
