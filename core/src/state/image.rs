@@ -121,7 +121,7 @@ impl StateMachine {
         let state = &*self.state;
         let entries = state.entries_in(&super::range::KeyRange::All, 0);
         // Keys are named from their entries (shard locks), before the coordination lock.
-        let deadlines = self.deadlines.all(&mut state.keys.namer());
+        let deadlines = self.deadlines.all(&mut state.keys.entry_reader());
         let coord = state.coord.read();
         let mut locks: Vec<(Key, LockState)> =
             coord.locks.iter().map(|(name, lock)| (name.clone(), lock.clone())).collect();

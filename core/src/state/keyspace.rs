@@ -239,9 +239,9 @@ impl KeySpace {
     }
 
     /// Reads entries by id for the deadlines (each must exist): every shard is read-locked on
-    /// the first read, and stays locked until the namer is dropped.
-    pub(crate) fn namer(&self) -> Namer<'_> {
-        Namer { space: self, guards: None }
+    /// the first read, and stays locked until the reader is dropped.
+    pub(crate) fn entry_reader(&self) -> EntryReader<'_> {
+        EntryReader { space: self, guards: None }
     }
 
     /// Read-locks every shard, in ascending order: a consistent view of all keys.
@@ -295,13 +295,13 @@ pub(crate) struct Spot {
     slot: Option<u32>,
 }
 
-/// The deadlines' reader of entries outside a write (`KeySpace::namer`).
-pub(crate) struct Namer<'a> {
+/// The deadlines' reader of entries outside a write (`KeySpace::entry_reader`).
+pub(crate) struct EntryReader<'a> {
     space: &'a KeySpace,
     guards: Option<Vec<RwLockReadGuard<'a, Shard>>>,
 }
 
-impl Namer<'_> {
+impl EntryReader<'_> {
     fn entry(&mut self, id: Id) -> &Entry {
         let space = self.space;
         let guards = self.guards.get_or_insert_with(|| space.read_all());
@@ -310,7 +310,7 @@ impl Namer<'_> {
     }
 }
 
-impl Entries for Namer<'_> {
+impl Entries for EntryReader<'_> {
     fn key(&mut self, id: Id) -> Key {
         self.entry(id).key.clone()
     }

@@ -260,9 +260,9 @@ impl StateMachine {
         }
         loop {
             // A bucket's keys are named under read locks, let go before the sweep writes.
-            let mut namer = self.state.keys.namer();
-            let due = self.deadlines.reach(now, &mut namer);
-            drop(namer);
+            let mut reader = self.state.keys.entry_reader();
+            let due = self.deadlines.reach(now, &mut reader);
+            drop(reader);
             if !due {
                 break;
             }
